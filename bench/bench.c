@@ -1,0 +1,1454 @@
+/*
+ * kitls-bench: kitls against OpenSSL's libssl (same libcrypto), in one
+ * process, in memory, on one core.
+ *
+ *   - full handshakes per second (X25519, ECDSA P-256 server certificate
+ *     verified by the client against an in-memory CA, SNI "localhost",
+ *     no tickets, no resumption), both sides in-process;
+ *   - record throughput per cipher suite (client writes 16 KiB, server
+ *     reads it), encrypt + decrypt;
+ *   - the raw libcrypto limit: EVP AEAD seal+open of 16 KiB records and the
+ *     public-key work of one handshake (2x X25519 keygen, 2x X25519 derive,
+ *     1x ECDSA P-256 sign, 2x ECDSA P-256 verify), i.e. upper bounds;
+ *   - heap allocations per handshake and live heap per connection pair
+ *     (process-wide malloc interposition; libcrypto/libssl allocations are
+ *     also counted separately through CRYPTO_set_mem_functions).
+ *
+ * Usage: kitls-bench [--seconds S] [--rounds N] [--mib M] [--count N]
+ *                    [--only hs,tput,raw,alloc] [--lib kitls|openssl|both]
+ *                    [--json] [--json-file FILE]
+ *
+ * Build without kitls (baseline and raw parts only) with
+ * -DKITLS_BENCH_NO_KITLS.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <malloc.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#ifndef KITLS_BENCH_NO_KITLS
+#include "kitls/kitls.h"
+#endif
+
+#define REC_LEN 16384u
+
+/* ------------------------------------------------------------------ */
+/* Heap accounting                                                     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Process-wide: malloc & co. are interposed (the executable's definitions
+ * win over libc's for every shared object) and forwarded to glibc's
+ * __libc_* entry points.  This counts kitls, libssl and libcrypto alike.
+ * Disabled with -DKITLS_BENCH_NO_MALLOC_HOOK (e.g. under ASan).
+ */
+struct heapstat {
+    unsigned long long allocs; /* malloc/calloc/realloc/memalign calls */
+    unsigned long long frees;
+    long long live;            /* usable bytes currently allocated */
+    long long peak;
+};
+static struct heapstat g_heap;
+static int g_heap_hooked;
+/* libcrypto/libssl only (OPENSSL_malloc & co.) */
+static unsigned long long g_ossl_allocs;
+static int g_ossl_hooked;
+
+#if defined(__GLIBC__) && !defined(KITLS_BENCH_NO_MALLOC_HOOK) && !defined(__SANITIZE_ADDRESS__)
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t m);
+extern void *__libc_realloc(void *p, size_t n);
+extern void *__libc_memalign(size_t a, size_t n);
+extern void __libc_free(void *p);
+
+static inline void heap_add(void *p)
+{
+    if (p != NULL) {
+        g_heap.allocs++;
+        g_heap.live += (long long)malloc_usable_size(p);
+        if (g_heap.live > g_heap.peak)
+            g_heap.peak = g_heap.live;
+    }
+}
+
+static inline void heap_sub(void *p)
+{
+    if (p != NULL) {
+        g_heap.frees++;
+        g_heap.live -= (long long)malloc_usable_size(p);
+    }
+}
+
+void *malloc(size_t n)
+{
+    void *p = __libc_malloc(n);
+    g_heap_hooked = 1;
+    heap_add(p);
+    return p;
+}
+
+void *calloc(size_t n, size_t m)
+{
+    void *p = __libc_calloc(n, m);
+    heap_add(p);
+    return p;
+}
+
+void *realloc(void *old, size_t n)
+{
+    long long oldsz = old != NULL ? (long long)malloc_usable_size(old) : 0;
+    void *p = __libc_realloc(old, n);
+    if (p != NULL || n == 0) {
+        g_heap.live -= oldsz;
+        if (old != NULL)
+            g_heap.frees++;
+        heap_add(p);
+    }
+    return p;
+}
+
+void free(void *p)
+{
+    heap_sub(p);
+    __libc_free(p);
+}
+
+void *memalign(size_t a, size_t n)
+{
+    void *p = __libc_memalign(a, n);
+    heap_add(p);
+    return p;
+}
+
+void *aligned_alloc(size_t a, size_t n)
+{
+    return memalign(a, n);
+}
+
+int posix_memalign(void **out, size_t a, size_t n)
+{
+    void *p;
+    if (a < sizeof(void *) || (a & (a - 1)) != 0)
+        return EINVAL;
+    p = memalign(a, n);
+    if (p == NULL)
+        return ENOMEM;
+    *out = p;
+    return 0;
+}
+#endif
+
+static void *ossl_malloc(size_t n, const char *file, int line)
+{
+    g_ossl_allocs++;
+    return malloc(n);
+}
+
+static void *ossl_realloc(void *p, size_t n, const char *file, int line)
+{
+    g_ossl_allocs++;
+    return realloc(p, n);
+}
+
+static void ossl_free(void *p, const char *file, int line)
+{
+    free(p);
+}
+
+/* ------------------------------------------------------------------ */
+/* Small helpers                                                       */
+/* ------------------------------------------------------------------ */
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "kitls-bench: ");
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    ERR_print_errors_fp(stderr);
+    exit(2);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+    if (n <= 0)
+        return 0;
+    qsort(v, (size_t)n, sizeof(*v), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* ------------------------------------------------------------------ */
+/* Options                                                             */
+/* ------------------------------------------------------------------ */
+
+static struct {
+    double seconds; /* per measurement and round */
+    int rounds;
+    unsigned mib;   /* per suite and round for throughput */
+    long count;     /* fixed handshake count instead of seconds (0 = off) */
+    int json;
+    const char *json_file; /* also write JSON here */
+    int do_hs, do_tput, do_raw, do_alloc;
+    int lib_kitls, lib_ossl;
+} opt = {1.0, 3, 256, 0, 0, NULL, 1, 1, 1, 1, 1, 1};
+
+static void usage(void)
+{
+    printf("usage: kitls-bench [options]\n"
+           "  --seconds S   time per handshake / raw-crypto measurement and round (default 1)\n"
+           "  --rounds N    rounds, alternating libraries; the median is reported (default 3)\n"
+           "  --mib M       MiB written per suite and round for throughput (default 256)\n"
+           "  --count N     fixed number of handshakes per round instead of --seconds\n"
+           "  --only LIST   comma list of hs,tput,raw,alloc (default all)\n"
+           "  --lib L       kitls, openssl or both (default both)\n"
+           "  --json        print JSON instead of the table\n"
+           "  --json-file F also write the JSON to file F\n");
+}
+
+static void parse_args(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--json") == 0) {
+            opt.json = 1;
+        } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage();
+            exit(0);
+        } else if (v == NULL) {
+            usage();
+            exit(2);
+        } else if (strcmp(a, "--json-file") == 0) {
+            opt.json_file = v, i++;
+        } else if (strcmp(a, "--seconds") == 0) {
+            opt.seconds = atof(v), i++;
+        } else if (strcmp(a, "--rounds") == 0) {
+            opt.rounds = atoi(v), i++;
+        } else if (strcmp(a, "--mib") == 0) {
+            opt.mib = (unsigned)atoi(v), i++;
+        } else if (strcmp(a, "--count") == 0) {
+            opt.count = atol(v), i++;
+        } else if (strcmp(a, "--only") == 0) {
+            opt.do_hs = strstr(v, "hs") != NULL;
+            opt.do_tput = strstr(v, "tput") != NULL;
+            opt.do_raw = strstr(v, "raw") != NULL;
+            opt.do_alloc = strstr(v, "alloc") != NULL;
+            i++;
+        } else if (strcmp(a, "--lib") == 0) {
+            opt.lib_kitls = strcmp(v, "kitls") == 0 || strcmp(v, "both") == 0;
+            opt.lib_ossl = strcmp(v, "openssl") == 0 || strcmp(v, "both") == 0;
+            i++;
+        } else {
+            usage();
+            exit(2);
+        }
+    }
+    if (opt.rounds < 1)
+        opt.rounds = 1;
+    if (opt.seconds <= 0)
+        opt.seconds = 1;
+    if (opt.mib < 1)
+        opt.mib = 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Certificates (ECDSA P-256 CA -> leaf "localhost"), in memory        */
+/* ------------------------------------------------------------------ */
+
+static struct {
+    EVP_PKEY *ca_key, *leaf_key;
+    X509 *ca, *leaf;
+    char *ca_pem, *leaf_pem, *key_pem;
+    size_t ca_pem_len, leaf_pem_len, key_pem_len;
+} pki;
+
+static EVP_PKEY *gen_p256(void)
+{
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    if (k == NULL)
+        die("EVP_EC_gen failed");
+    return k;
+}
+
+static void add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
+{
+    X509V3_CTX ctx;
+    X509_EXTENSION *ext;
+    X509V3_set_ctx_nodb(&ctx);
+    X509V3_set_ctx(&ctx, issuer, cert, NULL, NULL, 0);
+    ext = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    if (ext == NULL || !X509_add_ext(cert, ext, -1))
+        die("extension %d", nid);
+    X509_EXTENSION_free(ext);
+}
+
+static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key,
+                       long serial, int is_ca)
+{
+    X509 *x = X509_new();
+    X509_NAME *name = X509_NAME_new();
+    if (x == NULL || name == NULL)
+        die("X509_new");
+    X509_set_version(x, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), serial);
+    X509_gmtime_adj(X509_getm_notBefore(x), -86400L);
+    X509_gmtime_adj(X509_getm_notAfter(x), 86400L * 365);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+    X509_set_subject_name(x, name);
+    X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
+    X509_set_pubkey(x, key);
+    if (is_ca) {
+        add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE");
+        add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign");
+        add_ext(x, x, NID_subject_key_identifier, "hash");
+    } else {
+        add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE");
+        add_ext(x, issuer, NID_key_usage, "critical,digitalSignature");
+        add_ext(x, issuer, NID_ext_key_usage, "serverAuth");
+        add_ext(x, issuer, NID_subject_alt_name, "DNS:localhost");
+        add_ext(x, issuer, NID_authority_key_identifier, "keyid:always");
+    }
+    if (!X509_sign(x, issuer_key, EVP_sha256()))
+        die("X509_sign");
+    X509_NAME_free(name);
+    return x;
+}
+
+static char *bio_to_str(BIO *b, size_t *len)
+{
+    char *data;
+    long n = BIO_get_mem_data(b, &data);
+    char *s = malloc((size_t)n + 1);
+    if (s == NULL)
+        die("oom");
+    memcpy(s, data, (size_t)n);
+    s[n] = 0;
+    *len = (size_t)n;
+    BIO_free(b);
+    return s;
+}
+
+static void make_pki(void)
+{
+    BIO *b;
+    pki.ca_key = gen_p256();
+    pki.leaf_key = gen_p256();
+    pki.ca = make_cert(pki.ca_key, "kitls bench CA", NULL, pki.ca_key, 1, 1);
+    pki.leaf = make_cert(pki.leaf_key, "localhost", pki.ca, pki.ca_key, 2, 0);
+
+    b = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(b, pki.ca);
+    pki.ca_pem = bio_to_str(b, &pki.ca_pem_len);
+    b = BIO_new(BIO_s_mem());
+    PEM_write_bio_X509(b, pki.leaf);
+    pki.leaf_pem = bio_to_str(b, &pki.leaf_pem_len);
+    b = BIO_new(BIO_s_mem());
+    PEM_write_bio_PrivateKey(b, pki.leaf_key, NULL, NULL, 0, NULL, NULL);
+    pki.key_pem = bio_to_str(b, &pki.key_pem_len);
+}
+
+/* ------------------------------------------------------------------ */
+/* Suites                                                              */
+/* ------------------------------------------------------------------ */
+
+static const struct suite {
+    uint16_t id;
+    const char *name;   /* IANA / OpenSSL TLS 1.3 name */
+    const char *cipher; /* libcrypto cipher */
+    const char *short_name;
+} suites[] = {
+    {0x1301, "TLS_AES_128_GCM_SHA256", "AES-128-GCM", "aes128gcm"},
+    {0x1302, "TLS_AES_256_GCM_SHA384", "AES-256-GCM", "aes256gcm"},
+    {0x1303, "TLS_CHACHA20_POLY1305_SHA256", "ChaCha20-Poly1305", "chacha20"},
+};
+#define NSUITES 3
+#define HS_SUITE 0 /* the suite used for the handshake benchmark */
+
+/* ------------------------------------------------------------------ */
+/* Results                                                             */
+/* ------------------------------------------------------------------ */
+
+enum { L_KITLS = 0, L_OSSL = 1 };
+static const char *lib_name[2] = {"kitls", "openssl"};
+
+struct hs_result {
+    int ok;
+    char err[200];
+    double rate[16]; /* per round */
+    double med;
+    long n_total;
+    /* per handshake, from the allocation run */
+    int have_alloc;
+    double allocs, ossl_allocs;
+    long long pair_live; /* live heap of one established pair */
+    long long hs_peak;   /* peak heap growth during one handshake */
+    size_t c2s, s2c;     /* bytes on the wire */
+};
+
+struct tput_result {
+    int ok;
+    char err[200];
+    double mbs[16];
+    double med;
+};
+
+static struct hs_result hs_res[2];
+static struct tput_result tput_res[2][NSUITES];
+
+static struct {
+    int done;
+    double aead_mbs[NSUITES];  /* seal+open, MB/s of plaintext */
+    double aead_seal[NSUITES]; /* seal only */
+    double x25519_keygen_us, x25519_derive_us, ecdsa_sign_us, ecdsa_verify_us, x509_verify_us;
+    double hs_pk_us, hs_bound;
+} raw;
+
+static void set_err(char *dst, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(dst, n, fmt, ap);
+    va_end(ap);
+}
+
+/* ------------------------------------------------------------------ */
+/* OpenSSL (libssl) side                                               */
+/* ------------------------------------------------------------------ */
+
+static SSL_CTX *ossl_sctx, *ossl_cctx;
+
+static SSL_CTX *ossl_ctx(int server, const char *suites_list)
+{
+    SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+    if (ctx == NULL)
+        die("SSL_CTX_new");
+    SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+    SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
+    if (!SSL_CTX_set1_groups_list(ctx, "X25519"))
+        die("groups");
+    if (!SSL_CTX_set_ciphersuites(ctx, suites_list))
+        die("ciphersuites");
+    SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
+    SSL_CTX_set_num_tickets(ctx, 0);
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    if (server) {
+        if (SSL_CTX_use_certificate(ctx, pki.leaf) != 1 ||
+            SSL_CTX_use_PrivateKey(ctx, pki.leaf_key) != 1 || SSL_CTX_check_private_key(ctx) != 1)
+            die("server cert");
+    } else {
+        X509_STORE *st = SSL_CTX_get_cert_store(ctx);
+        if (!X509_STORE_add_cert(st, pki.ca))
+            die("ca");
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+    }
+    return ctx;
+}
+
+struct ossl_pair {
+    SSL *c, *s;
+};
+
+static int ossl_pair_new(struct ossl_pair *p, SSL_CTX *cctx, size_t bufsz)
+{
+    BIO *bc = NULL, *bs = NULL;
+    p->c = SSL_new(cctx);
+    p->s = SSL_new(ossl_sctx);
+    if (p->c == NULL || p->s == NULL || !BIO_new_bio_pair(&bc, bufsz, &bs, bufsz))
+        return -1;
+    SSL_set_bio(p->c, bc, bc);
+    SSL_set_bio(p->s, bs, bs);
+    SSL_set_connect_state(p->c);
+    SSL_set_accept_state(p->s);
+    if (!SSL_set_tlsext_host_name(p->c, "localhost") || !SSL_set1_host(p->c, "localhost"))
+        return -1;
+    return 0;
+}
+
+static void ossl_pair_free(struct ossl_pair *p)
+{
+    SSL_free(p->c);
+    SSL_free(p->s);
+    p->c = p->s = NULL;
+}
+
+static int ossl_step(SSL *s, int *done, char *err, size_t errn)
+{
+    int r, e;
+    if (*done)
+        return 0;
+    r = SSL_do_handshake(s);
+    if (r == 1) {
+        *done = 1;
+        return 0;
+    }
+    e = SSL_get_error(s, r);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+        return 0;
+    set_err(err, errn, "SSL_do_handshake: error %d (%s), verify %ld", e,
+            ERR_reason_error_string(ERR_peek_error()), SSL_get_verify_result(s));
+    ERR_clear_error();
+    return -1;
+}
+
+static int ossl_handshake(struct ossl_pair *p, char *err, size_t errn)
+{
+    int cd = 0, sd = 0;
+    for (int i = 0; i < 64 && !(cd && sd); i++) {
+        if (ossl_step(p->c, &cd, err, errn) < 0 || ossl_step(p->s, &sd, err, errn) < 0)
+            return -1;
+    }
+    if (!(cd && sd)) {
+        set_err(err, errn, "handshake did not complete");
+        return -1;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* kitls side                                                          */
+/* ------------------------------------------------------------------ */
+
+#ifndef KITLS_BENCH_NO_KITLS
+static kitls_config *k_scfg, *k_ccfg;
+
+static kitls_config *k_cfg(int server, uint16_t suite, char *err, size_t errn)
+{
+    static const uint16_t groups[] = {KITLS_GROUP_X25519};
+    kitls_config *cfg = kitls_config_new(server ? KITLS_ROLE_SERVER : KITLS_ROLE_CLIENT);
+    int r;
+    if (cfg == NULL) {
+        set_err(err, errn, "kitls_config_new failed");
+        return NULL;
+    }
+    if ((r = kitls_config_set_groups(cfg, groups, 1)) < 0)
+        goto fail;
+    if (suite != 0 && (r = kitls_config_set_suites(cfg, &suite, 1)) < 0)
+        goto fail;
+    if (server) {
+        if ((r = kitls_config_add_cert_pem(cfg, pki.leaf_pem, pki.leaf_pem_len, pki.key_pem,
+                                           pki.key_pem_len)) < 0)
+            goto fail;
+    } else {
+        if ((r = kitls_config_load_ca_pem(cfg, pki.ca_pem, pki.ca_pem_len)) < 0)
+            goto fail;
+        if ((r = kitls_config_set_verify(cfg, KITLS_VERIFY_REQUIRE)) < 0)
+            goto fail;
+    }
+    return cfg;
+fail:
+    set_err(err, errn, "config: %s (%d)", kitls_error_string(r), r);
+    kitls_config_free(cfg);
+    return NULL;
+}
+
+struct k_pair {
+    kitls_conn *c, *s;
+    size_t c2s, s2c;
+};
+
+static int k_pair_new(struct k_pair *p, kitls_config *ccfg, char *err, size_t errn)
+{
+    int r;
+    p->c2s = p->s2c = 0;
+    p->c = kitls_conn_new(ccfg);
+    p->s = kitls_conn_new(k_scfg);
+    if (p->c == NULL || p->s == NULL) {
+        set_err(err, errn, "kitls_conn_new failed");
+        return -1;
+    }
+    if ((r = kitls_conn_set_server_name(p->c, "localhost")) < 0) {
+        set_err(err, errn, "set_server_name: %s", kitls_error_string(r));
+        return -1;
+    }
+    return 0;
+}
+
+static void k_pair_free(struct k_pair *p)
+{
+    kitls_conn_free(p->c);
+    kitls_conn_free(p->s);
+    p->c = p->s = NULL;
+}
+
+/* Move all pending output of from into to. */
+static int k_move(kitls_conn *from, kitls_conn *to, size_t *count)
+{
+    const uint8_t *buf;
+    size_t n;
+    while ((n = kitls_conn_out_peek(from, &buf)) > 0) {
+        int r = kitls_conn_feed(to, buf, n);
+        if (r < 0)
+            return r;
+        kitls_conn_out_consume(from, n);
+        *count += n;
+    }
+    return 0;
+}
+
+static int k_step(kitls_conn *c, int *done)
+{
+    int r;
+    if (*done)
+        return 0;
+    r = kitls_conn_handshake(c);
+    if (r == 0)
+        *done = 1;
+    else if (r != KITLS_E_WANT_READ)
+        return r;
+    return 0;
+}
+
+static void k_fail(struct k_pair *p, int r, char *err, size_t errn)
+{
+    const char *d1 = kitls_conn_verify_detail(p->c);
+    set_err(err, errn, "kitls handshake: %s (%d); client err %d, server err %d, peer alerts c=%d s=%d%s%s",
+            kitls_error_string(r), r, kitls_conn_error(p->c), kitls_conn_error(p->s),
+            kitls_conn_peer_alert(p->c), kitls_conn_peer_alert(p->s), d1 && *d1 ? "; verify: " : "",
+            d1 ? d1 : "");
+}
+
+static int k_handshake(struct k_pair *p, char *err, size_t errn)
+{
+    int cd = 0, sd = 0, r = 0;
+    for (int i = 0; i < 64; i++) {
+        if ((r = k_step(p->c, &cd)) < 0)
+            break;
+        if ((r = k_move(p->c, p->s, &p->c2s)) < 0)
+            break;
+        if ((r = k_step(p->s, &sd)) < 0)
+            break;
+        if ((r = k_move(p->s, p->c, &p->s2c)) < 0)
+            break;
+        if (cd && sd)
+            return 0;
+    }
+    if (r == 0)
+        r = KITLS_E_STATE;
+    k_fail(p, r, err, errn);
+    /* deliver any pending alert so the peer's state is visible too */
+    return -1;
+}
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Handshake benchmark                                                 */
+/* ------------------------------------------------------------------ */
+
+/* One full handshake with a fresh connection pair; returns 0 or -1. */
+static int one_handshake(int lib, char *err, size_t errn, size_t *c2s, size_t *s2c)
+{
+    if (lib == L_OSSL) {
+        struct ossl_pair p;
+        int r = -1;
+        if (ossl_pair_new(&p, ossl_cctx, 0) == 0)
+            r = ossl_handshake(&p, err, errn);
+        else
+            set_err(err, errn, "SSL_new failed");
+        if (r == 0 && c2s != NULL) {
+            BIO *b = SSL_get_wbio(p.c), *bs = SSL_get_wbio(p.s);
+            *c2s = (size_t)BIO_number_written(b);
+            *s2c = (size_t)BIO_number_written(bs);
+        }
+        if (r == 0 && (SSL_get_verify_result(p.c) != X509_V_OK ||
+                       SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(p.c)) !=
+                           suites[HS_SUITE].id)) {
+            set_err(err, errn, "openssl: unexpected verify result or suite");
+            r = -1;
+        }
+        ossl_pair_free(&p);
+        return r;
+    }
+#ifndef KITLS_BENCH_NO_KITLS
+    {
+        struct k_pair p;
+        int r = -1;
+        if (k_pair_new(&p, k_ccfg, err, errn) == 0)
+            r = k_handshake(&p, err, errn);
+        if (r == 0 && c2s != NULL) {
+            *c2s = p.c2s;
+            *s2c = p.s2c;
+        }
+        if (r == 0 && (!kitls_conn_is_established(p.c) || !kitls_conn_is_established(p.s) ||
+                       kitls_conn_suite(p.c) != suites[HS_SUITE].id ||
+                       kitls_conn_group(p.c) != KITLS_GROUP_X25519 ||
+                       !kitls_conn_peer_authenticated(p.c))) {
+            set_err(err, errn,
+                    "kitls: unexpected state after handshake (suite %04x group %04x auth %d)",
+                    kitls_conn_suite(p.c), kitls_conn_group(p.c),
+                    kitls_conn_peer_authenticated(p.c));
+            r = -1;
+        }
+        k_pair_free(&p);
+        return r;
+    }
+#else
+    set_err(err, errn, "built without kitls");
+    return -1;
+#endif
+}
+
+static int lib_enabled(int lib)
+{
+    return lib == L_KITLS ? opt.lib_kitls : opt.lib_ossl;
+}
+
+static int lib_setup(int lib, char *err, size_t errn)
+{
+    if (lib == L_OSSL) {
+        if (ossl_sctx == NULL) {
+            ossl_sctx = ossl_ctx(1, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+                                    "TLS_CHACHA20_POLY1305_SHA256");
+            SSL_CTX_set_options(ossl_sctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
+            ossl_cctx = ossl_ctx(0, suites[HS_SUITE].name);
+        }
+        return 0;
+    }
+#ifndef KITLS_BENCH_NO_KITLS
+    if (k_scfg == NULL) {
+        k_scfg = k_cfg(1, 0, err, errn);
+        if (k_scfg == NULL)
+            return -1;
+        k_ccfg = k_cfg(0, suites[HS_SUITE].id, err, errn);
+        if (k_ccfg == NULL)
+            return -1;
+    }
+    return 0;
+#else
+    set_err(err, errn, "built without kitls");
+    return -1;
+#endif
+}
+
+static void bench_handshakes(void)
+{
+    for (int lib = 0; lib < 2; lib++) {
+        struct hs_result *r = &hs_res[lib];
+        if (!lib_enabled(lib))
+            continue;
+        r->ok = lib_setup(lib, r->err, sizeof(r->err)) == 0;
+        /* warm-up and functional check */
+        for (int i = 0; r->ok && i < 20; i++)
+            if (one_handshake(lib, r->err, sizeof(r->err), NULL, NULL) < 0)
+                r->ok = 0;
+    }
+    for (int round = 0; round < opt.rounds; round++) {
+        for (int l = 0; l < 2; l++) {
+            /* alternate which library goes first */
+            int lib = (round & 1) ? 1 - l : l;
+            struct hs_result *r = &hs_res[lib];
+            double t0, t1;
+            long n = 0;
+            if (!lib_enabled(lib) || !r->ok)
+                continue;
+            t0 = now();
+            for (;;) {
+                if (one_handshake(lib, r->err, sizeof(r->err), NULL, NULL) < 0) {
+                    r->ok = 0;
+                    break;
+                }
+                n++;
+                if (opt.count > 0) {
+                    if (n >= opt.count)
+                        break;
+                } else if ((n & 7) == 0 && now() - t0 >= opt.seconds) {
+                    break;
+                }
+            }
+            t1 = now();
+            r->rate[round] = (double)n / (t1 - t0);
+            r->n_total += n;
+        }
+    }
+    for (int lib = 0; lib < 2; lib++)
+        if (hs_res[lib].ok)
+            hs_res[lib].med = median(hs_res[lib].rate, opt.rounds);
+}
+
+/* Allocations per handshake and live heap per established pair. */
+static void bench_alloc(void)
+{
+    const int n = 200;
+    for (int lib = 0; lib < 2; lib++) {
+        struct hs_result *r = &hs_res[lib];
+        unsigned long long a0, o0;
+        long long live0, peak_growth = 0;
+        size_t c2s = 0, s2c = 0;
+        int ok = 1;
+        if (!lib_enabled(lib))
+            continue;
+        if (!opt.do_hs) {
+            r->ok = lib_setup(lib, r->err, sizeof(r->err)) == 0;
+            for (int i = 0; r->ok && i < 20; i++)
+                if (one_handshake(lib, r->err, sizeof(r->err), NULL, NULL) < 0)
+                    r->ok = 0;
+        }
+        if (!r->ok)
+            continue;
+        a0 = g_heap.allocs;
+        o0 = g_ossl_allocs;
+        for (int i = 0; i < n && ok; i++) {
+            live0 = g_heap.live;
+            g_heap.peak = g_heap.live;
+            ok = one_handshake(lib, r->err, sizeof(r->err), &c2s, &s2c) == 0;
+            if (g_heap.peak - live0 > peak_growth)
+                peak_growth = g_heap.peak - live0;
+        }
+        if (!ok) {
+            r->ok = 0;
+            continue;
+        }
+        r->allocs = (double)(g_heap.allocs - a0) / n;
+        r->ossl_allocs = (double)(g_ossl_allocs - o0) / n;
+        r->hs_peak = peak_growth;
+        r->c2s = c2s;
+        r->s2c = s2c;
+        r->have_alloc = 1;
+        /* live heap of one established pair (after the handshake) */
+        live0 = g_heap.live;
+        if (lib == L_OSSL) {
+            struct ossl_pair p;
+            if (ossl_pair_new(&p, ossl_cctx, 0) == 0 && ossl_handshake(&p, r->err, sizeof(r->err)) == 0)
+                r->pair_live = g_heap.live - live0;
+            ossl_pair_free(&p);
+        }
+#ifndef KITLS_BENCH_NO_KITLS
+        else {
+            struct k_pair p;
+            if (k_pair_new(&p, k_ccfg, r->err, sizeof(r->err)) == 0 &&
+                k_handshake(&p, r->err, sizeof(r->err)) == 0)
+                r->pair_live = g_heap.live - live0;
+            k_pair_free(&p);
+        }
+#endif
+    }
+}
+
+/* ------------------------------------------------------------------ */
+/* Record throughput                                                   */
+/* ------------------------------------------------------------------ */
+
+static uint8_t *wbuf, *rbuf;
+
+static int tput_ossl(int si, double *mbs, char *err, size_t errn)
+{
+    SSL_CTX *cctx = ossl_ctx(0, suites[si].name);
+    struct ossl_pair p;
+    size_t total = (size_t)opt.mib << 20, done = 0;
+    double t0, t1;
+    int rc = -1;
+    /* room for one full record plus header/tag in each direction */
+    if (ossl_pair_new(&p, cctx, 64 * 1024) < 0 || ossl_handshake(&p, err, errn) < 0)
+        goto out;
+    if (SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(p.c)) != suites[si].id) {
+        set_err(err, errn, "openssl negotiated the wrong suite");
+        goto out;
+    }
+    t0 = now();
+    while (done < total) {
+        size_t got = 0;
+        int w = SSL_write(p.c, wbuf, REC_LEN);
+        if (w != (int)REC_LEN) {
+            set_err(err, errn, "SSL_write: %d", SSL_get_error(p.c, w));
+            goto out;
+        }
+        while (got < REC_LEN) {
+            int r = SSL_read(p.s, rbuf + got, (int)(REC_LEN - got));
+            if (r <= 0) {
+                set_err(err, errn, "SSL_read: %d", SSL_get_error(p.s, r));
+                goto out;
+            }
+            got += (size_t)r;
+        }
+        if (done == 0 && memcmp(wbuf, rbuf, REC_LEN) != 0) {
+            set_err(err, errn, "openssl: data mismatch");
+            goto out;
+        }
+        done += REC_LEN;
+    }
+    t1 = now();
+    *mbs = (double)total / (t1 - t0) / 1e6;
+    rc = 0;
+out:
+    ossl_pair_free(&p);
+    SSL_CTX_free(cctx);
+    return rc;
+}
+
+#ifndef KITLS_BENCH_NO_KITLS
+static int tput_kitls(int si, double *mbs, char *err, size_t errn)
+{
+    kitls_config *ccfg = k_cfg(0, suites[si].id, err, errn);
+    struct k_pair p = {0};
+    size_t total = (size_t)opt.mib << 20, done = 0, dummy = 0;
+    double t0, t1;
+    int rc = -1;
+    if (ccfg == NULL)
+        return -1;
+    if (k_pair_new(&p, ccfg, err, errn) < 0 || k_handshake(&p, err, errn) < 0)
+        goto out;
+    if (kitls_conn_suite(p.c) != suites[si].id || kitls_conn_suite(p.s) != suites[si].id) {
+        set_err(err, errn, "kitls negotiated the wrong suite (%04x)", kitls_conn_suite(p.c));
+        goto out;
+    }
+    t0 = now();
+    while (done < total) {
+        size_t got = 0;
+        int w = kitls_conn_write(p.c, wbuf, REC_LEN), r;
+        if (w != (int)REC_LEN) {
+            set_err(err, errn, "kitls_conn_write: %s (%d)", kitls_error_string(w), w);
+            goto out;
+        }
+        if ((r = k_move(p.c, p.s, &dummy)) < 0) {
+            set_err(err, errn, "kitls_conn_feed: %s (%d)", kitls_error_string(r), r);
+            goto out;
+        }
+        while (got < REC_LEN) {
+            r = kitls_conn_read(p.s, rbuf + got, REC_LEN - got);
+            if (r <= 0) {
+                set_err(err, errn, "kitls_conn_read: %s (%d) after %zu bytes",
+                        kitls_error_string(r), r, got);
+                goto out;
+            }
+            got += (size_t)r;
+        }
+        /* the server may have queued something (e.g. tickets); drop it */
+        if (kitls_conn_out_peek(p.s, &(const uint8_t *){NULL}) > 0)
+            (void)k_move(p.s, p.c, &dummy);
+        if (done == 0 && memcmp(wbuf, rbuf, REC_LEN) != 0) {
+            set_err(err, errn, "kitls: data mismatch");
+            goto out;
+        }
+        done += REC_LEN;
+    }
+    t1 = now();
+    *mbs = (double)total / (t1 - t0) / 1e6;
+    rc = 0;
+out:
+    k_pair_free(&p);
+    kitls_config_free(ccfg);
+    return rc;
+}
+#endif
+
+static void bench_tput(void)
+{
+    char err[200];
+    for (int lib = 0; lib < 2; lib++) {
+        if (lib_enabled(lib)) {
+            if (lib_setup(lib, err, sizeof(err)) < 0) {
+                for (int si = 0; si < NSUITES; si++)
+                    set_err(tput_res[lib][si].err, sizeof(tput_res[lib][si].err), "%s", err);
+                continue;
+            }
+            for (int si = 0; si < NSUITES; si++)
+                tput_res[lib][si].ok = 1;
+        }
+    }
+    for (int round = 0; round < opt.rounds; round++) {
+        for (int si = 0; si < NSUITES; si++) {
+            for (int l = 0; l < 2; l++) {
+                int lib = (round & 1) ? 1 - l : l;
+                struct tput_result *r = &tput_res[lib][si];
+                int rc;
+                if (!lib_enabled(lib) || !r->ok)
+                    continue;
+                if (lib == L_OSSL)
+                    rc = tput_ossl(si, &r->mbs[round], r->err, sizeof(r->err));
+                else
+#ifndef KITLS_BENCH_NO_KITLS
+                    rc = tput_kitls(si, &r->mbs[round], r->err, sizeof(r->err));
+#else
+                    rc = -1;
+#endif
+                if (rc < 0)
+                    r->ok = 0;
+            }
+        }
+    }
+    for (int lib = 0; lib < 2; lib++)
+        for (int si = 0; si < NSUITES; si++)
+            if (tput_res[lib][si].ok)
+                tput_res[lib][si].med = median(tput_res[lib][si].mbs, opt.rounds);
+}
+
+/* ------------------------------------------------------------------ */
+/* Raw libcrypto limits                                                */
+/* ------------------------------------------------------------------ */
+
+/* Run fn until opt.seconds elapsed; returns microseconds per call. */
+#define TIME_LOOP(us_out, body)                                                                    \
+    do {                                                                                           \
+        long n_ = 0;                                                                               \
+        double t0_ = now(), t1_ = t0_;                                                                   \
+        for (;;) {                                                                                 \
+            body;                                                                                  \
+            n_++;                                                                                  \
+            if ((n_ & 15) == 0 && (t1_ = now()) - t0_ >= opt.seconds)                              \
+                break;                                                                             \
+        }                                                                                          \
+        (us_out) = (t1_ - t0_) * 1e6 / (double)n_;                                                 \
+    } while (0)
+
+static void raw_aead(int si)
+{
+    EVP_CIPHER *c = EVP_CIPHER_fetch(NULL, suites[si].cipher, NULL);
+    EVP_CIPHER_CTX *e = EVP_CIPHER_CTX_new(), *d = EVP_CIPHER_CTX_new();
+    uint8_t key[32], iv[12], aad[5] = {23, 3, 3, 0x40, 0x11}, tag[16];
+    static uint8_t ct[REC_LEN + 64], pt[REC_LEN + 64];
+    double us_both, us_seal;
+    int outl;
+    if (c == NULL || e == NULL || d == NULL)
+        die("cipher %s", suites[si].cipher);
+    RAND_bytes(key, sizeof(key));
+    RAND_bytes(iv, sizeof(iv));
+    if (!EVP_EncryptInit_ex2(e, c, key, iv, NULL) || !EVP_DecryptInit_ex2(d, c, key, iv, NULL))
+        die("aead init");
+    /* TLS 1.3 record: 16 KiB of data + 1 content type byte, 5-byte AAD */
+#define SEAL()                                                                                     \
+    do {                                                                                           \
+        iv[11]++;                                                                                  \
+        if (!EVP_EncryptInit_ex2(e, NULL, NULL, iv, NULL) ||                                       \
+            !EVP_EncryptUpdate(e, NULL, &outl, aad, 5) ||                                          \
+            !EVP_EncryptUpdate(e, ct, &outl, wbuf, REC_LEN + 1) ||                                 \
+            !EVP_EncryptFinal_ex(e, ct + outl, &outl) ||                                           \
+            !EVP_CIPHER_CTX_ctrl(e, EVP_CTRL_AEAD_GET_TAG, 16, tag))                               \
+            die("seal");                                                                           \
+    } while (0)
+#define OPEN()                                                                                     \
+    do {                                                                                           \
+        if (!EVP_DecryptInit_ex2(d, NULL, NULL, iv, NULL) ||                                       \
+            !EVP_DecryptUpdate(d, NULL, &outl, aad, 5) ||                                          \
+            !EVP_DecryptUpdate(d, pt, &outl, ct, REC_LEN + 1) ||                                   \
+            !EVP_CIPHER_CTX_ctrl(d, EVP_CTRL_AEAD_SET_TAG, 16, tag) ||                             \
+            EVP_DecryptFinal_ex(d, pt + outl, &outl) != 1)                                         \
+            die("open");                                                                           \
+    } while (0)
+    TIME_LOOP(us_both, SEAL(); OPEN());
+    TIME_LOOP(us_seal, SEAL());
+    if (memcmp(pt, wbuf, REC_LEN) != 0)
+        die("aead mismatch");
+    raw.aead_mbs[si] = REC_LEN / us_both;
+    raw.aead_seal[si] = REC_LEN / us_seal;
+#undef SEAL
+#undef OPEN
+    EVP_CIPHER_CTX_free(e);
+    EVP_CIPHER_CTX_free(d);
+    EVP_CIPHER_free(c);
+}
+
+static void raw_pk(void)
+{
+    EVP_PKEY_CTX *kctx = EVP_PKEY_CTX_new_from_name(NULL, "X25519", NULL);
+    EVP_PKEY *a = NULL, *b = NULL;
+    uint8_t pub[32], secret[32], tbs[130], sig[80];
+    size_t len;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    EVP_PKEY *leaf_pub = X509_get0_pubkey(pki.leaf), *ca_pub = X509_get0_pubkey(pki.ca);
+    if (kctx == NULL || EVP_PKEY_keygen_init(kctx) <= 0 || md == NULL)
+        die("x25519 ctx");
+
+    /* keygen + export of the public share */
+    TIME_LOOP(raw.x25519_keygen_us, {
+        EVP_PKEY *k = NULL;
+        len = sizeof(pub);
+        if (EVP_PKEY_keygen(kctx, &k) <= 0 || !EVP_PKEY_get_raw_public_key(k, pub, &len))
+            die("x25519 keygen");
+        EVP_PKEY_free(k);
+    });
+    if (EVP_PKEY_keygen(kctx, &a) <= 0 || EVP_PKEY_keygen(kctx, &b) <= 0)
+        die("x25519 keygen");
+    len = sizeof(pub);
+    EVP_PKEY_get_raw_public_key(b, pub, &len);
+    /* import the peer share + derive */
+    TIME_LOOP(raw.x25519_derive_us, {
+        EVP_PKEY *peer = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, pub, 32);
+        EVP_PKEY_CTX *dctx = EVP_PKEY_CTX_new(a, NULL);
+        size_t sl = sizeof(secret);
+        if (peer == NULL || dctx == NULL || EVP_PKEY_derive_init(dctx) <= 0 ||
+            EVP_PKEY_derive_set_peer(dctx, peer) <= 0 || EVP_PKEY_derive(dctx, secret, &sl) <= 0)
+            die("x25519 derive");
+        EVP_PKEY_CTX_free(dctx);
+        EVP_PKEY_free(peer);
+    });
+
+    /* CertificateVerify: 64 spaces, context string, 0, transcript hash */
+    memset(tbs, 0x20, 64);
+    memcpy(tbs + 64, "TLS 1.3, server CertificateVerify", 34);
+    RAND_bytes(tbs + 98, 32);
+    TIME_LOOP(raw.ecdsa_sign_us, {
+        len = sizeof(sig);
+        if (EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, pki.leaf_key) <= 0 ||
+            EVP_DigestSign(md, sig, &len, tbs, sizeof(tbs)) <= 0)
+            die("ecdsa sign");
+        EVP_MD_CTX_reset(md);
+    });
+    TIME_LOOP(raw.ecdsa_verify_us, {
+        if (EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, leaf_pub) <= 0 ||
+            EVP_DigestVerify(md, sig, len, tbs, sizeof(tbs)) != 1)
+            die("ecdsa verify");
+        EVP_MD_CTX_reset(md);
+    });
+    /* chain: the leaf's signature by the CA (the anchor's self-signature
+     * is not checked by default, by either library) */
+    TIME_LOOP(raw.x509_verify_us, {
+        if (X509_verify(pki.leaf, ca_pub) != 1)
+            die("X509_verify");
+    });
+    raw.hs_pk_us = 2 * raw.x25519_keygen_us + 2 * raw.x25519_derive_us + raw.ecdsa_sign_us +
+                   raw.ecdsa_verify_us + raw.x509_verify_us;
+    raw.hs_bound = 1e6 / raw.hs_pk_us;
+    EVP_PKEY_free(a);
+    EVP_PKEY_free(b);
+    EVP_PKEY_CTX_free(kctx);
+    EVP_MD_CTX_free(md);
+}
+
+static void bench_raw(void)
+{
+    for (int si = 0; si < NSUITES; si++)
+        raw_aead(si);
+    raw_pk();
+    raw.done = 1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Output                                                              */
+/* ------------------------------------------------------------------ */
+
+static char cpu_model[128] = "unknown";
+
+static void read_cpu_model(void)
+{
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[256];
+    if (f == NULL)
+        return;
+    while (fgets(line, sizeof(line), f)) {
+        if (strncmp(line, "model name", 10) == 0) {
+            char *p = strchr(line, ':');
+            if (p) {
+                p++;
+                while (*p == ' ' || *p == '\t')
+                    p++;
+                p[strcspn(p, "\n")] = 0;
+                snprintf(cpu_model, sizeof(cpu_model), "%s", p);
+            }
+            break;
+        }
+    }
+    fclose(f);
+}
+
+static const char *kitls_ver(void)
+{
+#ifndef KITLS_BENCH_NO_KITLS
+    return kitls_version();
+#else
+    return "(not built)";
+#endif
+}
+
+static void print_ratio(double a, double b)
+{
+    if (a > 0 && b > 0)
+        printf("%8.2fx", a / b);
+    else
+        printf("%9s", "-");
+}
+
+static void print_table(void)
+{
+    printf("kitls-bench: kitls %s vs %s\n", kitls_ver(), OpenSSL_version(OPENSSL_VERSION));
+    printf("cpu: %s; rounds %d (median), %.2f s per measurement%s, %u MiB per suite\n\n",
+           cpu_model, opt.rounds, opt.seconds, opt.count ? " (or --count)" : "", opt.mib);
+    if (opt.do_hs) {
+        printf("Full handshakes (X25519, ECDSA P-256, %s, verify on, no tickets), both sides:\n",
+               suites[HS_SUITE].name);
+        printf("  %-8s %12s\n", "library", "hs/s");
+        for (int lib = 0; lib < 2; lib++) {
+            if (!lib_enabled(lib))
+                continue;
+            if (hs_res[lib].ok)
+                printf("  %-8s %12.1f\n", lib_name[lib], hs_res[lib].med);
+            else
+                printf("  %-8s %12s  (%s)\n", lib_name[lib], "FAIL", hs_res[lib].err);
+        }
+        printf("  ratio kitls/openssl: ");
+        print_ratio(hs_res[0].med, hs_res[1].med);
+        printf("   (target >= 2.00x)\n");
+        if (raw.done) {
+            printf("  libcrypto public-key bound: %.1f hs/s (%.1f us per handshake)\n",
+                   raw.hs_bound, raw.hs_pk_us);
+            for (int lib = 0; lib < 2; lib++)
+                if (lib_enabled(lib) && hs_res[lib].ok)
+                    printf("  %-8s fraction of bound: %.1f%%\n", lib_name[lib],
+                           100 * hs_res[lib].med / raw.hs_bound);
+        }
+        printf("\n");
+    }
+    if (opt.do_alloc) {
+        printf("Heap per handshake (whole process; libcrypto+libssl part via CRYPTO_set_mem_functions%s):\n",
+               g_ossl_hooked ? "" : " - NOT available");
+        printf("  %-8s %10s %12s %14s %14s %12s\n", "library", "allocs/hs", "of which ossl",
+               "peak bytes/hs", "live/est.pair", "wire c>s/s>c");
+        for (int lib = 0; lib < 2; lib++) {
+            struct hs_result *r = &hs_res[lib];
+            if (!lib_enabled(lib))
+                continue;
+            if (r->have_alloc && g_heap_hooked)
+                printf("  %-8s %10.1f %12.1f %14lld %14lld %6zu/%zu\n", lib_name[lib], r->allocs,
+                       r->ossl_allocs, r->hs_peak, r->pair_live, r->c2s, r->s2c);
+            else if (r->have_alloc)
+                printf("  %-8s %10s %12.1f %14s %14s %6zu/%zu\n", lib_name[lib], "n/a",
+                       r->ossl_allocs, "n/a", "n/a", r->c2s, r->s2c);
+            else
+                printf("  %-8s %10s  (%s)\n", lib_name[lib], "FAIL", r->err);
+        }
+        printf("\n");
+    }
+    if (opt.do_tput) {
+        printf("Record throughput, 16 KiB writes, client->server, encrypt+decrypt (MB/s, 1e6 B):\n");
+        printf("  %-30s %10s %10s %9s", "suite", "kitls", "openssl", "k/o");
+        if (raw.done)
+            printf(" %10s %8s %8s", "raw EVP", "kitls%", "ossl%");
+        printf("\n");
+        for (int si = 0; si < NSUITES; si++) {
+            struct tput_result *k = &tput_res[0][si], *o = &tput_res[1][si];
+            printf("  %-30s", suites[si].name);
+            if (k->ok)
+                printf(" %10.1f", k->med);
+            else
+                printf(" %10s", lib_enabled(0) ? "FAIL" : "-");
+            if (o->ok)
+                printf(" %10.1f", o->med);
+            else
+                printf(" %10s", lib_enabled(1) ? "FAIL" : "-");
+            printf(" ");
+            print_ratio(k->ok ? k->med : 0, o->ok ? o->med : 0);
+            if (raw.done) {
+                printf(" %10.1f", raw.aead_mbs[si]);
+                if (k->ok)
+                    printf(" %7.1f%%", 100 * k->med / raw.aead_mbs[si]);
+                else
+                    printf(" %8s", "-");
+                if (o->ok)
+                    printf(" %7.1f%%", 100 * o->med / raw.aead_mbs[si]);
+                else
+                    printf(" %8s", "-");
+            }
+            printf("\n");
+        }
+        for (int si = 0; si < NSUITES; si++)
+            for (int lib = 0; lib < 2; lib++)
+                if (lib_enabled(lib) && !tput_res[lib][si].ok && tput_res[lib][si].err[0])
+                    printf("  note: %s %s: %s\n", lib_name[lib], suites[si].short_name,
+                           tput_res[lib][si].err);
+        printf("  target: kitls >= openssl for every suite\n\n");
+    }
+    if (raw.done) {
+        printf("Raw libcrypto (EVP), one core:\n");
+        for (int si = 0; si < NSUITES; si++)
+            printf("  %-18s seal+open 16 KiB: %8.1f MB/s   seal only: %8.1f MB/s\n",
+                   suites[si].cipher, raw.aead_mbs[si], raw.aead_seal[si]);
+        printf("  X25519 keygen          %8.1f us\n", raw.x25519_keygen_us);
+        printf("  X25519 import+derive   %8.1f us\n", raw.x25519_derive_us);
+        printf("  ECDSA P-256 sign       %8.1f us\n", raw.ecdsa_sign_us);
+        printf("  ECDSA P-256 verify     %8.1f us\n", raw.ecdsa_verify_us);
+        printf("  X509_verify (chain)    %8.1f us\n", raw.x509_verify_us);
+        printf("  per handshake: 2 keygen + 2 derive + sign + 2 verify = %.1f us -> <= %.1f hs/s\n",
+               raw.hs_pk_us, raw.hs_bound);
+    }
+}
+
+static FILE *jout;
+
+static void json_num(const char *key, double v, int ok, const char *sep)
+{
+    if (ok)
+        fprintf(jout, "\"%s\": %.3f%s", key, v, sep);
+    else
+        fprintf(jout, "\"%s\": null%s", key, sep);
+}
+
+static void json_str(const char *s)
+{
+    fputc('"', jout);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fprintf(jout, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            fprintf(jout, "\\u%04x", *s);
+        else
+            fputc(*s, jout);
+    }
+    fputc('"', jout);
+}
+
+static void print_json(void)
+{
+    fprintf(jout, "{\n  \"kitls_version\": ");
+    json_str(kitls_ver());
+    fprintf(jout, ",\n  \"openssl_version\": ");
+    json_str(OpenSSL_version(OPENSSL_VERSION));
+    fprintf(jout, ",\n  \"cpu\": ");
+    json_str(cpu_model);
+    fprintf(jout, ",\n  \"rounds\": %d, \"seconds\": %.3f, \"mib\": %u, \"count\": %ld,\n", opt.rounds,
+           opt.seconds, opt.mib, opt.count);
+    if (opt.do_hs || opt.do_alloc) {
+        fprintf(jout, "  \"handshake\": {\n    \"suite\": \"%s\", \"group\": \"x25519\", "
+               "\"sigalg\": \"ecdsa_secp256r1_sha256\",\n",
+               suites[HS_SUITE].name);
+        for (int lib = 0; lib < 2; lib++) {
+            struct hs_result *r = &hs_res[lib];
+            fprintf(jout, "    \"%s\": {", lib_name[lib]);
+            if (!lib_enabled(lib)) {
+                fprintf(jout, "\"enabled\": false},\n");
+                continue;
+            }
+            fprintf(jout, "\"ok\": %s, ", r->ok ? "true" : "false");
+            if (!r->ok) {
+                fprintf(jout, "\"error\": ");
+                json_str(r->err);
+                fprintf(jout, ", ");
+            }
+            json_num("per_sec", r->med, r->ok && opt.do_hs, ", ");
+            fprintf(jout, "\"rounds\": [");
+            for (int i = 0; i < opt.rounds; i++)
+                fprintf(jout, "%.1f%s", opt.do_hs ? r->rate[i] : 0.0, i + 1 < opt.rounds ? ", " : "");
+            fprintf(jout, "], ");
+            json_num("allocs", r->allocs, r->have_alloc && g_heap_hooked, ", ");
+            json_num("ossl_allocs", r->ossl_allocs, r->have_alloc && g_ossl_hooked, ", ");
+            json_num("peak_bytes", (double)r->hs_peak, r->have_alloc && g_heap_hooked, ", ");
+            json_num("live_bytes_established_pair", (double)r->pair_live,
+                     r->have_alloc && g_heap_hooked, ", ");
+            json_num("wire_c2s", (double)r->c2s, r->have_alloc, ", ");
+            json_num("wire_s2c", (double)r->s2c, r->have_alloc, "");
+            fprintf(jout, "},\n");
+        }
+        json_num("ratio", hs_res[0].med / (hs_res[1].med > 0 ? hs_res[1].med : 1),
+                 hs_res[0].ok && hs_res[1].ok && opt.do_hs, ",\n    ");
+        json_num("pk_bound_per_sec", raw.hs_bound, raw.done, "");
+        fprintf(jout, "\n  },\n");
+    }
+    if (opt.do_tput) {
+        fprintf(jout, "  \"throughput_mbs\": {\n");
+        for (int si = 0; si < NSUITES; si++) {
+            struct tput_result *k = &tput_res[0][si], *o = &tput_res[1][si];
+            fprintf(jout, "    \"%s\": {", suites[si].name);
+            json_num("kitls", k->med, k->ok, ", ");
+            json_num("openssl", o->med, o->ok, ", ");
+            json_num("ratio", k->med / (o->med > 0 ? o->med : 1), k->ok && o->ok, ", ");
+            json_num("raw_evp", raw.done ? raw.aead_mbs[si] : 0, raw.done, "");
+            if (!k->ok && k->err[0]) {
+                fprintf(jout, ", \"kitls_error\": ");
+                json_str(k->err);
+            }
+            if (!o->ok && o->err[0]) {
+                fprintf(jout, ", \"openssl_error\": ");
+                json_str(o->err);
+            }
+            fprintf(jout, "}%s\n", si + 1 < NSUITES ? "," : "");
+        }
+        fprintf(jout, "  },\n");
+    }
+    fprintf(jout, "  \"raw\": {");
+    if (raw.done) {
+        fprintf(jout, "\n    \"aead_seal_open_mbs\": {");
+        for (int si = 0; si < NSUITES; si++)
+            fprintf(jout, "\"%s\": %.1f%s", suites[si].cipher, raw.aead_mbs[si],
+                   si + 1 < NSUITES ? ", " : "");
+        fprintf(jout, "},\n    \"aead_seal_mbs\": {");
+        for (int si = 0; si < NSUITES; si++)
+            fprintf(jout, "\"%s\": %.1f%s", suites[si].cipher, raw.aead_seal[si],
+                   si + 1 < NSUITES ? ", " : "");
+        fprintf(jout, "},\n    \"x25519_keygen_us\": %.2f, \"x25519_derive_us\": %.2f, "
+               "\"ecdsa_p256_sign_us\": %.2f, \"ecdsa_p256_verify_us\": %.2f, "
+               "\"x509_verify_us\": %.2f,\n    \"handshake_pk_us\": %.2f, "
+               "\"handshake_bound_per_sec\": %.1f\n  ",
+               raw.x25519_keygen_us, raw.x25519_derive_us, raw.ecdsa_sign_us,
+               raw.ecdsa_verify_us, raw.x509_verify_us, raw.hs_pk_us, raw.hs_bound);
+    }
+    fprintf(jout, "}\n}\n");
+}
+
+int main(int argc, char **argv)
+{
+    /* must precede every other libcrypto call */
+    g_ossl_hooked = CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free);
+    parse_args(argc, argv);
+    read_cpu_model();
+    if (opt.rounds > 16)
+        opt.rounds = 16;
+
+    wbuf = malloc(REC_LEN + 64);
+    rbuf = malloc(REC_LEN + 64);
+    if (wbuf == NULL || rbuf == NULL)
+        die("oom");
+    for (size_t i = 0; i < REC_LEN + 64; i++)
+        wbuf[i] = (uint8_t)(i * 131 + 7);
+    wbuf[REC_LEN] = 23; /* inner content type for the raw AEAD runs */
+
+    make_pki();
+
+    if (opt.do_raw)
+        bench_raw();
+    if (opt.do_hs)
+        bench_handshakes();
+    if (opt.do_alloc)
+        bench_alloc();
+    if (opt.do_tput)
+        bench_tput();
+
+    if (opt.json) {
+        jout = stdout;
+        print_json();
+    } else {
+        print_table();
+    }
+    if (opt.json_file != NULL) {
+        jout = fopen(opt.json_file, "w");
+        if (jout == NULL)
+            die("cannot write %s: %s", opt.json_file, strerror(errno));
+        print_json();
+        fclose(jout);
+    }
+
+#ifndef KITLS_BENCH_NO_KITLS
+    kitls_config_free(k_scfg);
+    kitls_config_free(k_ccfg);
+#endif
+    SSL_CTX_free(ossl_sctx);
+    SSL_CTX_free(ossl_cctx);
+    return 0;
+}
