@@ -1,0 +1,469 @@
+/*
+ * Shared helpers for the kitls example tools.  See common.h.
+ *
+ * The pump follows the sans-I/O contract of <kitls/kitls.h>: the
+ * connection never touches the socket; we move ciphertext between the
+ * socket and kitls_conn_feed() / kitls_conn_out_peek() ourselves.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "common.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+void ex_opts_init(struct ex_opts *o, const char *prog)
+{
+    memset(o, 0, sizeof(*o));
+    o->prog = prog;
+    o->verify = -1;
+}
+
+int ex_parse_int(const char *prog, const char *opt, const char *arg, int min, int max)
+{
+    char *end = NULL;
+    long v;
+
+    errno = 0;
+    v = strtol(arg, &end, 10);
+    if (errno != 0 || end == arg || *end != '\0' || v < min || v > max) {
+        fprintf(stderr, "%s: --%s: expected an integer in %d..%d, got '%s'\n", prog, opt, min,
+                max, arg);
+        exit(2);
+    }
+    return (int)v;
+}
+
+int ex_split_list(const char *list, char *storage, size_t storage_len, const char **out,
+                  size_t max)
+{
+    size_t n = 0, len = strlen(list);
+    char *p, *next;
+
+    if (len + 1 > storage_len)
+        return -1;
+    memcpy(storage, list, len + 1);
+    for (p = storage; p != NULL; p = next) {
+        next = strchr(p, ',');
+        if (next != NULL)
+            *next++ = '\0';
+        if (*p == '\0' || n == max)
+            return -1;
+        out[n++] = p;
+    }
+    return (int)n;
+}
+
+/* Map a comma-separated list of names to code points with lookup(). */
+static int names_to_ids(const char *prog, const char *what, const char *list,
+                        uint16_t (*lookup)(const char *), uint16_t *ids, size_t max)
+{
+    char storage[1024];
+    const char *names[EX_MAX_LIST];
+    int n, i;
+
+    n = ex_split_list(list, storage, sizeof(storage), names, max < EX_MAX_LIST ? max : EX_MAX_LIST);
+    if (n < 0) {
+        fprintf(stderr, "%s: invalid %s list '%s'\n", prog, what, list);
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        ids[i] = lookup(names[i]);
+        if (ids[i] == 0) {
+            fprintf(stderr, "%s: unknown %s '%s'\n", prog, what, names[i]);
+            return -1;
+        }
+    }
+    return n;
+}
+
+static int config_fail(const char *prog, const char *what, int err)
+{
+    fprintf(stderr, "%s: %s: %s (%d)\n", prog, what, kitls_error_string(err), err);
+    return -1;
+}
+
+kitls_config *ex_config_build(enum kitls_role role, const struct ex_opts *o)
+{
+    kitls_config *cfg;
+    uint16_t ids[EX_MAX_LIST];
+    int n, err;
+
+    cfg = kitls_config_new(role);
+    if (cfg == NULL) {
+        fprintf(stderr, "%s: kitls_config_new failed\n", o->prog);
+        return NULL;
+    }
+    if (o->suites != NULL) {
+        n = names_to_ids(o->prog, "suite", o->suites, kitls_suite_by_name, ids, EX_MAX_LIST);
+        if (n < 0)
+            goto fail;
+        err = kitls_config_set_suites(cfg, ids, (size_t)n);
+        if (err < 0 && config_fail(o->prog, "--suites", err))
+            goto fail;
+    }
+    if (o->groups != NULL) {
+        n = names_to_ids(o->prog, "group", o->groups, kitls_group_by_name, ids, EX_MAX_LIST);
+        if (n < 0)
+            goto fail;
+        err = kitls_config_set_groups(cfg, ids, (size_t)n);
+        if (err < 0 && config_fail(o->prog, "--groups", err))
+            goto fail;
+    }
+    if (o->key_shares > 0) {
+        err = kitls_config_set_key_shares(cfg, (size_t)o->key_shares);
+        if (err < 0 && config_fail(o->prog, "--key-shares", err))
+            goto fail;
+    }
+    if (o->alpn != NULL) {
+        char storage[1024];
+        const char *protos[EX_MAX_LIST];
+
+        n = ex_split_list(o->alpn, storage, sizeof(storage), protos, EX_MAX_LIST);
+        if (n < 0) {
+            fprintf(stderr, "%s: invalid ALPN list '%s'\n", o->prog, o->alpn);
+            goto fail;
+        }
+        err = kitls_config_set_alpn(cfg, protos, (size_t)n);
+        if (err < 0 && config_fail(o->prog, "--alpn", err))
+            goto fail;
+    }
+    if (o->record_size_limit > 0) {
+        err = kitls_config_set_record_size_limit(cfg, (uint16_t)o->record_size_limit);
+        if (err < 0 && config_fail(o->prog, "--record-size-limit", err))
+            goto fail;
+    }
+    if (o->no_compat) {
+        err = kitls_config_set_middlebox_compat(cfg, 0);
+        if (err < 0 && config_fail(o->prog, "--no-compat", err))
+            goto fail;
+    }
+    if (o->hrr_cookie) {
+        err = kitls_config_set_hrr_cookie(cfg, 1);
+        if (err < 0 && config_fail(o->prog, "--hrr-cookie", err))
+            goto fail;
+    }
+    if (o->cert != NULL || o->key != NULL) {
+        /* Like openssl: the key may live in the certificate file. */
+        const char *cert = o->cert != NULL ? o->cert : o->key;
+        const char *key = o->key != NULL ? o->key : o->cert;
+
+        err = kitls_config_add_cert_files(cfg, cert, key);
+        if (err < 0 && config_fail(o->prog, "--cert/--key", err))
+            goto fail;
+    }
+    if (o->cafile != NULL) {
+        err = kitls_config_load_ca_file(cfg, o->cafile);
+        if (err < 0 && config_fail(o->prog, "--cafile", err))
+            goto fail;
+    }
+    if (o->verify >= 0) {
+        err = kitls_config_set_verify(cfg, (enum kitls_verify)o->verify);
+        if (err < 0 && config_fail(o->prog, "verify mode", err))
+            goto fail;
+    }
+    return cfg;
+
+fail:
+    kitls_config_free(cfg);
+    return NULL;
+}
+
+/* ---- sockets ---- */
+
+void ex_set_timeout(int fd, int seconds)
+{
+    struct timeval tv;
+
+    if (seconds <= 0)
+        return;
+    tv.tv_sec = seconds;
+    tv.tv_usec = 0;
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+}
+
+int ex_tcp_connect(const char *prog, const char *host, const char *port)
+{
+    struct addrinfo hints, *res = NULL, *ai;
+    int fd = -1, rc, saved = 0;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    /* No AI_ADDRCONFIG: it hides ::1 when only loopback is configured. */
+    rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0) {
+        fprintf(stderr, "%s: %s:%s: %s\n", prog, host, port, gai_strerror(rc));
+        return -1;
+    }
+    for (ai = res; ai != NULL; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (fd < 0) {
+            saved = errno;
+            continue;
+        }
+        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+            break;
+        saved = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        fprintf(stderr, "%s: connect %s:%s: %s\n", prog, host, port, strerror(saved));
+    return fd;
+}
+
+static int listen_on(const struct sockaddr *sa, socklen_t salen, int v6only)
+{
+    int fd, one = 1, saved;
+
+    fd = socket(sa->sa_family, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (sa->sa_family == AF_INET6)
+        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
+    if (bind(fd, sa, salen) == 0 && listen(fd, 16) == 0)
+        return fd;
+    saved = errno;
+    close(fd);
+    errno = saved;
+    return -1;
+}
+
+int ex_tcp_listen(const char *prog, const char *host, const char *port, int *bound_port)
+{
+    struct addrinfo hints, *res = NULL, *ai;
+    struct sockaddr_storage ss;
+    socklen_t sslen = sizeof(ss);
+    int fd = -1, rc, saved = 0;
+
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    if (host == NULL) {
+        /* All addresses: prefer one IPv6 dual-stack socket, else IPv4. */
+        hints.ai_family = AF_INET6;
+        rc = getaddrinfo(NULL, port, &hints, &res);
+        if (rc == 0) {
+            fd = listen_on(res->ai_addr, res->ai_addrlen, 0);
+            saved = errno;
+            freeaddrinfo(res);
+            res = NULL;
+        }
+        if (fd < 0)
+            hints.ai_family = AF_INET;
+    } else {
+        hints.ai_family = AF_UNSPEC;
+    }
+    if (fd < 0) {
+        rc = getaddrinfo(host, port, &hints, &res);
+        if (rc != 0) {
+            fprintf(stderr, "%s: %s:%s: %s\n", prog, host != NULL ? host : "*", port,
+                    gai_strerror(rc));
+            return -1;
+        }
+        for (ai = res; ai != NULL && fd < 0; ai = ai->ai_next) {
+            fd = listen_on(ai->ai_addr, ai->ai_addrlen, 1);
+            saved = errno;
+        }
+        freeaddrinfo(res);
+    }
+    if (fd < 0) {
+        fprintf(stderr, "%s: listen %s:%s: %s\n", prog, host != NULL ? host : "*", port,
+                strerror(saved));
+        return -1;
+    }
+    if (getsockname(fd, (struct sockaddr *)&ss, &sslen) != 0) {
+        fprintf(stderr, "%s: getsockname: %s\n", prog, strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (ss.ss_family == AF_INET6)
+        *bound_port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    else
+        *bound_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return fd;
+}
+
+/* ---- the pump ---- */
+
+/* errno of the last transport failure, for ex_report_error(). */
+static int ex_io_errno;
+
+int ex_flush(int fd, kitls_conn *c)
+{
+    const uint8_t *p;
+    size_t len;
+    ssize_t n;
+
+    while ((len = kitls_conn_out_peek(c, &p)) > 0) {
+        n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            ex_io_errno = errno;
+            return EX_E_IO;
+        }
+        kitls_conn_out_consume(c, (size_t)n);
+    }
+    return 0;
+}
+
+int ex_recv_feed(int fd, kitls_conn *c)
+{
+    uint8_t buf[16384 + 256];
+    ssize_t n;
+
+    for (;;) {
+        n = recv(fd, buf, sizeof(buf), 0);
+        if (n > 0)
+            return kitls_conn_feed(c, buf, (size_t)n);
+        if (n == 0)
+            return KITLS_E_EOF;
+        if (errno != EINTR) {
+            ex_io_errno = errno;
+            return EX_E_IO;
+        }
+    }
+}
+
+int ex_handshake(int fd, kitls_conn *c)
+{
+    int rc, frc;
+
+    for (;;) {
+        rc = kitls_conn_handshake(c);
+        /* Flush first: our flight, or the alert for a fatal error. */
+        frc = ex_flush(fd, c);
+        if (rc == 0)
+            return frc;
+        if (rc != KITLS_E_WANT_READ)
+            return rc;
+        if (frc != 0)
+            return frc;
+        rc = ex_recv_feed(fd, c);
+        if (rc != 0)
+            return rc;
+    }
+}
+
+int ex_read(int fd, kitls_conn *c, uint8_t *buf, size_t len)
+{
+    int n, frc;
+
+    for (;;) {
+        n = kitls_conn_read(c, buf, len);
+        /* Post-handshake messages may have queued output (a KeyUpdate
+         * reply, or an alert on error). */
+        frc = ex_flush(fd, c);
+        if (n != KITLS_E_WANT_READ)
+            return n;
+        if (frc != 0)
+            return frc;
+        n = ex_recv_feed(fd, c);
+        if (n != 0)
+            return n;
+    }
+}
+
+int ex_write(int fd, kitls_conn *c, const uint8_t *buf, size_t len)
+{
+    size_t off = 0, chunk;
+    int n;
+
+    /* kitls_conn_write takes everything; chunk so the output buffer stays
+     * bounded for large inputs. */
+    while (off < len) {
+        chunk = len - off;
+        if (chunk > 65536)
+            chunk = 65536;
+        n = kitls_conn_write(c, buf + off, chunk);
+        if (n < 0) {
+            (void)ex_flush(fd, c);
+            return n;
+        }
+        off += chunk;
+        n = ex_flush(fd, c);
+        if (n != 0)
+            return n;
+    }
+    return 0;
+}
+
+int ex_close(int fd, kitls_conn *c, int peer_closed)
+{
+    int rc;
+
+    rc = kitls_conn_close(c);
+    if (rc < 0)
+        return rc;
+    rc = ex_flush(fd, c);
+    (void)shutdown(fd, SHUT_WR);
+    if (rc != 0 && peer_closed)
+        return 0;
+    return rc;
+}
+
+/* ---- reporting ---- */
+
+static void print_name(FILE *f, const char *key, const char *name, unsigned id)
+{
+    if (name != NULL)
+        fprintf(f, "%s: %s\n", key, name);
+    else if (id != 0)
+        fprintf(f, "%s: 0x%04x\n", key, id);
+    else
+        fprintf(f, "%s: none\n", key);
+}
+
+void ex_print_params(FILE *f, const kitls_conn *c)
+{
+    uint16_t suite = kitls_conn_suite(c), group = kitls_conn_group(c);
+    uint16_t sig = kitls_conn_sigalg(c), peer_sig = kitls_conn_peer_sigalg(c);
+    const char *alpn = kitls_conn_alpn(c), *sni = kitls_conn_server_name(c);
+
+    fprintf(f, "protocol: TLSv1.3\n");
+    print_name(f, "suite", kitls_suite_name(suite), suite);
+    print_name(f, "group", kitls_group_name(group), group);
+    print_name(f, "sigalg", kitls_sigalg_name(sig), sig);
+    print_name(f, "peer-sigalg", kitls_sigalg_name(peer_sig), peer_sig);
+    fprintf(f, "alpn: %s\n", alpn != NULL ? alpn : "none");
+    fprintf(f, "hrr: %s\n", kitls_conn_did_hrr(c) ? "yes" : "no");
+    fprintf(f, "peer-authenticated: %s\n", kitls_conn_peer_authenticated(c) ? "yes" : "no");
+    fprintf(f, "server-name: %s\n", sni != NULL && *sni != '\0' ? sni : "none");
+    fprintf(f, "max-send-fragment: %zu\n", kitls_conn_max_send_fragment(c));
+    fflush(f);
+}
+
+void ex_report_error(const char *prog, const kitls_conn *c, int err)
+{
+    int alert, peer;
+    const char *detail;
+
+    if (err == EX_E_IO) {
+        fprintf(stderr, "%s: error: transport: %s\n", prog, strerror(ex_io_errno));
+    } else {
+        fprintf(stderr, "%s: error: %s (%d)\n", prog, kitls_error_string(err), err);
+        alert = kitls_error_alert(err);
+        if (alert >= 0)
+            fprintf(stderr, "%s: alert sent: %s (%d)\n", prog, kitls_alert_string(alert), alert);
+    }
+    if (c == NULL)
+        return;
+    peer = kitls_conn_peer_alert(c);
+    if (peer >= 0)
+        fprintf(stderr, "%s: alert received: %s (%d)\n", prog, kitls_alert_string(peer), peer);
+    detail = kitls_conn_verify_detail(c);
+    if (detail != NULL && *detail != '\0')
+        fprintf(stderr, "%s: verify: %s\n", prog, detail);
+}

@@ -1,0 +1,107 @@
+/*
+ * Shared helpers for the kitls example tools (kitls-client, kitls-server):
+ * command-line option storage, config building, blocking TCP sockets and
+ * the byte pump between a socket and a kitls_conn.
+ *
+ * Everything here uses only the public API in <kitls/kitls.h> and plain
+ * POSIX sockets; it is meant to be read and copied.
+ */
+#ifndef KITLS_EXAMPLES_COMMON_H
+#define KITLS_EXAMPLES_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <kitls/kitls.h>
+
+/* A transport (socket) failure: errno was printed to stderr already. */
+#define EX_E_IO (-1000)
+
+#define EX_MAX_LIST 16
+
+/* Options shared by both tools; each tool fills the ones it knows. */
+struct ex_opts {
+    const char *prog;
+    const char *cert;
+    const char *key;
+    const char *cafile;
+    const char *suites;      /* comma-separated IANA names */
+    const char *groups;      /* comma-separated group names */
+    const char *alpn;        /* comma-separated protocol names */
+    const char *servername;  /* client: SNI / name to verify */
+    const char *host;        /* client: connect to; server: bind to */
+    const char *port;
+    const char *message;     /* client: data to send */
+    const char *ready_file;  /* server: write the bound port here */
+    int verify;              /* enum kitls_verify, or -1 for the default */
+    int key_shares;          /* 0 = default */
+    int record_size_limit;   /* 0 = don't send */
+    int no_compat;
+    int hrr_cookie;
+    int echo;
+    int print;
+    int once;
+    int timeout;             /* socket receive/send timeout in seconds, 0 = none */
+    int quiet;
+};
+
+/* Fill in defaults (verify = -1, everything else 0/NULL). */
+void ex_opts_init(struct ex_opts *o, const char *prog);
+
+/* Parse "a,b,c" into at most max strings copied into storage; returns the
+ * count or -1 if there are too many or an element is empty. */
+int ex_split_list(const char *list, char *storage, size_t storage_len, const char **out,
+                  size_t max);
+
+/*
+ * Build a config for role from the options.  On failure prints the reason
+ * (prefixed with o->prog) and returns NULL.
+ */
+kitls_config *ex_config_build(enum kitls_role role, const struct ex_opts *o);
+
+/* Parse a non-negative decimal integer option; exits with usage error. */
+int ex_parse_int(const char *prog, const char *opt, const char *arg, int min, int max);
+
+/* ---- sockets ---- */
+
+/* Connect over TCP (IPv4 or IPv6) to host:port.  Returns fd or -1. */
+int ex_tcp_connect(const char *prog, const char *host, const char *port);
+/*
+ * Listen on host:port (host NULL = all addresses, IPv6 dual-stack when
+ * available, else IPv4).  Port "0" picks a free port.  Stores the bound port
+ * in *bound_port.  Returns fd or -1.
+ */
+int ex_tcp_listen(const char *prog, const char *host, const char *port, int *bound_port);
+/* Apply send/receive timeouts (seconds, 0 = none) to fd. */
+void ex_set_timeout(int fd, int seconds);
+
+/* ---- the pump ---- */
+
+/* Send everything kitls_conn_out_peek() has.  0 or EX_E_IO. */
+int ex_flush(int fd, kitls_conn *c);
+/* recv() once and kitls_conn_feed() the bytes.  0, KITLS_E_EOF on TCP EOF,
+ * EX_E_IO, or a feed error. */
+int ex_recv_feed(int fd, kitls_conn *c);
+/* Drive the handshake to completion over fd.  0 or an error (any pending
+ * alert has been flushed). */
+int ex_handshake(int fd, kitls_conn *c);
+/* Blocking read of application data: > 0 bytes, KITLS_E_CLOSED on
+ * close_notify, or an error.  Post-handshake output (e.g. a KeyUpdate
+ * reply) is flushed on the way. */
+int ex_read(int fd, kitls_conn *c, uint8_t *buf, size_t len);
+/* Encrypt and send all of buf.  0 or an error. */
+int ex_write(int fd, kitls_conn *c, const uint8_t *buf, size_t len);
+/* Send close_notify and flush it, then shut down the write side.  If
+ * peer_closed, transport errors while flushing are not reported (the peer
+ * may already be gone).  0 or an error. */
+int ex_close(int fd, kitls_conn *c, int peer_closed);
+
+/* ---- reporting ---- */
+
+/* Print the negotiated parameters as stable "key: value" lines. */
+void ex_print_params(FILE *f, const kitls_conn *c);
+/* Print an error with its alert, the peer's alert and the verify detail. */
+void ex_report_error(const char *prog, const kitls_conn *c, int err);
+
+#endif

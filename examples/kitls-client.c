@@ -1,0 +1,386 @@
+/*
+ * kitls-client: a small TLS 1.3 client in the spirit of `openssl s_client`,
+ * built on the public kitls API and blocking POSIX sockets.
+ *
+ * Modes after the handshake:
+ *   --echo      send --message (or all of stdin), read the same number of
+ *               bytes back, check they match, then close;
+ *   --message   send the string, then copy everything the server sends to
+ *               stdout until the server closes (like s_client -ign_eof);
+ *   (default)   relay stdin to the server and the server to stdout; at
+ *               stdin EOF send close_notify and wait for the server's.
+ *
+ * Exit status: 0 on success, 1 on a TLS or transport failure, 2 on a usage
+ * error.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "common.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const char *prog = "kitls-client";
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: %s [options]\n"
+            "  --host H               address to connect to (default 127.0.0.1)\n"
+            "  --port N               port (default 4433)\n"
+            "  --servername NAME      SNI and name to verify (default: --host)\n"
+            "  --cafile FILE          trust anchors (PEM); default: system store\n"
+            "  --no-verify            do not verify the server (insecure)\n"
+            "  --cert FILE --key FILE client certificate chain and key (PEM)\n"
+            "  --suites LIST          e.g. TLS_AES_128_GCM_SHA256,TLS_CHACHA20_POLY1305_SHA256\n"
+            "  --groups LIST          e.g. x25519,secp256r1,secp384r1\n"
+            "  --key-shares N         number of key shares to send (default 1)\n"
+            "  --alpn LIST            ALPN protocols, e.g. h2,http/1.1\n"
+            "  --record-size-limit N  advertise RFC 8449 record_size_limit\n"
+            "  --no-compat            disable middlebox compatibility mode\n"
+            "  --message STR          data to send (default: stdin)\n"
+            "  --echo                 expect the data echoed back and check it\n"
+            "  --print                print negotiated parameters to stdout\n"
+            "  --timeout SECS         socket timeout (default 0 = none)\n"
+            "  --quiet                less chatter on stderr\n",
+            prog);
+}
+
+enum {
+    OPT_CERT = 256,
+    OPT_KEY,
+    OPT_CAFILE,
+    OPT_NO_VERIFY,
+    OPT_SUITES,
+    OPT_GROUPS,
+    OPT_KEY_SHARES,
+    OPT_ALPN,
+    OPT_SERVERNAME,
+    OPT_RSL,
+    OPT_NO_COMPAT,
+    OPT_PORT,
+    OPT_HOST,
+    OPT_ECHO,
+    OPT_MESSAGE,
+    OPT_PRINT,
+    OPT_TIMEOUT,
+    OPT_QUIET,
+    OPT_HELP,
+};
+
+static const struct option long_opts[] = {
+    {"cert", required_argument, NULL, OPT_CERT},
+    {"key", required_argument, NULL, OPT_KEY},
+    {"cafile", required_argument, NULL, OPT_CAFILE},
+    {"no-verify", no_argument, NULL, OPT_NO_VERIFY},
+    {"suites", required_argument, NULL, OPT_SUITES},
+    {"groups", required_argument, NULL, OPT_GROUPS},
+    {"key-shares", required_argument, NULL, OPT_KEY_SHARES},
+    {"alpn", required_argument, NULL, OPT_ALPN},
+    {"servername", required_argument, NULL, OPT_SERVERNAME},
+    {"record-size-limit", required_argument, NULL, OPT_RSL},
+    {"no-compat", no_argument, NULL, OPT_NO_COMPAT},
+    {"port", required_argument, NULL, OPT_PORT},
+    {"host", required_argument, NULL, OPT_HOST},
+    {"echo", no_argument, NULL, OPT_ECHO},
+    {"message", required_argument, NULL, OPT_MESSAGE},
+    {"print", no_argument, NULL, OPT_PRINT},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"quiet", no_argument, NULL, OPT_QUIET},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+static void parse_args(int argc, char **argv, struct ex_opts *o)
+{
+    int ch;
+
+    while ((ch = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+        switch (ch) {
+        case OPT_CERT: o->cert = optarg; break;
+        case OPT_KEY: o->key = optarg; break;
+        case OPT_CAFILE: o->cafile = optarg; break;
+        case OPT_NO_VERIFY: o->verify = KITLS_VERIFY_NONE; break;
+        case OPT_SUITES: o->suites = optarg; break;
+        case OPT_GROUPS: o->groups = optarg; break;
+        case OPT_KEY_SHARES:
+            o->key_shares = ex_parse_int(prog, "key-shares", optarg, 1, 16);
+            break;
+        case OPT_ALPN: o->alpn = optarg; break;
+        case OPT_SERVERNAME: o->servername = optarg; break;
+        case OPT_RSL:
+            o->record_size_limit = ex_parse_int(prog, "record-size-limit", optarg, 64, 16385);
+            break;
+        case OPT_NO_COMPAT: o->no_compat = 1; break;
+        case OPT_PORT:
+            (void)ex_parse_int(prog, "port", optarg, 1, 65535);
+            o->port = optarg;
+            break;
+        case OPT_HOST: o->host = optarg; break;
+        case OPT_ECHO: o->echo = 1; break;
+        case OPT_MESSAGE: o->message = optarg; break;
+        case OPT_PRINT: o->print = 1; break;
+        case OPT_TIMEOUT:
+            o->timeout = ex_parse_int(prog, "timeout", optarg, 0, 86400);
+            break;
+        case OPT_QUIET: o->quiet = 1; break;
+        case 'h':
+        case OPT_HELP: usage(stdout); exit(0);
+        default: usage(stderr); exit(2);
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
+        usage(stderr);
+        exit(2);
+    }
+    if (o->host == NULL)
+        o->host = "127.0.0.1";
+    if (o->port == NULL)
+        o->port = "4433";
+}
+
+/* Read all of stdin into a malloc'd buffer. */
+static uint8_t *slurp_stdin(size_t *len)
+{
+    size_t cap = 4096, n = 0;
+    uint8_t *buf = malloc(cap), *nb;
+    ssize_t r;
+
+    if (buf == NULL)
+        return NULL;
+    for (;;) {
+        if (n == cap) {
+            nb = realloc(buf, cap * 2);
+            if (nb == NULL) {
+                free(buf);
+                return NULL;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        r = read(STDIN_FILENO, buf + n, cap - n);
+        if (r == 0)
+            break;
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            free(buf);
+            return NULL;
+        }
+        n += (size_t)r;
+    }
+    *len = n;
+    return buf;
+}
+
+static int write_stdout(const uint8_t *p, size_t n)
+{
+    return fwrite(p, 1, n, stdout) == n && fflush(stdout) == 0 ? 0 : -1;
+}
+
+/* After our close_notify: read (briefly) until the server's close_notify so
+ * the socket is not reset with unread data.  Errors here don't matter. */
+static void drain(int fd, kitls_conn *c)
+{
+    uint8_t buf[4096];
+
+    ex_set_timeout(fd, 2);
+    while (ex_read(fd, c, buf, sizeof(buf)) > 0)
+        ;
+}
+
+static int run_echo(int fd, kitls_conn *c, const struct ex_opts *o)
+{
+    uint8_t *data, *back;
+    size_t len, got = 0;
+    int rc;
+
+    if (o->message != NULL) {
+        len = strlen(o->message);
+        data = malloc(len + 1);
+        if (data == NULL)
+            return KITLS_E_NOMEM;
+        memcpy(data, o->message, len);
+    } else {
+        data = slurp_stdin(&len);
+        if (data == NULL) {
+            fprintf(stderr, "%s: reading stdin failed\n", prog);
+            return KITLS_E_INTERNAL;
+        }
+    }
+    back = malloc(len + 1);
+    if (back == NULL) {
+        free(data);
+        return KITLS_E_NOMEM;
+    }
+    rc = ex_write(fd, c, data, len);
+    while (rc == 0 && got < len) {
+        rc = ex_read(fd, c, back + got, len - got);
+        if (rc > 0) {
+            got += (size_t)rc;
+            rc = 0;
+        } else if (rc == KITLS_E_CLOSED) {
+            fprintf(stderr, "%s: server closed after %zu of %zu echoed bytes\n", prog, got, len);
+        }
+    }
+    if (rc == 0 && memcmp(data, back, len) != 0) {
+        fprintf(stderr, "%s: echo mismatch\n", prog);
+        rc = 1;
+    }
+    if (rc == 0) {
+        if (o->print)
+            printf("echo: ok (%zu bytes)\n", len);
+        rc = ex_close(fd, c, 0);
+        if (rc == 0)
+            drain(fd, c);
+    }
+    free(data);
+    free(back);
+    return rc;
+}
+
+/* Send --message, then print what the server sends until it closes. */
+static int run_message(int fd, kitls_conn *c, const struct ex_opts *o)
+{
+    uint8_t buf[16384];
+    int rc;
+
+    rc = ex_write(fd, c, (const uint8_t *)o->message, strlen(o->message));
+    while (rc == 0) {
+        rc = ex_read(fd, c, buf, sizeof(buf));
+        if (rc > 0)
+            rc = write_stdout(buf, (size_t)rc) == 0 ? 0 : KITLS_E_INTERNAL;
+    }
+    if (rc == KITLS_E_CLOSED)
+        return ex_close(fd, c, 1);
+    return rc;
+}
+
+/* Relay stdin <-> TLS until both directions are closed. */
+static int run_relay(int fd, kitls_conn *c, const struct ex_opts *o)
+{
+    uint8_t buf[16384];
+    struct pollfd pfd[2];
+    int stdin_open = 1, n, rc;
+    ssize_t r;
+
+    for (;;) {
+        /* Drain whatever plaintext is already buffered in the connection. */
+        for (;;) {
+            n = kitls_conn_read(c, buf, sizeof(buf));
+            rc = ex_flush(fd, c);
+            if (n > 0) {
+                if (write_stdout(buf, (size_t)n) != 0)
+                    return KITLS_E_INTERNAL;
+                continue;
+            }
+            if (n == KITLS_E_CLOSED)
+                return stdin_open ? ex_close(fd, c, 1) : 0;
+            if (n != KITLS_E_WANT_READ)
+                return n;
+            if (rc != 0)
+                return rc;
+            break;
+        }
+        pfd[0].fd = fd;
+        pfd[0].events = POLLIN;
+        pfd[1].fd = stdin_open ? STDIN_FILENO : -1;
+        pfd[1].events = POLLIN;
+        n = poll(pfd, 2, o->timeout > 0 ? o->timeout * 1000 : -1);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return EX_E_IO;
+        }
+        if (n == 0) {
+            fprintf(stderr, "%s: timeout\n", prog);
+            return KITLS_E_EOF;
+        }
+        if (pfd[1].revents != 0) {
+            r = read(STDIN_FILENO, buf, sizeof(buf));
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0) {
+                stdin_open = 0;
+                rc = ex_close(fd, c, 0);
+            } else {
+                rc = ex_write(fd, c, buf, (size_t)r);
+            }
+            if (rc != 0)
+                return rc;
+        }
+        if (pfd[0].revents != 0) {
+            rc = ex_recv_feed(fd, c);
+            if (rc != 0)
+                return rc;
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    struct ex_opts o;
+    kitls_config *cfg = NULL;
+    kitls_conn *c = NULL;
+    int fd = -1, rc;
+
+    signal(SIGPIPE, SIG_IGN);
+    ex_opts_init(&o, prog);
+    parse_args(argc, argv, &o);
+
+    cfg = ex_config_build(KITLS_ROLE_CLIENT, &o);
+    if (cfg == NULL)
+        return 1;
+    c = kitls_conn_new(cfg);
+    if (c == NULL) {
+        fprintf(stderr, "%s: kitls_conn_new failed\n", prog);
+        kitls_config_free(cfg);
+        return 1;
+    }
+    /* Verify the name we dialled unless told otherwise; an IP literal is
+     * checked against the certificate's IP SANs and not sent as SNI. */
+    rc = kitls_conn_set_server_name(c, o.servername != NULL ? o.servername : o.host);
+    if (rc < 0) {
+        ex_report_error(prog, c, rc);
+        goto out;
+    }
+
+    fd = ex_tcp_connect(prog, o.host, o.port);
+    if (fd < 0) {
+        rc = EX_E_IO;
+        goto out;
+    }
+    ex_set_timeout(fd, o.timeout);
+
+    rc = ex_handshake(fd, c);
+    if (rc != 0) {
+        ex_report_error(prog, c, rc);
+        goto out;
+    }
+    if (!o.quiet)
+        fprintf(stderr, "%s: handshake complete\n", prog);
+    if (o.print)
+        ex_print_params(stdout, c);
+
+    if (o.echo)
+        rc = run_echo(fd, c, &o);
+    else if (o.message != NULL)
+        rc = run_message(fd, c, &o);
+    else
+        rc = run_relay(fd, c, &o);
+    if (rc < 0)
+        ex_report_error(prog, c, rc);
+
+out:
+    if (fd >= 0)
+        close(fd);
+    kitls_conn_free(c);
+    kitls_config_free(cfg);
+    return rc == 0 ? 0 : 1;
+}

@@ -1,0 +1,282 @@
+/*
+ * kitls-server: a small TLS 1.3 server in the spirit of `openssl s_server`,
+ * built on the public kitls API and blocking POSIX sockets.  It serves one
+ * connection at a time.
+ *
+ * After the handshake it sends --message (if given), then either echoes
+ * everything back (--echo) or copies what it receives to stdout, until the
+ * client sends close_notify; it then answers with its own close_notify.
+ *
+ * With --once it serves a single connection and exits with its status:
+ * 0 on success, 1 on a TLS or transport failure, 2 on a usage error.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include "common.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static const char *prog = "kitls-server";
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: %s --cert FILE --key FILE [options]\n"
+            "  --host H               address to bind (default: all, IPv6 dual-stack)\n"
+            "  --port N               port (default 4433; 0 picks a free port)\n"
+            "  --ready-file FILE      write the bound port to FILE once listening\n"
+            "  --cert FILE --key FILE certificate chain and key (PEM)\n"
+            "  --cafile FILE          trust anchors for client certificates\n"
+            "  --verify MODE          client auth: none (default), request, require\n"
+            "  --suites LIST          e.g. TLS_AES_256_GCM_SHA384\n"
+            "  --groups LIST          e.g. x25519,secp256r1,secp384r1\n"
+            "  --alpn LIST            ALPN protocols, e.g. h2,http/1.1\n"
+            "  --record-size-limit N  advertise RFC 8449 record_size_limit\n"
+            "  --no-compat            disable middlebox compatibility mode\n"
+            "  --hrr-cookie           send a cookie in HelloRetryRequest\n"
+            "  --message STR          send STR after the handshake\n"
+            "  --echo                 echo received data back until the client closes\n"
+            "  --print                print negotiated parameters to stdout\n"
+            "  --once                 serve one connection and exit with its status\n"
+            "  --timeout SECS         per-connection socket timeout (default 0 = none)\n"
+            "  --quiet                less chatter on stderr\n",
+            prog);
+}
+
+enum {
+    OPT_CERT = 256,
+    OPT_KEY,
+    OPT_CAFILE,
+    OPT_VERIFY,
+    OPT_SUITES,
+    OPT_GROUPS,
+    OPT_ALPN,
+    OPT_RSL,
+    OPT_NO_COMPAT,
+    OPT_HRR_COOKIE,
+    OPT_PORT,
+    OPT_HOST,
+    OPT_ECHO,
+    OPT_MESSAGE,
+    OPT_PRINT,
+    OPT_ONCE,
+    OPT_READY_FILE,
+    OPT_TIMEOUT,
+    OPT_QUIET,
+    OPT_HELP,
+};
+
+static const struct option long_opts[] = {
+    {"cert", required_argument, NULL, OPT_CERT},
+    {"key", required_argument, NULL, OPT_KEY},
+    {"cafile", required_argument, NULL, OPT_CAFILE},
+    {"verify", required_argument, NULL, OPT_VERIFY},
+    {"suites", required_argument, NULL, OPT_SUITES},
+    {"groups", required_argument, NULL, OPT_GROUPS},
+    {"alpn", required_argument, NULL, OPT_ALPN},
+    {"record-size-limit", required_argument, NULL, OPT_RSL},
+    {"no-compat", no_argument, NULL, OPT_NO_COMPAT},
+    {"hrr-cookie", no_argument, NULL, OPT_HRR_COOKIE},
+    {"port", required_argument, NULL, OPT_PORT},
+    {"host", required_argument, NULL, OPT_HOST},
+    {"echo", no_argument, NULL, OPT_ECHO},
+    {"message", required_argument, NULL, OPT_MESSAGE},
+    {"print", no_argument, NULL, OPT_PRINT},
+    {"once", no_argument, NULL, OPT_ONCE},
+    {"ready-file", required_argument, NULL, OPT_READY_FILE},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"quiet", no_argument, NULL, OPT_QUIET},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+static int parse_verify(const char *arg)
+{
+    if (strcmp(arg, "none") == 0)
+        return KITLS_VERIFY_NONE;
+    if (strcmp(arg, "request") == 0)
+        return KITLS_VERIFY_REQUEST;
+    if (strcmp(arg, "require") == 0)
+        return KITLS_VERIFY_REQUIRE;
+    fprintf(stderr, "%s: --verify: expected none, request or require, got '%s'\n", prog, arg);
+    exit(2);
+}
+
+static void parse_args(int argc, char **argv, struct ex_opts *o)
+{
+    int ch;
+
+    while ((ch = getopt_long(argc, argv, "h", long_opts, NULL)) != -1) {
+        switch (ch) {
+        case OPT_CERT: o->cert = optarg; break;
+        case OPT_KEY: o->key = optarg; break;
+        case OPT_CAFILE: o->cafile = optarg; break;
+        case OPT_VERIFY: o->verify = parse_verify(optarg); break;
+        case OPT_SUITES: o->suites = optarg; break;
+        case OPT_GROUPS: o->groups = optarg; break;
+        case OPT_ALPN: o->alpn = optarg; break;
+        case OPT_RSL:
+            o->record_size_limit = ex_parse_int(prog, "record-size-limit", optarg, 64, 16385);
+            break;
+        case OPT_NO_COMPAT: o->no_compat = 1; break;
+        case OPT_HRR_COOKIE: o->hrr_cookie = 1; break;
+        case OPT_PORT:
+            (void)ex_parse_int(prog, "port", optarg, 0, 65535);
+            o->port = optarg;
+            break;
+        case OPT_HOST: o->host = optarg; break;
+        case OPT_ECHO: o->echo = 1; break;
+        case OPT_MESSAGE: o->message = optarg; break;
+        case OPT_PRINT: o->print = 1; break;
+        case OPT_ONCE: o->once = 1; break;
+        case OPT_READY_FILE: o->ready_file = optarg; break;
+        case OPT_TIMEOUT:
+            o->timeout = ex_parse_int(prog, "timeout", optarg, 0, 86400);
+            break;
+        case OPT_QUIET: o->quiet = 1; break;
+        case 'h':
+        case OPT_HELP: usage(stdout); exit(0);
+        default: usage(stderr); exit(2);
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "%s: unexpected argument '%s'\n", prog, argv[optind]);
+        usage(stderr);
+        exit(2);
+    }
+    if (o->cert == NULL) {
+        fprintf(stderr, "%s: --cert is required\n", prog);
+        usage(stderr);
+        exit(2);
+    }
+    if (o->port == NULL)
+        o->port = "4433";
+}
+
+/* Write the port to path atomically (temp file + rename), so a script
+ * polling for the file never sees it half written. */
+static int write_ready_file(const char *path, int port)
+{
+    size_t n = strlen(path) + 8;
+    char *tmp = malloc(n);
+    FILE *f;
+    int ok;
+
+    if (tmp == NULL)
+        return -1;
+    snprintf(tmp, n, "%s.tmp", path);
+    f = fopen(tmp, "w");
+    if (f == NULL) {
+        fprintf(stderr, "%s: %s: %s\n", prog, tmp, strerror(errno));
+        free(tmp);
+        return -1;
+    }
+    ok = fprintf(f, "%d\n", port) > 0;
+    ok = fclose(f) == 0 && ok;
+    if (ok && rename(tmp, path) != 0) {
+        fprintf(stderr, "%s: rename %s: %s\n", prog, path, strerror(errno));
+        ok = 0;
+    }
+    if (!ok)
+        (void)unlink(tmp);
+    free(tmp);
+    return ok ? 0 : -1;
+}
+
+/* One connection: handshake, optional message, echo or print, close. */
+static int serve_one(int fd, kitls_config *cfg, const struct ex_opts *o)
+{
+    uint8_t buf[16384];
+    kitls_conn *c;
+    int rc;
+
+    c = kitls_conn_new(cfg);
+    if (c == NULL) {
+        fprintf(stderr, "%s: kitls_conn_new failed\n", prog);
+        return KITLS_E_NOMEM;
+    }
+    ex_set_timeout(fd, o->timeout);
+
+    rc = ex_handshake(fd, c);
+    if (rc != 0)
+        goto out;
+    if (!o->quiet)
+        fprintf(stderr, "%s: handshake complete\n", prog);
+    if (o->print)
+        ex_print_params(stdout, c);
+    if (o->message != NULL)
+        rc = ex_write(fd, c, (const uint8_t *)o->message, strlen(o->message));
+
+    while (rc == 0) {
+        rc = ex_read(fd, c, buf, sizeof(buf));
+        if (rc <= 0)
+            break;
+        if (o->echo) {
+            rc = ex_write(fd, c, buf, (size_t)rc);
+        } else {
+            rc = fwrite(buf, 1, (size_t)rc, stdout) == (size_t)rc ? 0 : KITLS_E_INTERNAL;
+            fflush(stdout);
+        }
+    }
+    if (rc == KITLS_E_CLOSED)
+        rc = ex_close(fd, c, 1);
+
+out:
+    if (rc != 0)
+        ex_report_error(prog, c, rc);
+    else if (!o->quiet)
+        fprintf(stderr, "%s: connection closed\n", prog);
+    kitls_conn_free(c);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct ex_opts o;
+    kitls_config *cfg;
+    int lfd, cfd, port = 0, rc = 0;
+
+    signal(SIGPIPE, SIG_IGN);
+    ex_opts_init(&o, prog);
+    parse_args(argc, argv, &o);
+
+    cfg = ex_config_build(KITLS_ROLE_SERVER, &o);
+    if (cfg == NULL)
+        return 1;
+    lfd = ex_tcp_listen(prog, o.host, o.port, &port);
+    if (lfd < 0) {
+        kitls_config_free(cfg);
+        return 1;
+    }
+    if (!o.quiet)
+        fprintf(stderr, "%s: listening on port %d\n", prog, port);
+    if (o.ready_file != NULL && write_ready_file(o.ready_file, port) != 0) {
+        close(lfd);
+        kitls_config_free(cfg);
+        return 1;
+    }
+
+    for (;;) {
+        cfd = accept(lfd, NULL, NULL);
+        if (cfd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            fprintf(stderr, "%s: accept: %s\n", prog, strerror(errno));
+            rc = EX_E_IO;
+            break;
+        }
+        rc = serve_one(cfd, cfg, &o);
+        close(cfd);
+        if (o.once)
+            break;
+    }
+    close(lfd);
+    kitls_config_free(cfg);
+    return rc == 0 ? 0 : 1;
+}
