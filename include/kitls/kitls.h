@@ -1,0 +1,350 @@
+/*
+ * kitls — a TLS 1.3 library (RFC 8446) for Linux.
+ *
+ * The core is sans-I/O: it never touches a socket, a clock or the system
+ * RNG except through hooks in the configuration.  The caller moves bytes:
+ *
+ *   - received ciphertext goes in with kitls_conn_feed();
+ *   - ciphertext to send comes out with kitls_conn_out_peek() and
+ *     kitls_conn_out_consume();
+ *   - application data is written with kitls_conn_write() and read with
+ *     kitls_conn_read();
+ *   - kitls_conn_handshake() drives the handshake and kitls_conn_wants()
+ *     says what the connection needs next.
+ *
+ * Conventions: functions that can fail return int, 0 on success and a
+ * negative KITLS_E_* code on failure.  A fatal error is sticky: the first
+ * one is kept in the connection and every later call returns it.  The
+ * alert sent for an error is kitls_error_alert(err).
+ */
+#ifndef KITLS_KITLS_H
+#define KITLS_KITLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define KITLS_WUR __attribute__((warn_unused_result))
+#define KITLS_API __attribute__((visibility("default")))
+#else
+#define KITLS_WUR
+#define KITLS_API
+#endif
+
+/** Library version, "MAJOR.MINOR.PATCH". */
+KITLS_API const char *kitls_version(void);
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+/* ------------------------------------------------------------------ */
+
+/**
+ * Error codes.  All are negative.  KITLS_E_WANT_READ is not fatal: it
+ * means the connection needs more input before it can make progress.
+ * KITLS_E_CLOSED means the peer sent close_notify (orderly end of data).
+ * Every other code is fatal; kitls_error_alert() gives the alert that was
+ * (or would be) sent to the peer for it.
+ */
+enum kitls_error {
+    KITLS_OK = 0,
+    KITLS_E_WANT_READ = -1,         /**< need more received bytes */
+    KITLS_E_CLOSED = -2,            /**< peer sent close_notify */
+    KITLS_E_INTERNAL = -100,        /**< internal error (internal_error) */
+    KITLS_E_NOMEM = -101,           /**< allocation failed (internal_error) */
+    KITLS_E_INVALID_ARG = -102,     /**< API misuse (no alert) */
+    KITLS_E_STATE = -103,           /**< call not valid in this state */
+    KITLS_E_CRYPTO = -104,          /**< libcrypto failure (internal_error) */
+    KITLS_E_RNG = -105,             /**< random source failed */
+    KITLS_E_CONFIG = -106,          /**< configuration invalid/incomplete */
+    KITLS_E_DECODE = -110,          /**< malformed message (decode_error) */
+    KITLS_E_UNEXPECTED_MESSAGE = -111, /**< wrong message/record (unexpected_message) */
+    KITLS_E_BAD_RECORD_MAC = -112,  /**< record failed to decrypt (bad_record_mac) */
+    KITLS_E_RECORD_OVERFLOW = -113, /**< record too long (record_overflow) */
+    KITLS_E_ILLEGAL_PARAMETER = -114, /**< bad field value (illegal_parameter) */
+    KITLS_E_HANDSHAKE_FAILURE = -115, /**< no acceptable parameters (handshake_failure) */
+    KITLS_E_PROTOCOL_VERSION = -116, /**< peer lacks TLS 1.3 (protocol_version) */
+    KITLS_E_MISSING_EXTENSION = -117, /**< required extension absent (missing_extension) */
+    KITLS_E_UNSUPPORTED_EXTENSION = -118, /**< extension not allowed here (unsupported_extension) */
+    KITLS_E_DECRYPT_ERROR = -119,   /**< Finished or signature wrong (decrypt_error) */
+    KITLS_E_NO_APPLICATION_PROTOCOL = -120, /**< no common ALPN protocol */
+    KITLS_E_UNRECOGNIZED_NAME = -121, /**< SNI not served (unrecognized_name) */
+    KITLS_E_INSUFFICIENT_SECURITY = -122, /**< (insufficient_security) */
+    KITLS_E_CERT_REQUIRED = -123,   /**< client sent no certificate (certificate_required) */
+    KITLS_E_BAD_CERTIFICATE = -130, /**< unparsable/unsuitable certificate (bad_certificate) */
+    KITLS_E_CERT_UNTRUSTED = -131,  /**< chain does not reach a trust anchor (unknown_ca) */
+    KITLS_E_CERT_EXPIRED = -132,    /**< certificate expired (certificate_expired) */
+    KITLS_E_CERT_NOT_YET_VALID = -133, /**< not yet valid (certificate_expired... bad_certificate) */
+    KITLS_E_CERT_NAME_MISMATCH = -134, /**< hostname/IP does not match (bad_certificate) */
+    KITLS_E_CERT_USAGE = -135,      /**< key usage / EKU wrong for role (unsupported_certificate) */
+    KITLS_E_CERT_REVOKED = -136,    /**< (certificate_revoked) */
+    KITLS_E_CERT_INVALID = -137,    /**< any other chain failure (bad_certificate) */
+    KITLS_E_LIMIT = -140,           /**< a configured hard limit was hit */
+    KITLS_E_ALERT_RECEIVED = -150,  /**< peer sent a fatal alert; see kitls_conn_peer_alert() */
+    KITLS_E_EOF = -151,             /**< transport ended without close_notify (caller-reported) */
+};
+
+/** A short, stable description of an error code. */
+KITLS_API const char *kitls_error_string(int err);
+/** Alert description (RFC 8446 §6) sent for a fatal error, or -1 if none. */
+KITLS_API int kitls_error_alert(int err);
+/** Name of an alert description ("bad_record_mac", ...), or "unknown". */
+KITLS_API const char *kitls_alert_string(int alert);
+
+/* ------------------------------------------------------------------ */
+/* Algorithm identifiers (IANA code points)                            */
+/* ------------------------------------------------------------------ */
+
+#define KITLS_AES_128_GCM_SHA256 0x1301
+#define KITLS_AES_256_GCM_SHA384 0x1302
+#define KITLS_CHACHA20_POLY1305_SHA256 0x1303
+
+#define KITLS_GROUP_SECP256R1 0x0017
+#define KITLS_GROUP_SECP384R1 0x0018
+#define KITLS_GROUP_X25519 0x001d
+
+#define KITLS_SIG_RSA_PKCS1_SHA256 0x0401
+#define KITLS_SIG_RSA_PKCS1_SHA384 0x0501
+#define KITLS_SIG_RSA_PKCS1_SHA512 0x0601
+#define KITLS_SIG_ECDSA_SECP256R1_SHA256 0x0403
+#define KITLS_SIG_ECDSA_SECP384R1_SHA384 0x0503
+#define KITLS_SIG_RSA_PSS_RSAE_SHA256 0x0804
+#define KITLS_SIG_RSA_PSS_RSAE_SHA384 0x0805
+#define KITLS_SIG_RSA_PSS_RSAE_SHA512 0x0806
+#define KITLS_SIG_ED25519 0x0807
+
+/** IANA name of a cipher suite ("TLS_AES_128_GCM_SHA256"), or NULL. */
+KITLS_API const char *kitls_suite_name(uint16_t suite);
+/** Name of a group ("x25519", "secp256r1", "secp384r1"), or NULL. */
+KITLS_API const char *kitls_group_name(uint16_t group);
+/** Name of a signature scheme ("ecdsa_secp256r1_sha256", ...), or NULL. */
+KITLS_API const char *kitls_sigalg_name(uint16_t scheme);
+/** Look up a suite, group or scheme by name; 0 if unknown. */
+KITLS_API uint16_t kitls_suite_by_name(const char *name);
+KITLS_API uint16_t kitls_group_by_name(const char *name);
+
+/* ------------------------------------------------------------------ */
+/* Configuration                                                       */
+/* ------------------------------------------------------------------ */
+
+typedef struct kitls_config kitls_config;
+typedef struct kitls_conn kitls_conn;
+
+enum kitls_role { KITLS_ROLE_CLIENT = 0, KITLS_ROLE_SERVER = 1 };
+
+/** Peer verification.  Clients default to KITLS_VERIFY_REQUIRE;
+ *  servers default to KITLS_VERIFY_NONE (no CertificateRequest). */
+enum kitls_verify {
+    KITLS_VERIFY_NONE = 0,    /**< server: don't ask; client: don't verify (insecure) */
+    KITLS_VERIFY_REQUEST = 1, /**< server: ask, verify if sent, accept none */
+    KITLS_VERIFY_REQUIRE = 2, /**< client: verify; server: ask and require */
+};
+
+/** Fill buf with len cryptographically random bytes; return 0 or -1. */
+typedef int (*kitls_rng_fn)(void *ctx, uint8_t *buf, size_t len);
+/** Current time, seconds since the Unix epoch. */
+typedef int64_t (*kitls_time_fn)(void *ctx);
+/** Log line callback (level 0 = error .. 3 = debug). */
+typedef void (*kitls_log_fn)(void *ctx, int level, const char *msg);
+
+/**
+ * Create a configuration for one role with secure defaults: all three
+ * suites (AES-128-GCM, AES-256-GCM, ChaCha20), groups X25519, P-256, P-384,
+ * all supported signature schemes, middlebox compatibility on, server
+ * preference on, system trust store for clients.  Returns NULL on
+ * allocation failure.  The new config has one reference.
+ */
+KITLS_API kitls_config *kitls_config_new(enum kitls_role role);
+/** Take another reference. */
+KITLS_API kitls_config *kitls_config_up_ref(kitls_config *cfg);
+/** Drop a reference; the last one frees the config and wipes its keys. */
+KITLS_API void kitls_config_free(kitls_config *cfg);
+
+/*
+ * Setters.  A config is frozen when the first connection is created from
+ * it: setters then return KITLS_E_STATE.  All setters copy their input.
+ */
+
+/** Cipher suites in preference order (IANA ids); unknown ids are an error. */
+KITLS_API KITLS_WUR int kitls_config_set_suites(kitls_config *cfg, const uint16_t *ids, size_t n);
+/** Key exchange groups in preference order.  A client sends a key share for
+ *  the first one only (others are reachable with HelloRetryRequest). */
+KITLS_API KITLS_WUR int kitls_config_set_groups(kitls_config *cfg, const uint16_t *ids, size_t n);
+/** Number of key shares a client sends (1 = first group only; default 1). */
+KITLS_API KITLS_WUR int kitls_config_set_key_shares(kitls_config *cfg, size_t n);
+/** Signature schemes accepted from the peer and usable for our signatures. */
+KITLS_API KITLS_WUR int kitls_config_set_sigalgs(kitls_config *cfg, const uint16_t *ids, size_t n);
+/** Server: pick by server preference (1, default) or client preference (0). */
+KITLS_API KITLS_WUR int kitls_config_set_server_preference(kitls_config *cfg, int on);
+/** Middlebox compatibility mode (legacy_session_id + dummy CCS), default on. */
+KITLS_API KITLS_WUR int kitls_config_set_middlebox_compat(kitls_config *cfg, int on);
+/** Server: send a cookie in HelloRetryRequest (default off). */
+KITLS_API KITLS_WUR int kitls_config_set_hrr_cookie(kitls_config *cfg, int on);
+
+/**
+ * Certificate chain (leaf first) and private key, both PEM files.  A server
+ * may add several (one per key type / name); it selects by the client's
+ * signature_algorithms and server_name.  A client adds at most one, used
+ * when the server asks.
+ */
+KITLS_API KITLS_WUR int kitls_config_add_cert_files(kitls_config *cfg, const char *chain_pem_file,
+                                                    const char *key_pem_file);
+/** As kitls_config_add_cert_files() but from PEM text in memory. */
+KITLS_API KITLS_WUR int kitls_config_add_cert_pem(kitls_config *cfg, const char *chain_pem,
+                                                  size_t chain_len, const char *key_pem,
+                                                  size_t key_len);
+/** Trust anchors from a PEM file (may be called several times). */
+KITLS_API KITLS_WUR int kitls_config_load_ca_file(kitls_config *cfg, const char *path);
+/** Trust anchors from PEM text. */
+KITLS_API KITLS_WUR int kitls_config_load_ca_pem(kitls_config *cfg, const char *pem, size_t len);
+/** Trust anchors from the system default store (clients do this by default
+ *  unless a CA file is loaded). */
+KITLS_API KITLS_WUR int kitls_config_use_system_ca(kitls_config *cfg);
+/** Peer verification mode (see enum kitls_verify). */
+KITLS_API KITLS_WUR int kitls_config_set_verify(kitls_config *cfg, enum kitls_verify mode);
+
+/**
+ * ALPN protocols in preference order, as an array of C strings (1..255
+ * bytes each).  A server with ALPN configured refuses a client that offers
+ * ALPN with no overlap (no_application_protocol).
+ */
+KITLS_API KITLS_WUR int kitls_config_set_alpn(kitls_config *cfg, const char *const *protos, size_t n);
+/** RFC 8449 record_size_limit to advertise (64..16385); 0 = don't send. */
+KITLS_API KITLS_WUR int kitls_config_set_record_size_limit(kitls_config *cfg, uint16_t limit);
+
+/** Limits against abuse; 0 keeps the default for a field. */
+struct kitls_limits {
+    uint32_t max_handshake_message; /**< default 65536 (server), 131072 (client) */
+    uint32_t max_empty_records;     /**< consecutive empty records, default 32 */
+    uint32_t max_buffered_bytes;    /**< unread plaintext+ciphertext, default 262144 */
+    uint32_t max_ccs;               /**< ChangeCipherSpec records tolerated, default 1 */
+    uint32_t max_cert_chain;        /**< certificates in a chain, default 10 */
+    uint32_t max_key_updates;       /**< consecutive KeyUpdates without data, default 32 */
+};
+KITLS_API KITLS_WUR int kitls_config_set_limits(kitls_config *cfg, const struct kitls_limits *lim);
+
+/** Deterministic hooks for tests and fuzzing. NULL restores the default. */
+KITLS_API KITLS_WUR int kitls_config_set_rng(kitls_config *cfg, kitls_rng_fn fn, void *ctx);
+KITLS_API KITLS_WUR int kitls_config_set_time(kitls_config *cfg, kitls_time_fn fn, void *ctx);
+KITLS_API KITLS_WUR int kitls_config_set_log(kitls_config *cfg, kitls_log_fn fn, void *ctx);
+
+/* ------------------------------------------------------------------ */
+/* Connection                                                          */
+/* ------------------------------------------------------------------ */
+
+/** Create a connection from a config (takes a reference, freezes it).
+ *  Returns NULL on allocation failure. */
+KITLS_API kitls_conn *kitls_conn_new(kitls_config *cfg);
+/** Free a connection; wipes all secrets. */
+KITLS_API void kitls_conn_free(kitls_conn *c);
+
+/** Client: server name to send in SNI and to verify the certificate
+ *  against.  An IP address literal is verified against the IP SAN and is
+ *  not sent as SNI.  Call before the first kitls_conn_handshake(). */
+KITLS_API KITLS_WUR int kitls_conn_set_server_name(kitls_conn *c, const char *name);
+/** Opaque per-connection user pointer. */
+KITLS_API void kitls_conn_set_user(kitls_conn *c, void *user);
+KITLS_API void *kitls_conn_user(const kitls_conn *c);
+
+/**
+ * Hand received ciphertext to the connection.  All len bytes are taken
+ * (copied) unless the buffered input would exceed the limit, in which case
+ * KITLS_E_LIMIT is returned and nothing is taken.  Records are processed
+ * lazily by kitls_conn_handshake() and kitls_conn_read().
+ */
+KITLS_API KITLS_WUR int kitls_conn_feed(kitls_conn *c, const uint8_t *buf, size_t len);
+
+/**
+ * Zero-copy receive: get a pointer to where up to *cap bytes may be written
+ * directly (e.g. by recv()), then commit how many were written.
+ */
+KITLS_API KITLS_WUR int kitls_conn_in_reserve(kitls_conn *c, uint8_t **buf, size_t *cap);
+KITLS_API KITLS_WUR int kitls_conn_in_commit(kitls_conn *c, size_t n);
+
+/** Bytes waiting to be sent: pointer and length (valid until the next call
+ *  on the connection).  Returns the length (0 if nothing pending). */
+KITLS_API size_t kitls_conn_out_peek(kitls_conn *c, const uint8_t **buf);
+/** Mark n bytes of the pending output as sent. */
+KITLS_API void kitls_conn_out_consume(kitls_conn *c, size_t n);
+
+/**
+ * Drive the handshake.  Returns 0 once the handshake is complete,
+ * KITLS_E_WANT_READ when more input is needed (send any pending output
+ * first), or a fatal error (an alert is then pending in the output).
+ */
+KITLS_API KITLS_WUR int kitls_conn_handshake(kitls_conn *c);
+/** 1 once the handshake has completed. */
+KITLS_API int kitls_conn_is_established(const kitls_conn *c);
+
+/**
+ * Read application data.  Returns the number of bytes read (> 0),
+ * KITLS_E_WANT_READ if no complete record is buffered, KITLS_E_CLOSED after
+ * the peer's close_notify, or a fatal error.  Post-handshake messages
+ * (NewSessionTicket, KeyUpdate) are processed on the way.
+ */
+KITLS_API KITLS_WUR int kitls_conn_read(kitls_conn *c, uint8_t *buf, size_t len);
+/**
+ * Encrypt application data into the output.  Returns len (all bytes are
+ * always taken; records are split at the negotiated maximum) or an error.
+ */
+KITLS_API KITLS_WUR int kitls_conn_write(kitls_conn *c, const uint8_t *buf, size_t len);
+/** Queue a close_notify alert.  Further writes fail with KITLS_E_STATE. */
+KITLS_API KITLS_WUR int kitls_conn_close(kitls_conn *c);
+
+#define KITLS_WANT_READ 1u  /**< more input is needed */
+#define KITLS_WANT_WRITE 2u /**< output is pending */
+/** What the connection needs next: a mask of KITLS_WANT_*. */
+KITLS_API unsigned kitls_conn_wants(const kitls_conn *c);
+
+/** The first fatal error, or 0. */
+KITLS_API int kitls_conn_error(const kitls_conn *c);
+/** Alert received from the peer (description), or -1. */
+KITLS_API int kitls_conn_peer_alert(const kitls_conn *c);
+/** Details about the last verification failure (libcrypto's reason), or "". */
+KITLS_API const char *kitls_conn_verify_detail(const kitls_conn *c);
+
+/* Negotiated parameters (valid once established; 0/NULL before). */
+KITLS_API uint16_t kitls_conn_suite(const kitls_conn *c);
+KITLS_API uint16_t kitls_conn_group(const kitls_conn *c);
+KITLS_API uint16_t kitls_conn_sigalg(const kitls_conn *c);     /**< scheme the server signed with */
+KITLS_API uint16_t kitls_conn_peer_sigalg(const kitls_conn *c);/**< scheme the peer signed with */
+KITLS_API const char *kitls_conn_alpn(const kitls_conn *c);     /**< NULL if none */
+KITLS_API const char *kitls_conn_server_name(const kitls_conn *c); /**< SNI (server side: received) */
+KITLS_API int kitls_conn_did_hrr(const kitls_conn *c);
+KITLS_API int kitls_conn_peer_authenticated(const kitls_conn *c);
+/** Peer record size limit in effect (plaintext bytes per record we send). */
+KITLS_API size_t kitls_conn_max_send_fragment(const kitls_conn *c);
+/** DER of the peer's leaf certificate (NULL, 0 if none). */
+KITLS_API const uint8_t *kitls_conn_peer_cert(const kitls_conn *c, size_t *len);
+
+/* ------------------------------------------------------------------ */
+/* Traffic key export (for kernel TLS offload)                         */
+/* ------------------------------------------------------------------ */
+
+enum kitls_dir { KITLS_DIR_TX = 0, KITLS_DIR_RX = 1 };
+
+/** Traffic keys for one direction, as the record layer uses them now. */
+struct kitls_traffic_keys {
+    uint16_t suite;     /**< IANA cipher suite */
+    uint8_t key_len;    /**< 16 or 32 */
+    uint8_t iv_len;     /**< 12 */
+    uint8_t key[32];
+    uint8_t iv[12];     /**< static IV (the per-record nonce is iv ^ seq) */
+    uint64_t seq;       /**< sequence number of the next record */
+};
+
+/**
+ * Export the current application traffic keys for one direction.  Only
+ * valid once the handshake is complete and no output or buffered input is
+ * pending for that direction.  Wipe *out after use.
+ */
+KITLS_API KITLS_WUR int kitls_conn_export_keys(kitls_conn *c, enum kitls_dir dir,
+                                               struct kitls_traffic_keys *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,418 @@
+/* The shared, reference-counted, immutable-once-used configuration. */
+#include <openssl/bio.h>
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+
+kitls_config *kitls_config_new(enum kitls_role role)
+{
+    if (kitls_alg_init())
+        return NULL;
+    kitls_config *cfg = calloc(1, sizeof(*cfg));
+    if (!cfg)
+        return NULL;
+    cfg->refs = 1;
+    cfg->role = role;
+    memcpy(cfg->suites, kitls_default_suites, sizeof(kitls_default_suites));
+    cfg->n_suites = 3;
+    memcpy(cfg->groups, kitls_default_groups, sizeof(kitls_default_groups));
+    cfg->n_groups = 3;
+    cfg->n_key_shares = 1;
+    memcpy(cfg->sigalgs, kitls_default_sigalgs, sizeof(kitls_default_sigalgs));
+    cfg->n_sigalgs = kitls_n_default_sigalgs;
+    cfg->server_pref = 1;
+    cfg->compat = 1;
+    cfg->verify = role == KITLS_ROLE_CLIENT ? KITLS_VERIFY_REQUIRE : KITLS_VERIFY_NONE;
+    cfg->limits.max_handshake_message = role == KITLS_ROLE_SERVER ? 65536 : 131072;
+    cfg->limits.max_empty_records = 32;
+    cfg->limits.max_buffered_bytes = 262144;
+    cfg->limits.max_ccs = 1;
+    cfg->limits.max_cert_chain = 10;
+    cfg->limits.max_key_updates = 32;
+    cfg->store = X509_STORE_new();
+    if (!cfg->store || RAND_bytes(cfg->cookie_key, sizeof(cfg->cookie_key)) != 1) {
+        kitls_config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+kitls_config *kitls_config_up_ref(kitls_config *cfg)
+{
+    __atomic_add_fetch(&cfg->refs, 1, __ATOMIC_RELAXED);
+    return cfg;
+}
+
+static void cert_free(struct kitls_cert *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        free(c->der[i]);
+    free(c->der);
+    free(c->der_len);
+    EVP_PKEY_free(c->key);
+    X509_free(c->leaf);
+    memset(c, 0, sizeof(*c));
+}
+
+void kitls_config_free(kitls_config *cfg)
+{
+    if (!cfg || __atomic_sub_fetch(&cfg->refs, 1, __ATOMIC_ACQ_REL) > 0)
+        return;
+    for (size_t i = 0; i < cfg->n_certs; i++)
+        cert_free(&cfg->certs[i]);
+    X509_STORE_free(cfg->store);
+    free(cfg->alpn);
+    OPENSSL_cleanse(cfg, sizeof(*cfg));
+    free(cfg);
+}
+
+#define MUTABLE(cfg)                                                                               \
+    do {                                                                                           \
+        if (!(cfg))                                                                                \
+            return KITLS_E_INVALID_ARG;                                                            \
+        if ((cfg)->frozen)                                                                         \
+            return KITLS_E_STATE;                                                                  \
+    } while (0)
+
+static int set_ids(uint16_t *dst, size_t *n_dst, const uint16_t *ids, size_t n,
+                   int (*known)(uint16_t))
+{
+    if (!ids || n == 0 || n > KITLS_MAX_ALGS)
+        return KITLS_E_INVALID_ARG;
+    for (size_t i = 0; i < n; i++) {
+        if (!known(ids[i]))
+            return KITLS_E_INVALID_ARG;
+        for (size_t j = 0; j < i; j++)
+            if (ids[j] == ids[i])
+                return KITLS_E_INVALID_ARG;
+    }
+    memcpy(dst, ids, n * sizeof(*ids));
+    *n_dst = n;
+    return 0;
+}
+
+static int known_suite(uint16_t id) { return kitls_suite_find(id) != NULL; }
+static int known_group(uint16_t id) { return kitls_group_find(id) != NULL; }
+static int known_sigalg(uint16_t id) { return kitls_sigalg_find(id) != NULL; }
+
+int kitls_config_set_suites(kitls_config *cfg, const uint16_t *ids, size_t n)
+{
+    MUTABLE(cfg);
+    return set_ids(cfg->suites, &cfg->n_suites, ids, n, known_suite);
+}
+
+int kitls_config_set_groups(kitls_config *cfg, const uint16_t *ids, size_t n)
+{
+    MUTABLE(cfg);
+    GUARD(set_ids(cfg->groups, &cfg->n_groups, ids, n, known_group));
+    if (cfg->n_key_shares > n)
+        cfg->n_key_shares = n;
+    return 0;
+}
+
+int kitls_config_set_key_shares(kitls_config *cfg, size_t n)
+{
+    MUTABLE(cfg);
+    if (n > cfg->n_groups)
+        return KITLS_E_INVALID_ARG;
+    cfg->n_key_shares = n;
+    return 0;
+}
+
+int kitls_config_set_sigalgs(kitls_config *cfg, const uint16_t *ids, size_t n)
+{
+    MUTABLE(cfg);
+    return set_ids(cfg->sigalgs, &cfg->n_sigalgs, ids, n, known_sigalg);
+}
+
+int kitls_config_set_server_preference(kitls_config *cfg, int on)
+{
+    MUTABLE(cfg);
+    cfg->server_pref = !!on;
+    return 0;
+}
+
+int kitls_config_set_middlebox_compat(kitls_config *cfg, int on)
+{
+    MUTABLE(cfg);
+    cfg->compat = !!on;
+    return 0;
+}
+
+int kitls_config_set_hrr_cookie(kitls_config *cfg, int on)
+{
+    MUTABLE(cfg);
+    cfg->hrr_cookie = !!on;
+    return 0;
+}
+
+int kitls_config_set_verify(kitls_config *cfg, enum kitls_verify mode)
+{
+    MUTABLE(cfg);
+    if (mode > KITLS_VERIFY_REQUIRE)
+        return KITLS_E_INVALID_ARG;
+    cfg->verify = mode;
+    return 0;
+}
+
+int kitls_config_add_cert_pem(kitls_config *cfg, const char *chain_pem, size_t chain_len,
+                              const char *key_pem, size_t key_len)
+{
+    MUTABLE(cfg);
+    if (!chain_pem || !key_pem || chain_len > INT_MAX || key_len > INT_MAX)
+        return KITLS_E_INVALID_ARG;
+    if (cfg->n_certs == KITLS_MAX_CERTS ||
+        (cfg->role == KITLS_ROLE_CLIENT && cfg->n_certs == 1))
+        return KITLS_E_CONFIG;
+    struct kitls_cert c = {0};
+    int ret = KITLS_E_CONFIG;
+    BIO *b = BIO_new_mem_buf(chain_pem, (int)chain_len);
+    BIO *kb = BIO_new_mem_buf(key_pem, (int)key_len);
+    X509 *x = NULL;
+    if (!b || !kb)
+        goto out;
+    c.key = PEM_read_bio_PrivateKey(kb, NULL, NULL, NULL);
+    if (!c.key)
+        goto out;
+    while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+        uint8_t *der = NULL;
+        int n = i2d_X509(x, &der);
+        void *nd = realloc(c.der, (c.n + 1) * sizeof(*c.der));
+        if (nd)
+            c.der = nd;
+        void *nl = realloc(c.der_len, (c.n + 1) * sizeof(*c.der_len));
+        if (nl)
+            c.der_len = nl;
+        if (n <= 0 || !nd || !nl) {
+            OPENSSL_free(der);
+            X509_free(x);
+            goto out;
+        }
+        /* Keep our own heap copy so free() is uniform. */
+        c.der[c.n] = malloc((size_t)n);
+        if (!c.der[c.n]) {
+            OPENSSL_free(der);
+            X509_free(x);
+            goto out;
+        }
+        memcpy(c.der[c.n], der, (size_t)n);
+        OPENSSL_free(der);
+        c.der_len[c.n++] = (size_t)n;
+        if (!c.leaf)
+            c.leaf = x;
+        else
+            X509_free(x);
+    }
+    ERR_clear_error();
+    if (!c.n || X509_check_private_key(c.leaf, c.key) != 1)
+        goto out;
+    cfg->certs[cfg->n_certs++] = c;
+    memset(&c, 0, sizeof(c));
+    ret = 0;
+out:
+    cert_free(&c);
+    BIO_free(b);
+    BIO_free(kb);
+    ERR_clear_error();
+    return ret;
+}
+
+static int read_file(const char *path, char **buf, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return KITLS_E_CONFIG;
+    size_t cap = 4096, n = 0;
+    char *b = malloc(cap);
+    while (b) {
+        size_t r = fread(b + n, 1, cap - n, f);
+        n += r;
+        if (n < cap)
+            break;
+        char *nb = cap < (64u << 20) ? realloc(b, cap * 2) : NULL;
+        if (!nb) {
+            free(b);
+            b = NULL;
+            break;
+        }
+        b = nb;
+        cap *= 2;
+    }
+    fclose(f);
+    if (!b)
+        return KITLS_E_CONFIG;
+    *buf = b;
+    *len = n;
+    return 0;
+}
+
+int kitls_config_add_cert_files(kitls_config *cfg, const char *chain_file, const char *key_file)
+{
+    char *c = NULL, *k = NULL;
+    size_t cl = 0, kl = 0;
+    MUTABLE(cfg);
+    if (!chain_file || !key_file)
+        return KITLS_E_INVALID_ARG;
+    int ret = read_file(chain_file, &c, &cl);
+    if (!ret)
+        ret = read_file(key_file, &k, &kl);
+    if (!ret)
+        ret = kitls_config_add_cert_pem(cfg, c, cl, k, kl);
+    free(c);
+    if (k) {
+        OPENSSL_cleanse(k, kl);
+        free(k);
+    }
+    return ret;
+}
+
+int kitls_config_load_ca_pem(kitls_config *cfg, const char *pem, size_t len)
+{
+    MUTABLE(cfg);
+    if (!pem || len > INT_MAX)
+        return KITLS_E_INVALID_ARG;
+    BIO *b = BIO_new_mem_buf(pem, (int)len);
+    X509 *x;
+    int n = 0;
+    while (b && (x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+        if (X509_STORE_add_cert(cfg->store, x) == 1)
+            n++;
+        X509_free(x);
+    }
+    BIO_free(b);
+    ERR_clear_error();
+    if (!n)
+        return KITLS_E_CONFIG;
+    cfg->store_loaded = 1;
+    return 0;
+}
+
+int kitls_config_load_ca_file(kitls_config *cfg, const char *path)
+{
+    MUTABLE(cfg);
+    if (!path)
+        return KITLS_E_INVALID_ARG;
+    if (X509_STORE_load_file(cfg->store, path) != 1) {
+        ERR_clear_error();
+        return KITLS_E_CONFIG;
+    }
+    cfg->store_loaded = 1;
+    return 0;
+}
+
+int kitls_config_use_system_ca(kitls_config *cfg)
+{
+    MUTABLE(cfg);
+    if (X509_STORE_set_default_paths(cfg->store) != 1) {
+        ERR_clear_error();
+        return KITLS_E_CONFIG;
+    }
+    cfg->store_loaded = 1;
+    return 0;
+}
+
+int kitls_config_set_alpn(kitls_config *cfg, const char *const *protos, size_t n)
+{
+    MUTABLE(cfg);
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = protos[i] ? strlen(protos[i]) : 0;
+        if (l == 0 || l > 255)
+            return KITLS_E_INVALID_ARG;
+        total += 1 + l;
+    }
+    if (total > 65535)
+        return KITLS_E_INVALID_ARG;
+    uint8_t *w = n ? malloc(total) : NULL;
+    if (n && !w)
+        return KITLS_E_NOMEM;
+    size_t at = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(protos[i]);
+        w[at++] = (uint8_t)l;
+        memcpy(w + at, protos[i], l);
+        at += l;
+    }
+    free(cfg->alpn);
+    cfg->alpn = w;
+    cfg->alpn_len = total;
+    return 0;
+}
+
+int kitls_config_set_record_size_limit(kitls_config *cfg, uint16_t limit)
+{
+    MUTABLE(cfg);
+    if (limit != 0 && (limit < 64 || limit > KITLS_MAX_PLAINTEXT + 1))
+        return KITLS_E_INVALID_ARG;
+    cfg->record_size_limit = limit;
+    return 0;
+}
+
+int kitls_config_set_limits(kitls_config *cfg, const struct kitls_limits *lim)
+{
+    MUTABLE(cfg);
+    if (!lim)
+        return KITLS_E_INVALID_ARG;
+    if (lim->max_handshake_message)
+        cfg->limits.max_handshake_message = lim->max_handshake_message;
+    if (lim->max_empty_records)
+        cfg->limits.max_empty_records = lim->max_empty_records;
+    if (lim->max_buffered_bytes) {
+        if (lim->max_buffered_bytes < 2 * (KITLS_MAX_CIPHERTEXT + KITLS_REC_HDR))
+            return KITLS_E_INVALID_ARG;
+        cfg->limits.max_buffered_bytes = lim->max_buffered_bytes;
+    }
+    if (lim->max_ccs)
+        cfg->limits.max_ccs = lim->max_ccs;
+    if (lim->max_cert_chain)
+        cfg->limits.max_cert_chain = lim->max_cert_chain;
+    if (lim->max_key_updates)
+        cfg->limits.max_key_updates = lim->max_key_updates;
+    return 0;
+}
+
+int kitls_config_set_rng(kitls_config *cfg, kitls_rng_fn fn, void *ctx)
+{
+    MUTABLE(cfg);
+    cfg->rng = fn;
+    cfg->rng_ctx = ctx;
+    return 0;
+}
+
+int kitls_config_set_time(kitls_config *cfg, kitls_time_fn fn, void *ctx)
+{
+    MUTABLE(cfg);
+    cfg->time = fn;
+    cfg->time_ctx = ctx;
+    return 0;
+}
+
+int kitls_config_set_log(kitls_config *cfg, kitls_log_fn fn, void *ctx)
+{
+    MUTABLE(cfg);
+    cfg->log = fn;
+    cfg->log_ctx = ctx;
+    return 0;
+}
+
+int kitls_config_random(const kitls_config *cfg, uint8_t *buf, size_t len)
+{
+    if (cfg->rng)
+        return cfg->rng(cfg->rng_ctx, buf, len) == 0 ? 0 : KITLS_E_RNG;
+    return RAND_bytes(buf, (int)len) == 1 ? 0 : KITLS_E_RNG;
+}
+
+int64_t kitls_config_now(const kitls_config *cfg)
+{
+    if (cfg->time)
+        return cfg->time(cfg->time_ctx);
+    return (int64_t)time(NULL);
+}

@@ -1,0 +1,508 @@
+/*
+ * The connection: buffers, the record layer driver (RFC 8446 §5), alerts
+ * (§6) and the application data API.  Never touches a socket.
+ */
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hs.h"
+
+kitls_conn *kitls_conn_new(kitls_config *cfg)
+{
+    if (!cfg)
+        return NULL;
+    kitls_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    /* The first connection freezes the config; a client that verifies and
+     * has no trust anchors of its own gets the system store then. */
+    if (!__atomic_load_n(&cfg->frozen, __ATOMIC_ACQUIRE)) {
+        if (cfg->role == KITLS_ROLE_CLIENT && cfg->verify != KITLS_VERIFY_NONE &&
+            !cfg->store_loaded)
+            if (kitls_config_use_system_ca(cfg))
+                cfg->store_loaded = 0; /* verification will then fail: unknown_ca */
+        __atomic_store_n(&cfg->frozen, 1, __ATOMIC_RELEASE);
+    }
+    c->cfg = kitls_config_up_ref(cfg);
+    c->server = cfg->role == KITLS_ROLE_SERVER;
+    c->state = c->server ? ST_SERVER_WAIT_CH : ST_CLIENT_START;
+    c->peer_alert = -1;
+    return c;
+}
+
+static void conn_drop_handshake(kitls_conn *c)
+{
+    for (size_t i = 0; i < c->n_kex; i++)
+        EVP_PKEY_free(c->kex[i]);
+    c->n_kex = 0;
+    kitls_th_free(&c->th);
+    kitls_ks_wipe(&c->ks);
+    OPENSSL_cleanse(c->c_hs, sizeof(c->c_hs));
+    OPENSSL_cleanse(c->s_hs, sizeof(c->s_hs));
+    OPENSSL_cleanse(c->c_ap, sizeof(c->c_ap));
+    OPENSSL_cleanse(c->s_ap, sizeof(c->s_ap));
+    free(c->cookie);
+    c->cookie = NULL;
+    free(c->cr_ctx);
+    c->cr_ctx = NULL;
+    wr_free(&c->hs_out);
+}
+
+void kitls_conn_free(kitls_conn *c)
+{
+    if (!c)
+        return;
+    conn_drop_handshake(c);
+    kitls_rec_wipe(&c->rx);
+    kitls_rec_wipe(&c->tx);
+    if (c->in) {
+        OPENSSL_cleanse(c->in, c->in_cap);
+        free(c->in);
+    }
+    wr_free(&c->out);
+    wr_free(&c->hs_in);
+    free(c->sni);
+    X509_free(c->peer_leaf);
+    free(c->peer_der);
+    EVP_PKEY_free(c->peer_key);
+    kitls_config_free(c->cfg);
+    OPENSSL_cleanse(c, sizeof(*c));
+    free(c);
+}
+
+void kitls_hs_done(kitls_conn *c)
+{
+    c->established = 1;
+    c->state = ST_CONNECTED;
+    conn_drop_handshake(c);
+    /* Keep the reassembly buffer only if it still holds bytes. */
+    if (c->hs_off == c->hs_in.len) {
+        wr_free(&c->hs_in);
+        c->hs_off = 0;
+    }
+}
+
+int kitls_conn_set_server_name(kitls_conn *c, const char *name)
+{
+    if (!c || !name || c->server)
+        return KITLS_E_INVALID_ARG;
+    if (c->state != ST_CLIENT_START)
+        return KITLS_E_STATE;
+    size_t n = strlen(name);
+    if (n == 0 || n > 253)
+        return KITLS_E_INVALID_ARG;
+    char *s = strdup(name);
+    if (!s)
+        return KITLS_E_NOMEM;
+    free(c->sni);
+    c->sni = s;
+    /* An IP literal is verified against the IP SAN and never sent (RFC 6066 §3). */
+    c->sni_is_ip = strchr(name, ':') != NULL || strspn(name, "0123456789.") == n;
+    return 0;
+}
+
+void kitls_conn_set_user(kitls_conn *c, void *user) { c->user = user; }
+void *kitls_conn_user(const kitls_conn *c) { return c->user; }
+
+/* ---- output ---- */
+
+size_t kitls_conn_max_fragment(const kitls_conn *c)
+{
+    /* RFC 8449 §4: the limit includes the content type byte in TLS 1.3. */
+    if (c->peer_rsl && (size_t)c->peer_rsl - 1 < KITLS_MAX_PLAINTEXT)
+        return (size_t)c->peer_rsl - 1;
+    return KITLS_MAX_PLAINTEXT;
+}
+
+int kitls_conn_send_record(kitls_conn *c, uint8_t type, const uint8_t *p, size_t len)
+{
+    size_t frag = kitls_conn_max_fragment(c);
+    /* Before encryption the limit doesn't apply to our plaintext records
+     * (the peer's limit arrives encrypted); use it anyway once known. */
+    do {
+        size_t n = len < frag ? len : frag;
+        size_t need = KITLS_REC_HDR + n + 1 + KITLS_TAG_LEN;
+        if (c->out.cap - c->out.len < need && wr_reserve(&c->out, need))
+            return KITLS_E_NOMEM;
+        uint8_t *rec = c->out.buf + c->out.len;
+        if (n)
+            memcpy(rec + KITLS_REC_HDR, p, n);
+        if (c->tx.suite) {
+            int r = kitls_rec_seal(&c->tx, rec, n, type, 0);
+            if (r < 0)
+                return r;
+            c->out.len += (size_t)r;
+        } else {
+            rec[0] = type;
+            rec[1] = 3;
+            rec[2] = 3;
+            rec[3] = (uint8_t)(n >> 8);
+            rec[4] = (uint8_t)n;
+            c->out.len += KITLS_REC_HDR + n;
+        }
+        p += n;
+        len -= n;
+    } while (len > 0);
+    return 0;
+}
+
+int kitls_conn_send_ccs(kitls_conn *c)
+{
+    static const uint8_t ccs[6] = {CT_CCS, 3, 3, 0, 1, 1};
+    if (c->ccs_sent)
+        return 0;
+    c->ccs_sent = 1;
+    wr_put(&c->out, ccs, sizeof(ccs));
+    return c->out.err;
+}
+
+int kitls_conn_hs_queue(kitls_conn *c, const uint8_t *msg, size_t len)
+{
+    wr_put(&c->hs_out, msg, len);
+    return c->hs_out.err;
+}
+
+int kitls_conn_hs_flush(kitls_conn *c)
+{
+    if (!c->hs_out.len)
+        return 0;
+    int ret = kitls_conn_send_record(c, CT_HANDSHAKE, c->hs_out.buf, c->hs_out.len);
+    OPENSSL_cleanse(c->hs_out.buf, c->hs_out.len);
+    c->hs_out.len = 0;
+    return ret;
+}
+
+static void send_alert(kitls_conn *c, int desc)
+{
+    uint8_t a[2] = {2, (uint8_t)desc};
+    if (c->alert_sent)
+        return;
+    c->alert_sent = 1;
+    if (desc == AL_CLOSE_NOTIFY || desc == AL_USER_CANCELED)
+        a[0] = 1;
+    (void)kitls_conn_send_record(c, CT_ALERT, a, 2);
+}
+
+int kitls_conn_fail(kitls_conn *c, int err)
+{
+    if (err >= 0 || err == KITLS_E_WANT_READ || err == KITLS_E_CLOSED)
+        return err;
+    if (!c->error) {
+        c->error = err;
+        int al = kitls_error_alert(err);
+        if (al >= 0 && err != KITLS_E_ALERT_RECEIVED) {
+            c->hs_out.len = 0; /* never send half a flight before the alert */
+            send_alert(c, al);
+        }
+    }
+    return c->error;
+}
+
+size_t kitls_conn_out_peek(kitls_conn *c, const uint8_t **buf)
+{
+    size_t n = c->out.len - c->out_off;
+    *buf = n ? c->out.buf + c->out_off : NULL;
+    return n;
+}
+
+void kitls_conn_out_consume(kitls_conn *c, size_t n)
+{
+    size_t left = c->out.len - c->out_off;
+    c->out_off += n < left ? n : left;
+    if (c->out_off == c->out.len)
+        c->out.len = c->out_off = 0;
+}
+
+/* ---- input ---- */
+
+static int in_make_room(kitls_conn *c, size_t want)
+{
+    size_t base = c->app_len ? c->app_off : c->in_start;
+    if (c->in_len - base + want > c->cfg->limits.max_buffered_bytes)
+        return KITLS_E_LIMIT;
+    if (base && c->in_cap - c->in_len < want) {
+        memmove(c->in, c->in + base, c->in_len - base);
+        c->in_len -= base;
+        c->in_start -= base;
+        if (c->app_len)
+            c->app_off -= base;
+    }
+    if (c->in_cap - c->in_len >= want)
+        return 0;
+    size_t ncap = c->in_cap ? c->in_cap : KITLS_REC_HDR + KITLS_MAX_CIPHERTEXT;
+    while (ncap - c->in_len < want)
+        ncap *= 2;
+    uint8_t *nb = malloc(ncap);
+    if (!nb)
+        return KITLS_E_NOMEM;
+    if (c->in_len)
+        memcpy(nb, c->in, c->in_len);
+    if (c->in) {
+        OPENSSL_cleanse(c->in, c->in_cap);
+        free(c->in);
+    }
+    c->in = nb;
+    c->in_cap = ncap;
+    return 0;
+}
+
+int kitls_conn_feed(kitls_conn *c, const uint8_t *buf, size_t len)
+{
+    if (!c || (!buf && len))
+        return KITLS_E_INVALID_ARG;
+    GUARD(in_make_room(c, len));
+    if (len)
+        memcpy(c->in + c->in_len, buf, len);
+    c->in_len += len;
+    return 0;
+}
+
+int kitls_conn_in_reserve(kitls_conn *c, uint8_t **buf, size_t *cap)
+{
+    if (!c || !buf || !cap)
+        return KITLS_E_INVALID_ARG;
+    size_t want = KITLS_REC_HDR + KITLS_MAX_CIPHERTEXT;
+    GUARD(in_make_room(c, want));
+    *buf = c->in + c->in_len;
+    *cap = c->in_cap - c->in_len;
+    return 0;
+}
+
+int kitls_conn_in_commit(kitls_conn *c, size_t n)
+{
+    if (!c || n > c->in_cap - c->in_len)
+        return KITLS_E_INVALID_ARG;
+    c->in_len += n;
+    return 0;
+}
+
+static int handle_alert(kitls_conn *c, const uint8_t *p, size_t len)
+{
+    if (len != 2 || c->hs_off != c->hs_in.len)
+        return len != 2 ? KITLS_E_DECODE : KITLS_E_UNEXPECTED_MESSAGE;
+    if (p[1] == AL_CLOSE_NOTIFY) {
+        c->read_closed = 1;
+        return KITLS_E_CLOSED;
+    }
+    if (p[1] == AL_USER_CANCELED && p[0] == 1)
+        return 0; /* followed by close_notify (RFC 8446 §6.1) */
+    if (p[0] != 1 && p[0] != 2)
+        return KITLS_E_ILLEGAL_PARAMETER;
+    /* All other alerts are fatal in TLS 1.3 whatever their level (§6.2). */
+    c->peer_alert = p[1];
+    c->alert_sent = 1; /* never answer an alert */
+    return KITLS_E_ALERT_RECEIVED;
+}
+
+static int handle_ccs(kitls_conn *c, const uint8_t *p, size_t len)
+{
+    /* A single 0x01 byte between the first ClientHello and the peer's
+     * Finished is dropped (RFC 8446 §5, middlebox compatibility). */
+    int before_first = c->server ? c->state == ST_SERVER_WAIT_CH && !c->did_hrr
+                                 : c->state == ST_CLIENT_START;
+    if (len != 1 || p[0] != 1 || c->established || before_first)
+        return KITLS_E_UNEXPECTED_MESSAGE;
+    if (++c->ccs_seen > c->cfg->limits.max_ccs + (c->did_hrr ? 1u : 0u))
+        return KITLS_E_UNEXPECTED_MESSAGE;
+    return 0;
+}
+
+/*
+ * Take the next complete record from the input and process it.  Returns 0
+ * after a record was consumed, KITLS_E_WANT_READ if none is complete, or
+ * an error.  Application data is left at c->app_off/app_len.
+ */
+static int process_record(kitls_conn *c)
+{
+    size_t avail = c->in_len - c->in_start;
+    if (avail < KITLS_REC_HDR)
+        return KITLS_E_WANT_READ;
+    uint8_t *rec = c->in + c->in_start;
+    uint8_t type = rec[0];
+    size_t len = (size_t)rec[3] << 8 | rec[4];
+    if (rec[1] != 3)
+        return KITLS_E_DECODE;
+    if (type < CT_CCS || type > CT_APPDATA)
+        return KITLS_E_UNEXPECTED_MESSAGE;
+    if (len > (c->rx.suite && type == CT_APPDATA ? KITLS_MAX_CIPHERTEXT : KITLS_MAX_PLAINTEXT))
+        return KITLS_E_RECORD_OVERFLOW;
+    if (avail < KITLS_REC_HDR + len)
+        return KITLS_E_WANT_READ;
+    size_t rec_off = c->in_start;
+    c->in_start += KITLS_REC_HDR + len;
+    uint8_t *p = rec + KITLS_REC_HDR;
+
+    if (type == CT_CCS)
+        return handle_ccs(c, p, len);
+    if (c->rx.suite) {
+        if (type != CT_APPDATA)
+            return KITLS_E_UNEXPECTED_MESSAGE;
+        GUARD(kitls_rec_open(&c->rx, rec, len, &type, &len));
+        if (type == CT_CCS)
+            return KITLS_E_UNEXPECTED_MESSAGE;
+    } else if (type == CT_APPDATA) {
+        return KITLS_E_UNEXPECTED_MESSAGE;
+    }
+    /* Any non-handshake record in the middle of a handshake message is a
+     * protocol violation (§5.1). */
+    if (type != CT_HANDSHAKE && c->hs_off != c->hs_in.len)
+        return KITLS_E_UNEXPECTED_MESSAGE;
+    if (len == 0 && type != CT_APPDATA)
+        return KITLS_E_UNEXPECTED_MESSAGE;
+
+    switch (type) {
+    case CT_ALERT:
+        return handle_alert(c, p, len);
+    case CT_HANDSHAKE:
+        c->empty_seen = 0;
+        if (c->hs_off == c->hs_in.len)
+            c->hs_off = c->hs_in.len = 0;
+        if (c->hs_in.len - c->hs_off + len > (size_t)c->cfg->limits.max_handshake_message + 4)
+            return KITLS_E_LIMIT;
+        wr_put(&c->hs_in, p, len);
+        if (c->hs_in.err)
+            return c->hs_in.err;
+        return kitls_hs_process(c);
+    case CT_APPDATA:
+        if (!c->established)
+            return KITLS_E_UNEXPECTED_MESSAGE;
+        if (len == 0) {
+            if (++c->empty_seen > c->cfg->limits.max_empty_records)
+                return KITLS_E_LIMIT;
+            return 0;
+        }
+        c->empty_seen = 0;
+        c->ku_seen = 0;
+        c->app_off = rec_off + KITLS_REC_HDR;
+        c->app_len = len;
+        return 0;
+    }
+    return KITLS_E_UNEXPECTED_MESSAGE;
+}
+
+int kitls_conn_handshake(kitls_conn *c)
+{
+    if (!c)
+        return KITLS_E_INVALID_ARG;
+    if (c->error)
+        return c->error;
+    if (c->established)
+        return 0;
+    int ret = 0;
+    if (c->state == ST_CLIENT_START)
+        ret = kitls_hs_client_start(c);
+    while (!ret && !c->established)
+        ret = process_record(c);
+    if (ret == KITLS_E_CLOSED)
+        ret = KITLS_E_UNEXPECTED_MESSAGE; /* close_notify before the end of the handshake */
+    if (ret && ret != KITLS_E_WANT_READ)
+        return kitls_conn_fail(c, ret);
+    return ret;
+}
+
+int kitls_conn_is_established(const kitls_conn *c) { return c->established; }
+
+int kitls_conn_read(kitls_conn *c, uint8_t *buf, size_t len)
+{
+    if (!c || (!buf && len))
+        return KITLS_E_INVALID_ARG;
+    if (c->error)
+        return c->error;
+    if (!c->established)
+        return KITLS_E_STATE;
+    while (!c->app_len) {
+        if (c->read_closed)
+            return KITLS_E_CLOSED;
+        int ret = process_record(c);
+        if (ret == KITLS_E_CLOSED || ret == KITLS_E_WANT_READ)
+            return ret;
+        if (ret)
+            return kitls_conn_fail(c, ret);
+    }
+    size_t n = len < c->app_len ? len : c->app_len;
+    if (n > INT32_MAX)
+        n = INT32_MAX;
+    memcpy(buf, c->in + c->app_off, n);
+    c->app_off += n;
+    c->app_len -= n;
+    return (int)n;
+}
+
+int kitls_conn_write(kitls_conn *c, const uint8_t *buf, size_t len)
+{
+    if (!c || (!buf && len) || len > INT32_MAX)
+        return KITLS_E_INVALID_ARG;
+    if (c->error)
+        return c->error;
+    if (!c->established || c->write_closed)
+        return KITLS_E_STATE;
+    if (!len)
+        return 0;
+    int ret = kitls_conn_send_record(c, CT_APPDATA, buf, len);
+    if (ret)
+        return kitls_conn_fail(c, ret);
+    return (int)len;
+}
+
+int kitls_conn_close(kitls_conn *c)
+{
+    if (!c)
+        return KITLS_E_INVALID_ARG;
+    if (c->write_closed || c->error)
+        return c->error;
+    c->write_closed = 1;
+    send_alert(c, AL_CLOSE_NOTIFY);
+    return 0;
+}
+
+unsigned kitls_conn_wants(const kitls_conn *c)
+{
+    unsigned w = 0;
+    if (c->out.len > c->out_off)
+        w |= KITLS_WANT_WRITE;
+    if (!c->error && !c->read_closed && !c->app_len)
+        w |= KITLS_WANT_READ;
+    return w;
+}
+
+int kitls_conn_error(const kitls_conn *c) { return c->error; }
+int kitls_conn_peer_alert(const kitls_conn *c) { return c->peer_alert; }
+const char *kitls_conn_verify_detail(const kitls_conn *c) { return c->verify_detail; }
+uint16_t kitls_conn_suite(const kitls_conn *c) { return c->suite ? c->suite->id : 0; }
+uint16_t kitls_conn_group(const kitls_conn *c) { return c->group ? c->group->id : 0; }
+uint16_t kitls_conn_sigalg(const kitls_conn *c)
+{
+    return c->server ? c->sigalg : c->peer_sigalg;
+}
+uint16_t kitls_conn_peer_sigalg(const kitls_conn *c) { return c->peer_sigalg; }
+const char *kitls_conn_alpn(const kitls_conn *c) { return c->alpn[0] ? c->alpn : NULL; }
+const char *kitls_conn_server_name(const kitls_conn *c) { return c->sni; }
+int kitls_conn_did_hrr(const kitls_conn *c) { return c->did_hrr; }
+int kitls_conn_peer_authenticated(const kitls_conn *c) { return c->peer_authenticated; }
+size_t kitls_conn_max_send_fragment(const kitls_conn *c) { return kitls_conn_max_fragment(c); }
+
+const uint8_t *kitls_conn_peer_cert(const kitls_conn *c, size_t *len)
+{
+    *len = c->peer_der_len;
+    return c->peer_der;
+}
+
+int kitls_conn_export_keys(kitls_conn *c, enum kitls_dir dir, struct kitls_traffic_keys *out)
+{
+    if (!c || !out || (dir != KITLS_DIR_TX && dir != KITLS_DIR_RX))
+        return KITLS_E_INVALID_ARG;
+    if (!c->established || c->error)
+        return KITLS_E_STATE;
+    const struct kitls_rec_dir *d = dir == KITLS_DIR_TX ? &c->tx : &c->rx;
+    if (dir == KITLS_DIR_RX && (c->app_len || c->in_start != c->in_len || c->hs_off != c->hs_in.len))
+        return KITLS_E_STATE;
+    memset(out, 0, sizeof(*out));
+    out->suite = d->suite->id;
+    out->key_len = d->suite->key_len;
+    out->iv_len = KITLS_IV_LEN;
+    memcpy(out->key, d->key, d->suite->key_len);
+    memcpy(out->iv, d->iv, KITLS_IV_LEN);
+    out->seq = d->seq;
+    return 0;
+}

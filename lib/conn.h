@@ -1,0 +1,96 @@
+/* The connection object and the record-layer plumbing shared by the handshake. */
+#ifndef KITLS_CONN_H
+#define KITLS_CONN_H
+
+#include "internal.h"
+
+#define KITLS_MAX_SHARES 3
+
+struct kitls_conn {
+    kitls_config *cfg;
+    int server;
+    int state;     /* handshake state, see hs.h */
+    int error;     /* first fatal error, sticky */
+    int peer_alert;
+    int alert_sent;
+    int established;
+    int read_closed;  /* close_notify received */
+    int write_closed; /* close_notify sent */
+    void *user;
+
+    /* Received bytes: [in_start, in_len) is unprocessed; decrypted
+     * application data waits at [app_off, app_off + app_len). */
+    uint8_t *in;
+    size_t in_start, in_len, in_cap;
+    size_t app_off, app_len;
+    /* Pending output: [out_off, out.len) not yet taken by the caller. */
+    struct wr out;
+    size_t out_off;
+    /* Handshake reassembly (plaintext handshake bytes) and queued outgoing
+     * handshake messages for the current epoch. */
+    struct wr hs_in;
+    size_t hs_off;
+    struct wr hs_out;
+
+    struct kitls_rec_dir rx, tx;
+    struct kitls_keysched ks;
+    struct kitls_transcript th;
+    uint8_t c_hs[KITLS_MAX_HASH], s_hs[KITLS_MAX_HASH]; /* handshake traffic secrets */
+    uint8_t c_ap[KITLS_MAX_HASH], s_ap[KITLS_MAX_HASH]; /* first app traffic secrets */
+    uint8_t fin_th[KITLS_MAX_HASH]; /* transcript hash up to server Finished */
+
+    const struct kitls_suite *suite;
+    const struct kitls_group *group;
+    uint16_t sigalg, peer_sigalg;
+    EVP_PKEY *kex[KITLS_MAX_SHARES];
+    uint16_t kex_group[KITLS_MAX_SHARES];
+    size_t n_kex;
+
+    uint8_t random[32];
+    uint8_t session_id[32];
+    size_t session_id_len;
+    uint8_t *cookie;
+    size_t cookie_len;
+    int did_hrr;
+    int ccs_sent;
+    uint32_t ccs_seen, empty_seen, ku_seen;
+    uint16_t hrr_group; /* server: group requested in HRR */
+
+    char *sni;         /* client: name to send/verify; server: received */
+    int sni_is_ip;
+    int sni_acked;
+    char alpn[256];
+    uint32_t offered;   /* client: bitmask of extensions sent (ext_bit()) */
+    uint16_t peer_rsl;  /* peer's record_size_limit, 0 if none */
+    uint16_t peer_sigalgs[32];
+    size_t n_peer_sigalgs;
+
+    const struct kitls_cert *cert; /* ours, selected */
+    int cert_requested;            /* we asked for / were asked for a certificate */
+    uint8_t *cr_ctx;
+    size_t cr_ctx_len;
+    X509 *peer_leaf;
+    uint8_t *peer_der;
+    size_t peer_der_len;
+    const uint8_t *msg; /* raw handshake message being handled (header included) */
+    size_t msg_len;
+    EVP_PKEY *peer_key;
+    int peer_authenticated;
+    char verify_detail[160];
+};
+
+/* conn.c */
+int kitls_conn_fail(kitls_conn *c, int err);
+/** Queue a handshake message (header included) for the current epoch. */
+int kitls_conn_hs_queue(kitls_conn *c, const uint8_t *msg, size_t len);
+/** Seal queued handshake messages into records with the current tx keys. */
+int kitls_conn_hs_flush(kitls_conn *c);
+int kitls_conn_send_record(kitls_conn *c, uint8_t type, const uint8_t *p, size_t len);
+int kitls_conn_send_ccs(kitls_conn *c);
+size_t kitls_conn_max_fragment(const kitls_conn *c);
+
+/* x509.c */
+/** Verify a peer chain (DER list, leaf first); sets c->peer_leaf/peer_key. */
+int kitls_x509_verify_chain(kitls_conn *c, const uint8_t *const *der, const size_t *len, size_t n);
+
+#endif

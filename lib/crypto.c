@@ -1,0 +1,137 @@
+/* (EC)DHE key exchange (RFC 8446 §4.2.8) and CertificateVerify signatures (§4.4.3). */
+#include <openssl/core_names.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/rsa.h>
+#include <string.h>
+
+#include "internal.h"
+
+int kitls_kex_keygen(const struct kitls_group *g, EVP_PKEY **priv, uint8_t *pub, size_t *pub_len)
+{
+    EVP_PKEY *k = g->is_ec ? EVP_PKEY_Q_keygen(NULL, NULL, "EC", g->ossl_name)
+                           : EVP_PKEY_Q_keygen(NULL, NULL, g->ossl_name);
+    if (!k)
+        return KITLS_E_CRYPTO;
+    uint8_t *enc = NULL;
+    size_t n = EVP_PKEY_get1_encoded_public_key(k, &enc);
+    if (n != g->share_len) {
+        OPENSSL_free(enc);
+        EVP_PKEY_free(k);
+        return KITLS_E_CRYPTO;
+    }
+    memcpy(pub, enc, n);
+    OPENSSL_free(enc);
+    *pub_len = n;
+    *priv = k;
+    return 0;
+}
+
+int kitls_kex_derive(const struct kitls_group *g, EVP_PKEY *priv, const uint8_t *peer,
+                     size_t peer_len, uint8_t *out, size_t *out_len)
+{
+    EVP_PKEY *pk = NULL;
+    EVP_PKEY_CTX *ctx = NULL;
+    int ret = KITLS_E_ILLEGAL_PARAMETER;
+    /* Only uncompressed points for the NIST curves (RFC 8446 §4.2.8.2). */
+    if (peer_len != g->share_len || (g->is_ec && peer[0] != 4))
+        return KITLS_E_ILLEGAL_PARAMETER;
+    pk = EVP_PKEY_new();
+    if (!pk || !EVP_PKEY_copy_parameters(pk, priv) ||
+        !EVP_PKEY_set1_encoded_public_key(pk, peer, peer_len))
+        goto out;
+    ctx = EVP_PKEY_CTX_new_from_pkey(NULL, priv, NULL);
+    if (!ctx || EVP_PKEY_derive_init(ctx) <= 0 || EVP_PKEY_derive_set_peer_ex(ctx, pk, 1) <= 0)
+        goto out;
+    size_t n = KITLS_MAX_HASH * 2;
+    if (EVP_PKEY_derive(ctx, out, &n) <= 0)
+        goto out;
+    /* X25519 all-zero output means a small-order point (RFC 7748 §6.1). */
+    if (!g->is_ec) {
+        uint8_t acc = 0;
+        for (size_t i = 0; i < n; i++)
+            acc |= out[i];
+        if (!acc)
+            goto out;
+    }
+    *out_len = n;
+    ret = 0;
+out:
+    EVP_PKEY_CTX_free(ctx);
+    EVP_PKEY_free(pk);
+    return ret;
+}
+
+/* 64 spaces || context string || 0x00 || transcript hash. */
+static size_t sig_content(uint8_t *buf, int server, const uint8_t *th, size_t th_len)
+{
+    static const char sctx[] = "TLS 1.3, server CertificateVerify";
+    static const char cctx[] = "TLS 1.3, client CertificateVerify";
+    const char *c = server ? sctx : cctx;
+    size_t cl = sizeof(sctx) - 1;
+    memset(buf, 0x20, 64);
+    memcpy(buf + 64, c, cl);
+    buf[64 + cl] = 0;
+    memcpy(buf + 65 + cl, th, th_len);
+    return 65 + cl + th_len;
+}
+
+static int sig_setup(const struct kitls_sigalg *s, EVP_MD_CTX *md, EVP_PKEY *key, int sign)
+{
+    EVP_PKEY_CTX *pctx = NULL;
+    const char *mdname = s->md_name;
+    int ok = sign ? EVP_DigestSignInit_ex(md, &pctx, mdname, NULL, NULL, key, NULL)
+                  : EVP_DigestVerifyInit_ex(md, &pctx, mdname, NULL, NULL, key, NULL);
+    if (ok <= 0)
+        return KITLS_E_CRYPTO;
+    if (s->pss && (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) <= 0 ||
+                   EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) <= 0))
+        return KITLS_E_CRYPTO;
+    return 0;
+}
+
+int kitls_sig_key_matches(const struct kitls_sigalg *s, EVP_PKEY *key)
+{
+    if (s->cert_only || !EVP_PKEY_is_a(key, s->key_type == EVP_PKEY_EC        ? "EC"
+                                            : s->key_type == EVP_PKEY_ED25519 ? "ED25519"
+                                                                              : "RSA"))
+        return 0;
+    if (s->curve) {
+        char name[32];
+        size_t n;
+        if (!EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, name, sizeof(name), &n))
+            return 0;
+        const char *alt = !strcmp(s->curve, "P-256") ? "prime256v1" : "secp384r1";
+        if (strcmp(name, s->curve) && strcmp(name, alt))
+            return 0;
+    }
+    if (s->key_type == EVP_PKEY_RSA && EVP_PKEY_get_bits(key) < 2048)
+        return 0;
+    return 1;
+}
+
+int kitls_sig_sign(const struct kitls_sigalg *s, EVP_PKEY *key, int server, const uint8_t *th,
+                   size_t th_len, uint8_t *sig, size_t *sig_len)
+{
+    uint8_t buf[200];
+    size_t n = sig_content(buf, server, th, th_len);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int ret = md ? sig_setup(s, md, key, 1) : KITLS_E_NOMEM;
+    if (!ret && EVP_DigestSign(md, sig, sig_len, buf, n) <= 0)
+        ret = KITLS_E_CRYPTO;
+    EVP_MD_CTX_free(md);
+    return ret;
+}
+
+int kitls_sig_verify(const struct kitls_sigalg *s, EVP_PKEY *key, int server, const uint8_t *th,
+                     size_t th_len, const uint8_t *sig, size_t sig_len)
+{
+    uint8_t buf[200];
+    size_t n = sig_content(buf, server, th, th_len);
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    int ret = md ? sig_setup(s, md, key, 0) : KITLS_E_NOMEM;
+    if (!ret && EVP_DigestVerify(md, sig, sig_len, buf, n) != 1)
+        ret = KITLS_E_DECRYPT_ERROR;
+    EVP_MD_CTX_free(md);
+    return ret;
+}

@@ -1,0 +1,323 @@
+/*
+ * The handshake dispatcher (one table of message handlers per role) and the
+ * messages both roles send and receive: Certificate, CertificateVerify,
+ * Finished, KeyUpdate (RFC 8446 §4.4, §4.6.3).
+ */
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hs.h"
+
+/* Which message each state accepts, and from which role's peer.  Anything
+ * else is unexpected_message. */
+const struct hs_row kitls_hs_table[] = {
+    {ST_CLIENT_WAIT_SH, HS_SERVER_HELLO, 0, 1, kitls_hs_client_sh, "ServerHello"},
+    {ST_CLIENT_WAIT_EE, HS_ENCRYPTED_EXTENSIONS, 0, 0, kitls_hs_client_ee, "EncryptedExtensions"},
+    {ST_CLIENT_WAIT_CERT_CR, HS_CERTIFICATE_REQUEST, 0, 0, kitls_hs_client_cr, "CertificateRequest"},
+    {ST_CLIENT_WAIT_CERT_CR, HS_CERTIFICATE, 0, 0, kitls_hs_recv_cert, "Certificate"},
+    {ST_CLIENT_WAIT_CERT, HS_CERTIFICATE, 0, 0, kitls_hs_recv_cert, "Certificate"},
+    {ST_CLIENT_WAIT_CV, HS_CERTIFICATE_VERIFY, 0, 0, kitls_hs_recv_cv, "CertificateVerify"},
+    {ST_CLIENT_WAIT_FIN, HS_FINISHED, 0, 1, kitls_hs_recv_fin, "Finished"},
+    {ST_CONNECTED, HS_NEW_SESSION_TICKET, 0, 0, kitls_hs_recv_nst, "NewSessionTicket"},
+    {ST_CONNECTED, HS_KEY_UPDATE, 0, 1, kitls_hs_recv_key_update, "KeyUpdate"},
+    {ST_SERVER_WAIT_CH, HS_CLIENT_HELLO, 1, 1, kitls_hs_server_ch, "ClientHello"},
+    {ST_SERVER_WAIT_CERT, HS_CERTIFICATE, 1, 0, kitls_hs_recv_cert, "Certificate"},
+    {ST_SERVER_WAIT_CV, HS_CERTIFICATE_VERIFY, 1, 0, kitls_hs_recv_cv, "CertificateVerify"},
+    {ST_SERVER_WAIT_FIN, HS_FINISHED, 1, 1, kitls_hs_recv_fin, "Finished"},
+    {ST_CONNECTED, HS_KEY_UPDATE, 1, 1, kitls_hs_recv_key_update, "KeyUpdate"},
+};
+const size_t kitls_hs_table_len = sizeof(kitls_hs_table) / sizeof(kitls_hs_table[0]);
+
+const struct hs_row *kitls_hs_lookup(int server, int state, uint8_t type)
+{
+    for (size_t i = 0; i < kitls_hs_table_len; i++) {
+        const struct hs_row *r = &kitls_hs_table[i];
+        if (r->server == server && r->state == state && r->msg_type == type)
+            return r;
+    }
+    return NULL;
+}
+
+int kitls_hs_process(kitls_conn *c)
+{
+    uint32_t max = c->cfg->limits.max_handshake_message;
+    while (c->hs_in.len - c->hs_off >= 4) {
+        const uint8_t *m = c->hs_in.buf + c->hs_off;
+        uint32_t len = (uint32_t)m[1] << 16 | (uint32_t)m[2] << 8 | m[3];
+        if (len > max)
+            return KITLS_E_LIMIT;
+        const struct hs_row *row = kitls_hs_lookup(c->server, c->state, m[0]);
+        if (!row)
+            return KITLS_E_UNEXPECTED_MESSAGE;
+        if (c->hs_in.len - c->hs_off < 4 + (size_t)len)
+            return 0;
+        struct rd body;
+        rd_init(&body, m + 4, len);
+        c->msg = m;
+        c->msg_len = 4 + (size_t)len;
+        c->hs_off += 4 + (size_t)len;
+        GUARD(row->fn(c, &body));
+        /* A message after which the peer changes keys must end its record
+         * (RFC 8446 §5.1). */
+        if (row->key_change && c->hs_off != c->hs_in.len)
+            return KITLS_E_UNEXPECTED_MESSAGE;
+        if (c->hs_off == c->hs_in.len)
+            c->hs_off = c->hs_in.len = 0;
+    }
+    return 0;
+}
+
+size_t kitls_hs_msg_begin(struct wr *w, uint8_t type)
+{
+    wr_u8(w, type);
+    return wr_begin(w, 3);
+}
+
+int kitls_hs_msg_end(kitls_conn *c, struct wr *w, size_t at)
+{
+    wr_end(w, at, 3);
+    if (w->err)
+        return w->err;
+    const uint8_t *m = w->buf + at - 1;
+    size_t n = w->len - at + 1;
+    GUARD(kitls_th_update(&c->th, m, n));
+    return 0;
+}
+
+int kitls_hs_derive_hs_secrets(kitls_conn *c, const uint8_t *dhe, size_t dhe_len)
+{
+    uint8_t th[KITLS_MAX_HASH];
+    GUARD(kitls_th_current(&c->th, th));
+    GUARD(kitls_ks_early(&c->ks, c->suite, NULL, 0));
+    GUARD(kitls_ks_handshake(&c->ks, dhe, dhe_len));
+    GUARD(kitls_ks_derive(&c->ks, "c hs traffic", th, c->c_hs));
+    GUARD(kitls_ks_derive(&c->ks, "s hs traffic", th, c->s_hs));
+    GUARD(kitls_rec_set_secret(&c->tx, c->suite, c->server ? c->s_hs : c->c_hs, 1));
+    GUARD(kitls_rec_set_secret(&c->rx, c->suite, c->server ? c->c_hs : c->s_hs, 0));
+    return 0;
+}
+
+int kitls_hs_derive_app_secrets(kitls_conn *c)
+{
+    GUARD(kitls_th_current(&c->th, c->fin_th));
+    GUARD(kitls_ks_master(&c->ks));
+    GUARD(kitls_ks_derive(&c->ks, "c ap traffic", c->fin_th, c->c_ap));
+    GUARD(kitls_ks_derive(&c->ks, "s ap traffic", c->fin_th, c->s_ap));
+    return 0;
+}
+
+int kitls_hs_send_cert(kitls_conn *c)
+{
+    struct wr w = {0};
+    size_t at = kitls_hs_msg_begin(&w, HS_CERTIFICATE);
+    size_t ctx = wr_begin(&w, 1);
+    if (!c->server && c->cr_ctx_len)
+        wr_put(&w, c->cr_ctx, c->cr_ctx_len);
+    wr_end(&w, ctx, 1);
+    size_t list = wr_begin(&w, 3);
+    for (size_t i = 0; c->cert && i < c->cert->n; i++) {
+        size_t e = wr_begin(&w, 3);
+        wr_put(&w, c->cert->der[i], c->cert->der_len[i]);
+        wr_end(&w, e, 3);
+        wr_u16(&w, 0); /* no per-certificate extensions */
+    }
+    wr_end(&w, list, 3);
+    int ret = kitls_hs_msg_end(c, &w, at);
+    if (!ret)
+        ret = kitls_conn_hs_queue(c, w.buf, w.len);
+    wr_free(&w);
+    return ret;
+}
+
+int kitls_hs_send_cv(kitls_conn *c)
+{
+    uint8_t th[KITLS_MAX_HASH], sig[1024];
+    size_t sig_len = sizeof(sig);
+    const struct kitls_sigalg *s = kitls_sigalg_find(c->sigalg);
+    if (!s || !c->cert)
+        return KITLS_E_INTERNAL;
+    GUARD(kitls_th_current(&c->th, th));
+    GUARD(kitls_sig_sign(s, c->cert->key, c->server, th, c->th.hash_len, sig, &sig_len));
+    struct wr w = {0};
+    size_t at = kitls_hs_msg_begin(&w, HS_CERTIFICATE_VERIFY);
+    wr_u16(&w, s->id);
+    size_t v = wr_begin(&w, 2);
+    wr_put(&w, sig, sig_len);
+    wr_end(&w, v, 2);
+    int ret = kitls_hs_msg_end(c, &w, at);
+    if (!ret)
+        ret = kitls_conn_hs_queue(c, w.buf, w.len);
+    wr_free(&w);
+    return ret;
+}
+
+int kitls_hs_send_fin(kitls_conn *c)
+{
+    uint8_t th[KITLS_MAX_HASH], vd[KITLS_MAX_HASH];
+    GUARD(kitls_th_current(&c->th, th));
+    GUARD(kitls_ks_finished(c->suite, c->server ? c->s_hs : c->c_hs, th, vd));
+    struct wr w = {0};
+    size_t at = kitls_hs_msg_begin(&w, HS_FINISHED);
+    wr_put(&w, vd, c->suite->hash_len);
+    int ret = kitls_hs_msg_end(c, &w, at);
+    if (!ret)
+        ret = kitls_conn_hs_queue(c, w.buf, w.len);
+    OPENSSL_cleanse(vd, sizeof(vd));
+    wr_free(&w);
+    return ret;
+}
+
+int kitls_hs_recv_cert(kitls_conn *c, struct rd *b)
+{
+    struct rd ctx, list;
+    const uint8_t *der[64];
+    size_t der_len[64], n = 0;
+    uint32_t max = c->cfg->limits.max_cert_chain;
+    GUARD(rd_sub(b, 1, &ctx));
+    GUARD(rd_sub(b, 3, &list));
+    GUARD(rd_expect_empty(b));
+    /* certificate_request_context: empty from a server; ours echoed by a client. */
+    if (c->server ? (rd_left(&ctx) != c->cr_ctx_len ||
+                     (c->cr_ctx_len && memcmp(ctx.p, c->cr_ctx, c->cr_ctx_len)))
+                  : !rd_empty(&ctx))
+        return KITLS_E_ILLEGAL_PARAMETER;
+    while (!rd_empty(&list)) {
+        struct rd cert, exts;
+        GUARD(rd_sub(&list, 3, &cert));
+        GUARD(rd_sub(&list, 2, &exts));
+        if (rd_empty(&cert))
+            return KITLS_E_DECODE;
+        if (n == max || n == 64)
+            return KITLS_E_LIMIT;
+        /* Per-certificate extensions must answer ones we sent in our hello;
+         * we send none that apply (status_request arrives with OCSP). */
+        struct ext_list el;
+        GUARD(kitls_ext_parse(&exts, &el, 1));
+        for (size_t i = 0; i < el.n; i++)
+            if (c->server || !(c->offered & kitls_ext_bit(el.e[i].type)))
+                return KITLS_E_UNSUPPORTED_EXTENSION;
+        der[n] = cert.p;
+        der_len[n++] = rd_left(&cert);
+    }
+    if (n == 0) {
+        /* A server must send a certificate (§4.4.2.4). */
+        if (!c->server)
+            return KITLS_E_DECODE;
+        if (c->cfg->verify == KITLS_VERIFY_REQUIRE)
+            return KITLS_E_CERT_REQUIRED;
+        GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
+        c->state = ST_SERVER_WAIT_FIN;
+        return 0;
+    }
+    GUARD(kitls_x509_verify_chain(c, der, der_len, n));
+    GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
+    c->state = c->server ? ST_SERVER_WAIT_CV : ST_CLIENT_WAIT_CV;
+    return 0;
+}
+
+int kitls_hs_recv_cv(kitls_conn *c, struct rd *b)
+{
+    uint16_t scheme;
+    struct rd sig;
+    uint8_t th[KITLS_MAX_HASH];
+    GUARD(rd_u16(b, &scheme));
+    GUARD(rd_sub(b, 2, &sig));
+    GUARD(rd_expect_empty(b));
+    const struct kitls_sigalg *s = kitls_sigalg_find(scheme);
+    int offered = 0;
+    for (size_t i = 0; s && i < c->cfg->n_sigalgs; i++)
+        offered |= c->cfg->sigalgs[i] == scheme;
+    if (!offered || !c->peer_key || !kitls_sig_key_matches(s, c->peer_key))
+        return KITLS_E_ILLEGAL_PARAMETER;
+    GUARD(kitls_th_current(&c->th, th));
+    GUARD(kitls_sig_verify(s, c->peer_key, !c->server, th, c->th.hash_len, sig.p, rd_left(&sig)));
+    GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
+    c->peer_sigalg = scheme;
+    c->peer_authenticated = c->cfg->verify != KITLS_VERIFY_NONE || c->server;
+    c->state = c->server ? ST_SERVER_WAIT_FIN : ST_CLIENT_WAIT_FIN;
+    return 0;
+}
+
+/* Client: after the server's Finished, send our flight and switch keys. */
+static int client_finish(kitls_conn *c)
+{
+    GUARD(kitls_hs_derive_app_secrets(c));
+    if (c->cfg->compat)
+        GUARD(kitls_conn_send_ccs(c));
+    if (c->cert_requested) {
+        GUARD(kitls_hs_send_cert(c));
+        if (c->cert)
+            GUARD(kitls_hs_send_cv(c));
+    }
+    GUARD(kitls_hs_send_fin(c));
+    GUARD(kitls_conn_hs_flush(c));
+    GUARD(kitls_rec_set_secret(&c->tx, c->suite, c->c_ap, 1));
+    GUARD(kitls_rec_set_secret(&c->rx, c->suite, c->s_ap, 0));
+    kitls_hs_done(c);
+    return 0;
+}
+
+int kitls_hs_recv_fin(kitls_conn *c, struct rd *b)
+{
+    uint8_t th[KITLS_MAX_HASH], vd[KITLS_MAX_HASH];
+    size_t hl = c->suite->hash_len;
+    if (rd_left(b) != hl)
+        return KITLS_E_DECODE;
+    GUARD(kitls_th_current(&c->th, th));
+    GUARD(kitls_ks_finished(c->suite, c->server ? c->c_hs : c->s_hs, th, vd));
+    int bad = CRYPTO_memcmp(vd, b->p, hl);
+    OPENSSL_cleanse(vd, sizeof(vd));
+    if (bad)
+        return KITLS_E_DECRYPT_ERROR;
+    GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
+    if (!c->server)
+        return client_finish(c);
+    if (c->cert_requested && !c->peer_authenticated && c->cfg->verify == KITLS_VERIFY_REQUIRE)
+        return KITLS_E_CERT_REQUIRED;
+    GUARD(kitls_rec_set_secret(&c->rx, c->suite, c->c_ap, 0));
+    kitls_hs_done(c);
+    return 0;
+}
+
+int kitls_hs_recv_nst(kitls_conn *c, struct rd *b)
+{
+    /* Validate the ticket's shape; resumption does not use it yet. */
+    uint32_t lifetime, age_add;
+    struct rd nonce, ticket, exts;
+    struct ext_list el;
+    GUARD(rd_u32(b, &lifetime));
+    GUARD(rd_u32(b, &age_add));
+    GUARD(rd_sub(b, 1, &nonce));
+    GUARD(rd_sub(b, 2, &ticket));
+    GUARD(rd_sub(b, 2, &exts));
+    GUARD(rd_expect_empty(b));
+    if (rd_empty(&ticket))
+        return KITLS_E_DECODE;
+    if (lifetime > 604800)
+        return KITLS_E_ILLEGAL_PARAMETER;
+    return kitls_ext_parse(&exts, &el, 1);
+}
+
+int kitls_hs_send_key_update(kitls_conn *c, int request)
+{
+    uint8_t m[5] = {HS_KEY_UPDATE, 0, 0, 1, (uint8_t)(request ? 1 : 0)};
+    GUARD(kitls_conn_send_record(c, CT_HANDSHAKE, m, sizeof(m)));
+    return kitls_rec_update(&c->tx, 1);
+}
+
+int kitls_hs_recv_key_update(kitls_conn *c, struct rd *b)
+{
+    uint8_t req;
+    GUARD(rd_u8(b, &req));
+    GUARD(rd_expect_empty(b));
+    if (req > 1)
+        return KITLS_E_ILLEGAL_PARAMETER;
+    if (++c->ku_seen > c->cfg->limits.max_key_updates)
+        return KITLS_E_LIMIT;
+    GUARD(kitls_rec_update(&c->rx, 0));
+    /* Answer a request with our own update, unless we already closed. */
+    if (req && !c->write_closed)
+        GUARD(kitls_hs_send_key_update(c, 0));
+    return 0;
+}

@@ -1,0 +1,373 @@
+/* Client side of the handshake: ClientHello, ServerHello/HelloRetryRequest,
+ * EncryptedExtensions, CertificateRequest (RFC 8446 §4.1-4.3). */
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hs.h"
+
+/* SHA-256("HelloRetryRequest"), the HRR's random (§4.1.3). */
+static const uint8_t hrr_random[32] = {
+    0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+    0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+};
+
+static int add_share(kitls_conn *c, uint16_t group_id, struct wr *w)
+{
+    const struct kitls_group *g = kitls_group_find(group_id);
+    uint8_t pub[133];
+    size_t pub_len;
+    if (!g || c->n_kex == KITLS_MAX_SHARES)
+        return KITLS_E_INTERNAL;
+    GUARD(kitls_kex_keygen(g, &c->kex[c->n_kex], pub, &pub_len));
+    c->kex_group[c->n_kex++] = group_id;
+    wr_u16(w, group_id);
+    size_t at = wr_begin(w, 2);
+    wr_put(w, pub, pub_len);
+    wr_end(w, at, 2);
+    return 0;
+}
+
+static void ext_begin(kitls_conn *c, struct wr *w, uint16_t type, size_t *at)
+{
+    c->offered |= kitls_ext_bit(type);
+    wr_u16(w, type);
+    *at = wr_begin(w, 2);
+}
+
+static int send_client_hello(kitls_conn *c)
+{
+    const kitls_config *cfg = c->cfg;
+    struct wr w = {0};
+    size_t at, e, v;
+    int ret = 0;
+    size_t msg = kitls_hs_msg_begin(&w, HS_CLIENT_HELLO);
+    wr_u16(&w, 0x0303);
+    wr_put(&w, c->random, 32);
+    wr_u8(&w, (uint8_t)c->session_id_len);
+    wr_put(&w, c->session_id, c->session_id_len);
+    at = wr_begin(&w, 2);
+    for (size_t i = 0; i < cfg->n_suites; i++)
+        wr_u16(&w, cfg->suites[i]);
+    wr_end(&w, at, 2);
+    wr_u8(&w, 1);
+    wr_u8(&w, 0); /* null compression */
+    size_t exts = wr_begin(&w, 2);
+    c->offered = 0;
+
+    if (c->sni && !c->sni_is_ip) {
+        size_t n = strlen(c->sni);
+        ext_begin(c, &w, EXT_SERVER_NAME, &e);
+        v = wr_begin(&w, 2);
+        wr_u8(&w, 0); /* host_name */
+        wr_u16(&w, (uint16_t)n);
+        wr_put(&w, c->sni, n);
+        wr_end(&w, v, 2);
+        wr_end(&w, e, 2);
+    }
+    ext_begin(c, &w, EXT_SUPPORTED_VERSIONS, &e);
+    wr_u8(&w, 2);
+    wr_u16(&w, 0x0304);
+    wr_end(&w, e, 2);
+    ext_begin(c, &w, EXT_SUPPORTED_GROUPS, &e);
+    v = wr_begin(&w, 2);
+    for (size_t i = 0; i < cfg->n_groups; i++)
+        wr_u16(&w, cfg->groups[i]);
+    wr_end(&w, v, 2);
+    wr_end(&w, e, 2);
+    ext_begin(c, &w, EXT_SIGNATURE_ALGORITHMS, &e);
+    kitls_ext_write_sigalgs(c, &w);
+    wr_end(&w, e, 2);
+    ext_begin(c, &w, EXT_KEY_SHARE, &e);
+    v = wr_begin(&w, 2);
+    if (c->did_hrr) {
+        for (size_t i = 0; i < c->n_kex; i++)
+            EVP_PKEY_free(c->kex[i]);
+        c->n_kex = 0;
+        ret = add_share(c, c->group->id, &w);
+    } else {
+        for (size_t i = 0; !ret && i < cfg->n_key_shares; i++)
+            ret = add_share(c, cfg->groups[i], &w);
+    }
+    if (ret)
+        goto out;
+    wr_end(&w, v, 2);
+    wr_end(&w, e, 2);
+    if (cfg->alpn_len) {
+        ext_begin(c, &w, EXT_ALPN, &e);
+        v = wr_begin(&w, 2);
+        wr_put(&w, cfg->alpn, cfg->alpn_len);
+        wr_end(&w, v, 2);
+        wr_end(&w, e, 2);
+    }
+    if (cfg->record_size_limit) {
+        ext_begin(c, &w, EXT_RECORD_SIZE_LIMIT, &e);
+        wr_u16(&w, cfg->record_size_limit);
+        wr_end(&w, e, 2);
+    }
+    if (c->cookie) {
+        ext_begin(c, &w, EXT_COOKIE, &e);
+        v = wr_begin(&w, 2);
+        wr_put(&w, c->cookie, c->cookie_len);
+        wr_end(&w, v, 2);
+        wr_end(&w, e, 2);
+    }
+    wr_end(&w, exts, 2);
+    ret = kitls_hs_msg_end(c, &w, msg);
+    if (!ret)
+        ret = kitls_conn_hs_queue(c, w.buf, w.len);
+    if (!ret)
+        ret = kitls_conn_hs_flush(c);
+out:
+    wr_free(&w);
+    return ret ? ret : w.err;
+}
+
+int kitls_hs_client_start(kitls_conn *c)
+{
+    GUARD(kitls_config_random(c->cfg, c->random, 32));
+    if (c->cfg->compat) {
+        c->session_id_len = 32;
+        GUARD(kitls_config_random(c->cfg, c->session_id, 32));
+    }
+    GUARD(send_client_hello(c));
+    c->state = ST_CLIENT_WAIT_SH;
+    return 0;
+}
+
+static int offered_suite(const kitls_conn *c, uint16_t id)
+{
+    for (size_t i = 0; i < c->cfg->n_suites; i++)
+        if (c->cfg->suites[i] == id)
+            return 1;
+    return 0;
+}
+
+static int handle_hrr(kitls_conn *c, const struct ext_list *el)
+{
+    const struct ext_entry *ks = kitls_ext_get(el, EXT_KEY_SHARE);
+    const struct ext_entry *ck = kitls_ext_get(el, EXT_COOKIE);
+    for (size_t i = 0; i < el->n; i++) {
+        uint16_t t = el->e[i].type;
+        if (t != EXT_KEY_SHARE && t != EXT_COOKIE && t != EXT_SUPPORTED_VERSIONS)
+            return (c->offered & kitls_ext_bit(t)) ? KITLS_E_ILLEGAL_PARAMETER
+                                                   : KITLS_E_UNSUPPORTED_EXTENSION;
+    }
+    if (ks) {
+        struct rd r = ks->data;
+        uint16_t gid;
+        GUARD(rd_u16(&r, &gid));
+        GUARD(rd_expect_empty(&r));
+        /* The group must be one we support and not one we already sent (§4.2.8). */
+        int supported = 0;
+        for (size_t i = 0; i < c->cfg->n_groups; i++)
+            supported |= c->cfg->groups[i] == gid;
+        for (size_t i = 0; i < c->n_kex; i++)
+            if (c->kex_group[i] == gid)
+                supported = 0;
+        if (!supported)
+            return KITLS_E_ILLEGAL_PARAMETER;
+        c->group = kitls_group_find(gid);
+    } else {
+        c->group = kitls_group_find(c->kex_group[0]);
+    }
+    if (ck) {
+        struct rd r = ck->data, v;
+        GUARD(rd_sub(&r, 2, &v));
+        GUARD(rd_expect_empty(&r));
+        if (rd_empty(&v))
+            return KITLS_E_DECODE;
+        c->cookie = malloc(rd_left(&v));
+        if (!c->cookie)
+            return KITLS_E_NOMEM;
+        memcpy(c->cookie, v.p, rd_left(&v));
+        c->cookie_len = rd_left(&v);
+    }
+    /* An HRR that would not change the ClientHello is illegal (§4.1.4). */
+    if (!ks && !ck)
+        return KITLS_E_ILLEGAL_PARAMETER;
+    c->did_hrr = 1;
+    GUARD(kitls_th_set_hash(&c->th, c->suite));
+    GUARD(kitls_th_hrr_rewrite(&c->th));
+    GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
+    if (c->cfg->compat)
+        GUARD(kitls_conn_send_ccs(c));
+    return send_client_hello(c);
+}
+
+int kitls_hs_client_sh(kitls_conn *c, struct rd *b)
+{
+    uint16_t version, suite_id;
+    const uint8_t *random;
+    struct rd sid;
+    uint8_t comp;
+    struct ext_list el;
+    GUARD(rd_u16(b, &version));
+    GUARD(rd_bytes(b, 32, &random));
+    GUARD(rd_sub(b, 1, &sid));
+    GUARD(rd_u16(b, &suite_id));
+    GUARD(rd_u8(b, &comp));
+    GUARD(kitls_ext_parse(b, &el, 0));
+    GUARD(rd_expect_empty(b));
+    int is_hrr = !memcmp(random, hrr_random, 32);
+
+    const struct ext_entry *sv = kitls_ext_get(&el, EXT_SUPPORTED_VERSIONS);
+    if (!sv)
+        return KITLS_E_PROTOCOL_VERSION; /* TLS 1.2 or older: not offered */
+    struct rd r = sv->data;
+    uint16_t selected;
+    GUARD(rd_u16(&r, &selected));
+    GUARD(rd_expect_empty(&r));
+    if (selected != 0x0304 || version != 0x0303)
+        return KITLS_E_ILLEGAL_PARAMETER;
+    if (rd_left(&sid) != c->session_id_len || memcmp(sid.p, c->session_id, c->session_id_len))
+        return KITLS_E_ILLEGAL_PARAMETER;
+    if (comp != 0 || !offered_suite(c, suite_id))
+        return KITLS_E_ILLEGAL_PARAMETER;
+    /* After an HRR the suite may not change (§4.1.4). */
+    if (c->did_hrr && c->suite->id != suite_id)
+        return KITLS_E_ILLEGAL_PARAMETER;
+    c->suite = kitls_suite_find(suite_id);
+    if (is_hrr) {
+        if (c->did_hrr)
+            return KITLS_E_UNEXPECTED_MESSAGE;
+        return handle_hrr(c, &el);
+    }
+
+    for (size_t i = 0; i < el.n; i++) {
+        uint16_t t = el.e[i].type;
+        if (t != EXT_KEY_SHARE && t != EXT_SUPPORTED_VERSIONS)
+            return (c->offered & kitls_ext_bit(t)) ? KITLS_E_ILLEGAL_PARAMETER
+                                                   : KITLS_E_UNSUPPORTED_EXTENSION;
+    }
+    const struct ext_entry *ks = kitls_ext_get(&el, EXT_KEY_SHARE);
+    if (!ks)
+        return KITLS_E_MISSING_EXTENSION;
+    r = ks->data;
+    uint16_t gid;
+    struct rd share;
+    GUARD(rd_u16(&r, &gid));
+    GUARD(rd_sub(&r, 2, &share));
+    GUARD(rd_expect_empty(&r));
+    size_t k = 0;
+    while (k < c->n_kex && c->kex_group[k] != gid)
+        k++;
+    if (k == c->n_kex)
+        return KITLS_E_ILLEGAL_PARAMETER;
+    c->group = kitls_group_find(gid);
+
+    uint8_t dhe[KITLS_MAX_HASH * 2];
+    size_t dhe_len;
+    GUARD(kitls_kex_derive(c->group, c->kex[k], share.p, rd_left(&share), dhe, &dhe_len));
+    int ret = kitls_th_set_hash(&c->th, c->suite);
+    if (!ret)
+        ret = kitls_th_update(&c->th, c->msg, c->msg_len);
+    if (!ret)
+        ret = kitls_hs_derive_hs_secrets(c, dhe, dhe_len);
+    OPENSSL_cleanse(dhe, sizeof(dhe));
+    if (ret)
+        return ret;
+    for (size_t i = 0; i < c->n_kex; i++)
+        EVP_PKEY_free(c->kex[i]);
+    c->n_kex = 0;
+    c->state = ST_CLIENT_WAIT_EE;
+    return 0;
+}
+
+int kitls_hs_client_ee(kitls_conn *c, struct rd *b)
+{
+    struct ext_list el;
+    GUARD(kitls_ext_parse(b, &el, 0));
+    GUARD(rd_expect_empty(b));
+    for (size_t i = 0; i < el.n; i++) {
+        uint16_t t = el.e[i].type;
+        struct rd r = el.e[i].data;
+        if (!(c->offered & kitls_ext_bit(t)))
+            return KITLS_E_UNSUPPORTED_EXTENSION;
+        switch (t) {
+        case EXT_SERVER_NAME:
+            GUARD(rd_expect_empty(&r));
+            c->sni_acked = 1;
+            break;
+        case EXT_SUPPORTED_GROUPS:
+            break; /* informational (§4.2.7) */
+        case EXT_ALPN: {
+            struct rd list, name;
+            GUARD(rd_sub(&r, 2, &list));
+            GUARD(rd_expect_empty(&r));
+            GUARD(rd_sub(&list, 1, &name));
+            GUARD(rd_expect_empty(&list));
+            if (rd_empty(&name))
+                return KITLS_E_DECODE;
+            /* It must be one we offered (RFC 7301 §3.2). */
+            struct rd ours;
+            int found = 0;
+            rd_init(&ours, c->cfg->alpn, c->cfg->alpn_len);
+            while (!found && !rd_empty(&ours)) {
+                struct rd p;
+                GUARD(rd_sub(&ours, 1, &p));
+                found = rd_left(&p) == rd_left(&name) && !memcmp(p.p, name.p, rd_left(&p));
+            }
+            if (!found)
+                return KITLS_E_ILLEGAL_PARAMETER;
+            memcpy(c->alpn, name.p, rd_left(&name));
+            c->alpn[rd_left(&name)] = 0;
+            break;
+        }
+        case EXT_RECORD_SIZE_LIMIT: {
+            uint16_t lim;
+            GUARD(rd_u16(&r, &lim));
+            GUARD(rd_expect_empty(&r));
+            if (lim < 64)
+                return KITLS_E_ILLEGAL_PARAMETER;
+            c->peer_rsl = lim;
+            break;
+        }
+        default:
+            /* Offered, but not allowed in EncryptedExtensions (§4.2). */
+            return KITLS_E_ILLEGAL_PARAMETER;
+        }
+    }
+    GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
+    c->state = ST_CLIENT_WAIT_CERT_CR;
+    return 0;
+}
+
+/* Pick our certificate's signature scheme from the server's list. */
+static void client_pick_cert(kitls_conn *c)
+{
+    const struct kitls_cert *cert = c->cfg->n_certs ? &c->cfg->certs[0] : NULL;
+    c->cert = NULL;
+    for (size_t i = 0; cert && i < c->cfg->n_sigalgs; i++) {
+        const struct kitls_sigalg *s = kitls_sigalg_find(c->cfg->sigalgs[i]);
+        int peer_ok = 0;
+        for (size_t j = 0; j < c->n_peer_sigalgs; j++)
+            peer_ok |= c->peer_sigalgs[j] == c->cfg->sigalgs[i];
+        if (s && peer_ok && kitls_sig_key_matches(s, cert->key)) {
+            c->cert = cert;
+            c->sigalg = s->id;
+            return;
+        }
+    }
+}
+
+int kitls_hs_client_cr(kitls_conn *c, struct rd *b)
+{
+    struct rd ctx;
+    struct ext_list el;
+    GUARD(rd_sub(b, 1, &ctx));
+    GUARD(kitls_ext_parse(b, &el, 0));
+    GUARD(rd_expect_empty(b));
+    /* During the handshake the context is empty (§4.3.2). */
+    if (!rd_empty(&ctx))
+        return KITLS_E_ILLEGAL_PARAMETER;
+    const struct ext_entry *sa = kitls_ext_get(&el, EXT_SIGNATURE_ALGORITHMS);
+    if (!sa)
+        return KITLS_E_MISSING_EXTENSION;
+    GUARD(kitls_ext_parse_sigalgs(c, sa->data));
+    c->cert_requested = 1;
+    client_pick_cert(c);
+    GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
+    c->state = ST_CLIENT_WAIT_CERT;
+    return 0;
+}

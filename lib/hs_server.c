@@ -1,0 +1,494 @@
+/* Server side of the handshake: ClientHello processing, negotiation,
+ * HelloRetryRequest, and the server's flight (RFC 8446 §4.1-4.4). */
+#include <openssl/crypto.h>
+#include <openssl/x509v3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hs.h"
+
+static const uint8_t hrr_random[32] = {
+    0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+    0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+};
+
+/* What we learned from one ClientHello. */
+struct ch_info {
+    struct rd sid, suites, exts_raw;
+    struct ext_list el;
+    const uint8_t *share;     /* key share for the chosen group, if any */
+    size_t share_len;
+    size_t n_shares;
+};
+
+static int in_list(struct rd list, uint16_t id)
+{
+    while (rd_left(&list) >= 2) {
+        uint16_t v;
+        (void)rd_u16(&list, &v);
+        if (v == id)
+            return 1;
+    }
+    return 0;
+}
+
+static int pick_suite(kitls_conn *c, struct rd offered)
+{
+    const kitls_config *cfg = c->cfg;
+    if (rd_empty(&offered) || rd_left(&offered) % 2)
+        return KITLS_E_DECODE;
+    if (cfg->server_pref) {
+        for (size_t i = 0; i < cfg->n_suites; i++)
+            if (in_list(offered, cfg->suites[i])) {
+                c->suite = kitls_suite_find(cfg->suites[i]);
+                return 0;
+            }
+    } else {
+        while (!rd_empty(&offered)) {
+            uint16_t v;
+            GUARD(rd_u16(&offered, &v));
+            for (size_t i = 0; i < cfg->n_suites; i++)
+                if (cfg->suites[i] == v) {
+                    c->suite = kitls_suite_find(v);
+                    return 0;
+                }
+        }
+    }
+    return KITLS_E_HANDSHAKE_FAILURE;
+}
+
+/*
+ * Choose the group: prefer one the client already sent a share for (no
+ * extra round trip), in our order; otherwise ask for our most preferred
+ * mutual group with a HelloRetryRequest.
+ */
+static int pick_group(kitls_conn *c, struct ch_info *ch)
+{
+    const struct ext_entry *sg = kitls_ext_get(&ch->el, EXT_SUPPORTED_GROUPS);
+    const struct ext_entry *ks = kitls_ext_get(&ch->el, EXT_KEY_SHARE);
+    struct rd groups, shares, r;
+    if (!sg || !ks)
+        return KITLS_E_MISSING_EXTENSION;
+    r = sg->data;
+    GUARD(rd_sub(&r, 2, &groups));
+    GUARD(rd_expect_empty(&r));
+    if (rd_empty(&groups) || rd_left(&groups) % 2)
+        return KITLS_E_DECODE;
+    r = ks->data;
+    GUARD(rd_sub(&r, 2, &shares));
+    GUARD(rd_expect_empty(&r));
+
+    /* Validate every share: known groups must be in supported_groups, no
+     * duplicates (§4.2.8). */
+    uint16_t seen[16];
+    size_t n_seen = 0;
+    struct rd s = shares;
+    while (!rd_empty(&s)) {
+        uint16_t gid;
+        struct rd kx;
+        GUARD(rd_u16(&s, &gid));
+        GUARD(rd_sub(&s, 2, &kx));
+        if (rd_empty(&kx))
+            return KITLS_E_DECODE;
+        for (size_t i = 0; i < n_seen; i++)
+            if (seen[i] == gid)
+                return KITLS_E_ILLEGAL_PARAMETER;
+        if (n_seen == 16)
+            return KITLS_E_ILLEGAL_PARAMETER;
+        seen[n_seen++] = gid;
+        if (!in_list(groups, gid))
+            return KITLS_E_ILLEGAL_PARAMETER;
+    }
+    ch->n_shares = n_seen;
+
+    for (size_t i = 0; i < c->cfg->n_groups; i++) {
+        uint16_t want = c->cfg->groups[i];
+        if (c->did_hrr && want != c->hrr_group)
+            continue;
+        s = shares;
+        while (!rd_empty(&s)) {
+            uint16_t gid;
+            struct rd kx;
+            GUARD(rd_u16(&s, &gid));
+            GUARD(rd_sub(&s, 2, &kx));
+            if (gid == want) {
+                c->group = kitls_group_find(gid);
+                ch->share = kx.p;
+                ch->share_len = rd_left(&kx);
+                return 0;
+            }
+        }
+    }
+    if (c->did_hrr)
+        return KITLS_E_ILLEGAL_PARAMETER; /* CH2 lacks the share we asked for */
+    for (size_t i = 0; i < c->cfg->n_groups; i++)
+        if (in_list(groups, c->cfg->groups[i])) {
+            c->group = kitls_group_find(c->cfg->groups[i]);
+            return 0; /* no share: HelloRetryRequest */
+        }
+    return KITLS_E_HANDSHAKE_FAILURE;
+}
+
+static int cert_matches_name(const struct kitls_cert *cert, const char *name)
+{
+    return name && X509_check_host(cert->leaf, name, 0, 0, NULL) == 1;
+}
+
+/* Certificate and signature scheme: first cert (SNI-matching ones first)
+ * with a scheme both sides accept, in our preference order. */
+static int pick_cert(kitls_conn *c)
+{
+    const kitls_config *cfg = c->cfg;
+    for (int pass = c->sni ? 0 : 1; pass < 2; pass++) {
+        for (size_t k = 0; k < cfg->n_certs; k++) {
+            const struct kitls_cert *cert = &cfg->certs[k];
+            if (pass == 0 && !cert_matches_name(cert, c->sni))
+                continue;
+            for (size_t i = 0; i < cfg->n_sigalgs; i++) {
+                const struct kitls_sigalg *s = kitls_sigalg_find(cfg->sigalgs[i]);
+                int peer_ok = 0;
+                for (size_t j = 0; j < c->n_peer_sigalgs; j++)
+                    peer_ok |= c->peer_sigalgs[j] == cfg->sigalgs[i];
+                if (s && peer_ok && kitls_sig_key_matches(s, cert->key)) {
+                    c->cert = cert;
+                    c->sigalg = s->id;
+                    return 0;
+                }
+            }
+        }
+    }
+    return cfg->n_certs ? KITLS_E_HANDSHAKE_FAILURE : KITLS_E_CONFIG;
+}
+
+static int parse_sni(kitls_conn *c, struct rd r)
+{
+    struct rd list, name;
+    uint8_t type;
+    GUARD(rd_sub(&r, 2, &list));
+    GUARD(rd_expect_empty(&r));
+    GUARD(rd_u8(&list, &type));
+    GUARD(rd_sub(&list, 2, &name));
+    GUARD(rd_expect_empty(&list));
+    if (type != 0 || rd_empty(&name) || rd_left(&name) > 255)
+        return KITLS_E_DECODE;
+    if (memchr(name.p, 0, rd_left(&name)))
+        return KITLS_E_ILLEGAL_PARAMETER;
+    if (c->did_hrr && c->sni)
+        return 0; /* already have it from CH1 */
+    c->sni = malloc(rd_left(&name) + 1);
+    if (!c->sni)
+        return KITLS_E_NOMEM;
+    memcpy(c->sni, name.p, rd_left(&name));
+    c->sni[rd_left(&name)] = 0;
+    return 0;
+}
+
+static int parse_alpn(kitls_conn *c, struct rd r)
+{
+    struct rd list;
+    GUARD(rd_sub(&r, 2, &list));
+    GUARD(rd_expect_empty(&r));
+    if (rd_empty(&list))
+        return KITLS_E_DECODE;
+    struct rd l = list;
+    while (!rd_empty(&l)) {
+        struct rd p;
+        GUARD(rd_sub(&l, 1, &p));
+        if (rd_empty(&p))
+            return KITLS_E_DECODE;
+    }
+    if (!c->cfg->alpn_len)
+        return 0;
+    c->alpn[0] = 0;
+    struct rd ours;
+    rd_init(&ours, c->cfg->alpn, c->cfg->alpn_len);
+    while (!rd_empty(&ours)) {
+        struct rd p;
+        GUARD(rd_sub(&ours, 1, &p));
+        l = list;
+        while (!rd_empty(&l)) {
+            struct rd q;
+            GUARD(rd_sub(&l, 1, &q));
+            if (rd_left(&p) == rd_left(&q) && !memcmp(p.p, q.p, rd_left(&p))) {
+                memcpy(c->alpn, p.p, rd_left(&p));
+                c->alpn[rd_left(&p)] = 0;
+                return 0;
+            }
+        }
+    }
+    return KITLS_E_NO_APPLICATION_PROTOCOL;
+}
+
+static int parse_client_hello(kitls_conn *c, struct rd *b, struct ch_info *ch)
+{
+    uint16_t version;
+    const uint8_t *random;
+    struct rd comp;
+    GUARD(rd_u16(b, &version));
+    GUARD(rd_bytes(b, 32, &random));
+    GUARD(rd_sub(b, 1, &ch->sid));
+    GUARD(rd_sub(b, 2, &ch->suites));
+    GUARD(rd_sub(b, 1, &comp));
+    GUARD(kitls_ext_parse(b, &ch->el, 1));
+    GUARD(rd_expect_empty(b));
+    if (rd_left(&ch->sid) > 32)
+        return KITLS_E_DECODE;
+    const struct ext_entry *sv = kitls_ext_get(&ch->el, EXT_SUPPORTED_VERSIONS);
+    if (!sv)
+        return KITLS_E_PROTOCOL_VERSION;
+    struct rd r = sv->data, vers;
+    GUARD(rd_sub(&r, 1, &vers));
+    GUARD(rd_expect_empty(&r));
+    if (rd_empty(&vers) || rd_left(&vers) % 2)
+        return KITLS_E_DECODE;
+    if (!in_list(vers, 0x0304))
+        return KITLS_E_PROTOCOL_VERSION;
+    /* TLS 1.3 ClientHellos carry exactly the null compression method. */
+    if (rd_left(&comp) != 1 || comp.p[0] != 0)
+        return KITLS_E_ILLEGAL_PARAMETER;
+    if (version < 0x0303)
+        return KITLS_E_PROTOCOL_VERSION;
+    /* pre_shared_key, if present, must be last (§4.2.11). */
+    for (size_t i = 0; i + 1 < ch->el.n; i++)
+        if (ch->el.e[i].type == EXT_PRE_SHARED_KEY)
+            return KITLS_E_ILLEGAL_PARAMETER;
+    if (c->did_hrr) {
+        if (rd_left(&ch->sid) != c->session_id_len ||
+            memcmp(ch->sid.p, c->session_id, c->session_id_len))
+            return KITLS_E_ILLEGAL_PARAMETER;
+    } else {
+        memcpy(c->session_id, ch->sid.p, rd_left(&ch->sid));
+        c->session_id_len = rd_left(&ch->sid);
+    }
+    return 0;
+}
+
+static int negotiate(kitls_conn *c, struct ch_info *ch)
+{
+    const struct kitls_suite *prev = c->suite;
+    GUARD(pick_suite(c, ch->suites));
+    if (prev && prev != c->suite)
+        return KITLS_E_ILLEGAL_PARAMETER;
+    for (size_t i = 0; i < ch->el.n; i++) {
+        struct rd d = ch->el.e[i].data;
+        switch (ch->el.e[i].type) {
+        case EXT_SERVER_NAME:
+            GUARD(parse_sni(c, d));
+            break;
+        case EXT_SIGNATURE_ALGORITHMS:
+            GUARD(kitls_ext_parse_sigalgs(c, d));
+            break;
+        case EXT_ALPN:
+            GUARD(parse_alpn(c, d));
+            break;
+        case EXT_RECORD_SIZE_LIMIT: {
+            uint16_t lim;
+            GUARD(rd_u16(&d, &lim));
+            GUARD(rd_expect_empty(&d));
+            if (lim < 64)
+                return KITLS_E_ILLEGAL_PARAMETER;
+            c->peer_rsl = lim;
+            break;
+        }
+        case EXT_COOKIE: {
+            struct rd v;
+            GUARD(rd_sub(&d, 2, &v));
+            GUARD(rd_expect_empty(&d));
+            if (!c->cookie || rd_left(&v) != c->cookie_len ||
+                CRYPTO_memcmp(v.p, c->cookie, c->cookie_len))
+                return KITLS_E_ILLEGAL_PARAMETER;
+            break;
+        }
+        default:
+            break; /* unknown extensions are ignored (§4.1.2) */
+        }
+    }
+    if (c->cookie && !kitls_ext_get(&ch->el, EXT_COOKIE))
+        return KITLS_E_ILLEGAL_PARAMETER;
+    if (!kitls_ext_get(&ch->el, EXT_SIGNATURE_ALGORITHMS))
+        return KITLS_E_MISSING_EXTENSION;
+    if (!c->n_peer_sigalgs)
+        return KITLS_E_HANDSHAKE_FAILURE;
+    GUARD(pick_group(c, ch));
+    return pick_cert(c);
+}
+
+static void put_sh_head(kitls_conn *c, struct wr *w, const uint8_t *random)
+{
+    wr_u16(w, 0x0303);
+    wr_put(w, random, 32);
+    wr_u8(w, (uint8_t)c->session_id_len);
+    wr_put(w, c->session_id, c->session_id_len);
+    wr_u16(w, c->suite->id);
+    wr_u8(w, 0);
+}
+
+static int send_hrr(kitls_conn *c)
+{
+    struct wr w = {0};
+    int ret;
+    GUARD(kitls_th_set_hash(&c->th, c->suite));
+    GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
+    GUARD(kitls_th_hrr_rewrite(&c->th));
+    if (c->cfg->hrr_cookie) {
+        /* The cookie binds the HRR to this ClientHello; we keep state, so
+         * it only has to be unpredictable and echoed verbatim. */
+        uint8_t th[KITLS_MAX_HASH];
+        GUARD(kitls_th_current(&c->th, th));
+        c->cookie = malloc(c->suite->hash_len);
+        if (!c->cookie)
+            return KITLS_E_NOMEM;
+        c->cookie_len = c->suite->hash_len;
+        GUARD(kitls_hmac(c->suite->md, c->cfg->cookie_key, sizeof(c->cfg->cookie_key), th,
+                         c->suite->hash_len, c->cookie));
+    }
+    size_t at = kitls_hs_msg_begin(&w, HS_SERVER_HELLO);
+    put_sh_head(c, &w, hrr_random);
+    size_t exts = wr_begin(&w, 2);
+    wr_u16(&w, EXT_SUPPORTED_VERSIONS);
+    wr_u16(&w, 2);
+    wr_u16(&w, 0x0304);
+    wr_u16(&w, EXT_KEY_SHARE);
+    wr_u16(&w, 2);
+    wr_u16(&w, c->group->id);
+    if (c->cookie) {
+        wr_u16(&w, EXT_COOKIE);
+        wr_u16(&w, (uint16_t)(c->cookie_len + 2));
+        wr_u16(&w, (uint16_t)c->cookie_len);
+        wr_put(&w, c->cookie, c->cookie_len);
+    }
+    wr_end(&w, exts, 2);
+    ret = kitls_hs_msg_end(c, &w, at);
+    if (!ret)
+        ret = kitls_conn_hs_queue(c, w.buf, w.len);
+    if (!ret)
+        ret = kitls_conn_hs_flush(c);
+    if (!ret && c->session_id_len)
+        ret = kitls_conn_send_ccs(c);
+    wr_free(&w);
+    c->did_hrr = 1;
+    c->hrr_group = c->group->id;
+    return ret;
+}
+
+static int send_sh(kitls_conn *c, struct ch_info *ch, uint8_t *dhe, size_t *dhe_len)
+{
+    uint8_t pub[133];
+    size_t pub_len;
+    struct wr w = {0};
+    EVP_PKEY *priv = NULL;
+    GUARD(kitls_kex_keygen(c->group, &priv, pub, &pub_len));
+    int ret = kitls_kex_derive(c->group, priv, ch->share, ch->share_len, dhe, dhe_len);
+    EVP_PKEY_free(priv);
+    if (ret)
+        return ret;
+    GUARD(kitls_config_random(c->cfg, c->random, 32));
+    size_t at = kitls_hs_msg_begin(&w, HS_SERVER_HELLO);
+    put_sh_head(c, &w, c->random);
+    size_t exts = wr_begin(&w, 2);
+    wr_u16(&w, EXT_SUPPORTED_VERSIONS);
+    wr_u16(&w, 2);
+    wr_u16(&w, 0x0304);
+    wr_u16(&w, EXT_KEY_SHARE);
+    size_t e = wr_begin(&w, 2);
+    wr_u16(&w, c->group->id);
+    size_t v = wr_begin(&w, 2);
+    wr_put(&w, pub, pub_len);
+    wr_end(&w, v, 2);
+    wr_end(&w, e, 2);
+    wr_end(&w, exts, 2);
+    ret = kitls_hs_msg_end(c, &w, at);
+    if (!ret)
+        ret = kitls_conn_hs_queue(c, w.buf, w.len);
+    if (!ret)
+        ret = kitls_conn_hs_flush(c);
+    if (!ret && c->session_id_len)
+        ret = kitls_conn_send_ccs(c);
+    wr_free(&w);
+    return ret;
+}
+
+static int send_ee(kitls_conn *c, const struct ch_info *ch)
+{
+    struct wr w = {0};
+    size_t at = kitls_hs_msg_begin(&w, HS_ENCRYPTED_EXTENSIONS);
+    size_t exts = wr_begin(&w, 2);
+    if (c->sni) {
+        wr_u16(&w, EXT_SERVER_NAME);
+        wr_u16(&w, 0);
+    }
+    if (c->alpn[0]) {
+        size_t n = strlen(c->alpn);
+        wr_u16(&w, EXT_ALPN);
+        wr_u16(&w, (uint16_t)(n + 3));
+        wr_u16(&w, (uint16_t)(n + 1));
+        wr_u8(&w, (uint8_t)n);
+        wr_put(&w, c->alpn, n);
+    }
+    if (c->cfg->record_size_limit && kitls_ext_get(&ch->el, EXT_RECORD_SIZE_LIMIT)) {
+        wr_u16(&w, EXT_RECORD_SIZE_LIMIT);
+        wr_u16(&w, 2);
+        wr_u16(&w, c->cfg->record_size_limit);
+    }
+    wr_end(&w, exts, 2);
+    int ret = kitls_hs_msg_end(c, &w, at);
+    if (!ret)
+        ret = kitls_conn_hs_queue(c, w.buf, w.len);
+    wr_free(&w);
+    return ret;
+}
+
+static int send_cr(kitls_conn *c)
+{
+    struct wr w = {0};
+    size_t at = kitls_hs_msg_begin(&w, HS_CERTIFICATE_REQUEST);
+    wr_u8(&w, 0); /* empty certificate_request_context */
+    size_t exts = wr_begin(&w, 2);
+    wr_u16(&w, EXT_SIGNATURE_ALGORITHMS);
+    size_t e = wr_begin(&w, 2);
+    kitls_ext_write_sigalgs(c, &w);
+    wr_end(&w, e, 2);
+    wr_end(&w, exts, 2);
+    int ret = kitls_hs_msg_end(c, &w, at);
+    if (!ret)
+        ret = kitls_conn_hs_queue(c, w.buf, w.len);
+    wr_free(&w);
+    c->cert_requested = 1;
+    return ret;
+}
+
+int kitls_hs_server_ch(kitls_conn *c, struct rd *b)
+{
+    struct ch_info ch;
+    memset(&ch, 0, sizeof(ch));
+    GUARD(parse_client_hello(c, b, &ch));
+    GUARD(negotiate(c, &ch));
+    if (!ch.share) {
+        /* The key share we need is missing: ask for it (§4.1.4). */
+        return send_hrr(c);
+    }
+    if (c->did_hrr && ch.n_shares != 1)
+        return KITLS_E_ILLEGAL_PARAMETER;
+    GUARD(kitls_th_set_hash(&c->th, c->suite));
+    GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
+
+    uint8_t dhe[KITLS_MAX_HASH * 2];
+    size_t dhe_len = 0;
+    int ret = send_sh(c, &ch, dhe, &dhe_len);
+    if (!ret)
+        ret = kitls_hs_derive_hs_secrets(c, dhe, dhe_len);
+    OPENSSL_cleanse(dhe, sizeof(dhe));
+    if (ret)
+        return ret;
+    GUARD(send_ee(c, &ch));
+    if (c->cfg->verify != KITLS_VERIFY_NONE)
+        GUARD(send_cr(c));
+    GUARD(kitls_hs_send_cert(c));
+    GUARD(kitls_hs_send_cv(c));
+    GUARD(kitls_hs_send_fin(c));
+    GUARD(kitls_conn_hs_flush(c));
+    GUARD(kitls_hs_derive_app_secrets(c));
+    GUARD(kitls_rec_set_secret(&c->tx, c->suite, c->s_ap, 1));
+    c->state = c->cert_requested ? ST_SERVER_WAIT_CERT : ST_SERVER_WAIT_FIN;
+    return 0;
+}

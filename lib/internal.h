@@ -1,0 +1,282 @@
+/* Internal types shared by the modules of lib/. Not installed. */
+#ifndef KITLS_INTERNAL_H
+#define KITLS_INTERNAL_H
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <stdint.h>
+
+#include "codec.h"
+#include "kitls/kitls.h"
+
+#define GUARD(x)                                                                                   \
+    do {                                                                                           \
+        int guard_err_ = (x);                                                                      \
+        if (guard_err_ < 0)                                                                        \
+            return guard_err_;                                                                     \
+    } while (0)
+
+#define KITLS_MAX_HASH 48
+#define KITLS_MAX_KEY 32
+#define KITLS_IV_LEN 12
+#define KITLS_TAG_LEN 16
+#define KITLS_MAX_PLAINTEXT 16384
+#define KITLS_MAX_CIPHERTEXT (16384 + 256)
+#define KITLS_REC_HDR 5
+
+/* Content types (RFC 8446 §5.1). */
+enum { CT_CCS = 20, CT_ALERT = 21, CT_HANDSHAKE = 22, CT_APPDATA = 23 };
+
+/* Handshake message types (RFC 8446 §4). */
+enum {
+    HS_CLIENT_HELLO = 1,
+    HS_SERVER_HELLO = 2,
+    HS_NEW_SESSION_TICKET = 4,
+    HS_END_OF_EARLY_DATA = 5,
+    HS_ENCRYPTED_EXTENSIONS = 8,
+    HS_CERTIFICATE = 11,
+    HS_CERTIFICATE_REQUEST = 13,
+    HS_CERTIFICATE_VERIFY = 15,
+    HS_FINISHED = 20,
+    HS_KEY_UPDATE = 24,
+    HS_MESSAGE_HASH = 254,
+};
+
+/* Extension types (RFC 8446 §4.2, RFC 8449, RFC 6066, RFC 7301). */
+enum {
+    EXT_SERVER_NAME = 0,
+    EXT_STATUS_REQUEST = 5,
+    EXT_SUPPORTED_GROUPS = 10,
+    EXT_SIGNATURE_ALGORITHMS = 13,
+    EXT_ALPN = 16,
+    EXT_SCT = 18,
+    EXT_PADDING = 21,
+    EXT_RECORD_SIZE_LIMIT = 28,
+    EXT_PRE_SHARED_KEY = 41,
+    EXT_EARLY_DATA = 42,
+    EXT_SUPPORTED_VERSIONS = 43,
+    EXT_COOKIE = 44,
+    EXT_PSK_KEY_EXCHANGE_MODES = 45,
+    EXT_CERTIFICATE_AUTHORITIES = 47,
+    EXT_OID_FILTERS = 48,
+    EXT_POST_HANDSHAKE_AUTH = 49,
+    EXT_SIGNATURE_ALGORITHMS_CERT = 50,
+    EXT_KEY_SHARE = 51,
+};
+
+/* Alert descriptions (RFC 8446 §6). */
+enum {
+    AL_CLOSE_NOTIFY = 0,
+    AL_UNEXPECTED_MESSAGE = 10,
+    AL_BAD_RECORD_MAC = 20,
+    AL_RECORD_OVERFLOW = 22,
+    AL_HANDSHAKE_FAILURE = 40,
+    AL_BAD_CERTIFICATE = 42,
+    AL_UNSUPPORTED_CERTIFICATE = 43,
+    AL_CERTIFICATE_REVOKED = 44,
+    AL_CERTIFICATE_EXPIRED = 45,
+    AL_CERTIFICATE_UNKNOWN = 46,
+    AL_ILLEGAL_PARAMETER = 47,
+    AL_UNKNOWN_CA = 48,
+    AL_ACCESS_DENIED = 49,
+    AL_DECODE_ERROR = 50,
+    AL_DECRYPT_ERROR = 51,
+    AL_PROTOCOL_VERSION = 70,
+    AL_INSUFFICIENT_SECURITY = 71,
+    AL_INTERNAL_ERROR = 80,
+    AL_INAPPROPRIATE_FALLBACK = 86,
+    AL_USER_CANCELED = 90,
+    AL_MISSING_EXTENSION = 109,
+    AL_UNSUPPORTED_EXTENSION = 110,
+    AL_UNRECOGNIZED_NAME = 112,
+    AL_BAD_CERTIFICATE_STATUS_RESPONSE = 113,
+    AL_UNKNOWN_PSK_IDENTITY = 115,
+    AL_CERTIFICATE_REQUIRED = 116,
+    AL_NO_APPLICATION_PROTOCOL = 120,
+};
+
+/* ---- algorithm tables (alg.c) ---- */
+
+struct kitls_suite {
+    uint16_t id;
+    const char *name;
+    const char *cipher_name; /* libcrypto name */
+    const char *md_name;
+    uint8_t key_len;
+    uint8_t hash_len;
+    const EVP_CIPHER *cipher; /* fetched once */
+    const EVP_MD *md;
+};
+
+struct kitls_group {
+    uint16_t id;
+    const char *name;
+    const char *ossl_name; /* "X25519" or the EC curve name */
+    uint16_t share_len;
+    int is_ec;
+};
+
+struct kitls_sigalg {
+    uint16_t id;
+    const char *name;
+    int key_type;       /* EVP_PKEY_EC, EVP_PKEY_RSA, EVP_PKEY_ED25519 */
+    const char *curve;  /* EC group name or NULL */
+    const char *md_name;
+    int pss;
+    int cert_only;      /* may appear in chains, never in CertificateVerify */
+    const EVP_MD *md;   /* fetched once; NULL for Ed25519 */
+};
+
+int kitls_alg_init(void);
+const struct kitls_suite *kitls_suite_find(uint16_t id);
+const struct kitls_group *kitls_group_find(uint16_t id);
+const struct kitls_sigalg *kitls_sigalg_find(uint16_t id);
+extern const uint16_t kitls_default_suites[3];
+extern const uint16_t kitls_default_groups[3];
+extern const uint16_t kitls_default_sigalgs[9];
+extern const size_t kitls_n_default_sigalgs;
+
+/* ---- hashing and the key schedule (keysched.c) ---- */
+
+/** HMAC with a pre-fetched digest. */
+int kitls_hmac(const EVP_MD *md, const uint8_t *key, size_t key_len, const uint8_t *msg,
+               size_t msg_len, uint8_t *out);
+int kitls_hkdf_extract(const EVP_MD *md, const uint8_t *salt, size_t salt_len, const uint8_t *ikm,
+                       size_t ikm_len, uint8_t *prk);
+/** HKDF-Expand-Label (RFC 8446 §7.1); label without the "tls13 " prefix. */
+int kitls_hkdf_expand_label(const EVP_MD *md, const uint8_t *secret, size_t secret_len,
+                            const char *label, const uint8_t *ctx, size_t ctx_len, uint8_t *out,
+                            size_t out_len);
+
+/** Stages of the one-way ladder (RFC 8446 §7.1). */
+enum ks_stage { KS_NONE = 0, KS_EARLY, KS_HANDSHAKE, KS_MASTER };
+
+struct kitls_keysched {
+    const struct kitls_suite *suite;
+    enum ks_stage stage;
+    uint8_t secret[KITLS_MAX_HASH]; /* current stage's secret */
+};
+
+/** Early secret from a PSK (NULL = no PSK: zeros). */
+int kitls_ks_early(struct kitls_keysched *ks, const struct kitls_suite *suite, const uint8_t *psk,
+                   size_t psk_len);
+/** Derive-Secret(current, label, transcript_hash). */
+int kitls_ks_derive(struct kitls_keysched *ks, const char *label, const uint8_t *th,
+                    uint8_t *out);
+/** Advance early -> handshake with the (EC)DHE shared secret. */
+int kitls_ks_handshake(struct kitls_keysched *ks, const uint8_t *dhe, size_t dhe_len);
+/** Advance handshake -> master. */
+int kitls_ks_master(struct kitls_keysched *ks);
+void kitls_ks_wipe(struct kitls_keysched *ks);
+/** verify_data = HMAC(finished_key(base), th) */
+int kitls_ks_finished(const struct kitls_suite *suite, const uint8_t *base, const uint8_t *th,
+                      uint8_t *out);
+
+/** Running transcript hash; buffers messages until the suite is known. */
+struct kitls_transcript {
+    EVP_MD_CTX *ctx;
+    const EVP_MD *md;
+    size_t hash_len;
+    struct wr pending; /* before the hash is chosen */
+};
+int kitls_th_update(struct kitls_transcript *t, const uint8_t *p, size_t n);
+int kitls_th_set_hash(struct kitls_transcript *t, const struct kitls_suite *suite);
+/** Replace the transcript so far with message_hash (HRR, RFC 8446 §4.4.1). */
+int kitls_th_hrr_rewrite(struct kitls_transcript *t);
+int kitls_th_current(struct kitls_transcript *t, uint8_t *out);
+void kitls_th_free(struct kitls_transcript *t);
+
+/* ---- record protection (record.c) ---- */
+
+struct kitls_rec_dir {
+    EVP_CIPHER_CTX *ctx;
+    const struct kitls_suite *suite; /* NULL: plaintext */
+    uint8_t secret[KITLS_MAX_HASH];
+    uint8_t key[KITLS_MAX_KEY];
+    uint8_t iv[KITLS_IV_LEN];
+    uint64_t seq;
+};
+
+/** Install keys derived from a traffic secret; resets seq to 0. */
+int kitls_rec_set_secret(struct kitls_rec_dir *d, const struct kitls_suite *suite,
+                         const uint8_t *secret, int encrypt);
+/** Next-generation secret (KeyUpdate, RFC 8446 §7.2). */
+int kitls_rec_update(struct kitls_rec_dir *d, int encrypt);
+void kitls_rec_wipe(struct kitls_rec_dir *d);
+/**
+ * Protect a record: `rec` has KITLS_REC_HDR bytes of room, then the
+ * plaintext (len bytes) at rec+5, and room for 1 + pad + 16 more bytes.
+ * Writes the header and the ciphertext in place.  Returns total length.
+ */
+int kitls_rec_seal(struct kitls_rec_dir *d, uint8_t *rec, size_t len, uint8_t type, size_t pad);
+/**
+ * Unprotect a record in place: rec points at the 5-byte header and
+ * `len` bytes of ciphertext follow.  On success *type is the inner content
+ * type and *out_len the plaintext length (plaintext at rec+5).
+ */
+int kitls_rec_open(struct kitls_rec_dir *d, uint8_t *rec, size_t len, uint8_t *type,
+                   size_t *out_len);
+
+/* ---- key exchange and signatures (crypto.c) ---- */
+
+int kitls_kex_keygen(const struct kitls_group *g, EVP_PKEY **priv, uint8_t *pub, size_t *pub_len);
+/** Derive the shared secret from our key and the peer's share. */
+int kitls_kex_derive(const struct kitls_group *g, EVP_PKEY *priv, const uint8_t *peer,
+                     size_t peer_len, uint8_t *out, size_t *out_len);
+/** CertificateVerify content (RFC 8446 §4.4.3) signed/verified. */
+int kitls_sig_sign(const struct kitls_sigalg *s, EVP_PKEY *key, int server, const uint8_t *th,
+                   size_t th_len, uint8_t *sig, size_t *sig_len);
+int kitls_sig_verify(const struct kitls_sigalg *s, EVP_PKEY *key, int server, const uint8_t *th,
+                     size_t th_len, const uint8_t *sig, size_t sig_len);
+/** 1 if the key can make signatures of scheme s. */
+int kitls_sig_key_matches(const struct kitls_sigalg *s, EVP_PKEY *key);
+
+/* ---- configuration (config.c) ---- */
+
+struct kitls_cert {
+    uint8_t **der; /* chain, leaf first */
+    size_t *der_len;
+    size_t n;
+    EVP_PKEY *key;
+    X509 *leaf;
+};
+
+#define KITLS_MAX_ALGS 16
+#define KITLS_MAX_CERTS 8
+
+struct kitls_config {
+    int refs;
+    int frozen;
+    enum kitls_role role;
+    uint16_t suites[KITLS_MAX_ALGS];
+    size_t n_suites;
+    uint16_t groups[KITLS_MAX_ALGS];
+    size_t n_groups;
+    size_t n_key_shares;
+    uint16_t sigalgs[KITLS_MAX_ALGS];
+    size_t n_sigalgs;
+    int server_pref;
+    int compat;
+    int hrr_cookie;
+    uint8_t cookie_key[32]; /* HMAC key for stateless-style cookies */
+    struct kitls_cert certs[KITLS_MAX_CERTS];
+    size_t n_certs;
+    X509_STORE *store;
+    int store_loaded;
+    enum kitls_verify verify;
+    uint8_t *alpn; /* wire format: len-prefixed names */
+    size_t alpn_len;
+    uint16_t record_size_limit;
+    struct kitls_limits limits;
+    kitls_rng_fn rng;
+    void *rng_ctx;
+    kitls_time_fn time;
+    void *time_ctx;
+    kitls_log_fn log;
+    void *log_ctx;
+};
+
+int kitls_config_random(const kitls_config *cfg, uint8_t *buf, size_t len);
+int64_t kitls_config_now(const kitls_config *cfg);
+
+#endif

@@ -1,0 +1,114 @@
+/*
+ * Record protection (RFC 8446 §5.2-5.3): AEAD with a per-record nonce
+ * (static IV xor sequence number), the record header as additional data,
+ * and the inner content type hidden behind optional zero padding.
+ */
+#include <openssl/crypto.h>
+#include <string.h>
+
+#include "internal.h"
+
+int kitls_rec_set_secret(struct kitls_rec_dir *d, const struct kitls_suite *suite,
+                         const uint8_t *secret, int encrypt)
+{
+    size_t hl = suite->hash_len;
+    if (secret != d->secret)
+        memcpy(d->secret, secret, hl);
+    GUARD(kitls_hkdf_expand_label(suite->md, d->secret, hl, "key", NULL, 0, d->key,
+                                  suite->key_len));
+    GUARD(kitls_hkdf_expand_label(suite->md, d->secret, hl, "iv", NULL, 0, d->iv, KITLS_IV_LEN));
+    if (!d->ctx && !(d->ctx = EVP_CIPHER_CTX_new()))
+        return KITLS_E_NOMEM;
+    if (!EVP_CipherInit_ex2(d->ctx, suite->cipher, d->key, NULL, encrypt, NULL))
+        return KITLS_E_CRYPTO;
+    d->suite = suite;
+    d->seq = 0;
+    return 0;
+}
+
+int kitls_rec_update(struct kitls_rec_dir *d, int encrypt)
+{
+    uint8_t next[KITLS_MAX_HASH];
+    const struct kitls_suite *s = d->suite;
+    if (!s)
+        return KITLS_E_INTERNAL;
+    GUARD(kitls_hkdf_expand_label(s->md, d->secret, s->hash_len, "traffic upd", NULL, 0, next,
+                                  s->hash_len));
+    memcpy(d->secret, next, s->hash_len);
+    OPENSSL_cleanse(next, sizeof(next));
+    return kitls_rec_set_secret(d, s, d->secret, encrypt);
+}
+
+void kitls_rec_wipe(struct kitls_rec_dir *d)
+{
+    EVP_CIPHER_CTX_free(d->ctx);
+    OPENSSL_cleanse(d, sizeof(*d));
+}
+
+static void rec_nonce(const struct kitls_rec_dir *d, uint8_t nonce[KITLS_IV_LEN])
+{
+    memcpy(nonce, d->iv, KITLS_IV_LEN);
+    for (int i = 0; i < 8; i++)
+        nonce[KITLS_IV_LEN - 1 - i] ^= (uint8_t)(d->seq >> (8 * i));
+}
+
+int kitls_rec_seal(struct kitls_rec_dir *d, uint8_t *rec, size_t len, uint8_t type, size_t pad)
+{
+    uint8_t nonce[KITLS_IV_LEN];
+    uint8_t *pt = rec + KITLS_REC_HDR;
+    size_t inner = len + 1 + pad, total = inner + KITLS_TAG_LEN;
+    int outl = 0;
+    if (total > KITLS_MAX_CIPHERTEXT || d->seq == UINT64_MAX)
+        return KITLS_E_INTERNAL;
+    pt[len] = type;
+    memset(pt + len + 1, 0, pad);
+    rec[0] = CT_APPDATA;
+    rec[1] = 3;
+    rec[2] = 3;
+    rec[3] = (uint8_t)(total >> 8);
+    rec[4] = (uint8_t)total;
+    rec_nonce(d, nonce);
+    if (!EVP_CipherInit_ex2(d->ctx, NULL, NULL, nonce, 1, NULL) ||
+        !EVP_CipherUpdate(d->ctx, NULL, &outl, rec, KITLS_REC_HDR) ||
+        !EVP_CipherUpdate(d->ctx, pt, &outl, pt, (int)inner) ||
+        !EVP_CipherFinal_ex(d->ctx, pt + outl, &outl) ||
+        !EVP_CIPHER_CTX_ctrl(d->ctx, EVP_CTRL_AEAD_GET_TAG, KITLS_TAG_LEN, pt + inner))
+        return KITLS_E_CRYPTO;
+    d->seq++;
+    return (int)(KITLS_REC_HDR + total);
+}
+
+int kitls_rec_open(struct kitls_rec_dir *d, uint8_t *rec, size_t len, uint8_t *type,
+                   size_t *out_len)
+{
+    uint8_t nonce[KITLS_IV_LEN];
+    uint8_t *ct = rec + KITLS_REC_HDR;
+    int outl = 0;
+    if (len > KITLS_MAX_CIPHERTEXT)
+        return KITLS_E_RECORD_OVERFLOW;
+    if (len < KITLS_TAG_LEN + 1)
+        return KITLS_E_BAD_RECORD_MAC;
+    if (d->seq == UINT64_MAX)
+        return KITLS_E_INTERNAL;
+    size_t n = len - KITLS_TAG_LEN;
+    rec_nonce(d, nonce);
+    if (!EVP_CipherInit_ex2(d->ctx, NULL, NULL, nonce, 0, NULL) ||
+        !EVP_CIPHER_CTX_ctrl(d->ctx, EVP_CTRL_AEAD_SET_TAG, KITLS_TAG_LEN, ct + n) ||
+        !EVP_CipherUpdate(d->ctx, NULL, &outl, rec, KITLS_REC_HDR) ||
+        !EVP_CipherUpdate(d->ctx, ct, &outl, ct, (int)n))
+        return KITLS_E_CRYPTO;
+    if (!EVP_CipherFinal_ex(d->ctx, ct + outl, &outl))
+        return KITLS_E_BAD_RECORD_MAC;
+    d->seq++;
+    /* Strip padding: the content type is the last non-zero byte (§5.4). */
+    while (n > 0 && ct[n - 1] == 0)
+        n--;
+    if (n == 0)
+        return KITLS_E_UNEXPECTED_MESSAGE;
+    *type = ct[n - 1];
+    n--;
+    if (n > KITLS_MAX_PLAINTEXT)
+        return KITLS_E_RECORD_OVERFLOW;
+    *out_len = n;
+    return 0;
+}

@@ -1,0 +1,126 @@
+/*
+ * Peer certificate chain verification through libcrypto's X.509 verifier:
+ * chain to the trust store, validity at the configured time, key usage and
+ * extended key usage for the role, hostname or IP address against the SAN.
+ */
+#include <openssl/err.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+
+static int map_verify_error(int e)
+{
+    switch (e) {
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+        return KITLS_E_CERT_EXPIRED;
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+        return KITLS_E_CERT_NOT_YET_VALID;
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+    case X509_V_ERR_CERT_UNTRUSTED:
+        return KITLS_E_CERT_UNTRUSTED;
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+        return KITLS_E_CERT_NAME_MISMATCH;
+    case X509_V_ERR_INVALID_PURPOSE:
+    case X509_V_ERR_KEYUSAGE_NO_CERTSIGN:
+    case X509_V_ERR_KEYUSAGE_NO_DIGITAL_SIGNATURE:
+        return KITLS_E_CERT_USAGE;
+    case X509_V_ERR_CERT_REVOKED:
+        return KITLS_E_CERT_REVOKED;
+    default:
+        return KITLS_E_CERT_INVALID;
+    }
+}
+
+int kitls_x509_verify_chain(kitls_conn *c, const uint8_t *const *der, const size_t *len, size_t n)
+{
+    STACK_OF(X509) *chain = sk_X509_new_null();
+    X509_STORE_CTX *ctx = NULL;
+    X509 *leaf = NULL;
+    int ret = KITLS_E_BAD_CERTIFICATE;
+    if (!chain)
+        return KITLS_E_NOMEM;
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char *p = der[i];
+        X509 *x = d2i_X509(NULL, &p, (long)len[i]);
+        if (!x || p != der[i] + len[i]) {
+            X509_free(x);
+            snprintf(c->verify_detail, sizeof(c->verify_detail),
+                     "certificate %zu does not parse", i);
+            goto out;
+        }
+        if (!sk_X509_push(chain, x)) {
+            X509_free(x);
+            ret = KITLS_E_NOMEM;
+            goto out;
+        }
+    }
+    leaf = sk_X509_value(chain, 0);
+    EVP_PKEY *pk = X509_get0_pubkey(leaf);
+    if (!pk) {
+        snprintf(c->verify_detail, sizeof(c->verify_detail), "leaf public key unsupported");
+        goto out;
+    }
+    /* TLS 1.3 signatures need digitalSignature when keyUsage is present. */
+    if ((X509_get_extension_flags(leaf) & EXFLAG_KUSAGE) &&
+        !(X509_get_key_usage(leaf) & KU_DIGITAL_SIGNATURE)) {
+        snprintf(c->verify_detail, sizeof(c->verify_detail), "leaf keyUsage lacks digitalSignature");
+        ret = KITLS_E_CERT_USAGE;
+        goto out;
+    }
+    if (c->cfg->verify != KITLS_VERIFY_NONE) {
+        ctx = X509_STORE_CTX_new();
+        if (!ctx || !X509_STORE_CTX_init(ctx, c->cfg->store, leaf, chain)) {
+            ret = KITLS_E_NOMEM;
+            goto out;
+        }
+        X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
+        X509_STORE_CTX_set_purpose(ctx, c->server ? X509_PURPOSE_SSL_CLIENT
+                                                  : X509_PURPOSE_SSL_SERVER);
+        X509_VERIFY_PARAM_set_time(param, (time_t)kitls_config_now(c->cfg));
+        X509_VERIFY_PARAM_set_depth(param, (int)c->cfg->limits.max_cert_chain);
+        if (!c->server && c->sni) {
+            int ok = c->sni_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, c->sni)
+                                  : X509_VERIFY_PARAM_set1_host(param, c->sni, 0);
+            if (!ok) {
+                ret = KITLS_E_INTERNAL;
+                goto out;
+            }
+        }
+        if (X509_verify_cert(ctx) != 1) {
+            int e = X509_STORE_CTX_get_error(ctx);
+            snprintf(c->verify_detail, sizeof(c->verify_detail), "%s (depth %d)",
+                     X509_verify_cert_error_string(e), X509_STORE_CTX_get_error_depth(ctx));
+            ret = map_verify_error(e);
+            goto out;
+        }
+    }
+    uint8_t *copy = malloc(len[0]);
+    if (!copy || !EVP_PKEY_up_ref(pk)) {
+        free(copy);
+        ret = KITLS_E_NOMEM;
+        goto out;
+    }
+    memcpy(copy, der[0], len[0]);
+    free(c->peer_der);
+    c->peer_der = copy;
+    c->peer_der_len = len[0];
+    EVP_PKEY_free(c->peer_key);
+    c->peer_key = pk;
+    X509_free(c->peer_leaf);
+    c->peer_leaf = leaf;
+    X509_up_ref(leaf);
+    ret = 0;
+out:
+    X509_STORE_CTX_free(ctx);
+    sk_X509_pop_free(chain, X509_free);
+    ERR_clear_error();
+    return ret;
+}
