@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh Debian 12 machine (as root):
+# installs the packages it needs, builds with -Werror, runs `make check`
+# (Check unit tests, integration and interop tests), runs the unit tests
+# again under ASan+UBSan, and `make distcheck`.  Ends with "N passed, N failed".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$PWD
+jobs=$(nproc 2>/dev/null || echo 2)
+
+pkgs=(build-essential autoconf automake libtool pkg-config libssl-dev check
+      openssl gnutls-bin python3)
+missing=()
+for p in "${pkgs[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+        echo "== installing: ${missing[*]}"
+        apt-get update -q
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+    else
+        echo "missing packages (run as root to install): ${missing[*]}" >&2
+        exit 1
+    fi
+fi
+
+echo "== build (-Werror)"
+autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
+./configure --enable-werror -q
+make -j"$jobs" >/dev/null
+
+status=0
+echo "== make check"
+make -j"$jobs" check || status=1
+
+echo "== unit tests under ASan+UBSan"
+rm -rf build-asan && mkdir build-asan
+(cd build-asan &&
+ "$top/configure" -q --enable-werror \
+     CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
+     LDFLAGS="-fsanitize=address,undefined" &&
+ make -j"$jobs" >/dev/null &&
+ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+     make -j"$jobs" check TESTS="$(cd "$top" && make -s print-unit-tests)") || status=1
+
+echo "== make distcheck"
+make -j"$jobs" distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror >/tmp/kitls-distcheck.log 2>&1 \
+    && echo "distcheck: ok" || { tail -40 /tmp/kitls-distcheck.log; echo "distcheck: FAILED"; status=1; }
+
+# Summary: every test program's result from both builds.
+pass=0; fail=0
+for log in test-suite.log build-asan/test-suite.log; do
+    [ -f "$log" ] || continue
+    p=$(sed -n 's/^# PASS: *//p' "$log" | head -1); p=${p:-0}
+    s=$(sed -n 's/^# SKIP: *//p' "$log" | head -1); s=${s:-0}
+    f=$(sed -n 's/^# FAIL: *//p' "$log" | head -1); f=${f:-0}
+    e=$(sed -n 's/^# ERROR: *//p' "$log" | head -1); e=${e:-0}
+    x=$(sed -n 's/^# XPASS: *//p' "$log" | head -1); x=${x:-0}
+    echo "$log: pass $p, skip $s, fail $f, error $e"
+    pass=$((pass + p)); fail=$((fail + f + e + x))
+done
+echo "Check results:"
+grep -h "Checks:" tests/unit/*.log build-asan/tests/unit/*.log 2>/dev/null | sed 's/^/  /' || true
+[ $status -eq 0 ] || [ $fail -gt 0 ] || fail=1
+echo "$pass passed, $fail failed"
+exit $status
