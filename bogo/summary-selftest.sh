@@ -1,0 +1,3 @@
+#!/bin/sh
+# make check wrapper: summary.py --self-test against bogo/fixtures.
+exec python3 "${top_srcdir:-.}/bogo/summary.py" --self-test
