@@ -25,14 +25,16 @@ if [ ${#missing[@]} -gt 0 ]; then
     fi
 fi
 
-echo "== build (-Werror)"
+# Everything is built out of tree (build/, build-asan/) so the source
+# directory stays unconfigured and both builds can coexist.
+echo "== bootstrap"
 autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
-./configure --enable-werror -q
-make -j"$jobs" >/dev/null
 
 status=0
-echo "== make check"
-make -j"$jobs" check || status=1
+echo "== build (-Werror) and make check"
+rm -rf build && mkdir build
+(cd build && "$top/configure" -q --enable-werror && make -j"$jobs" >/dev/null &&
+ make -j"$jobs" check) || status=1
 
 echo "== unit tests under ASan+UBSan"
 rm -rf build-asan && mkdir build-asan
@@ -42,15 +44,16 @@ rm -rf build-asan && mkdir build-asan
      LDFLAGS="-fsanitize=address,undefined" &&
  make -j"$jobs" >/dev/null &&
  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-     make -j"$jobs" check TESTS="$(cd "$top" && make -s print-unit-tests)") || status=1
+     make -j"$jobs" check TESTS="$(make -s print-unit-tests)") || status=1
 
 echo "== make distcheck"
-make -j"$jobs" distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror >/tmp/kitls-distcheck.log 2>&1 \
-    && echo "distcheck: ok" || { tail -40 /tmp/kitls-distcheck.log; echo "distcheck: FAILED"; status=1; }
+(cd build && make -j"$jobs" distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror \
+     >distcheck.log 2>&1) && echo "distcheck: ok" ||
+    { tail -40 build/distcheck.log; echo "distcheck: FAILED"; status=1; }
 
 # Summary: every test program's result from both builds.
 pass=0; fail=0
-for log in test-suite.log build-asan/test-suite.log; do
+for log in build/test-suite.log build-asan/test-suite.log; do
     [ -f "$log" ] || continue
     p=$(sed -n 's/^# PASS: *//p' "$log" | head -1); p=${p:-0}
     s=$(sed -n 's/^# SKIP: *//p' "$log" | head -1); s=${s:-0}
@@ -61,7 +64,7 @@ for log in test-suite.log build-asan/test-suite.log; do
     pass=$((pass + p)); fail=$((fail + f + e + x))
 done
 echo "Check results:"
-grep -h "Checks:" tests/unit/*.log build-asan/tests/unit/*.log 2>/dev/null | sed 's/^/  /' || true
+grep -h "Checks:" build/tests/unit/*.log build-asan/tests/unit/*.log 2>/dev/null | sed 's/^/  /' || true
 [ $status -eq 0 ] || [ $fail -gt 0 ] || fail=1
 echo "$pass passed, $fail failed"
 exit $status
