@@ -1,0 +1,531 @@
+#!/usr/bin/env bash
+# Functions are called indirectly (run, wait_for): silence "unreachable".
+# shellcheck disable=SC2317
+# Interop matrix: kitls-client and kitls-server against OpenSSL (s_server,
+# s_client) and GnuTLS (gnutls-serv, gnutls-cli) over loopback.
+#
+# Usage: tests/interop/run.sh [SUBSTRING]   (run only cases whose name
+#        contains SUBSTRING)
+# Environment: top_builddir (set by `make check`), KITLS_CLIENT,
+#        KITLS_SERVER (tool paths), CASE_TIMEOUT (seconds per process,
+#        default 10), KEEP=1 (keep the work directory with all logs),
+#        VERBOSE=1 (show logs of passing cases too).
+#
+# Prints "PASS name" / "FAIL name" per case and ends with "N passed, N failed".
+# Exit: 0 all passed, 1 some failed, 77 peers missing (skip), 99 setup error.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+top_builddir=${top_builddir:-$here/../..}
+KITLS_CLIENT=${KITLS_CLIENT:-$top_builddir/examples/kitls-client}
+KITLS_SERVER=${KITLS_SERVER:-$top_builddir/examples/kitls-server}
+CASE_TIMEOUT=${CASE_TIMEOUT:-10}
+filter=${1:-}
+
+for tool in openssl gnutls-cli gnutls-serv timeout; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        echo "SKIP: '$tool' not found (install openssl and gnutls-bin)"
+        exit 77
+    fi
+done
+for tool in "$KITLS_CLIENT" "$KITLS_SERVER"; do
+    if [ ! -x "$tool" ]; then
+        echo "ERROR: $tool is not built"
+        exit 99
+    fi
+done
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/kitls-interop.XXXXXX") || exit 99
+pids=()
+
+cleanup() {
+    local p
+    for p in "${pids[@]}"; do
+        kill "$p" 2>/dev/null
+    done
+    wait 2>/dev/null
+    if [ -n "${KEEP:-}" ]; then
+        echo "logs kept in $work"
+    else
+        rm -rf "$work"
+    fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+echo "peers: $(openssl version | head -n1); gnutls $(gnutls-cli --version | sed -n 's/^gnutls-cli //p' | head -n1)"
+
+# ---------------------------------------------------------------------------
+# Certificates: one CA; server certificates for ECDSA P-256, RSA-2048 and
+# Ed25519 (SAN DNS:localhost, IP:127.0.0.1, IP:::1); one client certificate;
+# an unrelated CA for the negative test.
+# ---------------------------------------------------------------------------
+pki=$work/pki
+mkdir -p "$pki"
+
+gen_pki() {
+    cd "$pki" || return 1
+    local days=2
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout ca.key -out ca.pem -days $days -subj "/CN=kitls interop CA" \
+        -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign" || return 1
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+        -keyout other-ca.key -out other-ca.pem -days $days -subj "/CN=unrelated CA" \
+        -addext "basicConstraints=critical,CA:TRUE" \
+        -addext "keyUsage=critical,keyCertSign,cRLSign" || return 1
+    cat >server.ext <<'EOF'
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature,keyEncipherment
+extendedKeyUsage=serverAuth
+subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1
+EOF
+    cat >client.ext <<'EOF'
+basicConstraints=critical,CA:FALSE
+keyUsage=critical,digitalSignature
+extendedKeyUsage=clientAuth
+EOF
+    local serial=10 kind newkey
+    for kind in ecdsa rsa ed25519 client; do
+        case $kind in
+        ecdsa | client) newkey=(-newkey ec -pkeyopt ec_paramgen_curve:P-256) ;;
+        rsa) newkey=(-newkey rsa:2048) ;;
+        ed25519) newkey=(-newkey ed25519) ;;
+        esac
+        local cn=localhost ext=server.ext out=server-$kind
+        if [ $kind = client ]; then
+            cn="kitls interop client" ext=client.ext out=client
+        fi
+        openssl req -new "${newkey[@]}" -nodes -keyout $out.key -out $out.csr \
+            -subj "/CN=$cn" || return 1
+        openssl x509 -req -in $out.csr -CA ca.pem -CAkey ca.key -set_serial $serial \
+            -days $days -extfile $ext -out $out.pem || return 1
+        serial=$((serial + 1))
+    done
+}
+
+if ! (gen_pki) >"$pki/gen.log" 2>&1; then
+    echo "ERROR: certificate generation failed:"
+    sed 's/^/    /' "$pki/gen.log"
+    exit 99
+fi
+CA=$pki/ca.pem
+
+# ---------------------------------------------------------------------------
+# Process helpers.  Each case runs in its own directory $d; servers write
+# server.out/server.err, clients client.out/client.err.
+# ---------------------------------------------------------------------------
+srv_pid=
+srv_port=
+srv_rc=
+cli_rc=
+
+# Wait (up to ~5 s) until cond succeeds while pid is alive.
+wait_for() {
+    local pid=$1 _
+    shift
+    for _ in $(seq 100); do
+        "$@" && return 0
+        kill -0 "$pid" 2>/dev/null || { "$@"; return; }
+        sleep 0.05
+    done
+    return 1
+}
+
+port_listening() {
+    if command -v ss >/dev/null 2>&1; then
+        ss -ltnH "sport = :$1" 2>/dev/null | grep -q .
+    else
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+    fi
+}
+
+ready_file_written() { [ -s "$d/ready" ]; }
+ossl_accepting() { grep -q '^ACCEPT' "$d/server.out" 2>/dev/null; }
+
+start_kitls_server() {
+    rm -f "$d/ready"
+    timeout "$CASE_TIMEOUT" "$KITLS_SERVER" --once --print --port 0 --ready-file "$d/ready" \
+        --timeout 5 --cert "$pki/server-ecdsa.pem" --key "$pki/server-ecdsa.key" "$@" \
+        >"$d/server.out" 2>"$d/server.err" &
+    srv_pid=$!
+    pids+=("$srv_pid")
+    wait_for "$srv_pid" ready_file_written || return 1
+    srv_port=$(cat "$d/ready")
+}
+
+start_ossl_server() {
+    timeout "$CASE_TIMEOUT" openssl s_server -tls1_3 -accept 0 -naccept 1 -www \
+        -cert "$pki/server-ecdsa.pem" -key "$pki/server-ecdsa.key" "$@" \
+        >"$d/server.out" 2>"$d/server.err" </dev/null &
+    srv_pid=$!
+    pids+=("$srv_pid")
+    wait_for "$srv_pid" ossl_accepting || return 1
+    srv_port=$(sed -n 's/^ACCEPT .*:\([0-9][0-9]*\)$/\1/p' "$d/server.out" | head -n1)
+    [ -n "$srv_port" ]
+}
+
+start_gnutls_server() {
+    local _
+    for _ in 1 2 3 4 5 6 7 8; do
+        srv_port=$((20000 + RANDOM % 40000))
+        port_listening "$srv_port" && continue
+        timeout "$CASE_TIMEOUT" gnutls-serv --echo -p "$srv_port" \
+            --x509certfile "$pki/server-ecdsa.pem" --x509keyfile "$pki/server-ecdsa.key" "$@" \
+            >"$d/server.out" 2>"$d/server.err" </dev/null &
+        srv_pid=$!
+        pids+=("$srv_pid")
+        if wait_for "$srv_pid" port_listening "$srv_port" && kill -0 "$srv_pid" 2>/dev/null; then
+            return 0
+        fi
+        kill "$srv_pid" 2>/dev/null
+        wait "$srv_pid" 2>/dev/null
+    done
+    return 1
+}
+
+# Wait for a server that exits by itself (kitls-server --once, s_server
+# -naccept 1); timeout bounds it.
+finish_server() {
+    wait "$srv_pid" 2>/dev/null
+    srv_rc=$?
+}
+
+# Stop a server that runs forever (gnutls-serv).
+stop_server() {
+    sleep 0.1 # let it log the connection
+    kill "$srv_pid" 2>/dev/null
+    wait "$srv_pid" 2>/dev/null
+    srv_rc=0
+}
+
+kitls_client() {
+    timeout "$CASE_TIMEOUT" "$KITLS_CLIENT" --port "$srv_port" --cafile "$CA" \
+        --servername localhost --print --timeout 5 "$@" \
+        >"$d/client.out" 2>"$d/client.err" </dev/null
+    cli_rc=$?
+}
+
+# s_client: send a line, keep stdin open briefly so the echo arrives before
+# stdin EOF makes s_client send close_notify and exit.
+# The word PORT in an argument is replaced by the server's port (a later
+# -connect overrides the default one).
+ossl_client() {
+    local a args=()
+    for a in "$@"; do
+        args+=("${a//PORT/$srv_port}")
+    done
+    { printf 'hello kitls\n'; sleep 0.5; } |
+        timeout "$CASE_TIMEOUT" openssl s_client -connect "127.0.0.1:$srv_port" -tls1_3 \
+            -CAfile "$CA" -verify_return_error -servername localhost \
+            -verify_hostname localhost "${args[@]}" >"$d/client.out" 2>"$d/client.err"
+    cli_rc=$?
+}
+
+# gnutls-cli: on stdin EOF it sends close_notify and reads until the peer
+# closes, so the echo is always printed.
+gnutls_client() {
+    printf 'hello kitls\n' |
+        timeout "$CASE_TIMEOUT" gnutls-cli --x509cafile "$CA" --port "$srv_port" "$@" \
+            localhost >"$d/client.out" 2>"$d/client.err"
+    cli_rc=$?
+}
+
+# ---------------------------------------------------------------------------
+# Expectations.  Specs:
+#   crc=0 | crc!=0 | src=0 | src!=0     exit status of client / server
+#   C=LINE | S=LINE                     exact line in client / server stdout
+#   C~ERE | S~ERE | !C~ERE | !S~ERE      extended regex in client / server
+#                                       stdout+stderr (! = must not match)
+# ---------------------------------------------------------------------------
+reasons=()
+
+expect() {
+    local spec neg=
+    for spec in "$@"; do
+        neg=
+        case $spec in
+        '!'*) neg=1 spec=${spec#!} ;;
+        esac
+        case $spec in
+        crc=0) [ "$cli_rc" = 0 ] || reasons+=("client exit $cli_rc, expected 0") ;;
+        'crc!=0') [ "$cli_rc" != 0 ] || reasons+=("client exit 0, expected failure") ;;
+        src=0) [ "$srv_rc" = 0 ] || reasons+=("server exit $srv_rc, expected 0") ;;
+        'src!=0') [ "$srv_rc" != 0 ] || reasons+=("server exit 0, expected failure") ;;
+        C=* | S=*)
+            local f=$d/client.out
+            [ "${spec:0:1}" = S ] && f=$d/server.out
+            grep -Fxq -- "${spec:2}" "$f" || reasons+=("missing line '${spec:2}' in ${f##*/}")
+            ;;
+        C~* | S~*)
+            local side=client
+            [ "${spec:0:1}" = S ] && side=server
+            if cat "$d/$side.out" "$d/$side.err" 2>/dev/null | grep -Eq -- "${spec:2}"; then
+                [ -z "$neg" ] || reasons+=("$side output matches '${spec:2}'")
+            else
+                [ -n "$neg" ] || reasons+=("$side output lacks '${spec:2}'")
+            fi
+            ;;
+        *) reasons+=("bad spec '$spec'") ;;
+        esac
+    done
+}
+
+passed=0
+failed=0
+
+run() {
+    local name=$1 f
+    shift
+    if [ -n "$filter" ] && [[ $name != *"$filter"* ]]; then
+        return
+    fi
+    d=$work/cases/$name
+    mkdir -p "$d"
+    reasons=()
+    srv_pid='' srv_port='' srv_rc='' cli_rc=''
+    "$@"
+    if [ -n "$srv_pid" ] && kill -0 "$srv_pid" 2>/dev/null; then
+        kill "$srv_pid" 2>/dev/null
+        wait "$srv_pid" 2>/dev/null
+    fi
+    if [ ${#reasons[@]} -eq 0 ]; then
+        echo "PASS $name"
+        passed=$((passed + 1))
+    else
+        echo "FAIL $name"
+        failed=$((failed + 1))
+        printf '    reason: %s\n' "${reasons[@]}"
+    fi
+    if [ ${#reasons[@]} -ne 0 ] || [ -n "${VERBOSE:-}" ]; then
+        for f in server.out server.err client.out client.err; do
+            [ -s "$d/$f" ] || continue
+            echo "    --- $f (last 15 lines)"
+            tail -n 15 "$d/$f" | sed 's/^/    | /'
+        done
+    fi
+}
+
+# ---------------------------------------------------------------------------
+# Case bodies.  $1 = peer arguments (word-split), $2 = kitls arguments
+# (word-split), rest = expectations.
+# ---------------------------------------------------------------------------
+HTTP_GET=$'GET / HTTP/1.0\r\n\r\n'
+
+# kitls-client -> openssl s_server -www (the status page names the cipher).
+kc_ossl() {
+    local peer=$1 mine=$2
+    shift 2
+    # shellcheck disable=SC2086
+    start_ossl_server $peer || { reasons+=("s_server did not start"); return; }
+    # shellcheck disable=SC2086
+    kitls_client --message "$HTTP_GET" $mine
+    finish_server
+    expect "$@"
+}
+
+# kitls-client -> gnutls-serv --echo (which echoes whole lines only, so the
+# message ends with a newline).  MSG overrides the message.
+kc_gnutls() {
+    local peer=$1 mine=$2
+    shift 2
+    # shellcheck disable=SC2086
+    start_gnutls_server $peer || { reasons+=("gnutls-serv did not start"); return; }
+    # shellcheck disable=SC2086
+    kitls_client --echo --message "${MSG:-$'hello kitls\n'}" $mine
+    stop_server
+    expect "$@"
+}
+
+# openssl s_client -> kitls-server --echo.
+ks_ossl() {
+    local peer=$1 mine=$2
+    shift 2
+    # shellcheck disable=SC2086
+    start_kitls_server --echo $mine || { reasons+=("kitls-server did not start"); return; }
+    # shellcheck disable=SC2086
+    ossl_client $peer
+    finish_server
+    expect "$@"
+}
+
+# gnutls-cli -> kitls-server --echo.
+ks_gnutls() {
+    local peer=$1 mine=$2
+    shift 2
+    # shellcheck disable=SC2086
+    start_kitls_server --echo $mine || { reasons+=("kitls-server did not start"); return; }
+    # shellcheck disable=SC2086
+    gnutls_client $peer
+    finish_server
+    expect "$@"
+}
+
+GPRIO='NORMAL:-VERS-ALL:+VERS-TLS1.3'
+SUITES="TLS_AES_128_GCM_SHA256 TLS_AES_256_GCM_SHA384 TLS_CHACHA20_POLY1305_SHA256"
+GROUPS_ALL="x25519 secp256r1 secp384r1"
+
+gnutls_cipher() {
+    case $1 in
+    TLS_AES_128_GCM_SHA256) echo AES-128-GCM ;;
+    TLS_AES_256_GCM_SHA384) echo AES-256-GCM ;;
+    TLS_CHACHA20_POLY1305_SHA256) echo CHACHA20-POLY1305 ;;
+    esac
+}
+gnutls_group() {
+    case $1 in
+    x25519) echo X25519 ;;
+    secp256r1) echo SECP256R1 ;;
+    secp384r1) echo SECP384R1 ;;
+    esac
+}
+short_suite() {
+    case $1 in
+    TLS_AES_128_GCM_SHA256) echo aes128 ;;
+    TLS_AES_256_GCM_SHA384) echo aes256 ;;
+    TLS_CHACHA20_POLY1305_SHA256) echo chacha20 ;;
+    esac
+}
+# s_client's "Server Temp Key" wording per group.
+ossl_tempkey() {
+    case $1 in
+    x25519) echo 'Server Temp Key: X25519' ;;
+    secp256r1) echo 'Server Temp Key: ECDH, prime256v1' ;;
+    secp384r1) echo 'Server Temp Key: ECDH, secp384r1' ;;
+    esac
+}
+
+CLIENT_CERT="--cert $pki/client.pem --key $pki/client.key"
+
+# ===========================================================================
+# kitls-client vs openssl s_server
+# ===========================================================================
+for s in $SUITES; do
+    run "kc-openssl-suite-$(short_suite "$s")" kc_ossl "-ciphersuites $s" "--suites $s" \
+        crc=0 src=0 "C=suite: $s" "C~Cipher is $s" "C=hrr: no" "C=peer-authenticated: yes"
+done
+for g in $GROUPS_ALL; do
+    run "kc-openssl-group-$g" kc_ossl "-groups $g" "--groups $g" \
+        crc=0 src=0 "C=group: $g" "C=hrr: no"
+done
+run kc-openssl-hrr kc_ossl "-groups secp384r1" "--groups x25519,secp384r1" \
+    crc=0 src=0 "C=hrr: yes" "C=group: secp384r1"
+run kc-openssl-two-key-shares kc_ossl "-groups secp384r1" "--groups x25519,secp384r1 --key-shares 2" \
+    crc=0 src=0 "C=hrr: no" "C=group: secp384r1"
+for k in ecdsa rsa ed25519; do
+    case $k in
+    ecdsa) sig=ecdsa_secp256r1_sha256 ;;
+    rsa) sig=rsa_pss_rsae_sha256 ;;
+    ed25519) sig=ed25519 ;;
+    esac
+    run "kc-openssl-cert-$k" kc_ossl "-cert $pki/server-$k.pem -key $pki/server-$k.key" "" \
+        crc=0 src=0 "C=sigalg: $sig"
+done
+run kc-openssl-clientauth kc_ossl "-Verify 1 -CAfile $CA" "$CLIENT_CERT" \
+    crc=0 src=0 "!C~no client certificate available"
+run kc-openssl-clientauth-missing kc_ossl "-Verify 1 -CAfile $CA" "" 'crc!=0'
+run kc-openssl-alpn kc_ossl "-alpn h2,http/1.1" "--alpn http/1.1" \
+    crc=0 src=0 "C=alpn: http/1.1"
+run kc-openssl-no-compat kc_ossl "" "--no-compat" crc=0 src=0
+run kc-openssl-ipv6 kc_ossl "" "--host ::1" crc=0 src=0
+run kc-openssl-wrong-name kc_ossl "" "--servername wrong.example" 'crc!=0'
+run kc-openssl-untrusted kc_ossl "" "--cafile $pki/other-ca.pem" 'crc!=0'
+
+# ===========================================================================
+# kitls-client vs gnutls-serv
+# ===========================================================================
+for s in $SUITES; do
+    run "kc-gnutls-suite-$(short_suite "$s")" kc_gnutls \
+        "--priority $GPRIO:-CIPHER-ALL:+$(gnutls_cipher "$s")" "--suites $s" \
+        crc=0 "C=suite: $s" "C~^echo: ok" "S~Description: .*-\($(gnutls_cipher "$s")\)"
+done
+for g in $GROUPS_ALL; do
+    run "kc-gnutls-group-$g" kc_gnutls \
+        "--priority $GPRIO:-GROUP-ALL:+GROUP-$(gnutls_group "$g")" "--groups $g" \
+        crc=0 "C=group: $g" "C=hrr: no" "C~^echo: ok" "S~\(ECDHE-$(gnutls_group "$g")\)"
+done
+run kc-gnutls-hrr kc_gnutls "--priority $GPRIO:-GROUP-ALL:+GROUP-SECP384R1" \
+    "--groups x25519,secp384r1" \
+    crc=0 "C=hrr: yes" "C=group: secp384r1" "C~^echo: ok" "S~\(ECDHE-SECP384R1\)"
+run kc-gnutls-clientauth kc_gnutls "--require-client-cert --x509cafile $CA" "$CLIENT_CERT" \
+    crc=0 "C~^echo: ok"
+run kc-gnutls-alpn kc_gnutls "--alpn h2 --alpn http/1.1" "--alpn http/1.1" \
+    crc=0 "C=alpn: http/1.1" "C~^echo: ok"
+# A 3000-byte line echoed back in records of at most 255 bytes.
+MSG=$(head -c 2999 /dev/zero | tr '\0' 'k')$'\n' \
+    run kc-gnutls-record-size-limit kc_gnutls "" "--record-size-limit 256" \
+    crc=0 "C~^echo: ok \(3000 bytes\)"
+
+# ===========================================================================
+# openssl s_client vs kitls-server
+# ===========================================================================
+for s in $SUITES; do
+    run "ks-openssl-suite-$(short_suite "$s")" ks_ossl "-ciphersuites $s" "--suites $s" \
+        crc=0 src=0 "S=suite: $s" "C~Cipher is $s" "C~^hello kitls" "S=server-name: localhost"
+done
+for g in $GROUPS_ALL; do
+    run "ks-openssl-group-$g" ks_ossl "-groups $g" "--groups $g" \
+        crc=0 src=0 "S=group: $g" "S=hrr: no" "C~$(ossl_tempkey "$g")"
+done
+run ks-openssl-hrr ks_ossl "-groups x25519:secp384r1" "--groups secp384r1" \
+    crc=0 src=0 "S=hrr: yes" "S=group: secp384r1" "C~$(ossl_tempkey secp384r1)"
+run ks-openssl-hrr-cookie ks_ossl "-groups x25519:secp384r1" "--groups secp384r1 --hrr-cookie" \
+    crc=0 src=0 "S=hrr: yes" "S=group: secp384r1"
+for k in ecdsa rsa ed25519; do
+    case $k in
+    ecdsa) sig=ecdsa_secp256r1_sha256 ossl='Peer signature type: ECDSA' ;;
+    rsa) sig=rsa_pss_rsae_sha256 ossl='Peer signature type: RSA-PSS' ;;
+    ed25519) sig=ed25519 ossl='Peer signature type: [Ee][Dd]25519' ;;
+    esac
+    run "ks-openssl-cert-$k" ks_ossl "" "--cert $pki/server-$k.pem --key $pki/server-$k.key" \
+        crc=0 src=0 "S=sigalg: $sig" "C~$ossl"
+done
+run ks-openssl-clientauth ks_ossl "-cert $pki/client.pem -key $pki/client.key" \
+    "--verify require --cafile $CA" crc=0 src=0 "S=peer-authenticated: yes"
+run ks-openssl-clientauth-missing ks_ossl "" "--verify require --cafile $CA" 'src!=0'
+run ks-openssl-clientauth-request ks_ossl "" "--verify request --cafile $CA" \
+    crc=0 src=0 "S=peer-authenticated: no"
+run ks-openssl-alpn ks_ossl "-alpn http/1.1" "--alpn h2,http/1.1" \
+    crc=0 src=0 "S=alpn: http/1.1" "C~ALPN protocol: http/1.1"
+run ks-openssl-ipv6 ks_ossl "-connect [::1]:PORT" "" crc=0 src=0 "C~^hello kitls"
+
+# ===========================================================================
+# gnutls-cli vs kitls-server
+# ===========================================================================
+for s in $SUITES; do
+    run "ks-gnutls-suite-$(short_suite "$s")" ks_gnutls \
+        "--priority $GPRIO:-CIPHER-ALL:+$(gnutls_cipher "$s")" "--suites $s" \
+        crc=0 src=0 "S=suite: $s" "C~Description: .*-\($(gnutls_cipher "$s")\)" "C~^hello kitls"
+done
+for g in $GROUPS_ALL; do
+    run "ks-gnutls-group-$g" ks_gnutls \
+        "--priority $GPRIO:-GROUP-ALL:+GROUP-$(gnutls_group "$g")" "--groups $g" \
+        crc=0 src=0 "S=group: $g" "S=hrr: no" "C~\(ECDHE-$(gnutls_group "$g")\)"
+done
+# gnutls sends shares for X25519 and SECP256R1 (two curve types); the server
+# only accepts secp384r1.
+run ks-gnutls-hrr ks_gnutls \
+    "--priority $GPRIO:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1" \
+    "--groups secp384r1" crc=0 src=0 "S=hrr: yes" "S=group: secp384r1" "C~\(ECDHE-SECP384R1\)"
+for k in ecdsa rsa ed25519; do
+    case $k in
+    ecdsa) sig=ecdsa_secp256r1_sha256 gn='ECDSA-SECP256R1-SHA256' ;;
+    rsa) sig=rsa_pss_rsae_sha256 gn='RSA-PSS-RSAE-SHA256' ;;
+    ed25519) sig=ed25519 gn='EdDSA-Ed25519' ;;
+    esac
+    run "ks-gnutls-cert-$k" ks_gnutls "" "--cert $pki/server-$k.pem --key $pki/server-$k.key" \
+        crc=0 src=0 "S=sigalg: $sig" "C~\($gn\)"
+done
+run ks-gnutls-clientauth ks_gnutls "--x509certfile $pki/client.pem --x509keyfile $pki/client.key" \
+    "--verify require --cafile $CA" crc=0 src=0 "S=peer-authenticated: yes"
+run ks-gnutls-alpn ks_gnutls "--alpn http/1.1" "--alpn h2,http/1.1" \
+    crc=0 src=0 "S=alpn: http/1.1" "C~Application protocol: http/1.1"
+# Both directions limited: kitls advertises 512; gnutls-cli --recordsize 512
+# advertises record_size_limit 513 (512 bytes of plaintext plus the TLS 1.3
+# content type, RFC 8449 section 4), so kitls sends at most 512 per record.
+run ks-gnutls-record-size-limit ks_gnutls "--recordsize 512" "--record-size-limit 512" \
+    crc=0 src=0 "C~^hello kitls" "S=max-send-fragment: 512"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] || exit 1
+exit 0
