@@ -57,8 +57,9 @@ echo "peers: $(openssl version | head -n1); gnutls $(gnutls-cli --version | sed 
 
 # ---------------------------------------------------------------------------
 # Certificates: one CA; server certificates for ECDSA P-256, RSA-2048 and
-# Ed25519 (SAN DNS:localhost, IP:127.0.0.1, IP:::1); one client certificate;
-# an unrelated CA for the negative test.
+# Ed25519, plus ECDSA P-384 (SAN DNS:localhost, IP:127.0.0.1, IP:::1);
+# client certificates (ECDSA P-256, RSA-2048, Ed25519); an unrelated CA for
+# the negative test.
 # ---------------------------------------------------------------------------
 pki=$work/pki
 mkdir -p "$pki"
@@ -86,16 +87,17 @@ keyUsage=critical,digitalSignature
 extendedKeyUsage=clientAuth
 EOF
     local serial=10 kind newkey
-    for kind in ecdsa rsa ed25519 client; do
+    for kind in ecdsa ecdsa384 rsa ed25519 client client-rsa client-ed25519; do
         case $kind in
         ecdsa | client) newkey=(-newkey ec -pkeyopt ec_paramgen_curve:P-256) ;;
-        rsa) newkey=(-newkey rsa:2048) ;;
-        ed25519) newkey=(-newkey ed25519) ;;
+        ecdsa384) newkey=(-newkey ec -pkeyopt ec_paramgen_curve:P-384) ;;
+        rsa | client-rsa) newkey=(-newkey rsa:2048) ;;
+        ed25519 | client-ed25519) newkey=(-newkey ed25519) ;;
         esac
         local cn=localhost ext=server.ext out=server-$kind
-        if [ $kind = client ]; then
-            cn="kitls interop client" ext=client.ext out=client
-        fi
+        case $kind in
+        client*) cn="kitls interop $kind" ext=client.ext out=$kind ;;
+        esac
         openssl req -new "${newkey[@]}" -nodes -keyout $out.key -out $out.csr \
             -subj "/CN=$cn" || return 1
         openssl x509 -req -in $out.csr -CA ca.pem -CAkey ca.key -set_serial $serial \
@@ -410,11 +412,15 @@ for g in $GROUPS_ALL; do
 done
 run kc-openssl-hrr kc_ossl "-groups secp384r1" "--groups x25519,secp384r1" \
     crc=0 src=0 "C=hrr: yes" "C=group: secp384r1"
+# -stateless: s_server insists on a cookie round trip (HRR with cookie).
+run kc-openssl-hrr-cookie kc_ossl "-groups secp384r1 -stateless" "--groups x25519,secp384r1" \
+    crc=0 src=0 "C=hrr: yes" "C=group: secp384r1"
 run kc-openssl-two-key-shares kc_ossl "-groups secp384r1" "--groups x25519,secp384r1 --key-shares 2" \
     crc=0 src=0 "C=hrr: no" "C=group: secp384r1"
-for k in ecdsa rsa ed25519; do
+for k in ecdsa ecdsa384 rsa ed25519; do
     case $k in
     ecdsa) sig=ecdsa_secp256r1_sha256 ;;
+    ecdsa384) sig=ecdsa_secp384r1_sha384 ;;
     rsa) sig=rsa_pss_rsae_sha256 ;;
     ed25519) sig=ed25519 ;;
     esac
@@ -448,7 +454,10 @@ run kc-gnutls-hrr kc_gnutls "--priority $GPRIO:-GROUP-ALL:+GROUP-SECP384R1" \
     "--groups x25519,secp384r1" \
     crc=0 "C=hrr: yes" "C=group: secp384r1" "C~^echo: ok" "S~\(ECDHE-SECP384R1\)"
 run kc-gnutls-clientauth kc_gnutls "--require-client-cert --x509cafile $CA" "$CLIENT_CERT" \
-    crc=0 "C~^echo: ok"
+    crc=0 "C~^echo: ok" "S~Client Signature: ECDSA-SECP256R1-SHA256"
+run kc-gnutls-clientauth-rsa kc_gnutls "--require-client-cert --x509cafile $CA" \
+    "--cert $pki/client-rsa.pem --key $pki/client-rsa.key" \
+    crc=0 "C~^echo: ok" "S~Client Signature: RSA-PSS-RSAE-SHA(256|384|512)"
 run kc-gnutls-alpn kc_gnutls "--alpn h2 --alpn http/1.1" "--alpn http/1.1" \
     crc=0 "C=alpn: http/1.1" "C~^echo: ok"
 # A 3000-byte line echoed back in records of at most 255 bytes.
@@ -471,9 +480,10 @@ run ks-openssl-hrr ks_ossl "-groups x25519:secp384r1" "--groups secp384r1" \
     crc=0 src=0 "S=hrr: yes" "S=group: secp384r1" "C~$(ossl_tempkey secp384r1)"
 run ks-openssl-hrr-cookie ks_ossl "-groups x25519:secp384r1" "--groups secp384r1 --hrr-cookie" \
     crc=0 src=0 "S=hrr: yes" "S=group: secp384r1"
-for k in ecdsa rsa ed25519; do
+for k in ecdsa ecdsa384 rsa ed25519; do
     case $k in
     ecdsa) sig=ecdsa_secp256r1_sha256 ossl='Peer signature type: ECDSA' ;;
+    ecdsa384) sig=ecdsa_secp384r1_sha384 ossl='Peer signing digest: SHA384' ;;
     rsa) sig=rsa_pss_rsae_sha256 ossl='Peer signature type: RSA-PSS' ;;
     ed25519) sig=ed25519 ossl='Peer signature type: [Ee][Dd]25519' ;;
     esac
@@ -482,6 +492,8 @@ for k in ecdsa rsa ed25519; do
 done
 run ks-openssl-clientauth ks_ossl "-cert $pki/client.pem -key $pki/client.key" \
     "--verify require --cafile $CA" crc=0 src=0 "S=peer-authenticated: yes"
+run ks-openssl-clientauth-ed25519 ks_ossl "-cert $pki/client-ed25519.pem -key $pki/client-ed25519.key" \
+    "--verify require --cafile $CA" crc=0 src=0 "S=peer-authenticated: yes" "S=peer-sigalg: ed25519"
 run ks-openssl-clientauth-missing ks_ossl "" "--verify require --cafile $CA" 'src!=0'
 run ks-openssl-clientauth-request ks_ossl "" "--verify request --cafile $CA" \
     crc=0 src=0 "S=peer-authenticated: no"
@@ -507,9 +519,10 @@ done
 run ks-gnutls-hrr ks_gnutls \
     "--priority $GPRIO:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1" \
     "--groups secp384r1" crc=0 src=0 "S=hrr: yes" "S=group: secp384r1" "C~\(ECDHE-SECP384R1\)"
-for k in ecdsa rsa ed25519; do
+for k in ecdsa ecdsa384 rsa ed25519; do
     case $k in
     ecdsa) sig=ecdsa_secp256r1_sha256 gn='ECDSA-SECP256R1-SHA256' ;;
+    ecdsa384) sig=ecdsa_secp384r1_sha384 gn='ECDSA-SECP384R1-SHA384' ;;
     rsa) sig=rsa_pss_rsae_sha256 gn='RSA-PSS-RSAE-SHA256' ;;
     ed25519) sig=ed25519 gn='EdDSA-Ed25519' ;;
     esac
@@ -518,6 +531,11 @@ for k in ecdsa rsa ed25519; do
 done
 run ks-gnutls-clientauth ks_gnutls "--x509certfile $pki/client.pem --x509keyfile $pki/client.key" \
     "--verify require --cafile $CA" crc=0 src=0 "S=peer-authenticated: yes"
+run ks-gnutls-clientauth-rsa ks_gnutls \
+    "--x509certfile $pki/client-rsa.pem --x509keyfile $pki/client-rsa.key" \
+    "--verify require --cafile $CA" crc=0 src=0 "S=peer-authenticated: yes" \
+    "S~^peer-sigalg: rsa_pss_rsae_sha(256|384|512)"
+run ks-openssl-no-compat ks_ossl "" "--no-compat" crc=0 src=0 "C~^hello kitls"
 run ks-gnutls-alpn ks_gnutls "--alpn http/1.1" "--alpn h2,http/1.1" \
     crc=0 src=0 "S=alpn: http/1.1" "C~Application protocol: http/1.1"
 # Both directions limited: kitls advertises 512; gnutls-cli --recordsize 512
