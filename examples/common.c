@@ -156,13 +156,19 @@ kitls_config *ex_config_build(enum kitls_role role, const struct ex_opts *o)
         const char *key = o->key != NULL ? o->key : o->cert;
 
         err = kitls_config_add_cert_files(cfg, cert, key);
-        if (err < 0 && config_fail(o->prog, "--cert/--key", err))
+        if (err < 0) {
+            fprintf(stderr, "%s: --cert %s --key %s: %s (%d)\n", o->prog, cert, key,
+                    kitls_error_string(err), err);
             goto fail;
+        }
     }
     if (o->cafile != NULL) {
         err = kitls_config_load_ca_file(cfg, o->cafile);
-        if (err < 0 && config_fail(o->prog, "--cafile", err))
+        if (err < 0) {
+            fprintf(stderr, "%s: --cafile %s: %s (%d)\n", o->prog, o->cafile,
+                    kitls_error_string(err), err);
             goto fail;
+        }
     }
     if (o->verify >= 0) {
         err = kitls_config_set_verify(cfg, (enum kitls_verify)o->verify);

@@ -436,6 +436,10 @@ run kc-openssl-no-compat kc_ossl "" "--no-compat" crc=0 src=0
 run kc-openssl-ipv6 kc_ossl "" "--host ::1" crc=0 src=0
 run kc-openssl-wrong-name kc_ossl "" "--servername wrong.example" 'crc!=0'
 run kc-openssl-untrusted kc_ossl "" "--cafile $pki/other-ca.pem" 'crc!=0'
+run kc-openssl-no-common-suite kc_ossl "-ciphersuites TLS_AES_256_GCM_SHA384" \
+    "--suites TLS_AES_128_GCM_SHA256" 'crc!=0' "C~handshake_failure"
+run kc-openssl-no-common-group kc_ossl "-groups secp384r1" "--groups x25519,secp256r1" \
+    'crc!=0' "C~handshake_failure"
 
 # ===========================================================================
 # kitls-client vs gnutls-serv
@@ -499,6 +503,8 @@ run ks-openssl-clientauth-request ks_ossl "" "--verify request --cafile $CA" \
     crc=0 src=0 "S=peer-authenticated: no"
 run ks-openssl-alpn ks_ossl "-alpn http/1.1" "--alpn h2,http/1.1" \
     crc=0 src=0 "S=alpn: http/1.1" "C~ALPN protocol: http/1.1"
+run ks-openssl-alpn-mismatch ks_ossl "-alpn http/1.1" "--alpn h2" \
+    'crc!=0' 'src!=0' "S~no_application_protocol"
 run ks-openssl-ipv6 ks_ossl "-connect [::1]:PORT" "" crc=0 src=0 "C~^hello kitls"
 
 # ===========================================================================
