@@ -372,6 +372,8 @@ int ex_read(int fd, kitls_conn *c, uint8_t *buf, size_t len)
         /* Post-handshake messages may have queued output (a KeyUpdate
          * reply, or an alert on error). */
         frc = ex_flush(fd, c);
+        if (n == 0 && frc == 0)
+            continue; /* a record without data was consumed; not EOF */
         if (n != KITLS_E_WANT_READ)
             return n;
         if (frc != 0)
@@ -457,7 +459,9 @@ void ex_report_error(const char *prog, const kitls_conn *c, int err)
     const char *detail;
 
     if (err == EX_E_IO) {
-        fprintf(stderr, "%s: error: transport: %s\n", prog, strerror(ex_io_errno));
+        fprintf(stderr, "%s: error: transport: %s\n", prog,
+                ex_io_errno == EAGAIN || ex_io_errno == EWOULDBLOCK ? "timed out"
+                                                                   : strerror(ex_io_errno));
     } else {
         fprintf(stderr, "%s: error: %s (%d)\n", prog, kitls_error_string(err), err);
         alert = kitls_error_alert(err);

@@ -280,6 +280,8 @@ static int run_relay(int fd, kitls_conn *c, const struct ex_opts *o)
                     return KITLS_E_INTERNAL;
                 continue;
             }
+            if (n == 0 && rc == 0)
+                continue; /* a record without data; keep draining */
             if (n == KITLS_E_CLOSED)
                 return stdin_open ? ex_close(fd, c, 1) : 0;
             if (n != KITLS_E_WANT_READ)
