@@ -1,6 +1,7 @@
 /* Algorithm tables: cipher suites, groups, signature schemes (RFC 8446 §4.2). */
 #include <pthread.h>
 #include <string.h>
+#include <strings.h>
 
 #include "internal.h"
 
@@ -125,5 +126,13 @@ uint16_t kitls_group_by_name(const char *name)
     for (size_t i = 0; name && i < N(groups); i++)
         if (!strcasecmp(groups[i].name, name) || !strcasecmp(groups[i].ossl_name, name))
             return groups[i].id;
+    return 0;
+}
+
+uint16_t kitls_sigalg_by_name(const char *name)
+{
+    for (size_t i = 0; name && i < N(sigalgs); i++)
+        if (!strcasecmp(sigalgs[i].name, name))
+            return sigalgs[i].id;
     return 0;
 }

@@ -379,6 +379,14 @@ int kitls_config_set_limits(kitls_config *cfg, const struct kitls_limits *lim)
     return 0;
 }
 
+int kitls_config_set_verify_callback(kitls_config *cfg, kitls_verify_fn fn, void *ctx)
+{
+    MUTABLE(cfg);
+    cfg->verify_cb = fn;
+    cfg->verify_ctx = ctx;
+    return 0;
+}
+
 int kitls_config_set_rng(kitls_config *cfg, kitls_rng_fn fn, void *ctx)
 {
     MUTABLE(cfg);

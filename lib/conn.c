@@ -394,11 +394,42 @@ int kitls_conn_handshake(kitls_conn *c)
         ret = kitls_hs_client_start(c);
     while (!ret && !c->established)
         ret = process_record(c);
+    if (ret == KITLS_E_WANT_READ && c->eof)
+        ret = KITLS_E_EOF;
     if (ret == KITLS_E_CLOSED)
         ret = KITLS_E_UNEXPECTED_MESSAGE; /* close_notify before the end of the handshake */
     if (ret && ret != KITLS_E_WANT_READ)
         return kitls_conn_fail(c, ret);
     return ret;
+}
+
+void kitls_conn_set_eof(kitls_conn *c)
+{
+    if (c)
+        c->eof = 1;
+}
+
+int kitls_conn_key_update(kitls_conn *c, int request_peer)
+{
+    if (!c)
+        return KITLS_E_INVALID_ARG;
+    if (c->error)
+        return c->error;
+    if (!c->established || c->write_closed)
+        return KITLS_E_STATE;
+    int ret = kitls_hs_send_key_update(c, request_peer);
+    return ret ? kitls_conn_fail(c, ret) : 0;
+}
+
+int kitls_conn_send_alert(kitls_conn *c, int description)
+{
+    if (!c || description < 0 || description > 255)
+        return KITLS_E_INVALID_ARG;
+    if (!c->error) {
+        c->error = KITLS_E_STATE;
+        send_alert(c, description);
+    }
+    return 0;
 }
 
 int kitls_conn_is_established(const kitls_conn *c) { return c->established; }
@@ -415,6 +446,8 @@ int kitls_conn_read(kitls_conn *c, uint8_t *buf, size_t len)
         if (c->read_closed)
             return KITLS_E_CLOSED;
         int ret = process_record(c);
+        if (ret == KITLS_E_WANT_READ && c->eof)
+            return kitls_conn_fail(c, KITLS_E_EOF);
         if (ret == KITLS_E_CLOSED || ret == KITLS_E_WANT_READ)
             return ret;
         if (ret)

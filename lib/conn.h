@@ -16,6 +16,7 @@ struct kitls_conn {
     int established;
     int read_closed;  /* close_notify received */
     int write_closed; /* close_notify sent */
+    int eof;          /* transport ended (kitls_conn_set_eof) */
     void *user;
 
     /* Received bytes: [in_start, in_len) is unprocessed; decrypted

@@ -234,7 +234,7 @@ int kitls_hs_recv_cv(kitls_conn *c, struct rd *b)
     GUARD(kitls_sig_verify(s, c->peer_key, !c->server, th, c->th.hash_len, sig.p, rd_left(&sig)));
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
     c->peer_sigalg = scheme;
-    c->peer_authenticated = c->cfg->verify != KITLS_VERIFY_NONE || c->server;
+    c->peer_authenticated = c->cfg->verify != KITLS_VERIFY_NONE || c->cfg->verify_cb || c->server;
     c->state = c->server ? ST_SERVER_WAIT_FIN : ST_CLIENT_WAIT_FIN;
     return 0;
 }

@@ -274,6 +274,8 @@ struct kitls_config {
     void *time_ctx;
     kitls_log_fn log;
     void *log_ctx;
+    kitls_verify_fn verify_cb;
+    void *verify_ctx;
 };
 
 int kitls_config_random(const kitls_config *cfg, uint8_t *buf, size_t len);

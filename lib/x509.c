@@ -68,14 +68,14 @@ int kitls_x509_verify_chain(kitls_conn *c, const uint8_t *const *der, const size
         snprintf(c->verify_detail, sizeof(c->verify_detail), "leaf public key unsupported");
         goto out;
     }
+    int result = 0;
     /* TLS 1.3 signatures need digitalSignature when keyUsage is present. */
     if ((X509_get_extension_flags(leaf) & EXFLAG_KUSAGE) &&
         !(X509_get_key_usage(leaf) & KU_DIGITAL_SIGNATURE)) {
         snprintf(c->verify_detail, sizeof(c->verify_detail), "leaf keyUsage lacks digitalSignature");
-        ret = KITLS_E_CERT_USAGE;
-        goto out;
+        result = KITLS_E_CERT_USAGE;
     }
-    if (c->cfg->verify != KITLS_VERIFY_NONE) {
+    if (!result && c->cfg->verify != KITLS_VERIFY_NONE) {
         ctx = X509_STORE_CTX_new();
         if (!ctx || !X509_STORE_CTX_init(ctx, c->cfg->store, leaf, chain)) {
             ret = KITLS_E_NOMEM;
@@ -98,9 +98,14 @@ int kitls_x509_verify_chain(kitls_conn *c, const uint8_t *const *der, const size
             int e = X509_STORE_CTX_get_error(ctx);
             snprintf(c->verify_detail, sizeof(c->verify_detail), "%s (depth %d)",
                      X509_verify_cert_error_string(e), X509_STORE_CTX_get_error_depth(ctx));
-            ret = map_verify_error(e);
-            goto out;
+            result = map_verify_error(e);
         }
+    }
+    if (c->cfg->verify_cb)
+        result = c->cfg->verify_cb(c->cfg->verify_ctx, c, der, len, n, result);
+    if (result) {
+        ret = result < 0 ? result : KITLS_E_CERT_INVALID;
+        goto out;
     }
     uint8_t *copy = malloc(len[0]);
     if (!copy || !EVP_PKEY_up_ref(pk)) {

@@ -125,13 +125,14 @@ KITLS_API const char *kitls_sigalg_name(uint16_t scheme);
 /** Look up a suite, group or scheme by name; 0 if unknown. */
 KITLS_API uint16_t kitls_suite_by_name(const char *name);
 KITLS_API uint16_t kitls_group_by_name(const char *name);
+KITLS_API uint16_t kitls_sigalg_by_name(const char *name);
+
+typedef struct kitls_config kitls_config;
+typedef struct kitls_conn kitls_conn;
 
 /* ------------------------------------------------------------------ */
 /* Configuration                                                       */
 /* ------------------------------------------------------------------ */
-
-typedef struct kitls_config kitls_config;
-typedef struct kitls_conn kitls_conn;
 
 enum kitls_role { KITLS_ROLE_CLIENT = 0, KITLS_ROLE_SERVER = 1 };
 
@@ -160,7 +161,7 @@ typedef void (*kitls_log_fn)(void *ctx, int level, const char *msg);
 KITLS_API kitls_config *kitls_config_new(enum kitls_role role);
 /** Take another reference. */
 KITLS_API kitls_config *kitls_config_up_ref(kitls_config *cfg);
-/** Drop a reference; the last one frees the config and wipes its keys. */
+/** Drop a reference; the last one frees the config and wipes its keys.  NULL is allowed. */
 KITLS_API void kitls_config_free(kitls_config *cfg);
 
 /*
@@ -207,6 +208,19 @@ KITLS_API KITLS_WUR int kitls_config_use_system_ca(kitls_config *cfg);
 KITLS_API KITLS_WUR int kitls_config_set_verify(kitls_config *cfg, enum kitls_verify mode);
 
 /**
+ * Verification callback, called once the peer's chain has been parsed and
+ * (unless the mode is KITLS_VERIFY_NONE) checked by libcrypto's verifier.
+ * `der`/`len` hold the chain as received, leaf first; `result` is 0 if the
+ * built-in checks passed or the KITLS_E_CERT_* error they produced.  Return
+ * 0 to accept the peer or a negative KITLS_E_* code (e.g. `result`) to
+ * reject it with that code's alert.
+ */
+typedef int (*kitls_verify_fn)(void *ctx, kitls_conn *c, const uint8_t *const *der,
+                               const size_t *len, size_t n, int result);
+KITLS_API KITLS_WUR int kitls_config_set_verify_callback(kitls_config *cfg, kitls_verify_fn fn,
+                                                         void *ctx);
+
+/**
  * ALPN protocols in preference order, as an array of C strings (1..255
  * bytes each).  A server with ALPN configured refuses a client that offers
  * ALPN with no overlap (no_application_protocol).
@@ -238,7 +252,7 @@ KITLS_API KITLS_WUR int kitls_config_set_log(kitls_config *cfg, kitls_log_fn fn,
 /** Create a connection from a config (takes a reference, freezes it).
  *  Returns NULL on allocation failure. */
 KITLS_API kitls_conn *kitls_conn_new(kitls_config *cfg);
-/** Free a connection; wipes all secrets. */
+/** Free a connection; wipes all secrets.  NULL is allowed. */
 KITLS_API void kitls_conn_free(kitls_conn *c);
 
 /** Client: server name to send in SNI and to verify the certificate
@@ -293,6 +307,25 @@ KITLS_API KITLS_WUR int kitls_conn_read(kitls_conn *c, uint8_t *buf, size_t len)
 KITLS_API KITLS_WUR int kitls_conn_write(kitls_conn *c, const uint8_t *buf, size_t len);
 /** Queue a close_notify alert.  Further writes fail with KITLS_E_STATE. */
 KITLS_API KITLS_WUR int kitls_conn_close(kitls_conn *c);
+/**
+ * Tell the connection its transport reached end-of-file.  Reads then
+ * return KITLS_E_CLOSED if close_notify was received, else KITLS_E_EOF
+ * (truncation) once buffered data is consumed; a handshake in progress
+ * fails with KITLS_E_EOF.
+ */
+KITLS_API void kitls_conn_set_eof(kitls_conn *c);
+/**
+ * Send a KeyUpdate (RFC 8446 §4.6.3) and switch to the next sending keys;
+ * with `request_peer` the peer is asked to update its keys too.  Only
+ * after the handshake; the KeyUpdate goes into the output like data.
+ */
+KITLS_API KITLS_WUR int kitls_conn_key_update(kitls_conn *c, int request_peer);
+/**
+ * Send a fatal alert with the given description and fail the connection
+ * (KITLS_E_STATE is then the sticky error).  For tests and applications
+ * that abort a connection for their own reasons.
+ */
+KITLS_API KITLS_WUR int kitls_conn_send_alert(kitls_conn *c, int description);
 
 #define KITLS_WANT_READ 1u  /**< more input is needed */
 #define KITLS_WANT_WRITE 2u /**< output is pending */
