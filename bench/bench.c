@@ -230,7 +230,8 @@ static struct {
 static void usage(void)
 {
     printf("usage: kitls-bench [options]\n"
-           "  --seconds S   time per handshake / raw-crypto measurement and round (default 1)\n"
+           "  --seconds S   time per handshake measurement and round (default 1;\n"
+           "                raw-crypto measurements run S/2 per round, best round kept)\n"
            "  --rounds N    rounds, alternating libraries; the median is reported (default 3)\n"
            "  --mib M       MiB written per suite and round for throughput (default 256)\n"
            "  --count N     fixed number of handshakes per round instead of --seconds\n"
@@ -1020,7 +1021,23 @@ static void bench_tput(void)
 /* Raw libcrypto limits                                                */
 /* ------------------------------------------------------------------ */
 
-/* Run fn until opt.seconds elapsed; returns microseconds per call. */
+/* Raw measurements are upper bounds: each runs opt.rounds times for
+ * raw_secs and the best round is kept. */
+static double raw_secs = 0.5;
+
+static void keep_max(double *dst, double v)
+{
+    if (v > *dst)
+        *dst = v;
+}
+
+static void keep_min(double *dst, double v)
+{
+    if (*dst == 0 || v < *dst)
+        *dst = v;
+}
+
+/* Run body until raw_secs elapsed; stores microseconds per call. */
 #define TIME_LOOP(us_out, body)                                                                    \
     do {                                                                                           \
         long n_ = 0;                                                                               \
@@ -1028,7 +1045,7 @@ static void bench_tput(void)
         for (;;) {                                                                                 \
             body;                                                                                  \
             n_++;                                                                                  \
-            if ((n_ & 15) == 0 && (t1_ = now()) - t0_ >= opt.seconds)                              \
+            if ((n_ & 15) == 0 && (t1_ = now()) - t0_ >= raw_secs)                              \
                 break;                                                                             \
         }                                                                                          \
         (us_out) = (t1_ - t0_) * 1e6 / (double)n_;                                                 \
@@ -1072,8 +1089,8 @@ static void raw_aead(int si)
     TIME_LOOP(us_seal, SEAL());
     if (memcmp(pt, wbuf, REC_LEN) != 0)
         die("aead mismatch");
-    raw.aead_mbs[si] = REC_LEN / us_both;
-    raw.aead_seal[si] = REC_LEN / us_seal;
+    keep_max(&raw.aead_mbs[si], REC_LEN / us_both);
+    keep_max(&raw.aead_seal[si], REC_LEN / us_seal);
 #undef SEAL
 #undef OPEN
     EVP_CIPHER_CTX_free(e);
@@ -1089,11 +1106,12 @@ static void raw_pk(void)
     size_t len;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     EVP_PKEY *leaf_pub = X509_get0_pubkey(pki.leaf), *ca_pub = X509_get0_pubkey(pki.ca);
+    double kg_us, dr_us, sg_us, vf_us, xv_us, xp_us;
     if (kctx == NULL || EVP_PKEY_keygen_init(kctx) <= 0 || md == NULL)
         die("x25519 ctx");
 
     /* keygen + export of the public share */
-    TIME_LOOP(raw.x25519_keygen_us, {
+    TIME_LOOP(kg_us, {
         EVP_PKEY *k = NULL;
         len = sizeof(pub);
         if (EVP_PKEY_keygen(kctx, &k) <= 0 || !EVP_PKEY_get_raw_public_key(k, pub, &len))
@@ -1105,7 +1123,7 @@ static void raw_pk(void)
     len = sizeof(pub);
     EVP_PKEY_get_raw_public_key(b, pub, &len);
     /* import the peer share + derive */
-    TIME_LOOP(raw.x25519_derive_us, {
+    TIME_LOOP(dr_us, {
         EVP_PKEY *peer = EVP_PKEY_new_raw_public_key(EVP_PKEY_X25519, NULL, pub, 32);
         EVP_PKEY_CTX *dctx = EVP_PKEY_CTX_new(a, NULL);
         size_t sl = sizeof(secret);
@@ -1120,14 +1138,14 @@ static void raw_pk(void)
     memset(tbs, 0x20, 64);
     memcpy(tbs + 64, "TLS 1.3, server CertificateVerify", 34);
     RAND_bytes(tbs + 98, 32);
-    TIME_LOOP(raw.ecdsa_sign_us, {
+    TIME_LOOP(sg_us, {
         len = sizeof(sig);
         if (EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, pki.leaf_key) <= 0 ||
             EVP_DigestSign(md, sig, &len, tbs, sizeof(tbs)) <= 0)
             die("ecdsa sign");
         EVP_MD_CTX_reset(md);
     });
-    TIME_LOOP(raw.ecdsa_verify_us, {
+    TIME_LOOP(vf_us, {
         if (EVP_DigestVerifyInit(md, NULL, EVP_sha256(), NULL, leaf_pub) <= 0 ||
             EVP_DigestVerify(md, sig, len, tbs, sizeof(tbs)) != 1)
             die("ecdsa verify");
@@ -1135,7 +1153,7 @@ static void raw_pk(void)
     });
     /* chain: the leaf's signature by the CA (the anchor's self-signature
      * is not checked by default, by either library) */
-    TIME_LOOP(raw.x509_verify_us, {
+    TIME_LOOP(xv_us, {
         if (X509_verify(pki.leaf, ca_pub) != 1)
             die("X509_verify");
     });
@@ -1145,7 +1163,7 @@ static void raw_pk(void)
         int dl = i2d_X509(pki.leaf, &der);
         if (dl <= 0)
             die("i2d_X509");
-        TIME_LOOP(raw.x509_parse_us, {
+        TIME_LOOP(xp_us, {
             const uint8_t *p = der;
             X509 *x = d2i_X509(NULL, &p, dl);
             if (x == NULL)
@@ -1154,10 +1172,12 @@ static void raw_pk(void)
         });
         OPENSSL_free(der);
     }
-    raw.hs_pk_us = 2 * raw.x25519_keygen_us + 2 * raw.x25519_derive_us + raw.ecdsa_sign_us +
-                   raw.ecdsa_verify_us + raw.x509_verify_us;
-    raw.hs_bound = 1e6 / raw.hs_pk_us;
-    raw.hs_pk_parse_bound = 1e6 / (raw.hs_pk_us + raw.x509_parse_us);
+    keep_min(&raw.x25519_keygen_us, kg_us);
+    keep_min(&raw.x25519_derive_us, dr_us);
+    keep_min(&raw.ecdsa_sign_us, sg_us);
+    keep_min(&raw.ecdsa_verify_us, vf_us);
+    keep_min(&raw.x509_verify_us, xv_us);
+    keep_min(&raw.x509_parse_us, xp_us);
     EVP_PKEY_free(a);
     EVP_PKEY_free(b);
     EVP_PKEY_CTX_free(kctx);
@@ -1166,9 +1186,16 @@ static void raw_pk(void)
 
 static void bench_raw(void)
 {
-    for (int si = 0; si < NSUITES; si++)
-        raw_aead(si);
-    raw_pk();
+    raw_secs = opt.seconds / 2;
+    for (int round = 0; round < opt.rounds; round++) {
+        for (int si = 0; si < NSUITES; si++)
+            raw_aead(si);
+        raw_pk();
+    }
+    raw.hs_pk_us = 2 * raw.x25519_keygen_us + 2 * raw.x25519_derive_us + raw.ecdsa_sign_us +
+                   raw.ecdsa_verify_us + raw.x509_verify_us;
+    raw.hs_bound = 1e6 / raw.hs_pk_us;
+    raw.hs_pk_parse_bound = 1e6 / (raw.hs_pk_us + raw.x509_parse_us);
     raw.done = 1;
 }
 
@@ -1307,7 +1334,7 @@ static void print_table(void)
         printf("  target: kitls >= openssl for every suite\n\n");
     }
     if (raw.done) {
-        printf("Raw libcrypto (EVP), one core:\n");
+        printf("Raw libcrypto (EVP), one core, best of %d rounds:\n", opt.rounds);
         for (int si = 0; si < NSUITES; si++)
             printf("  %-18s seal+open 16 KiB: %8.1f MB/s   seal only: %8.1f MB/s\n",
                    suites[si].cipher, raw.aead_mbs[si], raw.aead_seal[si]);

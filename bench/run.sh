@@ -42,7 +42,8 @@ ncpu=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo '?')
 {
     echo "# command: ${pin:+$pin }bench/kitls-bench $* --json-file $json"
     echo "# date: $stamp  host: $(uname -srm)  cpus: $ncpu  model: ${model:-unknown}"
-    echo "# git: $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo none)"
+    echo "# git: $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo none)$(git -C "$top" status --porcelain -- lib include 2>/dev/null | grep -q . && echo ' (lib/ or include/ modified or untracked)')"
+    echo "# lib sources sha256: $(cat "$top"/lib/*.[ch] "$top"/include/kitls/*.h 2>/dev/null | sha256sum | cut -c1-16)"
 } > "$txt"
 # shellcheck disable=SC2086
 $pin "$bin" "$@" --json-file "$json" | tee -a "$txt"
