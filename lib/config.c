@@ -37,8 +37,13 @@ kitls_config *kitls_config_new(enum kitls_role role)
     cfg->limits.max_ccs = 1;
     cfg->limits.max_cert_chain = 10;
     cfg->limits.max_key_updates = 32;
+    cfg->n_tickets = 1;
+    cfg->ticket_lifetime = 7200;
+    pthread_rwlock_init(&cfg->ticket_lock, NULL);
+    cfg->n_ticket_keys = 1;
     cfg->store = X509_STORE_new();
-    if (!cfg->store || RAND_bytes(cfg->cookie_key, sizeof(cfg->cookie_key)) != 1) {
+    if (!cfg->store || RAND_bytes(cfg->cookie_key, sizeof(cfg->cookie_key)) != 1 ||
+        RAND_bytes((uint8_t *)cfg->ticket_keys, sizeof(cfg->ticket_keys[0])) != 1) {
         kitls_config_free(cfg);
         return NULL;
     }
@@ -70,6 +75,7 @@ void kitls_config_free(kitls_config *cfg)
         cert_free(&cfg->certs[i]);
     X509_STORE_free(cfg->store);
     free(cfg->alpn);
+    pthread_rwlock_destroy(&cfg->ticket_lock);
     OPENSSL_cleanse(cfg, sizeof(*cfg));
     free(cfg);
 }
@@ -384,6 +390,32 @@ int kitls_config_set_verify_callback(kitls_config *cfg, kitls_verify_fn fn, void
     MUTABLE(cfg);
     cfg->verify_cb = fn;
     cfg->verify_ctx = ctx;
+    return 0;
+}
+
+int kitls_config_set_tickets(kitls_config *cfg, unsigned count, uint32_t lifetime)
+{
+    MUTABLE(cfg);
+    if (count > 16 || lifetime > 604800)
+        return KITLS_E_INVALID_ARG;
+    cfg->n_tickets = count;
+    cfg->ticket_lifetime = lifetime;
+    return 0;
+}
+
+int kitls_config_set_psk_ke(kitls_config *cfg, int on)
+{
+    MUTABLE(cfg);
+    cfg->psk_ke = !!on;
+    return 0;
+}
+
+int kitls_config_set_key_update_limit(kitls_config *cfg, uint64_t records)
+{
+    MUTABLE(cfg);
+    if (records == 0)
+        return KITLS_E_INVALID_ARG;
+    cfg->key_update_limit = records;
     return 0;
 }
 

@@ -42,6 +42,8 @@ static void conn_drop_handshake(kitls_conn *c)
     OPENSSL_cleanse(c->s_hs, sizeof(c->s_hs));
     OPENSSL_cleanse(c->c_ap, sizeof(c->c_ap));
     OPENSSL_cleanse(c->s_ap, sizeof(c->s_ap));
+    /* A server keeps res_master to issue tickets later; a client to turn
+     * tickets into sessions. */
     free(c->cookie);
     c->cookie = NULL;
     free(c->cr_ctx);
@@ -63,6 +65,8 @@ void kitls_conn_free(kitls_conn *c)
     wr_free(&c->out);
     wr_free(&c->hs_in);
     free(c->sni);
+    kitls_session_free(c->session);
+    kitls_session_free(c->new_session);
     X509_free(c->peer_leaf);
     free(c->peer_der);
     EVP_PKEY_free(c->peer_key);
@@ -472,7 +476,21 @@ int kitls_conn_write(kitls_conn *c, const uint8_t *buf, size_t len)
         return KITLS_E_STATE;
     if (!len)
         return 0;
-    int ret = kitls_conn_send_record(c, CT_APPDATA, buf, len);
+    /* Rekey before the AEAD usage limit (RFC 8446 §5.5). */
+    uint64_t limit = c->cfg->key_update_limit;
+    if (!limit)
+        limit = c->tx.suite->id == KITLS_CHACHA20_POLY1305_SHA256 ? (1ull << 40) : (1ull << 24);
+    size_t frag = kitls_conn_max_fragment(c), left = len;
+    int ret = 0;
+    while (!ret && left) {
+        size_t n = left < frag ? left : frag;
+        if (c->tx.seq + 1 >= limit)
+            ret = kitls_hs_send_key_update(c, 0);
+        if (!ret)
+            ret = kitls_conn_send_record(c, CT_APPDATA, buf, n);
+        buf += n;
+        left -= n;
+    }
     if (ret)
         return kitls_conn_fail(c, ret);
     return (int)len;

@@ -78,6 +78,15 @@ struct kitls_conn {
     EVP_PKEY *peer_key;
     int peer_authenticated;
     char verify_detail[160];
+
+    /* resumption */
+    kitls_session *session;     /* client: offered; server: from the ticket */
+    kitls_session *new_session; /* client: newest ticket received */
+    int psk_offered;            /* client: pre_shared_key is in our ClientHello */
+    int resumed;
+    int psk_dhe;                /* psk_dhe_ke (1) or psk_ke (0) */
+    uint8_t res_master[KITLS_MAX_HASH];
+    uint64_t ticket_nonce;
 };
 
 /* conn.c */
@@ -89,6 +98,21 @@ int kitls_conn_hs_flush(kitls_conn *c);
 int kitls_conn_send_record(kitls_conn *c, uint8_t type, const uint8_t *p, size_t len);
 int kitls_conn_send_ccs(kitls_conn *c);
 size_t kitls_conn_max_fragment(const kitls_conn *c);
+
+/* session.c */
+/** Client: append psk_key_exchange_modes and pre_shared_key (last) with a
+ *  zero binder; *binder_at is the binder's offset in w. */
+int kitls_psk_client_write(kitls_conn *c, struct wr *w, size_t *binder_at);
+/** Client: fill in the binder over the ClientHello at w->buf[msg_at..]. */
+int kitls_psk_client_binder(kitls_conn *c, struct wr *w, size_t msg_at, size_t binder_at);
+/** Client: the server's pre_shared_key extension in ServerHello. */
+int kitls_psk_client_accept(kitls_conn *c, struct rd data);
+/** Server: consider the ClientHello's PSK; sets c->resumed on success. */
+int kitls_psk_server_check(kitls_conn *c, struct rd psk_ext, struct rd *modes);
+/** Server: send one NewSessionTicket. */
+int kitls_ticket_send(kitls_conn *c);
+/** The resumption master secret after the client's Finished. */
+int kitls_session_derive_res_master(kitls_conn *c);
 
 /* x509.c */
 /** Verify a peer chain (DER list, leaf first); sets c->peer_leaf/peer_key. */

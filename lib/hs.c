@@ -89,7 +89,8 @@ int kitls_hs_derive_hs_secrets(kitls_conn *c, const uint8_t *dhe, size_t dhe_len
 {
     uint8_t th[KITLS_MAX_HASH];
     GUARD(kitls_th_current(&c->th, th));
-    GUARD(kitls_ks_early(&c->ks, c->suite, NULL, 0));
+    GUARD(kitls_ks_early(&c->ks, c->suite, c->resumed ? c->session->psk : NULL,
+                         c->resumed ? c->session->psk_len : 0));
     GUARD(kitls_ks_handshake(&c->ks, dhe, dhe_len));
     GUARD(kitls_ks_derive(&c->ks, "c hs traffic", th, c->c_hs));
     GUARD(kitls_ks_derive(&c->ks, "s hs traffic", th, c->s_hs));
@@ -252,6 +253,7 @@ static int client_finish(kitls_conn *c)
     }
     GUARD(kitls_hs_send_fin(c));
     GUARD(kitls_conn_hs_flush(c));
+    GUARD(kitls_session_derive_res_master(c));
     GUARD(kitls_rec_set_secret(&c->tx, c->suite, c->c_ap, 1));
     GUARD(kitls_rec_set_secret(&c->rx, c->suite, c->s_ap, 0));
     kitls_hs_done(c);
@@ -276,27 +278,12 @@ int kitls_hs_recv_fin(kitls_conn *c, struct rd *b)
     if (c->cert_requested && !c->peer_authenticated && c->cfg->verify == KITLS_VERIFY_REQUIRE)
         return KITLS_E_CERT_REQUIRED;
     GUARD(kitls_rec_set_secret(&c->rx, c->suite, c->c_ap, 0));
+    if (c->cfg->n_tickets)
+        GUARD(kitls_session_derive_res_master(c));
     kitls_hs_done(c);
+    for (unsigned i = 0; i < c->cfg->n_tickets; i++)
+        GUARD(kitls_ticket_send(c));
     return 0;
-}
-
-int kitls_hs_recv_nst(kitls_conn *c, struct rd *b)
-{
-    /* Validate the ticket's shape; resumption does not use it yet. */
-    uint32_t lifetime, age_add;
-    struct rd nonce, ticket, exts;
-    struct ext_list el;
-    GUARD(rd_u32(b, &lifetime));
-    GUARD(rd_u32(b, &age_add));
-    GUARD(rd_sub(b, 1, &nonce));
-    GUARD(rd_sub(b, 2, &ticket));
-    GUARD(rd_sub(b, 2, &exts));
-    GUARD(rd_expect_empty(b));
-    if (rd_empty(&ticket))
-        return KITLS_E_DECODE;
-    if (lifetime > 604800)
-        return KITLS_E_ILLEGAL_PARAMETER;
-    return kitls_ext_parse(&exts, &el, 1);
 }
 
 int kitls_hs_send_key_update(kitls_conn *c, int request)

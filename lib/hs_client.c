@@ -112,8 +112,17 @@ static int send_client_hello(kitls_conn *c)
         wr_end(&w, v, 2);
         wr_end(&w, e, 2);
     }
+    /* pre_shared_key goes last (§4.2.11); its binder covers the rest. */
+    size_t binder_at = 0;
+    if (c->session && (ret = kitls_psk_client_write(c, &w, &binder_at)) != 0)
+        goto out;
     wr_end(&w, exts, 2);
-    ret = kitls_hs_msg_end(c, &w, msg);
+    wr_end(&w, msg, 3);
+    ret = w.err;
+    if (!ret && c->psk_offered)
+        ret = kitls_psk_client_binder(c, &w, msg - 1, binder_at);
+    if (!ret)
+        ret = kitls_th_update(&c->th, w.buf + msg - 1, w.len - msg + 1);
     if (!ret)
         ret = kitls_conn_hs_queue(c, w.buf, w.len);
     if (!ret)
@@ -236,13 +245,31 @@ int kitls_hs_client_sh(kitls_conn *c, struct rd *b)
 
     for (size_t i = 0; i < el.n; i++) {
         uint16_t t = el.e[i].type;
-        if (t != EXT_KEY_SHARE && t != EXT_SUPPORTED_VERSIONS)
+        if (t != EXT_KEY_SHARE && t != EXT_SUPPORTED_VERSIONS && t != EXT_PRE_SHARED_KEY)
             return (c->offered & kitls_ext_bit(t)) ? KITLS_E_ILLEGAL_PARAMETER
                                                    : KITLS_E_UNSUPPORTED_EXTENSION;
     }
+    const struct ext_entry *psk = kitls_ext_get(&el, EXT_PRE_SHARED_KEY);
+    if (psk) {
+        if (!c->psk_offered)
+            return KITLS_E_UNSUPPORTED_EXTENSION;
+        GUARD(kitls_psk_client_accept(c, psk->data));
+    }
     const struct ext_entry *ks = kitls_ext_get(&el, EXT_KEY_SHARE);
-    if (!ks)
-        return KITLS_E_MISSING_EXTENSION;
+    if (!ks) {
+        /* Only psk_ke, if we offered it, goes without a key share. */
+        if (!c->resumed || !c->cfg->psk_ke)
+            return KITLS_E_MISSING_EXTENSION;
+        int ret = kitls_th_set_hash(&c->th, c->suite);
+        if (!ret)
+            ret = kitls_th_update(&c->th, c->msg, c->msg_len);
+        if (!ret)
+            ret = kitls_hs_derive_hs_secrets(c, NULL, 0);
+        if (ret)
+            return ret;
+        c->state = ST_CLIENT_WAIT_EE;
+        return 0;
+    }
     r = ks->data;
     uint16_t gid;
     struct rd share;
@@ -329,6 +356,12 @@ int kitls_hs_client_ee(kitls_conn *c, struct rd *b)
         }
     }
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
+    /* A resumed handshake authenticates with the PSK: Finished is next. */
+    if (c->resumed) {
+        c->peer_authenticated = 1;
+        c->state = ST_CLIENT_WAIT_FIN;
+        return 0;
+    }
     c->state = ST_CLIENT_WAIT_CERT_CR;
     return 0;
 }

@@ -310,7 +310,22 @@ static int negotiate(kitls_conn *c, struct ch_info *ch)
     if (!c->n_peer_sigalgs)
         return KITLS_E_HANDSHAKE_FAILURE;
     GUARD(pick_group(c, ch));
-    return pick_cert(c);
+    const struct ext_entry *psk = kitls_ext_get(&ch->el, EXT_PRE_SHARED_KEY);
+    if (psk) {
+        const struct ext_entry *m = kitls_ext_get(&ch->el, EXT_PSK_KEY_EXCHANGE_MODES);
+        struct rd r, modes;
+        if (!m)
+            return KITLS_E_MISSING_EXTENSION; /* §4.2.9 */
+        r = m->data;
+        GUARD(rd_sub(&r, 1, &modes));
+        GUARD(rd_expect_empty(&r));
+        if (rd_empty(&modes))
+            return KITLS_E_DECODE;
+        /* The PSK is judged on the ClientHello we answer with a ServerHello. */
+        if (ch->share)
+            GUARD(kitls_psk_server_check(c, psk->data, &modes));
+    }
+    return c->resumed ? 0 : pick_cert(c);
 }
 
 static void put_sh_head(kitls_conn *c, struct wr *w, const uint8_t *random)
@@ -374,14 +389,17 @@ static int send_hrr(kitls_conn *c)
 static int send_sh(kitls_conn *c, struct ch_info *ch, uint8_t *dhe, size_t *dhe_len)
 {
     uint8_t pub[133];
-    size_t pub_len;
+    size_t pub_len = 0;
     struct wr w = {0};
     EVP_PKEY *priv = NULL;
-    GUARD(kitls_kex_keygen(c->group, &priv, pub, &pub_len));
-    int ret = kitls_kex_derive(c->group, priv, ch->share, ch->share_len, dhe, dhe_len);
-    EVP_PKEY_free(priv);
-    if (ret)
-        return ret;
+    int ret = 0, use_dhe = !c->resumed || c->psk_dhe;
+    if (use_dhe) {
+        GUARD(kitls_kex_keygen(c->group, &priv, pub, &pub_len));
+        ret = kitls_kex_derive(c->group, priv, ch->share, ch->share_len, dhe, dhe_len);
+        EVP_PKEY_free(priv);
+        if (ret)
+            return ret;
+    }
     GUARD(kitls_config_random(c->cfg, c->random, 32));
     size_t at = kitls_hs_msg_begin(&w, HS_SERVER_HELLO);
     put_sh_head(c, &w, c->random);
@@ -389,13 +407,20 @@ static int send_sh(kitls_conn *c, struct ch_info *ch, uint8_t *dhe, size_t *dhe_
     wr_u16(&w, EXT_SUPPORTED_VERSIONS);
     wr_u16(&w, 2);
     wr_u16(&w, 0x0304);
-    wr_u16(&w, EXT_KEY_SHARE);
-    size_t e = wr_begin(&w, 2);
-    wr_u16(&w, c->group->id);
-    size_t v = wr_begin(&w, 2);
-    wr_put(&w, pub, pub_len);
-    wr_end(&w, v, 2);
-    wr_end(&w, e, 2);
+    if (use_dhe) {
+        wr_u16(&w, EXT_KEY_SHARE);
+        size_t e = wr_begin(&w, 2);
+        wr_u16(&w, c->group->id);
+        size_t v = wr_begin(&w, 2);
+        wr_put(&w, pub, pub_len);
+        wr_end(&w, v, 2);
+        wr_end(&w, e, 2);
+    }
+    if (c->resumed) {
+        wr_u16(&w, EXT_PRE_SHARED_KEY);
+        wr_u16(&w, 2);
+        wr_u16(&w, 0); /* selected_identity: we only try the first */
+    }
     wr_end(&w, exts, 2);
     ret = kitls_hs_msg_end(c, &w, at);
     if (!ret)
@@ -481,10 +506,13 @@ int kitls_hs_server_ch(kitls_conn *c, struct rd *b)
     if (ret)
         return ret;
     GUARD(send_ee(c, &ch));
-    if (c->cfg->verify != KITLS_VERIFY_NONE)
-        GUARD(send_cr(c));
-    GUARD(kitls_hs_send_cert(c));
-    GUARD(kitls_hs_send_cv(c));
+    if (!c->resumed) {
+        /* PSK handshakes carry no certificates (§4.3.2, §4.4.2). */
+        if (c->cfg->verify != KITLS_VERIFY_NONE)
+            GUARD(send_cr(c));
+        GUARD(kitls_hs_send_cert(c));
+        GUARD(kitls_hs_send_cv(c));
+    }
     GUARD(kitls_hs_send_fin(c));
     GUARD(kitls_conn_hs_flush(c));
     GUARD(kitls_hs_derive_app_secrets(c));

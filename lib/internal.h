@@ -4,6 +4,7 @@
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "codec.h"
@@ -242,6 +243,7 @@ struct kitls_cert {
 };
 
 #define KITLS_MAX_ALGS 16
+#define KITLS_MAX_TICKET_KEYS 4
 #define KITLS_MAX_CERTS 8
 
 struct kitls_config {
@@ -276,6 +278,29 @@ struct kitls_config {
     void *log_ctx;
     kitls_verify_fn verify_cb;
     void *verify_ctx;
+    /* resumption */
+    kitls_session_fn session_cb;
+    void *session_ctx;
+    unsigned n_tickets;
+    uint32_t ticket_lifetime;
+    int psk_ke;
+    uint64_t key_update_limit;
+    pthread_rwlock_t ticket_lock; /* ticket keys may rotate while in use */
+    struct kitls_ticket_key ticket_keys[KITLS_MAX_TICKET_KEYS];
+    size_t n_ticket_keys;
+};
+
+struct kitls_session {
+    int refs;
+    uint16_t suite;
+    uint8_t psk_len;
+    uint8_t psk[KITLS_MAX_HASH];
+    uint8_t *ticket;
+    size_t ticket_len;
+    uint32_t age_add, lifetime, max_early;
+    int64_t received; /* seconds since the epoch */
+    char alpn[256];
+    char sni[256];
 };
 
 int kitls_config_random(const kitls_config *cfg, uint8_t *buf, size_t len);

@@ -354,6 +354,80 @@ KITLS_API size_t kitls_conn_max_send_fragment(const kitls_conn *c);
 KITLS_API const uint8_t *kitls_conn_peer_cert(const kitls_conn *c, size_t *len);
 
 /* ------------------------------------------------------------------ */
+/* Sessions and resumption (RFC 8446 §2.2, §4.6.1)                     */
+/* ------------------------------------------------------------------ */
+
+/** A resumable session a client received in a NewSessionTicket. */
+typedef struct kitls_session kitls_session;
+
+/** Take another reference / drop one (NULL is allowed). */
+KITLS_API kitls_session *kitls_session_up_ref(kitls_session *s);
+KITLS_API void kitls_session_free(kitls_session *s);
+/**
+ * Serialize a session (it holds a resumption secret: store it like a key).
+ * With buf NULL, *len gets the size needed.  Returns 0 or KITLS_E_INVALID_ARG
+ * if cap is too small.
+ */
+KITLS_API KITLS_WUR int kitls_session_to_bytes(const kitls_session *s, uint8_t *buf, size_t cap,
+                                               size_t *len);
+/** Parse a serialized session; NULL if malformed. */
+KITLS_API kitls_session *kitls_session_from_bytes(const uint8_t *buf, size_t len);
+/** max_early_data_size the server allowed for this session (0: no 0-RTT). */
+KITLS_API uint32_t kitls_session_max_early_data(const kitls_session *s);
+/** Seconds the ticket may be used for, from when it was received. */
+KITLS_API uint32_t kitls_session_lifetime(const kitls_session *s);
+
+/** Called for each ticket a client connection receives; `s` is borrowed
+ *  (take a reference with kitls_session_up_ref to keep it). */
+typedef void (*kitls_session_fn)(void *ctx, kitls_conn *c, kitls_session *s);
+KITLS_API KITLS_WUR int kitls_config_set_session_callback(kitls_config *cfg, kitls_session_fn fn,
+                                                          void *ctx);
+/** Client: the newest session received on this connection (a new
+ *  reference), or NULL. */
+KITLS_API kitls_session *kitls_conn_get_session(kitls_conn *c);
+/**
+ * Client: offer this session for resumption (before the first
+ * kitls_conn_handshake()).  The connection takes its own reference.  A
+ * session that is expired or whose suite is not configured is not offered.
+ */
+KITLS_API KITLS_WUR int kitls_conn_set_session(kitls_conn *c, kitls_session *s);
+/** 1 if the handshake resumed a session (PSK accepted). */
+KITLS_API int kitls_conn_is_resumed(const kitls_conn *c);
+
+/** Server: number of tickets sent after the handshake (default 1; 0 turns
+ *  resumption off) and their lifetime in seconds (default 7200, at most
+ *  604800). */
+KITLS_API KITLS_WUR int kitls_config_set_tickets(kitls_config *cfg, unsigned count,
+                                                 uint32_t lifetime);
+/** Also accept psk_ke (resumption without a fresh (EC)DHE; weaker forward
+ *  secrecy).  Default off: only psk_dhe_ke is offered and accepted. */
+KITLS_API KITLS_WUR int kitls_config_set_psk_ke(kitls_config *cfg, int on);
+
+/** A ticket encryption key: `id` is written in clear into each ticket. */
+struct kitls_ticket_key {
+    uint8_t id[4];
+    uint8_t key[32]; /**< AES-256-GCM key */
+};
+/**
+ * Server: set the ticket keys; keys[0] seals new tickets, all n open
+ * tickets (rotation: put the new key first and keep the previous ones; a
+ * key left out is retired and its tickets are refused).  Unlike other
+ * setters this one may be called at any time, from any thread.  Without
+ * it, a random key is generated per config.
+ */
+KITLS_API KITLS_WUR int kitls_config_set_ticket_keys(kitls_config *cfg,
+                                                     const struct kitls_ticket_key *keys, size_t n);
+/** Server: send one more NewSessionTicket now (after the handshake). */
+KITLS_API KITLS_WUR int kitls_conn_send_ticket(kitls_conn *c);
+
+/**
+ * Send a KeyUpdate automatically before this many records are protected
+ * under one key (default: 2^24 for AES-GCM as RFC 8446 §5.5 advises, 2^40
+ * for ChaCha20-Poly1305).  Lower it to test rekeying.
+ */
+KITLS_API KITLS_WUR int kitls_config_set_key_update_limit(kitls_config *cfg, uint64_t records);
+
+/* ------------------------------------------------------------------ */
 /* Traffic key export (for kernel TLS offload)                         */
 /* ------------------------------------------------------------------ */
 

@@ -1,0 +1,563 @@
+/*
+ * Sessions, tickets and PSK resumption (RFC 8446 §4.2.9-11, §4.6.1).
+ *
+ * Tickets are stateless: the server seals the session under an AEAD key
+ * (AES-256-GCM) named by a 4-byte id written in clear, so keys can rotate
+ * while older tickets stay readable until their key is retired.
+ */
+#include <openssl/crypto.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hs.h"
+
+#define SESSION_FORMAT 1
+#define TICKET_NONCE_LEN 12
+#define TICKET_OVERHEAD (4 + TICKET_NONCE_LEN + KITLS_TAG_LEN)
+#define MAX_TICKET_LIFETIME 604800u
+
+/* ---- the session object ---- */
+
+static kitls_session *session_new(void)
+{
+    kitls_session *s = calloc(1, sizeof(*s));
+    if (s)
+        s->refs = 1;
+    return s;
+}
+
+kitls_session *kitls_session_up_ref(kitls_session *s)
+{
+    if (s)
+        __atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED);
+    return s;
+}
+
+void kitls_session_free(kitls_session *s)
+{
+    if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) > 0)
+        return;
+    free(s->ticket);
+    OPENSSL_cleanse(s, sizeof(*s));
+    free(s);
+}
+
+uint32_t kitls_session_max_early_data(const kitls_session *s) { return s ? s->max_early : 0; }
+uint32_t kitls_session_lifetime(const kitls_session *s) { return s ? s->lifetime : 0; }
+
+/* Shared body of the serialized session and the sealed ticket. */
+static void session_put(struct wr *w, const kitls_session *s, int with_ticket)
+{
+    size_t n;
+    wr_u8(w, SESSION_FORMAT);
+    wr_u16(w, s->suite);
+    wr_u8(w, s->psk_len);
+    wr_put(w, s->psk, s->psk_len);
+    wr_u32(w, s->age_add);
+    wr_u32(w, s->lifetime);
+    wr_u32(w, s->max_early);
+    wr_u32(w, (uint32_t)((uint64_t)s->received >> 32));
+    wr_u32(w, (uint32_t)s->received);
+    n = strlen(s->alpn);
+    wr_u8(w, (uint8_t)n);
+    wr_put(w, s->alpn, n);
+    n = strlen(s->sni);
+    wr_u8(w, (uint8_t)n);
+    wr_put(w, s->sni, n);
+    if (with_ticket) {
+        wr_u16(w, (uint16_t)s->ticket_len);
+        wr_put(w, s->ticket, s->ticket_len);
+    }
+}
+
+static int get_str(struct rd *r, char *out)
+{
+    struct rd v;
+    GUARD(rd_sub(r, 1, &v));
+    if (memchr(v.p, 0, rd_left(&v)))
+        return KITLS_E_DECODE;
+    memcpy(out, v.p, rd_left(&v));
+    out[rd_left(&v)] = 0;
+    return 0;
+}
+
+static int session_get(struct rd *r, kitls_session *s, int with_ticket)
+{
+    uint8_t fmt;
+    uint32_t hi, lo;
+    struct rd psk;
+    GUARD(rd_u8(r, &fmt));
+    if (fmt != SESSION_FORMAT)
+        return KITLS_E_DECODE;
+    GUARD(rd_u16(r, &s->suite));
+    const struct kitls_suite *suite = kitls_suite_find(s->suite);
+    GUARD(rd_sub(r, 1, &psk));
+    if (!suite || rd_left(&psk) != suite->hash_len)
+        return KITLS_E_DECODE;
+    s->psk_len = (uint8_t)rd_left(&psk);
+    memcpy(s->psk, psk.p, s->psk_len);
+    GUARD(rd_u32(r, &s->age_add));
+    GUARD(rd_u32(r, &s->lifetime));
+    GUARD(rd_u32(r, &s->max_early));
+    GUARD(rd_u32(r, &hi));
+    GUARD(rd_u32(r, &lo));
+    s->received = (int64_t)((uint64_t)hi << 32 | lo);
+    GUARD(get_str(r, s->alpn));
+    GUARD(get_str(r, s->sni));
+    if (with_ticket) {
+        struct rd t;
+        GUARD(rd_sub(r, 2, &t));
+        if (rd_empty(&t))
+            return KITLS_E_DECODE;
+        s->ticket = malloc(rd_left(&t));
+        if (!s->ticket)
+            return KITLS_E_NOMEM;
+        memcpy(s->ticket, t.p, rd_left(&t));
+        s->ticket_len = rd_left(&t);
+    }
+    return rd_expect_empty(r);
+}
+
+int kitls_session_to_bytes(const kitls_session *s, uint8_t *buf, size_t cap, size_t *len)
+{
+    struct wr w = {0};
+    if (!s || !len)
+        return KITLS_E_INVALID_ARG;
+    session_put(&w, s, 1);
+    int ret = w.err;
+    if (!ret) {
+        *len = w.len;
+        if (buf && cap < w.len)
+            ret = KITLS_E_INVALID_ARG;
+        else if (buf)
+            memcpy(buf, w.buf, w.len);
+    }
+    wr_free(&w);
+    return ret;
+}
+
+kitls_session *kitls_session_from_bytes(const uint8_t *buf, size_t len)
+{
+    struct rd r;
+    kitls_session *s = buf ? session_new() : NULL;
+    if (!s)
+        return NULL;
+    rd_init(&r, buf, len);
+    if (session_get(&r, s, 1)) {
+        kitls_session_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+int kitls_config_set_session_callback(kitls_config *cfg, kitls_session_fn fn, void *ctx)
+{
+    if (!cfg)
+        return KITLS_E_INVALID_ARG;
+    if (cfg->frozen)
+        return KITLS_E_STATE;
+    cfg->session_cb = fn;
+    cfg->session_ctx = ctx;
+    return 0;
+}
+
+kitls_session *kitls_conn_get_session(kitls_conn *c)
+{
+    return c ? kitls_session_up_ref(c->new_session) : NULL;
+}
+
+int kitls_conn_set_session(kitls_conn *c, kitls_session *s)
+{
+    if (!c || !s || c->server)
+        return KITLS_E_INVALID_ARG;
+    if (c->state != ST_CLIENT_START)
+        return KITLS_E_STATE;
+    kitls_session_free(c->session);
+    c->session = kitls_session_up_ref(s);
+    return 0;
+}
+
+int kitls_conn_is_resumed(const kitls_conn *c) { return c->resumed; }
+
+/* ---- ticket sealing (server) ---- */
+
+static int ticket_crypt(const struct kitls_ticket_key *k, int enc, const uint8_t *nonce,
+                        const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t in_len,
+                        uint8_t *out, uint8_t *tag)
+{
+    const struct kitls_suite *aes = kitls_suite_find(KITLS_AES_256_GCM_SHA384);
+    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+    int outl, ok = ctx && EVP_CipherInit_ex2(ctx, aes->cipher, k->key, nonce, enc, NULL) &&
+                   EVP_CipherUpdate(ctx, NULL, &outl, aad, (int)aad_len);
+    if (ok && !enc)
+        ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, KITLS_TAG_LEN, tag);
+    ok = ok && EVP_CipherUpdate(ctx, out, &outl, in, (int)in_len) &&
+         EVP_CipherFinal_ex(ctx, out + outl, &outl);
+    if (ok && enc)
+        ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, KITLS_TAG_LEN, tag);
+    EVP_CIPHER_CTX_free(ctx);
+    return ok ? 0 : enc ? KITLS_E_CRYPTO : KITLS_E_DECRYPT_ERROR;
+}
+
+int kitls_config_set_ticket_keys(kitls_config *cfg, const struct kitls_ticket_key *keys, size_t n)
+{
+    if (!cfg || !keys || n == 0 || n > KITLS_MAX_TICKET_KEYS)
+        return KITLS_E_INVALID_ARG;
+    pthread_rwlock_wrlock(&cfg->ticket_lock);
+    memcpy(cfg->ticket_keys, keys, n * sizeof(*keys));
+    OPENSSL_cleanse(cfg->ticket_keys + n, (KITLS_MAX_TICKET_KEYS - n) * sizeof(*keys));
+    cfg->n_ticket_keys = n;
+    pthread_rwlock_unlock(&cfg->ticket_lock);
+    return 0;
+}
+
+static int ticket_seal(kitls_conn *c, const kitls_session *s, struct wr *out)
+{
+    kitls_config *cfg = c->cfg;
+    struct wr pt = {0};
+    uint8_t hdr[4 + TICKET_NONCE_LEN];
+    int ret = kitls_config_random(cfg, hdr + 4, TICKET_NONCE_LEN);
+    session_put(&pt, s, 0);
+    if (!ret)
+        ret = pt.err;
+    if (!ret)
+        ret = wr_reserve(out, sizeof(hdr) + pt.len + KITLS_TAG_LEN);
+    if (ret)
+        goto out;
+    pthread_rwlock_rdlock(&cfg->ticket_lock);
+    memcpy(hdr, cfg->ticket_keys[0].id, 4);
+    uint8_t *dst = out->buf + out->len;
+    memcpy(dst, hdr, sizeof(hdr));
+    ret = ticket_crypt(&cfg->ticket_keys[0], 1, hdr + 4, hdr, sizeof(hdr), pt.buf, pt.len,
+                       dst + sizeof(hdr), dst + sizeof(hdr) + pt.len);
+    pthread_rwlock_unlock(&cfg->ticket_lock);
+    if (!ret)
+        out->len += sizeof(hdr) + pt.len + KITLS_TAG_LEN;
+out:
+    wr_free(&pt);
+    return ret;
+}
+
+/* Open a ticket; 0 and a session, or an error (the caller then declines). */
+static int ticket_open(kitls_conn *c, const uint8_t *t, size_t len, kitls_session **out)
+{
+    kitls_config *cfg = c->cfg;
+    uint8_t pt[1024];
+    if (len <= TICKET_OVERHEAD || len - TICKET_OVERHEAD > sizeof(pt))
+        return KITLS_E_DECRYPT_ERROR;
+    size_t n = len - TICKET_OVERHEAD;
+    int ret = KITLS_E_DECRYPT_ERROR;
+    pthread_rwlock_rdlock(&cfg->ticket_lock);
+    for (size_t i = 0; i < cfg->n_ticket_keys; i++) {
+        if (memcmp(cfg->ticket_keys[i].id, t, 4))
+            continue;
+        ret = ticket_crypt(&cfg->ticket_keys[i], 0, t + 4, t, 4 + TICKET_NONCE_LEN,
+                           t + 4 + TICKET_NONCE_LEN, n, pt, (uint8_t *)(uintptr_t)(t + len - KITLS_TAG_LEN));
+        break;
+    }
+    pthread_rwlock_unlock(&cfg->ticket_lock);
+    if (ret)
+        goto out;
+    kitls_session *s = session_new();
+    struct rd r;
+    rd_init(&r, pt, n);
+    ret = s ? session_get(&r, s, 0) : KITLS_E_NOMEM;
+    if (ret)
+        kitls_session_free(s);
+    else
+        *out = s;
+out:
+    OPENSSL_cleanse(pt, sizeof(pt));
+    return ret;
+}
+
+int kitls_session_derive_res_master(kitls_conn *c)
+{
+    uint8_t th[KITLS_MAX_HASH];
+    GUARD(kitls_th_current(&c->th, th));
+    return kitls_ks_derive(&c->ks, "res master", th, c->res_master);
+}
+
+/* PSK for a ticket: HKDF-Expand-Label(res_master, "resumption", nonce, Hash.length). */
+static int ticket_psk(const kitls_conn *c, const uint8_t *nonce, size_t nonce_len, uint8_t *psk)
+{
+    return kitls_hkdf_expand_label(c->suite->md, c->res_master, c->suite->hash_len, "resumption",
+                                   nonce, nonce_len, psk, c->suite->hash_len);
+}
+
+int kitls_ticket_send(kitls_conn *c)
+{
+    kitls_session s;
+    uint8_t nonce[8];
+    struct wr w = {0};
+    int ret;
+    memset(&s, 0, sizeof(s));
+    for (int i = 0; i < 8; i++)
+        nonce[i] = (uint8_t)(c->ticket_nonce >> (56 - 8 * i));
+    c->ticket_nonce++;
+    s.suite = c->suite->id;
+    s.psk_len = c->suite->hash_len;
+    s.lifetime = c->cfg->ticket_lifetime;
+    s.received = kitls_config_now(c->cfg);
+    if (c->alpn[0])
+        memcpy(s.alpn, c->alpn, strlen(c->alpn) + 1);
+    if (c->sni)
+        snprintf(s.sni, sizeof(s.sni), "%s", c->sni);
+    ret = kitls_config_random(c->cfg, (uint8_t *)&s.age_add, 4);
+    if (!ret)
+        ret = ticket_psk(c, nonce, sizeof(nonce), s.psk);
+    if (ret)
+        goto out;
+    size_t at = kitls_hs_msg_begin(&w, HS_NEW_SESSION_TICKET);
+    wr_u32(&w, s.lifetime);
+    wr_u32(&w, s.age_add);
+    wr_u8(&w, sizeof(nonce));
+    wr_put(&w, nonce, sizeof(nonce));
+    size_t t = wr_begin(&w, 2);
+    ret = ticket_seal(c, &s, &w);
+    if (ret)
+        goto out;
+    wr_end(&w, t, 2);
+    wr_u16(&w, 0); /* extensions */
+    wr_end(&w, at, 3);
+    ret = w.err;
+    if (!ret)
+        ret = kitls_conn_send_record(c, CT_HANDSHAKE, w.buf, w.len);
+out:
+    OPENSSL_cleanse(&s, sizeof(s));
+    wr_free(&w);
+    return ret;
+}
+
+int kitls_conn_send_ticket(kitls_conn *c)
+{
+    if (!c)
+        return KITLS_E_INVALID_ARG;
+    if (c->error)
+        return c->error;
+    if (!c->server || !c->established || c->write_closed || !c->suite)
+        return KITLS_E_STATE;
+    int ret = kitls_ticket_send(c);
+    return ret ? kitls_conn_fail(c, ret) : 0;
+}
+
+/* Client: a NewSessionTicket arrived (§4.6.1). */
+int kitls_hs_recv_nst(kitls_conn *c, struct rd *b)
+{
+    uint32_t lifetime, age_add;
+    struct rd nonce, ticket;
+    struct ext_list el;
+    GUARD(rd_u32(b, &lifetime));
+    GUARD(rd_u32(b, &age_add));
+    GUARD(rd_sub(b, 1, &nonce));
+    GUARD(rd_sub(b, 2, &ticket));
+    GUARD(kitls_ext_parse(b, &el, 0));
+    GUARD(rd_expect_empty(b));
+    if (rd_empty(&ticket))
+        return KITLS_E_DECODE;
+    if (lifetime > MAX_TICKET_LIFETIME)
+        return KITLS_E_ILLEGAL_PARAMETER;
+    uint32_t max_early = 0;
+    const struct ext_entry *ed = kitls_ext_get(&el, EXT_EARLY_DATA);
+    if (ed) {
+        struct rd r = ed->data;
+        GUARD(rd_u32(&r, &max_early));
+        GUARD(rd_expect_empty(&r));
+    }
+    if (lifetime == 0)
+        return 0; /* "the ticket SHOULD be discarded immediately" */
+    kitls_session *s = session_new();
+    if (!s)
+        return KITLS_E_NOMEM;
+    s->ticket = malloc(rd_left(&ticket));
+    int ret = s->ticket ? ticket_psk(c, nonce.p, rd_left(&nonce), s->psk) : KITLS_E_NOMEM;
+    if (ret) {
+        kitls_session_free(s);
+        return ret;
+    }
+    memcpy(s->ticket, ticket.p, rd_left(&ticket));
+    s->ticket_len = rd_left(&ticket);
+    s->suite = c->suite->id;
+    s->psk_len = c->suite->hash_len;
+    s->age_add = age_add;
+    s->lifetime = lifetime;
+    s->max_early = max_early;
+    s->received = kitls_config_now(c->cfg);
+    if (c->alpn[0])
+        memcpy(s->alpn, c->alpn, strlen(c->alpn) + 1);
+    if (c->sni)
+        snprintf(s->sni, sizeof(s->sni), "%s", c->sni);
+    kitls_session_free(c->new_session);
+    c->new_session = s;
+    if (c->cfg->session_cb)
+        c->cfg->session_cb(c->cfg->session_ctx, c, s);
+    return 0;
+}
+
+/* ---- PSK in the ClientHello ---- */
+
+static int binder_compute(const struct kitls_suite *suite, const uint8_t *psk,
+                          struct kitls_transcript *th, const uint8_t *ch, size_t ch_len,
+                          uint8_t *binder)
+{
+    struct kitls_keysched ks = {0};
+    uint8_t empty[KITLS_MAX_HASH], bk[KITLS_MAX_HASH], h[KITLS_MAX_HASH];
+    int ret = KITLS_E_CRYPTO;
+    /* Transcript: truncated ClientHello, after message_hash + HRR if any. */
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (!md)
+        return KITLS_E_NOMEM;
+    if (th->md ? !EVP_MD_CTX_copy_ex(md, th->ctx) : !EVP_DigestInit_ex(md, suite->md, NULL))
+        goto out;
+    if (!EVP_DigestUpdate(md, ch, ch_len) || !EVP_DigestFinal_ex(md, h, NULL) ||
+        !EVP_Digest("", 0, empty, NULL, suite->md, NULL))
+        goto out;
+    ret = kitls_ks_early(&ks, suite, psk, suite->hash_len);
+    if (!ret)
+        ret = kitls_ks_derive(&ks, "res binder", empty, bk);
+    if (!ret)
+        ret = kitls_ks_finished(suite, bk, h, binder);
+out:
+    EVP_MD_CTX_free(md);
+    kitls_ks_wipe(&ks);
+    OPENSSL_cleanse(bk, sizeof(bk));
+    return ret;
+}
+
+int kitls_psk_client_write(kitls_conn *c, struct wr *w, size_t *binder_at)
+{
+    kitls_session *s = c->session;
+    const struct kitls_suite *suite = kitls_suite_find(s->suite);
+    int64_t now = kitls_config_now(c->cfg);
+    c->psk_offered = 0;
+    /* Offer only a live ticket whose hash fits our suites (and, after an
+     * HRR, the hash the server picked: §4.1.4). */
+    int usable = 0;
+    for (size_t i = 0; suite && i < c->cfg->n_suites; i++) {
+        const struct kitls_suite *o = kitls_suite_find(c->cfg->suites[i]);
+        usable |= o->md == suite->md;
+    }
+    if (!usable || now < s->received || now - s->received > (int64_t)s->lifetime ||
+        (c->did_hrr && c->suite->md != suite->md))
+        return 0;
+    uint32_t age = (uint32_t)((uint64_t)(now - s->received) * 1000u) + s->age_add;
+    c->offered |= kitls_ext_bit(EXT_PSK_KEY_EXCHANGE_MODES) | kitls_ext_bit(EXT_PRE_SHARED_KEY);
+    wr_u16(w, EXT_PSK_KEY_EXCHANGE_MODES);
+    wr_u16(w, c->cfg->psk_ke ? 3 : 2);
+    wr_u8(w, c->cfg->psk_ke ? 2 : 1);
+    wr_u8(w, 1); /* psk_dhe_ke */
+    if (c->cfg->psk_ke)
+        wr_u8(w, 0); /* psk_ke */
+    wr_u16(w, EXT_PRE_SHARED_KEY);
+    size_t e = wr_begin(w, 2);
+    size_t ids = wr_begin(w, 2);
+    size_t t = wr_begin(w, 2);
+    wr_put(w, s->ticket, s->ticket_len);
+    wr_end(w, t, 2);
+    wr_u32(w, age);
+    wr_end(w, ids, 2);
+    wr_u16(w, (uint16_t)(1 + suite->hash_len));
+    wr_u8(w, suite->hash_len);
+    *binder_at = w->len;
+    static const uint8_t zero[KITLS_MAX_HASH];
+    wr_put(w, zero, suite->hash_len);
+    wr_end(w, e, 2);
+    c->psk_offered = 1;
+    return w->err;
+}
+
+int kitls_psk_client_binder(kitls_conn *c, struct wr *w, size_t msg_at, size_t binder_at)
+{
+    const struct kitls_suite *suite = kitls_suite_find(c->session->suite);
+    /* The binders list (2-byte length, 1-byte binder length) is cut off. */
+    size_t trunc = binder_at - 3 - msg_at;
+    return binder_compute(suite, c->session->psk, &c->th, w->buf + msg_at, trunc,
+                          w->buf + binder_at);
+}
+
+int kitls_psk_client_accept(kitls_conn *c, struct rd data)
+{
+    uint16_t idx;
+    GUARD(rd_u16(&data, &idx));
+    GUARD(rd_expect_empty(&data));
+    if (!c->psk_offered || idx != 0)
+        return KITLS_E_ILLEGAL_PARAMETER;
+    const struct kitls_suite *suite = kitls_suite_find(c->session->suite);
+    if (suite->md != c->suite->md)
+        return KITLS_E_ILLEGAL_PARAMETER;
+    c->resumed = 1;
+    return 0;
+}
+
+/* Server: the first identity only; anything wrong with it declines
+ * resumption (full handshake), except a bad binder, which is fatal. */
+int kitls_psk_server_check(kitls_conn *c, struct rd ext, struct rd *modes)
+{
+    struct rd ids, binders, id, binder;
+    uint32_t age;
+    GUARD(rd_sub(&ext, 2, &ids));
+    const uint8_t *binders_at = ext.p;
+    GUARD(rd_sub(&ext, 2, &binders));
+    GUARD(rd_expect_empty(&ext));
+    size_t n_ids = 0, n_binders = 0;
+    struct rd r = ids;
+    while (!rd_empty(&r)) {
+        struct rd t;
+        GUARD(rd_sub(&r, 2, &t));
+        GUARD(rd_u32(&r, &age));
+        if (rd_empty(&t))
+            return KITLS_E_DECODE;
+        n_ids++;
+    }
+    r = binders;
+    while (!rd_empty(&r)) {
+        struct rd bd;
+        GUARD(rd_sub(&r, 1, &bd));
+        if (rd_left(&bd) < 32)
+            return KITLS_E_DECODE;
+        n_binders++;
+    }
+    if (n_ids == 0 || n_ids != n_binders)
+        return KITLS_E_ILLEGAL_PARAMETER;
+    int dhe = 0, ke = 0;
+    r = *modes;
+    while (!rd_empty(&r)) {
+        uint8_t m;
+        GUARD(rd_u8(&r, &m));
+        dhe |= m == 1;
+        ke |= m == 0;
+    }
+    if (c->cfg->n_tickets == 0 || (!dhe && !(ke && c->cfg->psk_ke)))
+        return 0;
+    GUARD(rd_sub(&ids, 2, &id));
+    GUARD(rd_u32(&ids, &age));
+    GUARD(rd_sub(&binders, 1, &binder));
+
+    kitls_session *s = NULL;
+    if (ticket_open(c, id.p, rd_left(&id), &s))
+        return 0;
+    int64_t now = kitls_config_now(c->cfg);
+    const struct kitls_suite *suite = kitls_suite_find(s->suite);
+    int ok = suite && suite->md == c->suite->md && now >= s->received &&
+             now - s->received <= (int64_t)s->lifetime && !strcmp(s->sni, c->sni ? c->sni : "");
+    if (!ok || rd_left(&binder) != c->suite->hash_len) {
+        kitls_session_free(s);
+        return 0;
+    }
+    uint8_t expect[KITLS_MAX_HASH];
+    int ret = binder_compute(c->suite, s->psk, &c->th, c->msg, (size_t)(binders_at - c->msg),
+                             expect);
+    if (!ret && CRYPTO_memcmp(expect, binder.p, c->suite->hash_len))
+        ret = KITLS_E_DECRYPT_ERROR;
+    OPENSSL_cleanse(expect, sizeof(expect));
+    if (ret) {
+        kitls_session_free(s);
+        return ret;
+    }
+    kitls_session_free(c->session);
+    c->session = s;
+    c->resumed = 1;
+    c->psk_dhe = dhe;
+    return 0;
+}
