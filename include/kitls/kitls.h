@@ -53,6 +53,7 @@ enum kitls_error {
     KITLS_OK = 0,
     KITLS_E_WANT_READ = -1,         /**< need more received bytes */
     KITLS_E_CLOSED = -2,            /**< peer sent close_notify */
+    KITLS_E_EARLY_DATA = -3,        /**< server: 0-RTT data is waiting: kitls_conn_read_early_data() */
     KITLS_E_INTERNAL = -100,        /**< internal error (internal_error) */
     KITLS_E_NOMEM = -101,           /**< allocation failed (internal_error) */
     KITLS_E_INVALID_ARG = -102,     /**< API misuse (no alert) */
@@ -426,6 +427,59 @@ KITLS_API KITLS_WUR int kitls_conn_send_ticket(kitls_conn *c);
  * for ChaCha20-Poly1305).  Lower it to test rekeying.
  */
 KITLS_API KITLS_WUR int kitls_config_set_key_update_limit(kitls_config *cfg, uint64_t records);
+
+/* ------------------------------------------------------------------ */
+/* 0-RTT early data (RFC 8446 §2.3, §4.2.10, §8) — off by default      */
+/* ------------------------------------------------------------------ */
+
+/**
+ * Server: accept up to `max` bytes of 0-RTT data per connection and
+ * advertise it in new tickets (0, the default, turns 0-RTT off).
+ * Client: any non-zero value allows kitls_conn_write_early_data().
+ * Early data can be replayed by an attacker: only enable it for requests
+ * that are safe to repeat (see kitls_config_set_early_data_callback()).
+ */
+KITLS_API KITLS_WUR int kitls_config_set_early_data(kitls_config *cfg, uint32_t max);
+/** Server: largest difference, in milliseconds, between the ticket age the
+ *  client claims and the server's own view (default 10000). */
+KITLS_API KITLS_WUR int kitls_config_set_early_data_window(kitls_config *cfg, uint32_t ms);
+/**
+ * Anti-replay check: return 0 if `id` (len bytes) is seen for the first
+ * time (and remember it until `expires`, seconds since the epoch), 1 if it
+ * was seen before, negative on error (early data is then refused).  The
+ * default is a process-local single-use store; servers behind a load
+ * balancer plug in a shared one here.
+ */
+typedef int (*kitls_antireplay_fn)(void *ctx, const uint8_t *id, size_t len, int64_t expires);
+KITLS_API KITLS_WUR int kitls_config_set_antireplay(kitls_config *cfg, kitls_antireplay_fn fn,
+                                                    void *ctx);
+/** Server: per-connection policy, called after all other checks passed;
+ *  return 1 to accept this connection's early data, 0 to reject it. */
+typedef int (*kitls_early_data_fn)(void *ctx, kitls_conn *c);
+KITLS_API KITLS_WUR int kitls_config_set_early_data_callback(kitls_config *cfg,
+                                                             kitls_early_data_fn fn, void *ctx);
+/**
+ * Client: queue early data to send right after the ClientHello; call after
+ * kitls_conn_set_session() and before the first kitls_conn_handshake().
+ * Returns the number of bytes queued (at most the session's
+ * max_early_data), or KITLS_E_STATE if 0-RTT is not possible.  If the
+ * server rejects it, the application must send the data again after the
+ * handshake (kitls_conn_early_data_status()).
+ */
+KITLS_API KITLS_WUR int kitls_conn_write_early_data(kitls_conn *c, const uint8_t *buf, size_t len);
+/**
+ * Server: read 0-RTT data.  kitls_conn_handshake() returns
+ * KITLS_E_EARLY_DATA when some is waiting.  Returns bytes read (> 0) or
+ * KITLS_E_WANT_READ when none is buffered.
+ */
+KITLS_API KITLS_WUR int kitls_conn_read_early_data(kitls_conn *c, uint8_t *buf, size_t len);
+
+enum kitls_early_status {
+    KITLS_EARLY_NONE = 0,     /**< not offered */
+    KITLS_EARLY_ACCEPTED = 1, /**< accepted by the server */
+    KITLS_EARLY_REJECTED = 2, /**< offered and rejected (or not yet known: client mid-handshake) */
+};
+KITLS_API int kitls_conn_early_data_status(const kitls_conn *c);
 
 /* ------------------------------------------------------------------ */
 /* Traffic key export (for kernel TLS offload)                         */
