@@ -564,6 +564,10 @@ static kitls_config *k_cfg(int server, uint16_t suite, char *err, size_t errn)
     if (suite != 0 && (r = kitls_config_set_suites(cfg, &suite, 1)) < 0)
         goto fail;
     if (server) {
+        /* like the OpenSSL side (SSL_OP_NO_TICKET, num_tickets 0): no
+         * NewSessionTicket, so both do the same work */
+        if ((r = kitls_config_set_tickets(cfg, 0, 7200)) < 0)
+            goto fail;
         if ((r = kitls_config_add_cert_pem(cfg, pki.leaf_pem, pki.leaf_pem_len, pki.key_pem,
                                            pki.key_pem_len)) < 0)
             goto fail;
