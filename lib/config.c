@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "internal.h"
+#include "conn.h"
 
 kitls_config *kitls_config_new(enum kitls_role role)
 {
@@ -76,6 +76,7 @@ void kitls_config_free(kitls_config *cfg)
     X509_STORE_free(cfg->store);
     free(cfg->alpn);
     pthread_rwlock_destroy(&cfg->ticket_lock);
+    kitls_early_store_free(cfg->replay);
     OPENSSL_cleanse(cfg, sizeof(*cfg));
     free(cfg);
 }

@@ -42,6 +42,7 @@ static void conn_drop_handshake(kitls_conn *c)
     OPENSSL_cleanse(c->s_hs, sizeof(c->s_hs));
     OPENSSL_cleanse(c->c_ap, sizeof(c->c_ap));
     OPENSSL_cleanse(c->s_ap, sizeof(c->s_ap));
+    OPENSSL_cleanse(c->c_e, sizeof(c->c_e));
     /* A server keeps res_master to issue tickets later; a client to turn
      * tickets into sessions. */
     free(c->cookie);
@@ -66,6 +67,7 @@ void kitls_conn_free(kitls_conn *c)
     wr_free(&c->hs_in);
     free(c->sni);
     kitls_session_free(c->session);
+    wr_free(&c->early_out);
     kitls_session_free(c->new_session);
     X509_free(c->peer_leaf);
     free(c->peer_der);
@@ -342,10 +344,24 @@ static int process_record(kitls_conn *c)
     if (c->rx.suite) {
         if (type != CT_APPDATA)
             return KITLS_E_UNEXPECTED_MESSAGE;
-        GUARD(kitls_rec_open(&c->rx, rec, len, &type, &len));
+        int ret = kitls_rec_open(&c->rx, rec, len, &type, &len);
+        /* A server that rejected 0-RTT skips what fails to decrypt, up to
+         * a budget (RFC 8446 §4.2.10). */
+        if (ret == KITLS_E_BAD_RECORD_MAC && c->skip_early >= len) {
+            c->skip_early -= (uint32_t)len;
+            return 0;
+        }
+        if (ret)
+            return ret;
+        c->skip_early = 0;
         if (type == CT_CCS)
             return KITLS_E_UNEXPECTED_MESSAGE;
     } else if (type == CT_APPDATA) {
+        /* After a HelloRetryRequest, early data arrives before ClientHello2. */
+        if (c->skip_early >= len) {
+            c->skip_early -= (uint32_t)len;
+            return 0;
+        }
         return KITLS_E_UNEXPECTED_MESSAGE;
     }
     /* Any non-handshake record in the middle of a handshake message is a
@@ -369,6 +385,18 @@ static int process_record(kitls_conn *c)
             return c->hs_in.err;
         return kitls_hs_process(c);
     case CT_APPDATA:
+        if (!c->established && c->state == ST_SERVER_WAIT_EOED) {
+            /* 0-RTT data, bounded by max_early_data_size (§4.2.10). */
+            if (len > c->cfg->early_max - c->early_in)
+                return KITLS_E_UNEXPECTED_MESSAGE;
+            c->early_in += (uint32_t)len;
+            if (!len)
+                return 0;
+            c->app_off = rec_off + KITLS_REC_HDR;
+            c->app_len = len;
+            c->app_early = 1;
+            return 0;
+        }
         if (!c->established)
             return KITLS_E_UNEXPECTED_MESSAGE;
         if (len == 0) {
@@ -378,6 +406,7 @@ static int process_record(kitls_conn *c)
         }
         c->empty_seen = 0;
         c->ku_seen = 0;
+        c->app_early = 0;
         c->app_off = rec_off + KITLS_REC_HDR;
         c->app_len = len;
         return 0;
@@ -396,13 +425,18 @@ int kitls_conn_handshake(kitls_conn *c)
     int ret = 0;
     if (c->state == ST_CLIENT_START)
         ret = kitls_hs_client_start(c);
-    while (!ret && !c->established)
+    while (!ret && !c->established) {
+        if (c->app_len && c->app_early) {
+            ret = KITLS_E_EARLY_DATA; /* read it with kitls_conn_read_early_data() */
+            break;
+        }
         ret = process_record(c);
+    }
     if (ret == KITLS_E_WANT_READ && c->eof)
         ret = KITLS_E_EOF;
     if (ret == KITLS_E_CLOSED)
         ret = KITLS_E_UNEXPECTED_MESSAGE; /* close_notify before the end of the handshake */
-    if (ret && ret != KITLS_E_WANT_READ)
+    if (ret && ret != KITLS_E_WANT_READ && ret != KITLS_E_EARLY_DATA)
         return kitls_conn_fail(c, ret);
     return ret;
 }

@@ -87,6 +87,17 @@ struct kitls_conn {
     int psk_dhe;                /* psk_dhe_ke (1) or psk_ke (0) */
     uint8_t res_master[KITLS_MAX_HASH];
     uint64_t ticket_nonce;
+    uint32_t client_age_ms;     /* server: ticket age the client claims */
+
+    /* 0-RTT */
+    int early_status;           /* enum kitls_early_status */
+    int early_offered;          /* server: ClientHello carried early_data */
+    int app_early;              /* the pending app data is early data */
+    struct wr early_out;        /* client: queued early data */
+    uint8_t c_e[KITLS_MAX_HASH];/* client_early_traffic_secret */
+    uint64_t early_seq;         /* client: next early record number */
+    uint32_t early_in;          /* server: early bytes received */
+    uint32_t skip_early;        /* server: rejected early bytes still skippable */
 };
 
 /* conn.c */
@@ -113,6 +124,15 @@ int kitls_psk_server_check(kitls_conn *c, struct rd psk_ext, struct rd *modes);
 int kitls_ticket_send(kitls_conn *c);
 /** The resumption master secret after the client's Finished. */
 int kitls_session_derive_res_master(kitls_conn *c);
+
+/* early.c */
+/** client_early_traffic_secret from the session PSK and the ClientHello hash. */
+int kitls_early_derive(kitls_conn *c, const struct kitls_suite *suite, const uint8_t *ch_hash);
+/** Client: after the first ClientHello, send CCS and the queued early data. */
+int kitls_early_client_send(kitls_conn *c);
+/** Server: decide whether to accept the offered early data. */
+int kitls_early_server_decide(kitls_conn *c);
+void kitls_early_store_free(struct kitls_replay_store *st);
 
 /* x509.c */
 /** Verify a peer chain (DER list, leaf first); sets c->peer_leaf/peer_key. */

@@ -25,6 +25,7 @@ const struct hs_row kitls_hs_table[] = {
     {ST_SERVER_WAIT_CERT, HS_CERTIFICATE, 1, 0, kitls_hs_recv_cert, "Certificate"},
     {ST_SERVER_WAIT_CV, HS_CERTIFICATE_VERIFY, 1, 0, kitls_hs_recv_cv, "CertificateVerify"},
     {ST_SERVER_WAIT_FIN, HS_FINISHED, 1, 1, kitls_hs_recv_fin, "Finished"},
+    {ST_SERVER_WAIT_EOED, HS_END_OF_EARLY_DATA, 1, 1, kitls_hs_server_eoed, "EndOfEarlyData"},
     {ST_CONNECTED, HS_KEY_UPDATE, 1, 1, kitls_hs_recv_key_update, "KeyUpdate"},
 };
 const size_t kitls_hs_table_len = sizeof(kitls_hs_table) / sizeof(kitls_hs_table[0]);
@@ -246,6 +247,15 @@ static int client_finish(kitls_conn *c)
     GUARD(kitls_hs_derive_app_secrets(c));
     if (c->cfg->compat)
         GUARD(kitls_conn_send_ccs(c));
+    if (c->early_status == KITLS_EARLY_ACCEPTED) {
+        /* EndOfEarlyData closes the early epoch, under its keys (§4.5). */
+        static const uint8_t eoed[4] = {HS_END_OF_EARLY_DATA, 0, 0, 0};
+        GUARD(kitls_rec_set_secret(&c->tx, c->suite, c->c_e, 1));
+        c->tx.seq = c->early_seq;
+        GUARD(kitls_th_update(&c->th, eoed, sizeof(eoed)));
+        GUARD(kitls_conn_send_record(c, CT_HANDSHAKE, eoed, sizeof(eoed)));
+        GUARD(kitls_rec_set_secret(&c->tx, c->suite, c->c_hs, 1));
+    }
     if (c->cert_requested) {
         GUARD(kitls_hs_send_cert(c));
         if (c->cert)

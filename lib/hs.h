@@ -16,6 +16,7 @@ enum hs_state {
     ST_SERVER_WAIT_CERT,
     ST_SERVER_WAIT_CV,
     ST_SERVER_WAIT_FIN,
+    ST_SERVER_WAIT_EOED,
     ST_CONNECTED,
     ST_COUNT
 };
@@ -52,6 +53,7 @@ int kitls_hs_recv_cv(kitls_conn *c, struct rd *b);
 int kitls_hs_recv_fin(kitls_conn *c, struct rd *b);
 int kitls_hs_recv_nst(kitls_conn *c, struct rd *b);
 int kitls_hs_recv_key_update(kitls_conn *c, struct rd *b);
+int kitls_hs_server_eoed(kitls_conn *c, struct rd *b);
 
 /* Shared message builders (hs.c). */
 int kitls_hs_send_cert(kitls_conn *c);

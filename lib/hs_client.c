@@ -140,6 +140,8 @@ int kitls_hs_client_start(kitls_conn *c)
         GUARD(kitls_config_random(c->cfg, c->session_id, 32));
     }
     GUARD(send_client_hello(c));
+    if (c->early_offered)
+        GUARD(kitls_early_client_send(c));
     c->state = ST_CLIENT_WAIT_SH;
     return 0;
 }
@@ -201,6 +203,11 @@ static int handle_hrr(kitls_conn *c, const struct ext_list *el)
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
     if (c->cfg->compat)
         GUARD(kitls_conn_send_ccs(c));
+    if (c->early_offered) {
+        /* An HRR rejects early data; ClientHello2 goes in plaintext. */
+        c->early_offered = 0;
+        kitls_rec_wipe(&c->tx);
+    }
     return send_client_hello(c);
 }
 
@@ -318,6 +325,13 @@ int kitls_hs_client_ee(kitls_conn *c, struct rd *b)
             break;
         case EXT_SUPPORTED_GROUPS:
             break; /* informational (§4.2.7) */
+        case EXT_EARLY_DATA:
+            GUARD(rd_expect_empty(&r));
+            /* Accepted 0-RTT must resume with the session's own suite. */
+            if (!c->early_offered || !c->resumed || c->suite->id != c->session->suite)
+                return KITLS_E_ILLEGAL_PARAMETER;
+            c->early_status = KITLS_EARLY_ACCEPTED;
+            break;
         case EXT_ALPN: {
             struct rd list, name;
             GUARD(rd_sub(&r, 2, &list));

@@ -305,6 +305,12 @@ static int negotiate(kitls_conn *c, struct ch_info *ch)
     }
     if (c->cookie && !kitls_ext_get(&ch->el, EXT_COOKIE))
         return KITLS_E_ILLEGAL_PARAMETER;
+    /* early_data never comes in ClientHello2 (§4.2.10). */
+    if (kitls_ext_get(&ch->el, EXT_EARLY_DATA)) {
+        if (c->did_hrr)
+            return KITLS_E_ILLEGAL_PARAMETER;
+        c->early_offered = 1;
+    }
     if (!kitls_ext_get(&ch->el, EXT_SIGNATURE_ALGORITHMS))
         return KITLS_E_MISSING_EXTENSION;
     if (!c->n_peer_sigalgs)
@@ -383,6 +389,11 @@ static int send_hrr(kitls_conn *c)
     wr_free(&w);
     c->did_hrr = 1;
     c->hrr_group = c->group->id;
+    if (c->early_offered) {
+        /* Early data the client sent with ClientHello1 is skipped. */
+        c->early_status = KITLS_EARLY_REJECTED;
+        c->skip_early = c->cfg->early_max > 16384 ? c->cfg->early_max : 16384;
+    }
     return ret;
 }
 
@@ -450,6 +461,10 @@ static int send_ee(kitls_conn *c, const struct ch_info *ch)
         wr_u8(&w, (uint8_t)n);
         wr_put(&w, c->alpn, n);
     }
+    if (c->early_status == KITLS_EARLY_ACCEPTED) {
+        wr_u16(&w, EXT_EARLY_DATA);
+        wr_u16(&w, 0);
+    }
     if (c->cfg->record_size_limit && kitls_ext_get(&ch->el, EXT_RECORD_SIZE_LIMIT)) {
         wr_u16(&w, EXT_RECORD_SIZE_LIMIT);
         wr_u16(&w, 2);
@@ -496,6 +511,7 @@ int kitls_hs_server_ch(kitls_conn *c, struct rd *b)
         return KITLS_E_ILLEGAL_PARAMETER;
     GUARD(kitls_th_set_hash(&c->th, c->suite));
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
+    GUARD(kitls_early_server_decide(c));
 
     uint8_t dhe[KITLS_MAX_HASH * 2];
     size_t dhe_len = 0;
@@ -518,5 +534,9 @@ int kitls_hs_server_ch(kitls_conn *c, struct rd *b)
     GUARD(kitls_hs_derive_app_secrets(c));
     GUARD(kitls_rec_set_secret(&c->tx, c->suite, c->s_ap, 1));
     c->state = c->cert_requested ? ST_SERVER_WAIT_CERT : ST_SERVER_WAIT_FIN;
+    if (c->early_status == KITLS_EARLY_ACCEPTED) {
+        GUARD(kitls_rec_set_secret(&c->rx, c->suite, c->c_e, 0));
+        c->state = ST_SERVER_WAIT_EOED;
+    }
     return 0;
 }

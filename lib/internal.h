@@ -288,6 +288,14 @@ struct kitls_config {
     pthread_rwlock_t ticket_lock; /* ticket keys may rotate while in use */
     struct kitls_ticket_key ticket_keys[KITLS_MAX_TICKET_KEYS];
     size_t n_ticket_keys;
+    /* 0-RTT */
+    uint32_t early_max;
+    uint32_t early_window_ms;
+    kitls_antireplay_fn antireplay;
+    void *antireplay_ctx;
+    kitls_early_data_fn early_cb;
+    void *early_ctx;
+    struct kitls_replay_store *replay; /* built-in single-use store */
 };
 
 struct kitls_session {

@@ -299,6 +299,7 @@ int kitls_ticket_send(kitls_conn *c)
     s.suite = c->suite->id;
     s.psk_len = c->suite->hash_len;
     s.lifetime = c->cfg->ticket_lifetime;
+    s.max_early = c->cfg->early_max;
     s.received = kitls_config_now(c->cfg);
     if (c->alpn[0])
         memcpy(s.alpn, c->alpn, strlen(c->alpn) + 1);
@@ -319,7 +320,14 @@ int kitls_ticket_send(kitls_conn *c)
     if (ret)
         goto out;
     wr_end(&w, t, 2);
-    wr_u16(&w, 0); /* extensions */
+    if (c->cfg->early_max) {
+        wr_u16(&w, 8);
+        wr_u16(&w, EXT_EARLY_DATA);
+        wr_u16(&w, 4);
+        wr_u32(&w, c->cfg->early_max);
+    } else {
+        wr_u16(&w, 0); /* extensions */
+    }
     wr_end(&w, at, 3);
     ret = w.err;
     if (!ret)
@@ -442,6 +450,16 @@ int kitls_psk_client_write(kitls_conn *c, struct wr *w, size_t *binder_at)
         (c->did_hrr && c->suite->md != suite->md))
         return 0;
     uint32_t age = (uint32_t)((uint64_t)(now - s->received) * 1000u) + s->age_add;
+    /* 0-RTT needs the very suite of the session, and never follows an HRR. */
+    int same_suite = 0;
+    for (size_t i = 0; i < c->cfg->n_suites; i++)
+        same_suite |= c->cfg->suites[i] == s->suite;
+    if (c->early_out.len && !c->did_hrr && same_suite) {
+        c->offered |= kitls_ext_bit(EXT_EARLY_DATA);
+        wr_u16(w, EXT_EARLY_DATA);
+        wr_u16(w, 0);
+        c->early_offered = 1;
+    }
     c->offered |= kitls_ext_bit(EXT_PSK_KEY_EXCHANGE_MODES) | kitls_ext_bit(EXT_PRE_SHARED_KEY);
     wr_u16(w, EXT_PSK_KEY_EXCHANGE_MODES);
     wr_u16(w, c->cfg->psk_ke ? 3 : 2);
@@ -531,7 +549,8 @@ int kitls_psk_server_check(kitls_conn *c, struct rd ext, struct rd *modes)
     if (c->cfg->n_tickets == 0 || (!dhe && !(ke && c->cfg->psk_ke)))
         return 0;
     GUARD(rd_sub(&ids, 2, &id));
-    GUARD(rd_u32(&ids, &age));
+    uint32_t age_first;
+    GUARD(rd_u32(&ids, &age_first));
     GUARD(rd_sub(&binders, 1, &binder));
 
     kitls_session *s = NULL;
@@ -559,5 +578,6 @@ int kitls_psk_server_check(kitls_conn *c, struct rd ext, struct rd *modes)
     c->session = s;
     c->resumed = 1;
     c->psk_dhe = dhe;
+    c->client_age_ms = age_first - s->age_add;
     return 0;
 }

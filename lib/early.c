@@ -1,0 +1,275 @@
+/*
+ * 0-RTT early data (RFC 8446 §2.3, §4.2.10) and its replay defences (§8).
+ *
+ * The server accepts early data only when every check passes: 0-RTT is
+ * enabled, the ticket allows it, the handshake resumes that ticket with
+ * the same suite and ALPN and no HelloRetryRequest, the client's ticket age
+ * is fresh, the ticket was never used for 0-RTT before (single-use store,
+ * §8.1), and the application agrees for this connection.
+ */
+#include <openssl/crypto.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hs.h"
+
+#define REPLAY_ID 16
+#define SKIP_MIN 16384u
+
+/* ---- the built-in single-use store: open addressing, expiring entries ---- */
+
+struct replay_entry {
+    uint8_t id[REPLAY_ID];
+    int64_t expires; /* 0: empty */
+};
+
+struct kitls_replay_store {
+    pthread_mutex_t lock;
+    struct replay_entry *e;
+    size_t cap, used;
+};
+
+void kitls_early_store_free(struct kitls_replay_store *st)
+{
+    if (!st)
+        return;
+    pthread_mutex_destroy(&st->lock);
+    free(st->e);
+    free(st);
+}
+
+static size_t slot(const uint8_t *id, size_t cap)
+{
+    size_t h;
+    memcpy(&h, id, sizeof(h));
+    return h & (cap - 1);
+}
+
+/* Rebuild the table without expired entries, growing it if it stays full. */
+static int store_rehash(struct kitls_replay_store *st, int64_t now)
+{
+    size_t live = 0;
+    for (size_t i = 0; i < st->cap; i++)
+        live += st->e[i].expires > now;
+    size_t ncap = st->cap ? st->cap : 1024;
+    while (live * 2 >= ncap)
+        ncap *= 2;
+    if (ncap > (1u << 24))
+        return -1; /* refuse 0-RTT rather than grow without bound */
+    struct replay_entry *ne = calloc(ncap, sizeof(*ne));
+    if (!ne)
+        return -1;
+    for (size_t i = 0; i < st->cap; i++) {
+        if (st->e[i].expires <= now)
+            continue;
+        size_t j = slot(st->e[i].id, ncap);
+        while (ne[j].expires)
+            j = (j + 1) & (ncap - 1);
+        ne[j] = st->e[i];
+    }
+    free(st->e);
+    st->e = ne;
+    st->cap = ncap;
+    st->used = live;
+    return 0;
+}
+
+static int store_seen(struct kitls_replay_store *st, const uint8_t *id, int64_t now,
+                      int64_t expires)
+{
+    int ret = 0;
+    pthread_mutex_lock(&st->lock);
+    if ((st->used + 1) * 4 >= st->cap * 3 && store_rehash(st, now)) {
+        ret = -1;
+        goto out;
+    }
+    size_t j = slot(id, st->cap);
+    for (; st->e[j].expires; j = (j + 1) & (st->cap - 1)) {
+        if (!memcmp(st->e[j].id, id, REPLAY_ID) && st->e[j].expires > now) {
+            ret = 1;
+            goto out;
+        }
+    }
+    memcpy(st->e[j].id, id, REPLAY_ID);
+    st->e[j].expires = expires > now ? expires : now + 1;
+    st->used++;
+out:
+    pthread_mutex_unlock(&st->lock);
+    return ret;
+}
+
+/* ---- configuration ---- */
+
+int kitls_config_set_early_data(kitls_config *cfg, uint32_t max)
+{
+    if (!cfg)
+        return KITLS_E_INVALID_ARG;
+    if (cfg->frozen)
+        return KITLS_E_STATE;
+    if (max && cfg->role == KITLS_ROLE_SERVER && !cfg->replay) {
+        struct kitls_replay_store *st = calloc(1, sizeof(*st));
+        if (!st)
+            return KITLS_E_NOMEM;
+        pthread_mutex_init(&st->lock, NULL);
+        cfg->replay = st;
+    }
+    cfg->early_max = max;
+    return 0;
+}
+
+int kitls_config_set_early_data_window(kitls_config *cfg, uint32_t ms)
+{
+    if (!cfg)
+        return KITLS_E_INVALID_ARG;
+    if (cfg->frozen)
+        return KITLS_E_STATE;
+    cfg->early_window_ms = ms;
+    return 0;
+}
+
+int kitls_config_set_antireplay(kitls_config *cfg, kitls_antireplay_fn fn, void *ctx)
+{
+    if (!cfg)
+        return KITLS_E_INVALID_ARG;
+    if (cfg->frozen)
+        return KITLS_E_STATE;
+    cfg->antireplay = fn;
+    cfg->antireplay_ctx = ctx;
+    return 0;
+}
+
+int kitls_config_set_early_data_callback(kitls_config *cfg, kitls_early_data_fn fn, void *ctx)
+{
+    if (!cfg)
+        return KITLS_E_INVALID_ARG;
+    if (cfg->frozen)
+        return KITLS_E_STATE;
+    cfg->early_cb = fn;
+    cfg->early_ctx = ctx;
+    return 0;
+}
+
+/* ---- both sides ---- */
+
+int kitls_early_derive(kitls_conn *c, const struct kitls_suite *suite, const uint8_t *ch_hash)
+{
+    struct kitls_keysched ks = {0};
+    int ret = kitls_ks_early(&ks, suite, c->session->psk, c->session->psk_len);
+    if (!ret)
+        ret = kitls_ks_derive(&ks, "c e traffic", ch_hash, c->c_e);
+    kitls_ks_wipe(&ks);
+    return ret;
+}
+
+int kitls_conn_early_data_status(const kitls_conn *c) { return c->early_status; }
+
+/* ---- client ---- */
+
+int kitls_conn_write_early_data(kitls_conn *c, const uint8_t *buf, size_t len)
+{
+    if (!c || (!buf && len) || len > INT32_MAX)
+        return KITLS_E_INVALID_ARG;
+    if (c->server || c->state != ST_CLIENT_START || !c->session || !c->cfg->early_max ||
+        !c->session->max_early)
+        return KITLS_E_STATE;
+    size_t room = c->session->max_early - c->early_out.len;
+    size_t n = len < room ? len : room;
+    wr_put(&c->early_out, buf, n);
+    return c->early_out.err ? c->early_out.err : (int)n;
+}
+
+int kitls_early_client_send(kitls_conn *c)
+{
+    const struct kitls_suite *suite = kitls_suite_find(c->session->suite);
+    uint8_t h[KITLS_MAX_HASH];
+    /* The ClientHello is still in the transcript's pending buffer. */
+    if (!EVP_Digest(c->th.pending.buf, c->th.pending.len, h, NULL, suite->md, NULL))
+        return KITLS_E_CRYPTO;
+    GUARD(kitls_early_derive(c, suite, h));
+    if (c->cfg->compat)
+        GUARD(kitls_conn_send_ccs(c));
+    GUARD(kitls_rec_set_secret(&c->tx, suite, c->c_e, 1));
+    c->early_status = KITLS_EARLY_REJECTED; /* until EncryptedExtensions says otherwise */
+    if (c->early_out.len)
+        GUARD(kitls_conn_send_record(c, CT_APPDATA, c->early_out.buf, c->early_out.len));
+    c->early_seq = c->tx.seq;
+    /* Keep the data: the application may need to resend it after a reject. */
+    return 0;
+}
+
+/* ---- server ---- */
+
+static int early_fresh(const kitls_conn *c)
+{
+    int64_t now = kitls_config_now(c->cfg);
+    int64_t server_ms = (now - c->session->received) * 1000;
+    int64_t diff = server_ms - (int64_t)c->client_age_ms;
+    uint32_t window = c->cfg->early_window_ms ? c->cfg->early_window_ms : 10000;
+    if (diff < 0)
+        diff = -diff;
+    /* Our clock has one-second resolution: allow for it. */
+    return diff <= (int64_t)window + 1000;
+}
+
+int kitls_early_server_decide(kitls_conn *c)
+{
+    const kitls_config *cfg = c->cfg;
+    const kitls_session *s = c->session;
+    if (!c->early_offered)
+        return 0;
+    int ok = c->resumed && !c->did_hrr && cfg->early_max && s->max_early &&
+             s->suite == c->suite->id && !strcmp(s->alpn, c->alpn) && early_fresh(c);
+    if (ok) {
+        uint8_t id[32];
+        if (!EVP_Digest(s->psk, s->psk_len, id, NULL, c->suite->md, NULL))
+            return KITLS_E_CRYPTO;
+        int64_t expires = s->received + (int64_t)s->lifetime;
+        int seen = cfg->antireplay
+                       ? cfg->antireplay(cfg->antireplay_ctx, id, REPLAY_ID, expires)
+                       : store_seen(cfg->replay, id, kitls_config_now(cfg), expires);
+        ok = seen == 0;
+    }
+    if (ok && cfg->early_cb)
+        ok = cfg->early_cb(cfg->early_ctx, c) == 1;
+    if (!ok) {
+        /* Skip the records the client already sent (§4.2.10). */
+        c->early_status = KITLS_EARLY_REJECTED;
+        c->skip_early = cfg->early_max > SKIP_MIN ? cfg->early_max : SKIP_MIN;
+        return 0;
+    }
+    uint8_t h[KITLS_MAX_HASH];
+    GUARD(kitls_th_current(&c->th, h));
+    GUARD(kitls_early_derive(c, c->suite, h));
+    c->early_status = KITLS_EARLY_ACCEPTED;
+    return 0;
+}
+
+int kitls_conn_read_early_data(kitls_conn *c, uint8_t *buf, size_t len)
+{
+    if (!c || (!buf && len))
+        return KITLS_E_INVALID_ARG;
+    if (c->error)
+        return c->error;
+    if (!c->server)
+        return KITLS_E_STATE;
+    if (!c->app_len || !c->app_early)
+        return KITLS_E_WANT_READ;
+    size_t n = len < c->app_len ? len : c->app_len;
+    if (n > INT32_MAX)
+        n = INT32_MAX;
+    memcpy(buf, c->in + c->app_off, n);
+    c->app_off += n;
+    c->app_len -= n;
+    return (int)n;
+}
+
+int kitls_hs_server_eoed(kitls_conn *c, struct rd *b)
+{
+    GUARD(rd_expect_empty(b));
+    GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
+    GUARD(kitls_rec_set_secret(&c->rx, c->suite, c->c_hs, 0));
+    OPENSSL_cleanse(c->c_e, sizeof(c->c_e));
+    c->state = ST_SERVER_WAIT_FIN;
+    return 0;
+}
