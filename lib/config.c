@@ -42,7 +42,8 @@ kitls_config *kitls_config_new(enum kitls_role role)
     pthread_rwlock_init(&cfg->ticket_lock, NULL);
     cfg->n_ticket_keys = 1;
     cfg->store = X509_STORE_new();
-    if (!cfg->store || RAND_bytes(cfg->cookie_key, sizeof(cfg->cookie_key)) != 1 ||
+    cfg->cert_cache = kitls_cert_cache_new();
+    if (!cfg->store || !cfg->cert_cache || RAND_bytes(cfg->cookie_key, sizeof(cfg->cookie_key)) != 1 ||
         RAND_bytes((uint8_t *)cfg->ticket_keys, sizeof(cfg->ticket_keys[0])) != 1) {
         kitls_config_free(cfg);
         return NULL;
@@ -77,6 +78,7 @@ void kitls_config_free(kitls_config *cfg)
     free(cfg->alpn);
     pthread_rwlock_destroy(&cfg->ticket_lock);
     kitls_early_store_free(cfg->replay);
+    kitls_cert_cache_free(cfg->cert_cache);
     OPENSSL_cleanse(cfg, sizeof(*cfg));
     free(cfg);
 }

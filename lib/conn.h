@@ -135,6 +135,8 @@ int kitls_early_server_decide(kitls_conn *c);
 void kitls_early_store_free(struct kitls_replay_store *st);
 
 /* x509.c */
+struct kitls_cert_cache *kitls_cert_cache_new(void);
+void kitls_cert_cache_free(struct kitls_cert_cache *cc);
 /** Verify a peer chain (DER list, leaf first); sets c->peer_leaf/peer_key. */
 int kitls_x509_verify_chain(kitls_conn *c, const uint8_t *const *der, const size_t *len, size_t n);
 

@@ -296,6 +296,7 @@ struct kitls_config {
     kitls_early_data_fn early_cb;
     void *early_ctx;
     struct kitls_replay_store *replay; /* built-in single-use store */
+    struct kitls_cert_cache *cert_cache; /* parsed peer certificates */
 };
 
 struct kitls_session {
