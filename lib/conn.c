@@ -134,7 +134,7 @@ int kitls_conn_send_record(kitls_conn *c, uint8_t type, const uint8_t *p, size_t
         uint8_t *rec = c->out.buf + c->out.len;
         if (n)
             memcpy(rec + KITLS_REC_HDR, p, n);
-        if (c->tx.suite) {
+        if (c->tx.suite && !c->tx_off) {
             int r = kitls_rec_seal(&c->tx, rec, n, type, 0);
             if (r < 0)
                 return r;
@@ -364,6 +364,13 @@ static int process_record(kitls_conn *c)
         }
         return KITLS_E_UNEXPECTED_MESSAGE;
     }
+    return kitls_conn_process_plain(c, type, p, len, rec_off + KITLS_REC_HDR);
+}
+
+/* A record's plaintext, by content type.  `at` is the plaintext's offset
+ * in c->in (application data stays there until read). */
+int kitls_conn_process_plain(kitls_conn *c, uint8_t type, const uint8_t *p, size_t len, size_t at)
+{
     /* Any non-handshake record in the middle of a handshake message is a
      * protocol violation (§5.1). */
     if (type != CT_HANDSHAKE && c->hs_off != c->hs_in.len)
@@ -392,7 +399,7 @@ static int process_record(kitls_conn *c)
             c->early_in += (uint32_t)len;
             if (!len)
                 return 0;
-            c->app_off = rec_off + KITLS_REC_HDR;
+            c->app_off = at;
             c->app_len = len;
             c->app_early = 1;
             return 0;
@@ -407,7 +414,7 @@ static int process_record(kitls_conn *c)
         c->empty_seen = 0;
         c->ku_seen = 0;
         c->app_early = 0;
-        c->app_off = rec_off + KITLS_REC_HDR;
+        c->app_off = at;
         c->app_len = len;
         return 0;
     }
@@ -478,7 +485,7 @@ int kitls_conn_read(kitls_conn *c, uint8_t *buf, size_t len)
         return KITLS_E_INVALID_ARG;
     if (c->error)
         return c->error;
-    if (!c->established)
+    if (!c->established || c->rx_off)
         return KITLS_E_STATE;
     while (!c->app_len) {
         if (c->read_closed)
@@ -506,7 +513,7 @@ int kitls_conn_write(kitls_conn *c, const uint8_t *buf, size_t len)
         return KITLS_E_INVALID_ARG;
     if (c->error)
         return c->error;
-    if (!c->established || c->write_closed)
+    if (!c->established || c->write_closed || c->tx_off)
         return KITLS_E_STATE;
     if (!len)
         return 0;
@@ -583,6 +590,8 @@ int kitls_conn_export_keys(kitls_conn *c, enum kitls_dir dir, struct kitls_traff
     if (dir == KITLS_DIR_RX && (c->app_len || c->in_start != c->in_len || c->hs_off != c->hs_in.len))
         return KITLS_E_STATE;
     memset(out, 0, sizeof(*out));
+    if (dir == KITLS_DIR_RX)
+        c->rx_rekey = 0;
     out->suite = d->suite->id;
     out->key_len = d->suite->key_len;
     out->iv_len = KITLS_IV_LEN;

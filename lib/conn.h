@@ -98,9 +98,16 @@ struct kitls_conn {
     uint64_t early_seq;         /* client: next early record number */
     uint32_t early_in;          /* server: early bytes received */
     uint32_t skip_early;        /* server: rejected early bytes still skippable */
+
+    /* offload */
+    int tx_off, rx_off;         /* direction handed to the caller */
+    int rx_rekey;               /* RX keys changed since the last export */
+    size_t rekey_at[4];         /* TX offloaded: KeyUpdate record ends here in out */
+    size_t n_rekey;
 };
 
 /* conn.c */
+int kitls_conn_process_plain(kitls_conn *c, uint8_t type, const uint8_t *p, size_t len, size_t at);
 int kitls_conn_fail(kitls_conn *c, int err);
 /** Queue a handshake message (header included) for the current epoch. */
 int kitls_conn_hs_queue(kitls_conn *c, const uint8_t *msg, size_t len);

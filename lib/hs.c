@@ -299,7 +299,11 @@ int kitls_hs_recv_fin(kitls_conn *c, struct rd *b)
 int kitls_hs_send_key_update(kitls_conn *c, int request)
 {
     uint8_t m[5] = {HS_KEY_UPDATE, 0, 0, 1, (uint8_t)(request ? 1 : 0)};
+    if (c->tx_off && c->n_rekey == sizeof(c->rekey_at) / sizeof(c->rekey_at[0]))
+        return KITLS_E_STATE; /* the caller must send the pending KeyUpdates first */
     GUARD(kitls_conn_send_record(c, CT_HANDSHAKE, m, sizeof(m)));
+    if (c->tx_off)
+        c->rekey_at[c->n_rekey++] = c->out.len;
     return kitls_rec_update(&c->tx, 1);
 }
 
@@ -313,6 +317,8 @@ int kitls_hs_recv_key_update(kitls_conn *c, struct rd *b)
     if (++c->ku_seen > c->cfg->limits.max_key_updates)
         return KITLS_E_LIMIT;
     GUARD(kitls_rec_update(&c->rx, 0));
+    if (c->rx_off)
+        c->rx_rekey = 1;
     /* Answer a request with our own update, unless we already closed. */
     if (req && !c->write_closed)
         GUARD(kitls_hs_send_key_update(c, 0));

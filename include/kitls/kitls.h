@@ -505,6 +505,50 @@ struct kitls_traffic_keys {
 KITLS_API KITLS_WUR int kitls_conn_export_keys(kitls_conn *c, enum kitls_dir dir,
                                                struct kitls_traffic_keys *out);
 
+/* ------------------------------------------------------------------ */
+/* Offload: the caller (kernel TLS) protects records                    */
+/* ------------------------------------------------------------------ */
+
+/**
+ * Hand record protection for one direction to the caller, typically after
+ * installing kitls_conn_export_keys() into a kTLS socket.  Only after the
+ * handshake, and for RX only when no received bytes are buffered (read
+ * them first: kitls_conn_export_keys() refuses otherwise).  This is the
+ * point of no return for that direction.
+ *
+ * TX offloaded: kitls_conn_write() is refused (write to the socket); the
+ * core still produces post-handshake records (KeyUpdate, NewSessionTicket,
+ * alerts, close_notify) as plaintext records for the caller to send with
+ * the record type (TLS_SET_RECORD_TYPE): see kitls_conn_out_record().
+ * RX offloaded: non-data records the kernel delivers (TLS_GET_RECORD_TYPE)
+ * go to kitls_conn_feed_record().
+ */
+KITLS_API KITLS_WUR int kitls_conn_offload(kitls_conn *c, enum kitls_dir dir);
+/** 1 if the direction is offloaded. */
+KITLS_API int kitls_conn_is_offloaded(const kitls_conn *c, enum kitls_dir dir);
+/**
+ * TX offloaded: the next plaintext record to send.  Returns 1 and sets
+ * *type, *data, *len (valid until kitls_conn_out_record_done()), or 0 if
+ * nothing is pending.  *rekey is 1 when this record is a KeyUpdate: after
+ * sending it, install kitls_conn_export_keys(KITLS_DIR_TX) before anything
+ * else is sent.
+ */
+KITLS_API int kitls_conn_out_record(kitls_conn *c, uint8_t *type, const uint8_t **data,
+                                    size_t *len, int *rekey);
+/** TX offloaded: the record from kitls_conn_out_record() was sent. */
+KITLS_API void kitls_conn_out_record_done(kitls_conn *c);
+/**
+ * RX offloaded: a decrypted record of a type other than application_data
+ * (handshake, alert) delivered by the kernel.  Returns 0, KITLS_E_CLOSED
+ * (close_notify) or a fatal error.  After a KeyUpdate,
+ * kitls_conn_rx_rekey_pending() is 1 until the new keys are exported.
+ */
+KITLS_API KITLS_WUR int kitls_conn_feed_record(kitls_conn *c, uint8_t type, const uint8_t *data,
+                                               size_t len);
+/** RX offloaded: 1 if the peer changed keys and kitls_conn_export_keys(KITLS_DIR_RX)
+ *  must be installed before more data can be read. */
+KITLS_API int kitls_conn_rx_rekey_pending(const kitls_conn *c);
+
 #ifdef __cplusplus
 }
 #endif
