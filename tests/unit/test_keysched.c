@@ -1,7 +1,8 @@
 /*
  * Key schedule, HKDF and transcript hash (lib/keysched.c) against the
- * RFC 8448 traces: section 3 (simple 1-RTT) and section 5
- * (HelloRetryRequest, with the message_hash transcript rewrite).
+ * RFC 8448 traces: section 3 (simple 1-RTT), section 4 (resumed 0-RTT:
+ * resumption PSK, binder, early secrets) and section 5 (HelloRetryRequest,
+ * with the message_hash transcript rewrite).
  * Internal API: this program links lib/ sources directly.
  */
 #include <check.h>
@@ -422,6 +423,219 @@ START_TEST(test_ladder_sha384)
 }
 END_TEST
 
+/* ---- RFC 8448 §4: Resumed 0-RTT Handshake ---- */
+
+/* Offsets in s4_ch: the pre_shared_key extension is last; its binders
+ * list (2-byte length, 1-byte binder length, 32-byte binder) starts at
+ * S4_TRUNC, the end of the part the binder covers. */
+#define S4_TRUNC 477
+#define S4_TICKET_AT (S4_TRUNC - 4 - 178)
+
+static uint32_t be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+START_TEST(test_s4_psk_from_ticket)
+{
+    const EVP_MD *md = sha256_suite->md;
+    uint8_t psk[32];
+    /* NewSessionTicket: lifetime, age_add, nonce<0..255>, ticket<1..2^16-1>, extensions. */
+    ck_assert_uint_eq(s3_nst[0], HS_NEW_SESSION_TICKET);
+    ck_assert_uint_eq(be32(s3_nst + 4), 30);
+    uint32_t age_add = be32(s3_nst + 8);
+    ck_assert_uint_eq(age_add, 0xfad6aac5u);
+    ck_assert_uint_eq(s3_nst[12], 2);
+    const uint8_t *nonce = s3_nst + 13;
+    size_t tlen = (size_t)s3_nst[15] << 8 | s3_nst[16];
+    ck_assert_uint_eq(tlen, 178);
+    const uint8_t *ticket = s3_nst + 17;
+    /* early_data extension with max_early_data_size 1024. */
+    static const uint8_t ext[] = {0x00, 0x08, 0x00, 0x2a, 0x00, 0x04, 0x00, 0x00, 0x04, 0x00};
+    ck_assert_uint_eq(17 + tlen + sizeof(ext), sizeof(s3_nst));
+    ck_assert_mem_eq(ticket + tlen, ext, sizeof(ext));
+    /* PSK = HKDF-Expand-Label(resumption_master_secret, "resumption", nonce, 32). */
+    ck_assert_int_eq(kitls_hkdf_expand_label(md, s3_res, 32, "resumption", nonce, 2, psk, 32), 0);
+    ck_assert_mem_eq(psk, s3_resumption, 32);
+    /* The resumed ClientHello offers exactly that ticket as its identity:
+     * 00 29 (ext type) 00 dd (ext len) 00 b8 (identities) 00 b2 (identity). */
+    static const uint8_t psk_hdr[] = {0x00, 0x29, 0x00, 0xdd, 0x00, 0xb8, 0x00, 0xb2};
+    ck_assert_mem_eq(s4_ch + S4_TICKET_AT - 8, psk_hdr, sizeof(psk_hdr));
+    ck_assert_mem_eq(s4_ch + S4_TICKET_AT, ticket, tlen);
+    /* obfuscated_ticket_age = age (6 ms) + age_add, mod 2^32. */
+    ck_assert_uint_eq(be32(s4_ch + S4_TICKET_AT + tlen) - age_add, 6);
+    /* Binders: 00 21 (list), 20 (binder length), binder. */
+    ck_assert_uint_eq(S4_TICKET_AT + tlen + 4, S4_TRUNC);
+    static const uint8_t binders_hdr[] = {0x00, 0x21, 0x20};
+    ck_assert_mem_eq(s4_ch + S4_TRUNC, binders_hdr, 3);
+    ck_assert_uint_eq(S4_TRUNC + 3 + 32, sizeof(s4_ch));
+    ck_assert_mem_eq(s4_ch + S4_TRUNC + 3, s4_binder, 32);
+}
+END_TEST
+
+START_TEST(test_s4_binder)
+{
+    struct kitls_keysched ks;
+    struct kitls_transcript t;
+    const EVP_MD *md = sha256_suite->md;
+    uint8_t empty[32], bk[32], fk[32], h[32], binder[32];
+    memset(&ks, 0, sizeof(ks));
+    memset(&t, 0, sizeof(t));
+    ck_assert_int_eq(kitls_ks_early(&ks, sha256_suite, s3_resumption, 32), 0);
+    ck_assert_int_eq(ks.stage, KS_EARLY);
+    ck_assert_mem_eq(ks.secret, s4_early, 32);
+    /* binder_key = Derive-Secret(early, "res binder", "") */
+    ck_assert_int_eq(EVP_Digest("", 0, empty, NULL, md, NULL), 1);
+    ck_assert_int_eq(kitls_ks_derive(&ks, "res binder", empty, bk), 0);
+    ck_assert_mem_eq(bk, s4_binder_key, 32);
+    /* The external-PSK label gives something else. */
+    ck_assert_int_eq(kitls_ks_derive(&ks, "ext binder", empty, fk), 0);
+    ck_assert(memcmp(fk, s4_binder_key, 32) != 0);
+    ck_assert_int_eq(kitls_hkdf_expand_label(md, bk, 32, "finished", NULL, 0, fk, 32), 0);
+    ck_assert_mem_eq(fk, s4_binder_fin_key, 32);
+    /* Transcript-Hash(Truncate(ClientHello)) */
+    th_feed(&t, s4_ch, S4_TRUNC);
+    ck_assert_int_eq(kitls_th_set_hash(&t, sha256_suite), 0);
+    ck_assert_int_eq(kitls_th_current(&t, h), 0);
+    ck_assert_mem_eq(h, s4_binder_hash, 32);
+    ck_assert_int_eq(kitls_ks_finished(sha256_suite, bk, h, binder), 0);
+    ck_assert_mem_eq(binder, s4_binder, 32);
+    ck_assert_mem_eq(binder, s4_ch + S4_TRUNC + 3, 32);
+    /* Any change to the truncated ClientHello changes the binder. */
+    uint8_t ch[S4_TRUNC];
+    memcpy(ch, s4_ch, sizeof(ch));
+    ch[S4_TICKET_AT + 100] ^= 1;
+    ck_assert_int_eq(EVP_Digest(ch, sizeof(ch), h, NULL, md, NULL), 1);
+    ck_assert_int_eq(kitls_ks_finished(sha256_suite, bk, h, binder), 0);
+    ck_assert(memcmp(binder, s4_binder, 32) != 0);
+    kitls_ks_wipe(&ks);
+    kitls_th_free(&t);
+}
+END_TEST
+
+START_TEST(test_s4_early_traffic)
+{
+    struct kitls_keysched ks;
+    struct kitls_transcript t;
+    const EVP_MD *md = sha256_suite->md;
+    uint8_t h[32], out[32];
+    memset(&ks, 0, sizeof(ks));
+    memset(&t, 0, sizeof(t));
+    ck_assert_int_eq(kitls_ks_early(&ks, sha256_suite, s3_resumption, 32), 0);
+    th_feed(&t, s4_ch, sizeof(s4_ch));
+    ck_assert_int_eq(kitls_th_set_hash(&t, sha256_suite), 0);
+    ck_assert_int_eq(kitls_th_current(&t, h), 0);
+    ck_assert_mem_eq(h, s4_th_ch, 32);
+    ck_assert_int_eq(kitls_ks_derive(&ks, "c e traffic", h, out), 0);
+    ck_assert_mem_eq(out, s4_cets, 32);
+    ck_assert_int_eq(kitls_ks_derive(&ks, "e exp master", h, out), 0);
+    ck_assert_mem_eq(out, s4_eems, 32);
+    ck_assert_int_eq(kitls_hkdf_expand_label(md, s4_cets, 32, "key", NULL, 0, out, 16), 0);
+    ck_assert_mem_eq(out, s4_early_key, 16);
+    ck_assert_int_eq(kitls_hkdf_expand_label(md, s4_cets, 32, "iv", NULL, 0, out, 12), 0);
+    ck_assert_mem_eq(out, s4_early_iv, 12);
+    /* The early secret is computed over the full ClientHello, binders
+     * included: the truncated hash gives a different secret. */
+    ck_assert_int_eq(kitls_ks_derive(&ks, "c e traffic", s4_binder_hash, out), 0);
+    ck_assert(memcmp(out, s4_cets, 32) != 0);
+    kitls_ks_wipe(&ks);
+    kitls_th_free(&t);
+}
+END_TEST
+
+START_TEST(test_s4_full_schedule)
+{
+    struct kitls_keysched ks;
+    struct kitls_transcript t;
+    const EVP_MD *md = sha256_suite->md;
+    uint8_t h[32], out[32], empty[32];
+    memset(&ks, 0, sizeof(ks));
+    memset(&t, 0, sizeof(t));
+    ck_assert_int_eq(EVP_Digest("", 0, empty, NULL, md, NULL), 1);
+    ck_assert_int_eq(kitls_ks_early(&ks, sha256_suite, s3_resumption, 32), 0);
+    ck_assert_int_eq(kitls_hkdf_expand_label(md, s4_early, 32, "derived", empty, 32, out, 32), 0);
+    ck_assert_mem_eq(out, s4_derived_hs, 32);
+    /* Handshake secret = Extract(derived, ECDHE) (psk_dhe_ke). */
+    ck_assert_int_eq(kitls_ks_handshake(&ks, s4_ecdhe, sizeof(s4_ecdhe)), 0);
+    ck_assert_mem_eq(ks.secret, s4_hs, 32);
+    th_feed(&t, s4_ch, sizeof(s4_ch));
+    th_feed(&t, s4_sh, sizeof(s4_sh));
+    ck_assert_int_eq(kitls_th_set_hash(&t, sha256_suite), 0);
+    ck_assert_int_eq(kitls_th_current(&t, h), 0);
+    ck_assert_mem_eq(h, s4_th_hello, 32);
+    ck_assert_int_eq(kitls_ks_derive(&ks, "c hs traffic", h, out), 0);
+    ck_assert_mem_eq(out, s4_chs, 32);
+    ck_assert_int_eq(kitls_ks_derive(&ks, "s hs traffic", h, out), 0);
+    ck_assert_mem_eq(out, s4_shs, 32);
+    ck_assert_int_eq(kitls_hkdf_expand_label(md, s4_shs, 32, "key", NULL, 0, out, 16), 0);
+    ck_assert_mem_eq(out, s4_shs_key, 16);
+    ck_assert_int_eq(kitls_hkdf_expand_label(md, s4_shs, 32, "iv", NULL, 0, out, 12), 0);
+    ck_assert_mem_eq(out, s4_shs_iv, 12);
+    ck_assert_int_eq(kitls_hkdf_expand_label(md, s4_chs, 32, "key", NULL, 0, out, 16), 0);
+    ck_assert_mem_eq(out, s4_chs_key, 16);
+    ck_assert_int_eq(kitls_hkdf_expand_label(md, s4_chs, 32, "iv", NULL, 0, out, 12), 0);
+    ck_assert_mem_eq(out, s4_chs_iv, 12);
+    /* No Certificate/CertificateVerify in a resumed handshake. */
+    th_feed(&t, s4_ee, sizeof(s4_ee));
+    ck_assert_int_eq(kitls_th_current(&t, h), 0);
+    ck_assert_int_eq(kitls_ks_finished(sha256_suite, s4_shs, h, out), 0);
+    ck_assert_mem_eq(out, s4_sfin + 4, 32);
+    th_feed(&t, s4_sfin, sizeof(s4_sfin));
+    ck_assert_int_eq(kitls_th_current(&t, h), 0);
+    ck_assert_mem_eq(h, s4_th_sfin, 32);
+    ck_assert_int_eq(kitls_hkdf_expand_label(md, s4_hs, 32, "derived", empty, 32, out, 32), 0);
+    ck_assert_mem_eq(out, s4_derived_ms, 32);
+    ck_assert_int_eq(kitls_ks_master(&ks), 0);
+    ck_assert_mem_eq(ks.secret, s4_ms, 32);
+    ck_assert_int_eq(kitls_ks_derive(&ks, "c ap traffic", h, out), 0);
+    ck_assert_mem_eq(out, s4_cap, 32);
+    ck_assert_int_eq(kitls_ks_derive(&ks, "s ap traffic", h, out), 0);
+    ck_assert_mem_eq(out, s4_sap, 32);
+    ck_assert_int_eq(kitls_ks_derive(&ks, "exp master", h, out), 0);
+    ck_assert_mem_eq(out, s4_exp, 32);
+    ck_assert_int_eq(kitls_hkdf_expand_label(md, s4_cap, 32, "key", NULL, 0, out, 16), 0);
+    ck_assert_mem_eq(out, s4_cap_key, 16);
+    ck_assert_int_eq(kitls_hkdf_expand_label(md, s4_cap, 32, "iv", NULL, 0, out, 12), 0);
+    ck_assert_mem_eq(out, s4_cap_iv, 12);
+    ck_assert_int_eq(kitls_hkdf_expand_label(md, s4_sap, 32, "key", NULL, 0, out, 16), 0);
+    ck_assert_mem_eq(out, s4_sap_key, 16);
+    ck_assert_int_eq(kitls_hkdf_expand_label(md, s4_sap, 32, "iv", NULL, 0, out, 12), 0);
+    ck_assert_mem_eq(out, s4_sap_iv, 12);
+    /* EndOfEarlyData is part of the transcript the client Finished covers. */
+    th_feed(&t, s4_eoed, sizeof(s4_eoed));
+    ck_assert_int_eq(kitls_th_current(&t, h), 0);
+    ck_assert_mem_eq(h, s4_th_eoed, 32);
+    ck_assert_int_eq(kitls_ks_finished(sha256_suite, s4_chs, h, out), 0);
+    ck_assert_mem_eq(out, s4_cfin + 4, 32);
+    th_feed(&t, s4_cfin, sizeof(s4_cfin));
+    ck_assert_int_eq(kitls_th_current(&t, h), 0);
+    ck_assert_mem_eq(h, s4_th_cfin, 32);
+    ck_assert_int_eq(kitls_ks_derive(&ks, "res master", h, out), 0);
+    ck_assert_mem_eq(out, s4_res, 32);
+    kitls_ks_wipe(&ks);
+    kitls_th_free(&t);
+}
+END_TEST
+
+START_TEST(test_s4_without_eoed)
+{
+    /* Leaving EndOfEarlyData out of the transcript gives a different client
+     * Finished: a server that forgets it cannot verify the client. */
+    struct kitls_transcript t;
+    uint8_t h[32], out[32];
+    memset(&t, 0, sizeof(t));
+    th_feed(&t, s4_ch, sizeof(s4_ch));
+    th_feed(&t, s4_sh, sizeof(s4_sh));
+    ck_assert_int_eq(kitls_th_set_hash(&t, sha256_suite), 0);
+    th_feed(&t, s4_ee, sizeof(s4_ee));
+    th_feed(&t, s4_sfin, sizeof(s4_sfin));
+    ck_assert_int_eq(kitls_th_current(&t, h), 0);
+    ck_assert_int_eq(kitls_ks_finished(sha256_suite, s4_chs, h, out), 0);
+    ck_assert(memcmp(out, s4_cfin + 4, 32) != 0);
+    kitls_th_free(&t);
+}
+END_TEST
+
 static Suite *keysched_suite(void)
 {
     Suite *s = suite_create("keysched");
@@ -450,6 +664,15 @@ static Suite *keysched_suite(void)
     tcase_add_test(tc, test_hrr_rewrite);
     tcase_add_test(tc, test_hrr_rewrite_buffered);
     tcase_add_test(tc, test_hrr_full_schedule);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("rfc8448_0rtt");
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_add_test(tc, test_s4_psk_from_ticket);
+    tcase_add_test(tc, test_s4_binder);
+    tcase_add_test(tc, test_s4_early_traffic);
+    tcase_add_test(tc, test_s4_full_schedule);
+    tcase_add_test(tc, test_s4_without_eoed);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,7 +1,8 @@
 /*
- * Record protection (lib/record.c): RFC 8448 §3 records byte for byte,
- * tampering, sequence numbers, padding, size limits, all three AEADs and
- * KeyUpdate.  Internal API: this program links lib/ sources directly.
+ * Record protection (lib/record.c): RFC 8448 §3 and §4 (0-RTT: early
+ * data, EndOfEarlyData) records byte for byte, tampering, sequence
+ * numbers, padding, size limits, all three AEADs and KeyUpdate.
+ * Internal API: this program links lib/ sources directly.
  */
 #include <check.h>
 #include <openssl/core_names.h>
@@ -152,6 +153,111 @@ START_TEST(test_app_data_kat)
     open_expect(aes128, s3_sap, 2, s3_sclose_rec, sizeof(s3_sclose_rec), CT_ALERT, close_notify, 2);
 }
 END_TEST
+
+/* ---- RFC 8448 §4 known answers (resumed 0-RTT) ---- */
+
+START_TEST(test_s4_keys_from_secret)
+{
+    struct kitls_rec_dir d;
+    dir_init(&d, aes128, s4_cets, 1);
+    ck_assert_mem_eq(d.key, s4_early_key, 16);
+    ck_assert_mem_eq(d.iv, s4_early_iv, 12);
+    kitls_rec_wipe(&d);
+    dir_init(&d, aes128, s4_shs, 0);
+    ck_assert_mem_eq(d.key, s4_shs_key, 16);
+    ck_assert_mem_eq(d.iv, s4_shs_iv, 12);
+    kitls_rec_wipe(&d);
+    dir_init(&d, aes128, s4_chs, 0);
+    ck_assert_mem_eq(d.key, s4_chs_key, 16);
+    ck_assert_mem_eq(d.iv, s4_chs_iv, 12);
+    kitls_rec_wipe(&d);
+    dir_init(&d, aes128, s4_sap, 0);
+    ck_assert_mem_eq(d.key, s4_sap_key, 16);
+    ck_assert_mem_eq(d.iv, s4_sap_iv, 12);
+    kitls_rec_wipe(&d);
+    dir_init(&d, aes128, s4_cap, 0);
+    ck_assert_mem_eq(d.key, s4_cap_key, 16);
+    ck_assert_mem_eq(d.iv, s4_cap_iv, 12);
+    kitls_rec_wipe(&d);
+}
+END_TEST
+
+START_TEST(test_s4_early_data_kat)
+{
+    /* First record under client_early_traffic_secret: the 0-RTT data. */
+    seal_expect(aes128, s4_cets, 0, s4_early_app, sizeof(s4_early_app), CT_APPDATA, s4_early_rec,
+                sizeof(s4_early_rec));
+    open_expect(aes128, s4_cets, 0, s4_early_rec, sizeof(s4_early_rec), CT_APPDATA, s4_early_app,
+                sizeof(s4_early_app));
+}
+END_TEST
+
+START_TEST(test_s4_eoed_kat)
+{
+    /* EndOfEarlyData is the second record under the early key (seq 1). */
+    seal_expect(aes128, s4_cets, 1, s4_eoed, sizeof(s4_eoed), CT_HANDSHAKE, s4_eoed_rec,
+                sizeof(s4_eoed_rec));
+    open_expect(aes128, s4_cets, 1, s4_eoed_rec, sizeof(s4_eoed_rec), CT_HANDSHAKE, s4_eoed,
+                sizeof(s4_eoed));
+    /* Not at seq 0, and not under the handshake key. */
+    struct kitls_rec_dir d;
+    uint8_t *b = rec_buf(), type = 0;
+    size_t n = 0;
+    dir_init(&d, aes128, s4_cets, 0);
+    memcpy(b, s4_eoed_rec, sizeof(s4_eoed_rec));
+    ck_assert_int_eq(kitls_rec_open(&d, b, sizeof(s4_eoed_rec) - KITLS_REC_HDR, &type, &n),
+                     KITLS_E_BAD_RECORD_MAC);
+    kitls_rec_wipe(&d);
+    dir_init(&d, aes128, s4_chs, 0);
+    d.seq = 1;
+    memcpy(b, s4_eoed_rec, sizeof(s4_eoed_rec));
+    ck_assert_int_eq(kitls_rec_open(&d, b, sizeof(s4_eoed_rec) - KITLS_REC_HDR, &type, &n),
+                     KITLS_E_BAD_RECORD_MAC);
+    kitls_rec_wipe(&d);
+    free(b);
+}
+END_TEST
+
+START_TEST(test_s4_server_flight_kat)
+{
+    uint8_t flight[sizeof(s4_ee) + sizeof(s4_sfin)];
+    memcpy(flight, s4_ee, sizeof(s4_ee));
+    memcpy(flight + sizeof(s4_ee), s4_sfin, sizeof(s4_sfin));
+    seal_expect(aes128, s4_shs, 0, flight, sizeof(flight), CT_HANDSHAKE, s4_flight_rec,
+                sizeof(s4_flight_rec));
+    open_expect(aes128, s4_shs, 0, s4_flight_rec, sizeof(s4_flight_rec), CT_HANDSHAKE, flight,
+                sizeof(flight));
+}
+END_TEST
+
+START_TEST(test_s4_client_finished_kat)
+{
+    /* After EndOfEarlyData the client switches to its handshake key (seq 0). */
+    seal_expect(aes128, s4_chs, 0, s4_cfin, sizeof(s4_cfin), CT_HANDSHAKE, s4_cfin_rec,
+                sizeof(s4_cfin_rec));
+    open_expect(aes128, s4_chs, 0, s4_cfin_rec, sizeof(s4_cfin_rec), CT_HANDSHAKE, s4_cfin,
+                sizeof(s4_cfin));
+}
+END_TEST
+
+START_TEST(test_s4_app_data_kat)
+{
+    static const uint8_t close_notify[2] = {1, 0};
+    seal_expect(aes128, s4_cap, 0, s3_app, sizeof(s3_app), CT_APPDATA, s4_capp_rec,
+                sizeof(s4_capp_rec));
+    open_expect(aes128, s4_cap, 0, s4_capp_rec, sizeof(s4_capp_rec), CT_APPDATA, s3_app,
+                sizeof(s3_app));
+    seal_expect(aes128, s4_sap, 0, s3_app, sizeof(s3_app), CT_APPDATA, s4_sapp_rec,
+                sizeof(s4_sapp_rec));
+    open_expect(aes128, s4_sap, 0, s4_sapp_rec, sizeof(s4_sapp_rec), CT_APPDATA, s3_app,
+                sizeof(s3_app));
+    seal_expect(aes128, s4_cap, 1, close_notify, 2, CT_ALERT, s4_cclose_rec, sizeof(s4_cclose_rec));
+    open_expect(aes128, s4_cap, 1, s4_cclose_rec, sizeof(s4_cclose_rec), CT_ALERT, close_notify, 2);
+    seal_expect(aes128, s4_sap, 1, close_notify, 2, CT_ALERT, s4_sclose_rec, sizeof(s4_sclose_rec));
+    open_expect(aes128, s4_sap, 1, s4_sclose_rec, sizeof(s4_sclose_rec), CT_ALERT, close_notify, 2);
+}
+END_TEST
+
 
 START_TEST(test_sequence_numbers)
 {
@@ -506,6 +612,12 @@ static Suite *record_suite(void)
     tcase_add_test(tc, test_server_flight_kat);
     tcase_add_test(tc, test_client_finished_kat);
     tcase_add_test(tc, test_app_data_kat);
+    tcase_add_test(tc, test_s4_keys_from_secret);
+    tcase_add_test(tc, test_s4_early_data_kat);
+    tcase_add_test(tc, test_s4_eoed_kat);
+    tcase_add_test(tc, test_s4_server_flight_kat);
+    tcase_add_test(tc, test_s4_client_finished_kat);
+    tcase_add_test(tc, test_s4_app_data_kat);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("negative");
