@@ -127,6 +127,8 @@ int kitls_psk_client_binder(kitls_conn *c, struct wr *w, size_t msg_at, size_t b
 int kitls_psk_client_accept(kitls_conn *c, struct rd data);
 /** Server: consider the ClientHello's PSK; sets c->resumed on success. */
 int kitls_psk_server_check(kitls_conn *c, struct rd psk_ext, struct rd *modes);
+/** Server: the suite of the first offered ticket, 0 if none can be opened. */
+uint16_t kitls_psk_server_ticket_suite(kitls_conn *c, struct rd psk_ext);
 /** Server: send one NewSessionTicket. */
 int kitls_ticket_send(kitls_conn *c);
 /** The resumption master secret after the client's Finished. */

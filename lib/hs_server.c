@@ -32,11 +32,16 @@ static int in_list(struct rd list, uint16_t id)
     return 0;
 }
 
-static int pick_suite(kitls_conn *c, struct rd offered)
+static int pick_suite(kitls_conn *c, struct rd offered, uint16_t prefer)
 {
     const kitls_config *cfg = c->cfg;
     if (rd_empty(&offered) || rd_left(&offered) % 2)
         return KITLS_E_DECODE;
+    for (size_t i = 0; prefer && i < cfg->n_suites; i++)
+        if (cfg->suites[i] == prefer && in_list(offered, prefer)) {
+            c->suite = kitls_suite_find(prefer);
+            return 0;
+        }
     if (cfg->server_pref) {
         for (size_t i = 0; i < cfg->n_suites; i++)
             if (in_list(offered, cfg->suites[i])) {
@@ -266,7 +271,13 @@ static int parse_client_hello(kitls_conn *c, struct rd *b, struct ch_info *ch)
 static int negotiate(kitls_conn *c, struct ch_info *ch)
 {
     const struct kitls_suite *prev = c->suite;
-    GUARD(pick_suite(c, ch->suites));
+    /* With 0-RTT on offer, the ticket's own suite keeps the early data
+     * acceptable (§4.2.10), so it wins over our preference order. */
+    uint16_t prefer = 0;
+    const struct ext_entry *psk_ext = kitls_ext_get(&ch->el, EXT_PRE_SHARED_KEY);
+    if (psk_ext && c->cfg->early_max && !c->did_hrr && kitls_ext_get(&ch->el, EXT_EARLY_DATA))
+        prefer = kitls_psk_server_ticket_suite(c, psk_ext->data);
+    GUARD(pick_suite(c, ch->suites, prefer));
     if (prev && prev != c->suite)
         return KITLS_E_ILLEGAL_PARAMETER;
     for (size_t i = 0; i < ch->el.n; i++) {

@@ -508,6 +508,17 @@ int kitls_psk_client_accept(kitls_conn *c, struct rd data)
     return 0;
 }
 
+uint16_t kitls_psk_server_ticket_suite(kitls_conn *c, struct rd ext)
+{
+    struct rd ids, id;
+    kitls_session *s = NULL;
+    if (rd_sub(&ext, 2, &ids) || rd_sub(&ids, 2, &id) || ticket_open(c, id.p, rd_left(&id), &s))
+        return 0;
+    uint16_t suite = s->suite;
+    kitls_session_free(s);
+    return suite;
+}
+
 /* Server: the first identity only; anything wrong with it declines
  * resumption (full handshake), except a bad binder, which is fatal. */
 int kitls_psk_server_check(kitls_conn *c, struct rd ext, struct rd *modes)

@@ -1,8 +1,12 @@
 /*
  * kitls — a TLS 1.3 library (RFC 8446) for Linux.
  *
- * The core is sans-I/O: it never touches a socket, a clock or the system
- * RNG except through hooks in the configuration.  The caller moves bytes:
+ * The core is sans-I/O: it never touches a socket or a clock except
+ * through hooks in the configuration.  Protocol randomness (hello randoms,
+ * session ids, ticket nonces and age_add) comes from the RNG hook;
+ * ephemeral (EC)DHE keys and signatures use libcrypto's RNG, so a fully
+ * deterministic run (fuzzing, recorded corpora) also replaces libcrypto's
+ * default RAND.  The caller moves bytes:
  *
  *   - received ciphertext goes in with kitls_conn_feed();
  *   - ciphertext to send comes out with kitls_conn_out_peek() and

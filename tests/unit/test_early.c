@@ -281,6 +281,42 @@ START_TEST(test_early_client_limits)
 }
 END_TEST
 
+START_TEST(test_early_ticket_suite_wins)
+{
+    /* A ChaCha20 ticket, a client offering all three suites, a server that
+     * prefers AES-128-GCM: 0-RTT is kept by choosing the ticket's suite. */
+    static const uint16_t chacha = KITLS_CHACHA20_POLY1305_SHA256;
+    setup_clock();
+    kitls_config *scfg = server_cfg(4096), *only = client_cfg(), *all = client_cfg();
+    ck_assert_int_eq(kitls_config_set_suites(only, &chacha, 1), 0);
+    kitls_session *sess = get_session(only, scfg);
+    kitls_conn *c = tu_client(all, "localhost"), *s = tu_server(scfg);
+    ck_assert_int_eq(kitls_conn_set_session(c, sess), 0);
+    ck_assert_int_eq(kitls_conn_write_early_data(c, (const uint8_t *)"e", 1), 1);
+    uint8_t got[64];
+    size_t got_len;
+    ck_assert_int_eq(pump(c, s, got, &got_len, NULL), 0);
+    ck_assert_int_eq(kitls_conn_early_data_status(s), KITLS_EARLY_ACCEPTED);
+    ck_assert_uint_eq(kitls_conn_suite(s), chacha);
+    ck_assert_uint_eq(got_len, 1);
+    kitls_conn_free(c);
+    kitls_conn_free(s);
+    /* Without early data the server's own preference stands. */
+    c = tu_client(all, "localhost");
+    s = tu_server(scfg);
+    ck_assert_int_eq(kitls_conn_set_session(c, sess), 0);
+    ck_assert_int_eq(tu_handshake(c, s, NULL, NULL), 0);
+    ck_assert_uint_eq(kitls_conn_suite(s), KITLS_AES_128_GCM_SHA256);
+    ck_assert_int_eq(kitls_conn_is_resumed(s), 1);
+    kitls_conn_free(c);
+    kitls_conn_free(s);
+    kitls_session_free(sess);
+    kitls_config_free(scfg);
+    kitls_config_free(only);
+    kitls_config_free(all);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("early");
@@ -293,6 +329,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_early_after_hrr);
     tcase_add_test(t, test_early_too_much);
     tcase_add_test(t, test_early_client_limits);
+    tcase_add_test(t, test_early_ticket_suite_wins);
     suite_add_tcase(s, t);
     return s;
 }

@@ -1,0 +1,270 @@
+/*
+ * kitls kernel TLS offload (kTLS) — the layer between the sans-I/O core
+ * (kitls.h) and a connected TCP socket.
+ *
+ * After the userspace handshake, kitls_ktls_enable() installs the traffic
+ * keys into the kernel (setsockopt SOL_TLS TLS_TX / TLS_RX) so that plain
+ * send/recv/sendfile/splice on the socket carry TLS records.  The core
+ * still handles every non-data record: NewSessionTicket, KeyUpdate and
+ * alerts arrive through recvmsg with a TLS_GET_RECORD_TYPE control message
+ * and go to kitls_conn_feed_record(); the core's own post-handshake
+ * records leave through sendmsg with TLS_SET_RECORD_TYPE.
+ *
+ * A socket whose kernel lacks kTLS (no "tls" module: ENOENT, or
+ * ENOPROTOOPT) stays on the userspace record layer: the same kitls_ktls_*
+ * calls then encrypt and decrypt in userspace.  kitls_ktls_reason() says
+ * why a direction was not offloaded.
+ *
+ * Conventions (liburing/s2n idiom): functions return 0 or a byte count on
+ * success, and a negative code on failure: either a KITLS_E_* code of the
+ * core, a KITLS_KTLS_E_* code of this layer, or a failed system call as
+ * KITLS_KTLS_E_SYS(errno).  System errors are offset (-1000 - errno)
+ * because plain -errno values collide with the core's KITLS_E_* codes
+ * (e.g. -110 is both -ETIMEDOUT and KITLS_E_DECODE).  A would-block
+ * socket gives KITLS_KTLS_E_AGAIN (retry when the socket is ready).
+ *
+ * The injectable system call table (struct kitls_ktls_ops) lets tests run
+ * this layer against a fake kernel.  See docs/ktls.md.
+ */
+#ifndef KITLS_KTLS_H
+#define KITLS_KTLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "kitls/kitls.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** A failed system call, as a return code: KITLS_KTLS_E_SYS(errno). */
+#define KITLS_KTLS_E_SYS(e) (-1000 - (e))
+/** 1 if a return code is a system error. */
+#define KITLS_KTLS_IS_SYS(r) ((r) <= -1000)
+/** The errno of a system error code. */
+#define KITLS_KTLS_ERRNO(r) (-1000 - (r))
+/** The socket would block: wait for it and call again. */
+#define KITLS_KTLS_E_AGAIN KITLS_KTLS_E_SYS(11 /* EAGAIN */)
+
+/** Errors of this layer (the range -200..-299 is free in the core). */
+enum kitls_ktls_error {
+    /** The peer updated its keys (or we must update ours) and the kernel
+     *  cannot take new keys (no TLS 1.3 rekey before Linux 6.14); the
+     *  connection was ended (a fatal alert was sent when possible). */
+    KITLS_KTLS_E_REKEY_UNSUPPORTED = -200,
+    /** Installing keys failed after the point of no return: the
+     *  connection cannot continue. */
+    KITLS_KTLS_E_INSTALL = -201,
+    /** The transport ended without close_notify. */
+    KITLS_KTLS_E_TRUNCATED = -202,
+};
+
+/** Description of any code returned by this layer (including core codes
+ *  and system errors). */
+KITLS_API const char *kitls_ktls_strerror(int err);
+
+/* ------------------------------------------------------------------ */
+/* System calls (injectable)                                           */
+/* ------------------------------------------------------------------ */
+
+/**
+ * The system calls this layer makes on the socket, each returning >= 0 on
+ * success or -errno (never -1 with errno).  Tests replace them with a
+ * fake kernel; kitls_ktls_default_ops() calls the real ones.  The probe
+ * (kitls_ktls_probe_rekey) also creates loopback sockets with the real
+ * socket API and then uses these entries on them.
+ */
+struct kitls_ktls_ops {
+    int (*setsockopt)(void *ctx, int fd, int level, int name, const void *val, socklen_t len);
+    int (*getsockopt)(void *ctx, int fd, int level, int name, void *val, socklen_t *len);
+    ssize_t (*sendmsg)(void *ctx, int fd, const struct msghdr *msg, int flags);
+    ssize_t (*recvmsg)(void *ctx, int fd, struct msghdr *msg, int flags);
+    /** sendfile(2): send count bytes of in_fd from *offset, advancing it. */
+    ssize_t (*sendfile)(void *ctx, int out_fd, int in_fd, off_t *offset, size_t count);
+    void *ctx;
+};
+
+/** The real system calls. */
+KITLS_API const struct kitls_ktls_ops *kitls_ktls_default_ops(void);
+
+/* ------------------------------------------------------------------ */
+/* Policy and probing                                                  */
+/* ------------------------------------------------------------------ */
+
+/** Directions to offload (a mask). */
+#define KITLS_KTLS_TX 1u
+#define KITLS_KTLS_RX 2u
+#define KITLS_KTLS_BOTH 3u
+
+/**
+ * What to do when the kernel cannot change keys (TLS 1.3 KeyUpdate needs
+ * Linux 6.14 or later; older kernels answer EBUSY to a second TLS_TX/RX).
+ */
+enum kitls_ktls_rekey_policy {
+    /** Default: offload only if the kernel can rekey; otherwise the
+     *  connection stays in userspace (reason KITLS_KTLS_R_NO_REKEY). */
+    KITLS_KTLS_REKEY_REQUIRE = 0,
+    /** Offload anyway; when a KeyUpdate arrives or is due, end the
+     *  connection cleanly with KITLS_KTLS_E_REKEY_UNSUPPORTED (a fatal
+     *  alert is sent under the old keys; no data is lost silently or
+     *  corrupted: everything received before the KeyUpdate was
+     *  delivered). */
+    KITLS_KTLS_REKEY_CLOSE = 1,
+};
+
+/**
+ * Probe once whether this kernel accepts new TLS 1.3 keys on a kTLS
+ * socket: a loopback TCP connection gets TLS_TX twice (dummy keys; no
+ * byte is sent).  Returns 1 (rekey works), 0 (EBUSY or other refusal:
+ * no rekey), or a negative code when kTLS itself is missing or the probe
+ * could not run.  With ops NULL (the real kernel) the result is cached.
+ */
+KITLS_API int kitls_ktls_probe_rekey(const struct kitls_ktls_ops *ops);
+
+/** Why a direction is (not) offloaded. */
+enum kitls_ktls_reason {
+    KITLS_KTLS_R_OFFLOADED = 0,   /**< in the kernel */
+    KITLS_KTLS_R_NOT_ENABLED,     /**< kitls_ktls_enable() not called yet */
+    KITLS_KTLS_R_NOT_REQUESTED,   /**< the mode left this direction out */
+    KITLS_KTLS_R_NO_MODULE,       /**< TCP_ULP "tls" unknown (ENOENT): no kTLS */
+    KITLS_KTLS_R_NO_ULP,          /**< ENOPROTOOPT / not a TCP socket */
+    KITLS_KTLS_R_ULP_FAILED,      /**< TCP_ULP failed otherwise (kitls_ktls_errno()) */
+    KITLS_KTLS_R_CIPHER,          /**< the kernel refused this suite (e.g. ChaCha20 < 5.11) */
+    KITLS_KTLS_R_NO_REKEY,        /**< REKEY_REQUIRE and the kernel cannot rekey */
+};
+/** A short description of a reason. */
+KITLS_API const char *kitls_ktls_reason_string(int reason);
+
+/* ------------------------------------------------------------------ */
+/* Offload object                                                      */
+/* ------------------------------------------------------------------ */
+
+typedef struct kitls_ktls kitls_ktls;
+
+/**
+ * Bind a connection to a connected TCP socket.  The connection and the
+ * socket stay the caller's (kitls_ktls_free() closes neither).  ops NULL
+ * means the real system calls.  Returns 0 and *out, or KITLS_E_NOMEM /
+ * KITLS_E_INVALID_ARG.
+ */
+KITLS_API KITLS_WUR int kitls_ktls_new(kitls_ktls **out, kitls_conn *c, int fd,
+                                       const struct kitls_ktls_ops *ops);
+/** Free (wipes buffered plaintext).  NULL is allowed. */
+KITLS_API void kitls_ktls_free(kitls_ktls *k);
+
+/** Directions to offload (KITLS_KTLS_TX/RX/BOTH, default BOTH).  Before enable. */
+KITLS_API KITLS_WUR int kitls_ktls_set_mode(kitls_ktls *k, unsigned mode);
+/** Rekey policy (default KITLS_KTLS_REKEY_REQUIRE).  Before enable. */
+KITLS_API KITLS_WUR int kitls_ktls_set_rekey_policy(kitls_ktls *k, enum kitls_ktls_rekey_policy p);
+/**
+ * Whether the kernel can rekey: 1, 0, or -1 (default) to probe with
+ * kitls_ktls_probe_rekey() on enable.  Before enable.
+ */
+KITLS_API KITLS_WUR int kitls_ktls_set_rekey_support(kitls_ktls *k, int supported);
+/**
+ * Records to send under one key before a KeyUpdate (the kernel does not
+ * count; this layer does).  0 = default: 2^24 for AES-GCM (RFC 8446
+ * §5.5), 2^40 for ChaCha20-Poly1305.  Set it to the value given to
+ * kitls_config_set_key_update_limit(): the core cannot report it.
+ */
+KITLS_API KITLS_WUR int kitls_ktls_set_key_update_limit(kitls_ktls *k, uint64_t records);
+
+/**
+ * Drive the handshake on the socket, reading exactly one record at a time
+ * so that no byte past the handshake is taken from the socket (RX can then
+ * move to the kernel without handing anything over).  Returns 0 once
+ * established, KITLS_KTLS_E_AGAIN on a non-blocking socket that would
+ * block, or an error (a pending alert has been sent when possible).
+ * Optional: an application may drive the handshake itself.
+ */
+KITLS_API KITLS_WUR int kitls_ktls_handshake(kitls_ktls *k);
+
+/**
+ * Move the connection's record protection into the kernel (after the
+ * handshake).  Sets TCP_ULP "tls" and installs TLS_TX/TLS_RX per the mode
+ * and the rekey policy.  Records the core already read past the handshake
+ * are processed first (their plaintext is kept and returned first by
+ * kitls_ktls_recv()); a partly received record is completed from the
+ * socket (this may return KITLS_KTLS_E_AGAIN: call again).
+ *
+ * Returns 0 whether or not the kernel took over: see
+ * kitls_ktls_is_offloaded() and kitls_ktls_reason().  Kernels without
+ * kTLS are not an error.  The point of no return, per direction, is the
+ * successful TLS_TX / TLS_RX setsockopt (then kitls_conn_offload()):
+ * after it a failure is fatal for the connection.
+ */
+KITLS_API KITLS_WUR int kitls_ktls_enable(kitls_ktls *k);
+
+/** 1 if the direction (KITLS_DIR_TX / KITLS_DIR_RX) is in the kernel. */
+KITLS_API int kitls_ktls_is_offloaded(const kitls_ktls *k, enum kitls_dir dir);
+/** Why the direction is (not) offloaded (enum kitls_ktls_reason). */
+KITLS_API int kitls_ktls_reason(const kitls_ktls *k, enum kitls_dir dir);
+/** errno of the last failed system call (0 if none). */
+KITLS_API int kitls_ktls_errno(const kitls_ktls *k);
+/** 1 if rekey is known to work on this socket's kernel, 0 if not, -1 unknown. */
+KITLS_API int kitls_ktls_rekey_support(const kitls_ktls *k);
+/** Upper bound of the records sent under the current TX key (offloaded). */
+KITLS_API uint64_t kitls_ktls_tx_records(const kitls_ktls *k);
+/** Number of key changes installed into the kernel (TX, RX). */
+KITLS_API void kitls_ktls_rekeys(const kitls_ktls *k, unsigned *tx, unsigned *rx);
+
+/* ------------------------------------------------------------------ */
+/* Data                                                                */
+/* ------------------------------------------------------------------ */
+
+/**
+ * Send application data.  Offloaded: pending control records first, then
+ * the data through the kernel, with a KeyUpdate when the AEAD limit comes
+ * near.  Userspace: encrypt with the core and send.  Returns the number
+ * of bytes taken (> 0; may be less than len on a non-blocking socket),
+ * KITLS_KTLS_E_AGAIN, or an error.
+ */
+KITLS_API KITLS_WUR ssize_t kitls_ktls_send(kitls_ktls *k, const void *buf, size_t len);
+
+/**
+ * Receive application data.  Non-data records met on the way go to the
+ * core (tickets, KeyUpdate: new RX keys are installed, the answer to
+ * update_requested is sent; alerts).  Returns bytes read (> 0), 0 after
+ * the peer's close_notify, KITLS_KTLS_E_AGAIN, KITLS_KTLS_E_TRUNCATED
+ * (TCP end without close_notify), or an error.
+ */
+KITLS_API KITLS_WUR ssize_t kitls_ktls_recv(kitls_ktls *k, void *buf, size_t len);
+
+/**
+ * For applications that read the offloaded socket themselves (recv(),
+ * io_uring): a plain recv() fails with EIO (or EKEYEXPIRED) when the next
+ * record is not application data.  Call this then: it reads that record
+ * with its type and hands it to the core (installing new keys after a
+ * KeyUpdate).  Returns 0 (retry the plain read), 1 after close_notify,
+ * KITLS_KTLS_E_AGAIN, or an error.
+ */
+KITLS_API KITLS_WUR int kitls_ktls_recv_control(kitls_ktls *k);
+
+/**
+ * Send a file: sendfile(2) through the kTLS socket when TX is offloaded
+ * (the kernel encrypts, no copy to userspace); otherwise read it and
+ * encrypt in userspace.  Sends up to count bytes from *offset and advances
+ * *offset.  Returns bytes sent (> 0; 0 at end of file),
+ * KITLS_KTLS_E_AGAIN, or an error.
+ */
+KITLS_API KITLS_WUR ssize_t kitls_ktls_sendfile(kitls_ktls *k, int in_fd, off_t *offset,
+                                                size_t count);
+
+/** Send the core's pending output (records it produced on its own).
+ *  Returns 0, KITLS_KTLS_E_AGAIN or an error. */
+KITLS_API KITLS_WUR int kitls_ktls_flush(kitls_ktls *k);
+
+/** Update our sending keys (and ask the peer to update with request):
+ *  sends the KeyUpdate and installs the new TX keys into the kernel. */
+KITLS_API KITLS_WUR int kitls_ktls_key_update(kitls_ktls *k, int request);
+
+/** Send close_notify (then shut down writing yourself if wanted). */
+KITLS_API KITLS_WUR int kitls_ktls_close(kitls_ktls *k);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
