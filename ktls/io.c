@@ -1,0 +1,552 @@
+/*
+ * kTLS offload: moving bytes.  Data goes through the kernel when a
+ * direction is offloaded and through the core otherwise; control records
+ * (handshake, alert) always come from and go to the core, carried by
+ * TLS_SET_RECORD_TYPE / TLS_GET_RECORD_TYPE control messages.
+ */
+#include <errno.h>
+#include <linux/tls.h>
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ktls_int.h"
+
+#ifndef SOL_TLS
+#define SOL_TLS 282
+#endif
+
+#define AL_FATAL 2
+#define AL_INTERNAL_ERROR 80
+
+/* ------------------------------------------------------------------ */
+/* Sending                                                             */
+/* ------------------------------------------------------------------ */
+
+/* One sendmsg; a type other than application_data goes in a
+ * TLS_SET_RECORD_TYPE control message. */
+ssize_t ktls_send_raw(kitls_ktls *k, const void *buf, size_t len, int type)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(unsigned char))];
+        struct cmsghdr align;
+    } cb;
+    struct iovec iov = {(void *)buf, len};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+    if (type && type != KTLS_CT_APPDATA) {
+        memset(&cb, 0, sizeof(cb));
+        m.msg_control = cb.buf;
+        m.msg_controllen = sizeof(cb.buf);
+        struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+        cm->cmsg_level = SOL_TLS;
+        cm->cmsg_type = TLS_SET_RECORD_TYPE;
+        cm->cmsg_len = CMSG_LEN(sizeof(unsigned char));
+        *CMSG_DATA(cm) = (unsigned char)type;
+    }
+    ssize_t r = k->ops.sendmsg(k->ops.ctx, k->fd, &m, MSG_NOSIGNAL);
+    return r < 0 ? ktls_sys(k, r) : r;
+}
+
+/* The kernel cannot take the keys a KeyUpdate needs: say so to the peer
+ * under the keys in force and stop (never send under stale keys). */
+int ktls_rekey_refused(kitls_ktls *k)
+{
+    static const uint8_t alert[2] = {AL_FATAL, AL_INTERNAL_ERROR};
+    if (k->off[KITLS_DIR_TX]) {
+        (void)ktls_send_raw(k, alert, sizeof(alert), KTLS_CT_ALERT);
+    } else {
+        const uint8_t *p;
+        int ignored = kitls_conn_send_alert(k->c, AL_INTERNAL_ERROR);
+        (void)ignored;
+        size_t n = kitls_conn_out_peek(k->c, &p);
+        ssize_t r = n ? ktls_send_raw(k, p, n, 0) : 0;
+        if (r > 0)
+            kitls_conn_out_consume(k->c, (size_t)r);
+    }
+    return ktls_fail(k, KITLS_KTLS_E_REKEY_UNSUPPORTED);
+}
+
+/* TX offloaded: send the core's plaintext control records. */
+static int flush_records(kitls_ktls *k)
+{
+    uint8_t type;
+    const uint8_t *data;
+    size_t len;
+    int rekey;
+    while (kitls_conn_out_record(k->c, &type, &data, &len, &rekey)) {
+        if (rekey && !k->rekey_ok)
+            return ktls_rekey_refused(k);
+        while (k->ctl_sent < len) {
+            /* A remainder after a partial send becomes its own record:
+             * handshake messages may span records (RFC 8446 §5.1). */
+            ssize_t r = ktls_send_raw(k, data + k->ctl_sent, len - k->ctl_sent, type);
+            if (r < 0)
+                return r == KITLS_KTLS_E_AGAIN ? r : ktls_fail(k, (int)r);
+            k->ctl_sent += (size_t)r;
+            k->tx_records++;
+        }
+        k->ctl_sent = 0;
+        kitls_conn_out_record_done(k->c);
+        if (rekey) {
+            /* The KeyUpdate left under the old key: install the new one
+             * before anything else is sent. */
+            int ret = ktls_install(k, KITLS_DIR_TX);
+            if (ret)
+                return ktls_fail(k, KITLS_KTLS_E_INSTALL);
+            k->rekeys[0]++;
+        }
+    }
+    return 0;
+}
+
+/* Userspace TX: send the ciphertext the core produced. */
+static int flush_bytes(kitls_ktls *k)
+{
+    const uint8_t *p;
+    size_t n;
+    while ((n = kitls_conn_out_peek(k->c, &p)) > 0) {
+        ssize_t r = ktls_send_raw(k, p, n, 0);
+        if (r < 0)
+            return r == KITLS_KTLS_E_AGAIN ? (int)r : ktls_fail(k, (int)r);
+        kitls_conn_out_consume(k->c, (size_t)r);
+    }
+    return 0;
+}
+
+int kitls_ktls_flush(kitls_ktls *k)
+{
+    if (!k)
+        return KITLS_E_INVALID_ARG;
+    if (k->err)
+        return k->err;
+    return k->off[KITLS_DIR_TX] ? flush_records(k) : flush_bytes(k);
+}
+
+static uint64_t tx_limit(const kitls_ktls *k)
+{
+    if (k->limit)
+        return k->limit;
+    return k->cipher && k->cipher->suite == KITLS_CHACHA20_POLY1305_SHA256 ? (1ull << 40)
+                                                                           : (1ull << 24);
+}
+
+/*
+ * Before sending up to `records` more records under the current key:
+ * update the key if the AEAD limit (RFC 8446 §5.5) would be reached.  The
+ * estimate is an upper bound; near the limit the kernel's own sequence
+ * number (getsockopt TLS_TX) decides.
+ */
+static int tx_budget(kitls_ktls *k, uint64_t records)
+{
+    uint64_t limit = tx_limit(k);
+    if (k->tx_records + records < limit)
+        return 0;
+    uint64_t seq;
+    int ret = ktls_tx_seq(k, &seq);
+    if (!ret && seq < k->tx_records)
+        k->tx_records = seq;
+    if (k->tx_records + records < limit)
+        return 0;
+    if (!k->rekey_ok)
+        return ktls_rekey_refused(k);
+    ret = kitls_conn_key_update(k->c, 0);
+    if (ret)
+        return ktls_fail(k, ret);
+    return flush_records(k);
+}
+
+ssize_t kitls_ktls_send(kitls_ktls *k, const void *buf, size_t len)
+{
+    if (!k || (!buf && len))
+        return KITLS_E_INVALID_ARG;
+    if (k->err)
+        return k->err;
+    int ret = kitls_ktls_flush(k);
+    if (ret)
+        return ret;
+    if (!k->off[KITLS_DIR_TX]) {
+        if (len > INT32_MAX)
+            len = INT32_MAX;
+        ret = kitls_conn_write(k->c, buf, len);
+        if (ret < 0)
+            return ktls_fail(k, ret);
+        ret = flush_bytes(k);
+        return ret && ret != KITLS_KTLS_E_AGAIN ? ret : (ssize_t)len;
+    }
+    /* Each sendmsg without MSG_MORE ends the kernel's record, so chunks of
+     * at most the peer's record size limit make records it accepts (the
+     * kernel itself does not know that limit). */
+    size_t frag = kitls_conn_max_send_fragment(k->c), done = 0;
+    const uint8_t *p = buf;
+    while (done < len) {
+        size_t n = len - done;
+        if (k->tx_partial)
+            n = n < k->tx_partial ? n : k->tx_partial;
+        else if (n > frag)
+            n = frag;
+        if ((ret = tx_budget(k, 1)))
+            return done ? (ssize_t)done : ret;
+        ssize_t r = ktls_send_raw(k, p + done, n, 0);
+        if (r < 0) {
+            if (done && r == KITLS_KTLS_E_AGAIN)
+                break;
+            return r == KITLS_KTLS_E_AGAIN ? r : ktls_fail(k, (int)r);
+        }
+        k->tx_records++;
+        k->tx_partial = (size_t)r < n ? n - (size_t)r : 0;
+        done += (size_t)r;
+        if ((size_t)r < n)
+            break;
+    }
+    return (ssize_t)done;
+}
+
+ssize_t kitls_ktls_sendfile(kitls_ktls *k, int in_fd, off_t *offset, size_t count)
+{
+    if (!k || !offset || in_fd < 0)
+        return KITLS_E_INVALID_ARG;
+    if (k->err)
+        return k->err;
+    int ret = kitls_ktls_flush(k);
+    if (ret)
+        return ret;
+    if (!count)
+        return 0;
+    size_t frag = kitls_conn_max_send_fragment(k->c);
+    if (k->off[KITLS_DIR_TX]) {
+        /* The kernel fills records up to 16 KiB from the file; with a
+         * smaller peer record limit, one record per call. */
+        size_t n = count;
+        if (frag < KTLS_MAX_PLAIN)
+            n = n < frag ? n : frag;
+        else if (n > (1u << 20))
+            n = 1u << 20;
+        if ((ret = tx_budget(k, n / KTLS_MAX_PLAIN + 2)))
+            return ret;
+        ssize_t r = k->ops.sendfile(k->ops.ctx, k->fd, in_fd, offset, n);
+        if (r < 0)
+            return ktls_sys(k, r) == KITLS_KTLS_E_AGAIN ? KITLS_KTLS_E_AGAIN
+                                                        : ktls_fail(k, KITLS_KTLS_E_SYS(-r));
+        k->tx_records += (uint64_t)r / KTLS_MAX_PLAIN + 2;
+        return r;
+    }
+    /* Userspace: read a chunk and encrypt it. */
+    size_t n = count < sizeof(k->rbuf) ? count : sizeof(k->rbuf);
+    ssize_t r = pread(in_fd, k->rbuf, n, *offset);
+    if (r < 0)
+        return ktls_sys(k, -errno);
+    if (r == 0)
+        return 0;
+    ssize_t w = kitls_ktls_send(k, k->rbuf, (size_t)r);
+    OPENSSL_cleanse(k->rbuf, (size_t)r);
+    if (w > 0)
+        *offset += w;
+    return w;
+}
+
+int kitls_ktls_key_update(kitls_ktls *k, int request)
+{
+    if (!k)
+        return KITLS_E_INVALID_ARG;
+    if (k->err)
+        return k->err;
+    int ret = kitls_ktls_flush(k);
+    if (ret)
+        return ret;
+    if (k->off[KITLS_DIR_TX] && !k->rekey_ok)
+        return ktls_rekey_refused(k);
+    ret = kitls_conn_key_update(k->c, request);
+    if (ret)
+        return ktls_fail(k, ret);
+    return kitls_ktls_flush(k);
+}
+
+int kitls_ktls_close(kitls_ktls *k)
+{
+    if (!k)
+        return KITLS_E_INVALID_ARG;
+    if (k->err)
+        return k->err;
+    int ret = kitls_conn_close(k->c);
+    if (ret)
+        return ktls_fail(k, ret);
+    return kitls_ktls_flush(k);
+}
+
+/* ------------------------------------------------------------------ */
+/* Receiving                                                           */
+/* ------------------------------------------------------------------ */
+
+/* After the core took a KeyUpdate: give the kernel the new RX keys. */
+static int rx_rekey(kitls_ktls *k)
+{
+    if (!kitls_conn_rx_rekey_pending(k->c))
+        return 0;
+    if (!k->rekey_ok)
+        return ktls_rekey_refused(k);
+    if (ktls_install(k, KITLS_DIR_RX))
+        return ktls_fail(k, KITLS_KTLS_E_INSTALL);
+    k->rekeys[1]++;
+    return 0;
+}
+
+/* A non-data record delivered by the kernel goes to the core. */
+static int control_record(kitls_ktls *k, uint8_t type, const uint8_t *p, size_t n)
+{
+    int ret = kitls_conn_feed_record(k->c, type, p, n);
+    if (ret == KITLS_E_CLOSED) {
+        k->peer_closed = 1;
+        return 1;
+    }
+    if (ret) {
+        int ignored = kitls_ktls_flush(k); /* the alert, if any */
+        (void)ignored;
+        return ktls_fail(k, ret);
+    }
+    if ((ret = rx_rekey(k)))
+        return ret;
+    /* Our answer to update_requested, if any; a full socket buffer only
+     * delays it. */
+    ret = kitls_ktls_flush(k);
+    return ret == KITLS_KTLS_E_AGAIN ? 0 : ret;
+}
+
+/*
+ * One recvmsg on the offloaded socket with room for the record type.
+ * Returns the bytes read (or -errno) and sets *type (application_data
+ * when the kernel gave no type).
+ */
+static ssize_t recv_record(kitls_ktls *k, uint8_t *buf, size_t len, int *type)
+{
+    union {
+        char buf[CMSG_SPACE(sizeof(unsigned char))];
+        struct cmsghdr align;
+    } cb;
+    struct iovec iov = {buf, len};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.buf,
+                       .msg_controllen = sizeof(cb.buf)};
+    memset(&cb, 0, sizeof(cb));
+    ssize_t r = k->ops.recvmsg(k->ops.ctx, k->fd, &m, 0);
+    if (r < 0)
+        return r;
+    *type = KTLS_CT_APPDATA;
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&m); cm; cm = CMSG_NXTHDR(&m, cm))
+        if (cm->cmsg_level == SOL_TLS && cm->cmsg_type == TLS_GET_RECORD_TYPE)
+            *type = *CMSG_DATA(cm);
+    return r;
+}
+
+/* Handle a failed recvmsg on the offloaded socket. */
+static int recv_error(kitls_ktls *k, ssize_t r)
+{
+    if (r == -EAGAIN || r == -EWOULDBLOCK || r == -EINTR)
+        return KITLS_KTLS_E_AGAIN;
+    if (r == -EKEYEXPIRED && kitls_conn_rx_rekey_pending(k->c)) {
+        /* The kernel paused after a KeyUpdate we have not answered. */
+        int ret = rx_rekey(k);
+        return ret ? ret : 0;
+    }
+    return ktls_fail(k, ktls_sys(k, r));
+}
+
+static ssize_t pend_take(kitls_ktls *k, void *buf, size_t len)
+{
+    size_t n = k->pend_len - k->pend_off;
+    n = n < len ? n : len;
+    memcpy(buf, k->pend + k->pend_off, n);
+    k->pend_off += n;
+    if (k->pend_off == k->pend_len) {
+        OPENSSL_cleanse(k->pend, k->pend_len);
+        free(k->pend);
+        k->pend = NULL;
+        k->pend_len = k->pend_off = 0;
+    }
+    return (ssize_t)n;
+}
+
+static ssize_t recv_user(kitls_ktls *k, void *buf, size_t len)
+{
+    for (;;) {
+        int ret = kitls_conn_read(k->c, buf, len);
+        if (ret > 0 || ret == KITLS_E_CLOSED) {
+            int f = kitls_ktls_flush(k); /* KeyUpdate answers */
+            if (f && f != KITLS_KTLS_E_AGAIN)
+                return f;
+            return ret > 0 ? ret : 0;
+        }
+        if (ret == KITLS_E_EOF)
+            return ktls_fail(k, KITLS_KTLS_E_TRUNCATED);
+        if (ret != KITLS_E_WANT_READ) {
+            int ignored = kitls_ktls_flush(k); /* the alert */
+            (void)ignored;
+            return ktls_fail(k, ret);
+        }
+        if ((ret = kitls_ktls_flush(k)) && ret != KITLS_KTLS_E_AGAIN)
+            return ret;
+        uint8_t *p;
+        size_t cap;
+        if ((ret = kitls_conn_in_reserve(k->c, &p, &cap)))
+            return ktls_fail(k, ret);
+        struct iovec iov = {p, cap};
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+        ssize_t r = k->ops.recvmsg(k->ops.ctx, k->fd, &m, 0);
+        if (r < 0) {
+            if (r == -EAGAIN || r == -EWOULDBLOCK || r == -EINTR)
+                return KITLS_KTLS_E_AGAIN;
+            return ktls_fail(k, ktls_sys(k, r));
+        }
+        if (r == 0)
+            kitls_conn_set_eof(k->c);
+        else if ((ret = kitls_conn_in_commit(k->c, (size_t)r)))
+            return ktls_fail(k, ret);
+    }
+}
+
+ssize_t kitls_ktls_recv(kitls_ktls *k, void *buf, size_t len)
+{
+    if (!k || (!buf && len))
+        return KITLS_E_INVALID_ARG;
+    if (k->pend)
+        return pend_take(k, buf, len);
+    if (k->err)
+        return k->err;
+    if (!k->off[KITLS_DIR_RX])
+        return recv_user(k, buf, len);
+    if (k->peer_closed)
+        return 0;
+    for (;;) {
+        /* A buffer smaller than a record goes through ours, so that a
+         * control record always arrives whole. */
+        int small = len < KTLS_MAX_PLAIN;
+        uint8_t *dst = small ? k->rbuf : buf;
+        int type;
+        ssize_t r = recv_record(k, dst, small ? sizeof(k->rbuf) : len, &type);
+        if (r < 0) {
+            int ret = recv_error(k, r);
+            if (ret)
+                return ret;
+            continue;
+        }
+        if (type != KTLS_CT_APPDATA) {
+            int ret = control_record(k, (uint8_t)type, dst, (size_t)r);
+            OPENSSL_cleanse(dst, (size_t)r);
+            if (ret < 0)
+                return ret;
+            if (ret == 1)
+                return 0;
+            continue;
+        }
+        if (r == 0) {
+            kitls_conn_set_eof(k->c);
+            return ktls_fail(k, KITLS_KTLS_E_TRUNCATED);
+        }
+        if (!small)
+            return r;
+        size_t n = (size_t)r < len ? (size_t)r : len;
+        memcpy(buf, k->rbuf, n);
+        if ((size_t)r > n) {
+            int ret = ktls_pend_add(k, k->rbuf + n, (size_t)r - n);
+            if (ret)
+                return ktls_fail(k, ret);
+        }
+        OPENSSL_cleanse(k->rbuf, (size_t)r);
+        return (ssize_t)n;
+    }
+}
+
+int kitls_ktls_recv_control(kitls_ktls *k)
+{
+    if (!k)
+        return KITLS_E_INVALID_ARG;
+    if (k->err)
+        return k->err;
+    if (!k->off[KITLS_DIR_RX])
+        return KITLS_E_STATE;
+    if (k->peer_closed)
+        return 1;
+    if (kitls_conn_rx_rekey_pending(k->c))
+        return rx_rekey(k);
+    int type;
+    ssize_t r = recv_record(k, k->rbuf, sizeof(k->rbuf), &type);
+    if (r < 0)
+        return recv_error(k, r);
+    if (type == KTLS_CT_APPDATA) {
+        /* Data after all: keep it for kitls_ktls_recv(). */
+        if (r == 0) {
+            kitls_conn_set_eof(k->c);
+            return ktls_fail(k, KITLS_KTLS_E_TRUNCATED);
+        }
+        int ret = ktls_pend_add(k, k->rbuf, (size_t)r);
+        if (ret)
+            return ktls_fail(k, ret);
+        OPENSSL_cleanse(k->rbuf, (size_t)r);
+        return 2;
+    }
+    int ret = control_record(k, (uint8_t)type, k->rbuf, (size_t)r);
+    OPENSSL_cleanse(k->rbuf, (size_t)r);
+    return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* Handshake with exact record reads                                   */
+/* ------------------------------------------------------------------ */
+
+static ssize_t read_some(kitls_ktls *k, uint8_t *p, size_t n)
+{
+    struct iovec iov = {p, n};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+    ssize_t r = k->ops.recvmsg(k->ops.ctx, k->fd, &m, 0);
+    if (r < 0)
+        return r == -EAGAIN || r == -EWOULDBLOCK || r == -EINTR ? KITLS_KTLS_E_AGAIN
+                                                                  : ktls_sys(k, r);
+    return r;
+}
+
+int kitls_ktls_handshake(kitls_ktls *k)
+{
+    if (!k)
+        return KITLS_E_INVALID_ARG;
+    if (k->err)
+        return k->err;
+    for (;;) {
+        int ret = flush_bytes(k);
+        if (ret)
+            return ret;
+        ret = kitls_conn_handshake(k->c);
+        if (ret != KITLS_E_WANT_READ) {
+            int f = flush_bytes(k);
+            if (ret)
+                return ktls_fail(k, ret);
+            return f;
+        }
+        ssize_t r;
+        if (k->hdr_have < sizeof(k->hdr)) {
+            r = read_some(k, k->hdr + k->hdr_have, sizeof(k->hdr) - k->hdr_have);
+            if (r > 0) {
+                k->hdr_have += (size_t)r;
+                if (k->hdr_have == sizeof(k->hdr)) {
+                    k->body_left = (size_t)k->hdr[3] << 8 | k->hdr[4];
+                    ret = kitls_conn_feed(k->c, k->hdr, sizeof(k->hdr));
+                    if (!k->body_left)
+                        k->hdr_have = 0;
+                }
+            }
+        } else {
+            size_t n = k->body_left < sizeof(k->rbuf) ? k->body_left : sizeof(k->rbuf);
+            r = read_some(k, k->rbuf, n);
+            if (r > 0) {
+                ret = kitls_conn_feed(k->c, k->rbuf, (size_t)r);
+                k->body_left -= (size_t)r;
+                if (!k->body_left)
+                    k->hdr_have = 0;
+            }
+        }
+        if (r < 0)
+            return r == KITLS_KTLS_E_AGAIN ? (int)r : ktls_fail(k, (int)r);
+        if (r == 0)
+            kitls_conn_set_eof(k->c);
+        if (ret && ret != KITLS_E_WANT_READ)
+            return ktls_fail(k, ret);
+    }
+}

@@ -1,0 +1,72 @@
+/*
+ * Internal state of the kTLS offload layer (ktls/).  Not installed.
+ */
+#ifndef KITLS_KTLS_INT_H
+#define KITLS_KTLS_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kitls/ktls.h"
+
+#define KTLS_MAX_PLAIN 16384 /* TLS 1.3 plaintext per record (RFC 8446 §5.1) */
+#define KTLS_CT_ALERT 21
+#define KTLS_CT_HANDSHAKE 22
+#define KTLS_CT_APPDATA 23
+
+/* One row per suite: the kernel's crypto_info layout (linux/tls.h). */
+struct ktls_cipher {
+    uint16_t suite;       /* IANA */
+    uint16_t cipher_type; /* TLS_CIPHER_* */
+    size_t info_len;      /* sizeof(struct tls12_crypto_info_*) */
+    size_t iv_off, key_off, salt_off, seq_off;
+    size_t key_len, salt_len, iv_len;
+};
+
+struct kitls_ktls {
+    kitls_conn *c;
+    int fd;
+    struct kitls_ktls_ops ops;
+    unsigned mode;
+    int policy;
+    int rekey_ok; /* 1, 0, -1 unknown */
+    uint64_t limit;
+    int enabled;
+    int reason[2];
+    int off[2];   /* direction installed in the kernel */
+    int err;      /* sticky fatal error */
+    int last_errno;
+    const struct ktls_cipher *cipher;
+    uint64_t tx_records; /* upper bound under the current TX key */
+    size_t tx_partial;   /* bytes of the last data chunk still to send */
+    unsigned rekeys[2];
+    int peer_closed;
+    /* plaintext the core decrypted before RX moved to the kernel, or
+     * data read past a control record request */
+    uint8_t *pend;
+    size_t pend_len, pend_off;
+    /* offloaded control record being sent: bytes already sent */
+    size_t ctl_sent;
+    /* exact-record handshake reader */
+    uint8_t hdr[5];
+    size_t hdr_have, body_left;
+    uint8_t rbuf[KTLS_MAX_PLAIN + 256];
+};
+
+const struct ktls_cipher *ktls_cipher_find(uint16_t suite);
+/** Fill a crypto_info for keys; returns its length (0: unknown suite). */
+size_t ktls_info_fill(uint8_t *info, const struct kitls_traffic_keys *keys);
+/** setsockopt TLS_TX/TLS_RX with the current keys of the core. */
+int ktls_install(kitls_ktls *k, enum kitls_dir dir);
+/** Kernel's TX record sequence number (getsockopt), or negative. */
+int ktls_tx_seq(kitls_ktls *k, uint64_t *seq);
+int ktls_sys(kitls_ktls *k, long r);
+int ktls_fail(kitls_ktls *k, int err);
+/** End the connection because the kernel cannot change keys. */
+int ktls_rekey_refused(kitls_ktls *k);
+/** Append plaintext to the pending buffer kitls_ktls_recv() serves first. */
+int ktls_pend_add(kitls_ktls *k, const uint8_t *p, size_t n);
+/** Raw send of bytes (no cmsg), all or partial. */
+ssize_t ktls_send_raw(kitls_ktls *k, const void *buf, size_t len, int type);
+
+#endif
