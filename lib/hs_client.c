@@ -304,6 +304,13 @@ int kitls_hs_client_sh(kitls_conn *c, struct rd *b)
     for (size_t i = 0; i < c->n_kex; i++)
         EVP_PKEY_free(c->kex[i]);
     c->n_kex = 0;
+    /* Middlebox compatibility: send our ChangeCipherSpec now, before any
+     * record encrypted under the handshake keys, so that an alert we may
+     * send while reading the server's flight also follows it (RFC 8446
+     * §D.4: the CCS comes before the client's second flight, and an alert
+     * would otherwise be the first encrypted record). */
+    if (c->cfg->compat)
+        GUARD(kitls_conn_send_ccs(c));
     c->state = ST_CLIENT_WAIT_EE;
     return 0;
 }

@@ -111,6 +111,35 @@ START_TEST(test_tamper_server_flight)
 }
 END_TEST
 
+START_TEST(test_ccs_before_encrypted_alert)
+{
+    /* Middlebox compatibility (RFC 8446 §D.4): a client that fails while
+     * reading the server's encrypted flight sends its ChangeCipherSpec
+     * before the encrypted alert, as it would before its second flight. */
+    kitls_conn *c = tu_client(ccfg, "localhost"), *s = tu_server(scfg);
+    size_t n, off[32];
+    uint8_t *ch = client_hello(c, &n);
+    ck_assert_int_eq(kitls_conn_feed(s, ch, n), 0);
+    free(ch);
+    ck_assert_int_eq(kitls_conn_handshake(s), KITLS_E_WANT_READ);
+    uint8_t *flight = tu_out_copy(s, &n);
+    size_t nrec = tu_records(flight, n, off, 32);
+    ck_assert_uint_ge(nrec, 3);
+    flight[n - 1] ^= 0x01; /* last record's tag */
+    ck_assert_int_eq(kitls_conn_feed(c, flight, n), 0);
+    ck_assert_int_eq(kitls_conn_handshake(c), KITLS_E_BAD_RECORD_MAC);
+    uint8_t *out = tu_out_copy(c, &n);
+    nrec = tu_records(out, n, off, 32);
+    ck_assert_uint_eq(nrec, 2);
+    ck_assert_uint_eq(out[off[0]], 20);
+    ck_assert_uint_eq(out[off[1]], 23);
+    free(out);
+    free(flight);
+    kitls_conn_free(c);
+    kitls_conn_free(s);
+}
+END_TEST
+
 START_TEST(test_tamper_app_data)
 {
     kitls_conn *c = tu_client(ccfg, "localhost"), *s = tu_server(scfg);
@@ -580,6 +609,7 @@ static Suite *negative_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_tamper_server_flight);
     tcase_add_test(tc, test_tamper_app_data);
+    tcase_add_test(tc, test_ccs_before_encrypted_alert);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("truncate");
