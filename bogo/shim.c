@@ -17,6 +17,9 @@
 #define _GNU_SOURCE
 #include <kitls/kitls.h>
 
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -46,6 +49,7 @@ struct shim_config {
     int expect_hrr, expect_no_hrr;
     uint16_t curves[MAX_LIST];
     size_t n_curves;
+    int curves_dropped;
     uint16_t expect_curve;
     uint16_t sign_prefs[MAX_LIST];
     size_t n_sign_prefs;
@@ -60,7 +64,21 @@ struct shim_config {
     int expect_no_alpn;
     int expect_version;
     int min_version, max_version;
+    int verify_peer;              /* -verify-peer */
+    int require_any_client_cert;  /* -require-any-client-certificate */
+    int send_alert;               /* -send-alert */
+    uint16_t expect_cipher_aes;   /* -expect-cipher-aes */
+    int no_op_extra_handshake;    /* -no-op-extra-handshake */
+    long read_size;               /* -read-size */
+    long max_cert_list;           /* -max-cert-list */
+    const char *expect_peer_cert_file; /* -expect-peer-cert-file */
+    int reject_alpn, decline_alpn;
 };
+
+/* The peer's chain as the verify callback saw it (for -expect-peer-cert-file). */
+static uint8_t *peer_chain_der[16];
+static size_t peer_chain_len[16];
+static size_t peer_chain_n;
 
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void fail(const char *fmt, ...)
@@ -145,6 +163,19 @@ static const char *const ignored_bool_flags[] = {
     "-async",              /* BoringSSL's simulated EAGAIN; we pump bytes anyway */
     "-implicit-handshake", /* handshake driven by the first read/write: same here */
     "-no-tls1", "-no-tls11", "-no-tls12", /* kitls speaks TLS 1.3 only */
+    /* The client certificate is installed up front in the config; the old
+     * callback only changes when BoringSSL's shim installs it. */
+    "-use-old-client-cert-callback",
+    /* TLS 1.3 always enforces the digitalSignature key usage bit (RFC 8446
+     * §4.4.2.2); BoringSSL's option only relaxes it for TLS 1.2 RSA. */
+    "-ignore-rsa-key-usage",
+    /* Renegotiation does not exist in TLS 1.3: kitls never renegotiates. */
+    "-renegotiate-freely",
+    /* TLS 1.3 always has the properties these report (extended master
+     * secret: RFC 8446 §7.5 binds keys to the transcript; secure
+     * renegotiation: there is none), as BoringSSL reports for TLS 1.3. */
+    "-expect-extended-master-secret",
+    "-expect-secure-renegotiation",
     NULL,
 };
 
@@ -186,9 +217,13 @@ static void parse_flags(int argc, char **argv, struct shim_config *cfg)
             NEEDV();
             if (cfg->n_curves == MAX_LIST) unimplemented(f);
             long g = parse_int(f, v);
-            if (!kitls_group_name((uint16_t)g))
-                unimplemented("-curves (group not offered by kitls)");
-            cfg->curves[cfg->n_curves++] = (uint16_t)g;
+            /* Groups kitls does not implement (secp224r1, secp521r1, ...)
+             * are left out of the list, as a library refusing unknown
+             * names would; a list with none left is unimplemented. */
+            if (kitls_group_name((uint16_t)g))
+                cfg->curves[cfg->n_curves++] = (uint16_t)g;
+            else
+                cfg->curves_dropped = 1;
         } else if (!strcmp(f, "-expect-curve-id")) {
             NEEDV(); cfg->expect_curve = (uint16_t)parse_int(f, v);
         } else if (!strcmp(f, "-signing-prefs")) {
@@ -223,6 +258,30 @@ static void parse_flags(int argc, char **argv, struct shim_config *cfg)
              * asks for a version kitls does not speak. */
             if (cfg->max_version != 0 && cfg->max_version < 0x0304)
                 unimplemented("-max-version below TLS 1.3");
+        } else if (!strcmp(f, "-verify-peer")) {
+            cfg->verify_peer = 1;
+        } else if (!strcmp(f, "-require-any-client-certificate")) {
+            cfg->require_any_client_cert = 1;
+        } else if (!strcmp(f, "-send-alert")) {
+            cfg->send_alert = 1;
+        } else if (!strcmp(f, "-expect-cipher-aes")) {
+            NEEDV(); cfg->expect_cipher_aes = (uint16_t)parse_int(f, v);
+        } else if (!strcmp(f, "-expect-cipher-no-aes")) {
+            /* kitls has no "no AES hardware" mode: its default suite order
+             * always puts AES-GCM first, so only -expect-cipher-aes applies. */
+            NEEDV();
+        } else if (!strcmp(f, "-no-op-extra-handshake")) {
+            cfg->no_op_extra_handshake = 1;
+        } else if (!strcmp(f, "-read-size")) {
+            NEEDV(); cfg->read_size = parse_int(f, v);
+        } else if (!strcmp(f, "-max-cert-list")) {
+            NEEDV(); cfg->max_cert_list = parse_int(f, v);
+        } else if (!strcmp(f, "-expect-peer-cert-file")) {
+            NEEDV(); cfg->expect_peer_cert_file = v;
+        } else if (!strcmp(f, "-reject-alpn")) {
+            cfg->reject_alpn = 1;
+        } else if (!strcmp(f, "-decline-alpn")) {
+            cfg->decline_alpn = 1;
         } else if (!strcmp(f, "-resume-count")) {
             NEEDV();
             if (parse_int(f, v) > 0)
@@ -232,6 +291,8 @@ static void parse_flags(int argc, char **argv, struct shim_config *cfg)
         }
 #undef NEEDV
     }
+    if (cfg->curves_dropped && !cfg->n_curves)
+        unimplemented("-curves (no group offered by kitls)");
     if (cfg->n_sign_prefs && cfg->n_verify_prefs)
         unimplemented("-signing-prefs with -verify-prefs (one sigalg list in the API)");
 }
@@ -306,12 +367,17 @@ static void flush_out(kitls_conn *c, int fd)
 
 /* Read once from the socket into the connection.  Returns bytes read, 0 on
  * EOF. */
+static long read_size; /* -read-size: at most this many bytes per read */
+
 static ssize_t fill_in(kitls_conn *c, int fd)
 {
     uint8_t buf[16384 + 2048];
+    size_t want = sizeof buf;
     ssize_t n;
+    if (read_size > 0 && (size_t)read_size < want)
+        want = (size_t)read_size;
     do {
-        n = read(fd, buf, sizeof buf);
+        n = read(fd, buf, want);
     } while (n < 0 && errno == EINTR);
     if (n < 0)
         n = 0;
@@ -335,6 +401,62 @@ static void check(int r, const char *what)
     }
 }
 
+/*
+ * Certificate verification as BoringSSL's shim does it: the runner's
+ * certificates are self-signed, and with -verify-peer or
+ * -require-any-client-certificate its callbacks (CertVerifyCallback,
+ * CustomVerifyCallback in test_config.cc) accept any chain.  The library's
+ * own checks that are not chain verification stay: a leaf whose keyUsage
+ * forbids signing is refused (RFC 8446 §4.4.2.2).  The chain is kept for
+ * -expect-peer-cert-file.
+ */
+static int shim_verify(void *ctx, kitls_conn *c, const uint8_t *const *der, const size_t *len,
+                       size_t n, int result)
+{
+    (void)ctx;
+    (void)c;
+    for (size_t i = 0; i < peer_chain_n; i++)
+        free(peer_chain_der[i]);
+    peer_chain_n = 0;
+    for (size_t i = 0; i < n && i < 16; i++) {
+        peer_chain_der[i] = malloc(len[i]);
+        if (!peer_chain_der[i])
+            return KITLS_E_NOMEM;
+        memcpy(peer_chain_der[i], der[i], len[i]);
+        peer_chain_len[i] = len[i];
+        peer_chain_n++;
+    }
+    if (result == KITLS_E_CERT_USAGE)
+        return result;
+    return 0;
+}
+
+/* -expect-peer-cert-file: the peer's chain must be the file's certificates. */
+static void check_peer_chain(const char *file)
+{
+    FILE *f = fopen(file, "r");
+    if (!f)
+        fail("kitls-shim: cannot open %s", file);
+    size_t i = 0;
+    X509 *x;
+    while ((x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
+        unsigned char *d = NULL;
+        int dl = i2d_X509(x, &d);
+        X509_free(x);
+        if (dl <= 0)
+            fail("kitls-shim: cannot encode a certificate of %s", file);
+        int same = i < peer_chain_n && peer_chain_len[i] == (size_t)dl &&
+                   !memcmp(peer_chain_der[i], d, (size_t)dl);
+        OPENSSL_free(d);
+        if (!same)
+            fail("kitls-shim: peer certificate %zu differs from %s", i, file);
+        i++;
+    }
+    fclose(f);
+    if (i != peer_chain_n)
+        fail("kitls-shim: peer sent %zu certificates, %s has %zu", peer_chain_n, file, i);
+}
+
 static kitls_config *make_config(const struct shim_config *cfg)
 {
     kitls_config *kc = kitls_config_new(cfg->server ? KITLS_ROLE_SERVER : KITLS_ROLE_CLIENT);
@@ -346,9 +468,25 @@ static kitls_config *make_config(const struct shim_config *cfg)
         check(kitls_config_add_cert_files(kc, cfg->cert_file, cfg->key_file), "certificate");
     }
     /* BoringSSL's shim does not verify the runner's certificate unless
-     * -verify-peer is given; the runner's certificates are self-signed. */
+     * -verify-peer is given; the runner's certificates are self-signed, so
+     * verification goes through shim_verify().  A server asks for a client
+     * certificate with -verify-peer and requires one with
+     * -require-any-client-certificate. */
     if (!cfg->server)
-        check(kitls_config_set_verify(kc, KITLS_VERIFY_NONE), "verify");
+        check(kitls_config_set_verify(kc, cfg->verify_peer ? KITLS_VERIFY_REQUIRE
+                                                           : KITLS_VERIFY_NONE), "verify");
+    else if (cfg->require_any_client_cert)
+        check(kitls_config_set_verify(kc, KITLS_VERIFY_REQUIRE), "verify");
+    else if (cfg->verify_peer)
+        check(kitls_config_set_verify(kc, KITLS_VERIFY_REQUEST), "verify");
+    check(kitls_config_set_verify_callback(kc, shim_verify, NULL), "verify callback");
+    if (cfg->max_cert_list > 0) {
+        /* BoringSSL's max_cert_list bounds every handshake message. */
+        struct kitls_limits lim;
+        memset(&lim, 0, sizeof lim);
+        lim.max_handshake_message = (uint32_t)cfg->max_cert_list;
+        check(kitls_config_set_limits(kc, &lim), "limits");
+    }
     if (cfg->n_curves)
         check(kitls_config_set_groups(kc, cfg->curves, cfg->n_curves), "groups");
     if (cfg->n_sign_prefs)
@@ -373,7 +511,16 @@ static kitls_config *make_config(const struct shim_config *cfg)
     } else if (cfg->advertise_alpn) {
         unimplemented("-advertise-alpn on a server");
     }
-    if (cfg->select_alpn) {
+    if (cfg->reject_alpn) {
+        /* -reject-alpn: the server's ALPN callback refuses whatever is
+         * offered.  kitls refuses a client whose list has no overlap with
+         * the server's (no_application_protocol, RFC 7301 §3.2), so the
+         * server is given one protocol no runner test offers. */
+        if (!cfg->server)
+            unimplemented("-reject-alpn on a client");
+        const char *p = "kitls-shim-rejects-every-protocol";
+        check(kitls_config_set_alpn(kc, &p, 1), "alpn");
+    } else if (cfg->select_alpn && !cfg->decline_alpn) {
         if (!cfg->server)
             unimplemented("-select-alpn on a client");
         const char *p = cfg->select_alpn;
@@ -395,6 +542,7 @@ int main(int argc, char **argv)
         }
     }
     parse_flags(argc, argv, &cfg);
+    read_size = cfg.read_size;
     if (!cfg.port)
         fail("kitls-shim: -port is required");
 
@@ -421,6 +569,12 @@ int main(int argc, char **argv)
             fail_conn(c, "handshake (transport EOF)", KITLS_E_EOF);
     }
 
+    if (cfg.no_op_extra_handshake) {
+        int r = kitls_conn_handshake(c);
+        if (r != 0)
+            fail_conn(c, "extra handshake call", r);
+    }
+
     /* Post-handshake expectations. */
     if (cfg.expect_hrr && !kitls_conn_did_hrr(c))
         fail("kitls-shim: expected a HelloRetryRequest");
@@ -444,6 +598,19 @@ int main(int argc, char **argv)
         const char *s = kitls_conn_server_name(c);
         if (!s || strcmp(s, cfg.expect_server_name))
             fail("kitls-shim: server name %s, expected %s", s ? s : "(none)", cfg.expect_server_name);
+    }
+
+    if (cfg.expect_cipher_aes && kitls_conn_suite(c) != cfg.expect_cipher_aes)
+        fail("kitls-shim: cipher suite %04x, expected %04x", kitls_conn_suite(c),
+             cfg.expect_cipher_aes);
+    if (cfg.expect_peer_cert_file)
+        check_peer_chain(cfg.expect_peer_cert_file);
+    if (cfg.send_alert) {
+        /* -send-alert: abort with a fatal decompression_failure alert. */
+        if (kitls_conn_send_alert(c, 30) < 0)
+            fail("kitls-shim: send_alert failed");
+        flush_out(c, fd);
+        fail("kitls-shim: sent a fatal alert (-send-alert)");
     }
 
     if (cfg.shim_writes_first) {
