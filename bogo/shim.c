@@ -53,6 +53,7 @@ struct shim_config {
     uint16_t expect_curve;
     uint16_t sign_prefs[MAX_LIST];
     size_t n_sign_prefs;
+    int sign_dropped;
     uint16_t verify_prefs[MAX_LIST];
     size_t n_verify_prefs;
     uint16_t expect_peer_sigalg;
@@ -125,6 +126,7 @@ static const char *err_name(int e)
     E(KITLS_E_CERT_UNTRUSTED) E(KITLS_E_CERT_EXPIRED) E(KITLS_E_CERT_NOT_YET_VALID)
     E(KITLS_E_CERT_NAME_MISMATCH) E(KITLS_E_CERT_USAGE) E(KITLS_E_CERT_REVOKED)
     E(KITLS_E_CERT_INVALID) E(KITLS_E_LIMIT) E(KITLS_E_ALERT_RECEIVED) E(KITLS_E_EOF)
+    E(KITLS_E_EXCESS_HANDSHAKE_DATA)
 #undef E
     default: return "KITLS_E_UNKNOWN";
     }
@@ -226,14 +228,19 @@ static void parse_flags(int argc, char **argv, struct shim_config *cfg)
                 cfg->curves_dropped = 1;
         } else if (!strcmp(f, "-expect-curve-id")) {
             NEEDV(); cfg->expect_curve = (uint16_t)parse_int(f, v);
-        } else if (!strcmp(f, "-signing-prefs")) {
+        } else if (!strcmp(f, "-signing-prefs") || !strcmp(f, "-verify-prefs")) {
+            /* Schemes kitls does not implement (SHA-1, MD5-SHA1, P-224,
+             * ...) are left out, as for -curves. */
             NEEDV();
-            if (cfg->n_sign_prefs == MAX_LIST) unimplemented(f);
-            cfg->sign_prefs[cfg->n_sign_prefs++] = (uint16_t)parse_int(f, v);
-        } else if (!strcmp(f, "-verify-prefs")) {
-            NEEDV();
-            if (cfg->n_verify_prefs == MAX_LIST) unimplemented(f);
-            cfg->verify_prefs[cfg->n_verify_prefs++] = (uint16_t)parse_int(f, v);
+            int sign = !strcmp(f, "-signing-prefs");
+            size_t *n = sign ? &cfg->n_sign_prefs : &cfg->n_verify_prefs;
+            uint16_t *list = sign ? cfg->sign_prefs : cfg->verify_prefs;
+            long id = parse_int(f, v);
+            if (*n == MAX_LIST) unimplemented(f);
+            if (kitls_sigalg_name((uint16_t)id))
+                list[(*n)++] = (uint16_t)id;
+            else if (sign)
+                cfg->sign_dropped = 1;
         } else if (!strcmp(f, "-expect-peer-signature-algorithm")) {
             NEEDV(); cfg->expect_peer_sigalg = (uint16_t)parse_int(f, v);
         } else if (!strcmp(f, "-host-name")) {
@@ -293,8 +300,8 @@ static void parse_flags(int argc, char **argv, struct shim_config *cfg)
     }
     if (cfg->curves_dropped && !cfg->n_curves)
         unimplemented("-curves (no group offered by kitls)");
-    if (cfg->n_sign_prefs && cfg->n_verify_prefs)
-        unimplemented("-signing-prefs with -verify-prefs (one sigalg list in the API)");
+    if (cfg->sign_dropped && !cfg->n_sign_prefs)
+        unimplemented("-signing-prefs (no scheme implemented by kitls)");
 }
 
 /* ------------------------------------------------------------------ */
@@ -480,17 +487,24 @@ static kitls_config *make_config(const struct shim_config *cfg)
     else if (cfg->verify_peer)
         check(kitls_config_set_verify(kc, KITLS_VERIFY_REQUEST), "verify");
     check(kitls_config_set_verify_callback(kc, shim_verify, NULL), "verify callback");
-    if (cfg->max_cert_list > 0) {
-        /* BoringSSL's max_cert_list bounds every handshake message. */
+    {
+        /* BoringSSL's shim puts no limit on the number of certificates in
+         * a chain (the runner sends 51 in LargeMessage); kitls's default is
+         * 10, a policy choice, so the shim raises it to the most a
+         * Certificate message may carry in kitls (64).  -max-cert-list
+         * bounds every handshake message, as BoringSSL's max_cert_list. */
         struct kitls_limits lim;
         memset(&lim, 0, sizeof lim);
-        lim.max_handshake_message = (uint32_t)cfg->max_cert_list;
+        lim.max_cert_chain = 64;
+        if (cfg->max_cert_list > 0)
+            lim.max_handshake_message = (uint32_t)cfg->max_cert_list;
         check(kitls_config_set_limits(kc, &lim), "limits");
     }
     if (cfg->n_curves)
         check(kitls_config_set_groups(kc, cfg->curves, cfg->n_curves), "groups");
     if (cfg->n_sign_prefs)
-        check(kitls_config_set_sigalgs(kc, cfg->sign_prefs, cfg->n_sign_prefs), "signing prefs");
+        check(kitls_config_set_signing_sigalgs(kc, cfg->sign_prefs, cfg->n_sign_prefs),
+              "signing prefs");
     if (cfg->n_verify_prefs)
         check(kitls_config_set_sigalgs(kc, cfg->verify_prefs, cfg->n_verify_prefs), "verify prefs");
     if (cfg->advertise_alpn && !cfg->server) {
@@ -634,8 +648,12 @@ int main(int argc, char **argv)
                 continue;
             if (r != KITLS_E_WANT_READ)
                 fail_conn(c, "read after close", r);
-            if (fill_in(c, fd) == 0)
+            if (fill_in(c, fd) == 0) {
+                /* -check-close-notify: the peer must answer ours. */
+                if (cfg.check_close_notify)
+                    fail_conn(c, "shutdown (EOF without close_notify)", KITLS_E_EOF);
                 break;
+            }
         }
         kitls_conn_free(c);
         kitls_config_free(kc);

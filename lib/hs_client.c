@@ -228,8 +228,10 @@ int kitls_hs_client_sh(kitls_conn *c, struct rd *b)
     int is_hrr = !memcmp(random, hrr_random, 32);
 
     const struct ext_entry *sv = kitls_ext_get(&el, EXT_SUPPORTED_VERSIONS);
+    /* After a HelloRetryRequest TLS 1.3 is already negotiated: a ServerHello
+     * without the version is inconsistent with it (RFC 8446 §4.1.4). */
     if (!sv)
-        return KITLS_E_PROTOCOL_VERSION; /* TLS 1.2 or older: not offered */
+        return c->did_hrr ? KITLS_E_ILLEGAL_PARAMETER : KITLS_E_PROTOCOL_VERSION;
     struct rd r = sv->data;
     uint16_t selected;
     GUARD(rd_u16(&r, &selected));
@@ -387,22 +389,34 @@ int kitls_hs_client_ee(kitls_conn *c, struct rd *b)
     return 0;
 }
 
-/* Pick our certificate's signature scheme from the server's list. */
-static void client_pick_cert(kitls_conn *c)
+/*
+ * Pick our certificate's signature scheme from the server's list.  A client
+ * with a certificate that cannot sign with any scheme the server accepts
+ * aborts with handshake_failure rather than silently answering without a
+ * certificate (the CertificateVerify algorithm MUST be one the server
+ * offered, RFC 8446 §4.4.3; BoringSSL behaves the same way).
+ */
+static int client_pick_cert(kitls_conn *c)
 {
-    const struct kitls_cert *cert = c->cfg->n_certs ? &c->cfg->certs[0] : NULL;
+    const kitls_config *cfg = c->cfg;
+    const struct kitls_cert *cert = cfg->n_certs ? &cfg->certs[0] : NULL;
+    const uint16_t *mine = cfg->n_sign_sigalgs ? cfg->sign_sigalgs : cfg->sigalgs;
+    size_t n_mine = cfg->n_sign_sigalgs ? cfg->n_sign_sigalgs : cfg->n_sigalgs;
     c->cert = NULL;
-    for (size_t i = 0; cert && i < c->cfg->n_sigalgs; i++) {
-        const struct kitls_sigalg *s = kitls_sigalg_find(c->cfg->sigalgs[i]);
+    if (!cert)
+        return 0;
+    for (size_t i = 0; i < n_mine; i++) {
+        const struct kitls_sigalg *s = kitls_sigalg_find(mine[i]);
         int peer_ok = 0;
         for (size_t j = 0; j < c->n_peer_sigalgs; j++)
-            peer_ok |= c->peer_sigalgs[j] == c->cfg->sigalgs[i];
+            peer_ok |= c->peer_sigalgs[j] == mine[i];
         if (s && peer_ok && kitls_sig_key_matches(s, cert->key)) {
             c->cert = cert;
             c->sigalg = s->id;
-            return;
+            return 0;
         }
     }
+    return KITLS_E_HANDSHAKE_FAILURE;
 }
 
 int kitls_hs_client_cr(kitls_conn *c, struct rd *b)
@@ -420,7 +434,7 @@ int kitls_hs_client_cr(kitls_conn *c, struct rd *b)
         return KITLS_E_MISSING_EXTENSION;
     GUARD(kitls_ext_parse_sigalgs(c, sa->data));
     c->cert_requested = 1;
-    client_pick_cert(c);
+    GUARD(client_pick_cert(c));
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
     c->state = ST_CLIENT_WAIT_CERT;
     return 0;

@@ -281,6 +281,7 @@ struct ch_opts {
     int ext_overrun;      /* an extension length past the block */
     size_t padding;       /* padding extension of this many bytes */
     int bad_share_len;    /* x25519 share of 31 bytes */
+    int empty_session_id; /* legacy_session_id of length 0 */
 };
 
 static void build_ch(struct tu_buf *msg, const struct ch_opts *o)
@@ -296,8 +297,8 @@ static void build_ch(struct tu_buf *msg, const struct ch_opts *o)
     tu_u16(msg, 0x0303);
     for (int i = 0; i < 32; i++)
         tu_u8(msg, i);
-    tu_u8(msg, 32);
-    for (int i = 0; i < 32; i++)
+    tu_u8(msg, o->empty_session_id ? 0 : 32);
+    for (int i = 0; i < (o->empty_session_id ? 0 : 32); i++)
         tu_u8(msg, 0x80 + i);
     size_t at = tu_begin(msg, 2);
     tu_u16(msg, o->bad_suite ? 0x1304 : 0x1301);
@@ -434,9 +435,9 @@ END_TEST
 
 START_TEST(test_ch_duplicate_extension)
 {
+    /* Duplicate extensions: illegal_parameter (RFC 8446 §4.2, §6.2). */
     struct ch_opts o = {.dup_ext = 1};
-    int err = ch_result(&o);
-    ck_assert_msg(err == KITLS_E_ILLEGAL_PARAMETER || err == KITLS_E_DECODE, "got %d", err);
+    ck_assert_int_eq(ch_result(&o), KITLS_E_ILLEGAL_PARAMETER);
 }
 END_TEST
 
@@ -524,6 +525,76 @@ END_TEST
 
 /* ---- wrong message order ---- */
 
+START_TEST(test_too_many_ccs)
+{
+    /* One dummy ChangeCipherSpec is dropped; more hit the limit
+     * (unexpected_message alert). */
+    struct ch_opts o = {0};
+    static const uint8_t ccs[] = {20, 3, 3, 0, 1, 1};
+    build_ch(&msgbuf, &o);
+    to_records(&msgbuf, &recbuf, 22);
+    kitls_conn *s = tu_server(scfg);
+    ck_assert_int_eq(kitls_conn_feed(s, recbuf.b, recbuf.n), 0);
+    ck_assert_int_eq(kitls_conn_handshake(s), KITLS_E_WANT_READ);
+    ck_assert_int_eq(kitls_conn_feed(s, ccs, sizeof(ccs)), 0);
+    ck_assert_int_eq(kitls_conn_handshake(s), KITLS_E_WANT_READ);
+    ck_assert_int_eq(kitls_conn_feed(s, ccs, sizeof(ccs)), 0);
+    ck_assert_int_eq(kitls_conn_handshake(s), KITLS_E_LIMIT);
+    ck_assert_int_eq(kitls_error_alert(KITLS_E_LIMIT), 10);
+    kitls_conn_free(s);
+}
+END_TEST
+
+START_TEST(test_user_canceled_limit)
+{
+    /* user_canceled warnings are skipped (RFC 8446 §6.1), but not forever. */
+    static const uint8_t uc[] = {21, 3, 3, 0, 2, 1, 90};
+    kitls_conn *s = tu_server(scfg);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(kitls_conn_feed(s, uc, sizeof(uc)), 0);
+        ck_assert_int_eq(kitls_conn_handshake(s), KITLS_E_WANT_READ);
+    }
+    ck_assert_int_eq(kitls_conn_feed(s, uc, sizeof(uc)), 0);
+    ck_assert_int_eq(kitls_conn_handshake(s), KITLS_E_LIMIT);
+    kitls_conn_free(s);
+}
+END_TEST
+
+START_TEST(test_server_ccs_without_session_id)
+{
+    /* In compatibility mode the server's dummy CCS follows its ServerHello
+     * even when the client sent an empty legacy_session_id (RFC 8446 §D.4). */
+    struct ch_opts o = {0};
+    o.empty_session_id = 1;
+    build_ch(&msgbuf, &o);
+    to_records(&msgbuf, &recbuf, 22);
+    kitls_conn *s = tu_server(scfg);
+    ck_assert_int_eq(kitls_conn_feed(s, recbuf.b, recbuf.n), 0);
+    ck_assert_int_eq(kitls_conn_handshake(s), KITLS_E_WANT_READ);
+    const uint8_t *out;
+    size_t n = kitls_conn_out_peek(s, &out), off[16];
+    size_t nrec = tu_records(out, n, off, 16);
+    ck_assert_uint_ge(nrec, 3);
+    ck_assert_uint_eq(out[off[0]], 22);
+    ck_assert_uint_eq(out[off[1]], 20);
+    kitls_conn_free(s);
+}
+END_TEST
+
+START_TEST(test_client_hello_record_version)
+{
+    /* The initial ClientHello record says 0x0301 (RFC 8446 §5.1). */
+    kitls_conn *c = tu_client(ccfg, "localhost");
+    size_t n;
+    uint8_t *ch = client_hello(c, &n);
+    ck_assert_uint_eq(ch[0], 22);
+    ck_assert_uint_eq(ch[1], 3);
+    ck_assert_uint_eq(ch[2], 1);
+    free(ch);
+    kitls_conn_free(c);
+}
+END_TEST
+
 START_TEST(test_wrong_order_server)
 {
     /* Finished as the first message. */
@@ -557,7 +628,7 @@ START_TEST(test_two_client_hellos)
     kitls_conn *s = tu_server(scfg);
     ck_assert_int_eq(kitls_conn_feed(s, recbuf.b, recbuf.n), 0);
     int err = kitls_conn_handshake(s);
-    ck_assert_int_eq(err, KITLS_E_UNEXPECTED_MESSAGE);
+    ck_assert_int_eq(err, KITLS_E_EXCESS_HANDSHAKE_DATA);
     kitls_conn_free(s);
 }
 END_TEST
@@ -639,6 +710,10 @@ static Suite *negative_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_wrong_order_server);
     tcase_add_test(tc, test_two_client_hellos);
+    tcase_add_test(tc, test_too_many_ccs);
+    tcase_add_test(tc, test_user_canceled_limit);
+    tcase_add_test(tc, test_server_ccs_without_session_id);
+    tcase_add_test(tc, test_client_hello_record_version);
     tcase_add_test(tc, test_wrong_order_client);
     tcase_add_test(tc, test_api_misuse);
     suite_add_tcase(s, tc);
