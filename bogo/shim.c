@@ -505,8 +505,19 @@ static kitls_config *make_config(const struct shim_config *cfg)
     if (cfg->n_sign_prefs)
         check(kitls_config_set_signing_sigalgs(kc, cfg->sign_prefs, cfg->n_sign_prefs),
               "signing prefs");
-    if (cfg->n_verify_prefs)
+    if (cfg->n_verify_prefs) {
         check(kitls_config_set_sigalgs(kc, cfg->verify_prefs, cfg->n_verify_prefs), "verify prefs");
+        /* -verify-prefs only changes what we accept: sign as by default. */
+        if (!cfg->n_sign_prefs) {
+            static const uint16_t all[] = {
+                KITLS_SIG_ECDSA_SECP256R1_SHA256, KITLS_SIG_ECDSA_SECP384R1_SHA384,
+                KITLS_SIG_ED25519, KITLS_SIG_RSA_PSS_RSAE_SHA256, KITLS_SIG_RSA_PSS_RSAE_SHA384,
+                KITLS_SIG_RSA_PSS_RSAE_SHA512,
+            };
+            check(kitls_config_set_signing_sigalgs(kc, all, sizeof all / sizeof all[0]),
+                  "signing prefs");
+        }
+    }
     if (cfg->advertise_alpn && !cfg->server) {
         const char *protos[64];
         static char store[1024];

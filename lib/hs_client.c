@@ -236,11 +236,16 @@ int kitls_hs_client_sh(kitls_conn *c, struct rd *b)
     uint16_t selected;
     GUARD(rd_u16(&r, &selected));
     GUARD(rd_expect_empty(&r));
-    if (selected != 0x0304 || version != 0x0303)
-        return KITLS_E_ILLEGAL_PARAMETER;
+    /* legacy_version and legacy_compression_method have one valid value
+     * each (RFC 8446 §4.1.3) and no alert of their own: a value out of
+     * range is decode_error (§6.2), as BoringSSL answers. */
+    if (version != 0x0303 || comp != 0)
+        return KITLS_E_DECODE;
+    if (selected != 0x0304)
+        return KITLS_E_ILLEGAL_PARAMETER; /* §4.2.1 */
     if (rd_left(&sid) != c->session_id_len || memcmp(sid.p, c->session_id, c->session_id_len))
         return KITLS_E_ILLEGAL_PARAMETER;
-    if (comp != 0 || !offered_suite(c, suite_id))
+    if (!offered_suite(c, suite_id))
         return KITLS_E_ILLEGAL_PARAMETER;
     /* After an HRR the suite may not change (§4.1.4). */
     if (c->did_hrr && c->suite->id != suite_id)
@@ -426,9 +431,10 @@ int kitls_hs_client_cr(kitls_conn *c, struct rd *b)
     GUARD(rd_sub(b, 1, &ctx));
     GUARD(kitls_ext_parse(b, &el, 0));
     GUARD(rd_expect_empty(b));
-    /* During the handshake the context is empty (§4.3.2). */
+    /* During the handshake the context is empty (§4.3.2); the RFC names no
+     * alert: decode_error, as BoringSSL answers. */
     if (!rd_empty(&ctx))
-        return KITLS_E_ILLEGAL_PARAMETER;
+        return KITLS_E_DECODE;
     const struct ext_entry *sa = kitls_ext_get(&el, EXT_SIGNATURE_ALGORITHMS);
     if (!sa)
         return KITLS_E_MISSING_EXTENSION;
