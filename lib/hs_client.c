@@ -28,6 +28,23 @@ static int add_share(kitls_conn *c, uint16_t group_id, struct wr *w)
     return 0;
 }
 
+/* Write the share we already hold for c->kex[i] again (second ClientHello). */
+static int put_share_again(kitls_conn *c, size_t i, struct wr *w)
+{
+    uint8_t *enc = NULL;
+    size_t n = EVP_PKEY_get1_encoded_public_key(c->kex[i], &enc);
+    if (!n) {
+        OPENSSL_free(enc);
+        return KITLS_E_CRYPTO;
+    }
+    wr_u16(w, c->kex_group[i]);
+    size_t at = wr_begin(w, 2);
+    wr_put(w, enc, n);
+    wr_end(w, at, 2);
+    OPENSSL_free(enc);
+    return 0;
+}
+
 static void ext_begin(kitls_conn *c, struct wr *w, uint16_t type, size_t *at)
 {
     c->offered |= kitls_ext_bit(type);
@@ -80,7 +97,16 @@ static int send_client_hello(kitls_conn *c)
     wr_end(&w, e, 2);
     ext_begin(c, &w, EXT_KEY_SHARE, &e);
     v = wr_begin(&w, 2);
-    if (c->did_hrr) {
+    /* After a HelloRetryRequest that named a group (one we have no share
+     * for), the shares are replaced by one for that group; after one that
+     * did not (cookie only), they are sent unchanged (RFC 8446 §4.1.2). */
+    int keep = 0;
+    for (size_t i = 0; c->did_hrr && i < c->n_kex; i++)
+        keep |= c->kex_group[i] == c->group->id;
+    if (keep) {
+        for (size_t i = 0; !ret && i < c->n_kex; i++)
+            ret = put_share_again(c, i, &w);
+    } else if (c->did_hrr) {
         for (size_t i = 0; i < c->n_kex; i++)
             EVP_PKEY_free(c->kex[i]);
         c->n_kex = 0;

@@ -595,6 +595,80 @@ START_TEST(test_client_hello_record_version)
 }
 END_TEST
 
+/* The body of extension `type` in a ClientHello record (header included). */
+static const uint8_t *ch_ext(const uint8_t *rec, size_t n, unsigned type, size_t *len)
+{
+    size_t p = 5 + 4 + 2 + 32;          /* record hdr, msg hdr, version, random */
+    p += 1 + rec[p];                    /* session id */
+    p += 2 + ((size_t)rec[p] << 8 | rec[p + 1]); /* suites */
+    p += 1 + rec[p];                    /* compression */
+    size_t end = p + 2 + ((size_t)rec[p] << 8 | rec[p + 1]);
+    ck_assert_uint_le(end, n);
+    for (p += 2; p + 4 <= end;) {
+        unsigned t = (unsigned)rec[p] << 8 | rec[p + 1];
+        size_t l = (size_t)rec[p + 2] << 8 | rec[p + 3];
+        if (t == type) {
+            *len = l;
+            return rec + p + 4;
+        }
+        p += 4 + l;
+    }
+    return NULL;
+}
+
+START_TEST(test_hrr_cookie_only_keeps_shares)
+{
+    /* A HelloRetryRequest with a cookie and no key_share: the second
+     * ClientHello carries the same key shares (RFC 8446 §4.1.2). */
+    static const uint8_t hrr_random[32] = {
+        0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+        0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+    };
+    kitls_conn *c = tu_client(ccfg, "localhost");
+    size_t n1, n2, l1 = 0, l2 = 0;
+    uint8_t *ch1 = client_hello(c, &n1);
+    const uint8_t *sid = ch1 + 5 + 4 + 2 + 32;
+    struct tu_buf *m = &msgbuf;
+    m->n = 0;
+    tu_u8(m, 2);
+    size_t hl = tu_begin(m, 3);
+    tu_u16(m, 0x0303);
+    tu_put(m, hrr_random, 32);
+    tu_put(m, sid, 1 + (size_t)sid[0]);
+    tu_u16(m, KITLS_AES_128_GCM_SHA256);
+    tu_u8(m, 0);
+    size_t ex = tu_begin(m, 2);
+    tu_u16(m, 43); /* supported_versions */
+    tu_u16(m, 2);
+    tu_u16(m, 0x0304);
+    tu_u16(m, 44); /* cookie */
+    tu_u16(m, 6);
+    tu_u16(m, 4);
+    tu_put(m, "\x01\x02\x03\x04", 4);
+    tu_end(m, ex, 2);
+    tu_end(m, hl, 3);
+    to_records(m, &recbuf, 22);
+    ck_assert_int_eq(kitls_conn_feed(c, recbuf.b, recbuf.n), 0);
+    ck_assert_int_eq(kitls_conn_handshake(c), KITLS_E_WANT_READ);
+    ck_assert(kitls_conn_did_hrr(c));
+    uint8_t *out = tu_out_copy(c, &n2);
+    size_t off[4];
+    size_t nrec = tu_records(out, n2, off, 4);
+    ck_assert_uint_eq(nrec, 2); /* CCS, ClientHello */
+    ck_assert_uint_eq(out[off[1]], 22);
+    const uint8_t *ks1 = ch_ext(ch1, n1, 51, &l1);
+    const uint8_t *ks2 = ch_ext(out + off[1], n2 - off[1], 51, &l2);
+    ck_assert_ptr_nonnull(ks1);
+    ck_assert_ptr_nonnull(ks2);
+    ck_assert_uint_eq(l1, l2);
+    ck_assert_int_eq(memcmp(ks1, ks2, l1), 0);
+    ck_assert_ptr_nonnull(ch_ext(out + off[1], n2 - off[1], 44, &l2));
+    free(out);
+    free(ch1);
+    kitls_conn_free(c);
+}
+END_TEST
+
 START_TEST(test_wrong_order_server)
 {
     /* Finished as the first message. */
@@ -714,6 +788,7 @@ static Suite *negative_suite(void)
     tcase_add_test(tc, test_user_canceled_limit);
     tcase_add_test(tc, test_server_ccs_without_session_id);
     tcase_add_test(tc, test_client_hello_record_version);
+    tcase_add_test(tc, test_hrr_cookie_only_keeps_shares);
     tcase_add_test(tc, test_wrong_order_client);
     tcase_add_test(tc, test_api_misuse);
     suite_add_tcase(s, tc);
