@@ -354,7 +354,7 @@ static int process_record(kitls_conn *c)
         int ret = kitls_rec_open(&c->rx, rec, len, &type, &len);
         /* A server that rejected 0-RTT skips what fails to decrypt, up to
          * a budget (RFC 8446 §4.2.10). */
-        if (ret == KITLS_E_BAD_RECORD_MAC && c->skip_early >= len) {
+        if (ret == KITLS_E_BAD_RECORD_MAC && c->skip_early && c->skip_early >= len) {
             c->skip_early -= (uint32_t)len;
             return 0;
         }
@@ -364,8 +364,9 @@ static int process_record(kitls_conn *c)
         if (type == CT_CCS)
             return KITLS_E_UNEXPECTED_MESSAGE;
     } else if (type == CT_APPDATA) {
-        /* After a HelloRetryRequest, early data arrives before ClientHello2. */
-        if (c->skip_early >= len) {
+        /* After a HelloRetryRequest, early data arrives before ClientHello2.
+         * Without a skip budget even an empty record is unexpected (§5.1). */
+        if (c->skip_early && c->skip_early >= len) {
             c->skip_early -= (uint32_t)len;
             return 0;
         }

@@ -730,6 +730,15 @@ START_TEST(test_wrong_order_client)
     ck_assert_int_eq(err, KITLS_E_UNEXPECTED_MESSAGE);
     expect_plain_alert(c, err);
     kitls_conn_free(c);
+    /* Even an empty application data record (no 0-RTT skip budget). */
+    c = tu_client(ccfg, "localhost");
+    ch = client_hello(c, &n);
+    free(ch);
+    static const uint8_t empty_app[] = {23, 3, 3, 0, 0};
+    ck_assert_int_eq(kitls_conn_feed(c, empty_app, sizeof(empty_app)), 0);
+    err = kitls_conn_handshake(c);
+    ck_assert_int_eq(err, KITLS_E_UNEXPECTED_MESSAGE);
+    kitls_conn_free(c);
 }
 END_TEST
 
