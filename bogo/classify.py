@@ -135,8 +135,18 @@ RULES = [
     ("srtp", r"SRTP", OUT, "boringssl-specific", "DTLS-SRTP (use_srtp) belongs to DTLS."),
     ("npn", r"(^|-)NPN|NextProto", OUT, "tls12-and-below",
      "NPN is a pre-ALPN TLS 1.2 extension."),
-    ("verify-prefs", r"^VerifyPreferences-|^Ed25519DefaultDisable", OUT, "boringssl-specific",
-     "SSL_set_verify_algorithm_prefs / Ed25519 opt-in are BoringSSL API defaults."),
+    ("verify-prefs", r"^VerifyPreferences-|^Ed25519DefaultDisable|^(Client|Server)-VerifyDefault-Ed25519-",
+     OUT, "boringssl-specific",
+     "SSL_set_verify_algorithm_prefs / Ed25519 opt-in are BoringSSL API defaults "
+     "(the *-VerifyDefault-Ed25519-* tests expect Ed25519 to be refused by default; "
+     "kitls accepts it by default, as design.md lists it)."),
+    ("boringssl-selection-policy", r"^SendHelloRetryRequest-2-TLS13$|"
+                                   r"^TLS13-CipherPreference-Server-ChaCha20-AES$",
+     OUT, "boringssl-specific",
+     "BoringSSL's server selection policy, which RFC 8446 leaves to the server: it always "
+     "takes its first group even when that costs a HelloRetryRequest (kitls prefers a group "
+     "the client sent a share for), and it follows a client that lists ChaCha20 first "
+     "(kitls follows its own suite order)."),
     ("tls-unique", r"TLSUnique|tls-unique", OUT, "tls12-and-below",
      "tls-unique channel binding does not exist in TLS 1.3."),
     ("fallback-scsv", r"FallbackSCSV", OUT, "tls12-and-below",
@@ -157,8 +167,20 @@ RULES = [
     ("min-version-13", r"^MinimumVersion-(Client|Server)2?-TLS13-" + _OLD + r"-TLS$",
      REQ, "handshake",
      "A shim whose minimum is TLS 1.3 must refuse an older peer: in scope."),
-    ("downgrade-client", r"^Downgrade-TLS1[0-2]-Client$", REQ, "handshake",
-     "A TLS 1.3 client must refuse a ServerHello for an older version (downgrade sentinel)."),
+    ("downgrade-client", r"^Downgrade-TLS1[0-2]-Client$", OUT, "tls12-and-below",
+     "The runner's server negotiates TLS 1.2 or below, which needs a client that offers "
+     "that version's cipher suites: a TLS 1.3-only client never gets a ServerHello to check "
+     "the downgrade sentinel in (refusing older servers is tested by "
+     "MinimumVersion-Client-TLS13-*)."),
+    ("expects-older-version", r"^(ClientHelloVersionTooHigh|ConflictingVersionNegotiation(-2)?|"
+                              r"(Major|Minor)VersionTolerance)$", OUT, "tls12-and-below",
+     "The runner's client offers TLS 1.3 but its expectations require the shim server to "
+     "negotiate TLS 1.2 or 1.1 (from legacy_version or a supported_versions list without "
+     "TLS 1.3): only a server that speaks those versions can pass."),
+    ("tls12-extension-in-13", r"^(EMS|RenegotiationInfo)-Forbidden-TLS13$", OUT,
+     "tls12-and-below",
+     "The runner echoes extended_master_secret / renegotiation_info only to a client that "
+     "offered them, i.e. one that also speaks TLS 1.2; a TLS 1.3-only client never does."),
     ("version-13-by-both", r"^(VersionNegotiation|MinimumVersion)-(Client|Server)2?-"
                            + _OLD + r"-TLS13-TLS$",
      None, None, "see below"),  # placeholder, replaced in _compile()

@@ -17,6 +17,9 @@
 #define _GNU_SOURCE
 #include <kitls/kitls.h>
 
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -46,9 +49,11 @@ struct shim_config {
     int expect_hrr, expect_no_hrr;
     uint16_t curves[MAX_LIST];
     size_t n_curves;
+    int curves_dropped;
     uint16_t expect_curve;
     uint16_t sign_prefs[MAX_LIST];
     size_t n_sign_prefs;
+    int sign_dropped;
     uint16_t verify_prefs[MAX_LIST];
     size_t n_verify_prefs;
     uint16_t expect_peer_sigalg;
@@ -60,7 +65,21 @@ struct shim_config {
     int expect_no_alpn;
     int expect_version;
     int min_version, max_version;
+    int verify_peer;              /* -verify-peer */
+    int require_any_client_cert;  /* -require-any-client-certificate */
+    int send_alert;               /* -send-alert */
+    uint16_t expect_cipher_aes;   /* -expect-cipher-aes */
+    int no_op_extra_handshake;    /* -no-op-extra-handshake */
+    long read_size;               /* -read-size */
+    long max_cert_list;           /* -max-cert-list */
+    const char *expect_peer_cert_file; /* -expect-peer-cert-file */
+    int reject_alpn, decline_alpn;
 };
+
+/* The peer's chain as the verify callback saw it (for -expect-peer-cert-file). */
+static uint8_t *peer_chain_der[16];
+static size_t peer_chain_len[16];
+static size_t peer_chain_n;
 
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void fail(const char *fmt, ...)
@@ -107,6 +126,7 @@ static const char *err_name(int e)
     E(KITLS_E_CERT_UNTRUSTED) E(KITLS_E_CERT_EXPIRED) E(KITLS_E_CERT_NOT_YET_VALID)
     E(KITLS_E_CERT_NAME_MISMATCH) E(KITLS_E_CERT_USAGE) E(KITLS_E_CERT_REVOKED)
     E(KITLS_E_CERT_INVALID) E(KITLS_E_LIMIT) E(KITLS_E_ALERT_RECEIVED) E(KITLS_E_EOF)
+    E(KITLS_E_EXCESS_HANDSHAKE_DATA)
 #undef E
     default: return "KITLS_E_UNKNOWN";
     }
@@ -145,6 +165,19 @@ static const char *const ignored_bool_flags[] = {
     "-async",              /* BoringSSL's simulated EAGAIN; we pump bytes anyway */
     "-implicit-handshake", /* handshake driven by the first read/write: same here */
     "-no-tls1", "-no-tls11", "-no-tls12", /* kitls speaks TLS 1.3 only */
+    /* The client certificate is installed up front in the config; the old
+     * callback only changes when BoringSSL's shim installs it. */
+    "-use-old-client-cert-callback",
+    /* TLS 1.3 always enforces the digitalSignature key usage bit (RFC 8446
+     * §4.4.2.2); BoringSSL's option only relaxes it for TLS 1.2 RSA. */
+    "-ignore-rsa-key-usage",
+    /* Renegotiation does not exist in TLS 1.3: kitls never renegotiates. */
+    "-renegotiate-freely",
+    /* TLS 1.3 always has the properties these report (extended master
+     * secret: RFC 8446 §7.5 binds keys to the transcript; secure
+     * renegotiation: there is none), as BoringSSL reports for TLS 1.3. */
+    "-expect-extended-master-secret",
+    "-expect-secure-renegotiation",
     NULL,
 };
 
@@ -186,19 +219,28 @@ static void parse_flags(int argc, char **argv, struct shim_config *cfg)
             NEEDV();
             if (cfg->n_curves == MAX_LIST) unimplemented(f);
             long g = parse_int(f, v);
-            if (!kitls_group_name((uint16_t)g))
-                unimplemented("-curves (group not offered by kitls)");
-            cfg->curves[cfg->n_curves++] = (uint16_t)g;
+            /* Groups kitls does not implement (secp224r1, secp521r1, ...)
+             * are left out of the list, as a library refusing unknown
+             * names would; a list with none left is unimplemented. */
+            if (kitls_group_name((uint16_t)g))
+                cfg->curves[cfg->n_curves++] = (uint16_t)g;
+            else
+                cfg->curves_dropped = 1;
         } else if (!strcmp(f, "-expect-curve-id")) {
             NEEDV(); cfg->expect_curve = (uint16_t)parse_int(f, v);
-        } else if (!strcmp(f, "-signing-prefs")) {
+        } else if (!strcmp(f, "-signing-prefs") || !strcmp(f, "-verify-prefs")) {
+            /* Schemes kitls does not implement (SHA-1, MD5-SHA1, P-224,
+             * ...) are left out, as for -curves. */
             NEEDV();
-            if (cfg->n_sign_prefs == MAX_LIST) unimplemented(f);
-            cfg->sign_prefs[cfg->n_sign_prefs++] = (uint16_t)parse_int(f, v);
-        } else if (!strcmp(f, "-verify-prefs")) {
-            NEEDV();
-            if (cfg->n_verify_prefs == MAX_LIST) unimplemented(f);
-            cfg->verify_prefs[cfg->n_verify_prefs++] = (uint16_t)parse_int(f, v);
+            int sign = !strcmp(f, "-signing-prefs");
+            size_t *n = sign ? &cfg->n_sign_prefs : &cfg->n_verify_prefs;
+            uint16_t *list = sign ? cfg->sign_prefs : cfg->verify_prefs;
+            long id = parse_int(f, v);
+            if (*n == MAX_LIST) unimplemented(f);
+            if (kitls_sigalg_name((uint16_t)id))
+                list[(*n)++] = (uint16_t)id;
+            else if (sign)
+                cfg->sign_dropped = 1;
         } else if (!strcmp(f, "-expect-peer-signature-algorithm")) {
             NEEDV(); cfg->expect_peer_sigalg = (uint16_t)parse_int(f, v);
         } else if (!strcmp(f, "-host-name")) {
@@ -223,6 +265,30 @@ static void parse_flags(int argc, char **argv, struct shim_config *cfg)
              * asks for a version kitls does not speak. */
             if (cfg->max_version != 0 && cfg->max_version < 0x0304)
                 unimplemented("-max-version below TLS 1.3");
+        } else if (!strcmp(f, "-verify-peer")) {
+            cfg->verify_peer = 1;
+        } else if (!strcmp(f, "-require-any-client-certificate")) {
+            cfg->require_any_client_cert = 1;
+        } else if (!strcmp(f, "-send-alert")) {
+            cfg->send_alert = 1;
+        } else if (!strcmp(f, "-expect-cipher-aes")) {
+            NEEDV(); cfg->expect_cipher_aes = (uint16_t)parse_int(f, v);
+        } else if (!strcmp(f, "-expect-cipher-no-aes")) {
+            /* kitls has no "no AES hardware" mode: its default suite order
+             * always puts AES-GCM first, so only -expect-cipher-aes applies. */
+            NEEDV();
+        } else if (!strcmp(f, "-no-op-extra-handshake")) {
+            cfg->no_op_extra_handshake = 1;
+        } else if (!strcmp(f, "-read-size")) {
+            NEEDV(); cfg->read_size = parse_int(f, v);
+        } else if (!strcmp(f, "-max-cert-list")) {
+            NEEDV(); cfg->max_cert_list = parse_int(f, v);
+        } else if (!strcmp(f, "-expect-peer-cert-file")) {
+            NEEDV(); cfg->expect_peer_cert_file = v;
+        } else if (!strcmp(f, "-reject-alpn")) {
+            cfg->reject_alpn = 1;
+        } else if (!strcmp(f, "-decline-alpn")) {
+            cfg->decline_alpn = 1;
         } else if (!strcmp(f, "-resume-count")) {
             NEEDV();
             if (parse_int(f, v) > 0)
@@ -232,8 +298,10 @@ static void parse_flags(int argc, char **argv, struct shim_config *cfg)
         }
 #undef NEEDV
     }
-    if (cfg->n_sign_prefs && cfg->n_verify_prefs)
-        unimplemented("-signing-prefs with -verify-prefs (one sigalg list in the API)");
+    if (cfg->curves_dropped && !cfg->n_curves)
+        unimplemented("-curves (no group offered by kitls)");
+    if (cfg->sign_dropped && !cfg->n_sign_prefs)
+        unimplemented("-signing-prefs (no scheme implemented by kitls)");
 }
 
 /* ------------------------------------------------------------------ */
@@ -306,12 +374,17 @@ static void flush_out(kitls_conn *c, int fd)
 
 /* Read once from the socket into the connection.  Returns bytes read, 0 on
  * EOF. */
+static long read_size; /* -read-size: at most this many bytes per read */
+
 static ssize_t fill_in(kitls_conn *c, int fd)
 {
     uint8_t buf[16384 + 2048];
+    size_t want = sizeof buf;
     ssize_t n;
+    if (read_size > 0 && (size_t)read_size < want)
+        want = (size_t)read_size;
     do {
-        n = read(fd, buf, sizeof buf);
+        n = read(fd, buf, want);
     } while (n < 0 && errno == EINTR);
     if (n < 0)
         n = 0;
@@ -335,6 +408,62 @@ static void check(int r, const char *what)
     }
 }
 
+/*
+ * Certificate verification as BoringSSL's shim does it: the runner's
+ * certificates are self-signed, and with -verify-peer or
+ * -require-any-client-certificate its callbacks (CertVerifyCallback,
+ * CustomVerifyCallback in test_config.cc) accept any chain.  The library's
+ * own checks that are not chain verification stay: a leaf whose keyUsage
+ * forbids signing is refused (RFC 8446 §4.4.2.2).  The chain is kept for
+ * -expect-peer-cert-file.
+ */
+static int shim_verify(void *ctx, kitls_conn *c, const uint8_t *const *der, const size_t *len,
+                       size_t n, int result)
+{
+    (void)ctx;
+    (void)c;
+    for (size_t i = 0; i < peer_chain_n; i++)
+        free(peer_chain_der[i]);
+    peer_chain_n = 0;
+    for (size_t i = 0; i < n && i < 16; i++) {
+        peer_chain_der[i] = malloc(len[i]);
+        if (!peer_chain_der[i])
+            return KITLS_E_NOMEM;
+        memcpy(peer_chain_der[i], der[i], len[i]);
+        peer_chain_len[i] = len[i];
+        peer_chain_n++;
+    }
+    if (result == KITLS_E_CERT_USAGE)
+        return result;
+    return 0;
+}
+
+/* -expect-peer-cert-file: the peer's chain must be the file's certificates. */
+static void check_peer_chain(const char *file)
+{
+    FILE *f = fopen(file, "r");
+    if (!f)
+        fail("kitls-shim: cannot open %s", file);
+    size_t i = 0;
+    X509 *x;
+    while ((x = PEM_read_X509(f, NULL, NULL, NULL)) != NULL) {
+        unsigned char *d = NULL;
+        int dl = i2d_X509(x, &d);
+        X509_free(x);
+        if (dl <= 0)
+            fail("kitls-shim: cannot encode a certificate of %s", file);
+        int same = i < peer_chain_n && peer_chain_len[i] == (size_t)dl &&
+                   !memcmp(peer_chain_der[i], d, (size_t)dl);
+        OPENSSL_free(d);
+        if (!same)
+            fail("kitls-shim: peer certificate %zu differs from %s", i, file);
+        i++;
+    }
+    fclose(f);
+    if (i != peer_chain_n)
+        fail("kitls-shim: peer sent %zu certificates, %s has %zu", peer_chain_n, file, i);
+}
+
 static kitls_config *make_config(const struct shim_config *cfg)
 {
     kitls_config *kc = kitls_config_new(cfg->server ? KITLS_ROLE_SERVER : KITLS_ROLE_CLIENT);
@@ -346,15 +475,49 @@ static kitls_config *make_config(const struct shim_config *cfg)
         check(kitls_config_add_cert_files(kc, cfg->cert_file, cfg->key_file), "certificate");
     }
     /* BoringSSL's shim does not verify the runner's certificate unless
-     * -verify-peer is given; the runner's certificates are self-signed. */
+     * -verify-peer is given; the runner's certificates are self-signed, so
+     * verification goes through shim_verify().  A server asks for a client
+     * certificate with -verify-peer and requires one with
+     * -require-any-client-certificate. */
     if (!cfg->server)
-        check(kitls_config_set_verify(kc, KITLS_VERIFY_NONE), "verify");
+        check(kitls_config_set_verify(kc, cfg->verify_peer ? KITLS_VERIFY_REQUIRE
+                                                           : KITLS_VERIFY_NONE), "verify");
+    else if (cfg->require_any_client_cert)
+        check(kitls_config_set_verify(kc, KITLS_VERIFY_REQUIRE), "verify");
+    else if (cfg->verify_peer)
+        check(kitls_config_set_verify(kc, KITLS_VERIFY_REQUEST), "verify");
+    check(kitls_config_set_verify_callback(kc, shim_verify, NULL), "verify callback");
+    {
+        /* BoringSSL's shim puts no limit on the number of certificates in
+         * a chain (the runner sends 51 in LargeMessage); kitls's default is
+         * 10, a policy choice, so the shim raises it to the most a
+         * Certificate message may carry in kitls (64).  -max-cert-list
+         * bounds every handshake message, as BoringSSL's max_cert_list. */
+        struct kitls_limits lim;
+        memset(&lim, 0, sizeof lim);
+        lim.max_cert_chain = 64;
+        if (cfg->max_cert_list > 0)
+            lim.max_handshake_message = (uint32_t)cfg->max_cert_list;
+        check(kitls_config_set_limits(kc, &lim), "limits");
+    }
     if (cfg->n_curves)
         check(kitls_config_set_groups(kc, cfg->curves, cfg->n_curves), "groups");
     if (cfg->n_sign_prefs)
-        check(kitls_config_set_sigalgs(kc, cfg->sign_prefs, cfg->n_sign_prefs), "signing prefs");
-    if (cfg->n_verify_prefs)
+        check(kitls_config_set_signing_sigalgs(kc, cfg->sign_prefs, cfg->n_sign_prefs),
+              "signing prefs");
+    if (cfg->n_verify_prefs) {
         check(kitls_config_set_sigalgs(kc, cfg->verify_prefs, cfg->n_verify_prefs), "verify prefs");
+        /* -verify-prefs only changes what we accept: sign as by default. */
+        if (!cfg->n_sign_prefs) {
+            static const uint16_t all[] = {
+                KITLS_SIG_ECDSA_SECP256R1_SHA256, KITLS_SIG_ECDSA_SECP384R1_SHA384,
+                KITLS_SIG_ED25519, KITLS_SIG_RSA_PSS_RSAE_SHA256, KITLS_SIG_RSA_PSS_RSAE_SHA384,
+                KITLS_SIG_RSA_PSS_RSAE_SHA512,
+            };
+            check(kitls_config_set_signing_sigalgs(kc, all, sizeof all / sizeof all[0]),
+                  "signing prefs");
+        }
+    }
     if (cfg->advertise_alpn && !cfg->server) {
         const char *protos[64];
         static char store[1024];
@@ -373,7 +536,16 @@ static kitls_config *make_config(const struct shim_config *cfg)
     } else if (cfg->advertise_alpn) {
         unimplemented("-advertise-alpn on a server");
     }
-    if (cfg->select_alpn) {
+    if (cfg->reject_alpn) {
+        /* -reject-alpn: the server's ALPN callback refuses whatever is
+         * offered.  kitls refuses a client whose list has no overlap with
+         * the server's (no_application_protocol, RFC 7301 §3.2), so the
+         * server is given one protocol no runner test offers. */
+        if (!cfg->server)
+            unimplemented("-reject-alpn on a client");
+        const char *p = "kitls-shim-rejects-every-protocol";
+        check(kitls_config_set_alpn(kc, &p, 1), "alpn");
+    } else if (cfg->select_alpn && !cfg->decline_alpn) {
         if (!cfg->server)
             unimplemented("-select-alpn on a client");
         const char *p = cfg->select_alpn;
@@ -395,6 +567,7 @@ int main(int argc, char **argv)
         }
     }
     parse_flags(argc, argv, &cfg);
+    read_size = cfg.read_size;
     if (!cfg.port)
         fail("kitls-shim: -port is required");
 
@@ -419,6 +592,12 @@ int main(int argc, char **argv)
             fail_conn(c, "handshake", r);
         if (fill_in(c, fd) == 0)
             fail_conn(c, "handshake (transport EOF)", KITLS_E_EOF);
+    }
+
+    if (cfg.no_op_extra_handshake) {
+        int r = kitls_conn_handshake(c);
+        if (r != 0)
+            fail_conn(c, "extra handshake call", r);
     }
 
     /* Post-handshake expectations. */
@@ -446,6 +625,19 @@ int main(int argc, char **argv)
             fail("kitls-shim: server name %s, expected %s", s ? s : "(none)", cfg.expect_server_name);
     }
 
+    if (cfg.expect_cipher_aes && kitls_conn_suite(c) != cfg.expect_cipher_aes)
+        fail("kitls-shim: cipher suite %04x, expected %04x", kitls_conn_suite(c),
+             cfg.expect_cipher_aes);
+    if (cfg.expect_peer_cert_file)
+        check_peer_chain(cfg.expect_peer_cert_file);
+    if (cfg.send_alert) {
+        /* -send-alert: abort with a fatal decompression_failure alert. */
+        if (kitls_conn_send_alert(c, 30) < 0)
+            fail("kitls-shim: send_alert failed");
+        flush_out(c, fd);
+        fail("kitls-shim: sent a fatal alert (-send-alert)");
+    }
+
     if (cfg.shim_writes_first) {
         int r = kitls_conn_write(c, (const uint8_t *)"hello", 5);
         if (r < 0)
@@ -467,8 +659,12 @@ int main(int argc, char **argv)
                 continue;
             if (r != KITLS_E_WANT_READ)
                 fail_conn(c, "read after close", r);
-            if (fill_in(c, fd) == 0)
+            if (fill_in(c, fd) == 0) {
+                /* -check-close-notify: the peer must answer ours. */
+                if (cfg.check_close_notify)
+                    fail_conn(c, "shutdown (EOF without close_notify)", KITLS_E_EOF);
                 break;
+            }
         }
         kitls_conn_free(c);
         kitls_config_free(kc);

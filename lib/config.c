@@ -142,6 +142,16 @@ int kitls_config_set_sigalgs(kitls_config *cfg, const uint16_t *ids, size_t n)
     return set_ids(cfg->sigalgs, &cfg->n_sigalgs, ids, n, known_sigalg);
 }
 
+int kitls_config_set_signing_sigalgs(kitls_config *cfg, const uint16_t *ids, size_t n)
+{
+    MUTABLE(cfg);
+    if (n == 0) {
+        cfg->n_sign_sigalgs = 0;
+        return 0;
+    }
+    return set_ids(cfg->sign_sigalgs, &cfg->n_sign_sigalgs, ids, n, known_sigalg);
+}
+
 int kitls_config_set_server_preference(kitls_config *cfg, int on)
 {
     MUTABLE(cfg);

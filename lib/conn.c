@@ -8,6 +8,8 @@
 
 #include "hs.h"
 
+#define KITLS_MAX_WARNING_ALERTS 4
+
 kitls_conn *kitls_conn_new(kitls_config *cfg)
 {
     if (!cfg)
@@ -142,7 +144,9 @@ int kitls_conn_send_record(kitls_conn *c, uint8_t type, const uint8_t *p, size_t
         } else {
             rec[0] = type;
             rec[1] = 3;
-            rec[2] = 3;
+            /* The initial ClientHello MAY use 0x0301 for compatibility
+             * (RFC 8446 §5.1), as TLS 1.2-era peers expect. */
+            rec[2] = !c->server && c->state == ST_CLIENT_START ? 1 : 3;
             rec[3] = (uint8_t)(n >> 8);
             rec[4] = (uint8_t)n;
             c->out.len += KITLS_REC_HDR + n;
@@ -291,8 +295,11 @@ static int handle_alert(kitls_conn *c, const uint8_t *p, size_t len)
         c->read_closed = 1;
         return KITLS_E_CLOSED;
     }
+    /* user_canceled is followed by close_notify (RFC 8446 §6.1); a peer
+     * that sends many without making progress is cut off, as BoringSSL
+     * does after 4. */
     if (p[1] == AL_USER_CANCELED && p[0] == 1)
-        return 0; /* followed by close_notify (RFC 8446 §6.1) */
+        return ++c->warn_seen > KITLS_MAX_WARNING_ALERTS ? KITLS_E_LIMIT : 0;
     if (p[0] != 1 && p[0] != 2)
         return KITLS_E_ILLEGAL_PARAMETER;
     /* All other alerts are fatal in TLS 1.3 whatever their level (§6.2). */
@@ -310,7 +317,7 @@ static int handle_ccs(kitls_conn *c, const uint8_t *p, size_t len)
     if (len != 1 || p[0] != 1 || c->established || before_first)
         return KITLS_E_UNEXPECTED_MESSAGE;
     if (++c->ccs_seen > c->cfg->limits.max_ccs + (c->did_hrr ? 1u : 0u))
-        return KITLS_E_UNEXPECTED_MESSAGE;
+        return KITLS_E_LIMIT;
     return 0;
 }
 
@@ -347,7 +354,7 @@ static int process_record(kitls_conn *c)
         int ret = kitls_rec_open(&c->rx, rec, len, &type, &len);
         /* A server that rejected 0-RTT skips what fails to decrypt, up to
          * a budget (RFC 8446 §4.2.10). */
-        if (ret == KITLS_E_BAD_RECORD_MAC && c->skip_early >= len) {
+        if (ret == KITLS_E_BAD_RECORD_MAC && c->skip_early && c->skip_early >= len) {
             c->skip_early -= (uint32_t)len;
             return 0;
         }
@@ -357,8 +364,9 @@ static int process_record(kitls_conn *c)
         if (type == CT_CCS)
             return KITLS_E_UNEXPECTED_MESSAGE;
     } else if (type == CT_APPDATA) {
-        /* After a HelloRetryRequest, early data arrives before ClientHello2. */
-        if (c->skip_early >= len) {
+        /* After a HelloRetryRequest, early data arrives before ClientHello2.
+         * Without a skip budget even an empty record is unexpected (§5.1). */
+        if (c->skip_early && c->skip_early >= len) {
             c->skip_early -= (uint32_t)len;
             return 0;
         }
@@ -383,6 +391,7 @@ int kitls_conn_process_plain(kitls_conn *c, uint8_t type, const uint8_t *p, size
         return handle_alert(c, p, len);
     case CT_HANDSHAKE:
         c->empty_seen = 0;
+        c->warn_seen = 0;
         if (c->hs_off == c->hs_in.len)
             c->hs_off = c->hs_in.len = 0;
         if (c->hs_in.len - c->hs_off + len > (size_t)c->cfg->limits.max_handshake_message + 4)
@@ -412,6 +421,7 @@ int kitls_conn_process_plain(kitls_conn *c, uint8_t type, const uint8_t *p, size
             return 0;
         }
         c->empty_seen = 0;
+        c->warn_seen = 0;
         c->ku_seen = 0;
         c->app_early = 0;
         c->app_off = at;

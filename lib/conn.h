@@ -55,6 +55,7 @@ struct kitls_conn {
     int did_hrr;
     int ccs_sent;
     uint32_t ccs_seen, empty_seen, ku_seen;
+    uint32_t warn_seen; /* consecutive user_canceled warnings */
     uint16_t hrr_group; /* server: group requested in HRR */
 
     char *sni;         /* client: name to send/verify; server: received */

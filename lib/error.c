@@ -43,6 +43,7 @@ static const struct err_row err_rows[] = {
     {KITLS_E_LIMIT, AL_UNEXPECTED_MESSAGE, "configured limit exceeded"},
     {KITLS_E_ALERT_RECEIVED, -1, "fatal alert received from peer"},
     {KITLS_E_EOF, -1, "transport closed without close_notify"},
+    {KITLS_E_EXCESS_HANDSHAKE_DATA, AL_UNEXPECTED_MESSAGE, "handshake data after a key change in the same record"},
 };
 
 static const struct err_row *err_find(int err)
@@ -73,6 +74,7 @@ static const struct {
 } alert_names[] = {
     {0, "close_notify"},          {10, "unexpected_message"},
     {20, "bad_record_mac"},       {22, "record_overflow"},
+    {30, "decompression_failure"},
     {40, "handshake_failure"},    {42, "bad_certificate"},
     {43, "unsupported_certificate"}, {44, "certificate_revoked"},
     {45, "certificate_expired"},  {46, "certificate_unknown"},

@@ -17,10 +17,12 @@ int kitls_ext_parse(struct rd *r, struct ext_list *out, int allow_empty_block)
         GUARD(rd_sub(&block, 2, &data));
         if (out->n == EXT_MAX)
             return KITLS_E_DECODE;
-        /* "There MUST NOT be more than one extension of the same type." */
+        /* "There MUST NOT be more than one extension of the same type"
+         * (RFC 8446 §4.2): the block is well-formed but inconsistent, so
+         * illegal_parameter (§6.2), as OpenSSL and BoringSSL answer. */
         for (size_t i = 0; i < out->n; i++)
             if (out->e[i].type == type)
-                return KITLS_E_DECODE;
+                return KITLS_E_ILLEGAL_PARAMETER;
         out->e[out->n].type = type;
         out->e[out->n++].data = data;
     }

@@ -58,11 +58,12 @@ int kitls_hs_process(kitls_conn *c)
         c->msg = m;
         c->msg_len = 4 + (size_t)len;
         c->hs_off += 4 + (size_t)len;
-        GUARD(row->fn(c, &body));
         /* A message after which the peer changes keys must end its record
-         * (RFC 8446 §5.1). */
+         * (RFC 8446 §5.1); checked before the handler so that nothing is
+         * sent in answer to it. */
         if (row->key_change && c->hs_off != c->hs_in.len)
-            return KITLS_E_UNEXPECTED_MESSAGE;
+            return KITLS_E_EXCESS_HANDSHAKE_DATA;
+        GUARD(row->fn(c, &body));
         if (c->hs_off == c->hs_in.len)
             c->hs_off = c->hs_in.len = 0;
     }
@@ -185,9 +186,8 @@ int kitls_hs_recv_cert(kitls_conn *c, struct rd *b)
                   : !rd_empty(&ctx))
         return KITLS_E_ILLEGAL_PARAMETER;
     while (!rd_empty(&list)) {
-        struct rd cert, exts;
+        struct rd cert;
         GUARD(rd_sub(&list, 3, &cert));
-        GUARD(rd_sub(&list, 2, &exts));
         if (rd_empty(&cert))
             return KITLS_E_DECODE;
         if (n == max || n == 64)
@@ -195,7 +195,7 @@ int kitls_hs_recv_cert(kitls_conn *c, struct rd *b)
         /* Per-certificate extensions must answer ones we sent in our hello;
          * we send none that apply (status_request arrives with OCSP). */
         struct ext_list el;
-        GUARD(kitls_ext_parse(&exts, &el, 1));
+        GUARD(kitls_ext_parse(&list, &el, 0)); /* the Extension extensions<0..2^16-1> */
         for (size_t i = 0; i < el.n; i++)
             if (c->server || !(c->offered & kitls_ext_bit(el.e[i].type)))
                 return KITLS_E_UNSUPPORTED_EXTENSION;
@@ -274,8 +274,10 @@ int kitls_hs_recv_fin(kitls_conn *c, struct rd *b)
 {
     uint8_t th[KITLS_MAX_HASH], vd[KITLS_MAX_HASH];
     size_t hl = c->suite->hash_len;
+    /* verify_data of the wrong length cannot be correct: decrypt_error
+     * (RFC 8446 §4.4.4). */
     if (rd_left(b) != hl)
-        return KITLS_E_DECODE;
+        return KITLS_E_DECRYPT_ERROR;
     GUARD(kitls_th_current(&c->th, th));
     GUARD(kitls_ks_finished(c->suite, c->server ? c->c_hs : c->s_hs, th, vd));
     int bad = CRYPTO_memcmp(vd, b->p, hl);

@@ -28,6 +28,23 @@ static int add_share(kitls_conn *c, uint16_t group_id, struct wr *w)
     return 0;
 }
 
+/* Write the share we already hold for c->kex[i] again (second ClientHello). */
+static int put_share_again(kitls_conn *c, size_t i, struct wr *w)
+{
+    uint8_t *enc = NULL;
+    size_t n = EVP_PKEY_get1_encoded_public_key(c->kex[i], &enc);
+    if (!n) {
+        OPENSSL_free(enc);
+        return KITLS_E_CRYPTO;
+    }
+    wr_u16(w, c->kex_group[i]);
+    size_t at = wr_begin(w, 2);
+    wr_put(w, enc, n);
+    wr_end(w, at, 2);
+    OPENSSL_free(enc);
+    return 0;
+}
+
 static void ext_begin(kitls_conn *c, struct wr *w, uint16_t type, size_t *at)
 {
     c->offered |= kitls_ext_bit(type);
@@ -80,7 +97,16 @@ static int send_client_hello(kitls_conn *c)
     wr_end(&w, e, 2);
     ext_begin(c, &w, EXT_KEY_SHARE, &e);
     v = wr_begin(&w, 2);
-    if (c->did_hrr) {
+    /* After a HelloRetryRequest that named a group (one we have no share
+     * for), the shares are replaced by one for that group; after one that
+     * did not (cookie only), they are sent unchanged (RFC 8446 §4.1.2). */
+    int keep = 0;
+    for (size_t i = 0; c->did_hrr && i < c->n_kex; i++)
+        keep |= c->kex_group[i] == c->group->id;
+    if (keep) {
+        for (size_t i = 0; !ret && i < c->n_kex; i++)
+            ret = put_share_again(c, i, &w);
+    } else if (c->did_hrr) {
         for (size_t i = 0; i < c->n_kex; i++)
             EVP_PKEY_free(c->kex[i]);
         c->n_kex = 0;
@@ -228,17 +254,24 @@ int kitls_hs_client_sh(kitls_conn *c, struct rd *b)
     int is_hrr = !memcmp(random, hrr_random, 32);
 
     const struct ext_entry *sv = kitls_ext_get(&el, EXT_SUPPORTED_VERSIONS);
+    /* After a HelloRetryRequest TLS 1.3 is already negotiated: a ServerHello
+     * without the version is inconsistent with it (RFC 8446 §4.1.4). */
     if (!sv)
-        return KITLS_E_PROTOCOL_VERSION; /* TLS 1.2 or older: not offered */
+        return c->did_hrr ? KITLS_E_ILLEGAL_PARAMETER : KITLS_E_PROTOCOL_VERSION;
     struct rd r = sv->data;
     uint16_t selected;
     GUARD(rd_u16(&r, &selected));
     GUARD(rd_expect_empty(&r));
-    if (selected != 0x0304 || version != 0x0303)
-        return KITLS_E_ILLEGAL_PARAMETER;
+    /* legacy_version and legacy_compression_method have one valid value
+     * each (RFC 8446 §4.1.3) and no alert of their own: a value out of
+     * range is decode_error (§6.2), as BoringSSL answers. */
+    if (version != 0x0303 || comp != 0)
+        return KITLS_E_DECODE;
+    if (selected != 0x0304)
+        return KITLS_E_ILLEGAL_PARAMETER; /* §4.2.1 */
     if (rd_left(&sid) != c->session_id_len || memcmp(sid.p, c->session_id, c->session_id_len))
         return KITLS_E_ILLEGAL_PARAMETER;
-    if (comp != 0 || !offered_suite(c, suite_id))
+    if (!offered_suite(c, suite_id))
         return KITLS_E_ILLEGAL_PARAMETER;
     /* After an HRR the suite may not change (§4.1.4). */
     if (c->did_hrr && c->suite->id != suite_id)
@@ -304,6 +337,13 @@ int kitls_hs_client_sh(kitls_conn *c, struct rd *b)
     for (size_t i = 0; i < c->n_kex; i++)
         EVP_PKEY_free(c->kex[i]);
     c->n_kex = 0;
+    /* Middlebox compatibility: send our ChangeCipherSpec now, before any
+     * record encrypted under the handshake keys, so that an alert we may
+     * send while reading the server's flight also follows it (RFC 8446
+     * §D.4: the CCS comes before the client's second flight, and an alert
+     * would otherwise be the first encrypted record). */
+    if (c->cfg->compat)
+        GUARD(kitls_conn_send_ccs(c));
     c->state = ST_CLIENT_WAIT_EE;
     return 0;
 }
@@ -380,22 +420,34 @@ int kitls_hs_client_ee(kitls_conn *c, struct rd *b)
     return 0;
 }
 
-/* Pick our certificate's signature scheme from the server's list. */
-static void client_pick_cert(kitls_conn *c)
+/*
+ * Pick our certificate's signature scheme from the server's list.  A client
+ * with a certificate that cannot sign with any scheme the server accepts
+ * aborts with handshake_failure rather than silently answering without a
+ * certificate (the CertificateVerify algorithm MUST be one the server
+ * offered, RFC 8446 §4.4.3; BoringSSL behaves the same way).
+ */
+static int client_pick_cert(kitls_conn *c)
 {
-    const struct kitls_cert *cert = c->cfg->n_certs ? &c->cfg->certs[0] : NULL;
+    const kitls_config *cfg = c->cfg;
+    const struct kitls_cert *cert = cfg->n_certs ? &cfg->certs[0] : NULL;
+    const uint16_t *mine = cfg->n_sign_sigalgs ? cfg->sign_sigalgs : cfg->sigalgs;
+    size_t n_mine = cfg->n_sign_sigalgs ? cfg->n_sign_sigalgs : cfg->n_sigalgs;
     c->cert = NULL;
-    for (size_t i = 0; cert && i < c->cfg->n_sigalgs; i++) {
-        const struct kitls_sigalg *s = kitls_sigalg_find(c->cfg->sigalgs[i]);
+    if (!cert)
+        return 0;
+    for (size_t i = 0; i < n_mine; i++) {
+        const struct kitls_sigalg *s = kitls_sigalg_find(mine[i]);
         int peer_ok = 0;
         for (size_t j = 0; j < c->n_peer_sigalgs; j++)
-            peer_ok |= c->peer_sigalgs[j] == c->cfg->sigalgs[i];
+            peer_ok |= c->peer_sigalgs[j] == mine[i];
         if (s && peer_ok && kitls_sig_key_matches(s, cert->key)) {
             c->cert = cert;
             c->sigalg = s->id;
-            return;
+            return 0;
         }
     }
+    return KITLS_E_HANDSHAKE_FAILURE;
 }
 
 int kitls_hs_client_cr(kitls_conn *c, struct rd *b)
@@ -405,15 +457,16 @@ int kitls_hs_client_cr(kitls_conn *c, struct rd *b)
     GUARD(rd_sub(b, 1, &ctx));
     GUARD(kitls_ext_parse(b, &el, 0));
     GUARD(rd_expect_empty(b));
-    /* During the handshake the context is empty (§4.3.2). */
+    /* During the handshake the context is empty (§4.3.2); the RFC names no
+     * alert: decode_error, as BoringSSL answers. */
     if (!rd_empty(&ctx))
-        return KITLS_E_ILLEGAL_PARAMETER;
+        return KITLS_E_DECODE;
     const struct ext_entry *sa = kitls_ext_get(&el, EXT_SIGNATURE_ALGORITHMS);
     if (!sa)
         return KITLS_E_MISSING_EXTENSION;
     GUARD(kitls_ext_parse_sigalgs(c, sa->data));
     c->cert_requested = 1;
-    client_pick_cert(c);
+    GUARD(client_pick_cert(c));
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
     c->state = ST_CLIENT_WAIT_CERT;
     return 0;

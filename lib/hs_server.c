@@ -144,16 +144,18 @@ static int cert_matches_name(const struct kitls_cert *cert, const char *name)
 static int pick_cert(kitls_conn *c)
 {
     const kitls_config *cfg = c->cfg;
+    const uint16_t *mine = cfg->n_sign_sigalgs ? cfg->sign_sigalgs : cfg->sigalgs;
+    size_t n_mine = cfg->n_sign_sigalgs ? cfg->n_sign_sigalgs : cfg->n_sigalgs;
     for (int pass = c->sni ? 0 : 1; pass < 2; pass++) {
         for (size_t k = 0; k < cfg->n_certs; k++) {
             const struct kitls_cert *cert = &cfg->certs[k];
             if (pass == 0 && !cert_matches_name(cert, c->sni))
                 continue;
-            for (size_t i = 0; i < cfg->n_sigalgs; i++) {
-                const struct kitls_sigalg *s = kitls_sigalg_find(cfg->sigalgs[i]);
+            for (size_t i = 0; i < n_mine; i++) {
+                const struct kitls_sigalg *s = kitls_sigalg_find(mine[i]);
                 int peer_ok = 0;
                 for (size_t j = 0; j < c->n_peer_sigalgs; j++)
-                    peer_ok |= c->peer_sigalgs[j] == cfg->sigalgs[i];
+                    peer_ok |= c->peer_sigalgs[j] == mine[i];
                 if (s && peer_ok && kitls_sig_key_matches(s, cert->key)) {
                     c->cert = cert;
                     c->sigalg = s->id;
@@ -395,7 +397,10 @@ static int send_hrr(kitls_conn *c)
         ret = kitls_conn_hs_queue(c, w.buf, w.len);
     if (!ret)
         ret = kitls_conn_hs_flush(c);
-    if (!ret && c->session_id_len)
+    /* Middlebox compatibility: the server's dummy CCS follows its first
+     * handshake message whatever the client's session id (RFC 8446 §D.4;
+     * every client must drop it, §5). */
+    if (!ret && (c->session_id_len || c->cfg->compat))
         ret = kitls_conn_send_ccs(c);
     wr_free(&w);
     c->did_hrr = 1;
@@ -449,7 +454,10 @@ static int send_sh(kitls_conn *c, struct ch_info *ch, uint8_t *dhe, size_t *dhe_
         ret = kitls_conn_hs_queue(c, w.buf, w.len);
     if (!ret)
         ret = kitls_conn_hs_flush(c);
-    if (!ret && c->session_id_len)
+    /* Middlebox compatibility: the server's dummy CCS follows its first
+     * handshake message whatever the client's session id (RFC 8446 §D.4;
+     * every client must drop it, §5). */
+    if (!ret && (c->session_id_len || c->cfg->compat))
         ret = kitls_conn_send_ccs(c);
     wr_free(&w);
     return ret;

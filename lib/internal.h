@@ -257,6 +257,8 @@ struct kitls_config {
     size_t n_key_shares;
     uint16_t sigalgs[KITLS_MAX_ALGS];
     size_t n_sigalgs;
+    uint16_t sign_sigalgs[KITLS_MAX_ALGS]; /* ours to sign with; n = 0: sigalgs */
+    size_t n_sign_sigalgs;
     int server_pref;
     int compat;
     int hrr_cookie;

@@ -100,6 +100,10 @@ int kitls_rec_open(struct kitls_rec_dir *d, uint8_t *rec, size_t len, uint8_t *t
     if (!EVP_CipherFinal_ex(d->ctx, ct + outl, &outl))
         return KITLS_E_BAD_RECORD_MAC;
     d->seq++;
+    /* The whole TLSInnerPlaintext, padding included, is limited to
+     * 2^14 + 1 bytes (RFC 8446 §5.4, record_overflow per §5.2). */
+    if (n > KITLS_MAX_PLAINTEXT + 1)
+        return KITLS_E_RECORD_OVERFLOW;
     /* Strip padding: the content type is the last non-zero byte (§5.4). */
     while (n > 0 && ct[n - 1] == 0)
         n--;

@@ -121,6 +121,9 @@ int kitls_x509_verify_chain(kitls_conn *c, const uint8_t *const *der, const size
     for (size_t i = 0; i < n; i++) {
         X509 *x = cert_parse(c->cfg->cert_cache, der[i], len[i]);
         if (!x) {
+            /* cert_data that is not DER X.509 cannot be decoded: decode_error
+             * (RFC 8446 §6.2), as BoringSSL and OpenSSL answer. */
+            ret = KITLS_E_DECODE;
             snprintf(c->verify_detail, sizeof(c->verify_detail),
                      "certificate %zu does not parse", i);
             goto out;

@@ -90,6 +90,7 @@ enum kitls_error {
     KITLS_E_LIMIT = -140,           /**< a configured hard limit was hit */
     KITLS_E_ALERT_RECEIVED = -150,  /**< peer sent a fatal alert; see kitls_conn_peer_alert() */
     KITLS_E_EOF = -151,             /**< transport ended without close_notify (caller-reported) */
+    KITLS_E_EXCESS_HANDSHAKE_DATA = -152, /**< handshake data after a key change in one record (unexpected_message) */
 };
 
 /** A short, stable description of an error code. */
@@ -183,6 +184,11 @@ KITLS_API KITLS_WUR int kitls_config_set_groups(kitls_config *cfg, const uint16_
 KITLS_API KITLS_WUR int kitls_config_set_key_shares(kitls_config *cfg, size_t n);
 /** Signature schemes accepted from the peer and usable for our signatures. */
 KITLS_API KITLS_WUR int kitls_config_set_sigalgs(kitls_config *cfg, const uint16_t *ids, size_t n);
+/** Signature schemes we sign with, in preference order, when they must
+ *  differ from kitls_config_set_sigalgs() (which then only says what we
+ *  accept and advertise).  n = 0 restores "same as the accepted list". */
+KITLS_API KITLS_WUR int kitls_config_set_signing_sigalgs(kitls_config *cfg, const uint16_t *ids,
+                                                         size_t n);
 /** Server: pick by server preference (1, default) or client preference (0). */
 KITLS_API KITLS_WUR int kitls_config_set_server_preference(kitls_config *cfg, int on);
 /** Middlebox compatibility mode (legacy_session_id + dummy CCS), default on. */

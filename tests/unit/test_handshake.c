@@ -421,6 +421,55 @@ START_TEST(test_sigalg_none_usable)
 }
 END_TEST
 
+START_TEST(test_signing_sigalgs)
+{
+    /* The server accepts (and asks for) only rsa_pkcs1_sha256, which TLS 1.3
+     * never signs with, yet signs its own CertificateVerify from the
+     * separate signing list. */
+    struct pair p;
+    kitls_config *cc = tu_client_config(), *sc = tu_server_config(TU_P256);
+    uint16_t verify = KITLS_SIG_RSA_PKCS1_SHA256, sign = KITLS_SIG_ECDSA_SECP256R1_SHA256;
+    ck_assert_int_eq(kitls_config_set_sigalgs(sc, &verify, 1), 0);
+    ck_assert_int_eq(kitls_config_set_signing_sigalgs(sc, &sign, 1), 0);
+    pair_new(&p, cc, sc, "localhost");
+    ck_assert_int_eq(pair_run(&p), 0);
+    ck_assert_uint_eq(kitls_conn_sigalg(p.s), sign);
+    pair_free(&p);
+
+    /* A signing list the client does not accept: handshake_failure. */
+    cc = tu_client_config();
+    sc = tu_server_config(TU_P256);
+    uint16_t ed = KITLS_SIG_ED25519;
+    ck_assert_int_eq(kitls_config_set_signing_sigalgs(sc, &ed, 1), 0);
+    pair_new(&p, cc, sc, "localhost");
+    ck_assert_int_ne(pair_run(&p), 0);
+    ck_assert_int_eq(p.sret, KITLS_E_HANDSHAKE_FAILURE);
+    pair_free(&p);
+}
+END_TEST
+
+START_TEST(test_client_cert_no_common_sigalg)
+{
+    /* The client has a P-256 certificate but the server's
+     * CertificateRequest accepts only RSA-PSS: the client aborts with
+     * handshake_failure instead of signing with a scheme not offered
+     * (RFC 8446 §4.4.3). */
+    struct pair p;
+    kitls_config *cc = tu_client_config(), *sc = tu_server_config(TU_P256);
+    ck_assert_int_eq(kitls_config_add_cert_pem(cc, tu_pki.client.chain, tu_pki.client.chain_len,
+                                               tu_pki.client.key, tu_pki.client.key_len),
+                     0);
+    uint16_t pss = KITLS_SIG_RSA_PSS_RSAE_SHA256, ecdsa = KITLS_SIG_ECDSA_SECP256R1_SHA256;
+    ck_assert_int_eq(kitls_config_set_sigalgs(sc, &pss, 1), 0);
+    ck_assert_int_eq(kitls_config_set_signing_sigalgs(sc, &ecdsa, 1), 0);
+    ck_assert_int_eq(kitls_config_set_verify(sc, KITLS_VERIFY_REQUEST), 0);
+    pair_new(&p, cc, sc, "localhost");
+    ck_assert_int_ne(pair_run(&p), 0);
+    ck_assert_int_eq(p.cret, KITLS_E_HANDSHAKE_FAILURE);
+    pair_free(&p);
+}
+END_TEST
+
 /* ---- verification failures ---- */
 
 static void verify_fail(kitls_config *cc, kitls_config *sc, const char *name, int want)
@@ -668,6 +717,8 @@ static Suite *handshake_suite(void)
     tcase_add_test(tc, test_no_common_group);
     tcase_add_loop_test(tc, test_sigalg, 0, (int)(sizeof(sig_cases) / sizeof(sig_cases[0])));
     tcase_add_test(tc, test_sigalg_none_usable);
+    tcase_add_test(tc, test_signing_sigalgs);
+    tcase_add_test(tc, test_client_cert_no_common_sigalg);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("extensions");

@@ -111,6 +111,35 @@ START_TEST(test_tamper_server_flight)
 }
 END_TEST
 
+START_TEST(test_ccs_before_encrypted_alert)
+{
+    /* Middlebox compatibility (RFC 8446 §D.4): a client that fails while
+     * reading the server's encrypted flight sends its ChangeCipherSpec
+     * before the encrypted alert, as it would before its second flight. */
+    kitls_conn *c = tu_client(ccfg, "localhost"), *s = tu_server(scfg);
+    size_t n, off[32];
+    uint8_t *ch = client_hello(c, &n);
+    ck_assert_int_eq(kitls_conn_feed(s, ch, n), 0);
+    free(ch);
+    ck_assert_int_eq(kitls_conn_handshake(s), KITLS_E_WANT_READ);
+    uint8_t *flight = tu_out_copy(s, &n);
+    size_t nrec = tu_records(flight, n, off, 32);
+    ck_assert_uint_ge(nrec, 3);
+    flight[n - 1] ^= 0x01; /* last record's tag */
+    ck_assert_int_eq(kitls_conn_feed(c, flight, n), 0);
+    ck_assert_int_eq(kitls_conn_handshake(c), KITLS_E_BAD_RECORD_MAC);
+    uint8_t *out = tu_out_copy(c, &n);
+    nrec = tu_records(out, n, off, 32);
+    ck_assert_uint_eq(nrec, 2);
+    ck_assert_uint_eq(out[off[0]], 20);
+    ck_assert_uint_eq(out[off[1]], 23);
+    free(out);
+    free(flight);
+    kitls_conn_free(c);
+    kitls_conn_free(s);
+}
+END_TEST
+
 START_TEST(test_tamper_app_data)
 {
     kitls_conn *c = tu_client(ccfg, "localhost"), *s = tu_server(scfg);
@@ -252,6 +281,7 @@ struct ch_opts {
     int ext_overrun;      /* an extension length past the block */
     size_t padding;       /* padding extension of this many bytes */
     int bad_share_len;    /* x25519 share of 31 bytes */
+    int empty_session_id; /* legacy_session_id of length 0 */
 };
 
 static void build_ch(struct tu_buf *msg, const struct ch_opts *o)
@@ -267,8 +297,8 @@ static void build_ch(struct tu_buf *msg, const struct ch_opts *o)
     tu_u16(msg, 0x0303);
     for (int i = 0; i < 32; i++)
         tu_u8(msg, i);
-    tu_u8(msg, 32);
-    for (int i = 0; i < 32; i++)
+    tu_u8(msg, o->empty_session_id ? 0 : 32);
+    for (int i = 0; i < (o->empty_session_id ? 0 : 32); i++)
         tu_u8(msg, 0x80 + i);
     size_t at = tu_begin(msg, 2);
     tu_u16(msg, o->bad_suite ? 0x1304 : 0x1301);
@@ -405,9 +435,9 @@ END_TEST
 
 START_TEST(test_ch_duplicate_extension)
 {
+    /* Duplicate extensions: illegal_parameter (RFC 8446 §4.2, §6.2). */
     struct ch_opts o = {.dup_ext = 1};
-    int err = ch_result(&o);
-    ck_assert_msg(err == KITLS_E_ILLEGAL_PARAMETER || err == KITLS_E_DECODE, "got %d", err);
+    ck_assert_int_eq(ch_result(&o), KITLS_E_ILLEGAL_PARAMETER);
 }
 END_TEST
 
@@ -495,6 +525,150 @@ END_TEST
 
 /* ---- wrong message order ---- */
 
+START_TEST(test_too_many_ccs)
+{
+    /* One dummy ChangeCipherSpec is dropped; more hit the limit
+     * (unexpected_message alert). */
+    struct ch_opts o = {0};
+    static const uint8_t ccs[] = {20, 3, 3, 0, 1, 1};
+    build_ch(&msgbuf, &o);
+    to_records(&msgbuf, &recbuf, 22);
+    kitls_conn *s = tu_server(scfg);
+    ck_assert_int_eq(kitls_conn_feed(s, recbuf.b, recbuf.n), 0);
+    ck_assert_int_eq(kitls_conn_handshake(s), KITLS_E_WANT_READ);
+    ck_assert_int_eq(kitls_conn_feed(s, ccs, sizeof(ccs)), 0);
+    ck_assert_int_eq(kitls_conn_handshake(s), KITLS_E_WANT_READ);
+    ck_assert_int_eq(kitls_conn_feed(s, ccs, sizeof(ccs)), 0);
+    ck_assert_int_eq(kitls_conn_handshake(s), KITLS_E_LIMIT);
+    ck_assert_int_eq(kitls_error_alert(KITLS_E_LIMIT), 10);
+    kitls_conn_free(s);
+}
+END_TEST
+
+START_TEST(test_user_canceled_limit)
+{
+    /* user_canceled warnings are skipped (RFC 8446 §6.1), but not forever. */
+    static const uint8_t uc[] = {21, 3, 3, 0, 2, 1, 90};
+    kitls_conn *s = tu_server(scfg);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(kitls_conn_feed(s, uc, sizeof(uc)), 0);
+        ck_assert_int_eq(kitls_conn_handshake(s), KITLS_E_WANT_READ);
+    }
+    ck_assert_int_eq(kitls_conn_feed(s, uc, sizeof(uc)), 0);
+    ck_assert_int_eq(kitls_conn_handshake(s), KITLS_E_LIMIT);
+    kitls_conn_free(s);
+}
+END_TEST
+
+START_TEST(test_server_ccs_without_session_id)
+{
+    /* In compatibility mode the server's dummy CCS follows its ServerHello
+     * even when the client sent an empty legacy_session_id (RFC 8446 §D.4). */
+    struct ch_opts o = {0};
+    o.empty_session_id = 1;
+    build_ch(&msgbuf, &o);
+    to_records(&msgbuf, &recbuf, 22);
+    kitls_conn *s = tu_server(scfg);
+    ck_assert_int_eq(kitls_conn_feed(s, recbuf.b, recbuf.n), 0);
+    ck_assert_int_eq(kitls_conn_handshake(s), KITLS_E_WANT_READ);
+    const uint8_t *out;
+    size_t n = kitls_conn_out_peek(s, &out), off[16];
+    size_t nrec = tu_records(out, n, off, 16);
+    ck_assert_uint_ge(nrec, 3);
+    ck_assert_uint_eq(out[off[0]], 22);
+    ck_assert_uint_eq(out[off[1]], 20);
+    kitls_conn_free(s);
+}
+END_TEST
+
+START_TEST(test_client_hello_record_version)
+{
+    /* The initial ClientHello record says 0x0301 (RFC 8446 §5.1). */
+    kitls_conn *c = tu_client(ccfg, "localhost");
+    size_t n;
+    uint8_t *ch = client_hello(c, &n);
+    ck_assert_uint_eq(ch[0], 22);
+    ck_assert_uint_eq(ch[1], 3);
+    ck_assert_uint_eq(ch[2], 1);
+    free(ch);
+    kitls_conn_free(c);
+}
+END_TEST
+
+/* The body of extension `type` in a ClientHello record (header included). */
+static const uint8_t *ch_ext(const uint8_t *rec, size_t n, unsigned type, size_t *len)
+{
+    size_t p = 5 + 4 + 2 + 32;          /* record hdr, msg hdr, version, random */
+    p += 1 + rec[p];                    /* session id */
+    p += 2 + ((size_t)rec[p] << 8 | rec[p + 1]); /* suites */
+    p += 1 + rec[p];                    /* compression */
+    size_t end = p + 2 + ((size_t)rec[p] << 8 | rec[p + 1]);
+    ck_assert_uint_le(end, n);
+    for (p += 2; p + 4 <= end;) {
+        unsigned t = (unsigned)rec[p] << 8 | rec[p + 1];
+        size_t l = (size_t)rec[p + 2] << 8 | rec[p + 3];
+        if (t == type) {
+            *len = l;
+            return rec + p + 4;
+        }
+        p += 4 + l;
+    }
+    return NULL;
+}
+
+START_TEST(test_hrr_cookie_only_keeps_shares)
+{
+    /* A HelloRetryRequest with a cookie and no key_share: the second
+     * ClientHello carries the same key shares (RFC 8446 §4.1.2). */
+    static const uint8_t hrr_random[32] = {
+        0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+        0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+    };
+    kitls_conn *c = tu_client(ccfg, "localhost");
+    size_t n1, n2, l1 = 0, l2 = 0;
+    uint8_t *ch1 = client_hello(c, &n1);
+    const uint8_t *sid = ch1 + 5 + 4 + 2 + 32;
+    struct tu_buf *m = &msgbuf;
+    m->n = 0;
+    tu_u8(m, 2);
+    size_t hl = tu_begin(m, 3);
+    tu_u16(m, 0x0303);
+    tu_put(m, hrr_random, 32);
+    tu_put(m, sid, 1 + (size_t)sid[0]);
+    tu_u16(m, KITLS_AES_128_GCM_SHA256);
+    tu_u8(m, 0);
+    size_t ex = tu_begin(m, 2);
+    tu_u16(m, 43); /* supported_versions */
+    tu_u16(m, 2);
+    tu_u16(m, 0x0304);
+    tu_u16(m, 44); /* cookie */
+    tu_u16(m, 6);
+    tu_u16(m, 4);
+    tu_put(m, "\x01\x02\x03\x04", 4);
+    tu_end(m, ex, 2);
+    tu_end(m, hl, 3);
+    to_records(m, &recbuf, 22);
+    ck_assert_int_eq(kitls_conn_feed(c, recbuf.b, recbuf.n), 0);
+    ck_assert_int_eq(kitls_conn_handshake(c), KITLS_E_WANT_READ);
+    ck_assert(kitls_conn_did_hrr(c));
+    uint8_t *out = tu_out_copy(c, &n2);
+    size_t off[4];
+    size_t nrec = tu_records(out, n2, off, 4);
+    ck_assert_uint_eq(nrec, 2); /* CCS, ClientHello */
+    ck_assert_uint_eq(out[off[1]], 22);
+    const uint8_t *ks1 = ch_ext(ch1, n1, 51, &l1);
+    const uint8_t *ks2 = ch_ext(out + off[1], n2 - off[1], 51, &l2);
+    ck_assert_ptr_nonnull(ks1);
+    ck_assert_ptr_nonnull(ks2);
+    ck_assert_uint_eq(l1, l2);
+    ck_assert_int_eq(memcmp(ks1, ks2, l1), 0);
+    ck_assert_ptr_nonnull(ch_ext(out + off[1], n2 - off[1], 44, &l2));
+    free(out);
+    free(ch1);
+    kitls_conn_free(c);
+}
+END_TEST
+
 START_TEST(test_wrong_order_server)
 {
     /* Finished as the first message. */
@@ -528,7 +702,7 @@ START_TEST(test_two_client_hellos)
     kitls_conn *s = tu_server(scfg);
     ck_assert_int_eq(kitls_conn_feed(s, recbuf.b, recbuf.n), 0);
     int err = kitls_conn_handshake(s);
-    ck_assert_int_eq(err, KITLS_E_UNEXPECTED_MESSAGE);
+    ck_assert_int_eq(err, KITLS_E_EXCESS_HANDSHAKE_DATA);
     kitls_conn_free(s);
 }
 END_TEST
@@ -556,6 +730,15 @@ START_TEST(test_wrong_order_client)
     ck_assert_int_eq(err, KITLS_E_UNEXPECTED_MESSAGE);
     expect_plain_alert(c, err);
     kitls_conn_free(c);
+    /* Even an empty application data record (no 0-RTT skip budget). */
+    c = tu_client(ccfg, "localhost");
+    ch = client_hello(c, &n);
+    free(ch);
+    static const uint8_t empty_app[] = {23, 3, 3, 0, 0};
+    ck_assert_int_eq(kitls_conn_feed(c, empty_app, sizeof(empty_app)), 0);
+    err = kitls_conn_handshake(c);
+    ck_assert_int_eq(err, KITLS_E_UNEXPECTED_MESSAGE);
+    kitls_conn_free(c);
 }
 END_TEST
 
@@ -580,6 +763,7 @@ static Suite *negative_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_tamper_server_flight);
     tcase_add_test(tc, test_tamper_app_data);
+    tcase_add_test(tc, test_ccs_before_encrypted_alert);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("truncate");
@@ -609,6 +793,11 @@ static Suite *negative_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_wrong_order_server);
     tcase_add_test(tc, test_two_client_hellos);
+    tcase_add_test(tc, test_too_many_ccs);
+    tcase_add_test(tc, test_user_canceled_limit);
+    tcase_add_test(tc, test_server_ccs_without_session_id);
+    tcase_add_test(tc, test_client_hello_record_version);
+    tcase_add_test(tc, test_hrr_cookie_only_keeps_shares);
     tcase_add_test(tc, test_wrong_order_client);
     tcase_add_test(tc, test_api_misuse);
     suite_add_tcase(s, tc);
