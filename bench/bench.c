@@ -47,6 +47,8 @@
 #endif
 
 #define REC_LEN 16384u
+#define MAX_LEAVES 256
+static int n_leaves = 1; /* --certs */
 
 /* ------------------------------------------------------------------ */
 /* Heap accounting                                                     */
@@ -244,6 +246,8 @@ static void usage(void)
            "  --rounds N    rounds, alternating libraries; the median is reported (default 3)\n"
            "  --mib M       MiB written per suite and round for throughput (default 256)\n"
            "  --count N     fixed number of handshakes per round instead of --seconds\n"
+           "  --certs N     rotate N distinct server leaves (default 1; N > the client's\n"
+           "                certificate cache size measures first-contact handshakes)\n"
            "  --only LIST   comma list of hs,tput,raw,alloc (default all)\n"
            "  --lib L       kitls, openssl or both (default both)\n"
            "  --json        print JSON instead of the table\n"
@@ -271,6 +275,12 @@ static void parse_args(int argc, char **argv)
             opt.rounds = atoi(v), i++;
         } else if (strcmp(a, "--mib") == 0) {
             opt.mib = (unsigned)atoi(v), i++;
+        } else if (strcmp(a, "--certs") == 0) {
+            n_leaves = atoi(v), i++;
+            if (n_leaves < 1 || n_leaves > MAX_LEAVES) {
+                fprintf(stderr, "kitls-bench: --certs must be 1..%d\n", MAX_LEAVES);
+                exit(2);
+            }
         } else if (strcmp(a, "--count") == 0) {
             opt.count = atol(v), i++;
         } else if (strcmp(a, "--only") == 0) {
@@ -301,11 +311,22 @@ static void parse_args(int argc, char **argv)
 /* ------------------------------------------------------------------ */
 
 static struct {
-    EVP_PKEY *ca_key, *leaf_key;
-    X509 *ca, *leaf;
-    char *ca_pem, *leaf_pem, *key_pem;
-    size_t ca_pem_len, leaf_pem_len, key_pem_len;
+    EVP_PKEY *ca_key;
+    X509 *ca;
+    char *ca_pem;
+    size_t ca_pem_len;
 } pki;
+
+/* Server leaves: one by default; --certs N rotates N distinct leaves so
+ * that per-config caches of parsed peer certificates miss (first contact). */
+static struct leaf {
+    EVP_PKEY *key;
+    X509 *x;
+    char *pem, *key_pem;
+    size_t pem_len, key_pem_len;
+} leaves[MAX_LEAVES];
+static int cur_leaf;            /* server leaf of the pair being created */
+static unsigned long hs_counter;
 
 static EVP_PKEY *gen_p256(void)
 {
@@ -377,19 +398,24 @@ static void make_pki(void)
 {
     BIO *b;
     pki.ca_key = gen_p256();
-    pki.leaf_key = gen_p256();
     pki.ca = make_cert(pki.ca_key, "kitls bench CA", NULL, pki.ca_key, 1, 1);
-    pki.leaf = make_cert(pki.leaf_key, "localhost", pki.ca, pki.ca_key, 2, 0);
 
     b = BIO_new(BIO_s_mem());
     PEM_write_bio_X509(b, pki.ca);
     pki.ca_pem = bio_to_str(b, &pki.ca_pem_len);
     b = BIO_new(BIO_s_mem());
-    PEM_write_bio_X509(b, pki.leaf);
-    pki.leaf_pem = bio_to_str(b, &pki.leaf_pem_len);
-    b = BIO_new(BIO_s_mem());
-    PEM_write_bio_PrivateKey(b, pki.leaf_key, NULL, NULL, 0, NULL, NULL);
-    pki.key_pem = bio_to_str(b, &pki.key_pem_len);
+    for (int i = 0; i < n_leaves; i++) {
+        struct leaf *l = &leaves[i];
+        l->key = gen_p256();
+        l->x = make_cert(l->key, "localhost", pki.ca, pki.ca_key, 2 + i, 0);
+        PEM_write_bio_X509(b, l->x);
+        l->pem = bio_to_str(b, &l->pem_len);
+        b = BIO_new(BIO_s_mem());
+        PEM_write_bio_PrivateKey(b, l->key, NULL, NULL, 0, NULL, NULL);
+        l->key_pem = bio_to_str(b, &l->key_pem_len);
+        b = BIO_new(BIO_s_mem());
+    }
+    BIO_free(b);
 }
 
 /* ------------------------------------------------------------------ */
@@ -464,9 +490,9 @@ static void set_err(char *dst, size_t n, const char *fmt, ...)
 /* OpenSSL (libssl) side                                               */
 /* ------------------------------------------------------------------ */
 
-static SSL_CTX *ossl_sctx, *ossl_cctx;
+static SSL_CTX *ossl_sctx[MAX_LEAVES], *ossl_cctx;
 
-static SSL_CTX *ossl_ctx(int server, const char *suites_list)
+static SSL_CTX *ossl_ctx(int server, const char *suites_list, int leaf)
 {
     SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
     if (ctx == NULL)
@@ -481,8 +507,9 @@ static SSL_CTX *ossl_ctx(int server, const char *suites_list)
     SSL_CTX_set_num_tickets(ctx, 0);
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     if (server) {
-        if (SSL_CTX_use_certificate(ctx, pki.leaf) != 1 ||
-            SSL_CTX_use_PrivateKey(ctx, pki.leaf_key) != 1 || SSL_CTX_check_private_key(ctx) != 1)
+        if (SSL_CTX_use_certificate(ctx, leaves[leaf].x) != 1 ||
+            SSL_CTX_use_PrivateKey(ctx, leaves[leaf].key) != 1 ||
+            SSL_CTX_check_private_key(ctx) != 1)
             die("server cert");
     } else {
         X509_STORE *st = SSL_CTX_get_cert_store(ctx);
@@ -501,7 +528,7 @@ static int ossl_pair_new(struct ossl_pair *p, SSL_CTX *cctx, size_t bufsz)
 {
     BIO *bc = NULL, *bs = NULL;
     p->c = SSL_new(cctx);
-    p->s = SSL_new(ossl_sctx);
+    p->s = SSL_new(ossl_sctx[cur_leaf]);
     if (p->c == NULL || p->s == NULL || !BIO_new_bio_pair(&bc, bufsz, &bs, bufsz))
         return -1;
     SSL_set_bio(p->c, bc, bc);
@@ -558,9 +585,9 @@ static int ossl_handshake(struct ossl_pair *p, char *err, size_t errn)
 /* ------------------------------------------------------------------ */
 
 #ifndef KITLS_BENCH_NO_KITLS
-static kitls_config *k_scfg, *k_ccfg;
+static kitls_config *k_scfg[MAX_LEAVES], *k_ccfg;
 
-static kitls_config *k_cfg(int server, uint16_t suite, char *err, size_t errn)
+static kitls_config *k_cfg(int server, uint16_t suite, int leaf, char *err, size_t errn)
 {
     static const uint16_t groups[] = {KITLS_GROUP_X25519};
     kitls_config *cfg = kitls_config_new(server ? KITLS_ROLE_SERVER : KITLS_ROLE_CLIENT);
@@ -578,8 +605,8 @@ static kitls_config *k_cfg(int server, uint16_t suite, char *err, size_t errn)
          * NewSessionTicket, so both do the same work */
         if ((r = kitls_config_set_tickets(cfg, 0, 7200)) < 0)
             goto fail;
-        if ((r = kitls_config_add_cert_pem(cfg, pki.leaf_pem, pki.leaf_pem_len, pki.key_pem,
-                                           pki.key_pem_len)) < 0)
+        if ((r = kitls_config_add_cert_pem(cfg, leaves[leaf].pem, leaves[leaf].pem_len,
+                                           leaves[leaf].key_pem, leaves[leaf].key_pem_len)) < 0)
             goto fail;
     } else {
         if ((r = kitls_config_load_ca_pem(cfg, pki.ca_pem, pki.ca_pem_len)) < 0)
@@ -604,7 +631,7 @@ static int k_pair_new(struct k_pair *p, kitls_config *ccfg, char *err, size_t er
     int r;
     p->c2s = p->s2c = 0;
     p->c = kitls_conn_new(ccfg);
-    p->s = kitls_conn_new(k_scfg);
+    p->s = kitls_conn_new(k_scfg[cur_leaf]);
     if (p->c == NULL || p->s == NULL) {
         set_err(err, errn, "kitls_conn_new failed");
         return -1;
@@ -691,6 +718,7 @@ static int k_handshake(struct k_pair *p, char *err, size_t errn)
 __attribute__((noinline)) static int one_handshake(int lib, char *err, size_t errn, size_t *c2s,
                                                   size_t *s2c)
 {
+    cur_leaf = (int)(hs_counter++ % (unsigned long)n_leaves);
     if (lib == L_OSSL) {
         struct ossl_pair p;
         int r = -1;
@@ -749,20 +777,22 @@ static int lib_enabled(int lib)
 static int lib_setup(int lib, char *err, size_t errn)
 {
     if (lib == L_OSSL) {
-        if (ossl_sctx == NULL) {
-            ossl_sctx = ossl_ctx(1, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
-                                    "TLS_CHACHA20_POLY1305_SHA256");
-            SSL_CTX_set_options(ossl_sctx, SSL_OP_CIPHER_SERVER_PREFERENCE);
-            ossl_cctx = ossl_ctx(0, suites[HS_SUITE].name);
+        if (ossl_cctx == NULL) {
+            for (int i = 0; i < n_leaves; i++) {
+                ossl_sctx[i] = ossl_ctx(1, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+                                           "TLS_CHACHA20_POLY1305_SHA256", i);
+                SSL_CTX_set_options(ossl_sctx[i], SSL_OP_CIPHER_SERVER_PREFERENCE);
+            }
+            ossl_cctx = ossl_ctx(0, suites[HS_SUITE].name, 0);
         }
         return 0;
     }
 #ifndef KITLS_BENCH_NO_KITLS
-    if (k_scfg == NULL) {
-        k_scfg = k_cfg(1, 0, err, errn);
-        if (k_scfg == NULL)
-            return -1;
-        k_ccfg = k_cfg(0, suites[HS_SUITE].id, err, errn);
+    if (k_ccfg == NULL) {
+        for (int i = 0; i < n_leaves; i++)
+            if ((k_scfg[i] = k_cfg(1, 0, i, err, errn)) == NULL)
+                return -1;
+        k_ccfg = k_cfg(0, suites[HS_SUITE].id, 0, err, errn);
         if (k_ccfg == NULL)
             return -1;
     }
@@ -910,7 +940,7 @@ static uint8_t *wbuf, *rbuf;
 
 static int tput_ossl(int si, double *mbs, double *mbs_cpu, char *err, size_t errn)
 {
-    SSL_CTX *cctx = ossl_ctx(0, suites[si].name);
+    SSL_CTX *cctx = ossl_ctx(0, suites[si].name, 0);
     struct ossl_pair p;
     size_t total = (size_t)opt.mib << 20, done = 0;
     double t0, t1, c0, c1;
@@ -959,7 +989,7 @@ out:
 #ifndef KITLS_BENCH_NO_KITLS
 static int tput_kitls(int si, double *mbs, double *mbs_cpu, char *err, size_t errn)
 {
-    kitls_config *ccfg = k_cfg(0, suites[si].id, err, errn);
+    kitls_config *ccfg = k_cfg(0, suites[si].id, 0, err, errn);
     struct k_pair p = {0};
     size_t total = (size_t)opt.mib << 20, done = 0, dummy = 0;
     double t0, t1, c0, c1;
@@ -1146,7 +1176,7 @@ static void raw_pk(void)
     uint8_t pub[32], secret[32], tbs[130], sig[80];
     size_t len;
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    EVP_PKEY *leaf_pub = X509_get0_pubkey(pki.leaf), *ca_pub = X509_get0_pubkey(pki.ca);
+    EVP_PKEY *leaf_pub = X509_get0_pubkey(leaves[0].x), *ca_pub = X509_get0_pubkey(pki.ca);
     double kg_us, dr_us, sg_us, vf_us, xv_us, xp_us;
     if (kctx == NULL || EVP_PKEY_keygen_init(kctx) <= 0 || md == NULL)
         die("x25519 ctx");
@@ -1181,7 +1211,7 @@ static void raw_pk(void)
     RAND_bytes(tbs + 98, 32);
     TIME_LOOP(sg_us, {
         len = sizeof(sig);
-        if (EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, pki.leaf_key) <= 0 ||
+        if (EVP_DigestSignInit(md, NULL, EVP_sha256(), NULL, leaves[0].key) <= 0 ||
             EVP_DigestSign(md, sig, &len, tbs, sizeof(tbs)) <= 0)
             die("ecdsa sign");
         EVP_MD_CTX_reset(md);
@@ -1195,13 +1225,13 @@ static void raw_pk(void)
     /* chain: the leaf's signature by the CA (the anchor's self-signature
      * is not checked by default, by either library) */
     TIME_LOOP(xv_us, {
-        if (X509_verify(pki.leaf, ca_pub) != 1)
+        if (X509_verify(leaves[0].x, ca_pub) != 1)
             die("X509_verify");
     });
     /* parsing the peer's leaf: both libraries do it once per handshake */
     {
         uint8_t *der = NULL;
-        int dl = i2d_X509(pki.leaf, &der);
+        int dl = i2d_X509(leaves[0].x, &der);
         if (dl <= 0)
             die("i2d_X509");
         TIME_LOOP(xp_us, {
@@ -1291,8 +1321,11 @@ static void print_table(void)
     printf("cpu: %s; rounds %d (median), %.2f s per measurement%s, %u MiB per suite\n\n",
            cpu_model, opt.rounds, opt.seconds, opt.count ? " (or --count)" : "", opt.mib);
     if (opt.do_hs) {
-        printf("Full handshakes (X25519, ECDSA P-256, %s, verify on, no tickets), both sides:\n",
+        printf("Full handshakes (X25519, ECDSA P-256, %s, verify on, no tickets), both sides",
                suites[HS_SUITE].name);
+        if (n_leaves > 1)
+            printf(", %d distinct server leaves in rotation", n_leaves);
+        printf(":\n");
         printf("  %-8s %12s %16s\n", "library", "hs/s (wall)", "hs/s (cpu time)");
         for (int lib = 0; lib < 2; lib++) {
             if (!lib_enabled(lib))
@@ -1442,8 +1475,8 @@ static void print_json(void)
     json_str(OpenSSL_version(OPENSSL_VERSION));
     fprintf(jout, ",\n  \"cpu\": ");
     json_str(cpu_model);
-    fprintf(jout, ",\n  \"rounds\": %d, \"seconds\": %.3f, \"mib\": %u, \"count\": %ld,\n", opt.rounds,
-           opt.seconds, opt.mib, opt.count);
+    fprintf(jout, ",\n  \"rounds\": %d, \"seconds\": %.3f, \"mib\": %u, \"count\": %ld, \"certs\": %d,\n",
+           opt.rounds, opt.seconds, opt.mib, opt.count, n_leaves);
     if (opt.do_hs || opt.do_alloc) {
         fprintf(jout, "  \"handshake\": {\n    \"suite\": \"%s\", \"group\": \"x25519\", "
                "\"sigalg\": \"ecdsa_secp256r1_sha256\",\n",
@@ -1578,10 +1611,12 @@ int main(int argc, char **argv)
     }
 
 #ifndef KITLS_BENCH_NO_KITLS
-    kitls_config_free(k_scfg);
+    for (int i = 0; i < n_leaves; i++)
+        kitls_config_free(k_scfg[i]);
     kitls_config_free(k_ccfg);
 #endif
-    SSL_CTX_free(ossl_sctx);
+    for (int i = 0; i < n_leaves; i++)
+        SSL_CTX_free(ossl_sctx[i]);
     SSL_CTX_free(ossl_cctx);
     return 0;
 }
