@@ -37,6 +37,8 @@ kitls_config *kitls_config_new(enum kitls_role role)
     cfg->limits.max_ccs = 1;
     cfg->limits.max_cert_chain = 10;
     cfg->limits.max_key_updates = 32;
+    cfg->ocsp_skew = 300;
+    pthread_rwlock_init(&cfg->ocsp_lock, NULL);
     cfg->n_tickets = 1;
     cfg->ticket_lifetime = 7200;
     pthread_rwlock_init(&cfg->ticket_lock, NULL);
@@ -65,6 +67,7 @@ static void cert_free(struct kitls_cert *c)
     free(c->der_len);
     EVP_PKEY_free(c->key);
     X509_free(c->leaf);
+    free(c->ocsp);
     memset(c, 0, sizeof(*c));
 }
 
@@ -77,6 +80,7 @@ void kitls_config_free(kitls_config *cfg)
     X509_STORE_free(cfg->store);
     free(cfg->alpn);
     pthread_rwlock_destroy(&cfg->ticket_lock);
+    pthread_rwlock_destroy(&cfg->ocsp_lock);
     kitls_early_store_free(cfg->replay);
     kitls_cert_cache_free(cfg->cert_cache);
     OPENSSL_cleanse(cfg, sizeof(*cfg));

@@ -105,6 +105,12 @@ struct kitls_conn {
     int rx_rekey;               /* RX keys changed since the last export */
     size_t rekey_at[4];         /* TX offloaded: KeyUpdate record ends here in out */
     size_t n_rekey;
+
+    /* OCSP */
+    int status_requested;       /* server: client sent status_request */
+    const uint8_t *staple;      /* client: leaf's stapled response, during Certificate */
+    size_t staple_len;
+    int ocsp_status;
 };
 
 /* conn.c */
@@ -143,6 +149,12 @@ int kitls_early_client_send(kitls_conn *c);
 /** Server: decide whether to accept the offered early data. */
 int kitls_early_server_decide(kitls_conn *c);
 void kitls_early_store_free(struct kitls_replay_store *st);
+
+/* ocsp.c */
+/** Client: check the stapled response (c->staple) for leaf/issuer. */
+int kitls_ocsp_check(kitls_conn *c, X509 *leaf, STACK_OF(X509) *verified_chain);
+/** Server: a copy of the staple for cert, if it may be sent now (0/1). */
+int kitls_ocsp_staple_get(kitls_conn *c, const struct kitls_cert *cert, uint8_t **der, size_t *len);
 
 /* x509.c */
 struct kitls_cert_cache *kitls_cert_cache_new(void);

@@ -44,6 +44,8 @@ static const struct err_row err_rows[] = {
     {KITLS_E_ALERT_RECEIVED, -1, "fatal alert received from peer"},
     {KITLS_E_EOF, -1, "transport closed without close_notify"},
     {KITLS_E_EXCESS_HANDSHAKE_DATA, AL_UNEXPECTED_MESSAGE, "handshake data after a key change in the same record"},
+    {KITLS_E_OCSP_INVALID, AL_BAD_CERTIFICATE_STATUS_RESPONSE, "stapled OCSP response invalid"},
+    {KITLS_E_OCSP_REQUIRED, AL_BAD_CERTIFICATE_STATUS_RESPONSE, "OCSP response required but not stapled"},
 };
 
 static const struct err_row *err_find(int err)

@@ -123,7 +123,23 @@ int kitls_hs_send_cert(kitls_conn *c)
         size_t e = wr_begin(&w, 3);
         wr_put(&w, c->cert->der[i], c->cert->der_len[i]);
         wr_end(&w, e, 3);
-        wr_u16(&w, 0); /* no per-certificate extensions */
+        uint8_t *staple = NULL;
+        size_t staple_len = 0;
+        if (i == 0 && c->server && kitls_ocsp_staple_get(c, c->cert, &staple, &staple_len)) {
+            /* CertificateStatus in the leaf's entry (RFC 8446 §4.4.2.1). */
+            size_t exts = wr_begin(&w, 2);
+            wr_u16(&w, EXT_STATUS_REQUEST);
+            size_t ext = wr_begin(&w, 2);
+            wr_u8(&w, 1); /* ocsp */
+            size_t r = wr_begin(&w, 3);
+            wr_put(&w, staple, staple_len);
+            wr_end(&w, r, 3);
+            wr_end(&w, ext, 2);
+            wr_end(&w, exts, 2);
+            free(staple);
+        } else {
+            wr_u16(&w, 0); /* no per-certificate extensions */
+        }
     }
     wr_end(&w, list, 3);
     int ret = kitls_hs_msg_end(c, &w, at);
@@ -199,6 +215,20 @@ int kitls_hs_recv_cert(kitls_conn *c, struct rd *b)
         for (size_t i = 0; i < el.n; i++)
             if (c->server || !(c->offered & kitls_ext_bit(el.e[i].type)))
                 return KITLS_E_UNSUPPORTED_EXTENSION;
+        /* The leaf's CertificateStatus (RFC 8446 §4.4.2.1); on other
+         * entries it is ignored. */
+        const struct ext_entry *st = kitls_ext_get(&el, EXT_STATUS_REQUEST);
+        if (st && n == 0) {
+            struct rd r = st->data, resp;
+            uint8_t type;
+            GUARD(rd_u8(&r, &type));
+            GUARD(rd_sub(&r, 3, &resp));
+            GUARD(rd_expect_empty(&r));
+            if (type != 1 || rd_empty(&resp))
+                return KITLS_E_DECODE;
+            c->staple = resp.p;
+            c->staple_len = rd_left(&resp);
+        }
         der[n] = cert.p;
         der_len[n++] = rd_left(&cert);
     }
@@ -212,7 +242,9 @@ int kitls_hs_recv_cert(kitls_conn *c, struct rd *b)
         c->state = ST_SERVER_WAIT_FIN;
         return 0;
     }
-    GUARD(kitls_x509_verify_chain(c, der, der_len, n));
+    int ret = kitls_x509_verify_chain(c, der, der_len, n);
+    c->staple = NULL; /* points into the message buffer */
+    GUARD(ret);
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
     c->state = c->server ? ST_SERVER_WAIT_CV : ST_CLIENT_WAIT_CV;
     return 0;

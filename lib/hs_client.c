@@ -126,6 +126,14 @@ static int send_client_hello(kitls_conn *c)
         wr_end(&w, v, 2);
         wr_end(&w, e, 2);
     }
+    if (cfg->ocsp_policy != KITLS_OCSP_OFF) {
+        /* status_request: ocsp, no responder ids, no extensions. */
+        ext_begin(c, &w, EXT_STATUS_REQUEST, &e);
+        wr_u8(&w, 1);
+        wr_u16(&w, 0);
+        wr_u16(&w, 0);
+        wr_end(&w, e, 2);
+    }
     if (cfg->record_size_limit) {
         ext_begin(c, &w, EXT_RECORD_SIZE_LIMIT, &e);
         wr_u16(&w, cfg->record_size_limit);

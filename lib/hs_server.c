@@ -291,6 +291,19 @@ static int negotiate(kitls_conn *c, struct ch_info *ch)
         case EXT_SIGNATURE_ALGORITHMS:
             GUARD(kitls_ext_parse_sigalgs(c, d));
             break;
+        case EXT_STATUS_REQUEST: {
+            /* CertificateStatusRequest (RFC 6066 §8): only ocsp is known. */
+            uint8_t type;
+            struct rd ids, exts;
+            GUARD(rd_u8(&d, &type));
+            if (type == 1) {
+                GUARD(rd_sub(&d, 2, &ids));
+                GUARD(rd_sub(&d, 2, &exts));
+                GUARD(rd_expect_empty(&d));
+                c->status_requested = 1;
+            }
+            break;
+        }
         case EXT_ALPN:
             GUARD(parse_alpn(c, d));
             break;

@@ -240,6 +240,9 @@ struct kitls_cert {
     size_t n;
     EVP_PKEY *key;
     X509 *leaf;
+    uint8_t *ocsp; /* stapled response (under ocsp_lock) */
+    size_t ocsp_len;
+    int64_t ocsp_next_update;
 };
 
 #define KITLS_MAX_ALGS 16
@@ -299,6 +302,9 @@ struct kitls_config {
     void *early_ctx;
     struct kitls_replay_store *replay; /* built-in single-use store */
     struct kitls_cert_cache *cert_cache; /* parsed peer certificates */
+    int ocsp_policy;
+    uint32_t ocsp_skew;
+    pthread_rwlock_t ocsp_lock;
 };
 
 struct kitls_session {

@@ -172,6 +172,8 @@ int kitls_x509_verify_chain(kitls_conn *c, const uint8_t *const *der, const size
                      X509_verify_cert_error_string(e), X509_STORE_CTX_get_error_depth(ctx));
             result = map_verify_error(e);
         }
+        if (!result && !c->server)
+            result = kitls_ocsp_check(c, leaf, X509_STORE_CTX_get0_chain(ctx));
     }
     if (c->cfg->verify_cb)
         result = c->cfg->verify_cb(c->cfg->verify_ctx, c, der, len, n, result);

@@ -91,6 +91,8 @@ enum kitls_error {
     KITLS_E_ALERT_RECEIVED = -150,  /**< peer sent a fatal alert; see kitls_conn_peer_alert() */
     KITLS_E_EOF = -151,             /**< transport ended without close_notify (caller-reported) */
     KITLS_E_EXCESS_HANDSHAKE_DATA = -152, /**< handshake data after a key change in one record (unexpected_message) */
+    KITLS_E_OCSP_INVALID = -160,    /**< stapled OCSP response unusable (bad_certificate_status_response) */
+    KITLS_E_OCSP_REQUIRED = -161,   /**< OCSP staple required but missing (bad_certificate_status_response) */
 };
 
 /** A short, stable description of an error code. */
@@ -257,6 +259,32 @@ KITLS_API KITLS_WUR int kitls_config_set_time(kitls_config *cfg, kitls_time_fn f
 KITLS_API KITLS_WUR int kitls_config_set_log(kitls_config *cfg, kitls_log_fn fn, void *ctx);
 
 /* ------------------------------------------------------------------ */
+/* OCSP stapling (RFC 6066 §8 as used by RFC 8446 §4.4.2.1)            */
+/* ------------------------------------------------------------------ */
+
+/** Client OCSP policy.  Default KITLS_OCSP_OFF (no status_request sent). */
+enum kitls_ocsp_policy {
+    KITLS_OCSP_OFF = 0,
+    KITLS_OCSP_USE_IF_STAPLED = 1, /**< ask; a bad or revoked staple fails, a missing one does not */
+    KITLS_OCSP_REQUIRE = 2,        /**< ask; a missing or unverifiable staple fails */
+};
+/** Client: OCSP policy.  A leaf with the TLS Feature "must-staple"
+ *  (status_request) turns USE_IF_STAPLED into REQUIRE for that leaf. */
+KITLS_API KITLS_WUR int kitls_config_set_ocsp_policy(kitls_config *cfg, enum kitls_ocsp_policy p);
+/** Client: allowed clock skew for thisUpdate/nextUpdate, seconds (default 300). */
+KITLS_API KITLS_WUR int kitls_config_set_ocsp_skew(kitls_config *cfg, uint32_t seconds);
+/**
+ * Server: the DER OCSP response to staple for certificate `index` (order
+ * of kitls_config_add_cert_*), or NULL/0 to stop stapling.  May be called
+ * at any time (reload).  The response is checked now: it must be
+ * successful and carry a status for that certificate (its issuer must be
+ * the next certificate of the chain); it is stapled only to clients that
+ * ask and only while its nextUpdate has not passed.
+ */
+KITLS_API KITLS_WUR int kitls_config_set_ocsp_staple(kitls_config *cfg, size_t index,
+                                                     const uint8_t *der, size_t len);
+
+/* ------------------------------------------------------------------ */
 /* Connection                                                          */
 /* ------------------------------------------------------------------ */
 
@@ -361,6 +389,9 @@ KITLS_API int kitls_conn_did_hrr(const kitls_conn *c);
 KITLS_API int kitls_conn_peer_authenticated(const kitls_conn *c);
 /** Peer record size limit in effect (plaintext bytes per record we send). */
 KITLS_API size_t kitls_conn_max_send_fragment(const kitls_conn *c);
+/** Client: OCSP status of the server's stapled response: 0 none, 1 good
+ *  (verified), 2 revoked or invalid (the handshake then failed). */
+KITLS_API int kitls_conn_ocsp_status(const kitls_conn *c);
 /** DER of the peer's leaf certificate (NULL, 0 if none). */
 KITLS_API const uint8_t *kitls_conn_peer_cert(const kitls_conn *c, size_t *len);
 

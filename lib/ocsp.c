@@ -1,0 +1,206 @@
+/*
+ * OCSP stapling: status_request (RFC 6066 §8) in TLS 1.3, where the
+ * response travels in the leaf's CertificateEntry (RFC 8446 §4.4.2.1).
+ * Responses are verified with libcrypto's OCSP code (signer chain or a
+ * delegated responder with the OCSP-signing EKU) and our own clock.
+ */
+#include <openssl/err.h>
+#include <openssl/ocsp.h>
+#include <openssl/x509v3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+
+int kitls_config_set_ocsp_policy(kitls_config *cfg, enum kitls_ocsp_policy p)
+{
+    if (!cfg || p > KITLS_OCSP_REQUIRE)
+        return KITLS_E_INVALID_ARG;
+    if (cfg->frozen)
+        return KITLS_E_STATE;
+    cfg->ocsp_policy = p;
+    return 0;
+}
+
+int kitls_config_set_ocsp_skew(kitls_config *cfg, uint32_t seconds)
+{
+    if (!cfg)
+        return KITLS_E_INVALID_ARG;
+    if (cfg->frozen)
+        return KITLS_E_STATE;
+    cfg->ocsp_skew = seconds;
+    return 0;
+}
+
+int kitls_conn_ocsp_status(const kitls_conn *c) { return c->ocsp_status; }
+
+static int64_t asn1_time_to_epoch(const ASN1_GENERALIZEDTIME *t)
+{
+    struct tm tm;
+    if (!t || !ASN1_TIME_to_tm(t, &tm))
+        return -1;
+    return (int64_t)timegm(&tm);
+}
+
+/* The single response for `cert` (issued by `issuer`) in a basic response. */
+static int find_status(OCSP_BASICRESP *bs, X509 *cert, X509 *issuer, int *status,
+                       int64_t *this_upd, int64_t *next_upd)
+{
+    ASN1_GENERALIZEDTIME *tu = NULL, *nu = NULL, *rev = NULL;
+    int reason = 0;
+    OCSP_CERTID *id = OCSP_cert_to_id(NULL, cert, issuer);
+    if (!id)
+        return 0;
+    int found = OCSP_resp_find_status(bs, id, status, &reason, &rev, &tu, &nu) == 1;
+    OCSP_CERTID_free(id);
+    if (!found)
+        return 0;
+    *this_upd = asn1_time_to_epoch(tu);
+    *next_upd = nu ? asn1_time_to_epoch(nu) : -1;
+    return 1;
+}
+
+int kitls_config_set_ocsp_staple(kitls_config *cfg, size_t index, const uint8_t *der, size_t len)
+{
+    if (!cfg || index >= cfg->n_certs || (!der && len))
+        return KITLS_E_INVALID_ARG;
+    struct kitls_cert *cert = &cfg->certs[index];
+    uint8_t *copy = NULL;
+    int64_t next = -1;
+    if (len) {
+        const unsigned char *p = der;
+        OCSP_RESPONSE *resp = d2i_OCSP_RESPONSE(NULL, &p, (long)len);
+        OCSP_BASICRESP *bs = resp ? OCSP_response_get1_basic(resp) : NULL;
+        X509 *issuer = NULL;
+        int status, ok = 0;
+        int64_t tu;
+        if (cert->n > 1) {
+            const unsigned char *q = cert->der[1];
+            issuer = d2i_X509(NULL, &q, (long)cert->der_len[1]);
+        } else {
+            /* A chain of one: the issuer may be among our trust anchors. */
+            X509_STORE_CTX *sctx = X509_STORE_CTX_new();
+            if (sctx && X509_STORE_CTX_init(sctx, cfg->store, cert->leaf, NULL) == 1 &&
+                X509_STORE_CTX_get1_issuer(&issuer, sctx, cert->leaf) != 1)
+                issuer = NULL;
+            X509_STORE_CTX_free(sctx);
+        }
+        ok = bs && issuer && p == der + len &&
+             OCSP_response_status(resp) == OCSP_RESPONSE_STATUS_SUCCESSFUL &&
+             find_status(bs, cert->leaf, issuer, &status, &tu, &next) &&
+             status != V_OCSP_CERTSTATUS_REVOKED;
+        X509_free(issuer);
+        OCSP_BASICRESP_free(bs);
+        OCSP_RESPONSE_free(resp);
+        ERR_clear_error();
+        if (!ok)
+            return KITLS_E_CONFIG;
+        copy = malloc(len);
+        if (!copy)
+            return KITLS_E_NOMEM;
+        memcpy(copy, der, len);
+    }
+    pthread_rwlock_wrlock(&cfg->ocsp_lock);
+    free(cert->ocsp);
+    cert->ocsp = copy;
+    cert->ocsp_len = len;
+    cert->ocsp_next_update = next;
+    pthread_rwlock_unlock(&cfg->ocsp_lock);
+    return 0;
+}
+
+int kitls_ocsp_staple_get(kitls_conn *c, const struct kitls_cert *cert, uint8_t **der, size_t *len)
+{
+    kitls_config *cfg = c->cfg;
+    int ret = 0;
+    *der = NULL;
+    *len = 0;
+    if (!c->status_requested)
+        return 0;
+    pthread_rwlock_rdlock(&cfg->ocsp_lock);
+    /* Never staple a response past its nextUpdate. */
+    if (cert->ocsp && (cert->ocsp_next_update < 0 ||
+                       cert->ocsp_next_update > kitls_config_now(cfg))) {
+        *der = malloc(cert->ocsp_len);
+        if (*der) {
+            memcpy(*der, cert->ocsp, cert->ocsp_len);
+            *len = cert->ocsp_len;
+            ret = 1;
+        }
+    }
+    pthread_rwlock_unlock(&cfg->ocsp_lock);
+    return ret;
+}
+
+/* The leaf asks for stapling with the TLS Feature extension (RFC 7633). */
+static int must_staple(X509 *leaf)
+{
+    TLS_FEATURE *f = X509_get_ext_d2i(leaf, NID_tlsfeature, NULL, NULL);
+    int found = 0;
+    for (int i = 0; f && i < sk_ASN1_INTEGER_num(f); i++)
+        found |= ASN1_INTEGER_get(sk_ASN1_INTEGER_value(f, i)) == 5;
+    sk_ASN1_INTEGER_pop_free(f, ASN1_INTEGER_free);
+    return found;
+}
+
+#define FAIL(code, ...)                                                                            \
+    do {                                                                                           \
+        snprintf(c->verify_detail, sizeof(c->verify_detail), __VA_ARGS__);                         \
+        ret = (code);                                                                              \
+        goto out;                                                                                  \
+    } while (0)
+
+int kitls_ocsp_check(kitls_conn *c, X509 *leaf, STACK_OF(X509) *chain)
+{
+    kitls_config *cfg = c->cfg;
+    OCSP_RESPONSE *resp = NULL;
+    OCSP_BASICRESP *bs = NULL;
+    int ret = 0, status;
+    int64_t tu, nu;
+    int policy = cfg->ocsp_policy;
+    if (policy == KITLS_OCSP_OFF)
+        return 0;
+    if (policy == KITLS_OCSP_USE_IF_STAPLED && must_staple(leaf))
+        policy = KITLS_OCSP_REQUIRE;
+    if (!c->staple) {
+        if (policy == KITLS_OCSP_REQUIRE) {
+            snprintf(c->verify_detail, sizeof(c->verify_detail), "no OCSP response stapled");
+            return KITLS_E_OCSP_REQUIRED;
+        }
+        return 0;
+    }
+    c->ocsp_status = 2;
+    X509 *issuer = sk_X509_num(chain) > 1 ? sk_X509_value(chain, 1) : NULL;
+    const unsigned char *p = c->staple;
+    resp = d2i_OCSP_RESPONSE(NULL, &p, (long)c->staple_len);
+    if (!resp || p != c->staple + c->staple_len)
+        FAIL(KITLS_E_OCSP_INVALID, "OCSP response does not parse");
+    if (OCSP_response_status(resp) != OCSP_RESPONSE_STATUS_SUCCESSFUL)
+        FAIL(KITLS_E_OCSP_INVALID, "OCSP response status %d", OCSP_response_status(resp));
+    bs = OCSP_response_get1_basic(resp);
+    if (!bs || !issuer)
+        FAIL(KITLS_E_OCSP_INVALID, "OCSP response has no basic response or no issuer");
+    /* Signed by the issuer or by a responder it delegated to (OCSP EKU),
+     * chaining to our trust store. */
+    if (OCSP_basic_verify(bs, chain, cfg->store, OCSP_TRUSTOTHER) != 1 &&
+        OCSP_basic_verify(bs, chain, cfg->store, 0) != 1)
+        FAIL(KITLS_E_OCSP_INVALID, "OCSP response signature or responder not trusted");
+    if (!find_status(bs, leaf, issuer, &status, &tu, &nu))
+        FAIL(KITLS_E_OCSP_INVALID, "OCSP response does not cover the certificate");
+    int64_t now = kitls_config_now(cfg), skew = cfg->ocsp_skew;
+    if (tu < 0 || tu > now + skew)
+        FAIL(KITLS_E_OCSP_INVALID, "OCSP response thisUpdate is in the future");
+    if (nu >= 0 && nu < now - skew)
+        FAIL(KITLS_E_OCSP_INVALID, "OCSP response expired (nextUpdate passed)");
+    if (status == V_OCSP_CERTSTATUS_REVOKED)
+        FAIL(KITLS_E_CERT_REVOKED, "certificate revoked (OCSP)");
+    if (status != V_OCSP_CERTSTATUS_GOOD)
+        FAIL(KITLS_E_OCSP_INVALID, "OCSP status unknown");
+    c->ocsp_status = 1;
+out:
+    OCSP_BASICRESP_free(bs);
+    OCSP_RESPONSE_free(resp);
+    ERR_clear_error();
+    return ret;
+}
