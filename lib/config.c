@@ -402,6 +402,14 @@ int kitls_config_set_limits(kitls_config *cfg, const struct kitls_limits *lim)
     return 0;
 }
 
+int kitls_config_set_cert_callback(kitls_config *cfg, kitls_cert_select_fn fn, void *ctx)
+{
+    MUTABLE(cfg);
+    cfg->cert_cb = fn;
+    cfg->cert_ctx = ctx;
+    return 0;
+}
+
 int kitls_config_set_verify_callback(kitls_config *cfg, kitls_verify_fn fn, void *ctx)
 {
     MUTABLE(cfg);

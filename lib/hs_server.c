@@ -141,30 +141,94 @@ static int cert_matches_name(const struct kitls_cert *cert, const char *name)
 
 /* Certificate and signature scheme: first cert (SNI-matching ones first)
  * with a scheme both sides accept, in our preference order. */
-static int pick_cert(kitls_conn *c)
+/* Does any certificate of the chain name an issuer the client listed in
+ * certificate_authorities (RFC 8446 §4.2.4)? */
+static int cert_matches_ca(const struct kitls_cert *cert, struct rd cas)
+{
+    int match = 0;
+    for (size_t i = 0; i < cert->n && !match; i++) {
+        const unsigned char *p = cert->der[i];
+        X509 *x = d2i_X509(NULL, &p, (long)cert->der_len[i]);
+        const X509_NAME *issuer = x ? X509_get_issuer_name(x) : NULL;
+        struct rd l = cas;
+        while (issuer && !match && !rd_empty(&l)) {
+            struct rd dn;
+            if (rd_sub(&l, 2, &dn))
+                break;
+            const unsigned char *q = dn.p;
+            X509_NAME *n = d2i_X509_NAME(NULL, &q, (long)rd_left(&dn));
+            match = n && !X509_NAME_cmp(n, issuer);
+            X509_NAME_free(n);
+        }
+        X509_free(x);
+    }
+    return match;
+}
+
+/* The first of our schemes for `cert` that the peer accepts, or NULL. */
+static const struct kitls_sigalg *cert_sigalg(const kitls_conn *c, const struct kitls_cert *cert)
 {
     const kitls_config *cfg = c->cfg;
     const uint16_t *mine = cfg->n_sign_sigalgs ? cfg->sign_sigalgs : cfg->sigalgs;
     size_t n_mine = cfg->n_sign_sigalgs ? cfg->n_sign_sigalgs : cfg->n_sigalgs;
-    for (int pass = c->sni ? 0 : 1; pass < 2; pass++) {
-        for (size_t k = 0; k < cfg->n_certs; k++) {
-            const struct kitls_cert *cert = &cfg->certs[k];
-            if (pass == 0 && !cert_matches_name(cert, c->sni))
-                continue;
-            for (size_t i = 0; i < n_mine; i++) {
-                const struct kitls_sigalg *s = kitls_sigalg_find(mine[i]);
-                int peer_ok = 0;
-                for (size_t j = 0; j < c->n_peer_sigalgs; j++)
-                    peer_ok |= c->peer_sigalgs[j] == mine[i];
-                if (s && peer_ok && kitls_sig_key_matches(s, cert->key)) {
-                    c->cert = cert;
-                    c->sigalg = s->id;
-                    return 0;
-                }
-            }
+    for (size_t i = 0; i < n_mine; i++) {
+        const struct kitls_sigalg *s = kitls_sigalg_find(mine[i]);
+        int peer_ok = 0;
+        for (size_t j = 0; j < c->n_peer_sigalgs; j++)
+            peer_ok |= c->peer_sigalgs[j] == mine[i];
+        if (s && peer_ok && kitls_sig_key_matches(s, cert->key))
+            return s;
+    }
+    return NULL;
+}
+
+/*
+ * Certificate selection, deterministic: the application's callback if it
+ * names one; otherwise, among certificates with a signature scheme the
+ * client accepts, the best by (matches SNI, chains to a CA the client
+ * listed), ties broken by the order the certificates were added.
+ */
+static int pick_cert(kitls_conn *c, const struct ch_info *ch)
+{
+    const kitls_config *cfg = c->cfg;
+    const struct kitls_sigalg *best_s = NULL;
+    int best = -1, best_score = -1;
+    if (cfg->cert_cb) {
+        int k = cfg->cert_cb(cfg->cert_ctx, c, c->sni, c->peer_sigalgs, c->n_peer_sigalgs);
+        if (k >= 0) {
+            if ((size_t)k >= cfg->n_certs || !(best_s = cert_sigalg(c, &cfg->certs[k])))
+                return KITLS_E_HANDSHAKE_FAILURE;
+            c->cert = &cfg->certs[k];
+            c->sigalg = best_s->id;
+            return 0;
         }
     }
-    return cfg->n_certs ? KITLS_E_HANDSHAKE_FAILURE : KITLS_E_CONFIG;
+    struct rd cas = {NULL, NULL};
+    const struct ext_entry *ca = kitls_ext_get(&ch->el, EXT_CERTIFICATE_AUTHORITIES);
+    if (ca) {
+        struct rd r = ca->data;
+        GUARD(rd_sub(&r, 2, &cas));
+        GUARD(rd_expect_empty(&r));
+        if (rd_empty(&cas))
+            return KITLS_E_DECODE;
+    }
+    for (size_t k = 0; k < cfg->n_certs; k++) {
+        const struct kitls_cert *cert = &cfg->certs[k];
+        const struct kitls_sigalg *s = cert_sigalg(c, cert);
+        if (!s)
+            continue;
+        int score = 2 * cert_matches_name(cert, c->sni) + (ca && cert_matches_ca(cert, cas));
+        if (score > best_score) {
+            best = (int)k;
+            best_score = score;
+            best_s = s;
+        }
+    }
+    if (best < 0)
+        return cfg->n_certs ? KITLS_E_HANDSHAKE_FAILURE : KITLS_E_CONFIG;
+    c->cert = &cfg->certs[best];
+    c->sigalg = best_s->id;
+    return 0;
 }
 
 static int parse_sni(kitls_conn *c, struct rd r)
@@ -357,7 +421,7 @@ static int negotiate(kitls_conn *c, struct ch_info *ch)
         if (ch->share)
             GUARD(kitls_psk_server_check(c, psk->data, &modes));
     }
-    return c->resumed ? 0 : pick_cert(c);
+    return c->resumed ? 0 : pick_cert(c, ch);
 }
 
 static void put_sh_head(kitls_conn *c, struct wr *w, const uint8_t *random)

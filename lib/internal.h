@@ -302,6 +302,8 @@ struct kitls_config {
     void *early_ctx;
     struct kitls_replay_store *replay; /* built-in single-use store */
     struct kitls_cert_cache *cert_cache; /* parsed peer certificates */
+    kitls_cert_select_fn cert_cb;
+    void *cert_ctx;
     int ocsp_policy;
     uint32_t ocsp_skew;
     pthread_rwlock_t ocsp_lock;

@@ -210,6 +210,20 @@ KITLS_API KITLS_WUR int kitls_config_add_cert_files(kitls_config *cfg, const cha
 KITLS_API KITLS_WUR int kitls_config_add_cert_pem(kitls_config *cfg, const char *chain_pem,
                                                   size_t chain_len, const char *key_pem,
                                                   size_t key_len);
+/**
+ * Server: choose the certificate yourself.  Called with the client's
+ * server name (NULL if none) and signature schemes; return the index of a
+ * certificate (order of kitls_config_add_cert_*) or -1 for the built-in
+ * choice: the certificates with a scheme the client accepts, ranked by
+ * matching the server name (exact or wildcard SAN), then by chaining to a
+ * CA the client listed in certificate_authorities, ties in the order they
+ * were added.  A returned certificate with no acceptable scheme fails the
+ * handshake (handshake_failure).
+ */
+typedef int (*kitls_cert_select_fn)(void *ctx, kitls_conn *c, const char *server_name,
+                                    const uint16_t *sigalgs, size_t n_sigalgs);
+KITLS_API KITLS_WUR int kitls_config_set_cert_callback(kitls_config *cfg, kitls_cert_select_fn fn,
+                                                       void *ctx);
 /** Trust anchors from a PEM file (may be called several times). */
 KITLS_API KITLS_WUR int kitls_config_load_ca_file(kitls_config *cfg, const char *path);
 /** Trust anchors from PEM text. */
