@@ -393,6 +393,10 @@ static int drain_core(kitls_ktls *k)
         }
         if (ret != KITLS_E_WANT_READ)
             return ret;
+        ret = kitls_conn_export_keys(k->c, KITLS_DIR_RX, &keys);
+        OPENSSL_cleanse(&keys, sizeof(keys));
+        if (ret != KITLS_E_STATE)
+            return ret;
         uint8_t b;
         struct iovec iov = {&b, 1};
         struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};

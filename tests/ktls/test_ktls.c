@@ -1,0 +1,582 @@
+/*
+ * kTLS layer against a fake kernel (fakekernel.c) that really protects
+ * records from the installed crypto_info: a kitls peer in userspace talks
+ * to the offloaded side in memory.  Every suite; tickets after offload;
+ * KeyUpdate both ways with and without kernel rekey support (both
+ * policies); AEAD-limit rekeys; close_notify; EIO, EKEYEXPIRED, EBUSY,
+ * partial writes, EAGAIN, no kTLS module, refused cipher, truncation,
+ * sendfile, bytes buffered by the core before RX offload.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fakekernel.h"
+#include "kitls/kitls.h"
+#include "kitls/ktls.h"
+#include "testutil.h"
+
+static const uint16_t suites[3] = {KITLS_AES_128_GCM_SHA256, KITLS_AES_256_GCM_SHA384,
+                                   KITLS_CHACHA20_POLY1305_SHA256};
+
+struct env {
+    kitls_config *ccfg, *scfg;
+    kitls_conn *me, *peer; /* me: the offloaded side */
+    struct fk fk;
+    struct kitls_ktls_ops ops;
+    kitls_ktls *k;
+    int sessions;
+};
+
+static void on_session(void *ctx, kitls_conn *c, kitls_session *s)
+{
+    (void)c;
+    (void)s;
+    ++*(int *)ctx;
+}
+
+/* Handshake in memory; `me` is the client when me_client. */
+static void env_new(struct env *e, uint16_t suite, int me_client)
+{
+    memset(e, 0, sizeof(*e));
+    e->ccfg = tu_client_config();
+    e->scfg = tu_server_config(TU_P256);
+    ck_assert_int_eq(kitls_config_set_suites(e->ccfg, &suite, 1), 0);
+    ck_assert_int_eq(kitls_config_set_suites(e->scfg, &suite, 1), 0);
+    ck_assert_int_eq(kitls_config_set_session_callback(e->ccfg, on_session, &e->sessions), 0);
+    kitls_conn *c = tu_client(e->ccfg, "localhost"), *s = tu_server(e->scfg);
+    ck_assert_int_eq(tu_handshake(c, s, NULL, NULL), 0);
+    e->me = me_client ? c : s;
+    e->peer = me_client ? s : c;
+    e->fk.rekey = 1;
+    e->ops = fk_ops(&e->fk);
+    ck_assert_int_eq(kitls_ktls_new(&e->k, e->me, 100, &e->ops), 0);
+}
+
+static void env_free(struct env *e)
+{
+    kitls_ktls_free(e->k);
+    kitls_conn_free(e->me);
+    kitls_conn_free(e->peer);
+    kitls_config_free(e->ccfg);
+    kitls_config_free(e->scfg);
+    fk_free(&e->fk);
+}
+
+static void fill(uint8_t *p, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)(i * 31 + seed);
+}
+
+/* me -> peer: len bytes through kitls_ktls_send, read by the peer's core. */
+static void me_to_peer(struct env *e, size_t len, unsigned seed)
+{
+    uint8_t *src = malloc(len), *dst = malloc(len);
+    fill(src, len, seed);
+    size_t sent = 0, got = 0;
+    for (int guard = 0; got < len && guard < 100000; guard++) {
+        if (sent < len) {
+            ssize_t r = kitls_ktls_send(e->k, src + sent, len - sent);
+            if (r != KITLS_KTLS_E_AGAIN) {
+                ck_assert_msg(r > 0, "send: %s", kitls_ktls_strerror((int)r));
+                sent += (size_t)r;
+            }
+        }
+        fk_pump(&e->fk, e->peer);
+        int r;
+        while ((r = kitls_conn_read(e->peer, dst + got, len - got)) > 0)
+            got += (size_t)r;
+        ck_assert_msg(r == KITLS_E_WANT_READ || got == len, "peer read: %s",
+                      kitls_error_string(r));
+    }
+    ck_assert_uint_eq(got, len);
+    ck_assert(memcmp(src, dst, len) == 0);
+    free(src);
+    free(dst);
+}
+
+/* peer -> me: len bytes written by the peer's core, read with kitls_ktls_recv. */
+static void peer_to_me(struct env *e, size_t len, unsigned seed, size_t chunk)
+{
+    uint8_t *src = malloc(len), *dst = malloc(len);
+    fill(src, len, seed);
+    ck_assert_int_eq(kitls_conn_write(e->peer, src, len), (int)len);
+    size_t got = 0;
+    for (int guard = 0; got < len && guard < 100000; guard++) {
+        fk_pump(&e->fk, e->peer);
+        size_t want = len - got < chunk ? len - got : chunk;
+        ssize_t r = kitls_ktls_recv(e->k, dst + got, want);
+        if (r == KITLS_KTLS_E_AGAIN)
+            continue;
+        ck_assert_msg(r > 0, "recv: %s", kitls_ktls_strerror((int)r));
+        got += (size_t)r;
+    }
+    ck_assert_uint_eq(got, len);
+    ck_assert(memcmp(src, dst, len) == 0);
+    free(src);
+    free(dst);
+}
+
+/* Data both ways for every suite, the offloaded side as client and server. */
+START_TEST(data_per_suite)
+{
+    struct env e;
+    env_new(&e, suites[_i % 3], _i / 3);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    ck_assert_int_eq(kitls_ktls_is_offloaded(e.k, KITLS_DIR_TX), 1);
+    ck_assert_int_eq(kitls_ktls_is_offloaded(e.k, KITLS_DIR_RX), 1);
+    ck_assert_int_eq(kitls_ktls_reason(e.k, KITLS_DIR_RX), KITLS_KTLS_R_OFFLOADED);
+    ck_assert_int_eq(kitls_conn_is_offloaded(e.me, KITLS_DIR_TX), 1);
+    me_to_peer(&e, 40000, 1);
+    peer_to_me(&e, 50000, 2, 65536);
+    peer_to_me(&e, 3000, 3, 100); /* small reads go through the layer's buffer */
+    ck_assert_uint_eq(e.fk.tx_sw, 1);
+    ck_assert_uint_eq(e.fk.rx_sw, 1);
+    ck_assert_uint_eq(e.fk.decrypt_err, 0);
+    env_free(&e);
+}
+END_TEST
+
+/* TX only / RX only. */
+START_TEST(one_direction)
+{
+    struct env e;
+    env_new(&e, KITLS_AES_128_GCM_SHA256, 1);
+    ck_assert_int_eq(kitls_ktls_set_mode(e.k, _i ? KITLS_KTLS_RX : KITLS_KTLS_TX), 0);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    ck_assert_int_eq(kitls_ktls_is_offloaded(e.k, KITLS_DIR_TX), !_i);
+    ck_assert_int_eq(kitls_ktls_is_offloaded(e.k, KITLS_DIR_RX), _i);
+    ck_assert_int_eq(kitls_ktls_reason(e.k, _i ? KITLS_DIR_TX : KITLS_DIR_RX),
+                     KITLS_KTLS_R_NOT_REQUESTED);
+    me_to_peer(&e, 20000, 4);
+    peer_to_me(&e, 20000, 5, 65536);
+    /* KeyUpdate with a request crosses both paths. */
+    ck_assert_int_eq(kitls_conn_key_update(e.peer, 1), 0);
+    peer_to_me(&e, 100, 6, 65536);
+    me_to_peer(&e, 100, 7);
+    env_free(&e);
+}
+END_TEST
+
+/* The server sends a NewSessionTicket after offload, both directions of roles. */
+START_TEST(ticket_after_offload)
+{
+    struct env e;
+    env_new(&e, suites[_i % 3], 1);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    int before = e.sessions; /* the handshake's ticket (drained on enable) */
+    ck_assert_int_eq(before, 1);
+    ck_assert_int_eq(kitls_conn_send_ticket(e.peer), 0);
+    peer_to_me(&e, 10, 8, 65536);
+    ck_assert_int_eq(e.sessions, 2);
+    env_free(&e);
+
+    env_new(&e, suites[_i % 3], 0); /* offloaded server sends one */
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    ck_assert_int_eq(kitls_conn_send_ticket(e.me), 0);
+    ck_assert_int_eq(kitls_ktls_flush(e.k), 0);
+    me_to_peer(&e, 10, 9);
+    ck_assert_int_eq(e.sessions, 2); /* the handshake's and this one */
+    env_free(&e);
+}
+END_TEST
+
+/* KeyUpdate from the peer (with update_requested) and from us, kernel rekey. */
+START_TEST(key_update_rekey)
+{
+    struct env e;
+    env_new(&e, suites[_i], 1);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    peer_to_me(&e, 1000, 10, 65536);
+    ck_assert_int_eq(kitls_conn_key_update(e.peer, 1), 0);
+    peer_to_me(&e, 1000, 11, 65536);
+    unsigned tx, rx;
+    kitls_ktls_rekeys(e.k, &tx, &rx);
+    ck_assert_uint_eq(rx, 1);
+    ck_assert_uint_eq(tx, 1); /* our answer to update_requested */
+    ck_assert_uint_eq(e.fk.rekey_received, 1);
+    me_to_peer(&e, 1000, 12);
+    ck_assert_int_eq(kitls_ktls_key_update(e.k, 0), 0);
+    me_to_peer(&e, 1000, 13);
+    ck_assert_int_eq(kitls_ktls_key_update(e.k, 1), 0);
+    me_to_peer(&e, 10, 14);
+    peer_to_me(&e, 1000, 15, 65536); /* the peer answered our request */
+    kitls_ktls_rekeys(e.k, &tx, &rx);
+    ck_assert_uint_eq(tx, 3);
+    ck_assert_uint_eq(rx, 2);
+    ck_assert_uint_eq(e.fk.rekey_tx, 3);
+    ck_assert_uint_eq(e.fk.rekey_rx, 2);
+    ck_assert_uint_eq(e.fk.decrypt_err, 0);
+    env_free(&e);
+}
+END_TEST
+
+/* The layer counts records and updates keys before the AEAD limit. */
+START_TEST(aead_limit)
+{
+    struct env e;
+    env_new(&e, KITLS_AES_256_GCM_SHA384, 0);
+    ck_assert_int_eq(kitls_ktls_set_key_update_limit(e.k, 5), 0);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    me_to_peer(&e, 16384 * 12, 16);
+    unsigned tx;
+    kitls_ktls_rekeys(e.k, &tx, NULL);
+    ck_assert_uint_ge(tx, 3);
+    ck_assert_uint_lt(e.fk.tx.seq, 5);
+    ck_assert_uint_le(kitls_ktls_tx_records(e.k), 5);
+    env_free(&e);
+}
+END_TEST
+
+/* Old kernel, default policy: refuse offload, stay in userspace. */
+START_TEST(no_rekey_require)
+{
+    struct env e;
+    env_new(&e, KITLS_AES_128_GCM_SHA256, 1);
+    e.fk.rekey = 0;
+    ck_assert_int_eq(kitls_ktls_set_rekey_support(e.k, 0), 0);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    ck_assert_int_eq(kitls_ktls_is_offloaded(e.k, KITLS_DIR_TX), 0);
+    ck_assert_int_eq(kitls_ktls_reason(e.k, KITLS_DIR_RX), KITLS_KTLS_R_NO_REKEY);
+    ck_assert_uint_eq(e.fk.tx_sw + e.fk.rx_sw, 0);
+    me_to_peer(&e, 20000, 17);
+    ck_assert_int_eq(kitls_conn_key_update(e.peer, 1), 0);
+    peer_to_me(&e, 20000, 18, 65536);
+    me_to_peer(&e, 100, 19);
+    env_free(&e);
+}
+END_TEST
+
+/* Old kernel, close policy: offload; a KeyUpdate ends the connection cleanly. */
+START_TEST(no_rekey_close)
+{
+    struct env e;
+    env_new(&e, KITLS_CHACHA20_POLY1305_SHA256, 1);
+    e.fk.rekey = 0;
+    ck_assert_int_eq(kitls_ktls_set_rekey_policy(e.k, KITLS_KTLS_REKEY_CLOSE), 0);
+    ck_assert_int_eq(kitls_ktls_probe_rekey(&e.ops), 0); /* EBUSY on the second TLS_TX */
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);         /* probes through the fake */
+    ck_assert_int_eq(kitls_ktls_rekey_support(e.k), 0);
+    ck_assert_int_eq(kitls_ktls_is_offloaded(e.k, KITLS_DIR_RX), 1);
+    peer_to_me(&e, 5000, 20, 65536);
+    /* The peer updates: data before it arrives, then a clear error. */
+    uint8_t d[100], buf[200];
+    fill(d, sizeof(d), 21);
+    ck_assert_int_eq(kitls_conn_write(e.peer, d, sizeof(d)), (int)sizeof(d));
+    ck_assert_int_eq(kitls_conn_key_update(e.peer, 0), 0);
+    ck_assert_int_eq(kitls_conn_write(e.peer, d, sizeof(d)), (int)sizeof(d));
+    fk_pump(&e.fk, e.peer);
+    ck_assert_int_eq(kitls_ktls_recv(e.k, buf, sizeof(buf)), (int)sizeof(d));
+    ck_assert(memcmp(buf, d, sizeof(d)) == 0);
+    ck_assert_int_eq(kitls_ktls_recv(e.k, buf, sizeof(buf)), KITLS_KTLS_E_REKEY_UNSUPPORTED);
+    ck_assert_int_eq(kitls_ktls_send(e.k, d, 1), KITLS_KTLS_E_REKEY_UNSUPPORTED);
+    ck_assert_uint_eq(e.fk.decrypt_err, 0); /* never read under the stale key */
+    /* The peer learns why: a fatal internal_error alert. */
+    fk_pump(&e.fk, e.peer);
+    int r = kitls_conn_read(e.peer, buf, sizeof(buf));
+    ck_assert_int_eq(r, KITLS_E_ALERT_RECEIVED);
+    ck_assert_int_eq(kitls_conn_peer_alert(e.peer), 80);
+    env_free(&e);
+
+    /* Our own KeyUpdate under the close policy fails the same way. */
+    env_new(&e, KITLS_AES_128_GCM_SHA256, 0);
+    e.fk.rekey = 0;
+    ck_assert_int_eq(kitls_ktls_set_rekey_policy(e.k, KITLS_KTLS_REKEY_CLOSE), 0);
+    ck_assert_int_eq(kitls_ktls_set_rekey_support(e.k, 0), 0);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    ck_assert_int_eq(kitls_ktls_key_update(e.k, 0), KITLS_KTLS_E_REKEY_UNSUPPORTED);
+    env_free(&e);
+}
+END_TEST
+
+/* A kernel that claims rekey support but then answers EBUSY: fatal, clear. */
+START_TEST(rekey_ebusy)
+{
+    struct env e;
+    env_new(&e, KITLS_AES_128_GCM_SHA256, 1);
+    ck_assert_int_eq(kitls_ktls_set_rekey_support(e.k, 1), 0);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    e.fk.rekey = 0;
+    ck_assert_int_eq(kitls_ktls_key_update(e.k, 0), KITLS_KTLS_E_INSTALL);
+    ck_assert_int_eq(kitls_ktls_errno(e.k), EBUSY);
+    env_free(&e);
+}
+END_TEST
+
+/* close_notify both ways, and TCP end without it. */
+START_TEST(close_notify)
+{
+    struct env e;
+    env_new(&e, suites[_i], 0);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    ck_assert_int_eq(kitls_ktls_close(e.k), 0);
+    fk_pump(&e.fk, e.peer);
+    uint8_t buf[100];
+    ck_assert_int_eq(kitls_conn_read(e.peer, buf, sizeof(buf)), KITLS_E_CLOSED);
+    peer_to_me(&e, 100, 22, 65536); /* half-closed: we still read */
+    ck_assert_int_eq(kitls_conn_close(e.peer), 0);
+    fk_pump(&e.fk, e.peer);
+    ck_assert_int_eq(kitls_ktls_recv(e.k, buf, sizeof(buf)), 0);
+    ck_assert_int_eq(kitls_ktls_recv(e.k, buf, sizeof(buf)), 0);
+    env_free(&e);
+
+    env_new(&e, suites[_i], 1);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    e.fk.peer_eof = 1;
+    ck_assert_int_eq(kitls_ktls_recv(e.k, buf, sizeof(buf)), KITLS_KTLS_E_TRUNCATED);
+    env_free(&e);
+}
+END_TEST
+
+/* The application's own recv() meets a control record: EIO, then recv_control. */
+START_TEST(eio_then_control)
+{
+    struct env e;
+    env_new(&e, KITLS_AES_128_GCM_SHA256, 1);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    ck_assert_int_eq(kitls_conn_send_ticket(e.peer), 0);
+    uint8_t d[50], buf[100];
+    fill(d, sizeof(d), 23);
+    ck_assert_int_eq(kitls_conn_write(e.peer, d, sizeof(d)), (int)sizeof(d));
+    fk_pump(&e.fk, e.peer);
+    struct iovec iov = {buf, sizeof(buf)};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+    ck_assert_int_eq(e.ops.recvmsg(e.ops.ctx, 100, &m, 0), -EIO); /* plain recv */
+    ck_assert_int_eq(kitls_ktls_recv_control(e.k), 0);
+    ck_assert_int_eq(e.sessions, 2);
+    ck_assert_int_eq(e.ops.recvmsg(e.ops.ctx, 100, &m, 0), (int)sizeof(d));
+    ck_assert(memcmp(buf, d, sizeof(d)) == 0);
+    ck_assert_int_eq(kitls_ktls_recv_control(e.k), KITLS_KTLS_E_AGAIN);
+    env_free(&e);
+}
+END_TEST
+
+/* The kernel paused after a KeyUpdate the application read itself. */
+START_TEST(ekeyexpired)
+{
+    struct env e;
+    env_new(&e, KITLS_AES_256_GCM_SHA384, 1);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    ck_assert_int_eq(kitls_conn_key_update(e.peer, 0), 0);
+    uint8_t d[30], buf[64];
+    union {
+        char b[CMSG_SPACE(1)];
+        struct cmsghdr a;
+    } cb;
+    fill(d, sizeof(d), 24);
+    ck_assert_int_eq(kitls_conn_write(e.peer, d, sizeof(d)), (int)sizeof(d));
+    fk_pump(&e.fk, e.peer);
+    struct iovec iov = {buf, sizeof(buf)};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b,
+                       .msg_controllen = sizeof(cb.b)};
+    ssize_t r = e.ops.recvmsg(e.ops.ctx, 100, &m, 0);
+    ck_assert_int_eq(r, 5);
+    ck_assert_int_eq(kitls_conn_feed_record(e.me, 22, buf, (size_t)r), 0);
+    ck_assert_int_eq(kitls_conn_rx_rekey_pending(e.me), 1);
+    m.msg_controllen = sizeof(cb.b);
+    ck_assert_int_eq(e.ops.recvmsg(e.ops.ctx, 100, &m, 0), -EKEYEXPIRED);
+    ck_assert_int_eq(kitls_ktls_recv(e.k, buf, sizeof(buf)), (int)sizeof(d));
+    ck_assert(memcmp(buf, d, sizeof(d)) == 0);
+    env_free(&e);
+}
+END_TEST
+
+/* Partial writes and EAGAIN, for data and control records. */
+START_TEST(partial_writes)
+{
+    struct env e;
+    env_new(&e, suites[_i], 0);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    e.fk.max_write = 1000;
+    me_to_peer(&e, 30000, 25);
+    e.fk.max_write = 37;
+    ck_assert_int_eq(kitls_conn_send_ticket(e.me), 0); /* split over several records */
+    int s0 = e.sessions;
+    ck_assert_int_eq(kitls_ktls_flush(e.k), 0);
+    me_to_peer(&e, 10, 26);
+    ck_assert_int_eq(e.sessions, s0 + 1);
+    e.fk.max_write = 0;
+    e.fk.eagain_sends = 1;
+    uint8_t d[10] = {0};
+    ck_assert_int_eq(kitls_ktls_send(e.k, d, sizeof(d)), KITLS_KTLS_E_AGAIN);
+    me_to_peer(&e, 100, 27);
+    env_free(&e);
+}
+END_TEST
+
+/* No kTLS module; the kernel refusing a cipher; a failed install. */
+START_TEST(fallbacks)
+{
+    struct env e;
+    env_new(&e, KITLS_AES_128_GCM_SHA256, 1);
+    e.fk.no_module = 1;
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    ck_assert_int_eq(kitls_ktls_reason(e.k, KITLS_DIR_TX), KITLS_KTLS_R_NO_MODULE);
+    ck_assert_int_eq(kitls_ktls_errno(e.k), ENOENT);
+    ck_assert_str_eq(kitls_ktls_reason_string(KITLS_KTLS_R_NO_MODULE),
+                     "kernel has no TLS module (TCP_ULP tls: ENOENT)");
+    me_to_peer(&e, 20000, 28);
+    peer_to_me(&e, 20000, 29, 65536);
+    ck_assert_int_eq(kitls_ktls_close(e.k), 0);
+    env_free(&e);
+
+    env_new(&e, KITLS_CHACHA20_POLY1305_SHA256, 0);
+    e.fk.no_chacha = 1;
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    ck_assert_int_eq(kitls_ktls_reason(e.k, KITLS_DIR_TX), KITLS_KTLS_R_CIPHER);
+    ck_assert_int_eq(kitls_ktls_reason(e.k, KITLS_DIR_RX), KITLS_KTLS_R_CIPHER);
+    me_to_peer(&e, 100, 30);
+    peer_to_me(&e, 100, 31, 65536);
+    env_free(&e);
+
+    env_new(&e, KITLS_AES_128_GCM_SHA256, 0);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    ck_assert_int_eq(kitls_conn_key_update(e.peer, 0), 0);
+    e.fk.fail_setsockopt = ENOMEM;
+    uint8_t buf[10];
+    fk_pump(&e.fk, e.peer);
+    ck_assert_int_eq(kitls_ktls_recv(e.k, buf, sizeof(buf)), KITLS_KTLS_E_INSTALL);
+    ck_assert_int_eq(kitls_ktls_recv(e.k, buf, sizeof(buf)), KITLS_KTLS_E_INSTALL);
+    env_free(&e);
+
+    /* Probe answers. */
+    struct fk fk = {.rekey = 1};
+    struct kitls_ktls_ops o = fk_ops(&fk);
+    ck_assert_int_eq(kitls_ktls_probe_rekey(&o), 1);
+    struct fk fk2 = {.no_module = 1};
+    o = fk_ops(&fk2);
+    ck_assert_int_eq(kitls_ktls_probe_rekey(&o), KITLS_KTLS_E_SYS(ENOENT));
+}
+END_TEST
+
+/* sendfile: through the kernel when offloaded, userspace otherwise. */
+START_TEST(sendfile_both)
+{
+    char path[] = "/tmp/kitls-ktls-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    unlink(path);
+    size_t len = 300000;
+    uint8_t *src = malloc(len), *dst = malloc(len);
+    fill(src, len, 32);
+    ck_assert_int_eq(write(fd, src, len), (ssize_t)len);
+    struct env e;
+    env_new(&e, suites[_i % 3], 0);
+    if (_i >= 3)
+        e.fk.no_module = 1;
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    ck_assert_int_eq(kitls_ktls_is_offloaded(e.k, KITLS_DIR_TX), _i < 3);
+    off_t off = 0;
+    size_t got = 0;
+    for (int guard = 0; got < len && guard < 100000; guard++) {
+        if ((size_t)off < len && e.fk.out.len - e.fk.out.off < 65536) {
+            ssize_t r = kitls_ktls_sendfile(e.k, fd, &off, len - (size_t)off);
+            ck_assert_int_gt(r, 0);
+        }
+        fk_pump(&e.fk, e.peer);
+        int r;
+        while ((r = kitls_conn_read(e.peer, dst + got, len - got)) > 0)
+            got += (size_t)r;
+    }
+    ck_assert_uint_eq(got, len);
+    ck_assert(memcmp(src, dst, len) == 0);
+    ck_assert_int_eq(kitls_ktls_sendfile(e.k, fd, &off, 100), 0);
+    env_free(&e);
+    close(fd);
+    free(src);
+    free(dst);
+}
+END_TEST
+
+/* Records the core read past the handshake are not lost on RX offload. */
+START_TEST(drain_before_rx)
+{
+    struct env e;
+    env_new(&e, suites[_i], 0);
+    uint8_t a[3000], b[5000], buf[9000];
+    fill(a, sizeof(a), 33);
+    fill(b, sizeof(b), 34);
+    ck_assert_int_eq(kitls_conn_write(e.peer, a, sizeof(a)), (int)sizeof(a));
+    ck_assert_int_eq(kitls_conn_write(e.peer, b, sizeof(b)), (int)sizeof(b));
+    /* The core over-read: all of record a and half of record b. */
+    const uint8_t *p;
+    size_t n = kitls_conn_out_peek(e.peer, &p);
+    size_t cut = sizeof(a) + 22 + sizeof(b) / 2;
+    ck_assert_int_eq(kitls_conn_feed(e.me, p, cut), 0);
+    e.fk.in.p = malloc(n - cut);
+    memcpy(e.fk.in.p, p + cut, n - cut);
+    e.fk.in.len = n - cut;
+    kitls_conn_out_consume(e.peer, n);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    ck_assert_int_eq(kitls_ktls_is_offloaded(e.k, KITLS_DIR_RX), 1);
+    size_t got = 0;
+    while (got < sizeof(a) + sizeof(b)) {
+        ssize_t r = kitls_ktls_recv(e.k, buf + got, sizeof(buf) - got);
+        ck_assert_int_gt(r, 0);
+        got += (size_t)r;
+    }
+    ck_assert(memcmp(buf, a, sizeof(a)) == 0);
+    ck_assert(memcmp(buf + sizeof(a), b, sizeof(b)) == 0);
+    peer_to_me(&e, 40000, 35, 65536); /* then the kernel path */
+    ck_assert_uint_ge(e.fk.records_in, 3);
+    env_free(&e);
+}
+END_TEST
+
+/* Argument and state checks. */
+START_TEST(api_misuse)
+{
+    kitls_ktls *k = NULL;
+    ck_assert_int_eq(kitls_ktls_new(&k, NULL, 3, NULL), KITLS_E_INVALID_ARG);
+    kitls_config *cfg = tu_client_config();
+    kitls_conn *c = tu_client(cfg, "localhost");
+    ck_assert_int_eq(kitls_ktls_new(&k, c, 3, NULL), 0);
+    ck_assert_int_eq(kitls_ktls_enable(k), KITLS_E_STATE); /* before the handshake */
+    ck_assert_int_eq(kitls_ktls_set_mode(k, 0), KITLS_E_INVALID_ARG);
+    ck_assert_int_eq(kitls_ktls_set_mode(k, 4), KITLS_E_INVALID_ARG);
+    ck_assert_int_eq(kitls_ktls_set_rekey_support(k, 2), KITLS_E_INVALID_ARG);
+    ck_assert_int_eq(kitls_ktls_reason(k, KITLS_DIR_TX), KITLS_KTLS_R_NOT_ENABLED);
+    ck_assert_str_eq(kitls_ktls_strerror(KITLS_KTLS_E_SYS(EBUSY)), strerror(EBUSY));
+    ck_assert_int_eq(KITLS_KTLS_ERRNO(KITLS_KTLS_E_SYS(EIO)), EIO);
+    ck_assert(KITLS_KTLS_IS_SYS(KITLS_KTLS_E_AGAIN));
+    ck_assert(!KITLS_KTLS_IS_SYS(KITLS_E_DECODE));
+    kitls_ktls_free(k);
+    kitls_ktls_free(NULL);
+    kitls_conn_free(c);
+    kitls_config_free(cfg);
+}
+END_TEST
+
+int main(void)
+{
+    tu_pki_init();
+    Suite *s = suite_create("ktls");
+    TCase *t = tcase_create("fake-kernel");
+    tcase_set_timeout(t, 60);
+    tcase_add_loop_test(t, data_per_suite, 0, 6);
+    tcase_add_loop_test(t, one_direction, 0, 2);
+    tcase_add_loop_test(t, ticket_after_offload, 0, 3);
+    tcase_add_loop_test(t, key_update_rekey, 0, 3);
+    tcase_add_test(t, aead_limit);
+    tcase_add_test(t, no_rekey_require);
+    tcase_add_test(t, no_rekey_close);
+    tcase_add_test(t, rekey_ebusy);
+    tcase_add_loop_test(t, close_notify, 0, 3);
+    tcase_add_test(t, eio_then_control);
+    tcase_add_test(t, ekeyexpired);
+    tcase_add_loop_test(t, partial_writes, 0, 3);
+    tcase_add_test(t, fallbacks);
+    tcase_add_loop_test(t, sendfile_both, 0, 6);
+    tcase_add_loop_test(t, drain_before_rx, 0, 3);
+    tcase_add_test(t, api_misuse);
+    suite_add_tcase(s, t);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
