@@ -15,8 +15,11 @@
  *     also counted separately through CRYPTO_set_mem_functions).
  *
  * Usage: kitls-bench [--seconds S] [--rounds N] [--mib M] [--count N]
- *                    [--only hs,tput,raw,alloc] [--lib kitls|openssl|both]
- *                    [--json] [--json-file FILE]
+ *                    [--certs N] [--only hs,tput,raw,alloc]
+ *                    [--lib kitls|openssl|both] [--json] [--json-file FILE]
+ *
+ * Rates are reported per wall clock (CLOCK_MONOTONIC) and per thread CPU
+ * time; see docs/performance.md for the method and the figures.
  *
  * Build without kitls (baseline and raw parts only) with
  * -DKITLS_BENCH_NO_KITLS.
@@ -705,7 +708,6 @@ static int k_handshake(struct k_pair *p, char *err, size_t errn)
     if (r == 0)
         r = KITLS_E_STATE;
     k_fail(p, r, err, errn);
-    /* deliver any pending alert so the peer's state is visible too */
     return -1;
 }
 #endif
