@@ -28,7 +28,7 @@ depmod -b "$work/dep" "$kver"
 # VM has no usable modprobe for the kernel's own request_module().
 WANT="virtio_pci virtio_blk 9pnet 9pnet_virtio netfs 9p tls \
   aes_generic aesni_intel gcm ghash_generic ghash_clmulni_intel \
-  chacha_generic chacha_x86_64 libchacha poly1305_generic poly1305_x86_64 \
+  chacha chacha_generic chacha_x86_64 libchacha poly1305_generic poly1305_x86_64 \
   chacha20poly1305 cryptd crypto_simd"
 
 # Closure in dependency order (deps first), from modules.dep.
