@@ -232,7 +232,9 @@ ssize_t kitls_ktls_sendfile(kitls_ktls *k, int in_fd, off_t *offset, size_t coun
         return r;
     }
     /* Userspace: read a chunk and encrypt it. */
-    size_t n = count < sizeof(k->rbuf) ? count : sizeof(k->rbuf);
+    if (!ktls_rbuf(k))
+        return KITLS_E_NOMEM;
+    size_t n = count < KTLS_MAX_PLAIN ? count : KTLS_MAX_PLAIN;
     ssize_t r = pread(in_fd, k->rbuf, n, *offset);
     if (r < 0)
         return ktls_sys(k, -errno);
@@ -419,9 +421,11 @@ ssize_t kitls_ktls_recv(kitls_ktls *k, void *buf, size_t len)
         /* A buffer smaller than a record goes through ours, so that a
          * control record always arrives whole. */
         int small = len < KTLS_MAX_PLAIN;
+        if (small && !ktls_rbuf(k))
+            return KITLS_E_NOMEM;
         uint8_t *dst = small ? k->rbuf : buf;
         int type;
-        ssize_t r = recv_record(k, dst, small ? sizeof(k->rbuf) : len, &type);
+        ssize_t r = recv_record(k, dst, small ? KTLS_RBUF_LEN : len, &type);
         if (r < 0) {
             int ret = recv_error(k, r);
             if (ret)
@@ -467,8 +471,10 @@ int kitls_ktls_recv_control(kitls_ktls *k)
         return 1;
     if (kitls_conn_rx_rekey_pending(k->c))
         return rx_rekey(k);
+    if (!ktls_rbuf(k))
+        return KITLS_E_NOMEM;
     int type;
-    ssize_t r = recv_record(k, k->rbuf, sizeof(k->rbuf), &type);
+    ssize_t r = recv_record(k, k->rbuf, KTLS_RBUF_LEN, &type);
     if (r < 0)
         return recv_error(k, r);
     if (type == KTLS_CT_APPDATA) {
@@ -533,10 +539,14 @@ int kitls_ktls_handshake(kitls_ktls *k)
                 }
             }
         } else {
-            size_t n = k->body_left < sizeof(k->rbuf) ? k->body_left : sizeof(k->rbuf);
-            r = read_some(k, k->rbuf, n);
+            /* Straight into the core's input buffer. */
+            uint8_t *p;
+            size_t cap;
+            if ((ret = kitls_conn_in_reserve(k->c, &p, &cap)))
+                return ktls_fail(k, ret);
+            r = read_some(k, p, k->body_left < cap ? k->body_left : cap);
             if (r > 0) {
-                ret = kitls_conn_feed(k->c, k->rbuf, (size_t)r);
+                ret = kitls_conn_in_commit(k->c, (size_t)r);
                 k->body_left -= (size_t)r;
                 if (!k->body_left)
                     k->hdr_have = 0;

@@ -251,6 +251,7 @@ void kitls_ktls_free(kitls_ktls *k)
         OPENSSL_cleanse(k->pend, k->pend_len);
         free(k->pend);
     }
+    ktls_rbuf_release(k);
     OPENSSL_cleanse(k, sizeof(*k));
     free(k);
 }
@@ -352,6 +353,22 @@ int ktls_tx_seq(kitls_ktls *k, uint64_t *seq)
     return 0;
 }
 
+uint8_t *ktls_rbuf(kitls_ktls *k)
+{
+    if (!k->rbuf)
+        k->rbuf = malloc(KTLS_RBUF_LEN);
+    return k->rbuf;
+}
+
+void ktls_rbuf_release(kitls_ktls *k)
+{
+    if (k->rbuf) {
+        OPENSSL_cleanse(k->rbuf, KTLS_RBUF_LEN);
+        free(k->rbuf);
+        k->rbuf = NULL;
+    }
+}
+
 /* Keep the plaintext the core decrypted before RX moves to the kernel. */
 int ktls_pend_add(kitls_ktls *k, const uint8_t *p, size_t n)
 {
@@ -381,7 +398,9 @@ static int drain_core(kitls_ktls *k)
             return 0;
         if (ret != KITLS_E_STATE)
             return ret;
-        ret = kitls_conn_read(k->c, k->rbuf, sizeof(k->rbuf));
+        if (!ktls_rbuf(k))
+            return KITLS_E_NOMEM;
+        ret = kitls_conn_read(k->c, k->rbuf, KTLS_RBUF_LEN);
         if (ret > 0) {
             if ((ret = ktls_pend_add(k, k->rbuf, (size_t)ret)))
                 return ret;
@@ -448,6 +467,7 @@ int kitls_ktls_enable(kitls_ktls *k)
             return ret == KITLS_KTLS_E_AGAIN ? ret : ktls_fail(k, ret);
         }
     }
+    ktls_rbuf_release(k);
     k->enabled = 1;
     if (!k->mode || !k->cipher) {
         for (int d = 0; d < 2; d++)

@@ -10,6 +10,7 @@
 #include "kitls/ktls.h"
 
 #define KTLS_MAX_PLAIN 16384 /* TLS 1.3 plaintext per record (RFC 8446 §5.1) */
+#define KTLS_RBUF_LEN (KTLS_MAX_PLAIN + 256)
 #define KTLS_CT_ALERT 21
 #define KTLS_CT_HANDSHAKE 22
 #define KTLS_CT_APPDATA 23
@@ -50,7 +51,9 @@ struct kitls_ktls {
     /* exact-record handshake reader */
     uint8_t hdr[5];
     size_t hdr_have, body_left;
-    uint8_t rbuf[KTLS_MAX_PLAIN + 256];
+    /* record-sized scratch buffer, allocated only when needed (small
+     * reads, draining the core, sendfile fallback) */
+    uint8_t *rbuf;
 };
 
 const struct ktls_cipher *ktls_cipher_find(uint16_t suite);
@@ -66,6 +69,10 @@ int ktls_fail(kitls_ktls *k, int err);
 int ktls_rekey_refused(kitls_ktls *k);
 /** Append plaintext to the pending buffer kitls_ktls_recv() serves first. */
 int ktls_pend_add(kitls_ktls *k, const uint8_t *p, size_t n);
+/** The scratch buffer (KTLS_RBUF_LEN bytes), or NULL if out of memory. */
+uint8_t *ktls_rbuf(kitls_ktls *k);
+/** Wipe and free the scratch buffer. */
+void ktls_rbuf_release(kitls_ktls *k);
 /** Raw send of bytes (no cmsg), all or partial. */
 ssize_t ktls_send_raw(kitls_ktls *k, const void *buf, size_t len, int type);
 
