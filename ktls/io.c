@@ -418,6 +418,12 @@ ssize_t kitls_ktls_recv(kitls_ktls *k, void *buf, size_t len)
     if (k->peer_closed)
         return 0;
     for (;;) {
+        /* Our pending records (an answer to update_requested above all)
+         * leave before more is read: the next KeyUpdate must not be
+         * taken while the previous one's keys are still to install. */
+        int f = kitls_ktls_flush(k);
+        if (f)
+            return f;
         /* A buffer smaller than a record goes through ours, so that a
          * control record always arrives whole. */
         int small = len < KTLS_MAX_PLAIN;

@@ -229,7 +229,10 @@ KITLS_API KITLS_WUR ssize_t kitls_ktls_send(kitls_ktls *k, const void *buf, size
  * core (tickets, KeyUpdate: new RX keys are installed, the answer to
  * update_requested is sent; alerts).  Returns bytes read (> 0), 0 after
  * the peer's close_notify, KITLS_KTLS_E_AGAIN, KITLS_KTLS_E_TRUNCATED
- * (TCP end without close_notify), or an error.
+ * (TCP end without close_notify), or an error.  KITLS_KTLS_E_AGAIN may
+ * also mean that our own pending records (e.g. the answer to a KeyUpdate)
+ * could not be sent: wait for writability too when kitls_conn_wants()
+ * has KITLS_WANT_WRITE.
  */
 KITLS_API KITLS_WUR ssize_t kitls_ktls_recv(kitls_ktls *k, void *buf, size_t len);
 

@@ -131,7 +131,8 @@ static int pair_new(struct pair *p, uint16_t suite, unsigned mode, int policy)
     p->a.fd = fds[0];
     p->b.fd = fds[1];
     if (kitls_ktls_new(&p->a.k, p->a.c, p->a.fd, NULL) ||
-        kitls_ktls_new(&p->b.k, p->b.c, p->b.fd, NULL) || kitls_ktls_set_mode(p->a.k, mode) ||
+        kitls_ktls_new(&p->b.k, p->b.c, p->b.fd, NULL) ||
+        (mode && kitls_ktls_set_mode(p->a.k, mode)) ||
         kitls_ktls_set_rekey_policy(p->a.k, policy))
         return -1;
     int ra = KITLS_KTLS_E_AGAIN, rb = KITLS_KTLS_E_AGAIN;
@@ -151,7 +152,7 @@ static int pair_new(struct pair *p, uint16_t suite, unsigned mode, int policy)
     if (ra || rb)
         return KITLS_E_INTERNAL;
     /* B's ticket may still be in flight: enable() must not lose it. */
-    return kitls_ktls_enable(p->a.k);
+    return mode ? kitls_ktls_enable(p->a.k) : 0;
 }
 
 static void pair_free(struct pair *p)
@@ -318,12 +319,14 @@ static int t_require(uint16_t suite)
     return 0;
 }
 
-/* sendfile of a large file through the kernel, verified by content. */
-static int t_sendfile(uint16_t suite)
+/* sendfile of a large file through the kernel (or, with `user`, the
+ * userspace fallback), verified by content. */
+static int sendfile_run(uint16_t suite, int user)
 {
     struct pair p;
-    int r = pair_new(&p, suite, KITLS_KTLS_BOTH, KITLS_KTLS_REKEY_CLOSE);
+    int r = pair_new(&p, suite, user ? 0 : KITLS_KTLS_BOTH, KITLS_KTLS_REKEY_CLOSE);
     CHECK(r == 0, "pair: %s", kitls_ktls_strerror(r));
+    CHECK(kitls_ktls_is_offloaded(p.a.k, KITLS_DIR_TX) == !user, "offload");
     char path[] = "/tmp/kitls-sendfile-XXXXXX";
     int fd = mkstemp(path);
     CHECK(fd >= 0, "mkstemp");
@@ -358,6 +361,9 @@ static int t_sendfile(uint16_t suite)
     pair_free(&p);
     return 0;
 }
+
+static int t_sendfile(uint16_t suite) { return sendfile_run(suite, 0); }
+static int t_sendfile_user(uint16_t suite) { return sendfile_run(suite, 1); }
 
 static void run(const char *name, int (*fn)(uint16_t), uint16_t suite)
 {
@@ -405,6 +411,7 @@ int main(void)
         run("rekey policy require", t_require, suites[i]);
         run("sendfile", t_sendfile, suites[i]);
     }
+    run("sendfile, userspace fallback (same VM, for comparison)", t_sendfile_user, suites[0]);
     run("data (TX only)", data_tx, suites[0]);
     run("data (RX only)", data_rx, suites[2]);
     long tx1 = tls_stat("TlsTxSw"), rx1 = tls_stat("TlsRxSw");
