@@ -216,6 +216,27 @@ size_t kitls_conn_out_peek(kitls_conn *c, const uint8_t **buf)
     return n;
 }
 
+/*
+ * An idle connection need not hold record buffers (compare OpenSSL's
+ * SSL_MODE_RELEASE_BUFFERS).  Releasing them after every record costs
+ * ~8% of bulk throughput, so the application says when it is idle.
+ */
+void kitls_conn_release_buffers(kitls_conn *c)
+{
+    if (!c)
+        return;
+    if (c->out.len == c->out_off && !c->tx_off)
+        wr_free(&c->out), c->out_off = 0;
+    if (c->in && !c->app_len && c->in_start == c->in_len) {
+        OPENSSL_cleanse(c->in, c->in_cap); /* compaction may leave bytes past in_len */
+        free(c->in);
+        c->in = NULL;
+        c->in_cap = c->in_len = c->in_start = 0;
+    }
+    if (c->hs_off == c->hs_in.len)
+        wr_free(&c->hs_in), c->hs_off = 0;
+}
+
 void kitls_conn_out_consume(kitls_conn *c, size_t n)
 {
     size_t left = c->out.len - c->out_off;

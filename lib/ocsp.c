@@ -181,10 +181,19 @@ int kitls_ocsp_check(kitls_conn *c, X509 *leaf, STACK_OF(X509) *chain)
     bs = OCSP_response_get1_basic(resp);
     if (!bs || !issuer)
         FAIL(KITLS_E_OCSP_INVALID, "OCSP response has no basic response or no issuer");
-    /* Signed by the issuer or by a responder it delegated to (OCSP EKU),
-     * chaining to our trust store. */
-    if (OCSP_basic_verify(bs, chain, cfg->store, OCSP_TRUSTOTHER) != 1 &&
-        OCSP_basic_verify(bs, chain, cfg->store, 0) != 1)
+    /* Signed by the issuer itself (already verified as part of the chain:
+     * only the signature is checked), or by a responder it delegated to
+     * (OCSP-signing EKU, issued by the issuer, chaining to our store).  No
+     * other certificate of the chain speaks for the issuer: trusting the
+     * whole chain (OCSP_TRUSTOTHER) would accept a response signed with the
+     * leaf's own key, or by a CA above the issuer (RFC 6960 §4.2.2.2). */
+    STACK_OF(X509) *signer = sk_X509_new_null();
+    int signed_ok = signer && sk_X509_push(signer, issuer) &&
+                    OCSP_basic_verify(bs, signer, cfg->store, OCSP_TRUSTOTHER | OCSP_NOINTERN) == 1;
+    sk_X509_free(signer);
+    if (!signed_ok)
+        signed_ok = OCSP_basic_verify(bs, chain, cfg->store, 0) == 1;
+    if (!signed_ok)
         FAIL(KITLS_E_OCSP_INVALID, "OCSP response signature or responder not trusted");
     if (!find_status(bs, leaf, issuer, &status, &tu, &nu))
         FAIL(KITLS_E_OCSP_INVALID, "OCSP response does not cover the certificate");

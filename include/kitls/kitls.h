@@ -358,6 +358,13 @@ KITLS_API KITLS_WUR int kitls_conn_read(kitls_conn *c, uint8_t *buf, size_t len)
  * always taken; records are split at the negotiated maximum) or an error.
  */
 KITLS_API KITLS_WUR int kitls_conn_write(kitls_conn *c, const uint8_t *buf, size_t len);
+/**
+ * Free the record buffers that hold nothing right now (received bytes all
+ * processed, output all taken).  Call it when a connection goes idle:
+ * what remains is the connection object and its keys.  Buffers come back
+ * on demand.
+ */
+KITLS_API void kitls_conn_release_buffers(kitls_conn *c);
 /** Queue a close_notify alert.  Further writes fail with KITLS_E_STATE. */
 KITLS_API KITLS_WUR int kitls_conn_close(kitls_conn *c);
 /**

@@ -354,6 +354,38 @@ START_TEST(test_key_update_bad_value)
 }
 END_TEST
 
+START_TEST(test_release_buffers)
+{
+    kitls_config *scfg = tu_server_config(TU_P256), *ccfg = tu_client_config();
+    kitls_conn *c, *s;
+    established(ccfg, scfg, &c, &s);
+    roundtrip(c, s, "before");
+    /* Pending output is kept: only drained buffers go. */
+    ck_assert_int_eq(kitls_conn_write(s, (const uint8_t *)"queued", 6), 6);
+    kitls_conn_release_buffers(s);
+    kitls_conn_release_buffers(c);
+    uint8_t buf[16];
+    tu_move(s, c);
+    ck_assert_int_eq(kitls_conn_read(c, buf, sizeof(buf)), 6);
+    ck_assert(!memcmp(buf, "queued", 6));
+    /* Half-read data survives too. */
+    ck_assert_int_eq(kitls_conn_write(c, (const uint8_t *)"0123456789", 10), 10);
+    tu_move(c, s);
+    ck_assert_int_eq(kitls_conn_read(s, buf, 4), 4);
+    kitls_conn_release_buffers(s);
+    ck_assert_int_eq(kitls_conn_read(s, buf, sizeof(buf)), 6);
+    ck_assert(!memcmp(buf, "456789", 6));
+    kitls_conn_release_buffers(s);
+    kitls_conn_release_buffers(c);
+    roundtrip(c, s, "after");
+    roundtrip(s, c, "and back");
+    kitls_conn_free(c);
+    kitls_conn_free(s);
+    kitls_config_free(scfg);
+    kitls_config_free(ccfg);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("resume");
@@ -374,6 +406,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_key_update_storm);
     tcase_add_test(t, test_key_update_auto);
     tcase_add_test(t, test_key_update_bad_value);
+    tcase_add_test(t, test_release_buffers);
     suite_add_tcase(s, t);
     return s;
 }
