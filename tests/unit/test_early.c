@@ -317,6 +317,29 @@ START_TEST(test_early_ticket_suite_wins)
 }
 END_TEST
 
+START_TEST(test_early_wrong_alpn)
+{
+    /* Early data is bound to the ALPN protocol of the ticket (§4.2.10). */
+    static const char *const both[2] = {"h2", "http/1.1"};
+    static const char *const h2[1] = {"h2"};
+    static const char *const h11[1] = {"http/1.1"};
+    setup_clock();
+    kitls_config *scfg = server_cfg(4096), *c1 = client_cfg(), *c2 = client_cfg();
+    ck_assert_int_eq(kitls_config_set_alpn(scfg, both, 2), 0);
+    ck_assert_int_eq(kitls_config_set_alpn(c1, h2, 1), 0);
+    ck_assert_int_eq(kitls_config_set_alpn(c2, h11, 1), 0);
+    kitls_session *sess = get_session(c1, scfg);
+    ck_assert_int_eq(attempt(c2, scfg, sess), KITLS_EARLY_REJECTED);
+    kitls_session_free(sess);
+    sess = get_session(c1, scfg);
+    ck_assert_int_eq(attempt(c1, scfg, sess), KITLS_EARLY_ACCEPTED);
+    kitls_session_free(sess);
+    kitls_config_free(scfg);
+    kitls_config_free(c1);
+    kitls_config_free(c2);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("early");
@@ -330,6 +353,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_early_too_much);
     tcase_add_test(t, test_early_client_limits);
     tcase_add_test(t, test_early_ticket_suite_wins);
+    tcase_add_test(t, test_early_wrong_alpn);
     suite_add_tcase(s, t);
     return s;
 }
