@@ -1,0 +1,297 @@
+/*
+ * kitls io_uring driver — TLS 1.3 connections on an io_uring event loop.
+ *
+ * The driver accepts or connects, runs the handshake by moving bytes
+ * between the socket and the sans-I/O core (kitls.h) with io_uring
+ * recv/send, offloads record protection to kernel TLS (ktls.h) when asked
+ * and the kernel can, and then moves application data: with kTLS through
+ * plain io_uring send/recv and splice on the kTLS socket, otherwise
+ * through the core's userspace record layer.  No thread per connection,
+ * no blocking system call on the data path.
+ *
+ * Two ways to use it, in liburing's idiom:
+ *
+ *   - kitls owns the ring: kitls_uring_new(&u, NULL, ...), then call
+ *     kitls_uring_run() in a loop.
+ *   - the application owns the ring: kitls_uring_new(&u, &ring, ...).
+ *     Driver calls place SQEs on that ring (never submit while you are
+ *     preparing your own SQE: call them between your own preps); submit
+ *     as usual, and pass every CQE whose user_data carries the driver's tag
+ *     (kitls_uring_owns()) to kitls_uring_handle_cqe().  Call
+ *     kitls_uring_flush() before each submit so that work deferred by a
+ *     full submission queue is queued.
+ *
+ * user_data of the driver's SQEs packs a tag byte, the operation and the
+ * connection slot with a generation (KITLS_URING_UD_*); the application's
+ * own SQEs must not use the tag in their top byte.
+ *
+ * Functions return 0 (or a byte count) on success and -errno on failure;
+ * TLS failures reported in events are negative KITLS_E_* codes of the core
+ * (see kitls_uring_strerror(), which describes both).
+ *
+ * Opcodes are probed at run time (io_uring_get_probe_ring): multishot
+ * accept, IORING_OP_SHUTDOWN, IORING_OP_SPLICE and cancel fall back to
+ * single-shot accept or plain system calls on kernels that lack them.
+ */
+#ifndef KITLS_URING_H
+#define KITLS_URING_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <liburing.h>
+
+#include "kitls/kitls.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct kitls_uring kitls_uring;
+typedef struct kitls_uring_conn kitls_uring_conn;
+
+/* ------------------------------------------------------------------ */
+/* user_data packing                                                   */
+/* ------------------------------------------------------------------ */
+
+/** Default tag in the top byte of the driver's user_data. */
+#define KITLS_URING_DEFAULT_TAG 0xA7u
+/** Bits: 63..56 tag, 55..48 operation, 47..32 generation, 31..0 slot. */
+#define KITLS_URING_UD(tag, op, gen, slot)                                                     \
+    (((uint64_t)(tag) << 56) | ((uint64_t)((op)&0xff) << 48) | ((uint64_t)((gen)&0xffff) << 32) | \
+     (uint64_t)(uint32_t)(slot))
+#define KITLS_URING_UD_TAG(ud) ((unsigned)((ud) >> 56))
+#define KITLS_URING_UD_OP(ud) ((unsigned)(((ud) >> 48) & 0xff))
+#define KITLS_URING_UD_GEN(ud) ((unsigned)(((ud) >> 32) & 0xffff))
+#define KITLS_URING_UD_SLOT(ud) ((uint32_t)(ud))
+
+/** Operations named in user_data. */
+enum kitls_uring_op {
+    KITLS_URING_OP_ACCEPT = 1, /**< slot = listener index */
+    KITLS_URING_OP_CONNECT,
+    KITLS_URING_OP_RECV,
+    KITLS_URING_OP_SEND,
+    KITLS_URING_OP_READ,       /**< file read for kitls_uring_sendfile (userspace) */
+    KITLS_URING_OP_SPLICE_IN,  /**< file -> pipe (kTLS) */
+    KITLS_URING_OP_SPLICE_OUT, /**< pipe -> socket (kTLS) */
+    KITLS_URING_OP_SHUTDOWN,
+    KITLS_URING_OP_CLOSE,
+    KITLS_URING_OP_CANCEL,
+    KITLS_URING_OP_POLL,       /**< readiness wait for a kTLS control step */
+    KITLS_URING_OP_TIMER,      /**< the driver's clock tick */
+};
+
+/* ------------------------------------------------------------------ */
+/* Parameters                                                          */
+/* ------------------------------------------------------------------ */
+
+/** Try kTLS after the handshake (kitls_uring_params.ktls). */
+#define KITLS_URING_KTLS_OFF 0u
+#define KITLS_URING_KTLS_TX 1u   /**< = KITLS_KTLS_TX */
+#define KITLS_URING_KTLS_RX 2u   /**< = KITLS_KTLS_RX */
+#define KITLS_URING_KTLS_BOTH 3u
+
+/** kitls_uring_params.flags */
+#define KITLS_URING_F_NO_MULTISHOT 1u /**< never use multishot accept */
+#define KITLS_URING_F_NODELAY 2u      /**< TCP_NODELAY on every connection */
+#define KITLS_URING_F_NO_SPLICE 4u    /**< serve files by read + send even on kTLS */
+
+/** Driver parameters; zero fields take the defaults shown. */
+struct kitls_uring_params {
+    unsigned entries;              /**< ring size when kitls owns it (256) */
+    unsigned max_conns;            /**< connections at once, hard bound (1024) */
+    unsigned max_handshakes;       /**< handshakes in progress before accept pauses (256) */
+    unsigned handshake_timeout_ms; /**< accept/connect to established (10000) */
+    unsigned close_timeout_ms;     /**< wait for the peer's close_notify/EOF (5000) */
+    size_t max_send_queue;         /**< queued bytes per connection before -EAGAIN (262144) */
+    unsigned ktls;                 /**< KITLS_URING_KTLS_* to try (OFF) */
+    unsigned flags;                /**< KITLS_URING_F_* */
+    uint8_t tag;                   /**< user_data tag (KITLS_URING_DEFAULT_TAG) */
+};
+
+/* ------------------------------------------------------------------ */
+/* Events                                                              */
+/* ------------------------------------------------------------------ */
+
+enum kitls_uring_event_type {
+    /** The handshake completed; `info` is set. */
+    KITLS_URING_EV_HANDSHAKE = 1,
+    /** Application data received: `data`, `len` (valid during the call). */
+    KITLS_URING_EV_DATA,
+    /** Everything queued with kitls_uring_send/_sendfile was handed to the
+     *  kernel (`len` = plaintext bytes since the last such event): a
+     *  sender that got -EAGAIN may continue. */
+    KITLS_URING_EV_SENT,
+    /** The peer sent close_notify: it will send no more data (half-close).
+     *  We may still send; call kitls_uring_close() when done. */
+    KITLS_URING_EV_EOF,
+    /** The connection is gone; `reason` says why (0 = orderly close both
+     *  ways).  The connection handle is invalid after the callback. */
+    KITLS_URING_EV_CLOSED,
+};
+
+/** Negotiated parameters, for KITLS_URING_EV_HANDSHAKE. */
+struct kitls_uring_info {
+    uint16_t suite, group;
+    const char *alpn;        /**< NULL if none */
+    const char *server_name; /**< SNI (server: as received), NULL if none */
+    int resumed;
+    int ktls_tx, ktls_rx;    /**< 1 if that direction runs in the kernel */
+    int ktls_reason;         /**< enum kitls_ktls_reason for RX (or TX if RX was not tried) */
+    unsigned handshake_us;   /**< accept/connect to established */
+};
+
+struct kitls_uring_event {
+    enum kitls_uring_event_type type;
+    kitls_uring_conn *conn;
+    void *user;                          /**< kitls_uring_conn_set_user() value */
+    const uint8_t *data;                 /**< EV_DATA */
+    size_t len;                          /**< EV_DATA, EV_SENT */
+    int reason;                          /**< EV_CLOSED: 0, -errno or KITLS_E_* */
+    const struct kitls_uring_info *info; /**< EV_HANDSHAKE */
+};
+
+/** Event callback.  It may call any kitls_uring_* function on any
+ *  connection (also kitls_uring_close/abort on this one). */
+typedef void (*kitls_uring_event_fn)(void *ctx, const struct kitls_uring_event *ev);
+
+/** Close reasons that are neither -errno nor KITLS_E_* (range -300..-399). */
+enum kitls_uring_reason {
+    KITLS_URING_R_TIMEOUT = -300,  /**< handshake or close timed out */
+    KITLS_URING_R_ABORTED = -301,  /**< kitls_uring_abort() or kitls_uring_free() */
+    KITLS_URING_R_RESET = -302,    /**< TCP end (or reset) without close_notify */
+    KITLS_URING_R_OVERLOAD = -303, /**< accepted above max_conns: closed at once */
+};
+
+/** Description of a reason, -errno or KITLS_E_* code. */
+KITLS_API const char *kitls_uring_strerror(int err);
+
+/* ------------------------------------------------------------------ */
+/* Driver                                                              */
+/* ------------------------------------------------------------------ */
+
+/**
+ * Create a driver.  `ring` NULL: kitls creates and owns a ring of
+ * params->entries entries; otherwise the application's initialised ring is
+ * used (and must outlive the driver).  `params` may be NULL.  Returns 0
+ * and *out, or -errno.
+ */
+KITLS_API KITLS_WUR int kitls_uring_new(kitls_uring **out, struct io_uring *ring,
+                                        const struct kitls_uring_params *params,
+                                        kitls_uring_event_fn fn, void *ctx);
+/**
+ * Free the driver: aborts every connection and listener, waits for their
+ * operations to complete (owned ring), closes their sockets and frees
+ * everything.  With an application ring, first call kitls_uring_shutdown()
+ * and keep handing CQEs to kitls_uring_handle_cqe() until
+ * kitls_uring_inflight() is 0; kitls_uring_free() then frees at once.
+ * NULL is allowed.
+ */
+KITLS_API void kitls_uring_free(kitls_uring *u);
+/** Abort all connections and stop all listeners (EV_CLOSED is reported
+ *  for each, reason KITLS_URING_R_ABORTED).  Idempotent. */
+KITLS_API void kitls_uring_shutdown(kitls_uring *u);
+/** Operations of the driver still in the kernel. */
+KITLS_API unsigned kitls_uring_inflight(const kitls_uring *u);
+/** The ring (owned or not). */
+KITLS_API struct io_uring *kitls_uring_ring(kitls_uring *u);
+
+/**
+ * Owned ring: submit, wait up to timeout_ms (-1: until something completes)
+ * for at least one completion and process all that are ready.  Returns the
+ * number of CQEs handled (0 on timeout) or -errno.
+ */
+KITLS_API KITLS_WUR int kitls_uring_run(kitls_uring *u, int timeout_ms);
+/** 1 if cqe belongs to the driver (its tag), else 0. */
+KITLS_API int kitls_uring_owns(const kitls_uring *u, const struct io_uring_cqe *cqe);
+/**
+ * Application ring: process one of the driver's CQEs (the caller then
+ * marks it seen).  Returns 1 if handled, 0 if it was not the driver's.
+ */
+KITLS_API int kitls_uring_handle_cqe(kitls_uring *u, const struct io_uring_cqe *cqe);
+/** Queue work deferred because the submission queue was full.  Returns
+ *  the number of SQEs queued, or -errno. */
+KITLS_API int kitls_uring_flush(kitls_uring *u);
+
+/** Counters (since kitls_uring_new). */
+struct kitls_uring_stats {
+    unsigned conns;       /**< open now */
+    unsigned handshaking; /**< handshakes in progress now */
+    uint64_t accepted, connected, handshakes, handshake_failures, timeouts, overloads;
+    uint64_t bytes_in, bytes_out; /**< application data */
+    uint64_t ktls_conns;          /**< connections offloaded to the kernel */
+    int multishot_accept;         /**< 1 if multishot accept is in use */
+};
+KITLS_API void kitls_uring_get_stats(const kitls_uring *u, struct kitls_uring_stats *st);
+
+/* ------------------------------------------------------------------ */
+/* Connections                                                         */
+/* ------------------------------------------------------------------ */
+
+/**
+ * Accept TLS connections on a listening socket with `cfg` (a server
+ * config; the driver takes a reference).  Accepted connections report
+ * EV_HANDSHAKE once established (or EV_CLOSED).  The socket stays the
+ * caller's.  Returns a listener id (>= 0) or -errno (-ENOSPC: too many
+ * listeners, at most 8).
+ */
+KITLS_API KITLS_WUR int kitls_uring_listen(kitls_uring *u, int listen_fd, kitls_config *cfg);
+/** Stop accepting on a listener id (pending accepts are cancelled). */
+KITLS_API int kitls_uring_unlisten(kitls_uring *u, int id);
+
+/**
+ * Connect to addr as a TLS client with `cfg` (a client config) and the
+ * given server name (SNI and certificate check; NULL for none).  `user`
+ * is the connection's user pointer.  Returns 0 and *out (may be NULL) or
+ * -errno; the outcome arrives as EV_HANDSHAKE or EV_CLOSED.
+ */
+KITLS_API KITLS_WUR int kitls_uring_connect(kitls_uring *u, const struct sockaddr *addr,
+                                            socklen_t addrlen, kitls_config *cfg,
+                                            const char *server_name, void *user,
+                                            kitls_uring_conn **out);
+
+/**
+ * Queue application data (copied).  Before EV_HANDSHAKE it is held and
+ * sent after the handshake.  Returns len, -EAGAIN when more than
+ * max_send_queue bytes are already queued (wait for EV_SENT), -EPIPE after
+ * kitls_uring_close(), or -ENOTCONN once the connection failed.
+ */
+KITLS_API KITLS_WUR int kitls_uring_send(kitls_uring_conn *c, const void *buf, size_t len);
+/**
+ * Queue `len` bytes of file `fd` from `off` (the fd must stay open until
+ * EV_SENT).  kTLS TX: io_uring splice through a pipe (the kernel
+ * encrypts); otherwise io_uring read + userspace encryption.  Ordered with
+ * kitls_uring_send().  Returns 0 or -errno as kitls_uring_send().
+ */
+KITLS_API KITLS_WUR int kitls_uring_sendfile(kitls_uring_conn *c, int fd, off_t off, size_t len);
+/**
+ * Orderly close: after the queued data, send close_notify and shut down
+ * writing (half-close); keep reading until the peer's close_notify or EOF
+ * (discarding data) or close_timeout_ms, then close the socket: EV_CLOSED.
+ * Idempotent.
+ */
+KITLS_API int kitls_uring_close(kitls_uring_conn *c);
+/** Abort: cancel in-flight operations and reset the connection (TCP RST,
+ *  no close_notify).  EV_CLOSED follows with KITLS_URING_R_ABORTED. */
+KITLS_API void kitls_uring_abort(kitls_uring_conn *c);
+/** Stop (1) or resume (0) reading from the peer (receive backpressure). */
+KITLS_API void kitls_uring_pause_recv(kitls_uring_conn *c, int pause);
+
+/** Queued bytes not yet handed to the kernel. */
+KITLS_API size_t kitls_uring_conn_queued(const kitls_uring_conn *c);
+KITLS_API void kitls_uring_conn_set_user(kitls_uring_conn *c, void *user);
+KITLS_API void *kitls_uring_conn_user(const kitls_uring_conn *c);
+/** The core connection (negotiated parameters, sessions; do not read,
+ *  write or feed it directly). */
+KITLS_API kitls_conn *kitls_uring_conn_tls(kitls_uring_conn *c);
+/** The socket. */
+KITLS_API int kitls_uring_conn_fd(const kitls_uring_conn *c);
+/** 1 if the connection is past its handshake and offloaded (dir). */
+KITLS_API int kitls_uring_conn_ktls(const kitls_uring_conn *c, enum kitls_dir dir);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

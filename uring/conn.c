@@ -1,0 +1,969 @@
+/*
+ * io_uring driver: one connection's state machine.
+ *
+ * Invariants that make zero-copy safe:
+ *   - received bytes go straight into the core's input buffer
+ *     (kitls_conn_in_reserve) and at most one recv is in flight; the core
+ *     is only read (kitls_conn_read/_handshake) when no recv is in flight;
+ *   - the core's output is sent straight from kitls_conn_out_peek(), so
+ *     nothing that may append to (and reallocate) the output runs while a
+ *     send is in flight: handshake, read (KeyUpdate answers) and queued
+ *     writes wait for the send to complete.  The one exception is a write
+ *     from the application when no send is in flight;
+ *   - a connection is freed only when none of its SQEs is in the kernel:
+ *     kill() cancels them (IORING_OP_ASYNC_CANCEL) and finish() runs when
+ *     the last CQE is back.
+ */
+#define _GNU_SOURCE /* pipe2 */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "uring_int.h"
+
+#define BUSY(op) (1u << (op))
+#define FILE_OPS (BUSY(KITLS_URING_OP_READ) | BUSY(KITLS_URING_OP_SPLICE_IN) | \
+                  BUSY(KITLS_URING_OP_SPLICE_OUT))
+
+enum send_src { SRC_CORE = 0, SRC_CHUNK, SRC_FBUF };
+static enum send_src send_src_of(const struct kitls_uring_conn *c);
+
+static void fail(struct kitls_uring_conn *c, int err);
+
+/* An SQE for op on this connection, or NULL (deferred to kitls_uring_flush). */
+static struct io_uring_sqe *conn_sqe(struct kitls_uring_conn *c)
+{
+    struct io_uring_sqe *sqe = uring_sqe(c->u);
+    if (!sqe)
+        uring_defer(c->u, c);
+    return sqe;
+}
+
+static void conn_tag(struct kitls_uring_conn *c, struct io_uring_sqe *sqe, unsigned op)
+{
+    io_uring_sqe_set_data64(sqe, KITLS_URING_UD(c->u->p.tag, op, c->gen, c->slot));
+    c->inflight++;
+    c->busy |= BUSY(op);
+}
+
+static void emit(struct kitls_uring_conn *c, enum kitls_uring_event_type type, const uint8_t *data,
+                 size_t len, const struct kitls_uring_info *info)
+{
+    struct kitls_uring_event ev = {
+        .type = type, .conn = c, .user = c->user, .data = data, .len = len, .info = info,
+        .reason = c->reason,
+    };
+    uring_emit(c->u, &ev);
+}
+
+static void poll_arm(struct kitls_uring_conn *c, unsigned events)
+{
+    if (c->busy & BUSY(KITLS_URING_OP_POLL))
+        return;
+    struct io_uring_sqe *sqe = conn_sqe(c);
+    if (!sqe)
+        return;
+    io_uring_prep_poll_add(sqe, c->fd, events);
+    conn_tag(c, sqe, KITLS_URING_OP_POLL);
+}
+
+/* ---- the output queue ---- */
+
+static void q_pop(struct kitls_uring_conn *c)
+{
+    struct chunk *h = c->q_head;
+    c->q_head = h->next;
+    if (!c->q_head)
+        c->q_tail = NULL;
+    free(h);
+    if (!c->q_head && c->fbuf && !c->fbuf_len) {
+        free(c->fbuf); /* idle connections keep no file buffer */
+        c->fbuf = NULL;
+    }
+}
+
+static void q_push(struct kitls_uring_conn *c, struct chunk *ch)
+{
+    ch->next = NULL;
+    if (c->q_tail)
+        c->q_tail->next = ch;
+    else
+        c->q_head = ch;
+    c->q_tail = ch;
+    c->q_bytes += ch->len;
+}
+
+static size_t out_pending(struct kitls_uring_conn *c)
+{
+    const uint8_t *p;
+    return c->tx_k ? 0 : kitls_conn_out_peek(c->tls, &p);
+}
+
+size_t kitls_uring_conn_queued(const kitls_uring_conn *c)
+{
+    return c->q_bytes + out_pending((struct kitls_uring_conn *)c);
+}
+
+/* ---- kernel TLS ---- */
+
+/* Try kTLS; returns 1 while the enable step waits for the socket. */
+static int ktls_try(struct kitls_uring_conn *c)
+{
+    kitls_uring *u = c->u;
+    int r;
+    if (!c->ktls) {
+        r = kitls_ktls_new(&c->ktls, c->tls, c->fd, NULL);
+        if (r < 0) {
+            c->ktls = NULL;
+            return 0;
+        }
+        r = kitls_ktls_set_mode(c->ktls, u->p.ktls & KITLS_URING_KTLS_BOTH);
+        (void)r;
+    }
+    /* The socket is non-blocking: enable() completes a record the core
+     * read partly, and answers AGAIN when the rest is not there yet. */
+    r = kitls_ktls_enable(c->ktls);
+    if (r == KITLS_KTLS_E_AGAIN) {
+        c->enabling = 1;
+        poll_arm(c, POLLIN);
+        return 1;
+    }
+    c->enabling = 0;
+    if (r < 0) {
+        fail(c, r);
+        return 0;
+    }
+    c->tx_k = kitls_ktls_is_offloaded(c->ktls, KITLS_DIR_TX) == 1;
+    c->rx_k = kitls_ktls_is_offloaded(c->ktls, KITLS_DIR_RX) == 1;
+    if (!c->tx_k && !c->rx_k)
+        return 0; /* kept for kitls_ktls_reason(); freed with the connection */
+    u->st.ktls_conns++;
+    if (c->rx_k) {
+        c->rbuf = malloc(URING_SCRATCH);
+        if (!c->rbuf) {
+            fail(c, -ENOMEM);
+            return 0;
+        }
+        c->rx_drain = 1; /* plaintext the layer kept from the core's buffer */
+    }
+    return 0;
+}
+
+static void emit_handshake(struct kitls_uring_conn *c)
+{
+    struct kitls_uring_info info = {
+        .suite = kitls_conn_suite(c->tls),
+        .group = kitls_conn_group(c->tls),
+        .alpn = kitls_conn_alpn(c->tls),
+        .server_name = kitls_conn_server_name(c->tls),
+        .resumed = kitls_conn_is_resumed(c->tls),
+        .ktls_tx = c->tx_k,
+        .ktls_rx = c->rx_k,
+        .ktls_reason = c->ktls ? kitls_ktls_reason(c->ktls, (c->u->p.ktls & KITLS_URING_KTLS_RX)
+                                                                ? KITLS_DIR_RX
+                                                                : KITLS_DIR_TX)
+                               : KITLS_KTLS_R_NOT_ENABLED,
+        .handshake_us = (unsigned)(uring_now_us() - c->start_us),
+    };
+    c->visible = 1;
+    emit(c, KITLS_URING_EV_HANDSHAKE, NULL, 0, &info);
+}
+
+static void established(struct kitls_uring_conn *c)
+{
+    kitls_uring *u = c->u;
+    c->established = 1;
+    c->st = CS_OPEN;
+    uring_dl_del(u, c);
+    if (c->counted_hs) {
+        c->counted_hs = 0;
+        u->st.handshaking--;
+    }
+    u->st.handshakes++;
+    if (u->p.ktls && ktls_try(c))
+        return; /* EV_HANDSHAKE once enabled */
+    if (c->st != CS_DEAD)
+        emit_handshake(c);
+}
+
+/* ---- failures ---- */
+
+/* A TLS or transport failure: send the pending alert if the socket takes it
+ * now (best effort, never blocks), then close. */
+static void fail(struct kitls_uring_conn *c, int err)
+{
+    if (c->st == CS_DEAD)
+        return;
+    if (!(c->busy & BUSY(KITLS_URING_OP_SEND)) && c->fd >= 0 && c->tls) {
+        if (c->tx_k) {
+            int fr = kitls_ktls_flush(c->ktls);
+            (void)fr;
+        } else {
+            const uint8_t *p;
+            size_t n = kitls_conn_out_peek(c->tls, &p);
+            if (n)
+                (void)send(c->fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+        }
+    }
+    uring_conn_kill(c, err, 0);
+}
+
+void uring_conn_kill(struct kitls_uring_conn *c, int reason, int reset)
+{
+    if (c->st == CS_DEAD)
+        return;
+    if (!c->reason)
+        c->reason = reason;
+    c->reset = reset ? 1 : 0;
+    c->st = CS_DEAD;
+    uring_dl_del(c->u, c);
+}
+
+static void finish(struct kitls_uring_conn *c)
+{
+    kitls_uring *u = c->u;
+    uring_dl_del(u, c);
+    if (c->counted_hs) {
+        c->counted_hs = 0;
+        u->st.handshaking--;
+        u->st.handshake_failures++;
+    }
+    if (c->fd >= 0) {
+        if (c->reset) {
+            struct linger lg = {.l_onoff = 1, .l_linger = 0};
+            (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        }
+        close(c->fd);
+        c->fd = -1;
+    }
+    for (int i = 0; i < 2; i++)
+        if (c->pipe_fd[i] >= 0)
+            close(c->pipe_fd[i]);
+    while (c->q_head)
+        q_pop(c);
+    if (c->visible)
+        emit(c, KITLS_URING_EV_CLOSED, NULL, 0, NULL);
+    free(c->fbuf);
+    free(c->rbuf);
+    free(c->peer);
+    kitls_ktls_free(c->ktls);
+    kitls_conn_free(c->tls);
+    uring_slot_free(u, c);
+    free(c);
+}
+
+/* Dead: cancel whatever is in flight; free once everything is back. */
+static void dead_step(struct kitls_uring_conn *c)
+{
+    if (!c->cancel_sent) {
+        unsigned ops = c->busy & ~BUSY(KITLS_URING_OP_CANCEL);
+        for (unsigned op = 1; op < 32; op++) {
+            if (!(ops & BUSY(op)))
+                continue;
+            struct io_uring_sqe *sqe = conn_sqe(c);
+            if (!sqe)
+                return; /* again from kitls_uring_flush() */
+            io_uring_prep_cancel64(sqe, KITLS_URING_UD(c->u->p.tag, op, c->gen, c->slot), 0);
+            conn_tag(c, sqe, KITLS_URING_OP_CANCEL);
+        }
+        c->cancel_sent = 1;
+    }
+    if (!c->inflight)
+        finish(c);
+}
+
+/* ---- input ---- */
+
+static void peer_eof(struct kitls_uring_conn *c)
+{
+    c->peer_done = 1;
+    if (!c->eof_told && !c->close_req && c->visible) {
+        c->eof_told = 1;
+        emit(c, KITLS_URING_EV_EOF, NULL, 0, NULL);
+    }
+}
+
+/* Deliver application data: userspace record layer. */
+static void read_core(struct kitls_uring_conn *c)
+{
+    kitls_uring *u = c->u;
+    while (c->st == CS_OPEN) {
+        if (c->paused) {
+            c->rx_ready = 1; /* more may be buffered: look again on resume */
+            return;
+        }
+        int n = kitls_conn_read(c->tls, u->scratch, sizeof(u->scratch));
+        if (n > 0) {
+            u->st.bytes_in += (unsigned)n;
+            if (!c->close_req)
+                emit(c, KITLS_URING_EV_DATA, u->scratch, (size_t)n, NULL);
+            continue;
+        }
+        if (n == KITLS_E_WANT_READ)
+            return;
+        if (n == KITLS_E_CLOSED) {
+            peer_eof(c);
+        } else if (n == KITLS_E_EOF) {
+            c->peer_done = 1;
+            if (!c->close_req)
+                uring_conn_kill(c, KITLS_URING_R_RESET, 0);
+        } else {
+            fail(c, n);
+        }
+        return;
+    }
+}
+
+/* Deliver application data the kTLS layer holds (records the core had read
+ * past the handshake), then leave the socket to io_uring recv. */
+static void drain_ktls(struct kitls_uring_conn *c)
+{
+    kitls_uring *u = c->u;
+    while (c->st == CS_OPEN && !c->paused) {
+        ssize_t n = kitls_ktls_recv(c->ktls, u->scratch, sizeof(u->scratch));
+        if (n > 0) {
+            u->st.bytes_in += (size_t)n;
+            if (!c->close_req)
+                emit(c, KITLS_URING_EV_DATA, u->scratch, (size_t)n, NULL);
+            continue;
+        }
+        c->rx_drain = 0;
+        if (n == 0) {
+            peer_eof(c);
+        } else if (n == KITLS_KTLS_E_TRUNCATED) {
+            c->peer_done = 1;
+            if (!c->close_req)
+                uring_conn_kill(c, KITLS_URING_R_RESET, 0);
+        } else if (n != KITLS_KTLS_E_AGAIN) {
+            fail(c, (int)n);
+        }
+        return;
+    }
+}
+
+/* kTLS RX: a non-data record is next (recv said EIO/EKEYEXPIRED). */
+static void ctrl_step(struct kitls_uring_conn *c)
+{
+    int r = kitls_ktls_recv_control(c->ktls);
+    if (r == KITLS_KTLS_E_AGAIN) {
+        poll_arm(c, POLLIN);
+        return;
+    }
+    c->ctrl_pending = 0;
+    if (r == 1)
+        peer_eof(c);
+    else if (r < 0)
+        fail(c, r);
+}
+
+static void process_input(struct kitls_uring_conn *c)
+{
+    c->rx_ready = 0;
+    if (c->st == CS_HANDSHAKE) {
+        for (;;) {
+            int r = kitls_conn_handshake(c->tls);
+            if (r == KITLS_E_EARLY_DATA) {
+                /* 0-RTT (only when the config enables it): delivered
+                 * before EV_HANDSHAKE. */
+                int n;
+                while ((n = kitls_conn_read_early_data(c->tls, c->u->scratch,
+                                                        sizeof(c->u->scratch))) > 0) {
+                    c->visible = 1;
+                    emit(c, KITLS_URING_EV_DATA, c->u->scratch, (size_t)n, NULL);
+                }
+                if (c->st == CS_DEAD)
+                    return;
+                continue;
+            }
+            if (r == KITLS_E_WANT_READ)
+                return;
+            if (r < 0) {
+                fail(c, r);
+                return;
+            }
+            break;
+        }
+        established(c);
+        if (c->st != CS_OPEN || c->enabling || c->rx_k)
+            return;
+    }
+    if (c->st == CS_OPEN && !c->rx_k)
+        read_core(c);
+}
+
+static void recv_step(struct kitls_uring_conn *c)
+{
+    if (c->busy & (BUSY(KITLS_URING_OP_RECV) | BUSY(KITLS_URING_OP_POLL)))
+        return;
+    if (c->st != CS_HANDSHAKE && c->st != CS_OPEN)
+        return;
+    if (c->peer_done || c->eof || c->paused || c->rx_ready || c->ctrl_pending || c->rx_drain ||
+        c->enabling)
+        return;
+    uint8_t *buf;
+    size_t cap;
+    if (c->rx_k) {
+        buf = c->rbuf;
+        cap = URING_SCRATCH;
+    } else {
+        int r = kitls_conn_in_reserve(c->tls, &buf, &cap);
+        if (r < 0) {
+            fail(c, r);
+            return;
+        }
+    }
+    struct io_uring_sqe *sqe = conn_sqe(c);
+    if (!sqe)
+        return;
+    io_uring_prep_recv(sqe, c->fd, buf, cap, 0);
+    conn_tag(c, sqe, KITLS_URING_OP_RECV);
+}
+
+/* ---- output ---- */
+
+static int core_write(struct kitls_uring_conn *c, const uint8_t *p, size_t n)
+{
+    int r = kitls_conn_write(c->tls, p, n);
+    if (r < 0) {
+        fail(c, r);
+        return r;
+    }
+    c->sent_acc += n;
+    return 0;
+}
+
+static void file_read(struct kitls_uring_conn *c, struct chunk *h)
+{
+    if (c->busy & FILE_OPS)
+        return;
+    if (!c->fbuf && !(c->fbuf = malloc(URING_FBUF))) {
+        fail(c, -ENOMEM);
+        return;
+    }
+    size_t n = h->len - h->off;
+    struct io_uring_sqe *sqe = conn_sqe(c);
+    if (!sqe)
+        return;
+    io_uring_prep_read(sqe, h->file_fd, c->fbuf, n < URING_FBUF ? (unsigned)n : URING_FBUF,
+                       (uint64_t)(h->file_off + (off_t)h->off));
+    conn_tag(c, sqe, KITLS_URING_OP_READ);
+}
+
+/* Userspace TX: encrypt queued data into the core's output (at most
+ * URING_CHUNK pending), reading files as needed. */
+static void fill_core(struct kitls_uring_conn *c)
+{
+    struct chunk *h;
+    while (c->st == CS_OPEN && out_pending(c) < URING_CHUNK && (h = c->q_head)) {
+        if (h->file_fd < 0) {
+            size_t room = URING_CHUNK - out_pending(c);
+            size_t n = h->len - h->off;
+            n = n < room ? n : room;
+            if (core_write(c, h->data + h->off, n) < 0)
+                return;
+            h->off += n;
+            c->q_bytes -= n;
+        } else if (c->fbuf_len) {
+            size_t n = c->fbuf_len;
+            c->fbuf_len = 0;
+            if (core_write(c, c->fbuf, n) < 0)
+                return;
+            h->off += n;
+            c->q_bytes -= n;
+        } else if (h->off < h->len) {
+            file_read(c, h);
+            return;
+        }
+        if (h->off == h->len)
+            q_pop(c);
+    }
+}
+
+/* kTLS TX: files through splice (file -> pipe -> socket), data straight
+ * from the queue. */
+static void fill_ktls(struct kitls_uring_conn *c)
+{
+    kitls_uring *u = c->u;
+    struct chunk *h;
+    while ((h = c->q_head) && h->off == h->len && !c->pipe_len && !c->fbuf_len)
+        q_pop(c);
+    if (!h || h->file_fd < 0 || (c->busy & FILE_OPS))
+        return;
+    if (!u->have_splice || (u->p.flags & KITLS_URING_F_NO_SPLICE)) {
+        if (!c->fbuf_len && h->off < h->len)
+            file_read(c, h); /* then sent from fbuf by send_step */
+        return;
+    }
+    if (c->pipe_fd[0] < 0 && pipe2(c->pipe_fd, O_CLOEXEC) < 0) {
+        fail(c, -errno);
+        return;
+    }
+    struct io_uring_sqe *sqe;
+    if (c->pipe_len) {
+        if (c->busy & BUSY(KITLS_URING_OP_SEND))
+            return; /* keep the byte order with control records */
+        if (!(sqe = conn_sqe(c)))
+            return;
+        io_uring_prep_splice(sqe, c->pipe_fd[0], -1, c->fd, -1, (unsigned)c->pipe_len, 0);
+        conn_tag(c, sqe, KITLS_URING_OP_SPLICE_OUT);
+    } else if (h->off < h->len) {
+        size_t n = h->len - h->off;
+        if (!(sqe = conn_sqe(c)))
+            return;
+        io_uring_prep_splice(sqe, h->file_fd, (int64_t)(h->file_off + (off_t)h->off),
+                             c->pipe_fd[1], -1, n < URING_CHUNK ? (unsigned)n : URING_CHUNK, 0);
+        conn_tag(c, sqe, KITLS_URING_OP_SPLICE_IN);
+    }
+}
+
+static enum send_src send_src_of(const struct kitls_uring_conn *c)
+{
+    if (!c->tx_k)
+        return SRC_CORE;
+    if (c->fbuf_len)
+        return SRC_FBUF;
+    return SRC_CHUNK;
+}
+
+static void send_step(struct kitls_uring_conn *c)
+{
+    if (c->busy & (BUSY(KITLS_URING_OP_SEND) | BUSY(KITLS_URING_OP_POLL)))
+        return;
+    const uint8_t *p = NULL;
+    size_t n = 0;
+    if (!c->tx_k) {
+        n = kitls_conn_out_peek(c->tls, &p);
+    } else {
+        /* The core's own records (tickets, KeyUpdate, alerts) go first,
+         * with their record type, through the kTLS layer. */
+        uint8_t type;
+        const uint8_t *d;
+        size_t l;
+        int rekey;
+        if (kitls_conn_out_record(c->tls, &type, &d, &l, &rekey)) {
+            int r = kitls_ktls_flush(c->ktls);
+            if (r == KITLS_KTLS_E_AGAIN) {
+                poll_arm(c, POLLOUT);
+                return;
+            }
+            if (r < 0) {
+                fail(c, r);
+                return;
+            }
+        }
+        if (c->busy & FILE_OPS)
+            return;
+        struct chunk *h = c->q_head;
+        if (c->fbuf_len) {
+            p = c->fbuf;
+            n = c->fbuf_len;
+        } else if (h && h->file_fd < 0 && h->off < h->len) {
+            p = h->data + h->off;
+            n = h->len - h->off;
+        }
+    }
+    if (!n)
+        return;
+    struct io_uring_sqe *sqe = conn_sqe(c);
+    if (!sqe)
+        return;
+    /* Never SEND_ZC: kTLS sockets refuse it, and the userspace path sends
+     * small records where zero-copy does not pay. */
+    io_uring_prep_send(sqe, c->fd, p, n, MSG_NOSIGNAL);
+    conn_tag(c, sqe, KITLS_URING_OP_SEND);
+    c->send_len = n;
+    c->send_src = (unsigned)send_src_of(c);
+}
+
+static int queue_idle(struct kitls_uring_conn *c)
+{
+    return !c->q_head && !c->fbuf_len && !c->pipe_len && !(c->busy & FILE_OPS) &&
+           !(c->busy & BUSY(KITLS_URING_OP_SEND)) && !out_pending(c);
+}
+
+static void close_step(struct kitls_uring_conn *c)
+{
+    kitls_uring *u = c->u;
+    if (!c->close_req || c->st != CS_OPEN)
+        return;
+    if (!c->close_queued && queue_idle(c)) {
+        int r;
+        if (c->tx_k) {
+            r = kitls_ktls_close(c->ktls);
+            if (r == KITLS_KTLS_E_AGAIN) {
+                poll_arm(c, POLLOUT);
+                return;
+            }
+        } else {
+            r = kitls_conn_close(c->tls);
+        }
+        if (r < 0) {
+            uring_conn_kill(c, r, 1);
+            return;
+        }
+        c->close_queued = 1;
+        uring_dl_add(u, c, 2, u->p.close_timeout_ms);
+        send_step(c);
+    }
+    if (c->close_queued && !c->wr_shut && queue_idle(c) &&
+        !(c->busy & BUSY(KITLS_URING_OP_SHUTDOWN))) {
+        if (u->have_shutdown) {
+            struct io_uring_sqe *sqe = conn_sqe(c);
+            if (!sqe)
+                return;
+            io_uring_prep_shutdown(sqe, c->fd, SHUT_WR);
+            conn_tag(c, sqe, KITLS_URING_OP_SHUTDOWN);
+        } else {
+            (void)shutdown(c->fd, SHUT_WR);
+            c->wr_shut = 1;
+        }
+    }
+    if (c->close_queued && c->wr_shut && c->peer_done)
+        uring_conn_kill(c, 0, 0); /* orderly both ways: the reason stays */
+}
+
+static void sent_step(struct kitls_uring_conn *c)
+{
+    if (c->sent_acc && queue_idle(c) && c->st == CS_OPEN) {
+        size_t n = c->sent_acc;
+        c->sent_acc = 0;
+        emit(c, KITLS_URING_EV_SENT, NULL, n, NULL);
+    }
+}
+
+static void step(struct kitls_uring_conn *c)
+{
+    kitls_uring *u = c->u;
+    if (c->st == CS_CONNECTING) {
+        if (!(c->busy & BUSY(KITLS_URING_OP_CONNECT)) && c->peer) {
+            struct io_uring_sqe *sqe = conn_sqe(c);
+            if (!sqe)
+                return;
+            io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)c->peer, c->peer_len);
+            conn_tag(c, sqe, KITLS_URING_OP_CONNECT);
+        }
+        return;
+    }
+    int waiting = (c->busy & (BUSY(KITLS_URING_OP_SEND) | BUSY(KITLS_URING_OP_POLL))) != 0;
+    if (!waiting) {
+        if (c->enabling) {
+            if (ktls_try(c))
+                return;
+            if (c->st == CS_DEAD)
+                return;
+            emit_handshake(c);
+        }
+        if (c->rx_ready && c->st != CS_DEAD)
+            process_input(c);
+        if (c->ctrl_pending && c->st == CS_OPEN && !c->paused)
+            ctrl_step(c);
+        if (c->rx_drain && c->st == CS_OPEN)
+            drain_ktls(c);
+        if (c->st == CS_OPEN) {
+            if (c->tx_k)
+                fill_ktls(c);
+            else
+                fill_core(c);
+        }
+        if (c->st == CS_DEAD)
+            return;
+        send_step(c);
+        close_step(c);
+        if (c->st == CS_DEAD)
+            return;
+        sent_step(c);
+        if (c->st == CS_DEAD)
+            return;
+    }
+    (void)u;
+    recv_step(c);
+}
+
+void uring_conn_pump(struct kitls_uring_conn *c)
+{
+    if (c->in_pump) {
+        c->again = 1;
+        return;
+    }
+    c->in_pump = 1;
+    do {
+        c->again = 0;
+        if (c->st != CS_DEAD)
+            step(c);
+    } while (c->again && c->st != CS_DEAD);
+    c->in_pump = 0;
+    if (c->st == CS_DEAD)
+        dead_step(c);
+}
+
+/* ---- start and completions ---- */
+
+int uring_conn_start(kitls_uring *u, struct kitls_uring_conn *c, kitls_config *cfg, int server,
+                     const char *server_name)
+{
+    c->server = server ? 1 : 0;
+    c->tls = kitls_conn_new(cfg);
+    if (!c->tls)
+        return -ENOMEM;
+    kitls_conn_set_user(c->tls, c);
+    if (!server && server_name && kitls_conn_set_server_name(c->tls, server_name) < 0)
+        return -EINVAL;
+    if (u->p.flags & KITLS_URING_F_NODELAY) {
+        int one = 1;
+        (void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    c->start_us = uring_now_us();
+    c->st = CS_HANDSHAKE;
+    c->counted_hs = 1;
+    u->st.handshaking++;
+    uring_dl_add(u, c, 1, u->p.handshake_timeout_ms);
+    return 0;
+}
+
+static void on_send(struct kitls_uring_conn *c, int res)
+{
+    size_t n = (size_t)res;
+    switch ((enum send_src)c->send_src) {
+    case SRC_CORE:
+        kitls_conn_out_consume(c->tls, n);
+        break;
+    case SRC_FBUF: {
+        /* fbuf is sent from its start: move the rest down */
+        struct chunk *h = c->q_head;
+        memmove(c->fbuf, c->fbuf + n, c->fbuf_len - n);
+        c->fbuf_len -= n;
+        h->off += n;
+        c->q_bytes -= n;
+        c->sent_acc += n;
+        break;
+    }
+    case SRC_CHUNK: {
+        struct chunk *h = c->q_head;
+        h->off += n;
+        c->q_bytes -= n;
+        c->sent_acc += n;
+        if (h->off == h->len)
+            q_pop(c);
+        break;
+    }
+    }
+}
+
+void uring_conn_cqe(struct kitls_uring_conn *c, unsigned op, int res, unsigned flags)
+{
+    (void)flags;
+    c->inflight--;
+    c->busy &= ~BUSY(op);
+    if (c->st == CS_DEAD) {
+        if (op == KITLS_URING_OP_CANCEL && !c->inflight)
+            c->busy = 0;
+        uring_conn_pump(c);
+        return;
+    }
+    switch (op) {
+    case KITLS_URING_OP_CONNECT:
+        free(c->peer);
+        c->peer = NULL;
+        if (res < 0) {
+            uring_conn_kill(c, res, 0);
+            break;
+        }
+        (void)fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
+        c->st = CS_HANDSHAKE;
+        c->rx_ready = 1; /* first handshake step writes the ClientHello */
+        break;
+    case KITLS_URING_OP_RECV:
+        if (res > 0) {
+            if (c->rx_k) {
+                c->u->st.bytes_in += (unsigned)res;
+                if (!c->close_req)
+                    emit(c, KITLS_URING_EV_DATA, c->rbuf, (size_t)res, NULL);
+            } else {
+                int r = kitls_conn_in_commit(c->tls, (size_t)res);
+                if (r < 0) {
+                    uring_conn_kill(c, r, 1);
+                    break;
+                }
+                c->rx_ready = 1;
+            }
+        } else if (res == 0) {
+            c->eof = 1;
+            if (c->rx_k) {
+                c->peer_done = 1;
+                if (!c->close_req)
+                    uring_conn_kill(c, KITLS_URING_R_RESET, 0);
+            } else {
+                kitls_conn_set_eof(c->tls);
+                c->rx_ready = 1;
+            }
+        } else if (c->rx_k && (res == -EIO || res == -EKEYEXPIRED)) {
+            c->ctrl_pending = 1;
+        } else if (res == -EAGAIN || res == -EINTR || res == -ENOBUFS) {
+            poll_arm(c, POLLIN);
+        } else {
+            uring_conn_kill(c, res, 0);
+        }
+        break;
+    case KITLS_URING_OP_SEND:
+        if (res >= 0)
+            on_send(c, res);
+        else if (res == -EAGAIN || res == -EINTR)
+            poll_arm(c, POLLOUT);
+        else
+            uring_conn_kill(c, res, 0);
+        break;
+    case KITLS_URING_OP_READ:
+        if (res <= 0)
+            fail(c, res < 0 ? res : -EIO); /* file shorter than announced */
+        else
+            c->fbuf_len = (size_t)res;
+        break;
+    case KITLS_URING_OP_SPLICE_IN:
+        if (res <= 0) {
+            fail(c, res < 0 ? res : -EIO);
+        } else {
+            c->pipe_len = (size_t)res;
+            c->q_head->off += (size_t)res;
+            c->q_bytes -= (size_t)res;
+            c->sent_acc += (size_t)res;
+        }
+        break;
+    case KITLS_URING_OP_SPLICE_OUT:
+        if (res > 0)
+            c->pipe_len -= (size_t)res;
+        else if (res == -EAGAIN)
+            poll_arm(c, POLLOUT);
+        else
+            uring_conn_kill(c, res ? res : -EPIPE, 0);
+        break;
+    case KITLS_URING_OP_SHUTDOWN:
+        c->wr_shut = 1;
+        break;
+    default: /* POLL, CANCEL: the pump retries what waited */
+        break;
+    }
+    uring_conn_pump(c);
+}
+
+/* ---- public per-connection API ---- */
+
+int kitls_uring_send(kitls_uring_conn *c, const void *buf, size_t len)
+{
+    if (!c || (!buf && len))
+        return -EINVAL;
+    if (c->st == CS_DEAD)
+        return -ENOTCONN;
+    if (c->close_req)
+        return -EPIPE;
+    if (len > INT32_MAX)
+        return -EINVAL;
+    if (!len)
+        return 0;
+    if (kitls_uring_conn_queued(c) >= c->u->p.max_send_queue)
+        return -EAGAIN;
+    c->u->st.bytes_out += len;
+    if (c->st == CS_OPEN && !c->tx_k && !c->q_head && len <= URING_CHUNK &&
+        !(c->busy & BUSY(KITLS_URING_OP_SEND))) {
+        /* Fast path: encrypt now; nothing is being sent from the output. */
+        if (core_write(c, buf, len) < 0) {
+            uring_conn_pump(c);
+            return -ENOTCONN;
+        }
+    } else {
+        struct chunk *ch = malloc(sizeof(*ch) + len);
+        if (!ch)
+            return -ENOMEM;
+        ch->file_fd = -1;
+        ch->file_off = 0;
+        ch->len = len;
+        ch->off = 0;
+        memcpy(ch->data, buf, len);
+        q_push(c, ch);
+    }
+    uring_conn_pump(c);
+    return (int)len;
+}
+
+int kitls_uring_sendfile(kitls_uring_conn *c, int fd, off_t off, size_t len)
+{
+    if (!c || fd < 0 || off < 0)
+        return -EINVAL;
+    if (c->st == CS_DEAD)
+        return -ENOTCONN;
+    if (c->close_req)
+        return -EPIPE;
+    if (!len)
+        return 0;
+    if (kitls_uring_conn_queued(c) >= c->u->p.max_send_queue)
+        return -EAGAIN;
+    struct chunk *ch = malloc(sizeof(*ch));
+    if (!ch)
+        return -ENOMEM;
+    ch->file_fd = fd;
+    ch->file_off = off;
+    ch->len = len;
+    ch->off = 0;
+    q_push(c, ch);
+    c->u->st.bytes_out += len;
+    uring_conn_pump(c);
+    return 0;
+}
+
+int kitls_uring_close(kitls_uring_conn *c)
+{
+    if (!c)
+        return -EINVAL;
+    if (c->st == CS_DEAD || c->close_req)
+        return 0;
+    c->close_req = 1;
+    uring_conn_pump(c);
+    return 0;
+}
+
+void kitls_uring_abort(kitls_uring_conn *c)
+{
+    if (!c)
+        return;
+    uring_conn_kill(c, KITLS_URING_R_ABORTED, 1);
+    uring_conn_pump(c);
+}
+
+void kitls_uring_pause_recv(kitls_uring_conn *c, int pause)
+{
+    if (!c)
+        return;
+    c->paused = pause ? 1 : 0;
+    if (!pause && c->st == CS_OPEN && !c->rx_k && !(c->busy & BUSY(KITLS_URING_OP_RECV)))
+        c->rx_ready = 1; /* look at what is buffered */
+    uring_conn_pump(c);
+}
+
+void kitls_uring_conn_set_user(kitls_uring_conn *c, void *user)
+{
+    c->user = user;
+}
+
+void *kitls_uring_conn_user(const kitls_uring_conn *c)
+{
+    return c->user;
+}
+
+kitls_conn *kitls_uring_conn_tls(kitls_uring_conn *c)
+{
+    return c->tls;
+}
+
+int kitls_uring_conn_fd(const kitls_uring_conn *c)
+{
+    return c->fd;
+}
+
+int kitls_uring_conn_ktls(const kitls_uring_conn *c, enum kitls_dir dir)
+{
+    return dir == KITLS_DIR_TX ? c->tx_k : c->rx_k;
+}

@@ -1,0 +1,127 @@
+/*
+ * Internal state of the io_uring driver (uring/driver.c, uring/conn.c).
+ */
+#ifndef KITLS_URING_INT_H
+#define KITLS_URING_INT_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "kitls/kitls.h"
+#include "kitls/ktls.h"
+#include "kitls/uring.h"
+
+#define URING_MAX_LISTENERS 8
+#define URING_SLOT_TIMER 0xffffffffu
+/* Plaintext handed to the core per write, and file bytes per read or
+ * splice: bounds the core's output buffer and the file buffer. */
+#define URING_CHUNK 65536u
+#define URING_FBUF 32768u
+#define URING_SCRATCH 16384u
+
+enum conn_state {
+    CS_CONNECTING = 1, /* client: IORING_OP_CONNECT in flight */
+    CS_HANDSHAKE,
+    CS_OPEN,           /* established (also while closing orderly) */
+    CS_DEAD,           /* cancelling; freed when nothing is in flight */
+};
+
+/* One queued piece of output: application bytes or a file range. */
+struct chunk {
+    struct chunk *next;
+    int file_fd;      /* -1 for data */
+    off_t file_off;
+    size_t len, off;  /* data: bytes and bytes taken; file: bytes left in len - off */
+    uint8_t data[];
+};
+
+struct kitls_uring_conn {
+    kitls_uring *u;
+    uint32_t slot;
+    uint16_t gen;
+    enum conn_state st;
+    int fd;
+    kitls_conn *tls;
+    kitls_ktls *ktls;  /* non-NULL once kTLS took at least one direction */
+    void *user;
+    int reason;        /* first close reason */
+    unsigned inflight; /* SQEs of this connection in the kernel */
+    unsigned busy;     /* mask of (1 << op) in flight */
+    unsigned in_pump;
+    /* flags */
+    unsigned server : 1, visible : 1, established : 1, tx_k : 1, rx_k : 1, rx_ready : 1,
+        rx_drain : 1, ctrl_pending : 1, paused : 1, eof : 1, peer_done : 1, eof_told : 1,
+        close_req : 1, close_queued : 1, wr_shut : 1, reset : 1, cancel_sent : 1, deferred : 1,
+        enabling : 1, poll_for_ctrl : 1, counted_hs : 1, again : 1;
+    /* output queue */
+    struct chunk *q_head, *q_tail;
+    size_t q_bytes;   /* bytes in the queue not yet given to the core/kernel */
+    size_t sent_acc;  /* plaintext handed on since the last EV_SENT */
+    size_t send_len;  /* length of the send in flight */
+    unsigned send_src; /* where it comes from (conn.c enum send_src) */
+    uint8_t *fbuf;    /* file read buffer (userspace) */
+    size_t fbuf_len;  /* bytes read, waiting to be encrypted */
+    uint8_t *rbuf;    /* kTLS RX buffer */
+    int pipe_fd[2];   /* kTLS splice pipe, -1 when unused */
+    size_t pipe_len;  /* bytes in the pipe */
+    struct sockaddr_storage *peer; /* client: address while connecting */
+    socklen_t peer_len;
+    /* deadline list (handshake or close) */
+    uint64_t deadline_ms, start_us;
+    struct kitls_uring_conn *dl_prev, *dl_next;
+    int dl_list;      /* 0 none, 1 handshake, 2 close */
+    struct kitls_uring_conn *def_next; /* deferred list (SQ full) */
+};
+
+struct uring_listener {
+    int fd;
+    int active, armed, multishot, cancel_busy;
+    kitls_config *cfg;
+};
+
+struct dl_list {
+    struct kitls_uring_conn *head, *tail;
+};
+
+struct kitls_uring {
+    struct io_uring *ring;
+    struct io_uring own_ring;
+    int owns_ring;
+    struct kitls_uring_params p;
+    kitls_uring_event_fn fn;
+    void *ctx;
+    unsigned inflight;
+    struct kitls_uring_conn **table; /* max_conns slots */
+    uint16_t *gens;
+    uint32_t *free_slots;
+    uint32_t n_free;
+    struct uring_listener lis[URING_MAX_LISTENERS];
+    struct dl_list dl[3];
+    struct kitls_uring_conn *deferred;
+    int timer_armed, timer_cancel, stopping, accept_deferred;
+    struct __kernel_timespec tick;
+    /* probed features */
+    int have_multishot, have_shutdown, have_splice;
+    struct kitls_uring_stats st;
+    uint8_t scratch[URING_SCRATCH];
+};
+
+/* driver.c */
+struct io_uring_sqe *uring_sqe(kitls_uring *u);
+uint64_t uring_now_ms(void);
+uint64_t uring_now_us(void);
+void uring_dl_add(kitls_uring *u, struct kitls_uring_conn *c, int list, unsigned ms);
+void uring_dl_del(kitls_uring *u, struct kitls_uring_conn *c);
+void uring_defer(kitls_uring *u, struct kitls_uring_conn *c);
+void uring_emit(kitls_uring *u, struct kitls_uring_event *ev);
+void uring_slot_free(kitls_uring *u, struct kitls_uring_conn *c);
+struct kitls_uring_conn *uring_conn_alloc(kitls_uring *u);
+
+/* conn.c */
+int uring_conn_start(kitls_uring *u, struct kitls_uring_conn *c, kitls_config *cfg, int server,
+                     const char *server_name);
+void uring_conn_cqe(struct kitls_uring_conn *c, unsigned op, int res, unsigned flags);
+void uring_conn_pump(struct kitls_uring_conn *c);
+void uring_conn_kill(struct kitls_uring_conn *c, int reason, int reset);
+
+#endif
