@@ -158,6 +158,14 @@ int kitls_x509_verify_chain(kitls_conn *c, const uint8_t *const *der, const size
                                                   : X509_PURPOSE_SSL_SERVER);
         X509_VERIFY_PARAM_set_time(param, (time_t)kitls_config_now(c->cfg));
         X509_VERIFY_PARAM_set_depth(param, (int)c->cfg->limits.max_cert_chain);
+        /* Trust policy (docs/trust-policy.md): names only from the SAN, no
+         * CN fallback (RFC 9525 §6.3); a wildcard only as the whole
+         * left-most label; security level 2 for the chain (RSA/DSA >= 2048,
+         * ECC >= 224 bits, no SHA-1 signature below the trust anchor),
+         * matching what we accept for CertificateVerify. */
+        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT |
+                                                   X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+        X509_VERIFY_PARAM_set_auth_level(param, 2);
         if (!c->server && c->sni) {
             int ok = c->sni_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, c->sni)
                                   : X509_VERIFY_PARAM_set1_host(param, c->sni, 0);

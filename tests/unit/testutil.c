@@ -14,6 +14,9 @@
 
 struct tu_pki tu_pki;
 
+static X509 *fix_ca, *fix_other;
+static EVP_PKEY *fix_ca_key, *fix_other_key;
+
 /* The PKI is built outside any test (before forking), where Check's
  * assertions cannot report: fail loudly instead. */
 #define REQ(x)                                                                                     \
@@ -147,11 +150,61 @@ void tu_pki_init(void)
     make_cred(&tu_pki.client_noeku, key, "client-noeku", ca, ca_key, "serverAuth");
     make_cred(&tu_pki.untrusted, key, "untrusted.localhost", other, other_key, "serverAuth");
     EVP_PKEY_free(key);
-    X509_free(ca);
-    X509_free(other);
-    EVP_PKEY_free(ca_key);
-    EVP_PKEY_free(other_key);
+    /* Kept for tests that issue their own certificates (tu_issue) or sign
+     * OCSP responses. */
+    fix_ca = ca;
+    fix_ca_key = ca_key;
+    fix_other = other;
+    fix_other_key = other_key;
 }
+
+X509 *tu_ca_cert(void) { return fix_ca; }
+EVP_PKEY *tu_ca_key(void) { return fix_ca_key; }
+X509 *tu_other_ca_cert(void) { return fix_other; }
+EVP_PKEY *tu_other_ca_key(void) { return fix_other_key; }
+
+EVP_PKEY *tu_keygen(enum tu_key k)
+{
+    EVP_PKEY *key = keygen(k);
+    REQ(key);
+    return key;
+}
+
+X509 *tu_issue(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key,
+               const char *const *exts)
+{
+    X509 *c = X509_new();
+    REQ(c);
+    X509_set_version(c, 2);
+    ASN1_INTEGER_set(X509_get_serialNumber(c), serial_no++);
+    X509_time_adj_ex(X509_getm_notBefore(c), -1, 0, (time_t *)&tu_pki.now);
+    X509_time_adj_ex(X509_getm_notAfter(c), 30, 0, (time_t *)&tu_pki.now);
+    X509_NAME *name = X509_get_subject_name(c);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+    X509_set_issuer_name(c, issuer ? X509_get_subject_name(issuer) : name);
+    X509_set_pubkey(c, key);
+    for (size_t i = 0; exts && exts[i]; i++) {
+        char nm[64];
+        const char *eq = strchr(exts[i], '=');
+        REQ(eq && (size_t)(eq - exts[i]) < sizeof(nm));
+        memcpy(nm, exts[i], (size_t)(eq - exts[i]));
+        nm[eq - exts[i]] = 0;
+        X509V3_CTX ctx;
+        X509V3_set_ctx_nodb(&ctx);
+        X509V3_set_ctx(&ctx, issuer ? issuer : c, c, NULL, NULL, 0);
+        X509_EXTENSION *ex = X509V3_EXT_conf(NULL, &ctx, nm, eq + 1);
+        REQ(ex);
+        REQ_EQ(X509_add_ext(c, ex, -1), 1);
+        X509_EXTENSION_free(ex);
+    }
+    EVP_PKEY *signer = issuer ? issuer_key : key;
+    int is_ed = EVP_PKEY_get_base_id(signer) == EVP_PKEY_ED25519;
+    REQ_GT(X509_sign(c, signer, is_ed ? NULL : EVP_sha256()), 0);
+    return c;
+}
+
+char *tu_x509_pem(X509 *c, size_t *len) { return cert_pem(c, len); }
+char *tu_pkey_pem(EVP_PKEY *k, size_t *len) { return key_pem(k, len); }
 
 int64_t tu_time_fixed(void *ctx) { return *(int64_t *)ctx; }
 

@@ -10,6 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
 #include "kitls/kitls.h"
 
 enum tu_key { TU_P256 = 0, TU_P384, TU_RSA2048, TU_ED25519, TU_NKEYS };
@@ -39,6 +42,28 @@ extern struct tu_pki tu_pki;
 
 /** Build the PKI once (call from main() before srunner_run_all). */
 void tu_pki_init(void);
+
+/* The fixture's roots and their keys (owned by testutil: do not free), for
+ * tests that issue their own certificates or sign OCSP responses. */
+X509 *tu_ca_cert(void);
+EVP_PKEY *tu_ca_key(void);
+X509 *tu_other_ca_cert(void);
+EVP_PKEY *tu_other_ca_key(void);
+
+/** A fresh key of type k (caller frees). */
+EVP_PKEY *tu_keygen(enum tu_key k);
+/**
+ * Issue a certificate for `key` (valid now-1d .. now+30d, a fresh serial)
+ * signed by (issuer, issuer_key), or self-signed when issuer is NULL.
+ * `exts` is a NULL-terminated list of "name=value" extensions in
+ * openssl.cnf syntax ("subjectAltName=DNS:a.test", "tlsfeature=status_request",
+ * "extendedKeyUsage=OCSPSigning"); NULL for none.  Caller frees.
+ */
+X509 *tu_issue(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key,
+               const char *const *exts);
+/** PEM text of a certificate / private key (malloc'd, NUL-terminated). */
+char *tu_x509_pem(X509 *c, size_t *len);
+char *tu_pkey_pem(EVP_PKEY *k, size_t *len);
 
 /** Time hook returning *(int64_t *)ctx. */
 int64_t tu_time_fixed(void *ctx);
