@@ -5,7 +5,7 @@
 # their dependencies, in load order in /modules.list) and /init, which:
 #   - mounts proc, sys, devtmpfs; insmods every module in /modules.list;
 #   - mounts the host root (9p tag "hostroot") read-write on /host;
-#   - brings up lo; mounts proc/sys/dev/tmpfs inside /host;
+#   - brings up lo; mounts proc/sys/dev inside /host (not /tmp: see below);
 #   - runs the script named by kitls_run=PATH on the kernel command line
 #     chrooted into /host, writes its exit status to kitls_status=PATH
 #     (a host path) and powers off.
@@ -76,7 +76,7 @@ if mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 hostroot /host; the
     mount -t proc proc /host/proc
     mount -t sysfs sys /host/sys
     mount -t devtmpfs dev /host/dev
-    mount -t tmpfs tmp /host/tmp
+    # /tmp stays the host's: the build tree may live there (CI clones anywhere).
     chroot /host /bin/sh "$run"
     echo $? > "/host$st"
 else
