@@ -60,7 +60,7 @@ for n in $kernels; do
     st=$?
     echo "== $n (exit $st)"
     # The serial console: drop the firmware's escape sequences.
-    tr -d '\033\r' < "$KITLS_CACHE/vm-$n.log" | grep -v -e '^c\[' -e SeaBIOS -e 'Booting from' \
+    tr -d '\033\r' < "$KITLS_CACHE/vm-$n.log" | grep -av -e '^c\[' -e SeaBIOS -e 'Booting from' \
         -e 'reboot: Power down'
     [ $st -eq 0 ] || rc=1
 done
@@ -68,7 +68,7 @@ echo "vm.sh: $kernels in $(( $(date +%s) - start )) s"
 # One closing line for both kernels.
 p=0; f=0
 for n in $kernels; do
-    l=$(tr -d '\r' < "$KITLS_CACHE/vm-$n.log" | grep -E '^[0-9]+ passed, [0-9]+ failed$' | tail -n1)
+    l=$(tr -d '\r' < "$KITLS_CACHE/vm-$n.log" | grep -aE '^[0-9]+ passed, [0-9]+ failed$' | tail -n1)
     if [ -n "$l" ]; then
         p=$((p + ${l%% passed*})); x=${l#*, }; f=$((f + ${x%% failed*}))
     else
