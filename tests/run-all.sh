@@ -9,7 +9,7 @@ top=$PWD
 jobs=$(nproc 2>/dev/null || echo 2)
 
 pkgs=(build-essential autoconf automake libtool pkg-config libssl-dev check
-      openssl gnutls-bin python3)
+      openssl gnutls-bin python3 liburing-dev)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
