@@ -290,6 +290,40 @@ START_TEST(test_key_update_requested)
 }
 END_TEST
 
+/* RFC 8446 §4.6.3: KeyUpdate requests received while silent get one
+ * answer; data sent in between re-arms the answer. */
+START_TEST(test_key_update_requests_coalesce)
+{
+    kitls_config *scfg = tu_server_config(TU_P256), *ccfg = tu_client_config();
+    kitls_conn *c, *s;
+    established(ccfg, scfg, &c, &s);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(kitls_conn_key_update(c, 1), 0);
+    uint8_t buf[8];
+    tu_move(c, s);
+    ck_assert_int_eq(kitls_conn_read(s, buf, sizeof(buf)), KITLS_E_WANT_READ);
+    size_t len, off[16];
+    uint8_t *out = tu_out_copy(s, &len);
+    ck_assert_uint_eq(tu_records(out, len, off, 16), 1);
+    free(out);
+    tu_move(s, c);
+    ck_assert_int_eq(kitls_conn_read(c, buf, sizeof(buf)), KITLS_E_WANT_READ);
+    roundtrip(s, c, "data");
+    ck_assert_int_eq(kitls_conn_key_update(c, 1), 0);
+    tu_move(c, s);
+    ck_assert_int_eq(kitls_conn_read(s, buf, sizeof(buf)), KITLS_E_WANT_READ);
+    out = tu_out_copy(s, &len);
+    ck_assert_uint_eq(tu_records(out, len, off, 16), 1);
+    free(out);
+    roundtrip(s, c, "after");
+    roundtrip(c, s, "both ways");
+    kitls_conn_free(c);
+    kitls_conn_free(s);
+    kitls_config_free(scfg);
+    kitls_config_free(ccfg);
+}
+END_TEST
+
 START_TEST(test_key_update_storm)
 {
     kitls_config *scfg = tu_server_config(TU_P256), *ccfg = tu_client_config();
@@ -403,6 +437,7 @@ static Suite *suite(void)
     suite_add_tcase(s, t);
     t = tcase_create("keyupdate");
     tcase_add_loop_test(t, test_key_update_requested, 0, 2);
+    tcase_add_test(t, test_key_update_requests_coalesce);
     tcase_add_test(t, test_key_update_storm);
     tcase_add_test(t, test_key_update_auto);
     tcase_add_test(t, test_key_update_bad_value);
