@@ -57,6 +57,7 @@ struct kitls_conn {
     uint32_t ccs_seen, empty_seen, ku_seen;
     uint8_t ku_answered; /* answered a KeyUpdate request, no data sent since */
     uint8_t ticket_modes_ok; /* server: the client's psk_key_exchange_modes fit our tickets */
+    uint8_t hrr_psk_kept;    /* server: ClientHello1 offered a PSK that ClientHello2 must keep */
     uint32_t warn_seen; /* consecutive user_canceled warnings */
     uint16_t hrr_group; /* server: group requested in HRR */
 

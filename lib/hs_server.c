@@ -429,8 +429,18 @@ static int negotiate(kitls_conn *c, struct ch_info *ch)
         if (!m)
             return KITLS_E_MISSING_EXTENSION; /* §4.2.9 */
         /* The PSK is judged on the ClientHello we answer with a ServerHello. */
-        if (ch->share)
+        if (ch->share) {
             GUARD(kitls_psk_server_check(c, psk->data, &modes));
+        } else if (!c->did_hrr && c->cfg->n_tickets) {
+            /* Answered with a HelloRetryRequest: note whether the PSK fits
+             * the suite we picked, since then ClientHello2 must offer it
+             * again (§4.1.2 lets the client drop only incompatible PSKs). */
+            const struct kitls_suite *ts =
+                kitls_suite_find(kitls_psk_server_ticket_suite(c, psk->data));
+            c->hrr_psk_kept = ts && ts->md == c->suite->md;
+        }
+    } else if (c->did_hrr && c->hrr_psk_kept) {
+        return KITLS_E_ILLEGAL_PARAMETER;
     }
     return c->resumed ? 0 : pick_cert(c, ch);
 }
