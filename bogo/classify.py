@@ -50,6 +50,7 @@ CLAIMED_AREAS = [
     "certificates",
     "alpn-sni",
     "record-layer",
+    "keyupdate",
 ]
 
 AREAS = OrderedDict([
@@ -108,8 +109,10 @@ RULES = [
      "(TLS-TLS13-*PSK_WITH_* configure the shim with an external PSK, -psk)."),
 
     # ---- BoringSSL-specific extensions, APIs and policies -----------------
-    ("alps", r"ALPS|ApplicationSettings", OUT, "boringssl-specific",
-     "ALPS (application_settings) is a BoringSSL-specific extension (design.md)."),
+    ("alps", r"ALPS|ApplicationSettings|^AllExtensions-Client-Permute-HelloRetryRequest-",
+     OUT, "boringssl-specific",
+     "ALPS (application_settings) is a BoringSSL-specific extension (design.md) "
+     "(AllExtensions-Client-Permute-* turns on every extension, ALPS included)."),
     ("channel-id", r"ChannelID|OBC", OUT, "boringssl-specific",
      "Channel ID is a BoringSSL-specific extension (design.md)."),
     ("custom-extensions", r"CustomExtension|CustomTicketExtension|CustomCallback",

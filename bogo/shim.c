@@ -92,6 +92,10 @@ struct shim_config {
     int expect_no_session;         /* -expect-no-session */
     uint16_t expect_cipher;        /* -expect-cipher */
     int read_with_unfinished_write;
+    long export_keying_material;   /* -export-keying-material (with -export-label, ...) */
+    int enable_ocsp_stapling;      /* -enable-ocsp-stapling */
+    uint16_t expect_peer_verify_prefs[MAX_LIST]; /* -expect-peer-verify-pref */
+    size_t n_expect_peer_verify_prefs;
 };
 
 /* The peer's chain as the verify callback saw it (for -expect-peer-cert-file). */
@@ -333,6 +337,25 @@ static int set_flag(struct shim_config *cfg, const char *f, const char *v)
             NEEDV(); cfg->expect_cipher = (uint16_t)parse_int(f, v);
         } else if (!strcmp(f, "-read-with-unfinished-write")) {
             cfg->read_with_unfinished_write = 1;
+        } else if (!strcmp(f, "-expect-peer-verify-pref")) {
+            NEEDV();
+            if (cfg->n_expect_peer_verify_prefs == MAX_LIST)
+                unimplemented(f);
+            cfg->expect_peer_verify_prefs[cfg->n_expect_peer_verify_prefs++] =
+                (uint16_t)parse_int(f, v);
+        } else if (!strcmp(f, "-enable-ocsp-stapling")) {
+            /* Client: ask for a staple (status_request).  kitls verifies a
+             * staple it gets; the runner's are opaque bytes, so tests that
+             * expect one to be reported (-expect-ocsp-response) need a raw
+             * OCSP API (unimplemented below).  A server never asks a
+             * client for OCSP, as BoringSSL's does not: no-op there. */
+            cfg->enable_ocsp_stapling = 1;
+        } else if (!strcmp(f, "-export-keying-material")) {
+            /* Needed only once a handshake succeeded: see do_connection(). */
+            NEEDV(); cfg->export_keying_material = parse_int(f, v);
+        } else if (!strcmp(f, "-export-label") || !strcmp(f, "-export-context")) {
+            NEEDV();
+        } else if (!strcmp(f, "-use-export-context")) {
         } else if (!strcmp(f, "-expect-no-session-id")) {
             /* A TLS 1.3 server resumes with stateless tickets: kitls never
              * caches a session id on the server (RFC 8446 §4.6.1), which
@@ -629,6 +652,22 @@ static void shim_session_cb(void *ctx, kitls_conn *c, kitls_session *s)
         got_new_session = 1;
 }
 
+/* Server: the client's signature_algorithms, as the certificate
+ * selection callback sees them (for -expect-peer-verify-pref). */
+static uint16_t peer_verify_prefs[256];
+static size_t n_peer_verify_prefs;
+static int shim_cert_select(void *ctx, kitls_conn *c, const char *server_name,
+                            const uint16_t *sigalgs, size_t n)
+{
+    (void)ctx;
+    (void)c;
+    (void)server_name;
+    n_peer_verify_prefs = 0;
+    for (size_t i = 0; i < n && i < 256; i++)
+        peer_verify_prefs[n_peer_verify_prefs++] = sigalgs[i];
+    return -1; /* the built-in choice */
+}
+
 static kitls_config *make_config(const struct shim_config *cfg)
 {
     kitls_config *kc = kitls_config_new(cfg->server ? KITLS_ROLE_SERVER : KITLS_ROLE_CLIENT);
@@ -716,6 +755,14 @@ static kitls_config *make_config(const struct shim_config *cfg)
         const char *p = cfg->select_alpn;
         check(kitls_config_set_alpn(kc, &p, 1), "alpn");
     }
+    if (cfg->n_expect_peer_verify_prefs) {
+        if (!cfg->server)
+            unimplemented("-expect-peer-verify-pref on a client (no API for the "
+                          "CertificateRequest's signature_algorithms)");
+        check(kitls_config_set_cert_callback(kc, shim_cert_select, NULL), "cert callback");
+    }
+    if (cfg->enable_ocsp_stapling && !cfg->server)
+        check(kitls_config_set_ocsp_policy(kc, KITLS_OCSP_USE_IF_STAPLED), "ocsp policy");
     /* The shim's clock (below), shared ticket keys so that a later
      * connection's config opens the tickets an earlier one sealed (as
      * BoringSSL's shim keeps one SSL_CTX), and the 0-RTT settings. */
@@ -836,6 +883,11 @@ static void check_handshake(kitls_conn *c, const struct shim_config *cfg, int is
              cfg->expect_cipher);
     if (cfg->expect_peer_cert_file)
         check_peer_chain(cfg->expect_peer_cert_file);
+    if (cfg->n_expect_peer_verify_prefs &&
+        (n_peer_verify_prefs != cfg->n_expect_peer_verify_prefs ||
+         memcmp(peer_verify_prefs, cfg->expect_peer_verify_prefs,
+                n_peer_verify_prefs * sizeof(uint16_t))))
+        fail("kitls-shim: the peer's signature_algorithms differ from -expect-peer-verify-pref");
     check_early(c, cfg, is_resume, offered);
 }
 
@@ -943,6 +995,9 @@ static void do_connection(const struct shim_config *cfg, const struct shim_confi
         hold_output = 0;
     }
     check_handshake(c, cfg, is_resume, offered);
+    /* Tests that expect the handshake to fail never get here. */
+    if (cfg->export_keying_material > 0)
+        unimplemented("-export-keying-material (no RFC 8446 §7.5 exporter API)");
     if (hold_output) {
         /* The unfinished write completes (BoringSSL: after the first
          * read; here the handshake has already needed the bytes after it). */
