@@ -157,6 +157,12 @@ RULES = [
      "BoringSSL declines a ticket whose cipher suite the client did not offer; RFC 8446 "
      "§4.2.11 and §4.6.1 allow resuming with any offered suite of the ticket's hash, which "
      "kitls does (the runner offers AES-128-GCM for a ChaCha20 ticket, both SHA-256)."),
+    ("boringssl-alpn-options", r"^ALPNClient-AllowUnknown-|^ALPNServer-SelectEmpty-", OUT,
+     "boringssl-specific",
+     "BoringSSL ALPN API options: SSL_CTX_set_allow_unknown_alpn_protos (the client accepts "
+     "a protocol it did not offer, which RFC 7301 §3.2 forbids a server to send) and an ALPN "
+     "callback that returns an empty protocol (the test checks BoringSSL refuses its own "
+     "callback's result); kitls has neither option."),
     ("boringssl-ticket-format", r"^Resume-Server-(DeclineCrossVersion|DeclineBadCipher|"
                                 r"CipherNotPreferred)-TLS13$", OUT, "boringssl-specific",
      "The runner decrypts the shim's ticket with the key given by -ticket-key and rewrites "
