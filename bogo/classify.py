@@ -50,6 +50,7 @@ CLAIMED_AREAS = [
     "certificates",
     "alpn-sni",
     "record-layer",
+    "keyupdate",
 ]
 
 AREAS = OrderedDict([
@@ -101,13 +102,17 @@ RULES = [
     ("delegated-credentials", r"DelegatedCredential", OUT, "delegated-credentials",
      "Delegated credentials are out of scope (design.md)."),
     ("pake", r"PAKE|SPAKE", OUT, "pake", "PAKE is out of scope (design.md)."),
-    ("external-psk", r"(^|-)PSK-|EmptyPSKHint|ExplicitEmptyPSKHint|EmptyECDHEPSKHint|^ClientAuth-PSK",
+    ("external-psk", r"(^|-)PSK-|EmptyPSKHint|ExplicitEmptyPSKHint|EmptyECDHEPSKHint|^ClientAuth-PSK|"
+                     r"^TLS-TLS13-(ECDHE_)?PSK_WITH_",
      OUT, "external-psk",
-     "PSK cipher suites / external PSKs without certificates are out of scope (design.md)."),
+     "PSK cipher suites / external PSKs without certificates are out of scope (design.md) "
+     "(TLS-TLS13-*PSK_WITH_* configure the shim with an external PSK, -psk)."),
 
     # ---- BoringSSL-specific extensions, APIs and policies -----------------
-    ("alps", r"ALPS|ApplicationSettings", OUT, "boringssl-specific",
-     "ALPS (application_settings) is a BoringSSL-specific extension (design.md)."),
+    ("alps", r"ALPS|ApplicationSettings|^AllExtensions-Client-Permute-HelloRetryRequest-",
+     OUT, "boringssl-specific",
+     "ALPS (application_settings) is a BoringSSL-specific extension (design.md) "
+     "(AllExtensions-Client-Permute-* turns on every extension, ALPS included)."),
     ("channel-id", r"ChannelID|OBC", OUT, "boringssl-specific",
      "Channel ID is a BoringSSL-specific extension (design.md)."),
     ("custom-extensions", r"CustomExtension|CustomTicketExtension|CustomCallback",
@@ -147,6 +152,22 @@ RULES = [
      "takes its first group even when that costs a HelloRetryRequest (kitls prefers a group "
      "the client sent a share for), and it follows a client that lists ChaCha20 first "
      "(kitls follows its own suite order)."),
+    ("boringssl-resumption-policy", r"^Resume-Server-UnofferedCipher-TLS13$", OUT,
+     "boringssl-specific",
+     "BoringSSL declines a ticket whose cipher suite the client did not offer; RFC 8446 "
+     "§4.2.11 and §4.6.1 allow resuming with any offered suite of the ticket's hash, which "
+     "kitls does (the runner offers AES-128-GCM for a ChaCha20 ticket, both SHA-256)."),
+    ("boringssl-alpn-options", r"^ALPNClient-AllowUnknown-|^ALPNServer-SelectEmpty-", OUT,
+     "boringssl-specific",
+     "BoringSSL ALPN API options: SSL_CTX_set_allow_unknown_alpn_protos (the client accepts "
+     "a protocol it did not offer, which RFC 7301 §3.2 forbids a server to send) and an ALPN "
+     "callback that returns an empty protocol (the test checks BoringSSL refuses its own "
+     "callback's result); kitls has neither option."),
+    ("boringssl-ticket-format", r"^Resume-Server-(DeclineCrossVersion|DeclineBadCipher|"
+                                r"CipherNotPreferred)-TLS13$", OUT, "boringssl-specific",
+     "The runner decrypts the shim's ticket with the key given by -ticket-key and rewrites "
+     "its version or cipher suite (SetShimTicketVersion/SetShimTicketCipherSuite), which "
+     "assumes BoringSSL's ticket format; kitls tickets have their own sealed format."),
     ("tls-unique", r"TLSUnique|tls-unique", OUT, "tls12-and-below",
      "tls-unique channel binding does not exist in TLS 1.3."),
     ("fallback-scsv", r"FallbackSCSV", OUT, "tls12-and-below",
@@ -236,6 +257,48 @@ RULES = [
      "clients use it and HTTP/2 forbids it."),
     ("raw-public-keys", r"RawPublicKey|RPK", OPT, "certificates",
      "Raw public keys (RFC 7250) are optional in v1-prod (design.md)."),
+
+    # ---- RFC 8446 over BoGo: kitls keeps the RFC's behaviour where the
+    # runner expects BoringSSL's different (not RFC-mandated) one.  Each is
+    # optional with the RFC text it follows (docs/bogo-profile-v1-prod.md).
+    ("rfc-record-version", r"^CheckRecordVersion-TLS13$", OPT, "record-layer",
+     "RFC 8446 §5.1: legacy_record_version MUST be ignored for all purposes (except the "
+     "initial ClientHello); BoringSSL rejects a wrong record version."),
+    ("rfc-ee-key-share", r"^EncryptedExtensionsWithKeyShare-TLS13$", OPT, "groups",
+     "RFC 8446 §4.2: a recognised extension in a message it is not specified for MUST be "
+     "answered with illegal_parameter; BoGo expects unsupported_extension."),
+    ("rfc-missing-sigalgs", r"^ServerAuth-NoFallback-TLS13$|"
+                            r"^MissingSignatureAlgorithmsInCertificateRequest-TLS13$",
+     OPT, "certificates",
+     "RFC 8446 §4.2.3, §4.3.2 and §9.2: a missing signature_algorithms extension (in a "
+     "ClientHello for certificate authentication, or in a CertificateRequest) is "
+     "missing_extension; BoGo expects handshake_failure / decode_error."),
+    ("rfc-missing-groups", r"^NoSupportedCurves-TLS13$", OPT, "groups",
+     "RFC 8446 §9.2: a ClientHello with key_share but no supported_groups MUST be answered "
+     "with missing_extension; BoGo expects handshake_failure."),
+    ("rfc-server-version", r"^ServerBogusVersion$", OPT, "handshake",
+     "RFC 8446 §4.1.3 fixes ServerHello.legacy_version to 0x0303 and names no alert for "
+     "another value; kitls treats it as a malformed field (decode_error), BoGo expects "
+     "protocol_version."),
+    ("rfc-empty-certificate", r"^EmptyCertificateList-TLS13$", OPT, "certificates",
+     "RFC 8446 §4.4.2.4: an empty server Certificate MUST be answered with decode_error; "
+     "BoGo expects PEER_DID_NOT_RETURN_A_CERTIFICATE."),
+    ("rfc-key-update-value", r"^KeyUpdate-InvalidRequestMode$", OPT, "keyupdate",
+     "RFC 8446 §4.6.3: a request_update other than 0 or 1 MUST be answered with "
+     "illegal_parameter; BoGo expects decode_error."),
+    ("rfc-binder-length", r"^Resume-Server-BinderWrongLength(-SecondBinder)?$", OPT,
+     "resumption",
+     "RFC 8446 §4.2.11: PskBinderEntry is opaque<32..255>, so the runner's 31-byte binder "
+     "(SHA-256 suite) is a syntax error, decode_error (§6.2); BoGo expects decrypt_error."),
+    ("rfc-early-data-ch2", r"^SkipEarlyData-SecondClientHelloEarlyData-TLS13$", OPT,
+     "early-data",
+     "RFC 8446 §4.1.2: the second ClientHello MUST NOT carry early_data (early data is not "
+     "permitted after a HelloRetryRequest); kitls refuses it with illegal_parameter, BoGo "
+     "expects the server to ignore it and fail later with bad_record_mac."),
+    ("rfc-early-data-no-psk", r"^EarlyDataWithoutResume-Client-TLS13$", OPT, "early-data",
+     "RFC 8446 §4.2.10/§4.2.11: early_data in EncryptedExtensions is only valid with the "
+     "accepted PSK (selected_identity 0); kitls answers an inconsistent server with "
+     "illegal_parameter, BoGo expects unsupported_extension."),
 
     # ---- in scope: areas ---------------------------------------------------
     ("early-data", r"EarlyData|0RTT|ZeroRTT|EndOfEarlyData|HalfRTT", REQ, "early-data",

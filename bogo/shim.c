@@ -18,6 +18,7 @@
 #include <kitls/kitls.h>
 
 #include <openssl/pem.h>
+#include <openssl/rand.h>
 #include <openssl/x509.h>
 
 #include <arpa/inet.h>
@@ -31,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define EXIT_UNIMPLEMENTED 89
@@ -74,6 +76,26 @@ struct shim_config {
     long max_cert_list;           /* -max-cert-list */
     const char *expect_peer_cert_file; /* -expect-peer-cert-file */
     int reject_alpn, decline_alpn;
+    /* resumption, 0-RTT, KeyUpdate (set per connection through the
+     * -on-initial-/-on-resume-/-on-retry- prefixes, test_config.cc) */
+    int resume_count;              /* -resume-count */
+    int expect_session_miss;       /* -expect-session-miss */
+    long resumption_delay;         /* -resumption-delay: advance the clock after */
+    int enable_early_data;         /* -enable-early-data */
+    int expect_accept_early_data;  /* -expect-accept-early-data */
+    int expect_reject_early_data;  /* -expect-reject-early-data */
+    int expect_ticket_supports_early_data;
+    int expect_no_offer_early_data;
+    const char *expect_early_data_reason;
+    int key_update;                /* -key-update: KeyUpdate after each read */
+    int no_ticket;                 /* -no-ticket: server sends no tickets */
+    int expect_no_session;         /* -expect-no-session */
+    uint16_t expect_cipher;        /* -expect-cipher */
+    int read_with_unfinished_write;
+    long export_keying_material;   /* -export-keying-material (with -export-label, ...) */
+    int enable_ocsp_stapling;      /* -enable-ocsp-stapling */
+    uint16_t expect_peer_verify_prefs[MAX_LIST]; /* -expect-peer-verify-pref */
+    size_t n_expect_peer_verify_prefs;
 };
 
 /* The peer's chain as the verify callback saw it (for -expect-peer-cert-file). */
@@ -181,18 +203,16 @@ static const char *const ignored_bool_flags[] = {
     NULL,
 };
 
-static void parse_flags(int argc, char **argv, struct shim_config *cfg)
+/* Apply one flag (prefix removed) to one connection's config.  Returns
+ * 1 if the flag took the value v, else 0. */
+static int set_flag(struct shim_config *cfg, const char *f, const char *v)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *f = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-#define NEEDV() do { if (!v) fail("kitls-shim: %s needs a value", f); i++; } while (0)
-        int ignored = 0;
+    int used = 0;
+    {
+#define NEEDV() do { if (!v) fail("kitls-shim: %s needs a value", f); used = 1; } while (0)
         for (const char *const *p = ignored_bool_flags; *p; p++)
             if (!strcmp(f, *p))
-                ignored = 1;
-        if (ignored)
-            continue;
+                return 0;
         if (!strcmp(f, "-port")) {
             NEEDV(); cfg->port = (int)parse_int(f, v);
         } else if (!strcmp(f, "-shim-id")) {
@@ -290,18 +310,137 @@ static void parse_flags(int argc, char **argv, struct shim_config *cfg)
         } else if (!strcmp(f, "-decline-alpn")) {
             cfg->decline_alpn = 1;
         } else if (!strcmp(f, "-resume-count")) {
+            NEEDV(); cfg->resume_count = (int)parse_int(f, v);
+        } else if (!strcmp(f, "-expect-session-miss")) {
+            cfg->expect_session_miss = 1;
+        } else if (!strcmp(f, "-resumption-delay")) {
+            NEEDV(); cfg->resumption_delay = parse_int(f, v);
+        } else if (!strcmp(f, "-enable-early-data")) {
+            cfg->enable_early_data = 1;
+        } else if (!strcmp(f, "-expect-accept-early-data")) {
+            cfg->expect_accept_early_data = 1;
+        } else if (!strcmp(f, "-expect-reject-early-data")) {
+            cfg->expect_reject_early_data = 1;
+        } else if (!strcmp(f, "-expect-ticket-supports-early-data")) {
+            cfg->expect_ticket_supports_early_data = 1;
+        } else if (!strcmp(f, "-expect-no-offer-early-data")) {
+            cfg->expect_no_offer_early_data = 1;
+        } else if (!strcmp(f, "-expect-early-data-reason")) {
+            NEEDV(); cfg->expect_early_data_reason = v;
+        } else if (!strcmp(f, "-key-update")) {
+            cfg->key_update = 1;
+        } else if (!strcmp(f, "-no-ticket")) {
+            cfg->no_ticket = 1;
+        } else if (!strcmp(f, "-expect-no-session")) {
+            cfg->expect_no_session = 1;
+        } else if (!strcmp(f, "-expect-cipher")) {
+            NEEDV(); cfg->expect_cipher = (uint16_t)parse_int(f, v);
+        } else if (!strcmp(f, "-read-with-unfinished-write")) {
+            cfg->read_with_unfinished_write = 1;
+        } else if (!strcmp(f, "-expect-peer-verify-pref")) {
             NEEDV();
-            if (parse_int(f, v) > 0)
-                unimplemented("-resume-count (no session resumption API)");
+            if (cfg->n_expect_peer_verify_prefs == MAX_LIST)
+                unimplemented(f);
+            cfg->expect_peer_verify_prefs[cfg->n_expect_peer_verify_prefs++] =
+                (uint16_t)parse_int(f, v);
+        } else if (!strcmp(f, "-enable-ocsp-stapling")) {
+            /* Client: ask for a staple (status_request).  kitls verifies a
+             * staple it gets; the runner's are opaque bytes, so tests that
+             * expect one to be reported (-expect-ocsp-response) need a raw
+             * OCSP API (unimplemented below).  A server never asks a
+             * client for OCSP, as BoringSSL's does not: no-op there. */
+            cfg->enable_ocsp_stapling = 1;
+        } else if (!strcmp(f, "-export-keying-material")) {
+            /* Needed only once a handshake succeeded: see do_connection(). */
+            NEEDV(); cfg->export_keying_material = parse_int(f, v);
+        } else if (!strcmp(f, "-export-label") || !strcmp(f, "-export-context")) {
+            NEEDV();
+        } else if (!strcmp(f, "-use-export-context")) {
+        } else if (!strcmp(f, "-expect-no-session-id")) {
+            /* A TLS 1.3 server resumes with stateless tickets: kitls never
+             * caches a session id on the server (RFC 8446 §4.6.1), which
+             * is what this flag checks. */
+        } else if (!strcmp(f, "-expect-verify-result")) {
+            /* The peer's chain was accepted: kitls has no soft-fail
+             * verification mode (a failed verification fails the
+             * handshake), so a completed handshake means X509_V_OK. */
+        } else if (!strcmp(f, "-expect-ticket-age-skew")) {
+            /* kitls does not report the ticket age skew it measured (API
+             * need: kitls_conn_ticket_age_skew()).  The protocol effect
+             * (0-RTT accepted within the window, rejected outside it) is
+             * checked by the runner itself. */
+            NEEDV();
         } else {
             unimplemented(f);
         }
 #undef NEEDV
     }
-    if (cfg->curves_dropped && !cfg->n_curves)
-        unimplemented("-curves (no group offered by kitls)");
-    if (cfg->sign_dropped && !cfg->n_sign_prefs)
-        unimplemented("-signing-prefs (no scheme implemented by kitls)");
+    return used;
+}
+
+/* RemovePrefix of test_config.cc: "-on-resume-foo" -> "-foo". */
+static const char *remove_prefix(const char *name, const char *prefix)
+{
+    size_t n = strlen(prefix);
+    if (!strncmp(name, prefix, n) && name[n] == '-')
+        return name + n;
+    return NULL;
+}
+
+/*
+ * ParseConfig of test_config.cc: a flag applies to the initial, resumed
+ * and 0-RTT-retry connections alike unless it carries -on-initial-,
+ * -on-resume- or -on-retry-; -on-shim- applies, -on-handshaker- is
+ * skipped (no split handshakes here).
+ */
+static void parse_flags(int argc, char **argv, struct shim_config *initial,
+                        struct shim_config *resume, struct shim_config *retry)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *name = argv[i], *rest;
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int skip = 0;
+        if ((rest = remove_prefix(name, "-on-shim")) != NULL) {
+            name = rest;
+        } else if ((rest = remove_prefix(name, "-on-handshaker")) != NULL) {
+            name = rest;
+            skip = 1;
+        }
+        struct shim_config *only = NULL;
+        if ((rest = remove_prefix(name, "-on-initial")) != NULL) {
+            name = rest;
+            only = initial;
+        } else if ((rest = remove_prefix(name, "-on-resume")) != NULL) {
+            name = rest;
+            only = resume;
+        } else if ((rest = remove_prefix(name, "-on-retry")) != NULL) {
+            name = rest;
+            only = retry;
+        }
+        if (skip) {
+            /* Only to learn whether it takes a value. */
+            struct shim_config scratch;
+            memset(&scratch, 0, sizeof scratch);
+            i += set_flag(&scratch, name, v);
+            continue;
+        }
+        int used;
+        if (only) {
+            used = set_flag(only, name, v);
+        } else {
+            used = set_flag(initial, name, v);
+            set_flag(resume, name, v);
+            set_flag(retry, name, v);
+        }
+        i += used;
+    }
+    struct shim_config *all[3] = {initial, resume, retry};
+    for (int k = 0; k < 3; k++) {
+        if (all[k]->curves_dropped && !all[k]->n_curves)
+            unimplemented("-curves (no group offered by kitls)");
+        if (all[k]->sign_dropped && !all[k]->n_sign_prefs)
+            unimplemented("-signing-prefs (no scheme implemented by kitls)");
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -362,10 +501,35 @@ static void write_all(int fd, const uint8_t *p, size_t n)
     }
 }
 
+/*
+ * -read-with-unfinished-write: BoringSSL's shim lets one byte of its first
+ * application data record through and completes the write only later.
+ * kitls is sans-I/O (the caller owns the socket), so the shim does the
+ * same with the library's output: 1 = send up to one byte of the first
+ * application_data record, then hold the rest (2) until released (0).
+ */
+static int hold_output;
+
 static void flush_out(kitls_conn *c, int fd)
 {
     const uint8_t *p;
     size_t n;
+    if (hold_output == 2)
+        return;
+    if (hold_output == 1 && (n = kitls_conn_out_peek(c, &p)) > 0) {
+        size_t off = 0;
+        while (off + 5 <= n && p[off] != 23)
+            off += 5 + ((size_t)p[off + 3] << 8 | p[off + 4]);
+        if (off + 5 > n)
+            off = n; /* no application data yet: send everything */
+        else {
+            off += 1;
+            hold_output = 2;
+        }
+        write_all(fd, p, off);
+        kitls_conn_out_consume(c, off);
+        return;
+    }
     while ((n = kitls_conn_out_peek(c, &p)) > 0) {
         write_all(fd, p, n);
         kitls_conn_out_consume(c, n);
@@ -464,6 +628,46 @@ static void check_peer_chain(const char *file)
         fail("kitls-shim: peer sent %zu certificates, %s has %zu", peer_chain_n, file, i);
 }
 
+/* The clock: frozen at start-up, advanced only by -resumption-delay (as
+ * BoringSSL's shim's mock clock), so ticket ages are exact. */
+static int64_t shim_clock;
+static int64_t shim_time(void *ctx)
+{
+    (void)ctx;
+    return shim_clock;
+}
+
+static struct kitls_ticket_key shim_ticket_key;
+static uint16_t session_peer_sigalg; /* peer's scheme in the session's full handshake */
+
+/* Tickets received on the current connection (BoringSSL's new-session
+ * callback). */
+static int got_new_session, shutting_down;
+static void shim_session_cb(void *ctx, kitls_conn *c, kitls_session *s)
+{
+    (void)ctx;
+    (void)c;
+    (void)s;
+    if (!shutting_down)
+        got_new_session = 1;
+}
+
+/* Server: the client's signature_algorithms, as the certificate
+ * selection callback sees them (for -expect-peer-verify-pref). */
+static uint16_t peer_verify_prefs[256];
+static size_t n_peer_verify_prefs;
+static int shim_cert_select(void *ctx, kitls_conn *c, const char *server_name,
+                            const uint16_t *sigalgs, size_t n)
+{
+    (void)ctx;
+    (void)c;
+    (void)server_name;
+    n_peer_verify_prefs = 0;
+    for (size_t i = 0; i < n && i < 256; i++)
+        peer_verify_prefs[n_peer_verify_prefs++] = sigalgs[i];
+    return -1; /* the built-in choice */
+}
+
 static kitls_config *make_config(const struct shim_config *cfg)
 {
     kitls_config *kc = kitls_config_new(cfg->server ? KITLS_ROLE_SERVER : KITLS_ROLE_CLIENT);
@@ -545,92 +749,263 @@ static kitls_config *make_config(const struct shim_config *cfg)
             unimplemented("-reject-alpn on a client");
         const char *p = "kitls-shim-rejects-every-protocol";
         check(kitls_config_set_alpn(kc, &p, 1), "alpn");
-    } else if (cfg->select_alpn && !cfg->decline_alpn) {
+    } else if (cfg->select_alpn && *cfg->select_alpn && !cfg->decline_alpn) {
         if (!cfg->server)
             unimplemented("-select-alpn on a client");
         const char *p = cfg->select_alpn;
         check(kitls_config_set_alpn(kc, &p, 1), "alpn");
     }
+    if (cfg->n_expect_peer_verify_prefs) {
+        if (!cfg->server)
+            unimplemented("-expect-peer-verify-pref on a client (no API for the "
+                          "CertificateRequest's signature_algorithms)");
+        check(kitls_config_set_cert_callback(kc, shim_cert_select, NULL), "cert callback");
+    }
+    if (cfg->enable_ocsp_stapling && !cfg->server)
+        check(kitls_config_set_ocsp_policy(kc, KITLS_OCSP_USE_IF_STAPLED), "ocsp policy");
+    /* The shim's clock (below), shared ticket keys so that a later
+     * connection's config opens the tickets an earlier one sealed (as
+     * BoringSSL's shim keeps one SSL_CTX), and the 0-RTT settings. */
+    check(kitls_config_set_time(kc, shim_time, NULL), "time");
+    if (cfg->server) {
+        check(kitls_config_set_ticket_keys(kc, &shim_ticket_key, 1), "ticket keys");
+        if (cfg->no_ticket)
+            check(kitls_config_set_tickets(kc, 0, 7200), "tickets");
+        if (cfg->enable_early_data) {
+            /* BoringSSL's shim accepts 14336 bytes of early data and
+             * tolerates 60 s of ticket age skew (the runner tests both
+             * edges).  kitls allows one second more than the window for
+             * its one-second clock resolution, hence 59000 ms. */
+            check(kitls_config_set_early_data(kc, 14336), "early data");
+            check(kitls_config_set_early_data_window(kc, 59000), "early data window");
+        }
+    } else {
+        check(kitls_config_set_session_callback(kc, shim_session_cb, NULL), "session callback");
+        if (cfg->enable_early_data)
+            check(kitls_config_set_early_data(kc, 1), "early data");
+    }
     return kc;
 }
 
-int main(int argc, char **argv)
+static void check_early(kitls_conn *c, const struct shim_config *cfg, int is_resume, int offered)
 {
-    struct shim_config cfg;
-    memset(&cfg, 0, sizeof cfg);
-    signal(SIGPIPE, SIG_IGN);
+    int st = kitls_conn_early_data_status(c);
+    int accepted = st == KITLS_EARLY_ACCEPTED;
+    if ((cfg->expect_accept_early_data && !accepted) || (cfg->expect_reject_early_data && accepted))
+        fail("kitls-shim: early data was%s accepted, but we expected the opposite",
+             accepted ? "" : " not");
+    const char *r = cfg->expect_early_data_reason;
+    if (!r)
+        return;
+    /*
+     * BoringSSL's SSL_get_early_data_reason() has no kitls counterpart
+     * (API need: kitls_conn_early_data_reason()).  The shim checks what
+     * the public API shows: "accept" iff accepted, and each other reason
+     * against the state it implies; reasons kitls keeps to itself
+     * (alpn_mismatch, ticket_age_skew, unsupported_for_session) are
+     * checked as "not accepted".
+     */
+    int ok;
+    if (!strcmp(r, "accept"))
+        ok = accepted;
+    else if (accepted)
+        ok = 0;
+    else if (!strcmp(r, "disabled"))
+        ok = !cfg->enable_early_data;
+    else if (!strcmp(r, "no_session_offered"))
+        ok = !is_resume;
+    else if (!strcmp(r, "hello_retry_request"))
+        ok = kitls_conn_did_hrr(c);
+    else if (!strcmp(r, "session_not_resumed"))
+        ok = !kitls_conn_is_resumed(c);
+    else if (!strcmp(r, "peer_declined"))
+        ok = cfg->server ? 0 : offered && kitls_conn_is_resumed(c) && !kitls_conn_did_hrr(c);
+    else if (!strcmp(r, "alpn_mismatch") || !strcmp(r, "ticket_age_skew") ||
+             !strcmp(r, "unsupported_for_session"))
+        ok = is_resume;
+    else
+        unimplemented("-expect-early-data-reason (reason unknown to the shim)");
+    if (!ok)
+        fail("kitls-shim: early data reason is not \"%s\" (status %d, resumed %d, hrr %d)", r, st,
+             kitls_conn_is_resumed(c), kitls_conn_did_hrr(c));
+}
 
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-is-handshaker-supported")) {
-            printf("No\n");
-            return 0;
-        }
+/* CheckHandshakeProperties of bssl_shim.cc, for what kitls exposes. */
+static void check_handshake(kitls_conn *c, const struct shim_config *cfg, int is_resume,
+                            int offered)
+{
+    int expect_resume = is_resume && !cfg->expect_session_miss;
+    if (kitls_conn_is_resumed(c) != expect_resume)
+        fail("kitls-shim: session unexpectedly was%s reused",
+             kitls_conn_is_resumed(c) ? "" : " not");
+    if (cfg->expect_hrr && !kitls_conn_did_hrr(c))
+        fail("kitls-shim: expected a HelloRetryRequest");
+    if (cfg->expect_no_hrr && kitls_conn_did_hrr(c))
+        fail("kitls-shim: unexpected HelloRetryRequest");
+    if (cfg->expect_curve && kitls_conn_group(c) != cfg->expect_curve)
+        fail("kitls-shim: group %u, expected %u", kitls_conn_group(c), cfg->expect_curve);
+    if (cfg->expect_version && cfg->expect_version != 0x0304)
+        fail("kitls-shim: negotiated TLS 1.3, expected version %d", cfg->expect_version);
+    /* A resumed handshake has no CertificateVerify: like BoringSSL (which
+     * keeps it in the session), report the scheme of the handshake that
+     * established the session. */
+    uint16_t peer_sigalg = kitls_conn_peer_sigalg(c);
+    if (kitls_conn_is_resumed(c))
+        peer_sigalg = session_peer_sigalg;
+    else
+        session_peer_sigalg = peer_sigalg;
+    if (cfg->expect_peer_sigalg && peer_sigalg != cfg->expect_peer_sigalg)
+        fail("kitls-shim: peer signature algorithm %04x, expected %04x", peer_sigalg,
+             cfg->expect_peer_sigalg);
+    /* ALPN: a client expects exactly -expect-alpn (none by default), a
+     * server exactly what -select-alpn selected. */
+    {
+        const char *a = kitls_conn_alpn(c);
+        const char *want = cfg->server ? cfg->select_alpn : cfg->expect_alpn;
+        if (cfg->server && (cfg->reject_alpn || cfg->decline_alpn))
+            want = "";
+        if (!want || cfg->expect_no_alpn)
+            want = "";
+        if (strcmp(a ? a : "", want))
+            fail("kitls-shim: ALPN %s, expected %s", a ? a : "(none)", *want ? want : "(none)");
     }
-    parse_flags(argc, argv, &cfg);
-    read_size = cfg.read_size;
-    if (!cfg.port)
-        fail("kitls-shim: -port is required");
-
-    kitls_config *kc = make_config(&cfg);
-    int fd = connect_runner(&cfg);
-    kitls_conn *c = kitls_conn_new(kc);
-    if (!c)
-        fail("kitls-shim: out of memory");
-    if (cfg.host_name && !cfg.server) {
-        int r = kitls_conn_set_server_name(c, cfg.host_name);
-        if (r < 0)
-            fail_conn(c, "server name", r);
+    if (cfg->expect_server_name) {
+        const char *s = kitls_conn_server_name(c);
+        if (!s || strcmp(s, cfg->expect_server_name))
+            fail("kitls-shim: server name %s, expected %s", s ? s : "(none)",
+                 cfg->expect_server_name);
     }
+    if (cfg->expect_cipher_aes && kitls_conn_suite(c) != cfg->expect_cipher_aes)
+        fail("kitls-shim: cipher suite %04x, expected %04x", kitls_conn_suite(c),
+             cfg->expect_cipher_aes);
+    if (cfg->expect_cipher && kitls_conn_suite(c) != cfg->expect_cipher)
+        fail("kitls-shim: cipher suite %04x, expected %04x", kitls_conn_suite(c),
+             cfg->expect_cipher);
+    if (cfg->expect_peer_cert_file)
+        check_peer_chain(cfg->expect_peer_cert_file);
+    if (cfg->n_expect_peer_verify_prefs &&
+        (n_peer_verify_prefs != cfg->n_expect_peer_verify_prefs ||
+         memcmp(peer_verify_prefs, cfg->expect_peer_verify_prefs,
+                n_peer_verify_prefs * sizeof(uint16_t))))
+        fail("kitls-shim: the peer's signature_algorithms differ from -expect-peer-verify-pref");
+    check_early(c, cfg, is_resume, offered);
+}
 
-    /* Handshake. */
+/* Drive the handshake; a server echoes accepted 0-RTT data as half-RTT
+ * data on the way (bssl_shim.cc reads early data in its echo loop). */
+static void run_handshake(kitls_conn *c, int fd)
+{
     for (;;) {
         int r = kitls_conn_handshake(c);
         flush_out(c, fd);
         if (r == 0)
             break;
+        if (r == KITLS_E_EARLY_DATA) {
+            uint8_t buf[16384];
+            int n;
+            while ((n = kitls_conn_read_early_data(c, buf, sizeof buf)) > 0) {
+                for (int i = 0; i < n; i++)
+                    buf[i] ^= 0xff;
+                int w = kitls_conn_write(c, buf, (size_t)n);
+                if (w < 0)
+                    fail_conn(c, "half-RTT write", w);
+                flush_out(c, fd);
+            }
+            if (n != KITLS_E_WANT_READ)
+                fail_conn(c, "read early data", n);
+            continue;
+        }
         if (r != KITLS_E_WANT_READ)
             fail_conn(c, "handshake", r);
         if (fill_in(c, fd) == 0)
             fail_conn(c, "handshake (transport EOF)", KITLS_E_EOF);
     }
+}
 
-    if (cfg.no_op_extra_handshake) {
+static const char initial_write[] = "hello";
+
+/*
+ * One connection (DoConnection + DoExchange of bssl_shim.cc).  *session is
+ * the session to offer (client, resumption) and receives the newest
+ * session of this connection.
+ */
+static void do_connection(const struct shim_config *cfg, const struct shim_config *retry,
+                          int is_resume, kitls_session **session)
+{
+    kitls_config *kc = make_config(cfg);
+    int fd = connect_runner(cfg);
+    kitls_conn *c = kitls_conn_new(kc);
+    if (!c)
+        fail("kitls-shim: out of memory");
+    if (cfg->host_name && !cfg->server) {
+        int r = kitls_conn_set_server_name(c, cfg->host_name);
+        if (r < 0)
+            fail_conn(c, "server name", r);
+    }
+    got_new_session = 0;
+    shutting_down = 0;
+    hold_output = 0;
+    size_t early_sent = 0;
+    int wrote_first = 0;
+    if (!cfg->server && is_resume) {
+        if (!*session)
+            fail("kitls-shim: no session to offer");
+        int r = kitls_conn_set_session(c, *session);
+        if (r < 0)
+            fail_conn(c, "set session", r);
+        /* 0-RTT: the first write goes out as early data if it can. */
+        if (cfg->enable_early_data && (cfg->shim_writes_first || cfg->read_with_unfinished_write)) {
+            r = kitls_conn_write_early_data(c, (const uint8_t *)initial_write,
+                                            strlen(initial_write));
+            if (r > 0) {
+                early_sent = (size_t)r;
+                wrote_first = 1;
+                if (cfg->read_with_unfinished_write)
+                    hold_output = 1;
+            } else if (r != KITLS_E_STATE) {
+                fail_conn(c, "write early data", r);
+            }
+        }
+    }
+    kitls_session_free(*session);
+    *session = NULL;
+
+    run_handshake(c, fd);
+    if (cfg->no_op_extra_handshake) {
         int r = kitls_conn_handshake(c);
         if (r != 0)
             fail_conn(c, "extra handshake call", r);
     }
+    int offered = kitls_conn_early_data_status(c) != KITLS_EARLY_NONE;
+    if (!cfg->server && is_resume && cfg->expect_no_offer_early_data && offered)
+        fail("kitls-shim: client unexpectedly offered early data");
 
-    /* Post-handshake expectations. */
-    if (cfg.expect_hrr && !kitls_conn_did_hrr(c))
-        fail("kitls-shim: expected a HelloRetryRequest");
-    if (cfg.expect_no_hrr && kitls_conn_did_hrr(c))
-        fail("kitls-shim: unexpected HelloRetryRequest");
-    if (cfg.expect_curve && kitls_conn_group(c) != cfg.expect_curve)
-        fail("kitls-shim: group %u, expected %u", kitls_conn_group(c), cfg.expect_curve);
-    if (cfg.expect_version && cfg.expect_version != 0x0304)
-        fail("kitls-shim: negotiated TLS 1.3, expected version %d", cfg.expect_version);
-    if (cfg.expect_peer_sigalg && kitls_conn_peer_sigalg(c) != cfg.expect_peer_sigalg)
-        fail("kitls-shim: peer signature algorithm %04x, expected %04x",
-             kitls_conn_peer_sigalg(c), cfg.expect_peer_sigalg);
-    if (cfg.expect_alpn) {
-        const char *a = kitls_conn_alpn(c);
-        if (!a || strcmp(a, cfg.expect_alpn))
-            fail("kitls-shim: ALPN %s, expected %s", a ? a : "(none)", cfg.expect_alpn);
+    /* Client: a rejected 0-RTT attempt continues as the -on-retry-
+     * connection (BoringSSL resets it with SSL_reset_early_data_reject);
+     * the early write is discarded. */
+    if (!cfg->server && early_sent &&
+        kitls_conn_early_data_status(c) == KITLS_EARLY_REJECTED) {
+        if (!cfg->expect_reject_early_data)
+            fail("kitls-shim: early data was rejected (EARLY_DATA_REJECTED)");
+        if (cfg->expect_early_data_reason)
+            fail("kitls-shim: test error: -expect-early-data-reason belongs on -on-retry");
+        cfg = retry;
+        wrote_first = 0;
+        early_sent = 0;
+        hold_output = 0;
     }
-    if (cfg.expect_no_alpn && kitls_conn_alpn(c))
-        fail("kitls-shim: unexpected ALPN %s", kitls_conn_alpn(c));
-    if (cfg.expect_server_name) {
-        const char *s = kitls_conn_server_name(c);
-        if (!s || strcmp(s, cfg.expect_server_name))
-            fail("kitls-shim: server name %s, expected %s", s ? s : "(none)", cfg.expect_server_name);
+    check_handshake(c, cfg, is_resume, offered);
+    /* Tests that expect the handshake to fail never get here. */
+    if (cfg->export_keying_material > 0)
+        unimplemented("-export-keying-material (no RFC 8446 §7.5 exporter API)");
+    if (hold_output) {
+        /* The unfinished write completes (BoringSSL: after the first
+         * read; here the handshake has already needed the bytes after it). */
+        hold_output = 0;
+        flush_out(c, fd);
     }
 
-    if (cfg.expect_cipher_aes && kitls_conn_suite(c) != cfg.expect_cipher_aes)
-        fail("kitls-shim: cipher suite %04x, expected %04x", kitls_conn_suite(c),
-             cfg.expect_cipher_aes);
-    if (cfg.expect_peer_cert_file)
-        check_peer_chain(cfg.expect_peer_cert_file);
-    if (cfg.send_alert) {
+    if (cfg->send_alert) {
         /* -send-alert: abort with a fatal decompression_failure alert. */
         if (kitls_conn_send_alert(c, 30) < 0)
             fail("kitls-shim: send_alert failed");
@@ -638,13 +1013,26 @@ int main(int argc, char **argv)
         fail("kitls-shim: sent a fatal alert (-send-alert)");
     }
 
-    if (cfg.shim_writes_first) {
-        int r = kitls_conn_write(c, (const uint8_t *)"hello", 5);
+    if (!wrote_first && cfg->read_with_unfinished_write) {
+        /* Leave the first write unfinished: one byte goes out, the rest
+         * after the first successful read (bssl_shim.cc). */
+        hold_output = 1;
+        int r = kitls_conn_write(c, (const uint8_t *)initial_write, strlen(initial_write));
+        if (r < 0)
+            fail_conn(c, "write", r);
+        flush_out(c, fd);
+    } else if (early_sent < strlen(initial_write) && (wrote_first || cfg->shim_writes_first)) {
+        /* The rest of the first write (all of it without 0-RTT). */
+        int r = kitls_conn_write(c, (const uint8_t *)initial_write + early_sent,
+                                 strlen(initial_write) - early_sent);
         if (r < 0)
             fail_conn(c, "write", r);
         flush_out(c, fd);
     }
-    if (cfg.shim_shuts_down) {
+    if (cfg->shim_shuts_down) {
+        /* BoringSSL's SSL_shutdown discards what arrives after its
+         * close_notify: tickets are no longer counted from here. */
+        shutting_down = 1;
         int r = kitls_conn_close(c);
         if (r < 0)
             fail_conn(c, "close", r);
@@ -661,47 +1049,95 @@ int main(int argc, char **argv)
                 fail_conn(c, "read after close", r);
             if (fill_in(c, fd) == 0) {
                 /* -check-close-notify: the peer must answer ours. */
-                if (cfg.check_close_notify)
+                if (cfg->check_close_notify)
                     fail_conn(c, "shutdown (EOF without close_notify)", KITLS_E_EOF);
                 break;
             }
         }
-        kitls_conn_free(c);
-        kitls_config_free(kc);
-        close(fd);
-        return 0;
+    } else {
+        /* Echo loop: XOR 0xFF until the peer closes. */
+        uint8_t buf[16384];
+        for (;;) {
+            int r = kitls_conn_read(c, buf, sizeof buf);
+            if (r > 0) {
+                hold_output = 0; /* the unfinished write completes */
+                if (cfg->key_update) {
+                    int k = kitls_conn_key_update(c, 0);
+                    if (k < 0)
+                        fail_conn(c, "key update", k);
+                }
+                for (int i = 0; i < r; i++)
+                    buf[i] ^= 0xff;
+                int w = kitls_conn_write(c, buf, (size_t)r);
+                if (w < 0)
+                    fail_conn(c, "write", w);
+                flush_out(c, fd);
+                continue;
+            }
+            flush_out(c, fd);
+            if (r == KITLS_E_CLOSED) {
+                /* answer close_notify */
+                if (kitls_conn_close(c) == 0)
+                    flush_out(c, fd);
+                break;
+            }
+            if (r != KITLS_E_WANT_READ)
+                fail_conn(c, "read", r);
+            if (fill_in(c, fd) == 0) {
+                if (cfg->check_close_notify)
+                    fail_conn(c, "read (EOF without close_notify)", KITLS_E_EOF);
+                break;
+            }
+        }
     }
 
-    /* Echo loop: XOR 0xFF until the peer closes. */
-    uint8_t buf[16384];
-    for (;;) {
-        int r = kitls_conn_read(c, buf, sizeof buf);
-        if (r > 0) {
-            for (int i = 0; i < r; i++)
-                buf[i] ^= 0xff;
-            int w = kitls_conn_write(c, buf, (size_t)r);
-            if (w < 0)
-                fail_conn(c, "write", w);
-            flush_out(c, fd);
-            continue;
-        }
-        flush_out(c, fd);
-        if (r == KITLS_E_CLOSED) {
-            /* answer close_notify */
-            if (kitls_conn_close(c) == 0)
-                flush_out(c, fd);
-            break;
-        }
-        if (r != KITLS_E_WANT_READ)
-            fail_conn(c, "read", r);
-        if (fill_in(c, fd) == 0) {
-            if (cfg.check_close_notify)
-                fail_conn(c, "read (EOF without close_notify)", KITLS_E_EOF);
-            break;
+    /* TLS 1.3 clients: a ticket must have arrived unless told otherwise. */
+    if (!cfg->server) {
+        int expect_new = !cfg->expect_no_session && !cfg->shim_shuts_down;
+        if (expect_new != got_new_session)
+            fail("kitls-shim: new session was%s cached, but we expected the opposite",
+                 got_new_session ? "" : " not");
+        *session = kitls_conn_get_session(c);
+        if (expect_new) {
+            int early = *session && kitls_session_max_early_data(*session) != 0;
+            if (early != cfg->expect_ticket_supports_early_data)
+                fail("kitls-shim: new session did%s support early data, but we expected the "
+                     "opposite", early ? "" : " not");
         }
     }
     kitls_conn_free(c);
     kitls_config_free(kc);
     close(fd);
+}
+
+int main(int argc, char **argv)
+{
+    static struct shim_config initial, resume, retry;
+    signal(SIGPIPE, SIG_IGN);
+
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-is-handshaker-supported")) {
+            printf("No\n");
+            return 0;
+        }
+    }
+    parse_flags(argc, argv, &initial, &resume, &retry);
+    read_size = initial.read_size;
+    if (!initial.port)
+        fail("kitls-shim: -port is required");
+    shim_clock = (int64_t)time(NULL);
+    if (RAND_bytes(shim_ticket_key.id, sizeof shim_ticket_key.id) != 1 ||
+        RAND_bytes(shim_ticket_key.key, sizeof shim_ticket_key.key) != 1)
+        fail("kitls-shim: RAND_bytes failed");
+
+    kitls_session *session = NULL;
+    for (int i = 0; i <= initial.resume_count; i++) {
+        int is_resume = i > 0;
+        const struct shim_config *cfg = is_resume ? &resume : &initial;
+        do_connection(cfg, &retry, is_resume, &session);
+        if (cfg->resumption_delay)
+            shim_clock += cfg->resumption_delay;
+    }
+    kitls_session_free(session);
     return 0;
 }

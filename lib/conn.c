@@ -321,6 +321,14 @@ static int handle_alert(kitls_conn *c, const uint8_t *p, size_t len)
      * does after 4. */
     if (p[1] == AL_USER_CANCELED && p[0] == 1)
         return ++c->warn_seen > KITLS_MAX_WARNING_ALERTS ? KITLS_E_LIMIT : 0;
+    /* Any other alert is an error alert, fatal whatever its level (§6).
+     * One sent at warning level is also malformed in TLS 1.3: answer it
+     * with decode_error, as BoringSSL does (BoGo SendWarningAlerts-TLS13);
+     * the connection ends either way. */
+    if (p[0] == 1) {
+        c->peer_alert = p[1];
+        return KITLS_E_DECODE;
+    }
     if (p[0] != 1 && p[0] != 2)
         return KITLS_E_ILLEGAL_PARAMETER;
     /* All other alerts are fatal in TLS 1.3 whatever their level (§6.2). */
@@ -359,7 +367,9 @@ static int process_record(kitls_conn *c)
         return KITLS_E_DECODE;
     if (type < CT_CCS || type > CT_APPDATA)
         return KITLS_E_UNEXPECTED_MESSAGE;
-    if (len > (c->rx.suite && type == CT_APPDATA ? KITLS_MAX_CIPHERTEXT : KITLS_MAX_PLAINTEXT))
+    /* 0-RTT records skipped after a HelloRetryRequest are ciphertext too. */
+    if (len > ((c->rx.suite || c->skip_early) && type == CT_APPDATA ? KITLS_MAX_CIPHERTEXT
+                                                                      : KITLS_MAX_PLAINTEXT))
         return KITLS_E_RECORD_OVERFLOW;
     if (avail < KITLS_REC_HDR + len)
         return KITLS_E_WANT_READ;
@@ -391,7 +401,13 @@ static int process_record(kitls_conn *c)
             c->skip_early -= (uint32_t)len;
             return 0;
         }
-        return KITLS_E_UNEXPECTED_MESSAGE;
+        /* Past the skip budget, a 0-RTT record is one we cannot deprotect
+         * (§5.2), as without a HelloRetryRequest. */
+        return c->skip_early ? KITLS_E_BAD_RECORD_MAC : KITLS_E_UNEXPECTED_MESSAGE;
+    } else if (type == CT_HANDSHAKE) {
+        /* ClientHello2 has begun: 0-RTT records end before it (§4.2.10),
+         * and nothing may be interleaved with its records (§5.1). */
+        c->skip_early = 0;
     }
     return kitls_conn_process_plain(c, type, p, len, rec_off + KITLS_REC_HDR);
 }
@@ -544,7 +560,12 @@ int kitls_conn_write(kitls_conn *c, const uint8_t *buf, size_t len)
         return KITLS_E_INVALID_ARG;
     if (c->error)
         return c->error;
-    if (!c->established || c->write_closed || c->tx_off)
+    /* A server that accepted 0-RTT may send 0.5-RTT data once its
+     * Finished is out, before the client's (RFC 8446 §2.3, §4.4.4): its
+     * sending keys are then the application traffic keys. */
+    int half_rtt = c->server && c->early_status == KITLS_EARLY_ACCEPTED &&
+                   (c->state == ST_SERVER_WAIT_EOED || c->state == ST_SERVER_WAIT_FIN);
+    if ((!c->established && !half_rtt) || c->write_closed || c->tx_off)
         return KITLS_E_STATE;
     if (!len)
         return 0;
@@ -560,6 +581,7 @@ int kitls_conn_write(kitls_conn *c, const uint8_t *buf, size_t len)
             ret = kitls_hs_send_key_update(c, 0);
         if (!ret)
             ret = kitls_conn_send_record(c, CT_APPDATA, buf, n);
+        c->ku_answered = 0;
         buf += n;
         left -= n;
     }

@@ -55,6 +55,9 @@ struct kitls_conn {
     int did_hrr;
     int ccs_sent;
     uint32_t ccs_seen, empty_seen, ku_seen;
+    uint8_t ku_answered; /* answered a KeyUpdate request, no data sent since */
+    uint8_t ticket_modes_ok; /* server: the client's psk_key_exchange_modes fit our tickets */
+    uint8_t hrr_psk_kept;    /* server: ClientHello1 offered a PSK that ClientHello2 must keep */
     uint32_t warn_seen; /* consecutive user_canceled warnings */
     uint16_t hrr_group; /* server: group requested in HRR */
 
@@ -127,6 +130,7 @@ size_t kitls_conn_max_fragment(const kitls_conn *c);
 /* session.c */
 /** Client: append psk_key_exchange_modes and pre_shared_key (last) with a
  *  zero binder; *binder_at is the binder's offset in w. */
+void kitls_psk_client_write_modes(kitls_conn *c, struct wr *w);
 int kitls_psk_client_write(kitls_conn *c, struct wr *w, size_t *binder_at);
 /** Client: fill in the binder over the ClientHello at w->buf[msg_at..]. */
 int kitls_psk_client_binder(kitls_conn *c, struct wr *w, size_t msg_at, size_t binder_at);

@@ -325,7 +325,7 @@ int kitls_hs_recv_fin(kitls_conn *c, struct rd *b)
     if (c->cfg->n_tickets)
         GUARD(kitls_session_derive_res_master(c));
     kitls_hs_done(c);
-    for (unsigned i = 0; i < c->cfg->n_tickets; i++)
+    for (unsigned i = 0; c->ticket_modes_ok && i < c->cfg->n_tickets; i++)
         GUARD(kitls_ticket_send(c));
     return 0;
 }
@@ -353,8 +353,13 @@ int kitls_hs_recv_key_update(kitls_conn *c, struct rd *b)
     GUARD(kitls_rec_update(&c->rx, 0));
     if (c->rx_off)
         c->rx_rekey = 1;
-    /* Answer a request with our own update, unless we already closed. */
-    if (req && !c->write_closed)
+    /* Answer a request with our own update, unless we already closed.
+     * Requests received while we stay silent get a single answer (RFC
+     * 8446 §4.6.3): our keys already changed since the first one.  When
+     * TX is offloaded we cannot see our data, so each request is answered. */
+    if (req && !c->write_closed && !c->ku_answered) {
         GUARD(kitls_hs_send_key_update(c, 0));
+        c->ku_answered = !c->tx_off;
+    }
     return 0;
 }

@@ -148,8 +148,11 @@ static int send_client_hello(kitls_conn *c)
     }
     /* pre_shared_key goes last (§4.2.11); its binder covers the rest. */
     size_t binder_at = 0;
+    c->psk_offered = 0;
     if (c->session && (ret = kitls_psk_client_write(c, &w, &binder_at)) != 0)
         goto out;
+    if (!c->psk_offered)
+        kitls_psk_client_write_modes(c, &w);
     wr_end(&w, exts, 2);
     wr_end(&w, msg, 3);
     ret = w.err;
@@ -375,6 +378,13 @@ int kitls_hs_client_ee(kitls_conn *c, struct rd *b)
             break; /* informational (§4.2.7) */
         case EXT_EARLY_DATA:
             GUARD(rd_expect_empty(&r));
+            /* The server reads our records with the early keys until
+             * EndOfEarlyData (§2.3): so do alerts we send before it. */
+            if (c->early_offered) {
+                GUARD(kitls_rec_set_secret(&c->tx, kitls_suite_find(c->session->suite), c->c_e,
+                                           1));
+                c->tx.seq = c->early_seq;
+            }
             /* Accepted 0-RTT must resume with the session's own suite. */
             if (!c->early_offered || !c->resumed || c->suite->id != c->session->suite)
                 return KITLS_E_ILLEGAL_PARAMETER;
@@ -417,6 +427,10 @@ int kitls_hs_client_ee(kitls_conn *c, struct rd *b)
             return KITLS_E_ILLEGAL_PARAMETER;
         }
     }
+    /* 0-RTT was sent under the session's ALPN; accepting it under another
+     * is a protocol violation (§4.2.10). */
+    if (c->early_status == KITLS_EARLY_ACCEPTED && strcmp(c->alpn, c->session->alpn))
+        return KITLS_E_ILLEGAL_PARAMETER;
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
     /* A resumed handshake authenticates with the PSK: Finished is next. */
     if (c->resumed) {

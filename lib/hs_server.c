@@ -407,19 +407,40 @@ static int negotiate(kitls_conn *c, struct ch_info *ch)
         return KITLS_E_HANDSHAKE_FAILURE;
     GUARD(pick_group(c, ch));
     const struct ext_entry *psk = kitls_ext_get(&ch->el, EXT_PRE_SHARED_KEY);
-    if (psk) {
-        const struct ext_entry *m = kitls_ext_get(&ch->el, EXT_PSK_KEY_EXCHANGE_MODES);
-        struct rd r, modes;
-        if (!m)
-            return KITLS_E_MISSING_EXTENSION; /* §4.2.9 */
-        r = m->data;
+    const struct ext_entry *m = kitls_ext_get(&ch->el, EXT_PSK_KEY_EXCHANGE_MODES);
+    struct rd modes = {0};
+    c->ticket_modes_ok = 0;
+    if (m) {
+        struct rd r = m->data, t;
         GUARD(rd_sub(&r, 1, &modes));
         GUARD(rd_expect_empty(&r));
         if (rd_empty(&modes))
             return KITLS_E_DECODE;
+        /* Tickets only for a client that can use them (§4.2.9: servers
+         * SHOULD NOT send tickets incompatible with the offered modes). */
+        for (t = modes; !rd_empty(&t);) {
+            uint8_t mode;
+            GUARD(rd_u8(&t, &mode));
+            if (mode == 1 || (mode == 0 && c->cfg->psk_ke))
+                c->ticket_modes_ok = 1;
+        }
+    }
+    if (psk) {
+        if (!m)
+            return KITLS_E_MISSING_EXTENSION; /* §4.2.9 */
         /* The PSK is judged on the ClientHello we answer with a ServerHello. */
-        if (ch->share)
+        if (ch->share) {
             GUARD(kitls_psk_server_check(c, psk->data, &modes));
+        } else if (!c->did_hrr && c->cfg->n_tickets) {
+            /* Answered with a HelloRetryRequest: note whether the PSK fits
+             * the suite we picked, since then ClientHello2 must offer it
+             * again (§4.1.2 lets the client drop only incompatible PSKs). */
+            const struct kitls_suite *ts =
+                kitls_suite_find(kitls_psk_server_ticket_suite(c, psk->data));
+            c->hrr_psk_kept = ts && ts->md == c->suite->md;
+        }
+    } else if (c->did_hrr && c->hrr_psk_kept) {
+        return KITLS_E_ILLEGAL_PARAMETER;
     }
     return c->resumed ? 0 : pick_cert(c, ch);
 }

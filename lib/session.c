@@ -433,6 +433,20 @@ out:
     return ret;
 }
 
+/* psk_key_exchange_modes (§4.2.9).  Sent in every ClientHello, with or
+ * without a PSK: a server only issues tickets compatible with the modes
+ * the client advertised, and without the extension it may send none. */
+void kitls_psk_client_write_modes(kitls_conn *c, struct wr *w)
+{
+    c->offered |= kitls_ext_bit(EXT_PSK_KEY_EXCHANGE_MODES);
+    wr_u16(w, EXT_PSK_KEY_EXCHANGE_MODES);
+    wr_u16(w, c->cfg->psk_ke ? 3 : 2);
+    wr_u8(w, c->cfg->psk_ke ? 2 : 1);
+    wr_u8(w, 1); /* psk_dhe_ke */
+    if (c->cfg->psk_ke)
+        wr_u8(w, 0); /* psk_ke */
+}
+
 int kitls_psk_client_write(kitls_conn *c, struct wr *w, size_t *binder_at)
 {
     kitls_session *s = c->session;
@@ -460,13 +474,8 @@ int kitls_psk_client_write(kitls_conn *c, struct wr *w, size_t *binder_at)
         wr_u16(w, 0);
         c->early_offered = 1;
     }
-    c->offered |= kitls_ext_bit(EXT_PSK_KEY_EXCHANGE_MODES) | kitls_ext_bit(EXT_PRE_SHARED_KEY);
-    wr_u16(w, EXT_PSK_KEY_EXCHANGE_MODES);
-    wr_u16(w, c->cfg->psk_ke ? 3 : 2);
-    wr_u8(w, c->cfg->psk_ke ? 2 : 1);
-    wr_u8(w, 1); /* psk_dhe_ke */
-    if (c->cfg->psk_ke)
-        wr_u8(w, 0); /* psk_ke */
+    kitls_psk_client_write_modes(c, w);
+    c->offered |= kitls_ext_bit(EXT_PRE_SHARED_KEY);
     wr_u16(w, EXT_PRE_SHARED_KEY);
     size_t e = wr_begin(w, 2);
     size_t ids = wr_begin(w, 2);
@@ -547,7 +556,11 @@ int kitls_psk_server_check(kitls_conn *c, struct rd ext, struct rd *modes)
             return KITLS_E_DECODE;
         n_binders++;
     }
-    if (n_ids == 0 || n_ids != n_binders)
+    /* identities<7..2^16-1> and binders<33..2^16-1> may not be empty
+     * (§4.2.11): a syntax error, decode_error (§6.2). */
+    if (n_ids == 0 || n_binders == 0)
+        return KITLS_E_DECODE;
+    if (n_ids != n_binders)
         return KITLS_E_ILLEGAL_PARAMETER;
     int dhe = 0, ke = 0;
     r = *modes;
@@ -571,9 +584,14 @@ int kitls_psk_server_check(kitls_conn *c, struct rd ext, struct rd *modes)
     const struct kitls_suite *suite = kitls_suite_find(s->suite);
     int ok = suite && suite->md == c->suite->md && now >= s->received &&
              now - s->received <= (int64_t)s->lifetime && !strcmp(s->sni, c->sni ? c->sni : "");
-    if (!ok || rd_left(&binder) != c->suite->hash_len) {
+    if (!ok) {
         kitls_session_free(s);
         return 0;
+    }
+    /* A binder of another length cannot validate (§4.2.11: decrypt_error). */
+    if (rd_left(&binder) != c->suite->hash_len) {
+        kitls_session_free(s);
+        return KITLS_E_DECRYPT_ERROR;
     }
     uint8_t expect[KITLS_MAX_HASH];
     int ret = binder_compute(c->suite, s->psk, &c->th, c->msg, (size_t)(binders_at - c->msg),

@@ -755,6 +755,33 @@ START_TEST(test_api_misuse)
 }
 END_TEST
 
+/* Alert levels (RFC 8446 §6): a warning-level error alert is answered
+ * with decode_error, a fatal one is not answered, user_canceled at warning
+ * level is tolerated. */
+START_TEST(test_warning_alert_levels)
+{
+    static const uint8_t warn[] = {0x15, 0x03, 0x01, 0x00, 0x02, 0x01, 0x0a};
+    static const uint8_t fatal[] = {0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x0a};
+    static const uint8_t cancel[] = {0x15, 0x03, 0x01, 0x00, 0x02, 0x01, 0x5a};
+    kitls_conn *s = tu_server(scfg);
+    ck_assert_int_eq(kitls_conn_feed(s, warn, sizeof(warn)), 0);
+    ck_assert_int_eq(kitls_conn_handshake(s), KITLS_E_DECODE);
+    expect_plain_alert(s, KITLS_E_DECODE);
+    ck_assert_int_eq(kitls_conn_peer_alert(s), 10);
+    kitls_conn_free(s);
+    s = tu_server(scfg);
+    ck_assert_int_eq(kitls_conn_feed(s, fatal, sizeof(fatal)), 0);
+    ck_assert_int_eq(kitls_conn_handshake(s), KITLS_E_ALERT_RECEIVED);
+    const uint8_t *o;
+    ck_assert_uint_eq(kitls_conn_out_peek(s, &o), 0);
+    kitls_conn_free(s);
+    s = tu_server(scfg);
+    ck_assert_int_eq(kitls_conn_feed(s, cancel, sizeof(cancel)), 0);
+    ck_assert_int_eq(kitls_conn_handshake(s), KITLS_E_WANT_READ);
+    kitls_conn_free(s);
+}
+END_TEST
+
 static Suite *negative_suite(void)
 {
     Suite *s = suite_create("negative");
@@ -764,6 +791,7 @@ static Suite *negative_suite(void)
     tcase_add_test(tc, test_tamper_server_flight);
     tcase_add_test(tc, test_tamper_app_data);
     tcase_add_test(tc, test_ccs_before_encrypted_alert);
+    tcase_add_test(tc, test_warning_alert_levels);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("truncate");

@@ -98,6 +98,72 @@ START_TEST(test_resume_hrr)
 }
 END_TEST
 
+/* Remove the pre_shared_key extension (the last one, §4.2.11) from the
+ * ClientHello record in buf; returns the new length. */
+static size_t strip_psk(uint8_t *buf, size_t len)
+{
+    size_t off = 0;
+    while (off + 5 <= len && buf[off] != 22)
+        off += 5 + ((size_t)buf[off + 3] << 8 | buf[off + 4]);
+    ck_assert_uint_lt(off + 5, len);
+    uint8_t *rec = buf + off, *m = rec + 5;
+    size_t p = 4 + 2 + 32;
+    p += 1 + m[p];
+    p += 2 + ((size_t)m[p] << 8 | m[p + 1]);
+    p += 1 + m[p];
+    size_t ext_len_at = p, end = p + 2 + ((size_t)m[p] << 8 | m[p + 1]);
+    size_t q = p + 2, last = 0;
+    while (q < end) {
+        last = q;
+        q += 4 + ((size_t)m[q + 2] << 8 | m[q + 3]);
+    }
+    ck_assert_uint_eq((size_t)m[last] << 8 | m[last + 1], 41);
+    size_t cut = end - last;
+    memmove(m + last, m + end, len - (off + 5 + end));
+    size_t el = ((size_t)m[ext_len_at] << 8 | m[ext_len_at + 1]) - cut;
+    m[ext_len_at] = (uint8_t)(el >> 8);
+    m[ext_len_at + 1] = (uint8_t)el;
+    size_t hl = ((size_t)m[1] << 16 | (size_t)m[2] << 8 | m[3]) - cut;
+    m[1] = (uint8_t)(hl >> 16);
+    m[2] = (uint8_t)(hl >> 8);
+    m[3] = (uint8_t)hl;
+    size_t rl = ((size_t)rec[3] << 8 | rec[4]) - cut;
+    rec[3] = (uint8_t)(rl >> 8);
+    rec[4] = (uint8_t)rl;
+    return len - cut;
+}
+
+/* A ClientHello2 that drops a PSK still usable with the HelloRetryRequest's
+ * suite is inconsistent (RFC 8446 §4.1.2): illegal_parameter. */
+START_TEST(test_resume_hrr_psk_dropped)
+{
+    static const uint16_t sg[1] = {KITLS_GROUP_SECP256R1};
+    static const uint16_t cg[2] = {KITLS_GROUP_X25519, KITLS_GROUP_SECP256R1};
+    kitls_config *scfg = tu_server_config(TU_P256), *ccfg = tu_client_config();
+    ck_assert_int_eq(kitls_config_set_groups(scfg, sg, 1), 0);
+    ck_assert_int_eq(kitls_config_set_groups(ccfg, cg, 2), 0);
+    kitls_session *sess = first_session(ccfg, scfg, "localhost");
+    kitls_conn *c = tu_client(ccfg, "localhost"), *s = tu_server(scfg);
+    ck_assert_int_eq(kitls_conn_set_session(c, sess), 0);
+    ck_assert_int_eq(kitls_conn_handshake(c), KITLS_E_WANT_READ);
+    tu_move(c, s);
+    ck_assert_int_eq(kitls_conn_handshake(s), KITLS_E_WANT_READ);
+    tu_move(s, c);
+    ck_assert_int_eq(kitls_conn_handshake(c), KITLS_E_WANT_READ);
+    size_t len;
+    uint8_t *ch2 = tu_out_copy(c, &len);
+    len = strip_psk(ch2, len);
+    ck_assert_int_eq(kitls_conn_feed(s, ch2, len), 0);
+    free(ch2);
+    ck_assert_int_eq(kitls_conn_handshake(s), KITLS_E_ILLEGAL_PARAMETER);
+    kitls_conn_free(c);
+    kitls_conn_free(s);
+    kitls_session_free(sess);
+    kitls_config_free(scfg);
+    kitls_config_free(ccfg);
+}
+END_TEST
+
 START_TEST(test_resume_expiry)
 {
     kitls_config *scfg = tu_server_config(TU_P256), *ccfg = tu_client_config();
@@ -290,6 +356,40 @@ START_TEST(test_key_update_requested)
 }
 END_TEST
 
+/* RFC 8446 §4.6.3: KeyUpdate requests received while silent get one
+ * answer; data sent in between re-arms the answer. */
+START_TEST(test_key_update_requests_coalesce)
+{
+    kitls_config *scfg = tu_server_config(TU_P256), *ccfg = tu_client_config();
+    kitls_conn *c, *s;
+    established(ccfg, scfg, &c, &s);
+    for (int i = 0; i < 5; i++)
+        ck_assert_int_eq(kitls_conn_key_update(c, 1), 0);
+    uint8_t buf[8];
+    tu_move(c, s);
+    ck_assert_int_eq(kitls_conn_read(s, buf, sizeof(buf)), KITLS_E_WANT_READ);
+    size_t len, off[16];
+    uint8_t *out = tu_out_copy(s, &len);
+    ck_assert_uint_eq(tu_records(out, len, off, 16), 1);
+    free(out);
+    tu_move(s, c);
+    ck_assert_int_eq(kitls_conn_read(c, buf, sizeof(buf)), KITLS_E_WANT_READ);
+    roundtrip(s, c, "data");
+    ck_assert_int_eq(kitls_conn_key_update(c, 1), 0);
+    tu_move(c, s);
+    ck_assert_int_eq(kitls_conn_read(s, buf, sizeof(buf)), KITLS_E_WANT_READ);
+    out = tu_out_copy(s, &len);
+    ck_assert_uint_eq(tu_records(out, len, off, 16), 1);
+    free(out);
+    roundtrip(s, c, "after");
+    roundtrip(c, s, "both ways");
+    kitls_conn_free(c);
+    kitls_conn_free(s);
+    kitls_config_free(scfg);
+    kitls_config_free(ccfg);
+}
+END_TEST
+
 START_TEST(test_key_update_storm)
 {
     kitls_config *scfg = tu_server_config(TU_P256), *ccfg = tu_client_config();
@@ -392,6 +492,7 @@ static Suite *suite(void)
     TCase *t = tcase_create("resumption");
     tcase_add_loop_test(t, test_resume_suite, 0, 3);
     tcase_add_test(t, test_resume_hrr);
+    tcase_add_test(t, test_resume_hrr_psk_dropped);
     tcase_add_test(t, test_resume_expiry);
     tcase_add_test(t, test_resume_server_expiry);
     tcase_add_test(t, test_resume_key_rotation);
@@ -403,6 +504,7 @@ static Suite *suite(void)
     suite_add_tcase(s, t);
     t = tcase_create("keyupdate");
     tcase_add_loop_test(t, test_key_update_requested, 0, 2);
+    tcase_add_test(t, test_key_update_requests_coalesce);
     tcase_add_test(t, test_key_update_storm);
     tcase_add_test(t, test_key_update_auto);
     tcase_add_test(t, test_key_update_bad_value);
