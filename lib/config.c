@@ -68,6 +68,7 @@ static void cert_free(struct kitls_cert *c)
     EVP_PKEY_free(c->key);
     X509_free(c->leaf);
     free(c->ocsp);
+    free(c->sct);
     memset(c, 0, sizeof(*c));
 }
 

@@ -45,6 +45,7 @@ static void conn_drop_handshake(kitls_conn *c)
     OPENSSL_cleanse(c->c_ap, sizeof(c->c_ap));
     OPENSSL_cleanse(c->s_ap, sizeof(c->s_ap));
     OPENSSL_cleanse(c->c_e, sizeof(c->c_e));
+    /* exp_master and early_exp stay: exporters work for the connection's life. */
     /* A server keeps res_master to issue tickets later; a client to turn
      * tickets into sessions. */
     free(c->cookie);
@@ -73,6 +74,8 @@ void kitls_conn_free(kitls_conn *c)
     kitls_session_free(c->new_session);
     X509_free(c->peer_leaf);
     free(c->peer_der);
+    free(c->ocsp_resp);
+    free(c->sct_list);
     EVP_PKEY_free(c->peer_key);
     kitls_config_free(c->cfg);
     OPENSSL_cleanse(c, sizeof(*c));
@@ -118,9 +121,12 @@ void *kitls_conn_user(const kitls_conn *c) { return c->user; }
 size_t kitls_conn_max_fragment(const kitls_conn *c)
 {
     /* RFC 8449 §4: the limit includes the content type byte in TLS 1.3. */
-    if (c->peer_rsl && (size_t)c->peer_rsl - 1 < KITLS_MAX_PLAINTEXT)
-        return (size_t)c->peer_rsl - 1;
-    return KITLS_MAX_PLAINTEXT;
+    size_t n = KITLS_MAX_PLAINTEXT;
+    if (c->peer_rsl && (size_t)c->peer_rsl - 1 < n)
+        n = (size_t)c->peer_rsl - 1;
+    if (c->max_send && c->max_send < n)
+        n = c->max_send;
+    return n;
 }
 
 int kitls_conn_send_record(kitls_conn *c, uint8_t type, const uint8_t *p, size_t len)
@@ -652,4 +658,71 @@ int kitls_conn_export_keys(kitls_conn *c, enum kitls_dir dir, struct kitls_traff
     memcpy(out->iv, d->iv, KITLS_IV_LEN);
     out->seq = d->seq;
     return 0;
+}
+
+int kitls_conn_set_max_send_fragment(kitls_conn *c, size_t n)
+{
+    if (!c || (n && (n < 64 || n > KITLS_MAX_PLAINTEXT)))
+        return KITLS_E_INVALID_ARG;
+    c->max_send = n;
+    return 0;
+}
+
+const uint16_t *kitls_conn_peer_sigalgs(const kitls_conn *c, size_t *n)
+{
+    *n = c->n_peer_sigalgs;
+    return c->n_peer_sigalgs ? c->peer_sigalgs : NULL;
+}
+
+const uint8_t *kitls_conn_ocsp_response(const kitls_conn *c, size_t *len)
+{
+    *len = c->ocsp_resp_len;
+    return c->ocsp_resp;
+}
+
+const uint8_t *kitls_conn_sct_list(const kitls_conn *c, size_t *len)
+{
+    *len = c->sct_list_len;
+    return c->sct_list;
+}
+
+/* TLS-Exporter(label, context, L) = HKDF-Expand-Label(
+ *     Derive-Secret(secret, label, ""), "exporter", Hash(context), L)  (§7.5) */
+static int exporter(const kitls_conn *c, const uint8_t *secret, const char *label,
+                    const uint8_t *context, size_t context_len, uint8_t *out, size_t out_len)
+{
+    const struct kitls_suite *s = c->suite;
+    uint8_t empty[KITLS_MAX_HASH], ch[KITLS_MAX_HASH], derived[KITLS_MAX_HASH];
+    size_t hl = s->hash_len;
+    if (!label || strlen(label) > 249 || (!context && context_len) || out_len > 255 * hl)
+        return KITLS_E_INVALID_ARG;
+    if (!EVP_Digest("", 0, empty, NULL, s->md, NULL) ||
+        !EVP_Digest(context ? context : (const uint8_t *)"", context_len, ch, NULL, s->md, NULL))
+        return KITLS_E_CRYPTO;
+    int ret = kitls_hkdf_expand_label(s->md, secret, hl, label, empty, hl, derived, hl);
+    if (!ret)
+        ret = kitls_hkdf_expand_label(s->md, derived, hl, "exporter", ch, hl, out, out_len);
+    OPENSSL_cleanse(derived, sizeof(derived));
+    return ret;
+}
+
+int kitls_conn_export_keying_material(kitls_conn *c, const char *label, const uint8_t *context,
+                                      size_t context_len, uint8_t *out, size_t out_len)
+{
+    if (!c || (!out && out_len))
+        return KITLS_E_INVALID_ARG;
+    if (!c->established)
+        return KITLS_E_STATE;
+    return exporter(c, c->exp_master, label, context, context_len, out, out_len);
+}
+
+int kitls_conn_export_early_keying_material(kitls_conn *c, const char *label,
+                                            const uint8_t *context, size_t context_len,
+                                            uint8_t *out, size_t out_len)
+{
+    if (!c || (!out && out_len))
+        return KITLS_E_INVALID_ARG;
+    if (!c->has_early_exp || !c->suite)
+        return KITLS_E_STATE;
+    return exporter(c, c->early_exp, label, context, context_len, out, out_len);
 }

@@ -114,6 +114,15 @@ struct kitls_conn {
     const uint8_t *staple;      /* client: leaf's stapled response, during Certificate */
     size_t staple_len;
     int ocsp_status;
+    int sct_requested;          /* server: client sent signed_certificate_timestamp */
+    uint8_t *ocsp_resp;         /* client: raw staple kept for the application */
+    size_t ocsp_resp_len;
+    uint8_t *sct_list;          /* client: raw SCT list */
+    size_t sct_list_len;
+    uint8_t exp_master[KITLS_MAX_HASH];   /* exporter_master_secret */
+    uint8_t early_exp[KITLS_MAX_HASH];    /* early_exporter_master_secret */
+    int has_early_exp;
+    size_t max_send;            /* application cap per record, 0 = none */
 };
 
 /* conn.c */
@@ -157,6 +166,8 @@ void kitls_early_store_free(struct kitls_replay_store *st);
 /* ocsp.c */
 /** Client: check the stapled response (c->staple) for leaf/issuer. */
 int kitls_ocsp_check(kitls_conn *c, X509 *leaf, STACK_OF(X509) *verified_chain);
+/** Server: a copy of the SCT list for cert if the client asked (0/1). */
+int kitls_sct_get(kitls_conn *c, const struct kitls_cert *cert, uint8_t **list, size_t *len);
 /** Server: a copy of the staple for cert, if it may be sent now (0/1). */
 int kitls_ocsp_staple_get(kitls_conn *c, const struct kitls_cert *cert, uint8_t **der, size_t *len);
 

@@ -158,6 +158,9 @@ int kitls_early_derive(kitls_conn *c, const struct kitls_suite *suite, const uin
     int ret = kitls_ks_early(&ks, suite, c->session->psk, c->session->psk_len);
     if (!ret)
         ret = kitls_ks_derive(&ks, "c e traffic", ch_hash, c->c_e);
+    if (!ret)
+        ret = kitls_ks_derive(&ks, "e exp master", ch_hash, c->early_exp);
+    c->has_early_exp = !ret;
     kitls_ks_wipe(&ks);
     return ret;
 }

@@ -107,6 +107,7 @@ int kitls_hs_derive_app_secrets(kitls_conn *c)
     GUARD(kitls_ks_master(&c->ks));
     GUARD(kitls_ks_derive(&c->ks, "c ap traffic", c->fin_th, c->c_ap));
     GUARD(kitls_ks_derive(&c->ks, "s ap traffic", c->fin_th, c->s_ap));
+    GUARD(kitls_ks_derive(&c->ks, "exp master", c->fin_th, c->exp_master));
     return 0;
 }
 
@@ -123,23 +124,29 @@ int kitls_hs_send_cert(kitls_conn *c)
         size_t e = wr_begin(&w, 3);
         wr_put(&w, c->cert->der[i], c->cert->der_len[i]);
         wr_end(&w, e, 3);
-        uint8_t *staple = NULL;
-        size_t staple_len = 0;
-        if (i == 0 && c->server && kitls_ocsp_staple_get(c, c->cert, &staple, &staple_len)) {
+        size_t exts = wr_begin(&w, 2);
+        uint8_t *blob = NULL;
+        size_t blob_len = 0;
+        if (i == 0 && c->server && kitls_ocsp_staple_get(c, c->cert, &blob, &blob_len)) {
             /* CertificateStatus in the leaf's entry (RFC 8446 §4.4.2.1). */
-            size_t exts = wr_begin(&w, 2);
             wr_u16(&w, EXT_STATUS_REQUEST);
             size_t ext = wr_begin(&w, 2);
             wr_u8(&w, 1); /* ocsp */
             size_t r = wr_begin(&w, 3);
-            wr_put(&w, staple, staple_len);
+            wr_put(&w, blob, blob_len);
             wr_end(&w, r, 3);
             wr_end(&w, ext, 2);
-            wr_end(&w, exts, 2);
-            free(staple);
-        } else {
-            wr_u16(&w, 0); /* no per-certificate extensions */
+            free(blob);
         }
+        if (i == 0 && c->server && kitls_sct_get(c, c->cert, &blob, &blob_len)) {
+            /* SignedCertificateTimestampList, as configured (RFC 6962 §3.3). */
+            wr_u16(&w, EXT_SCT);
+            size_t ext = wr_begin(&w, 2);
+            wr_put(&w, blob, blob_len);
+            wr_end(&w, ext, 2);
+            free(blob);
+        }
+        wr_end(&w, exts, 2);
     }
     wr_end(&w, list, 3);
     int ret = kitls_hs_msg_end(c, &w, at);
@@ -228,6 +235,21 @@ int kitls_hs_recv_cert(kitls_conn *c, struct rd *b)
                 return KITLS_E_DECODE;
             c->staple = resp.p;
             c->staple_len = rd_left(&resp);
+            free(c->ocsp_resp);
+            if ((c->ocsp_resp = malloc(c->staple_len)) == NULL)
+                return KITLS_E_NOMEM;
+            memcpy(c->ocsp_resp, resp.p, c->staple_len);
+            c->ocsp_resp_len = c->staple_len;
+        }
+        const struct ext_entry *sct = kitls_ext_get(&el, EXT_SCT);
+        if (sct && n == 0) {
+            if (rd_empty(&sct->data))
+                return KITLS_E_DECODE;
+            free(c->sct_list);
+            if ((c->sct_list = malloc(rd_left(&sct->data))) == NULL)
+                return KITLS_E_NOMEM;
+            memcpy(c->sct_list, sct->data.p, rd_left(&sct->data));
+            c->sct_list_len = rd_left(&sct->data);
         }
         der[n] = cert.p;
         der_len[n++] = rd_left(&cert);

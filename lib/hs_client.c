@@ -134,6 +134,10 @@ static int send_client_hello(kitls_conn *c)
         wr_u16(&w, 0);
         wr_end(&w, e, 2);
     }
+    if (cfg->request_sct) {
+        ext_begin(c, &w, EXT_SCT, &e);
+        wr_end(&w, e, 2);
+    }
     if (cfg->record_size_limit) {
         ext_begin(c, &w, EXT_RECORD_SIZE_LIMIT, &e);
         wr_u16(&w, cfg->record_size_limit);

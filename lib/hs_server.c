@@ -355,6 +355,10 @@ static int negotiate(kitls_conn *c, struct ch_info *ch)
         case EXT_SIGNATURE_ALGORITHMS:
             GUARD(kitls_ext_parse_sigalgs(c, d));
             break;
+        case EXT_SCT:
+            GUARD(rd_expect_empty(&d));
+            c->sct_requested = 1;
+            break;
         case EXT_STATUS_REQUEST: {
             /* CertificateStatusRequest (RFC 6066 §8): only ocsp is known. */
             uint8_t type;

@@ -243,6 +243,8 @@ struct kitls_cert {
     uint8_t *ocsp; /* stapled response (under ocsp_lock) */
     size_t ocsp_len;
     int64_t ocsp_next_update;
+    uint8_t *sct; /* SignedCertificateTimestampList (under ocsp_lock) */
+    size_t sct_len;
 };
 
 #define KITLS_MAX_ALGS 16
@@ -305,6 +307,7 @@ struct kitls_config {
     kitls_cert_select_fn cert_cb;
     void *cert_ctx;
     int ocsp_policy;
+    int request_sct;
     uint32_t ocsp_skew;
     pthread_rwlock_t ocsp_lock;
 };

@@ -15,7 +15,7 @@
 
 int kitls_config_set_ocsp_policy(kitls_config *cfg, enum kitls_ocsp_policy p)
 {
-    if (!cfg || p > KITLS_OCSP_REQUIRE)
+    if (!cfg || p > KITLS_OCSP_REQUEST_ONLY)
         return KITLS_E_INVALID_ARG;
     if (cfg->frozen)
         return KITLS_E_STATE;
@@ -110,6 +110,67 @@ int kitls_config_set_ocsp_staple(kitls_config *cfg, size_t index, const uint8_t 
     return 0;
 }
 
+static int set_blob(kitls_config *cfg, uint8_t **dst, size_t *dst_len, const uint8_t *src,
+                    size_t len)
+{
+    uint8_t *copy = NULL;
+    if (len) {
+        copy = malloc(len);
+        if (!copy)
+            return KITLS_E_NOMEM;
+        memcpy(copy, src, len);
+    }
+    pthread_rwlock_wrlock(&cfg->ocsp_lock);
+    free(*dst);
+    *dst = copy;
+    *dst_len = len;
+    pthread_rwlock_unlock(&cfg->ocsp_lock);
+    return 0;
+}
+
+int kitls_config_set_ocsp_staple_unchecked(kitls_config *cfg, size_t index, const uint8_t *der,
+                                           size_t len)
+{
+    if (!cfg || index >= cfg->n_certs || (!der && len))
+        return KITLS_E_INVALID_ARG;
+    cfg->certs[index].ocsp_next_update = -1;
+    return set_blob(cfg, &cfg->certs[index].ocsp, &cfg->certs[index].ocsp_len, der, len);
+}
+
+int kitls_config_set_sct_list(kitls_config *cfg, size_t index, const uint8_t *list, size_t len)
+{
+    if (!cfg || index >= cfg->n_certs || (!list && len) || len > 65535)
+        return KITLS_E_INVALID_ARG;
+    return set_blob(cfg, &cfg->certs[index].sct, &cfg->certs[index].sct_len, list, len);
+}
+
+int kitls_config_set_request_sct(kitls_config *cfg, int on)
+{
+    if (!cfg)
+        return KITLS_E_INVALID_ARG;
+    if (cfg->frozen)
+        return KITLS_E_STATE;
+    cfg->request_sct = !!on;
+    return 0;
+}
+
+int kitls_sct_get(kitls_conn *c, const struct kitls_cert *cert, uint8_t **list, size_t *len)
+{
+    int ret = 0;
+    *list = NULL;
+    *len = 0;
+    if (!c->sct_requested)
+        return 0;
+    pthread_rwlock_rdlock(&c->cfg->ocsp_lock);
+    if (cert->sct && (*list = malloc(cert->sct_len)) != NULL) {
+        memcpy(*list, cert->sct, cert->sct_len);
+        *len = cert->sct_len;
+        ret = 1;
+    }
+    pthread_rwlock_unlock(&c->cfg->ocsp_lock);
+    return ret;
+}
+
 int kitls_ocsp_staple_get(kitls_conn *c, const struct kitls_cert *cert, uint8_t **der, size_t *len)
 {
     kitls_config *cfg = c->cfg;
@@ -159,7 +220,7 @@ int kitls_ocsp_check(kitls_conn *c, X509 *leaf, STACK_OF(X509) *chain)
     int ret = 0, status;
     int64_t tu, nu;
     int policy = cfg->ocsp_policy;
-    if (policy == KITLS_OCSP_OFF)
+    if (policy == KITLS_OCSP_OFF || policy == KITLS_OCSP_REQUEST_ONLY)
         return 0;
     if (policy == KITLS_OCSP_USE_IF_STAPLED && must_staple(leaf))
         policy = KITLS_OCSP_REQUIRE;

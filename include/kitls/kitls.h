@@ -281,6 +281,7 @@ enum kitls_ocsp_policy {
     KITLS_OCSP_OFF = 0,
     KITLS_OCSP_USE_IF_STAPLED = 1, /**< ask; a bad or revoked staple fails, a missing one does not */
     KITLS_OCSP_REQUIRE = 2,        /**< ask; a missing or unverifiable staple fails */
+    KITLS_OCSP_REQUEST_ONLY = 3,   /**< ask and expose the raw response (kitls_conn_ocsp_response()); no check */
 };
 /** Client: OCSP policy.  A leaf with the TLS Feature "must-staple"
  *  (status_request) turns USE_IF_STAPLED into REQUIRE for that leaf. */
@@ -297,6 +298,17 @@ KITLS_API KITLS_WUR int kitls_config_set_ocsp_skew(kitls_config *cfg, uint32_t s
  */
 KITLS_API KITLS_WUR int kitls_config_set_ocsp_staple(kitls_config *cfg, size_t index,
                                                      const uint8_t *der, size_t len);
+/** Server: staple these bytes as they are, without any check (tests, or
+ *  responses checked elsewhere).  Same rules otherwise. */
+KITLS_API KITLS_WUR int kitls_config_set_ocsp_staple_unchecked(kitls_config *cfg, size_t index,
+                                                               const uint8_t *der, size_t len);
+/** Server: a SignedCertificateTimestampList (RFC 6962 §3.3) to send with
+ *  certificate `index` to clients that ask (NULL/0: none).  Any time. */
+KITLS_API KITLS_WUR int kitls_config_set_sct_list(kitls_config *cfg, size_t index,
+                                                  const uint8_t *list, size_t len);
+/** Client: ask for SCTs (signed_certificate_timestamp) and expose them
+ *  with kitls_conn_sct_list(); they are not verified. */
+KITLS_API KITLS_WUR int kitls_config_set_request_sct(kitls_config *cfg, int on);
 
 /* ------------------------------------------------------------------ */
 /* Connection                                                          */
@@ -410,6 +422,32 @@ KITLS_API int kitls_conn_did_hrr(const kitls_conn *c);
 KITLS_API int kitls_conn_peer_authenticated(const kitls_conn *c);
 /** Peer record size limit in effect (plaintext bytes per record we send). */
 KITLS_API size_t kitls_conn_max_send_fragment(const kitls_conn *c);
+/**
+ * Keying material exporter (RFC 8446 §7.5, RFC 5705): out_len bytes
+ * derived from the exporter master secret for `label` and `context`
+ * (context NULL means "no context", which differs from an empty one in
+ * TLS 1.2 only; TLS 1.3 treats both as empty).  After the handshake.
+ */
+KITLS_API KITLS_WUR int kitls_conn_export_keying_material(kitls_conn *c, const char *label,
+                                                          const uint8_t *context,
+                                                          size_t context_len, uint8_t *out,
+                                                          size_t out_len);
+/** The same from the early exporter master secret (0-RTT; RFC 8446 §7.5);
+ *  valid once early data was offered with a session. */
+KITLS_API KITLS_WUR int kitls_conn_export_early_keying_material(kitls_conn *c, const char *label,
+                                                                const uint8_t *context,
+                                                                size_t context_len, uint8_t *out,
+                                                                size_t out_len);
+/** Cap the plaintext bytes per record we send (64..16384; 0 restores the
+ *  default).  The peer's record_size_limit still applies. */
+KITLS_API KITLS_WUR int kitls_conn_set_max_send_fragment(kitls_conn *c, size_t n);
+/** Signature schemes the peer listed (server: the ClientHello's; client:
+ *  the CertificateRequest's), known ones only, in its order. */
+KITLS_API const uint16_t *kitls_conn_peer_sigalgs(const kitls_conn *c, size_t *n);
+/** Client: the raw OCSP response the server stapled (NULL, 0 if none). */
+KITLS_API const uint8_t *kitls_conn_ocsp_response(const kitls_conn *c, size_t *len);
+/** Client: the raw SignedCertificateTimestampList the server sent (NULL, 0 if none). */
+KITLS_API const uint8_t *kitls_conn_sct_list(const kitls_conn *c, size_t *len);
 /** Client: OCSP status of the server's stapled response: 0 none, 1 good
  *  (verified), 2 revoked or invalid (the handshake then failed). */
 KITLS_API int kitls_conn_ocsp_status(const kitls_conn *c);

@@ -657,7 +657,7 @@ END_TEST
 START_TEST(test_policy_api)
 {
     kitls_config *c = kitls_config_new(KITLS_ROLE_CLIENT);
-    ck_assert_int_eq(kitls_config_set_ocsp_policy(c, (enum kitls_ocsp_policy)3), KITLS_E_INVALID_ARG);
+    ck_assert_int_eq(kitls_config_set_ocsp_policy(c, (enum kitls_ocsp_policy)4), KITLS_E_INVALID_ARG);
     ck_assert_int_eq(kitls_config_set_ocsp_policy(c, KITLS_OCSP_REQUIRE), 0);
     ck_assert_int_eq(kitls_config_set_ocsp_skew(c, 0), 0);
     kitls_conn *conn = kitls_conn_new(c);

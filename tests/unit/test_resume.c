@@ -486,6 +486,93 @@ START_TEST(test_release_buffers)
 }
 END_TEST
 
+START_TEST(test_exporter)
+{
+    kitls_config *scfg = tu_server_config(TU_P256), *ccfg = tu_client_config();
+    kitls_conn *c = tu_client(ccfg, "localhost"), *s = tu_server(scfg);
+    uint8_t a[40], b[40], d[40];
+    ck_assert_int_eq(kitls_conn_export_keying_material(c, "EXPORTER-test", NULL, 0, a, 40),
+                     KITLS_E_STATE);
+    ck_assert_int_eq(tu_handshake(c, s, NULL, NULL), 0);
+    ck_assert_int_eq(kitls_conn_export_keying_material(c, "EXPORTER-test", (const uint8_t *)"ctx",
+                                                       3, a, 40), 0);
+    ck_assert_int_eq(kitls_conn_export_keying_material(s, "EXPORTER-test", (const uint8_t *)"ctx",
+                                                       3, b, 40), 0);
+    ck_assert(!memcmp(a, b, 40));
+    ck_assert_int_eq(kitls_conn_export_keying_material(s, "EXPORTER-other", (const uint8_t *)"ctx",
+                                                       3, d, 40), 0);
+    ck_assert(memcmp(a, d, 40) != 0);
+    /* TLS 1.3: no context and an empty context are the same (§7.5). */
+    ck_assert_int_eq(kitls_conn_export_keying_material(c, "L", NULL, 0, a, 16), 0);
+    ck_assert_int_eq(kitls_conn_export_keying_material(s, "L", (const uint8_t *)"", 0, b, 16), 0);
+    ck_assert(!memcmp(a, b, 16));
+    kitls_conn_free(c);
+    kitls_conn_free(s);
+    kitls_config_free(scfg);
+    kitls_config_free(ccfg);
+}
+END_TEST
+
+START_TEST(test_max_send_fragment)
+{
+    kitls_config *scfg = tu_server_config(TU_P256), *ccfg = tu_client_config();
+    kitls_conn *c, *s;
+    established(ccfg, scfg, &c, &s);
+    ck_assert_int_eq(kitls_conn_set_max_send_fragment(c, 63), KITLS_E_INVALID_ARG);
+    ck_assert_int_eq(kitls_conn_set_max_send_fragment(c, 100), 0);
+    ck_assert_uint_eq(kitls_conn_max_send_fragment(c), 100);
+    static uint8_t data[1000], got[1000];
+    memset(data, 'x', sizeof(data));
+    ck_assert_int_eq(kitls_conn_write(c, data, sizeof(data)), 1000);
+    tu_move(c, s);
+    size_t have = 0;
+    while (have < sizeof(got)) {
+        int r = kitls_conn_read(s, got + have, sizeof(got) - have);
+        ck_assert_int_gt(r, 0);
+        ck_assert_int_le(r, 100); /* one record at a time */
+        have += (size_t)r;
+    }
+    kitls_conn_free(c);
+    kitls_conn_free(s);
+    kitls_config_free(scfg);
+    kitls_config_free(ccfg);
+}
+END_TEST
+
+START_TEST(test_raw_ocsp_and_sct)
+{
+    static const uint8_t staple[4] = {1, 2, 3, 4}, sct[6] = {0, 4, 0, 2, 0xaa, 0xbb};
+    kitls_config *scfg = tu_server_config(TU_P256), *ccfg = tu_client_config();
+    kitls_config *plain = tu_client_config();
+    ck_assert_int_eq(kitls_config_set_ocsp_staple_unchecked(scfg, 0, staple, 4), 0);
+    ck_assert_int_eq(kitls_config_set_sct_list(scfg, 0, sct, 6), 0);
+    ck_assert_int_eq(kitls_config_set_ocsp_policy(ccfg, KITLS_OCSP_REQUEST_ONLY), 0);
+    ck_assert_int_eq(kitls_config_set_request_sct(ccfg, 1), 0);
+    kitls_conn *c = tu_client(ccfg, "localhost"), *s = tu_server(scfg);
+    ck_assert_int_eq(tu_handshake(c, s, NULL, NULL), 0);
+    size_t n;
+    const uint8_t *p = kitls_conn_ocsp_response(c, &n);
+    ck_assert_uint_eq(n, 4);
+    ck_assert(!memcmp(p, staple, 4));
+    p = kitls_conn_sct_list(c, &n);
+    ck_assert_uint_eq(n, 6);
+    ck_assert(!memcmp(p, sct, 6));
+    kitls_conn_free(c);
+    kitls_conn_free(s);
+    /* A client that does not ask gets neither. */
+    c = tu_client(plain, "localhost");
+    s = tu_server(scfg);
+    ck_assert_int_eq(tu_handshake(c, s, NULL, NULL), 0);
+    ck_assert_ptr_null(kitls_conn_ocsp_response(c, &n));
+    ck_assert_ptr_null(kitls_conn_sct_list(c, &n));
+    kitls_conn_free(c);
+    kitls_conn_free(s);
+    kitls_config_free(scfg);
+    kitls_config_free(ccfg);
+    kitls_config_free(plain);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("resume");
@@ -509,6 +596,9 @@ static Suite *suite(void)
     tcase_add_test(t, test_key_update_auto);
     tcase_add_test(t, test_key_update_bad_value);
     tcase_add_test(t, test_release_buffers);
+    tcase_add_test(t, test_exporter);
+    tcase_add_test(t, test_max_send_fragment);
+    tcase_add_test(t, test_raw_ocsp_and_sct);
     suite_add_tcase(s, t);
     return s;
 }
