@@ -403,6 +403,13 @@ int kitls_config_set_limits(kitls_config *cfg, const struct kitls_limits *lim)
     return 0;
 }
 
+int kitls_config_set_send_ca_names(kitls_config *cfg, int on)
+{
+    MUTABLE(cfg);
+    cfg->send_ca_names = !!on;
+    return 0;
+}
+
 int kitls_config_set_cert_callback(kitls_config *cfg, kitls_cert_select_fn fn, void *ctx)
 {
     MUTABLE(cfg);

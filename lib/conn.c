@@ -76,6 +76,8 @@ void kitls_conn_free(kitls_conn *c)
     free(c->peer_der);
     free(c->ocsp_resp);
     free(c->sct_list);
+    free(c->peer_alpn);
+    free(c->peer_cas);
     EVP_PKEY_free(c->peer_key);
     kitls_config_free(c->cfg);
     OPENSSL_cleanse(c, sizeof(*c));
@@ -725,4 +727,30 @@ int kitls_conn_export_early_keying_material(kitls_conn *c, const char *label,
     if (!c->has_early_exp || !c->suite)
         return KITLS_E_STATE;
     return exporter(c, c->early_exp, label, context, context_len, out, out_len);
+}
+
+const uint8_t *kitls_conn_peer_alpn_list(const kitls_conn *c, size_t *len)
+{
+    *len = c->peer_alpn_len;
+    return c->peer_alpn;
+}
+
+const uint8_t *kitls_conn_peer_ca_names(const kitls_conn *c, size_t *len)
+{
+    *len = c->peer_cas_len;
+    return c->peer_cas;
+}
+
+/* Keep a copy of a peer-sent list for the application. */
+int kitls_conn_keep(uint8_t **dst, size_t *dst_len, const uint8_t *p, size_t n)
+{
+    uint8_t *copy = malloc(n ? n : 1);
+    if (!copy)
+        return KITLS_E_NOMEM;
+    if (n)
+        memcpy(copy, p, n);
+    free(*dst);
+    *dst = copy;
+    *dst_len = n;
+    return 0;
 }

@@ -123,9 +123,14 @@ struct kitls_conn {
     uint8_t early_exp[KITLS_MAX_HASH];    /* early_exporter_master_secret */
     int has_early_exp;
     size_t max_send;            /* application cap per record, 0 = none */
+    uint8_t *peer_alpn;         /* server: client's ALPN list (wire) */
+    size_t peer_alpn_len;
+    uint8_t *peer_cas;          /* client: CertificateRequest CA names (wire) */
+    size_t peer_cas_len;
 };
 
 /* conn.c */
+int kitls_conn_keep(uint8_t **dst, size_t *dst_len, const uint8_t *p, size_t n);
 int kitls_conn_process_plain(kitls_conn *c, uint8_t type, const uint8_t *p, size_t len, size_t at);
 int kitls_conn_fail(kitls_conn *c, int err);
 /** Queue a handshake message (header included) for the current epoch. */

@@ -491,6 +491,15 @@ int kitls_hs_client_cr(kitls_conn *c, struct rd *b)
     if (!sa)
         return KITLS_E_MISSING_EXTENSION;
     GUARD(kitls_ext_parse_sigalgs(c, sa->data));
+    const struct ext_entry *ca = kitls_ext_get(&el, EXT_CERTIFICATE_AUTHORITIES);
+    if (ca) {
+        struct rd r = ca->data, list;
+        GUARD(rd_sub(&r, 2, &list));
+        GUARD(rd_expect_empty(&r));
+        if (rd_empty(&list))
+            return KITLS_E_DECODE;
+        GUARD(kitls_conn_keep(&c->peer_cas, &c->peer_cas_len, list.p, rd_left(&list)));
+    }
     c->cert_requested = 1;
     GUARD(client_pick_cert(c));
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));

@@ -261,6 +261,7 @@ static int parse_alpn(kitls_conn *c, struct rd r)
     GUARD(rd_expect_empty(&r));
     if (rd_empty(&list))
         return KITLS_E_DECODE;
+    GUARD(kitls_conn_keep(&c->peer_alpn, &c->peer_alpn_len, list.p, rd_left(&list)));
     struct rd l = list;
     while (!rd_empty(&l)) {
         struct rd p;
@@ -609,6 +610,25 @@ static int send_cr(kitls_conn *c)
     size_t e = wr_begin(&w, 2);
     kitls_ext_write_sigalgs(c, &w);
     wr_end(&w, e, 2);
+    if (c->cfg->send_ca_names) {
+        /* certificate_authorities: our trust anchors' subjects (§4.2.4). */
+        STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(c->cfg->store);
+        wr_u16(&w, EXT_CERTIFICATE_AUTHORITIES);
+        e = wr_begin(&w, 2);
+        size_t list = wr_begin(&w, 2);
+        for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+            X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
+            unsigned char *der = NULL;
+            int n = x ? i2d_X509_NAME(X509_get_subject_name(x), &der) : 0;
+            if (n > 0) {
+                wr_u16(&w, (uint16_t)n);
+                wr_put(&w, der, (size_t)n);
+            }
+            OPENSSL_free(der);
+        }
+        wr_end(&w, list, 2);
+        wr_end(&w, e, 2);
+    }
     wr_end(&w, exts, 2);
     int ret = kitls_hs_msg_end(c, &w, at);
     if (!ret)

@@ -308,6 +308,7 @@ struct kitls_config {
     void *cert_ctx;
     int ocsp_policy;
     int request_sct;
+    int send_ca_names;
     uint32_t ocsp_skew;
     pthread_rwlock_t ocsp_lock;
 };

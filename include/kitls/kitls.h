@@ -224,6 +224,9 @@ typedef int (*kitls_cert_select_fn)(void *ctx, kitls_conn *c, const char *server
                                     const uint16_t *sigalgs, size_t n_sigalgs);
 KITLS_API KITLS_WUR int kitls_config_set_cert_callback(kitls_config *cfg, kitls_cert_select_fn fn,
                                                        void *ctx);
+/** Server: list the subjects of the trust anchors loaded so far in the
+ *  CertificateRequest's certificate_authorities (default off). */
+KITLS_API KITLS_WUR int kitls_config_set_send_ca_names(kitls_config *cfg, int on);
 /** Trust anchors from a PEM file (may be called several times). */
 KITLS_API KITLS_WUR int kitls_config_load_ca_file(kitls_config *cfg, const char *path);
 /** Trust anchors from PEM text. */
@@ -444,6 +447,12 @@ KITLS_API KITLS_WUR int kitls_conn_set_max_send_fragment(kitls_conn *c, size_t n
 /** Signature schemes the peer listed (server: the ClientHello's; client:
  *  the CertificateRequest's), known ones only, in its order. */
 KITLS_API const uint16_t *kitls_conn_peer_sigalgs(const kitls_conn *c, size_t *n);
+/** Server: the client's ALPN list in wire format (length-prefixed names;
+ *  NULL, 0 if it sent none). */
+KITLS_API const uint8_t *kitls_conn_peer_alpn_list(const kitls_conn *c, size_t *len);
+/** Client: the certificate_authorities of the server's CertificateRequest,
+ *  wire format (2-byte-length-prefixed DER names; NULL, 0 if none). */
+KITLS_API const uint8_t *kitls_conn_peer_ca_names(const kitls_conn *c, size_t *len);
 /** Client: the raw OCSP response the server stapled (NULL, 0 if none). */
 KITLS_API const uint8_t *kitls_conn_ocsp_response(const kitls_conn *c, size_t *len);
 /** Client: the raw SignedCertificateTimestampList the server sent (NULL, 0 if none). */

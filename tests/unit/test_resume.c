@@ -573,6 +573,33 @@ START_TEST(test_raw_ocsp_and_sct)
 }
 END_TEST
 
+START_TEST(test_peer_lists)
+{
+    static const char *const protos[2] = {"h2", "http/1.1"};
+    static const uint8_t wire[12] = {2, 'h', '2', 8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    kitls_config *scfg = tu_server_config(TU_P256), *ccfg = tu_client_config();
+    ck_assert_int_eq(kitls_config_set_verify(scfg, KITLS_VERIFY_REQUEST), 0);
+    ck_assert_int_eq(kitls_config_set_send_ca_names(scfg, 1), 0);
+    ck_assert_int_eq(kitls_config_set_alpn(ccfg, protos, 2), 0);
+    kitls_conn *c = tu_client(ccfg, "localhost"), *s = tu_server(scfg);
+    ck_assert_int_eq(tu_handshake(c, s, NULL, NULL), 0);
+    size_t n;
+    const uint8_t *p = kitls_conn_peer_alpn_list(s, &n);
+    ck_assert_uint_eq(n, sizeof(wire));
+    ck_assert(!memcmp(p, wire, n));
+    p = kitls_conn_peer_ca_names(c, &n);
+    ck_assert_ptr_nonnull(p);
+    ck_assert_uint_gt(n, 4);
+    size_t first = (size_t)p[0] << 8 | p[1];
+    ck_assert_uint_le(first + 2, n);
+    ck_assert_ptr_null(kitls_conn_peer_ca_names(s, &n));
+    kitls_conn_free(c);
+    kitls_conn_free(s);
+    kitls_config_free(scfg);
+    kitls_config_free(ccfg);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("resume");
@@ -599,6 +626,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_exporter);
     tcase_add_test(t, test_max_send_fragment);
     tcase_add_test(t, test_raw_ocsp_and_sct);
+    tcase_add_test(t, test_peer_lists);
     suite_add_tcase(s, t);
     return s;
 }
