@@ -10,6 +10,7 @@
 #include "common.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -24,6 +25,152 @@ void ex_opts_init(struct ex_opts *o, const char *prog)
     memset(o, 0, sizeof(*o));
     o->prog = prog;
     o->verify = -1;
+    o->tickets = -1;
+}
+
+uint8_t *ex_read_file(const char *prog, const char *path, size_t *len)
+{
+    size_t cap = 4096, n = 0;
+    uint8_t *buf, *nb;
+    FILE *f;
+
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "%s: %s: %s\n", prog, path, strerror(errno));
+        return NULL;
+    }
+    buf = malloc(cap);
+    while (buf != NULL) {
+        n += fread(buf + n, 1, cap - n - 1, f);
+        if (n < cap - 1)
+            break;
+        nb = realloc(buf, cap * 2);
+        if (nb == NULL)
+            free(buf);
+        buf = nb;
+        cap *= 2;
+    }
+    if (buf == NULL || ferror(f)) {
+        fprintf(stderr, "%s: %s: read failed\n", prog, path);
+        free(buf);
+        fclose(f);
+        return NULL;
+    }
+    fclose(f);
+    buf[n] = '\0';
+    *len = n;
+    return buf;
+}
+
+int ex_write_file(const char *prog, const char *path, const uint8_t *buf, size_t len)
+{
+    size_t n = strlen(path) + 8, off = 0;
+    char *tmp = malloc(n);
+    ssize_t w;
+    int fd, ok = 1;
+
+    if (tmp == NULL)
+        return -1;
+    snprintf(tmp, n, "%s.tmp", path);
+    /* 0600: a serialized session holds a resumption secret. */
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0) {
+        fprintf(stderr, "%s: %s: %s\n", prog, tmp, strerror(errno));
+        free(tmp);
+        return -1;
+    }
+    while (ok && off < len) {
+        w = write(fd, buf + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            ok = 0;
+        else
+            off += (size_t)w;
+    }
+    ok = close(fd) == 0 && ok;
+    if (ok && rename(tmp, path) != 0)
+        ok = 0;
+    if (!ok) {
+        fprintf(stderr, "%s: writing %s: %s\n", prog, path, strerror(errno));
+        (void)unlink(tmp);
+    }
+    free(tmp);
+    return ok ? 0 : -1;
+}
+
+static int hexval(int ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/*
+ * Ticket key file: one key per line, 72 hex digits (4-byte key id, then the
+ * 32-byte AES-256-GCM key), e.g. from `openssl rand -hex 36`.  The first
+ * line seals new tickets; all lines open them (rotation).  Blank lines and
+ * lines starting with '#' are ignored.
+ */
+#define EX_MAX_TICKET_KEYS 8
+static int load_ticket_keys(const char *prog, const char *path, kitls_config *cfg)
+{
+    struct kitls_ticket_key keys[EX_MAX_TICKET_KEYS];
+    uint8_t raw[36];
+    size_t len, n = 0, i;
+    char *text, *line, *next;
+    int err, hi, lo, rc = -1;
+
+    text = (char *)ex_read_file(prog, path, &len);
+    if (text == NULL)
+        return -1;
+    for (line = text; line != NULL; line = next) {
+        next = strchr(line, '\n');
+        if (next != NULL)
+            *next++ = '\0';
+        len = strlen(line);
+        while (len > 0 && (line[len - 1] == '\r' || line[len - 1] == ' '))
+            line[--len] = '\0';
+        if (len == 0 || line[0] == '#')
+            continue;
+        if (len != 2 * sizeof(raw) || n == EX_MAX_TICKET_KEYS) {
+            fprintf(stderr, "%s: %s: expected up to %d lines of %zu hex digits\n", prog, path,
+                    EX_MAX_TICKET_KEYS, 2 * sizeof(raw));
+            goto out;
+        }
+        for (i = 0; i < sizeof(raw); i++) {
+            hi = hexval(line[2 * i]);
+            lo = hexval(line[2 * i + 1]);
+            if (hi < 0 || lo < 0) {
+                fprintf(stderr, "%s: %s: not a hex digit in a key\n", prog, path);
+                goto out;
+            }
+            raw[i] = (uint8_t)(hi << 4 | lo);
+        }
+        memcpy(keys[n].id, raw, 4);
+        memcpy(keys[n].key, raw + 4, 32);
+        n++;
+    }
+    if (n == 0) {
+        fprintf(stderr, "%s: %s: no ticket key\n", prog, path);
+        goto out;
+    }
+    err = kitls_config_set_ticket_keys(cfg, keys, n);
+    if (err < 0) {
+        fprintf(stderr, "%s: --ticket-key-file %s: %s (%d)\n", prog, path,
+                kitls_error_string(err), err);
+        goto out;
+    }
+    rc = 0;
+out:
+    memset(keys, 0, sizeof(keys));
+    memset(raw, 0, sizeof(raw));
+    free(text);
+    return rc;
 }
 
 int ex_parse_int(const char *prog, const char *opt, const char *arg, int min, int max)
@@ -173,6 +320,25 @@ kitls_config *ex_config_build(enum kitls_role role, const struct ex_opts *o)
     if (o->verify >= 0) {
         err = kitls_config_set_verify(cfg, (enum kitls_verify)o->verify);
         if (err < 0 && config_fail(o->prog, "verify mode", err))
+            goto fail;
+    }
+    if (o->tickets >= 0) {
+        err = kitls_config_set_tickets(cfg, (unsigned)o->tickets, 7200);
+        if (err < 0 && config_fail(o->prog, "--tickets", err))
+            goto fail;
+    }
+    if (o->ticket_key_file != NULL && load_ticket_keys(o->prog, o->ticket_key_file, cfg) != 0)
+        goto fail;
+    if (role == KITLS_ROLE_SERVER && o->early_data_max > 0) {
+        err = kitls_config_set_early_data(cfg, (uint32_t)o->early_data_max);
+        if (err < 0 && config_fail(o->prog, "--early-data", err))
+            goto fail;
+    }
+    if (role == KITLS_ROLE_CLIENT && o->early_data_file != NULL) {
+        /* Any non-zero value lets the client send 0-RTT; the ticket's
+         * max_early_data_size bounds how much. */
+        err = kitls_config_set_early_data(cfg, UINT32_MAX);
+        if (err < 0 && config_fail(o->prog, "--early-data", err))
             goto fail;
     }
     return cfg;
@@ -384,6 +550,20 @@ int ex_read(int fd, kitls_conn *c, uint8_t *buf, size_t len)
     }
 }
 
+int ex_key_update(int fd, kitls_conn *c, int n, int request)
+{
+    int i, rc;
+
+    for (i = 0; i < n; i++) {
+        rc = kitls_conn_key_update(c, request);
+        if (rc < 0) {
+            (void)ex_flush(fd, c);
+            return rc;
+        }
+    }
+    return ex_flush(fd, c);
+}
+
 int ex_write(int fd, kitls_conn *c, const uint8_t *buf, size_t len)
 {
     size_t off = 0, chunk;
@@ -450,6 +630,12 @@ void ex_print_params(FILE *f, const kitls_conn *c)
     fprintf(f, "peer-authenticated: %s\n", kitls_conn_peer_authenticated(c) ? "yes" : "no");
     fprintf(f, "server-name: %s\n", sni != NULL && *sni != '\0' ? sni : "none");
     fprintf(f, "max-send-fragment: %zu\n", kitls_conn_max_send_fragment(c));
+    fprintf(f, "resumed: %s\n", kitls_conn_is_resumed(c) ? "yes" : "no");
+    switch (kitls_conn_early_data_status(c)) {
+    case KITLS_EARLY_ACCEPTED: fprintf(f, "early-data: accepted\n"); break;
+    case KITLS_EARLY_REJECTED: fprintf(f, "early-data: rejected\n"); break;
+    default: fprintf(f, "early-data: none\n"); break;
+    }
     fflush(f);
 }
 

@@ -44,6 +44,16 @@ struct ex_opts {
     int once;
     int timeout;             /* socket receive/send timeout in seconds, 0 = none */
     int quiet;
+    /* Resumption, 0-RTT, KeyUpdate. */
+    const char *sess_in;         /* client: offer the session in this file */
+    const char *sess_out;        /* client: save the newest session here */
+    const char *early_data_file; /* client: send this file as 0-RTT data */
+    const char *ticket_key_file; /* server: ticket keys (hex lines) */
+    int tickets;                 /* server: tickets per handshake, -1 = default */
+    long early_data_max;         /* server: accept 0-RTT up to this, 0 = off */
+    int key_update;              /* KeyUpdates to send mid-exchange */
+    int key_update_request;      /* ... with update_requested */
+    int naccept;                 /* server: connections to serve, 0 = forever */
 };
 
 /* Fill in defaults (verify = -1, everything else 0/NULL). */
@@ -59,6 +69,12 @@ int ex_split_list(const char *list, char *storage, size_t storage_len, const cha
  * (prefixed with o->prog) and returns NULL.
  */
 kitls_config *ex_config_build(enum kitls_role role, const struct ex_opts *o);
+
+/* Read a whole file into a malloc'd buffer (NUL-terminated, not counted in
+ * *len).  Prints the reason and returns NULL on failure. */
+uint8_t *ex_read_file(const char *prog, const char *path, size_t *len);
+/* Write len bytes to path (mode 0600, replaced atomically).  0 or -1. */
+int ex_write_file(const char *prog, const char *path, const uint8_t *buf, size_t len);
 
 /* Parse a non-negative decimal integer option; exits with usage error. */
 int ex_parse_int(const char *prog, const char *opt, const char *arg, int min, int max);
@@ -90,6 +106,9 @@ int ex_handshake(int fd, kitls_conn *c);
  * close_notify, or an error.  Post-handshake output (e.g. a KeyUpdate
  * reply) is flushed on the way. */
 int ex_read(int fd, kitls_conn *c, uint8_t *buf, size_t len);
+/* Send n KeyUpdates (request: with update_requested) and flush them.  0 or
+ * an error. */
+int ex_key_update(int fd, kitls_conn *c, int n, int request);
 /* Encrypt and send all of buf.  0 or an error. */
 int ex_write(int fd, kitls_conn *c, const uint8_t *buf, size_t len);
 /* Send close_notify and flush it, then shut down the write side.  If
@@ -99,7 +118,8 @@ int ex_close(int fd, kitls_conn *c, int peer_closed);
 
 /* ---- reporting ---- */
 
-/* Print the negotiated parameters as stable "key: value" lines. */
+/* Print the negotiated parameters as stable "key: value" lines (new keys
+ * are only ever appended: resumed, early-data). */
 void ex_print_params(FILE *f, const kitls_conn *c);
 /* Print an error with its alert, the peer's alert and the verify detail. */
 void ex_report_error(const char *prog, const kitls_conn *c, int err);

@@ -10,6 +10,13 @@
  *   (default)   relay stdin to the server and the server to stdout; at
  *               stdin EOF send close_notify and wait for the server's.
  *
+ * Resumption: --sess-out saves the newest session ticket after the
+ * connection, --sess-in offers a saved one.  --early-data sends a file as
+ * 0-RTT data with that session (and again after the handshake if the server
+ * rejects it); it comes before the data of the mode above.  --key-update
+ * sends KeyUpdates half way through the data (echo, message) or after the
+ * first stdin chunk (relay).
+ *
  * Exit status: 0 on success, 1 on a TLS or transport failure, 2 on a usage
  * error.
  */
@@ -46,6 +53,12 @@ static void usage(FILE *f)
             "  --message STR          data to send (default: stdin)\n"
             "  --echo                 expect the data echoed back and check it\n"
             "  --print                print negotiated parameters to stdout\n"
+            "  --sess-out FILE        save the session (ticket) received, for --sess-in\n"
+            "  --sess-in FILE         offer the saved session for resumption\n"
+            "  --early-data FILE      send FILE as 0-RTT data (needs --sess-in); resent\n"
+            "                         after the handshake if the server rejects it\n"
+            "  --key-update N         send N KeyUpdates half way through the data\n"
+            "  --key-update-request   ... with update_requested (N defaults to 1)\n"
             "  --timeout SECS         socket timeout (default 0 = none)\n"
             "  --quiet                less chatter on stderr\n",
             prog);
@@ -70,6 +83,11 @@ enum {
     OPT_PRINT,
     OPT_TIMEOUT,
     OPT_QUIET,
+    OPT_SESS_IN,
+    OPT_SESS_OUT,
+    OPT_EARLY_DATA,
+    OPT_KEY_UPDATE,
+    OPT_KEY_UPDATE_REQUEST,
     OPT_HELP,
 };
 
@@ -92,6 +110,11 @@ static const struct option long_opts[] = {
     {"print", no_argument, NULL, OPT_PRINT},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"quiet", no_argument, NULL, OPT_QUIET},
+    {"sess-in", required_argument, NULL, OPT_SESS_IN},
+    {"sess-out", required_argument, NULL, OPT_SESS_OUT},
+    {"early-data", required_argument, NULL, OPT_EARLY_DATA},
+    {"key-update", required_argument, NULL, OPT_KEY_UPDATE},
+    {"key-update-request", no_argument, NULL, OPT_KEY_UPDATE_REQUEST},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -129,6 +152,13 @@ static void parse_args(int argc, char **argv, struct ex_opts *o)
             o->timeout = ex_parse_int(prog, "timeout", optarg, 0, 86400);
             break;
         case OPT_QUIET: o->quiet = 1; break;
+        case OPT_SESS_IN: o->sess_in = optarg; break;
+        case OPT_SESS_OUT: o->sess_out = optarg; break;
+        case OPT_EARLY_DATA: o->early_data_file = optarg; break;
+        case OPT_KEY_UPDATE:
+            o->key_update = ex_parse_int(prog, "key-update", optarg, 0, 1000);
+            break;
+        case OPT_KEY_UPDATE_REQUEST: o->key_update_request = 1; break;
         case 'h':
         case OPT_HELP: usage(stdout); exit(0);
         default: usage(stderr); exit(2);
@@ -143,6 +173,41 @@ static void parse_args(int argc, char **argv, struct ex_opts *o)
         o->host = "127.0.0.1";
     if (o->port == NULL)
         o->port = "4433";
+    if (o->key_update_request && o->key_update == 0)
+        o->key_update = 1;
+    if (o->early_data_file != NULL && o->sess_in == NULL) {
+        fprintf(stderr, "%s: --early-data needs --sess-in\n", prog);
+        exit(2);
+    }
+}
+
+/* Tickets received on this connection (the session callback counts). */
+static int tickets_seen;
+
+static void on_session(void *ctx, kitls_conn *c, kitls_session *s)
+{
+    (void)c;
+    (void)s;
+    ++*(int *)ctx;
+}
+
+/* Where to split data for a KeyUpdate in the middle: after the newline
+ * closest to the middle (line-oriented peers such as gnutls-serv --echo
+ * echo whole lines only), else at the middle. */
+static size_t split_point(const uint8_t *data, size_t len)
+{
+    size_t i, best = len / 2, bestd = (size_t)-1, d;
+
+    for (i = 0; i + 1 < len; i++) {
+        if (data[i] != '\n')
+            continue;
+        d = i + 1 > len / 2 ? i + 1 - len / 2 : len / 2 - (i + 1);
+        if (d < bestd) {
+            bestd = d;
+            best = i + 1;
+        }
+    }
+    return best;
 }
 
 /* Read all of stdin into a malloc'd buffer. */
@@ -184,6 +249,66 @@ static int write_stdout(const uint8_t *p, size_t n)
     return fwrite(p, 1, n, stdout) == n && fflush(stdout) == 0 ? 0 : -1;
 }
 
+/*
+ * With --sess-out, before closing: give the server a moment (2 s) to send
+ * its NewSessionTicket if none has arrived yet.  Data read meanwhile goes
+ * to stdout.  Returns 0 (a ticket arrived or the wait ended),
+ * KITLS_E_CLOSED if the server closed, or an error.
+ */
+static int wait_ticket(int fd, kitls_conn *c, const struct ex_opts *o)
+{
+    uint8_t buf[16384];
+    struct pollfd pfd;
+    int n, rc;
+
+    while (o->sess_out != NULL && tickets_seen == 0) {
+        n = kitls_conn_read(c, buf, sizeof(buf));
+        rc = ex_flush(fd, c);
+        if (n > 0) {
+            if (write_stdout(buf, (size_t)n) != 0)
+                return KITLS_E_INTERNAL;
+            continue;
+        }
+        if (n == 0 && rc == 0)
+            continue;
+        if (n != KITLS_E_WANT_READ)
+            return n;
+        if (rc != 0)
+            return rc;
+        if (tickets_seen > 0)
+            break; /* that read consumed a NewSessionTicket */
+        pfd.fd = fd;
+        pfd.events = POLLIN;
+        n = poll(&pfd, 1, 2000);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return 0;
+        rc = ex_recv_feed(fd, c);
+        if (rc != 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Read exactly len bytes into buf. */
+static int read_exact(int fd, kitls_conn *c, uint8_t *buf, size_t len, size_t *got)
+{
+    int rc;
+
+    while (*got < len) {
+        rc = ex_read(fd, c, buf + *got, len - *got);
+        if (rc <= 0) {
+            if (rc == KITLS_E_CLOSED)
+                fprintf(stderr, "%s: server closed after %zu of %zu echoed bytes\n", prog,
+                        *got, len);
+            return rc;
+        }
+        *got += (size_t)rc;
+    }
+    return 0;
+}
+
 /* After our close_notify: read (briefly) until the server's close_notify so
  * the socket is not reset with unread data.  Errors here don't matter. */
 static void drain(int fd, kitls_conn *c)
@@ -195,10 +320,12 @@ static void drain(int fd, kitls_conn *c)
         ;
 }
 
-static int run_echo(int fd, kitls_conn *c, const struct ex_opts *o)
+/* Echo mode; the early data (elen bytes, already sent) comes back first. */
+static int run_echo(int fd, kitls_conn *c, const struct ex_opts *o, const uint8_t *early,
+                    size_t elen)
 {
     uint8_t *data, *back;
-    size_t len, got = 0;
+    size_t len, got = 0, split;
     int rc;
 
     if (o->message != NULL) {
@@ -214,31 +341,43 @@ static int run_echo(int fd, kitls_conn *c, const struct ex_opts *o)
             return KITLS_E_INTERNAL;
         }
     }
-    back = malloc(len + 1);
+    back = malloc(elen + len + 1);
     if (back == NULL) {
         free(data);
         return KITLS_E_NOMEM;
     }
-    rc = ex_write(fd, c, data, len);
-    while (rc == 0 && got < len) {
-        rc = ex_read(fd, c, back + got, len - got);
-        if (rc > 0) {
-            got += (size_t)rc;
-            rc = 0;
-        } else if (rc == KITLS_E_CLOSED) {
-            fprintf(stderr, "%s: server closed after %zu of %zu echoed bytes\n", prog, got, len);
-        }
+    /* With --key-update: the first part, its echo, the KeyUpdates, then
+     * the rest, so data flows both ways under the old and the new keys. */
+    split = o->key_update > 0 ? split_point(data, len) : len;
+    rc = ex_write(fd, c, data, split);
+    if (rc == 0)
+        rc = read_exact(fd, c, back, elen + split, &got);
+    if (rc == 0 && o->key_update > 0) {
+        rc = ex_key_update(fd, c, o->key_update, o->key_update_request);
+        if (rc == 0 && o->print)
+            printf("key-update: sent %d%s\n", o->key_update,
+                   o->key_update_request ? " (update_requested)" : "");
     }
-    if (rc == 0 && memcmp(data, back, len) != 0) {
+    if (rc == 0)
+        rc = ex_write(fd, c, data + split, len - split);
+    if (rc == 0)
+        rc = read_exact(fd, c, back, elen + len, &got);
+    if (rc == 0 &&
+        ((elen > 0 && memcmp(early, back, elen) != 0) || memcmp(data, back + elen, len) != 0)) {
         fprintf(stderr, "%s: echo mismatch\n", prog);
         rc = 1;
     }
     if (rc == 0) {
         if (o->print)
-            printf("echo: ok (%zu bytes)\n", len);
-        rc = ex_close(fd, c, 0);
-        if (rc == 0)
-            drain(fd, c);
+            printf("echo: ok (%zu bytes)\n", elen + len);
+        rc = wait_ticket(fd, c, o);
+        if (rc == KITLS_E_CLOSED) {
+            rc = ex_close(fd, c, 1);
+        } else if (rc == 0) {
+            rc = ex_close(fd, c, 0);
+            if (rc == 0)
+                drain(fd, c);
+        }
     }
     free(data);
     free(back);
@@ -248,10 +387,17 @@ static int run_echo(int fd, kitls_conn *c, const struct ex_opts *o)
 /* Send --message, then print what the server sends until it closes. */
 static int run_message(int fd, kitls_conn *c, const struct ex_opts *o)
 {
+    const uint8_t *msg = (const uint8_t *)o->message;
+    size_t len = strlen(o->message), split;
     uint8_t buf[16384];
     int rc;
 
-    rc = ex_write(fd, c, (const uint8_t *)o->message, strlen(o->message));
+    split = o->key_update > 0 ? split_point(msg, len) : len;
+    rc = ex_write(fd, c, msg, split);
+    if (rc == 0 && o->key_update > 0)
+        rc = ex_key_update(fd, c, o->key_update, o->key_update_request);
+    if (rc == 0)
+        rc = ex_write(fd, c, msg + split, len - split);
     while (rc == 0) {
         rc = ex_read(fd, c, buf, sizeof(buf));
         if (rc > 0)
@@ -267,7 +413,7 @@ static int run_relay(int fd, kitls_conn *c, const struct ex_opts *o)
 {
     uint8_t buf[16384];
     struct pollfd pfd[2];
-    int stdin_open = 1, n, rc;
+    int stdin_open = 1, n, rc, key_update = o->key_update;
     ssize_t r;
 
     for (;;) {
@@ -284,6 +430,10 @@ static int run_relay(int fd, kitls_conn *c, const struct ex_opts *o)
                 continue; /* a record without data; keep draining */
             if (n == KITLS_E_CLOSED)
                 return stdin_open ? ex_close(fd, c, 1) : 0;
+            /* We sent close_notify already: a peer that then just closes
+             * the connection (openssl s_server) is fine. */
+            if (n == KITLS_E_EOF && !stdin_open)
+                return 0;
             if (n != KITLS_E_WANT_READ)
                 return n;
             if (rc != 0)
@@ -310,19 +460,97 @@ static int run_relay(int fd, kitls_conn *c, const struct ex_opts *o)
                 continue;
             if (r <= 0) {
                 stdin_open = 0;
-                rc = ex_close(fd, c, 0);
+                rc = wait_ticket(fd, c, o);
+                if (rc == KITLS_E_CLOSED)
+                    return ex_close(fd, c, 1);
+                if (rc == 0)
+                    rc = ex_close(fd, c, 0);
             } else {
                 rc = ex_write(fd, c, buf, (size_t)r);
+                if (rc == 0 && key_update > 0) {
+                    rc = ex_key_update(fd, c, key_update, o->key_update_request);
+                    key_update = 0;
+                }
             }
             if (rc != 0)
                 return rc;
         }
         if (pfd[0].revents != 0) {
             rc = ex_recv_feed(fd, c);
+            if (rc == KITLS_E_EOF && !stdin_open) {
+                kitls_conn_set_eof(c);
+                continue; /* a close_notify may still be buffered */
+            }
             if (rc != 0)
                 return rc;
         }
     }
+}
+
+/* --sess-in: load the session and offer it. */
+static int offer_session(kitls_conn *c, const char *path)
+{
+    kitls_session *s;
+    uint8_t *buf;
+    size_t len;
+    int rc;
+
+    buf = ex_read_file(prog, path, &len);
+    if (buf == NULL)
+        return KITLS_E_INVALID_ARG;
+    s = kitls_session_from_bytes(buf, len);
+    memset(buf, 0, len);
+    free(buf);
+    if (s == NULL) {
+        fprintf(stderr, "%s: %s: not a kitls session\n", prog, path);
+        return KITLS_E_INVALID_ARG;
+    }
+    rc = kitls_conn_set_session(c, s);
+    kitls_session_free(s);
+    if (rc < 0)
+        ex_report_error(prog, c, rc);
+    return rc;
+}
+
+/* --sess-out: save the newest session received on the connection. */
+static int save_session(kitls_conn *c, const char *path)
+{
+    kitls_session *s = kitls_conn_get_session(c);
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = -1;
+
+    if (s == NULL) {
+        fprintf(stderr, "%s: --sess-out: no session ticket received\n", prog);
+        return -1;
+    }
+    if (kitls_session_to_bytes(s, NULL, 0, &len) == 0 && (buf = malloc(len)) != NULL &&
+        kitls_session_to_bytes(s, buf, len, &len) == 0)
+        rc = ex_write_file(prog, path, buf, len);
+    else
+        fprintf(stderr, "%s: --sess-out: cannot serialize the session\n", prog);
+    if (buf != NULL)
+        memset(buf, 0, len);
+    free(buf);
+    kitls_session_free(s);
+    return rc;
+}
+
+/*
+ * After the handshake: send again whatever part of the early data the
+ * server did not take as 0-RTT (all of it if rejected or not offered).
+ */
+static int resend_early(int fd, kitls_conn *c, const uint8_t *early, size_t elen, size_t queued,
+                        int quiet)
+{
+    size_t from = kitls_conn_early_data_status(c) == KITLS_EARLY_ACCEPTED ? queued : 0;
+
+    if (from == elen)
+        return 0;
+    if (!quiet)
+        fprintf(stderr, "%s: sending %zu bytes of early data after the handshake\n", prog,
+                elen - from);
+    return ex_write(fd, c, early + from, elen - from);
 }
 
 int main(int argc, char **argv)
@@ -330,15 +558,33 @@ int main(int argc, char **argv)
     struct ex_opts o;
     kitls_config *cfg = NULL;
     kitls_conn *c = NULL;
+    uint8_t *early = NULL;
+    size_t elen = 0, queued = 0;
     int fd = -1, rc;
 
     signal(SIGPIPE, SIG_IGN);
     ex_opts_init(&o, prog);
     parse_args(argc, argv, &o);
 
+    if (o.early_data_file != NULL) {
+        early = ex_read_file(prog, o.early_data_file, &elen);
+        if (early == NULL)
+            return 1;
+    }
     cfg = ex_config_build(KITLS_ROLE_CLIENT, &o);
-    if (cfg == NULL)
+    if (cfg == NULL) {
+        free(early);
         return 1;
+    }
+    if (o.sess_out != NULL) {
+        rc = kitls_config_set_session_callback(cfg, on_session, &tickets_seen);
+        if (rc < 0) {
+            ex_report_error(prog, NULL, rc);
+            kitls_config_free(cfg);
+            free(early);
+            return 1;
+        }
+    }
     c = kitls_conn_new(cfg);
     if (c == NULL) {
         fprintf(stderr, "%s: kitls_conn_new failed\n", prog);
@@ -351,6 +597,22 @@ int main(int argc, char **argv)
     if (rc < 0) {
         ex_report_error(prog, c, rc);
         goto out;
+    }
+    if (o.sess_in != NULL && (rc = offer_session(c, o.sess_in)) < 0)
+        goto out;
+    if (early != NULL && elen > 0) {
+        /* KITLS_E_STATE: 0-RTT is not possible with this session (the
+         * ticket does not allow it, or it was not offered); the data then
+         * goes after the handshake. */
+        rc = kitls_conn_write_early_data(c, early, elen);
+        if (rc < 0 && rc != KITLS_E_STATE) {
+            ex_report_error(prog, c, rc);
+            goto out;
+        }
+        queued = rc > 0 ? (size_t)rc : 0;
+        if (rc == KITLS_E_STATE && !o.quiet)
+            fprintf(stderr, "%s: 0-RTT not possible with this session\n", prog);
+        rc = 0;
     }
 
     fd = ex_tcp_connect(prog, o.host, o.port);
@@ -367,22 +629,38 @@ int main(int argc, char **argv)
     }
     if (!o.quiet)
         fprintf(stderr, "%s: handshake complete\n", prog);
-    if (o.print)
+    if (o.print) {
         ex_print_params(stdout, c);
+        if (early != NULL)
+            printf("early-data-bytes: %zu\n",
+                   kitls_conn_early_data_status(c) == KITLS_EARLY_ACCEPTED ? queued : 0);
+        fflush(stdout);
+    }
+    if (early != NULL) {
+        rc = resend_early(fd, c, early, elen, queued, o.quiet);
+        if (rc != 0) {
+            ex_report_error(prog, c, rc);
+            goto out;
+        }
+    }
 
     if (o.echo)
-        rc = run_echo(fd, c, &o);
+        rc = run_echo(fd, c, &o, early, elen);
     else if (o.message != NULL)
         rc = run_message(fd, c, &o);
     else
         rc = run_relay(fd, c, &o);
     if (rc < 0)
         ex_report_error(prog, c, rc);
+    if (o.sess_out != NULL && kitls_conn_is_established(c) && save_session(c, o.sess_out) != 0 &&
+        rc == 0)
+        rc = 1;
 
 out:
     if (fd >= 0)
         close(fd);
     kitls_conn_free(c);
     kitls_config_free(cfg);
+    free(early);
     return rc == 0 ? 0 : 1;
 }

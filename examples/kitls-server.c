@@ -9,6 +9,14 @@
  *
  * With --once it serves a single connection and exits with its status:
  * 0 on success, 1 on a TLS or transport failure, 2 on a usage error.
+ * --naccept N serves N connections (e.g. a full handshake, then a resumed
+ * one: the ticket key lives as long as the process unless
+ * --ticket-key-file gives it) and exits 1 if any of them failed.
+ *
+ * With --early-data MAX it accepts up to MAX bytes of 0-RTT data, read
+ * while the handshake runs; the data is echoed (--echo) or copied to stdout
+ * first, after the handshake.  --key-update sends KeyUpdates after the
+ * first chunk of received data has been answered.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -44,6 +52,13 @@ static void usage(FILE *f)
             "  --echo                 echo received data back until the client closes\n"
             "  --print                print negotiated parameters to stdout\n"
             "  --once                 serve one connection and exit with its status\n"
+            "  --naccept N            serve N connections, then exit (1 if any failed)\n"
+            "  --tickets N            NewSessionTickets per handshake (default 1; 0 = none)\n"
+            "  --ticket-key-file FILE ticket keys, one per line: 72 hex digits (4-byte id,\n"
+            "                         32-byte key), first line seals (default: random)\n"
+            "  --early-data MAX       accept up to MAX bytes of 0-RTT data (default off)\n"
+            "  --key-update N         send N KeyUpdates after the first data received\n"
+            "  --key-update-request   ... with update_requested (N defaults to 1)\n"
             "  --timeout SECS         per-connection socket timeout (default 0 = none)\n"
             "  --quiet                less chatter on stderr\n",
             prog);
@@ -69,6 +84,12 @@ enum {
     OPT_READY_FILE,
     OPT_TIMEOUT,
     OPT_QUIET,
+    OPT_NACCEPT,
+    OPT_TICKETS,
+    OPT_TICKET_KEY_FILE,
+    OPT_EARLY_DATA,
+    OPT_KEY_UPDATE,
+    OPT_KEY_UPDATE_REQUEST,
     OPT_HELP,
 };
 
@@ -92,6 +113,12 @@ static const struct option long_opts[] = {
     {"ready-file", required_argument, NULL, OPT_READY_FILE},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"quiet", no_argument, NULL, OPT_QUIET},
+    {"naccept", required_argument, NULL, OPT_NACCEPT},
+    {"tickets", required_argument, NULL, OPT_TICKETS},
+    {"ticket-key-file", required_argument, NULL, OPT_TICKET_KEY_FILE},
+    {"early-data", required_argument, NULL, OPT_EARLY_DATA},
+    {"key-update", required_argument, NULL, OPT_KEY_UPDATE},
+    {"key-update-request", no_argument, NULL, OPT_KEY_UPDATE_REQUEST},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -140,6 +167,16 @@ static void parse_args(int argc, char **argv, struct ex_opts *o)
             o->timeout = ex_parse_int(prog, "timeout", optarg, 0, 86400);
             break;
         case OPT_QUIET: o->quiet = 1; break;
+        case OPT_NACCEPT: o->naccept = ex_parse_int(prog, "naccept", optarg, 1, 1000000); break;
+        case OPT_TICKETS: o->tickets = ex_parse_int(prog, "tickets", optarg, 0, 16); break;
+        case OPT_TICKET_KEY_FILE: o->ticket_key_file = optarg; break;
+        case OPT_EARLY_DATA:
+            o->early_data_max = ex_parse_int(prog, "early-data", optarg, 0, INT32_MAX);
+            break;
+        case OPT_KEY_UPDATE:
+            o->key_update = ex_parse_int(prog, "key-update", optarg, 0, 1000);
+            break;
+        case OPT_KEY_UPDATE_REQUEST: o->key_update_request = 1; break;
         case 'h':
         case OPT_HELP: usage(stdout); exit(0);
         default: usage(stderr); exit(2);
@@ -157,6 +194,10 @@ static void parse_args(int argc, char **argv, struct ex_opts *o)
     }
     if (o->port == NULL)
         o->port = "4433";
+    if (o->once && o->naccept == 0)
+        o->naccept = 1; /* --naccept wins over --once */
+    if (o->key_update_request && o->key_update == 0)
+        o->key_update = 1;
 }
 
 /* Write the port to path atomically (temp file + rename), so a script
@@ -189,12 +230,77 @@ static int write_ready_file(const char *path, int port)
     return ok ? 0 : -1;
 }
 
+/*
+ * ex_handshake() plus 0-RTT: when kitls_conn_handshake() says early data
+ * is waiting, read it into *early (grown as needed; the server enforces its
+ * --early-data limit) and carry on.
+ */
+static int handshake_early(int fd, kitls_conn *c, uint8_t **early, size_t *elen)
+{
+    size_t cap = 0;
+    uint8_t *nb;
+    int rc, frc, n, got;
+
+    for (;;) {
+        rc = kitls_conn_handshake(c);
+        frc = ex_flush(fd, c);
+        if (rc == 0)
+            return frc;
+        if (frc != 0)
+            return frc;
+        if (rc == KITLS_E_EARLY_DATA) {
+            for (got = 0;; got = 1) {
+                if (cap - *elen < 4096) {
+                    nb = realloc(*early, cap + 16384);
+                    if (nb == NULL)
+                        return KITLS_E_NOMEM;
+                    *early = nb;
+                    cap += 16384;
+                }
+                n = kitls_conn_read_early_data(c, *early + *elen, cap - *elen);
+                if (n == KITLS_E_WANT_READ)
+                    break;
+                if (n < 0)
+                    return n;
+                *elen += (size_t)n;
+            }
+            if (!got) {
+                /* The handshake said data is waiting, but none could be
+                 * read: looping would never end. */
+                fprintf(stderr, "%s: KITLS_E_EARLY_DATA but no early data readable\n", prog);
+                return KITLS_E_INTERNAL;
+            }
+            continue;
+        }
+        if (rc != KITLS_E_WANT_READ)
+            return rc;
+        rc = ex_recv_feed(fd, c);
+        if (rc != 0)
+            return rc;
+    }
+}
+
+/* Echo or print one chunk of received data. */
+static int answer(int fd, kitls_conn *c, const struct ex_opts *o, const uint8_t *buf,
+                  size_t len)
+{
+    if (len == 0)
+        return 0;
+    if (o->echo)
+        return ex_write(fd, c, buf, len);
+    if (fwrite(buf, 1, len, stdout) != len)
+        return KITLS_E_INTERNAL;
+    fflush(stdout);
+    return 0;
+}
+
 /* One connection: handshake, optional message, echo or print, close. */
 static int serve_one(int fd, kitls_config *cfg, const struct ex_opts *o)
 {
-    uint8_t buf[16384];
+    uint8_t buf[16384], *early = NULL;
+    size_t elen = 0;
     kitls_conn *c;
-    int rc;
+    int rc, key_update = o->key_update;
 
     c = kitls_conn_new(cfg);
     if (c == NULL) {
@@ -203,25 +309,37 @@ static int serve_one(int fd, kitls_config *cfg, const struct ex_opts *o)
     }
     ex_set_timeout(fd, o->timeout);
 
-    rc = ex_handshake(fd, c);
+    rc = o->early_data_max > 0 ? handshake_early(fd, c, &early, &elen) : ex_handshake(fd, c);
     if (rc != 0)
         goto out;
     if (!o->quiet)
         fprintf(stderr, "%s: handshake complete\n", prog);
-    if (o->print)
+    if (o->print) {
         ex_print_params(stdout, c);
+        if (o->early_data_max > 0)
+            printf("early-data-bytes: %zu\n", elen);
+        fflush(stdout);
+    }
     if (o->message != NULL)
         rc = ex_write(fd, c, (const uint8_t *)o->message, strlen(o->message));
+    /* Early data is answered like the first chunk of 1-RTT data. */
+    if (rc == 0 && elen > 0) {
+        rc = answer(fd, c, o, early, elen);
+        if (rc == 0 && key_update > 0) {
+            rc = ex_key_update(fd, c, key_update, o->key_update_request);
+            key_update = 0;
+        }
+    }
 
     while (rc == 0) {
         rc = ex_read(fd, c, buf, sizeof(buf));
         if (rc <= 0)
             break;
-        if (o->echo) {
-            rc = ex_write(fd, c, buf, (size_t)rc);
-        } else {
-            rc = fwrite(buf, 1, (size_t)rc, stdout) == (size_t)rc ? 0 : KITLS_E_INTERNAL;
-            fflush(stdout);
+        rc = answer(fd, c, o, buf, (size_t)rc);
+        /* Data before (just answered) and after the KeyUpdates. */
+        if (rc == 0 && key_update > 0) {
+            rc = ex_key_update(fd, c, key_update, o->key_update_request);
+            key_update = 0;
         }
     }
     if (rc == KITLS_E_CLOSED)
@@ -233,6 +351,7 @@ out:
     else if (!o->quiet)
         fprintf(stderr, "%s: connection closed\n", prog);
     kitls_conn_free(c);
+    free(early);
     return rc;
 }
 
@@ -240,7 +359,7 @@ int main(int argc, char **argv)
 {
     struct ex_opts o;
     kitls_config *cfg;
-    int lfd, cfd, port = 0, rc = 0;
+    int lfd, cfd, port = 0, rc = 0, served = 0, failed = 0;
 
     signal(SIGPIPE, SIG_IGN);
     ex_opts_init(&o, prog);
@@ -273,8 +392,11 @@ int main(int argc, char **argv)
         }
         rc = serve_one(cfd, cfg, &o);
         close(cfd);
-        if (o.once)
+        failed |= rc != 0;
+        if (o.naccept > 0 && ++served == o.naccept) {
+            rc = failed ? 1 : 0;
             break;
+        }
     }
     close(lfd);
     kitls_config_free(cfg);

@@ -113,6 +113,18 @@ if ! (gen_pki) >"$pki/gen.log" 2>&1; then
 fi
 CA=$pki/ca.pem
 
+# 0-RTT payload, and a ticket key file for kitls-server (id + AES key).
+EARLY=$work/early.txt
+printf 'early data from the client\n' >"$EARLY"
+TICKET_KEYS=$work/ticket.keys
+openssl rand -hex 36 >"$TICKET_KEYS" || exit 99
+
+# A stdin that never reaches EOF, for servers that quit on stdin EOF
+# (s_server without -www/-rev): a FIFO this script holds open read-write.
+NO_EOF=$work/stdin.fifo
+mkfifo "$NO_EOF" || exit 99
+exec 3<>"$NO_EOF"
+
 # ---------------------------------------------------------------------------
 # Process helpers.  Each case runs in its own directory $d; servers write
 # server.out/server.err, clients client.out/client.err.
@@ -147,6 +159,7 @@ ossl_accepting() { grep -q '^ACCEPT' "$d/server.out" 2>/dev/null; }
 
 start_kitls_server() {
     rm -f "$d/ready"
+    # --naccept N among the arguments overrides --once.
     timeout "$CASE_TIMEOUT" "$KITLS_SERVER" --once --print --port 0 --ready-file "$d/ready" \
         --timeout 5 --cert "$pki/server-ecdsa.pem" --key "$pki/server-ecdsa.key" "$@" \
         >"$d/server.out" 2>"$d/server.err" &
@@ -156,10 +169,16 @@ start_kitls_server() {
     srv_port=$(cat "$d/ready")
 }
 
+# OSSL_MODE: -www (default), -rev (echo each line reversed) or empty (print
+# what arrives: the only mode that reads 0-RTT data; stdin must then not hit
+# EOF, so it is $NO_EOF).  NACCEPT: connections to serve (default 1).
 start_ossl_server() {
-    timeout "$CASE_TIMEOUT" openssl s_server -tls1_3 -accept 0 -naccept 1 -www \
+    local mode=${OSSL_MODE--www} in=/dev/null
+    [ -n "$mode" ] || in=$NO_EOF
+    # shellcheck disable=SC2086
+    timeout "$CASE_TIMEOUT" openssl s_server -tls1_3 -accept 0 -naccept "${NACCEPT:-1}" $mode \
         -cert "$pki/server-ecdsa.pem" -key "$pki/server-ecdsa.key" "$@" \
-        >"$d/server.out" 2>"$d/server.err" </dev/null &
+        >"$d/server.out" 2>"$d/server.err" <"$in" &
     srv_pid=$!
     pids+=("$srv_pid")
     wait_for "$srv_pid" ossl_accepting || return 1
@@ -209,15 +228,20 @@ kitls_client() {
 }
 
 # s_client: send a line, keep stdin open briefly so the echo arrives before
-# stdin EOF makes s_client send close_notify and exit.
+# stdin EOF makes s_client send close_notify and exit.  OSSL_INPUT names
+# another function to produce stdin.
 # The word PORT in an argument is replaced by the server's port (a later
 # -connect overrides the default one).
+ossl_input_default() {
+    printf 'hello kitls\n'
+    sleep 0.5
+}
 ossl_client() {
     local a args=()
     for a in "$@"; do
         args+=("${a//PORT/$srv_port}")
     done
-    { printf 'hello kitls\n'; sleep 0.5; } |
+    "${OSSL_INPUT:-ossl_input_default}" |
         timeout "$CASE_TIMEOUT" openssl s_client -connect "127.0.0.1:$srv_port" -tls1_3 \
             -CAfile "$CA" -verify_return_error -servername localhost \
             -verify_hostname localhost "${args[@]}" >"$d/client.out" 2>"$d/client.err"
@@ -225,9 +249,11 @@ ossl_client() {
 }
 
 # gnutls-cli: on stdin EOF it sends close_notify and reads until the peer
-# closes, so the echo is always printed.
+# closes, so the echo is always printed.  GNUTLS_INPUT names another
+# function to produce stdin.
+gnutls_input_default() { printf 'hello kitls\n'; }
 gnutls_client() {
-    printf 'hello kitls\n' |
+    "${GNUTLS_INPUT:-gnutls_input_default}" |
         timeout "$CASE_TIMEOUT" gnutls-cli --x509cafile "$CA" --port "$srv_port" "$@" \
             localhost >"$d/client.out" 2>"$d/client.err"
     cli_rc=$?
@@ -236,9 +262,13 @@ gnutls_client() {
 # ---------------------------------------------------------------------------
 # Expectations.  Specs:
 #   crc=0 | crc!=0 | src=0 | src!=0     exit status of client / server
-#   C=LINE | S=LINE                     exact line in client / server stdout
-#   C~ERE | S~ERE | !C~ERE | !S~ERE      extended regex in client / server
-#                                       stdout+stderr (! = must not match)
+#   C=LINE | S=LINE | F=LINE            exact line in client / server / first
+#                                       client (see keep_first) stdout
+#   C~ERE | S~ERE | F~ERE, !C~ERE ...   extended regex in client / server /
+#                                       first client stdout+stderr (! = must
+#                                       not match)
+#   C#ERE=N | S#ERE=N | F#ERE=N         exactly N lines of stdout+stderr
+#                                       match ERE
 # ---------------------------------------------------------------------------
 reasons=()
 
@@ -254,19 +284,30 @@ expect() {
         'crc!=0') [ "$cli_rc" != 0 ] || reasons+=("client exit 0, expected failure") ;;
         src=0) [ "$srv_rc" = 0 ] || reasons+=("server exit $srv_rc, expected 0") ;;
         'src!=0') [ "$srv_rc" != 0 ] || reasons+=("server exit 0, expected failure") ;;
-        C=* | S=*)
+        C=* | S=* | F=*)
             local f=$d/client.out
             [ "${spec:0:1}" = S ] && f=$d/server.out
-            grep -Fxq -- "${spec:2}" "$f" || reasons+=("missing line '${spec:2}' in ${f##*/}")
+            [ "${spec:0:1}" = F ] && f=$d/first.out
+            grep -Fxq -- "${spec:2}" "$f" 2>/dev/null ||
+                reasons+=("missing line '${spec:2}' in ${f##*/}")
             ;;
-        C~* | S~*)
+        C~* | S~* | F~*)
             local side=client
             [ "${spec:0:1}" = S ] && side=server
+            [ "${spec:0:1}" = F ] && side=first
             if cat "$d/$side.out" "$d/$side.err" 2>/dev/null | grep -Eq -- "${spec:2}"; then
                 [ -z "$neg" ] || reasons+=("$side output matches '${spec:2}'")
             else
                 [ -n "$neg" ] || reasons+=("$side output lacks '${spec:2}'")
             fi
+            ;;
+        C#*=* | S#*=* | F#*=*)
+            local side=client re=${spec:2} want=${spec##*=} n
+            re=${re%=*}
+            [ "${spec:0:1}" = S ] && side=server
+            [ "${spec:0:1}" = F ] && side=first
+            n=$(cat "$d/$side.out" "$d/$side.err" 2>/dev/null | grep -Ec -- "$re")
+            [ "$n" = "$want" ] || reasons+=("$side output: $n lines match '$re', expected $want")
             ;;
         *) reasons+=("bad spec '$spec'") ;;
         esac
@@ -300,7 +341,7 @@ run() {
         printf '    reason: %s\n' "${reasons[@]}"
     fi
     if [ ${#reasons[@]} -ne 0 ] || [ -n "${VERBOSE:-}" ]; then
-        for f in server.out server.err client.out client.err; do
+        for f in server.out server.err first.out first.err client.out client.err; do
             [ -s "$d/$f" ] || continue
             echo "    --- $f (last 15 lines)"
             tail -n 15 "$d/$f" | sed 's/^/    | /'
@@ -361,6 +402,187 @@ ks_gnutls() {
     gnutls_client $peer
     finish_server
     expect "$@"
+}
+
+# ---------------------------------------------------------------------------
+# Resumption, 0-RTT and KeyUpdate bodies.  A resumption case makes two
+# connections to one server: the first saves a session (kept as
+# first.out/first.err, checked with F specs), the second offers it.
+# ---------------------------------------------------------------------------
+keep_first() {
+    [ "$cli_rc" = 0 ] || reasons+=("first connection: client exit $cli_rc")
+    mv "$d/client.out" "$d/first.out"
+    mv "$d/client.err" "$d/first.err"
+}
+
+# kitls-client -> openssl s_server -www, twice (--sess-out, --sess-in).
+kc_ossl_resume() {
+    local peer=$1 mine=$2
+    shift 2
+    # shellcheck disable=SC2086
+    NACCEPT=2 start_ossl_server $peer || { reasons+=("s_server did not start"); return; }
+    # shellcheck disable=SC2086
+    kitls_client --message "$HTTP_GET" --sess-out "$d/sess" $mine
+    keep_first
+    # shellcheck disable=SC2086
+    kitls_client --message "$HTTP_GET" --sess-in "$d/sess" $mine
+    finish_server
+    expect "$@"
+}
+
+# kitls-client -> gnutls-serv --echo, twice (--sess-out, --sess-in).
+kc_gnutls_resume() {
+    local peer=$1 mine=$2
+    shift 2
+    # shellcheck disable=SC2086
+    start_gnutls_server $peer || { reasons+=("gnutls-serv did not start"); return; }
+    # shellcheck disable=SC2086
+    kitls_client --echo --message $'hello kitls\n' --sess-out "$d/sess" $mine
+    keep_first
+    # shellcheck disable=SC2086
+    kitls_client --echo --message "${MSG:-$'hello kitls\n'}" --sess-in "$d/sess" $mine
+    stop_server
+    expect "$@"
+}
+
+# openssl s_client (-sess_out, then -sess_in plus $3) -> kitls-server
+# --naccept 2 --echo.
+ks_ossl_resume() {
+    local peer=$1 mine=$2 second=$3
+    shift 3
+    # shellcheck disable=SC2086
+    start_kitls_server --naccept 2 --echo $mine ||
+        { reasons+=("kitls-server did not start"); return; }
+    # shellcheck disable=SC2086
+    ossl_client -sess_out "$d/sess" $peer
+    keep_first
+    # shellcheck disable=SC2086
+    ossl_client -sess_in "$d/sess" $peer $second
+    finish_server
+    expect "$@"
+}
+
+# kitls-client -> openssl s_server -rev (echoes each line reversed: the
+# message is palindromes, so kitls-client --echo can check it).
+PALINDROMES=$'kayak\nracecar\nlevel\n'
+kc_ossl_rev() {
+    local peer=$1 mine=$2
+    shift 2
+    # shellcheck disable=SC2086
+    OSSL_MODE=-rev start_ossl_server $peer || { reasons+=("s_server did not start"); return; }
+    # shellcheck disable=SC2086
+    kitls_client --echo --message "$PALINDROMES" $mine
+    finish_server
+    expect "$@"
+}
+
+# kitls-client (--sess-out, then --sess-in --early-data) -> openssl
+# s_server -early_data, which prints the early data it reads.  With
+# $3 = restart, the second connection goes to a new s_server started with
+# $4: it cannot know the ticket, so the 0-RTT data is rejected and
+# kitls-client sends it again after the handshake.
+kc_ossl_0rtt() {
+    local peer=$1 mine=$2 how=$3 peer2=$4
+    shift 4
+    local n=2
+    [ "$how" = restart ] && n=1
+    # shellcheck disable=SC2086
+    NACCEPT=$n OSSL_MODE='' start_ossl_server -early_data $peer ||
+        { reasons+=("s_server did not start"); return; }
+    # shellcheck disable=SC2086
+    kitls_client --sess-out "$d/sess" $mine
+    keep_first
+    if [ "$how" = restart ]; then
+        finish_server
+        mv "$d/server.out" "$d/first-server.out"
+        # shellcheck disable=SC2086
+        OSSL_MODE='' start_ossl_server $peer2 || { reasons+=("s_server did not start"); return; }
+    fi
+    # shellcheck disable=SC2086
+    kitls_client --sess-in "$d/sess" --early-data "$EARLY" $mine
+    finish_server
+    expect "$@"
+}
+
+# openssl s_client -> kitls-server with 0-RTT; $3 = extra s_client
+# arguments for the second connection.
+ks_ossl_0rtt() {
+    local peer=$1 mine=$2
+    shift 2
+    ks_ossl_resume "$peer" "--early-data 16384 $mine" "-early_data $EARLY" "$@"
+}
+
+# The ticket comes from a kitls-server with 0-RTT on; the second
+# connection goes to a kitls-server with the same ticket keys and 0-RTT
+# off: the session resumes, the early data is rejected and skipped.
+ks_ossl_0rtt_rejected() {
+    local peer=$1 mine=$2
+    shift 2
+    local keys="--ticket-key-file $TICKET_KEYS"
+    # shellcheck disable=SC2086
+    start_kitls_server --echo --early-data 16384 $keys $mine ||
+        { reasons+=("kitls-server did not start"); return; }
+    # shellcheck disable=SC2086
+    ossl_client -sess_out "$d/sess" $peer
+    keep_first
+    finish_server
+    [ "$srv_rc" = 0 ] || reasons+=("first server exit $srv_rc")
+    mv "$d/server.out" "$d/first-server.out"
+    # shellcheck disable=SC2086
+    start_kitls_server --echo $keys $mine || { reasons+=("kitls-server did not start"); return; }
+    # shellcheck disable=SC2086
+    ossl_client -sess_in "$d/sess" -early_data "$EARLY" $peer
+    finish_server
+    expect "$@"
+}
+
+# The same session and 0-RTT data offered twice (a replay): kitls-server
+# accepts the early data the first time only.
+ks_ossl_0rtt_replay() {
+    local peer=$1 mine=$2
+    shift 2
+    # shellcheck disable=SC2086
+    start_kitls_server --naccept 3 --echo --early-data 16384 $mine ||
+        { reasons+=("kitls-server did not start"); return; }
+    # shellcheck disable=SC2086
+    ossl_client -sess_out "$d/sess" $peer
+    keep_first
+    # shellcheck disable=SC2086
+    ossl_client -sess_in "$d/sess" -early_data "$EARLY" $peer
+    grep -q 'Early data was accepted' "$d/client.out" ||
+        reasons+=("second connection: s_client did not report 'Early data was accepted'")
+    mv "$d/client.out" "$d/second.out"
+    mv "$d/client.err" "$d/second.err"
+    # shellcheck disable=SC2086
+    ossl_client -sess_in "$d/sess" -early_data "$EARLY" $peer
+    finish_server
+    expect "$@"
+}
+
+# s_client reads its k / K commands from stdin, one line per read: pace
+# the lines.  The server echoes the data lines.
+ossl_input_keyupdate() {
+    local l
+    for l in 'before update' k 'between updates' K 'after updates'; do
+        printf '%s\n' "$l"
+        sleep 0.3
+    done
+    sleep 0.2
+}
+ossl_input_two_lines() {
+    printf 'before update\n'
+    sleep 0.3
+    printf 'after update\n'
+    sleep 0.5
+}
+# gnutls-cli --inline-commands: ^rekey1^ updates its own keys, ^rekey^ asks
+# the peer to update too.
+gnutls_input_keyupdate() {
+    local l
+    for l in 'before update' '^rekey1^' 'between updates' '^rekey^' 'after updates'; do
+        printf '%s\n' "$l"
+        sleep 0.3
+    done
 }
 
 GPRIO='NORMAL:-VERS-ALL:+VERS-TLS1.3'
@@ -549,6 +771,79 @@ run ks-gnutls-alpn ks_gnutls "--alpn http/1.1" "--alpn h2,http/1.1" \
 # content type, RFC 8449 section 4), so kitls sends at most 512 per record.
 run ks-gnutls-record-size-limit ks_gnutls "--recordsize 512" "--record-size-limit 512" \
     crc=0 src=0 "C~^hello kitls" "S=max-send-fragment: 512"
+
+# ===========================================================================
+# Resumption (PSK from a NewSessionTicket, psk_dhe_ke)
+# ===========================================================================
+run kc-openssl-resume kc_ossl_resume "" "" crc=0 src=0 \
+    "F=resumed: no" "F~New, TLSv1.3" "C=resumed: yes" "C~Reused, TLSv1.3" "C=sigalg: none"
+run kc-openssl-resume-aes256 kc_ossl_resume "-ciphersuites TLS_AES_256_GCM_SHA384" "" \
+    crc=0 src=0 "C=resumed: yes" "C=suite: TLS_AES_256_GCM_SHA384" \
+    "C~Reused, TLSv1.3, Cipher is TLS_AES_256_GCM_SHA384"
+# The resumed ClientHello meets a HelloRetryRequest: binders recomputed.
+run kc-openssl-resume-hrr kc_ossl_resume "-groups secp384r1" "--groups x25519,secp384r1" \
+    crc=0 src=0 "C=resumed: yes" "C=hrr: yes" "C~Reused, TLSv1.3"
+run kc-gnutls-resume kc_gnutls_resume "" "" crc=0 \
+    "F=resumed: no" "C=resumed: yes" "C~^echo: ok" "S#This is a resumed session=1"
+run ks-openssl-resume ks_ossl_resume "" "" "" crc=0 src=0 \
+    "F~New, TLSv1.3" "C~Reused, TLSv1.3" "C~^hello kitls" "S=resumed: no" "S=resumed: yes"
+run ks-openssl-resume-hrr ks_ossl_resume "-groups x25519:secp384r1" "--groups secp384r1" "" \
+    crc=0 src=0 "C~Reused, TLSv1.3" "S#^hrr: yes=2" "S=resumed: yes"
+run ks-gnutls-resume ks_gnutls "--resume" "--naccept 2" crc=0 src=0 \
+    "C~This is a resumed session" "C~^hello kitls" "S=resumed: no" "S=resumed: yes"
+
+# ===========================================================================
+# KeyUpdate: data before and after, with and without update_requested
+# ===========================================================================
+# s_client -msg logs KeyUpdates sent (>>>) and received (<<<); its K asks
+# kitls-server to update too, so exactly one KeyUpdate comes back.
+OSSL_INPUT=ossl_input_keyupdate run ks-openssl-keyupdate ks_ossl "-msg" "" crc=0 src=0 \
+    "C=before update" "C=between updates" "C=after updates" "C#^KEYUPDATE=2" \
+    "C#^>>> .*KeyUpdate=2" "C#^<<< .*KeyUpdate=1"
+# kitls-server sends the KeyUpdate (requested) after echoing the first line.
+OSSL_INPUT=ossl_input_two_lines run ks-openssl-keyupdate-server ks_ossl "-msg" \
+    "--key-update 1 --key-update-request" crc=0 src=0 "C=before update" "C=after update" \
+    "C#^<<< .*KeyUpdate=1" "C#^>>> .*KeyUpdate=1"
+GNUTLS_INPUT=gnutls_input_keyupdate run ks-gnutls-keyupdate ks_gnutls "--inline-commands" "" \
+    crc=0 src=0 "C=before update" "C=between updates" "C=after updates" \
+    "C#Rekey was completed=2"
+# s_server -msg: KeyUpdates received (<<<; the last byte of the message,
+# 00 or 01, is update_requested) and its answers (>>>).  s_server -rev
+# sleeps a second after each record without data (its "read R BLOCK"), so
+# few KeyUpdates here.
+run kc-openssl-keyupdate kc_ossl_rev "-msg" "--key-update 2" crc=0 src=0 "C~^echo: ok" \
+    "S#^<<< .*KeyUpdate=2" "S#^>>> .*KeyUpdate=0" "S#^ +18 00 00 01 00\$=2"
+run kc-openssl-keyupdate-request kc_ossl_rev "-msg" "--key-update 1 --key-update-request" \
+    crc=0 src=0 "C~^echo: ok" "S#^<<< .*KeyUpdate=1" "S#^ +18 00 00 01 01\$=1" \
+    "S#^>>> .*KeyUpdate=1"
+MSG=$'before update\nafter update\n' run kc-gnutls-keyupdate kc_gnutls "" "--key-update 3" \
+    crc=0 "C~^echo: ok" "S~received cmd: after update"
+MSG=$'before update\nafter update\n' run kc-gnutls-keyupdate-request kc_gnutls "" \
+    "--key-update 1 --key-update-request" crc=0 "C~^echo: ok" "S~received cmd: after update"
+
+# ===========================================================================
+# 0-RTT early data
+# ===========================================================================
+run kc-openssl-0rtt kc_ossl_0rtt "" "" same "" crc=0 src=0 \
+    "F=early-data: none" "C=resumed: yes" "C=early-data: accepted" \
+    "C=early-data-bytes: $(wc -c <"$EARLY")" "S~Early data received:" \
+    "S#^early data from the client=1" "S~Reused session-id"
+run kc-openssl-0rtt-rejected kc_ossl_0rtt "" "" restart "" crc=0 src=0 \
+    "C=resumed: no" "C=early-data: rejected" "C=early-data-bytes: 0" \
+    "C~sending [0-9]+ bytes of early data after the handshake" \
+    "S#^early data from the client=1" "!S~Early data received"
+run ks-openssl-0rtt ks_ossl_0rtt "" "" crc=0 src=0 \
+    "C~Early data was accepted" "C=early data from the client" "C=hello kitls" \
+    "S=resumed: yes" "S=early-data: accepted" "S=early-data-bytes: $(wc -c <"$EARLY")"
+run ks-openssl-0rtt-rejected ks_ossl_0rtt_rejected "" "" crc=0 src=0 \
+    "C~Early data was rejected" "C=hello kitls" "!C~early data from the client" \
+    "S=resumed: yes" "S=early-data: rejected"
+run ks-openssl-0rtt-replay ks_ossl_0rtt_replay "" "" crc=0 src=0 \
+    "C~Early data was rejected" "C~Reused, TLSv1.3" "C=hello kitls" \
+    "S#^early-data: accepted=1" "S#^early-data: rejected=1" "S#^resumed: yes=2"
+run ks-gnutls-0rtt ks_gnutls "--resume --earlydata $EARLY" "--naccept 2 --early-data 16384" \
+    crc=0 src=0 "C~This is a resumed session" "C=early data from the client" \
+    "C=hello kitls" "S=early-data: accepted" "S=early-data-bytes: $(wc -c <"$EARLY")"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] || exit 1
