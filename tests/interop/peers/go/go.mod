@@ -1,0 +1,3 @@
+module kitls/interop/gopeer
+
+go 1.19
