@@ -205,7 +205,8 @@ static void on_event(void *ctx, const struct kitls_uring_event *ev)
         else {
             if (!j->failed && !quiet)
                 fprintf(stderr, "uring-client: connection %u closed early: %s\n", j->id,
-                        kitls_uring_strerror(ev->reason));
+                        ev->reason == KITLS_URING_R_TLS ? kitls_error_string(ev->tls_error)
+                                                        : kitls_uring_strerror(ev->reason));
             failed++;
         }
         finished++;

@@ -63,7 +63,8 @@ static void on_event(void *ctx, const struct kitls_uring_event *ev)
     case KITLS_URING_EV_CLOSED:
         if (!quiet && ev->reason && ev->reason != KITLS_URING_R_RESET)
             fprintf(stderr, "uring-echo: fd %d closed: %s\n", kitls_uring_conn_fd(ev->conn),
-                    kitls_uring_strerror(ev->reason));
+                    ev->reason == KITLS_URING_R_TLS ? kitls_error_string(ev->tls_error)
+                                                    : kitls_uring_strerror(ev->reason));
         break;
     }
 }

@@ -248,7 +248,9 @@ static void on_event(void *ctx, const struct kitls_uring_event *ev)
         break;
     case KITLS_URING_EV_CLOSED:
         if (!quiet && ev->reason && ev->reason != KITLS_URING_R_RESET)
-            fprintf(stderr, "uring-httpd: closed: %s\n", kitls_uring_strerror(ev->reason));
+            fprintf(stderr, "uring-httpd: closed: %s\n",
+                    ev->reason == KITLS_URING_R_TLS ? kitls_error_string(ev->tls_error)
+                                                    : kitls_uring_strerror(ev->reason));
         if (cl) {
             files_close(cl);
             free(cl->req);

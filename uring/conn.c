@@ -1,15 +1,18 @@
 /*
  * io_uring driver: one connection's state machine.
  *
- * Invariants that make zero-copy safe:
+ * Invariants that keep buffers safe under the kernel:
  *   - received bytes go straight into the core's input buffer
- *     (kitls_conn_in_reserve) and at most one recv is in flight; the core
- *     is only read (kitls_conn_read/_handshake) when no recv is in flight;
- *   - the core's output is sent straight from kitls_conn_out_peek(), so
- *     nothing that may append to (and reallocate) the output runs while a
- *     send is in flight: handshake, read (KeyUpdate answers) and queued
- *     writes wait for the send to complete.  The one exception is a write
- *     from the application when no send is in flight;
+ *     (kitls_conn_in_reserve, zero-copy) and at most one recv is in
+ *     flight; the core is only read (kitls_conn_read/_handshake) when no
+ *     recv is in flight, so its input buffer never moves under the kernel;
+ *   - the core's output is moved into the connection's send buffer before
+ *     it is sent, because the core may append to (and reallocate) its
+ *     output at any time: handshake, KeyUpdate answers, application
+ *     writes.  Sending straight from the core would force input processing
+ *     to wait for sends, and two peers that both stop reading while their
+ *     sends are blocked would then deadlock.  The send buffer exists only
+ *     while a send is in flight (idle connections hold none);
  *   - a connection is freed only when none of its SQEs is in the kernel:
  *     kill() cancels them (IORING_OP_ASYNC_CANCEL) and finish() runs when
  *     the last CQE is back.
@@ -34,6 +37,7 @@ enum send_src { SRC_CORE = 0, SRC_CHUNK, SRC_FBUF };
 static enum send_src send_src_of(const struct kitls_uring_conn *c);
 
 static void fail(struct kitls_uring_conn *c, int err);
+static void fail_tls(struct kitls_uring_conn *c, int code);
 
 /* An SQE for op on this connection, or NULL (deferred to kitls_uring_flush). */
 static struct io_uring_sqe *conn_sqe(struct kitls_uring_conn *c)
@@ -56,7 +60,7 @@ static void emit(struct kitls_uring_conn *c, enum kitls_uring_event_type type, c
 {
     struct kitls_uring_event ev = {
         .type = type, .conn = c, .user = c->user, .data = data, .len = len, .info = info,
-        .reason = c->reason,
+        .reason = c->reason, .tls_error = c->tls_error,
     };
     uring_emit(c->u, &ev);
 }
@@ -106,7 +110,7 @@ static size_t out_pending(struct kitls_uring_conn *c)
 
 size_t kitls_uring_conn_queued(const kitls_uring_conn *c)
 {
-    return c->q_bytes + out_pending((struct kitls_uring_conn *)c);
+    return c->q_bytes + out_pending((struct kitls_uring_conn *)c) + (c->sbuf_len - c->sbuf_off);
 }
 
 /* ---- kernel TLS ---- */
@@ -135,7 +139,7 @@ static int ktls_try(struct kitls_uring_conn *c)
     }
     c->enabling = 0;
     if (r < 0) {
-        fail(c, r);
+        fail_tls(c, r);
         return 0;
     }
     c->tx_k = kitls_ktls_is_offloaded(c->ktls, KITLS_DIR_TX) == 1;
@@ -199,7 +203,7 @@ static void fail(struct kitls_uring_conn *c, int err)
 {
     if (c->st == CS_DEAD)
         return;
-    if (!(c->busy & BUSY(KITLS_URING_OP_SEND)) && c->fd >= 0 && c->tls) {
+    if (!(c->busy & BUSY(KITLS_URING_OP_SEND)) && !c->sbuf_len && c->fd >= 0 && c->tls) {
         if (c->tx_k) {
             int fr = kitls_ktls_flush(c->ktls);
             (void)fr;
@@ -211,6 +215,19 @@ static void fail(struct kitls_uring_conn *c, int err)
         }
     }
     uring_conn_kill(c, err, 0);
+}
+
+/* A failure code of the core or of the kTLS layer (which also wraps
+ * system errors as KITLS_KTLS_E_SYS(errno)). */
+static void fail_tls(struct kitls_uring_conn *c, int code)
+{
+    if (KITLS_KTLS_IS_SYS(code)) {
+        fail(c, -KITLS_KTLS_ERRNO(code));
+        return;
+    }
+    if (c->st != CS_DEAD && !c->reason)
+        c->tls_error = code;
+    fail(c, KITLS_URING_R_TLS);
 }
 
 void uring_conn_kill(struct kitls_uring_conn *c, int reason, int reset)
@@ -249,6 +266,7 @@ static void finish(struct kitls_uring_conn *c)
     if (c->visible)
         emit(c, KITLS_URING_EV_CLOSED, NULL, 0, NULL);
     free(c->fbuf);
+    free(c->sbuf);
     free(c->rbuf);
     free(c->peer);
     kitls_ktls_free(c->ktls);
@@ -300,8 +318,7 @@ static void read_core(struct kitls_uring_conn *c)
         int n = kitls_conn_read(c->tls, u->scratch, sizeof(u->scratch));
         if (n > 0) {
             u->st.bytes_in += (unsigned)n;
-            if (!c->close_req)
-                emit(c, KITLS_URING_EV_DATA, u->scratch, (size_t)n, NULL);
+            emit(c, KITLS_URING_EV_DATA, u->scratch, (size_t)n, NULL);
             continue;
         }
         if (n == KITLS_E_WANT_READ)
@@ -313,7 +330,7 @@ static void read_core(struct kitls_uring_conn *c)
             if (!c->close_req)
                 uring_conn_kill(c, KITLS_URING_R_RESET, 0);
         } else {
-            fail(c, n);
+            fail_tls(c, n);
         }
         return;
     }
@@ -328,8 +345,7 @@ static void drain_ktls(struct kitls_uring_conn *c)
         ssize_t n = kitls_ktls_recv(c->ktls, u->scratch, sizeof(u->scratch));
         if (n > 0) {
             u->st.bytes_in += (size_t)n;
-            if (!c->close_req)
-                emit(c, KITLS_URING_EV_DATA, u->scratch, (size_t)n, NULL);
+            emit(c, KITLS_URING_EV_DATA, u->scratch, (size_t)n, NULL);
             continue;
         }
         c->rx_drain = 0;
@@ -340,7 +356,7 @@ static void drain_ktls(struct kitls_uring_conn *c)
             if (!c->close_req)
                 uring_conn_kill(c, KITLS_URING_R_RESET, 0);
         } else if (n != KITLS_KTLS_E_AGAIN) {
-            fail(c, (int)n);
+            fail_tls(c, (int)n);
         }
         return;
     }
@@ -358,7 +374,7 @@ static void ctrl_step(struct kitls_uring_conn *c)
     if (r == 1)
         peer_eof(c);
     else if (r < 0)
-        fail(c, r);
+        fail_tls(c, r);
 }
 
 static void process_input(struct kitls_uring_conn *c)
@@ -383,7 +399,7 @@ static void process_input(struct kitls_uring_conn *c)
             if (r == KITLS_E_WANT_READ)
                 return;
             if (r < 0) {
-                fail(c, r);
+                fail_tls(c, r);
                 return;
             }
             break;
@@ -413,7 +429,7 @@ static void recv_step(struct kitls_uring_conn *c)
     } else {
         int r = kitls_conn_in_reserve(c->tls, &buf, &cap);
         if (r < 0) {
-            fail(c, r);
+            fail_tls(c, r);
             return;
         }
     }
@@ -430,7 +446,7 @@ static int core_write(struct kitls_uring_conn *c, const uint8_t *p, size_t n)
 {
     int r = kitls_conn_write(c->tls, p, n);
     if (r < 0) {
-        fail(c, r);
+        fail_tls(c, r);
         return r;
     }
     c->sent_acc += n;
@@ -537,7 +553,26 @@ static void send_step(struct kitls_uring_conn *c)
     const uint8_t *p = NULL;
     size_t n = 0;
     if (!c->tx_k) {
-        n = kitls_conn_out_peek(c->tls, &p);
+        if (!c->sbuf_len) {
+            const uint8_t *o;
+            size_t avail = kitls_conn_out_peek(c->tls, &o);
+            if (!avail) {
+                free(c->sbuf); /* idle: hold no send buffer */
+                c->sbuf = NULL;
+                return;
+            }
+            if (!c->sbuf && !(c->sbuf = malloc(URING_SBUF))) {
+                fail(c, -ENOMEM);
+                return;
+            }
+            n = avail < URING_SBUF ? avail : URING_SBUF;
+            memcpy(c->sbuf, o, n);
+            kitls_conn_out_consume(c->tls, n);
+            c->sbuf_len = n;
+            c->sbuf_off = 0;
+        }
+        p = c->sbuf + c->sbuf_off;
+        n = c->sbuf_len - c->sbuf_off;
     } else {
         /* The core's own records (tickets, KeyUpdate, alerts) go first,
          * with their record type, through the kTLS layer. */
@@ -552,7 +587,7 @@ static void send_step(struct kitls_uring_conn *c)
                 return;
             }
             if (r < 0) {
-                fail(c, r);
+                fail_tls(c, r);
                 return;
             }
         }
@@ -583,7 +618,7 @@ static void send_step(struct kitls_uring_conn *c)
 static int queue_idle(struct kitls_uring_conn *c)
 {
     return !c->q_head && !c->fbuf_len && !c->pipe_len && !(c->busy & FILE_OPS) &&
-           !(c->busy & BUSY(KITLS_URING_OP_SEND)) && !out_pending(c);
+           !(c->busy & BUSY(KITLS_URING_OP_SEND)) && !out_pending(c) && !c->sbuf_len;
 }
 
 static void close_step(struct kitls_uring_conn *c)
@@ -603,7 +638,7 @@ static void close_step(struct kitls_uring_conn *c)
             r = kitls_conn_close(c->tls);
         }
         if (r < 0) {
-            uring_conn_kill(c, r, 1);
+            fail_tls(c, r);
             return;
         }
         c->close_queued = 1;
@@ -649,7 +684,9 @@ static void step(struct kitls_uring_conn *c)
         }
         return;
     }
-    int waiting = (c->busy & (BUSY(KITLS_URING_OP_SEND) | BUSY(KITLS_URING_OP_POLL))) != 0;
+    /* A poll waits for the socket on behalf of a synchronous kTLS step;
+     * everything else proceeds while sends are in flight. */
+    int waiting = (c->busy & BUSY(KITLS_URING_OP_POLL)) != 0;
     if (!waiting) {
         if (c->enabling) {
             if (ktls_try(c))
@@ -730,7 +767,9 @@ static void on_send(struct kitls_uring_conn *c, int res)
     size_t n = (size_t)res;
     switch ((enum send_src)c->send_src) {
     case SRC_CORE:
-        kitls_conn_out_consume(c->tls, n);
+        c->sbuf_off += n;
+        if (c->sbuf_off == c->sbuf_len)
+            c->sbuf_len = c->sbuf_off = 0;
         break;
     case SRC_FBUF: {
         /* fbuf is sent from its start: move the rest down */
@@ -781,12 +820,11 @@ void uring_conn_cqe(struct kitls_uring_conn *c, unsigned op, int res, unsigned f
         if (res > 0) {
             if (c->rx_k) {
                 c->u->st.bytes_in += (unsigned)res;
-                if (!c->close_req)
-                    emit(c, KITLS_URING_EV_DATA, c->rbuf, (size_t)res, NULL);
+                emit(c, KITLS_URING_EV_DATA, c->rbuf, (size_t)res, NULL);
             } else {
                 int r = kitls_conn_in_commit(c->tls, (size_t)res);
                 if (r < 0) {
-                    uring_conn_kill(c, r, 1);
+                    fail_tls(c, r);
                     break;
                 }
                 c->rx_ready = 1;
@@ -868,8 +906,8 @@ int kitls_uring_send(kitls_uring_conn *c, const void *buf, size_t len)
         return -EAGAIN;
     c->u->st.bytes_out += len;
     if (c->st == CS_OPEN && !c->tx_k && !c->q_head && len <= URING_CHUNK &&
-        !(c->busy & BUSY(KITLS_URING_OP_SEND))) {
-        /* Fast path: encrypt now; nothing is being sent from the output. */
+        out_pending(c) < URING_CHUNK) {
+        /* Fast path: encrypt into the core's output now. */
         if (core_write(c, buf, len) < 0) {
             uring_conn_pump(c);
             return -ENOTCONN;

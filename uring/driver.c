@@ -257,14 +257,12 @@ const char *kitls_uring_strerror(int err)
         return "transport closed without close_notify";
     case KITLS_URING_R_OVERLOAD:
         return "overload";
+    case KITLS_URING_R_TLS:
+        return "TLS failure";
     }
-    if (err < 0 && err > -100)
+    if (err < 0 && err > -4096)
         return strerror(-err);
-    if (KITLS_KTLS_IS_SYS(err))
-        return strerror(KITLS_KTLS_ERRNO(err));
-    if (err <= -200 && err > -300)
-        return kitls_ktls_strerror(err);
-    return kitls_error_string(err);
+    return "unknown";
 }
 
 static void probe(kitls_uring *u)

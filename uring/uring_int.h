@@ -18,6 +18,7 @@
 #define URING_CHUNK 65536u
 #define URING_FBUF 32768u
 #define URING_SCRATCH 16384u
+#define URING_SBUF (URING_CHUNK + 4096u) /* ciphertext of one chunk, whole records */
 
 enum conn_state {
     CS_CONNECTING = 1, /* client: IORING_OP_CONNECT in flight */
@@ -44,7 +45,8 @@ struct kitls_uring_conn {
     kitls_conn *tls;
     kitls_ktls *ktls;  /* non-NULL once kTLS took at least one direction */
     void *user;
-    int reason;        /* first close reason */
+    int reason;        /* first close reason: 0, -errno, KITLS_URING_R_* */
+    int tls_error;     /* with KITLS_URING_R_TLS: KITLS_E_* / KITLS_KTLS_E_* */
     unsigned inflight; /* SQEs of this connection in the kernel */
     unsigned busy;     /* mask of (1 << op) in flight */
     unsigned in_pump;
@@ -59,6 +61,8 @@ struct kitls_uring_conn {
     size_t sent_acc;  /* plaintext handed on since the last EV_SENT */
     size_t send_len;  /* length of the send in flight */
     unsigned send_src; /* where it comes from (conn.c enum send_src) */
+    uint8_t *sbuf;    /* ciphertext being sent (userspace TX) */
+    size_t sbuf_len, sbuf_off;
     uint8_t *fbuf;    /* file read buffer (userspace) */
     size_t fbuf_len;  /* bytes read, waiting to be encrypted */
     uint8_t *rbuf;    /* kTLS RX buffer */

@@ -25,9 +25,12 @@
  * connection slot with a generation (KITLS_URING_UD_*); the application's
  * own SQEs must not use the tag in their top byte.
  *
- * Functions return 0 (or a byte count) on success and -errno on failure;
- * TLS failures reported in events are negative KITLS_E_* codes of the core
- * (see kitls_uring_strerror(), which describes both).
+ * Functions return 0 (or a byte count) on success and -errno on failure.
+ * A connection's close reason (EV_CLOSED) is 0, -errno or a
+ * KITLS_URING_R_* code; a TLS failure is KITLS_URING_R_TLS with the
+ * core's (or kTLS layer's) code in the event's tls_error, because the
+ * core's KITLS_E_* values overlap -errno (-104 is both KITLS_E_CRYPTO
+ * and -ECONNRESET).
  *
  * Opcodes are probed at run time (io_uring_get_probe_ring): multishot
  * accept, IORING_OP_SHUTDOWN, IORING_OP_SPLICE and cancel fall back to
@@ -149,7 +152,9 @@ struct kitls_uring_event {
     void *user;                          /**< kitls_uring_conn_set_user() value */
     const uint8_t *data;                 /**< EV_DATA */
     size_t len;                          /**< EV_DATA, EV_SENT */
-    int reason;                          /**< EV_CLOSED: 0, -errno or KITLS_E_* */
+    int reason;                          /**< EV_CLOSED: 0, -errno or KITLS_URING_R_* */
+    int tls_error;                       /**< EV_CLOSED with KITLS_URING_R_TLS: KITLS_E_* or
+                                              KITLS_KTLS_E_* (kitls_ktls_strerror()) */
     const struct kitls_uring_info *info; /**< EV_HANDSHAKE */
 };
 
@@ -157,15 +162,17 @@ struct kitls_uring_event {
  *  connection (also kitls_uring_close/abort on this one). */
 typedef void (*kitls_uring_event_fn)(void *ctx, const struct kitls_uring_event *ev);
 
-/** Close reasons that are neither -errno nor KITLS_E_* (range -300..-399). */
+/** Close reasons besides 0 and -errno (range -300..-399, above any errno). */
 enum kitls_uring_reason {
     KITLS_URING_R_TIMEOUT = -300,  /**< handshake or close timed out */
     KITLS_URING_R_ABORTED = -301,  /**< kitls_uring_abort() or kitls_uring_free() */
     KITLS_URING_R_RESET = -302,    /**< TCP end (or reset) without close_notify */
     KITLS_URING_R_OVERLOAD = -303, /**< accepted above max_conns: closed at once */
+    KITLS_URING_R_TLS = -304,      /**< TLS failure (alert sent or received): see tls_error */
 };
 
-/** Description of a reason, -errno or KITLS_E_* code. */
+/** Description of a close reason (0, -errno or KITLS_URING_R_*) or of a
+ *  function's -errno return. */
 KITLS_API const char *kitls_uring_strerror(int err);
 
 /* ------------------------------------------------------------------ */
@@ -268,9 +275,10 @@ KITLS_API KITLS_WUR int kitls_uring_send(kitls_uring_conn *c, const void *buf, s
 KITLS_API KITLS_WUR int kitls_uring_sendfile(kitls_uring_conn *c, int fd, off_t off, size_t len);
 /**
  * Orderly close: after the queued data, send close_notify and shut down
- * writing (half-close); keep reading until the peer's close_notify or EOF
- * (discarding data) or close_timeout_ms, then close the socket: EV_CLOSED.
- * Idempotent.
+ * writing (half-close, like shutdown(SHUT_WR)).  Data the peer still sends
+ * is delivered (EV_DATA) until its close_notify or EOF, or until
+ * close_timeout_ms; then the socket is closed: EV_CLOSED (reason 0 when
+ * both sides sent close_notify).  Idempotent.
  */
 KITLS_API int kitls_uring_close(kitls_uring_conn *c);
 /** Abort: cancel in-flight operations and reset the connection (TCP RST,
