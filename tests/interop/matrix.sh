@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Functions are called indirectly (cell, peer adapters): silence "unreachable".
-# shellcheck disable=SC2317,SC2034
+# shellcheck disable=SC2317,SC2034,SC2054
 # Strict interop matrix (workstream C): kitls-client and kitls-server
 # against independent TLS 1.3 implementations, both roles, every in-scope
 # feature; every cell PASS, FAIL or N/A with a recorded reason.
@@ -37,7 +37,7 @@ CELL_TIMEOUT=${CELL_TIMEOUT:-10}
 OUT=${INTEROP_OUT:-build/interop}
 ALL_PEERS="openssl gnutls go rustls nss wolfssl botan"
 
-mode= install= filter= keep= list= peers=$ALL_PEERS
+mode='' install='' filter='' keep='' list='' peers=$ALL_PEERS
 while [ $# -gt 0 ]; do
     case $1 in
     --strict | --self-test | --run) mode=${1#--} ;;
