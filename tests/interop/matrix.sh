@@ -615,7 +615,7 @@ ks_cell() {
 ossl_group() { case $1 in x25519) echo X25519 ;; secp256r1) echo P-256 ;; secp384r1) echo P-384 ;; esac; }
 openssl_server() {
     local f=$1 a=(-tls1_3 -accept 0 -naccept "$NACCEPT" -cert "$pki/server.pem" -key "$pki/server.key")
-    local mode=(-rev)
+    local smode=(-rev)
     DATA=rev
     case $f in
     suite-*) a+=(-ciphersuites "$(suite_of "$f")") ;;
@@ -625,13 +625,13 @@ openssl_server() {
     alpn) a+=(-alpn http/1.1) ;;
     keyupdate) a+=(-msg) ;;
     # Only the plain mode reads early data (and needs a stdin that stays open).
-    0rtt) a+=(-early_data) mode=() DATA=relay ;;
+    0rtt) a+=(-early_data) smode=() DATA=relay ;;
     esac
     SRV_STDIN=/dev/null
-    [ ${#mode[@]} -gt 0 ] || SRV_STDIN=$NO_EOF
-    bg_server openssl s_server "${a[@]}" "${mode[@]}"
+    [ ${#smode[@]} -gt 0 ] || SRV_STDIN=$NO_EOF
+    bg_server openssl s_server "${a[@]}" "${smode[@]}"
     SRV_STDIN=
-    wait_for "$srv_pid" grep -q '^ACCEPT' "$d/server.out" || return 1
+    wait_for "$srv_pid" grep -qs '^ACCEPT' "$d/server.out" || return 1
     srv_port=$(sed -n 's/^ACCEPT .*:\([0-9][0-9]*\)$/\1/p' "$d/server.out" | head -n1)
     [ -n "$srv_port" ]
 }
