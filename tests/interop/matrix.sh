@@ -1092,7 +1092,7 @@ fi
 if [ -z "$list" ]; then
     prepare_peers $peers
     echo "kitls interop matrix ($mode); artifacts in $OUT"
-    for p in $peers; do echo "  $p: ${VERSION[$p]}${MISSING[$p]:+ ($MISSING[$p])}"; done
+    for p in $peers; do echo "  $p: ${VERSION[$p]}${MISSING[$p]:+ (${MISSING[$p]})}"; done
 fi
 start=$SECONDS
 for p in $peers; do
