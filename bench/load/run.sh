@@ -1,0 +1,105 @@
+#!/bin/bash
+# bench/load/run.sh — load test of the io_uring file server
+# (examples/uring-httpd on kitls) against an epoll + OpenSSL libssl
+# baseline (bench/load/epoll-httpd), same machine, same run, same load
+# generator (bench/load/loadgen, kitls + io_uring).  Not part of make check.
+#
+#   bench/load/run.sh [-c concurrent] [-d seconds] [-r requests] [--rounds N]
+#                     [--size bytes] [--release-buffers]
+#
+# Per server and round: (1) hold `concurrent` connections open, one GET
+# each, and read the server's RSS -> bytes per connection; (2) `seconds`
+# of churn with `concurrent` connections in flight, one GET per
+# connection -> handshakes/s; (3) `seconds` of churn with `requests`
+# keep-alive GETs per connection -> requests/s and bytes/s.  The server
+# runs on CPU 0 and the generator on CPU 1 when taskset is there.  Prints
+# the figures, the medians over rounds and the ratios kitls/baseline.
+set -eu
+top=$(cd "$(dirname "$0")/../.." && pwd)
+b=${top_builddir:-$top}
+conc=1000 dur=5 reqs=50 rounds=1 size=1024 release=
+while [ $# -gt 0 ]; do
+    case $1 in
+    -c) conc=$2; shift 2 ;;
+    -d) dur=$2; shift 2 ;;
+    -r) reqs=$2; shift 2 ;;
+    --rounds) rounds=$2; shift 2 ;;
+    --size) size=$2; shift 2 ;;
+    --release-buffers) release=--release-buffers; shift ;;
+    *) echo "usage: $0 [-c N] [-d s] [-r R] [--rounds N] [--size B] [--release-buffers]"; exit 2 ;;
+    esac
+done
+for p in examples/uring-httpd bench/load/loadgen bench/load/epoll-httpd; do
+    [ -x "$b/$p" ] || { echo "build first: make (missing $p)"; exit 1; }
+done
+ulimit -n $((conc * 4 + 1024))
+tmp=$(mktemp -d)
+srv_pid=
+trap '[ -n "$srv_pid" ] && kill $srv_pid 2>/dev/null; rm -rf "$tmp"' EXIT
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
+    -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+    -keyout "$tmp/key.pem" -out "$tmp/cert.pem" 2>/dev/null
+mkdir "$tmp/www"
+head -c "$size" /dev/urandom | base64 -w 76 | head -c "$size" >"$tmp/www/file.html"
+pin0= pin1=
+if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then pin0="taskset -c 0"; pin1="taskset -c 1"; fi
+lg() { $pin1 "$b/bench/load/loadgen" -p "$port" --pid "$srv_pid" -c "$conc" --path /file.html "$@"; }
+val() { sed -n "s/^$1 //p" "$2" | tail -1; }
+
+start_server() { # name
+    rm -f "$tmp/ready"
+    case $1 in
+    kitls) $pin0 "$b/examples/uring-httpd" -q -c "$tmp/cert.pem" -k "$tmp/key.pem" -r "$tmp/www" \
+               -p 0 --max-conns $((conc * 2 + 64)) --max-handshakes $((conc + 64)) \
+               --ready-file "$tmp/ready" 2>"$tmp/srv.log" & ;;
+    openssl) $pin0 "$b/bench/load/epoll-httpd" -c "$tmp/cert.pem" -k "$tmp/key.pem" -r "$tmp/www" \
+               -p 0 $release --ready-file "$tmp/ready" 2>"$tmp/srv.log" & ;;
+    esac
+    srv_pid=$!
+    for _ in $(seq 100); do [ -s "$tmp/ready" ] && break; sleep 0.05; done
+    port=$(cut -d' ' -f1 "$tmp/ready")
+    srv_pid=$(cut -d' ' -f2 "$tmp/ready")
+}
+stop_server() {
+    kill -TERM "$srv_pid"; wait 2>/dev/null || true; srv_pid=
+}
+
+echo "load: $conc concurrent, ${dur}s churn phases, $reqs GETs/conn in phase 3, ${size}-byte file, $rounds round(s)"
+echo "host: $(uname -r), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+for r in $(seq "$rounds"); do
+    order="kitls openssl"
+    [ $((r % 2)) = 0 ] && order="openssl kitls"
+    for s in $order; do
+        start_server $s
+        lg --hold-only >"$tmp/hold" || true
+        sleep 0.5
+        lg --no-hold --duration "$dur" --requests 1 >"$tmp/hs" || true
+        sleep 0.5
+        lg --no-hold --duration "$dur" --requests "$reqs" >"$tmp/rq" || true
+        stop_server
+        err=$(( $(val errors "$tmp/hold") + $(val errors "$tmp/hs") + $(val errors "$tmp/rq") ))
+        printf '%s %s %s %s %s %s %s %s\n' "$s" \
+            "$(val hold_connections "$tmp/hold")" "$(val server_rss_bytes_per_conn "$tmp/hold")" \
+            "$(val handshakes_per_s "$tmp/hs")" "$(val requests_per_s "$tmp/rq")" \
+            "$(val bytes_per_s "$tmp/rq")" "$err" "$(val handshakes "$tmp/hs")" >>"$tmp/results"
+        sleep 1
+    done
+done
+awk -v conc="$conc" '
+function median(a, n,   i, j, t) {
+    for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+}
+{ n[$1]++; k = n[$1]; held[$1, k] = $2; rss[$1, k] = $3; hs[$1, k] = $4; rq[$1, k] = $5; by[$1, k] = $6; er[$1] += $7
+  printf "round %d %-8s held %5d  rss/conn %7.0f B  handshakes/s %6.0f  requests/s %7.0f  MB/s %6.1f  errors %d\n", k, $1, $2, $3, $4, $5, $6 / 1e6, $7 }
+END {
+    for (s in n) {
+        m = n[s]
+        for (i = 1; i <= m; i++) { a1[i] = rss[s, i]; a2[i] = hs[s, i]; a3[i] = rq[s, i]; a4[i] = by[s, i] }
+        R[s] = median(a1, m); H[s] = median(a2, m); Q[s] = median(a3, m); B[s] = median(a4, m)
+    }
+    printf "\n| server | RSS per connection | handshakes/s | requests/s | MB/s | errors |\n|---|---|---|---|---|---|\n"
+    printf "| kitls io_uring (uring-httpd) | %.1f KiB | %.0f | %.0f | %.1f | %d |\n", R["kitls"] / 1024, H["kitls"], Q["kitls"], B["kitls"] / 1e6, er["kitls"]
+    printf "| epoll + OpenSSL libssl | %.1f KiB | %.0f | %.0f | %.1f | %d |\n", R["openssl"] / 1024, H["openssl"], Q["openssl"], B["openssl"] / 1e6, er["openssl"]
+    printf "| ratio kitls/OpenSSL | %.2fx (memory) | %.2fx | %.2fx | %.2fx | |\n", R["kitls"] / R["openssl"], H["kitls"] / H["openssl"], Q["kitls"] / Q["openssl"], B["kitls"] / B["openssl"]
+}' "$tmp/results"
