@@ -124,7 +124,8 @@ static int ktls_try(struct kitls_uring_conn *c)
         r = kitls_ktls_new(&c->ktls, c->tls, c->fd, NULL);
         if (r < 0) {
             c->ktls = NULL;
-            return 0;
+            c->enabling = 0;
+            return 0; /* stays in userspace */
         }
         r = kitls_ktls_set_mode(c->ktls, u->p.ktls & KITLS_URING_KTLS_BOTH);
         (void)r;
@@ -133,8 +134,10 @@ static int ktls_try(struct kitls_uring_conn *c)
      * read partly, and answers AGAIN when the rest is not there yet. */
     r = kitls_ktls_enable(c->ktls);
     if (r == KITLS_KTLS_E_AGAIN) {
+        /* either our output did not fit or a record is incomplete */
+        const uint8_t *p;
         c->enabling = 1;
-        poll_arm(c, POLLIN);
+        poll_arm(c, kitls_conn_out_peek(c->tls, &p) ? POLLOUT : POLLIN);
         return 1;
     }
     c->enabling = 0;
@@ -189,10 +192,15 @@ static void established(struct kitls_uring_conn *c)
         u->st.handshaking--;
     }
     u->st.handshakes++;
-    if (u->p.ktls && ktls_try(c))
-        return; /* EV_HANDSHAKE once enabled */
-    if (c->st != CS_DEAD)
-        emit_handshake(c);
+    if (u->p.ktls) {
+        /* kTLS is tried from step(), once no userspace record is in
+         * flight: after TLS_TX the kernel would encrypt them again.
+         * EV_HANDSHAKE follows the attempt. */
+        c->enabling = 1;
+        c->again = 1;
+        return;
+    }
+    emit_handshake(c);
 }
 
 /* ---- failures ---- */
@@ -689,6 +697,8 @@ static void step(struct kitls_uring_conn *c)
     int waiting = (c->busy & BUSY(KITLS_URING_OP_POLL)) != 0;
     if (!waiting) {
         if (c->enabling) {
+            if ((c->busy & BUSY(KITLS_URING_OP_SEND)) || c->sbuf_len)
+                return; /* the send's completion brings us back */
             if (ktls_try(c))
                 return;
             if (c->st == CS_DEAD)

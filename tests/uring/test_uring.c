@@ -60,12 +60,25 @@ struct server {
     struct kitls_uring_stats st;
     unsigned closed_visible;
     int paused_once;
+    int file_fd;       /* >= 0: send this file on each handshake, then close */
+    size_t file_len;
+    unsigned ktls_tx, ktls_rx, handshakes_seen;
 };
 
 static void srv_event(void *ctx, const struct kitls_uring_event *ev)
 {
     struct server *s = ctx;
     switch (ev->type) {
+    case KITLS_URING_EV_HANDSHAKE:
+        s->handshakes_seen++;
+        s->ktls_tx += (unsigned)ev->info->ktls_tx;
+        s->ktls_rx += (unsigned)ev->info->ktls_rx;
+        if (s->file_fd >= 0) {
+            if (kitls_uring_sendfile(ev->conn, s->file_fd, 0, s->file_len) < 0 ||
+                kitls_uring_close(ev->conn) < 0)
+                ck_abort_msg("server sendfile");
+        }
+        break;
     case KITLS_URING_EV_DATA: {
         int r = kitls_uring_send(ev->conn, ev->data, ev->len);
         if (r < 0) /* the pause below keeps us under the bound */
@@ -115,6 +128,7 @@ static void *srv_main(void *arg)
 static void server_start(struct server *s, const struct kitls_uring_params *p)
 {
     memset(s, 0, sizeof(*s));
+    s->file_fd = -1;
     s->cfg = tu_server_config(TU_P256);
     ck_assert_ptr_nonnull(s->cfg);
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -131,6 +145,10 @@ static void server_start(struct server *s, const struct kitls_uring_params *p)
     s->port = ntohs(sa.sin_port);
     ck_assert_int_eq(kitls_uring_new(&s->u, NULL, p, srv_event, s), 0);
     ck_assert_int_ge(kitls_uring_listen(s->u, s->lfd, s->cfg), 0);
+}
+
+static void server_run(struct server *s)
+{
     ck_assert_int_eq(pthread_create(&s->th, NULL, srv_main, s), 0);
 }
 
@@ -155,7 +173,8 @@ struct cjob {
     kitls_uring_conn *c;
     unsigned id;
     size_t total, sent, recvd;
-    int ok, closed, reason, saw_eagain, pause_ms, abort_at, half_close;
+    int ok, closed, reason, saw_eagain, pause_ms, abort_at, half_close, recv_only;
+    unsigned pattern; /* stream id of the expected bytes */
     double paused_until;
 };
 
@@ -175,7 +194,7 @@ static uint8_t sbyte(unsigned id, size_t off)
 static void c_pump(struct cjob *j)
 {
     uint8_t buf[8192];
-    while (j->sent < j->total) {
+    while (!j->recv_only && j->sent < j->total) {
         size_t n = j->total - j->sent < sizeof(buf) ? j->total - j->sent : sizeof(buf);
         for (size_t i = 0; i < n; i++)
             buf[i] = sbyte(j->id, j->sent + i);
@@ -210,7 +229,7 @@ static void cli_event(void *ctx, const struct kitls_uring_event *ev)
         {
             size_t bad = ev->len;
             for (size_t i = 0; i < ev->len && bad == ev->len; i++)
-                if (ev->data[i] != sbyte(j->id, j->recvd + i))
+                if (ev->data[i] != sbyte(j->pattern, j->recvd + i))
                     bad = i;
             ck_assert_msg(bad == ev->len, "connection %u: byte %zu differs", j->id,
                           j->recvd + bad);
@@ -263,6 +282,8 @@ static void clients_connect(struct clients *cl, kitls_config *ccfg, int port)
     for (unsigned i = 0; i < cl->n; i++) {
         struct cjob *j = &cl->jobs[i];
         j->id = i;
+        if (!j->recv_only)
+            j->pattern = i;
         ck_assert_int_eq(kitls_uring_connect(cl->u, (struct sockaddr *)&sa, sizeof(sa), ccfg,
                                              "localhost", j, &j->c),
                          0);
@@ -338,6 +359,7 @@ static void echo_run(unsigned n, size_t bytes, int app_ring, const struct kitls_
 {
     struct server s;
     server_start(&s, sp);
+    server_run(&s);
     kitls_config *ccfg = tu_client_config();
     struct clients cl;
     clients_init(&cl, n, app_ring);
@@ -453,6 +475,7 @@ START_TEST(garbage_instead_of_client_hello)
 {
     struct server s;
     server_start(&s, NULL);
+    server_run(&s);
     int fd = raw_connect(s.port);
     const char *junk = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     ck_assert_int_eq(send(fd, junk, strlen(junk), 0), (ssize_t)strlen(junk));
@@ -478,6 +501,7 @@ START_TEST(oversize_record)
 {
     struct server s;
     server_start(&s, NULL);
+    server_run(&s);
     int fd = raw_connect(s.port);
     /* a handshake record announcing 2^14 + 1 + 255 bytes of plaintext */
     uint8_t rec[5 + 16640];
@@ -502,6 +526,7 @@ START_TEST(disconnect_mid_handshake)
 {
     struct server s;
     server_start(&s, NULL);
+    server_run(&s);
     size_t chlen;
     uint8_t *ch = client_hello(&chlen);
     for (int i = 0; i < (int)scaled(20); i++) {
@@ -525,6 +550,7 @@ START_TEST(disconnect_mid_transfer)
 {
     struct server s;
     server_start(&s, NULL);
+    server_run(&s);
     kitls_config *ccfg = tu_client_config();
     struct clients cl;
     unsigned n = scaled(8);
@@ -552,6 +578,7 @@ START_TEST(handshake_timeout)
     struct kitls_uring_params p = {.handshake_timeout_ms = 300};
     struct server s;
     server_start(&s, &p);
+    server_run(&s);
     int fd = raw_connect(s.port);
     double t0 = now_s();
     uint8_t buf[16];
@@ -574,6 +601,7 @@ START_TEST(bounded_connections)
                                    .handshake_timeout_ms = 250};
     struct server s;
     server_start(&s, &p);
+    server_run(&s);
     int fds[8];
     for (int i = 0; i < 8; i++)
         fds[i] = raw_connect(s.port);
@@ -599,6 +627,7 @@ START_TEST(slow_reader)
     struct server s;
     small_bufs = 1;
     server_start(&s, NULL);
+    server_run(&s);
     kitls_config *ccfg = tu_client_config();
     struct clients cl;
     clients_init(&cl, 2, 0);
@@ -622,6 +651,7 @@ START_TEST(half_close)
      * back, then the server's close_notify: reason 0 both ways. */
     struct server s;
     server_start(&s, NULL);
+    server_run(&s);
     kitls_config *ccfg = tu_client_config();
     struct clients cl;
     clients_init(&cl, 4, 0);
@@ -647,6 +677,7 @@ START_TEST(free_with_operations_in_flight)
      * every operation is cancelled and every buffer freed (valgrind). */
     struct server s;
     server_start(&s, NULL);
+    server_run(&s);
     kitls_config *ccfg = tu_client_config();
     for (int app_ring = 0; app_ring < 2; app_ring++) {
         struct clients cl;
@@ -670,6 +701,7 @@ START_TEST(server_shutdown_with_open_connections)
     /* Stop the server while clients hold established connections. */
     struct server s;
     server_start(&s, NULL);
+    server_run(&s);
     kitls_config *ccfg = tu_client_config();
     struct clients cl;
     clients_init(&cl, 4, 0);
@@ -691,6 +723,51 @@ START_TEST(server_shutdown_with_open_connections)
     close(s.lfd);
     kitls_config_free(s.cfg);
     ck_assert_uint_eq(s.closed_visible, 4); /* EV_CLOSED for each on free */
+}
+END_TEST
+
+START_TEST(ktls_requested_and_sendfile)
+{
+    /* kTLS asked on both sides.  On a kernel with kTLS (the VM of
+     * tests/ktls) both directions go to the kernel and the file is
+     * spliced; without it (this host) every connection reports the reason
+     * and the same data flows through the userspace record layer. */
+    char path[] = "/tmp/kitls-uring-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    unlink(path);
+    size_t flen = 300000;
+    uint8_t *data = malloc(flen);
+    for (size_t i = 0; i < flen; i++)
+        data[i] = sbyte(7, i);
+    ck_assert_int_eq(write(fd, data, flen), (ssize_t)flen);
+    free(data);
+    struct kitls_uring_params p = {.ktls = KITLS_URING_KTLS_BOTH};
+    struct server s;
+    server_start(&s, &p);
+    s.file_fd = fd;
+    s.file_len = flen;
+    server_run(&s);
+    kitls_config *ccfg = tu_client_config();
+    struct clients cl;
+    clients_init(&cl, 6, 0);
+    for (int i = 0; i < 6; i++) {
+        cl.jobs[i].total = flen;
+        cl.jobs[i].recv_only = 1;
+        cl.jobs[i].pattern = 7;
+    }
+    clients_connect(&cl, ccfg, s.port);
+    clients_run(&cl, 20);
+    for (int i = 0; i < 6; i++)
+        ck_assert_msg(cl.jobs[i].ok, "connection %d: %s", i,
+                      kitls_uring_strerror(cl.jobs[i].reason));
+    clients_free(&cl);
+    kitls_config_free(ccfg);
+    server_stop(&s, 0);
+    close(fd);
+    ck_assert_uint_eq(s.handshakes_seen, 6);
+    fprintf(stderr, "test_uring: kTLS offloaded on %u/6 connections (tx), %u/6 (rx)\n",
+            s.ktls_tx, s.ktls_rx);
 }
 END_TEST
 
@@ -769,6 +846,7 @@ static Suite *uring_suite(void)
     ADD(tc, bounded_connections);
     ADD(tc, slow_reader);
     ADD(tc, half_close);
+    ADD(tc, ktls_requested_and_sendfile);
     ADD(tc, free_with_operations_in_flight);
     ADD(tc, server_shutdown_with_open_connections);
     suite_add_tcase(s, tc);
