@@ -31,6 +31,8 @@
 #include <unistd.h>
 
 static const char *prog = "kitls-server";
+/* --close-after-echo (interop tests: clients that wait for the server to close) */
+static int close_after_echo;
 
 static void usage(FILE *f)
 {
@@ -50,6 +52,9 @@ static void usage(FILE *f)
             "  --hrr-cookie           send a cookie in HelloRetryRequest\n"
             "  --message STR          send STR after the handshake\n"
             "  --echo                 echo received data back until the client closes\n"
+            "  --close-after-echo     after answering the first data, send close_notify\n"
+            "                         first, then wait for the client's (--print says\n"
+            "                         peer-close-notify: yes or no)\n"
             "  --print                print negotiated parameters to stdout\n"
             "  --once                 serve one connection and exit with its status\n"
             "  --naccept N            serve N connections, then exit (1 if any failed)\n"
@@ -78,6 +83,7 @@ enum {
     OPT_PORT,
     OPT_HOST,
     OPT_ECHO,
+    OPT_CLOSE_AFTER_ECHO,
     OPT_MESSAGE,
     OPT_PRINT,
     OPT_ONCE,
@@ -107,6 +113,7 @@ static const struct option long_opts[] = {
     {"port", required_argument, NULL, OPT_PORT},
     {"host", required_argument, NULL, OPT_HOST},
     {"echo", no_argument, NULL, OPT_ECHO},
+    {"close-after-echo", no_argument, NULL, OPT_CLOSE_AFTER_ECHO},
     {"message", required_argument, NULL, OPT_MESSAGE},
     {"print", no_argument, NULL, OPT_PRINT},
     {"once", no_argument, NULL, OPT_ONCE},
@@ -159,6 +166,7 @@ static void parse_args(int argc, char **argv, struct ex_opts *o)
             break;
         case OPT_HOST: o->host = optarg; break;
         case OPT_ECHO: o->echo = 1; break;
+        case OPT_CLOSE_AFTER_ECHO: close_after_echo = 1; break;
         case OPT_MESSAGE: o->message = optarg; break;
         case OPT_PRINT: o->print = 1; break;
         case OPT_ONCE: o->once = 1; break;
@@ -280,6 +288,25 @@ static int handshake_early(int fd, kitls_conn *c, uint8_t **early, size_t *elen)
     }
 }
 
+/*
+ * --close-after-echo: send close_notify first (the server closes), then
+ * read until the client's close_notify; data after ours is discarded.  A
+ * client that just closes the connection is reported, not an error.
+ */
+static int close_first(int fd, kitls_conn *c, const struct ex_opts *o)
+{
+    uint8_t buf[4096];
+    int rc = ex_close(fd, c, 0);
+
+    while (rc >= 0)
+        rc = ex_read(fd, c, buf, sizeof(buf));
+    if (o->print) {
+        printf("peer-close-notify: %s\n", rc == KITLS_E_CLOSED ? "yes" : "no");
+        fflush(stdout);
+    }
+    return rc == KITLS_E_CLOSED || rc == KITLS_E_EOF ? 0 : rc;
+}
+
 /* Echo or print one chunk of received data. */
 static int answer(int fd, kitls_conn *c, const struct ex_opts *o, const uint8_t *buf,
                   size_t len)
@@ -340,6 +367,10 @@ static int serve_one(int fd, kitls_config *cfg, const struct ex_opts *o)
         if (rc == 0 && key_update > 0) {
             rc = ex_key_update(fd, c, key_update, o->key_update_request);
             key_update = 0;
+        }
+        if (rc == 0 && close_after_echo) {
+            rc = close_first(fd, c, o);
+            break;
         }
     }
     if (rc == KITLS_E_CLOSED)
