@@ -510,7 +510,9 @@ int kitls_uring_run(kitls_uring *u, int timeout_ms)
                                        .tv_nsec = (long long)(timeout_ms % 1000) * 1000000};
         r = io_uring_submit_and_wait_timeout(u->ring, &cqe, 1, &ts, NULL);
     }
-    if (r < 0 && r != -ETIME && r != -EINTR)
+    /* -EBUSY/-EAGAIN: the completion queue is full (or the kernel is
+     * short of memory); reaping below is what makes room. */
+    if (r < 0 && r != -ETIME && r != -EINTR && r != -EBUSY && r != -EAGAIN)
         return r;
     int n = 0;
     unsigned head;

@@ -73,6 +73,24 @@ static long rss_kb(int pid)
     return v;
 }
 
+/* utime + stime of a process, seconds (from /proc/<pid>/stat). */
+static double cpu_s(int pid)
+{
+    char p[64], buf[1024];
+    snprintf(p, sizeof(p), "/proc/%d/stat", pid);
+    FILE *f = fopen(p, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    char *q = strrchr(buf, ')'); /* the command may hold spaces */
+    unsigned long ut = 0, st = 0;
+    if (!q || sscanf(q + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 static void job_fail(struct job *j)
 {
     if (!j->failed)
@@ -315,11 +333,13 @@ int main(int argc, char **argv)
     }
     if (churn) {
         phase_churn = 1;
+        double c0 = pid ? cpu_s(pid) : 0;
         double t0 = now();
         for (unsigned i = 0; i < concurrent && !stop_new; i++)
             start_one();
         run_until(t0 + duration, none_active);
         double el = now() - t0;
+        double cpu = pid ? cpu_s(pid) - c0 : 0;
         stop_new = 1;
         unsigned long long hs = n_hs, rq = n_req, by = n_bytes;
         /* let in-flight connections finish (bounded), then count */
@@ -328,6 +348,9 @@ int main(int argc, char **argv)
         printf("handshakes %llu\nrequests %llu\nbytes %llu\n", hs, rq, by);
         printf("handshakes_per_s %.0f\nrequests_per_s %.0f\nbytes_per_s %.0f\n", hs / el, rq / el,
                by / el);
+        if (pid && cpu > 0) /* steadier than wall time on a shared machine */
+            printf("server_cpu_s %.2f\nhandshakes_per_server_cpu_s %.0f\n"
+                   "requests_per_server_cpu_s %.0f\n", cpu, hs / cpu, rq / cpu);
     }
     printf("errors %llu\n", n_err);
     kitls_uring_free(drv);

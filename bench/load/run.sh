@@ -44,7 +44,7 @@ head -c "$size" /dev/urandom | base64 -w 76 | head -c "$size" >"$tmp/www/file.ht
 pin0= pin1=
 if command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then pin0="taskset -c 0"; pin1="taskset -c 1"; fi
 lg() { $pin1 "$b/bench/load/loadgen" -p "$port" --pid "$srv_pid" -c "$conc" --path /file.html "$@"; }
-val() { sed -n "s/^$1 //p" "$2" | tail -1; }
+val() { v=$(sed -n "s/^$1 //p" "$2" | tail -1); echo "${v:-0}"; }
 
 start_server() { # name
     rm -f "$tmp/ready"
@@ -71,17 +71,22 @@ for r in $(seq "$rounds"); do
     [ $((r % 2)) = 0 ] && order="openssl kitls"
     for s in $order; do
         start_server $s
-        lg --hold-only >"$tmp/hold" || true
-        sleep 0.5
-        lg --no-hold --duration "$dur" --requests 1 >"$tmp/hs" || true
-        sleep 0.5
-        lg --no-hold --duration "$dur" --requests "$reqs" >"$tmp/rq" || true
+        for ph in hold hs rq; do
+            case $ph in
+            hold) lg --hold-only >"$tmp/$ph" 2>&1 ;;
+            hs) lg --no-hold --duration "$dur" --requests 1 >"$tmp/$ph" 2>&1 ;;
+            rq) lg --no-hold --duration "$dur" --requests "$reqs" >"$tmp/$ph" 2>&1 ;;
+            esac || { echo "round $r $s phase $ph: loadgen failed:"; grep -v '^[a-z_]* [0-9.]*$' "$tmp/$ph" | head -5; }
+            sleep 0.5
+        done
         stop_server
         err=$(( $(val errors "$tmp/hold") + $(val errors "$tmp/hs") + $(val errors "$tmp/rq") ))
-        printf '%s %s %s %s %s %s %s %s\n' "$s" \
+        printf '%s %s %s %s %s %s %s %s %s\n' "$s" \
             "$(val hold_connections "$tmp/hold")" "$(val server_rss_bytes_per_conn "$tmp/hold")" \
             "$(val handshakes_per_s "$tmp/hs")" "$(val requests_per_s "$tmp/rq")" \
-            "$(val bytes_per_s "$tmp/rq")" "$err" "$(val handshakes "$tmp/hs")" >>"$tmp/results"
+            "$(val bytes_per_s "$tmp/rq")" "$err" \
+            "$(val handshakes_per_server_cpu_s "$tmp/hs")" \
+            "$(val requests_per_server_cpu_s "$tmp/rq")" >>"$tmp/results"
         sleep 1
     done
 done
@@ -91,15 +96,21 @@ function median(a, n,   i, j, t) {
     return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 }
 { n[$1]++; k = n[$1]; held[$1, k] = $2; rss[$1, k] = $3; hs[$1, k] = $4; rq[$1, k] = $5; by[$1, k] = $6; er[$1] += $7
-  printf "round %d %-8s held %5d  rss/conn %7.0f B  handshakes/s %6.0f  requests/s %7.0f  MB/s %6.1f  errors %d\n", k, $1, $2, $3, $4, $5, $6 / 1e6, $7 }
+  hc[$1, k] = $8; rc[$1, k] = $9
+  printf "round %d %-8s held %5d  rss/conn %7.0f B  handshakes/s %6.0f (per server CPU-s %6.0f)  requests/s %7.0f (per CPU-s %7.0f)  MB/s %6.1f  errors %d\n", k, $1, $2, $3, $4, $8, $5, $9, $6 / 1e6, $7 }
 END {
     for (s in n) {
         m = n[s]
         for (i = 1; i <= m; i++) { a1[i] = rss[s, i]; a2[i] = hs[s, i]; a3[i] = rq[s, i]; a4[i] = by[s, i] }
         R[s] = median(a1, m); H[s] = median(a2, m); Q[s] = median(a3, m); B[s] = median(a4, m)
+        for (i = 1; i <= m; i++) { a5[i] = hc[s, i]; a6[i] = rc[s, i] }
+        HC[s] = median(a5, m); RC[s] = median(a6, m)
     }
     printf "\n| server | RSS per connection | handshakes/s | requests/s | MB/s | errors |\n|---|---|---|---|---|---|\n"
     printf "| kitls io_uring (uring-httpd) | %.1f KiB | %.0f | %.0f | %.1f | %d |\n", R["kitls"] / 1024, H["kitls"], Q["kitls"], B["kitls"] / 1e6, er["kitls"]
     printf "| epoll + OpenSSL libssl | %.1f KiB | %.0f | %.0f | %.1f | %d |\n", R["openssl"] / 1024, H["openssl"], Q["openssl"], B["openssl"] / 1e6, er["openssl"]
     printf "| ratio kitls/OpenSSL | %.2fx (memory) | %.2fx | %.2fx | %.2fx | |\n", R["kitls"] / R["openssl"], H["kitls"] / H["openssl"], Q["kitls"] / Q["openssl"], B["kitls"] / B["openssl"]
+    printf "\nPer second of server CPU time (steadier on a shared machine):\n\n| server | handshakes per CPU-s | requests per CPU-s |\n|---|---|---|\n"
+    printf "| kitls io_uring | %.0f | %.0f |\n| epoll + OpenSSL | %.0f | %.0f |\n", HC["kitls"], RC["kitls"], HC["openssl"], RC["openssl"]
+    printf "| ratio | %.2fx | %.2fx |\n", HC["kitls"] / HC["openssl"], RC["kitls"] / RC["openssl"]
 }' "$tmp/results"
