@@ -13,6 +13,7 @@
  *     to wait for sends, and two peers that both stop reading while their
  *     sends are blocked would then deadlock.  The send buffer exists only
  *     while a send is in flight (idle connections hold none);
+ *     (the output side is in send.c);
  *   - a connection is freed only when none of its SQEs is in the kernel:
  *     kill() cancels them (IORING_OP_ASYNC_CANCEL) and finish() runs when
  *     the last CQE is back.
@@ -29,18 +30,9 @@
 
 #include "uring_int.h"
 
-#define BUSY(op) (1u << (op))
-#define FILE_OPS (BUSY(KITLS_URING_OP_READ) | BUSY(KITLS_URING_OP_SPLICE_IN) | \
-                  BUSY(KITLS_URING_OP_SPLICE_OUT))
-
-enum send_src { SRC_CORE = 0, SRC_CHUNK, SRC_FBUF };
-static enum send_src send_src_of(const struct kitls_uring_conn *c);
-
-static void fail(struct kitls_uring_conn *c, int err);
-static void fail_tls(struct kitls_uring_conn *c, int code);
 
 /* An SQE for op on this connection, or NULL (deferred to kitls_uring_flush). */
-static struct io_uring_sqe *conn_sqe(struct kitls_uring_conn *c)
+struct io_uring_sqe *uring_conn_sqe(struct kitls_uring_conn *c)
 {
     struct io_uring_sqe *sqe = uring_sqe(c->u);
     if (!sqe)
@@ -48,7 +40,7 @@ static struct io_uring_sqe *conn_sqe(struct kitls_uring_conn *c)
     return sqe;
 }
 
-static void conn_tag(struct kitls_uring_conn *c, struct io_uring_sqe *sqe, unsigned op)
+void uring_conn_tag(struct kitls_uring_conn *c, struct io_uring_sqe *sqe, unsigned op)
 {
     io_uring_sqe_set_data64(sqe, KITLS_URING_UD(c->u->p.tag, op, c->gen, c->slot));
     c->inflight++;
@@ -65,52 +57,15 @@ static void emit(struct kitls_uring_conn *c, enum kitls_uring_event_type type, c
     uring_emit(c->u, &ev);
 }
 
-static void poll_arm(struct kitls_uring_conn *c, unsigned events)
+void uring_conn_poll(struct kitls_uring_conn *c, unsigned events)
 {
     if (c->busy & BUSY(KITLS_URING_OP_POLL))
         return;
-    struct io_uring_sqe *sqe = conn_sqe(c);
+    struct io_uring_sqe *sqe = uring_conn_sqe(c);
     if (!sqe)
         return;
     io_uring_prep_poll_add(sqe, c->fd, events);
-    conn_tag(c, sqe, KITLS_URING_OP_POLL);
-}
-
-/* ---- the output queue ---- */
-
-static void q_pop(struct kitls_uring_conn *c)
-{
-    struct chunk *h = c->q_head;
-    c->q_head = h->next;
-    if (!c->q_head)
-        c->q_tail = NULL;
-    free(h);
-    if (!c->q_head && c->fbuf && !c->fbuf_len) {
-        free(c->fbuf); /* idle connections keep no file buffer */
-        c->fbuf = NULL;
-    }
-}
-
-static void q_push(struct kitls_uring_conn *c, struct chunk *ch)
-{
-    ch->next = NULL;
-    if (c->q_tail)
-        c->q_tail->next = ch;
-    else
-        c->q_head = ch;
-    c->q_tail = ch;
-    c->q_bytes += ch->len;
-}
-
-static size_t out_pending(struct kitls_uring_conn *c)
-{
-    const uint8_t *p;
-    return c->tx_k ? 0 : kitls_conn_out_peek(c->tls, &p);
-}
-
-size_t kitls_uring_conn_queued(const kitls_uring_conn *c)
-{
-    return c->q_bytes + out_pending((struct kitls_uring_conn *)c) + (c->sbuf_len - c->sbuf_off);
+    uring_conn_tag(c, sqe, KITLS_URING_OP_POLL);
 }
 
 /* ---- kernel TLS ---- */
@@ -137,12 +92,12 @@ static int ktls_try(struct kitls_uring_conn *c)
         /* either our output did not fit or a record is incomplete */
         const uint8_t *p;
         c->enabling = 1;
-        poll_arm(c, kitls_conn_out_peek(c->tls, &p) ? POLLOUT : POLLIN);
+        uring_conn_poll(c, kitls_conn_out_peek(c->tls, &p) ? POLLOUT : POLLIN);
         return 1;
     }
     c->enabling = 0;
     if (r < 0) {
-        fail_tls(c, r);
+        uring_conn_fail_tls(c, r);
         return 0;
     }
     c->tx_k = kitls_ktls_is_offloaded(c->ktls, KITLS_DIR_TX) == 1;
@@ -153,7 +108,7 @@ static int ktls_try(struct kitls_uring_conn *c)
     if (c->rx_k) {
         c->rbuf = malloc(URING_SCRATCH);
         if (!c->rbuf) {
-            fail(c, -ENOMEM);
+            uring_conn_fail(c, -ENOMEM);
             return 0;
         }
         c->rx_drain = 1; /* plaintext the layer kept from the core's buffer */
@@ -207,7 +162,7 @@ static void established(struct kitls_uring_conn *c)
 
 /* A TLS or transport failure: send the pending alert if the socket takes it
  * now (best effort, never blocks), then close. */
-static void fail(struct kitls_uring_conn *c, int err)
+void uring_conn_fail(struct kitls_uring_conn *c, int err)
 {
     if (c->st == CS_DEAD)
         return;
@@ -227,15 +182,15 @@ static void fail(struct kitls_uring_conn *c, int err)
 
 /* A failure code of the core or of the kTLS layer (which also wraps
  * system errors as KITLS_KTLS_E_SYS(errno)). */
-static void fail_tls(struct kitls_uring_conn *c, int code)
+void uring_conn_fail_tls(struct kitls_uring_conn *c, int code)
 {
     if (KITLS_KTLS_IS_SYS(code)) {
-        fail(c, -KITLS_KTLS_ERRNO(code));
+        uring_conn_fail(c, -KITLS_KTLS_ERRNO(code));
         return;
     }
     if (c->st != CS_DEAD && !c->reason)
         c->tls_error = code;
-    fail(c, KITLS_URING_R_TLS);
+    uring_conn_fail(c, KITLS_URING_R_TLS);
 }
 
 void uring_conn_kill(struct kitls_uring_conn *c, int reason, int reset)
@@ -270,7 +225,7 @@ static void finish(struct kitls_uring_conn *c)
         if (c->pipe_fd[i] >= 0)
             close(c->pipe_fd[i]);
     while (c->q_head)
-        q_pop(c);
+        uring_q_pop(c);
     if (c->visible)
         emit(c, KITLS_URING_EV_CLOSED, NULL, 0, NULL);
     free(c->fbuf);
@@ -291,11 +246,11 @@ static void dead_step(struct kitls_uring_conn *c)
         for (unsigned op = 1; op < 32; op++) {
             if (!(ops & BUSY(op)))
                 continue;
-            struct io_uring_sqe *sqe = conn_sqe(c);
+            struct io_uring_sqe *sqe = uring_conn_sqe(c);
             if (!sqe)
                 return; /* again from kitls_uring_flush() */
             io_uring_prep_cancel64(sqe, KITLS_URING_UD(c->u->p.tag, op, c->gen, c->slot), 0);
-            conn_tag(c, sqe, KITLS_URING_OP_CANCEL);
+            uring_conn_tag(c, sqe, KITLS_URING_OP_CANCEL);
         }
         c->cancel_sent = 1;
     }
@@ -338,7 +293,7 @@ static void read_core(struct kitls_uring_conn *c)
             if (!c->close_req)
                 uring_conn_kill(c, KITLS_URING_R_RESET, 0);
         } else {
-            fail_tls(c, n);
+            uring_conn_fail_tls(c, n);
         }
         return;
     }
@@ -364,7 +319,7 @@ static void drain_ktls(struct kitls_uring_conn *c)
             if (!c->close_req)
                 uring_conn_kill(c, KITLS_URING_R_RESET, 0);
         } else if (n != KITLS_KTLS_E_AGAIN) {
-            fail_tls(c, (int)n);
+            uring_conn_fail_tls(c, (int)n);
         }
         return;
     }
@@ -375,14 +330,14 @@ static void ctrl_step(struct kitls_uring_conn *c)
 {
     int r = kitls_ktls_recv_control(c->ktls);
     if (r == KITLS_KTLS_E_AGAIN) {
-        poll_arm(c, POLLIN);
+        uring_conn_poll(c, POLLIN);
         return;
     }
     c->ctrl_pending = 0;
     if (r == 1)
         peer_eof(c);
     else if (r < 0)
-        fail_tls(c, r);
+        uring_conn_fail_tls(c, r);
 }
 
 static void process_input(struct kitls_uring_conn *c)
@@ -407,7 +362,7 @@ static void process_input(struct kitls_uring_conn *c)
             if (r == KITLS_E_WANT_READ)
                 return;
             if (r < 0) {
-                fail_tls(c, r);
+                uring_conn_fail_tls(c, r);
                 return;
             }
             break;
@@ -437,196 +392,15 @@ static void recv_step(struct kitls_uring_conn *c)
     } else {
         int r = kitls_conn_in_reserve(c->tls, &buf, &cap);
         if (r < 0) {
-            fail_tls(c, r);
+            uring_conn_fail_tls(c, r);
             return;
         }
     }
-    struct io_uring_sqe *sqe = conn_sqe(c);
+    struct io_uring_sqe *sqe = uring_conn_sqe(c);
     if (!sqe)
         return;
     io_uring_prep_recv(sqe, c->fd, buf, cap, 0);
-    conn_tag(c, sqe, KITLS_URING_OP_RECV);
-}
-
-/* ---- output ---- */
-
-static int core_write(struct kitls_uring_conn *c, const uint8_t *p, size_t n)
-{
-    int r = kitls_conn_write(c->tls, p, n);
-    if (r < 0) {
-        fail_tls(c, r);
-        return r;
-    }
-    c->sent_acc += n;
-    return 0;
-}
-
-static void file_read(struct kitls_uring_conn *c, struct chunk *h)
-{
-    if (c->busy & FILE_OPS)
-        return;
-    if (!c->fbuf && !(c->fbuf = malloc(URING_FBUF))) {
-        fail(c, -ENOMEM);
-        return;
-    }
-    size_t n = h->len - h->off;
-    struct io_uring_sqe *sqe = conn_sqe(c);
-    if (!sqe)
-        return;
-    io_uring_prep_read(sqe, h->file_fd, c->fbuf, n < URING_FBUF ? (unsigned)n : URING_FBUF,
-                       (uint64_t)(h->file_off + (off_t)h->off));
-    conn_tag(c, sqe, KITLS_URING_OP_READ);
-}
-
-/* Userspace TX: encrypt queued data into the core's output (at most
- * URING_CHUNK pending), reading files as needed. */
-static void fill_core(struct kitls_uring_conn *c)
-{
-    struct chunk *h;
-    while (c->st == CS_OPEN && out_pending(c) < URING_CHUNK && (h = c->q_head)) {
-        if (h->file_fd < 0) {
-            size_t room = URING_CHUNK - out_pending(c);
-            size_t n = h->len - h->off;
-            n = n < room ? n : room;
-            if (core_write(c, h->data + h->off, n) < 0)
-                return;
-            h->off += n;
-            c->q_bytes -= n;
-        } else if (c->fbuf_len) {
-            size_t n = c->fbuf_len;
-            c->fbuf_len = 0;
-            if (core_write(c, c->fbuf, n) < 0)
-                return;
-            h->off += n;
-            c->q_bytes -= n;
-        } else if (h->off < h->len) {
-            file_read(c, h);
-            return;
-        }
-        if (h->off == h->len)
-            q_pop(c);
-    }
-}
-
-/* kTLS TX: files through splice (file -> pipe -> socket), data straight
- * from the queue. */
-static void fill_ktls(struct kitls_uring_conn *c)
-{
-    kitls_uring *u = c->u;
-    struct chunk *h;
-    while ((h = c->q_head) && h->off == h->len && !c->pipe_len && !c->fbuf_len)
-        q_pop(c);
-    if (!h || h->file_fd < 0 || (c->busy & FILE_OPS))
-        return;
-    if (!u->have_splice || (u->p.flags & KITLS_URING_F_NO_SPLICE)) {
-        if (!c->fbuf_len && h->off < h->len)
-            file_read(c, h); /* then sent from fbuf by send_step */
-        return;
-    }
-    if (c->pipe_fd[0] < 0 && pipe2(c->pipe_fd, O_CLOEXEC) < 0) {
-        fail(c, -errno);
-        return;
-    }
-    struct io_uring_sqe *sqe;
-    if (c->pipe_len) {
-        if (c->busy & BUSY(KITLS_URING_OP_SEND))
-            return; /* keep the byte order with control records */
-        if (!(sqe = conn_sqe(c)))
-            return;
-        io_uring_prep_splice(sqe, c->pipe_fd[0], -1, c->fd, -1, (unsigned)c->pipe_len, 0);
-        conn_tag(c, sqe, KITLS_URING_OP_SPLICE_OUT);
-    } else if (h->off < h->len) {
-        size_t n = h->len - h->off;
-        if (!(sqe = conn_sqe(c)))
-            return;
-        io_uring_prep_splice(sqe, h->file_fd, (int64_t)(h->file_off + (off_t)h->off),
-                             c->pipe_fd[1], -1, n < URING_CHUNK ? (unsigned)n : URING_CHUNK, 0);
-        conn_tag(c, sqe, KITLS_URING_OP_SPLICE_IN);
-    }
-}
-
-static enum send_src send_src_of(const struct kitls_uring_conn *c)
-{
-    if (!c->tx_k)
-        return SRC_CORE;
-    if (c->fbuf_len)
-        return SRC_FBUF;
-    return SRC_CHUNK;
-}
-
-static void send_step(struct kitls_uring_conn *c)
-{
-    if (c->busy & (BUSY(KITLS_URING_OP_SEND) | BUSY(KITLS_URING_OP_POLL)))
-        return;
-    const uint8_t *p = NULL;
-    size_t n = 0;
-    if (!c->tx_k) {
-        if (!c->sbuf_len) {
-            const uint8_t *o;
-            size_t avail = kitls_conn_out_peek(c->tls, &o);
-            if (!avail) {
-                free(c->sbuf); /* idle: hold no send buffer */
-                c->sbuf = NULL;
-                return;
-            }
-            if (!c->sbuf && !(c->sbuf = malloc(URING_SBUF))) {
-                fail(c, -ENOMEM);
-                return;
-            }
-            n = avail < URING_SBUF ? avail : URING_SBUF;
-            memcpy(c->sbuf, o, n);
-            kitls_conn_out_consume(c->tls, n);
-            c->sbuf_len = n;
-            c->sbuf_off = 0;
-        }
-        p = c->sbuf + c->sbuf_off;
-        n = c->sbuf_len - c->sbuf_off;
-    } else {
-        /* The core's own records (tickets, KeyUpdate, alerts) go first,
-         * with their record type, through the kTLS layer. */
-        uint8_t type;
-        const uint8_t *d;
-        size_t l;
-        int rekey;
-        if (kitls_conn_out_record(c->tls, &type, &d, &l, &rekey)) {
-            int r = kitls_ktls_flush(c->ktls);
-            if (r == KITLS_KTLS_E_AGAIN) {
-                poll_arm(c, POLLOUT);
-                return;
-            }
-            if (r < 0) {
-                fail_tls(c, r);
-                return;
-            }
-        }
-        if (c->busy & FILE_OPS)
-            return;
-        struct chunk *h = c->q_head;
-        if (c->fbuf_len) {
-            p = c->fbuf;
-            n = c->fbuf_len;
-        } else if (h && h->file_fd < 0 && h->off < h->len) {
-            p = h->data + h->off;
-            n = h->len - h->off;
-        }
-    }
-    if (!n)
-        return;
-    struct io_uring_sqe *sqe = conn_sqe(c);
-    if (!sqe)
-        return;
-    /* Never SEND_ZC: kTLS sockets refuse it, and the userspace path sends
-     * small records where zero-copy does not pay. */
-    io_uring_prep_send(sqe, c->fd, p, n, MSG_NOSIGNAL);
-    conn_tag(c, sqe, KITLS_URING_OP_SEND);
-    c->send_len = n;
-    c->send_src = (unsigned)send_src_of(c);
-}
-
-static int queue_idle(struct kitls_uring_conn *c)
-{
-    return !c->q_head && !c->fbuf_len && !c->pipe_len && !(c->busy & FILE_OPS) &&
-           !(c->busy & BUSY(KITLS_URING_OP_SEND)) && !out_pending(c) && !c->sbuf_len;
+    uring_conn_tag(c, sqe, KITLS_URING_OP_RECV);
 }
 
 static void close_step(struct kitls_uring_conn *c)
@@ -634,33 +408,33 @@ static void close_step(struct kitls_uring_conn *c)
     kitls_uring *u = c->u;
     if (!c->close_req || c->st != CS_OPEN)
         return;
-    if (!c->close_queued && queue_idle(c)) {
+    if (!c->close_queued && uring_queue_idle(c)) {
         int r;
         if (c->tx_k) {
             r = kitls_ktls_close(c->ktls);
             if (r == KITLS_KTLS_E_AGAIN) {
-                poll_arm(c, POLLOUT);
+                uring_conn_poll(c, POLLOUT);
                 return;
             }
         } else {
             r = kitls_conn_close(c->tls);
         }
         if (r < 0) {
-            fail_tls(c, r);
+            uring_conn_fail_tls(c, r);
             return;
         }
         c->close_queued = 1;
         uring_dl_add(u, c, 2, u->p.close_timeout_ms);
-        send_step(c);
+        uring_send_step(c);
     }
-    if (c->close_queued && !c->wr_shut && queue_idle(c) &&
+    if (c->close_queued && !c->wr_shut && uring_queue_idle(c) &&
         !(c->busy & BUSY(KITLS_URING_OP_SHUTDOWN))) {
         if (u->have_shutdown) {
-            struct io_uring_sqe *sqe = conn_sqe(c);
+            struct io_uring_sqe *sqe = uring_conn_sqe(c);
             if (!sqe)
                 return;
             io_uring_prep_shutdown(sqe, c->fd, SHUT_WR);
-            conn_tag(c, sqe, KITLS_URING_OP_SHUTDOWN);
+            uring_conn_tag(c, sqe, KITLS_URING_OP_SHUTDOWN);
         } else {
             (void)shutdown(c->fd, SHUT_WR);
             c->wr_shut = 1;
@@ -672,7 +446,7 @@ static void close_step(struct kitls_uring_conn *c)
 
 static void sent_step(struct kitls_uring_conn *c)
 {
-    if (c->sent_acc && queue_idle(c) && c->st == CS_OPEN) {
+    if (c->sent_acc && uring_queue_idle(c) && c->st == CS_OPEN) {
         size_t n = c->sent_acc;
         c->sent_acc = 0;
         emit(c, KITLS_URING_EV_SENT, NULL, n, NULL);
@@ -684,11 +458,11 @@ static void step(struct kitls_uring_conn *c)
     kitls_uring *u = c->u;
     if (c->st == CS_CONNECTING) {
         if (!(c->busy & BUSY(KITLS_URING_OP_CONNECT)) && c->peer) {
-            struct io_uring_sqe *sqe = conn_sqe(c);
+            struct io_uring_sqe *sqe = uring_conn_sqe(c);
             if (!sqe)
                 return;
             io_uring_prep_connect(sqe, c->fd, (struct sockaddr *)c->peer, c->peer_len);
-            conn_tag(c, sqe, KITLS_URING_OP_CONNECT);
+            uring_conn_tag(c, sqe, KITLS_URING_OP_CONNECT);
         }
         return;
     }
@@ -711,15 +485,11 @@ static void step(struct kitls_uring_conn *c)
             ctrl_step(c);
         if (c->rx_drain && c->st == CS_OPEN)
             drain_ktls(c);
-        if (c->st == CS_OPEN) {
-            if (c->tx_k)
-                fill_ktls(c);
-            else
-                fill_core(c);
-        }
+        if (c->st == CS_OPEN)
+            uring_fill(c);
         if (c->st == CS_DEAD)
             return;
-        send_step(c);
+        uring_send_step(c);
         close_step(c);
         if (c->st == CS_DEAD)
             return;
@@ -772,37 +542,6 @@ int uring_conn_start(kitls_uring *u, struct kitls_uring_conn *c, kitls_config *c
     return 0;
 }
 
-static void on_send(struct kitls_uring_conn *c, int res)
-{
-    size_t n = (size_t)res;
-    switch ((enum send_src)c->send_src) {
-    case SRC_CORE:
-        c->sbuf_off += n;
-        if (c->sbuf_off == c->sbuf_len)
-            c->sbuf_len = c->sbuf_off = 0;
-        break;
-    case SRC_FBUF: {
-        /* fbuf is sent from its start: move the rest down */
-        struct chunk *h = c->q_head;
-        memmove(c->fbuf, c->fbuf + n, c->fbuf_len - n);
-        c->fbuf_len -= n;
-        h->off += n;
-        c->q_bytes -= n;
-        c->sent_acc += n;
-        break;
-    }
-    case SRC_CHUNK: {
-        struct chunk *h = c->q_head;
-        h->off += n;
-        c->q_bytes -= n;
-        c->sent_acc += n;
-        if (h->off == h->len)
-            q_pop(c);
-        break;
-    }
-    }
-}
-
 void uring_conn_cqe(struct kitls_uring_conn *c, unsigned op, int res, unsigned flags)
 {
     (void)flags;
@@ -834,7 +573,7 @@ void uring_conn_cqe(struct kitls_uring_conn *c, unsigned op, int res, unsigned f
             } else {
                 int r = kitls_conn_in_commit(c->tls, (size_t)res);
                 if (r < 0) {
-                    fail_tls(c, r);
+                    uring_conn_fail_tls(c, r);
                     break;
                 }
                 c->rx_ready = 1;
@@ -852,28 +591,28 @@ void uring_conn_cqe(struct kitls_uring_conn *c, unsigned op, int res, unsigned f
         } else if (c->rx_k && (res == -EIO || res == -EKEYEXPIRED)) {
             c->ctrl_pending = 1;
         } else if (res == -EAGAIN || res == -EINTR || res == -ENOBUFS) {
-            poll_arm(c, POLLIN);
+            uring_conn_poll(c, POLLIN);
         } else {
             uring_conn_kill(c, res, 0);
         }
         break;
     case KITLS_URING_OP_SEND:
         if (res >= 0)
-            on_send(c, res);
+            uring_on_send(c, res);
         else if (res == -EAGAIN || res == -EINTR)
-            poll_arm(c, POLLOUT);
+            uring_conn_poll(c, POLLOUT);
         else
             uring_conn_kill(c, res, 0);
         break;
     case KITLS_URING_OP_READ:
         if (res <= 0)
-            fail(c, res < 0 ? res : -EIO); /* file shorter than announced */
+            uring_conn_fail(c, res < 0 ? res : -EIO); /* file shorter than announced */
         else
             c->fbuf_len = (size_t)res;
         break;
     case KITLS_URING_OP_SPLICE_IN:
         if (res <= 0) {
-            fail(c, res < 0 ? res : -EIO);
+            uring_conn_fail(c, res < 0 ? res : -EIO);
         } else {
             c->pipe_len = (size_t)res;
             c->q_head->off += (size_t)res;
@@ -885,7 +624,7 @@ void uring_conn_cqe(struct kitls_uring_conn *c, unsigned op, int res, unsigned f
         if (res > 0)
             c->pipe_len -= (size_t)res;
         else if (res == -EAGAIN)
-            poll_arm(c, POLLOUT);
+            uring_conn_poll(c, POLLOUT);
         else
             uring_conn_kill(c, res ? res : -EPIPE, 0);
         break;
@@ -899,68 +638,6 @@ void uring_conn_cqe(struct kitls_uring_conn *c, unsigned op, int res, unsigned f
 }
 
 /* ---- public per-connection API ---- */
-
-int kitls_uring_send(kitls_uring_conn *c, const void *buf, size_t len)
-{
-    if (!c || (!buf && len))
-        return -EINVAL;
-    if (c->st == CS_DEAD)
-        return -ENOTCONN;
-    if (c->close_req)
-        return -EPIPE;
-    if (len > INT32_MAX)
-        return -EINVAL;
-    if (!len)
-        return 0;
-    if (kitls_uring_conn_queued(c) >= c->u->p.max_send_queue)
-        return -EAGAIN;
-    c->u->st.bytes_out += len;
-    if (c->st == CS_OPEN && !c->tx_k && !c->q_head && len <= URING_CHUNK &&
-        out_pending(c) < URING_CHUNK) {
-        /* Fast path: encrypt into the core's output now. */
-        if (core_write(c, buf, len) < 0) {
-            uring_conn_pump(c);
-            return -ENOTCONN;
-        }
-    } else {
-        struct chunk *ch = malloc(sizeof(*ch) + len);
-        if (!ch)
-            return -ENOMEM;
-        ch->file_fd = -1;
-        ch->file_off = 0;
-        ch->len = len;
-        ch->off = 0;
-        memcpy(ch->data, buf, len);
-        q_push(c, ch);
-    }
-    uring_conn_pump(c);
-    return (int)len;
-}
-
-int kitls_uring_sendfile(kitls_uring_conn *c, int fd, off_t off, size_t len)
-{
-    if (!c || fd < 0 || off < 0)
-        return -EINVAL;
-    if (c->st == CS_DEAD)
-        return -ENOTCONN;
-    if (c->close_req)
-        return -EPIPE;
-    if (!len)
-        return 0;
-    if (kitls_uring_conn_queued(c) >= c->u->p.max_send_queue)
-        return -EAGAIN;
-    struct chunk *ch = malloc(sizeof(*ch));
-    if (!ch)
-        return -ENOMEM;
-    ch->file_fd = fd;
-    ch->file_off = off;
-    ch->len = len;
-    ch->off = 0;
-    q_push(c, ch);
-    c->u->st.bytes_out += len;
-    uring_conn_pump(c);
-    return 0;
-}
 
 int kitls_uring_close(kitls_uring_conn *c)
 {

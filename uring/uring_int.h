@@ -121,11 +121,28 @@ void uring_emit(kitls_uring *u, struct kitls_uring_event *ev);
 void uring_slot_free(kitls_uring *u, struct kitls_uring_conn *c);
 struct kitls_uring_conn *uring_conn_alloc(kitls_uring *u);
 
+#define BUSY(op) (1u << (op))
+#define FILE_OPS (BUSY(KITLS_URING_OP_READ) | BUSY(KITLS_URING_OP_SPLICE_IN) | \
+                  BUSY(KITLS_URING_OP_SPLICE_OUT))
+
 /* conn.c */
+struct io_uring_sqe *uring_conn_sqe(struct kitls_uring_conn *c);
+void uring_conn_tag(struct kitls_uring_conn *c, struct io_uring_sqe *sqe, unsigned op);
+void uring_conn_poll(struct kitls_uring_conn *c, unsigned events);
+void uring_conn_fail(struct kitls_uring_conn *c, int err);
+void uring_conn_fail_tls(struct kitls_uring_conn *c, int code);
 int uring_conn_start(kitls_uring *u, struct kitls_uring_conn *c, kitls_config *cfg, int server,
                      const char *server_name);
 void uring_conn_cqe(struct kitls_uring_conn *c, unsigned op, int res, unsigned flags);
 void uring_conn_pump(struct kitls_uring_conn *c);
 void uring_conn_kill(struct kitls_uring_conn *c, int reason, int reset);
+
+/* send.c */
+void uring_q_pop(struct kitls_uring_conn *c);
+size_t uring_out_pending(struct kitls_uring_conn *c);
+int uring_queue_idle(struct kitls_uring_conn *c);
+void uring_fill(struct kitls_uring_conn *c);
+void uring_send_step(struct kitls_uring_conn *c);
+void uring_on_send(struct kitls_uring_conn *c, int res);
 
 #endif

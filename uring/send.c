@@ -1,0 +1,340 @@
+/*
+ * io_uring driver: a connection's output.  Application data and file
+ * ranges wait in a chunk queue; the userspace path encrypts them into the
+ * core (at most URING_CHUNK pending) and sends the ciphertext from the
+ * connection's send buffer; the kTLS path sends data straight from the
+ * queue and splices files (file -> pipe -> socket).  See conn.c for the
+ * buffer invariants.
+ */
+#define _GNU_SOURCE /* pipe2 */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "uring_int.h"
+
+enum send_src { SRC_CORE = 0, SRC_CHUNK, SRC_FBUF };
+
+/* ---- the output queue ---- */
+
+void uring_q_pop(struct kitls_uring_conn *c)
+{
+    struct chunk *h = c->q_head;
+    c->q_head = h->next;
+    if (!c->q_head)
+        c->q_tail = NULL;
+    free(h);
+    if (!c->q_head && c->fbuf && !c->fbuf_len) {
+        free(c->fbuf); /* idle connections keep no file buffer */
+        c->fbuf = NULL;
+    }
+}
+
+static void q_push(struct kitls_uring_conn *c, struct chunk *ch)
+{
+    ch->next = NULL;
+    if (c->q_tail)
+        c->q_tail->next = ch;
+    else
+        c->q_head = ch;
+    c->q_tail = ch;
+    c->q_bytes += ch->len;
+}
+
+size_t uring_out_pending(struct kitls_uring_conn *c)
+{
+    const uint8_t *p;
+    return c->tx_k ? 0 : kitls_conn_out_peek(c->tls, &p);
+}
+
+size_t kitls_uring_conn_queued(const kitls_uring_conn *c)
+{
+    return c->q_bytes + uring_out_pending((struct kitls_uring_conn *)c) + (c->sbuf_len - c->sbuf_off);
+}
+
+/* ---- output ---- */
+
+static int core_write(struct kitls_uring_conn *c, const uint8_t *p, size_t n)
+{
+    int r = kitls_conn_write(c->tls, p, n);
+    if (r < 0) {
+        uring_conn_fail_tls(c, r);
+        return r;
+    }
+    c->sent_acc += n;
+    return 0;
+}
+
+static void file_read(struct kitls_uring_conn *c, struct chunk *h)
+{
+    if (c->busy & FILE_OPS)
+        return;
+    if (!c->fbuf && !(c->fbuf = malloc(URING_FBUF))) {
+        uring_conn_fail(c, -ENOMEM);
+        return;
+    }
+    size_t n = h->len - h->off;
+    struct io_uring_sqe *sqe = uring_conn_sqe(c);
+    if (!sqe)
+        return;
+    io_uring_prep_read(sqe, h->file_fd, c->fbuf, n < URING_FBUF ? (unsigned)n : URING_FBUF,
+                       (uint64_t)(h->file_off + (off_t)h->off));
+    uring_conn_tag(c, sqe, KITLS_URING_OP_READ);
+}
+
+/* Userspace TX: encrypt queued data into the core's output (at most
+ * URING_CHUNK pending), reading files as needed. */
+static void fill_core(struct kitls_uring_conn *c)
+{
+    struct chunk *h;
+    while (c->st == CS_OPEN && uring_out_pending(c) < URING_CHUNK && (h = c->q_head)) {
+        if (h->file_fd < 0) {
+            size_t room = URING_CHUNK - uring_out_pending(c);
+            size_t n = h->len - h->off;
+            n = n < room ? n : room;
+            if (core_write(c, h->data + h->off, n) < 0)
+                return;
+            h->off += n;
+            c->q_bytes -= n;
+        } else if (c->fbuf_len) {
+            size_t n = c->fbuf_len;
+            c->fbuf_len = 0;
+            if (core_write(c, c->fbuf, n) < 0)
+                return;
+            h->off += n;
+            c->q_bytes -= n;
+        } else if (h->off < h->len) {
+            file_read(c, h);
+            return;
+        }
+        if (h->off == h->len)
+            uring_q_pop(c);
+    }
+}
+
+/* kTLS TX: files through splice (file -> pipe -> socket), data straight
+ * from the queue. */
+static void fill_ktls(struct kitls_uring_conn *c)
+{
+    kitls_uring *u = c->u;
+    struct chunk *h;
+    while ((h = c->q_head) && h->off == h->len && !c->pipe_len && !c->fbuf_len)
+        uring_q_pop(c);
+    if (!h || h->file_fd < 0 || (c->busy & FILE_OPS))
+        return;
+    if (!u->have_splice || (u->p.flags & KITLS_URING_F_NO_SPLICE)) {
+        if (!c->fbuf_len && h->off < h->len)
+            file_read(c, h); /* then sent from fbuf by send_step */
+        return;
+    }
+    if (c->pipe_fd[0] < 0 && pipe2(c->pipe_fd, O_CLOEXEC) < 0) {
+        uring_conn_fail(c, -errno);
+        return;
+    }
+    struct io_uring_sqe *sqe;
+    if (c->pipe_len) {
+        if (c->busy & BUSY(KITLS_URING_OP_SEND))
+            return; /* keep the byte order with control records */
+        if (!(sqe = uring_conn_sqe(c)))
+            return;
+        io_uring_prep_splice(sqe, c->pipe_fd[0], -1, c->fd, -1, (unsigned)c->pipe_len, 0);
+        uring_conn_tag(c, sqe, KITLS_URING_OP_SPLICE_OUT);
+    } else if (h->off < h->len) {
+        size_t n = h->len - h->off;
+        if (!(sqe = uring_conn_sqe(c)))
+            return;
+        io_uring_prep_splice(sqe, h->file_fd, (int64_t)(h->file_off + (off_t)h->off),
+                             c->pipe_fd[1], -1, n < URING_CHUNK ? (unsigned)n : URING_CHUNK, 0);
+        uring_conn_tag(c, sqe, KITLS_URING_OP_SPLICE_IN);
+    }
+}
+
+static enum send_src send_src_of(const struct kitls_uring_conn *c)
+{
+    if (!c->tx_k)
+        return SRC_CORE;
+    if (c->fbuf_len)
+        return SRC_FBUF;
+    return SRC_CHUNK;
+}
+
+void uring_send_step(struct kitls_uring_conn *c)
+{
+    if (c->busy & (BUSY(KITLS_URING_OP_SEND) | BUSY(KITLS_URING_OP_POLL)))
+        return;
+    const uint8_t *p = NULL;
+    size_t n = 0;
+    if (!c->tx_k) {
+        if (!c->sbuf_len) {
+            const uint8_t *o;
+            size_t avail = kitls_conn_out_peek(c->tls, &o);
+            if (!avail) {
+                free(c->sbuf); /* idle: hold no send buffer */
+                c->sbuf = NULL;
+                return;
+            }
+            if (!c->sbuf && !(c->sbuf = malloc(URING_SBUF))) {
+                uring_conn_fail(c, -ENOMEM);
+                return;
+            }
+            n = avail < URING_SBUF ? avail : URING_SBUF;
+            memcpy(c->sbuf, o, n);
+            kitls_conn_out_consume(c->tls, n);
+            c->sbuf_len = n;
+            c->sbuf_off = 0;
+        }
+        p = c->sbuf + c->sbuf_off;
+        n = c->sbuf_len - c->sbuf_off;
+    } else {
+        /* The core's own records (tickets, KeyUpdate, alerts) go first,
+         * with their record type, through the kTLS layer. */
+        uint8_t type;
+        const uint8_t *d;
+        size_t l;
+        int rekey;
+        if (kitls_conn_out_record(c->tls, &type, &d, &l, &rekey)) {
+            int r = kitls_ktls_flush(c->ktls);
+            if (r == KITLS_KTLS_E_AGAIN) {
+                uring_conn_poll(c, POLLOUT);
+                return;
+            }
+            if (r < 0) {
+                uring_conn_fail_tls(c, r);
+                return;
+            }
+        }
+        if (c->busy & FILE_OPS)
+            return;
+        struct chunk *h = c->q_head;
+        if (c->fbuf_len) {
+            p = c->fbuf;
+            n = c->fbuf_len;
+        } else if (h && h->file_fd < 0 && h->off < h->len) {
+            p = h->data + h->off;
+            n = h->len - h->off;
+        }
+    }
+    if (!n)
+        return;
+    struct io_uring_sqe *sqe = uring_conn_sqe(c);
+    if (!sqe)
+        return;
+    /* Never SEND_ZC: kTLS sockets refuse it, and the userspace path sends
+     * small records where zero-copy does not pay. */
+    io_uring_prep_send(sqe, c->fd, p, n, MSG_NOSIGNAL);
+    uring_conn_tag(c, sqe, KITLS_URING_OP_SEND);
+    c->send_len = n;
+    c->send_src = (unsigned)send_src_of(c);
+}
+
+int uring_queue_idle(struct kitls_uring_conn *c)
+{
+    return !c->q_head && !c->fbuf_len && !c->pipe_len && !(c->busy & FILE_OPS) &&
+           !(c->busy & BUSY(KITLS_URING_OP_SEND)) && !uring_out_pending(c) && !c->sbuf_len;
+}
+
+void uring_on_send(struct kitls_uring_conn *c, int res)
+{
+    size_t n = (size_t)res;
+    switch ((enum send_src)c->send_src) {
+    case SRC_CORE:
+        c->sbuf_off += n;
+        if (c->sbuf_off == c->sbuf_len)
+            c->sbuf_len = c->sbuf_off = 0;
+        break;
+    case SRC_FBUF: {
+        /* fbuf is sent from its start: move the rest down */
+        struct chunk *h = c->q_head;
+        memmove(c->fbuf, c->fbuf + n, c->fbuf_len - n);
+        c->fbuf_len -= n;
+        h->off += n;
+        c->q_bytes -= n;
+        c->sent_acc += n;
+        break;
+    }
+    case SRC_CHUNK: {
+        struct chunk *h = c->q_head;
+        h->off += n;
+        c->q_bytes -= n;
+        c->sent_acc += n;
+        if (h->off == h->len)
+            uring_q_pop(c);
+        break;
+    }
+    }
+}
+
+int kitls_uring_send(kitls_uring_conn *c, const void *buf, size_t len)
+{
+    if (!c || (!buf && len))
+        return -EINVAL;
+    if (c->st == CS_DEAD)
+        return -ENOTCONN;
+    if (c->close_req)
+        return -EPIPE;
+    if (len > INT32_MAX)
+        return -EINVAL;
+    if (!len)
+        return 0;
+    if (kitls_uring_conn_queued(c) >= c->u->p.max_send_queue)
+        return -EAGAIN;
+    c->u->st.bytes_out += len;
+    if (c->st == CS_OPEN && !c->tx_k && !c->q_head && len <= URING_CHUNK &&
+        uring_out_pending(c) < URING_CHUNK) {
+        /* Fast path: encrypt into the core's output now. */
+        if (core_write(c, buf, len) < 0) {
+            uring_conn_pump(c);
+            return -ENOTCONN;
+        }
+    } else {
+        struct chunk *ch = malloc(sizeof(*ch) + len);
+        if (!ch)
+            return -ENOMEM;
+        ch->file_fd = -1;
+        ch->file_off = 0;
+        ch->len = len;
+        ch->off = 0;
+        memcpy(ch->data, buf, len);
+        q_push(c, ch);
+    }
+    uring_conn_pump(c);
+    return (int)len;
+}
+
+int kitls_uring_sendfile(kitls_uring_conn *c, int fd, off_t off, size_t len)
+{
+    if (!c || fd < 0 || off < 0)
+        return -EINVAL;
+    if (c->st == CS_DEAD)
+        return -ENOTCONN;
+    if (c->close_req)
+        return -EPIPE;
+    if (!len)
+        return 0;
+    if (kitls_uring_conn_queued(c) >= c->u->p.max_send_queue)
+        return -EAGAIN;
+    struct chunk *ch = malloc(sizeof(*ch));
+    if (!ch)
+        return -ENOMEM;
+    ch->file_fd = fd;
+    ch->file_off = off;
+    ch->len = len;
+    ch->off = 0;
+    q_push(c, ch);
+    c->u->st.bytes_out += len;
+    uring_conn_pump(c);
+    return 0;
+}
+
+
+/* Move queued output toward the socket (after the handshake). */
+void uring_fill(struct kitls_uring_conn *c)
+{
+    if (c->tx_k)
+        fill_ktls(c);
+    else
+        fill_core(c);
+}
