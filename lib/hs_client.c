@@ -153,7 +153,7 @@ static int send_client_hello(kitls_conn *c)
     /* pre_shared_key goes last (§4.2.11); its binder covers the rest. */
     size_t binder_at = 0;
     c->psk_offered = 0;
-    if (c->session && (ret = kitls_psk_client_write(c, &w, &binder_at)) != 0)
+    if (c->session && (ret = kitls_psk_client_write(c, &w, exts, &binder_at)) != 0)
         goto out;
     if (!c->psk_offered)
         kitls_psk_client_write_modes(c, &w);

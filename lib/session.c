@@ -447,12 +447,18 @@ void kitls_psk_client_write_modes(kitls_conn *c, struct wr *w)
         wr_u8(w, 0); /* psk_ke */
 }
 
-int kitls_psk_client_write(kitls_conn *c, struct wr *w, size_t *binder_at)
+int kitls_psk_client_write(kitls_conn *c, struct wr *w, size_t exts_at, size_t *binder_at)
 {
     kitls_session *s = c->session;
     const struct kitls_suite *suite = kitls_suite_find(s->suite);
     int64_t now = kitls_config_now(c->cfg);
     c->psk_offered = 0;
+    /* The whole extensions block is limited to 2^16-1 bytes (RFC 8446
+     * §4.1.2, §4.2.11): a ticket too long to fit (a server may issue up
+     * to 2^16-1 bytes, §4.6.1) is not offered; a full handshake follows. */
+    size_t psk_exts = 4 + 4 + 3 + 4 + 2 + 2 + s->ticket_len + 4 + 2 + 1 + KITLS_MAX_HASH;
+    if (w->len - exts_at - 2 + psk_exts > 0xffff)
+        return 0;
     /* Offer only a live ticket whose hash fits our suites (and, after an
      * HRR, the hash the server picked: §4.1.4). */
     int usable = 0;

@@ -314,6 +314,41 @@ START_TEST(test_session_bytes)
 }
 END_TEST
 
+/* A ticket as long as a server may make it (2^16-1 bytes, RFC 8446
+ * §4.6.1) cannot fit in a ClientHello's extensions block (§4.1.2): the
+ * client must not offer it (it used to fail with internal_error) and
+ * fall back to a full handshake.  Found by tests/fuzz (session target,
+ * regressions/session/oversized-ticket). */
+START_TEST(test_resume_oversized_ticket)
+{
+    kitls_config *scfg = tu_server_config(TU_P256), *ccfg = tu_client_config();
+    kitls_session *sess = first_session(ccfg, scfg, "localhost");
+    size_t n = 0;
+    ck_assert_int_eq(kitls_session_to_bytes(sess, NULL, 0, &n), 0);
+    uint8_t *buf = malloc(n + 65535);
+    ck_assert_int_eq(kitls_session_to_bytes(sess, buf, n, &n), 0);
+    /* format(1) suite(2) psk<1> 5 x u32 alpn<1> sni<1> ticket<2> */
+    size_t at = 3 + 1 + buf[3] + 20;
+    at += 1 + buf[at];
+    at += 1 + buf[at];
+    ck_assert_uint_lt(at + 2, n);
+    for (size_t ticket_len = 65000; ticket_len <= 65535; ticket_len += 535) {
+        buf[at] = (uint8_t)(ticket_len >> 8);
+        buf[at + 1] = (uint8_t)ticket_len;
+        memset(buf + at + 2, 0xa5, ticket_len);
+        kitls_session *big = kitls_session_from_bytes(buf, at + 2 + ticket_len);
+        ck_assert_ptr_nonnull(big);
+        /* The server cannot open it either way: a full handshake. */
+        ck_assert_int_eq(try_resume(ccfg, scfg, big, "localhost"), 0);
+        kitls_session_free(big);
+    }
+    free(buf);
+    kitls_session_free(sess);
+    kitls_config_free(scfg);
+    kitls_config_free(ccfg);
+}
+END_TEST
+
 /* ---- KeyUpdate ---- */
 
 static void established(kitls_config *ccfg, kitls_config *scfg, kitls_conn **c, kitls_conn **s)
@@ -615,6 +650,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_resume_wrong_sni);
     tcase_add_test(t, test_resume_tickets_off);
     tcase_add_test(t, test_session_bytes);
+    tcase_add_test(t, test_resume_oversized_ticket);
     suite_add_tcase(s, t);
     t = tcase_create("keyupdate");
     tcase_add_loop_test(t, test_key_update_requested, 0, 2);
