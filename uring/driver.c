@@ -156,19 +156,34 @@ void uring_slot_free(kitls_uring *u, struct kitls_uring_conn *c)
 
 /* ---- listeners ---- */
 
+/*
+ * Room for new connections: the smaller of the free connection slots and
+ * the free handshake slots.  Multishot accept runs only while the room is
+ * larger than URING_ACCEPT_MARGIN: the kernel may accept a burst before a
+ * cancel takes effect, and connections accepted past max_conns would have
+ * to be closed at once.  Near the bound, one single-shot accept at a time.
+ */
+static long accept_room(const kitls_uring *u)
+{
+    long c = (long)u->p.max_conns - (long)u->st.conns;
+    long h = (long)u->p.max_handshakes - (long)u->st.handshaking;
+    return c < h ? c : h;
+}
+
 static void accept_arm(kitls_uring *u, int id)
 {
     struct uring_listener *l = &u->lis[id];
     if (!l->active || l->armed || l->cancel_busy || u->stopping)
         return;
-    if (u->st.handshaking >= u->p.max_handshakes || u->st.conns >= u->p.max_conns)
+    long room = accept_room(u);
+    if (room <= 0)
         return; /* re-armed when a handshake ends or a connection closes */
     struct io_uring_sqe *sqe = uring_sqe(u);
     if (!sqe) {
         u->accept_deferred = 1;
         return;
     }
-    l->multishot = u->have_multishot;
+    l->multishot = u->have_multishot && room > URING_ACCEPT_MARGIN;
     if (l->multishot)
         io_uring_prep_multishot_accept(sqe, l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     else
@@ -192,13 +207,13 @@ static void accept_cancel(kitls_uring *u, int id)
 
 static void accepts_update(kitls_uring *u)
 {
-    int full = u->st.handshaking >= u->p.max_handshakes || u->st.conns >= u->p.max_conns;
+    long room = accept_room(u);
     for (int i = 0; i < URING_MAX_LISTENERS; i++) {
         if (!u->lis[i].active)
             continue;
-        if (full && u->lis[i].armed && u->lis[i].multishot)
-            accept_cancel(u, i);
-        else if (!full)
+        if (room <= URING_ACCEPT_MARGIN && u->lis[i].armed && u->lis[i].multishot)
+            accept_cancel(u, i); /* re-armed single-shot once the cancel is back */
+        else if (room > 0)
             accept_arm(u, i);
     }
 }

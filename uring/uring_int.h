@@ -12,6 +12,7 @@
 #include "kitls/uring.h"
 
 #define URING_MAX_LISTENERS 8
+#define URING_ACCEPT_MARGIN 32 /* see accept_room() in driver.c */
 #define URING_SLOT_TIMER 0xffffffffu
 /* Plaintext handed to the core per write, and file bytes per read or
  * splice: bounds the core's output buffer and the file buffer. */

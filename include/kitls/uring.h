@@ -104,7 +104,8 @@ enum kitls_uring_op {
 /** Driver parameters; zero fields take the defaults shown. */
 struct kitls_uring_params {
     unsigned entries;              /**< ring size when kitls owns it (256) */
-    unsigned max_conns;            /**< connections at once, hard bound (1024) */
+    unsigned max_conns;            /**< connections at once, hard bound (1024); near it
+                                        accepting is single-shot, at it accepting pauses */
     unsigned max_handshakes;       /**< handshakes in progress before accept pauses (256) */
     unsigned handshake_timeout_ms; /**< accept/connect to established (10000) */
     unsigned close_timeout_ms;     /**< wait for the peer's close_notify/EOF (5000) */
