@@ -51,6 +51,8 @@ CLAIMED_AREAS = [
     "alpn-sni",
     "record-layer",
     "keyupdate",
+    "resumption",
+    "exporters",
 ]
 
 AREAS = OrderedDict([
@@ -109,10 +111,13 @@ RULES = [
      "(TLS-TLS13-*PSK_WITH_* configure the shim with an external PSK, -psk)."),
 
     # ---- BoringSSL-specific extensions, APIs and policies -----------------
-    ("alps", r"ALPS|ApplicationSettings|^AllExtensions-Client-Permute-HelloRetryRequest-",
+    ("alps", r"ALPS|ApplicationSettings|^AllExtensions-Client-Permute-HelloRetryRequest-|"
+             r"^ExtraClientEncryptedExtension-",
      OUT, "boringssl-specific",
      "ALPS (application_settings) is a BoringSSL-specific extension (design.md) "
-     "(AllExtensions-Client-Permute-* turns on every extension, ALPS included)."),
+     "(AllExtensions-Client-Permute-* turns on every extension, ALPS included; "
+     "ExtraClientEncryptedExtension-* negotiates ALPS, -application-settings, and checks "
+     "the client's ALPS EncryptedExtensions message)."),
     ("channel-id", r"ChannelID|OBC", OUT, "boringssl-specific",
      "Channel ID is a BoringSSL-specific extension (design.md)."),
     ("custom-extensions", r"CustomExtension|CustomTicketExtension|CustomCallback",
@@ -299,6 +304,18 @@ RULES = [
      "RFC 8446 §4.2.10/§4.2.11: early_data in EncryptedExtensions is only valid with the "
      "accepted PSK (selected_identity 0); kitls answers an inconsistent server with "
      "illegal_parameter, BoGo expects unsupported_extension."),
+
+    ("rfc-only-padding", r"^TLS13-OnlyPadding$", OPT, "record-layer",
+     "RFC 8446 §5.4: a TLSInnerPlaintext with no non-zero octet (no content type) MUST be "
+     "answered with unexpected_message; BoGo expects bad_record_mac."),
+    ("rfc-sh-alpn", r"^UnexpectedUnencryptedExtension-Client-TLS13$", OPT, "extensions",
+     "RFC 8446 §4.2: a recognised extension (ALPN) in a message it is not specified for "
+     "(ServerHello) MUST be answered with illegal_parameter; BoGo expects "
+     "unsupported_extension (as rfc-ee-key-share)."),
+    ("rfc-unoffered-ext", r"^PointFormat-EncryptedExtensions-TLS13$", OPT, "extensions",
+     "RFC 8446 §4.2: an extension response the client did not request MUST be answered "
+     "with unsupported_extension; kitls (TLS 1.3 only) never offers ec_point_formats, "
+     "BoGo expects a parse error from a client that offered it for TLS 1.2."),
 
     # ---- in scope: areas ---------------------------------------------------
     ("early-data", r"EarlyData|0RTT|ZeroRTT|EndOfEarlyData|HalfRTT", REQ, "early-data",
