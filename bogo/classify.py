@@ -15,6 +15,10 @@ Usage:
   classify.py --explain NAME...     # show which rule classifies a name
   classify.py --meta META.jsonl     # compare with runner metadata
                                     # (bogo/dump-meta.sh), a review aid
+  classify.py --doc-tables [--summary SUMMARY.json]
+                                    # the tables of docs/bogo-profile-v1-prod.md
+                                    # (from the profile on disk; with a
+                                    # bogo/summary.py output, the strict table)
 """
 
 import argparse
@@ -51,6 +55,8 @@ CLAIMED_AREAS = [
     "alpn-sni",
     "record-layer",
     "keyupdate",
+    "resumption",
+    "exporters",
 ]
 
 AREAS = OrderedDict([
@@ -109,10 +115,13 @@ RULES = [
      "(TLS-TLS13-*PSK_WITH_* configure the shim with an external PSK, -psk)."),
 
     # ---- BoringSSL-specific extensions, APIs and policies -----------------
-    ("alps", r"ALPS|ApplicationSettings|^AllExtensions-Client-Permute-HelloRetryRequest-",
+    ("alps", r"ALPS|ApplicationSettings|^AllExtensions-Client-Permute-HelloRetryRequest-|"
+             r"^ExtraClientEncryptedExtension-",
      OUT, "boringssl-specific",
      "ALPS (application_settings) is a BoringSSL-specific extension (design.md) "
-     "(AllExtensions-Client-Permute-* turns on every extension, ALPS included)."),
+     "(AllExtensions-Client-Permute-* turns on every extension, ALPS included; "
+     "ExtraClientEncryptedExtension-* negotiates ALPS, -application-settings, and checks "
+     "the client's ALPS EncryptedExtensions message)."),
     ("channel-id", r"ChannelID|OBC", OUT, "boringssl-specific",
      "Channel ID is a BoringSSL-specific extension (design.md)."),
     ("custom-extensions", r"CustomExtension|CustomTicketExtension|CustomCallback",
@@ -299,6 +308,18 @@ RULES = [
      "RFC 8446 §4.2.10/§4.2.11: early_data in EncryptedExtensions is only valid with the "
      "accepted PSK (selected_identity 0); kitls answers an inconsistent server with "
      "illegal_parameter, BoGo expects unsupported_extension."),
+
+    ("rfc-only-padding", r"^TLS13-OnlyPadding$", OPT, "record-layer",
+     "RFC 8446 §5.4: a TLSInnerPlaintext with no non-zero octet (no content type) MUST be "
+     "answered with unexpected_message; BoGo expects bad_record_mac."),
+    ("rfc-sh-alpn", r"^UnexpectedUnencryptedExtension-Client-TLS13$", OPT, "extensions",
+     "RFC 8446 §4.2: a recognised extension (ALPN) in a message it is not specified for "
+     "(ServerHello) MUST be answered with illegal_parameter; BoGo expects "
+     "unsupported_extension (as rfc-ee-key-share)."),
+    ("rfc-unoffered-ext", r"^PointFormat-EncryptedExtensions-TLS13$", OPT, "extensions",
+     "RFC 8446 §4.2: an extension response the client did not request MUST be answered "
+     "with unsupported_extension; kitls (TLS 1.3 only) never offers ec_point_formats, "
+     "BoGo expects a parse error from a client that offered it for TLS 1.2."),
 
     # ---- in scope: areas ---------------------------------------------------
     ("early-data", r"EarlyData|0RTT|ZeroRTT|EndOfEarlyData|HalfRTT", REQ, "early-data",
@@ -532,6 +553,60 @@ def meta_check(prof, meta_path):
     return 1 if bad else 0
 
 
+def _md(s):
+    return s.replace("|", "\\|")
+
+
+def doc_tables(prof, summary_path=None):
+    """Markdown tables for docs/bogo-profile-v1-prod.md, from a profile
+    (and a bogo/summary.py summary for the per-area strict table)."""
+    claimed = set(prof["claimed_areas"])
+    c = prof["class_counts"]
+    print("in_scope_required %d, in_scope_optional %d, out_of_scope %d.\n" % (c[REQ], c[OPT], c[OUT]))
+    print("| area | claimed | required | optional | out of scope | what |")
+    print("|------|---------|---------:|---------:|-------------:|------|")
+    for a, v in prof["areas"].items():
+        print("| %s | %s | %d | %d | %d | %s |" % (a, "yes" if a in claimed else "no", v[REQ], v[OPT],
+                                                v[OUT], v["description"]))
+    print()
+    print("| # | rule | class | area | tests | pattern | reason |")
+    print("|---|------|-------|------|------:|---------|--------|")
+    used = {r["id"]: r["matches"] for r in prof["rules"]}
+    for i, (rid, rx, cls, area, reason, no13) in enumerate(COMPILED, 1):
+        if rx is None:
+            pat = "(name list / sibling check, see below)"
+        else:
+            pat = "`%s%s`" % ("(no TLS13 token) " if no13 else "", _md(rx.pattern))
+        print("| %d | `%s` | %s | %s | %d | %s | %s |" % (i, rid, cls, area, used.get(rid, 0), pat,
+                                                         _md(reason)))
+    if not summary_path:
+        return 0
+    with open(summary_path, encoding="utf-8") as f:
+        s = json.load(f)
+    res = s["results"]
+    print()
+    print("| area | claimed | required | pass | failed | unimplemented | optional (pass/total) |")
+    print("|------|---------|---------:|-----:|-------:|--------------:|----------------------:|")
+    tot = Counter()
+    for a in prof["areas"]:
+        names = [n for n, t in prof["tests"].items() if t["area"] == a and t["class"] != OUT]
+        if not names:
+            continue
+        req = [n for n in names if prof["tests"][n]["class"] == REQ]
+        opt = [n for n in names if prof["tests"][n]["class"] == OPT]
+        st = lambda n: res.get(n, "NOT_RUN")
+        row = Counter(required=len(req), passed=sum(st(n) == "PASS" for n in req),
+                      failed=sum(st(n) not in ("PASS", "SKIP") for n in req),
+                      unimpl=sum(st(n) == "SKIP" for n in req))
+        tot.update(row)
+        print("| %s | %s | %d | %d | %d | %d | %d/%d |" % (
+            a, "yes" if a in claimed else "no", row["required"], row["passed"], row["failed"],
+            row["unimpl"], sum(st(n) == "PASS" for n in opt), len(opt)))
+    print("| **total** | | %d | %d | %d | %d | |" % (tot["required"], tot["passed"], tot["failed"],
+                                                   tot["unimpl"]))
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tests", help="file with one test name per line (default: ask the runner)")
@@ -541,7 +616,14 @@ def main(argv=None):
     ap.add_argument("--explain", nargs="+", metavar="NAME")
     ap.add_argument("--meta", help="runner metadata (bogo/dump-meta.sh) to compare with")
     ap.add_argument("--stdout", action="store_true", help="write the profile to stdout")
+    ap.add_argument("--doc-tables", action="store_true",
+                    help="print the documentation's tables from the profile on disk")
+    ap.add_argument("--summary", help="with --doc-tables: a bogo/summary.py summary")
     args = ap.parse_args(argv)
+
+    if args.doc_tables:
+        with open(args.out, encoding="utf-8") as f:
+            return doc_tables(json.load(f), args.summary)
 
     if args.explain and not args.tests:
         names = args.explain

@@ -17,6 +17,8 @@
 #define _GNU_SOURCE
 #include <kitls/kitls.h>
 
+#include <openssl/bio.h>
+#include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <openssl/x509.h>
@@ -93,7 +95,19 @@ struct shim_config {
     uint16_t expect_cipher;        /* -expect-cipher */
     int read_with_unfinished_write;
     long export_keying_material;   /* -export-keying-material (with -export-label, ...) */
+    long export_early_keying_material; /* -export-early-keying-material */
+    const char *export_label, *export_context; /* -export-label, -export-context */
+    int use_export_context;        /* -use-export-context */
+    long max_send_fragment;        /* -max-send-fragment */
     int enable_ocsp_stapling;      /* -enable-ocsp-stapling */
+    const char *ocsp_response;     /* -ocsp-response (base64) */
+    const char *expect_ocsp_response; /* -expect-ocsp-response (base64) */
+    const char *signed_cert_timestamps; /* -signed-cert-timestamps (base64) */
+    const char *expect_sct;        /* -expect-signed-cert-timestamps (base64) */
+    int enable_sct;                /* -enable-signed-cert-timestamps */
+    const char *use_client_ca_list;    /* -use-client-ca-list (hex DER names, <EMPTY>, <NULL>) */
+    const char *expect_client_ca_list; /* -expect-client-ca-list */
+    const char *expect_advertised_alpn; /* -expect-advertised-alpn (wire format) */
     uint16_t expect_peer_verify_prefs[MAX_LIST]; /* -expect-peer-verify-pref */
     size_t n_expect_peer_verify_prefs;
 };
@@ -344,18 +358,40 @@ static int set_flag(struct shim_config *cfg, const char *f, const char *v)
             cfg->expect_peer_verify_prefs[cfg->n_expect_peer_verify_prefs++] =
                 (uint16_t)parse_int(f, v);
         } else if (!strcmp(f, "-enable-ocsp-stapling")) {
-            /* Client: ask for a staple (status_request).  kitls verifies a
-             * staple it gets; the runner's are opaque bytes, so tests that
-             * expect one to be reported (-expect-ocsp-response) need a raw
-             * OCSP API (unimplemented below).  A server never asks a
-             * client for OCSP, as BoringSSL's does not: no-op there. */
+            /* Client: ask for a staple (status_request) and expose it
+             * unchecked, as SSL_enable_ocsp_stapling does (BoringSSL never
+             * evaluates OCSP itself): KITLS_OCSP_REQUEST_ONLY.  A server
+             * never asks a client for OCSP, as BoringSSL's does not: no-op
+             * there. */
             cfg->enable_ocsp_stapling = 1;
+        } else if (!strcmp(f, "-ocsp-response")) {
+            NEEDV(); cfg->ocsp_response = v;
+        } else if (!strcmp(f, "-expect-ocsp-response")) {
+            NEEDV(); cfg->expect_ocsp_response = v;
+        } else if (!strcmp(f, "-signed-cert-timestamps")) {
+            NEEDV(); cfg->signed_cert_timestamps = v;
+        } else if (!strcmp(f, "-expect-signed-cert-timestamps")) {
+            NEEDV(); cfg->expect_sct = v;
+        } else if (!strcmp(f, "-enable-signed-cert-timestamps")) {
+            cfg->enable_sct = 1;
+        } else if (!strcmp(f, "-use-client-ca-list")) {
+            NEEDV(); cfg->use_client_ca_list = v;
+        } else if (!strcmp(f, "-expect-client-ca-list")) {
+            NEEDV(); cfg->expect_client_ca_list = v;
+        } else if (!strcmp(f, "-expect-advertised-alpn")) {
+            NEEDV(); cfg->expect_advertised_alpn = v;
+        } else if (!strcmp(f, "-max-send-fragment")) {
+            NEEDV(); cfg->max_send_fragment = parse_int(f, v);
         } else if (!strcmp(f, "-export-keying-material")) {
-            /* Needed only once a handshake succeeded: see do_connection(). */
             NEEDV(); cfg->export_keying_material = parse_int(f, v);
-        } else if (!strcmp(f, "-export-label") || !strcmp(f, "-export-context")) {
-            NEEDV();
+        } else if (!strcmp(f, "-export-early-keying-material")) {
+            NEEDV(); cfg->export_early_keying_material = parse_int(f, v);
+        } else if (!strcmp(f, "-export-label")) {
+            NEEDV(); cfg->export_label = v;
+        } else if (!strcmp(f, "-export-context")) {
+            NEEDV(); cfg->export_context = v;
         } else if (!strcmp(f, "-use-export-context")) {
+            cfg->use_export_context = 1;
         } else if (!strcmp(f, "-expect-no-session-id")) {
             /* A TLS 1.3 server resumes with stateless tickets: kitls never
              * caches a session id on the server (RFC 8446 §4.6.1), which
@@ -628,6 +664,110 @@ static void check_peer_chain(const char *file)
         fail("kitls-shim: peer sent %zu certificates, %s has %zu", peer_chain_n, file, i);
 }
 
+/* Base64 flag values (Base64Flag in test_config.cc).  Returns a malloc'd
+ * buffer (never NULL) and its length in *n. */
+static uint8_t *b64_decode(const char *flag, const char *v, size_t *n)
+{
+    size_t len = strlen(v);
+    uint8_t *out = malloc(len / 4 * 3 + 3);
+    if (!out)
+        fail("kitls-shim: out of memory");
+    int r = len ? EVP_DecodeBlock(out, (const unsigned char *)v, (int)len) : 0;
+    if (r < 0 || len % 4)
+        fail("kitls-shim: bad base64 value for %s", flag);
+    size_t pad = 0;
+    while (pad < 2 && len > pad && v[len - 1 - pad] == '=')
+        pad++;
+    *n = (size_t)r - pad;
+    return out;
+}
+
+/* "-expect-x" against what kitls reports: exact bytes. */
+static void expect_bytes(const char *what, const char *flag, const char *b64,
+                         const uint8_t *got, size_t got_len)
+{
+    size_t n;
+    uint8_t *want = b64_decode(flag, b64, &n);
+    if (n != got_len || (n && memcmp(want, got, n)))
+        fail("kitls-shim: %s mismatch (got %zu bytes, wanted %zu)", what, got_len, n);
+    free(want);
+}
+
+/* DecodeHexX509Names of test_config.cc: comma-separated hex DER names,
+ * returned in the wire format of certificate_authorities (RFC 8446
+ * §4.2.4: each name with a 2-byte length). */
+static uint8_t *hex_names_wire(const char *hex, size_t *n)
+{
+    size_t len = strlen(hex);
+    uint8_t *out = malloc(len + 2 * (len / 2 + 1) + 1), *p = out;
+    if (!out)
+        fail("kitls-shim: out of memory");
+    const char *s = hex;
+    while (*s) {
+        const char *e = strchr(s, ',');
+        size_t hl = e ? (size_t)(e - s) : strlen(s);
+        if (hl % 2)
+            fail("kitls-shim: bad hex name list");
+        p[0] = (uint8_t)(hl / 2 >> 8);
+        p[1] = (uint8_t)(hl / 2);
+        p += 2;
+        for (size_t i = 0; i < hl; i += 2) {
+            unsigned x;
+            if (sscanf(s + i, "%2x", &x) != 1)
+                fail("kitls-shim: bad hex name list");
+            *p++ = (uint8_t)x;
+        }
+        s += hl;
+        if (*s == ',')
+            s++;
+    }
+    *n = (size_t)(p - out);
+    return out;
+}
+
+/*
+ * -use-client-ca-list NAMES: BoringSSL sends an arbitrary list of names
+ * (SSL_CTX_set_client_CA_list); kitls lists the subjects of its trust
+ * anchors (kitls_config_set_send_ca_names).  So the shim makes one
+ * throw-away self-signed P-256 anchor per name and loads it: the names on
+ * the wire are exactly the given ones.  (The shim's verify callback
+ * accepts the runner's client certificates anyway, as BoringSSL's shim
+ * does.)
+ */
+static void load_ca_names(kitls_config *kc, const char *hex)
+{
+    size_t n;
+    uint8_t *wire = hex_names_wire(hex, &n);
+    EVP_PKEY *k = EVP_EC_gen("P-256");
+    BIO *bio = BIO_new(BIO_s_mem());
+    if (!k || !bio)
+        fail("kitls-shim: cannot make CA names");
+    for (size_t off = 0, i = 0; off + 2 <= n; i++) {
+        size_t l = (size_t)wire[off] << 8 | wire[off + 1];
+        const unsigned char *d = wire + off + 2;
+        off += 2 + l;
+        X509_NAME *nm = d2i_X509_NAME(NULL, &d, (long)l);
+        X509 *x = X509_new();
+        if (!nm || !x || !X509_set_version(x, 2) ||
+            !ASN1_INTEGER_set(X509_get_serialNumber(x), (long)i + 1) ||
+            !X509_set_subject_name(x, nm) || !X509_set_issuer_name(x, nm) ||
+            !X509_gmtime_adj(X509_getm_notBefore(x), -86400) ||
+            !X509_gmtime_adj(X509_getm_notAfter(x), 86400) || !X509_set_pubkey(x, k) ||
+            !X509_sign(x, k, EVP_sha256()) || !PEM_write_bio_X509(bio, x))
+            fail("kitls-shim: cannot make a CA for -use-client-ca-list");
+        X509_NAME_free(nm);
+        X509_free(x);
+    }
+    char *pem;
+    long pl = BIO_get_mem_data(bio, &pem);
+    if (pl > 0)
+        check(kitls_config_load_ca_pem(kc, pem, (size_t)pl), "client CA list");
+    check(kitls_config_set_send_ca_names(kc, 1), "send CA names");
+    BIO_free(bio);
+    EVP_PKEY_free(k);
+    free(wire);
+}
+
 /* The clock: frozen at start-up, advanced only by -resumption-delay (as
  * BoringSSL's shim's mock clock), so ticket ages are exact. */
 static int64_t shim_clock;
@@ -639,6 +779,21 @@ static int64_t shim_time(void *ctx)
 
 static struct kitls_ticket_key shim_ticket_key;
 static uint16_t session_peer_sigalg; /* peer's scheme in the session's full handshake */
+static uint8_t *session_ocsp, *session_sct; /* OCSP staple and SCT list of that handshake */
+static size_t session_ocsp_len, session_sct_len;
+
+static void keep_blob(uint8_t **dst, size_t *dst_len, const uint8_t *p, size_t n)
+{
+    free(*dst);
+    *dst = NULL;
+    *dst_len = 0;
+    if (p && n) {
+        if ((*dst = malloc(n)) == NULL)
+            fail("kitls-shim: out of memory");
+        memcpy(*dst, p, n);
+        *dst_len = n;
+    }
+}
 
 /* Tickets received on the current connection (BoringSSL's new-session
  * callback). */
@@ -650,22 +805,6 @@ static void shim_session_cb(void *ctx, kitls_conn *c, kitls_session *s)
     (void)s;
     if (!shutting_down)
         got_new_session = 1;
-}
-
-/* Server: the client's signature_algorithms, as the certificate
- * selection callback sees them (for -expect-peer-verify-pref). */
-static uint16_t peer_verify_prefs[256];
-static size_t n_peer_verify_prefs;
-static int shim_cert_select(void *ctx, kitls_conn *c, const char *server_name,
-                            const uint16_t *sigalgs, size_t n)
-{
-    (void)ctx;
-    (void)c;
-    (void)server_name;
-    n_peer_verify_prefs = 0;
-    for (size_t i = 0; i < n && i < 256; i++)
-        peer_verify_prefs[n_peer_verify_prefs++] = sigalgs[i];
-    return -1; /* the built-in choice */
 }
 
 static kitls_config *make_config(const struct shim_config *cfg)
@@ -755,14 +894,37 @@ static kitls_config *make_config(const struct shim_config *cfg)
         const char *p = cfg->select_alpn;
         check(kitls_config_set_alpn(kc, &p, 1), "alpn");
     }
-    if (cfg->n_expect_peer_verify_prefs) {
-        if (!cfg->server)
-            unimplemented("-expect-peer-verify-pref on a client (no API for the "
-                          "CertificateRequest's signature_algorithms)");
-        check(kitls_config_set_cert_callback(kc, shim_cert_select, NULL), "cert callback");
-    }
     if (cfg->enable_ocsp_stapling && !cfg->server)
-        check(kitls_config_set_ocsp_policy(kc, KITLS_OCSP_USE_IF_STAPLED), "ocsp policy");
+        check(kitls_config_set_ocsp_policy(kc, KITLS_OCSP_REQUEST_ONLY), "ocsp policy");
+    if (cfg->enable_sct && !cfg->server)
+        check(kitls_config_set_request_sct(kc, 1), "request SCT");
+    if (cfg->ocsp_response || cfg->signed_cert_timestamps) {
+        /* BoringSSL staples opaque bytes and sends the SCT list it is
+         * given (the runner's are not real OCSP responses / SCTs), to
+         * clients that ask.  Set on a client too: kitls must then never
+         * send them (RFC 8446 §4.4.2.1: only in answer to a request). */
+        if (!cfg->cert_file)
+            unimplemented("-ocsp-response/-signed-cert-timestamps without -cert-file");
+        size_t n;
+        uint8_t *b;
+        if (cfg->ocsp_response) {
+            b = b64_decode("-ocsp-response", cfg->ocsp_response, &n);
+            check(kitls_config_set_ocsp_staple_unchecked(kc, 0, b, n), "ocsp response");
+            free(b);
+        }
+        if (cfg->signed_cert_timestamps) {
+            b = b64_decode("-signed-cert-timestamps", cfg->signed_cert_timestamps, &n);
+            check(kitls_config_set_sct_list(kc, 0, b, n), "signed cert timestamps");
+            free(b);
+        }
+    }
+    if (cfg->use_client_ca_list) {
+        if (!cfg->server)
+            unimplemented("-use-client-ca-list on a client");
+        /* <NULL> and <EMPTY>: no names, so no certificate_authorities. */
+        if (strcmp(cfg->use_client_ca_list, "<NULL>") && strcmp(cfg->use_client_ca_list, "<EMPTY>"))
+            load_ca_names(kc, cfg->use_client_ca_list);
+    }
     /* The shim's clock (below), shared ticket keys so that a later
      * connection's config opens the tickets an earlier one sealed (as
      * BoringSSL's shim keeps one SSL_CTX), and the 0-RTT settings. */
@@ -883,11 +1045,51 @@ static void check_handshake(kitls_conn *c, const struct shim_config *cfg, int is
              cfg->expect_cipher);
     if (cfg->expect_peer_cert_file)
         check_peer_chain(cfg->expect_peer_cert_file);
-    if (cfg->n_expect_peer_verify_prefs &&
-        (n_peer_verify_prefs != cfg->n_expect_peer_verify_prefs ||
-         memcmp(peer_verify_prefs, cfg->expect_peer_verify_prefs,
-                n_peer_verify_prefs * sizeof(uint16_t))))
-        fail("kitls-shim: the peer's signature_algorithms differ from -expect-peer-verify-pref");
+    if (cfg->n_expect_peer_verify_prefs) {
+        /* SSL_get0_peer_verify_algorithms: a server sees the
+         * ClientHello's list, a client the CertificateRequest's. */
+        size_t n;
+        const uint16_t *p = kitls_conn_peer_sigalgs(c, &n);
+        if (n != cfg->n_expect_peer_verify_prefs ||
+            memcmp(p, cfg->expect_peer_verify_prefs, n * sizeof(uint16_t)))
+            fail("kitls-shim: the peer's signature_algorithms differ from -expect-peer-verify-pref");
+    }
+    /* OCSP and SCTs: BoringSSL keeps them in the session, so a resumed
+     * connection reports those of the session's full handshake; the shim
+     * keeps them alongside the session, as for the peer's scheme above. */
+    {
+        size_t n;
+        const uint8_t *p;
+        if (!kitls_conn_is_resumed(c)) {
+            p = kitls_conn_ocsp_response(c, &n);
+            keep_blob(&session_ocsp, &session_ocsp_len, p, n);
+            p = kitls_conn_sct_list(c, &n);
+            keep_blob(&session_sct, &session_sct_len, p, n);
+        }
+        if (cfg->expect_ocsp_response)
+            expect_bytes("OCSP response", "-expect-ocsp-response", cfg->expect_ocsp_response,
+                         session_ocsp, session_ocsp_len);
+        if (cfg->expect_sct)
+            expect_bytes("SCT list", "-expect-signed-cert-timestamps", cfg->expect_sct,
+                         session_sct, session_sct_len);
+    }
+    if (cfg->expect_client_ca_list) {
+        size_t want_n, n;
+        uint8_t *want = hex_names_wire(cfg->expect_client_ca_list, &want_n);
+        const uint8_t *p = kitls_conn_peer_ca_names(c, &n);
+        if (n != want_n || (n && memcmp(p, want, n)))
+            fail("kitls-shim: names in CertificateRequest differ from -expect-client-ca-list");
+        free(want);
+    }
+    if (cfg->expect_advertised_alpn) {
+        /* BoringSSL checks it in the ALPN select callback, which runs only
+         * when the client sent ALPN. */
+        size_t n;
+        const uint8_t *p = kitls_conn_peer_alpn_list(c, &n);
+        size_t wl = strlen(cfg->expect_advertised_alpn);
+        if (p && (n != wl || memcmp(p, cfg->expect_advertised_alpn, n)))
+            fail("kitls-shim: bad ALPN select callback inputs");
+    }
     check_early(c, cfg, is_resume, offered);
 }
 
@@ -924,6 +1126,34 @@ static void run_handshake(kitls_conn *c, int fd)
 
 static const char initial_write[] = "hello";
 
+/* -export-keying-material / -export-early-keying-material: export and
+ * write the result to the peer. */
+static void do_export(kitls_conn *c, int fd, const struct shim_config *cfg, int early)
+{
+    long n = early ? cfg->export_early_keying_material : cfg->export_keying_material;
+    const char *ctx = cfg->export_context ? cfg->export_context : "";
+    const uint8_t *context = cfg->use_export_context ? (const uint8_t *)ctx : NULL;
+    size_t context_len = cfg->use_export_context ? strlen(ctx) : 0;
+    const char *label = cfg->export_label ? cfg->export_label : "";
+    uint8_t *out = malloc((size_t)n);
+    if (!out)
+        fail("kitls-shim: out of memory");
+    int r = early ? kitls_conn_export_early_keying_material(c, label, context, context_len, out,
+                                                            (size_t)n)
+                  : kitls_conn_export_keying_material(c, label, context, context_len, out,
+                                                      (size_t)n);
+    if (r < 0)
+        fail_conn(c, early ? "export early keying material" : "export keying material", r);
+    for (long off = 0; off < n;) {
+        int w = kitls_conn_write(c, out + off, (size_t)(n - off));
+        if (w < 0)
+            fail_conn(c, "write keying material", w);
+        off += w;
+    }
+    flush_out(c, fd);
+    free(out);
+}
+
 /*
  * One connection (DoConnection + DoExchange of bssl_shim.cc).  *session is
  * the session to offer (client, resumption) and receives the newest
@@ -937,6 +1167,11 @@ static void do_connection(const struct shim_config *cfg, const struct shim_confi
     kitls_conn *c = kitls_conn_new(kc);
     if (!c)
         fail("kitls-shim: out of memory");
+    if (cfg->max_send_fragment > 0) {
+        int r = kitls_conn_set_max_send_fragment(c, (size_t)cfg->max_send_fragment);
+        if (r < 0)
+            fail_conn(c, "max send fragment", r);
+    }
     if (cfg->host_name && !cfg->server) {
         int r = kitls_conn_set_server_name(c, cfg->host_name);
         if (r < 0)
@@ -969,6 +1204,14 @@ static void do_connection(const struct shim_config *cfg, const struct shim_confi
     }
     kitls_session_free(*session);
     *session = NULL;
+    /* BoringSSL's client returns from the handshake as soon as it may
+     * write 0-RTT data, and its exporter refuses to run then
+     * (HANDSHAKE_NOT_COMPLETE).  The kitls counterpart of that moment is
+     * right after kitls_conn_write_early_data(): the exporter must
+     * refuse too (RFC 8446 §7.5: the exporter master secret exists only
+     * once the server's Finished is in). */
+    if (early_sent && cfg->export_keying_material > 0)
+        do_export(c, fd, cfg, 0);
 
     run_handshake(c, fd);
     if (cfg->no_op_extra_handshake) {
@@ -995,9 +1238,12 @@ static void do_connection(const struct shim_config *cfg, const struct shim_confi
         hold_output = 0;
     }
     check_handshake(c, cfg, is_resume, offered);
-    /* Tests that expect the handshake to fail never get here. */
+    /* Exporters (DoExchange of bssl_shim.cc): the keying material is
+     * written to the peer, which derives its own and compares. */
     if (cfg->export_keying_material > 0)
-        unimplemented("-export-keying-material (no RFC 8446 §7.5 exporter API)");
+        do_export(c, fd, cfg, 0);
+    if (cfg->export_early_keying_material > 0)
+        do_export(c, fd, cfg, 1);
     if (hold_output) {
         /* The unfinished write completes (BoringSSL: after the first
          * read; here the handshake has already needed the bytes after it). */

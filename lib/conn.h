@@ -173,6 +173,9 @@ void kitls_early_store_free(struct kitls_replay_store *st);
 /* ocsp.c */
 /** Client: check the stapled response (c->staple) for leaf/issuer. */
 int kitls_ocsp_check(kitls_conn *c, X509 *leaf, STACK_OF(X509) *verified_chain);
+/** 1 if list is a well-formed SignedCertificateTimestampList (RFC 6962
+ *  §3.3: a non-empty list of non-empty SerializedSCTs), else 0. */
+int kitls_sct_list_valid(const uint8_t *list, size_t len);
 /** Server: a copy of the SCT list for cert if the client asked (0/1). */
 int kitls_sct_get(kitls_conn *c, const struct kitls_cert *cert, uint8_t **list, size_t *len);
 /** Server: a copy of the staple for cert, if it may be sent now (0/1). */

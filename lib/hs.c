@@ -243,7 +243,8 @@ int kitls_hs_recv_cert(kitls_conn *c, struct rd *b)
         }
         const struct ext_entry *sct = kitls_ext_get(&el, EXT_SCT);
         if (sct && n == 0) {
-            if (rd_empty(&sct->data))
+            /* RFC 6962 §3.3: an empty list or an empty SCT is malformed. */
+            if (!kitls_sct_list_valid(sct->data.p, rd_left(&sct->data)))
                 return KITLS_E_DECODE;
             free(c->sct_list);
             if ((c->sct_list = malloc(rd_left(&sct->data))) == NULL)

@@ -611,11 +611,15 @@ static int send_cr(kitls_conn *c)
     kitls_ext_write_sigalgs(c, &w);
     wr_end(&w, e, 2);
     if (c->cfg->send_ca_names) {
-        /* certificate_authorities: our trust anchors' subjects (§4.2.4). */
+        /* certificate_authorities: our trust anchors' subjects (§4.2.4).
+         * authorities<3..2^16-1> cannot be empty: with no anchor, the
+         * extension is left out. */
         STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(c->cfg->store);
+        size_t ext_at = w.len;
         wr_u16(&w, EXT_CERTIFICATE_AUTHORITIES);
         e = wr_begin(&w, 2);
         size_t list = wr_begin(&w, 2);
+        int names = 0;
         for (int i = 0; i < sk_X509_OBJECT_num(objs); i++) {
             X509 *x = X509_OBJECT_get0_X509(sk_X509_OBJECT_value(objs, i));
             unsigned char *der = NULL;
@@ -623,11 +627,14 @@ static int send_cr(kitls_conn *c)
             if (n > 0) {
                 wr_u16(&w, (uint16_t)n);
                 wr_put(&w, der, (size_t)n);
+                names++;
             }
             OPENSSL_free(der);
         }
         wr_end(&w, list, 2);
         wr_end(&w, e, 2);
+        if (!names)
+            w.len = ext_at;
     }
     wr_end(&w, exts, 2);
     int ret = kitls_hs_msg_end(c, &w, at);

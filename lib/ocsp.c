@@ -137,9 +137,24 @@ int kitls_config_set_ocsp_staple_unchecked(kitls_config *cfg, size_t index, cons
     return set_blob(cfg, &cfg->certs[index].ocsp, &cfg->certs[index].ocsp_len, der, len);
 }
 
+int kitls_sct_list_valid(const uint8_t *list, size_t len)
+{
+    /* RFC 6962 §3.3: SerializedSCT sct_list <1..2^16-1>, each
+     * opaque SerializedSCT<1..2^16-1>. */
+    struct rd r, l, sct;
+    rd_init(&r, list, len);
+    if (rd_sub(&r, 2, &l) || !rd_empty(&r) || rd_empty(&l))
+        return 0;
+    while (!rd_empty(&l))
+        if (rd_sub(&l, 2, &sct) || rd_empty(&sct))
+            return 0;
+    return 1;
+}
+
 int kitls_config_set_sct_list(kitls_config *cfg, size_t index, const uint8_t *list, size_t len)
 {
-    if (!cfg || index >= cfg->n_certs || (!list && len) || len > 65535)
+    if (!cfg || index >= cfg->n_certs || (!list && len) || len > 65535 ||
+        (len && !kitls_sct_list_valid(list, len)))
         return KITLS_E_INVALID_ARG;
     return set_blob(cfg, &cfg->certs[index].sct, &cfg->certs[index].sct_len, list, len);
 }

@@ -608,6 +608,56 @@ START_TEST(test_raw_ocsp_and_sct)
 }
 END_TEST
 
+/* RFC 6962 §3.3: SerializedSCT sct_list <1..2^16-1>, each SerializedSCT
+ * <1..2^16-1>.  A server refuses to send a malformed list (BoGo
+ * SignedCertificateTimestampListInvalid-Server); the client's parser uses
+ * the same check (…ListEmpty-Client, …ListEmptySCT-Client). */
+START_TEST(test_sct_list_syntax)
+{
+    static const uint8_t empty_list[] = {0, 0};
+    static const uint8_t empty_sct[] = {0, 6, 0, 2, 1, 2, 0, 0};
+    static const uint8_t short_sct[] = {0, 4, 0, 3, 1, 2};
+    static const uint8_t trailing[] = {0, 3, 0, 1, 1, 9};
+    static const uint8_t ok[] = {0, 7, 0, 2, 1, 2, 0, 1, 3};
+    kitls_config *scfg = tu_server_config(TU_P256);
+    ck_assert_int_eq(kitls_config_set_sct_list(scfg, 0, empty_list, sizeof(empty_list)),
+                     KITLS_E_INVALID_ARG);
+    ck_assert_int_eq(kitls_config_set_sct_list(scfg, 0, empty_sct, sizeof(empty_sct)),
+                     KITLS_E_INVALID_ARG);
+    ck_assert_int_eq(kitls_config_set_sct_list(scfg, 0, short_sct, sizeof(short_sct)),
+                     KITLS_E_INVALID_ARG);
+    ck_assert_int_eq(kitls_config_set_sct_list(scfg, 0, trailing, sizeof(trailing)),
+                     KITLS_E_INVALID_ARG);
+    ck_assert_int_eq(kitls_config_set_sct_list(scfg, 0, ok, sizeof(ok)), 0);
+    ck_assert_int_eq(kitls_config_set_sct_list(scfg, 0, NULL, 0), 0);
+    kitls_config_free(scfg);
+}
+END_TEST
+
+/* RFC 8446 §4.2.4: DistinguishedName authorities<3..2^16-1>.  A server
+ * asked to send its anchors' names but holding none leaves the extension
+ * out instead of sending an empty list (which its own client refuses). */
+START_TEST(test_ca_names_no_anchor)
+{
+    const struct tu_cred *cr = &tu_pki.server[TU_P256];
+    kitls_config *scfg = kitls_config_new(KITLS_ROLE_SERVER), *ccfg = tu_client_config();
+    ck_assert_ptr_nonnull(scfg);
+    ck_assert_int_eq(kitls_config_add_cert_pem(scfg, cr->chain, cr->chain_len, cr->key,
+                                               cr->key_len), 0);
+    ck_assert_int_eq(kitls_config_set_verify(scfg, KITLS_VERIFY_REQUEST), 0);
+    ck_assert_int_eq(kitls_config_set_send_ca_names(scfg, 1), 0);
+    kitls_conn *c = tu_client(ccfg, "localhost"), *s = tu_server(scfg);
+    ck_assert_int_eq(tu_handshake(c, s, NULL, NULL), 0);
+    size_t n;
+    ck_assert_ptr_null(kitls_conn_peer_ca_names(c, &n));
+    ck_assert_uint_eq(n, 0);
+    kitls_conn_free(c);
+    kitls_conn_free(s);
+    kitls_config_free(scfg);
+    kitls_config_free(ccfg);
+}
+END_TEST
+
 START_TEST(test_peer_lists)
 {
     static const char *const protos[2] = {"h2", "http/1.1"};
@@ -663,6 +713,8 @@ static Suite *suite(void)
     tcase_add_test(t, test_max_send_fragment);
     tcase_add_test(t, test_raw_ocsp_and_sct);
     tcase_add_test(t, test_peer_lists);
+    tcase_add_test(t, test_sct_list_syntax);
+    tcase_add_test(t, test_ca_names_no_anchor);
     suite_add_tcase(s, t);
     return s;
 }
