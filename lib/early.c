@@ -173,13 +173,42 @@ int kitls_conn_write_early_data(kitls_conn *c, const uint8_t *buf, size_t len)
 {
     if (!c || (!buf && len) || len > INT32_MAX)
         return KITLS_E_INVALID_ARG;
-    if (c->server || c->state != ST_CLIENT_START || !c->session || !c->cfg->early_max ||
-        !c->session->max_early)
+    if (c->server || !c->session || !c->cfg->early_max || !c->session->max_early || c->error)
         return KITLS_E_STATE;
     size_t room = c->session->max_early - c->early_out.len;
     size_t n = len < room ? len : room;
+    if (c->state == ST_CLIENT_START) {
+        wr_put(&c->early_out, buf, n);
+        return c->early_out.err ? c->early_out.err : (int)n;
+    }
+    /* More 0-RTT data may follow until the server's Finished (RFC 8446
+     * §2.3): while its answer is unknown, or once it accepted. */
+    int ee_seen = c->state == ST_CLIENT_WAIT_CERT_CR || c->state == ST_CLIENT_WAIT_CERT ||
+                  c->state == ST_CLIENT_WAIT_CV || c->state == ST_CLIENT_WAIT_FIN;
+    if (!c->early_offered ||
+        !(c->state == ST_CLIENT_WAIT_SH || c->state == ST_CLIENT_WAIT_EE ||
+          (ee_seen && c->early_status == KITLS_EARLY_ACCEPTED)))
+        return KITLS_E_STATE;
+    if (!n)
+        return 0;
     wr_put(&c->early_out, buf, n);
-    return c->early_out.err ? c->early_out.err : (int)n;
+    if (c->early_out.err)
+        return c->early_out.err;
+    const struct kitls_suite *suite = kitls_suite_find(c->session->suite);
+    int ret = 0;
+    /* Between ServerHello and EncryptedExtensions the sending keys are
+     * already the handshake ones: switch to the early keys for this. */
+    int swap = c->state == ST_CLIENT_WAIT_EE;
+    if (swap) {
+        ret = kitls_rec_set_secret(&c->tx, suite, c->c_e, 1);
+        c->tx.seq = c->early_seq;
+    }
+    if (!ret)
+        ret = kitls_conn_send_record(c, CT_APPDATA, buf, n);
+    c->early_seq = c->tx.seq;
+    if (!ret && swap)
+        ret = kitls_rec_set_secret(&c->tx, c->suite, c->c_hs, 1);
+    return ret ? kitls_conn_fail(c, ret) : (int)n;
 }
 
 int kitls_early_client_send(kitls_conn *c)

@@ -18,11 +18,12 @@ int kitls_ext_parse(struct rd *r, struct ext_list *out, int allow_empty_block)
         if (out->n == EXT_MAX)
             return KITLS_E_DECODE;
         /* "There MUST NOT be more than one extension of the same type"
-         * (RFC 8446 §4.2): the block is well-formed but inconsistent, so
-         * illegal_parameter (§6.2), as OpenSSL and BoringSSL answer. */
+         * (RFC 8446 §4.2), which names no alert: decode_error, as
+         * BoringSSL answers and BoGo expects (OpenSSL sends
+         * illegal_parameter). */
         for (size_t i = 0; i < out->n; i++)
             if (out->e[i].type == type)
-                return KITLS_E_ILLEGAL_PARAMETER;
+                return KITLS_E_DECODE;
         out->e[out->n].type = type;
         out->e[out->n++].data = data;
     }

@@ -568,10 +568,12 @@ typedef int (*kitls_early_data_fn)(void *ctx, kitls_conn *c);
 KITLS_API KITLS_WUR int kitls_config_set_early_data_callback(kitls_config *cfg,
                                                              kitls_early_data_fn fn, void *ctx);
 /**
- * Client: queue early data to send right after the ClientHello; call after
- * kitls_conn_set_session() and before the first kitls_conn_handshake().
- * Returns the number of bytes queued (at most the session's
- * max_early_data), or KITLS_E_STATE if 0-RTT is not possible.  If the
+ * Client: 0-RTT data.  Before the first kitls_conn_handshake() (after
+ * kitls_conn_set_session()) it is queued and sent right after the
+ * ClientHello; later, until the server's Finished is processed, it is
+ * sent at once (unless the server has already rejected 0-RTT).  Returns
+ * the number of bytes taken (the total is capped at the session's
+ * max_early_data), or KITLS_E_STATE if 0-RTT is not possible now.  If the
  * server rejects it, the application must send the data again after the
  * handshake (kitls_conn_early_data_status()).
  */

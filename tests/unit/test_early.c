@@ -340,6 +340,69 @@ START_TEST(test_early_wrong_alpn)
 }
 END_TEST
 
+/* Read all early data the server has now. */
+static size_t read_early(kitls_conn *s, uint8_t *got, size_t have)
+{
+    int r;
+    while ((r = kitls_conn_handshake(s)) == KITLS_E_EARLY_DATA) {
+        int n = kitls_conn_read_early_data(s, got + have, 256);
+        ck_assert_int_gt(n, 0);
+        have += (size_t)n;
+    }
+    ck_assert_int_eq(r, KITLS_E_WANT_READ);
+    return have;
+}
+
+START_TEST(test_early_write_later)
+{
+    setup_clock();
+    kitls_config *scfg = server_cfg(4096), *ccfg = client_cfg();
+    kitls_session *sess = get_session(ccfg, scfg);
+    kitls_conn *c = tu_client(ccfg, "localhost"), *s = tu_server(scfg);
+    uint8_t got[256];
+    size_t have = 0;
+    ck_assert_int_eq(kitls_conn_set_session(c, sess), 0);
+    ck_assert_int_eq(kitls_conn_write_early_data(c, (const uint8_t *)"A", 1), 1);
+    ck_assert_int_eq(kitls_conn_handshake(c), KITLS_E_WANT_READ);
+    /* Waiting for ServerHello: sent at once under the early keys. */
+    ck_assert_int_eq(kitls_conn_write_early_data(c, (const uint8_t *)"B", 1), 1);
+    tu_move(c, s);
+    have = read_early(s, got, have);
+    /* Give the client only the server's first record (ServerHello): it now
+     * holds handshake keys but does not yet know whether 0-RTT is on. */
+    size_t n;
+    uint8_t *flight = tu_out_copy(s, &n);
+    size_t off[16];
+    size_t nrec = tu_records(flight, n, off, 16);
+    ck_assert_uint_ge(nrec, 2);
+    ck_assert_int_eq(kitls_conn_feed(c, flight, off[1]), 0);
+    ck_assert_int_eq(kitls_conn_handshake(c), KITLS_E_WANT_READ);
+    ck_assert_int_eq(kitls_conn_write_early_data(c, (const uint8_t *)"C", 1), 1);
+    ck_assert_int_eq(kitls_conn_feed(c, flight + off[1], n - off[1]), 0);
+    kitls_conn_out_consume(s, n);
+    free(flight);
+    ck_assert_int_eq(kitls_conn_handshake(c), 0);
+    ck_assert_int_eq(kitls_conn_early_data_status(c), KITLS_EARLY_ACCEPTED);
+    /* Too late now. */
+    ck_assert_int_eq(kitls_conn_write_early_data(c, (const uint8_t *)"D", 1), KITLS_E_STATE);
+    tu_move(c, s);
+    int r;
+    while ((r = kitls_conn_handshake(s)) == KITLS_E_EARLY_DATA) {
+        int k = kitls_conn_read_early_data(s, got + have, 256);
+        ck_assert_int_gt(k, 0);
+        have += (size_t)k;
+    }
+    ck_assert_int_eq(r, 0);
+    ck_assert_uint_eq(have, 3);
+    ck_assert(!memcmp(got, "ABC", 3));
+    kitls_conn_free(c);
+    kitls_conn_free(s);
+    kitls_session_free(sess);
+    kitls_config_free(scfg);
+    kitls_config_free(ccfg);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("early");
@@ -354,6 +417,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_early_client_limits);
     tcase_add_test(t, test_early_ticket_suite_wins);
     tcase_add_test(t, test_early_wrong_alpn);
+    tcase_add_test(t, test_early_write_later);
     suite_add_tcase(s, t);
     return s;
 }
