@@ -56,7 +56,8 @@ start_server() { # name
                -p 0 $release --ready-file "$tmp/ready" 2>"$tmp/srv.log" & ;;
     esac
     srv_pid=$!
-    for _ in $(seq 100); do [ -s "$tmp/ready" ] && break; sleep 0.05; done
+    for _ in $(seq 600); do [ -s "$tmp/ready" ] && break; sleep 0.05; done
+    [ -s "$tmp/ready" ] || { echo "$1 server did not start:"; cat "$tmp/srv.log"; exit 1; }
     port=$(cut -d' ' -f1 "$tmp/ready")
     srv_pid=$(cut -d' ' -f2 "$tmp/ready")
 }
