@@ -14,11 +14,24 @@
 #include <limits.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
+
+/* errno of the last transport failure, for ex_report_error(). */
+static int ex_io_errno;
+
+/* With --ktls: the kTLS object of the current connection (NULL: the plain
+ * pump), its socket, connection and poll timeout. */
+static kitls_ktls *ex_kt;
+static kitls_conn *ex_kt_conn;
+static int ex_kt_fd = -1;
+static int ex_kt_timeout_ms = -1;
 
 void ex_opts_init(struct ex_opts *o, const char *prog)
 {
@@ -352,6 +365,7 @@ fail:
 
 void ex_set_timeout(int fd, int seconds)
 {
+    ex_kt_timeout_ms = seconds > 0 ? seconds * 1000 : -1;
     struct timeval tv;
 
     if (seconds <= 0)
@@ -469,14 +483,28 @@ int ex_tcp_listen(const char *prog, const char *host, const char *port, int *bou
 
 /* ---- the pump ---- */
 
-/* errno of the last transport failure, for ex_report_error(). */
-static int ex_io_errno;
+static int kt_code(long r);
+static int kt_wait(short events);
+
+/* kTLS: send everything pending, waiting for room. */
+static int kt_flush(void)
+{
+    int rc;
+
+    while ((rc = kitls_ktls_flush(ex_kt)) == KITLS_KTLS_E_AGAIN)
+        if ((rc = kt_wait(POLLOUT)) != 0)
+            return rc;
+    return rc == 0 ? 0 : kt_code(rc);
+}
 
 int ex_flush(int fd, kitls_conn *c)
 {
     const uint8_t *p;
     size_t len;
     ssize_t n;
+
+    if (ex_kt != NULL)
+        return kt_flush();
 
     while ((len = kitls_conn_out_peek(c, &p)) > 0) {
         n = send(fd, p, len, MSG_NOSIGNAL);
@@ -533,6 +561,13 @@ int ex_read(int fd, kitls_conn *c, uint8_t *buf, size_t len)
 {
     int n, frc;
 
+    if (ex_kt != NULL) {
+        while ((n = ex_ktls_read_some(buf, len)) == KITLS_E_WANT_READ)
+            if ((n = kt_wait(POLLIN)) != 0)
+                return n;
+        return n;
+    }
+
     for (;;) {
         n = kitls_conn_read(c, buf, len);
         /* Post-handshake messages may have queued output (a KeyUpdate
@@ -554,6 +589,19 @@ int ex_key_update(int fd, kitls_conn *c, int n, int request)
 {
     int i, rc;
 
+    if (ex_kt != NULL) {
+        for (i = 0; i < n; i++) {
+            /* Everything earlier is out, so a would-block below comes
+             * from sending the KeyUpdate itself, which is then queued. */
+            if ((rc = kt_flush()) != 0)
+                return rc;
+            rc = kitls_ktls_key_update(ex_kt, request);
+            if (rc != 0 && rc != KITLS_KTLS_E_AGAIN)
+                return kt_code(rc);
+        }
+        return kt_flush();
+    }
+
     for (i = 0; i < n; i++) {
         rc = kitls_conn_key_update(c, request);
         if (rc < 0) {
@@ -567,7 +615,21 @@ int ex_key_update(int fd, kitls_conn *c, int n, int request)
 int ex_write(int fd, kitls_conn *c, const uint8_t *buf, size_t len)
 {
     size_t off = 0, chunk;
+    ssize_t r;
     int n;
+
+    if (ex_kt != NULL) {
+        while (off < len) {
+            r = kitls_ktls_send(ex_kt, buf + off, len - off);
+            if (r > 0)
+                off += (size_t)r;
+            else if (r != KITLS_KTLS_E_AGAIN)
+                return kt_code(r);
+            else if ((n = kt_wait(POLLOUT)) != 0)
+                return n;
+        }
+        return 0;
+    }
 
     /* kitls_conn_write takes everything; chunk so the output buffer stays
      * bounded for large inputs. */
@@ -592,6 +654,15 @@ int ex_close(int fd, kitls_conn *c, int peer_closed)
 {
     int rc;
 
+    if (ex_kt != NULL) {
+        rc = kitls_ktls_close(ex_kt);
+        if (rc == KITLS_KTLS_E_AGAIN)
+            rc = kt_flush();
+        else if (rc != 0)
+            rc = kt_code(rc);
+        (void)shutdown(fd, SHUT_WR);
+        return rc != 0 && peer_closed && rc == EX_E_IO ? 0 : rc;
+    }
     rc = kitls_conn_close(c);
     if (rc < 0)
         return rc;
@@ -599,6 +670,249 @@ int ex_close(int fd, kitls_conn *c, int peer_closed)
     (void)shutdown(fd, SHUT_WR);
     if (rc != 0 && peer_closed)
         return 0;
+    return rc;
+}
+
+/* ---- kernel TLS offload ---- */
+
+
+unsigned ex_parse_ktls_mode(const char *prog, const char *arg)
+{
+    if (strcmp(arg, "tx") == 0)
+        return KITLS_KTLS_TX;
+    if (strcmp(arg, "rx") == 0)
+        return KITLS_KTLS_RX;
+    if (strcmp(arg, "both") == 0)
+        return KITLS_KTLS_BOTH;
+    fprintf(stderr, "%s: --ktls: expected tx, rx or both, got '%s'\n", prog, arg);
+    exit(2);
+}
+
+int ex_parse_ktls_policy(const char *prog, const char *arg)
+{
+    if (strcmp(arg, "require") == 0)
+        return KITLS_KTLS_REKEY_REQUIRE;
+    if (strcmp(arg, "close") == 0)
+        return KITLS_KTLS_REKEY_CLOSE;
+    fprintf(stderr, "%s: --ktls-policy: expected require or close, got '%s'\n", prog, arg);
+    exit(2);
+}
+
+/* A kTLS layer code as a pump code: system errors become EX_E_IO, a TCP
+ * end without close_notify KITLS_E_EOF, 0 (close_notify) KITLS_E_CLOSED. */
+static int kt_code(long r)
+{
+    if (r == 0)
+        return KITLS_E_CLOSED;
+    if (KITLS_KTLS_IS_SYS(r)) {
+        ex_io_errno = KITLS_KTLS_ERRNO(r);
+        return EX_E_IO;
+    }
+    if (r == KITLS_KTLS_E_TRUNCATED)
+        return KITLS_E_EOF;
+    return (int)r;
+}
+
+/* Wait until the socket is ready (events), within the timeout. */
+static int kt_wait(short events)
+{
+    struct pollfd pfd;
+    int n;
+
+    pfd.fd = ex_kt_fd;
+    pfd.events = events;
+    /* Our own pending records (a KeyUpdate answer) may wait for room. */
+    if (kitls_conn_wants(ex_kt_conn) & KITLS_WANT_WRITE)
+        pfd.events |= POLLOUT;
+    for (;;) {
+        n = poll(&pfd, 1, ex_kt_timeout_ms);
+        if (n > 0)
+            return 0;
+        if (n < 0 && errno == EINTR)
+            continue;
+        ex_io_errno = n == 0 ? EAGAIN : errno;
+        return EX_E_IO;
+    }
+}
+
+int ex_ktls_attach(int fd, kitls_conn *c, const struct ex_opts *o)
+{
+    int rc;
+
+    ex_ktls_detach();
+    rc = kitls_ktls_new(&ex_kt, c, fd, NULL);
+    if (rc != 0)
+        return rc;
+    ex_kt_fd = fd;
+    ex_kt_conn = c;
+    ex_kt_timeout_ms = o->timeout > 0 ? o->timeout * 1000 : -1;
+    rc = kitls_ktls_set_mode(ex_kt, o->ktls);
+    if (rc == 0)
+        rc = kitls_ktls_set_rekey_policy(ex_kt, (enum kitls_ktls_rekey_policy)o->ktls_policy);
+    if (rc != 0)
+        ex_ktls_detach();
+    return rc;
+}
+
+/* Make the socket non-blocking: waits are then poll()s with the timeout. */
+static int kt_nonblock(void)
+{
+    int fl = fcntl(ex_kt_fd, F_GETFL);
+
+    if (fl < 0 || fcntl(ex_kt_fd, F_SETFL, fl | O_NONBLOCK) != 0) {
+        ex_io_errno = errno;
+        return EX_E_IO;
+    }
+    return 0;
+}
+
+int ex_ktls_handshake(void)
+{
+    int rc;
+
+    /* Non-blocking: kitls_ktls_handshake() may read before it sends the
+     * flight the core just produced (it sends it on the next call), so a
+     * blocking read there would wait for a peer that waits for us. */
+    if ((rc = kt_nonblock()) != 0)
+        return rc;
+    for (;;) {
+        rc = kitls_ktls_handshake(ex_kt);
+        if (rc != KITLS_KTLS_E_AGAIN)
+            return rc == 0 ? 0 : kt_code(rc);
+        if ((rc = kt_wait(POLLIN)) != 0)
+            return rc;
+    }
+}
+
+int ex_ktls_enable(void)
+{
+    int rc;
+
+    for (;;) {
+        rc = kitls_ktls_enable(ex_kt);
+        if (rc != KITLS_KTLS_E_AGAIN)
+            break;
+        if ((rc = kt_wait(POLLIN)) != 0)
+            return rc;
+    }
+    if (rc != 0)
+        return kt_code(rc);
+    /* From here on, waits are poll()s with the --timeout. */
+    if ((rc = kt_nonblock()) != 0)
+        return rc;
+    /* Offloaded directions need no userspace record buffers. */
+    kitls_conn_release_buffers(ex_kt_conn);
+    return 0;
+}
+
+int ex_ktls_active(void)
+{
+    return ex_kt != NULL;
+}
+
+static const char *kt_dir_name(int d)
+{
+    return d == KITLS_DIR_TX ? "tx" : "rx";
+}
+
+void ex_ktls_print(FILE *f)
+{
+    int tx = kitls_ktls_is_offloaded(ex_kt, KITLS_DIR_TX);
+    int rx = kitls_ktls_is_offloaded(ex_kt, KITLS_DIR_RX);
+    int d, miss = -1;
+
+    for (d = KITLS_DIR_TX; d <= KITLS_DIR_RX; d++)
+        if (!kitls_ktls_is_offloaded(ex_kt, (enum kitls_dir)d) &&
+            kitls_ktls_reason(ex_kt, (enum kitls_dir)d) != KITLS_KTLS_R_NOT_REQUESTED) {
+            miss = d;
+            break;
+        }
+    if (tx && rx)
+        fprintf(f, "ktls: tx+rx\n");
+    else if (tx || rx)
+        fprintf(f, miss < 0 ? "ktls: %s\n" : "ktls: %s (%s: %s)\n", tx ? "tx" : "rx",
+                kt_dir_name(miss),
+                miss < 0 ? "" : kitls_ktls_reason_string(kitls_ktls_reason(ex_kt, (enum kitls_dir)miss)));
+    else
+        fprintf(f, "ktls: off (%s)\n",
+                kitls_ktls_reason_string(kitls_ktls_reason(ex_kt, miss < 0 ? KITLS_DIR_TX
+                                                                           : (enum kitls_dir)miss)));
+    fflush(f);
+}
+
+void ex_ktls_print_rekeys(FILE *f)
+{
+    unsigned tx = 0, rx = 0;
+
+    kitls_ktls_rekeys(ex_kt, &tx, &rx);
+    fprintf(f, "ktls-rekeys: tx %u rx %u\n", tx, rx);
+    fflush(f);
+}
+
+int ex_ktls_read_some(uint8_t *buf, size_t len)
+{
+    ssize_t r = kitls_ktls_recv(ex_kt, buf, len);
+
+    if (r > 0)
+        return (int)r;
+    if (r == KITLS_KTLS_E_AGAIN)
+        return KITLS_E_WANT_READ;
+    return kt_code(r);
+}
+
+void ex_ktls_detach(void)
+{
+    kitls_ktls_free(ex_kt);
+    ex_kt = NULL;
+    ex_kt_conn = NULL;
+    ex_kt_fd = -1;
+}
+
+int ex_sendfile(int fd, kitls_conn *c, const char *path, uint64_t *sent, double *secs)
+{
+    struct timespec t0, t1;
+    struct stat st;
+    kitls_ktls *k = ex_kt, *tmp = NULL;
+    off_t off = 0;
+    ssize_t r;
+    int ffd, rc = 0;
+
+    *sent = 0;
+    *secs = 0;
+    ffd = open(path, O_RDONLY);
+    if (ffd < 0 || fstat(ffd, &st) != 0) {
+        ex_io_errno = errno;
+        if (ffd >= 0)
+            close(ffd);
+        return EX_E_IO;
+    }
+    if (k == NULL) {
+        /* No --ktls: the same call, always in userspace. */
+        rc = kitls_ktls_new(&tmp, c, fd, NULL);
+        if (rc != 0) {
+            close(ffd);
+            return rc;
+        }
+        k = tmp;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (off < st.st_size) {
+        r = kitls_ktls_sendfile(k, ffd, &off, (size_t)(st.st_size - off));
+        if (r > 0)
+            continue;
+        if (r == 0)
+            break; /* the file shrank */
+        if (r == KITLS_KTLS_E_AGAIN && tmp == NULL && (rc = kt_wait(POLLOUT)) == 0)
+            continue;
+        if (rc == 0)
+            rc = kt_code(r);
+        break;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    *sent = (uint64_t)off;
+    *secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    kitls_ktls_free(tmp);
+    close(ffd);
     return rc;
 }
 
@@ -649,7 +963,9 @@ void ex_report_error(const char *prog, const kitls_conn *c, int err)
                 ex_io_errno == EAGAIN || ex_io_errno == EWOULDBLOCK ? "timed out"
                                                                    : strerror(ex_io_errno));
     } else {
-        fprintf(stderr, "%s: error: %s (%d)\n", prog, kitls_error_string(err), err);
+        fprintf(stderr, "%s: error: %s (%d)\n", prog,
+                err <= -200 && err > -300 ? kitls_ktls_strerror(err) : kitls_error_string(err),
+                err);
         alert = kitls_error_alert(err);
         if (alert >= 0)
             fprintf(stderr, "%s: alert sent: %s (%d)\n", prog, kitls_alert_string(alert), alert);

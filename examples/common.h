@@ -14,6 +14,7 @@
 #include <stdio.h>
 
 #include <kitls/kitls.h>
+#include <kitls/ktls.h>
 
 /* A transport (socket) failure: errno was printed to stderr already. */
 #define EX_E_IO (-1000)
@@ -54,6 +55,10 @@ struct ex_opts {
     int key_update;              /* KeyUpdates to send mid-exchange */
     int key_update_request;      /* ... with update_requested */
     int naccept;                 /* server: connections to serve, 0 = forever */
+    /* Kernel TLS offload (<kitls/ktls.h>). */
+    unsigned ktls;               /* --ktls: KITLS_KTLS_TX/RX/BOTH, 0 = off */
+    int ktls_policy;             /* --ktls-policy: enum kitls_ktls_rekey_policy */
+    const char *sendfile;        /* server: send this file after the handshake */
 };
 
 /* Fill in defaults (verify = -1, everything else 0/NULL). */
@@ -115,6 +120,48 @@ int ex_write(int fd, kitls_conn *c, const uint8_t *buf, size_t len);
  * peer_closed, transport errors while flushing are not reported (the peer
  * may already be gone).  0 or an error. */
 int ex_close(int fd, kitls_conn *c, int peer_closed);
+
+/* ---- kernel TLS offload ---- */
+
+/*
+ * With --ktls, the pump above (ex_flush, ex_read, ex_write, ex_key_update,
+ * ex_close) goes through a kitls_ktls object bound to the socket: once
+ * offloaded, the kernel protects the records; otherwise the same calls use
+ * the userspace record layer.  One connection at a time (these tools
+ * serve one at a time).
+ */
+
+/* Parse --ktls tx|rx|both; exits with a usage error. */
+unsigned ex_parse_ktls_mode(const char *prog, const char *arg);
+/* Parse --ktls-policy require|close; exits with a usage error. */
+int ex_parse_ktls_policy(const char *prog, const char *arg);
+/* Bind a kTLS object to fd and c (before the handshake).  0 or an error. */
+int ex_ktls_attach(int fd, kitls_conn *c, const struct ex_opts *o);
+/* Drive the handshake reading one record at a time (nothing past the
+ * handshake is taken from the socket).  0 or an error. */
+int ex_ktls_handshake(void);
+/* Offload per o->ktls (kitls_ktls_enable), make the socket non-blocking
+ * and release the connection's record buffers.  A kernel without kTLS is
+ * not an error.  0 or an error. */
+int ex_ktls_enable(void);
+/* 1 while a kTLS object is attached. */
+int ex_ktls_active(void);
+/* Print "ktls: tx+rx|tx|rx|off (<reason>)". */
+void ex_ktls_print(FILE *f);
+/* Print "ktls-rekeys: tx N rx N" (key changes installed into the kernel). */
+void ex_ktls_print_rekeys(FILE *f);
+/* One non-blocking read attempt: > 0 bytes, KITLS_E_CLOSED,
+ * KITLS_E_WANT_READ (nothing yet), or an error. */
+int ex_ktls_read_some(uint8_t *buf, size_t len);
+/* Free the kTLS object (the socket and the connection stay). */
+void ex_ktls_detach(void);
+/*
+ * Send the file at path with kitls_ktls_sendfile(): sendfile(2) through
+ * the kernel when TX is offloaded, else read + userspace encryption (a
+ * temporary kTLS object is used when none is attached).  Stores the bytes
+ * sent and the seconds taken.  0 or an error.
+ */
+int ex_sendfile(int fd, kitls_conn *c, const char *path, uint64_t *sent, double *secs);
 
 /* ---- reporting ---- */
 

@@ -17,6 +17,11 @@
  * sends KeyUpdates half way through the data (echo, message) or after the
  * first stdin chunk (relay).
  *
+ * --ktls tx|rx|both hands record protection to the kernel after the
+ * handshake (<kitls/ktls.h>; without kTLS the connection stays in
+ * userspace and --print says why).  --print then also reports, at the
+ * end, the tickets received after the offload and the kernel rekeys.
+ *
  * Exit status: 0 on success, 1 on a TLS or transport failure, 2 on a usage
  * error.
  */
@@ -60,6 +65,9 @@ static void usage(FILE *f)
             "  --key-update N         send N KeyUpdates half way through the data\n"
             "  --key-update-request   ... with update_requested (N defaults to 1)\n"
             "  --timeout SECS         socket timeout (default 0 = none)\n"
+            "  --ktls MODE            kernel TLS offload after the handshake: tx, rx or both\n"
+            "  --ktls-policy P        kernels that cannot rekey: require (default: stay in\n"
+            "                         userspace) or close (offload; a KeyUpdate ends it)\n"
             "  --quiet                less chatter on stderr\n",
             prog);
 }
@@ -88,6 +96,8 @@ enum {
     OPT_EARLY_DATA,
     OPT_KEY_UPDATE,
     OPT_KEY_UPDATE_REQUEST,
+    OPT_KTLS,
+    OPT_KTLS_POLICY,
     OPT_HELP,
 };
 
@@ -115,6 +125,8 @@ static const struct option long_opts[] = {
     {"early-data", required_argument, NULL, OPT_EARLY_DATA},
     {"key-update", required_argument, NULL, OPT_KEY_UPDATE},
     {"key-update-request", no_argument, NULL, OPT_KEY_UPDATE_REQUEST},
+    {"ktls", required_argument, NULL, OPT_KTLS},
+    {"ktls-policy", required_argument, NULL, OPT_KTLS_POLICY},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -159,6 +171,8 @@ static void parse_args(int argc, char **argv, struct ex_opts *o)
             o->key_update = ex_parse_int(prog, "key-update", optarg, 0, 1000);
             break;
         case OPT_KEY_UPDATE_REQUEST: o->key_update_request = 1; break;
+        case OPT_KTLS: o->ktls = ex_parse_ktls_mode(prog, optarg); break;
+        case OPT_KTLS_POLICY: o->ktls_policy = ex_parse_ktls_policy(prog, optarg); break;
         case 'h':
         case OPT_HELP: usage(stdout); exit(0);
         default: usage(stderr); exit(2);
@@ -181,8 +195,9 @@ static void parse_args(int argc, char **argv, struct ex_opts *o)
     }
 }
 
-/* Tickets received on this connection (the session callback counts). */
-static int tickets_seen;
+/* Tickets received on this connection (the session callback counts), and
+ * how many had arrived when the connection was offloaded (--ktls). */
+static int tickets_seen, tickets_at_offload;
 
 static void on_session(void *ctx, kitls_conn *c, kitls_session *s)
 {
@@ -262,6 +277,27 @@ static int wait_ticket(int fd, kitls_conn *c, const struct ex_opts *o)
     int n, rc;
 
     while (o->sess_out != NULL && tickets_seen == 0) {
+        if (ex_ktls_active()) {
+            /* The kTLS layer hands tickets to the core as they come. */
+            n = ex_ktls_read_some(buf, sizeof(buf));
+            if (n > 0) {
+                if (write_stdout(buf, (size_t)n) != 0)
+                    return KITLS_E_INTERNAL;
+                continue;
+            }
+            if (n != KITLS_E_WANT_READ)
+                return n;
+            if (tickets_seen > 0)
+                break;
+            pfd.fd = fd;
+            pfd.events = POLLIN;
+            n = poll(&pfd, 1, 2000);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                return 0;
+            continue;
+        }
         n = kitls_conn_read(c, buf, sizeof(buf));
         rc = ex_flush(fd, c);
         if (n > 0) {
@@ -419,6 +455,22 @@ static int run_relay(int fd, kitls_conn *c, const struct ex_opts *o)
     for (;;) {
         /* Drain whatever plaintext is already buffered in the connection. */
         for (;;) {
+            if (ex_ktls_active()) {
+                /* kTLS: read what the socket has, without waiting. */
+                n = ex_ktls_read_some(buf, sizeof(buf));
+                if (n > 0) {
+                    if (write_stdout(buf, (size_t)n) != 0)
+                        return KITLS_E_INTERNAL;
+                    continue;
+                }
+                if (n == KITLS_E_CLOSED)
+                    return stdin_open ? ex_close(fd, c, 1) : 0;
+                if (n == KITLS_E_EOF && !stdin_open)
+                    return 0;
+                if (n != KITLS_E_WANT_READ)
+                    return n;
+                break;
+            }
             n = kitls_conn_read(c, buf, sizeof(buf));
             rc = ex_flush(fd, c);
             if (n > 0) {
@@ -475,7 +527,7 @@ static int run_relay(int fd, kitls_conn *c, const struct ex_opts *o)
             if (rc != 0)
                 return rc;
         }
-        if (pfd[0].revents != 0) {
+        if (pfd[0].revents != 0 && !ex_ktls_active()) {
             rc = ex_recv_feed(fd, c);
             if (rc == KITLS_E_EOF && !stdin_open) {
                 kitls_conn_set_eof(c);
@@ -576,7 +628,7 @@ int main(int argc, char **argv)
         free(early);
         return 1;
     }
-    if (o.sess_out != NULL) {
+    if (o.sess_out != NULL || o.ktls != 0) {
         rc = kitls_config_set_session_callback(cfg, on_session, &tickets_seen);
         if (rc < 0) {
             ex_report_error(prog, NULL, rc);
@@ -621,19 +673,35 @@ int main(int argc, char **argv)
         goto out;
     }
     ex_set_timeout(fd, o.timeout);
+    if (o.ktls != 0 && (rc = ex_ktls_attach(fd, c, &o)) != 0) {
+        ex_report_error(prog, c, rc);
+        goto out;
+    }
 
-    rc = ex_handshake(fd, c);
+    /* With --ktls (and no 0-RTT data queued in the connection), read the
+     * handshake one record at a time: nothing past it leaves the socket. */
+    rc = o.ktls != 0 && early == NULL ? ex_ktls_handshake() : ex_handshake(fd, c);
     if (rc != 0) {
         ex_report_error(prog, c, rc);
         goto out;
     }
     if (!o.quiet)
         fprintf(stderr, "%s: handshake complete\n", prog);
+    if (o.ktls != 0) {
+        rc = ex_ktls_enable();
+        if (rc != 0) {
+            ex_report_error(prog, c, rc);
+            goto out;
+        }
+        tickets_at_offload = tickets_seen;
+    }
     if (o.print) {
         ex_print_params(stdout, c);
         if (early != NULL)
             printf("early-data-bytes: %zu\n",
                    kitls_conn_early_data_status(c) == KITLS_EARLY_ACCEPTED ? queued : 0);
+        if (o.ktls != 0)
+            ex_ktls_print(stdout);
         fflush(stdout);
     }
     if (early != NULL) {
@@ -652,11 +720,16 @@ int main(int argc, char **argv)
         rc = run_relay(fd, c, &o);
     if (rc < 0)
         ex_report_error(prog, c, rc);
+    if (o.print && ex_ktls_active()) {
+        printf("ktls-tickets: %d after offload\n", tickets_seen - tickets_at_offload);
+        ex_ktls_print_rekeys(stdout);
+    }
     if (o.sess_out != NULL && kitls_conn_is_established(c) && save_session(c, o.sess_out) != 0 &&
         rc == 0)
         rc = 1;
 
 out:
+    ex_ktls_detach();
     if (fd >= 0)
         close(fd);
     kitls_conn_free(c);

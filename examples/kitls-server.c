@@ -17,6 +17,14 @@
  * while the handshake runs; the data is echoed (--echo) or copied to stdout
  * first, after the handshake.  --key-update sends KeyUpdates after the
  * first chunk of received data has been answered.
+ *
+ * --ktls tx|rx|both hands record protection to the kernel after the
+ * handshake (<kitls/ktls.h>; a kernel without kTLS keeps the connection in
+ * userspace, and --print says why); the server then also sends one more
+ * NewSessionTicket, through the offloaded socket.  --sendfile FILE sends
+ * the file after the handshake with kitls_ktls_sendfile(): sendfile(2)
+ * through the kernel when TX is offloaded, else read + userspace
+ * encryption.
  */
 #define _POSIX_C_SOURCE 200809L
 
@@ -65,6 +73,12 @@ static void usage(FILE *f)
             "  --key-update N         send N KeyUpdates after the first data received\n"
             "  --key-update-request   ... with update_requested (N defaults to 1)\n"
             "  --timeout SECS         per-connection socket timeout (default 0 = none)\n"
+            "  --ktls MODE            kernel TLS offload after the handshake: tx, rx or both\n"
+            "                         (then one more ticket is sent, through the kernel)\n"
+            "  --ktls-policy P        kernels that cannot rekey: require (default: stay in\n"
+            "                         userspace) or close (offload; a KeyUpdate ends it)\n"
+            "  --sendfile FILE        send FILE after the handshake (sendfile(2) when\n"
+            "                         offloaded, else userspace encryption)\n"
             "  --quiet                less chatter on stderr\n",
             prog);
 }
@@ -96,6 +110,9 @@ enum {
     OPT_EARLY_DATA,
     OPT_KEY_UPDATE,
     OPT_KEY_UPDATE_REQUEST,
+    OPT_KTLS,
+    OPT_KTLS_POLICY,
+    OPT_SENDFILE,
     OPT_HELP,
 };
 
@@ -126,6 +143,9 @@ static const struct option long_opts[] = {
     {"early-data", required_argument, NULL, OPT_EARLY_DATA},
     {"key-update", required_argument, NULL, OPT_KEY_UPDATE},
     {"key-update-request", no_argument, NULL, OPT_KEY_UPDATE_REQUEST},
+    {"ktls", required_argument, NULL, OPT_KTLS},
+    {"ktls-policy", required_argument, NULL, OPT_KTLS_POLICY},
+    {"sendfile", required_argument, NULL, OPT_SENDFILE},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -185,6 +205,9 @@ static void parse_args(int argc, char **argv, struct ex_opts *o)
             o->key_update = ex_parse_int(prog, "key-update", optarg, 0, 1000);
             break;
         case OPT_KEY_UPDATE_REQUEST: o->key_update_request = 1; break;
+        case OPT_KTLS: o->ktls = ex_parse_ktls_mode(prog, optarg); break;
+        case OPT_KTLS_POLICY: o->ktls_policy = ex_parse_ktls_policy(prog, optarg); break;
+        case OPT_SENDFILE: o->sendfile = optarg; break;
         case 'h':
         case OPT_HELP: usage(stdout); exit(0);
         default: usage(stderr); exit(2);
@@ -321,6 +344,40 @@ static int answer(int fd, kitls_conn *c, const struct ex_opts *o, const uint8_t 
     return 0;
 }
 
+/* --ktls: offload, report, and send one more ticket through the kernel. */
+static int offload(int fd, kitls_conn *c, const struct ex_opts *o)
+{
+    int rc = ex_ktls_enable();
+
+    if (rc != 0)
+        return rc;
+    if (o->tickets != 0 && kitls_conn_is_established(c)) {
+        rc = kitls_conn_send_ticket(c);
+        if (rc == 0)
+            rc = ex_flush(fd, c);
+    }
+    return rc;
+}
+
+/* --sendfile: send the file, say how it went. */
+static int send_file(int fd, kitls_conn *c, const struct ex_opts *o)
+{
+    uint64_t sent;
+    double secs;
+    int rc = ex_sendfile(fd, c, o->sendfile, &sent, &secs);
+
+    if (rc == 0 && !o->quiet)
+        fprintf(stderr, "%s: sendfile: %llu bytes in %.3f s (%s)\n", prog,
+                (unsigned long long)sent, secs,
+                ex_ktls_active() && kitls_conn_is_offloaded(c, KITLS_DIR_TX) ? "kernel TLS"
+                                                                              : "userspace TLS");
+    if (rc == 0 && o->print) {
+        printf("sendfile: %llu bytes\n", (unsigned long long)sent);
+        fflush(stdout);
+    }
+    return rc;
+}
+
 /* One connection: handshake, optional message, echo or print, close. */
 static int serve_one(int fd, kitls_config *cfg, const struct ex_opts *o)
 {
@@ -335,20 +392,31 @@ static int serve_one(int fd, kitls_config *cfg, const struct ex_opts *o)
         return KITLS_E_NOMEM;
     }
     ex_set_timeout(fd, o->timeout);
+    if (o->ktls != 0 && (rc = ex_ktls_attach(fd, c, o)) != 0)
+        goto out;
 
-    rc = o->early_data_max > 0 ? handshake_early(fd, c, &early, &elen) : ex_handshake(fd, c);
+    if (o->early_data_max > 0)
+        rc = handshake_early(fd, c, &early, &elen);
+    else
+        rc = o->ktls != 0 ? ex_ktls_handshake() : ex_handshake(fd, c);
     if (rc != 0)
         goto out;
     if (!o->quiet)
         fprintf(stderr, "%s: handshake complete\n", prog);
+    if (o->ktls != 0 && (rc = offload(fd, c, o)) != 0)
+        goto out;
     if (o->print) {
         ex_print_params(stdout, c);
         if (o->early_data_max > 0)
             printf("early-data-bytes: %zu\n", elen);
+        if (o->ktls != 0)
+            ex_ktls_print(stdout);
         fflush(stdout);
     }
     if (o->message != NULL)
         rc = ex_write(fd, c, (const uint8_t *)o->message, strlen(o->message));
+    if (rc == 0 && o->sendfile != NULL)
+        rc = send_file(fd, c, o);
     /* Early data is answered like the first chunk of 1-RTT data. */
     if (rc == 0 && elen > 0) {
         rc = answer(fd, c, o, early, elen);
@@ -381,6 +449,10 @@ out:
         ex_report_error(prog, c, rc);
     else if (!o->quiet)
         fprintf(stderr, "%s: connection closed\n", prog);
+    if (o->print && ex_ktls_active()) {
+        ex_ktls_print_rekeys(stdout);
+    }
+    ex_ktls_detach();
     kitls_conn_free(c);
     free(early);
     return rc;
