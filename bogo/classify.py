@@ -57,6 +57,7 @@ CLAIMED_AREAS = [
     "keyupdate",
     "resumption",
     "exporters",
+    "early-data",
 ]
 
 AREAS = OrderedDict([

@@ -99,6 +99,7 @@ struct shim_config {
     const char *export_label, *export_context; /* -export-label, -export-context */
     int use_export_context;        /* -use-export-context */
     long max_send_fragment;        /* -max-send-fragment */
+    long early_write_after;        /* -early-write-after-message (handshake type) */
     int enable_ocsp_stapling;      /* -enable-ocsp-stapling */
     const char *ocsp_response;     /* -ocsp-response (base64) */
     const char *expect_ocsp_response; /* -expect-ocsp-response (base64) */
@@ -380,6 +381,8 @@ static int set_flag(struct shim_config *cfg, const char *f, const char *v)
             NEEDV(); cfg->expect_client_ca_list = v;
         } else if (!strcmp(f, "-expect-advertised-alpn")) {
             NEEDV(); cfg->expect_advertised_alpn = v;
+        } else if (!strcmp(f, "-early-write-after-message")) {
+            NEEDV(); cfg->early_write_after = parse_int(f, v);
         } else if (!strcmp(f, "-max-send-fragment")) {
             NEEDV(); cfg->max_send_fragment = parse_int(f, v);
         } else if (!strcmp(f, "-export-keying-material")) {
@@ -1126,6 +1129,72 @@ static void run_handshake(kitls_conn *c, int fd)
 
 static const char initial_write[] = "hello";
 
+/* Read exactly n bytes (0 on EOF). */
+static int read_full(int fd, uint8_t *p, size_t n)
+{
+    while (n) {
+        ssize_t r = read(fd, p, n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return 0;
+        p += r;
+        n -= (size_t)r;
+    }
+    return 1;
+}
+
+/*
+ * -early-write-after-message: the client writes its 0-RTT data only once
+ * the given server message has been processed.  The runner sends each
+ * message of the server's flight in its own record, so records are fed one
+ * at a time: ServerHello is the plaintext handshake record of type 2,
+ * EncryptedExtensions the first protected record after it.
+ */
+static void run_handshake_write_after(kitls_conn *c, int fd, long type, size_t *early_sent)
+{
+    int seen_sh = 0, written = 0;
+    for (;;) {
+        int r = kitls_conn_handshake(c);
+        flush_out(c, fd);
+        if (r == 0)
+            return;
+        if (r != KITLS_E_WANT_READ)
+            fail_conn(c, "handshake", r);
+        uint8_t rec[5 + 16384 + 256];
+        if (!read_full(fd, rec, 5))
+            fail_conn(c, "handshake (transport EOF)", KITLS_E_EOF);
+        size_t len = (size_t)rec[3] << 8 | rec[4];
+        if (len > sizeof rec - 5 || !read_full(fd, rec + 5, len))
+            fail_conn(c, "handshake (transport EOF)", KITLS_E_EOF);
+        int is_msg = 0;
+        if (rec[0] == 22 && len > 0 && rec[5] == 2) {
+            seen_sh = 1;
+            is_msg = type == 2;
+        } else if (rec[0] == 23 && seen_sh == 1) {
+            seen_sh = 2;
+            is_msg = type == 8;
+        }
+        r = kitls_conn_feed(c, rec, 5 + len);
+        if (r < 0)
+            fail_conn(c, "feed", r);
+        if (is_msg && !written) {
+            r = kitls_conn_handshake(c);
+            if (r != KITLS_E_WANT_READ && r != 0)
+                fail_conn(c, "handshake", r);
+            int w = kitls_conn_write_early_data(c, (const uint8_t *)initial_write,
+                                                strlen(initial_write));
+            if (w < 0)
+                fail_conn(c, "write early data", w);
+            *early_sent = (size_t)w;
+            written = 1;
+            flush_out(c, fd);
+            if (r == 0)
+                return;
+        }
+    }
+}
+
 /* -export-keying-material / -export-early-keying-material: export and
  * write the result to the peer. */
 static void do_export(kitls_conn *c, int fd, const struct shim_config *cfg, int early)
@@ -1189,7 +1258,13 @@ static void do_connection(const struct shim_config *cfg, const struct shim_confi
         if (r < 0)
             fail_conn(c, "set session", r);
         /* 0-RTT: the first write goes out as early data if it can. */
-        if (cfg->enable_early_data && (cfg->shim_writes_first || cfg->read_with_unfinished_write)) {
+        if (cfg->enable_early_data && cfg->early_write_after) {
+            /* Offer 0-RTT now, write once the chosen message is in. */
+            r = kitls_conn_write_early_data(c, NULL, 0);
+            if (r < 0)
+                fail_conn(c, "write early data", r);
+        } else if (cfg->enable_early_data &&
+                   (cfg->shim_writes_first || cfg->read_with_unfinished_write)) {
             r = kitls_conn_write_early_data(c, (const uint8_t *)initial_write,
                                             strlen(initial_write));
             if (r > 0) {
@@ -1213,7 +1288,12 @@ static void do_connection(const struct shim_config *cfg, const struct shim_confi
     if (early_sent && cfg->export_keying_material > 0)
         do_export(c, fd, cfg, 0);
 
-    run_handshake(c, fd);
+    if (!cfg->server && is_resume && cfg->enable_early_data && cfg->early_write_after) {
+        run_handshake_write_after(c, fd, cfg->early_write_after, &early_sent);
+        wrote_first = early_sent > 0;
+    } else {
+        run_handshake(c, fd);
+    }
     if (cfg->no_op_extra_handshake) {
         int r = kitls_conn_handshake(c);
         if (r != 0)

@@ -98,6 +98,7 @@ struct kitls_conn {
     int early_offered;          /* server: ClientHello carried early_data */
     int app_early;              /* the pending app data is early data */
     struct wr early_out;        /* client: queued early data */
+    int early_want;             /* client: offer 0-RTT (write_early_data was called) */
     uint8_t c_e[KITLS_MAX_HASH];/* client_early_traffic_secret */
     uint64_t early_seq;         /* client: next early record number */
     uint32_t early_in;          /* server: early bytes received */

@@ -178,6 +178,7 @@ int kitls_conn_write_early_data(kitls_conn *c, const uint8_t *buf, size_t len)
     size_t room = c->session->max_early - c->early_out.len;
     size_t n = len < room ? len : room;
     if (c->state == ST_CLIENT_START) {
+        c->early_want = 1; /* even with no data yet: offer 0-RTT */
         wr_put(&c->early_out, buf, n);
         return c->early_out.err ? c->early_out.err : (int)n;
     }

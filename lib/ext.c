@@ -18,12 +18,14 @@ int kitls_ext_parse(struct rd *r, struct ext_list *out, int allow_empty_block)
         if (out->n == EXT_MAX)
             return KITLS_E_DECODE;
         /* "There MUST NOT be more than one extension of the same type"
-         * (RFC 8446 §4.2), which names no alert: decode_error, as
-         * BoringSSL answers and BoGo expects (OpenSSL sends
-         * illegal_parameter). */
+         * (RFC 8446 §4.2), which names no alert: the block is well-formed
+         * but inconsistent, so illegal_parameter (§6.2), as OpenSSL
+         * answers and as BoGo expects for HelloRetryRequest, Certificate
+         * and NewSessionTicket (it expects decode_error in the hellos:
+         * DuplicateExtension* stay failing in the unclaimed area). */
         for (size_t i = 0; i < out->n; i++)
             if (out->e[i].type == type)
-                return KITLS_E_DECODE;
+                return KITLS_E_ILLEGAL_PARAMETER;
         out->e[out->n].type = type;
         out->e[out->n++].data = data;
     }

@@ -466,15 +466,19 @@ int kitls_psk_client_write(kitls_conn *c, struct wr *w, size_t exts_at, size_t *
         const struct kitls_suite *o = kitls_suite_find(c->cfg->suites[i]);
         usable |= o->md == suite->md;
     }
-    if (!usable || now < s->received || now - s->received > (int64_t)s->lifetime ||
+    /* `received` comes from the application (kitls_session_from_bytes):
+     * the age is taken in unsigned arithmetic once now >= received, as
+     * now - received can overflow int64_t. */
+    if (!usable || now < s->received || (uint64_t)now - (uint64_t)s->received > s->lifetime ||
         (c->did_hrr && c->suite->md != suite->md))
         return 0;
-    uint32_t age = (uint32_t)((uint64_t)(now - s->received) * 1000u) + s->age_add;
+    /* obfuscated_ticket_age: age in ms plus ticket_age_add, mod 2^32 (§4.2.11.1). */
+    uint32_t age = (uint32_t)(((uint64_t)now - (uint64_t)s->received) * 1000u) + s->age_add;
     /* 0-RTT needs the very suite of the session, and never follows an HRR. */
     int same_suite = 0;
     for (size_t i = 0; i < c->cfg->n_suites; i++)
         same_suite |= c->cfg->suites[i] == s->suite;
-    if (c->early_out.len && !c->did_hrr && same_suite) {
+    if (c->early_want && !c->did_hrr && same_suite) {
         c->offered |= kitls_ext_bit(EXT_EARLY_DATA);
         wr_u16(w, EXT_EARLY_DATA);
         wr_u16(w, 0);
@@ -589,7 +593,8 @@ int kitls_psk_server_check(kitls_conn *c, struct rd ext, struct rd *modes)
     int64_t now = kitls_config_now(c->cfg);
     const struct kitls_suite *suite = kitls_suite_find(s->suite);
     int ok = suite && suite->md == c->suite->md && now >= s->received &&
-             now - s->received <= (int64_t)s->lifetime && !strcmp(s->sni, c->sni ? c->sni : "");
+             (uint64_t)now - (uint64_t)s->received <= s->lifetime &&
+             !strcmp(s->sni, c->sni ? c->sni : "");
     if (!ok) {
         kitls_session_free(s);
         return 0;

@@ -570,7 +570,8 @@ KITLS_API KITLS_WUR int kitls_config_set_early_data_callback(kitls_config *cfg,
 /**
  * Client: 0-RTT data.  Before the first kitls_conn_handshake() (after
  * kitls_conn_set_session()) it is queued and sent right after the
- * ClientHello; later, until the server's Finished is processed, it is
+ * ClientHello (a call with len 0 offers 0-RTT with nothing queued yet);
+ * later, until the server's Finished is processed, it is
  * sent at once (unless the server has already rejected 0-RTT).  Returns
  * the number of bytes taken (the total is capped at the session's
  * max_early_data), or KITLS_E_STATE if 0-RTT is not possible now.  If the

@@ -437,7 +437,7 @@ START_TEST(test_ch_duplicate_extension)
 {
     /* Duplicate extensions: illegal_parameter (RFC 8446 §4.2, §6.2). */
     struct ch_opts o = {.dup_ext = 1};
-    ck_assert_int_eq(ch_result(&o), KITLS_E_DECODE);
+    ck_assert_int_eq(ch_result(&o), KITLS_E_ILLEGAL_PARAMETER);
 }
 END_TEST
 
