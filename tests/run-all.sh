@@ -36,6 +36,9 @@ rm -rf build && mkdir build
 (cd build && "$top/configure" -q --enable-werror && make -j"$jobs" >/dev/null &&
  make -j"$jobs" check) || status=1
 
+echo "== BoGo strict gate (v1-prod profile)"
+bash bogo/ci.sh build || status=1
+
 echo "== unit tests under ASan+UBSan"
 rm -rf build-asan && mkdir build-asan
 (cd build-asan &&
