@@ -92,7 +92,22 @@ fi
 SUITES="TLS_AES_128_GCM_SHA256 TLS_AES_256_GCM_SHA384 TLS_CHACHA20_POLY1305_SHA256"
 GROUPS_ALL="x25519 secp256r1 secp384r1"
 FEATURES="suite-aes128 suite-aes256 suite-chacha20 group-x25519 group-secp256r1
-group-secp384r1 hrr resume clientauth alpn keyupdate 0rtt"
+group-secp384r1 hrr resume clientauth alpn keyupdate keyupdate-peer 0rtt cert-p256
+cert-rsa2048 cert-rsapss cert-ed25519 sni close-kitls close-peer neg-untrusted
+neg-hostname neg-noclientcert"
+
+# Negative cells: the handshake must fail, with the right alert.  cert-rsapss
+# is one: kitls implements rsa_pss_rsae_* only, so a certificate with an
+# id-RSASSA-PSS key (signing with rsa_pss_pss_*) must be refused cleanly.
+is_negative() { case $1 in neg-* | cert-rsapss) return 0 ;; esac; return 1; }
+# The signature scheme a server certificate type signs with (kitls' view).
+cert_sigalg() {
+    case $1 in
+    cert-p256) echo ecdsa_secp256r1_sha256 ;;
+    cert-rsa2048) echo 'rsa_pss_rsae_sha(256|384|512)' ;;
+    cert-ed25519) echo ed25519 ;;
+    esac
+}
 
 suite_of() {
     case $1 in
@@ -111,7 +126,16 @@ peer_na() {
     rustls:kc:hrr) echo "rustls 0.20.8 server bug: its HelloRetryRequest echoes an empty legacy_session_id; see hrr-nocompat and hrr-peerbug" ;;
     wolfssl:*:0rtt) echo "Debian's libwolfssl 5.5.4 is built without WOLFSSL_EARLY_DATA" ;;
     nss:ks:alpn) echo "NSS tstclnt has no ALPN option" ;;
-    nss:ks:keyupdate | nss:ks:0rtt) echo "NSS tstclnt never ends a connection after sending data (it waits for the server to close; kitls-server --echo waits for the client's close_notify); ks cells use -Q (handshake, close_notify); kitls-client covers this feature against selfserv" ;;
+    nss:ks:0rtt) echo "not driven yet: tstclnt waits for the server to close and spins on a closed stdin pipe, and its 0-RTT (-Z -L 2) with a regular-file stdin under kitls-server --close-after-echo is untested; kitls-client covers 0-RTT against selfserv" ;;
+    gnutls:kc:keyupdate-peer) echo "gnutls-serv has no way to send a KeyUpdate (gnutls-cli has ^rekey^: the ks cell)" ;;
+    go:*:keyupdate-peer) echo "Go 1.19 crypto/tls has no API to send a KeyUpdate (it answers received ones: keyupdate cells)" ;;
+    rustls:*:keyupdate-peer) echo "rustls 0.20.8 has no API to send a KeyUpdate (refresh_traffic_keys arrived in rustls 0.23); it answers received ones (keyupdate cells)" ;;
+    nss:*:keyupdate-peer) echo "NSS selfserv/tstclnt have no option to send a KeyUpdate (SSL_KeyUpdate is API only)" ;;
+    go:kc:cert-rsapss) echo "Go crypto/tls cannot load an id-RSASSA-PSS key (tls: unsupported private key); the ks cell covers kitls' refusal" ;;
+    rustls:kc:cert-rsapss) echo "rustls 0.20.8/ring cannot load an id-RSASSA-PSS key; the ks cell covers kitls' refusal" ;;
+    nss:*:cert-ed25519) echo "NSS 3.87 has no Ed25519 in TLS" ;;
+    nss:kc:close-kitls) echo "selfserv prints nothing about a received close_notify, and it answers HTTP/1.0 by closing first (close-peer covers that direction)" ;;
+    nss:ks:close-peer) echo "tstclnt never closes first: it waits for the server to close (close-kitls covers that direction)" ;;
     botan:*) echo "Botan 2.19 (Debian 12) implements TLS up to 1.2 only; TLS 1.3 arrived in Botan 3" ;;
     esac
 }
@@ -161,10 +185,20 @@ json_str() {
     s=${s//$'\n'/ }
     printf '"%s"' "$s"
 }
+# js VAR STRING: json_str into VAR without a subshell (forks are slow in
+# some sandboxes; the matrix has hundreds of rows).
+js() {
+    local s=$2
+    s=${s//\\/\\\\}
+    s=${s//\"/\\\"}
+    s=${s//$'\t'/ }
+    s=${s//$'\n'/ }
+    printf -v "$1" '"%s"' "$s"
+}
 
 # write_artifacts DIR MODE
 write_artifacts() {
-    local dir=$1 m=$2 r p v role f res why first=1 np=0 nf=0 nn=0
+    local dir=$1 m=$2 r p v role f res why first=1 np=0 nf=0 nn=0 jp jv jr jf jres jw
     mkdir -p "$dir"
     for r in "${ROWS[@]}"; do
         IFS=$'\t' read -r p v role f res why <<<"$r"
@@ -180,9 +214,9 @@ write_artifacts() {
             IFS=$'\t' read -r p v role f res why <<<"$r"
             [ $first = 1 ] || printf ',\n'
             first=0
+            js jp "$p"; js jv "$v"; js jr "$role"; js jf "$f"; js jres "$res"; js jw "$why"
             printf '    {"peer": %s, "version": %s, "role": %s, "feature": %s, "result": %s, "reason": %s}' \
-                "$(json_str "$p")" "$(json_str "$v")" "$(json_str "$role")" "$(json_str "$f")" \
-                "$(json_str "$res")" "$(json_str "$why")"
+                "$jp" "$jv" "$jr" "$jf" "$jres" "$jw"
         done
         printf '\n  ]\n}\n'
     } >"$dir/matrix.json"
@@ -296,6 +330,30 @@ gen_pki() {
                 -days $days -extfile $ext -out $out.pem || return 1
         serial=$((serial + 1))
     done
+    # Server certificates of the other types (distinct subjects: NSS names
+    # certificates by subject), one from an unrelated CA, one for another
+    # name.
+    local issuer
+    printf '%s\n' "basicConstraints=critical,CA:FALSE" \
+        "keyUsage=critical,digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" \
+        "subjectAltName=DNS:wrong.example" >wrongname.ext
+    for kind in rsa2048 rsapss ed25519 untrusted wrongname; do
+        case $kind in
+        rsa2048) newkey=(-newkey rsa:2048) ;;
+        rsapss) newkey=(-newkey rsa-pss -pkeyopt rsa_keygen_bits:2048) ;;
+        ed25519) newkey=(-newkey ed25519) ;;
+        *) newkey=(-newkey ec -pkeyopt ec_paramgen_curve:P-256) ;;
+        esac
+        issuer=ca ext=server.ext
+        [ $kind = untrusted ] && issuer=other-ca
+        [ $kind = wrongname ] && ext=wrongname.ext
+        openssl req -new "${newkey[@]}" -nodes -keyout $kind.key.tmp -out $kind.csr \
+            -subj "/O=kitls matrix $kind/CN=localhost" &&
+            openssl pkcs8 -topk8 -nocrypt -in $kind.key.tmp -out $kind.key &&
+            openssl x509 -req -in $kind.csr -CA $issuer.pem -CAkey $issuer.key -set_serial $serial \
+                -days $days -extfile $ext -out $kind.pem || return 1
+        serial=$((serial + 1))
+    done
 }
 if ! (gen_pki) >"$pki/gen.log" 2>&1; then
     echo "matrix.sh: certificate generation failed:"
@@ -305,6 +363,8 @@ fi
 CA=$pki/ca.pem
 EARLY=$work/early.txt
 printf 'early data from the client\n' >"$EARLY"
+LINE=$work/line.txt
+printf 'hello kitls\n' >"$LINE"
 NO_EOF=$work/stdin.fifo
 mkfifo "$NO_EOF" || exit 99
 exec 3<>"$NO_EOF"
@@ -357,10 +417,17 @@ make_nssdb() {
     mkdir -p "$NSSDB" && cd "$pki" || return 1
     certutil -N -d "sql:$NSSDB" --empty-password &&
         certutil -A -d "sql:$NSSDB" -n ca -t "CT,C,C" -i ca.pem &&
-        openssl pkcs12 -export -in server.pem -inkey server.key -name server -out server.p12 -passout pass: &&
+        openssl pkcs12 -export -in server.pem -inkey server.key -name localhost -out server.p12 -passout pass: &&
         openssl pkcs12 -export -in client.pem -inkey client.key -name client -out client.p12 -passout pass: &&
         pk12util -i server.p12 -d "sql:$NSSDB" -W '' &&
-        pk12util -i client.p12 -d "sql:$NSSDB" -W ''
+        pk12util -i client.p12 -d "sql:$NSSDB" -W '' || return 1
+    local k
+    mkdir -p "$NSSDB-ca" && certutil -N -d "sql:$NSSDB-ca" --empty-password &&
+        certutil -A -d "sql:$NSSDB-ca" -n ca -t "CT,C,C" -i ca.pem || return 1
+    for k in rsa2048 rsapss untrusted; do
+        openssl pkcs12 -export -in $k.pem -inkey $k.key -name $k -out $k.p12 -passout pass: &&
+            pk12util -i $k.p12 -d "sql:$NSSDB" -W '' || return 1
+    done
 }
 
 # ---------------------------------------------------------------------------
@@ -438,6 +505,9 @@ run_client() {
     shift
     if [ -n "${CLI_INPUT:-}" ]; then
         "$CLI_INPUT" | timeout "$CELL_TIMEOUT" "$@" >"$d/$name.out" 2>"$d/$name.err"
+    elif [ -n "${CLI_STDIN:-}" ]; then
+        # A regular file (tstclnt spins on a pipe's hang-up).
+        timeout "$CELL_TIMEOUT" "$@" >"$d/$name.out" 2>"$d/$name.err" <"$CLI_STDIN"
     else
         timeout "$CELL_TIMEOUT" "$@" >"$d/$name.out" 2>"$d/$name.err" </dev/null
     fi
@@ -497,6 +567,9 @@ kitls_client() {
     rev) data=(--echo --message "$PALINDROMES") ;;
     http) data=(--message "$HTTP_GET") ;;
     http-early) data=(--message "$HTTP_GET") ;;
+    # Send KMSG, print what the server sends until it closes: exit 0 only
+    # after the server's close_notify.
+    message) data=(--message "$KMSG") ;;
     relay) data=() ;;
     esac
     run_client "$name" "$KITLS_CLIENT" --port "$srv_port" --cafile "$CA" --servername localhost \
@@ -512,15 +585,17 @@ kitls_data_ok() {
 start_kitls_server() {
     rm -f "$d/ready"
     bg_server "$KITLS_SERVER" --print --port 0 --host 127.0.0.1 --ready-file "$d/ready" \
-        --timeout 5 --cert "$pki/server.pem" --key "$pki/server.key" --echo "$@"
+        --timeout 5 --cert "$pki/${KS_CERT:-server}.pem" --key "$pki/${KS_CERT:-server}.key" --echo "$@"
     wait_for "$srv_pid" ready_file || return 1
     srv_port=$(cat "$d/ready")
 }
 
 # kc cell: peer server ($1_server FEATURE: start it, set DATA, NACCEPT),
 # kitls-client, then kitls-side and peer-side ($1_server_check) judgement.
+# The peer server's certificate is $SRV_CERT/$SRV_KEY (NSS: nickname
+# $SRV_NICK).
 kc_cell() {
-    local peer=$1 f=$2 k=() n=1
+    local peer=$1 f=$2 k=() n=1 kind
     case $f in
     suite-*) k=(--suites "$(suite_of "$f")") ;;
     group-*) k=(--groups "${f#group-}") ;;
@@ -531,13 +606,21 @@ kc_cell() {
     resume | 0rtt) n=2 ;;
     hrr-nocompat) k=(--groups x25519,secp384r1 --no-compat) ;;
     hrr-peerbug) k=(--groups x25519,secp384r1) ;;
+    neg-hostname) k=(--servername wrong.example) ;;
     esac
+    kind=
+    case $f in
+    cert-rsa2048 | cert-rsapss | cert-ed25519) kind=${f#cert-} ;;
+    neg-untrusted) kind=untrusted ;;
+    esac
+    if [ -n "$kind" ]; then SRV_CERT=$pki/$kind.pem SRV_KEY=$pki/$kind.key SRV_NICK=$kind; fi
     DATA=echo EMSG=
     # Two lines: the KeyUpdates go between them (line-echo servers answer
     # whole lines only).
     [ "$f" = keyupdate ] && EMSG=$'before update\nafter update\n'
 
     NACCEPT=$n
+    [ "$peer:$f" = wolfssl:sni ] && NACCEPT=2
     "${peer}_server" "$f" || { reasons+=("$peer server did not start"); return; }
     case $f in
     resume)
@@ -550,13 +633,33 @@ kc_cell() {
             while [ $((SECONDS - NSS_STARTED)) -lt 11 ]; do sleep 0.5; done
         fi
         kitls_client client --sess-in "$d/sess" --early-data "$EARLY" ;;
+    keyupdate-peer)
+        # Relay: a line, (the server's KeyUpdate), a line after it.
+        CLI_INPUT=ku_relay_input kitls_client client ;;
     *) kitls_client client "${k[@]}" ;;
     esac
+    if [ "$peer:$f" = wolfssl:sni ]; then
+        # Control: another name must be refused (so the first one was seen).
+        kitls_client ctl --servername other.example --no-verify
+        check rc:ctl!=0 "ctl~alert received: unrecognized_name"
+    fi
     end_server
     if [ "$f" = hrr-peerbug ]; then
         # Negative cell: the peer's HelloRetryRequest breaks RFC 8446; kitls
         # must abort with illegal_parameter.
         check rc:client!=0 "client~alert sent: illegal_parameter"
+        return
+    fi
+    if is_negative "$f"; then
+        check rc:client!=0
+        case $f in
+        neg-untrusted) check "client~alert sent: unknown_ca \(48\)" ;;
+        neg-hostname) check "client~alert sent: bad_certificate \(42\)" ;;
+        neg-noclientcert) check "client~${KC_EXPECT:-alert received: certificate_required \(116\)}" ;;
+        # kitls does not offer rsa_pss_pss_*: the peer cannot sign.
+        cert-rsapss) check "client~${KC_EXPECT:-alert received: handshake_failure \(40\)}" ;;
+        esac
+        if declare -F "${peer}_server_check" >/dev/null; then "${peer}_server_check" "$f"; fi
         return
     fi
     check rc:client=0
@@ -571,12 +674,16 @@ kc_cell() {
     alpn) check "client=alpn: http/1.1" ;;
     # Printed in echo mode only (http: the peer answers the split request).
     keyupdate) [ "$DATA" = http ] || check "client~^key-update: sent 2 \(update_requested\)" ;;
+    cert-*) check "client~^peer-sigalg: $(cert_sigalg "$f")\$" ;;
     esac
     if declare -F "${peer}_server_check" >/dev/null; then "${peer}_server_check" "$f"; fi
 }
+ku_relay_input() { printf 'before update\n'; sleep 0.8; printf 'after update\n'; sleep 0.6; }
 
 # ks cell: kitls-server, peer client ($1_client FEATURE: run it and check
-# its side), kitls-server side judgement.
+# its side), kitls-server side judgement.  Negative cells: the peer client
+# must fail (checked by the adapter), kitls-server must fail with the alert
+# sent or received that the cell names (KS_ALERT: the peer's alert).
 ks_cell() {
     local peer=$1 f=$2 k=()
     case $f in
@@ -588,11 +695,34 @@ ks_cell() {
     keyupdate) k=(--key-update 1 --key-update-request) ;;
     resume) k=(--naccept 2) ;;
     0rtt) k=(--naccept 2 --early-data 16384) ;;
+    close-kitls) k=(--close-after-echo) ;;
+    neg-noclientcert) k=(--verify require --cafile "$CA") ;;
+    esac
+    case $f in
+    cert-rsa2048 | cert-rsapss | cert-ed25519) KS_CERT=${f#cert-} ;;
+    neg-untrusted) KS_CERT=untrusted ;;
+    # The certificate names wrong.example only; the peer expects localhost.
+    neg-hostname) KS_CERT=wrongname ;;
     esac
     case $f in resume | 0rtt) ;; *) k+=(--once) ;; esac
+    # tstclnt waits for the server to close.
+    if [ "$peer" = nss ]; then
+        case $f in keyupdate) k+=(--close-after-echo) ;; esac
+    fi
     start_kitls_server "${k[@]}" || { reasons+=("kitls-server did not start"); return; }
+    KS_ALERT=
     "${peer}_client" "$f"
     end_server
+    if is_negative "$f"; then
+        [ "$srv_rc" != 0 ] || reasons+=("kitls-server exit 0, expected failure")
+        case $f in
+        neg-untrusted) check "server~${KS_ALERT:-alert received: unknown_ca \(48\)}" ;;
+        neg-hostname) check "server~${KS_ALERT:-alert received: bad_certificate \(42\)}" ;;
+        neg-noclientcert) check "server~alert sent: certificate_required \(116\)" ;;
+        cert-rsapss) check "server~alert sent: handshake_failure \(40\)" ;;
+        esac
+        return
+    fi
     [ "$srv_rc" = 0 ] || reasons+=("kitls-server exit $srv_rc, expected 0")
     case $f in
     suite-*) check "server=suite: $(suite_of "$f")" ;;
@@ -602,6 +732,14 @@ ks_cell() {
     0rtt) check "server=resumed: yes" "server=early-data: accepted" "server~^early-data-bytes: [1-9]" ;;
     clientauth) check "server=peer-authenticated: yes" ;;
     alpn) check "server=alpn: http/1.1" ;;
+    cert-*) check "server~^sigalg: $(cert_sigalg "$f")\$" ;;
+    sni) check "server=server-name: localhost" ;;
+    # kitls-server sent close_notify first; the peer answered with its own
+    # (gnutls-cli 3.7.9 exits without answering: its side is judged).
+    close-kitls) [ "$peer" = gnutls ] || check "server=peer-close-notify: yes" ;;
+    # kitls-server --echo exits 0 only after the client's close_notify (a
+    # bare TCP EOF is an error); it answers with its own.
+    close-peer) check "server~connection closed" ;;
     esac
 }
 
@@ -614,25 +752,42 @@ ks_cell() {
 # --- OpenSSL: s_server / s_client -------------------------------------------
 ossl_group() { case $1 in x25519) echo X25519 ;; secp256r1) echo P-256 ;; secp384r1) echo P-384 ;; esac; }
 openssl_server() {
-    local f=$1 a=(-tls1_3 -accept 0 -naccept "$NACCEPT" -cert "$pki/server.pem" -key "$pki/server.key")
+    local f=$1 a=(-tls1_3 -accept 0 -naccept "$NACCEPT" -cert "$SRV_CERT" -key "$SRV_KEY")
     local smode=(-rev)
     DATA=rev
     case $f in
     suite-*) a+=(-ciphersuites "$(suite_of "$f")") ;;
     group-*) a+=(-groups "$(ossl_group "${f#group-}")") ;;
     hrr) a+=(-groups P-384) ;;
-    clientauth) a+=(-Verify 1 -CAfile "$CA") ;;
+    clientauth | neg-noclientcert) a+=(-Verify 1 -CAfile "$CA") ;;
     alpn) a+=(-alpn http/1.1) ;;
-    keyupdate) a+=(-msg) ;;
+    keyupdate | close-kitls) a+=(-msg) ;;
+    # The callback for -servername prints the name the client sent.
+    sni) a+=(-servername localhost -cert2 "$SRV_CERT" -key2 "$SRV_KEY") ;;
     # Only the plain mode reads early data (and needs a stdin that stays open).
     0rtt) a+=(-early_data) smode=() DATA=relay ;;
+    # Plain mode: "K" on stdin sends a KeyUpdate (update_requested).
+    keyupdate-peer) a+=(-msg) smode=() DATA=relay ;;
+    # -www answers the GET and closes first (close_notify).
+    close-peer) a+=(-msg) smode=(-www) DATA=http ;;
     esac
     SRV_STDIN=/dev/null
     [ ${#smode[@]} -gt 0 ] || SRV_STDIN=$NO_EOF
+    if [ "$f" = keyupdate-peer ]; then
+        mkfifo "$d/srv.in" && exec 8<>"$d/srv.in"
+        SRV_STDIN=$d/srv.in
+    fi
     bg_server openssl s_server "${a[@]}" "${smode[@]}"
     SRV_STDIN=
     wait_for "$srv_pid" grep -qs '^ACCEPT' "$d/server.out" || return 1
     srv_port=$(sed -n 's/^ACCEPT .*:\([0-9][0-9]*\)$/\1/p' "$d/server.out" | head -n1)
+    if [ "$f" = keyupdate-peer ]; then
+        # Once the handshake is done: a KeyUpdate, then a line under the
+        # new keys.
+        (wait_for "$srv_pid" grep -qs 'CIPHER is' "$d/server.out" &&
+            printf 'K\n' >&8 && sleep 0.2 && printf 'server after update\n' >&8) &
+        pids+=($!)
+    fi
     [ -n "$srv_port" ]
 }
 openssl_server_check() {
@@ -640,12 +795,27 @@ openssl_server_check() {
     0rtt) check "server~Early data received" "server~early data from the client" ;;
     # 2 received (update_requested), answered by one of its own.
     keyupdate) check "server~^<<< .*KeyUpdate" "server~^>>> .*KeyUpdate" ;;
+    # s_server sent one (update_requested) and got kitls' answer; kitls
+    # read the line sent after it, and s_server the line kitls sent after.
+    keyupdate-peer) exec 8>&-
+        check "server~^>>> .*KeyUpdate" "server~^<<< .*KeyUpdate" "client=server after update" \
+            "server=after update" ;;
+    sni) check 'server~^Hostname in TLS extension: "localhost"' ;;
+    close-kitls) check "server~^<<< .*Alert.*close_notify" ;;
+    # kitls-client (--message) exits 0 only after s_server's close_notify.
+    close-peer) check "server~^>>> .*Alert.*close_notify" "client~^HTTP/1.0 200 ok" ;;
+    neg-untrusted) check "server~alert unknown ca" ;;
+    neg-hostname) check "server~alert bad certificate" ;;
+    neg-noclientcert) check "server~peer did not return a certificate" ;;
+    cert-rsapss) check "server~no suitable signature algorithm" ;;
     esac
     # s_server exits 0 even after a failed handshake: judge by its output.
-    check '!server~:error:'
+    is_negative "$1" || check '!server~:error:'
 }
 ossl_input() { printf 'hello kitls\n'; sleep 0.6; }
 ossl_input_slow() { printf 'before update\n'; sleep 0.4; printf 'after update\n'; sleep 0.6; }
+# "K" as its own read: s_client sends a KeyUpdate (update_requested).
+ossl_input_ku() { printf 'before update\n'; sleep 0.3; printf 'K\n'; sleep 0.3; printf 'after update\n'; sleep 0.6; }
 openssl_client() {
     local f=$1 a=(-connect "127.0.0.1:$srv_port" -tls1_3 -CAfile "$CA" -verify_return_error
         -servername localhost -verify_hostname localhost)
@@ -657,6 +827,13 @@ openssl_client() {
     clientauth) a+=(-cert "$pki/client.pem" -key "$pki/client.key") ;;
     alpn) a+=(-alpn http/1.1) ;;
     keyupdate) CLI_INPUT=ossl_input_slow ;;
+    keyupdate-peer) CLI_INPUT=ossl_input_ku a+=(-msg) ;;
+    close-kitls | close-peer) a+=(-msg) ;;
+    # -servername and -verify_hostname: the last one given counts.
+    # -msg: its alert goes out unencrypted (no handshake keys yet).
+    neg-untrusted | neg-hostname) a+=(-msg)
+        KS_ALERT='alert sent: unexpected_message \(10\)'
+        CELL_NOTE="kitls-server answers with unexpected_message and does not report the client's alert: s_client sends it unencrypted (before its handshake keys), which kitls does not parse (finding; see docs/interop.md)" ;;
     esac
     case $f in
     resume | 0rtt)
@@ -672,14 +849,28 @@ openssl_client() {
         client_done client ;;
     esac
     CLI_INPUT=
+    if is_negative "$f"; then
+        check rc:client!=0
+        case $f in
+        neg-untrusted) check "client~Verify return code: 20 " "client~^>>> .*Alert.*fatal unknown_ca" ;;
+        neg-hostname) check "client~Verify return code: 62 " "client~^>>> .*Alert.*fatal bad_certificate" ;;
+        neg-noclientcert) check "client~alert certificate required" ;;
+        cert-rsapss) check "client~alert handshake failure" ;;
+        esac
+        return
+    fi
     check rc:client=0 "client~Verify return code: 0 \(ok\)"
     case $f in
-    keyupdate) check "client=before update" "client=after update" ;;
+    keyupdate | keyupdate-peer) check "client=before update" "client=after update" ;;
     *) check "client=hello kitls" ;;
     esac
     case $f in
     suite-*) check "client~Cipher is $(suite_of "$f")" ;;
     alpn) check "client~ALPN protocol: http/1.1" ;;
+    # s_client sent one (update_requested); kitls-server answered.
+    keyupdate-peer) check "client~^KEYUPDATE" "client~^>>> .*KeyUpdate" "client~^<<< .*KeyUpdate" ;;
+    close-kitls) check "client~^<<< .*Alert.*close_notify" ;;
+    close-peer) check "client~^>>> .*Alert.*close_notify" ;;
     esac
 }
 
@@ -705,24 +896,38 @@ gnutls_server() {
     prio=$(gnutls_prio "$f")
     case $f in
     hrr) prio="$GPRIO:-GROUP-ALL:+GROUP-SECP384R1" ;;
-    clientauth) a+=(--require-client-cert --x509cafile "$CA") ;;
+    clientauth | neg-noclientcert) a+=(--require-client-cert --x509cafile "$CA") ;;
     alpn) a+=(--alpn http/1.1) ;;
     # gnutls-serv reads the early data but does not echo it: kitls-client
     # sends it and closes.
     0rtt) a+=(--earlydata) DATA=relay ;;
+    # -d 5 logs the alerts received and sent.
+    close-kitls) a+=(-d 5) ;;
     esac
+    local smode=(--echo)
+    # The HTTP mode answers the GET and closes first (close_notify).
+    [ "$f" = close-peer ] && smode=(-d 5) DATA=http
     SRV_FOREVER=1
-    listen_server gnutls-serv --echo -p PORT --priority "$prio" \
-        --x509certfile "$pki/server.pem" --x509keyfile "$pki/server.key" "${a[@]}"
+    listen_server gnutls-serv "${smode[@]}" -p PORT --priority "$prio" \
+        --x509certfile "$SRV_CERT" --x509keyfile "$SRV_KEY" "${a[@]}"
 }
 gnutls_server_check() {
     case $1 in
     clientauth) check "server~Client Signature: ECDSA" ;;
     resume) check "server~This is a resumed session" ;;
+    sni) check "server~^- Given server name\[1\]: localhost" ;;
+    close-kitls) check "server~Alert\[1\|0\] - Close notify - was received" ;;
+    close-peer) check "server~Sending Alert\[1\|0\] - Close notify" "client~^HTTP/1.0 200 OK" ;;
+    neg-untrusted | neg-hostname) check "server~A TLS fatal alert has been received" ;;
+    neg-noclientcert) check "server~(certificate|Certificate)" ;;
+    cert-rsapss) check "server~(No supported|signature|Signature)" ;;
     esac
 }
 gn_input() { printf 'hello kitls\n'; }
 gn_input_slow() { printf 'before update\n'; sleep 0.4; printf 'after update\n'; }
+# --inline-commands: ^rekey^ updates both sides' keys (update_requested).
+gn_input_ku() { printf 'before update\n'; sleep 0.3; printf '^rekey^\n'; sleep 0.3; printf 'after update\n'; sleep 0.3; }
+gn_input_wait() { printf 'hello kitls\n'; sleep 0.8; }
 gnutls_client() {
     local f=$1 prio a=()
     prio=$(gnutls_prio "$f")
@@ -734,14 +939,29 @@ gnutls_client() {
     keyupdate) CLI_INPUT=gn_input_slow ;;
     resume) a+=(--resume) ;;
     0rtt) a+=(--resume --earlydata "$EARLY") ;;
+    keyupdate-peer) CLI_INPUT=gn_input_ku a+=(--inline-commands -d 4) ;;
+    # Stdin stays open: kitls-server closes first.
+    close-kitls) CLI_INPUT=gn_input_wait a+=(-d 5) ;;
+    close-peer) a+=(-d 5) ;;
+    neg-untrusted) KS_ALERT='alert received: bad_certificate \(42\)' ;;
     esac
     run_client client gnutls-cli --x509cafile "$CA" --port "$srv_port" --priority "$prio" \
         "${a[@]}" localhost
     client_done client
     CLI_INPUT=
+    if is_negative "$f"; then
+        check rc:client!=0
+        case $f in
+        neg-untrusted) check "client~The certificate issuer is unknown" ;;
+        neg-hostname) check "client~(does not match|hostname)" ;;
+        neg-noclientcert) check "client~(Certificate is required|certificate required)" ;;
+        cert-rsapss) check "client~(handshake failed|Handshake failed)" ;;
+        esac
+        return
+    fi
     check rc:client=0
     case $f in
-    keyupdate) check "client=before update" "client=after update" ;;
+    keyupdate | keyupdate-peer) check "client=before update" "client=after update" ;;
     0rtt) check "client=early data from the client" "client=hello kitls" "client~This is a resumed session" ;;
     resume) check "client=hello kitls" "client~This is a resumed session" ;;
     *) check "client=hello kitls" ;;
@@ -750,6 +970,10 @@ gnutls_client() {
     suite-*) check "client~\($(gn_cipher "$(suite_of "$f")")\)" ;;
     group-*) check "client~\(ECDHE-$(gn_group "${f#group-}")\)" ;;
     alpn) check "client~Application protocol: http/1.1" ;;
+    # gnutls-cli sent update_requested; kitls-server's answer arrived.
+    keyupdate-peer) check "client~- Rekey was completed" "client~received TLS 1.3 key update \(0\)" ;;
+    close-kitls) check "client~Close notify - was received" "client~Peer has closed the GnuTLS connection" ;;
+    close-peer) check "client~Sending Alert\[1\|0\] - Close notify" ;;
     esac
 }
 
@@ -760,15 +984,26 @@ go_server() {
     group-*) a+=(-groups "${f#group-}") ;;
     hrr) a+=(-groups secp384r1) ;;
     clientauth) a+=(-client-ca "$CA") ;;
+    # Go 1.19 answers a missing client certificate with bad_certificate.
+    neg-noclientcert) a+=(-client-ca "$CA") KC_EXPECT='alert received: bad_certificate \(42\)' ;;
     alpn) a+=(-alpn http/1.1) ;;
+    close-peer) a+=(-close-first) DATA=message ;;
     esac
     rm -f "$d/ready"
     bg_server "$PEERS/go-peer" server -port 0 -ready "$d/ready" -naccept "$NACCEPT" \
-        -cert "$pki/server.pem" -key "$pki/server.key" "${a[@]}"
+        -cert "$SRV_CERT" -key "$SRV_KEY" "${a[@]}"
     wait_for "$srv_pid" ready_file || return 1
     srv_port=$(cat "$d/ready")
 }
 go_server_check() {
+    if is_negative "$1"; then
+        case $1 in
+        neg-untrusted) check "server~remote error: tls: unknown certificate authority" ;;
+        neg-hostname) check "server~remote error: tls: bad certificate" ;;
+        neg-noclientcert) check "server~client didn't provide a certificate" ;;
+        esac
+        return
+    fi
     check "server~^1 protocol: TLSv1.3"
     [ "$srv_rc" = 0 ] || reasons+=("go server exit $srv_rc")
     case $1 in
@@ -776,6 +1011,10 @@ go_server_check() {
     clientauth) check "server=1 peer-authenticated: yes" ;;
     alpn) check "server=1 alpn: http/1.1" ;;
     resume) check "server=2 resumed: yes" ;;
+    sni) check "server=1 server-name: localhost" ;;
+    close-kitls) check "server=1 close-notify: received" ;;
+    # kitls-client (--message) exits 0 only after the server's close_notify.
+    close-peer) check "server=1 close-notify: received" "client=hello kitls" ;;
     esac
 }
 go_client() {
@@ -786,14 +1025,26 @@ go_client() {
     clientauth) a+=(-cert "$pki/client.pem" -key "$pki/client.key") ;;
     alpn) a+=(-alpn http/1.1) ;;
     resume) a+=(-resume) ;;
+    neg-untrusted) KS_ALERT='alert received: bad_certificate \(42\)' ;;
     esac
     run_client client "$PEERS/go-peer" client -port "$srv_port" -ca "$CA" -name localhost \
         -message "$KMSG" "${a[@]}"
     client_done client
+    if is_negative "$f"; then
+        check rc:client!=0
+        case $f in
+        neg-untrusted) check "client~certificate signed by unknown authority" ;;
+        neg-hostname) check "client~certificate is valid for wrong.example, not localhost" ;;
+        neg-noclientcert) check "client~remote error: tls: certificate required" ;;
+        cert-rsapss) check "client~remote error: tls: handshake failure" ;;
+        esac
+        return
+    fi
     check rc:client=0 "client~^1 echo: ok" "client=1 protocol: TLSv1.3"
     case $f in
     alpn) check "client=1 alpn: http/1.1" ;;
     resume) check "client=2 resumed: yes" "client~^2 echo: ok" ;;
+    close-kitls | close-peer) check "client=1 close-notify: received" ;;
     esac
 }
 
@@ -803,19 +1054,31 @@ rustls_server() {
     suite-*) a+=(--suites "$(suite_of "$f")") ;;
     group-*) a+=(--groups "${f#group-}") ;;
     hrr | hrr-nocompat | hrr-peerbug) a+=(--groups secp384r1) ;;
-    clientauth) a+=(--client-ca "$CA") ;;
+    clientauth | neg-noclientcert) a+=(--client-ca "$CA") ;;
     alpn) a+=(--alpn http/1.1) ;;
     0rtt) a+=(--early-data) ;;
+    close-peer) a+=(--close-first) DATA=message ;;
     esac
     rm -f "$d/ready"
     bg_server "$PEERS/rustls-peer" server --port 0 --ready "$d/ready" --naccept "$NACCEPT" \
-        --cert "$pki/server.pem" --key "$pki/server.key" "${a[@]}"
+        --cert "$SRV_CERT" --key "$SRV_KEY" "${a[@]}"
     wait_for "$srv_pid" ready_file || return 1
     srv_port=$(cat "$d/ready")
 }
 rustls_server_check() {
+    if is_negative "$1"; then
+        case $1 in
+        neg-untrusted) check "server~received fatal alert: UnknownCA" ;;
+        neg-hostname) check "server~received fatal alert: BadCertificate" ;;
+        neg-noclientcert) check "server~(NoCertificatesPresented|certificate)" ;;
+        esac
+        return
+    fi
     [ "$srv_rc" = 0 ] || reasons+=("rustls server exit $srv_rc")
     case $1 in
+    sni) check "server=1 server-name: localhost" ;;
+    close-kitls) check "server=1 close-notify: received" ;;
+    close-peer) check "server=1 close-notify: received" "client=hello kitls" ;;
     suite-*) check "server=1 suite: $(suite_of "$1")" ;;
     clientauth) check "server=1 peer-authenticated: yes" ;;
     alpn) check "server=1 alpn: http/1.1" ;;
@@ -832,16 +1095,28 @@ rustls_client() {
     alpn) a+=(--alpn http/1.1) ;;
     resume) a+=(--resume) ;;
     0rtt) a+=(--early-data) ;;
+    neg-untrusted) KS_ALERT='alert received: bad_certificate \(42\)' ;;
     esac
     run_client client "$PEERS/rustls-peer" client --port "$srv_port" --ca "$CA" --name localhost \
         --message "$KMSG" "${a[@]}"
     client_done client
+    if is_negative "$f"; then
+        check rc:client!=0
+        case $f in
+        neg-untrusted) check "client~UnknownIssuer" ;;
+        neg-hostname) check "client~CertNotValidForName" ;;
+        neg-noclientcert) check "client~received fatal alert: CertificateRequired" ;;
+        cert-rsapss) check "client~received fatal alert: HandshakeFailure" ;;
+        esac
+        return
+    fi
     check rc:client=0 "client~^1 echo: ok"
     case $f in
     suite-*) check "client=1 suite: $(suite_of "$f")" ;;
     alpn) check "client=1 alpn: http/1.1" ;;
     resume) check "client~^2 echo: ok" ;;
     0rtt) check "client~^2 echo: ok" "client=2 early-data: accepted" ;;
+    close-kitls | close-peer) check "client=1 close-notify: received" ;;
     esac
 }
 
@@ -856,17 +1131,29 @@ wolf_suite() {
 }
 wolf_curve() { case $1 in x25519) echo CURVE25519 ;; secp256r1) echo SECP256R1 ;; secp384r1) echo SECP384R1 ;; esac; }
 wolfssl_server() {
-    local f=$1 a=(-v 4 -e -C "$NACCEPT" -c "$pki/server.pem" -k "$pki/server.key" -A "$CA" -d)
+    local f=$1 a=(-v 4 -e -C "$NACCEPT" -c "$SRV_CERT" -k "$SRV_KEY" -A "$CA" -d)
     case $f in
     suite-*) a+=(-l "$(wolf_suite "$f")") ;;
     group-*) a+=(--force-curve "$(wolf_curve "${f#group-}")") ;;
     hrr) a+=(--force-curve SECP384R1) ;;
     # -V: no CRL checking of the client certificate (no CRLs here).
-    clientauth) a=("${a[@]/-d/-F}") a+=(-V) ;;
+    clientauth | neg-noclientcert) a=("${a[@]/-d/-F}") a+=(-V) ;;
     # With -L the example reuses its error variable for the ALPN status
     # and skips the echo loop: the data check is the kitls side's relay.
     alpn) a+=(-L F:http/1.1) DATA=relay ;;
     resume) a+=(-r) ;;
+    # -S: a different name is refused with unrecognized_name (the cell's
+    # control connection).
+    sni) a+=(-S localhost) ;;
+    # Without -e: read a message, answer, close first.  -U: a KeyUpdate
+    # before the answer (then it reads once more: the relay's second line).
+    keyupdate-peer) a=("${a[@]/-e/-U}") DATA=relay ;;
+    # -w: wait for kitls' close_notify after its own.
+    close-peer) a=("${a[@]/-e/-w}") DATA=message ;;
+    # wolfSSL 5.5.4 signs with rsa_pss_rsae_sha256 with an id-RSASSA-PSS
+    # key (RFC 8446 4.2.3: rsa_pss_pss_*); kitls must refuse that.
+    cert-rsapss) KC_EXPECT='alert sent: illegal_parameter \(47\)'
+        CELL_NOTE="wolfSSL 5.5.4 server bug: with an id-RSASSA-PSS key it signs rsa_pss_rsae_sha256 (RFC 8446 4.2.3 requires rsa_pss_pss_*) instead of refusing; kitls-client aborts with illegal_parameter (as OpenSSL does)" ;;
     esac
     local rc i
     # The example server loads OCSP-stapling intermediates from fixed
@@ -883,6 +1170,12 @@ wolfssl_server_check() {
     case $1 in
     alpn) check "server~Sent ALPN protocol : http/1.1" ;;
     clientauth) check '!server~peer has no cert' ;;
+    keyupdate-peer) check "client~I hear you fa shizzle" "server~Client message: before update" ;;
+    # The echo loop exits 0 only on close_notify (a bare TCP EOF is
+    # "SSL_read echo error").
+    close-kitls) [ "$srv_rc" = 0 ] || reasons+=("wolfssl server exit $srv_rc")
+        check '!server~echo error' ;;
+    close-peer) check "client~I hear you fa shizzle" "server~Bidirectional shutdown complete" ;;
     esac
 }
 wolfssl_client() {
@@ -895,17 +1188,29 @@ wolfssl_client() {
     clientauth) a+=(-c "$pki/client.pem" -k "$pki/client.key") ;;
     alpn) a+=(-L F:http/1.1) ;;
     resume) a+=(-r) ;;
+    sni) a+=(-S localhost) ;;
+    # -I: a KeyUpdate before sending the message.
+    keyupdate-peer) a+=(-I) ;;
+    close-kitls | close-peer) a+=(-w) ;;
+    # -m: match the name it connects to (-h) with the certificate.
+    neg-hostname) a=("${a[@]/127.0.0.1/localhost}") a+=(-m) ;;
     esac
     [ "$f" = clientauth ] || a+=(-x)
     cd "$PEERS/wolfssl-root" || return
     run_client client "$PEERS/wolfssl-client" "${a[@]}"
     client_done client
     cd - >/dev/null || return
+    if is_negative "$f"; then
+        check rc:client!=0
+        return
+    fi
     check rc:client=0 "client~hello wolfssl"
     case $f in
     suite-*) check "client~SSL cipher suite is $(wolf_suite "$f")" ;;
     alpn) check "client~http/1.1" ;;
     resume) check "client~(reused|Resum)" ;;
+    close-kitls) check '!client~shutdown failed' ;;
+    close-peer) check "client~Bidirectional shutdown complete" ;;
     esac
 }
 
@@ -913,15 +1218,18 @@ wolfssl_client() {
 nss_suite() { case $1 in suite-aes128) echo :1301 ;; suite-aes256) echo :1302 ;; suite-chacha20) echo :1303 ;; esac; }
 nss_group() { case $1 in x25519) echo x25519 ;; secp256r1) echo P256 ;; secp384r1) echo P384 ;; esac; }
 nss_server() {
-    local f=$1 a=(-d "sql:$NSSDB" -e server -V tls1.3:tls1.3 -u)
+    local f=$1 a=(-d "sql:$NSSDB" -n "$SRV_NICK" -V tls1.3:tls1.3 -u)
     DATA=http SRV_FOREVER=1
     case $f in
     suite-*) a+=(-c "$(nss_suite "$f")") ;;
     group-*) a+=(-I "$(nss_group "${f#group-}")") ;;
     hrr) a+=(-I P384) ;;
-    clientauth) a+=(-r -r) ;;
+    clientauth | neg-noclientcert) a+=(-r -r) ;;
     alpn) a+=(-Q) ;;
     0rtt) a+=(-Z) ;;
+    # -a: SNI callback (the default certificate's nickname is "localhost");
+    # -v prints the negotiated name.
+    sni) a+=(-a localhost -v) ;;
     esac
     local t=$CELL_TIMEOUT
     # selfserv refuses all 0-RTT for its first ~10 s (anti-replay window).
@@ -933,23 +1241,49 @@ nss_server() {
     return $rc
 }
 nss_server_check() {
+    is_negative "$1" && return
+    case $1 in
+    sni) check "server~Negotiated server name: localhost" ;;
+    esac
     # selfserv answers with the request it read: for keyupdate the GET
     # was split by the KeyUpdates, so both halves arrived.  (clientauth:
     # -r -r makes selfserv require and verify the client certificate.)
     check "client~^HTTP/1.0 200 OK" "client~^GET / HTTP/1.0"
 }
+# tstclnt waits for the server to close: the data cells run kitls-server
+# --close-after-echo and give tstclnt a regular file on stdin; the other
+# cells use -Q (quit after the handshake, with close_notify).
 nss_client() {
-    local f=$1 a=(-4 -h localhost -p "$srv_port" -d "sql:$NSSDB" -V tls1.3:tls1.3 -Q)
+    local f=$1 a=(-4 -h localhost -p "$srv_port" -d "sql:$NSSDB" -V tls1.3:tls1.3) io=
     case $f in
     suite-*) a+=(-c "$(nss_suite "$f")") ;;
     group-*) a+=(-I "$(nss_group "${f#group-}")") ;;
     hrr) a+=(-I x25519,P384) ;;
     clientauth) a+=(-n client) ;;
     resume) a+=(-u -L 2) ;;
+    keyupdate | close-kitls | neg-* | cert-rsapss) io=1 ;;
     esac
+    # tstclnt offers any client certificate of its database when asked:
+    # this cell uses one that holds the CA only.
+    [ "$f" = neg-noclientcert ] && a=("${a[@]/sql:$NSSDB/sql:$NSSDB-ca}")
+    [ -n "$io" ] || a+=(-Q)
+    [ -n "$io" ] && CLI_STDIN=$LINE
     run_client client tstclnt "${a[@]}"
     client_done client
+    CLI_STDIN=
+    if is_negative "$f"; then
+        check rc:client!=0
+        case $f in
+        neg-untrusted) check "client~SEC_ERROR_UNKNOWN_ISSUER" ;;
+        neg-hostname) check "client~SSL_ERROR_BAD_CERT_DOMAIN" ;;
+        neg-noclientcert) check "client~SSL_ERROR_RX_CERTIFICATE_REQUIRED_ALERT" ;;
+        # NSS names a handshake_failure answer to its ClientHello so.
+        cert-rsapss) check "client~SSL_ERROR_NO_CYPHER_OVERLAP" ;;
+        esac
+        return
+    fi
     check rc:client=0 "client~issuer  DN: CN=kitls matrix ca"
+    [ -z "$io" ] || check "client=hello kitls"
     case $f in
     resume) check "client~1 stateless resumes" ;;
     esac
@@ -962,7 +1296,7 @@ declare -A VERSION=()
 n_pass=0 n_fail=0 n_na=0
 
 cell() { # PEER ROLE FEATURE
-    local peer=$1 role=$2 f=$3 name="$1-$2-$3" why res
+    local peer=$1 role=$2 f=$3 name="$1-$2-$3" why res t0=${EPOCHREALTIME:-0} dt
     if [ -n "$filter" ] && [[ $name != *"$filter"* ]]; then return; fi
     if [ -n "$list" ]; then echo "$name"; return; fi
     why=$(peer_na "$peer" "$role" "$f")
@@ -970,6 +1304,8 @@ cell() { # PEER ROLE FEATURE
     d=$work/cells/$name
     mkdir -p "$d"
     reasons=() rcs=() srv_pid='' srv_port='' srv_rc='' cli_rc='' SRV_FOREVER=''
+    SRV_CERT=$pki/server.pem SRV_KEY=$pki/server.key SRV_NICK=localhost
+    KS_CERT='' KC_EXPECT='' CLI_STDIN='' CLI_INPUT='' CELL_NOTE=''
     if [ -n "$why" ]; then
         res=N/A
     else
@@ -986,11 +1322,14 @@ cell() { # PEER ROLE FEATURE
             end_server
             why="passed on a second try: the first time the server rejected the 0-RTT data (kitls-client resent it after the handshake)"
         fi
-        if [ ${#reasons[@]} -eq 0 ]; then res=PASS; else res=FAIL; why=${reasons[0]}; fi
+        # CELL_NOTE: a passing cell's remark (a finding the reader should see).
+        if [ ${#reasons[@]} -eq 0 ]; then res=PASS why=${CELL_NOTE:-$why}; else res=FAIL; why=${reasons[0]}; fi
     fi
     add_row "$peer" "${VERSION[$peer]:-unknown}" "$role" "$f" "$res" "$why"
+    printf -v dt '%s' "${EPOCHREALTIME:-0}"
+    dt=$(( (${dt/[.,]/} - ${t0/[.,]/}) / 100000 ))
     case $res in
-    PASS) n_pass=$((n_pass + 1)); echo "PASS $name" ;;
+    PASS) n_pass=$((n_pass + 1)); echo "PASS $name ($((dt / 10)).$((dt % 10)) s)" ;;
     N/A) n_na=$((n_na + 1)); echo "N/A  $name ($why)" ;;
     FAIL)
         n_fail=$((n_fail + 1))

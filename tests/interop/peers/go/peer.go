@@ -2,12 +2,15 @@
 // for tests/interop/matrix.sh.  Standard library only.
 //
 //	peer server -port 0 -ready FILE -cert C -key K [-naccept N] [-groups L]
-//	            [-alpn L] [-client-ca CA] [-key-update]
+//	            [-alpn L] [-client-ca CA] [-close-first]
 //	peer client -port P -ca CA -name NAME [-groups L] [-alpn L]
 //	            [-cert C -key K] [-message S] [-resume]
 //
 // Prints "key: value" lines (role-prefixed by connection number) to stdout:
-// protocol, suite, resumed, alpn, peer-authenticated, echo.  Exit 0 only if
+// protocol, suite, resumed, alpn, peer-authenticated, server-name (server),
+// echo, close-notify (received: the peer's close_notify ended the stream;
+// none: the TCP connection ended without one).  -close-first: the server
+// echoes the first data, then sends close_notify first.  Exit 0 only if
 // every connection handshook and (client) got its message echoed back.
 // Limits of Go 1.19 crypto/tls: TLS 1.3 suites cannot be configured, no
 // 0-RTT, no API to send a KeyUpdate (received ones are handled).
@@ -68,6 +71,26 @@ func pool(file string) *x509.CertPool {
 	return p
 }
 
+// eofConn records whether the TCP stream itself ended: crypto/tls returns
+// io.EOF both for a close_notify and for a bare TCP EOF, but only the latter
+// reaches the socket's EOF first.
+type eofConn struct {
+	net.Conn
+	eof bool
+}
+
+func (e *eofConn) Read(p []byte) (int, error) {
+	n, err := e.Conn.Read(p)
+	if err == io.EOF {
+		e.eof = true
+	}
+	return n, err
+}
+
+func closeNotify(n int, e *eofConn) {
+	fmt.Printf("%d close-notify: %s\n", n, map[bool]string{true: "none", false: "received"}[e.eof])
+}
+
 func report(n int, st tls.ConnectionState) {
 	v := "other"
 	if st.Version == tls.VersionTLS13 {
@@ -103,6 +126,7 @@ func main() {
 	message := fs.String("message", "hello from go\n", "client: data to send")
 	resume := fs.Bool("resume", false, "client: connect twice, the second time resuming")
 	timeout := fs.Int("timeout", 8, "seconds per connection")
+	closeFirst := fs.Bool("close-first", false, "server: close_notify first after echoing the first data")
 	fs.Parse(os.Args[2:])
 
 	cfg := &tls.Config{MinVersion: tls.VersionTLS13, MaxVersion: tls.VersionTLS13,
@@ -141,7 +165,8 @@ func main() {
 				die("%v", err)
 			}
 			raw.SetDeadline(time.Now().Add(dl))
-			c := tls.Server(raw, cfg)
+			ec := &eofConn{Conn: raw}
+			c := tls.Server(ec, cfg)
 			if err := c.Handshake(); err != nil {
 				fmt.Fprintf(os.Stderr, "go-peer: connection %d: handshake: %v\n", i, err)
 				fails++
@@ -149,12 +174,35 @@ func main() {
 				continue
 			}
 			report(i, c.ConnectionState())
-			n, err := io.Copy(c, c) // echo until close_notify
-			fmt.Printf("%d echoed: %d\n", i, n)
-			if err != nil {
-				fmt.Fprintf(os.Stderr, "go-peer: connection %d: %v\n", i, err)
-				fails++
+			fmt.Printf("%d server-name: %s\n", i, c.ConnectionState().ServerName)
+			var n int64
+			if *closeFirst {
+				buf := make([]byte, 16384)
+				k, err := c.Read(buf)
+				if err == nil {
+					_, err = c.Write(buf[:k])
+				}
+				if err == nil {
+					err = c.CloseWrite()
+				}
+				if err == nil {
+					_, err = io.Copy(io.Discard, c)
+				}
+				n = int64(k)
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "go-peer: connection %d: %v\n", i, err)
+					fails++
+				}
+			} else {
+				var err error
+				n, err = io.Copy(c, c) // echo until close_notify
+				if err != nil {
+					fmt.Fprintf(os.Stderr, "go-peer: connection %d: %v\n", i, err)
+					fails++
+				}
 			}
+			fmt.Printf("%d echoed: %d\n", i, n)
+			closeNotify(i, ec)
 			c.Close()
 		}
 		if fails > 0 {
@@ -174,7 +222,8 @@ func main() {
 				die("%v", err)
 			}
 			raw.SetDeadline(time.Now().Add(dl))
-			c := tls.Client(raw, cfg)
+			ec := &eofConn{Conn: raw}
+			c := tls.Client(ec, cfg)
 			if err := c.Handshake(); err != nil {
 				die("connection %d: handshake: %v", i, err)
 			}
@@ -203,6 +252,7 @@ func main() {
 			if _, err := io.Copy(io.Discard, c); err != nil {
 				die("connection %d: waiting for close_notify: %v", i, err)
 			}
+			closeNotify(i, ec)
 			c.Close()
 		}
 	default:

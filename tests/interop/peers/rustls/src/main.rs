@@ -3,11 +3,15 @@
 //!
 //!   rustls-peer server --port 0 --ready FILE --cert C --key K [--naccept N]
 //!       [--suites L] [--groups L] [--alpn L] [--client-ca CA] [--early-data]
+//!       [--close-first]
 //!   rustls-peer client --port P --ca CA [--name N] [--suites L] [--groups L]
 //!       [--alpn L] [--cert C --key K] [--message S] [--resume] [--early-data]
 //!
 //! Prints "N key: value" lines (N = connection number).  Exit 0 only if
 //! every connection handshook and (client) got its data echoed back.
+//! "N close-notify: received" when the peer's close_notify ended the stream
+//! (rustls 0.20 reports a TCP EOF without one as an UnexpectedEof error);
+//! --close-first: the server echoes the first data, then closes first.
 //! rustls 0.20 cannot send a KeyUpdate (received ones are handled).
 use std::io::{BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -115,6 +119,7 @@ struct Opts {
     message: String,
     resume: bool,
     early: bool,
+    close_first: bool,
 }
 
 fn alpn_list(l: &str) -> Vec<Vec<u8>> {
@@ -158,6 +163,7 @@ fn main() {
             "--message" => o.message = val(),
             "--resume" => o.resume = true,
             "--early-data" => o.early = true,
+            "--close-first" => o.close_first = true,
             _ => die(format!("unknown option {}", a)),
         }
         i += 1;
@@ -200,7 +206,7 @@ fn server(o: &Opts) {
         let (mut sock, _) = ln.accept().unwrap_or_else(|e| die(format!("{}", e)));
         sock.set_read_timeout(Some(Duration::from_secs(8))).unwrap();
         sock.set_write_timeout(Some(Duration::from_secs(8))).unwrap();
-        if let Err(e) = serve_one(n, &cfg, &mut sock) {
+        if let Err(e) = serve_one(n, &cfg, &mut sock, o.close_first) {
             eprintln!("rustls-peer: connection {}: {}", n, e);
             fails += 1;
         }
@@ -208,7 +214,12 @@ fn server(o: &Opts) {
     std::process::exit(if fails > 0 { 1 } else { 0 });
 }
 
-fn serve_one(n: u32, cfg: &Arc<rustls::ServerConfig>, sock: &mut TcpStream) -> Result<(), String> {
+fn serve_one(
+    n: u32,
+    cfg: &Arc<rustls::ServerConfig>,
+    sock: &mut TcpStream,
+    close_first: bool,
+) -> Result<(), String> {
     let mut conn = rustls::ServerConnection::new(cfg.clone()).map_err(|e| e.to_string())?;
     let mut early = Vec::new();
     while conn.is_handshaking() {
@@ -229,21 +240,33 @@ fn serve_one(n: u32, cfg: &Arc<rustls::ServerConfig>, sock: &mut TcpStream) -> R
     );
     println!("{} peer-authenticated: {}", n, yn(conn.peer_certificates().is_some()));
     println!("{} early-data-bytes: {}", n, early.len());
+    println!("{} server-name: {}", n, conn.sni_hostname().unwrap_or("none"));
     let mut tls = rustls::Stream::new(&mut conn, sock);
     tls.write_all(&early).map_err(|e| e.to_string())?;
     let mut buf = [0u8; 16384];
     let mut total = early.len();
+    let mut closed = false;
     loop {
         match tls.read(&mut buf) {
             Ok(0) => break,
+            Ok(_) if closed => {}
             Ok(k) => {
                 tls.write_all(&buf[..k]).map_err(|e| e.to_string())?;
                 total += k;
+                if close_first {
+                    tls.conn.send_close_notify();
+                    tls.flush().map_err(|e| e.to_string())?;
+                    closed = true;
+                }
             }
             Err(e) => return Err(format!("read: {}", e)),
         }
     }
     println!("{} echoed: {}", n, total);
+    println!("{} close-notify: received", n);
+    if closed {
+        return Ok(());
+    }
     tls.conn.send_close_notify();
     tls.flush().map_err(|e| e.to_string())?;
     Ok(())
@@ -317,7 +340,7 @@ fn connect_one(n: u32, o: &Opts, cfg: &Arc<rustls::ClientConfig>) -> Result<(), 
     let mut sink = Vec::new();
     // Until the server's close_notify (tickets may come first).
     match tls.read_to_end(&mut sink) {
-        Ok(_) => {}
+        Ok(_) => println!("{} close-notify: received", n),
         Err(e) => return Err(format!("waiting for close_notify: {}", e)),
     }
     // rustls 0.20 has no API telling whether the session was resumed:
