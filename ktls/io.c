@@ -532,6 +532,11 @@ int kitls_ktls_handshake(kitls_ktls *k)
                 return ktls_fail(k, ret);
             return f;
         }
+        /* Send what the core produced before waiting for the peer: on a
+         * blocking socket both sides would otherwise wait for each other. */
+        ret = flush_bytes(k);
+        if (ret)
+            return ret;
         ssize_t r;
         if (k->hdr_have < sizeof(k->hdr)) {
             r = read_some(k, k->hdr + k->hdr_have, sizeof(k->hdr) - k->hdr_have);
