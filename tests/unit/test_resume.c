@@ -349,6 +349,34 @@ START_TEST(test_resume_oversized_ticket)
 }
 END_TEST
 
+/* A session whose `received` time is far in the past (here INT64_MIN +
+ * 185, as kitls_session_from_bytes accepts) is expired: not offered.  The
+ * age check used to compute now - received in int64_t, which overflows
+ * (undefined behaviour; in practice the session was offered).  Found by
+ * tests/fuzz (session target, regressions/session/received-int64-min). */
+START_TEST(test_resume_received_overflow)
+{
+    kitls_config *scfg = tu_server_config(TU_P256), *ccfg = tu_client_config();
+    kitls_session *sess = first_session(ccfg, scfg, "localhost");
+    size_t n = 0;
+    ck_assert_int_eq(kitls_session_to_bytes(sess, NULL, 0, &n), 0);
+    uint8_t *buf = malloc(n);
+    ck_assert_int_eq(kitls_session_to_bytes(sess, buf, n, &n), 0);
+    /* format(1) suite(2) psk<1> age_add lifetime max_early received_hi received_lo */
+    size_t at = 3 + 1 + buf[3] + 12;
+    static const uint8_t past[8] = {0x80, 0, 0, 0, 0, 0, 0, 0xb9};
+    memcpy(buf + at, past, sizeof(past));
+    kitls_session *old = kitls_session_from_bytes(buf, n);
+    ck_assert_ptr_nonnull(old);
+    ck_assert_int_eq(try_resume(ccfg, scfg, old, "localhost"), 0);
+    free(buf);
+    kitls_session_free(old);
+    kitls_session_free(sess);
+    kitls_config_free(scfg);
+    kitls_config_free(ccfg);
+}
+END_TEST
+
 /* ---- KeyUpdate ---- */
 
 static void established(kitls_config *ccfg, kitls_config *scfg, kitls_conn **c, kitls_conn **s)
@@ -701,6 +729,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_resume_tickets_off);
     tcase_add_test(t, test_session_bytes);
     tcase_add_test(t, test_resume_oversized_ticket);
+    tcase_add_test(t, test_resume_received_overflow);
     suite_add_tcase(s, t);
     t = tcase_create("keyupdate");
     tcase_add_loop_test(t, test_key_update_requested, 0, 2);
