@@ -387,6 +387,13 @@ static int process_record(kitls_conn *c)
 
     if (type == CT_CCS)
         return handle_ccs(c, p, len);
+    /* A peer that fails during our first flight may still send its alert
+     * in plaintext (it had not switched keys yet; OpenSSL's client does).
+     * RFC 8446 §5 wants it protected, but an alert only ends a connection
+     * an attacker could cut anyway, so it is read and reported. */
+    if (c->rx.suite && type == CT_ALERT && !c->established && c->rx.seq == 0 && len == 2 &&
+        c->hs_off == c->hs_in.len && !c->rx_off)
+        return handle_alert(c, p, len);
     if (c->rx.suite) {
         if (type != CT_APPDATA)
             return KITLS_E_UNEXPECTED_MESSAGE;

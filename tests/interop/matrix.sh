@@ -830,10 +830,9 @@ openssl_client() {
     keyupdate-peer) CLI_INPUT=ossl_input_ku a+=(-msg) ;;
     close-kitls | close-peer) a+=(-msg) ;;
     # -servername and -verify_hostname: the last one given counts.
-    # -msg: its alert goes out unencrypted (no handshake keys yet).
-    neg-untrusted | neg-hostname) a+=(-msg)
-        KS_ALERT='alert sent: unexpected_message \(10\)'
-        CELL_NOTE="kitls-server answers with unexpected_message and does not report the client's alert: s_client sends it unencrypted (before its handshake keys), which kitls does not parse (finding; see docs/interop.md)" ;;
+    # -msg: its alert goes out unencrypted (no handshake keys yet); kitls
+    # reads such an alert during its first flight and reports it.
+    neg-untrusted | neg-hostname) a+=(-msg) ;;
     esac
     case $f in
     resume | 0rtt)

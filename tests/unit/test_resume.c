@@ -713,6 +713,35 @@ START_TEST(test_peer_lists)
 }
 END_TEST
 
+START_TEST(test_plaintext_alert_after_flight)
+{
+    /* A client that refuses our certificate before switching keys sends
+     * unknown_ca in plaintext: the server reports it as the peer's alert. */
+    static const uint8_t alert[7] = {0x15, 3, 3, 0, 2, 2, 48};
+    kitls_config *scfg = tu_server_config(TU_P256), *ccfg = tu_client_config();
+    kitls_conn *c = tu_client(ccfg, "localhost"), *s = tu_server(scfg);
+    ck_assert_int_eq(kitls_conn_handshake(c), KITLS_E_WANT_READ);
+    tu_move(c, s);
+    ck_assert_int_eq(kitls_conn_handshake(s), KITLS_E_WANT_READ);
+    ck_assert_int_eq(kitls_conn_feed(s, alert, sizeof(alert)), 0);
+    ck_assert_int_eq(kitls_conn_handshake(s), KITLS_E_ALERT_RECEIVED);
+    ck_assert_int_eq(kitls_conn_peer_alert(s), 48);
+    kitls_conn_free(c);
+    kitls_conn_free(s);
+    /* Once protected records flow, a plaintext alert is refused. */
+    c = tu_client(ccfg, "localhost");
+    s = tu_server(scfg);
+    ck_assert_int_eq(tu_handshake(c, s, NULL, NULL), 0);
+    uint8_t buf[8];
+    ck_assert_int_eq(kitls_conn_feed(c, alert, sizeof(alert)), 0);
+    ck_assert_int_eq(kitls_conn_read(c, buf, sizeof(buf)), KITLS_E_UNEXPECTED_MESSAGE);
+    kitls_conn_free(c);
+    kitls_conn_free(s);
+    kitls_config_free(scfg);
+    kitls_config_free(ccfg);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("resume");
@@ -742,6 +771,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_max_send_fragment);
     tcase_add_test(t, test_raw_ocsp_and_sct);
     tcase_add_test(t, test_peer_lists);
+    tcase_add_test(t, test_plaintext_alert_after_flight);
     tcase_add_test(t, test_sct_list_syntax);
     tcase_add_test(t, test_ca_names_no_anchor);
     suite_add_tcase(s, t);
