@@ -4,9 +4,43 @@
  * secret replaces the previous one, which is wiped.
  */
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "internal.h"
+
+/*
+ * One digest context per thread for HMAC and transcript snapshots: a
+ * handshake runs ~50 of them, and libcrypto 3 allocates a context and its
+ * provider state for each new one, while re-initialising a live context
+ * with the same digest reuses both.
+ */
+static pthread_key_t md_key[2];
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+static int md_key_ok;
+
+static void md_free(void *p) { EVP_MD_CTX_free(p); }
+
+static void md_init(void)
+{
+    md_key_ok = !pthread_key_create(&md_key[0], md_free) &&
+                !pthread_key_create(&md_key[1], md_free);
+}
+
+/* The thread's scratch context number i (0: HMAC, 1: transcript copies),
+ * or NULL: the caller then allocates its own. */
+static EVP_MD_CTX *md_scratch(int i)
+{
+    pthread_once(&md_once, md_init);
+    if (!md_key_ok)
+        return NULL;
+    EVP_MD_CTX *c = pthread_getspecific(md_key[i]);
+    if (!c && (c = EVP_MD_CTX_new()) != NULL && pthread_setspecific(md_key[i], c)) {
+        EVP_MD_CTX_free(c);
+        c = NULL;
+    }
+    return c;
+}
 
 int kitls_hmac(const EVP_MD *md, const uint8_t *key, size_t key_len, const uint8_t *msg,
                size_t msg_len, uint8_t *out)
@@ -15,7 +49,9 @@ int kitls_hmac(const EVP_MD *md, const uint8_t *key, size_t key_len, const uint8
     size_t block = (size_t)EVP_MD_get_block_size(md);
     size_t hl = (size_t)EVP_MD_get_size(md);
     int ret = KITLS_E_CRYPTO;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    EVP_MD_CTX *own = NULL, *ctx = md_scratch(0);
+    if (!ctx)
+        ctx = own = EVP_MD_CTX_new();
     if (!ctx || block > sizeof(pad))
         goto out;
     if (key_len > block) {
@@ -40,7 +76,7 @@ out:
     OPENSSL_cleanse(pad, sizeof(pad));
     OPENSSL_cleanse(kh, sizeof(kh));
     OPENSSL_cleanse(inner, sizeof(inner));
-    EVP_MD_CTX_free(ctx);
+    EVP_MD_CTX_free(own);
     return ret;
 }
 
@@ -201,9 +237,11 @@ int kitls_th_current(struct kitls_transcript *t, uint8_t *out)
 {
     if (!t->md)
         return KITLS_E_INTERNAL;
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    EVP_MD_CTX *own = NULL, *c = md_scratch(1);
+    if (!c)
+        c = own = EVP_MD_CTX_new();
     int ok = c && EVP_MD_CTX_copy_ex(c, t->ctx) && EVP_DigestFinal_ex(c, out, NULL);
-    EVP_MD_CTX_free(c);
+    EVP_MD_CTX_free(own);
     return ok ? 0 : KITLS_E_CRYPTO;
 }
 
