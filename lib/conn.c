@@ -560,6 +560,11 @@ int kitls_conn_read(kitls_conn *c, uint8_t *buf, size_t len)
         if (ret)
             return kitls_conn_fail(c, ret);
     }
+    return kitls_conn_take_app(c, buf, len);
+}
+
+int kitls_conn_take_app(kitls_conn *c, uint8_t *buf, size_t len)
+{
     size_t n = len < c->app_len ? len : c->app_len;
     if (n > INT32_MAX)
         n = INT32_MAX;

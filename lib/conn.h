@@ -131,6 +131,8 @@ struct kitls_conn {
 };
 
 /* conn.c */
+/** Copy up to len bytes of the pending application data to buf. */
+int kitls_conn_take_app(kitls_conn *c, uint8_t *buf, size_t len);
 int kitls_conn_keep(uint8_t **dst, size_t *dst_len, const uint8_t *p, size_t n);
 int kitls_conn_process_plain(kitls_conn *c, uint8_t type, const uint8_t *p, size_t len, size_t at);
 int kitls_conn_fail(kitls_conn *c, int err);

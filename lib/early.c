@@ -288,13 +288,7 @@ int kitls_conn_read_early_data(kitls_conn *c, uint8_t *buf, size_t len)
         return KITLS_E_STATE;
     if (!c->app_len || !c->app_early)
         return KITLS_E_WANT_READ;
-    size_t n = len < c->app_len ? len : c->app_len;
-    if (n > INT32_MAX)
-        n = INT32_MAX;
-    memcpy(buf, c->in + c->app_off, n);
-    c->app_off += n;
-    c->app_len -= n;
-    return (int)n;
+    return kitls_conn_take_app(c, buf, len);
 }
 
 int kitls_hs_server_eoed(kitls_conn *c, struct rd *b)

@@ -460,6 +460,23 @@ static void put_sh_head(kitls_conn *c, struct wr *w, const uint8_t *random)
     wr_u8(w, 0);
 }
 
+/* Close a ServerHello or HelloRetryRequest, send it in plaintext, and
+ * follow it with the dummy ChangeCipherSpec of middlebox compatibility:
+ * whatever the client's session id (RFC 8446 §D.4; every client must drop
+ * it, §5).  Frees w. */
+static int finish_sh(kitls_conn *c, struct wr *w, size_t at)
+{
+    int ret = kitls_hs_msg_end(c, w, at);
+    if (!ret)
+        ret = kitls_conn_hs_queue(c, w->buf, w->len);
+    if (!ret)
+        ret = kitls_conn_hs_flush(c);
+    if (!ret && (c->session_id_len || c->cfg->compat))
+        ret = kitls_conn_send_ccs(c);
+    wr_free(w);
+    return ret;
+}
+
 static int send_hrr(kitls_conn *c)
 {
     struct wr w = {0};
@@ -495,17 +512,7 @@ static int send_hrr(kitls_conn *c)
         wr_put(&w, c->cookie, c->cookie_len);
     }
     wr_end(&w, exts, 2);
-    ret = kitls_hs_msg_end(c, &w, at);
-    if (!ret)
-        ret = kitls_conn_hs_queue(c, w.buf, w.len);
-    if (!ret)
-        ret = kitls_conn_hs_flush(c);
-    /* Middlebox compatibility: the server's dummy CCS follows its first
-     * handshake message whatever the client's session id (RFC 8446 §D.4;
-     * every client must drop it, §5). */
-    if (!ret && (c->session_id_len || c->cfg->compat))
-        ret = kitls_conn_send_ccs(c);
-    wr_free(&w);
+    ret = finish_sh(c, &w, at);
     c->did_hrr = 1;
     c->hrr_group = c->group->id;
     if (c->early_offered) {
@@ -552,17 +559,7 @@ static int send_sh(kitls_conn *c, struct ch_info *ch, uint8_t *dhe, size_t *dhe_
         wr_u16(&w, 0); /* selected_identity: we only try the first */
     }
     wr_end(&w, exts, 2);
-    ret = kitls_hs_msg_end(c, &w, at);
-    if (!ret)
-        ret = kitls_conn_hs_queue(c, w.buf, w.len);
-    if (!ret)
-        ret = kitls_conn_hs_flush(c);
-    /* Middlebox compatibility: the server's dummy CCS follows its first
-     * handshake message whatever the client's session id (RFC 8446 §D.4;
-     * every client must drop it, §5). */
-    if (!ret && (c->session_id_len || c->cfg->compat))
-        ret = kitls_conn_send_ccs(c);
-    wr_free(&w);
+    ret = finish_sh(c, &w, at);
     return ret;
 }
 
