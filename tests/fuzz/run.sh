@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Run the libFuzzer targets one after another (`make fuzz`; docs/fuzzing.md).
 #
-# Usage: tests/fuzz/run.sh [--time SECONDS] [--no-build] [--merge] [TARGET...]
+# Usage: tests/fuzz/run.sh [--time SECONDS | --cpu SECONDS] [--no-build] [--merge] [TARGET...]
 #        tests/fuzz/run.sh --reseed [TARGET...]
-#   --time S     seconds per target (default 60; FUZZ_TIME in `make fuzz`)
+#   --time S     wall-clock seconds per target (default 60; FUZZ_TIME in `make fuzz`)
+#   --cpu S      CPU seconds (user + sys) per target instead: a watchdog
+#                stops the fuzzer (SIGINT) once it has used S CPU seconds,
+#                however long that takes on a loaded machine
 #   --no-build   use the existing tests/fuzz/bin-fuzzer
 #   --merge      afterwards, minimize corpus/TARGET plus what was found
 #                (libFuzzer -merge=1) back into corpus/TARGET
@@ -18,14 +21,15 @@
 # A summary line per target: CPU seconds, executions, cov, ft, crashes.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-time_s=60 build=1 merge=0 reseed=0 targets=()
+time_s=60 cpu_s=0 build=1 merge=0 reseed=0 targets=()
 while [ $# -gt 0 ]; do
     case $1 in
     --time) time_s=$2; shift 2 ;;
+    --cpu) cpu_s=$2; shift 2 ;;
     --no-build) build=0; shift ;;
     --merge) merge=1; shift ;;
     --reseed) reseed=1; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     -*) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     *) targets+=("$1"); shift ;;
     esac
@@ -63,10 +67,34 @@ for t in "${targets[@]}"; do
     [ -d "$here/regressions/$t" ] && dirs+=("$here/regressions/$t")
     # CPU time (user + sys) of the fuzzer process, from bash's `time`.
     TIMEFORMAT='%U %S'
-    { time "$bin/fuzz_$t" -max_total_time="$time_s" -max_len="$(max_len "$t")" -timeout=25 \
-        -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$work/artifacts/$t/" \
-        "${dirs[@]}" >"$log" 2>&1; } 2>"$work/$t.time"
-    rc=$?
+    if [ "$cpu_s" -gt 0 ]; then
+        # CPU budget: wall time unbounded, a watchdog reads the fuzzer's
+        # utime + stime from /proc and interrupts it at the budget.
+        cpu_run() {
+            "$bin/fuzz_$t" -max_total_time=2000000 -max_len="$(max_len "$t")" -timeout=25 \
+                -rss_limit_mb=2048 -print_final_stats=1 -interrupted_exit_code=0 \
+                -artifact_prefix="$work/artifacts/$t/" "${dirs[@]}" >"$log" 2>&1 &
+            local fpid=$! hz ticks
+            hz=$(getconf CLK_TCK)
+            while kill -0 "$fpid" 2>/dev/null; do
+                ticks=$(awk '{print $14 + $15}' "/proc/$fpid/stat" 2>/dev/null) || break
+                if [ -n "$ticks" ] && [ "$ticks" -ge $((cpu_s * hz)) ]; then
+                    kill -INT "$fpid"
+                    break
+                fi
+                sleep 5
+            done
+            wait "$fpid"
+        }
+        { time cpu_run; } 2>"$work/$t.time"
+        rc=$?
+        [ $rc = 72 ] && rc=0 # libFuzzer's exit code after the watchdog's SIGINT
+    else
+        { time "$bin/fuzz_$t" -max_total_time="$time_s" -max_len="$(max_len "$t")" -timeout=25 \
+            -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$work/artifacts/$t/" \
+            "${dirs[@]}" >"$log" 2>&1; } 2>"$work/$t.time"
+        rc=$?
+    fi
     cpu=$(awk '{printf "%.0f", $1 + $2}' "$work/$t.time")
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
     last=$(grep -E '^#[0-9]+.*cov:' "$log" | tail -1)
