@@ -127,8 +127,8 @@ static uint64_t tx_limit(const kitls_ktls *k)
 {
     if (k->limit)
         return k->limit;
-    return k->cipher && k->cipher->suite == KITLS_CHACHA20_POLY1305_SHA256 ? (1ull << 40)
-                                                                           : (1ull << 24);
+    uint64_t l = kitls_conn_key_update_limit(k->c); /* the config's, or the suite's default */
+    return l ? l : 1ull << 24;
 }
 
 /*

@@ -3,6 +3,8 @@
  * (§6) and the application data API.  Never touches a socket.
  */
 #include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +19,10 @@ kitls_conn *kitls_conn_new(kitls_config *cfg)
     kitls_conn *c = calloc(1, sizeof(*c));
     if (!c)
         return NULL;
+    if (!(c->hs = calloc(1, sizeof(*c->hs)))) {
+        free(c);
+        return NULL;
+    }
     /* The first connection freezes the config; a client that verifies and
      * has no trust anchors of its own gets the system store then. */
     if (!__atomic_load_n(&cfg->frozen, __ATOMIC_ACQUIRE)) {
@@ -35,16 +41,15 @@ kitls_conn *kitls_conn_new(kitls_config *cfg)
 
 static void conn_drop_handshake(kitls_conn *c)
 {
-    for (size_t i = 0; i < c->n_kex; i++)
-        EVP_PKEY_free(c->kex[i]);
-    c->n_kex = 0;
+    if (c->hs) {
+        for (size_t i = 0; i < c->hs->n_kex; i++)
+            EVP_PKEY_free(c->hs->kex[i]);
+        OPENSSL_cleanse(c->hs, sizeof(*c->hs)); /* secrets, randoms */
+        free(c->hs);
+        c->hs = NULL;
+    }
     kitls_th_free(&c->th);
     kitls_ks_wipe(&c->ks);
-    OPENSSL_cleanse(c->c_hs, sizeof(c->c_hs));
-    OPENSSL_cleanse(c->s_hs, sizeof(c->s_hs));
-    OPENSSL_cleanse(c->c_ap, sizeof(c->c_ap));
-    OPENSSL_cleanse(c->s_ap, sizeof(c->s_ap));
-    OPENSSL_cleanse(c->c_e, sizeof(c->c_e));
     /* exp_master and early_exp stay: exporters work for the connection's life. */
     /* A server keeps res_master to issue tickets later; a client to turn
      * tickets into sessions. */
@@ -69,6 +74,8 @@ void kitls_conn_free(kitls_conn *c)
     wr_free(&c->out);
     wr_free(&c->hs_in);
     free(c->sni);
+    free(c->alpn);
+    free(c->verify_detail);
     kitls_session_free(c->session);
     wr_free(&c->early_out);
     kitls_session_free(c->new_session);
@@ -233,7 +240,7 @@ void kitls_conn_release_buffers(kitls_conn *c)
 {
     if (!c)
         return;
-    if (c->out.len == c->out_off && !c->tx_off)
+    if (c->out.len == c->out_off)
         wr_free(&c->out), c->out_off = 0;
     if (c->in && !c->app_len && c->in_start == c->in_len) {
         OPENSSL_cleanse(c->in, c->in_cap); /* compaction may leave bytes past in_len */
@@ -516,6 +523,15 @@ void kitls_conn_set_eof(kitls_conn *c)
         c->eof = 1;
 }
 
+uint64_t kitls_conn_key_update_limit(const kitls_conn *c)
+{
+    if (c->cfg->key_update_limit)
+        return c->cfg->key_update_limit;
+    if (!c->suite)
+        return 0;
+    return c->suite->id == KITLS_CHACHA20_POLY1305_SHA256 ? (1ull << 40) : (1ull << 24);
+}
+
 int kitls_conn_key_update(kitls_conn *c, int request_peer)
 {
     if (!c)
@@ -590,9 +606,9 @@ int kitls_conn_write(kitls_conn *c, const uint8_t *buf, size_t len)
     if (!len)
         return 0;
     /* Rekey before the AEAD usage limit (RFC 8446 §5.5). */
-    uint64_t limit = c->cfg->key_update_limit;
+    uint64_t limit = kitls_conn_key_update_limit(c);
     if (!limit)
-        limit = c->tx.suite->id == KITLS_CHACHA20_POLY1305_SHA256 ? (1ull << 40) : (1ull << 24);
+        limit = 1ull << 24;
     size_t frag = kitls_conn_max_fragment(c), left = len;
     int ret = 0;
     while (!ret && left) {
@@ -633,7 +649,33 @@ unsigned kitls_conn_wants(const kitls_conn *c)
 
 int kitls_conn_error(const kitls_conn *c) { return c->error; }
 int kitls_conn_peer_alert(const kitls_conn *c) { return c->peer_alert; }
-const char *kitls_conn_verify_detail(const kitls_conn *c) { return c->verify_detail; }
+const char *kitls_conn_verify_detail(const kitls_conn *c)
+{
+    return c->verify_detail ? c->verify_detail : "";
+}
+
+int kitls_conn_set_alpn_name(kitls_conn *c, const uint8_t *p, size_t n)
+{
+    char *a = malloc(n + 1);
+    if (!a)
+        return KITLS_E_NOMEM;
+    memcpy(a, p, n);
+    a[n] = 0;
+    free(c->alpn);
+    c->alpn = a;
+    return 0;
+}
+
+void kitls_conn_set_detail(kitls_conn *c, const char *fmt, ...)
+{
+    char buf[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    free(c->verify_detail);
+    c->verify_detail = strdup(buf); /* NULL on failure: the detail is optional */
+}
 uint16_t kitls_conn_suite(const kitls_conn *c) { return c->suite ? c->suite->id : 0; }
 uint16_t kitls_conn_group(const kitls_conn *c) { return c->group ? c->group->id : 0; }
 uint16_t kitls_conn_sigalg(const kitls_conn *c)
@@ -641,7 +683,7 @@ uint16_t kitls_conn_sigalg(const kitls_conn *c)
     return c->server ? c->sigalg : c->peer_sigalg;
 }
 uint16_t kitls_conn_peer_sigalg(const kitls_conn *c) { return c->peer_sigalg; }
-const char *kitls_conn_alpn(const kitls_conn *c) { return c->alpn[0] ? c->alpn : NULL; }
+const char *kitls_conn_alpn(const kitls_conn *c) { return c->alpn; }
 const char *kitls_conn_server_name(const kitls_conn *c) { return c->sni; }
 int kitls_conn_did_hrr(const kitls_conn *c) { return c->did_hrr; }
 int kitls_conn_peer_authenticated(const kitls_conn *c) { return c->peer_authenticated; }

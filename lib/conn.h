@@ -6,6 +6,22 @@
 
 #define KITLS_MAX_SHARES 3
 
+/* State only the handshake needs: allocated with the connection, wiped and
+ * freed once it is established, so that an idle (or offloaded) connection
+ * keeps no handshake secrets and little memory. */
+struct kitls_hs_tmp {
+    uint8_t c_hs[KITLS_MAX_HASH], s_hs[KITLS_MAX_HASH]; /* handshake traffic secrets */
+    uint8_t c_ap[KITLS_MAX_HASH], s_ap[KITLS_MAX_HASH]; /* first app traffic secrets */
+    uint8_t fin_th[KITLS_MAX_HASH]; /* transcript hash up to server Finished */
+    uint8_t c_e[KITLS_MAX_HASH];    /* client_early_traffic_secret */
+    EVP_PKEY *kex[KITLS_MAX_SHARES];
+    uint16_t kex_group[KITLS_MAX_SHARES];
+    size_t n_kex;
+    uint8_t random[32];
+    uint8_t session_id[32];
+    size_t session_id_len;
+};
+
 struct kitls_conn {
     kitls_config *cfg;
     int server;
@@ -36,20 +52,11 @@ struct kitls_conn {
     struct kitls_rec_dir rx, tx;
     struct kitls_keysched ks;
     struct kitls_transcript th;
-    uint8_t c_hs[KITLS_MAX_HASH], s_hs[KITLS_MAX_HASH]; /* handshake traffic secrets */
-    uint8_t c_ap[KITLS_MAX_HASH], s_ap[KITLS_MAX_HASH]; /* first app traffic secrets */
-    uint8_t fin_th[KITLS_MAX_HASH]; /* transcript hash up to server Finished */
+    struct kitls_hs_tmp *hs;        /* handshake-only state, freed when established */
 
     const struct kitls_suite *suite;
     const struct kitls_group *group;
     uint16_t sigalg, peer_sigalg;
-    EVP_PKEY *kex[KITLS_MAX_SHARES];
-    uint16_t kex_group[KITLS_MAX_SHARES];
-    size_t n_kex;
-
-    uint8_t random[32];
-    uint8_t session_id[32];
-    size_t session_id_len;
     uint8_t *cookie;
     size_t cookie_len;
     int did_hrr;
@@ -64,7 +71,7 @@ struct kitls_conn {
     char *sni;         /* client: name to send/verify; server: received */
     int sni_is_ip;
     int sni_acked;
-    char alpn[256];
+    char *alpn;         /* negotiated protocol (NUL-terminated), NULL if none */
     uint32_t offered;   /* client: bitmask of extensions sent (ext_bit()) */
     uint16_t peer_rsl;  /* peer's record_size_limit, 0 if none */
     uint16_t peer_sigalgs[32];
@@ -81,7 +88,7 @@ struct kitls_conn {
     size_t msg_len;
     EVP_PKEY *peer_key;
     int peer_authenticated;
-    char verify_detail[160];
+    char *verify_detail; /* why verification failed, NULL if it did not */
 
     /* resumption */
     kitls_session *session;     /* client: offered; server: from the ticket */
@@ -99,7 +106,6 @@ struct kitls_conn {
     int app_early;              /* the pending app data is early data */
     struct wr early_out;        /* client: queued early data */
     int early_want;             /* client: offer 0-RTT (write_early_data was called) */
-    uint8_t c_e[KITLS_MAX_HASH];/* client_early_traffic_secret */
     uint64_t early_seq;         /* client: next early record number */
     uint32_t early_in;          /* server: early bytes received */
     uint32_t skip_early;        /* server: rejected early bytes still skippable */
@@ -136,6 +142,13 @@ int kitls_conn_take_app(kitls_conn *c, uint8_t *buf, size_t len);
 int kitls_conn_keep(uint8_t **dst, size_t *dst_len, const uint8_t *p, size_t n);
 int kitls_conn_process_plain(kitls_conn *c, uint8_t type, const uint8_t *p, size_t len, size_t at);
 int kitls_conn_fail(kitls_conn *c, int err);
+/** Set the negotiated ALPN protocol (n in 1..255). */
+int kitls_conn_set_alpn_name(kitls_conn *c, const uint8_t *p, size_t n);
+/** The negotiated ALPN protocol, "" if none. */
+static inline const char *conn_alpn(const kitls_conn *c) { return c->alpn ? c->alpn : ""; }
+/** Record why peer verification failed (kitls_conn_verify_detail()). */
+void kitls_conn_set_detail(kitls_conn *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 /** Queue a handshake message (header included) for the current epoch. */
 int kitls_conn_hs_queue(kitls_conn *c, const uint8_t *msg, size_t len);
 /** Seal queued handshake messages into records with the current tx keys. */

@@ -157,7 +157,7 @@ int kitls_early_derive(kitls_conn *c, const struct kitls_suite *suite, const uin
     struct kitls_keysched ks = {0};
     int ret = kitls_ks_early(&ks, suite, c->session->psk, c->session->psk_len);
     if (!ret)
-        ret = kitls_ks_derive(&ks, "c e traffic", ch_hash, c->c_e);
+        ret = kitls_ks_derive(&ks, "c e traffic", ch_hash, c->hs->c_e);
     if (!ret)
         ret = kitls_ks_derive(&ks, "e exp master", ch_hash, c->early_exp);
     c->has_early_exp = !ret;
@@ -201,14 +201,14 @@ int kitls_conn_write_early_data(kitls_conn *c, const uint8_t *buf, size_t len)
      * already the handshake ones: switch to the early keys for this. */
     int swap = c->state == ST_CLIENT_WAIT_EE;
     if (swap) {
-        ret = kitls_rec_set_secret(&c->tx, suite, c->c_e, 1);
+        ret = kitls_rec_set_secret(&c->tx, suite, c->hs->c_e, 1);
         c->tx.seq = c->early_seq;
     }
     if (!ret)
         ret = kitls_conn_send_record(c, CT_APPDATA, buf, n);
     c->early_seq = c->tx.seq;
     if (!ret && swap)
-        ret = kitls_rec_set_secret(&c->tx, c->suite, c->c_hs, 1);
+        ret = kitls_rec_set_secret(&c->tx, c->suite, c->hs->c_hs, 1);
     return ret ? kitls_conn_fail(c, ret) : (int)n;
 }
 
@@ -222,7 +222,7 @@ int kitls_early_client_send(kitls_conn *c)
     GUARD(kitls_early_derive(c, suite, h));
     if (c->cfg->compat)
         GUARD(kitls_conn_send_ccs(c));
-    GUARD(kitls_rec_set_secret(&c->tx, suite, c->c_e, 1));
+    GUARD(kitls_rec_set_secret(&c->tx, suite, c->hs->c_e, 1));
     c->early_status = KITLS_EARLY_REJECTED; /* until EncryptedExtensions says otherwise */
     if (c->early_out.len)
         GUARD(kitls_conn_send_record(c, CT_APPDATA, c->early_out.buf, c->early_out.len));
@@ -252,7 +252,7 @@ int kitls_early_server_decide(kitls_conn *c)
     if (!c->early_offered)
         return 0;
     int ok = c->resumed && !c->did_hrr && cfg->early_max && s->max_early &&
-             s->suite == c->suite->id && !strcmp(s->alpn, c->alpn) && early_fresh(c);
+             s->suite == c->suite->id && !strcmp(s->alpn, conn_alpn(c)) && early_fresh(c);
     if (ok) {
         uint8_t id[32];
         if (!EVP_Digest(s->psk, s->psk_len, id, NULL, c->suite->md, NULL))
@@ -295,8 +295,8 @@ int kitls_hs_server_eoed(kitls_conn *c, struct rd *b)
 {
     GUARD(rd_expect_empty(b));
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
-    GUARD(kitls_rec_set_secret(&c->rx, c->suite, c->c_hs, 0));
-    OPENSSL_cleanse(c->c_e, sizeof(c->c_e));
+    GUARD(kitls_rec_set_secret(&c->rx, c->suite, c->hs->c_hs, 0));
+    OPENSSL_cleanse(c->hs->c_e, sizeof(c->hs->c_e));
     c->state = ST_SERVER_WAIT_FIN;
     return 0;
 }

@@ -94,20 +94,20 @@ int kitls_hs_derive_hs_secrets(kitls_conn *c, const uint8_t *dhe, size_t dhe_len
     GUARD(kitls_ks_early(&c->ks, c->suite, c->resumed ? c->session->psk : NULL,
                          c->resumed ? c->session->psk_len : 0));
     GUARD(kitls_ks_handshake(&c->ks, dhe, dhe_len));
-    GUARD(kitls_ks_derive(&c->ks, "c hs traffic", th, c->c_hs));
-    GUARD(kitls_ks_derive(&c->ks, "s hs traffic", th, c->s_hs));
-    GUARD(kitls_rec_set_secret(&c->tx, c->suite, c->server ? c->s_hs : c->c_hs, 1));
-    GUARD(kitls_rec_set_secret(&c->rx, c->suite, c->server ? c->c_hs : c->s_hs, 0));
+    GUARD(kitls_ks_derive(&c->ks, "c hs traffic", th, c->hs->c_hs));
+    GUARD(kitls_ks_derive(&c->ks, "s hs traffic", th, c->hs->s_hs));
+    GUARD(kitls_rec_set_secret(&c->tx, c->suite, c->server ? c->hs->s_hs : c->hs->c_hs, 1));
+    GUARD(kitls_rec_set_secret(&c->rx, c->suite, c->server ? c->hs->c_hs : c->hs->s_hs, 0));
     return 0;
 }
 
 int kitls_hs_derive_app_secrets(kitls_conn *c)
 {
-    GUARD(kitls_th_current(&c->th, c->fin_th));
+    GUARD(kitls_th_current(&c->th, c->hs->fin_th));
     GUARD(kitls_ks_master(&c->ks));
-    GUARD(kitls_ks_derive(&c->ks, "c ap traffic", c->fin_th, c->c_ap));
-    GUARD(kitls_ks_derive(&c->ks, "s ap traffic", c->fin_th, c->s_ap));
-    GUARD(kitls_ks_derive(&c->ks, "exp master", c->fin_th, c->exp_master));
+    GUARD(kitls_ks_derive(&c->ks, "c ap traffic", c->hs->fin_th, c->hs->c_ap));
+    GUARD(kitls_ks_derive(&c->ks, "s ap traffic", c->hs->fin_th, c->hs->s_ap));
+    GUARD(kitls_ks_derive(&c->ks, "exp master", c->hs->fin_th, c->exp_master));
     return 0;
 }
 
@@ -182,7 +182,7 @@ int kitls_hs_send_fin(kitls_conn *c)
 {
     uint8_t th[KITLS_MAX_HASH], vd[KITLS_MAX_HASH];
     GUARD(kitls_th_current(&c->th, th));
-    GUARD(kitls_ks_finished(c->suite, c->server ? c->s_hs : c->c_hs, th, vd));
+    GUARD(kitls_ks_finished(c->suite, c->server ? c->hs->s_hs : c->hs->c_hs, th, vd));
     struct wr w = {0};
     size_t at = kitls_hs_msg_begin(&w, HS_FINISHED);
     wr_put(&w, vd, c->suite->hash_len);
@@ -305,11 +305,11 @@ static int client_finish(kitls_conn *c)
     if (c->early_status == KITLS_EARLY_ACCEPTED) {
         /* EndOfEarlyData closes the early epoch, under its keys (§4.5). */
         static const uint8_t eoed[4] = {HS_END_OF_EARLY_DATA, 0, 0, 0};
-        GUARD(kitls_rec_set_secret(&c->tx, c->suite, c->c_e, 1));
+        GUARD(kitls_rec_set_secret(&c->tx, c->suite, c->hs->c_e, 1));
         c->tx.seq = c->early_seq;
         GUARD(kitls_th_update(&c->th, eoed, sizeof(eoed)));
         GUARD(kitls_conn_send_record(c, CT_HANDSHAKE, eoed, sizeof(eoed)));
-        GUARD(kitls_rec_set_secret(&c->tx, c->suite, c->c_hs, 1));
+        GUARD(kitls_rec_set_secret(&c->tx, c->suite, c->hs->c_hs, 1));
     }
     if (c->cert_requested) {
         GUARD(kitls_hs_send_cert(c));
@@ -319,8 +319,8 @@ static int client_finish(kitls_conn *c)
     GUARD(kitls_hs_send_fin(c));
     GUARD(kitls_conn_hs_flush(c));
     GUARD(kitls_session_derive_res_master(c));
-    GUARD(kitls_rec_set_secret(&c->tx, c->suite, c->c_ap, 1));
-    GUARD(kitls_rec_set_secret(&c->rx, c->suite, c->s_ap, 0));
+    GUARD(kitls_rec_set_secret(&c->tx, c->suite, c->hs->c_ap, 1));
+    GUARD(kitls_rec_set_secret(&c->rx, c->suite, c->hs->s_ap, 0));
     kitls_hs_done(c);
     return 0;
 }
@@ -334,7 +334,7 @@ int kitls_hs_recv_fin(kitls_conn *c, struct rd *b)
     if (rd_left(b) != hl)
         return KITLS_E_DECRYPT_ERROR;
     GUARD(kitls_th_current(&c->th, th));
-    GUARD(kitls_ks_finished(c->suite, c->server ? c->c_hs : c->s_hs, th, vd));
+    GUARD(kitls_ks_finished(c->suite, c->server ? c->hs->c_hs : c->hs->s_hs, th, vd));
     int bad = CRYPTO_memcmp(vd, b->p, hl);
     OPENSSL_cleanse(vd, sizeof(vd));
     if (bad)
@@ -344,7 +344,7 @@ int kitls_hs_recv_fin(kitls_conn *c, struct rd *b)
         return client_finish(c);
     if (c->cert_requested && !c->peer_authenticated && c->cfg->verify == KITLS_VERIFY_REQUIRE)
         return KITLS_E_CERT_REQUIRED;
-    GUARD(kitls_rec_set_secret(&c->rx, c->suite, c->c_ap, 0));
+    GUARD(kitls_rec_set_secret(&c->rx, c->suite, c->hs->c_ap, 0));
     if (c->cfg->n_tickets)
         GUARD(kitls_session_derive_res_master(c));
     kitls_hs_done(c);
@@ -356,8 +356,18 @@ int kitls_hs_recv_fin(kitls_conn *c, struct rd *b)
 int kitls_hs_send_key_update(kitls_conn *c, int request)
 {
     uint8_t m[5] = {HS_KEY_UPDATE, 0, 0, 1, (uint8_t)(request ? 1 : 0)};
-    if (c->tx_off && c->n_rekey == sizeof(c->rekey_at) / sizeof(c->rekey_at[0]))
-        return KITLS_E_STATE; /* the caller must send the pending KeyUpdates first */
+    if (c->tx_off && c->n_rekey) {
+        /* TX offloaded and a KeyUpdate of ours is still queued: our keys
+         * change when it leaves, before any later record, so it also
+         * answers a request and serves a second update.  Only one is ever
+         * queued: the kernel gets the keys that follow it (the current
+         * ones).  The queued record is plaintext: a request is added by
+         * setting its request_update byte (the record's last, not yet
+         * sent: the record is dropped from the queue once sent). */
+        if (request)
+            c->out.buf[c->rekey_at[c->n_rekey - 1] - 1] = 1;
+        return 0;
+    }
     GUARD(kitls_conn_send_record(c, CT_HANDSHAKE, m, sizeof(m)));
     if (c->tx_off)
         c->rekey_at[c->n_rekey++] = c->out.len;

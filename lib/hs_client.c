@@ -17,10 +17,10 @@ static int add_share(kitls_conn *c, uint16_t group_id, struct wr *w)
     const struct kitls_group *g = kitls_group_find(group_id);
     uint8_t pub[133];
     size_t pub_len;
-    if (!g || c->n_kex == KITLS_MAX_SHARES)
+    if (!g || c->hs->n_kex == KITLS_MAX_SHARES)
         return KITLS_E_INTERNAL;
-    GUARD(kitls_kex_keygen(g, &c->kex[c->n_kex], pub, &pub_len));
-    c->kex_group[c->n_kex++] = group_id;
+    GUARD(kitls_kex_keygen(g, &c->hs->kex[c->hs->n_kex], pub, &pub_len));
+    c->hs->kex_group[c->hs->n_kex++] = group_id;
     wr_u16(w, group_id);
     size_t at = wr_begin(w, 2);
     wr_put(w, pub, pub_len);
@@ -28,16 +28,16 @@ static int add_share(kitls_conn *c, uint16_t group_id, struct wr *w)
     return 0;
 }
 
-/* Write the share we already hold for c->kex[i] again (second ClientHello). */
+/* Write the share we already hold for c->hs->kex[i] again (second ClientHello). */
 static int put_share_again(kitls_conn *c, size_t i, struct wr *w)
 {
     uint8_t *enc = NULL;
-    size_t n = EVP_PKEY_get1_encoded_public_key(c->kex[i], &enc);
+    size_t n = EVP_PKEY_get1_encoded_public_key(c->hs->kex[i], &enc);
     if (!n) {
         OPENSSL_free(enc);
         return KITLS_E_CRYPTO;
     }
-    wr_u16(w, c->kex_group[i]);
+    wr_u16(w, c->hs->kex_group[i]);
     size_t at = wr_begin(w, 2);
     wr_put(w, enc, n);
     wr_end(w, at, 2);
@@ -60,9 +60,9 @@ static int send_client_hello(kitls_conn *c)
     int ret = 0;
     size_t msg = kitls_hs_msg_begin(&w, HS_CLIENT_HELLO);
     wr_u16(&w, 0x0303);
-    wr_put(&w, c->random, 32);
-    wr_u8(&w, (uint8_t)c->session_id_len);
-    wr_put(&w, c->session_id, c->session_id_len);
+    wr_put(&w, c->hs->random, 32);
+    wr_u8(&w, (uint8_t)c->hs->session_id_len);
+    wr_put(&w, c->hs->session_id, c->hs->session_id_len);
     at = wr_begin(&w, 2);
     for (size_t i = 0; i < cfg->n_suites; i++)
         wr_u16(&w, cfg->suites[i]);
@@ -101,15 +101,15 @@ static int send_client_hello(kitls_conn *c)
      * for), the shares are replaced by one for that group; after one that
      * did not (cookie only), they are sent unchanged (RFC 8446 §4.1.2). */
     int keep = 0;
-    for (size_t i = 0; c->did_hrr && i < c->n_kex; i++)
-        keep |= c->kex_group[i] == c->group->id;
+    for (size_t i = 0; c->did_hrr && i < c->hs->n_kex; i++)
+        keep |= c->hs->kex_group[i] == c->group->id;
     if (keep) {
-        for (size_t i = 0; !ret && i < c->n_kex; i++)
+        for (size_t i = 0; !ret && i < c->hs->n_kex; i++)
             ret = put_share_again(c, i, &w);
     } else if (c->did_hrr) {
-        for (size_t i = 0; i < c->n_kex; i++)
-            EVP_PKEY_free(c->kex[i]);
-        c->n_kex = 0;
+        for (size_t i = 0; i < c->hs->n_kex; i++)
+            EVP_PKEY_free(c->hs->kex[i]);
+        c->hs->n_kex = 0;
         ret = add_share(c, c->group->id, &w);
     } else {
         for (size_t i = 0; !ret && i < cfg->n_key_shares; i++)
@@ -175,10 +175,10 @@ out:
 
 int kitls_hs_client_start(kitls_conn *c)
 {
-    GUARD(kitls_config_random(c->cfg, c->random, 32));
+    GUARD(kitls_config_random(c->cfg, c->hs->random, 32));
     if (c->cfg->compat) {
-        c->session_id_len = 32;
-        GUARD(kitls_config_random(c->cfg, c->session_id, 32));
+        c->hs->session_id_len = 32;
+        GUARD(kitls_config_random(c->cfg, c->hs->session_id, 32));
     }
     GUARD(send_client_hello(c));
     if (c->early_offered)
@@ -214,14 +214,14 @@ static int handle_hrr(kitls_conn *c, const struct ext_list *el)
         int supported = 0;
         for (size_t i = 0; i < c->cfg->n_groups; i++)
             supported |= c->cfg->groups[i] == gid;
-        for (size_t i = 0; i < c->n_kex; i++)
-            if (c->kex_group[i] == gid)
+        for (size_t i = 0; i < c->hs->n_kex; i++)
+            if (c->hs->kex_group[i] == gid)
                 supported = 0;
         if (!supported)
             return KITLS_E_ILLEGAL_PARAMETER;
         c->group = kitls_group_find(gid);
     } else {
-        c->group = kitls_group_find(c->kex_group[0]);
+        c->group = kitls_group_find(c->hs->kex_group[0]);
     }
     if (ck) {
         struct rd r = ck->data, v;
@@ -284,7 +284,7 @@ int kitls_hs_client_sh(kitls_conn *c, struct rd *b)
         return KITLS_E_DECODE;
     if (selected != 0x0304)
         return KITLS_E_ILLEGAL_PARAMETER; /* §4.2.1 */
-    if (rd_left(&sid) != c->session_id_len || memcmp(sid.p, c->session_id, c->session_id_len))
+    if (rd_left(&sid) != c->hs->session_id_len || memcmp(sid.p, c->hs->session_id, c->hs->session_id_len))
         return KITLS_E_ILLEGAL_PARAMETER;
     if (!offered_suite(c, suite_id))
         return KITLS_E_ILLEGAL_PARAMETER;
@@ -332,15 +332,15 @@ int kitls_hs_client_sh(kitls_conn *c, struct rd *b)
     GUARD(rd_sub(&r, 2, &share));
     GUARD(rd_expect_empty(&r));
     size_t k = 0;
-    while (k < c->n_kex && c->kex_group[k] != gid)
+    while (k < c->hs->n_kex && c->hs->kex_group[k] != gid)
         k++;
-    if (k == c->n_kex)
+    if (k == c->hs->n_kex)
         return KITLS_E_ILLEGAL_PARAMETER;
     c->group = kitls_group_find(gid);
 
     uint8_t dhe[KITLS_MAX_HASH * 2];
     size_t dhe_len;
-    GUARD(kitls_kex_derive(c->group, c->kex[k], share.p, rd_left(&share), dhe, &dhe_len));
+    GUARD(kitls_kex_derive(c->group, c->hs->kex[k], share.p, rd_left(&share), dhe, &dhe_len));
     int ret = kitls_th_set_hash(&c->th, c->suite);
     if (!ret)
         ret = kitls_th_update(&c->th, c->msg, c->msg_len);
@@ -349,9 +349,9 @@ int kitls_hs_client_sh(kitls_conn *c, struct rd *b)
     OPENSSL_cleanse(dhe, sizeof(dhe));
     if (ret)
         return ret;
-    for (size_t i = 0; i < c->n_kex; i++)
-        EVP_PKEY_free(c->kex[i]);
-    c->n_kex = 0;
+    for (size_t i = 0; i < c->hs->n_kex; i++)
+        EVP_PKEY_free(c->hs->kex[i]);
+    c->hs->n_kex = 0;
     /* Middlebox compatibility: send our ChangeCipherSpec now, before any
      * record encrypted under the handshake keys, so that an alert we may
      * send while reading the server's flight also follows it (RFC 8446
@@ -385,7 +385,7 @@ int kitls_hs_client_ee(kitls_conn *c, struct rd *b)
             /* The server reads our records with the early keys until
              * EndOfEarlyData (§2.3): so do alerts we send before it. */
             if (c->early_offered) {
-                GUARD(kitls_rec_set_secret(&c->tx, kitls_suite_find(c->session->suite), c->c_e,
+                GUARD(kitls_rec_set_secret(&c->tx, kitls_suite_find(c->session->suite), c->hs->c_e,
                                            1));
                 c->tx.seq = c->early_seq;
             }
@@ -413,8 +413,7 @@ int kitls_hs_client_ee(kitls_conn *c, struct rd *b)
             }
             if (!found)
                 return KITLS_E_ILLEGAL_PARAMETER;
-            memcpy(c->alpn, name.p, rd_left(&name));
-            c->alpn[rd_left(&name)] = 0;
+            GUARD(kitls_conn_set_alpn_name(c, name.p, rd_left(&name)));
             break;
         }
         case EXT_RECORD_SIZE_LIMIT: {
@@ -433,7 +432,7 @@ int kitls_hs_client_ee(kitls_conn *c, struct rd *b)
     }
     /* 0-RTT was sent under the session's ALPN; accepting it under another
      * is a protocol violation (§4.2.10). */
-    if (c->early_status == KITLS_EARLY_ACCEPTED && strcmp(c->alpn, c->session->alpn))
+    if (c->early_status == KITLS_EARLY_ACCEPTED && strcmp(conn_alpn(c), c->session->alpn))
         return KITLS_E_ILLEGAL_PARAMETER;
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
     /* A resumed handshake authenticates with the PSK: Finished is next. */

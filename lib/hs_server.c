@@ -271,7 +271,8 @@ static int parse_alpn(kitls_conn *c, struct rd r)
     }
     if (!c->cfg->alpn_len)
         return 0;
-    c->alpn[0] = 0;
+    free(c->alpn);
+    c->alpn = NULL;
     struct rd ours;
     rd_init(&ours, c->cfg->alpn, c->cfg->alpn_len);
     while (!rd_empty(&ours)) {
@@ -282,9 +283,7 @@ static int parse_alpn(kitls_conn *c, struct rd r)
             struct rd q;
             GUARD(rd_sub(&l, 1, &q));
             if (rd_left(&p) == rd_left(&q) && !memcmp(p.p, q.p, rd_left(&p))) {
-                memcpy(c->alpn, p.p, rd_left(&p));
-                c->alpn[rd_left(&p)] = 0;
-                return 0;
+                return kitls_conn_set_alpn_name(c, p.p, rd_left(&p));
             }
         }
     }
@@ -325,12 +324,12 @@ static int parse_client_hello(kitls_conn *c, struct rd *b, struct ch_info *ch)
         if (ch->el.e[i].type == EXT_PRE_SHARED_KEY)
             return KITLS_E_ILLEGAL_PARAMETER;
     if (c->did_hrr) {
-        if (rd_left(&ch->sid) != c->session_id_len ||
-            memcmp(ch->sid.p, c->session_id, c->session_id_len))
+        if (rd_left(&ch->sid) != c->hs->session_id_len ||
+            memcmp(ch->sid.p, c->hs->session_id, c->hs->session_id_len))
             return KITLS_E_ILLEGAL_PARAMETER;
     } else {
-        memcpy(c->session_id, ch->sid.p, rd_left(&ch->sid));
-        c->session_id_len = rd_left(&ch->sid);
+        memcpy(c->hs->session_id, ch->sid.p, rd_left(&ch->sid));
+        c->hs->session_id_len = rd_left(&ch->sid);
     }
     return 0;
 }
@@ -454,8 +453,8 @@ static void put_sh_head(kitls_conn *c, struct wr *w, const uint8_t *random)
 {
     wr_u16(w, 0x0303);
     wr_put(w, random, 32);
-    wr_u8(w, (uint8_t)c->session_id_len);
-    wr_put(w, c->session_id, c->session_id_len);
+    wr_u8(w, (uint8_t)c->hs->session_id_len);
+    wr_put(w, c->hs->session_id, c->hs->session_id_len);
     wr_u16(w, c->suite->id);
     wr_u8(w, 0);
 }
@@ -471,7 +470,7 @@ static int finish_sh(kitls_conn *c, struct wr *w, size_t at)
         ret = kitls_conn_hs_queue(c, w->buf, w->len);
     if (!ret)
         ret = kitls_conn_hs_flush(c);
-    if (!ret && (c->session_id_len || c->cfg->compat))
+    if (!ret && (c->hs->session_id_len || c->cfg->compat))
         ret = kitls_conn_send_ccs(c);
     wr_free(w);
     return ret;
@@ -537,9 +536,9 @@ static int send_sh(kitls_conn *c, struct ch_info *ch, uint8_t *dhe, size_t *dhe_
         if (ret)
             return ret;
     }
-    GUARD(kitls_config_random(c->cfg, c->random, 32));
+    GUARD(kitls_config_random(c->cfg, c->hs->random, 32));
     size_t at = kitls_hs_msg_begin(&w, HS_SERVER_HELLO);
-    put_sh_head(c, &w, c->random);
+    put_sh_head(c, &w, c->hs->random);
     size_t exts = wr_begin(&w, 2);
     wr_u16(&w, EXT_SUPPORTED_VERSIONS);
     wr_u16(&w, 2);
@@ -572,7 +571,7 @@ static int send_ee(kitls_conn *c, const struct ch_info *ch)
         wr_u16(&w, EXT_SERVER_NAME);
         wr_u16(&w, 0);
     }
-    if (c->alpn[0]) {
+    if (c->alpn) {
         size_t n = strlen(c->alpn);
         wr_u16(&w, EXT_ALPN);
         wr_u16(&w, (uint16_t)(n + 3));
@@ -677,10 +676,10 @@ int kitls_hs_server_ch(kitls_conn *c, struct rd *b)
     GUARD(kitls_hs_send_fin(c));
     GUARD(kitls_conn_hs_flush(c));
     GUARD(kitls_hs_derive_app_secrets(c));
-    GUARD(kitls_rec_set_secret(&c->tx, c->suite, c->s_ap, 1));
+    GUARD(kitls_rec_set_secret(&c->tx, c->suite, c->hs->s_ap, 1));
     c->state = c->cert_requested ? ST_SERVER_WAIT_CERT : ST_SERVER_WAIT_FIN;
     if (c->early_status == KITLS_EARLY_ACCEPTED) {
-        GUARD(kitls_rec_set_secret(&c->rx, c->suite, c->c_e, 0));
+        GUARD(kitls_rec_set_secret(&c->rx, c->suite, c->hs->c_e, 0));
         c->state = ST_SERVER_WAIT_EOED;
     }
     return 0;

@@ -196,6 +196,7 @@ struct kitls_rec_dir {
     uint8_t key[KITLS_MAX_KEY];
     uint8_t iv[KITLS_IV_LEN];
     uint64_t seq;
+    int keys_only; /* offloaded: derive key and iv for the kernel, no cipher context */
 };
 
 /** Install keys derived from a traffic secret; resets seq to 0. */

@@ -222,7 +222,7 @@ static int must_staple(X509 *leaf)
 
 #define FAIL(code, ...)                                                                            \
     do {                                                                                           \
-        snprintf(c->verify_detail, sizeof(c->verify_detail), __VA_ARGS__);                         \
+        kitls_conn_set_detail(c, __VA_ARGS__);                         \
         ret = (code);                                                                              \
         goto out;                                                                                  \
     } while (0)
@@ -241,7 +241,7 @@ int kitls_ocsp_check(kitls_conn *c, X509 *leaf, STACK_OF(X509) *chain)
         policy = KITLS_OCSP_REQUIRE;
     if (!c->staple) {
         if (policy == KITLS_OCSP_REQUIRE) {
-            snprintf(c->verify_detail, sizeof(c->verify_detail), "no OCSP response stapled");
+            kitls_conn_set_detail(c, "no OCSP response stapled");
             return KITLS_E_OCSP_REQUIRED;
         }
         return 0;

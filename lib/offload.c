@@ -11,6 +11,16 @@
 
 #include "hs.h"
 
+/* The kernel protects this direction's records from now on: keep the
+ * secret, key and iv (KeyUpdate derives the next ones for the kernel), drop
+ * the cipher context (about 1.2 KB with AES-GCM). */
+static void rec_drop_cipher(struct kitls_rec_dir *d)
+{
+    EVP_CIPHER_CTX_free(d->ctx);
+    d->ctx = NULL;
+    d->keys_only = 1;
+}
+
 int kitls_conn_offload(kitls_conn *c, enum kitls_dir dir)
 {
     if (!c || (dir != KITLS_DIR_TX && dir != KITLS_DIR_RX))
@@ -24,11 +34,13 @@ int kitls_conn_offload(kitls_conn *c, enum kitls_dir dir)
         if (c->out.len != c->out_off)
             return KITLS_E_STATE;
         c->tx_off = 1;
+        rec_drop_cipher(&c->tx);
         return 0;
     }
     if (c->app_len || c->in_start != c->in_len || c->hs_off != c->hs_in.len)
         return KITLS_E_STATE;
     c->rx_off = 1;
+    rec_drop_cipher(&c->rx);
     /* The receive buffer is the kernel's now. */
     if (c->in) {
         OPENSSL_cleanse(c->in, c->in_cap);

@@ -17,6 +17,11 @@ int kitls_rec_set_secret(struct kitls_rec_dir *d, const struct kitls_suite *suit
     GUARD(kitls_hkdf_expand_label(suite->md, d->secret, hl, "key", NULL, 0, d->key,
                                   suite->key_len));
     GUARD(kitls_hkdf_expand_label(suite->md, d->secret, hl, "iv", NULL, 0, d->iv, KITLS_IV_LEN));
+    if (d->keys_only) {
+        d->suite = suite;
+        d->seq = 0;
+        return 0;
+    }
     if (!d->ctx && !(d->ctx = EVP_CIPHER_CTX_new()))
         return KITLS_E_NOMEM;
     if (!EVP_CipherInit_ex2(d->ctx, suite->cipher, d->key, NULL, encrypt, NULL))

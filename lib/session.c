@@ -301,7 +301,7 @@ int kitls_ticket_send(kitls_conn *c)
     s.lifetime = c->cfg->ticket_lifetime;
     s.max_early = c->cfg->early_max;
     s.received = kitls_config_now(c->cfg);
-    if (c->alpn[0])
+    if (c->alpn)
         memcpy(s.alpn, c->alpn, strlen(c->alpn) + 1);
     if (c->sni)
         snprintf(s.sni, sizeof(s.sni), "%s", c->sni);
@@ -392,7 +392,7 @@ int kitls_hs_recv_nst(kitls_conn *c, struct rd *b)
     s->lifetime = lifetime;
     s->max_early = max_early;
     s->received = kitls_config_now(c->cfg);
-    if (c->alpn[0])
+    if (c->alpn)
         memcpy(s->alpn, c->alpn, strlen(c->alpn) + 1);
     if (c->sni)
         snprintf(s->sni, sizeof(s->sni), "%s", c->sni);

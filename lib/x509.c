@@ -124,8 +124,7 @@ int kitls_x509_verify_chain(kitls_conn *c, const uint8_t *const *der, const size
             /* cert_data that is not DER X.509 cannot be decoded: decode_error
              * (RFC 8446 §6.2), as BoringSSL and OpenSSL answer. */
             ret = KITLS_E_DECODE;
-            snprintf(c->verify_detail, sizeof(c->verify_detail),
-                     "certificate %zu does not parse", i);
+            kitls_conn_set_detail(c, "certificate %zu does not parse", i);
             goto out;
         }
         if (!sk_X509_push(chain, x)) {
@@ -137,14 +136,14 @@ int kitls_x509_verify_chain(kitls_conn *c, const uint8_t *const *der, const size
     leaf = sk_X509_value(chain, 0);
     EVP_PKEY *pk = X509_get0_pubkey(leaf);
     if (!pk) {
-        snprintf(c->verify_detail, sizeof(c->verify_detail), "leaf public key unsupported");
+        kitls_conn_set_detail(c, "leaf public key unsupported");
         goto out;
     }
     int result = 0;
     /* TLS 1.3 signatures need digitalSignature when keyUsage is present. */
     if ((X509_get_extension_flags(leaf) & EXFLAG_KUSAGE) &&
         !(X509_get_key_usage(leaf) & KU_DIGITAL_SIGNATURE)) {
-        snprintf(c->verify_detail, sizeof(c->verify_detail), "leaf keyUsage lacks digitalSignature");
+        kitls_conn_set_detail(c, "leaf keyUsage lacks digitalSignature");
         result = KITLS_E_CERT_USAGE;
     }
     if (!result && c->cfg->verify != KITLS_VERIFY_NONE) {
@@ -176,7 +175,7 @@ int kitls_x509_verify_chain(kitls_conn *c, const uint8_t *const *der, const size
         }
         if (X509_verify_cert(ctx) != 1) {
             int e = X509_STORE_CTX_get_error(ctx);
-            snprintf(c->verify_detail, sizeof(c->verify_detail), "%s (depth %d)",
+            kitls_conn_set_detail(c, "%s (depth %d)",
                      X509_verify_cert_error_string(e), X509_STORE_CTX_get_error_depth(ctx));
             result = map_verify_error(e);
         }

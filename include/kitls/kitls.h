@@ -536,6 +536,12 @@ KITLS_API KITLS_WUR int kitls_conn_send_ticket(kitls_conn *c);
  * for ChaCha20-Poly1305).  Lower it to test rekeying.
  */
 KITLS_API KITLS_WUR int kitls_config_set_key_update_limit(kitls_config *cfg, uint64_t records);
+/**
+ * The records one key may protect on this connection before a KeyUpdate:
+ * the config's limit, or the default for the negotiated suite (0 before
+ * the suite is known).  A kTLS sender that counts records itself uses it.
+ */
+KITLS_API uint64_t kitls_conn_key_update_limit(const kitls_conn *c);
 
 /* ------------------------------------------------------------------ */
 /* 0-RTT early data (RFC 8446 §2.3, §4.2.10, §8) — off by default      */

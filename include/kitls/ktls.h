@@ -166,9 +166,10 @@ KITLS_API KITLS_WUR int kitls_ktls_set_rekey_policy(kitls_ktls *k, enum kitls_kt
 KITLS_API KITLS_WUR int kitls_ktls_set_rekey_support(kitls_ktls *k, int supported);
 /**
  * Records to send under one key before a KeyUpdate (the kernel does not
- * count; this layer does).  0 = default: 2^24 for AES-GCM (RFC 8446
- * §5.5), 2^40 for ChaCha20-Poly1305.  Set it to the value given to
- * kitls_config_set_key_update_limit(): the core cannot report it.
+ * count; this layer does).  0 = default: the connection's
+ * kitls_conn_key_update_limit(), i.e. the config's
+ * kitls_config_set_key_update_limit() or 2^24 for AES-GCM (RFC 8446
+ * §5.5), 2^40 for ChaCha20-Poly1305.
  */
 KITLS_API KITLS_WUR int kitls_ktls_set_key_update_limit(kitls_ktls *k, uint64_t records);
 

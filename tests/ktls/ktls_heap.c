@@ -13,7 +13,8 @@
  * measured for connections left in userspace (buffers released too), for
  * comparison.  Kernel memory (the socket's TLS context) is not counted.
  *
- * Prints "heap per connection: ..." lines; exit 77 without kTLS.
+ * Prints "heap per connection: ..." lines; exit 77 without kTLS, 1 when
+ * the offloaded figure is above its 2048-byte target.
  */
 #include <fcntl.h>
 #include <malloc.h>
@@ -190,5 +191,5 @@ int main(int argc, char **argv)
     kitls_conn_free(w.c);
     kitls_config_free(scfg);
     kitls_config_free(ccfg);
-    return 0;
+    return off <= 2048 ? 0 : 1; /* the target is a gate (issue #5) */
 }

@@ -38,12 +38,19 @@ static void on_session(void *ctx, kitls_conn *c, kitls_session *s)
     ++*(int *)ctx;
 }
 
+/* kitls_config_set_key_update_limit() for the next env_new (0: default). */
+static uint64_t env_ku_limit;
+
 /* Handshake in memory; `me` is the client when me_client. */
 static void env_new(struct env *e, uint16_t suite, int me_client)
 {
     memset(e, 0, sizeof(*e));
     e->ccfg = tu_client_config();
     e->scfg = tu_server_config(TU_P256);
+    if (env_ku_limit) {
+        ck_assert_int_eq(kitls_config_set_key_update_limit(e->ccfg, env_ku_limit), 0);
+        ck_assert_int_eq(kitls_config_set_key_update_limit(e->scfg, env_ku_limit), 0);
+    }
     ck_assert_int_eq(kitls_config_set_suites(e->ccfg, &suite, 1), 0);
     ck_assert_int_eq(kitls_config_set_suites(e->scfg, &suite, 1), 0);
     ck_assert_int_eq(kitls_config_set_session_callback(e->ccfg, on_session, &e->sessions), 0);
@@ -215,6 +222,37 @@ START_TEST(key_update_rekey)
 }
 END_TEST
 
+/* Two KeyUpdates of ours while the first cannot leave (socket full): they
+ * merge into one queued KeyUpdate that also carries the request, so the
+ * kernel's keys follow the records on the wire (one generation). */
+START_TEST(queued_key_updates)
+{
+    struct env e;
+    env_new(&e, suites[_i], 1);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    me_to_peer(&e, 100, 20);
+    e.fk.eagain_sends = 1000;
+    /* kitls_ktls_key_update() waits (AGAIN) while a record is pending; the
+     * core can still queue several (answers to the peer's requests, the
+     * AEAD limit, or an application calling the core directly). */
+    ck_assert_int_eq(kitls_ktls_key_update(e.k, 0), KITLS_KTLS_E_AGAIN); /* queued */
+    ck_assert_int_eq(kitls_conn_key_update(e.me, 0), 0);
+    ck_assert_int_eq(kitls_conn_key_update(e.me, 1), 0);
+    ck_assert_int_eq(kitls_ktls_key_update(e.k, 0), KITLS_KTLS_E_AGAIN);
+    e.fk.eagain_sends = 0;
+    me_to_peer(&e, 1000, 21); /* the KeyUpdate leaves first, then the data */
+    unsigned tx, rx;
+    kitls_ktls_rekeys(e.k, &tx, &rx);
+    ck_assert_uint_eq(tx, 1);
+    ck_assert_uint_eq(e.fk.rekey_tx, 1);
+    peer_to_me(&e, 100, 22, 65536); /* the peer answered the request */
+    kitls_ktls_rekeys(e.k, &tx, &rx);
+    ck_assert_uint_eq(rx, 1);
+    ck_assert_uint_eq(e.fk.decrypt_err, 0);
+    env_free(&e);
+}
+END_TEST
+
 /* The layer counts records and updates keys before the AEAD limit. */
 START_TEST(aead_limit)
 {
@@ -228,6 +266,30 @@ START_TEST(aead_limit)
     ck_assert_uint_ge(tx, 3);
     ck_assert_uint_lt(e.fk.tx.seq, 5);
     ck_assert_uint_le(kitls_ktls_tx_records(e.k), 5);
+    env_free(&e);
+}
+END_TEST
+
+/* Without kitls_ktls_set_key_update_limit() the layer uses the config's
+ * limit (kitls_conn_key_update_limit()), for either role. */
+START_TEST(aead_limit_from_config)
+{
+    struct env e;
+    env_ku_limit = 5;
+    env_new(&e, suites[_i % 3], _i < 3);
+    env_ku_limit = 0;
+    ck_assert_uint_eq(kitls_conn_key_update_limit(e.me), 5);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    me_to_peer(&e, 16384 * 12, 17);
+    unsigned tx;
+    kitls_ktls_rekeys(e.k, &tx, NULL);
+    ck_assert_uint_ge(tx, 2); /* 12 records, at most 4 data records per key */
+    ck_assert_uint_lt(e.fk.tx.seq, 5);
+    env_free(&e);
+    /* The defaults per suite (RFC 8446 §5.5). */
+    env_new(&e, suites[_i % 3], 1);
+    ck_assert_uint_eq(kitls_conn_key_update_limit(e.me),
+                      suites[_i % 3] == KITLS_CHACHA20_POLY1305_SHA256 ? 1ull << 40 : 1ull << 24);
     env_free(&e);
 }
 END_TEST
@@ -561,7 +623,9 @@ int main(void)
     tcase_add_loop_test(t, one_direction, 0, 2);
     tcase_add_loop_test(t, ticket_after_offload, 0, 3);
     tcase_add_loop_test(t, key_update_rekey, 0, 3);
+    tcase_add_loop_test(t, queued_key_updates, 0, 3);
     tcase_add_test(t, aead_limit);
+    tcase_add_loop_test(t, aead_limit_from_config, 0, 6);
     tcase_add_test(t, no_rekey_require);
     tcase_add_test(t, no_rekey_close);
     tcase_add_test(t, rekey_ebusy);

@@ -3,12 +3,19 @@
 #
 # Boots bookworm's 6.1 kernel (kTLS without TLS 1.3 rekey) and a >= 6.14
 # kernel (rekey) under qemu-system-x86_64 -accel tcg (vm-kernels.sh,
-# vm-initrd.sh, vm-run.sh), both at once, and runs test_ktls_kernel in
-# each against the host root shared over 9p.  Downloads and images are
-# cached in ${KITLS_CACHE:-/var/cache/kitls}.
+# vm-initrd.sh, vm-run.sh), both at once, and runs in each, against the
+# host root shared over 9p: test_ktls_kernel (kernel records against the
+# userspace record layer, offload, KeyUpdate, policies, tls_stat), then
+# vm-interop.sh (kitls-server / kitls-client with kTLS against openssl
+# s_client / s_server for each suite, sendfile verified by sha256, tickets
+# after the offload, KeyUpdate k/K, close_notify, tls_stat, and the heap
+# per offloaded connection against its 2 KiB target).  Downloads and
+# images are cached in ${KITLS_CACHE:-/var/cache/kitls}.
 #
 # Exit 77 (skip) only when qemu or the image tools are missing and cannot
-# be installed.  KITLS_VM_KERNELS="old new" picks the kernels.
+# be installed.  KITLS_VM_KERNELS="old new" picks the kernels;
+# KITLS_INTEROP_PARTS the vm-interop.sh parts (default "suites policy stat
+# heap"; add "bench" for the sendfile benchmark, "none" skips it).
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -50,7 +57,13 @@ kernels=${KITLS_VM_KERNELS:-old new}
 for n in $kernels; do
     case $n in old) exp=0 ;; *) exp=1 ;; esac
     echo "== booting $n: $(grep "^$n " "$KITLS_CACHE/kernels.txt" | cut -d' ' -f3)"
-    sh "$here/vm-run.sh" "$n" "uname -r; KITLS_EXPECT_REKEY=$exp $prog" \
+    parts=${KITLS_INTEROP_PARTS:-suites policy stat heap}
+    if [ "$parts" = none ]; then
+        cmd="uname -r; KITLS_EXPECT_REKEY=$exp $prog"
+    else
+        cmd="uname -r; KITLS_EXPECT_REKEY=$exp $prog; r=\$?; KITLS_EXPECT_REKEY=$exp KITLS_INTEROP_PARTS='$parts' bash $here/vm-interop.sh $bd || r=1; exit \$r"
+    fi
+    KITLS_VM_TIMEOUT=${KITLS_VM_TIMEOUT:-900} sh "$here/vm-run.sh" "$n" "$cmd" \
         > "$KITLS_CACHE/vm-$n.log" 2>&1 &
     eval "pid_$n=\$!"
 done
@@ -68,12 +81,14 @@ echo "vm.sh: $kernels in $(( $(date +%s) - start )) s"
 # One closing line for both kernels.
 p=0; f=0
 for n in $kernels; do
-    l=$(tr -d '\r' < "$KITLS_CACHE/vm-$n.log" | grep -aE '^[0-9]+ passed, [0-9]+ failed$' | tail -n1)
-    if [ -n "$l" ]; then
+    # test_ktls_kernel's line, then vm-interop.sh's.
+    lines=$(tr -d '\r' < "$KITLS_CACHE/vm-$n.log" | grep -aE '^[0-9]+ passed, [0-9]+ failed$')
+    want=2; [ "${KITLS_INTEROP_PARTS:-}" = none ] && want=1
+    [ "$(printf '%s\n' "$lines" | grep -c passed)" -eq "$want" ] || f=$((f + 1))
+    for l in $(printf '%s\n' "$lines" | tr ' ' '_'); do
+        l=$(echo "$l" | tr '_' ' ')
         p=$((p + ${l%% passed*})); x=${l#*, }; f=$((f + ${x%% failed*}))
-    else
-        f=$((f + 1))
-    fi
+    done
 done
 echo "$p passed, $f failed"
 exit $rc
