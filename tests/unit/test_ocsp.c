@@ -186,8 +186,14 @@ static kitls_config *server_cfg(const struct leaf *l, const uint8_t *staple, siz
 
 static kitls_config *client_cfg(enum kitls_ocsp_policy p)
 {
+    /* The client's clock is pinned to the time the responses are made
+     * from: the skew tests must not depend on how slowly the test runs
+     * (valgrind). */
+    static int64_t pinned;
+    pinned = tu_pki.now;
     kitls_config *cfg = tu_client_config();
     ck_assert_int_eq(kitls_config_set_ocsp_policy(cfg, p), 0);
+    ck_assert_int_eq(kitls_config_set_time(cfg, tu_time_fixed, &pinned), 0);
     return cfg;
 }
 
