@@ -384,9 +384,9 @@ int ktls_pend_add(kitls_ktls *k, const uint8_t *p, size_t n)
 /*
  * Before RX offload the core must hold no received bytes: process the
  * complete records it buffered, and complete a partial one from the
- * socket one byte at a time (the core does not say how many bytes it
- * lacks, and reading more could take bytes of the next record, which
- * belong to the kernel).
+ * socket, reading exactly the bytes it lacks (kitls_conn_in_needed(); a
+ * new record's header first): reading more could take bytes of the next
+ * record, which belong to the kernel.
  */
 static int drain_core(kitls_ktls *k)
 {
@@ -416,8 +416,12 @@ static int drain_core(kitls_ktls *k)
         OPENSSL_cleanse(&keys, sizeof(keys));
         if (ret != KITLS_E_STATE)
             return ret;
-        uint8_t b;
-        struct iovec iov = {&b, 1};
+        size_t want = kitls_conn_in_needed(k->c);
+        if (!want)
+            want = 5; /* the next record's header (a message spans records) */
+        if (want > KTLS_RBUF_LEN)
+            want = KTLS_RBUF_LEN;
+        struct iovec iov = {k->rbuf, want};
         struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
         ssize_t r = k->ops.recvmsg(k->ops.ctx, k->fd, &m, 0);
         if (r < 0)
@@ -426,7 +430,7 @@ static int drain_core(kitls_ktls *k)
             kitls_conn_set_eof(k->c);
             continue;
         }
-        if ((ret = kitls_conn_feed(k->c, &b, 1)))
+        if ((ret = kitls_conn_feed(k->c, k->rbuf, (size_t)r)))
             return ret;
     }
 }

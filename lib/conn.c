@@ -252,6 +252,23 @@ void kitls_conn_release_buffers(kitls_conn *c)
         wr_free(&c->hs_in), c->hs_off = 0;
 }
 
+size_t kitls_conn_in_needed(const kitls_conn *c)
+{
+    /* Skip the whole records not processed yet; the last one may be partial. */
+    for (size_t off = c->in_start;;) {
+        size_t have = c->in_len - off;
+        if (!have)
+            return 0;
+        if (have < KITLS_REC_HDR)
+            return KITLS_REC_HDR - have;
+        const uint8_t *h = c->in + off;
+        size_t need = KITLS_REC_HDR + ((size_t)h[3] << 8 | h[4]);
+        if (need > have)
+            return need - have;
+        off += need;
+    }
+}
+
 void kitls_conn_out_consume(kitls_conn *c, size_t n)
 {
     size_t left = c->out.len - c->out_off;

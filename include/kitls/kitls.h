@@ -346,6 +346,15 @@ KITLS_API KITLS_WUR int kitls_conn_feed(kitls_conn *c, const uint8_t *buf, size_
 KITLS_API KITLS_WUR int kitls_conn_in_reserve(kitls_conn *c, uint8_t **buf, size_t *cap);
 KITLS_API KITLS_WUR int kitls_conn_in_commit(kitls_conn *c, size_t n);
 
+/**
+ * Bytes still missing from the record the connection is receiving (the
+ * last one buffered, after any whole records not processed yet): the rest
+ * of its 5-byte header, or of its body once the header is in.  0 when no
+ * partial record is buffered.  A caller that must not read past a
+ * record boundary (before moving RX to kernel TLS) reads exactly this many.
+ */
+KITLS_API size_t kitls_conn_in_needed(const kitls_conn *c);
+
 /** Bytes waiting to be sent: pointer and length (valid until the next call
  *  on the connection).  Returns the length (0 if nothing pending). */
 KITLS_API size_t kitls_conn_out_peek(kitls_conn *c, const uint8_t **buf);

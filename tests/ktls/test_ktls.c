@@ -569,6 +569,7 @@ START_TEST(drain_before_rx)
     size_t n = kitls_conn_out_peek(e.peer, &p);
     size_t cut = sizeof(a) + 22 + sizeof(b) / 2;
     ck_assert_int_eq(kitls_conn_feed(e.me, p, cut), 0);
+    ck_assert_uint_eq(kitls_conn_in_needed(e.me), n - cut); /* the rest of record b */
     e.fk.in.p = malloc(n - cut);
     memcpy(e.fk.in.p, p + cut, n - cut);
     e.fk.in.len = n - cut;
@@ -586,6 +587,28 @@ START_TEST(drain_before_rx)
     peer_to_me(&e, 40000, 35, 65536); /* then the kernel path */
     ck_assert_uint_ge(e.fk.records_in, 3);
     env_free(&e);
+}
+END_TEST
+
+/* kitls_conn_in_needed(): what completes the record being received. */
+START_TEST(in_needed)
+{
+    kitls_config *cfg = tu_server_config(TU_P256);
+    kitls_conn *s = tu_server(cfg);
+    const uint8_t hdr[5] = {22, 3, 1, 0, 100}, body[60] = {0};
+    ck_assert_uint_eq(kitls_conn_in_needed(s), 0);
+    ck_assert_int_eq(kitls_conn_feed(s, hdr, 3), 0);
+    ck_assert_uint_eq(kitls_conn_in_needed(s), 2);
+    ck_assert_int_eq(kitls_conn_feed(s, hdr + 3, 2), 0);
+    ck_assert_uint_eq(kitls_conn_in_needed(s), 100);
+    ck_assert_int_eq(kitls_conn_feed(s, body, 60), 0);
+    ck_assert_uint_eq(kitls_conn_in_needed(s), 40);
+    ck_assert_int_eq(kitls_conn_feed(s, body, 40), 0);
+    ck_assert_uint_eq(kitls_conn_in_needed(s), 0); /* whole, not processed yet */
+    ck_assert_int_eq(kitls_conn_feed(s, hdr, 1), 0);
+    ck_assert_uint_eq(kitls_conn_in_needed(s), 4); /* the next record's header */
+    kitls_conn_free(s);
+    kitls_config_free(cfg);
 }
 END_TEST
 
@@ -636,6 +659,7 @@ int main(void)
     tcase_add_test(t, fallbacks);
     tcase_add_loop_test(t, sendfile_both, 0, 6);
     tcase_add_loop_test(t, drain_before_rx, 0, 3);
+    tcase_add_test(t, in_needed);
     tcase_add_test(t, api_misuse);
     suite_add_tcase(s, t);
     SRunner *sr = srunner_create(s);
