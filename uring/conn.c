@@ -83,7 +83,11 @@ static int ktls_try(struct kitls_uring_conn *c)
             return 0; /* stays in userspace */
         }
         r = kitls_ktls_set_mode(c->ktls, u->p.ktls & KITLS_URING_KTLS_BOTH);
-        (void)r;
+        if (!r && (u->p.flags & KITLS_URING_F_KTLS_REKEY_CLOSE))
+            r = kitls_ktls_set_rekey_policy(c->ktls, KITLS_KTLS_REKEY_CLOSE);
+        if (!r && u->p.ktls_key_update_limit)
+            r = kitls_ktls_set_key_update_limit(c->ktls, u->p.ktls_key_update_limit);
+        (void)r; /* only invalid arguments fail, and these are not */
     }
     /* The socket is non-blocking: enable() completes a record the core
      * read partly, and answers AGAIN when the rest is not there yet. */
@@ -621,8 +625,10 @@ void uring_conn_cqe(struct kitls_uring_conn *c, unsigned op, int res, unsigned f
         }
         break;
     case KITLS_URING_OP_SPLICE_OUT:
-        if (res > 0)
+        if (res > 0) {
             c->pipe_len -= (size_t)res;
+            kitls_ktls_tx_count(c->ktls, kitls_ktls_records_for((size_t)res));
+        }
         else if (res == -EAGAIN)
             uring_conn_poll(c, POLLOUT);
         else
@@ -658,6 +664,23 @@ void kitls_uring_abort(kitls_uring_conn *c)
     uring_conn_pump(c);
 }
 
+int kitls_uring_key_update(kitls_uring_conn *c, int request)
+{
+    if (!c)
+        return -EINVAL;
+    if (c->st != CS_OPEN || c->enabling)
+        return -ENOTCONN;
+    if (c->close_req)
+        return -EPIPE;
+    /* The core queues the KeyUpdate behind its output; send_step sends it
+     * (userspace: encrypted with the old key; kTLS: through
+     * kitls_ktls_flush(), which installs the new TX key after it). */
+    if (kitls_conn_key_update(c->tls, request ? 1 : 0) < 0)
+        return -EBUSY;
+    uring_conn_pump(c);
+    return 0;
+}
+
 void kitls_uring_pause_recv(kitls_uring_conn *c, int pause)
 {
     if (!c)
@@ -691,4 +714,15 @@ int kitls_uring_conn_fd(const kitls_uring_conn *c)
 int kitls_uring_conn_ktls(const kitls_uring_conn *c, enum kitls_dir dir)
 {
     return dir == KITLS_DIR_TX ? c->tx_k : c->rx_k;
+}
+
+void kitls_uring_conn_ktls_rekeys(const kitls_uring_conn *c, unsigned *tx, unsigned *rx)
+{
+    unsigned t = 0, r = 0;
+    if (c->ktls && (c->tx_k || c->rx_k))
+        kitls_ktls_rekeys(c->ktls, &t, &r);
+    if (tx)
+        *tx = t;
+    if (rx)
+        *rx = r;
 }
