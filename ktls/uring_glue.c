@@ -13,6 +13,9 @@
  * and the new TX key is installed before anything else is sent.
  */
 #include <errno.h>
+#include <openssl/crypto.h>
+#include <stdlib.h>
+#include <string.h>
 #include <limits.h>
 #include <sys/types.h>
 
@@ -82,4 +85,23 @@ void kitls_ktls_tx_count(kitls_ktls *k, uint64_t records)
 uint64_t kitls_ktls_records_for(size_t bytes)
 {
     return (uint64_t)(bytes / KTLS_MAX_PLAIN) + 1;
+}
+
+ssize_t kitls_ktls_recv_pending(kitls_ktls *k, void *buf, size_t len)
+{
+    if (!k || (!buf && len))
+        return KITLS_E_INVALID_ARG;
+    size_t n = k->pend_len - k->pend_off;
+    n = n < len ? n : len;
+    if (!n)
+        return 0;
+    memcpy(buf, k->pend + k->pend_off, n);
+    k->pend_off += n;
+    if (k->pend_off == k->pend_len) {
+        OPENSSL_cleanse(k->pend, k->pend_len);
+        free(k->pend);
+        k->pend = NULL;
+        k->pend_len = k->pend_off = 0;
+    }
+    return (ssize_t)n;
 }

@@ -106,6 +106,10 @@ static int ktls_try(struct kitls_uring_conn *c)
     }
     c->tx_k = kitls_ktls_is_offloaded(c->ktls, KITLS_DIR_TX) == 1;
     c->rx_k = kitls_ktls_is_offloaded(c->ktls, KITLS_DIR_RX) == 1;
+    /* enable() took the records the core had read past the handshake
+     * (before it knew whether RX would move); their plaintext is
+     * delivered first (drain_ktls) in every case. */
+    c->rx_drain = 1;
     if (!c->tx_k && !c->rx_k)
         return 0; /* kept for kitls_ktls_reason(); freed with the connection */
     u->st.ktls_conns++;
@@ -115,7 +119,6 @@ static int ktls_try(struct kitls_uring_conn *c)
             uring_conn_fail(c, -ENOMEM);
             return 0;
         }
-        c->rx_drain = 1; /* plaintext the layer kept from the core's buffer */
     }
     return 0;
 }
@@ -308,6 +311,20 @@ static void read_core(struct kitls_uring_conn *c)
 static void drain_ktls(struct kitls_uring_conn *c)
 {
     kitls_uring *u = c->u;
+    while (c->st == CS_OPEN && !c->paused && !c->rx_k) {
+        /* RX stayed in userspace: only the kept plaintext, then the core
+         * (which may hold a close_notify that enable() met) as usual. */
+        ssize_t n = kitls_ktls_recv_pending(c->ktls, u->scratch, sizeof(u->scratch));
+        if (n > 0) {
+            u->st.bytes_in += (size_t)n;
+            emit(c, KITLS_URING_EV_DATA, u->scratch, (size_t)n, NULL);
+            continue;
+        }
+        c->rx_drain = 0;
+        c->rx_ready = 1;
+        c->again = 1; /* process_input() runs before us in step() */
+        return;
+    }
     while (c->st == CS_OPEN && !c->paused) {
         ssize_t n = kitls_ktls_recv(c->ktls, u->scratch, sizeof(u->scratch));
         if (n > 0) {
@@ -375,8 +392,8 @@ static void process_input(struct kitls_uring_conn *c)
         if (c->st != CS_OPEN || c->enabling || c->rx_k)
             return;
     }
-    if (c->st == CS_OPEN && !c->rx_k)
-        read_core(c);
+    if (c->st == CS_OPEN && !c->rx_k && !c->rx_drain)
+        read_core(c); /* after the plaintext kTLS enable() kept (drain_ktls) */
 }
 
 static void recv_step(struct kitls_uring_conn *c)

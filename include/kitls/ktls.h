@@ -296,6 +296,14 @@ KITLS_API void kitls_ktls_tx_count(kitls_ktls *k, uint64_t records);
 /** Upper bound of the records one send or splice of `bytes` bytes makes
  *  on a kTLS socket: bytes / 16384 + 1. */
 KITLS_API uint64_t kitls_ktls_records_for(size_t bytes);
+/**
+ * Only the application data kitls_ktls_enable() took from the core's
+ * buffer (records the core read past the handshake), which
+ * kitls_ktls_recv() would return first: up to len bytes, 0 when none is
+ * left.  Never reads the socket.  For a driver that keeps reading with
+ * the core (or its own reads) when RX was not offloaded.
+ */
+KITLS_API KITLS_WUR ssize_t kitls_ktls_recv_pending(kitls_ktls *k, void *buf, size_t len);
 
 #ifdef __cplusplus
 }
