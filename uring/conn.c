@@ -85,6 +85,13 @@ static int ktls_try(struct kitls_uring_conn *c)
         r = kitls_ktls_set_mode(c->ktls, u->p.ktls & KITLS_URING_KTLS_BOTH);
         if (!r && (u->p.flags & KITLS_URING_F_KTLS_REKEY_CLOSE))
             r = kitls_ktls_set_rekey_policy(c->ktls, KITLS_KTLS_REKEY_CLOSE);
+        /* Whether the kernel can rekey, probed once per process: the
+         * layer caches the probe only for the real kernel asked with NULL
+         * ops, and enable() would otherwise probe again (a loopback TCP
+         * connection with two TLS_TX installs) for every connection. */
+        int pr = kitls_ktls_probe_rekey(NULL);
+        if (!r)
+            r = kitls_ktls_set_rekey_support(c->ktls, pr == 1 ? 1 : pr == 0 ? 0 : -1);
         if (!r && u->p.ktls_key_update_limit)
             r = kitls_ktls_set_key_update_limit(c->ktls, u->p.ktls_key_update_limit);
         (void)r; /* only invalid arguments fail, and these are not */
