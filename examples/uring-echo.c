@@ -200,11 +200,14 @@ int main(int argc, char **argv)
     kitls_uring_get_stats(u, &st);
     fprintf(stderr,
             "uring-echo: accepted %llu handshakes %llu failures %llu timeouts %llu "
-            "overloads %llu in %llu out %llu open %u multishot %d\n",
+            "overloads %llu in %llu out %llu open %u multishot %d ktls %llu "
+            "ktls-control-records recvmsg %llu sync %llu ktls-tx-rekeys %llu\n",
             (unsigned long long)st.accepted, (unsigned long long)st.handshakes,
             (unsigned long long)st.handshake_failures, (unsigned long long)st.timeouts,
             (unsigned long long)st.overloads, (unsigned long long)st.bytes_in,
-            (unsigned long long)st.bytes_out, st.conns, st.multishot_accept);
+            (unsigned long long)st.bytes_out, st.conns, st.multishot_accept,
+            (unsigned long long)st.ktls_conns, (unsigned long long)st.ktls_ctrl_recvmsg,
+            (unsigned long long)st.ktls_ctrl_sync, (unsigned long long)st.ktls_tx_rekeys);
     kitls_uring_free(u);
     io_uring_queue_exit(&ring);
     close(sfd);

@@ -105,3 +105,30 @@ ssize_t kitls_ktls_recv_pending(kitls_ktls *k, void *buf, size_t len)
     }
     return (ssize_t)n;
 }
+
+int kitls_ktls_recv_record(kitls_ktls *k, uint8_t type, const uint8_t *p, size_t n)
+{
+    if (!k || (!p && n) || type == KTLS_CT_APPDATA)
+        return KITLS_E_INVALID_ARG;
+    if (k->err)
+        return k->err;
+    if (!k->off[KITLS_DIR_RX])
+        return KITLS_E_STATE;
+    int ret = kitls_conn_feed_record(k->c, type, p, n);
+    if (ret == KITLS_E_CLOSED) {
+        k->peer_closed = 1;
+        return 1;
+    }
+    if (ret)
+        return ktls_fail(k, ret); /* the alert waits in the core: flush it */
+    if (!kitls_conn_rx_rekey_pending(k->c))
+        return 0;
+    /* The peer's KeyUpdate: the kernel holds RX (EKEYEXPIRED) until it
+     * has the next key, installed here before the caller reads again. */
+    if (!k->rekey_ok)
+        return ktls_rekey_refused(k);
+    if (ktls_install(k, KITLS_DIR_RX))
+        return ktls_fail(k, KITLS_KTLS_E_INSTALL);
+    k->rekeys[1]++;
+    return 0;
+}

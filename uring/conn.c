@@ -20,6 +20,7 @@
  */
 #define _GNU_SOURCE /* pipe2 */
 #include <errno.h>
+#include <linux/tls.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -29,6 +30,11 @@
 #include <unistd.h>
 
 #include "uring_int.h"
+
+#ifndef SOL_TLS
+#define SOL_TLS 282
+#endif
+#define URING_CT_APPDATA 23u /* TLS record content type application_data */
 
 
 /* An SQE for op on this connection, or NULL (deferred to kitls_uring_flush). */
@@ -122,7 +128,9 @@ static int ktls_try(struct kitls_uring_conn *c)
     u->st.ktls_conns++;
     if (c->rx_k) {
         c->rbuf = malloc(URING_SCRATCH);
-        if (!c->rbuf) {
+        if (u->have_recvmsg)
+            c->rmsg = calloc(1, sizeof(*c->rmsg));
+        if (!c->rbuf || (u->have_recvmsg && !c->rmsg)) {
             uring_conn_fail(c, -ENOMEM);
             return 0;
         }
@@ -240,11 +248,17 @@ static void finish(struct kitls_uring_conn *c)
             close(c->pipe_fd[i]);
     while (c->q_head)
         uring_q_pop(c);
+    if (c->ktls && c->tx_k) {
+        unsigned tx = 0;
+        kitls_ktls_rekeys(c->ktls, &tx, NULL);
+        u->st.ktls_tx_rekeys += tx;
+    }
     if (c->visible)
         emit(c, KITLS_URING_EV_CLOSED, NULL, 0, NULL);
     free(c->fbuf);
     free(c->sbuf);
     free(c->rbuf);
+    free(c->rmsg);
     free(c->peer);
     kitls_ktls_free(c->ktls);
     kitls_conn_free(c->tls);
@@ -353,6 +367,34 @@ static void drain_ktls(struct kitls_uring_conn *c)
     }
 }
 
+/* The record type of a completed kTLS recvmsg (application data when the
+ * kernel gave none, or with a plain recv).  The control buffer was zeroed
+ * before the recvmsg: what the kernel wrote there is read directly. */
+static unsigned ktls_record_type(const struct kitls_uring_conn *c)
+{
+    if (!c->rmsg)
+        return URING_CT_APPDATA;
+    const struct cmsghdr *cm = &c->rmsg->cb.align;
+    if (cm->cmsg_level == SOL_TLS && cm->cmsg_type == TLS_GET_RECORD_TYPE &&
+        cm->cmsg_len >= CMSG_LEN(sizeof(unsigned char)))
+        return *(const unsigned char *)CMSG_DATA(cm);
+    return URING_CT_APPDATA;
+}
+
+/* kTLS RX: io_uring recvmsg brought a control record (NewSessionTicket,
+ * KeyUpdate, alert) with its type: the core takes it; after a KeyUpdate
+ * the next RX key is in the kernel before the next recvmsg.  Our answers
+ * leave through send_step (kitls_ktls_flush). */
+static void ktls_control(struct kitls_uring_conn *c, unsigned type, size_t n)
+{
+    c->u->st.ktls_ctrl_recvmsg++;
+    int r = kitls_ktls_recv_record(c->ktls, (uint8_t)type, c->rbuf, n);
+    if (r == 1)
+        peer_eof(c);
+    else if (r < 0)
+        uring_conn_fail_tls(c, r);
+}
+
 /* kTLS RX: a non-data record is next (recv said EIO/EKEYEXPIRED). */
 static void ctrl_step(struct kitls_uring_conn *c)
 {
@@ -361,6 +403,7 @@ static void ctrl_step(struct kitls_uring_conn *c)
         uring_conn_poll(c, POLLIN);
         return;
     }
+    c->u->st.ktls_ctrl_sync++;
     c->ctrl_pending = 0;
     if (r == 1)
         peer_eof(c);
@@ -415,8 +458,35 @@ static void recv_step(struct kitls_uring_conn *c)
     uint8_t *buf;
     size_t cap;
     if (c->rx_k) {
+        /* A KeyUpdate of ours (the answer to update_requested) leaves
+         * before the next record is taken: the kTLS layer installs the
+         * newest TX key after sending one, so at most one may wait. */
+        uint8_t type;
+        const uint8_t *d;
+        size_t l;
+        int rekey = 0;
+        if (c->tx_k && kitls_conn_out_record(c->tls, &type, &d, &l, &rekey) && rekey)
+            return; /* send_step sends it; its completion brings us back */
         buf = c->rbuf;
         cap = URING_SCRATCH;
+        if (c->rmsg) {
+            /* recvmsg with room for the record type: control records
+             * arrive whole (16 KiB is a full record) with their type. */
+            struct uring_rxmsg *rm = c->rmsg;
+            memset(rm, 0, sizeof(*rm));
+            rm->iov.iov_base = buf;
+            rm->iov.iov_len = cap;
+            rm->m.msg_iov = &rm->iov;
+            rm->m.msg_iovlen = 1;
+            rm->m.msg_control = rm->cb.buf;
+            rm->m.msg_controllen = sizeof(rm->cb.buf);
+            struct io_uring_sqe *sqe = uring_conn_sqe(c);
+            if (!sqe)
+                return;
+            io_uring_prep_recvmsg(sqe, c->fd, &rm->m, 0);
+            uring_conn_tag(c, sqe, KITLS_URING_OP_RECV);
+            return;
+        }
     } else {
         int r = kitls_conn_in_reserve(c->tls, &buf, &cap);
         if (r < 0) {
@@ -595,7 +665,9 @@ void uring_conn_cqe(struct kitls_uring_conn *c, unsigned op, int res, unsigned f
         break;
     case KITLS_URING_OP_RECV:
         if (res > 0) {
-            if (c->rx_k) {
+            if (c->rx_k && ktls_record_type(c) != URING_CT_APPDATA) {
+                ktls_control(c, ktls_record_type(c), (size_t)res);
+            } else if (c->rx_k) {
                 c->u->st.bytes_in += (unsigned)res;
                 emit(c, KITLS_URING_EV_DATA, c->rbuf, (size_t)res, NULL);
             } else {

@@ -304,6 +304,20 @@ KITLS_API uint64_t kitls_ktls_records_for(size_t bytes);
  * the core (or its own reads) when RX was not offloaded.
  */
 KITLS_API KITLS_WUR ssize_t kitls_ktls_recv_pending(kitls_ktls *k, void *buf, size_t len);
+/**
+ * A non-data record the caller read from the offloaded socket itself
+ * with its type (recvmsg with a TLS_GET_RECORD_TYPE control message, e.g.
+ * io_uring IORING_OP_RECVMSG): NewSessionTicket, KeyUpdate or alert.  It
+ * goes to the core; after a KeyUpdate the next RX key is installed before
+ * this returns (read again only then).  The core's answers (our KeyUpdate
+ * for update_requested, an alert) stay queued: send them with
+ * kitls_ktls_flush() before more data, and take no further record while
+ * a KeyUpdate of ours is still queued.  Returns 0, 1 after close_notify,
+ * or an error (KITLS_KTLS_E_REKEY_UNSUPPORTED on a kernel that cannot
+ * rekey, after a fatal alert).  RX must be offloaded.
+ */
+KITLS_API KITLS_WUR int kitls_ktls_recv_record(kitls_ktls *k, uint8_t type, const uint8_t *p,
+                                               size_t n);
 
 #ifdef __cplusplus
 }

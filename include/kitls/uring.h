@@ -241,6 +241,12 @@ struct kitls_uring_stats {
     uint64_t bytes_in, bytes_out; /**< application data */
     uint64_t ktls_conns;          /**< connections offloaded to the kernel */
     int multishot_accept;         /**< 1 if multishot accept is in use */
+    /** kTLS control records (tickets, KeyUpdate, alerts) received through
+     *  io_uring recvmsg with their type, and through the kTLS layer's
+     *  own recvmsg after -EIO/-EKEYEXPIRED (kernels without RECVMSG). */
+    uint64_t ktls_ctrl_recvmsg, ktls_ctrl_sync;
+    uint64_t ktls_tx_rekeys;      /**< TX keys installed after a KeyUpdate of ours on
+                                       kTLS connections (counted when they close) */
 };
 KITLS_API void kitls_uring_get_stats(const kitls_uring *u, struct kitls_uring_stats *st);
 

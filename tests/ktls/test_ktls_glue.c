@@ -7,13 +7,19 @@
  * KeyUpdate and install the next key before any key reaches the limit,
  * the peer (kitls in userspace) must read every byte, a kernel without
  * rekey must end the connection cleanly, and kitls_ktls_recv_pending()
- * must hand over the plaintext enable() took from the core.
+ * must hand over the plaintext enable() took from the core.  Records the
+ * driver reads itself with their type (io_uring recvmsg) go to the core
+ * through kitls_ktls_recv_record(): KeyUpdate (next RX key installed
+ * before the next read, our answer queued), close_notify.
  */
 #include <check.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
+
+#include <linux/tls.h>
 
 #include "fakekernel.h"
 #include "kitls/kitls.h"
@@ -53,6 +59,9 @@ static void env_free(struct env *e)
     kitls_config_free(e->scfg);
     fk_free(&e->fk);
 }
+
+static const uint16_t suites3[3] = {KITLS_AES_128_GCM_SHA256, KITLS_AES_256_GCM_SHA384,
+                                    KITLS_CHACHA20_POLY1305_SHA256};
 
 static uint8_t pat(size_t i)
 {
@@ -238,6 +247,94 @@ START_TEST(recv_pending_hands_over_early_records)
 }
 END_TEST
 
+/* One "io_uring recvmsg" on the fake socket: bytes read and the type. */
+static ssize_t driver_recvmsg(struct env *e, uint8_t *buf, size_t cap, int *type)
+{
+    union {
+        char b[CMSG_SPACE(1)];
+        struct cmsghdr align;
+    } cb;
+    memset(&cb, 0, sizeof(cb));
+    struct iovec iov = {buf, cap};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b,
+                       .msg_controllen = sizeof(cb.b)};
+    ssize_t r = e->ops.recvmsg(e->ops.ctx, FK_FD, &m, 0);
+    *type = 23;
+    if (r >= 0 && cb.align.cmsg_level == SOL_TLS && cb.align.cmsg_type == TLS_GET_RECORD_TYPE)
+        *type = *CMSG_DATA(&cb.align);
+    return r;
+}
+
+START_TEST(recv_record_takes_control_records)
+{
+    /* The peer sends data, KeyUpdate(update_requested), data, close_notify;
+     * the driver reads each record itself with its type. */
+    struct env e;
+    env_new(&e, suites3[_i], 1);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    ck_assert_int_eq(kitls_conn_write(e.peer, (const uint8_t *)"one", 3), 3);
+    ck_assert_int_eq(kitls_conn_key_update(e.peer, 1), 0);
+    ck_assert_int_eq(kitls_conn_write(e.peer, (const uint8_t *)"two", 3), 3);
+    ck_assert_int_eq(kitls_conn_close(e.peer), 0);
+    fk_pump(&e.fk, e.peer);
+    uint8_t buf[16384], data[16];
+    size_t got = 0;
+    int closed = 0, controls = 0;
+    for (int guard = 0; !closed && guard < 20; guard++) {
+        int type;
+        ssize_t r = driver_recvmsg(&e, buf, sizeof(buf), &type);
+        ck_assert_int_gt(r, 0); /* never EKEYEXPIRED: the key is in before the next read */
+        if (type == 23) {
+            ck_assert_uint_le(got + (size_t)r, sizeof(data));
+            memcpy(data + got, buf, (size_t)r);
+            got += (size_t)r;
+            continue;
+        }
+        controls++;
+        int rc = kitls_ktls_recv_record(e.k, (uint8_t)type, buf, (size_t)r);
+        ck_assert_int_ge(rc, 0);
+        closed = rc == 1;
+        /* our answer to update_requested: queued, sent by the driver */
+        ck_assert_int_eq(kitls_ktls_flush(e.k), 0);
+    }
+    ck_assert(closed);
+    ck_assert_int_eq(controls, 2);
+    ck_assert_uint_eq(got, 6);
+    ck_assert(memcmp(data, "onetwo", 6) == 0);
+    unsigned tx, rx;
+    kitls_ktls_rekeys(e.k, &tx, &rx);
+    ck_assert_uint_eq(rx, 1);
+    ck_assert_uint_eq(tx, 1);
+    ck_assert_uint_eq(e.fk.rekey_rx, 1);
+    ck_assert_uint_eq(e.fk.decrypt_err, 0);
+    /* the peer reads our KeyUpdate and data under the new key */
+    driver_sends(&e, 1000, 1000);
+    /* misuse: application data is not a control record */
+    ck_assert_int_eq(kitls_ktls_recv_record(e.k, 23, buf, 1), KITLS_E_INVALID_ARG);
+    env_free(&e);
+}
+END_TEST
+
+START_TEST(recv_record_without_rekey_ends_cleanly)
+{
+    struct env e;
+    env_new(&e, KITLS_AES_128_GCM_SHA256, 0);
+    ck_assert_int_eq(kitls_ktls_set_rekey_policy(e.k, KITLS_KTLS_REKEY_CLOSE), 0);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    ck_assert_int_eq(kitls_conn_key_update(e.peer, 0), 0);
+    fk_pump(&e.fk, e.peer);
+    uint8_t buf[16384];
+    int type;
+    ssize_t r = driver_recvmsg(&e, buf, sizeof(buf), &type);
+    ck_assert_int_gt(r, 0);
+    ck_assert_int_eq(type, 22);
+    ck_assert_int_eq(kitls_ktls_recv_record(e.k, (uint8_t)type, buf, (size_t)r),
+                     KITLS_KTLS_E_REKEY_UNSUPPORTED);
+    ck_assert_uint_eq(e.fk.rekey_rx, 0);
+    env_free(&e);
+}
+END_TEST
+
 int main(void)
 {
     tu_pki_init();
@@ -249,6 +346,8 @@ int main(void)
     tcase_add_test(t, reserve_without_rekey_ends_cleanly);
     tcase_add_test(t, userspace_tx_is_not_counted);
     tcase_add_test(t, recv_pending_hands_over_early_records);
+    tcase_add_loop_test(t, recv_record_takes_control_records, 0, 3);
+    tcase_add_test(t, recv_record_without_rekey_ends_cleanly);
     suite_add_tcase(s, t);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
