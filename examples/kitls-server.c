@@ -25,10 +25,17 @@
  * the file after the handshake with kitls_ktls_sendfile(): sendfile(2)
  * through the kernel when TX is offloaded, else read + userspace
  * encryption.
+ *
+ * --uring serves on the io_uring driver instead (many connections at once,
+ * kTLS through io_uring send/splice): see server-uring.c.  Built with
+ * liburing only.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include "common.h"
+#ifdef EX_HAVE_URING
+#include "server-uring.h"
+#endif
 
 #include <errno.h>
 #include <getopt.h>
@@ -41,6 +48,8 @@
 static const char *prog = "kitls-server";
 /* --close-after-echo (interop tests: clients that wait for the server to close) */
 static int close_after_echo;
+/* --uring: serve on the io_uring driver */
+static int use_uring;
 
 static void usage(FILE *f)
 {
@@ -79,8 +88,18 @@ static void usage(FILE *f)
             "                         userspace) or close (offload; a KeyUpdate ends it)\n"
             "  --sendfile FILE        send FILE after the handshake (sendfile(2) when\n"
             "                         offloaded, else userspace encryption)\n"
+            "  --uring                serve on the io_uring driver: many connections at once,\n"
+            "                         with --ktls data and files through io_uring send and\n"
+            "                         splice on the kTLS socket (--key-update N: at most 4;\n"
+            "                         no extra ticket after --ktls)%s\n"
             "  --quiet                less chatter on stderr\n",
-            prog);
+            prog,
+#ifdef EX_HAVE_URING
+            ""
+#else
+            " [not built: no liburing]"
+#endif
+            );
 }
 
 enum {
@@ -113,6 +132,7 @@ enum {
     OPT_KTLS,
     OPT_KTLS_POLICY,
     OPT_SENDFILE,
+    OPT_URING,
     OPT_HELP,
 };
 
@@ -146,6 +166,7 @@ static const struct option long_opts[] = {
     {"ktls", required_argument, NULL, OPT_KTLS},
     {"ktls-policy", required_argument, NULL, OPT_KTLS_POLICY},
     {"sendfile", required_argument, NULL, OPT_SENDFILE},
+    {"uring", no_argument, NULL, OPT_URING},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -208,6 +229,7 @@ static void parse_args(int argc, char **argv, struct ex_opts *o)
         case OPT_KTLS: o->ktls = ex_parse_ktls_mode(prog, optarg); break;
         case OPT_KTLS_POLICY: o->ktls_policy = ex_parse_ktls_policy(prog, optarg); break;
         case OPT_SENDFILE: o->sendfile = optarg; break;
+        case OPT_URING: use_uring = 1; break;
         case 'h':
         case OPT_HELP: usage(stdout); exit(0);
         default: usage(stderr); exit(2);
@@ -229,6 +251,12 @@ static void parse_args(int argc, char **argv, struct ex_opts *o)
         o->naccept = 1; /* --naccept wins over --once */
     if (o->key_update_request && o->key_update == 0)
         o->key_update = 1;
+#ifndef EX_HAVE_URING
+    if (use_uring) {
+        fprintf(stderr, "%s: --uring: built without liburing\n", prog);
+        exit(2);
+    }
+#endif
 }
 
 /* Write the port to path atomically (temp file + rename), so a script
@@ -484,6 +512,14 @@ int main(int argc, char **argv)
         return 1;
     }
 
+#ifdef EX_HAVE_URING
+    if (use_uring) {
+        rc = ex_uring_serve(prog, lfd, cfg, &o, close_after_echo);
+        close(lfd);
+        kitls_config_free(cfg);
+        return rc;
+    }
+#endif
     for (;;) {
         cfd = accept(lfd, NULL, NULL);
         if (cfd < 0) {

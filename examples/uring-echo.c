@@ -4,7 +4,7 @@
  * CQEs, hands the driver's to kitls_uring_handle_cqe() and keeps its own
  * operations -- here a read on a signalfd for a clean shutdown).
  *
- *   uring-echo -c cert.pem -k key.pem [-p port] [-a addr] [--ktls]
+ *   uring-echo -c cert.pem -k key.pem [-p port] [-a addr] [--ktls [--ktls-close]]
  *              [--max-conns N] [--ready-file F] [--no-multishot]
  *
  * Every byte received is sent back; a peer's close_notify is answered with
@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include <kitls/kitls.h>
+#include <kitls/ktls.h>
 #include <kitls/uring.h>
 
 #define APP_SIGNAL 1u /* user_data of our own signalfd read */
@@ -63,7 +64,7 @@ static void on_event(void *ctx, const struct kitls_uring_event *ev)
     case KITLS_URING_EV_CLOSED:
         if (!quiet && ev->reason && ev->reason != KITLS_URING_R_RESET)
             fprintf(stderr, "uring-echo: fd %d closed: %s\n", kitls_uring_conn_fd(ev->conn),
-                    ev->reason == KITLS_URING_R_TLS ? kitls_error_string(ev->tls_error)
+                    ev->reason == KITLS_URING_R_TLS ? kitls_ktls_strerror(ev->tls_error)
                                                     : kitls_uring_strerror(ev->reason));
         break;
     }
@@ -110,12 +111,14 @@ int main(int argc, char **argv)
             p.handshake_timeout_ms = (unsigned)atoi(argv[++i]);
         else if (!strcmp(a, "--ktls"))
             p.ktls = KITLS_URING_KTLS_BOTH;
+        else if (!strcmp(a, "--ktls-close")) /* offload on kernels without rekey too */
+            p.flags |= KITLS_URING_F_KTLS_REKEY_CLOSE;
         else if (!strcmp(a, "--no-multishot"))
             p.flags |= KITLS_URING_F_NO_MULTISHOT;
         else if (!strcmp(a, "-q"))
             quiet = 1;
         else {
-            fprintf(stderr, "usage: %s -c cert.pem -k key.pem [-p port] [-a addr] [--ktls] "
+            fprintf(stderr, "usage: %s -c cert.pem -k key.pem [-p port] [-a addr] [--ktls [--ktls-close]] "
                             "[--max-conns N] [--handshake-timeout MS] [--ready-file F] "
                             "[--no-multishot] [-q]\n", argv[0]);
             return 2;
@@ -197,11 +200,14 @@ int main(int argc, char **argv)
     kitls_uring_get_stats(u, &st);
     fprintf(stderr,
             "uring-echo: accepted %llu handshakes %llu failures %llu timeouts %llu "
-            "overloads %llu in %llu out %llu open %u multishot %d\n",
+            "overloads %llu in %llu out %llu open %u multishot %d ktls %llu "
+            "ktls-control-records recvmsg %llu sync %llu ktls-tx-rekeys %llu\n",
             (unsigned long long)st.accepted, (unsigned long long)st.handshakes,
             (unsigned long long)st.handshake_failures, (unsigned long long)st.timeouts,
             (unsigned long long)st.overloads, (unsigned long long)st.bytes_in,
-            (unsigned long long)st.bytes_out, st.conns, st.multishot_accept);
+            (unsigned long long)st.bytes_out, st.conns, st.multishot_accept,
+            (unsigned long long)st.ktls_conns, (unsigned long long)st.ktls_ctrl_recvmsg,
+            (unsigned long long)st.ktls_ctrl_sync, (unsigned long long)st.ktls_tx_rekeys);
     kitls_uring_free(u);
     io_uring_queue_exit(&ring);
     close(sfd);

@@ -6,8 +6,8 @@
  * pipelined requests answered in order.
  *
  *   uring-httpd -c cert.pem -k key.pem -r docroot [-p port] [-a addr]
- *               [--ktls] [--max-conns N] [--max-handshakes N]
- *               [--ready-file F] [--no-multishot] [-q]
+ *               [--ktls [--ktls-close]] [--max-conns N] [--max-handshakes N]
+ *               [--ready-file F] [--no-multishot] [--no-tickets] [-q]
  *
  * Small files (<= 16 KiB) go out with their header in one write; larger
  * ones with kitls_uring_sendfile() (splice on kTLS, io_uring read +
@@ -276,7 +276,7 @@ static long rss_kb(void)
 int main(int argc, char **argv)
 {
     const char *cert = NULL, *key = NULL, *addr = "127.0.0.1", *ready = NULL;
-    int port = 4433;
+    int port = 4433, no_tickets = 0;
     struct kitls_uring_params p = {.flags = KITLS_URING_F_NODELAY, .entries = 1024};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -298,14 +298,18 @@ int main(int argc, char **argv)
             p.max_handshakes = (unsigned)atoi(argv[++i]);
         else if (!strcmp(a, "--ktls"))
             p.ktls = KITLS_URING_KTLS_BOTH;
+        else if (!strcmp(a, "--ktls-close")) /* offload on kernels without rekey too */
+            p.flags |= KITLS_URING_F_KTLS_REKEY_CLOSE;
         else if (!strcmp(a, "--no-multishot"))
             p.flags |= KITLS_URING_F_NO_MULTISHOT;
+        else if (!strcmp(a, "--no-tickets")) /* no NewSessionTicket: no resumption */
+            no_tickets = 1;
         else if (!strcmp(a, "-q"))
             quiet = 1;
         else {
             fprintf(stderr, "usage: %s -c cert.pem -k key.pem -r docroot [-p port] [-a addr] "
-                            "[--ktls] [--max-conns N] [--max-handshakes N] [--ready-file F] "
-                            "[--no-multishot] [-q]\n", argv[0]);
+                            "[--ktls [--ktls-close]] [--max-conns N] [--max-handshakes N] [--ready-file F] "
+                            "[--no-multishot] [--no-tickets] [-q]\n", argv[0]);
             return 2;
         }
     }
@@ -318,6 +322,8 @@ int main(int argc, char **argv)
     int r = cfg ? kitls_config_add_cert_files(cfg, cert, key) : KITLS_E_NOMEM;
     if (r == 0)
         r = kitls_config_set_alpn(cfg, alpn, 1);
+    if (r == 0 && no_tickets)
+        r = kitls_config_set_tickets(cfg, 0, 7200);
     if (r < 0) {
         fprintf(stderr, "uring-httpd: config: %s\n", kitls_error_string(r));
         return 1;
@@ -363,10 +369,11 @@ int main(int argc, char **argv)
     kitls_uring_get_stats(u, &st);
     fprintf(stderr,
             "uring-httpd: accepted %llu handshakes %llu failures %llu timeouts %llu overloads "
-            "%llu requests %llu 404 %llu open %u rss_kb %ld\n",
+            "%llu requests %llu 404 %llu open %u ktls %llu rss_kb %ld\n",
             (unsigned long long)st.accepted, (unsigned long long)st.handshakes,
             (unsigned long long)st.handshake_failures, (unsigned long long)st.timeouts,
-            (unsigned long long)st.overloads, n_requests, n_404, st.conns, rss_kb());
+            (unsigned long long)st.overloads, n_requests, n_404, st.conns,
+            (unsigned long long)st.ktls_conns, rss_kb());
     kitls_uring_free(u);
     close(lfd);
     kitls_config_free(cfg);

@@ -36,6 +36,13 @@ rm -rf build && mkdir build
 (cd build && "$top/configure" -q --enable-werror && make -j"$jobs" >/dev/null &&
  make -j"$jobs" check) || status=1
 
+echo "== io_uring driver with kTLS in the VMs (tests/uring/vm-uring.sh, one kernel at a time)"
+# Not in make check: about 3-4 minutes per kernel under TCG.  The kernels
+# were fetched by make check's tests/ktls/vm.sh; 77 = skipped (no qemu).
+vm_rc=0
+top_builddir=build bash tests/uring/vm-uring.sh || vm_rc=$?
+[ $vm_rc -eq 0 ] || [ $vm_rc -eq 77 ] || status=1
+
 echo "== BoGo strict gate (v1-prod profile)"
 bash bogo/ci.sh build || status=1
 

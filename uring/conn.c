@@ -20,6 +20,7 @@
  */
 #define _GNU_SOURCE /* pipe2 */
 #include <errno.h>
+#include <linux/tls.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -29,6 +30,11 @@
 #include <unistd.h>
 
 #include "uring_int.h"
+
+#ifndef SOL_TLS
+#define SOL_TLS 282
+#endif
+#define URING_CT_APPDATA 23u /* TLS record content type application_data */
 
 
 /* An SQE for op on this connection, or NULL (deferred to kitls_uring_flush). */
@@ -83,7 +89,18 @@ static int ktls_try(struct kitls_uring_conn *c)
             return 0; /* stays in userspace */
         }
         r = kitls_ktls_set_mode(c->ktls, u->p.ktls & KITLS_URING_KTLS_BOTH);
-        (void)r;
+        if (!r && (u->p.flags & KITLS_URING_F_KTLS_REKEY_CLOSE))
+            r = kitls_ktls_set_rekey_policy(c->ktls, KITLS_KTLS_REKEY_CLOSE);
+        /* Whether the kernel can rekey, probed once per process: the
+         * layer caches the probe only for the real kernel asked with NULL
+         * ops, and enable() would otherwise probe again (a loopback TCP
+         * connection with two TLS_TX installs) for every connection. */
+        int pr = kitls_ktls_probe_rekey(NULL);
+        if (!r)
+            r = kitls_ktls_set_rekey_support(c->ktls, pr == 1 ? 1 : pr == 0 ? 0 : -1);
+        if (!r && u->p.ktls_key_update_limit)
+            r = kitls_ktls_set_key_update_limit(c->ktls, u->p.ktls_key_update_limit);
+        (void)r; /* only invalid arguments fail, and these are not */
     }
     /* The socket is non-blocking: enable() completes a record the core
      * read partly, and answers AGAIN when the rest is not there yet. */
@@ -102,16 +119,21 @@ static int ktls_try(struct kitls_uring_conn *c)
     }
     c->tx_k = kitls_ktls_is_offloaded(c->ktls, KITLS_DIR_TX) == 1;
     c->rx_k = kitls_ktls_is_offloaded(c->ktls, KITLS_DIR_RX) == 1;
+    /* enable() took the records the core had read past the handshake
+     * (before it knew whether RX would move); their plaintext is
+     * delivered first (drain_ktls) in every case. */
+    c->rx_drain = 1;
     if (!c->tx_k && !c->rx_k)
         return 0; /* kept for kitls_ktls_reason(); freed with the connection */
     u->st.ktls_conns++;
     if (c->rx_k) {
         c->rbuf = malloc(URING_SCRATCH);
-        if (!c->rbuf) {
+        if (u->have_recvmsg)
+            c->rmsg = calloc(1, sizeof(*c->rmsg));
+        if (!c->rbuf || (u->have_recvmsg && !c->rmsg)) {
             uring_conn_fail(c, -ENOMEM);
             return 0;
         }
-        c->rx_drain = 1; /* plaintext the layer kept from the core's buffer */
     }
     return 0;
 }
@@ -226,11 +248,17 @@ static void finish(struct kitls_uring_conn *c)
             close(c->pipe_fd[i]);
     while (c->q_head)
         uring_q_pop(c);
+    if (c->ktls && c->tx_k) {
+        unsigned tx = 0;
+        kitls_ktls_rekeys(c->ktls, &tx, NULL);
+        u->st.ktls_tx_rekeys += tx;
+    }
     if (c->visible)
         emit(c, KITLS_URING_EV_CLOSED, NULL, 0, NULL);
     free(c->fbuf);
     free(c->sbuf);
     free(c->rbuf);
+    free(c->rmsg);
     free(c->peer);
     kitls_ktls_free(c->ktls);
     kitls_conn_free(c->tls);
@@ -304,6 +332,20 @@ static void read_core(struct kitls_uring_conn *c)
 static void drain_ktls(struct kitls_uring_conn *c)
 {
     kitls_uring *u = c->u;
+    while (c->st == CS_OPEN && !c->paused && !c->rx_k) {
+        /* RX stayed in userspace: only the kept plaintext, then the core
+         * (which may hold a close_notify that enable() met) as usual. */
+        ssize_t n = kitls_ktls_recv_pending(c->ktls, u->scratch, sizeof(u->scratch));
+        if (n > 0) {
+            u->st.bytes_in += (size_t)n;
+            emit(c, KITLS_URING_EV_DATA, u->scratch, (size_t)n, NULL);
+            continue;
+        }
+        c->rx_drain = 0;
+        c->rx_ready = 1;
+        c->again = 1; /* process_input() runs before us in step() */
+        return;
+    }
     while (c->st == CS_OPEN && !c->paused) {
         ssize_t n = kitls_ktls_recv(c->ktls, u->scratch, sizeof(u->scratch));
         if (n > 0) {
@@ -325,6 +367,34 @@ static void drain_ktls(struct kitls_uring_conn *c)
     }
 }
 
+/* The record type of a completed kTLS recvmsg (application data when the
+ * kernel gave none, or with a plain recv).  The control buffer was zeroed
+ * before the recvmsg: what the kernel wrote there is read directly. */
+static unsigned ktls_record_type(const struct kitls_uring_conn *c)
+{
+    if (!c->rmsg)
+        return URING_CT_APPDATA;
+    const struct cmsghdr *cm = &c->rmsg->cb.align;
+    if (cm->cmsg_level == SOL_TLS && cm->cmsg_type == TLS_GET_RECORD_TYPE &&
+        cm->cmsg_len >= CMSG_LEN(sizeof(unsigned char)))
+        return *(const unsigned char *)CMSG_DATA(cm);
+    return URING_CT_APPDATA;
+}
+
+/* kTLS RX: io_uring recvmsg brought a control record (NewSessionTicket,
+ * KeyUpdate, alert) with its type: the core takes it; after a KeyUpdate
+ * the next RX key is in the kernel before the next recvmsg.  Our answers
+ * leave through send_step (kitls_ktls_flush). */
+static void ktls_control(struct kitls_uring_conn *c, unsigned type, size_t n)
+{
+    c->u->st.ktls_ctrl_recvmsg++;
+    int r = kitls_ktls_recv_record(c->ktls, (uint8_t)type, c->rbuf, n);
+    if (r == 1)
+        peer_eof(c);
+    else if (r < 0)
+        uring_conn_fail_tls(c, r);
+}
+
 /* kTLS RX: a non-data record is next (recv said EIO/EKEYEXPIRED). */
 static void ctrl_step(struct kitls_uring_conn *c)
 {
@@ -333,6 +403,7 @@ static void ctrl_step(struct kitls_uring_conn *c)
         uring_conn_poll(c, POLLIN);
         return;
     }
+    c->u->st.ktls_ctrl_sync++;
     c->ctrl_pending = 0;
     if (r == 1)
         peer_eof(c);
@@ -371,8 +442,8 @@ static void process_input(struct kitls_uring_conn *c)
         if (c->st != CS_OPEN || c->enabling || c->rx_k)
             return;
     }
-    if (c->st == CS_OPEN && !c->rx_k)
-        read_core(c);
+    if (c->st == CS_OPEN && !c->rx_k && !c->rx_drain)
+        read_core(c); /* after the plaintext kTLS enable() kept (drain_ktls) */
 }
 
 static void recv_step(struct kitls_uring_conn *c)
@@ -387,8 +458,35 @@ static void recv_step(struct kitls_uring_conn *c)
     uint8_t *buf;
     size_t cap;
     if (c->rx_k) {
+        /* A KeyUpdate of ours (the answer to update_requested) leaves
+         * before the next record is taken: the kTLS layer installs the
+         * newest TX key after sending one, so at most one may wait. */
+        uint8_t type;
+        const uint8_t *d;
+        size_t l;
+        int rekey = 0;
+        if (c->tx_k && kitls_conn_out_record(c->tls, &type, &d, &l, &rekey) && rekey)
+            return; /* send_step sends it; its completion brings us back */
         buf = c->rbuf;
         cap = URING_SCRATCH;
+        if (c->rmsg) {
+            /* recvmsg with room for the record type: control records
+             * arrive whole (16 KiB is a full record) with their type. */
+            struct uring_rxmsg *rm = c->rmsg;
+            memset(rm, 0, sizeof(*rm));
+            rm->iov.iov_base = buf;
+            rm->iov.iov_len = cap;
+            rm->m.msg_iov = &rm->iov;
+            rm->m.msg_iovlen = 1;
+            rm->m.msg_control = rm->cb.buf;
+            rm->m.msg_controllen = sizeof(rm->cb.buf);
+            struct io_uring_sqe *sqe = uring_conn_sqe(c);
+            if (!sqe)
+                return;
+            io_uring_prep_recvmsg(sqe, c->fd, &rm->m, 0);
+            uring_conn_tag(c, sqe, KITLS_URING_OP_RECV);
+            return;
+        }
     } else {
         int r = kitls_conn_in_reserve(c->tls, &buf, &cap);
         if (r < 0) {
@@ -567,7 +665,9 @@ void uring_conn_cqe(struct kitls_uring_conn *c, unsigned op, int res, unsigned f
         break;
     case KITLS_URING_OP_RECV:
         if (res > 0) {
-            if (c->rx_k) {
+            if (c->rx_k && ktls_record_type(c) != URING_CT_APPDATA) {
+                ktls_control(c, ktls_record_type(c), (size_t)res);
+            } else if (c->rx_k) {
                 c->u->st.bytes_in += (unsigned)res;
                 emit(c, KITLS_URING_EV_DATA, c->rbuf, (size_t)res, NULL);
             } else {
@@ -621,8 +721,10 @@ void uring_conn_cqe(struct kitls_uring_conn *c, unsigned op, int res, unsigned f
         }
         break;
     case KITLS_URING_OP_SPLICE_OUT:
-        if (res > 0)
+        if (res > 0) {
             c->pipe_len -= (size_t)res;
+            kitls_ktls_tx_count(c->ktls, kitls_ktls_records_for((size_t)res));
+        }
         else if (res == -EAGAIN)
             uring_conn_poll(c, POLLOUT);
         else
@@ -658,6 +760,23 @@ void kitls_uring_abort(kitls_uring_conn *c)
     uring_conn_pump(c);
 }
 
+int kitls_uring_key_update(kitls_uring_conn *c, int request)
+{
+    if (!c)
+        return -EINVAL;
+    if (c->st != CS_OPEN || c->enabling)
+        return -ENOTCONN;
+    if (c->close_req)
+        return -EPIPE;
+    /* The core queues the KeyUpdate behind its output; send_step sends it
+     * (userspace: encrypted with the old key; kTLS: through
+     * kitls_ktls_flush(), which installs the new TX key after it). */
+    if (kitls_conn_key_update(c->tls, request ? 1 : 0) < 0)
+        return -EBUSY;
+    uring_conn_pump(c);
+    return 0;
+}
+
 void kitls_uring_pause_recv(kitls_uring_conn *c, int pause)
 {
     if (!c)
@@ -691,4 +810,15 @@ int kitls_uring_conn_fd(const kitls_uring_conn *c)
 int kitls_uring_conn_ktls(const kitls_uring_conn *c, enum kitls_dir dir)
 {
     return dir == KITLS_DIR_TX ? c->tx_k : c->rx_k;
+}
+
+void kitls_uring_conn_ktls_rekeys(const kitls_uring_conn *c, unsigned *tx, unsigned *rx)
+{
+    unsigned t = 0, r = 0;
+    if (c->ktls && (c->tx_k || c->rx_k))
+        kitls_ktls_rekeys(c->ktls, &t, &r);
+    if (tx)
+        *tx = t;
+    if (rx)
+        *rx = r;
 }

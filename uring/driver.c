@@ -287,6 +287,7 @@ static void probe(kitls_uring *u)
         return;
     u->have_shutdown = io_uring_opcode_supported(pr, IORING_OP_SHUTDOWN);
     u->have_splice = io_uring_opcode_supported(pr, IORING_OP_SPLICE);
+    u->have_recvmsg = io_uring_opcode_supported(pr, IORING_OP_RECVMSG);
     /* Multishot accept is a flag, not an opcode: it arrived in 5.19 with
      * IORING_OP_SOCKET, which the probe can see.  A kernel that still
      * refuses it answers -EINVAL and we fall back (on_accept). */

@@ -115,6 +115,29 @@ static void fill_core(struct kitls_uring_conn *c)
     }
 }
 
+/*
+ * kTLS TX, before an io_uring send or splice of up to n bytes on the
+ * offloaded socket: the kernel does not count records, so the kTLS layer
+ * keeps the AEAD limit (RFC 8446 §5.5) and sends a KeyUpdate when the
+ * current key has no room left.  Returns the bytes to send now (> 0), or
+ * 0 when the connection waits (a poll) or failed.  Only called while no
+ * send or splice is in flight: the KeyUpdate and the key change must not
+ * overtake bytes already handed to the kernel.
+ */
+static ssize_t ktls_room(struct kitls_uring_conn *c, size_t n)
+{
+    ssize_t r = kitls_ktls_tx_reserve(c->ktls, n);
+    if (r == KITLS_KTLS_E_AGAIN) {
+        uring_conn_poll(c, POLLOUT);
+        return 0;
+    }
+    if (r < 0) {
+        uring_conn_fail_tls(c, (int)r);
+        return 0;
+    }
+    return r;
+}
+
 /* kTLS TX: files through splice (file -> pipe -> socket), data straight
  * from the queue. */
 static void fill_ktls(struct kitls_uring_conn *c)
@@ -138,16 +161,27 @@ static void fill_ktls(struct kitls_uring_conn *c)
     if (c->pipe_len) {
         if (c->busy & BUSY(KITLS_URING_OP_SEND))
             return; /* keep the byte order with control records */
+        /* The AEAD limit: room under the current key (a KeyUpdate first
+         * when there is none). */
+        ssize_t room = ktls_room(c, c->pipe_len);
+        if (room <= 0)
+            return;
         if (!(sqe = uring_conn_sqe(c)))
             return;
-        io_uring_prep_splice(sqe, c->pipe_fd[0], -1, c->fd, -1, (unsigned)c->pipe_len, 0);
+        io_uring_prep_splice(sqe, c->pipe_fd[0], -1, c->fd, -1, (unsigned)room, 0);
         uring_conn_tag(c, sqe, KITLS_URING_OP_SPLICE_OUT);
     } else if (h->off < h->len) {
-        size_t n = h->len - h->off;
+        size_t n = h->len - h->off, max = URING_CHUNK;
+        /* A peer record_size_limit below 16 KiB (RFC 8449), which the
+         * kernel does not know: one record per splice, each at most the
+         * limit (a splice ends the kernel's record). */
+        size_t frag = kitls_conn_max_send_fragment(c->tls);
+        if (frag < URING_SCRATCH)
+            max = frag;
         if (!(sqe = uring_conn_sqe(c)))
             return;
         io_uring_prep_splice(sqe, h->file_fd, (int64_t)(h->file_off + (off_t)h->off),
-                             c->pipe_fd[1], -1, n < URING_CHUNK ? (unsigned)n : URING_CHUNK, 0);
+                             c->pipe_fd[1], -1, n < max ? (unsigned)n : (unsigned)max, 0);
         uring_conn_tag(c, sqe, KITLS_URING_OP_SPLICE_IN);
     }
 }
@@ -216,6 +250,17 @@ void uring_send_step(struct kitls_uring_conn *c)
             p = h->data + h->off;
             n = h->len - h->off;
         }
+        /* Each send ends a kernel record: with a peer record_size_limit
+         * below 16 KiB (RFC 8449), send at most that much at a time. */
+        size_t frag = kitls_conn_max_send_fragment(c->tls);
+        if (frag < URING_SCRATCH && n > frag)
+            n = frag;
+        if (n) {
+            ssize_t room = ktls_room(c, n);
+            if (room <= 0)
+                return;
+            n = (size_t)room;
+        }
     }
     if (!n)
         return;
@@ -239,6 +284,8 @@ int uring_queue_idle(struct kitls_uring_conn *c)
 void uring_on_send(struct kitls_uring_conn *c, int res)
 {
     size_t n = (size_t)res;
+    if (c->send_src != SRC_CORE) /* data sent on the kTLS socket: count its records */
+        kitls_ktls_tx_count(c->ktls, kitls_ktls_records_for(n));
     switch ((enum send_src)c->send_src) {
     case SRC_CORE:
         c->sbuf_off += n;

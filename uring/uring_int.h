@@ -5,7 +5,9 @@
 #define KITLS_URING_INT_H
 
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "kitls/kitls.h"
 #include "kitls/ktls.h"
@@ -26,6 +28,17 @@ enum conn_state {
     CS_HANDSHAKE,
     CS_OPEN,           /* established (also while closing orderly) */
     CS_DEAD,           /* cancelling; freed when nothing is in flight */
+};
+
+/* kTLS RX: an io_uring recvmsg with room for the record type
+ * (TLS_GET_RECORD_TYPE).  The kernel uses it until the CQE is back. */
+struct uring_rxmsg {
+    struct msghdr m;
+    struct iovec iov;
+    union {
+        char buf[CMSG_SPACE(sizeof(unsigned char))];
+        struct cmsghdr align;
+    } cb;
 };
 
 /* One queued piece of output: application bytes or a file range. */
@@ -67,6 +80,7 @@ struct kitls_uring_conn {
     uint8_t *fbuf;    /* file read buffer (userspace) */
     size_t fbuf_len;  /* bytes read, waiting to be encrypted */
     uint8_t *rbuf;    /* kTLS RX buffer */
+    struct uring_rxmsg *rmsg; /* kTLS RX recvmsg (NULL: plain recv) */
     int pipe_fd[2];   /* kTLS splice pipe, -1 when unused */
     size_t pipe_len;  /* bytes in the pipe */
     struct sockaddr_storage *peer; /* client: address while connecting */
@@ -106,7 +120,7 @@ struct kitls_uring {
     int timer_armed, timer_cancel, stopping, accept_deferred;
     struct __kernel_timespec tick;
     /* probed features */
-    int have_multishot, have_shutdown, have_splice;
+    int have_multishot, have_shutdown, have_splice, have_recvmsg;
     struct kitls_uring_stats st;
     uint8_t scratch[URING_SCRATCH];
 };

@@ -9,7 +9,7 @@
  * Not a general server: the request must fit in one 8 KiB read.
  *
  *   epoll-httpd -c cert.pem -k key.pem -r docroot [-p port]
- *               [--ready-file F] [--release-buffers]
+ *               [--ready-file F] [--release-buffers] [--no-tickets]
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -190,7 +190,7 @@ static int on_readable(struct conn *c)
 int main(int argc, char **argv)
 {
     const char *cert = NULL, *key = NULL, *ready = NULL;
-    int port = 4443, release = 0;
+    int port = 4443, release = 0, no_tickets = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-c") && v)
@@ -205,9 +205,11 @@ int main(int argc, char **argv)
             ready = argv[++i];
         else if (!strcmp(a, "--release-buffers"))
             release = 1;
+        else if (!strcmp(a, "--no-tickets")) /* bench/load/run.sh --no-tickets: both servers */
+            no_tickets = 1;
         else {
             fprintf(stderr, "usage: %s -c cert -k key -r docroot [-p port] [--ready-file F] "
-                            "[--release-buffers]\n", argv[0]);
+                            "[--release-buffers] [--no-tickets]\n", argv[0]);
             return 2;
         }
     }
@@ -218,7 +220,7 @@ int main(int argc, char **argv)
         return 1;
     }
     SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
-    SSL_CTX_set_num_tickets(ctx, 1);
+    SSL_CTX_set_num_tickets(ctx, no_tickets ? 0 : 1);
     if (release)
         SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     signal(SIGPIPE, SIG_IGN);

@@ -74,6 +74,15 @@ static long rss_kb(int pid)
 }
 
 /* utime + stime of a process, seconds (from /proc/<pid>/stat). */
+/* This process's CPU time (user + system), seconds. */
+static double self_cpu_s(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
 static double cpu_s(int pid)
 {
     char p[64], buf[1024];
@@ -333,13 +342,13 @@ int main(int argc, char **argv)
     }
     if (churn) {
         phase_churn = 1;
-        double c0 = pid ? cpu_s(pid) : 0;
+        double c0 = pid ? cpu_s(pid) : 0, g0 = self_cpu_s();
         double t0 = now();
         for (unsigned i = 0; i < concurrent && !stop_new; i++)
             start_one();
         run_until(t0 + duration, none_active);
         double el = now() - t0;
-        double cpu = pid ? cpu_s(pid) - c0 : 0;
+        double cpu = pid ? cpu_s(pid) - c0 : 0, gcpu = self_cpu_s() - g0;
         stop_new = 1;
         unsigned long long hs = n_hs, rq = n_req, by = n_bytes;
         /* let in-flight connections finish (bounded), then count */
@@ -351,6 +360,10 @@ int main(int argc, char **argv)
         if (pid && cpu > 0) /* steadier than wall time on a shared machine */
             printf("server_cpu_s %.2f\nhandshakes_per_server_cpu_s %.0f\n"
                    "requests_per_server_cpu_s %.0f\n", cpu, hs / cpu, rq / cpu);
+        /* Who was the bottleneck: a server below 100% of its CPU was
+         * waiting for the generator (or for the machine's other jobs). */
+        printf("server_cpu_util %.2f\nloadgen_cpu_s %.2f\nloadgen_cpu_util %.2f\n",
+               pid ? cpu / el : 0, gcpu, gcpu / el);
     }
     /* connections still busy when the time is up are cut, not failed */
     printf("unfinished %u\n", active);

@@ -5,7 +5,7 @@
 # generator (bench/load/loadgen, kitls + io_uring).  Not part of make check.
 #
 #   bench/load/run.sh [-c concurrent] [-d seconds] [-r requests] [--rounds N]
-#                     [--size bytes] [--release-buffers]
+#                     [--size bytes] [--release-buffers] [--no-tickets]
 #
 # Per server and round: (1) hold `concurrent` connections open, one GET
 # each, and read the server's RSS -> bytes per connection; (2) `seconds`
@@ -13,11 +13,15 @@
 # connection -> handshakes/s; (3) `seconds` of churn with `requests`
 # keep-alive GETs per connection -> requests/s and bytes/s.  The server
 # runs on CPU 0 and the generator on CPU 1 when taskset is there.  Prints
-# the figures, the medians over rounds and the ratios kitls/baseline.
+# the figures, the medians over rounds and the ratios kitls/baseline, and
+# per churn phase the CPU share of the server and of the generator (a
+# server below 100% waited for the generator).  --no-tickets: neither
+# server sends a NewSessionTicket (the generator never resumes anyway), a
+# cost taken off both servers and the generator alike.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 b=${top_builddir:-$top}
-conc=1000 dur=5 reqs=50 rounds=1 size=1024 release=
+conc=1000 dur=5 reqs=50 rounds=1 size=1024 release= notick=
 while [ $# -gt 0 ]; do
     case $1 in
     -c) conc=$2; shift 2 ;;
@@ -26,7 +30,8 @@ while [ $# -gt 0 ]; do
     --rounds) rounds=$2; shift 2 ;;
     --size) size=$2; shift 2 ;;
     --release-buffers) release=--release-buffers; shift ;;
-    *) echo "usage: $0 [-c N] [-d s] [-r R] [--rounds N] [--size B] [--release-buffers]"; exit 2 ;;
+    --no-tickets) notick=--no-tickets; shift ;;
+    *) echo "usage: $0 [-c N] [-d s] [-r R] [--rounds N] [--size B] [--release-buffers] [--no-tickets]"; exit 2 ;;
     esac
 done
 for p in examples/uring-httpd bench/load/loadgen bench/load/epoll-httpd; do
@@ -51,9 +56,9 @@ start_server() { # name
     case $1 in
     kitls) $pin0 "$b/examples/uring-httpd" -q -c "$tmp/cert.pem" -k "$tmp/key.pem" -r "$tmp/www" \
                -p 0 --max-conns $((conc * 2 + 64)) --max-handshakes $((conc + 64)) \
-               --ready-file "$tmp/ready" 2>"$tmp/srv.log" & ;;
+               --ready-file "$tmp/ready" $notick 2>"$tmp/srv.log" & ;;
     openssl) $pin0 "$b/bench/load/epoll-httpd" -c "$tmp/cert.pem" -k "$tmp/key.pem" -r "$tmp/www" \
-               -p 0 $release --ready-file "$tmp/ready" 2>"$tmp/srv.log" & ;;
+               -p 0 $release $notick --ready-file "$tmp/ready" 2>"$tmp/srv.log" & ;;
     esac
     srv_pid=$!
     for _ in $(seq 600); do [ -s "$tmp/ready" ] && break; sleep 0.05; done
@@ -65,7 +70,7 @@ stop_server() {
     kill -TERM "$srv_pid"; wait 2>/dev/null || true; srv_pid=
 }
 
-echo "load: $conc concurrent, ${dur}s churn phases, $reqs GETs/conn in phase 3, ${size}-byte file, $rounds round(s)"
+echo "load: $conc concurrent, ${dur}s churn phases, $reqs GETs/conn in phase 3, ${size}-byte file, $rounds round(s)${notick:+, no tickets}"
 echo "host: $(uname -r), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq "$rounds"); do
     order="kitls openssl"
@@ -82,6 +87,9 @@ for r in $(seq "$rounds"); do
         done
         stop_server
         err=$(( $(val errors "$tmp/hold") + $(val errors "$tmp/hs") + $(val errors "$tmp/rq") ))
+        printf '  round %s %-7s CPU share, handshake churn: server %s generator %s; request churn: server %s generator %s\n' \
+            "$r" "$s" "$(val server_cpu_util "$tmp/hs")" "$(val loadgen_cpu_util "$tmp/hs")" \
+            "$(val server_cpu_util "$tmp/rq")" "$(val loadgen_cpu_util "$tmp/rq")"
         printf '%s %s %s %s %s %s %s %s %s\n' "$s" \
             "$(val hold_connections "$tmp/hold")" "$(val server_rss_bytes_per_conn "$tmp/hold")" \
             "$(val handshakes_per_s "$tmp/hs")" "$(val requests_per_s "$tmp/rq")" \

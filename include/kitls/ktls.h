@@ -268,6 +268,58 @@ KITLS_API KITLS_WUR int kitls_ktls_key_update(kitls_ktls *k, int request);
 /** Send close_notify (then shut down writing yourself if wanted). */
 KITLS_API KITLS_WUR int kitls_ktls_close(kitls_ktls *k);
 
+/* io_uring glue */
+/*
+ * For drivers that send application data on the offloaded socket
+ * themselves (io_uring IORING_OP_SEND / IORING_OP_SPLICE) instead of
+ * kitls_ktls_send(): the layer still keeps the AEAD limit (RFC 8446
+ * §5.5).  Before each such send call kitls_ktls_tx_reserve(), send at
+ * most the bytes it allows, then report the records with
+ * kitls_ktls_tx_count(kitls_ktls_records_for(bytes actually sent)).  Only
+ * one such send may be in flight at a time, and no kitls_ktls_* call may
+ * run while it is (they may send control records and change the key).
+ */
+
+/**
+ * Make room under the AEAD limit for a send of up to `bytes` bytes on the
+ * offloaded socket.  Sends pending control records first; when the
+ * current key has no record left, sends a KeyUpdate and installs the new
+ * TX key (as kitls_ktls_send() does).  Returns the bytes the caller may
+ * send now (<= bytes; every byte when TX is not offloaded),
+ * KITLS_KTLS_E_AGAIN (a control record waits for the socket: call again
+ * when it is writable), or an error (KITLS_KTLS_E_REKEY_UNSUPPORTED on a
+ * kernel that cannot rekey, after a fatal alert).
+ */
+KITLS_API KITLS_WUR ssize_t kitls_ktls_tx_reserve(kitls_ktls *k, size_t bytes);
+/** Add `records` sent by the caller on the offloaded socket to the count
+ *  under the current TX key (no effect when TX is not offloaded). */
+KITLS_API void kitls_ktls_tx_count(kitls_ktls *k, uint64_t records);
+/** Upper bound of the records one send or splice of `bytes` bytes makes
+ *  on a kTLS socket: bytes / 16384 + 1. */
+KITLS_API uint64_t kitls_ktls_records_for(size_t bytes);
+/**
+ * Only the application data kitls_ktls_enable() took from the core's
+ * buffer (records the core read past the handshake), which
+ * kitls_ktls_recv() would return first: up to len bytes, 0 when none is
+ * left.  Never reads the socket.  For a driver that keeps reading with
+ * the core (or its own reads) when RX was not offloaded.
+ */
+KITLS_API KITLS_WUR ssize_t kitls_ktls_recv_pending(kitls_ktls *k, void *buf, size_t len);
+/**
+ * A non-data record the caller read from the offloaded socket itself
+ * with its type (recvmsg with a TLS_GET_RECORD_TYPE control message, e.g.
+ * io_uring IORING_OP_RECVMSG): NewSessionTicket, KeyUpdate or alert.  It
+ * goes to the core; after a KeyUpdate the next RX key is installed before
+ * this returns (read again only then).  The core's answers (our KeyUpdate
+ * for update_requested, an alert) stay queued: send them with
+ * kitls_ktls_flush() before more data, and take no further record while
+ * a KeyUpdate of ours is still queued.  Returns 0, 1 after close_notify,
+ * or an error (KITLS_KTLS_E_REKEY_UNSUPPORTED on a kernel that cannot
+ * rekey, after a fatal alert).  RX must be offloaded.
+ */
+KITLS_API KITLS_WUR int kitls_ktls_recv_record(kitls_ktls *k, uint8_t type, const uint8_t *p,
+                                               size_t n);
+
 #ifdef __cplusplus
 }
 #endif

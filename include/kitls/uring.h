@@ -100,6 +100,11 @@ enum kitls_uring_op {
 #define KITLS_URING_F_NO_MULTISHOT 1u /**< never use multishot accept */
 #define KITLS_URING_F_NODELAY 2u      /**< TCP_NODELAY on every connection */
 #define KITLS_URING_F_NO_SPLICE 4u    /**< serve files by read + send even on kTLS */
+/** kTLS on a kernel that cannot rekey (before 6.14): offload anyway and end
+ *  a connection cleanly when a KeyUpdate arrives or is due
+ *  (KITLS_KTLS_REKEY_CLOSE).  Default: such connections stay in userspace
+ *  (KITLS_KTLS_REKEY_REQUIRE, ktls_reason KITLS_KTLS_R_NO_REKEY). */
+#define KITLS_URING_F_KTLS_REKEY_CLOSE 8u
 
 /** Driver parameters; zero fields take the defaults shown. */
 struct kitls_uring_params {
@@ -113,6 +118,11 @@ struct kitls_uring_params {
     unsigned ktls;                 /**< KITLS_URING_KTLS_* to try (OFF) */
     unsigned flags;                /**< KITLS_URING_F_* */
     uint8_t tag;                   /**< user_data tag (KITLS_URING_DEFAULT_TAG) */
+    /** kTLS TX: records under one key before the driver sends a KeyUpdate
+     *  (0 = the kTLS layer's default: 2^24 for AES-GCM, 2^40 for
+     *  ChaCha20-Poly1305).  Give the value given to
+     *  kitls_config_set_key_update_limit(). */
+    uint64_t ktls_key_update_limit;
 };
 
 /* ------------------------------------------------------------------ */
@@ -231,6 +241,12 @@ struct kitls_uring_stats {
     uint64_t bytes_in, bytes_out; /**< application data */
     uint64_t ktls_conns;          /**< connections offloaded to the kernel */
     int multishot_accept;         /**< 1 if multishot accept is in use */
+    /** kTLS control records (tickets, KeyUpdate, alerts) received through
+     *  io_uring recvmsg with their type, and through the kTLS layer's
+     *  own recvmsg after -EIO/-EKEYEXPIRED (kernels without RECVMSG). */
+    uint64_t ktls_ctrl_recvmsg, ktls_ctrl_sync;
+    uint64_t ktls_tx_rekeys;      /**< TX keys installed after a KeyUpdate of ours on
+                                       kTLS connections (counted when they close) */
 };
 KITLS_API void kitls_uring_get_stats(const kitls_uring *u, struct kitls_uring_stats *st);
 
@@ -285,6 +301,16 @@ KITLS_API int kitls_uring_close(kitls_uring_conn *c);
 /** Abort: cancel in-flight operations and reset the connection (TCP RST,
  *  no close_notify).  EV_CLOSED follows with KITLS_URING_R_ABORTED. */
 KITLS_API void kitls_uring_abort(kitls_uring_conn *c);
+/**
+ * Update our sending keys (RFC 8446 §4.6.3), asking the peer to update
+ * too when `request` is 1: the KeyUpdate follows the data queued so far.
+ * With kTLS TX the new key is installed into the kernel after the
+ * KeyUpdate record left (a kernel that cannot rekey ends the connection
+ * under KITLS_URING_F_KTLS_REKEY_CLOSE).  Returns 0, -ENOTCONN before
+ * EV_HANDSHAKE or after a failure, -EPIPE after kitls_uring_close(), or
+ * -EBUSY when the core refuses (too many KeyUpdates pending).
+ */
+KITLS_API int kitls_uring_key_update(kitls_uring_conn *c, int request);
 /** Stop (1) or resume (0) reading from the peer (receive backpressure). */
 KITLS_API void kitls_uring_pause_recv(kitls_uring_conn *c, int pause);
 
@@ -299,6 +325,10 @@ KITLS_API kitls_conn *kitls_uring_conn_tls(kitls_uring_conn *c);
 KITLS_API int kitls_uring_conn_fd(const kitls_uring_conn *c);
 /** 1 if the connection is past its handshake and offloaded (dir). */
 KITLS_API int kitls_uring_conn_ktls(const kitls_uring_conn *c, enum kitls_dir dir);
+/** Key changes installed into the kernel on an offloaded connection (TX,
+ *  RX; either may be NULL); 0 without kTLS. */
+KITLS_API void kitls_uring_conn_ktls_rekeys(const kitls_uring_conn *c, unsigned *tx,
+                                            unsigned *rx);
 
 #ifdef __cplusplus
 }

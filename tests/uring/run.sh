@@ -129,6 +129,103 @@ check "uring-httpd: HEAD gives Content-Length" test "$len" = 3000000
 alpn=$(curl $curl_opts -v -o /dev/null "$url/" 2>&1 | grep -c "ALPN.*http/1.1")
 check "uring-httpd: ALPN http/1.1 negotiated" test "$alpn" -ge 1
 
+# ---------------------------------------------------------------- kitls-server --uring
+# The command-line server on the io_uring driver: echo with KeyUpdates
+# (openssl s_client and kitls-client at once), then a message and a file
+# (--sendfile, with --ktls both: offloaded in the kTLS VM, userspace here)
+# with ALPN.  --naccept N: the server exits 0 only if all N succeeded.
+SRV=$ex/kitls-server
+CLI=$ex/kitls-client
+if [ -x "$SRV" ] && "$SRV" --help | grep -q -e '--uring  .*io_uring driver' &&
+    ! "$SRV" --help | grep -q 'not built: no liburing'; then
+    # keep s_client's input open until file $1 has $2 bytes (10 s at most)
+    hold_until() {
+        i=0
+        while [ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -lt "$2" ] && [ $i -lt 200 ]; do
+            sleep 0.05; i=$((i + 1))
+        done
+    }
+    timeout 60 "$SRV" --uring --cert "$tmp/cert.pem" --key "$tmp/key.pem" --port 0 \
+        --ready-file "$tmp/ks.port" --echo --naccept 9 --key-update 1 --key-update-request \
+        --quiet >"$tmp/ks.out" 2>"$tmp/ks.log" &
+    ks_pid=$!
+    pids="$pids $ks_pid"
+    kport=$(wait_port "$tmp/ks.port")
+    n=0
+    ks_pids=
+    while [ $n -lt 6 ]; do
+        ( trap - EXIT INT TERM; (cat "$tmp/rand"; hold_until "$tmp/ksc.$n" 150000) |
+            openssl s_client -quiet -no_ign_eof -connect 127.0.0.1:"$kport" -CAfile "$tmp/ca.pem" \
+            -verify_return_error -servername localhost >"$tmp/ksc.$n" 2>"$tmp/ksc.$n.err" ) &
+        ks_pids="$ks_pids $!"
+        n=$((n + 1))
+    done
+    kc_ok=1
+    for n in 0 1 2; do
+        head -c $((50000 + n * 7777)) "$tmp/rand" >"$tmp/kcin.$n"
+        timeout 20 "$CLI" --port "$kport" --cafile "$tmp/ca.pem" --servername localhost --echo \
+            --key-update 1 --key-update-request --quiet <"$tmp/kcin.$n" >"$tmp/kc.$n" 2>&1 ||
+            { kc_ok=0; echo "  kitls-client $n failed"; }
+    done
+    wait $ks_pids
+    ks_cmp() {
+        ok=1
+        for n in 0 1 2 3 4 5; do
+            cmp -s "$tmp/rand" "$tmp/ksc.$n" || { ok=0; echo "  s_client $n differs"; }
+        done
+        [ $ok = 1 ]
+    }
+    check "kitls-server --uring --echo: 6 concurrent openssl s_client, 150 kB each verified" ks_cmp
+    check "kitls-server --uring --echo: 3 kitls-client --echo, KeyUpdates both ways" test $kc_ok = 1
+    wait "$ks_pid"
+    st=$?
+    check "kitls-server --uring --naccept 9: all 9 connections succeeded (exit $st)" test $st = 0
+
+    # A message and a file; --ktls both (falls back to userspace without kTLS).
+    printf 'HELLO\n' >"$tmp/msgfile"
+    cat "$tmp/msgfile" "$tmp/www/big.bin" >"$tmp/ks.expect"
+    esize=$(stat -c %s "$tmp/ks.expect")
+    timeout 60 "$SRV" --uring --cert "$tmp/cert.pem" --key "$tmp/key.pem" --port 0 \
+        --ready-file "$tmp/ks2.port" --message HELLO$'\n' --sendfile "$tmp/www/big.bin" \
+        --ktls both --alpn x-kitls,http/1.1 --naccept 4 --print --quiet \
+        >"$tmp/ks2.out" 2>"$tmp/ks2.log" &
+    ks_pid=$!
+    pids="$pids $ks_pid"
+    kport=$(wait_port "$tmp/ks2.port")
+    n=0
+    ks_pids=
+    while [ $n -lt 4 ]; do
+        ( trap - EXIT INT TERM; hold_until "$tmp/ksf.$n" "$esize" |
+            openssl s_client -quiet -no_ign_eof -connect 127.0.0.1:"$kport" -CAfile "$tmp/ca.pem" \
+            -verify_return_error -servername localhost -alpn x-kitls \
+            >"$tmp/ksf.$n" 2>"$tmp/ksf.$n.err" ) &
+        ks_pids="$ks_pids $!"
+        n=$((n + 1))
+    done
+    wait $ks_pids
+    ksf_cmp() {
+        ok=1
+        for n in 0 1 2 3; do
+            cmp -s "$tmp/ks.expect" "$tmp/ksf.$n" || { ok=0; echo "  s_client $n differs"; }
+        done
+        [ $ok = 1 ]
+    }
+    check "kitls-server --uring --message --sendfile --ktls both: 4 x 3 MB verified" ksf_cmp
+    wait "$ks_pid"
+    st=$?
+    check "kitls-server --uring --sendfile: all 4 connections succeeded (exit $st)" test $st = 0
+    check "kitls-server --uring --print: ALPN x-kitls on all 4" \
+        test "$(grep -c '^alpn: x-kitls$' "$tmp/ks2.out")" = 4
+    check "kitls-server --uring --print: kTLS reported on all 4" \
+        test "$(grep -c '^ktls: ' "$tmp/ks2.out")" = 4
+    check "kitls-server --uring --print: sendfile done on all 4" \
+        test "$(grep -c '^sendfile: 3000000 bytes$' "$tmp/ks2.out")" = 4
+    grep -h '^ktls: ' "$tmp/ks2.out" | sort | uniq -c | sed 's/^/  /'
+    pids=$(echo "$pids" | sed "s/ $ks_pid//")
+else
+    echo "skip: kitls-server without --uring"
+fi
+
 # ---------------------------------------------------------------- shutdown
 kill -TERM "$echo_pid"
 wait "$echo_pid"
@@ -140,6 +237,8 @@ check "uring-httpd: clean shutdown" test $? = 0
 pids=
 grep -h "accepted" "$tmp/echo.log" "$tmp/httpd.log" | sed 's/^/  /'
 if [ $fail != 0 ]; then
-    for f in "$tmp"/uc.* "$tmp/echo.log" "$tmp/httpd.log"; do echo "== $f"; tail -5 "$f"; done
+    for f in "$tmp"/uc.* "$tmp/echo.log" "$tmp/httpd.log" "$tmp"/ks*.log "$tmp"/kc.*; do
+        [ -f "$f" ] && { echo "== $f"; tail -5 "$f"; }
+    done
 fi
 exit $fail

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "kitls/kitls.h"
+#include "kitls/ktls.h"
 #include "kitls/uring.h"
 #include "testutil.h"
 
@@ -63,6 +64,8 @@ struct server {
     int file_fd;       /* >= 0: send this file on each handshake, then close */
     size_t file_len;
     unsigned ktls_tx, ktls_rx, handshakes_seen;
+    int ktls_reason;   /* of the last EV_HANDSHAKE */
+    unsigned rekeys_tx, rekeys_rx; /* kTLS key changes, summed at EV_CLOSED */
     unsigned peak_conns;
 };
 
@@ -74,6 +77,7 @@ static void srv_event(void *ctx, const struct kitls_uring_event *ev)
         s->handshakes_seen++;
         s->ktls_tx += (unsigned)ev->info->ktls_tx;
         s->ktls_rx += (unsigned)ev->info->ktls_rx;
+        s->ktls_reason = ev->info->ktls_reason;
         if (s->file_fd >= 0) {
             if (kitls_uring_sendfile(ev->conn, s->file_fd, 0, s->file_len) < 0 ||
                 kitls_uring_close(ev->conn) < 0)
@@ -96,9 +100,14 @@ static void srv_event(void *ctx, const struct kitls_uring_event *ev)
     case KITLS_URING_EV_EOF:
         ck_assert_int_eq(kitls_uring_close(ev->conn), 0);
         break;
-    case KITLS_URING_EV_CLOSED:
+    case KITLS_URING_EV_CLOSED: {
+        unsigned tx, rx;
+        kitls_uring_conn_ktls_rekeys(ev->conn, &tx, &rx);
+        s->rekeys_tx += tx;
+        s->rekeys_rx += rx;
         s->closed_visible++;
         break;
+    }
     default:
         break;
     }
@@ -731,12 +740,50 @@ START_TEST(server_shutdown_with_open_connections)
 }
 END_TEST
 
-START_TEST(ktls_requested_and_sendfile)
+/* ------------------------------------------------------------------ */
+/* kTLS (offloaded for real in the kTLS VM: tests/uring/vm-uring.sh)    */
+/* ------------------------------------------------------------------ */
+
+/* A counter of /proc/net/tls_stat, or -1 (no kTLS module loaded). */
+static long tls_stat(const char *name)
 {
-    /* kTLS asked on both sides.  On a kernel with kTLS (the VM of
-     * tests/ktls) both directions go to the kernel and the file is
-     * spliced; without it (this host) every connection reports the reason
-     * and the same data flows through the userspace record layer. */
+    FILE *f = fopen("/proc/net/tls_stat", "r");
+    if (!f)
+        return -1;
+    char key[64];
+    long v, r = -1;
+    while (fscanf(f, "%63s %ld", key, &v) == 2)
+        if (!strcmp(key, name))
+            r = v;
+    fclose(f);
+    return r;
+}
+
+/*
+ * What the server's kTLS attempt must give: 1 = both directions in the
+ * kernel, 0 = userspace.  Without kTLS in the kernel every connection
+ * falls back (reason NO_MODULE/NO_ULP); with it, the default policy
+ * offloads only where the kernel can rekey (6.14+) and the close policy
+ * always.  TEST_URING_EXPECT_KTLS=1 (the VM script) makes a fallback for
+ * lack of kTLS a failure.
+ */
+static int ktls_expected(int close_policy, int reason)
+{
+    const char *e = getenv("TEST_URING_EXPECT_KTLS");
+    if (reason == KITLS_KTLS_R_NO_MODULE || reason == KITLS_KTLS_R_NO_ULP) {
+        ck_assert_msg(!(e && atoi(e)), "kTLS expected, got: %s", kitls_ktls_reason_string(reason));
+        return 0;
+    }
+    return close_policy || kitls_ktls_probe_rekey(NULL) == 1;
+}
+
+static void ktls_sendfile_run(int close_policy)
+{
+    /* kTLS asked by the server (the driver's clients stay in userspace and
+     * check every byte).  Offloaded: the file is spliced through the
+     * kernel (io_uring splice file -> pipe -> kTLS socket), the TLS
+     * counters move; otherwise every connection reports its reason and the
+     * same data flows through the userspace record layer. */
     char path[] = "/tmp/kitls-uring-XXXXXX";
     int fd = mkstemp(path);
     ck_assert_int_ge(fd, 0);
@@ -747,7 +794,10 @@ START_TEST(ktls_requested_and_sendfile)
         data[i] = sbyte(7, i);
     ck_assert_int_eq(write(fd, data, flen), (ssize_t)flen);
     free(data);
+    long tx0 = tls_stat("TlsTxSw"), rx0 = tls_stat("TlsRxSw");
     struct kitls_uring_params p = {.ktls = KITLS_URING_KTLS_BOTH};
+    if (close_policy)
+        p.flags |= KITLS_URING_F_KTLS_REKEY_CLOSE;
     struct server s;
     server_start(&s, &p);
     s.file_fd = fd;
@@ -762,7 +812,7 @@ START_TEST(ktls_requested_and_sendfile)
         cl.jobs[i].pattern = 7;
     }
     clients_connect(&cl, ccfg, s.port);
-    clients_run(&cl, 20);
+    clients_run(&cl, 40);
     for (int i = 0; i < 6; i++)
         ck_assert_msg(cl.jobs[i].ok, "connection %d: %s", i,
                       kitls_uring_strerror(cl.jobs[i].reason));
@@ -771,8 +821,75 @@ START_TEST(ktls_requested_and_sendfile)
     server_stop(&s, 0);
     close(fd);
     ck_assert_uint_eq(s.handshakes_seen, 6);
-    fprintf(stderr, "test_uring: kTLS offloaded on %u/6 connections (tx), %u/6 (rx)\n",
-            s.ktls_tx, s.ktls_rx);
+    long tx1 = tls_stat("TlsTxSw"), rx1 = tls_stat("TlsRxSw");
+    fprintf(stderr,
+            "test_uring: kTLS (%s policy) offloaded on %u/6 connections (tx), %u/6 (rx): %s; "
+            "tls_stat TlsTxSw +%ld TlsRxSw +%ld\n",
+            close_policy ? "close" : "require", s.ktls_tx, s.ktls_rx,
+            kitls_ktls_reason_string(s.ktls_reason), tx0 >= 0 ? tx1 - tx0 : 0,
+            rx0 >= 0 ? rx1 - rx0 : 0);
+    if (ktls_expected(close_policy, s.ktls_reason)) {
+        ck_assert_uint_eq(s.ktls_tx, 6);
+        ck_assert_uint_eq(s.ktls_rx, 6);
+        ck_assert_int_ge(tx1 - tx0, 6); /* the kernel's own count */
+        ck_assert_int_ge(rx1 - rx0, 6);
+    } else {
+        ck_assert_uint_eq(s.ktls_tx + s.ktls_rx, 0);
+        if (s.ktls_reason != KITLS_KTLS_R_NO_MODULE && s.ktls_reason != KITLS_KTLS_R_NO_ULP)
+            ck_assert_int_eq(s.ktls_reason, KITLS_KTLS_R_NO_REKEY);
+    }
+}
+
+START_TEST(ktls_requested_and_sendfile)
+{
+    ktls_sendfile_run(0);
+}
+END_TEST
+
+START_TEST(ktls_close_policy_sendfile)
+{
+    ktls_sendfile_run(1);
+}
+END_TEST
+
+START_TEST(ktls_aead_limit_echo)
+{
+    /* A tiny AEAD limit (8 records per key) on the server's kTLS TX: the
+     * driver's io_uring sends on the offloaded socket must be counted and
+     * a KeyUpdate sent before each key runs out; the clients (userspace)
+     * check every echoed byte across the key changes.  Kernels without
+     * rekey keep the default policy: no offload, the same data. */
+    long rk0 = tls_stat("TlsTxRekeyOk");
+    struct kitls_uring_params p = {.ktls = KITLS_URING_KTLS_BOTH, .ktls_key_update_limit = 8};
+    struct server s;
+    server_start(&s, &p);
+    server_run(&s);
+    kitls_config *ccfg = tu_client_config();
+    struct clients cl;
+    unsigned n = 3;
+    size_t bytes = 1u << 20;
+    clients_init(&cl, n, 0);
+    for (unsigned i = 0; i < n; i++)
+        cl.jobs[i].total = bytes + i * 1000;
+    clients_connect(&cl, ccfg, s.port);
+    clients_run(&cl, 60);
+    for (unsigned i = 0; i < n; i++)
+        ck_assert_msg(cl.jobs[i].ok && cl.jobs[i].reason == 0, "connection %u: %s", i,
+                      kitls_uring_strerror(cl.jobs[i].reason));
+    clients_free(&cl);
+    kitls_config_free(ccfg);
+    server_stop(&s, 0);
+    long rk1 = tls_stat("TlsTxRekeyOk");
+    fprintf(stderr,
+            "test_uring: AEAD limit 8: offloaded %u/%u (tx), server TX rekeys %u, RX rekeys %u; "
+            "tls_stat TlsTxRekeyOk +%ld\n",
+            s.ktls_tx, n, s.rekeys_tx, s.rekeys_rx, rk0 >= 0 ? rk1 - rk0 : 0);
+    if (ktls_expected(0, s.ktls_reason)) {
+        ck_assert_uint_eq(s.ktls_tx, n);
+        /* >= 64 records of 16 KiB per connection, at most 7 per key */
+        ck_assert_uint_ge(s.rekeys_tx, n * (unsigned)(bytes / 16384 / 7));
+        ck_assert_int_ge(rk1 - rk0, (long)s.rekeys_tx);
+    }
 }
 END_TEST
 
@@ -852,6 +969,8 @@ static Suite *uring_suite(void)
     ADD(tc, slow_reader);
     ADD(tc, half_close);
     ADD(tc, ktls_requested_and_sendfile);
+    ADD(tc, ktls_close_policy_sendfile);
+    ADD(tc, ktls_aead_limit_echo);
     ADD(tc, free_with_operations_in_flight);
     ADD(tc, server_shutdown_with_open_connections);
     suite_add_tcase(s, tc);
