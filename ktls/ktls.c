@@ -186,8 +186,9 @@ static int cached_probe = 2; /* 2: not probed yet */
 int kitls_ktls_probe_rekey(const struct kitls_ktls_ops *ops)
 {
     int real = !ops || ops == &default_ops;
-    if (real && cached_probe != 2)
-        return cached_probe;
+    int cached = __atomic_load_n(&cached_probe, __ATOMIC_RELAXED);
+    if (real && cached != 2)
+        return cached;
     if (!ops)
         ops = &default_ops;
     int fds[3], ret = probe_pair(fds);
@@ -217,8 +218,8 @@ out:
     for (int i = 0; i < 3; i++)
         if (fds[i] >= 0)
             close(fds[i]);
-    if (real)
-        cached_probe = ret;
+    if (real) /* racing probes store the same answer */
+        __atomic_store_n(&cached_probe, ret, __ATOMIC_RELAXED);
     return ret;
 }
 
@@ -236,6 +237,7 @@ int kitls_ktls_new(kitls_ktls **out, kitls_conn *c, int fd, const struct kitls_k
     k->c = c;
     k->fd = fd;
     k->ops = ops ? *ops : default_ops;
+    k->real_ops = !ops || ops == &default_ops;
     k->mode = KITLS_KTLS_BOTH;
     k->rekey_ok = -1;
     k->reason[0] = k->reason[1] = KITLS_KTLS_R_NOT_ENABLED;
@@ -488,7 +490,8 @@ int kitls_ktls_enable(kitls_ktls *k)
         return 0;
     }
     if (k->rekey_ok < 0) {
-        int p = kitls_ktls_probe_rekey(&k->ops);
+        /* The real kernel's answer is probed once per process. */
+        int p = kitls_ktls_probe_rekey(k->real_ops ? NULL : &k->ops);
         k->rekey_ok = p > 0;
     }
     if (!k->rekey_ok && k->policy == KITLS_KTLS_REKEY_REQUIRE) {

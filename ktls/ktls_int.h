@@ -28,6 +28,7 @@ struct kitls_ktls {
     kitls_conn *c;
     int fd;
     struct kitls_ktls_ops ops;
+    int real_ops; /* ops are the real system calls: the rekey probe is cached */
     unsigned mode;
     int policy;
     int rekey_ok; /* 1, 0, -1 unknown */
