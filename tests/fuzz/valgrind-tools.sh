@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The integration suite under valgrind memcheck (`make check-valgrind`,
+# after the unit tests; docs/fuzzing.md): tests/interop/run.sh with every
+# kitls-client and kitls-server process it starts running under memcheck.
+#
+# Each tool process writes its own log (--log-file=DIR/vg.PID.log).  The
+# run fails when the interop suite fails, or when any log reports a
+# memcheck error or a definite/indirect leak.  Processes the suite kills
+# (a server it stops) report errors found so far, without a leak check;
+# processes that exit by themselves (clients, `kitls-server --once`) get
+# the full leak check.
+#
+# Usage: tests/fuzz/valgrind-tools.sh   (from the build directory;
+#        top_builddir, top_srcdir and LIBTOOL as `make` passes them)
+# Exit: 0 clean, 1 failure, 77 valgrind or the interop peers missing.
+set -uo pipefail
+vg=${VALGRIND:-valgrind}
+command -v "$vg" >/dev/null || { echo "valgrind not found: skipped"; exit 77; }
+bd=$(cd "${top_builddir:-.}" && pwd)
+sd=$(cd "${top_srcdir:-$bd}" && pwd)
+w=$(mktemp -d "${TMPDIR:-/tmp}/kitls-vg-tools.XXXXXX") || exit 1
+trap 'rm -rf "$w"' EXIT
+logs=$bd/tests/fuzz/valgrind-tools.logs
+rm -rf "$logs" && mkdir -p "$logs" || exit 1
+read -r -a lt <<<"${LIBTOOL:-$bd/libtool}"
+for tool in kitls-client kitls-server; do
+    # The libtool wrapper scripts find the uninstalled library; run
+    # valgrind on the real program behind them.
+    cat >"$w/$tool" <<EOF
+#!/bin/sh
+exec ${lt[*]} --mode=execute $vg --tool=memcheck --error-exitcode=99 --leak-check=full \\
+    --errors-for-leak-kinds=definite,indirect --log-file=$logs/vg.$tool.%p.log \\
+    $bd/examples/$tool "\$@"
+EOF
+    chmod +x "$w/$tool"
+done
+start=$SECONDS
+# valgrind makes each process start slowly (seconds; tens of seconds on a
+# loaded machine): long case timeouts.
+KITLS_CLIENT=$w/kitls-client KITLS_SERVER=$w/kitls-server CASE_TIMEOUT=${CASE_TIMEOUT:-120} \
+    top_builddir=$bd bash "$sd/tests/interop/run.sh" >"$logs/interop.out" 2>&1
+rc=$?
+tail -n 3 "$logs/interop.out"
+[ $rc -eq 77 ] && { echo "valgrind-tools: interop peers missing: skipped"; exit 77; }
+n=0 bad=0
+for l in "$logs"/vg.*.log; do
+    [ -e "$l" ] || continue
+    n=$((n + 1))
+    errs=$(sed -n 's/.*ERROR SUMMARY: \([0-9]*\) errors.*/\1/p' "$l" | tail -1)
+    lost=$(grep -cE '(definitely|indirectly) lost: [1-9]' "$l")
+    if [ "${errs:-0}" != 0 ] || [ "$lost" != 0 ]; then
+        bad=$((bad + 1))
+        echo "memcheck: $l: ${errs:-?} errors, leak lines $lost"
+        grep -m5 -E 'Invalid|uninitialised|lost:' "$l" | sed 's/^/    /'
+    fi
+done
+echo "valgrind-tools: $n tool processes under memcheck, $bad with errors or leaks," \
+    "interop exit $rc, $((SECONDS - start)) s"
+[ $n -gt 0 ] && [ $bad -eq 0 ] && [ $rc -eq 0 ]
