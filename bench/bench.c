@@ -59,6 +59,7 @@ static const char *const tput_size_name[] = {"1k", "16k", "1m"};
 #define NSIZES 3
 #define TPUT_16K 1
 static int tput_on[NSIZES] = {1, 1, 1}; /* --sizes */
+#define TPUT_SLICES 8 /* connections per library and measurement, taking turns */
 
 /* ------------------------------------------------------------------ */
 /* Heap accounting                                                     */
@@ -252,9 +253,11 @@ static void usage(void)
 {
     printf("usage: kitls-bench [options]\n"
            "  --seconds S   wall time per handshake measurement and round (default 1;\n"
-           "                raw-crypto measurements run S/2 per round, best round kept)\n"
+           "                raw-crypto measurements run S/2 per round, best round kept;\n"
+           "                lat: the libraries alternate in 20 ms slices for 2 S)\n"
            "  --rounds N    rounds, alternating libraries; the median is reported (default 3)\n"
-           "  --mib M       MiB written per suite and round for throughput (default 256)\n"
+           "  --mib M       MiB written per suite, write size and round for throughput\n"
+           "                (default 256), in 8 connections per library taking turns\n"
            "  --count N     fixed number of handshakes per round instead of --seconds\n"
            "  --certs N     rotate N distinct server leaves (default 1; N > the client's\n"
            "                certificate cache size measures first-contact handshakes)\n"
@@ -485,10 +488,12 @@ struct tput_result {
     char err[200];
     double mbs[16], mbs_cpu[16];
     double med, med_cpu;
+    double paired_cpu; /* [L_KITLS] only: median of per-round kitls/openssl CPU ratios */
 };
 
 static struct hs_result hs_res[2];
-static double hs_paired_ratio; /* median of per-round kitls/openssl ratios */
+static double hs_paired_ratio;     /* median of per-round kitls/openssl ratios (wall) */
+static double hs_paired_ratio_cpu; /* the same from CPU-time rates (the gate's) */
 static struct tput_result tput_res[2][NSUITES][NSIZES];
 
 struct raw_figures raw;
@@ -867,6 +872,9 @@ static void bench_handshakes(void)
         for (int i = 0; i < opt.rounds; i++)
             rr[i] = hs_res[1].rate[i] > 0 ? hs_res[0].rate[i] / hs_res[1].rate[i] : 0;
         hs_paired_ratio = median(rr, opt.rounds);
+        for (int i = 0; i < opt.rounds; i++)
+            rr[i] = hs_res[1].rate_cpu[i] > 0 ? hs_res[0].rate_cpu[i] / hs_res[1].rate_cpu[i] : 0;
+        hs_paired_ratio_cpu = median(rr, opt.rounds);
     }
     for (int lib = 0; lib < 2; lib++) {
         if (hs_res[lib].ok) {
@@ -980,12 +988,14 @@ static int ossl_drain(SSL *s, size_t *got, size_t want, char *err, size_t errn)
     return 0;
 }
 
-static int tput_ossl(int si, int zi, double *mbs, double *mbs_cpu, char *err, size_t errn)
+static int tput_ossl(int si, int zi, size_t total, double *secs, double *secs_cpu, char *err,
+                     size_t errn)
 {
     SSL_CTX *cctx = ossl_ctx(0, suites[si].name, 0);
     struct ossl_pair p;
-    size_t wlen = tput_size[zi], total = tput_total(zi), done = 0;
-    double t0, t1, c0, c1;
+    size_t wlen = tput_size[zi], done = 0;
+    double t0 = 0, t1, c0 = 0, c1;
+    int warm = 1;
     int rc = -1;
     /* room for one full record plus header/tag in each direction */
     if (ossl_pair_new(&p, cctx, 64 * 1024) < 0 || ossl_handshake(&p, err, errn) < 0)
@@ -994,8 +1004,6 @@ static int tput_ossl(int si, int zi, double *mbs, double *mbs_cpu, char *err, si
         set_err(err, errn, "openssl negotiated the wrong suite");
         goto out;
     }
-    c0 = now_cpu();
-    t0 = now();
     while (done < total) {
         size_t got = 0;
         /* a write larger than the BIO pair holds returns WANT_WRITE: the
@@ -1017,16 +1025,24 @@ static int tput_ossl(int si, int zi, double *mbs, double *mbs_cpu, char *err, si
             set_err(err, errn, "openssl: short read (%zu of %zu)", got, wlen);
             goto out;
         }
-        if (done == 0 && memcmp(wbuf, rbuf, wlen) != 0) {
-            set_err(err, errn, "openssl: data mismatch");
-            goto out;
+        /* the first write is a check and a warm-up (buffers grow to
+         * their size), not timed */
+        if (warm) {
+            if (memcmp(wbuf, rbuf, wlen) != 0) {
+                set_err(err, errn, "openssl: data mismatch");
+                goto out;
+            }
+            warm = 0;
+            c0 = now_cpu();
+            t0 = now();
+            continue;
         }
         done += wlen;
     }
     t1 = now();
     c1 = now_cpu();
-    *mbs = (double)total / (t1 - t0) / 1e6;
-    *mbs_cpu = (double)total / (c1 - c0) / 1e6;
+    *secs += t1 - t0;
+    *secs_cpu += c1 - c0;
     rc = 0;
 out:
     ossl_pair_free(&p);
@@ -1067,12 +1083,14 @@ static int k_pump(struct k_pair *p, size_t *got, size_t want, char *err, size_t 
     return 0;
 }
 
-static int tput_kitls(int si, int zi, double *mbs, double *mbs_cpu, char *err, size_t errn)
+static int tput_kitls(int si, int zi, size_t total, double *secs, double *secs_cpu, char *err,
+                      size_t errn)
 {
     kitls_config *ccfg = k_cfg(0, suites[si].id, 0, err, errn);
     struct k_pair p = {0};
-    size_t wlen = tput_size[zi], total = tput_total(zi), done = 0, dummy = 0;
-    double t0, t1, c0, c1;
+    size_t wlen = tput_size[zi], done = 0, dummy = 0;
+    double t0 = 0, t1, c0 = 0, c1;
+    int warm = 1;
     int rc = -1;
     if (ccfg == NULL)
         return -1;
@@ -1082,8 +1100,6 @@ static int tput_kitls(int si, int zi, double *mbs, double *mbs_cpu, char *err, s
         set_err(err, errn, "kitls negotiated the wrong suite (%04x)", kitls_conn_suite(p.c));
         goto out;
     }
-    c0 = now_cpu();
-    t0 = now();
     while (done < total) {
         size_t got = 0;
         int w = kitls_conn_write(p.c, wbuf, wlen);
@@ -1100,16 +1116,22 @@ static int tput_kitls(int si, int zi, double *mbs, double *mbs_cpu, char *err, s
         /* the server may have queued something (e.g. tickets); drop it */
         if (kitls_conn_out_peek(p.s, &(const uint8_t *){NULL}) > 0)
             (void)k_move(p.s, p.c, &dummy);
-        if (done == 0 && memcmp(wbuf, rbuf, wlen) != 0) {
-            set_err(err, errn, "kitls: data mismatch");
-            goto out;
+        if (warm) {
+            if (memcmp(wbuf, rbuf, wlen) != 0) {
+                set_err(err, errn, "kitls: data mismatch");
+                goto out;
+            }
+            warm = 0;
+            c0 = now_cpu();
+            t0 = now();
+            continue;
         }
         done += wlen;
     }
     t1 = now();
     c1 = now_cpu();
-    *mbs = (double)total / (t1 - t0) / 1e6;
-    *mbs_cpu = (double)total / (c1 - c0) / 1e6;
+    *secs += t1 - t0;
+    *secs_cpu += c1 - c0;
     rc = 0;
 out:
     k_pair_free(&p);
@@ -1133,31 +1155,62 @@ static void bench_tput(void)
                 }
         }
     }
+    /* Each measurement is TPUT_SLICES connections per library, taking
+     * turns (the order flips every round), each moving 1/TPUT_SLICES of
+     * the bytes after an untimed first write: a disturbance of the
+     * machine then slows both libraries alike rather than one of them. */
     for (int round = 0; round < opt.rounds; round++) {
         for (int si = 0; si < NSUITES; si++) {
             for (int zi = 0; zi < NSIZES; zi++) {
-                for (int l = 0; l < 2; l++) {
-                    int lib = (round & 1) ? 1 - l : l;
-                    struct tput_result *r = &tput_res[lib][si][zi];
-                    int rc;
-                    if (!lib_enabled(lib) || !r->ok)
-                        continue;
-                    if (lib == L_OSSL)
-                        rc = tput_ossl(si, zi, &r->mbs[round], &r->mbs_cpu[round], r->err,
-                                       sizeof(r->err));
-                    else
+                double secs[2] = {0, 0}, cpu[2] = {0, 0};
+                size_t part = tput_total(zi) / TPUT_SLICES;
+                if (part < tput_size[zi])
+                    part = tput_size[zi];
+                part -= part % tput_size[zi];
+                for (int k = 0; k < TPUT_SLICES; k++) {
+                    for (int l = 0; l < 2; l++) {
+                        int lib = (round & 1) ? 1 - l : l;
+                        struct tput_result *r = &tput_res[lib][si][zi];
+                        int rc;
+                        if (!lib_enabled(lib) || !r->ok)
+                            continue;
+                        if (lib == L_OSSL)
+                            rc = tput_ossl(si, zi, part, &secs[lib], &cpu[lib], r->err,
+                                           sizeof(r->err));
+                        else
 #ifndef KITLS_BENCH_NO_KITLS
-                        rc = tput_kitls(si, zi, &r->mbs[round], &r->mbs_cpu[round], r->err,
-                                        sizeof(r->err));
+                            rc = tput_kitls(si, zi, part, &secs[lib], &cpu[lib], r->err,
+                                            sizeof(r->err));
 #else
-                        rc = -1;
+                            rc = -1;
 #endif
-                    if (rc < 0)
-                        r->ok = 0;
+                        if (rc < 0)
+                            r->ok = 0;
+                    }
+                }
+                for (int lib = 0; lib < 2; lib++) {
+                    struct tput_result *r = &tput_res[lib][si][zi];
+                    if (r->ok && secs[lib] > 0 && cpu[lib] > 0) {
+                        r->mbs[round] = (double)part * TPUT_SLICES / secs[lib] / 1e6;
+                        r->mbs_cpu[round] = (double)part * TPUT_SLICES / cpu[lib] / 1e6;
+                    }
                 }
             }
         }
     }
+    /* per-round ratios first (median() sorts): the libraries ran back to
+     * back in each round, so a round disturbed for one of them is one
+     * outlier among the ratios rather than a shift of one median */
+    for (int si = 0; si < NSUITES; si++)
+        for (int zi = 0; zi < NSIZES; zi++) {
+            struct tput_result *k = &tput_res[0][si][zi], *o = &tput_res[1][si][zi];
+            double rr[16];
+            if (!k->ok || !o->ok)
+                continue;
+            for (int i = 0; i < opt.rounds; i++)
+                rr[i] = o->mbs_cpu[i] > 0 ? k->mbs_cpu[i] / o->mbs_cpu[i] : 0;
+            k->paired_cpu = median(rr, opt.rounds);
+        }
     for (int lib = 0; lib < 2; lib++)
         for (int si = 0; si < NSUITES; si++)
             for (int zi = 0; zi < NSIZES; zi++) {
@@ -1632,6 +1685,7 @@ static void print_json(void)
         json_num("ratio", hs_res[0].med / (hs_res[1].med > 0 ? hs_res[1].med : 1),
                  hs_res[0].ok && hs_res[1].ok && opt.do_hs, ",\n    ");
         json_num("paired_ratio", hs_paired_ratio, hs_paired_ratio > 0, ",\n    ");
+        json_num("paired_ratio_cpu", hs_paired_ratio_cpu, hs_paired_ratio_cpu > 0, ",\n    ");
         json_num("ratio_cpu", hs_res[0].med_cpu / (hs_res[1].med_cpu > 0 ? hs_res[1].med_cpu : 1),
                  hs_res[0].ok && hs_res[1].ok && opt.do_hs, ",\n    ");
         json_num("pk_bound_per_sec", raw.hs_bound, raw.done, ",\n    ");
@@ -1648,6 +1702,7 @@ static void print_json(void)
             json_num("ratio", k->med / (o->med > 0 ? o->med : 1), k->ok && o->ok, ", ");
             json_num("kitls_cpu", k->med_cpu, k->ok, ", ");
             json_num("openssl_cpu", o->med_cpu, o->ok, ", ");
+            json_num("ratio_cpu_paired", k->paired_cpu, k->ok && o->ok, ", ");
             json_num("raw_evp", raw.done ? raw.aead_mbs[si] : 0, raw.done, "");
             if (!k->ok && k->err[0]) {
                 fprintf(jout, ", \"kitls_error\": ");
@@ -1671,6 +1726,7 @@ static void print_json(void)
                 json_num("openssl_cpu", o->med_cpu, o->ok, ", ");
                 json_num("ratio_cpu", k->med_cpu / (o->med_cpu > 0 ? o->med_cpu : 1), k->ok && o->ok,
                          ", ");
+                json_num("ratio_cpu_paired", k->paired_cpu, k->ok && o->ok, ", ");
                 json_num("raw_evp", raw.done ? raw_for_size(si, zi) : 0, raw.done, ", ");
                 json_num("kitls_of_raw", raw.done && k->ok ? k->med_cpu / raw_for_size(si, zi) : 0,
                          raw.done && k->ok, "");

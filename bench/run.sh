@@ -157,9 +157,10 @@ echo "results: $txt$([ "$bench" = 1 ] && echo " $json")$([ "$loopback" = 1 ] && 
 
 [ "$assert" = 1 ] || exit 0
 
-# Regression gate: each metric is num/den from the bench JSON (the loopback
-# JSON under the key "loopback"), checked against the baseline's min (ratio
-# must stay >=) or max (ratio must stay <=).  A metric needing a "part"
+# Regression gate: each metric is a ratio from the bench JSON (the loopback
+# JSON under the key "loopback"): "value" (a ratio the bench computed, e.g.
+# the median of per-round ratios) or num/den, checked against the
+# baseline's min (ratio must stay >=) or max (ratio must stay <=).  A metric needing a "part"
 # (comma list, default hs) that did not run is skipped.
 rc=0
 table=$(python3 - "$baseline" "$json" "$lbjson" "$parts" "$bench" "$loopback" <<'EOF'
@@ -193,8 +194,11 @@ for m in base["metrics"]:
     if not need <= parts or not (lb_ran if "loopback" in need else bench_ran):
         rows.append((m["name"], "%.3f" % m["baseline"], thr, "-", "skipped"))
         continue
-    n, d = get(m["num"]), get(m["den"])
-    r = n / d if n is not None and d else None
+    if "value" in m:
+        r = get(m["value"])
+    else:
+        n, d = get(m["num"]), get(m["den"])
+        r = n / d if n is not None and d else None
     ok = r is not None and (r >= m["min"] if "min" in m else r <= m["max"])
     failed += not ok
     checked += 1

@@ -580,6 +580,56 @@ static void pct(double *v, long n, double out[3])
     }
 }
 
+#define LAT_SLICE 0.02 /* seconds of wall time per library before switching */
+
+/* Does library lib need more handshakes in this round? */
+static int lat_more(const struct lat_result *r, long n)
+{
+    return r->ok && (opt.count <= 0 || n < opt.count);
+}
+
+/*
+ * One round of scenario si.  The libraries take turns in slices of
+ * LAT_SLICE (the order flips every round) for 2 x --seconds in all, or
+ * until each has done --count handshakes: a disturbance of the machine
+ * that lasts longer than a slice then hits both alike, where it would
+ * slow only one of them if each ran its second in one piece.
+ */
+static void lat_round(int si, int round)
+{
+    double t0 = now(), cpu[2] = {0, 0};
+    long n[2] = {0, 0};
+    int first = round & 1;
+    struct lat_result *r;
+
+    while (lat_more(&st[si].lat[0], n[0]) || lat_more(&st[si].lat[1], n[1])) {
+        if (opt.count <= 0 && now() - t0 >= 2 * opt.seconds)
+            break;
+        for (int l = 0; l < 2; l++) {
+            int lib = first ? 1 - l : l;
+            double ts = now();
+            r = &st[si].lat[lib];
+            while (lat_more(r, n[lib])) {
+                struct hs_out o;
+                if (one_hs(si, lib, &o, M_TIME, 0, r->err, sizeof(r->err)) < 0) {
+                    r->ok = 0;
+                    break;
+                }
+                samples_add(&r->sm, o.c, o.s);
+                cpu[lib] += o.c + o.s;
+                n[lib]++;
+                if (now() - ts >= LAT_SLICE)
+                    break;
+            }
+        }
+    }
+    for (int lib = 0; lib < 2; lib++) {
+        r = &st[si].lat[lib];
+        r->rate_cpu[round] = cpu[lib] > 0 ? (double)n[lib] / cpu[lib] : 0;
+        r->round_end[round] = r->sm.n;
+    }
+}
+
 void scen_bench_lat(void)
 {
     for (int si = 0; si < NSCEN; si++)
@@ -589,29 +639,36 @@ void scen_bench_lat(void)
             if (scen_on[si] && lib_enabled(lib) && !st[si].ready[lib])
                 snprintf(r->err, sizeof(r->err), "%s", st[si].setup_err[lib]);
         }
-    for (int round = 0; round < opt.rounds; round++) {
-        for (int si = 0; si < NSCEN; si++) {
-            for (int l = 0; l < 2; l++) {
-                int lib = (round & 1) ? 1 - l : l; /* alternate who goes first */
-                struct lat_result *r = &st[si].lat[lib];
-                double t0 = now(), cpu = 0;
-                long n = 0;
-                if (!r->ok)
+    for (int round = 0; round < opt.rounds; round++)
+        for (int si = 0; si < NSCEN; si++)
+            lat_round(si, round);
+    for (int si = 0; si < NSCEN; si++) {
+        struct lat_result *k = &st[si].lat[0], *o = &st[si].lat[1];
+        double rr[16], pr[16];
+        for (int lib = 0; lib < 2; lib++) {
+            struct lat_result *r = &st[si].lat[lib];
+            for (int round = 0; r->ok && round < opt.rounds; round++) {
+                long b = round ? r->round_end[round - 1] : 0, n = r->round_end[round] - b;
+                double p[3], *v;
+                if (n <= 0)
                     continue;
-                for (;;) {
-                    struct hs_out o;
-                    if (one_hs(si, lib, &o, M_TIME, 0, r->err, sizeof(r->err)) < 0) {
-                        r->ok = 0;
-                        break;
-                    }
-                    samples_add(&r->sm, o.c, o.s);
-                    cpu += o.c + o.s;
-                    n++;
-                    if (opt.count > 0 ? n >= opt.count : (n & 7) == 0 && now() - t0 >= opt.seconds)
-                        break;
-                }
-                r->rate_cpu[round] = cpu > 0 ? (double)n / cpu : 0;
+                if ((v = malloc((size_t)n * sizeof(double))) == NULL)
+                    die("oom (percentiles)");
+                memcpy(v, r->sm.tot + b, (size_t)n * sizeof(double));
+                pct(v, n, p);
+                r->p50_round[round] = p[0];
+                free(v);
             }
+        }
+        /* per-round ratios: a round disturbed for one library is one
+         * outlier among them, where it would shift that library's median */
+        if (k->ok && o->ok) {
+            for (int i = 0; i < opt.rounds; i++) {
+                rr[i] = o->rate_cpu[i] > 0 ? k->rate_cpu[i] / o->rate_cpu[i] : 0;
+                pr[i] = o->p50_round[i] > 0 ? k->p50_round[i] / o->p50_round[i] : 0;
+            }
+            st[si].paired_rate = median(rr, opt.rounds);
+            st[si].paired_p50 = median(pr, opt.rounds);
         }
     }
     for (int si = 0; si < NSCEN; si++)

@@ -38,6 +38,8 @@ struct lat_result {
     char err[200];
     double rate_cpu[16]; /* per round: handshakes per (client + server) CPU second */
     double med_cpu;
+    long round_end[16];  /* sm.n at the end of each round */
+    double p50_round[16]; /* P50 per round, µs */
     struct samples sm;
     double p[3], pc[3], ps[3]; /* P50/P95/P99, µs: total, client, server */
 };
@@ -59,6 +61,8 @@ struct scen_state {
     char setup_err[2][200];
     struct lat_result lat[2];
     struct mem_result mem[2];
+    /* medians of per-round kitls/openssl ratios: handshakes/s and P50 */
+    double paired_rate, paired_p50;
 };
 extern struct scen_state st[NSCEN];
 
