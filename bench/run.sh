@@ -13,7 +13,7 @@
 # the MiB of its transfer and the seconds of each `openssl s_time` run.
 #
 # --assert is the regression gate: without other options it runs
-# kitls-bench --rounds 3 --seconds 1 --mib 64 and the loopback part (under
+# kitls-bench --rounds 3 --seconds 1 --mib 64 and the loopback part (about
 # two minutes), compares the kitls/OpenSSL ratios in the JSON with
 # bench/baseline.json (python3, stdlib only), prints a table (metric,
 # baseline, threshold, now, verdict), appends it to the .txt and exits 1 if
