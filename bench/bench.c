@@ -5,17 +5,21 @@
  *   - full handshakes per second (X25519, ECDSA P-256 server certificate
  *     verified by the client against an in-memory CA, SNI "localhost",
  *     no tickets, no resumption), both sides in-process;
- *   - record throughput per cipher suite (client writes 16 KiB, server
- *     reads it), encrypt + decrypt;
- *   - the raw libcrypto limit: EVP AEAD seal+open of 16 KiB records and the
- *     public-key work of one handshake (2x X25519 keygen, 2x X25519 derive,
- *     1x ECDSA P-256 sign, 2x ECDSA P-256 verify), i.e. upper bounds;
+ *   - record throughput per cipher suite for 1 KiB, 16 KiB and 1 MiB writes
+ *     (client writes, server reads), encrypt + decrypt;
+ *   - the raw libcrypto limit: EVP AEAD seal+open of 1 KiB and 16 KiB
+ *     records and the public-key work of one handshake (2x X25519 keygen,
+ *     2x X25519 derive, 1x ECDSA P-256 sign, 2x ECDSA P-256 verify), i.e.
+ *     upper bounds;
  *   - heap allocations per handshake and live heap per connection pair
  *     (process-wide malloc interposition; libcrypto/libssl allocations are
- *     also counted separately through CRYPTO_set_mem_functions).
+ *     also counted separately through CRYPTO_set_mem_functions);
+ *   - bench/scenarios.c: handshake latency per scenario with client and
+ *     server CPU time apart, heap per connection, and their raw figures.
  *
  * Usage: kitls-bench [--seconds S] [--rounds N] [--mib M] [--count N]
- *                    [--certs N] [--only hs,tput,raw,alloc]
+ *                    [--certs N] [--only hs,tput,raw,alloc,lat,mem]
+ *                    [--scenarios LIST] [--sizes 1k,16k,1m]
  *                    [--lib kitls|openssl|both] [--json] [--json-file FILE]
  *
  * Rates are reported per wall clock (CLOCK_MONOTONIC) and per thread CPU
@@ -45,13 +49,17 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
-#ifndef KITLS_BENCH_NO_KITLS
-#include "kitls/kitls.h"
-#endif
+#include "bench.h"
 
-#define REC_LEN 16384u
-#define MAX_LEAVES 256
 static int n_leaves = 1; /* --certs */
+
+/* write sizes of the throughput test; index TPUT_16K is the original figure */
+static const size_t tput_size[] = {1024, 16384, 1048576};
+static const char *const tput_size_name[] = {"1k", "16k", "1m"};
+#define NSIZES 3
+#define TPUT_16K 1
+static int tput_on[NSIZES] = {1, 1, 1}; /* --sizes */
+#define TPUT_SLICES 8 /* connections per library and measurement, taking turns */
 
 /* ------------------------------------------------------------------ */
 /* Heap accounting                                                     */
@@ -70,11 +78,13 @@ struct heapstat {
     long long peak;
 };
 static struct heapstat g_heap;
-static int g_heap_hooked;
+int g_heap_hooked;
+int g_side;
+long long g_side_live[3], g_side_peak[3];
 /* Accounting is only on during the allocation phase, so that the timed
  * runs pay no malloc_usable_size() cost (that would penalise the library
  * that allocates more). */
-static int g_heap_track;
+int g_heap_track;
 /* libcrypto/libssl only (OPENSSL_malloc & co.) */
 static unsigned long long g_ossl_allocs;
 static int g_ossl_hooked;
@@ -89,18 +99,24 @@ extern void __libc_free(void *p);
 static inline void heap_add(void *p)
 {
     if (g_heap_track && p != NULL) {
+        long long sz = (long long)malloc_usable_size(p);
         g_heap.allocs++;
-        g_heap.live += (long long)malloc_usable_size(p);
+        g_heap.live += sz;
         if (g_heap.live > g_heap.peak)
             g_heap.peak = g_heap.live;
+        g_side_live[g_side] += sz;
+        if (g_side_live[g_side] > g_side_peak[g_side])
+            g_side_peak[g_side] = g_side_live[g_side];
     }
 }
 
 static inline void heap_sub(void *p)
 {
     if (g_heap_track && p != NULL) {
+        long long sz = (long long)malloc_usable_size(p);
         g_heap.frees++;
-        g_heap.live -= (long long)malloc_usable_size(p);
+        g_heap.live -= sz;
+        g_side_live[g_side] -= sz;
     }
 }
 
@@ -125,6 +141,7 @@ void *realloc(void *old, size_t n)
     void *p = __libc_realloc(old, n);
     if (g_heap_track && (p != NULL || n == 0)) {
         g_heap.live -= oldsz;
+        g_side_live[g_side] -= oldsz;
         if (old != NULL)
             g_heap.frees++;
         heap_add(p);
@@ -184,7 +201,7 @@ static void ossl_free(void *p, const char *file, int line)
 /* Small helpers                                                       */
 /* ------------------------------------------------------------------ */
 
-static double now(void)
+double now(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -193,14 +210,14 @@ static double now(void)
 
 /* CPU time of this thread: unlike wall time it does not grow while other
  * processes hold the core, so it is the steadier figure on a shared box. */
-static double now_cpu(void)
+double now_cpu(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static void die(const char *fmt, ...)
+void die(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -218,7 +235,7 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static double median(double *v, int n)
+double median(double *v, int n)
 {
     if (n <= 0)
         return 0;
@@ -230,28 +247,27 @@ static double median(double *v, int n)
 /* Options                                                             */
 /* ------------------------------------------------------------------ */
 
-static struct {
-    double seconds; /* per measurement and round */
-    int rounds;
-    unsigned mib;   /* per suite and round for throughput */
-    long count;     /* fixed handshake count instead of seconds (0 = off) */
-    int json;
-    const char *json_file; /* also write JSON here */
-    int do_hs, do_tput, do_raw, do_alloc;
-    int lib_kitls, lib_ossl;
-} opt = {1.0, 3, 256, 0, 0, NULL, 1, 1, 1, 1, 1, 1};
+struct bench_opt opt = {1.0, 3, 256, 0, 0, NULL, 1, 1, 1, 1, 1, 1, 1, 1, NULL};
 
 static void usage(void)
 {
     printf("usage: kitls-bench [options]\n"
            "  --seconds S   wall time per handshake measurement and round (default 1;\n"
-           "                raw-crypto measurements run S/2 per round, best round kept)\n"
+           "                raw-crypto measurements run S/2 per round, best round kept;\n"
+           "                lat: the libraries alternate in 20 ms slices for 2 S)\n"
            "  --rounds N    rounds, alternating libraries; the median is reported (default 3)\n"
-           "  --mib M       MiB written per suite and round for throughput (default 256)\n"
+           "  --mib M       MiB written per suite, write size and round for throughput\n"
+           "                (default 256), in 8 connections per library taking turns\n"
            "  --count N     fixed number of handshakes per round instead of --seconds\n"
            "  --certs N     rotate N distinct server leaves (default 1; N > the client's\n"
            "                certificate cache size measures first-contact handshakes)\n"
-           "  --only LIST   comma list of hs,tput,raw,alloc (default all)\n"
+           "  --only LIST   comma list of hs,tput,raw,alloc,lat,mem (default all)\n"
+           "                hs: full handshakes/s; tput: record throughput; raw: libcrypto\n"
+           "                limits; alloc: allocations per handshake; lat: handshake latency\n"
+           "                per scenario, client and server CPU; mem: heap per connection\n"
+           "  --scenarios L comma list of lat/mem scenarios (default all; --list-scenarios)\n"
+           "  --sizes L     comma list of throughput write sizes 1k,16k,1m (default all;\n"
+           "                1 KiB writes move --mib/4)\n"
            "  --lib L       kitls, openssl or both (default both)\n"
            "  --json        print JSON instead of the table\n"
            "  --json-file F also write the JSON to file F\n");
@@ -266,6 +282,9 @@ static void parse_args(int argc, char **argv)
             opt.json = 1;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage();
+            exit(0);
+        } else if (strcmp(a, "--list-scenarios") == 0) {
+            scen_list(stdout);
             exit(0);
         } else if (v == NULL) {
             usage();
@@ -291,6 +310,19 @@ static void parse_args(int argc, char **argv)
             opt.do_tput = strstr(v, "tput") != NULL;
             opt.do_raw = strstr(v, "raw") != NULL;
             opt.do_alloc = strstr(v, "alloc") != NULL;
+            opt.do_lat = strstr(v, "lat") != NULL;
+            opt.do_mem = strstr(v, "mem") != NULL;
+            i++;
+        } else if (strcmp(a, "--scenarios") == 0) {
+            if (scen_parse(v) < 0) {
+                fprintf(stderr, "kitls-bench: unknown scenario in '%s'; known:\n", v);
+                scen_list(stderr);
+                exit(2);
+            }
+            i++;
+        } else if (strcmp(a, "--sizes") == 0) {
+            for (int zi = 0; zi < NSIZES; zi++)
+                tput_on[zi] = strstr(v, tput_size_name[zi]) != NULL;
             i++;
         } else if (strcmp(a, "--lib") == 0) {
             opt.lib_kitls = strcmp(v, "kitls") == 0 || strcmp(v, "both") == 0;
@@ -313,21 +345,11 @@ static void parse_args(int argc, char **argv)
 /* Certificates (ECDSA P-256 CA -> leaf "localhost"), in memory        */
 /* ------------------------------------------------------------------ */
 
-static struct {
-    EVP_PKEY *ca_key;
-    X509 *ca;
-    char *ca_pem;
-    size_t ca_pem_len;
-} pki;
+struct pki_ca pki;
 
 /* Server leaves: one by default; --certs N rotates N distinct leaves so
  * that per-config caches of parsed peer certificates miss (first contact). */
-static struct leaf {
-    EVP_PKEY *key;
-    X509 *x;
-    char *pem, *key_pem;
-    size_t pem_len, key_pem_len;
-} leaves[MAX_LEAVES];
+struct leaf leaves[MAX_LEAVES];
 static int cur_leaf;            /* server leaf of the pair being created */
 static unsigned long hs_counter;
 
@@ -351,7 +373,7 @@ static void add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
     X509_EXTENSION_free(ext);
 }
 
-static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key,
+X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key,
                        long serial, int is_ca)
 {
     X509 *x = X509_new();
@@ -377,13 +399,15 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *is
         add_ext(x, issuer, NID_subject_alt_name, "DNS:localhost");
         add_ext(x, issuer, NID_authority_key_identifier, "keyid:always");
     }
-    if (!X509_sign(x, issuer_key, EVP_sha256()))
+    /* Ed25519 signs the message itself: no digest */
+    if (!X509_sign(x, issuer_key,
+                   EVP_PKEY_get_id(issuer_key) == EVP_PKEY_ED25519 ? NULL : EVP_sha256()))
         die("X509_sign");
     X509_NAME_free(name);
     return x;
 }
 
-static char *bio_to_str(BIO *b, size_t *len)
+char *bio_to_str(BIO *b, size_t *len)
 {
     char *data;
     long n = BIO_get_mem_data(b, &data);
@@ -442,8 +466,7 @@ static const struct suite {
 /* Results                                                             */
 /* ------------------------------------------------------------------ */
 
-enum { L_KITLS = 0, L_OSSL = 1 };
-static const char *lib_name[2] = {"kitls", "openssl"};
+const char *lib_name[2] = {"kitls", "openssl"};
 
 struct hs_result {
     int ok;
@@ -465,23 +488,17 @@ struct tput_result {
     char err[200];
     double mbs[16], mbs_cpu[16];
     double med, med_cpu;
+    double paired_cpu; /* [L_KITLS] only: median of per-round kitls/openssl CPU ratios */
 };
 
 static struct hs_result hs_res[2];
-static double hs_paired_ratio; /* median of per-round kitls/openssl ratios */
-static struct tput_result tput_res[2][NSUITES];
+static double hs_paired_ratio;     /* median of per-round kitls/openssl ratios (wall) */
+static double hs_paired_ratio_cpu; /* the same from CPU-time rates (the gate's) */
+static struct tput_result tput_res[2][NSUITES][NSIZES];
 
-static struct {
-    int done;
-    double aead_mbs[NSUITES];  /* seal+open, MB/s of plaintext */
-    double aead_seal[NSUITES]; /* seal only */
-    double x25519_keygen_us, x25519_derive_us, ecdsa_sign_us, ecdsa_verify_us, x509_verify_us;
-    double hs_pk_us, hs_bound;
-    double x509_parse_us;      /* d2i_X509 of the leaf (not part of the bound) */
-    double hs_pk_parse_bound;  /* bound if the peer leaf must also be parsed */
-} raw;
+struct raw_figures raw;
 
-static void set_err(char *dst, size_t n, const char *fmt, ...)
+void set_err(char *dst, size_t n, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -550,7 +567,7 @@ static void ossl_pair_free(struct ossl_pair *p)
     p->c = p->s = NULL;
 }
 
-static int ossl_step(SSL *s, int *done, char *err, size_t errn)
+int ossl_step(SSL *s, int *done, char *err, size_t errn)
 {
     int r, e;
     if (*done)
@@ -654,7 +671,7 @@ static void k_pair_free(struct k_pair *p)
 }
 
 /* Move all pending output of from into to. */
-static int k_move(kitls_conn *from, kitls_conn *to, size_t *count)
+int k_move(kitls_conn *from, kitls_conn *to, size_t *count)
 {
     const uint8_t *buf;
     size_t n;
@@ -668,7 +685,7 @@ static int k_move(kitls_conn *from, kitls_conn *to, size_t *count)
     return 0;
 }
 
-static int k_step(kitls_conn *c, int *done)
+int k_step(kitls_conn *c, int *done)
 {
     int r;
     if (*done)
@@ -771,7 +788,7 @@ __attribute__((noinline)) static int one_handshake(int lib, char *err, size_t er
 #endif
 }
 
-static int lib_enabled(int lib)
+int lib_enabled(int lib)
 {
     return lib == L_KITLS ? opt.lib_kitls : opt.lib_ossl;
 }
@@ -855,6 +872,9 @@ static void bench_handshakes(void)
         for (int i = 0; i < opt.rounds; i++)
             rr[i] = hs_res[1].rate[i] > 0 ? hs_res[0].rate[i] / hs_res[1].rate[i] : 0;
         hs_paired_ratio = median(rr, opt.rounds);
+        for (int i = 0; i < opt.rounds; i++)
+            rr[i] = hs_res[1].rate_cpu[i] > 0 ? hs_res[0].rate_cpu[i] / hs_res[1].rate_cpu[i] : 0;
+        hs_paired_ratio_cpu = median(rr, opt.rounds);
     }
     for (int lib = 0; lib < 2; lib++) {
         if (hs_res[lib].ok) {
@@ -939,13 +959,43 @@ static void bench_alloc(void)
 /* ------------------------------------------------------------------ */
 
 static uint8_t *wbuf, *rbuf;
+#define BUF_LEN (1048576u + 64u) /* wbuf/rbuf: the largest write size */
 
-static int tput_ossl(int si, double *mbs, double *mbs_cpu, char *err, size_t errn)
+/* Bytes to write per suite, size and round: --mib, a quarter of it for
+ * 1 KiB writes (4x the per-byte cost), and at least one write. */
+static size_t tput_total(int zi)
+{
+    size_t total = (size_t)opt.mib << 20;
+    if (tput_size[zi] < REC_LEN)
+        total /= 4;
+    return total < tput_size[zi] ? tput_size[zi] : total;
+}
+
+/* Server: read until `want` bytes arrived; WANT_READ ends it early. */
+static int ossl_drain(SSL *s, size_t *got, size_t want, char *err, size_t errn)
+{
+    while (*got < want) {
+        int r = SSL_read(s, rbuf + *got, (int)(want - *got));
+        if (r <= 0) {
+            int e = SSL_get_error(s, r);
+            if (e == SSL_ERROR_WANT_READ)
+                return 0;
+            set_err(err, errn, "SSL_read: %d", e);
+            return -1;
+        }
+        *got += (size_t)r;
+    }
+    return 0;
+}
+
+static int tput_ossl(int si, int zi, size_t total, double *secs, double *secs_cpu, char *err,
+                     size_t errn)
 {
     SSL_CTX *cctx = ossl_ctx(0, suites[si].name, 0);
     struct ossl_pair p;
-    size_t total = (size_t)opt.mib << 20, done = 0;
-    double t0, t1, c0, c1;
+    size_t wlen = tput_size[zi], done = 0;
+    double t0 = 0, t1, c0 = 0, c1;
+    int warm = 1;
     int rc = -1;
     /* room for one full record plus header/tag in each direction */
     if (ossl_pair_new(&p, cctx, 64 * 1024) < 0 || ossl_handshake(&p, err, errn) < 0)
@@ -954,33 +1004,45 @@ static int tput_ossl(int si, double *mbs, double *mbs_cpu, char *err, size_t err
         set_err(err, errn, "openssl negotiated the wrong suite");
         goto out;
     }
-    c0 = now_cpu();
-    t0 = now();
     while (done < total) {
         size_t got = 0;
-        int w = SSL_write(p.c, wbuf, REC_LEN);
-        if (w != (int)REC_LEN) {
-            set_err(err, errn, "SSL_write: %d", SSL_get_error(p.c, w));
-            goto out;
-        }
-        while (got < REC_LEN) {
-            int r = SSL_read(p.s, rbuf + got, (int)(REC_LEN - got));
-            if (r <= 0) {
-                set_err(err, errn, "SSL_read: %d", SSL_get_error(p.s, r));
+        /* a write larger than the BIO pair holds returns WANT_WRITE: the
+         * server reads, then the same SSL_write is retried (it resumes) */
+        for (;;) {
+            int w = SSL_write(p.c, wbuf, (int)wlen);
+            if (w == (int)wlen)
+                break;
+            if (w > 0 || SSL_get_error(p.c, w) != SSL_ERROR_WANT_WRITE) {
+                set_err(err, errn, "SSL_write: %d", SSL_get_error(p.c, w));
                 goto out;
             }
-            got += (size_t)r;
+            if (ossl_drain(p.s, &got, wlen, err, errn) < 0)
+                goto out;
         }
-        if (done == 0 && memcmp(wbuf, rbuf, REC_LEN) != 0) {
-            set_err(err, errn, "openssl: data mismatch");
+        if (ossl_drain(p.s, &got, wlen, err, errn) < 0)
+            goto out;
+        if (got != wlen) {
+            set_err(err, errn, "openssl: short read (%zu of %zu)", got, wlen);
             goto out;
         }
-        done += REC_LEN;
+        /* the first write is a check and a warm-up (buffers grow to
+         * their size), not timed */
+        if (warm) {
+            if (memcmp(wbuf, rbuf, wlen) != 0) {
+                set_err(err, errn, "openssl: data mismatch");
+                goto out;
+            }
+            warm = 0;
+            c0 = now_cpu();
+            t0 = now();
+            continue;
+        }
+        done += wlen;
     }
     t1 = now();
     c1 = now_cpu();
-    *mbs = (double)total / (t1 - t0) / 1e6;
-    *mbs_cpu = (double)total / (c1 - c0) / 1e6;
+    *secs += t1 - t0;
+    *secs_cpu += c1 - c0;
     rc = 0;
 out:
     ossl_pair_free(&p);
@@ -989,12 +1051,46 @@ out:
 }
 
 #ifndef KITLS_BENCH_NO_KITLS
-static int tput_kitls(int si, double *mbs, double *mbs_cpu, char *err, size_t errn)
+/* Move the client's output to the server at most one 16 KiB record (plus
+ * header and tag) per feed, reading what arrived after each feed, like a
+ * socket delivering records.  For 16 KiB writes this is one feed per write,
+ * as before the write sizes were added. */
+static int k_pump(struct k_pair *p, size_t *got, size_t want, char *err, size_t errn)
+{
+    const uint8_t *buf;
+    size_t n;
+    while ((n = kitls_conn_out_peek(p->c, &buf)) > 0) {
+        int r;
+        if (n > REC_LEN + 256)
+            n = REC_LEN + 256;
+        if ((r = kitls_conn_feed(p->s, buf, n)) < 0) {
+            set_err(err, errn, "kitls_conn_feed: %s (%d)", kitls_error_string(r), r);
+            return -1;
+        }
+        kitls_conn_out_consume(p->c, n);
+        while (*got < want) {
+            r = kitls_conn_read(p->s, rbuf + *got, want - *got);
+            if (r == KITLS_E_WANT_READ)
+                break;
+            if (r <= 0) {
+                set_err(err, errn, "kitls_conn_read: %s (%d) after %zu bytes",
+                        kitls_error_string(r), r, *got);
+                return -1;
+            }
+            *got += (size_t)r;
+        }
+    }
+    return 0;
+}
+
+static int tput_kitls(int si, int zi, size_t total, double *secs, double *secs_cpu, char *err,
+                      size_t errn)
 {
     kitls_config *ccfg = k_cfg(0, suites[si].id, 0, err, errn);
     struct k_pair p = {0};
-    size_t total = (size_t)opt.mib << 20, done = 0, dummy = 0;
-    double t0, t1, c0, c1;
+    size_t wlen = tput_size[zi], done = 0, dummy = 0;
+    double t0 = 0, t1, c0 = 0, c1;
+    int warm = 1;
     int rc = -1;
     if (ccfg == NULL)
         return -1;
@@ -1004,41 +1100,38 @@ static int tput_kitls(int si, double *mbs, double *mbs_cpu, char *err, size_t er
         set_err(err, errn, "kitls negotiated the wrong suite (%04x)", kitls_conn_suite(p.c));
         goto out;
     }
-    c0 = now_cpu();
-    t0 = now();
     while (done < total) {
         size_t got = 0;
-        int w = kitls_conn_write(p.c, wbuf, REC_LEN), r;
-        if (w != (int)REC_LEN) {
+        int w = kitls_conn_write(p.c, wbuf, wlen);
+        if (w != (int)wlen) {
             set_err(err, errn, "kitls_conn_write: %s (%d)", kitls_error_string(w), w);
             goto out;
         }
-        if ((r = k_move(p.c, p.s, &dummy)) < 0) {
-            set_err(err, errn, "kitls_conn_feed: %s (%d)", kitls_error_string(r), r);
+        if (k_pump(&p, &got, wlen, err, errn) < 0)
             goto out;
-        }
-        while (got < REC_LEN) {
-            r = kitls_conn_read(p.s, rbuf + got, REC_LEN - got);
-            if (r <= 0) {
-                set_err(err, errn, "kitls_conn_read: %s (%d) after %zu bytes",
-                        kitls_error_string(r), r, got);
-                goto out;
-            }
-            got += (size_t)r;
+        if (got != wlen) {
+            set_err(err, errn, "kitls: short read (%zu of %zu)", got, wlen);
+            goto out;
         }
         /* the server may have queued something (e.g. tickets); drop it */
         if (kitls_conn_out_peek(p.s, &(const uint8_t *){NULL}) > 0)
             (void)k_move(p.s, p.c, &dummy);
-        if (done == 0 && memcmp(wbuf, rbuf, REC_LEN) != 0) {
-            set_err(err, errn, "kitls: data mismatch");
-            goto out;
+        if (warm) {
+            if (memcmp(wbuf, rbuf, wlen) != 0) {
+                set_err(err, errn, "kitls: data mismatch");
+                goto out;
+            }
+            warm = 0;
+            c0 = now_cpu();
+            t0 = now();
+            continue;
         }
-        done += REC_LEN;
+        done += wlen;
     }
     t1 = now();
     c1 = now_cpu();
-    *mbs = (double)total / (t1 - t0) / 1e6;
-    *mbs_cpu = (double)total / (c1 - c0) / 1e6;
+    *secs += t1 - t0;
+    *secs_cpu += c1 - c0;
     rc = 0;
 out:
     k_pair_free(&p);
@@ -1052,41 +1145,80 @@ static void bench_tput(void)
     char err[200];
     for (int lib = 0; lib < 2; lib++) {
         if (lib_enabled(lib)) {
-            if (lib_setup(lib, err, sizeof(err)) < 0) {
-                for (int si = 0; si < NSUITES; si++)
-                    set_err(tput_res[lib][si].err, sizeof(tput_res[lib][si].err), "%s", err);
-                continue;
-            }
+            int ok = lib_setup(lib, err, sizeof(err)) == 0;
             for (int si = 0; si < NSUITES; si++)
-                tput_res[lib][si].ok = 1;
+                for (int zi = 0; zi < NSIZES; zi++) {
+                    struct tput_result *r = &tput_res[lib][si][zi];
+                    r->ok = ok && tput_on[zi];
+                    if (!ok)
+                        set_err(r->err, sizeof(r->err), "%s", err);
+                }
         }
     }
+    /* Each measurement is TPUT_SLICES connections per library, taking
+     * turns (the order flips every round), each moving 1/TPUT_SLICES of
+     * the bytes after an untimed first write: a disturbance of the
+     * machine then slows both libraries alike rather than one of them. */
     for (int round = 0; round < opt.rounds; round++) {
         for (int si = 0; si < NSUITES; si++) {
-            for (int l = 0; l < 2; l++) {
-                int lib = (round & 1) ? 1 - l : l;
-                struct tput_result *r = &tput_res[lib][si];
-                int rc;
-                if (!lib_enabled(lib) || !r->ok)
-                    continue;
-                if (lib == L_OSSL)
-                    rc = tput_ossl(si, &r->mbs[round], &r->mbs_cpu[round], r->err, sizeof(r->err));
-                else
+            for (int zi = 0; zi < NSIZES; zi++) {
+                double secs[2] = {0, 0}, cpu[2] = {0, 0};
+                size_t part = tput_total(zi) / TPUT_SLICES;
+                if (part < tput_size[zi])
+                    part = tput_size[zi];
+                part -= part % tput_size[zi];
+                for (int k = 0; k < TPUT_SLICES; k++) {
+                    for (int l = 0; l < 2; l++) {
+                        int lib = (round & 1) ? 1 - l : l;
+                        struct tput_result *r = &tput_res[lib][si][zi];
+                        int rc;
+                        if (!lib_enabled(lib) || !r->ok)
+                            continue;
+                        if (lib == L_OSSL)
+                            rc = tput_ossl(si, zi, part, &secs[lib], &cpu[lib], r->err,
+                                           sizeof(r->err));
+                        else
 #ifndef KITLS_BENCH_NO_KITLS
-                    rc = tput_kitls(si, &r->mbs[round], &r->mbs_cpu[round], r->err, sizeof(r->err));
+                            rc = tput_kitls(si, zi, part, &secs[lib], &cpu[lib], r->err,
+                                            sizeof(r->err));
 #else
-                    rc = -1;
+                            rc = -1;
 #endif
-                if (rc < 0)
-                    r->ok = 0;
+                        if (rc < 0)
+                            r->ok = 0;
+                    }
+                }
+                for (int lib = 0; lib < 2; lib++) {
+                    struct tput_result *r = &tput_res[lib][si][zi];
+                    if (r->ok && secs[lib] > 0 && cpu[lib] > 0) {
+                        r->mbs[round] = (double)part * TPUT_SLICES / secs[lib] / 1e6;
+                        r->mbs_cpu[round] = (double)part * TPUT_SLICES / cpu[lib] / 1e6;
+                    }
+                }
             }
         }
     }
+    /* per-round ratios first (median() sorts): the libraries ran back to
+     * back in each round, so a round disturbed for one of them is one
+     * outlier among the ratios rather than a shift of one median */
+    for (int si = 0; si < NSUITES; si++)
+        for (int zi = 0; zi < NSIZES; zi++) {
+            struct tput_result *k = &tput_res[0][si][zi], *o = &tput_res[1][si][zi];
+            double rr[16];
+            if (!k->ok || !o->ok)
+                continue;
+            for (int i = 0; i < opt.rounds; i++)
+                rr[i] = o->mbs_cpu[i] > 0 ? k->mbs_cpu[i] / o->mbs_cpu[i] : 0;
+            k->paired_cpu = median(rr, opt.rounds);
+        }
     for (int lib = 0; lib < 2; lib++)
         for (int si = 0; si < NSUITES; si++)
-            if (tput_res[lib][si].ok) {
-                tput_res[lib][si].med = median(tput_res[lib][si].mbs, opt.rounds);
-                tput_res[lib][si].med_cpu = median(tput_res[lib][si].mbs_cpu, opt.rounds);
+            for (int zi = 0; zi < NSIZES; zi++) {
+                struct tput_result *r = &tput_res[lib][si][zi];
+                if (r->ok) {
+                    r->med = median(r->mbs, opt.rounds);
+                    r->med_cpu = median(r->mbs_cpu, opt.rounds);
+                }
             }
 }
 
@@ -1096,7 +1228,7 @@ static void bench_tput(void)
 
 /* Raw measurements are upper bounds: each runs opt.rounds times for
  * raw_secs and the best round is kept. */
-static double raw_secs = 0.5;
+double raw_secs = 0.5;
 
 static void keep_max(double *dst, double v)
 {
@@ -1104,31 +1236,18 @@ static void keep_max(double *dst, double v)
         *dst = v;
 }
 
-static void keep_min(double *dst, double v)
+void keep_min(double *dst, double v)
 {
     if (*dst == 0 || v < *dst)
         *dst = v;
 }
 
-/* Run body for raw_secs (wall); stores thread CPU microseconds per call. */
-#define TIME_LOOP(us_out, body)                                                                    \
-    do {                                                                                           \
-        long n_ = 0;                                                                               \
-        double t0_ = now(), c0_ = now_cpu();                                                       \
-        for (;;) {                                                                                 \
-            body;                                                                                  \
-            n_++;                                                                                  \
-            if ((n_ & 15) == 0 && now() - t0_ >= raw_secs)                                         \
-                break;                                                                             \
-        }                                                                                          \
-        (us_out) = (now_cpu() - c0_) * 1e6 / (double)n_;                                           \
-    } while (0)
-
-static void raw_aead(int si)
+/* EVP seal+open (and seal alone) of records of rlen bytes of data. */
+static void raw_aead(int si, size_t rlen)
 {
     EVP_CIPHER *c = EVP_CIPHER_fetch(NULL, suites[si].cipher, NULL);
     EVP_CIPHER_CTX *e = EVP_CIPHER_CTX_new(), *d = EVP_CIPHER_CTX_new();
-    uint8_t key[32], iv[12], aad[5] = {23, 3, 3, 0x40, 0x11}, tag[16];
+    uint8_t key[32], iv[12], aad[5] = {23, 3, 3, (uint8_t)((rlen + 17) >> 8), (uint8_t)(rlen + 17)}, tag[16];
     static uint8_t ct[REC_LEN + 64], pt[REC_LEN + 64];
     double us_both, us_seal;
     int outl;
@@ -1138,13 +1257,14 @@ static void raw_aead(int si)
     RAND_bytes(iv, sizeof(iv));
     if (!EVP_EncryptInit_ex2(e, c, key, iv, NULL) || !EVP_DecryptInit_ex2(d, c, key, iv, NULL))
         die("aead init");
-    /* TLS 1.3 record: 16 KiB of data + 1 content type byte, 5-byte AAD */
+    /* TLS 1.3 record: rlen bytes of data + 1 content type byte, 5-byte AAD
+     * (wbuf[rlen] is data here, standing in for the content type) */
 #define SEAL()                                                                                     \
     do {                                                                                           \
         iv[11]++;                                                                                  \
         if (!EVP_EncryptInit_ex2(e, NULL, NULL, iv, NULL) ||                                       \
             !EVP_EncryptUpdate(e, NULL, &outl, aad, 5) ||                                          \
-            !EVP_EncryptUpdate(e, ct, &outl, wbuf, REC_LEN + 1) ||                                 \
+            !EVP_EncryptUpdate(e, ct, &outl, wbuf, (int)rlen + 1) ||                                 \
             !EVP_EncryptFinal_ex(e, ct + outl, &outl) ||                                           \
             !EVP_CIPHER_CTX_ctrl(e, EVP_CTRL_AEAD_GET_TAG, 16, tag))                               \
             die("seal");                                                                           \
@@ -1153,17 +1273,21 @@ static void raw_aead(int si)
     do {                                                                                           \
         if (!EVP_DecryptInit_ex2(d, NULL, NULL, iv, NULL) ||                                       \
             !EVP_DecryptUpdate(d, NULL, &outl, aad, 5) ||                                          \
-            !EVP_DecryptUpdate(d, pt, &outl, ct, REC_LEN + 1) ||                                   \
+            !EVP_DecryptUpdate(d, pt, &outl, ct, (int)rlen + 1) ||                                   \
             !EVP_CIPHER_CTX_ctrl(d, EVP_CTRL_AEAD_SET_TAG, 16, tag) ||                             \
             EVP_DecryptFinal_ex(d, pt + outl, &outl) != 1)                                         \
             die("open");                                                                           \
     } while (0)
     TIME_LOOP(us_both, SEAL(); OPEN());
-    TIME_LOOP(us_seal, SEAL());
-    if (memcmp(pt, wbuf, REC_LEN) != 0)
+    if (memcmp(pt, wbuf, rlen) != 0)
         die("aead mismatch");
-    keep_max(&raw.aead_mbs[si], REC_LEN / us_both);
-    keep_max(&raw.aead_seal[si], REC_LEN / us_seal);
+    if (rlen < REC_LEN) {
+        keep_max(&raw.aead_mbs_1k[si], (double)rlen / us_both);
+    } else {
+        TIME_LOOP(us_seal, SEAL());
+        keep_max(&raw.aead_mbs[si], (double)rlen / us_both);
+        keep_max(&raw.aead_seal[si], (double)rlen / us_seal);
+    }
 #undef SEAL
 #undef OPEN
     EVP_CIPHER_CTX_free(e);
@@ -1259,11 +1383,17 @@ static void raw_pk(void)
 
 static void bench_raw(void)
 {
-    raw_secs = opt.seconds / 2;
     for (int round = 0; round < opt.rounds; round++) {
+        raw_secs = opt.seconds / 2;
         for (int si = 0; si < NSUITES; si++)
-            raw_aead(si);
+            raw_aead(si, REC_LEN);
         raw_pk();
+        /* the figures added with the write sizes and the scenario matrix
+         * run half as long, to keep a default run short */
+        raw_secs = opt.seconds / 4;
+        for (int si = 0; si < NSUITES; si++)
+            raw_aead(si, 1024);
+        scen_raw();
     }
     raw.hs_pk_us = 2 * raw.x25519_keygen_us + 2 * raw.x25519_derive_us + raw.ecdsa_sign_us +
                    raw.ecdsa_verify_us + raw.x509_verify_us;
@@ -1317,6 +1447,40 @@ static void print_ratio(double a, double b)
         printf("%9s", "-");
 }
 
+/* raw EVP seal+open MB/s for the records a write of size zi makes: 1 KiB
+ * records, or 16 KiB records (a 1 MiB write is 64 of them) */
+static double raw_for_size(int si, int zi)
+{
+    return tput_size[zi] < REC_LEN ? raw.aead_mbs_1k[si] : raw.aead_mbs[si];
+}
+
+static void print_tput_sizes(void)
+{
+    printf("Record throughput by write size, cpu time (MB/s); raw = EVP seal+open of the same\n"
+           "records (a 1 MiB write is 64 records of 16 KiB):\n");
+    printf("  %-28s %5s %9s %9s %6s | %9s %7s %7s\n", "suite", "write", "kitls", "openssl", "k/o",
+           "raw EVP", "kitls", "ossl");
+    for (int si = 0; si < NSUITES; si++)
+        for (int zi = 0; zi < NSIZES; zi++) {
+            struct tput_result *k = &tput_res[0][si][zi], *o = &tput_res[1][si][zi];
+            double rw = raw.done ? raw_for_size(si, zi) : 0;
+            if (!tput_on[zi])
+                continue;
+            printf("  %-28s %5s %9.1f %9.1f", suites[si].name, tput_size_name[zi],
+                   k->ok ? k->med_cpu : 0, o->ok ? o->med_cpu : 0);
+            if (k->ok && o->ok)
+                printf(" %5.2fx |", k->med_cpu / o->med_cpu);
+            else
+                printf(" %6s |", "-");
+            if (rw > 0)
+                printf(" %9.1f %6.1f%% %6.1f%%\n", rw, k->ok ? 100 * k->med_cpu / rw : 0,
+                       o->ok ? 100 * o->med_cpu / rw : 0);
+            else
+                printf(" %9s\n", "-");
+        }
+    printf("  target (issue #9): kitls >= 90%% of raw AEAD at 16 KiB\n\n");
+}
+
 static void print_table(void)
 {
     printf("kitls-bench: kitls %s vs %s\n", kitls_ver(), OpenSSL_version(OPENSSL_VERSION));
@@ -1343,9 +1507,9 @@ static void print_table(void)
         print_ratio(hs_res[0].med_cpu, hs_res[1].med_cpu);
         printf(")");
         if (hs_paired_ratio > 0)
-            printf("   (median of per-round ratios %.2fx; target >= 2.00x)\n", hs_paired_ratio);
+            printf("   (median of per-round ratios %.2fx; issue #9 target >= 3.00x)\n", hs_paired_ratio);
         else
-            printf("   (target >= 2.00x)\n");
+            printf("   (issue #9 target >= 3.00x)\n");
         if (raw.done) {
             printf("  libcrypto public-key bound: %.1f hs/s (%.1f us per handshake)\n",
                    raw.hs_bound, raw.hs_pk_us);
@@ -1389,7 +1553,7 @@ static void print_table(void)
             printf(" | %8s %6s %6s", "cpu", "kitls", "ossl");
         printf("\n");
         for (int si = 0; si < NSUITES; si++) {
-            struct tput_result *k = &tput_res[0][si], *o = &tput_res[1][si];
+            struct tput_result *k = &tput_res[0][si][TPUT_16K], *o = &tput_res[1][si][TPUT_16K];
             printf("  %-28s", suites[si].name);
             if (k->ok)
                 printf(" %8.1f", k->med);
@@ -1423,16 +1587,18 @@ static void print_table(void)
         }
         for (int si = 0; si < NSUITES; si++)
             for (int lib = 0; lib < 2; lib++)
-                if (lib_enabled(lib) && !tput_res[lib][si].ok && tput_res[lib][si].err[0])
+                if (lib_enabled(lib) && !tput_res[lib][si][TPUT_16K].ok && tput_res[lib][si][TPUT_16K].err[0])
                     printf("  note: %s %s: %s\n", lib_name[lib], suites[si].short_name,
-                           tput_res[lib][si].err);
+                           tput_res[lib][si][TPUT_16K].err);
         printf("  target: kitls >= openssl for every suite; \"of raw\" = cpu-time MB/s / raw EVP\n\n");
+        print_tput_sizes();
     }
     if (raw.done) {
         printf("Raw libcrypto (EVP), one core, thread CPU time, best of %d rounds:\n", opt.rounds);
         for (int si = 0; si < NSUITES; si++)
-            printf("  %-18s seal+open 16 KiB: %8.1f MB/s   seal only: %8.1f MB/s\n",
-                   suites[si].cipher, raw.aead_mbs[si], raw.aead_seal[si]);
+            printf("  %-18s seal+open 16 KiB: %8.1f MB/s   seal only: %8.1f MB/s   "
+                   "seal+open 1 KiB: %8.1f MB/s\n",
+                   suites[si].cipher, raw.aead_mbs[si], raw.aead_seal[si], raw.aead_mbs_1k[si]);
         printf("  X25519 keygen          %8.1f us\n", raw.x25519_keygen_us);
         printf("  X25519 import+derive   %8.1f us\n", raw.x25519_derive_us);
         printf("  ECDSA P-256 sign       %8.1f us\n", raw.ecdsa_sign_us);
@@ -1445,9 +1611,9 @@ static void print_table(void)
     }
 }
 
-static FILE *jout;
+FILE *jout;
 
-static void json_num(const char *key, double v, int ok, const char *sep)
+void json_num(const char *key, double v, int ok, const char *sep)
 {
     if (ok)
         fprintf(jout, "\"%s\": %.3f%s", key, v, sep);
@@ -1455,7 +1621,7 @@ static void json_num(const char *key, double v, int ok, const char *sep)
         fprintf(jout, "\"%s\": null%s", key, sep);
 }
 
-static void json_str(const char *s)
+void json_str(const char *s)
 {
     fputc('"', jout);
     for (; *s; s++) {
@@ -1519,6 +1685,7 @@ static void print_json(void)
         json_num("ratio", hs_res[0].med / (hs_res[1].med > 0 ? hs_res[1].med : 1),
                  hs_res[0].ok && hs_res[1].ok && opt.do_hs, ",\n    ");
         json_num("paired_ratio", hs_paired_ratio, hs_paired_ratio > 0, ",\n    ");
+        json_num("paired_ratio_cpu", hs_paired_ratio_cpu, hs_paired_ratio_cpu > 0, ",\n    ");
         json_num("ratio_cpu", hs_res[0].med_cpu / (hs_res[1].med_cpu > 0 ? hs_res[1].med_cpu : 1),
                  hs_res[0].ok && hs_res[1].ok && opt.do_hs, ",\n    ");
         json_num("pk_bound_per_sec", raw.hs_bound, raw.done, ",\n    ");
@@ -1528,13 +1695,14 @@ static void print_json(void)
     if (opt.do_tput) {
         fprintf(jout, "  \"throughput_mbs\": {\n");
         for (int si = 0; si < NSUITES; si++) {
-            struct tput_result *k = &tput_res[0][si], *o = &tput_res[1][si];
+            struct tput_result *k = &tput_res[0][si][TPUT_16K], *o = &tput_res[1][si][TPUT_16K];
             fprintf(jout, "    \"%s\": {", suites[si].name);
             json_num("kitls", k->med, k->ok, ", ");
             json_num("openssl", o->med, o->ok, ", ");
             json_num("ratio", k->med / (o->med > 0 ? o->med : 1), k->ok && o->ok, ", ");
             json_num("kitls_cpu", k->med_cpu, k->ok, ", ");
             json_num("openssl_cpu", o->med_cpu, o->ok, ", ");
+            json_num("ratio_cpu_paired", k->paired_cpu, k->ok && o->ok, ", ");
             json_num("raw_evp", raw.done ? raw.aead_mbs[si] : 0, raw.done, "");
             if (!k->ok && k->err[0]) {
                 fprintf(jout, ", \"kitls_error\": ");
@@ -1546,8 +1714,30 @@ static void print_json(void)
             }
             fprintf(jout, "}%s\n", si + 1 < NSUITES ? "," : "");
         }
+        fprintf(jout, "  },\n  \"throughput_sizes\": {\n");
+        for (int si = 0; si < NSUITES; si++) {
+            fprintf(jout, "    \"%s\": {\n", suites[si].name);
+            for (int zi = 0; zi < NSIZES; zi++) {
+                struct tput_result *k = &tput_res[0][si][zi], *o = &tput_res[1][si][zi];
+                fprintf(jout, "      \"%s\": {\"bytes\": %zu, ", tput_size_name[zi], tput_size[zi]);
+                json_num("kitls", k->med, k->ok, ", ");
+                json_num("openssl", o->med, o->ok, ", ");
+                json_num("kitls_cpu", k->med_cpu, k->ok, ", ");
+                json_num("openssl_cpu", o->med_cpu, o->ok, ", ");
+                json_num("ratio_cpu", k->med_cpu / (o->med_cpu > 0 ? o->med_cpu : 1), k->ok && o->ok,
+                         ", ");
+                json_num("ratio_cpu_paired", k->paired_cpu, k->ok && o->ok, ", ");
+                json_num("raw_evp", raw.done ? raw_for_size(si, zi) : 0, raw.done, ", ");
+                json_num("kitls_of_raw", raw.done && k->ok ? k->med_cpu / raw_for_size(si, zi) : 0,
+                         raw.done && k->ok, "");
+                fprintf(jout, "}%s\n", zi + 1 < NSIZES ? "," : "");
+            }
+            fprintf(jout, "    }%s\n", si + 1 < NSUITES ? "," : "");
+        }
         fprintf(jout, "  },\n");
     }
+    if (opt.do_lat || opt.do_mem)
+        scen_print_json();
     fprintf(jout, "  \"raw\": {");
     if (raw.done) {
         fprintf(jout, "\n    \"aead_seal_open_mbs\": {");
@@ -1558,7 +1748,17 @@ static void print_json(void)
         for (int si = 0; si < NSUITES; si++)
             fprintf(jout, "\"%s\": %.1f%s", suites[si].cipher, raw.aead_seal[si],
                    si + 1 < NSUITES ? ", " : "");
-        fprintf(jout, "},\n    \"x25519_keygen_us\": %.2f, \"x25519_derive_us\": %.2f, "
+        fprintf(jout, "},\n    \"aead_seal_open_1k_mbs\": {");
+        for (int si = 0; si < NSUITES; si++)
+            fprintf(jout, "\"%s\": %.1f%s", suites[si].cipher, raw.aead_mbs_1k[si],
+                    si + 1 < NSUITES ? ", " : "");
+        fprintf(jout, "},\n    \"p256_keygen_us\": %.2f, \"p256_derive_us\": %.2f, "
+                "\"rsa2048_pss_sign_us\": %.2f, \"rsa2048_pss_verify_us\": %.2f, "
+                "\"rsa2048_x509_verify_us\": %.2f, \"ed25519_sign_us\": %.2f, "
+                "\"ed25519_verify_us\": %.2f, \"ed25519_x509_verify_us\": %.2f",
+                raw.p256_keygen_us, raw.p256_derive_us, raw.rsa_sign_us, raw.rsa_verify_us,
+                raw.rsa_x509_verify_us, raw.ed_sign_us, raw.ed_verify_us, raw.ed_x509_verify_us);
+        fprintf(jout, ",\n    \"x25519_keygen_us\": %.2f, \"x25519_derive_us\": %.2f, "
                "\"ecdsa_p256_sign_us\": %.2f, \"ecdsa_p256_verify_us\": %.2f, "
                "\"x509_verify_us\": %.2f,\n    \"handshake_pk_us\": %.2f, "
                "\"handshake_bound_per_sec\": %.1f, \"x509_parse_us\": %.2f, "
@@ -1579,15 +1779,17 @@ int main(int argc, char **argv)
     if (opt.rounds > 16)
         opt.rounds = 16;
 
-    wbuf = malloc(REC_LEN + 64);
-    rbuf = malloc(REC_LEN + 64);
+    wbuf = malloc(BUF_LEN);
+    rbuf = malloc(BUF_LEN);
     if (wbuf == NULL || rbuf == NULL)
         die("oom");
-    for (size_t i = 0; i < REC_LEN + 64; i++)
+    for (size_t i = 0; i < BUF_LEN; i++)
         wbuf[i] = (uint8_t)(i * 131 + 7);
     wbuf[REC_LEN] = 23; /* inner content type for the raw AEAD runs */
 
     make_pki();
+    if (opt.do_raw || opt.do_lat || opt.do_mem)
+        scen_setup();
 
     if (opt.do_raw)
         bench_raw();
@@ -1597,12 +1799,18 @@ int main(int argc, char **argv)
         bench_alloc();
     if (opt.do_tput)
         bench_tput();
+    if (opt.do_lat)
+        scen_bench_lat();
+    if (opt.do_mem)
+        scen_bench_mem();
 
     if (opt.json) {
         jout = stdout;
         print_json();
     } else {
         print_table();
+        if (opt.do_lat || opt.do_mem)
+            scen_print_table();
     }
     if (opt.json_file != NULL) {
         jout = fopen(opt.json_file, "w");
@@ -1620,5 +1828,6 @@ int main(int argc, char **argv)
     for (int i = 0; i < n_leaves; i++)
         SSL_CTX_free(ossl_sctx[i]);
     SSL_CTX_free(ossl_cctx);
+    scen_free();
     return 0;
 }

@@ -2,29 +2,82 @@
 # Build kitls-bench if needed and run it pinned to one core.
 #
 #   bench/run.sh [kitls-bench options...]     e.g. bench/run.sh --seconds 2 --rounds 5
-#   bench/run.sh --assert [kitls-bench options...]
+#   bench/run.sh --only loopback [--rounds N] [--lb-n N] [--lb-mib M] [--lb-time S]
+#   bench/run.sh --assert [options...]
+#   bench/run.sh --profile [--count N]
 #
-# --assert is the regression gate: it runs a short configuration (default
-# --rounds 3 --seconds 1 --mib 64, under a minute), compares the kitls/OpenSSL
-# ratios in the JSON with bench/baseline.json (python3, stdlib only), prints
-# a table (metric, baseline, threshold, now, verdict), appends it to the .txt
-# and exits 1 if any ratio is beyond its threshold (2 if the bench failed).
-# See docs/performance.md, "Regression gate".
+# --only takes kitls-bench's parts (hs,tput,raw,alloc,lat,mem) and also
+# "loopback": examples/kitls-server + kitls-client against openssl s_server +
+# s_client over 127.0.0.1, every process on the same core (bench/loopback.py).
+# --lb-n, --lb-mib and --lb-time set its sequential connections per round,
+# the MiB of its transfer and the seconds of each `openssl s_time` run.
+#
+# --assert is the regression gate: without other options it runs
+# kitls-bench --rounds 3 --seconds 1 --mib 64 and the loopback part (about
+# two minutes), compares the kitls/OpenSSL ratios in the JSON with
+# bench/baseline.json (python3, stdlib only), prints a table (metric,
+# baseline, threshold, now, verdict), appends it to the .txt and exits 1 if
+# any ratio is beyond its threshold (2 if the bench failed).  Metrics of parts
+# that did not run are listed as skipped.  See docs/performance.md,
+# "Regression gate".
+#
+# --profile: `perf stat` of the full handshake loop (kitls and OpenSSL;
+# hardware counters where the machine has them), a `perf record` call graph
+# of it folded by bench/flame.py into a .folded file, an SVG flame graph and
+# a breakdown (share of the handshake in libcrypto's crypto operations);
+# where hardware counters are unavailable it says so and also counts
+# instructions with valgrind --tool=callgrind (callgrind_annotate summary).
+# Writes OUTDIR/profile-<time>/ and prints its summary.
 #
 # Environment: BUILDDIR (default: the source tree), CPU (core to pin to,
 # default 0), OUTDIR (default: $BUILDDIR/bench/results).
 # Writes OUTDIR/bench-<UTC timestamp>.txt (table, with the command and CPU)
-# and the same name with .json; prints the table.
-# With --assert, BASELINE overrides the baseline file.
+# and the same name with .json (and -loopback.json for the loopback part);
+# prints the table.  With --assert, BASELINE overrides the baseline file.
 set -eu
 
-assert=0
+assert=0 profile=0 loopback=0 bench=1 only="" count="" rounds=""
+lb_n=40 lb_mib=128 lb_time=2
+want=""
 for arg do
     shift
-    if [ "$arg" = --assert ]; then assert=1; else set -- "$@" "$arg"; fi
+    if [ -n "$want" ]; then
+        case $want in
+        only) only=$arg ;;
+        lb_n) lb_n=$arg ;;
+        lb_mib) lb_mib=$arg ;;
+        lb_time) lb_time=$arg ;;
+        count) count=$arg; set -- "$@" --count "$arg" ;;
+        rounds) rounds=$arg; set -- "$@" --rounds "$arg" ;;
+        esac
+        want=""
+        continue
+    fi
+    case $arg in
+    --assert) assert=1 ;;
+    --profile) profile=1 ;;
+    --only) want=only ;;
+    --lb-n) want=lb_n ;;
+    --lb-mib) want=lb_mib ;;
+    --lb-time) want=lb_time ;;
+    --count) want=count ;;
+    --rounds) want=rounds ;;
+    *) set -- "$@" "$arg" ;;
+    esac
 done
-if [ "$assert" = 1 ] && [ $# -eq 0 ]; then
+[ -z "$want" ] || { echo "run.sh: option needs a value" >&2; exit 2; }
+
+# --only: kitls-bench's parts, plus "loopback" (handled here)
+parts="hs,tput,raw,alloc,lat,mem,loopback"
+if [ -n "$only" ]; then
+    parts=$only
+    rest=$(printf '%s\n' "$only" | tr ',' '\n' | grep -v '^loopback$' | paste -sd, - || true)
+    [ "$rest" = "$only" ] || loopback=1
+    if [ -n "$rest" ]; then set -- "$@" --only "$rest"; else bench=0; fi
+elif [ "$assert" = 1 ] && [ $# -eq 0 ] && [ -z "$rounds" ]; then
     set -- --rounds 3 --seconds 1 --mib 64
+    rounds=3
+    loopback=1
 fi
 
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -32,8 +85,10 @@ builddir=${BUILDDIR:-$top}
 cpu=${CPU:-0}
 outdir=${OUTDIR:-$builddir/bench/results}
 baseline=${BASELINE:-$top/bench/baseline.json}
+if [ "$assert" = 1 ] || [ "$loopback" = 1 ] || [ "$profile" = 1 ]; then
+    command -v python3 >/dev/null 2>&1 || { echo "run.sh: needs python3" >&2; exit 2; }
+fi
 if [ "$assert" = 1 ]; then
-    command -v python3 >/dev/null 2>&1 || { echo "run.sh: --assert needs python3" >&2; exit 2; }
     [ -f "$baseline" ] || { echo "run.sh: no baseline $baseline" >&2; exit 2; }
 fi
 
@@ -44,7 +99,10 @@ if [ ! -f "$builddir/Makefile" ]; then
     mkdir -p "$builddir"
     (cd "$builddir" && "$top/configure")
 fi
-make -C "$builddir" -j2 bench/kitls-bench >&2
+targets=bench/kitls-bench
+[ "$loopback" = 1 ] && targets="$targets examples/kitls-server examples/kitls-client"
+# shellcheck disable=SC2086
+make -C "$builddir" -j2 $targets >&2
 
 bin="$builddir/bench/kitls-bench"
 [ -x "$bin" ] || { echo "run.sh: $bin not built (is libssl-dev installed?)" >&2; exit 1; }
@@ -58,33 +116,67 @@ fi
 
 mkdir -p "$outdir"
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
-txt="$outdir/bench-$stamp.txt"
-json="$outdir/bench-$stamp.json"
 model=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo 2>/dev/null | head -n 1)
 ncpu=$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo '?')
+
+# The executable itself rather than libtool's wrapper script, for perf and
+# valgrind (the wrapper is a shell script that execs it).
+realbin=$bin
+libpath=${LD_LIBRARY_PATH:-}
+if [ -x "$builddir/bench/.libs/kitls-bench" ]; then
+    realbin="$builddir/bench/.libs/kitls-bench"
+    libpath="$builddir/lib/.libs${libpath:+:$libpath}"
+fi
+
+if [ "$profile" = 1 ]; then
+    exec sh "$top/bench/profile.sh" "$realbin" "$libpath" "$outdir/profile-$stamp" "$cpu" \
+        "${count:-1500}"
+fi
+
+txt="$outdir/bench-$stamp.txt"
+json="$outdir/bench-$stamp.json"
+lbjson="$outdir/bench-$stamp-loopback.json"
 {
-    echo "# command: ${pin:+$pin }bench/kitls-bench $* --json-file $json"
-    echo "# date: $stamp  host: $(uname -srm)  cpus: $ncpu  model: ${model:-unknown}"
+    echo "# date: $stamp  host: $(uname -srm)  cpus: $ncpu  model: ${model:-unknown}  load: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)"
     echo "# git: $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo none)$(git -C "$top" status --porcelain -- lib include 2>/dev/null | grep -q . && echo ' (lib/ or include/ modified or untracked)')"
     echo "# lib sources sha256: $(cat "$top"/lib/*.[ch] "$top"/include/kitls/*.h 2>/dev/null | sha256sum | cut -c1-16)"
 } > "$txt"
-# shellcheck disable=SC2086
-$pin "$bin" "$@" --json-file "$json" | tee -a "$txt"
-echo "results: $txt $json" >&2
+if [ "$bench" = 1 ]; then
+    echo "# command: ${pin:+$pin }bench/kitls-bench $* --json-file $json" >> "$txt"
+    # shellcheck disable=SC2086
+    $pin "$bin" "$@" --json-file "$json" | tee -a "$txt"
+fi
+if [ "$loopback" = 1 ]; then
+    echo "# command: bench/loopback.py --cpu $cpu --rounds ${rounds:-3} --n $lb_n --mib $lb_mib --stime $lb_time" >> "$txt"
+    echo | tee -a "$txt"
+    python3 "$top/bench/loopback.py" --bindir "$builddir" --cpu "$cpu" --rounds "${rounds:-3}" \
+        --n "$lb_n" --mib "$lb_mib" --stime "$lb_time" --json-file "$lbjson" | tee -a "$txt"
+fi
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)" | tee -a "$txt"
+echo "results: $txt$([ "$bench" = 1 ] && echo " $json")$([ "$loopback" = 1 ] && echo " $lbjson")" >&2
 
 [ "$assert" = 1 ] || exit 0
 
-# Regression gate: each metric is num/den from the bench JSON, checked against
-# the baseline's min (ratio must stay >=) or max (ratio must stay <=).
+# Regression gate: each metric is a ratio from the bench JSON (the loopback
+# JSON under the key "loopback"): "value" (a ratio the bench computed, e.g.
+# the median of per-round ratios) or num/den, checked against the
+# baseline's min (ratio must stay >=) or max (ratio must stay <=).  A metric needing a "part"
+# (comma list, default hs) that did not run is skipped.
 rc=0
-table=$(python3 - "$baseline" "$json" <<'EOF'
+table=$(python3 - "$baseline" "$json" "$lbjson" "$parts" "$bench" "$loopback" <<'EOF'
 import json, sys
 
 base = json.load(open(sys.argv[1]))
+parts = set(sys.argv[4].split(","))
+bench_ran, lb_ran = sys.argv[5] == "1", sys.argv[6] == "1"
+now = {}
 try:
-    now = json.load(open(sys.argv[2]))
+    if bench_ran:
+        now = json.load(open(sys.argv[2]))
+    if lb_ran:
+        now["loopback"] = json.load(open(sys.argv[3]))
 except (OSError, ValueError) as e:
-    print("run.sh --assert: cannot read bench JSON %s: %s" % (sys.argv[2], e))
+    print("run.sh --assert: cannot read bench JSON: %s" % e)
     sys.exit(2)
 
 def get(path):
@@ -95,15 +187,21 @@ def get(path):
         v = v[k]
     return v if isinstance(v, (int, float)) else None
 
-rows, failed = [], 0
+rows, failed, checked = [], 0, 0
 for m in base["metrics"]:
-    n, d = get(m["num"]), get(m["den"])
-    r = n / d if n is not None and d else None
-    if "min" in m:
-        thr, ok = ">= %.3f" % m["min"], r is not None and r >= m["min"]
+    need = set(m.get("part", "hs").split(","))
+    thr = ">= %.3f" % m["min"] if "min" in m else "<= %.3f" % m["max"]
+    if not need <= parts or not (lb_ran if "loopback" in need else bench_ran):
+        rows.append((m["name"], "%.3f" % m["baseline"], thr, "-", "skipped"))
+        continue
+    if "value" in m:
+        r = get(m["value"])
     else:
-        thr, ok = "<= %.3f" % m["max"], r is not None and r <= m["max"]
+        n, d = get(m["num"]), get(m["den"])
+        r = n / d if n is not None and d else None
+    ok = r is not None and (r >= m["min"] if "min" in m else r <= m["max"])
     failed += not ok
+    checked += 1
     rows.append((m["name"], "%.3f" % m["baseline"], thr,
                  "%.3f" % r if r is not None else "missing",
                  "ok" if ok else "REGRESSION"))
@@ -116,8 +214,8 @@ print(fmt % hdr)
 print("|" + "|".join("-" * (x + 2) for x in w) + "|")
 for row in rows:
     print(fmt % row)
-print("gate: %s (%d of %d metrics beyond threshold)"
-      % ("FAIL" if failed else "PASS", failed, len(rows)))
+print("gate: %s (%d of %d metrics beyond threshold, %d skipped)"
+      % ("FAIL" if failed else "PASS", failed, checked, len(rows) - checked))
 sys.exit(1 if failed else 0)
 EOF
 ) || rc=$?
