@@ -74,10 +74,12 @@ def example(a, name):
 
 def example_env(a):
     env = dict(os.environ)
-    libs = os.path.join(a.bindir, "lib/.libs")
-    if os.path.isdir(libs):
-        env["LD_LIBRARY_PATH"] = libs + (":" + env["LD_LIBRARY_PATH"]
-                                         if env.get("LD_LIBRARY_PATH") else "")
+    # kitls-server also links libkitls-uring when liburing was found.
+    libs = [os.path.join(a.bindir, d) for d in ("lib/.libs", "uring/.libs")]
+    libs = [d for d in libs if os.path.isdir(d)]
+    if libs:
+        env["LD_LIBRARY_PATH"] = ":".join(libs) + (":" + env["LD_LIBRARY_PATH"]
+                                                   if env.get("LD_LIBRARY_PATH") else "")
     return env
 
 

@@ -29,7 +29,8 @@ CLI=$bd/examples/kitls-client
 if [ -x "$bd/examples/.libs/kitls-server" ] && [ -x "$bd/examples/.libs/kitls-client" ]; then
     SRV=$bd/examples/.libs/kitls-server
     CLI=$bd/examples/.libs/kitls-client
-    export LD_LIBRARY_PATH=$bd/lib/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+    # kitls-server also links libkitls-uring when liburing was found.
+    export LD_LIBRARY_PATH=$bd/lib/.libs:$bd/uring/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 fi
 HEAP=$bd/tests/ktls/ktls_heap
 T=${TMPDIR:-/tmp}
