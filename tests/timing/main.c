@@ -66,7 +66,7 @@ static void cpu_name(char *buf, size_t len)
 
 static void row(FILE *f, const char *name, const struct tm_result *r, const char *verdict)
 {
-    fprintf(f, "%-22s %12zu %10.0f %10.0f %8.2f %6.3f %8.1f  %s\n", name, r->n, r->median[0],
+    fprintf(f, "%-22s %12zu %10.0f %10.0f %8.2f %6.3f %8.2f  %s\n", name, r->n, r->median[0],
             r->median[1], fabs(r->max_t), r->crop, r->min_detect, verdict);
 }
 

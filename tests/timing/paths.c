@@ -241,8 +241,9 @@ static int rec_setup(void **out, uint16_t suite_id)
 {
     struct rec_ctx *x = calloc(1, sizeof(*x));
     uint8_t secret[KITLS_MAX_HASH];
+    TM_REQ(x && !kitls_alg_init());
     const struct kitls_suite *s = kitls_suite_find(suite_id);
-    TM_REQ(x && s);
+    TM_REQ(s != NULL);
     tm_rand_bytes(secret, sizeof(secret));
     TM_REQ(!kitls_rec_set_secret(&x->enc, s, secret, 1) &&
            !kitls_rec_set_secret(&x->dec, s, secret, 0));
@@ -308,7 +309,7 @@ struct ks_ctx {
 static int ks_setup_suite(void **out, uint16_t suite_id)
 {
     struct ks_ctx *x = calloc(1, sizeof(*x));
-    TM_REQ(x && (x->suite = kitls_suite_find(suite_id)));
+    TM_REQ(x && !kitls_alg_init() && (x->suite = kitls_suite_find(suite_id)));
     TM_REQ(!kitls_ks_early(&x->early, x->suite, NULL, 0));
     tm_rand_bytes(x->th, sizeof(x->th));
     uint8_t secret[KITLS_MAX_HASH] = {0};

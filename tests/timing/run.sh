@@ -13,7 +13,8 @@
 # Builds tests/timing/bin/kitls-timing with plain $CC (default cc) -O2 and
 # libcrypto from the lib/ sources (internal access, like tests/fuzz), runs
 # it, prints path / measurements / max|t| / verdict and writes the table to
-# tests/timing/results/<mode>-<UTC timestamp>.txt (TIMING_OUT: another dir).
+# tests/timing/results/<mode>-<UTC timestamp>.txt.  Environment: CC,
+# TIMING_BIN (build dir, default tests/timing/bin), TIMING_OUT (results dir).
 # Exit: 0 no path at or over the threshold (4.5) except the documented
 # exceptions below; 1 a path leaked (--self-test: the planted leak was NOT
 # detected); 3 (--self-test) the constant-time control was flagged; 2 error.
@@ -29,7 +30,7 @@ declare -A EXCEPTIONS=(
 )
 
 src=$(cd "$(dirname "$0")/../.." && pwd)
-bin=$src/tests/timing/bin
+bin=${TIMING_BIN:-$src/tests/timing/bin}
 outdir=${TIMING_OUT:-$src/tests/timing/results}
 n='' self=0 args=()
 while [ $# -gt 0 ]; do
@@ -79,7 +80,7 @@ mkdir -p "$outdir"
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 result=$outdir/$mode-$stamp.txt
 commit=$(git -C "$src" rev-parse --short HEAD 2>/dev/null || echo unknown)
-dirty=$(git -C "$src" status --porcelain -- lib include tests/timing 2>/dev/null | head -1)
+dirty=$(git -C "$src" status --porcelain -- lib include tests/timing 2>/dev/null | head -1 || true)
 [ -z "$dirty" ] || commit="$commit (modified)"
 except=$(IFS=,; echo "${!EXCEPTIONS[*]}")
 cmdline="tests/timing/run.sh --n $n"
