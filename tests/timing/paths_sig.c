@@ -5,7 +5,11 @@
  * come from a pool of signatures made by kitls_sig_sign, one drawn at
  * random per measurement, so the two classes see the same spread of
  * signature values; tampering with the encoding instead would measure the
- * parser's early exits.  Every input here is public (the peer's key and
+ * parser's early exits.  Verification time varies with the (public)
+ * signature values, so a small fixed pool would give each class a mean
+ * of its own by chance (a 200-cycle difference for Ed25519 with 256
+ * entries): entries are re-made as they are used (1 in REFRESH uses), so
+ * a run of 10^6 sees some 30,000 distinct signatures per class.  Every input here is public (the peer's key and
  * signature, a transcript the peer also has); the measurement shows what
  * an observer learns, which should be no more than the public verdict.
  */
@@ -15,7 +19,8 @@
 
 #include "paths.h"
 
-#define POOL 256
+#define POOL 1024
+#define REFRESH 32
 #define TH_LEN 32 /* a SHA-256 transcript */
 
 struct sig_ctx {
@@ -26,6 +31,14 @@ struct sig_ctx {
     size_t len[POOL];
 };
 
+/* A fresh transcript hash and its signature in pool entry i. */
+static void sig_make(struct sig_ctx *x, size_t i)
+{
+    tm_rand_bytes(x->th[i], TH_LEN);
+    x->len[i] = sizeof(x->sig[i]);
+    TM_REQ(!kitls_sig_sign(x->s, x->key, 1, x->th[i], TH_LEN, x->sig[i], &x->len[i]));
+}
+
 static int sig_setup(void **out, uint16_t scheme, EVP_PKEY *key)
 {
     struct sig_ctx *x = calloc(1, sizeof(*x));
@@ -33,9 +46,7 @@ static int sig_setup(void **out, uint16_t scheme, EVP_PKEY *key)
     TM_REQ(kitls_sig_key_matches(x->s, key));
     x->key = key;
     for (size_t i = 0; i < POOL; i++) {
-        tm_rand_bytes(x->th[i], TH_LEN);
-        x->len[i] = sizeof(x->sig[i]);
-        TM_REQ(!kitls_sig_sign(x->s, key, 1, x->th[i], TH_LEN, x->sig[i], &x->len[i]));
+        sig_make(x, i);
         TM_REQ(!kitls_sig_verify(x->s, key, 1, x->th[i], TH_LEN, x->sig[i], x->len[i]));
     }
     *out = x;
@@ -68,6 +79,8 @@ void tm_sig_prepare(void *ctx, int cls, uint8_t *in)
     in[KITLS_MAX_HASH] = (uint8_t)(x->len[j] >> 8);
     in[KITLS_MAX_HASH + 1] = (uint8_t)x->len[j];
     memcpy(in + KITLS_MAX_HASH + 2, x->sig[j], x->len[j]);
+    if (tm_rand64() % REFRESH == 0)
+        sig_make(x, i);
 }
 
 int tm_sig_run(void *ctx, uint8_t *in)
