@@ -23,7 +23,7 @@ set -euo pipefail
 # Documented exceptions: paths allowed to reach the threshold, each with
 # its reason (docs/side-channel-review.md, "Exceptions").
 declare -A EXCEPTIONS=(
-    [rec-pad]="RFC 8446 5.4 padding scan: time grows with the padding length, i.e. reveals the content length inside a padded record; only after the AEAD check, over the peer's own plaintext (finding F1)"
+    [rec-pad]="RFC 8446 5.4 padding scan: time grows with the padding length, i.e. reveals the content length inside a padded record; only after the AEAD check, over the peer's own plaintext; accepted for throughput, docs/limits.md (finding F1)"
     [sig-verify-p256]="no secret input: key, signature and transcript are the peer's; time may follow the verdict, which the peer learns anyway (decrypt_error)"
     [sig-verify-ed25519]="no secret input: key, signature and transcript are the peer's; time may follow the verdict, which the peer learns anyway (decrypt_error)"
     [sig-verify-rsapss]="no secret input: key, signature and transcript are the peer's; time may follow the verdict, which the peer learns anyway (decrypt_error)"
