@@ -47,9 +47,9 @@ static int fin_setup(void **out, uint16_t suite_id)
     c->suite = kitls_suite_find(suite_id);
     x->hl = c->suite->hash_len;
     tm_rand_bytes(msgs, sizeof(msgs));
-    tm_rand_bytes(c->c_hs, sizeof(c->c_hs));
+    tm_rand_bytes(c->hs->c_hs, sizeof(c->hs->c_hs));
     TM_REQ(!kitls_th_set_hash(&c->th, c->suite) && !kitls_th_update(&c->th, msgs, sizeof(msgs)));
-    TM_REQ(!kitls_th_current(&c->th, th) && !kitls_ks_finished(c->suite, c->c_hs, th, x->vd));
+    TM_REQ(!kitls_th_current(&c->th, th) && !kitls_ks_finished(c->suite, c->hs->c_hs, th, x->vd));
     *out = x;
     return 0;
 }
