@@ -69,6 +69,15 @@ echo "== make distcheck"
      >distcheck.log 2>&1) && echo "distcheck: ok" ||
     { tail -40 build/distcheck.log; echo "distcheck: FAILED"; status=1; }
 
+# The logs of failed tests (automake copies them into test-suite.log), so
+# that a CI failure can be diagnosed from its output alone.
+for log in build/test-suite.log build-asan/test-suite.log; do
+    [ -f "$log" ] || continue
+    grep -q '^# FAIL: *[1-9]\|^# ERROR: *[1-9]' "$log" || continue
+    echo "== logs of the failed tests in $log (last 300 lines)"
+    sed -n '/^\.\. contents::/,$p' "$log" | tail -n 300
+done
+
 # Summary: every test program's result from both builds.
 pass=0; fail=0
 for log in build/test-suite.log build-asan/test-suite.log; do

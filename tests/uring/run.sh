@@ -55,7 +55,7 @@ n=0
 sc_pids=
 while [ $n -lt 8 ]; do
     # s_client ends at its input's EOF: the sleep leaves time for the echo
-    ( trap - EXIT INT TERM; (cat "$tmp/rand"; sleep 3) | openssl s_client -quiet -no_ign_eof -connect 127.0.0.1:"$port" \
+    ( trap - EXIT INT TERM; (cat "$tmp/rand"; sleep 3) | openssl s_client -quiet -no_ign_eof -nocommands -connect 127.0.0.1:"$port" \
         -CAfile "$tmp/ca.pem" -verify_return_error -servername localhost \
         >"$tmp/sc.$n" 2>"$tmp/sc.$n.err" ) &
     sc_pids="$sc_pids $!"
@@ -155,7 +155,7 @@ if [ -x "$SRV" ] && "$SRV" --help | grep -q -e '--uring  .*io_uring driver' &&
     ks_pids=
     while [ $n -lt 6 ]; do
         ( trap - EXIT INT TERM; (cat "$tmp/rand"; hold_until "$tmp/ksc.$n" 150000) |
-            openssl s_client -quiet -no_ign_eof -connect 127.0.0.1:"$kport" -CAfile "$tmp/ca.pem" \
+            openssl s_client -quiet -no_ign_eof -nocommands -connect 127.0.0.1:"$kport" -CAfile "$tmp/ca.pem" \
             -verify_return_error -servername localhost >"$tmp/ksc.$n" 2>"$tmp/ksc.$n.err" ) &
         ks_pids="$ks_pids $!"
         n=$((n + 1))
@@ -196,7 +196,7 @@ if [ -x "$SRV" ] && "$SRV" --help | grep -q -e '--uring  .*io_uring driver' &&
     ks_pids=
     while [ $n -lt 4 ]; do
         ( trap - EXIT INT TERM; hold_until "$tmp/ksf.$n" "$esize" |
-            openssl s_client -quiet -no_ign_eof -connect 127.0.0.1:"$kport" -CAfile "$tmp/ca.pem" \
+            openssl s_client -quiet -no_ign_eof -nocommands -connect 127.0.0.1:"$kport" -CAfile "$tmp/ca.pem" \
             -verify_return_error -servername localhost -alpn x-kitls \
             >"$tmp/ksf.$n" 2>"$tmp/ksf.$n.err" ) &
         ks_pids="$ks_pids $!"
