@@ -249,10 +249,7 @@ ssize_t kitls_ktls_sendfile(kitls_ktls *k, int in_fd, off_t *offset, size_t coun
 
 int kitls_ktls_key_update(kitls_ktls *k, int request)
 {
-    if (!k)
-        return KITLS_E_INVALID_ARG;
-    if (k->err)
-        return k->err;
+    /* kitls_ktls_flush() also refuses a NULL or failed object. */
     int ret = kitls_ktls_flush(k);
     if (ret)
         return ret;

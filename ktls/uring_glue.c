@@ -38,13 +38,10 @@ static uint64_t glue_avail(const kitls_ktls *k)
 
 ssize_t kitls_ktls_tx_reserve(kitls_ktls *k, size_t bytes)
 {
-    if (!k)
-        return KITLS_E_INVALID_ARG;
-    if (k->err)
-        return k->err;
     /* A KeyUpdate queued earlier (by a previous call or by the core) goes
      * first: sending it installs the new key and resets the count, and a
-     * second KeyUpdate must not be queued behind it. */
+     * second KeyUpdate must not be queued behind it.  kitls_ktls_flush()
+     * also refuses a NULL or failed object. */
     int ret = kitls_ktls_flush(k);
     if (ret)
         return ret;
