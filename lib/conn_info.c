@@ -1,0 +1,175 @@
+/*
+ * What a connection tells its user once the handshake has run: the
+ * negotiated parameters, the peer's certificate and extensions, traffic
+ * keys for kernel offload and RFC 8446 §7.5 exporters; and the small
+ * setters the handshake uses to record them.
+ */
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hs.h"
+
+int kitls_conn_error(const kitls_conn *c) { return c->error; }
+int kitls_conn_peer_alert(const kitls_conn *c) { return c->peer_alert; }
+const char *kitls_conn_verify_detail(const kitls_conn *c)
+{
+    return c->verify_detail ? c->verify_detail : "";
+}
+
+int kitls_conn_set_alpn_name(kitls_conn *c, const uint8_t *p, size_t n)
+{
+    char *a = malloc(n + 1);
+    if (!a)
+        return KITLS_E_NOMEM;
+    memcpy(a, p, n);
+    a[n] = 0;
+    free(c->alpn);
+    c->alpn = a;
+    return 0;
+}
+
+void kitls_conn_set_detail(kitls_conn *c, const char *fmt, ...)
+{
+    char buf[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    free(c->verify_detail);
+    c->verify_detail = strdup(buf); /* NULL on failure: the detail is optional */
+}
+uint16_t kitls_conn_suite(const kitls_conn *c) { return c->suite ? c->suite->id : 0; }
+uint16_t kitls_conn_group(const kitls_conn *c) { return c->group ? c->group->id : 0; }
+uint16_t kitls_conn_sigalg(const kitls_conn *c)
+{
+    return c->server ? c->sigalg : c->peer_sigalg;
+}
+uint16_t kitls_conn_peer_sigalg(const kitls_conn *c) { return c->peer_sigalg; }
+const char *kitls_conn_alpn(const kitls_conn *c) { return c->alpn; }
+const char *kitls_conn_server_name(const kitls_conn *c) { return c->sni; }
+int kitls_conn_did_hrr(const kitls_conn *c) { return c->did_hrr; }
+int kitls_conn_peer_authenticated(const kitls_conn *c) { return c->peer_authenticated; }
+size_t kitls_conn_max_send_fragment(const kitls_conn *c) { return kitls_conn_max_fragment(c); }
+
+const uint8_t *kitls_conn_peer_cert(const kitls_conn *c, size_t *len)
+{
+    *len = c->peer_der_len;
+    return c->peer_der;
+}
+
+int kitls_conn_export_keys(kitls_conn *c, enum kitls_dir dir, struct kitls_traffic_keys *out)
+{
+    if (!c || !out || (dir != KITLS_DIR_TX && dir != KITLS_DIR_RX))
+        return KITLS_E_INVALID_ARG;
+    if (!c->established || c->error)
+        return KITLS_E_STATE;
+    const struct kitls_rec_dir *d = dir == KITLS_DIR_TX ? &c->tx : &c->rx;
+    if (dir == KITLS_DIR_RX && (c->app_len || c->in_start != c->in_len || c->hs_off != c->hs_in.len))
+        return KITLS_E_STATE;
+    memset(out, 0, sizeof(*out));
+    if (dir == KITLS_DIR_RX)
+        c->rx_rekey = 0;
+    out->suite = d->suite->id;
+    out->key_len = d->suite->key_len;
+    out->iv_len = KITLS_IV_LEN;
+    memcpy(out->key, d->key, d->suite->key_len);
+    memcpy(out->iv, d->iv, KITLS_IV_LEN);
+    out->seq = d->seq;
+    return 0;
+}
+
+int kitls_conn_set_max_send_fragment(kitls_conn *c, size_t n)
+{
+    if (!c || (n && (n < 64 || n > KITLS_MAX_PLAINTEXT)))
+        return KITLS_E_INVALID_ARG;
+    c->max_send = n;
+    return 0;
+}
+
+const uint16_t *kitls_conn_peer_sigalgs(const kitls_conn *c, size_t *n)
+{
+    *n = c->n_peer_sigalgs;
+    return c->n_peer_sigalgs ? c->peer_sigalgs : NULL;
+}
+
+const uint8_t *kitls_conn_ocsp_response(const kitls_conn *c, size_t *len)
+{
+    *len = c->ocsp_resp_len;
+    return c->ocsp_resp;
+}
+
+const uint8_t *kitls_conn_sct_list(const kitls_conn *c, size_t *len)
+{
+    *len = c->sct_list_len;
+    return c->sct_list;
+}
+
+/* TLS-Exporter(label, context, L) = HKDF-Expand-Label(
+ *     Derive-Secret(secret, label, ""), "exporter", Hash(context), L)  (§7.5) */
+static int exporter(const kitls_conn *c, const uint8_t *secret, const char *label,
+                    const uint8_t *context, size_t context_len, uint8_t *out, size_t out_len)
+{
+    const struct kitls_suite *s = c->suite;
+    uint8_t empty[KITLS_MAX_HASH], ch[KITLS_MAX_HASH], derived[KITLS_MAX_HASH];
+    size_t hl = s->hash_len;
+    if (!label || strlen(label) > 249 || (!context && context_len) || out_len > 255 * hl)
+        return KITLS_E_INVALID_ARG;
+    if (!EVP_Digest("", 0, empty, NULL, s->md, NULL) ||
+        !EVP_Digest(context ? context : (const uint8_t *)"", context_len, ch, NULL, s->md, NULL))
+        return KITLS_E_CRYPTO;
+    int ret = kitls_hkdf_expand_label(s->md, secret, hl, label, empty, hl, derived, hl);
+    if (!ret)
+        ret = kitls_hkdf_expand_label(s->md, derived, hl, "exporter", ch, hl, out, out_len);
+    OPENSSL_cleanse(derived, sizeof(derived));
+    return ret;
+}
+
+int kitls_conn_export_keying_material(kitls_conn *c, const char *label, const uint8_t *context,
+                                      size_t context_len, uint8_t *out, size_t out_len)
+{
+    if (!c || (!out && out_len))
+        return KITLS_E_INVALID_ARG;
+    if (!c->established)
+        return KITLS_E_STATE;
+    return exporter(c, c->exp_master, label, context, context_len, out, out_len);
+}
+
+int kitls_conn_export_early_keying_material(kitls_conn *c, const char *label,
+                                            const uint8_t *context, size_t context_len,
+                                            uint8_t *out, size_t out_len)
+{
+    if (!c || (!out && out_len))
+        return KITLS_E_INVALID_ARG;
+    if (!c->has_early_exp || !c->suite)
+        return KITLS_E_STATE;
+    return exporter(c, c->early_exp, label, context, context_len, out, out_len);
+}
+
+const uint8_t *kitls_conn_peer_alpn_list(const kitls_conn *c, size_t *len)
+{
+    *len = c->peer_alpn_len;
+    return c->peer_alpn;
+}
+
+const uint8_t *kitls_conn_peer_ca_names(const kitls_conn *c, size_t *len)
+{
+    *len = c->peer_cas_len;
+    return c->peer_cas;
+}
+
+/* Keep a copy of a peer-sent list for the application. */
+int kitls_conn_keep(uint8_t **dst, size_t *dst_len, const uint8_t *p, size_t n)
+{
+    uint8_t *copy = malloc(n ? n : 1);
+    if (!copy)
+        return KITLS_E_NOMEM;
+    if (n)
+        memcpy(copy, p, n);
+    free(*dst);
+    *dst = copy;
+    *dst_len = n;
+    return 0;
+}
