@@ -16,13 +16,7 @@
  * Prints "heap per connection: ..." lines; exit 77 without kTLS, 1 when
  * the offloaded figure is above its 2048-byte target.
  */
-#include <fcntl.h>
 #include <malloc.h>
-#include <netinet/in.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,59 +26,15 @@
 
 #include "kitls/kitls.h"
 #include "kitls/ktls.h"
+#include "kernel_util.h"
 
 #define N 32
 
-static char cert_pem[8192], key_pem[8192];
-static size_t cert_len, key_len;
-
-static void make_cert(void)
-{
-    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    X509 *x = X509_new();
-    X509_set_version(x, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-    X509_gmtime_adj(X509_getm_notBefore(x), -86400);
-    X509_gmtime_adj(X509_getm_notAfter(x), 86400 * 30);
-    X509_NAME *n = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1, -1, 0);
-    X509_set_issuer_name(x, n);
-    X509_set_pubkey(x, k);
-    X509_sign(x, k, EVP_sha256());
-    BIO *b = BIO_new(BIO_s_mem());
-    PEM_write_bio_X509(b, x);
-    cert_len = (size_t)BIO_read(b, cert_pem, sizeof(cert_pem));
-    BIO_free(b);
-    b = BIO_new(BIO_s_mem());
-    PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
-    key_len = (size_t)BIO_read(b, key_pem, sizeof(key_pem));
-    BIO_free(b);
-    X509_free(x);
-    EVP_PKEY_free(k);
-}
 
 static size_t heap(void)
 {
     struct mallinfo2 mi = mallinfo2();
     return mi.uordblks + mi.hblkhd;
-}
-
-static int tcp_pair(int fds[2])
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof(a);
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 1) ||
-        getsockname(l, (struct sockaddr *)&a, &al))
-        return -1;
-    fds[0] = socket(AF_INET, SOCK_STREAM, 0);
-    if (connect(fds[0], (struct sockaddr *)&a, sizeof(a)))
-        return -1;
-    fds[1] = accept(l, NULL, NULL);
-    close(l);
-    for (int i = 0; i < 2; i++)
-        fcntl(fds[i], F_SETFL, O_NONBLOCK);
-    return fds[1] < 0 ? -1 : 0;
 }
 
 struct held {
@@ -96,7 +46,7 @@ struct held {
 /* One pair: A (server) offloaded per mode (0: userspace), B freed. */
 static int one(kitls_config *scfg, kitls_config *ccfg, unsigned mode, struct held *h)
 {
-    if (tcp_pair(h->fd))
+    if (ku_tcp_pair(h->fd))
         return -1;
     kitls_conn *b = kitls_conn_new(ccfg);
     kitls_ktls *bk;
@@ -161,14 +111,14 @@ int main(int argc, char **argv)
         execv("/proc/self/exe", argv);
     }
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
-    make_cert();
+    ku_make_cert();
     uint16_t suite = KITLS_AES_128_GCM_SHA256;
     kitls_config *scfg = kitls_config_new(KITLS_ROLE_SERVER);
     kitls_config *ccfg = kitls_config_new(KITLS_ROLE_CLIENT);
     if (!scfg || !ccfg || kitls_config_set_suites(scfg, &suite, 1) ||
         kitls_config_set_suites(ccfg, &suite, 1) ||
         kitls_config_set_verify(ccfg, KITLS_VERIFY_NONE) ||
-        kitls_config_add_cert_pem(scfg, cert_pem, cert_len, key_pem, key_len))
+        kitls_config_add_cert_pem(scfg, ku_cert_pem, ku_cert_len, ku_key_pem, ku_key_len))
         return 1;
     struct held w;
     int r = one(scfg, ccfg, KITLS_KTLS_BOTH, &w); /* warm-up */

@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fakekernel.h"
+#include "fk_env.h"
 #include "kitls/kitls.h"
 #include "kitls/ktls.h"
 #include "testutil.h"
@@ -22,56 +22,16 @@
 static const uint16_t suites[3] = {KITLS_AES_128_GCM_SHA256, KITLS_AES_256_GCM_SHA384,
                                    KITLS_CHACHA20_POLY1305_SHA256};
 
-struct env {
-    kitls_config *ccfg, *scfg;
-    kitls_conn *me, *peer; /* me: the offloaded side */
-    struct fk fk;
-    struct kitls_ktls_ops ops;
-    kitls_ktls *k;
-    int sessions;
-};
-
-static void on_session(void *ctx, kitls_conn *c, kitls_session *s)
-{
-    (void)c;
-    (void)s;
-    ++*(int *)ctx;
-}
-
 /* kitls_config_set_key_update_limit() for the next env_new (0: default). */
 static uint64_t env_ku_limit;
 
 /* Handshake in memory; `me` is the client when me_client. */
 static void env_new(struct env *e, uint16_t suite, int me_client)
 {
-    memset(e, 0, sizeof(*e));
-    e->ccfg = tu_client_config();
-    e->scfg = tu_server_config(TU_P256);
-    if (env_ku_limit) {
-        ck_assert_int_eq(kitls_config_set_key_update_limit(e->ccfg, env_ku_limit), 0);
-        ck_assert_int_eq(kitls_config_set_key_update_limit(e->scfg, env_ku_limit), 0);
-    }
-    ck_assert_int_eq(kitls_config_set_suites(e->ccfg, &suite, 1), 0);
-    ck_assert_int_eq(kitls_config_set_suites(e->scfg, &suite, 1), 0);
-    ck_assert_int_eq(kitls_config_set_session_callback(e->ccfg, on_session, &e->sessions), 0);
-    kitls_conn *c = tu_client(e->ccfg, "localhost"), *s = tu_server(e->scfg);
-    ck_assert_int_eq(tu_handshake(c, s, NULL, NULL), 0);
-    e->me = me_client ? c : s;
-    e->peer = me_client ? s : c;
-    e->fk.rekey = 1;
-    e->ops = fk_ops(&e->fk);
-    ck_assert_int_eq(kitls_ktls_new(&e->k, e->me, 100, &e->ops), 0);
+    fk_env_new(e, suite, me_client, 1, env_ku_limit);
 }
 
-static void env_free(struct env *e)
-{
-    kitls_ktls_free(e->k);
-    kitls_conn_free(e->me);
-    kitls_conn_free(e->peer);
-    kitls_config_free(e->ccfg);
-    kitls_config_free(e->scfg);
-    fk_free(&e->fk);
-}
+#define env_free fk_env_free
 
 static void fill(uint8_t *p, size_t n, unsigned seed)
 {

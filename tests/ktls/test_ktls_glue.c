@@ -21,44 +21,18 @@
 
 #include <linux/tls.h>
 
-#include "fakekernel.h"
+#include "fk_env.h"
 #include "kitls/kitls.h"
 #include "kitls/ktls.h"
 #include "testutil.h"
 
-struct env {
-    kitls_config *ccfg, *scfg;
-    kitls_conn *me, *peer; /* me: the offloaded server */
-    struct fk fk;
-    struct kitls_ktls_ops ops;
-    kitls_ktls *k;
-};
-
+/* Handshake in memory; `me` is the server. */
 static void env_new(struct env *e, uint16_t suite, int rekey)
 {
-    memset(e, 0, sizeof(*e));
-    e->ccfg = tu_client_config();
-    e->scfg = tu_server_config(TU_P256);
-    ck_assert_int_eq(kitls_config_set_suites(e->ccfg, &suite, 1), 0);
-    ck_assert_int_eq(kitls_config_set_suites(e->scfg, &suite, 1), 0);
-    kitls_conn *c = tu_client(e->ccfg, "localhost"), *s = tu_server(e->scfg);
-    ck_assert_int_eq(tu_handshake(c, s, NULL, NULL), 0);
-    e->me = s;
-    e->peer = c;
-    e->fk.rekey = rekey;
-    e->ops = fk_ops(&e->fk);
-    ck_assert_int_eq(kitls_ktls_new(&e->k, e->me, FK_FD, &e->ops), 0);
+    fk_env_new(e, suite, 0, rekey, 0);
 }
 
-static void env_free(struct env *e)
-{
-    kitls_ktls_free(e->k);
-    kitls_conn_free(e->me);
-    kitls_conn_free(e->peer);
-    kitls_config_free(e->ccfg);
-    kitls_config_free(e->scfg);
-    fk_free(&e->fk);
-}
+#define env_free fk_env_free
 
 static const uint16_t suites3[3] = {KITLS_AES_128_GCM_SHA256, KITLS_AES_256_GCM_SHA384,
                                     KITLS_CHACHA20_POLY1305_SHA256};

@@ -14,13 +14,7 @@
  * kernel has no kTLS at all.  Prints "N passed, N failed".
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
-#include <netinet/in.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,10 +25,9 @@
 
 #include "kitls/kitls.h"
 #include "kitls/ktls.h"
+#include "kernel_util.h"
 
 static int passed, failed;
-static char cert_pem[8192], key_pem[8192];
-static size_t cert_len, key_len;
 
 #define CHECK(cond, ...)                                                                  \
     do {                                                                                  \
@@ -45,35 +38,6 @@ static size_t cert_len, key_len;
             return -1;                                                                    \
         }                                                                                 \
     } while (0)
-
-/* A self-signed P-256 certificate for "localhost". */
-static void make_cert(void)
-{
-    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
-    X509 *x = X509_new();
-    X509_set_version(x, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-    X509_gmtime_adj(X509_getm_notBefore(x), -86400);
-    X509_gmtime_adj(X509_getm_notAfter(x), 86400 * 30);
-    X509_NAME *n = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1, -1, 0);
-    X509_set_issuer_name(x, n);
-    X509_set_pubkey(x, k);
-    X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, "DNS:localhost");
-    X509_add_ext(x, ext, -1);
-    X509_EXTENSION_free(ext);
-    X509_sign(x, k, EVP_sha256());
-    BIO *b = BIO_new(BIO_s_mem());
-    PEM_write_bio_X509(b, x);
-    cert_len = (size_t)BIO_read(b, cert_pem, sizeof(cert_pem));
-    BIO_free(b);
-    b = BIO_new(BIO_s_mem());
-    PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL);
-    key_len = (size_t)BIO_read(b, key_pem, sizeof(key_pem));
-    BIO_free(b);
-    X509_free(x);
-    EVP_PKEY_free(k);
-}
 
 struct side {
     kitls_config *cfg;
@@ -94,36 +58,18 @@ static void on_session(void *ctx, kitls_conn *c, kitls_session *s)
     ++*(int *)ctx;
 }
 
-static int tcp_pair(int fds[2])
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t al = sizeof(a);
-    int l = socket(AF_INET, SOCK_STREAM, 0);
-    if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) || listen(l, 1) ||
-        getsockname(l, (struct sockaddr *)&a, &al))
-        return -1;
-    fds[0] = socket(AF_INET, SOCK_STREAM, 0);
-    if (connect(fds[0], (struct sockaddr *)&a, sizeof(a)))
-        return -1;
-    fds[1] = accept(l, NULL, NULL);
-    close(l);
-    for (int i = 0; i < 2; i++)
-        fcntl(fds[i], F_SETFL, O_NONBLOCK);
-    return fds[1] < 0 ? -1 : 0;
-}
-
 static int pair_new(struct pair *p, uint16_t suite, unsigned mode, int policy)
 {
     memset(p, 0, sizeof(*p));
     int fds[2];
-    if (tcp_pair(fds))
+    if (ku_tcp_pair(fds))
         return -1;
     p->a.cfg = kitls_config_new(KITLS_ROLE_CLIENT);
     p->b.cfg = kitls_config_new(KITLS_ROLE_SERVER);
     if (kitls_config_set_suites(p->a.cfg, &suite, 1) ||
         kitls_config_set_suites(p->b.cfg, &suite, 1) ||
         kitls_config_set_verify(p->a.cfg, KITLS_VERIFY_NONE) ||
-        kitls_config_add_cert_pem(p->b.cfg, cert_pem, cert_len, key_pem, key_len) ||
+        kitls_config_add_cert_pem(p->b.cfg, ku_cert_pem, ku_cert_len, ku_key_pem, ku_key_len) ||
         kitls_config_set_session_callback(p->a.cfg, on_session, &p->sessions))
         return -1;
     p->a.c = kitls_conn_new(p->a.cfg);
@@ -392,7 +338,7 @@ int main(void)
     }
     rekey_ok = probe;
     printf("kernel rekey support (probed): %d\n", probe);
-    make_cert();
+    ku_make_cert();
     long tx0 = tls_stat("TlsTxSw"), rx0 = tls_stat("TlsRxSw");
     long rk0 = tls_stat("TlsRxRekeyOk"), tk0 = tls_stat("TlsTxRekeyOk");
     if (expect_rekey >= 0) {
