@@ -20,7 +20,6 @@
  */
 #define _GNU_SOURCE /* pipe2 */
 #include <errno.h>
-#include <linux/tls.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -30,12 +29,6 @@
 #include <unistd.h>
 
 #include "uring_int.h"
-
-#ifndef SOL_TLS
-#define SOL_TLS 282
-#endif
-#define URING_CT_APPDATA 23u /* TLS record content type application_data */
-
 
 /* An SQE for op on this connection, or NULL (deferred to kitls_uring_flush). */
 struct io_uring_sqe *uring_conn_sqe(struct kitls_uring_conn *c)
@@ -53,8 +46,8 @@ void uring_conn_tag(struct kitls_uring_conn *c, struct io_uring_sqe *sqe, unsign
     c->busy |= BUSY(op);
 }
 
-static void emit(struct kitls_uring_conn *c, enum kitls_uring_event_type type, const uint8_t *data,
-                 size_t len, const struct kitls_uring_info *info)
+void uring_conn_emit(struct kitls_uring_conn *c, enum kitls_uring_event_type type,
+                     const uint8_t *data, size_t len, const struct kitls_uring_info *info)
 {
     struct kitls_uring_event ev = {
         .type = type, .conn = c, .user = c->user, .data = data, .len = len, .info = info,
@@ -74,70 +67,6 @@ void uring_conn_poll(struct kitls_uring_conn *c, unsigned events)
     uring_conn_tag(c, sqe, KITLS_URING_OP_POLL);
 }
 
-/* ---- kernel TLS ---- */
-
-/* Try kTLS; returns 1 while the enable step waits for the socket. */
-static int ktls_try(struct kitls_uring_conn *c)
-{
-    kitls_uring *u = c->u;
-    int r;
-    if (!c->ktls) {
-        r = kitls_ktls_new(&c->ktls, c->tls, c->fd, NULL);
-        if (r < 0) {
-            c->ktls = NULL;
-            c->enabling = 0;
-            return 0; /* stays in userspace */
-        }
-        r = kitls_ktls_set_mode(c->ktls, u->p.ktls & KITLS_URING_KTLS_BOTH);
-        if (!r && (u->p.flags & KITLS_URING_F_KTLS_REKEY_CLOSE))
-            r = kitls_ktls_set_rekey_policy(c->ktls, KITLS_KTLS_REKEY_CLOSE);
-        /* Whether the kernel can rekey, probed once per process: the
-         * layer caches the probe only for the real kernel asked with NULL
-         * ops, and enable() would otherwise probe again (a loopback TCP
-         * connection with two TLS_TX installs) for every connection. */
-        int pr = kitls_ktls_probe_rekey(NULL);
-        if (!r)
-            r = kitls_ktls_set_rekey_support(c->ktls, pr == 1 ? 1 : pr == 0 ? 0 : -1);
-        if (!r && u->p.ktls_key_update_limit)
-            r = kitls_ktls_set_key_update_limit(c->ktls, u->p.ktls_key_update_limit);
-        (void)r; /* only invalid arguments fail, and these are not */
-    }
-    /* The socket is non-blocking: enable() completes a record the core
-     * read partly, and answers AGAIN when the rest is not there yet. */
-    r = kitls_ktls_enable(c->ktls);
-    if (r == KITLS_KTLS_E_AGAIN) {
-        /* either our output did not fit or a record is incomplete */
-        const uint8_t *p;
-        c->enabling = 1;
-        uring_conn_poll(c, kitls_conn_out_peek(c->tls, &p) ? POLLOUT : POLLIN);
-        return 1;
-    }
-    c->enabling = 0;
-    if (r < 0) {
-        uring_conn_fail_tls(c, r);
-        return 0;
-    }
-    c->tx_k = kitls_ktls_is_offloaded(c->ktls, KITLS_DIR_TX) == 1;
-    c->rx_k = kitls_ktls_is_offloaded(c->ktls, KITLS_DIR_RX) == 1;
-    /* enable() took the records the core had read past the handshake
-     * (before it knew whether RX would move); their plaintext is
-     * delivered first (drain_ktls) in every case. */
-    c->rx_drain = 1;
-    if (!c->tx_k && !c->rx_k)
-        return 0; /* kept for kitls_ktls_reason(); freed with the connection */
-    u->st.ktls_conns++;
-    if (c->rx_k) {
-        c->rbuf = malloc(URING_SCRATCH);
-        if (u->have_recvmsg)
-            c->rmsg = calloc(1, sizeof(*c->rmsg));
-        if (!c->rbuf || (u->have_recvmsg && !c->rmsg)) {
-            uring_conn_fail(c, -ENOMEM);
-            return 0;
-        }
-    }
-    return 0;
-}
-
 static void emit_handshake(struct kitls_uring_conn *c)
 {
     struct kitls_uring_info info = {
@@ -155,7 +84,7 @@ static void emit_handshake(struct kitls_uring_conn *c)
         .handshake_us = (unsigned)(uring_now_us() - c->start_us),
     };
     c->visible = 1;
-    emit(c, KITLS_URING_EV_HANDSHAKE, NULL, 0, &info);
+    uring_conn_emit(c, KITLS_URING_EV_HANDSHAKE, NULL, 0, &info);
 }
 
 static void established(struct kitls_uring_conn *c)
@@ -254,7 +183,7 @@ static void finish(struct kitls_uring_conn *c)
         u->st.ktls_tx_rekeys += tx;
     }
     if (c->visible)
-        emit(c, KITLS_URING_EV_CLOSED, NULL, 0, NULL);
+        uring_conn_emit(c, KITLS_URING_EV_CLOSED, NULL, 0, NULL);
     free(c->fbuf);
     free(c->sbuf);
     free(c->rbuf);
@@ -288,12 +217,12 @@ static void dead_step(struct kitls_uring_conn *c)
 
 /* ---- input ---- */
 
-static void peer_eof(struct kitls_uring_conn *c)
+void uring_conn_peer_eof(struct kitls_uring_conn *c)
 {
     c->peer_done = 1;
     if (!c->eof_told && !c->close_req && c->visible) {
         c->eof_told = 1;
-        emit(c, KITLS_URING_EV_EOF, NULL, 0, NULL);
+        uring_conn_emit(c, KITLS_URING_EV_EOF, NULL, 0, NULL);
     }
 }
 
@@ -309,13 +238,13 @@ static void read_core(struct kitls_uring_conn *c)
         int n = kitls_conn_read(c->tls, u->scratch, sizeof(u->scratch));
         if (n > 0) {
             u->st.bytes_in += (unsigned)n;
-            emit(c, KITLS_URING_EV_DATA, u->scratch, (size_t)n, NULL);
+            uring_conn_emit(c, KITLS_URING_EV_DATA, u->scratch, (size_t)n, NULL);
             continue;
         }
         if (n == KITLS_E_WANT_READ)
             return;
         if (n == KITLS_E_CLOSED) {
-            peer_eof(c);
+            uring_conn_peer_eof(c);
         } else if (n == KITLS_E_EOF) {
             c->peer_done = 1;
             if (!c->close_req)
@@ -325,90 +254,6 @@ static void read_core(struct kitls_uring_conn *c)
         }
         return;
     }
-}
-
-/* Deliver application data the kTLS layer holds (records the core had read
- * past the handshake), then leave the socket to io_uring recv. */
-static void drain_ktls(struct kitls_uring_conn *c)
-{
-    kitls_uring *u = c->u;
-    while (c->st == CS_OPEN && !c->paused && !c->rx_k) {
-        /* RX stayed in userspace: only the kept plaintext, then the core
-         * (which may hold a close_notify that enable() met) as usual. */
-        ssize_t n = kitls_ktls_recv_pending(c->ktls, u->scratch, sizeof(u->scratch));
-        if (n > 0) {
-            u->st.bytes_in += (size_t)n;
-            emit(c, KITLS_URING_EV_DATA, u->scratch, (size_t)n, NULL);
-            continue;
-        }
-        c->rx_drain = 0;
-        c->rx_ready = 1;
-        c->again = 1; /* process_input() runs before us in step() */
-        return;
-    }
-    while (c->st == CS_OPEN && !c->paused) {
-        ssize_t n = kitls_ktls_recv(c->ktls, u->scratch, sizeof(u->scratch));
-        if (n > 0) {
-            u->st.bytes_in += (size_t)n;
-            emit(c, KITLS_URING_EV_DATA, u->scratch, (size_t)n, NULL);
-            continue;
-        }
-        c->rx_drain = 0;
-        if (n == 0) {
-            peer_eof(c);
-        } else if (n == KITLS_KTLS_E_TRUNCATED) {
-            c->peer_done = 1;
-            if (!c->close_req)
-                uring_conn_kill(c, KITLS_URING_R_RESET, 0);
-        } else if (n != KITLS_KTLS_E_AGAIN) {
-            uring_conn_fail_tls(c, (int)n);
-        }
-        return;
-    }
-}
-
-/* The record type of a completed kTLS recvmsg (application data when the
- * kernel gave none, or with a plain recv).  The control buffer was zeroed
- * before the recvmsg: what the kernel wrote there is read directly. */
-static unsigned ktls_record_type(const struct kitls_uring_conn *c)
-{
-    if (!c->rmsg)
-        return URING_CT_APPDATA;
-    const struct cmsghdr *cm = &c->rmsg->cb.align;
-    if (cm->cmsg_level == SOL_TLS && cm->cmsg_type == TLS_GET_RECORD_TYPE &&
-        cm->cmsg_len >= CMSG_LEN(sizeof(unsigned char)))
-        return *(const unsigned char *)CMSG_DATA(cm);
-    return URING_CT_APPDATA;
-}
-
-/* kTLS RX: io_uring recvmsg brought a control record (NewSessionTicket,
- * KeyUpdate, alert) with its type: the core takes it; after a KeyUpdate
- * the next RX key is in the kernel before the next recvmsg.  Our answers
- * leave through send_step (kitls_ktls_flush). */
-static void ktls_control(struct kitls_uring_conn *c, unsigned type, size_t n)
-{
-    c->u->st.ktls_ctrl_recvmsg++;
-    int r = kitls_ktls_recv_record(c->ktls, (uint8_t)type, c->rbuf, n);
-    if (r == 1)
-        peer_eof(c);
-    else if (r < 0)
-        uring_conn_fail_tls(c, r);
-}
-
-/* kTLS RX: a non-data record is next (recv said EIO/EKEYEXPIRED). */
-static void ctrl_step(struct kitls_uring_conn *c)
-{
-    int r = kitls_ktls_recv_control(c->ktls);
-    if (r == KITLS_KTLS_E_AGAIN) {
-        uring_conn_poll(c, POLLIN);
-        return;
-    }
-    c->u->st.ktls_ctrl_sync++;
-    c->ctrl_pending = 0;
-    if (r == 1)
-        peer_eof(c);
-    else if (r < 0)
-        uring_conn_fail_tls(c, r);
 }
 
 static void process_input(struct kitls_uring_conn *c)
@@ -424,7 +269,7 @@ static void process_input(struct kitls_uring_conn *c)
                 while ((n = kitls_conn_read_early_data(c->tls, c->u->scratch,
                                                         sizeof(c->u->scratch))) > 0) {
                     c->visible = 1;
-                    emit(c, KITLS_URING_EV_DATA, c->u->scratch, (size_t)n, NULL);
+                    uring_conn_emit(c, KITLS_URING_EV_DATA, c->u->scratch, (size_t)n, NULL);
                 }
                 if (c->st == CS_DEAD)
                     return;
@@ -443,7 +288,7 @@ static void process_input(struct kitls_uring_conn *c)
             return;
     }
     if (c->st == CS_OPEN && !c->rx_k && !c->rx_drain)
-        read_core(c); /* after the plaintext kTLS enable() kept (drain_ktls) */
+        read_core(c); /* after the plaintext kTLS enable() kept (uring_ktls_drain) */
 }
 
 static void recv_step(struct kitls_uring_conn *c)
@@ -458,35 +303,8 @@ static void recv_step(struct kitls_uring_conn *c)
     uint8_t *buf;
     size_t cap;
     if (c->rx_k) {
-        /* A KeyUpdate of ours (the answer to update_requested) leaves
-         * before the next record is taken: the kTLS layer installs the
-         * newest TX key after sending one, so at most one may wait. */
-        uint8_t type;
-        const uint8_t *d;
-        size_t l;
-        int rekey = 0;
-        if (c->tx_k && kitls_conn_out_record(c->tls, &type, &d, &l, &rekey) && rekey)
-            return; /* send_step sends it; its completion brings us back */
-        buf = c->rbuf;
-        cap = URING_SCRATCH;
-        if (c->rmsg) {
-            /* recvmsg with room for the record type: control records
-             * arrive whole (16 KiB is a full record) with their type. */
-            struct uring_rxmsg *rm = c->rmsg;
-            memset(rm, 0, sizeof(*rm));
-            rm->iov.iov_base = buf;
-            rm->iov.iov_len = cap;
-            rm->m.msg_iov = &rm->iov;
-            rm->m.msg_iovlen = 1;
-            rm->m.msg_control = rm->cb.buf;
-            rm->m.msg_controllen = sizeof(rm->cb.buf);
-            struct io_uring_sqe *sqe = uring_conn_sqe(c);
-            if (!sqe)
-                return;
-            io_uring_prep_recvmsg(sqe, c->fd, &rm->m, 0);
-            uring_conn_tag(c, sqe, KITLS_URING_OP_RECV);
+        if (uring_ktls_recv_prep(c, &buf, &cap))
             return;
-        }
     } else {
         int r = kitls_conn_in_reserve(c->tls, &buf, &cap);
         if (r < 0) {
@@ -547,7 +365,7 @@ static void sent_step(struct kitls_uring_conn *c)
     if (c->sent_acc && uring_queue_idle(c) && c->st == CS_OPEN) {
         size_t n = c->sent_acc;
         c->sent_acc = 0;
-        emit(c, KITLS_URING_EV_SENT, NULL, n, NULL);
+        uring_conn_emit(c, KITLS_URING_EV_SENT, NULL, n, NULL);
     }
 }
 
@@ -571,7 +389,7 @@ static void step(struct kitls_uring_conn *c)
         if (c->enabling) {
             if ((c->busy & BUSY(KITLS_URING_OP_SEND)) || c->sbuf_len)
                 return; /* the send's completion brings us back */
-            if (ktls_try(c))
+            if (uring_ktls_try(c))
                 return;
             if (c->st == CS_DEAD)
                 return;
@@ -580,9 +398,9 @@ static void step(struct kitls_uring_conn *c)
         if (c->rx_ready && c->st != CS_DEAD)
             process_input(c);
         if (c->ctrl_pending && c->st == CS_OPEN && !c->paused)
-            ctrl_step(c);
+            uring_ktls_ctrl_step(c);
         if (c->rx_drain && c->st == CS_OPEN)
-            drain_ktls(c);
+            uring_ktls_drain(c);
         if (c->st == CS_OPEN)
             uring_fill(c);
         if (c->st == CS_DEAD)
@@ -665,11 +483,8 @@ void uring_conn_cqe(struct kitls_uring_conn *c, unsigned op, int res, unsigned f
         break;
     case KITLS_URING_OP_RECV:
         if (res > 0) {
-            if (c->rx_k && ktls_record_type(c) != URING_CT_APPDATA) {
-                ktls_control(c, ktls_record_type(c), (size_t)res);
-            } else if (c->rx_k) {
-                c->u->st.bytes_in += (unsigned)res;
-                emit(c, KITLS_URING_EV_DATA, c->rbuf, (size_t)res, NULL);
+            if (c->rx_k) {
+                uring_ktls_received(c, (size_t)res);
             } else {
                 int r = kitls_conn_in_commit(c->tls, (size_t)res);
                 if (r < 0) {

@@ -1,5 +1,5 @@
 /*
- * Internal state of the io_uring driver (uring/driver.c, uring/conn.c).
+ * Internal state of the io_uring driver (uring/driver.c, conn.c, ktls.c, send.c).
  */
 #ifndef KITLS_URING_INT_H
 #define KITLS_URING_INT_H
@@ -151,6 +151,16 @@ int uring_conn_start(kitls_uring *u, struct kitls_uring_conn *c, kitls_config *c
 void uring_conn_cqe(struct kitls_uring_conn *c, unsigned op, int res, unsigned flags);
 void uring_conn_pump(struct kitls_uring_conn *c);
 void uring_conn_kill(struct kitls_uring_conn *c, int reason, int reset);
+void uring_conn_emit(struct kitls_uring_conn *c, enum kitls_uring_event_type type,
+                     const uint8_t *data, size_t len, const struct kitls_uring_info *info);
+void uring_conn_peer_eof(struct kitls_uring_conn *c);
+
+/* ktls.c */
+int uring_ktls_try(struct kitls_uring_conn *c);
+void uring_ktls_drain(struct kitls_uring_conn *c);
+void uring_ktls_ctrl_step(struct kitls_uring_conn *c);
+int uring_ktls_recv_prep(struct kitls_uring_conn *c, uint8_t **bufp, size_t *capp);
+void uring_ktls_received(struct kitls_uring_conn *c, size_t n);
 
 /* send.c */
 void uring_q_pop(struct kitls_uring_conn *c);
