@@ -1,7 +1,7 @@
 /*
  * kitls-bench, scenarios: the raw public-key figures each scenario's bound
  * needs (P-256 ECDHE, RSA-2048 PSS and Ed25519 certificates; X25519 and
- * ECDSA P-256 come from bench.c), and the tables and JSON of the latency
+ * ECDSA P-256 come from tput.c), and the tables and JSON of the latency
  * and memory parts.
  */
 #define _GNU_SOURCE
