@@ -569,6 +569,39 @@ const struct fz_buf *fz_recorded(int server, int cut_variant, int peer_variant, 
     return &cache[n_cache++].b;
 }
 
+void fz_seed_handshake(const char *dir, const char *name, int cut_server, int cut_variant,
+                       int peer_variant, int post, const uint8_t *sess, size_t sess_len)
+{
+    struct fz_side cs, ps;
+    struct fz_buf b = {0};
+    uint8_t v = (uint8_t)cut_variant;
+    kitls_conn *cut = fz_cut_new(&cs, cut_server, cut_variant);
+    fz_side_reset(&ps, "peer");
+    kitls_config *pcfg =
+        cut_server ? fz_client_config(&ps, peer_variant) : fz_server_config(&ps, peer_variant);
+    kitls_conn *peer = fz_conn(&ps, pcfg, cut_server ? peer_variant : 0);
+    fz_buf_put(&b, &v, 1);
+    if (!cut_server && cut_variant == 2) {
+        uint8_t h[2] = {(uint8_t)(sess_len >> 8), (uint8_t)sess_len};
+        fz_buf_put(&b, h, 2);
+        fz_buf_put(&b, sess, sess_len);
+    }
+    if (sess) {
+        kitls_conn *client = cut_server ? peer : cut;
+        kitls_session *s = kitls_session_from_bytes(sess, sess_len);
+        if (s && kitls_conn_set_session(client, s) == 0)
+            fz_write_early(client);
+        kitls_session_free(s);
+    }
+    if (fz_record(&cs, cut, &ps, peer, post, &b))
+        abort(); /* a seed must be a complete handshake */
+    fz_write_file(dir, name, b.p, b.len);
+    fz_buf_free(&b);
+    kitls_conn_free(peer);
+    kitls_config_free(pcfg);
+    fz_cut_free(cut);
+}
+
 void fz_write_file(const char *dir, const char *name, const uint8_t *p, size_t n)
 {
     char path[4096];

@@ -121,6 +121,17 @@ void fz_cut_free(kitls_conn *c);
  */
 const struct fz_buf *fz_recorded(int server, int cut_variant, int peer_variant, int post);
 
+/**
+ * Write the seed DIR/NAME for the client or server target: variant(1)
+ * of the connection under test (cut_server: the server), for a client of
+ * variant 2 the session header len(2) + bytes, then the records a peer of
+ * peer_variant sends in a recorded handshake (fz_record, with `post`).
+ * sess (may be NULL) is offered for resumption, with 0-RTT data, by the
+ * client side.  Aborts if the handshake does not complete.
+ */
+void fz_seed_handshake(const char *dir, const char *name, int cut_server, int cut_variant,
+                       int peer_variant, int post, const uint8_t *sess, size_t sess_len);
+
 /** Write a seed file DIR/NAME (for fz_write_seeds). */
 void fz_write_file(const char *dir, const char *name, const uint8_t *p, size_t n);
 /** Each target: write its seed corpus into dir (main.c --write-seeds). */

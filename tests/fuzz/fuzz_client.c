@@ -38,48 +38,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     return 0;
 }
 
-static void seed(const char *dir, const char *name, int cv, int sv, int post, const uint8_t *sess,
-                 size_t sess_len)
-{
-    struct fz_side cs, ps;
-    struct fz_buf b = {0};
-    uint8_t v = (uint8_t)cv;
-    kitls_conn *cut = fz_cut_new(&cs, 0, cv);
-    fz_side_reset(&ps, "peer");
-    kitls_config *pcfg = fz_server_config(&ps, sv);
-    kitls_conn *peer = fz_conn(&ps, pcfg, 0);
-    fz_buf_put(&b, &v, 1);
-    if (cv == 2) {
-        uint8_t h[2] = {(uint8_t)(sess_len >> 8), (uint8_t)sess_len};
-        fz_buf_put(&b, h, 2);
-        fz_buf_put(&b, sess, sess_len);
-        kitls_session *s = kitls_session_from_bytes(sess, sess_len);
-        if (s && kitls_conn_set_session(cut, s) == 0)
-            fz_write_early(cut);
-        kitls_session_free(s);
-    }
-    if (fz_record(&cs, cut, &ps, peer, post, &b))
-        abort(); /* a seed must be a complete handshake */
-    fz_write_file(dir, name, b.p, b.len);
-    fz_buf_free(&b);
-    kitls_conn_free(peer);
-    kitls_config_free(pcfg);
-    fz_cut_free(cut);
-}
-
 void fz_write_seeds(const char *dir)
 {
     size_t sess_len = 0;
     uint8_t *sess = fz_make_session(&sess_len);
     int all = FZ_POST_DATA | FZ_POST_TICKET | FZ_POST_KEYUPDATE | FZ_POST_CLOSE;
-    seed(dir, "c0-s0-full", 0, 0, all, NULL, 0);
-    seed(dir, "c0-s1-cert-request", 0, 1, FZ_POST_DATA, NULL, 0);
-    seed(dir, "c0-s2-hrr-cookie", 0, 2, FZ_POST_DATA, NULL, 0);
-    seed(dir, "c0-s4-alpn-rsl", 0, 4, FZ_POST_DATA, NULL, 0);
-    seed(dir, "c1-s0-noverify", 1, 0, FZ_POST_KEYUPDATE, NULL, 0);
-    seed(dir, "c1-s4-nocompat", 1, 4, FZ_POST_TICKET, NULL, 0);
-    seed(dir, "c2-s3-resume-0rtt", 2, 3, all, sess, sess_len);
-    seed(dir, "c2-s0-resume-declined", 2, 0, 0, sess, sess_len);
-    seed(dir, "c3-s0-chacha-p384", 3, 0, all, NULL, 0);
+    fz_seed_handshake(dir, "c0-s0-full", 0, 0, 0, all, NULL, 0);
+    fz_seed_handshake(dir, "c0-s1-cert-request", 0, 0, 1, FZ_POST_DATA, NULL, 0);
+    fz_seed_handshake(dir, "c0-s2-hrr-cookie", 0, 0, 2, FZ_POST_DATA, NULL, 0);
+    fz_seed_handshake(dir, "c0-s4-alpn-rsl", 0, 0, 4, FZ_POST_DATA, NULL, 0);
+    fz_seed_handshake(dir, "c1-s0-noverify", 0, 1, 0, FZ_POST_KEYUPDATE, NULL, 0);
+    fz_seed_handshake(dir, "c1-s4-nocompat", 0, 1, 4, FZ_POST_TICKET, NULL, 0);
+    fz_seed_handshake(dir, "c2-s3-resume-0rtt", 0, 2, 3, all, sess, sess_len);
+    fz_seed_handshake(dir, "c2-s0-resume-declined", 0, 2, 0, 0, sess, sess_len);
+    fz_seed_handshake(dir, "c3-s0-chacha-p384", 0, 3, 0, all, NULL, 0);
     free(sess);
 }
