@@ -616,19 +616,14 @@ static const uint8_t *ch_ext(const uint8_t *rec, size_t n, unsigned type, size_t
     return NULL;
 }
 
-START_TEST(test_hrr_cookie_only_keeps_shares)
+/* A HelloRetryRequest (AES-128-GCM, no key_share) echoing session id
+ * `sid` (length byte first) with a cookie of cookie_len bytes, into m. */
+static void build_hrr(struct tu_buf *m, const uint8_t *sid, size_t cookie_len)
 {
-    /* A HelloRetryRequest with a cookie and no key_share: the second
-     * ClientHello carries the same key shares (RFC 8446 §4.1.2). */
     static const uint8_t hrr_random[32] = {
         0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
         0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
     };
-    kitls_conn *c = tu_client(ccfg, "localhost");
-    size_t n1, n2, l1 = 0, l2 = 0;
-    uint8_t *ch1 = client_hello(c, &n1);
-    const uint8_t *sid = ch1 + 5 + 4 + 2 + 32;
-    struct tu_buf *m = &msgbuf;
     m->n = 0;
     tu_u8(m, 2);
     size_t hl = tu_begin(m, 3);
@@ -642,11 +637,23 @@ START_TEST(test_hrr_cookie_only_keeps_shares)
     tu_u16(m, 2);
     tu_u16(m, 0x0304);
     tu_u16(m, 44); /* cookie */
-    tu_u16(m, 6);
-    tu_u16(m, 4);
-    tu_put(m, "\x01\x02\x03\x04", 4);
+    tu_u16(m, (unsigned)(cookie_len + 2));
+    tu_u16(m, (unsigned)cookie_len);
+    for (size_t i = 0; i < cookie_len; i++)
+        tu_u8(m, (unsigned)(i * 7 + 1) & 0xff);
     tu_end(m, ex, 2);
     tu_end(m, hl, 3);
+}
+
+START_TEST(test_hrr_cookie_only_keeps_shares)
+{
+    /* A HelloRetryRequest with a cookie and no key_share: the second
+     * ClientHello carries the same key shares (RFC 8446 §4.1.2). */
+    kitls_conn *c = tu_client(ccfg, "localhost");
+    size_t n1, n2, l1 = 0, l2 = 0;
+    uint8_t *ch1 = client_hello(c, &n1);
+    struct tu_buf *m = &msgbuf;
+    build_hrr(m, ch1 + 5 + 4 + 2 + 32, 4);
     to_records(m, &recbuf, 22);
     ck_assert_int_eq(kitls_conn_feed(c, recbuf.b, recbuf.n), 0);
     ck_assert_int_eq(kitls_conn_handshake(c), KITLS_E_WANT_READ);
@@ -664,6 +671,27 @@ START_TEST(test_hrr_cookie_only_keeps_shares)
     ck_assert_int_eq(memcmp(ks1, ks2, l1), 0);
     ck_assert_ptr_nonnull(ch_ext(out + off[1], n2 - off[1], 44, &l2));
     free(out);
+    free(ch1);
+    kitls_conn_free(c);
+}
+END_TEST
+
+START_TEST(test_hrr_cookie_too_large)
+{
+    /* A cookie so large that the second ClientHello's extensions would
+     * exceed 2^16-1 bytes: the client cannot echo it (RFC 8446 §4.2.2
+     * requires the echo) and fails cleanly with internal_error
+     * (docs/limits.md). */
+    kitls_conn *c = tu_client(ccfg, "localhost");
+    size_t n1;
+    uint8_t *ch1 = client_hello(c, &n1);
+    build_hrr(&msgbuf, ch1 + 5 + 4 + 2 + 32, 65500);
+    to_records(&msgbuf, &recbuf, 22);
+    ck_assert_int_eq(kitls_conn_feed(c, recbuf.b, recbuf.n), 0);
+    ck_assert_int_eq(kitls_conn_handshake(c), KITLS_E_INTERNAL);
+    const uint8_t *out;
+    size_t n = kitls_conn_out_peek(c, &out);
+    ck_assert_int_eq(tu_find_alert(out, n), 80); /* internal_error */
     free(ch1);
     kitls_conn_free(c);
 }
@@ -826,6 +854,7 @@ static Suite *negative_suite(void)
     tcase_add_test(tc, test_server_ccs_without_session_id);
     tcase_add_test(tc, test_client_hello_record_version);
     tcase_add_test(tc, test_hrr_cookie_only_keeps_shares);
+    tcase_add_test(tc, test_hrr_cookie_too_large);
     tcase_add_test(tc, test_wrong_order_client);
     tcase_add_test(tc, test_api_misuse);
     suite_add_tcase(s, tc);
