@@ -20,7 +20,7 @@
 #   BORINGSSL_DIR       extracted runner source (default: bogo/fetch-runner.sh
 #                       fetches the pinned Debian source into the cache).
 #   BOGO_SHIM           shim binary (default: the built bogo/kitls-shim, else
-#                       built by hand from bogo/shim.c against lib/.libs).
+#                       built by hand from bogo/shim*.c against lib/.libs).
 #   BOGO_TEST           runner -test patterns (';'-separated globs); the
 #                       summary is then partial (tests not run are not counted).
 #   BOGO_WORKERS        runner -num-workers (default 2).

@@ -1,7 +1,9 @@
 /*
  * Shared helpers for the kitls example tools (kitls-client, kitls-server):
  * command-line option storage, config building, blocking TCP sockets and
- * the byte pump between a socket and a kitls_conn.
+ * the byte pump between a socket and a kitls_conn.  Options, files and
+ * config building are implemented in common-config.c, the rest (sockets,
+ * pump, kTLS, reporting) in common.c.
  *
  * Everything here uses only the public API in <kitls/kitls.h> and plain
  * POSIX sockets; it is meant to be read and copied.
