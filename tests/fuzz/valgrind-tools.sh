@@ -36,8 +36,10 @@ EOF
 done
 start=$SECONDS
 # valgrind makes each process start slowly (seconds; tens of seconds on a
-# loaded machine): long case timeouts.
+# loaded machine) and run many times slower: long case timeouts, and the
+# suite's pauses and the tools' I/O timeout stretched tenfold.
 KITLS_CLIENT=$w/kitls-client KITLS_SERVER=$w/kitls-server CASE_TIMEOUT=${CASE_TIMEOUT:-120} \
+    INTEROP_PACE=${INTEROP_PACE:-10} \
     top_builddir=$bd bash "$sd/tests/interop/run.sh" >"$logs/interop.out" 2>&1
 rc=$?
 tail -n 3 "$logs/interop.out"

@@ -20,6 +20,13 @@ top_builddir=${top_builddir:-$here/../..}
 KITLS_CLIENT=${KITLS_CLIENT:-$top_builddir/examples/kitls-client}
 KITLS_SERVER=${KITLS_SERVER:-$top_builddir/examples/kitls-server}
 CASE_TIMEOUT=${CASE_TIMEOUT:-10}
+# INTEROP_PACE (a whole number, default 1) stretches the pauses that let
+# an echo arrive before a peer's stdin ends, and the kitls tools' I/O
+# timeout (5 s): tests/fuzz/valgrind-tools.sh runs the kitls tools under
+# memcheck, which makes them many times slower.
+PACE=${INTEROP_PACE:-1}
+pause() { sleep "$(awk -v s="$1" -v p="$PACE" 'BEGIN { print s * p }')"; }
+IO_TIMEOUT=$((5 * PACE))
 filter=${1:-}
 
 for tool in openssl gnutls-cli gnutls-serv timeout; do
@@ -134,11 +141,11 @@ srv_port=
 srv_rc=
 cli_rc=
 
-# Wait (up to ~5 s) until cond succeeds while pid is alive.
+# Wait (up to ~5 s, times INTEROP_PACE) until cond succeeds while pid is alive.
 wait_for() {
     local pid=$1 _
     shift
-    for _ in $(seq 100); do
+    for _ in $(seq $((100 * PACE))); do
         "$@" && return 0
         kill -0 "$pid" 2>/dev/null || { "$@"; return; }
         sleep 0.05
@@ -161,7 +168,7 @@ start_kitls_server() {
     rm -f "$d/ready"
     # --naccept N among the arguments overrides --once.
     timeout "$CASE_TIMEOUT" "$KITLS_SERVER" --once --print --port 0 --ready-file "$d/ready" \
-        --timeout 5 --cert "$pki/server-ecdsa.pem" --key "$pki/server-ecdsa.key" "$@" \
+        --timeout "$IO_TIMEOUT" --cert "$pki/server-ecdsa.pem" --key "$pki/server-ecdsa.key" "$@" \
         >"$d/server.out" 2>"$d/server.err" &
     srv_pid=$!
     pids+=("$srv_pid")
@@ -222,7 +229,7 @@ stop_server() {
 
 kitls_client() {
     timeout "$CASE_TIMEOUT" "$KITLS_CLIENT" --port "$srv_port" --cafile "$CA" \
-        --servername localhost --print --timeout 5 "$@" \
+        --servername localhost --print --timeout "$IO_TIMEOUT" "$@" \
         >"$d/client.out" 2>"$d/client.err" </dev/null
     cli_rc=$?
 }
@@ -234,7 +241,7 @@ kitls_client() {
 # -connect overrides the default one).
 ossl_input_default() {
     printf 'hello kitls\n'
-    sleep 0.5
+    pause 0.5
 }
 ossl_client() {
     local a args=()
@@ -565,15 +572,15 @@ ossl_input_keyupdate() {
     local l
     for l in 'before update' k 'between updates' K 'after updates'; do
         printf '%s\n' "$l"
-        sleep 0.3
+        pause 0.3
     done
-    sleep 0.2
+    pause 0.2
 }
 ossl_input_two_lines() {
     printf 'before update\n'
-    sleep 0.3
+    pause 0.3
     printf 'after update\n'
-    sleep 0.5
+    pause 0.5
 }
 # gnutls-cli --inline-commands: ^rekey1^ updates its own keys, ^rekey^ asks
 # the peer to update too.
@@ -581,7 +588,7 @@ gnutls_input_keyupdate() {
     local l
     for l in 'before update' '^rekey1^' 'between updates' '^rekey^' 'after updates'; do
         printf '%s\n' "$l"
-        sleep 0.3
+        pause 0.3
     done
 }
 
