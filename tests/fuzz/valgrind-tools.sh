@@ -11,7 +11,7 @@
 # the full leak check.
 #
 # Usage: tests/fuzz/valgrind-tools.sh   (from the build directory;
-#        top_builddir, top_srcdir and LIBTOOL as `make` passes them)
+#        top_builddir and top_srcdir as `make` passes them)
 # Exit: 0 clean, 1 failure, 77 valgrind or the interop peers missing.
 set -uo pipefail
 vg=${VALGRIND:-valgrind}
@@ -22,15 +22,21 @@ w=$(mktemp -d "${TMPDIR:-/tmp}/kitls-vg-tools.XXXXXX") || exit 1
 trap 'rm -rf "$w"' EXIT
 logs=$bd/tests/fuzz/valgrind-tools.logs
 rm -rf "$logs" && mkdir -p "$logs" || exit 1
-read -r -a lt <<<"${LIBTOOL:-$bd/libtool}"
 for tool in kitls-client kitls-server; do
-    # The libtool wrapper scripts find the uninstalled library; run
-    # valgrind on the real program behind them.
+    # valgrind runs the real program behind libtool's wrapper script, with
+    # the uninstalled libraries on LD_LIBRARY_PATH.  Not through `libtool
+    # --mode=execute`: it splits arguments at newlines, and the suite
+    # passes multi-line --message arguments (which then lost all but their
+    # first line, and the peers waited for the rest).
+    real=$bd/examples/.libs/$tool
+    [ -x "$real" ] || real=$bd/examples/$tool # a static or -no-install build
     cat >"$w/$tool" <<EOF
 #!/bin/sh
-exec ${lt[*]} --mode=execute $vg --tool=memcheck --error-exitcode=99 --leak-check=full \\
+LD_LIBRARY_PATH=$bd/lib/.libs:$bd/uring/.libs\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}
+export LD_LIBRARY_PATH
+exec $vg --tool=memcheck --error-exitcode=99 --leak-check=full \\
     --errors-for-leak-kinds=definite,indirect --log-file=$logs/vg.$tool.%p.log \\
-    $bd/examples/$tool "\$@"
+    $real "\$@"
 EOF
     chmod +x "$w/$tool"
 done
