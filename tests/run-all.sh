@@ -2,7 +2,8 @@
 # The whole test suite, from a fresh Debian 12 machine (as root):
 # installs the packages it needs, builds with -Werror, runs `make check`
 # (Check unit tests, integration and interop tests), runs the unit tests
-# again under ASan+UBSan, and `make distcheck`.  Ends with "N passed, N failed".
+# again under ASan+UBSan, the fuzz replay gate's self-test, and `make
+# distcheck`.  Ends with "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -63,6 +64,13 @@ rm -rf build-asan && mkdir build-asan
  make -j"$jobs" >/dev/null &&
  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
      make -j"$jobs" check TESTS="$(make -s print-unit-tests)") || status=1
+
+echo "== fuzz replay gate: --self-test (a planted crash must be caught) and --skip-baseline"
+# Both build their own replay programs with tests/fuzz/build.sh (clang or
+# gcc, ASan+UBSan when available); make check above replayed the corpora
+# with the build's own programs.
+bash tests/fuzz/replay.sh --self-test || status=1
+bash tests/fuzz/replay.sh --skip-baseline || status=1
 
 echo "== make distcheck"
 (cd build && make -j"$jobs" distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror \
