@@ -278,7 +278,7 @@ int kitls_ktls_close(kitls_ktls *k)
 /* ------------------------------------------------------------------ */
 
 /* After the core took a KeyUpdate: give the kernel the new RX keys. */
-static int rx_rekey(kitls_ktls *k)
+int ktls_rx_rekey(kitls_ktls *k)
 {
     if (!kitls_conn_rx_rekey_pending(k->c))
         return 0;
@@ -303,7 +303,7 @@ static int control_record(kitls_ktls *k, uint8_t type, const uint8_t *p, size_t 
         (void)ignored;
         return ktls_fail(k, ret);
     }
-    if ((ret = rx_rekey(k)))
+    if ((ret = ktls_rx_rekey(k)))
         return ret;
     /* Our answer to update_requested, if any; a full socket buffer only
      * delays it. */
@@ -343,7 +343,7 @@ static int recv_error(kitls_ktls *k, ssize_t r)
         return KITLS_KTLS_E_AGAIN;
     if (r == -EKEYEXPIRED && kitls_conn_rx_rekey_pending(k->c)) {
         /* The kernel paused after a KeyUpdate we have not answered. */
-        int ret = rx_rekey(k);
+        int ret = ktls_rx_rekey(k);
         return ret ? ret : 0;
     }
     return ktls_fail(k, ktls_sys(k, r));
@@ -473,7 +473,7 @@ int kitls_ktls_recv_control(kitls_ktls *k)
     if (k->peer_closed)
         return 1;
     if (kitls_conn_rx_rekey_pending(k->c))
-        return rx_rekey(k);
+        return ktls_rx_rekey(k);
     if (!ktls_rbuf(k))
         return KITLS_E_NOMEM;
     int type;

@@ -68,6 +68,9 @@ int ktls_sys(kitls_ktls *k, long r);
 int ktls_fail(kitls_ktls *k, int err);
 /** End the connection because the kernel cannot change keys. */
 int ktls_rekey_refused(kitls_ktls *k);
+/* After the core took a KeyUpdate: the new RX key into the kernel (0 when
+ * none is pending). */
+int ktls_rx_rekey(kitls_ktls *k);
 /** Append plaintext to the pending buffer kitls_ktls_recv() serves first. */
 int ktls_pend_add(kitls_ktls *k, const uint8_t *p, size_t n);
 /** The scratch buffer (KTLS_RBUF_LEN bytes), or NULL if out of memory. */

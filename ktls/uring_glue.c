@@ -118,14 +118,7 @@ int kitls_ktls_recv_record(kitls_ktls *k, uint8_t type, const uint8_t *p, size_t
     }
     if (ret)
         return ktls_fail(k, ret); /* the alert waits in the core: flush it */
-    if (!kitls_conn_rx_rekey_pending(k->c))
-        return 0;
     /* The peer's KeyUpdate: the kernel holds RX (EKEYEXPIRED) until it
      * has the next key, installed here before the caller reads again. */
-    if (!k->rekey_ok)
-        return ktls_rekey_refused(k);
-    if (ktls_install(k, KITLS_DIR_RX))
-        return ktls_fail(k, KITLS_KTLS_E_INSTALL);
-    k->rekeys[1]++;
-    return 0;
+    return ktls_rx_rekey(k);
 }
