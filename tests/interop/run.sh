@@ -153,9 +153,11 @@ wait_for() {
     return 1
 }
 
+# An IPv4 listener on port $1: the clients connect to 127.0.0.1, and
+# gnutls-serv keeps running on IPv6 alone when its IPv4 bind fails.
 port_listening() {
     if command -v ss >/dev/null 2>&1; then
-        ss -ltnH "sport = :$1" 2>/dev/null | grep -q .
+        ss -4 -ltnH "sport = :$1" 2>/dev/null | grep -q .
     else
         (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
     fi
@@ -196,7 +198,9 @@ start_ossl_server() {
 start_gnutls_server() {
     local _
     for _ in 1 2 3 4 5 6 7 8; do
-        srv_port=$((20000 + RANDOM % 40000))
+        # Below the ephemeral range (32768-60999), as in matrix.sh: a
+        # client socket of a concurrent test cannot hold the port.
+        srv_port=$((20000 + RANDOM % 12000))
         port_listening "$srv_port" && continue
         timeout "$CASE_TIMEOUT" gnutls-serv --echo -p "$srv_port" \
             --x509certfile "$pki/server-ecdsa.pem" --x509keyfile "$pki/server-ecdsa.key" "$@" \
