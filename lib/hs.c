@@ -12,21 +12,21 @@
 /* Which message each state accepts, and from which role's peer.  Anything
  * else is unexpected_message. */
 const struct hs_row kitls_hs_table[] = {
-    {ST_CLIENT_WAIT_SH, HS_SERVER_HELLO, 0, 1, kitls_hs_client_sh, "ServerHello"},
-    {ST_CLIENT_WAIT_EE, HS_ENCRYPTED_EXTENSIONS, 0, 0, kitls_hs_client_ee, "EncryptedExtensions"},
-    {ST_CLIENT_WAIT_CERT_CR, HS_CERTIFICATE_REQUEST, 0, 0, kitls_hs_client_cr, "CertificateRequest"},
-    {ST_CLIENT_WAIT_CERT_CR, HS_CERTIFICATE, 0, 0, kitls_hs_recv_cert, "Certificate"},
-    {ST_CLIENT_WAIT_CERT, HS_CERTIFICATE, 0, 0, kitls_hs_recv_cert, "Certificate"},
-    {ST_CLIENT_WAIT_CV, HS_CERTIFICATE_VERIFY, 0, 0, kitls_hs_recv_cv, "CertificateVerify"},
-    {ST_CLIENT_WAIT_FIN, HS_FINISHED, 0, 1, kitls_hs_recv_fin, "Finished"},
-    {ST_CONNECTED, HS_NEW_SESSION_TICKET, 0, 0, kitls_hs_recv_nst, "NewSessionTicket"},
-    {ST_CONNECTED, HS_KEY_UPDATE, 0, 1, kitls_hs_recv_key_update, "KeyUpdate"},
-    {ST_SERVER_WAIT_CH, HS_CLIENT_HELLO, 1, 1, kitls_hs_server_ch, "ClientHello"},
-    {ST_SERVER_WAIT_CERT, HS_CERTIFICATE, 1, 0, kitls_hs_recv_cert, "Certificate"},
-    {ST_SERVER_WAIT_CV, HS_CERTIFICATE_VERIFY, 1, 0, kitls_hs_recv_cv, "CertificateVerify"},
-    {ST_SERVER_WAIT_FIN, HS_FINISHED, 1, 1, kitls_hs_recv_fin, "Finished"},
-    {ST_SERVER_WAIT_EOED, HS_END_OF_EARLY_DATA, 1, 1, kitls_hs_server_eoed, "EndOfEarlyData"},
-    {ST_CONNECTED, HS_KEY_UPDATE, 1, 1, kitls_hs_recv_key_update, "KeyUpdate"},
+    {ST_CLIENT_WAIT_SH, HS_SERVER_HELLO, 0, 1, kitls_hs_client_sh, "ServerHello", HS_BODY_VAR},
+    {ST_CLIENT_WAIT_EE, HS_ENCRYPTED_EXTENSIONS, 0, 0, kitls_hs_client_ee, "EncryptedExtensions", HS_BODY_VAR},
+    {ST_CLIENT_WAIT_CERT_CR, HS_CERTIFICATE_REQUEST, 0, 0, kitls_hs_client_cr, "CertificateRequest", HS_BODY_VAR},
+    {ST_CLIENT_WAIT_CERT_CR, HS_CERTIFICATE, 0, 0, kitls_hs_recv_cert, "Certificate", HS_BODY_VAR},
+    {ST_CLIENT_WAIT_CERT, HS_CERTIFICATE, 0, 0, kitls_hs_recv_cert, "Certificate", HS_BODY_VAR},
+    {ST_CLIENT_WAIT_CV, HS_CERTIFICATE_VERIFY, 0, 0, kitls_hs_recv_cv, "CertificateVerify", HS_BODY_VAR},
+    {ST_CLIENT_WAIT_FIN, HS_FINISHED, 0, 1, kitls_hs_recv_fin, "Finished", HS_BODY_HASH},
+    {ST_CONNECTED, HS_NEW_SESSION_TICKET, 0, 0, kitls_hs_recv_nst, "NewSessionTicket", HS_BODY_VAR},
+    {ST_CONNECTED, HS_KEY_UPDATE, 0, 1, kitls_hs_recv_key_update, "KeyUpdate", HS_BODY_ONE},
+    {ST_SERVER_WAIT_CH, HS_CLIENT_HELLO, 1, 1, kitls_hs_server_ch, "ClientHello", HS_BODY_VAR},
+    {ST_SERVER_WAIT_CERT, HS_CERTIFICATE, 1, 0, kitls_hs_recv_cert, "Certificate", HS_BODY_VAR},
+    {ST_SERVER_WAIT_CV, HS_CERTIFICATE_VERIFY, 1, 0, kitls_hs_recv_cv, "CertificateVerify", HS_BODY_VAR},
+    {ST_SERVER_WAIT_FIN, HS_FINISHED, 1, 1, kitls_hs_recv_fin, "Finished", HS_BODY_HASH},
+    {ST_SERVER_WAIT_EOED, HS_END_OF_EARLY_DATA, 1, 1, kitls_hs_server_eoed, "EndOfEarlyData", HS_BODY_EMPTY},
+    {ST_CONNECTED, HS_KEY_UPDATE, 1, 1, kitls_hs_recv_key_update, "KeyUpdate", HS_BODY_ONE},
 };
 const size_t kitls_hs_table_len = sizeof(kitls_hs_table) / sizeof(kitls_hs_table[0]);
 
@@ -40,17 +40,29 @@ const struct hs_row *kitls_hs_lookup(int server, int state, uint8_t type)
     return NULL;
 }
 
+static uint32_t hs_body_len(const kitls_conn *c, uint8_t body)
+{
+    static const uint8_t fixed[] = {[HS_BODY_ONE] = 1, [HS_BODY_EMPTY] = 0};
+    return body == HS_BODY_HASH ? (uint32_t)c->suite->hash_len : fixed[body];
+}
+
 int kitls_hs_process(kitls_conn *c)
 {
     uint32_t max = c->cfg->limits.max_handshake_message;
     while (c->hs_in.len - c->hs_off >= 4) {
         const uint8_t *m = c->hs_in.buf + c->hs_off;
         uint32_t len = (uint32_t)m[1] << 16 | (uint32_t)m[2] << 8 | m[3];
-        if (len > max)
-            return KITLS_E_LIMIT;
         const struct hs_row *row = kitls_hs_lookup(c->server, c->state, m[0]);
         if (!row)
             return KITLS_E_UNEXPECTED_MESSAGE;
+        /* A message whose length is fixed by its type and has another one
+         * is decode_error (RFC 8446 §6.2: "the length of the message was
+         * incorrect"), decided from the header alone, before any limit or
+         * wait for a body that may never fit. */
+        if (row->body != HS_BODY_VAR && len != hs_body_len(c, row->body))
+            return KITLS_E_DECODE;
+        if (len > max)
+            return KITLS_E_LIMIT;
         if (c->hs_in.len - c->hs_off < 4 + (size_t)len)
             return 0;
         struct rd body;
@@ -329,10 +341,10 @@ int kitls_hs_recv_fin(kitls_conn *c, struct rd *b)
 {
     uint8_t th[KITLS_MAX_HASH], vd[KITLS_MAX_HASH];
     size_t hl = c->suite->hash_len;
-    /* verify_data of the wrong length cannot be correct: decrypt_error
-     * (RFC 8446 §4.4.4). */
+    /* kitls_hs_process already refused another length (decode_error,
+     * RFC 8446 §6.2); kept so the handler stands on its own. */
     if (rd_left(b) != hl)
-        return KITLS_E_DECRYPT_ERROR;
+        return KITLS_E_DECODE;
     GUARD(kitls_th_current(&c->th, th));
     GUARD(kitls_ks_finished(c->suite, c->server ? c->hs->c_hs : c->hs->s_hs, th, vd));
     int bad = CRYPTO_memcmp(vd, b->p, hl);

@@ -24,6 +24,14 @@ enum hs_state {
 /** A message handler: body is the message without its 4-byte header. */
 typedef int (*hs_handler)(kitls_conn *c, struct rd *body);
 
+/* The body length a message type must have, where it has only one. */
+enum hs_body {
+    HS_BODY_VAR = 0, /* variable: the handler's reader checks it */
+    HS_BODY_HASH,    /* Finished: the suite's hash length (§4.4.4) */
+    HS_BODY_ONE,     /* KeyUpdate: one byte (§4.6.3) */
+    HS_BODY_EMPTY,   /* EndOfEarlyData: empty (§4.5) */
+};
+
 struct hs_row {
     uint8_t state;
     uint8_t msg_type;
@@ -31,6 +39,7 @@ struct hs_row {
     uint8_t key_change;  /* handler changes rx keys: must end a record */
     hs_handler fn;
     const char *name;
+    uint8_t body;        /* enum hs_body */
 };
 
 extern const struct hs_row kitls_hs_table[];

@@ -221,6 +221,14 @@ static int handle_hrr(kitls_conn *c, const struct ext_list *el)
             return KITLS_E_ILLEGAL_PARAMETER;
         c->group = kitls_group_find(gid);
     } else {
+        /* A cookie-only HRR leaves the shares as they were (§4.1.2).  A
+         * client that sent none (kitls_config_set_key_shares(cfg, 0)) could
+         * then never complete the key exchange: ClientHello2 would carry no
+         * share either, and a second HRR is forbidden (§4.1.4).  Such an HRR
+         * is unauthenticated plaintext, so refuse it here rather than let any
+         * later step look up a group that was never chosen. */
+        if (c->hs->n_kex == 0)
+            return KITLS_E_ILLEGAL_PARAMETER;
         c->group = kitls_group_find(c->hs->kex_group[0]);
     }
     if (ck) {

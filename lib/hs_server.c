@@ -515,9 +515,13 @@ static int send_hrr(kitls_conn *c)
     c->did_hrr = 1;
     c->hrr_group = c->group->id;
     if (c->early_offered) {
-        /* Early data the client sent with ClientHello1 is skipped. */
+        /* Early data the client sent with ClientHello1 is skipped, up to
+         * ClientHello2 only (§4.2.10).  The HRR settles the offer: nothing
+         * after ClientHello2 may re-arm the skip budget, and every record
+         * that then fails to decrypt is bad_record_mac (§5.2). */
         c->early_status = KITLS_EARLY_REJECTED;
         c->skip_early = c->cfg->early_max > 16384 ? c->cfg->early_max : 16384;
+        c->early_offered = 0;
     }
     return ret;
 }

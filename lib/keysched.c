@@ -73,6 +73,13 @@ int kitls_hmac(const EVP_MD *md, const uint8_t *key, size_t key_len, const uint8
         goto out;
     ret = 0;
 out:
+    /* The reused context's chaining state now equals the output (for
+     * example a resumption PSK or a traffic secret), and it lives on until
+     * the thread's next HMAC.  Re-initialising it resets the state to the
+     * digest's IV (libcrypto's SHA-2 init overwrites it), which costs far
+     * less than a fresh context. */
+    if (ctx && ctx != own)
+        (void)EVP_DigestInit_ex(ctx, md, NULL);
     OPENSSL_cleanse(pad, sizeof(pad));
     OPENSSL_cleanse(kh, sizeof(kh));
     OPENSSL_cleanse(inner, sizeof(inner));

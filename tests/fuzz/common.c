@@ -244,6 +244,12 @@ kitls_config *fz_client_config(struct fz_side *s, int variant)
         REQ(kitls_config_set_suites(cfg, &chacha, 1) == 0);
         REQ(kitls_config_set_groups(cfg, &p384, 1) == 0);
         break;
+    case 4:
+        /* No key share in ClientHello1: every handshake needs an HRR, and a
+         * cookie-only HRR must be refused (review F3). */
+        REQ(kitls_config_set_key_shares(cfg, 0) == 0);
+        REQ(kitls_config_set_middlebox_compat(cfg, 0) == 0);
+        break;
     case 2:
         REQ(kitls_config_set_early_data(cfg, 1) == 0);
         /* fall through */

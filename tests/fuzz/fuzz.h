@@ -59,14 +59,15 @@ void fz_use(struct fz_side *s);
 
 /* Config variants; the role targets pick one with their first byte. */
 #define FZ_SERVER_VARIANTS 5
-#define FZ_CLIENT_VARIANTS 4
+#define FZ_CLIENT_VARIANTS 5
 /** Server: 0 default; 1 client auth required; 2 groups P-256/P-384 only,
  *  HRR cookie; 3 fixed ticket key, 0-RTT; 4 ALPN, record_size_limit,
  *  psk_ke, client preference, no compat. */
 kitls_config *fz_server_config(struct fz_side *s, int variant);
 /** Client: 0 verify + SNI + OCSP + ALPN + rsl + client cert; 1 no verify,
  *  two key shares, psk_ke, no compat, no SNI; 2 as 0 with 0-RTT allowed
- *  (resumption); 3 ChaCha20 and P-384 only. */
+ *  (resumption); 3 ChaCha20 and P-384 only; 4 no key share in ClientHello1
+ *  (every handshake needs an HRR), no compat. */
 kitls_config *fz_client_config(struct fz_side *s, int variant);
 /** A connection for config cfg (client: SNI per variant). */
 kitls_conn *fz_conn(struct fz_side *s, kitls_config *cfg, int client_variant);

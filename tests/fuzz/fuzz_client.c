@@ -52,5 +52,7 @@ void fz_write_seeds(const char *dir)
     fz_seed_handshake(dir, "c2-s3-resume-0rtt", 0, 2, 3, all, sess, sess_len);
     fz_seed_handshake(dir, "c2-s0-resume-declined", 0, 2, 0, 0, sess, sess_len);
     fz_seed_handshake(dir, "c3-s0-chacha-p384", 0, 3, 0, all, NULL, 0);
+    fz_seed_handshake(dir, "c4-s0-zero-shares-hrr", 0, 4, 0, FZ_POST_DATA, NULL, 0);
+    fz_seed_handshake(dir, "c4-s2-zero-shares-hrr-cookie", 0, 4, 2, FZ_POST_DATA, NULL, 0);
     free(sess);
 }

@@ -36,6 +36,8 @@ static const struct sel sels[] = {
     {"client-finished", 1, 0, 0, 0, HS_FINISHED},
     {"key-update-from-client", 1, 0, 0, POST_ALL, HS_KEY_UPDATE},
     {"extensions-block", -1, 0, 0, 0, 0},
+    /* Appended, so that the corpus's selector bytes keep their meaning. */
+    {"hello-retry-request-zero-shares", 0, 4, 0, 0, HS_SERVER_HELLO},
 };
 #define N_SELS (sizeof(sels) / sizeof(sels[0]))
 
