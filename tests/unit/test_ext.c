@@ -221,13 +221,35 @@ START_TEST(test_grease_after_hrr)
 }
 END_TEST
 
+/* The size of the record holding one more NewSessionTicket from a server
+ * of config `sc` (kitls_conn_send_ticket after the handshake). */
+static size_t ticket_record_len(kitls_config *sc)
+{
+    kitls_conn *c = tu_client(ccfg, "localhost"), *s = tu_server(sc);
+    ck_assert_int_eq(tu_handshake(c, s, NULL, NULL), 0);
+    const uint8_t *out;
+    ck_assert_uint_eq(kitls_conn_out_peek(s, &out), 0);
+    ck_assert_int_eq(kitls_conn_send_ticket(s), 0);
+    size_t n = kitls_conn_out_peek(s, &out);
+    kitls_conn_free(c);
+    kitls_conn_free(s);
+    return n;
+}
+
 START_TEST(test_grease_server_tickets_resume)
 {
-    /* A GREASE server's tickets (an unknown extension in each
-     * NewSessionTicket) are taken and resumed by a kitls client; BoGo's
-     * GREASE-Server-TLS13 checks the extension itself. */
-    ck_assert_int_eq(kitls_config_set_grease(scfg, 1), 0);
+    /* A GREASE server's NewSessionTicket carries one more (empty)
+     * extension: its record is 4 bytes longer than a plain server's (the
+     * tickets themselves have one size); BoGo's GREASE-Server-TLS13 checks
+     * the value.  A kitls client takes such tickets and resumes. */
     ck_assert_int_eq(kitls_config_set_grease(ccfg, 1), 0);
+    size_t plain = ticket_record_len(scfg);
+    kitls_config *gcfg = tu_server_config(TU_P256);
+    ck_assert_int_eq(kitls_config_set_grease(gcfg, 1), 0);
+    ck_assert_uint_gt(plain, 0);
+    ck_assert_uint_eq(ticket_record_len(gcfg), plain + 4);
+    kitls_config_free(scfg);
+    scfg = gcfg;
     uint8_t buf[64];
     kitls_conn *c = tu_client(ccfg, "localhost"), *s = tu_server(scfg);
     ck_assert_int_eq(tu_handshake(c, s, NULL, NULL), 0);
