@@ -50,7 +50,7 @@ int kitls_ext_parse(struct rd *r, struct ext_list *out, int flags)
          * one (EXT_DUP_DECODE): decode_error in the hellos and
          * EncryptedExtensions, illegal_parameter elsewhere -- the split
          * BoringSSL makes and BoGo tests (OpenSSL sends illegal_parameter
-         * everywhere). */
+         * everywhere, for the types it knows). */
         if (seen[type >> 3] & (1u << (type & 7)))
             return (flags & EXT_DUP_DECODE) ? KITLS_E_DECODE : KITLS_E_ILLEGAL_PARAMETER;
         seen[type >> 3] |= (uint8_t)(1u << (type & 7));
