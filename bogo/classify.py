@@ -58,6 +58,7 @@ CLAIMED_AREAS = [
     "resumption",
     "exporters",
     "early-data",
+    "extensions",
 ]
 
 AREAS = OrderedDict([

@@ -84,6 +84,7 @@ struct shim_config {
     const char *signed_cert_timestamps; /* -signed-cert-timestamps (base64) */
     const char *expect_sct;        /* -expect-signed-cert-timestamps (base64) */
     int enable_sct;                /* -enable-signed-cert-timestamps */
+    int enable_grease;             /* -enable-grease */
     const char *use_client_ca_list;    /* -use-client-ca-list (hex DER names, <EMPTY>, <NULL>) */
     const char *expect_client_ca_list; /* -expect-client-ca-list */
     const char *expect_advertised_alpn; /* -expect-advertised-alpn (wire format) */

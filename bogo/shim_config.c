@@ -221,6 +221,12 @@ kitls_config *shim_make_config(const struct shim_config *cfg)
         check(kitls_config_set_ocsp_policy(kc, KITLS_OCSP_REQUEST_ONLY), "ocsp policy");
     if (cfg->enable_sct && !cfg->server)
         check(kitls_config_set_request_sct(kc, 1), "request SCT");
+    /* BoringSSL's TLS 1.3 servers always GREASE their tickets, so the
+     * runner's server tests expect it with no flag (GREASE-Server-TLS13);
+     * its clients only with -enable-grease (SSL_CTX_set_grease_enabled).
+     * kitls has one switch, off by default, set the same way here. */
+    if (cfg->enable_grease || cfg->server)
+        check(kitls_config_set_grease(kc, 1), "grease");
     if (cfg->ocsp_response || cfg->signed_cert_timestamps) {
         /* BoringSSL staples opaque bytes and sends the SCT list it is
          * given (the runner's are not real OCSP responses / SCTs), to

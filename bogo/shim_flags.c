@@ -205,6 +205,8 @@ static int set_flag(struct shim_config *cfg, const char *f, const char *v)
             NEEDV(); cfg->expect_sct = v;
         } else if (!strcmp(f, "-enable-signed-cert-timestamps")) {
             cfg->enable_sct = 1;
+        } else if (!strcmp(f, "-enable-grease")) {
+            cfg->enable_grease = 1;
         } else if (!strcmp(f, "-use-client-ca-list")) {
             NEEDV(); cfg->use_client_ca_list = v;
         } else if (!strcmp(f, "-expect-client-ca-list")) {

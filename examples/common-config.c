@@ -276,6 +276,12 @@ kitls_config *ex_config_build(enum kitls_role role, const struct ex_opts *o)
         if (err < 0 && config_fail(o->prog, "--alpn", err))
             goto fail;
     }
+    if (o->max_hs_message > 0) {
+        struct kitls_limits lim = {.max_handshake_message = (uint32_t)o->max_hs_message};
+        err = kitls_config_set_limits(cfg, &lim);
+        if (err < 0 && config_fail(o->prog, "--max-handshake-message", err))
+            goto fail;
+    }
     if (o->record_size_limit > 0) {
         err = kitls_config_set_record_size_limit(cfg, (uint16_t)o->record_size_limit);
         if (err < 0 && config_fail(o->prog, "--record-size-limit", err))

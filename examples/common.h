@@ -40,6 +40,7 @@ struct ex_opts {
     int verify;              /* enum kitls_verify, or -1 for the default */
     int key_shares;          /* 0 = default */
     int record_size_limit;   /* 0 = don't send */
+    int max_hs_message;      /* kitls_limits.max_handshake_message, 0 = default */
     int no_compat;
     int hrr_cookie;
     int echo;

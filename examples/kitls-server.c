@@ -65,6 +65,9 @@ static void usage(FILE *f)
             "  --groups LIST          e.g. x25519,secp256r1,secp384r1\n"
             "  --alpn LIST            ALPN protocols, e.g. h2,http/1.1\n"
             "  --record-size-limit N  advertise RFC 8449 record_size_limit\n"
+            "  --max-handshake-message N  largest handshake message accepted, which\n"
+            "                         bounds the ClientHello (default 65536 bytes;\n"
+            "                         1024..16777215; larger: unexpected_message)\n"
             "  --no-compat            disable middlebox compatibility mode\n"
             "  --hrr-cookie           send a cookie in HelloRetryRequest\n"
             "  --message STR          send STR after the handshake\n"
@@ -111,6 +114,7 @@ enum {
     OPT_GROUPS,
     OPT_ALPN,
     OPT_RSL,
+    OPT_MAX_HS,
     OPT_NO_COMPAT,
     OPT_HRR_COOKIE,
     OPT_PORT,
@@ -145,6 +149,7 @@ static const struct option long_opts[] = {
     {"groups", required_argument, NULL, OPT_GROUPS},
     {"alpn", required_argument, NULL, OPT_ALPN},
     {"record-size-limit", required_argument, NULL, OPT_RSL},
+    {"max-handshake-message", required_argument, NULL, OPT_MAX_HS},
     {"no-compat", no_argument, NULL, OPT_NO_COMPAT},
     {"hrr-cookie", no_argument, NULL, OPT_HRR_COOKIE},
     {"port", required_argument, NULL, OPT_PORT},
@@ -196,6 +201,9 @@ static void parse_args(int argc, char **argv, struct ex_opts *o)
         case OPT_SUITES: o->suites = optarg; break;
         case OPT_GROUPS: o->groups = optarg; break;
         case OPT_ALPN: o->alpn = optarg; break;
+        case OPT_MAX_HS:
+            o->max_hs_message = ex_parse_int(prog, "max-handshake-message", optarg, 1024, 16777215);
+            break;
         case OPT_RSL:
             o->record_size_limit = ex_parse_int(prog, "record-size-limit", optarg, 64, 16385);
             break;

@@ -30,6 +30,9 @@ kitls_config *kitls_config_new(enum kitls_role role)
     cfg->n_sigalgs = kitls_n_default_sigalgs;
     cfg->server_pref = 1;
     cfg->compat = 1;
+    /* RFC 7685 padding is on by default, as in BoringSSL and NSS: without
+     * it a ClientHello of 256-511 bytes hangs some F5 load balancers. */
+    cfg->ch_padding = 1;
     cfg->verify = role == KITLS_ROLE_CLIENT ? KITLS_VERIFY_REQUIRE : KITLS_VERIFY_NONE;
     cfg->limits.max_handshake_message = role == KITLS_ROLE_SERVER ? 65536 : 131072;
     cfg->limits.max_empty_records = 32;
@@ -407,6 +410,20 @@ int kitls_config_set_send_ca_names(kitls_config *cfg, int on)
 {
     MUTABLE(cfg);
     cfg->send_ca_names = !!on;
+    return 0;
+}
+
+int kitls_config_set_grease(kitls_config *cfg, int on)
+{
+    MUTABLE(cfg);
+    cfg->grease = !!on;
+    return 0;
+}
+
+int kitls_config_set_client_hello_padding(kitls_config *cfg, int on)
+{
+    MUTABLE(cfg);
+    cfg->ch_padding = !!on;
     return 0;
 }
 

@@ -20,6 +20,7 @@ struct kitls_hs_tmp {
     uint8_t random[32];
     uint8_t session_id[32];
     size_t session_id_len;
+    uint8_t grease[8]; /* client: RFC 8701 seeds, see hs_client.c grease() */
 };
 
 struct kitls_conn {

@@ -231,9 +231,8 @@ int kitls_hs_recv_cert(kitls_conn *c, struct rd *b)
          * we send none that apply (status_request arrives with OCSP). */
         struct ext_list el;
         GUARD(kitls_ext_parse(&list, &el, 0)); /* the Extension extensions<0..2^16-1> */
-        for (size_t i = 0; i < el.n; i++)
-            if (c->server || !(c->offered & kitls_ext_bit(el.e[i].type)))
-                return KITLS_E_UNSUPPORTED_EXTENSION;
+        if (el.n && (c->server || el.n_unknown || (el.present & ~c->offered)))
+            return KITLS_E_UNSUPPORTED_EXTENSION;
         /* The leaf's CertificateStatus (RFC 8446 §4.4.2.1); on other
          * entries it is ignored. */
         const struct ext_entry *st = kitls_ext_get(&el, EXT_STATUS_REQUEST);

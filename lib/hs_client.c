@@ -52,6 +52,50 @@ static void ext_begin(kitls_conn *c, struct wr *w, uint16_t type, size_t *at)
     *at = wr_begin(w, 2);
 }
 
+/*
+ * GREASE (RFC 8701): reserved values 0x?A?A (both bytes equal, §2) that a
+ * peer must ignore.  One seed per place, drawn from the config's RNG when
+ * the handshake starts, so that a second ClientHello (after a
+ * HelloRetryRequest) carries the same values as the first.
+ */
+enum { G_SUITE, G_GROUP, G_EXT1, G_EXT2, G_VERSION, G_SIGALG, G_ALPN };
+
+static uint16_t grease(const kitls_conn *c, int i)
+{
+    uint16_t v = (uint16_t)(((c->hs->grease[i] & 0xf0) | 0x0a) * 0x0101);
+    /* The two GREASE extensions must not be duplicates (RFC 8446 §4.2). */
+    if (i == G_EXT2 && v == grease(c, G_EXT1))
+        v ^= 0x1010;
+    return v;
+}
+
+/*
+ * RFC 7685 padding: a ClientHello (message header included) of 256 to 511
+ * bytes is padded to 512 with a padding extension inserted at `at`, ahead
+ * of pre_shared_key, which must stay last (RFC 8446 §4.2.11); the binder
+ * offset moves with it.  The extension gets at least one byte of padding
+ * (513 bytes when 4 were missing), as BoringSSL does.
+ */
+static void pad_hello(struct wr *w, size_t msg_at, size_t at, size_t *binder_at)
+{
+    size_t len = w->len - msg_at;
+    if (w->err || len < 256 || len >= 512)
+        return;
+    size_t data = 512 - len >= 5 ? 512 - len - 4 : 1;
+    size_t n = 4 + data;
+    if (wr_reserve(w, n))
+        return;
+    memmove(w->buf + at + n, w->buf + at, w->len - at);
+    w->buf[at] = EXT_PADDING >> 8;
+    w->buf[at + 1] = EXT_PADDING & 0xff;
+    w->buf[at + 2] = (uint8_t)(data >> 8);
+    w->buf[at + 3] = (uint8_t)data;
+    memset(w->buf + at + 4, 0, data);
+    w->len += n;
+    if (*binder_at >= at)
+        *binder_at += n;
+}
+
 static int send_client_hello(kitls_conn *c)
 {
     const kitls_config *cfg = c->cfg;
@@ -63,7 +107,10 @@ static int send_client_hello(kitls_conn *c)
     wr_put(&w, c->hs->random, 32);
     wr_u8(&w, (uint8_t)c->hs->session_id_len);
     wr_put(&w, c->hs->session_id, c->hs->session_id_len);
+    int g = cfg->grease;
     at = wr_begin(&w, 2);
+    if (g)
+        wr_u16(&w, grease(c, G_SUITE));
     for (size_t i = 0; i < cfg->n_suites; i++)
         wr_u16(&w, cfg->suites[i]);
     wr_end(&w, at, 2);
@@ -71,6 +118,10 @@ static int send_client_hello(kitls_conn *c)
     wr_u8(&w, 0); /* null compression */
     size_t exts = wr_begin(&w, 2);
     c->offered = 0;
+    if (g) {
+        wr_u16(&w, grease(c, G_EXT1)); /* empty */
+        wr_u16(&w, 0);
+    }
 
     if (c->sni && !c->sni_is_ip) {
         size_t n = strlen(c->sni);
@@ -83,17 +134,27 @@ static int send_client_hello(kitls_conn *c)
         wr_end(&w, e, 2);
     }
     ext_begin(c, &w, EXT_SUPPORTED_VERSIONS, &e);
-    wr_u8(&w, 2);
+    v = wr_begin(&w, 1);
+    if (g)
+        wr_u16(&w, grease(c, G_VERSION));
     wr_u16(&w, 0x0304);
+    wr_end(&w, v, 1);
     wr_end(&w, e, 2);
     ext_begin(c, &w, EXT_SUPPORTED_GROUPS, &e);
     v = wr_begin(&w, 2);
+    if (g)
+        wr_u16(&w, grease(c, G_GROUP));
     for (size_t i = 0; i < cfg->n_groups; i++)
         wr_u16(&w, cfg->groups[i]);
     wr_end(&w, v, 2);
     wr_end(&w, e, 2);
     ext_begin(c, &w, EXT_SIGNATURE_ALGORITHMS, &e);
-    kitls_ext_write_sigalgs(c, &w);
+    v = wr_begin(&w, 2);
+    if (g)
+        wr_u16(&w, grease(c, G_SIGALG));
+    for (size_t i = 0; i < cfg->n_sigalgs; i++)
+        wr_u16(&w, cfg->sigalgs[i]);
+    wr_end(&w, v, 2);
     wr_end(&w, e, 2);
     ext_begin(c, &w, EXT_KEY_SHARE, &e);
     v = wr_begin(&w, 2);
@@ -103,6 +164,14 @@ static int send_client_hello(kitls_conn *c)
     int keep = 0;
     for (size_t i = 0; c->did_hrr && i < c->hs->n_kex; i++)
         keep |= c->hs->kex_group[i] == c->group->id;
+    /* A GREASE share is one byte (RFC 8701 §3.1), in the first hello and
+     * in an unchanged second one; a second hello answering a named group
+     * holds that group's share only. */
+    if (g && (!c->did_hrr || keep)) {
+        wr_u16(&w, grease(c, G_GROUP));
+        wr_u16(&w, 1);
+        wr_u8(&w, 0);
+    }
     if (keep) {
         for (size_t i = 0; !ret && i < c->hs->n_kex; i++)
             ret = put_share_again(c, i, &w);
@@ -122,6 +191,10 @@ static int send_client_hello(kitls_conn *c)
     if (cfg->alpn_len) {
         ext_begin(c, &w, EXT_ALPN, &e);
         v = wr_begin(&w, 2);
+        if (g) {
+            wr_u8(&w, 2); /* a 2-byte reserved protocol name (RFC 8701 §2) */
+            wr_u16(&w, grease(c, G_ALPN));
+        }
         wr_put(&w, cfg->alpn, cfg->alpn_len);
         wr_end(&w, v, 2);
         wr_end(&w, e, 2);
@@ -150,13 +223,21 @@ static int send_client_hello(kitls_conn *c)
         wr_end(&w, v, 2);
         wr_end(&w, e, 2);
     }
+    if (g) {
+        wr_u16(&w, grease(c, G_EXT2)); /* one zero byte, so not both empty */
+        wr_u16(&w, 1);
+        wr_u8(&w, 0);
+    }
     /* pre_shared_key goes last (§4.2.11); its binder covers the rest. */
+    size_t pad_at = w.len;
     size_t binder_at = 0;
     c->psk_offered = 0;
     if (c->session && (ret = kitls_psk_client_write(c, &w, exts, &binder_at)) != 0)
         goto out;
     if (!c->psk_offered)
         kitls_psk_client_write_modes(c, &w);
+    if (cfg->ch_padding)
+        pad_hello(&w, msg - 1, pad_at, &binder_at);
     wr_end(&w, exts, 2);
     wr_end(&w, msg, 3);
     ret = w.err;
@@ -176,6 +257,8 @@ out:
 int kitls_hs_client_start(kitls_conn *c)
 {
     GUARD(kitls_config_random(c->cfg, c->hs->random, 32));
+    if (c->cfg->grease)
+        GUARD(kitls_config_random(c->cfg, c->hs->grease, sizeof(c->hs->grease)));
     if (c->cfg->compat) {
         c->hs->session_id_len = 32;
         GUARD(kitls_config_random(c->cfg, c->hs->session_id, 32));
@@ -199,12 +282,8 @@ static int handle_hrr(kitls_conn *c, const struct ext_list *el)
 {
     const struct ext_entry *ks = kitls_ext_get(el, EXT_KEY_SHARE);
     const struct ext_entry *ck = kitls_ext_get(el, EXT_COOKIE);
-    for (size_t i = 0; i < el->n; i++) {
-        uint16_t t = el->e[i].type;
-        if (t != EXT_KEY_SHARE && t != EXT_COOKIE && t != EXT_SUPPORTED_VERSIONS)
-            return (c->offered & kitls_ext_bit(t)) ? KITLS_E_ILLEGAL_PARAMETER
-                                                   : KITLS_E_UNSUPPORTED_EXTENSION;
-    }
+    GUARD(kitls_ext_only(c, el, kitls_ext_bit(EXT_KEY_SHARE) | kitls_ext_bit(EXT_COOKIE) |
+                                    kitls_ext_bit(EXT_SUPPORTED_VERSIONS)));
     if (ks) {
         struct rd r = ks->data;
         uint16_t gid;
@@ -272,9 +351,11 @@ int kitls_hs_client_sh(kitls_conn *c, struct rd *b)
     GUARD(rd_sub(b, 1, &sid));
     GUARD(rd_u16(b, &suite_id));
     GUARD(rd_u8(b, &comp));
-    GUARD(kitls_ext_parse(b, &el, 0));
-    GUARD(rd_expect_empty(b));
     int is_hrr = !memcmp(random, hrr_random, 32);
+    /* A duplicate is decode_error in a ServerHello, illegal_parameter in a
+     * HelloRetryRequest (see kitls_ext_parse). */
+    GUARD(kitls_ext_parse(b, &el, is_hrr ? 0 : EXT_DUP_DECODE));
+    GUARD(rd_expect_empty(b));
 
     const struct ext_entry *sv = kitls_ext_get(&el, EXT_SUPPORTED_VERSIONS);
     /* After a HelloRetryRequest TLS 1.3 is already negotiated: a ServerHello
@@ -306,12 +387,8 @@ int kitls_hs_client_sh(kitls_conn *c, struct rd *b)
         return handle_hrr(c, &el);
     }
 
-    for (size_t i = 0; i < el.n; i++) {
-        uint16_t t = el.e[i].type;
-        if (t != EXT_KEY_SHARE && t != EXT_SUPPORTED_VERSIONS && t != EXT_PRE_SHARED_KEY)
-            return (c->offered & kitls_ext_bit(t)) ? KITLS_E_ILLEGAL_PARAMETER
-                                                   : KITLS_E_UNSUPPORTED_EXTENSION;
-    }
+    GUARD(kitls_ext_only(c, &el, kitls_ext_bit(EXT_KEY_SHARE) | kitls_ext_bit(EXT_SUPPORTED_VERSIONS) |
+                                     kitls_ext_bit(EXT_PRE_SHARED_KEY)));
     const struct ext_entry *psk = kitls_ext_get(&el, EXT_PRE_SHARED_KEY);
     if (psk) {
         if (!c->psk_offered)
@@ -374,13 +451,17 @@ int kitls_hs_client_sh(kitls_conn *c, struct rd *b)
 int kitls_hs_client_ee(kitls_conn *c, struct rd *b)
 {
     struct ext_list el;
-    GUARD(kitls_ext_parse(b, &el, 0));
+    GUARD(kitls_ext_parse(b, &el, EXT_DUP_DECODE));
     GUARD(rd_expect_empty(b));
-    for (size_t i = 0; i < el.n; i++) {
-        uint16_t t = el.e[i].type;
-        struct rd r = el.e[i].data;
-        if (!(c->offered & kitls_ext_bit(t)))
-            return KITLS_E_UNSUPPORTED_EXTENSION;
+    /* Only answers to what we offered (§4.2). */
+    if (el.n_unknown || (el.present & ~c->offered))
+        return KITLS_E_UNSUPPORTED_EXTENSION;
+    for (size_t i = 0; i < EXT_N_KNOWN; i++) {
+        const struct ext_entry *x = kitls_ext_at(&el, i);
+        if (!x)
+            continue;
+        uint16_t t = x->type;
+        struct rd r = x->data;
         switch (t) {
         case EXT_SERVER_NAME:
             GUARD(rd_expect_empty(&r));

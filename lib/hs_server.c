@@ -83,11 +83,24 @@ static int pick_group(kitls_conn *c, struct ch_info *ch)
     GUARD(rd_sub(&r, 2, &shares));
     GUARD(rd_expect_empty(&r));
 
-    /* Validate every share: known groups must be in supported_groups, no
-     * duplicates (§4.2.8). */
-    uint16_t seen[16];
+    /* Validate every share: its group must be in supported_groups and
+     * appear once (§4.2.8; a server MAY check both, illegal_parameter).
+     * Unknown groups (GREASE, RFC 8701, or newer than us) are otherwise
+     * skipped, so the number of shares is bounded only by the message
+     * size limit.  One bitmap of all 2^16 group ids (8 KiB of stack, O(n)):
+     * set for each supported group, cleared by the share that uses it, so
+     * a second share of a group, like a share of an unlisted group, finds
+     * its bit clear. */
+    uint8_t ok[65536 / 8];
+    memset(ok, 0, sizeof(ok));
+    struct rd s = groups;
+    while (!rd_empty(&s)) {
+        uint16_t gid;
+        GUARD(rd_u16(&s, &gid));
+        ok[gid >> 3] |= (uint8_t)(1u << (gid & 7));
+    }
     size_t n_seen = 0;
-    struct rd s = shares;
+    s = shares;
     while (!rd_empty(&s)) {
         uint16_t gid;
         struct rd kx;
@@ -95,14 +108,10 @@ static int pick_group(kitls_conn *c, struct ch_info *ch)
         GUARD(rd_sub(&s, 2, &kx));
         if (rd_empty(&kx))
             return KITLS_E_DECODE;
-        for (size_t i = 0; i < n_seen; i++)
-            if (seen[i] == gid)
-                return KITLS_E_ILLEGAL_PARAMETER;
-        if (n_seen == 16)
+        if (!(ok[gid >> 3] & (1u << (gid & 7))))
             return KITLS_E_ILLEGAL_PARAMETER;
-        seen[n_seen++] = gid;
-        if (!in_list(groups, gid))
-            return KITLS_E_ILLEGAL_PARAMETER;
+        ok[gid >> 3] &= (uint8_t)~(1u << (gid & 7));
+        n_seen++;
     }
     ch->n_shares = n_seen;
 
@@ -300,7 +309,7 @@ static int parse_client_hello(kitls_conn *c, struct rd *b, struct ch_info *ch)
     GUARD(rd_sub(b, 1, &ch->sid));
     GUARD(rd_sub(b, 2, &ch->suites));
     GUARD(rd_sub(b, 1, &comp));
-    GUARD(kitls_ext_parse(b, &ch->el, 1));
+    GUARD(kitls_ext_parse(b, &ch->el, EXT_ALLOW_EMPTY | EXT_DUP_DECODE));
     GUARD(rd_expect_empty(b));
     if (rd_left(&ch->sid) > 32)
         return KITLS_E_DECODE;
@@ -320,9 +329,8 @@ static int parse_client_hello(kitls_conn *c, struct rd *b, struct ch_info *ch)
     if (version < 0x0303)
         return KITLS_E_PROTOCOL_VERSION;
     /* pre_shared_key, if present, must be last (§4.2.11). */
-    for (size_t i = 0; i + 1 < ch->el.n; i++)
-        if (ch->el.e[i].type == EXT_PRE_SHARED_KEY)
-            return KITLS_E_ILLEGAL_PARAMETER;
+    if (kitls_ext_get(&ch->el, EXT_PRE_SHARED_KEY) && ch->el.last != EXT_PRE_SHARED_KEY)
+        return KITLS_E_ILLEGAL_PARAMETER;
     if (c->did_hrr) {
         if (rd_left(&ch->sid) != c->hs->session_id_len ||
             memcmp(ch->sid.p, c->hs->session_id, c->hs->session_id_len))
@@ -346,9 +354,12 @@ static int negotiate(kitls_conn *c, struct ch_info *ch)
     GUARD(pick_suite(c, ch->suites, prefer));
     if (prev && prev != c->suite)
         return KITLS_E_ILLEGAL_PARAMETER;
-    for (size_t i = 0; i < ch->el.n; i++) {
-        struct rd d = ch->el.e[i].data;
-        switch (ch->el.e[i].type) {
+    for (size_t i = 0; i < EXT_N_KNOWN; i++) {
+        const struct ext_entry *x = kitls_ext_at(&ch->el, i);
+        if (!x)
+            continue;
+        struct rd d = x->data;
+        switch (x->type) {
         case EXT_SERVER_NAME:
             GUARD(parse_sni(c, d));
             break;

@@ -310,6 +310,8 @@ struct kitls_config {
     int ocsp_policy;
     int request_sct;
     int send_ca_names;
+    int grease;     /* RFC 8701 reserved values in our messages */
+    int ch_padding; /* RFC 7685 ClientHello padding */
     uint32_t ocsp_skew;
     pthread_rwlock_t ocsp_lock;
 };

@@ -320,14 +320,22 @@ int kitls_ticket_send(kitls_conn *c)
     if (ret)
         goto out;
     wr_end(&w, t, 2);
+    size_t x = wr_begin(&w, 2); /* extensions */
+    if (c->cfg->grease) {
+        /* An empty GREASE extension (RFC 8701 §3); clients ignore unknown
+         * ticket extensions (RFC 8446 §4.6.1). */
+        uint8_t seed;
+        if ((ret = kitls_config_random(c->cfg, &seed, 1)) != 0)
+            goto out;
+        wr_u16(&w, (uint16_t)(((seed & 0xf0) | 0x0a) * 0x0101));
+        wr_u16(&w, 0);
+    }
     if (c->cfg->early_max) {
-        wr_u16(&w, 8);
         wr_u16(&w, EXT_EARLY_DATA);
         wr_u16(&w, 4);
         wr_u32(&w, c->cfg->early_max);
-    } else {
-        wr_u16(&w, 0); /* extensions */
     }
+    wr_end(&w, x, 2);
     wr_end(&w, at, 3);
     ret = w.err;
     if (!ret)

@@ -227,6 +227,25 @@ KITLS_API KITLS_WUR int kitls_config_set_cert_callback(kitls_config *cfg, kitls_
 /** Server: list the subjects of the trust anchors loaded so far in the
  *  CertificateRequest's certificate_authorities (default off). */
 KITLS_API KITLS_WUR int kitls_config_set_send_ca_names(kitls_config *cfg, int on);
+/**
+ * GREASE (RFC 8701), default off.  A client puts reserved values in its
+ * ClientHello's cipher suites, supported_groups, key_share (a 1-byte
+ * share), signature_algorithms, supported_versions, ALPN (when it offers
+ * ALPN) and two extensions (one empty, one holding a zero byte); a server
+ * puts an empty GREASE extension in each NewSessionTicket.  Values are
+ * drawn per connection from the config's RNG.  It keeps peers from
+ * ossifying on today's code points; a peer that rejects the values is
+ * broken (RFC 8446 §4.1.2, §4.2, §4.6.1 tell it to ignore them), which is
+ * why it is off unless asked for.
+ */
+KITLS_API KITLS_WUR int kitls_config_set_grease(kitls_config *cfg, int on);
+/**
+ * Client: pad a ClientHello of 256 to 511 bytes to 512 with a padding
+ * extension (RFC 7685), default on (as BoringSSL and NSS): some F5 load
+ * balancers hang on ClientHellos of that size.  Off gives the unpadded,
+ * shorter hello (e.g. to reproduce RFC 8448's traces).
+ */
+KITLS_API KITLS_WUR int kitls_config_set_client_hello_padding(kitls_config *cfg, int on);
 /** Trust anchors from a PEM file (may be called several times). */
 KITLS_API KITLS_WUR int kitls_config_load_ca_file(kitls_config *cfg, const char *path);
 /** Trust anchors from PEM text. */

@@ -77,14 +77,17 @@ static void ext_parsers(const uint8_t *p, size_t n)
     struct ext_list el;
     struct rd r;
     rd_init(&r, p, n);
-    if (kitls_ext_parse(&r, &el, 1))
+    if (kitls_ext_parse(&r, &el, EXT_ALLOW_EMPTY | EXT_DUP_DECODE))
         return;
-    for (size_t i = 0; i < el.n; i++) {
-        (void)kitls_ext_get(&el, el.e[i].type);
-        (void)kitls_ext_bit(el.e[i].type);
-        if (el.e[i].type == EXT_SIGNATURE_ALGORITHMS ||
-            el.e[i].type == EXT_SIGNATURE_ALGORITHMS_CERT)
-            (void)kitls_ext_parse_sigalgs(&dummy, el.e[i].data);
+    (void)kitls_ext_only(&dummy, &el, kitls_ext_bit(EXT_KEY_SHARE));
+    for (size_t i = 0; i < EXT_N_KNOWN; i++) {
+        const struct ext_entry *x = kitls_ext_at(&el, i);
+        if (!x)
+            continue;
+        (void)kitls_ext_get(&el, x->type);
+        (void)kitls_ext_bit(x->type);
+        if (x->type == EXT_SIGNATURE_ALGORITHMS || x->type == EXT_SIGNATURE_ALGORITHMS_CERT)
+            (void)kitls_ext_parse_sigalgs(&dummy, x->data);
     }
 }
 

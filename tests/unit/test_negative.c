@@ -435,9 +435,11 @@ END_TEST
 
 START_TEST(test_ch_duplicate_extension)
 {
-    /* Duplicate extensions: illegal_parameter (RFC 8446 §4.2, §6.2). */
+    /* Duplicate extensions in a ClientHello (RFC 8446 §4.2 names no
+     * alert): decode_error, as BoringSSL and BoGo's DuplicateExtension*
+     * expect (lib/ext.c). */
     struct ch_opts o = {.dup_ext = 1};
-    ck_assert_int_eq(ch_result(&o), KITLS_E_ILLEGAL_PARAMETER);
+    ck_assert_int_eq(ch_result(&o), KITLS_E_DECODE);
 }
 END_TEST
 
