@@ -447,6 +447,10 @@ KITLS_API uint16_t kitls_conn_peer_sigalg(const kitls_conn *c);/**< scheme the p
 KITLS_API const char *kitls_conn_alpn(const kitls_conn *c);     /**< NULL if none */
 KITLS_API const char *kitls_conn_server_name(const kitls_conn *c); /**< SNI (server side: received) */
 KITLS_API int kitls_conn_did_hrr(const kitls_conn *c);
+/** 1 if the peer was authenticated: its certificate verified (client:
+ *  the chain, and the name unless kitls_config_set_verify_name(cfg, 0);
+ *  server: a client certificate was verified).  A resumed connection
+ *  reports what the connection its session came from reported. */
 KITLS_API int kitls_conn_peer_authenticated(const kitls_conn *c);
 /** Peer record size limit in effect (plaintext bytes per record we send). */
 KITLS_API size_t kitls_conn_max_send_fragment(const kitls_conn *c);
@@ -485,7 +489,9 @@ KITLS_API const uint8_t *kitls_conn_sct_list(const kitls_conn *c, size_t *len);
 /** Client: OCSP status of the server's stapled response: 0 none, 1 good
  *  (verified), 2 revoked or invalid (the handshake then failed). */
 KITLS_API int kitls_conn_ocsp_status(const kitls_conn *c);
-/** DER of the peer's leaf certificate (NULL, 0 if none). */
+/** DER of the peer's leaf certificate (NULL, 0 if none); after
+ *  resumption, the one the original connection received (the session or
+ *  ticket carries it). */
 KITLS_API const uint8_t *kitls_conn_peer_cert(const kitls_conn *c, size_t *len);
 
 /* ------------------------------------------------------------------ */

@@ -285,7 +285,8 @@ static void expand_label(const EVP_MD *md, const uint8_t *secret, const char *la
     memcpy(info + n + 6, label, ll);
     n += 6 + ll;
     info[n++] = (uint8_t)ctx_len;
-    memcpy(info + n, ctx, ctx_len);
+    if (ctx_len)
+        memcpy(info + n, ctx, ctx_len);
     n += ctx_len;
     info[n++] = 1;
     hmac(md, secret, hl, info, n, t);
