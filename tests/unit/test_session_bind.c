@@ -9,6 +9,8 @@
  */
 #include <check.h>
 #include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,7 +50,7 @@ static kitls_config *client(int with_cert)
 struct run {
     int ok, cr, sr, c_resumed, s_resumed;
     int c_auth, s_auth;
-    uint8_t c_peer[4096], s_peer[4096];
+    uint8_t c_peer[16384], s_peer[16384];
     size_t c_peer_len, s_peer_len;
     kitls_session *sess; /* the client's newest session (a reference) or NULL */
 };
@@ -422,6 +424,39 @@ START_TEST(test_old_format_declined)
 }
 END_TEST
 
+/* A client leaf too large for a ticket (over 8192 bytes, docs/limits.md):
+ * the connection works, but no ticket is issued rather than one that
+ * would resume without the client's identity. */
+START_TEST(test_no_ticket_for_oversized_client_cert)
+{
+    char *san = malloc(16384);
+    size_t n = (size_t)snprintf(san, 16384, "subjectAltName=");
+    for (int i = 0; i < 240; i++)
+        n += (size_t)snprintf(san + n, 16384 - n, "%sDNS:client-%03d.a-long-name.example.test",
+                              i ? "," : "", i);
+    const char *exts[3] = {san, "extendedKeyUsage=clientAuth", NULL};
+    EVP_PKEY *k = tu_keygen(TU_P256);
+    X509 *x = tu_issue(k, "big client", tu_ca_cert(), tu_ca_key(), exts);
+    size_t cl, kl;
+    char *cp = tu_x509_pem(x, &cl), *kp = tu_pkey_pem(k, &kl);
+    kitls_config *ccfg = tu_client_config(), *scfg = server(KITLS_VERIFY_REQUIRE);
+    ck_assert_int_eq(kitls_config_add_cert_pem(ccfg, cp, cl, kp, kl), 0);
+    struct run full = handshake(ccfg, scfg, "localhost", NULL);
+    ck_assert_int_eq(full.ok, 0);
+    ck_assert_int_eq(full.s_auth, 1);
+    ck_assert_uint_gt(full.s_peer_len, 8192);
+    ck_assert_ptr_null(full.sess);
+    run_free(&full);
+    kitls_config_free(scfg);
+    kitls_config_free(ccfg);
+    free(cp);
+    free(kp);
+    free(san);
+    X509_free(x);
+    EVP_PKEY_free(k);
+}
+END_TEST
+
 Suite *session_bind_suite(void);
 Suite *session_name_suite(void);
 
@@ -436,6 +471,7 @@ Suite *session_bind_suite(void)
     tcase_add_test(tc, test_ticket_after_client_ca_change);
     tcase_add_test(tc, test_session_context_tag);
     tcase_add_test(tc, test_old_format_declined);
+    tcase_add_test(tc, test_no_ticket_for_oversized_client_cert);
     suite_add_tcase(s, tc);
     tc = tcase_create("peer_state");
     tcase_set_timeout(tc, 60);
