@@ -12,6 +12,8 @@
  * --get:  R keep-alive HTTP/1.1 GETs per connection; each response must be
  *         200 with a Content-Length body equal to FILE (when given).
  * --message: send TEXT, print what comes back, close on the peer's EOF.
+ * --sni: the name to send and verify the certificate against; by default
+ *        the address, checked against the certificate's IP SAN.
  *
  * Prints "ok N failed M bytes B seconds S handshakes/s H" and exits 0 when
  * every connection succeeded.
@@ -56,7 +58,7 @@ static unsigned long long bytes;
 static kitls_uring *drv;
 static kitls_config *cfg;
 static struct sockaddr_in addr;
-static const char *sni;
+static const char *sni, *host = "127.0.0.1";
 
 /* Byte `off` of connection `id`'s stream (cheap, reproducible). */
 static uint8_t stream_byte(unsigned id, uint64_t off)
@@ -226,7 +228,8 @@ static void start_one(void)
         return;
     }
     j->id = started++;
-    int r = kitls_uring_connect(drv, (struct sockaddr *)&addr, sizeof(addr), cfg, sni, j, &j->c);
+    int r = kitls_uring_connect(drv, (struct sockaddr *)&addr, sizeof(addr), cfg, sni ? sni : host,
+                                j, &j->c);
     if (r < 0) {
         if (!quiet)
             fprintf(stderr, "uring-client: connect: %s\n", strerror(-r));
@@ -262,7 +265,7 @@ static int load_expect(const char *path)
 
 int main(int argc, char **argv)
 {
-    const char *host = "127.0.0.1", *ca = NULL;
+    const char *ca = NULL;
     int port = 4433, insecure = 0, timeout = 30;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;

@@ -34,6 +34,7 @@ kitls_config *kitls_config_new(enum kitls_role role)
      * it a ClientHello of 256-511 bytes hangs some F5 load balancers. */
     cfg->ch_padding = 1;
     cfg->verify = role == KITLS_ROLE_CLIENT ? KITLS_VERIFY_REQUIRE : KITLS_VERIFY_NONE;
+    cfg->verify_name = 1;
     cfg->limits.max_handshake_message = role == KITLS_ROLE_SERVER ? 65536 : 131072;
     cfg->limits.max_empty_records = 32;
     cfg->limits.max_buffered_bytes = 262144;
@@ -83,6 +84,7 @@ void kitls_config_free(kitls_config *cfg)
         cert_free(&cfg->certs[i]);
     X509_STORE_free(cfg->store);
     free(cfg->alpn);
+    free(cfg->sess_tag);
     pthread_rwlock_destroy(&cfg->ticket_lock);
     pthread_rwlock_destroy(&cfg->ocsp_lock);
     kitls_early_store_free(cfg->replay);
@@ -187,6 +189,29 @@ int kitls_config_set_verify(kitls_config *cfg, enum kitls_verify mode)
     if (mode > KITLS_VERIFY_REQUIRE)
         return KITLS_E_INVALID_ARG;
     cfg->verify = mode;
+    return 0;
+}
+
+int kitls_config_set_verify_name(kitls_config *cfg, int on)
+{
+    MUTABLE(cfg);
+    cfg->verify_name = !!on;
+    return 0;
+}
+
+int kitls_config_set_session_context(kitls_config *cfg, const uint8_t *ctx, size_t len)
+{
+    MUTABLE(cfg);
+    if ((!ctx && len) || len > KITLS_MAX_SESSION_CONTEXT)
+        return KITLS_E_INVALID_ARG;
+    uint8_t *copy = NULL;
+    if (ctx && !(copy = malloc(len ? len : 1)))
+        return KITLS_E_NOMEM;
+    if (len)
+        memcpy(copy, ctx, len);
+    free(cfg->sess_tag);
+    cfg->sess_tag = copy;
+    cfg->sess_tag_len = len;
     return 0;
 }
 

@@ -28,6 +28,12 @@ kitls_conn *kitls_conn_new(kitls_config *cfg)
             !cfg->store_loaded)
             if (kitls_config_use_system_ca(cfg))
                 cfg->store_loaded = 0; /* verification will then fail: unknown_ca */
+        /* What tickets bind, from the now final policy (session.c). */
+        if (cfg->role == KITLS_ROLE_SERVER && kitls_session_ctx_init(cfg)) {
+            free(c->hs);
+            free(c);
+            return NULL;
+        }
         __atomic_store_n(&cfg->frozen, 1, __ATOMIC_RELEASE);
     }
     c->cfg = kitls_config_up_ref(cfg);
@@ -78,7 +84,7 @@ void kitls_conn_free(kitls_conn *c)
     wr_free(&c->early_out);
     kitls_session_free(c->new_session);
     X509_free(c->peer_leaf);
-    free(c->peer_der);
+    kitls_der_free(c->peer_cert);
     free(c->ocsp_resp);
     free(c->sct_list);
     free(c->peer_alpn);
@@ -115,8 +121,7 @@ int kitls_conn_set_server_name(kitls_conn *c, const char *name)
         return KITLS_E_NOMEM;
     free(c->sni);
     c->sni = s;
-    /* An IP literal is verified against the IP SAN and never sent (RFC 6066 §3). */
-    c->sni_is_ip = strchr(name, ':') != NULL || strspn(name, "0123456789.") == n;
+    c->sni_is_ip = kitls_name_is_ip(name);
     return 0;
 }
 

@@ -2,6 +2,8 @@
 #ifndef KITLS_CONN_H
 #define KITLS_CONN_H
 
+#include <string.h>
+
 #include "internal.h"
 
 #define KITLS_MAX_SHARES 3
@@ -83,8 +85,7 @@ struct kitls_conn {
     uint8_t *cr_ctx;
     size_t cr_ctx_len;
     X509 *peer_leaf;
-    uint8_t *peer_der;
-    size_t peer_der_len;
+    struct kitls_der *peer_cert;   /* peer's leaf (verified, or restored from the session) */
     const uint8_t *msg; /* raw handshake message being handled (header included) */
     size_t msg_len;
     EVP_PKEY *peer_key;
@@ -137,6 +138,13 @@ struct kitls_conn {
     size_t peer_cas_len;
 };
 
+/** 1 if a server name is an IP address literal (verified against the IP
+ *  SAN, never sent as SNI: RFC 6066 §3). */
+static inline int kitls_name_is_ip(const char *name)
+{
+    return strchr(name, ':') != NULL || strspn(name, "0123456789.") == strlen(name);
+}
+
 /* conn.c */
 /** Copy up to len bytes of the pending application data to buf. */
 int kitls_conn_take_app(kitls_conn *c, uint8_t *buf, size_t len);
@@ -177,6 +185,14 @@ uint16_t kitls_psk_server_ticket_suite(kitls_conn *c, struct rd psk_ext);
 int kitls_ticket_send(kitls_conn *c);
 /** The resumption master secret after the client's Finished. */
 int kitls_session_derive_res_master(kitls_conn *c);
+/** Resumed: take the peer's certificate and verdict from c->session. */
+void kitls_session_restore_peer(kitls_conn *c);
+/** Server config, when frozen: compute cfg->sess_ctx (what tickets bind). */
+int kitls_session_ctx_init(kitls_config *cfg);
+/** A new DER certificate object (refs 1), or NULL. */
+struct kitls_der *kitls_der_new(const uint8_t *der, size_t len);
+struct kitls_der *kitls_der_up_ref(struct kitls_der *d);
+void kitls_der_free(struct kitls_der *d);
 
 /* early.c */
 /** client_early_traffic_secret from the session PSK and the ClientHello hash. */

@@ -56,8 +56,8 @@ size_t kitls_conn_max_send_fragment(const kitls_conn *c) { return kitls_conn_max
 
 const uint8_t *kitls_conn_peer_cert(const kitls_conn *c, size_t *len)
 {
-    *len = c->peer_der_len;
-    return c->peer_der;
+    *len = c->peer_cert ? c->peer_cert->len : 0;
+    return c->peer_cert ? c->peer_cert->der : NULL;
 }
 
 int kitls_conn_export_keys(kitls_conn *c, enum kitls_dir dir, struct kitls_traffic_keys *out)

@@ -18,6 +18,8 @@ static const struct err_row err_rows[] = {
     {KITLS_E_CRYPTO, AL_INTERNAL_ERROR, "cryptographic library failure"},
     {KITLS_E_RNG, AL_INTERNAL_ERROR, "random number source failed"},
     {KITLS_E_CONFIG, AL_INTERNAL_ERROR, "configuration invalid or incomplete"},
+    {KITLS_E_NO_SERVER_NAME, -1,
+     "verifying client has no server name (set one, or kitls_config_set_verify_name(cfg, 0))"},
     {KITLS_E_DECODE, AL_DECODE_ERROR, "malformed message"},
     {KITLS_E_UNEXPECTED_MESSAGE, AL_UNEXPECTED_MESSAGE, "unexpected message"},
     {KITLS_E_BAD_RECORD_MAC, AL_BAD_RECORD_MAC, "record authentication failed"},

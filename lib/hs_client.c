@@ -256,6 +256,14 @@ out:
 
 int kitls_hs_client_start(kitls_conn *c)
 {
+    /* Verifying with no name to verify would accept any certificate a
+     * trusted CA issued: refused unless the application opted out
+     * (kitls_config_set_verify_name), before anything is sent. */
+    if (c->cfg->verify != KITLS_VERIFY_NONE && c->cfg->verify_name && !c->sni) {
+        kitls_conn_set_detail(c, "no server name: call kitls_conn_set_server_name() or "
+                                 "kitls_config_set_verify_name(cfg, 0)");
+        return KITLS_E_NO_SERVER_NAME;
+    }
     GUARD(kitls_config_random(c->cfg, c->hs->random, 32));
     if (c->cfg->grease)
         GUARD(kitls_config_random(c->cfg, c->hs->grease, sizeof(c->hs->grease)));
@@ -524,9 +532,11 @@ int kitls_hs_client_ee(kitls_conn *c, struct rd *b)
     if (c->early_status == KITLS_EARLY_ACCEPTED && strcmp(conn_alpn(c), c->session->alpn))
         return KITLS_E_ILLEGAL_PARAMETER;
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
-    /* A resumed handshake authenticates with the PSK: Finished is next. */
+    /* A resumed handshake authenticates with the PSK: Finished is next.
+     * The server is who the session's connection found it to be, no more:
+     * its certificate and verdict come from the session. */
     if (c->resumed) {
-        c->peer_authenticated = 1;
+        kitls_session_restore_peer(c);
         c->state = ST_CLIENT_WAIT_FIN;
         return 0;
     }

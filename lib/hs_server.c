@@ -416,12 +416,14 @@ static int negotiate(kitls_conn *c, struct ch_info *ch)
             return KITLS_E_ILLEGAL_PARAMETER;
         c->early_offered = 1;
     }
-    if (!kitls_ext_get(&ch->el, EXT_SIGNATURE_ALGORITHMS))
-        return KITLS_E_MISSING_EXTENSION;
-    if (!c->n_peer_sigalgs)
-        return KITLS_E_HANDSHAKE_FAILURE;
-    GUARD(pick_group(c, ch));
+    /* signature_algorithms is required without pre_shared_key (§9.2), and
+     * it only matters when we sign with a certificate (§4.2.3): with a
+     * PSK, its absence is judged once we know whether we resume. */
     const struct ext_entry *psk = kitls_ext_get(&ch->el, EXT_PRE_SHARED_KEY);
+    int have_sigalgs = kitls_ext_get(&ch->el, EXT_SIGNATURE_ALGORITHMS) != NULL;
+    if (!psk && !have_sigalgs)
+        return KITLS_E_MISSING_EXTENSION;
+    GUARD(pick_group(c, ch));
     const struct ext_entry *m = kitls_ext_get(&ch->el, EXT_PSK_KEY_EXCHANGE_MODES);
     struct rd modes = {0};
     c->ticket_modes_ok = 0;
@@ -457,7 +459,16 @@ static int negotiate(kitls_conn *c, struct ch_info *ch)
     } else if (c->did_hrr && c->hrr_psk_kept) {
         return KITLS_E_ILLEGAL_PARAMETER;
     }
-    return c->resumed ? 0 : pick_cert(c, ch);
+    /* Resuming, or a HelloRetryRequest whose ClientHello2 will likely
+     * resume (its ticket opens and fits the suite): no certificate. */
+    if (c->resumed || (!ch->share && c->hrr_psk_kept))
+        return 0;
+    /* A full handshake: we sign, so the client's schemes are needed. */
+    if (!have_sigalgs)
+        return KITLS_E_MISSING_EXTENSION;
+    if (!c->n_peer_sigalgs)
+        return KITLS_E_HANDSHAKE_FAILURE;
+    return pick_cert(c, ch);
 }
 
 static void put_sh_head(kitls_conn *c, struct wr *w, const uint8_t *random)

@@ -286,6 +286,7 @@ struct kitls_config {
     void *log_ctx;
     kitls_verify_fn verify_cb;
     void *verify_ctx;
+    int verify_name; /* client: check the certificate against the server name (default 1) */
     /* resumption */
     kitls_session_fn session_cb;
     void *session_ctx;
@@ -296,6 +297,9 @@ struct kitls_config {
     pthread_rwlock_t ticket_lock; /* ticket keys may rotate while in use */
     struct kitls_ticket_key ticket_keys[KITLS_MAX_TICKET_KEYS];
     size_t n_ticket_keys;
+    uint8_t *sess_tag;          /* server: application's session context, NULL: derived */
+    size_t sess_tag_len;
+    uint8_t sess_ctx[32];       /* server: what tickets bind (kitls_session_ctx_init) */
     /* 0-RTT */
     uint32_t early_max;
     uint32_t early_window_ms;
@@ -316,6 +320,14 @@ struct kitls_config {
     pthread_rwlock_t ocsp_lock;
 };
 
+/* An immutable, reference-counted DER certificate: the peer's leaf,
+ * shared by a connection and the sessions made from or for it. */
+struct kitls_der {
+    int refs;
+    size_t len;
+    uint8_t der[];
+};
+
 struct kitls_session {
     int refs;
     uint16_t suite;
@@ -327,6 +339,11 @@ struct kitls_session {
     int64_t received; /* seconds since the epoch */
     char alpn[256];
     char sni[256];
+    /* The peer as the original handshake authenticated it: its leaf (NULL
+     * if it sent none) and the verdict (kitls_conn_peer_authenticated). */
+    struct kitls_der *peer_cert;
+    uint8_t peer_auth;
+    uint8_t ctx[32]; /* ticket only: the issuing config's sess_ctx */
 };
 
 int kitls_config_random(const kitls_config *cfg, uint8_t *buf, size_t len);

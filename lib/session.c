@@ -9,13 +9,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "hs.h"
 
-#define SESSION_FORMAT 1
+/* 2: the peer's certificate and verdict, and (tickets) the issuing
+ * config's context.  Older sessions and tickets do not parse: a client
+ * drops them, a server declines them (full handshake). */
+#define SESSION_FORMAT 2
 #define TICKET_NONCE_LEN 12
 #define TICKET_OVERHEAD (4 + TICKET_NONCE_LEN + KITLS_TAG_LEN)
 #define MAX_TICKET_LIFETIME 604800u
+/* A client leaf larger than this is not put in a ticket: no ticket is
+ * issued then (docs/limits.md).  Keeps tickets within what a ClientHello
+ * carries comfortably and bounds the buffer that opens them. */
+#define TICKET_MAX_CERT 8192
+#define TICKET_MAX_PLAINTEXT (1024 + TICKET_MAX_CERT)
 
 /* ---- the session object ---- */
 
@@ -39,6 +48,7 @@ void kitls_session_free(kitls_session *s)
     if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) > 0)
         return;
     free(s->ticket);
+    kitls_der_free(s->peer_cert);
     OPENSSL_cleanse(s, sizeof(*s));
     free(s);
 }
@@ -46,7 +56,8 @@ void kitls_session_free(kitls_session *s)
 uint32_t kitls_session_max_early_data(const kitls_session *s) { return s ? s->max_early : 0; }
 uint32_t kitls_session_lifetime(const kitls_session *s) { return s ? s->lifetime : 0; }
 
-/* Shared body of the serialized session and the sealed ticket. */
+/* Shared body of the serialized session (client: with_ticket) and the
+ * sealed ticket (server: the config context instead). */
 static void session_put(struct wr *w, const kitls_session *s, int with_ticket)
 {
     size_t n;
@@ -65,9 +76,16 @@ static void session_put(struct wr *w, const kitls_session *s, int with_ticket)
     n = strlen(s->sni);
     wr_u8(w, (uint8_t)n);
     wr_put(w, s->sni, n);
+    wr_u8(w, s->peer_auth);
+    size_t at = wr_begin(w, 3);
+    if (s->peer_cert)
+        wr_put(w, s->peer_cert->der, s->peer_cert->len);
+    wr_end(w, at, 3);
     if (with_ticket) {
         wr_u16(w, (uint16_t)s->ticket_len);
         wr_put(w, s->ticket, s->ticket_len);
+    } else {
+        wr_put(w, s->ctx, sizeof(s->ctx));
     }
 }
 
@@ -105,7 +123,18 @@ static int session_get(struct rd *r, kitls_session *s, int with_ticket)
     s->received = (int64_t)((uint64_t)hi << 32 | lo);
     GUARD(get_str(r, s->alpn));
     GUARD(get_str(r, s->sni));
-    if (with_ticket) {
+    struct rd cert;
+    GUARD(rd_u8(r, &s->peer_auth));
+    GUARD(rd_sub(r, 3, &cert));
+    if (s->peer_auth > 1)
+        return KITLS_E_DECODE;
+    if (!rd_empty(&cert) && !(s->peer_cert = kitls_der_new(cert.p, rd_left(&cert))))
+        return KITLS_E_NOMEM;
+    if (!with_ticket) {
+        const uint8_t *ctx;
+        GUARD(rd_bytes(r, sizeof(s->ctx), &ctx));
+        memcpy(s->ctx, ctx, sizeof(s->ctx));
+    } else {
         struct rd t;
         GUARD(rd_sub(r, 2, &t));
         if (rd_empty(&t))
@@ -243,10 +272,12 @@ out:
 static int ticket_open(kitls_conn *c, const uint8_t *t, size_t len, kitls_session **out)
 {
     kitls_config *cfg = c->cfg;
-    uint8_t pt[1024];
-    if (len <= TICKET_OVERHEAD || len - TICKET_OVERHEAD > sizeof(pt))
+    if (len <= TICKET_OVERHEAD || len - TICKET_OVERHEAD > TICKET_MAX_PLAINTEXT)
         return KITLS_E_DECRYPT_ERROR;
     size_t n = len - TICKET_OVERHEAD;
+    uint8_t *pt = malloc(n);
+    if (!pt)
+        return KITLS_E_NOMEM;
     int ret = KITLS_E_DECRYPT_ERROR;
     pthread_rwlock_rdlock(&cfg->ticket_lock);
     for (size_t i = 0; i < cfg->n_ticket_keys; i++) {
@@ -268,7 +299,8 @@ static int ticket_open(kitls_conn *c, const uint8_t *t, size_t len, kitls_sessio
     else
         *out = s;
 out:
-    OPENSSL_cleanse(pt, sizeof(pt));
+    OPENSSL_cleanse(pt, n);
+    free(pt);
     return ret;
 }
 
@@ -293,6 +325,13 @@ int kitls_ticket_send(kitls_conn *c)
     struct wr w = {0};
     int ret;
     memset(&s, 0, sizeof(s));
+    /* The ticket carries the client's identity so that a resumption has
+     * it too; one that cannot carry it is not issued. */
+    if (c->peer_cert && c->peer_cert->len > TICKET_MAX_CERT)
+        return 0;
+    s.peer_cert = c->peer_cert; /* borrowed */
+    s.peer_auth = (uint8_t)c->peer_authenticated;
+    memcpy(s.ctx, c->cfg->sess_ctx, sizeof(s.ctx));
     for (int i = 0; i < 8; i++)
         nonce[i] = (uint8_t)(c->ticket_nonce >> (56 - 8 * i));
     c->ticket_nonce++;
@@ -404,6 +443,10 @@ int kitls_hs_recv_nst(kitls_conn *c, struct rd *b)
         memcpy(s->alpn, c->alpn, strlen(c->alpn) + 1);
     if (c->sni)
         snprintf(s->sni, sizeof(s->sni), "%s", c->sni);
+    /* The server as this connection authenticated it, for resumptions
+     * to report the same (shared, not copied). */
+    s->peer_cert = kitls_der_up_ref(c->peer_cert);
+    s->peer_auth = (uint8_t)c->peer_authenticated;
     kitls_session_free(c->new_session);
     c->new_session = s;
     if (c->cfg->session_cb)
@@ -455,12 +498,30 @@ void kitls_psk_client_write_modes(kitls_conn *c, struct wr *w)
         wr_u8(w, 0); /* psk_ke */
 }
 
+/* Is the session's server the one this connection wants?  Resumption
+ * checks no certificate, so a session goes only to the name it was
+ * verified for (the client's own name: s->sni may be an IP address).  DNS
+ * names compare case-insensitively (RFC 4343); an IP address never
+ * matches a DNS name; a session made without a name goes only to a
+ * connection without one. */
+static int session_name_ok(const kitls_session *s, const kitls_conn *c)
+{
+    if (!c->sni)
+        return s->sni[0] == 0;
+    return s->sni[0] && kitls_name_is_ip(s->sni) == c->sni_is_ip && !strcasecmp(s->sni, c->sni);
+}
+
 int kitls_psk_client_write(kitls_conn *c, struct wr *w, size_t exts_at, size_t *binder_at)
 {
     kitls_session *s = c->session;
     const struct kitls_suite *suite = kitls_suite_find(s->suite);
     int64_t now = kitls_config_now(c->cfg);
     c->psk_offered = 0;
+    /* Not for another server, nor, when we verify, a session whose server
+     * was never authenticated (the PSK would stand in for a check that
+     * did not happen): a full handshake follows. */
+    if (!session_name_ok(s, c) || (c->cfg->verify != KITLS_VERIFY_NONE && !s->peer_auth))
+        return 0;
     /* The whole extensions block is limited to 2^16-1 bytes (RFC 8446
      * §4.1.2, §4.2.11): a ticket too long to fit (a server may issue up
      * to 2^16-1 bytes, §4.6.1) is not offered; a full handshake follows. */
@@ -600,9 +661,16 @@ int kitls_psk_server_check(kitls_conn *c, struct rd ext, struct rd *modes)
         return 0;
     int64_t now = kitls_config_now(c->cfg);
     const struct kitls_suite *suite = kitls_suite_find(s->suite);
+    /* The ticket must come from a config with our client-authentication
+     * policy (context and mode), and a config requiring client
+     * certificates resumes only a ticket that holds an authenticated one:
+     * otherwise a client could skip the certificate check with a ticket
+     * from a more lenient config or from before the policy changed. */
     int ok = suite && suite->md == c->suite->md && now >= s->received &&
              (uint64_t)now - (uint64_t)s->received <= s->lifetime &&
-             !strcmp(s->sni, c->sni ? c->sni : "");
+             !strcasecmp(s->sni, c->sni ? c->sni : "") && /* DNS names: RFC 4343 */
+             !CRYPTO_memcmp(s->ctx, c->cfg->sess_ctx, sizeof(s->ctx)) &&
+             (c->cfg->verify != KITLS_VERIFY_REQUIRE || (s->peer_cert && s->peer_auth));
     if (!ok) {
         kitls_session_free(s);
         return 0;
@@ -625,6 +693,7 @@ int kitls_psk_server_check(kitls_conn *c, struct rd ext, struct rd *modes)
     kitls_session_free(c->session);
     c->session = s;
     c->resumed = 1;
+    kitls_session_restore_peer(c);
     c->psk_dhe = dhe;
     c->client_age_ms = age_first - s->age_add;
     return 0;

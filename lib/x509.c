@@ -165,7 +165,16 @@ int kitls_x509_verify_chain(kitls_conn *c, const uint8_t *const *der, const size
         X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT |
                                                    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
         X509_VERIFY_PARAM_set_auth_level(param, 2);
-        if (!c->server && c->sni) {
+        /* A client checks the server's name unless the application opted
+         * out (kitls_config_set_verify_name): without a name, any
+         * certificate from a trusted CA would do, so that is refused
+         * here too, not only before the ClientHello (RFC 9525 §6). */
+        if (!c->server && c->cfg->verify_name) {
+            if (!c->sni) {
+                kitls_conn_set_detail(c, "no server name to check the certificate against");
+                ret = KITLS_E_NO_SERVER_NAME;
+                goto out;
+            }
             int ok = c->sni_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, c->sni)
                                   : X509_VERIFY_PARAM_set1_host(param, c->sni, 0);
             if (!ok) {
@@ -188,16 +197,14 @@ int kitls_x509_verify_chain(kitls_conn *c, const uint8_t *const *der, const size
         ret = result < 0 ? result : KITLS_E_CERT_INVALID;
         goto out;
     }
-    uint8_t *copy = malloc(len[0]);
+    struct kitls_der *copy = kitls_der_new(der[0], len[0]);
     if (!copy || !EVP_PKEY_up_ref(pk)) {
-        free(copy);
+        kitls_der_free(copy);
         ret = KITLS_E_NOMEM;
         goto out;
     }
-    memcpy(copy, der[0], len[0]);
-    free(c->peer_der);
-    c->peer_der = copy;
-    c->peer_der_len = len[0];
+    kitls_der_free(c->peer_cert);
+    c->peer_cert = copy;
     EVP_PKEY_free(c->peer_key);
     c->peer_key = pk;
     X509_free(c->peer_leaf);

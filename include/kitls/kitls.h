@@ -65,6 +65,7 @@ enum kitls_error {
     KITLS_E_CRYPTO = -104,          /**< libcrypto failure (internal_error) */
     KITLS_E_RNG = -105,             /**< random source failed */
     KITLS_E_CONFIG = -106,          /**< configuration invalid/incomplete */
+    KITLS_E_NO_SERVER_NAME = -107,  /**< verifying client without a server name (no alert; see kitls_config_set_verify_name) */
     KITLS_E_DECODE = -110,          /**< malformed message (decode_error) */
     KITLS_E_UNEXPECTED_MESSAGE = -111, /**< wrong message/record (unexpected_message) */
     KITLS_E_BAD_RECORD_MAC = -112,  /**< record failed to decrypt (bad_record_mac) */
@@ -255,6 +256,19 @@ KITLS_API KITLS_WUR int kitls_config_load_ca_pem(kitls_config *cfg, const char *
 KITLS_API KITLS_WUR int kitls_config_use_system_ca(kitls_config *cfg);
 /** Peer verification mode (see enum kitls_verify). */
 KITLS_API KITLS_WUR int kitls_config_set_verify(kitls_config *cfg, enum kitls_verify mode);
+/**
+ * Client: check the server's certificate against the connection's server
+ * name (default on).  While on, a verifying client (mode not
+ * KITLS_VERIFY_NONE) must have a name (kitls_conn_set_server_name()): its
+ * handshake fails with KITLS_E_NO_SERVER_NAME before anything is sent,
+ * since a chain-only check accepts any certificate a trusted CA issued for
+ * any name.  Off (0) is an explicit opt-out: only the chain, validity and
+ * usage are checked and no name is compared, even if one is set (it is
+ * still sent as SNI); the application must then check the peer's identity
+ * itself, e.g. in the verification callback.  peer_authenticated is 1 for
+ * such a connection once the chain verified.
+ */
+KITLS_API KITLS_WUR int kitls_config_set_verify_name(kitls_config *cfg, int on);
 
 /**
  * Verification callback, called once the peer's chain has been parsed and
@@ -344,7 +358,9 @@ KITLS_API void kitls_conn_free(kitls_conn *c);
 
 /** Client: server name to send in SNI and to verify the certificate
  *  against.  An IP address literal is verified against the IP SAN and is
- *  not sent as SNI.  Call before the first kitls_conn_handshake(). */
+ *  not sent as SNI.  Call before the first kitls_conn_handshake().  A
+ *  verifying client needs one unless kitls_config_set_verify_name(cfg, 0)
+ *  was called (else the handshake fails with KITLS_E_NO_SERVER_NAME). */
 KITLS_API KITLS_WUR int kitls_conn_set_server_name(kitls_conn *c, const char *name);
 /** Opaque per-connection user pointer. */
 KITLS_API void kitls_conn_set_user(kitls_conn *c, void *user);
@@ -450,6 +466,10 @@ KITLS_API uint16_t kitls_conn_peer_sigalg(const kitls_conn *c);/**< scheme the p
 KITLS_API const char *kitls_conn_alpn(const kitls_conn *c);     /**< NULL if none */
 KITLS_API const char *kitls_conn_server_name(const kitls_conn *c); /**< SNI (server side: received) */
 KITLS_API int kitls_conn_did_hrr(const kitls_conn *c);
+/** 1 if the peer was authenticated: its certificate verified (client:
+ *  the chain, and the name unless kitls_config_set_verify_name(cfg, 0);
+ *  server: a client certificate was verified).  A resumed connection
+ *  reports what the connection its session came from reported. */
 KITLS_API int kitls_conn_peer_authenticated(const kitls_conn *c);
 /** Peer record size limit in effect (plaintext bytes per record we send). */
 KITLS_API size_t kitls_conn_max_send_fragment(const kitls_conn *c);
@@ -488,7 +508,9 @@ KITLS_API const uint8_t *kitls_conn_sct_list(const kitls_conn *c, size_t *len);
 /** Client: OCSP status of the server's stapled response: 0 none, 1 good
  *  (verified), 2 revoked or invalid (the handshake then failed). */
 KITLS_API int kitls_conn_ocsp_status(const kitls_conn *c);
-/** DER of the peer's leaf certificate (NULL, 0 if none). */
+/** DER of the peer's leaf certificate (NULL, 0 if none); after
+ *  resumption, the one the original connection received (the session or
+ *  ticket carries it). */
 KITLS_API const uint8_t *kitls_conn_peer_cert(const kitls_conn *c, size_t *len);
 
 /* ------------------------------------------------------------------ */
@@ -526,11 +548,43 @@ KITLS_API kitls_session *kitls_conn_get_session(kitls_conn *c);
 /**
  * Client: offer this session for resumption (before the first
  * kitls_conn_handshake()).  The connection takes its own reference.  A
- * session that is expired or whose suite is not configured is not offered.
+ * session is not offered (a full handshake with certificate checks
+ * follows) when it is expired or its suite is not configured; when it was
+ * made for another server name than the connection's (names compare
+ * case-insensitively, an IP address and a DNS name never match, and a
+ * session made without a name goes only to connections without one); or
+ * when this connection's config verifies the server (mode not
+ * KITLS_VERIFY_NONE) but the original connection did not authenticate it.
+ * A resumed connection reports the peer certificate and
+ * kitls_conn_peer_authenticated() of the connection the session came from.
  */
 KITLS_API KITLS_WUR int kitls_conn_set_session(kitls_conn *c, kitls_session *s);
 /** 1 if the handshake resumed a session (PSK accepted). */
 KITLS_API int kitls_conn_is_resumed(const kitls_conn *c);
+
+/** Most bytes kitls_config_set_session_context() takes. */
+#define KITLS_MAX_SESSION_CONTEXT 255
+
+/**
+ * Server: the context tickets are bound to (like OpenSSL's session id
+ * context), 0..KITLS_MAX_SESSION_CONTEXT bytes; ctx NULL restores the
+ * default.  A ticket resumes only on a config whose context and client
+ * verification mode equal those of the config that issued it (configs
+ * sharing ticket keys included); otherwise, or when the mode is
+ * KITLS_VERIFY_REQUIRE and the ticket holds no authenticated client
+ * certificate, the PSK is ignored and a full handshake follows.  The
+ * default context is derived from the client-authentication policy: the
+ * trust anchors loaded in the config's store (when the mode is not
+ * KITLS_VERIFY_NONE) and whether a verification callback is set, so that
+ * loading other client CAs invalidates older tickets; a context set here
+ * replaces that default (the mode stays bound).  Set a context when
+ * the verification callback's policy changes, or when the anchors come
+ * from a directory (kitls_config_use_system_ca: not enumerable).  Tickets
+ * also carry the client's leaf certificate and verdict, restored on
+ * resumption (docs/limits.md).
+ */
+KITLS_API KITLS_WUR int kitls_config_set_session_context(kitls_config *cfg, const uint8_t *ctx,
+                                                         size_t len);
 
 /** Server: number of tickets sent after the handshake (default 1; 0 turns
  *  resumption off) and their lifetime in seconds (default 7200, at most

@@ -267,7 +267,9 @@ KITLS_API int kitls_uring_unlisten(kitls_uring *u, int id);
 
 /**
  * Connect to addr as a TLS client with `cfg` (a client config) and the
- * given server name (SNI and certificate check; NULL for none).  `user`
+ * given server name (SNI and certificate check; NULL for none, which a
+ * verifying config refuses unless kitls_config_set_verify_name(cfg, 0):
+ * its handshake fails with KITLS_E_NO_SERVER_NAME).  `user`
  * is the connection's user pointer.  Returns 0 and *out (may be NULL) or
  * -errno; the outcome arrives as EV_HANDSHAKE or EV_CLOSED.
  */
