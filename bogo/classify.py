@@ -301,6 +301,11 @@ RULES = [
      "resumption",
      "RFC 8446 §4.2.11: PskBinderEntry is opaque<32..255>, so the runner's 31-byte binder "
      "(SHA-256 suite) is a syntax error, decode_error (§6.2); BoGo expects decrypt_error."),
+    ("rfc-finished-length", r"^TrailingMessageData-TLS13-(Client|Server)Finished-TLS$", OPT,
+     "handshake",
+     "RFC 8446 §6.2: a message whose length is incorrect is decode_error, and a Finished has "
+     "exactly the hash length (§4.4.4), so a Finished with trailing data is decode_error (as "
+     "OpenSSL and tlsfuzzer expect); BoGo expects decrypt_error."),
     ("rfc-early-data-ch2", r"^SkipEarlyData-SecondClientHelloEarlyData-TLS13$", OPT,
      "early-data",
      "RFC 8446 §4.1.2: the second ClientHello MUST NOT carry early_data (early data is not "
