@@ -41,7 +41,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
@@ -50,13 +49,14 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <kitls/ktls.h>
 #include <kitls/kitls.h>
 #include <kitls/uring.h>
+
+#include "httpd-files.h"
 
 #define MAX_REQ 8192
 #define MAX_FILES 16
@@ -85,9 +85,7 @@ struct tlist {
 };
 
 static const char *docroot;
-static int rootfd = -1;
-static char rootreal[PATH_MAX];
-static struct stat secret_st[2]; /* the -c and -k files: never served */
+static struct httpd_root root = {.fd = -1};
 static unsigned long long max_body = 1u << 20;
 static struct tlist timers[T_LISTS];
 static int quiet;
@@ -153,26 +151,6 @@ static void files_close(struct client *cl)
     cl->nfds = 0;
 }
 
-static const char *mime(const char *path)
-{
-    const char *dot = strrchr(path, '.');
-    if (!dot)
-        return "application/octet-stream";
-    if (!strcmp(dot, ".html") || !strcmp(dot, ".htm"))
-        return "text/html";
-    if (!strcmp(dot, ".txt"))
-        return "text/plain";
-    if (!strcmp(dot, ".css"))
-        return "text/css";
-    if (!strcmp(dot, ".js"))
-        return "application/javascript";
-    if (!strcmp(dot, ".json"))
-        return "application/json";
-    if (!strcmp(dot, ".png"))
-        return "image/png";
-    return "application/octet-stream";
-}
-
 /* Queue a short status answer.  0, or -1 when it could not be queued (then
  * the caller closes: a lost answer must not shift the pipelined ones). */
 static int respond_status(struct client *cl, int code, const char *text, int keep, int head)
@@ -187,114 +165,6 @@ static int respond_status(struct client *cl, int code, const char *text, int kee
     return kitls_uring_send(cl->c, buf, (size_t)n) < 0 ? -1 : 0;
 }
 
-/* ---- what may be served ---- */
-
-static int hexval(int ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-/* Percent-decode the origin-form path (RFC 9112 §3.2.1, RFC 3986 §2.1)
- * into a path relative to the root.  -1 for a malformed escape, a
- * decoded NUL or a ".." segment (also when written %2e%2e). */
-static int target_to_rel(const char *path, char *out, size_t outlen)
-{
-    size_t o = 0;
-    if (path[0] != '/')
-        return -1;
-    for (const char *p = path + 1; *p; p++) {
-        int ch = (unsigned char)*p;
-        if (ch == '%') {
-            int h = hexval(p[1]), l = h < 0 ? -1 : hexval(p[2]);
-            if (l < 0)
-                return -1;
-            ch = h * 16 + l;
-            p += 2;
-        }
-        if (ch == 0 || o + 1 >= outlen)
-            return -1;
-        out[o++] = (char)ch;
-    }
-    out[o] = '\0';
-    for (char *s = out; *s;) { /* every segment */
-        size_t n = strcspn(s, "/");
-        if (n == 2 && s[0] == '.' && s[1] == '.')
-            return -1;
-        s += n + (s[n] == '/');
-    }
-    if (!o || out[o - 1] == '/') {
-        if (o + sizeof("index.html") > outlen)
-            return -1;
-        memcpy(out + o, "index.html", sizeof("index.html"));
-    }
-    return 0;
-}
-
-/* Open rel beneath the root.  openat2 (Linux 5.6) refuses every path,
- * symlinks included, that would resolve outside; without it, realpath
- * and a prefix check, then O_NOFOLLOW on the resolved name. */
-static int open_beneath(const char *rel)
-{
-    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY,
-                           .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
-    long fd = syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
-    if (fd >= 0 || errno != ENOSYS)
-        return (int)fd;
-    char full[PATH_MAX], real[PATH_MAX];
-    size_t rl = strlen(rootreal);
-    if (snprintf(full, sizeof(full), "%s/%s", rootreal, rel) >= (int)sizeof(full) ||
-        !realpath(full, real) || strncmp(real, rootreal, rl) || (real[rl] != '/' && rl > 1))
-        return -1;
-    return open(real, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW);
-}
-
-/* 1 if st is the certificate or key file (hard links and symlinks
- * inside the root included). */
-static int is_secret(const struct stat *st)
-{
-    for (int i = 0; i < 2; i++)
-        if (st->st_dev == secret_st[i].st_dev && st->st_ino == secret_st[i].st_ino)
-            return 1;
-    return 0;
-}
-
-/* ---- requests ---- */
-
-/* Parse a Content-Length value: 1*DIGIT with optional whitespace
- * (RFC 9110 §8.6).  -1 if malformed or absurdly large. */
-static long long parse_length(const char *v, const char *end)
-{
-    while (v < end && (*v == ' ' || *v == '\t'))
-        v++;
-    while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
-        end--;
-    if (v == end || end - v > 15)
-        return -1;
-    long long n = 0;
-    for (; v < end; v++) {
-        if (*v < '0' || *v > '9')
-            return -1;
-        n = n * 10 + (*v - '0');
-    }
-    return n;
-}
-
-/* The last coding of a Transfer-Encoding value is chunked (RFC 9112 §6.1). */
-static int te_final_chunked(const char *v, const char *end)
-{
-    while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
-        end--;
-    const char *c = end;
-    while (c > v && c[-1] != ',' && c[-1] != ' ' && c[-1] != '\t')
-        c--;
-    return end - c == 7 && !strncasecmp(c, "chunked", 7);
-}
 
 /* Serve one request head (len bytes, ending "\r\n\r\n"; req[len] is
  * writable).  Sets cl->body_left.  Returns 0 to keep the connection, -1
@@ -311,6 +181,8 @@ static int serve(struct client *cl, char *req, size_t len)
     if (sscanf(req, "%7s %1023s %15s", method, path, version) != 3 ||
         strncmp(version, "HTTP/1.", 7))
         return respond_status(cl, 400, "Bad Request", 0, 0), -1;
+    if (strlen(path) == sizeof(path) - 1) /* maybe cut short: never serve a prefix */
+        return respond_status(cl, 414, "URI Too Long", 0, 0), -1;
     int http10 = !strcmp(version, "HTTP/1.0");
     int keep = !http10, te = 0, te_chunked = 0;
     long long clen = -1;
@@ -330,13 +202,13 @@ static int serve(struct client *cl, char *req, size_t len)
             else if (!strncasecmp(v, "keep-alive", 10))
                 keep = 1;
         } else if (nlen == 14 && !strncasecmp(h, "Content-Length", 14)) {
-            long long n = parse_length(v, e);
+            long long n = httpd_parse_length(v, e);
             if (n < 0 || (clen >= 0 && n != clen)) /* RFC 9112 §6.3 item 5 */
                 return respond_status(cl, 400, "Bad Request", 0, 0), -1;
             clen = n;
         } else if (nlen == 17 && !strncasecmp(h, "Transfer-Encoding", 17)) {
             te = 1;
-            te_chunked = te_final_chunked(v, e);
+            te_chunked = httpd_te_final_chunked(v, e);
         }
         h = e + 2;
     }
@@ -357,11 +229,11 @@ static int serve(struct client *cl, char *req, size_t len)
     if (q)
         *q = '\0';
     char rel[PATH_MAX];
-    if (target_to_rel(path, rel, sizeof(rel)) < 0)
+    if (httpd_target_to_rel(path, rel, sizeof(rel)) < 0)
         return respond_status(cl, 400, "Bad Request", 0, 0), -1;
-    int fd = open_beneath(rel);
+    int fd = httpd_open_beneath(&root, rel);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || is_secret(&st)) {
+    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || httpd_is_secret(&root, &st)) {
         if (fd >= 0)
             close(fd);
         n_404++;
@@ -371,7 +243,7 @@ static int serve(struct client *cl, char *req, size_t len)
     int n = snprintf(hdr, 512,
                      "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %lld\r\n"
                      "Connection: %s\r\n\r\n",
-                     mime(rel), (long long)st.st_size, keep ? "keep-alive" : "close");
+                     httpd_mime(rel), (long long)st.st_size, keep ? "keep-alive" : "close");
     if (head) {
         close(fd);
     } else if (st.st_size <= SMALL_FILE) {
@@ -405,7 +277,7 @@ static void client_close(struct client *cl)
 static void process(struct client *cl)
 {
     size_t off = 0;
-    while (!cl->closing && !cl->paused) {
+    while (!cl->closing && !cl->paused && off < cl->req_len) {
         if (cl->body_left) {
             size_t skip = cl->req_len - off;
             if (skip > cl->body_left)
@@ -421,6 +293,11 @@ static void process(struct client *cl)
             break;
         size_t rlen = (size_t)(end - (cl->req + off)) + 4;
         char save = cl->req[off + rlen];
+        if (rlen > MAX_REQ) {
+            (void)respond_status(cl, 431, "Request Header Fields Too Large", 0, 0);
+            client_close(cl);
+            return;
+        }
         if (serve(cl, cl->req + off, rlen) < 0) {
             client_close(cl);
             return;
@@ -435,8 +312,10 @@ static void process(struct client *cl)
     }
     if (cl->closing)
         return;
-    memmove(cl->req, cl->req + off, cl->req_len - off);
-    cl->req_len -= off;
+    if (off) {
+        memmove(cl->req, cl->req + off, cl->req_len - off);
+        cl->req_len -= off;
+    }
     if (!cl->paused && cl->req_len >= MAX_REQ) {
         (void)respond_status(cl, 431, "Request Header Fields Too Large", 0, 0);
         client_close(cl);
@@ -683,13 +562,13 @@ int main(int argc, char **argv)
                         "(the current directory may hold the key)\n");
         return 2;
     }
-    rootfd = open(docroot, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (rootfd < 0 || !realpath(docroot, rootreal)) {
+    root.fd = open(docroot, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root.fd < 0 || !realpath(docroot, root.real)) {
         fprintf(stderr, "uring-httpd: document root %s: %s\n", docroot, strerror(errno));
         return 1;
     }
     for (int i = 0; i < 2; i++)
-        if (stat(i ? key : cert, &secret_st[i]) < 0) {
+        if (stat(i ? key : cert, &root.secret[i]) < 0) {
             fprintf(stderr, "uring-httpd: %s: %s\n", i ? key : cert, strerror(errno));
             return 1;
         }
@@ -738,7 +617,7 @@ int main(int argc, char **argv)
         }
     }
     if (!quiet)
-        fprintf(stderr, "uring-httpd: serving %s on %s:%d\n", rootreal, addr, ntohs(sa.sin_port));
+        fprintf(stderr, "uring-httpd: serving %s on %s:%d\n", root.real, addr, ntohs(sa.sin_port));
     while (!stop) {
         r = kitls_uring_run(u, timers[T_HEADER].head || timers[T_IDLE].head ? 250 : 500);
         if (r < 0 && r != -EINTR) {
@@ -759,7 +638,7 @@ int main(int argc, char **argv)
             (unsigned long long)st.ktls_conns, rss_kb());
     kitls_uring_free(u);
     close(lfd);
-    close(rootfd);
+    close(root.fd);
     kitls_config_free(cfg);
     return 0;
 }

@@ -75,10 +75,10 @@ get() { # path -> "code" and the body in $tmp/body
 }
 check "item 1: a file in the root is served" test "$(get /index.html)" = 200
 check "item 1: a symlink staying inside the root is served" test "$(get /inlink)" = 200
-for p in /key.pem /cert.pem /keylink /key-hard /out /abs /sub/../key.pem /%2e%2e/secret.txt \
+for p in /key.pem /cert.pem /keylink /key-hard /out /abs //etc/passwd /sub/../key.pem /%2e%2e/secret.txt \
     /sub/%2E%2E/key.pem /..%2fsecret.txt /a%00b; do
     code=$(get "$p")
-    leak=$(grep -c -e PRIVATE -e CERTIFICATE -e SECRET-OUTSIDE "$tmp/body" 2>/dev/null)
+    leak=$(grep -c -e PRIVATE -e CERTIFICATE -e SECRET-OUTSIDE -e root: "$tmp/body" 2>/dev/null)
     case $p in
     *..* | *%2e* | *%2E* | *%00*) want=400 ;;
     *) want=404 ;;
