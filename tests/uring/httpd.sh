@@ -134,6 +134,7 @@ p3=$(wait_port "$tmp/h3.port")
 for n in 1 2 3; do curl $copts -o /dev/null "https://localhost:$p3/index.html"; done
 kill -TERM $h3
 wait $h3
+check "item 5: the --ktls server exits cleanly" test $? = 0
 pids=$(echo "$pids" | sed "s/ $h3//")
 offloaded=$(sed -n 's/.* ktls \([0-9]*\) .*/\1/p' "$tmp/h3.log")
 started=$(grep -c -e '--ktls: no kernel TLS here' -e '--ktls: this kernel cannot rekey' "$tmp/h3.log")
@@ -182,6 +183,7 @@ check "item 3: an idle keep-alive connection is closed after the idle timeout" \
     in_time "$tmp/t.idle" HTTP/1.1_200_OK
 kill -TERM $h2
 wait $h2
+check "item 3: the server with short timeouts exits cleanly" test $? = 0
 check "item 3: the server counted the header and idle timeouts" \
     grep -q 'idle/header timeouts 2 ' "$tmp/h2.log"
 
