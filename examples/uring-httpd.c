@@ -469,9 +469,9 @@ static long rss_kb(void)
     return v;
 }
 
-static void usage(const char *argv0)
+static void usage(FILE *out, const char *argv0)
 {
-    fprintf(stderr,
+    fprintf(out,
             "usage: %s -c cert.pem -k key.pem -r docroot [options]\n"
             "  -r DIR                 document root (required; the -c/-k files, paths\n"
             "                         outside DIR and symlinks leading out are never served)\n"
@@ -486,7 +486,7 @@ static void usage(const char *argv0)
             "  --max-body N           request body discarded up to N bytes (1048576);\n"
             "                         larger: 413 and close\n"
             "  --ready-file F         write \"port pid\" to F once listening\n"
-            "  --no-multishot, --no-tickets, -q\n",
+            "  --no-multishot, --no-tickets, -q, -h/--help\n",
             argv0);
 }
 
@@ -544,8 +544,11 @@ int main(int argc, char **argv)
             no_tickets = 1;
         else if (!strcmp(a, "-q"))
             quiet = 1;
-        else {
-            usage(argv[0]);
+        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout, argv[0]);
+            return 0;
+        } else {
+            usage(stderr, argv[0]);
             return 2;
         }
         if (ms && !(*ms = parse_ms(argv[++i]))) {
