@@ -347,6 +347,47 @@ int ex_close(int fd, kitls_conn *c, int peer_closed)
     return rc;
 }
 
+/*
+ * close() with unread input makes the kernel send a TCP reset (RFC 1122
+ * §4.2.2.13) and drop whatever is still queued for sending, and the peer's
+ * stack may discard what it received but had not read yet: the alert that
+ * explains the failure is lost in exactly the cases where the peer was
+ * still sending.  So: FIN after our last record, then read until the
+ * peer's EOF, bounded in bytes and time (a peer that never stops sending
+ * still gets the reset, later).
+ */
+void ex_close_socket(int fd)
+{
+    uint8_t buf[16384];
+    size_t total = 0;
+    struct timespec t0, t;
+
+    if (fd < 0)
+        return;
+    (void)shutdown(fd, SHUT_WR);
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (total < EX_LINGER_BYTES) {
+        clock_gettime(CLOCK_MONOTONIC, &t);
+        long left = EX_LINGER_MS - ((t.tv_sec - t0.tv_sec) * 1000L +
+                                    (t.tv_nsec - t0.tv_nsec) / 1000000L);
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (left <= 0)
+            break;
+        int pr = poll(&pfd, 1, (int)left);
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr <= 0)
+            break;
+        ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK))
+            continue;
+        if (n <= 0) /* EOF, or an error such as a kTLS record we cannot read */
+            break;
+        total += (size_t)n;
+    }
+    close(fd);
+}
+
 /* ---- kernel TLS offload ---- */
 
 

@@ -123,6 +123,16 @@ int ex_write(int fd, kitls_conn *c, const uint8_t *buf, size_t len);
  * peer_closed, transport errors while flushing are not reported (the peer
  * may already be gone).  0 or an error. */
 int ex_close(int fd, kitls_conn *c, int peer_closed);
+/*
+ * Close a connection's socket so that what we sent last (a fatal alert or
+ * close_notify) reaches the peer: shut down the write side, read and
+ * discard what the peer still sends until its EOF, at most
+ * EX_LINGER_BYTES or EX_LINGER_MS, then close.  Use it instead of close()
+ * for every connected socket.
+ */
+void ex_close_socket(int fd);
+#define EX_LINGER_BYTES (256 * 1024)
+#define EX_LINGER_MS 1000
 
 /* ---- kernel TLS offload ---- */
 

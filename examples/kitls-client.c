@@ -730,8 +730,7 @@ int main(int argc, char **argv)
 
 out:
     ex_ktls_detach();
-    if (fd >= 0)
-        close(fd);
+    ex_close_socket(fd); /* the alert or close_notify must not be lost to a reset */
     kitls_conn_free(c);
     kitls_config_free(cfg);
     free(early);

@@ -538,7 +538,7 @@ int main(int argc, char **argv)
             break;
         }
         rc = serve_one(cfd, cfg, &o);
-        close(cfd);
+        ex_close_socket(cfd); /* the alert or close_notify must not be lost to a reset */
         failed |= rc != 0;
         if (o.naccept > 0 && ++served == o.naccept) {
             rc = failed ? 1 : 0;

@@ -104,6 +104,34 @@ else
     fail "uring-httpd --ktls: good=$good TlsTxSw +$((tx1 - tx0))"
 fi
 tail -n 1 "$w/httpd.log" | say
+# --ktls says once why it falls back (issue 14): nothing on the rekey
+# kernel (all offloaded); on 6.1 with --ktls-close one start line, and
+# without it a start line and one line for three connections (NO_REKEY).
+nlog=$(grep -c -e '--ktls: ' "$w/httpd.log")
+if [ "$rekey" = 1 ]; then
+    [ "$nlog" = 0 ] && ok "uring-httpd --ktls: no fallback logged" ||
+        { fail "uring-httpd --ktls: $nlog fallback lines"; grep -e '--ktls: ' "$w/httpd.log" | say; }
+else
+    [ "$nlog" = 1 ] && grep -q -e '--ktls: this kernel cannot rekey TLS 1.3: offloaded' "$w/httpd.log" &&
+        ok "uring-httpd --ktls --ktls-close: the missing rekey logged once at start" ||
+        { fail "uring-httpd --ktls --ktls-close: $nlog fallback lines"; grep -e '--ktls: ' "$w/httpd.log" | say; }
+    echo small >"$w/www/small.txt"
+    "$L/uring-httpd" -q -c "$w/cert.pem" -k "$w/key.pem" -r "$w/www" -p 0 --ktls \
+        --ready-file "$w/httpd2.port" 2>"$w/httpd2.log" &
+    hpid=$!
+    hport=$(wait_port "$w/httpd2.port")
+    for i in 1 2 3; do
+        timeout 60 curl -s --cacert "$w/cert.pem" -o /dev/null "https://localhost:$hport/small.txt"
+    done
+    kill -TERM $hpid; wait $hpid
+    if [ "$(grep -c -e '--ktls: this kernel cannot rekey TLS 1.3 (Linux < 6.14)' "$w/httpd2.log")" = 1 ] &&
+        [ "$(grep -c -e '--ktls: a connection stays in userspace' "$w/httpd2.log")" = 1 ]; then
+        ok "uring-httpd --ktls (no rekey): logged once at start and once for 3 connections"
+    else
+        fail "uring-httpd --ktls (no rekey): fallback not logged once"
+    fi
+    say "$w/httpd2.log"
+fi
 
 # ---- 3. kitls-server --uring --ktls both --sendfile ----
 printf 'HELLO\n' >"$w/expect"
