@@ -123,6 +123,12 @@ KITLS_API const char *kitls_alert_string(int alert);
 #define KITLS_SIG_RSA_PSS_RSAE_SHA384 0x0805
 #define KITLS_SIG_RSA_PSS_RSAE_SHA512 0x0806
 #define KITLS_SIG_ED25519 0x0807
+/* RSASSA-PSS with an id-RSASSA-PSS public key (RFC 8446 §4.2.3): MGF1 with
+ * the same hash, salt length = digest length, and never with an
+ * rsaEncryption key (which uses rsa_pss_rsae_*). */
+#define KITLS_SIG_RSA_PSS_PSS_SHA256 0x0809
+#define KITLS_SIG_RSA_PSS_PSS_SHA384 0x080a
+#define KITLS_SIG_RSA_PSS_PSS_SHA512 0x080b
 
 /** IANA name of a cipher suite ("TLS_AES_128_GCM_SHA256"), or NULL. */
 KITLS_API const char *kitls_suite_name(uint16_t suite);
