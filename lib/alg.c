@@ -143,18 +143,4 @@ uint16_t kitls_sigalg_by_name(const char *name)
     return 0;
 }
 
-int kitls_sig_key_usable(EVP_PKEY *key)
-{
-    for (size_t i = 0; i < N(sigalgs); i++)
-        if (kitls_sig_key_matches(&sigalgs[i], key))
-            return 1;
-    return 0;
-}
-
-int kitls_sig_keys_agree(EVP_PKEY *a, EVP_PKEY *b)
-{
-    for (size_t i = 0; i < N(sigalgs); i++)
-        if (kitls_sig_key_matches(&sigalgs[i], a) != kitls_sig_key_matches(&sigalgs[i], b))
-            return 0;
-    return 1;
-}
+const struct kitls_sigalg *kitls_sigalg_at(size_t i) { return i < N(sigalgs) ? &sigalgs[i] : NULL; }

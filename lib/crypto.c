@@ -143,6 +143,24 @@ int kitls_sig_key_matches(const struct kitls_sigalg *s, EVP_PKEY *key)
     return 1;
 }
 
+int kitls_sig_key_usable(EVP_PKEY *key)
+{
+    const struct kitls_sigalg *s;
+    for (size_t i = 0; (s = kitls_sigalg_at(i)) != NULL; i++)
+        if (kitls_sig_key_matches(s, key))
+            return 1;
+    return 0;
+}
+
+int kitls_sig_keys_agree(EVP_PKEY *a, EVP_PKEY *b)
+{
+    const struct kitls_sigalg *s;
+    for (size_t i = 0; (s = kitls_sigalg_at(i)) != NULL; i++)
+        if (kitls_sig_key_matches(s, a) != kitls_sig_key_matches(s, b))
+            return 0;
+    return 1;
+}
+
 int kitls_sig_sign(const struct kitls_sigalg *s, EVP_PKEY *key, int server, const uint8_t *th,
                    size_t th_len, uint8_t *sig, size_t *sig_len)
 {

@@ -137,6 +137,8 @@ int kitls_alg_init(void);
 const struct kitls_suite *kitls_suite_find(uint16_t id);
 const struct kitls_group *kitls_group_find(uint16_t id);
 const struct kitls_sigalg *kitls_sigalg_find(uint16_t id);
+/** The i-th row of the scheme table, NULL past its end. */
+const struct kitls_sigalg *kitls_sigalg_at(size_t i);
 extern const uint16_t kitls_default_suites[3];
 extern const uint16_t kitls_default_groups[3];
 extern const uint16_t kitls_default_sigalgs[12];
