@@ -65,7 +65,7 @@ struct chain {
     char *tampered; /* cr.chain with one bit of the leaf's signature flipped */
     size_t tampered_len;
 };
-static struct chain ch_pss_root, ch_rsa_root;
+static struct chain ch_pss_root, ch_rsa_root, ch_ec_leaf;
 
 static const char *const leaf_exts[] = {
     "basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature",
@@ -125,22 +125,22 @@ static char *cat(const char *a, size_t al, const char *b, size_t bl, size_t *len
 
 /*
  * root (key root_key, self-signed with PSS) -> intermediate (PSS key
- * restricted to SHA-256, PSS-signed) -> leaf (unrestricted PSS key,
- * PSS-signed).  The server sends leaf + intermediate.
+ * restricted to SHA-256, PSS-signed) -> leaf (leaf_key, PSS-signed).  The
+ * server sends leaf + intermediate.
  */
-static void make_chain(struct chain *c, EVP_PKEY *root_key)
+static void make_chain(struct chain *c, EVP_PKEY *root_key, EVP_PKEY *leaf_key)
 {
     EVP_PKEY *ik = pss_key("SHA256", "SHA256", 32);
     X509 *root = tu_issue(root_key, "kitls PSS root", NULL, NULL, ca_exts);
     resign_pss(root, root_key);
     X509 *inter = tu_issue(ik, "kitls PSS intermediate", root, root_key, ca_exts);
     resign_pss(inter, root_key);
-    X509 *leaf = tu_issue(pss_unrestricted, "localhost", inter, ik, leaf_exts);
+    X509 *leaf = tu_issue(leaf_key, "localhost", inter, ik, leaf_exts);
     resign_pss(leaf, ik);
     size_t ll, il;
     char *lp = tu_x509_pem(leaf, &ll), *ip = tu_x509_pem(inter, &il);
     c->cr.chain = cat(lp, ll, ip, il, &c->cr.chain_len);
-    c->cr.key = tu_pkey_pem(pss_unrestricted, &c->cr.key_len);
+    c->cr.key = tu_pkey_pem(leaf_key, &c->cr.key_len);
     c->root = tu_x509_pem(root, &c->root_len);
     /* The last byte of the leaf's signature, flipped: still DER, no longer
      * a valid signature. */
@@ -199,10 +199,13 @@ static void fixture(void)
     make_cred(&same_n_384, k384);
     EVP_PKEY_free(k384);
     EVP_PKEY *rk = pss_key(NULL, NULL, 0);
-    make_chain(&ch_pss_root, rk);
+    make_chain(&ch_pss_root, rk, pss_unrestricted);
+    EVP_PKEY *ec = tu_keygen(TU_P256);
+    make_chain(&ch_ec_leaf, rk, ec);
+    EVP_PKEY_free(ec);
     EVP_PKEY_free(rk);
     rk = tu_keygen(TU_RSA2048);
-    make_chain(&ch_rsa_root, rk);
+    make_chain(&ch_rsa_root, rk, pss_unrestricted);
     EVP_PKEY_free(rk);
 }
 
@@ -514,11 +517,12 @@ static struct result run_chain(const struct chain *ch, int tampered, int trust_r
 START_TEST(test_pss_signed_chain)
 {
     /* _i = 0: every certificate has a PSS key and signature; 1: the root
-     * has an rsaEncryption key and signs with RSASSA-PSS. */
-    const struct chain *ch = _i ? &ch_rsa_root : &ch_pss_root;
+     * has an rsaEncryption key and signs with RSASSA-PSS; 2: PSS root and
+     * intermediate, P-256 leaf (only the chain is PSS). */
+    const struct chain *ch = _i == 0 ? &ch_pss_root : _i == 1 ? &ch_rsa_root : &ch_ec_leaf;
     struct result r = run_chain(ch, 0, 1);
     expect_ok(&r);
-    ck_assert_uint_eq(r.c_peer_sigalg, PSS256);
+    ck_assert_uint_eq(r.c_peer_sigalg, _i == 2 ? KITLS_SIG_ECDSA_SECP256R1_SHA256 : PSS256);
     /* The same chain with the leaf's PSS signature broken is refused. */
     r = run_chain(ch, 1, 1);
     ck_assert_msg(r.c == KITLS_E_CERT_INVALID, "client: %d (%s)", r.c, kitls_error_string(r.c));
@@ -557,7 +561,7 @@ static Suite *rsapss_suite(void)
 
     tc = tcase_create("chain");
     tcase_set_timeout(tc, 60);
-    tcase_add_loop_test(tc, test_pss_signed_chain, 0, 2);
+    tcase_add_loop_test(tc, test_pss_signed_chain, 0, 3);
     suite_add_tcase(s, tc);
     return s;
 }
