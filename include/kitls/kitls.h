@@ -208,7 +208,11 @@ KITLS_API KITLS_WUR int kitls_config_set_hrr_cookie(kitls_config *cfg, int on);
  * Certificate chain (leaf first) and private key, both PEM files.  A server
  * may add several (one per key type / name); it selects by the client's
  * signature_algorithms and server_name.  A client adds at most one, used
- * when the server asks.
+ * when the server asks.  An id-RSASSA-PSS key signs with rsa_pss_pss_*
+ * within its parameter restrictions (RFC 8446 §4.2.3); KITLS_E_CONFIG if
+ * those allow no scheme (a hash other than SHA-256/384/512, an MGF1 hash
+ * unlike the signing hash, a minimum salt above the digest length) or
+ * differ from the certificate's.
  */
 KITLS_API KITLS_WUR int kitls_config_add_cert_files(kitls_config *cfg, const char *chain_pem_file,
                                                     const char *key_pem_file);
