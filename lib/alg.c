@@ -18,28 +18,34 @@ static const struct kitls_group groups[] = {
     {KITLS_GROUP_SECP384R1, "secp384r1", "P-384", 97, 1},
 };
 
+/* One row per scheme (RFC 8446 §4.2.3): the key type it signs with, the
+ * curve, the hash, PSS padding, chain-only, the smallest key size. */
 static struct kitls_sigalg sigalgs[] = {
-    {KITLS_SIG_ED25519, "ed25519", EVP_PKEY_ED25519, NULL, NULL, 0, 0, NULL},
-    {KITLS_SIG_ECDSA_SECP256R1_SHA256, "ecdsa_secp256r1_sha256", EVP_PKEY_EC, "P-256", "SHA256", 0, 0, NULL},
-    {KITLS_SIG_ECDSA_SECP384R1_SHA384, "ecdsa_secp384r1_sha384", EVP_PKEY_EC, "P-384", "SHA384", 0, 0, NULL},
-    {KITLS_SIG_RSA_PSS_RSAE_SHA256, "rsa_pss_rsae_sha256", EVP_PKEY_RSA, NULL, "SHA256", 1, 0, NULL},
-    {KITLS_SIG_RSA_PSS_RSAE_SHA384, "rsa_pss_rsae_sha384", EVP_PKEY_RSA, NULL, "SHA384", 1, 0, NULL},
-    {KITLS_SIG_RSA_PSS_RSAE_SHA512, "rsa_pss_rsae_sha512", EVP_PKEY_RSA, NULL, "SHA512", 1, 0, NULL},
-    {KITLS_SIG_RSA_PKCS1_SHA256, "rsa_pkcs1_sha256", EVP_PKEY_RSA, NULL, "SHA256", 0, 1, NULL},
-    {KITLS_SIG_RSA_PKCS1_SHA384, "rsa_pkcs1_sha384", EVP_PKEY_RSA, NULL, "SHA384", 0, 1, NULL},
-    {KITLS_SIG_RSA_PKCS1_SHA512, "rsa_pkcs1_sha512", EVP_PKEY_RSA, NULL, "SHA512", 0, 1, NULL},
+    {KITLS_SIG_ED25519, "ed25519", "ED25519", NULL, NULL, 0, 0, 0, NULL},
+    {KITLS_SIG_ECDSA_SECP256R1_SHA256, "ecdsa_secp256r1_sha256", "EC", "P-256", "SHA256", 0, 0, 0, NULL},
+    {KITLS_SIG_ECDSA_SECP384R1_SHA384, "ecdsa_secp384r1_sha384", "EC", "P-384", "SHA384", 0, 0, 0, NULL},
+    {KITLS_SIG_RSA_PSS_RSAE_SHA256, "rsa_pss_rsae_sha256", "RSA", NULL, "SHA256", 1, 0, 2048, NULL},
+    {KITLS_SIG_RSA_PSS_RSAE_SHA384, "rsa_pss_rsae_sha384", "RSA", NULL, "SHA384", 1, 0, 2048, NULL},
+    {KITLS_SIG_RSA_PSS_RSAE_SHA512, "rsa_pss_rsae_sha512", "RSA", NULL, "SHA512", 1, 0, 2048, NULL},
+    {KITLS_SIG_RSA_PSS_PSS_SHA256, "rsa_pss_pss_sha256", "RSA-PSS", NULL, "SHA256", 1, 0, 2048, NULL},
+    {KITLS_SIG_RSA_PSS_PSS_SHA384, "rsa_pss_pss_sha384", "RSA-PSS", NULL, "SHA384", 1, 0, 2048, NULL},
+    {KITLS_SIG_RSA_PSS_PSS_SHA512, "rsa_pss_pss_sha512", "RSA-PSS", NULL, "SHA512", 1, 0, 2048, NULL},
+    {KITLS_SIG_RSA_PKCS1_SHA256, "rsa_pkcs1_sha256", "RSA", NULL, "SHA256", 0, 1, 2048, NULL},
+    {KITLS_SIG_RSA_PKCS1_SHA384, "rsa_pkcs1_sha384", "RSA", NULL, "SHA384", 0, 1, 2048, NULL},
+    {KITLS_SIG_RSA_PKCS1_SHA512, "rsa_pkcs1_sha512", "RSA", NULL, "SHA512", 0, 1, 2048, NULL},
 };
 
 const uint16_t kitls_default_suites[3] = {KITLS_AES_128_GCM_SHA256, KITLS_AES_256_GCM_SHA384,
                                           KITLS_CHACHA20_POLY1305_SHA256};
 const uint16_t kitls_default_groups[3] = {KITLS_GROUP_X25519, KITLS_GROUP_SECP256R1,
                                           KITLS_GROUP_SECP384R1};
-const uint16_t kitls_default_sigalgs[9] = {
+const uint16_t kitls_default_sigalgs[12] = {
     KITLS_SIG_ECDSA_SECP256R1_SHA256, KITLS_SIG_ECDSA_SECP384R1_SHA384, KITLS_SIG_ED25519,
     KITLS_SIG_RSA_PSS_RSAE_SHA256,    KITLS_SIG_RSA_PSS_RSAE_SHA384,    KITLS_SIG_RSA_PSS_RSAE_SHA512,
+    KITLS_SIG_RSA_PSS_PSS_SHA256,     KITLS_SIG_RSA_PSS_PSS_SHA384,     KITLS_SIG_RSA_PSS_PSS_SHA512,
     KITLS_SIG_RSA_PKCS1_SHA256,       KITLS_SIG_RSA_PKCS1_SHA384,       KITLS_SIG_RSA_PKCS1_SHA512,
 };
-const size_t kitls_n_default_sigalgs = 9;
+const size_t kitls_n_default_sigalgs = 12;
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -136,3 +142,5 @@ uint16_t kitls_sigalg_by_name(const char *name)
             return sigalgs[i].id;
     return 0;
 }
+
+const struct kitls_sigalg *kitls_sigalg_at(size_t i) { return i < N(sigalgs) ? &sigalgs[i] : NULL; }

@@ -266,6 +266,13 @@ int kitls_config_add_cert_pem(kitls_config *cfg, const char *chain_pem, size_t c
     ERR_clear_error();
     if (!c.n || X509_check_private_key(c.leaf, c.key) != 1)
         goto out;
+    /* An id-RSASSA-PSS key signs only with the rsa_pss_pss_* schemes its
+     * parameters allow (RFC 8446 §4.2.3, RFC 4055 §3.1): refuse one that
+     * allows none, or whose parameters differ from the certificate's (the
+     * peer checks our signature against the certificate's). */
+    if (EVP_PKEY_is_a(c.key, "RSA-PSS") &&
+        (!kitls_sig_key_usable(c.key) || !kitls_sig_keys_agree(c.key, X509_get0_pubkey(c.leaf))))
+        goto out;
     cfg->certs[cfg->n_certs++] = c;
     memset(&c, 0, sizeof(c));
     ret = 0;

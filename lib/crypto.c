@@ -76,6 +76,12 @@ static size_t sig_content(uint8_t *buf, int server, const uint8_t *th, size_t th
     return 65 + cl + th_len;
 }
 
+/*
+ * PSS parameters fixed by RFC 8446 §4.2.3 for both rsa_pss_rsae_* and
+ * rsa_pss_pss_*: MGF1 over the scheme's hash, salt as long as the digest.
+ * Verification with RSA_PSS_SALTLEN_DIGEST accepts only that salt length,
+ * so a signature made with any other salt fails (decrypt_error).
+ */
 static int sig_setup(const struct kitls_sigalg *s, EVP_MD_CTX *md, EVP_PKEY *key, int sign)
 {
     EVP_PKEY_CTX *pctx = NULL;
@@ -85,16 +91,41 @@ static int sig_setup(const struct kitls_sigalg *s, EVP_MD_CTX *md, EVP_PKEY *key
     if (ok <= 0)
         return KITLS_E_CRYPTO;
     if (s->pss && (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) <= 0 ||
+                   EVP_PKEY_CTX_set_rsa_mgf1_md_name(pctx, mdname, NULL) <= 0 ||
                    EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) <= 0))
         return KITLS_E_CRYPTO;
     return 0;
 }
 
+/*
+ * An id-RSASSA-PSS key may restrict its use in its parameters (RFC 4055
+ * §3.1): the hash, the MGF1 hash and the minimum salt length.  A scheme
+ * fits a restricted key only when both hashes are the scheme's and the
+ * minimum salt is at most the digest length (the salt RFC 8446 §4.2.3
+ * prescribes): a key restricted to SHA-384 never signs or verifies
+ * rsa_pss_pss_sha256.  libcrypto exposes the restriction as key
+ * parameters (an unrestricted key has no salt length) and leaves out a
+ * hash equal to the RFC 4055 default, SHA-1.
+ */
+static int pss_params_allow(const struct kitls_sigalg *s, EVP_PKEY *key)
+{
+    char md[64] = "SHA1", mgf1[64] = "SHA1";
+    int min_salt = 0;
+    size_t n;
+    if (!EVP_PKEY_get_int_param(key, OSSL_PKEY_PARAM_RSA_PSS_SALTLEN, &min_salt))
+        return 1;
+    if (!s->md)
+        return 0;
+    (void)EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_RSA_DIGEST, md, sizeof(md), &n);
+    (void)EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_RSA_MGF1_DIGEST, mgf1, sizeof(mgf1),
+                                         &n);
+    return EVP_MD_is_a(s->md, md) && EVP_MD_is_a(s->md, mgf1) && min_salt >= 0 &&
+           min_salt <= EVP_MD_get_size(s->md);
+}
+
 int kitls_sig_key_matches(const struct kitls_sigalg *s, EVP_PKEY *key)
 {
-    if (s->cert_only || !EVP_PKEY_is_a(key, s->key_type == EVP_PKEY_EC        ? "EC"
-                                            : s->key_type == EVP_PKEY_ED25519 ? "ED25519"
-                                                                              : "RSA"))
+    if (s->cert_only || !EVP_PKEY_is_a(key, s->key_type))
         return 0;
     if (s->curve) {
         char name[32];
@@ -105,8 +136,28 @@ int kitls_sig_key_matches(const struct kitls_sigalg *s, EVP_PKEY *key)
         if (strcmp(name, s->curve) && strcmp(name, alt))
             return 0;
     }
-    if (s->key_type == EVP_PKEY_RSA && EVP_PKEY_get_bits(key) < 2048)
+    if (s->min_bits && EVP_PKEY_get_bits(key) < s->min_bits)
         return 0;
+    if (EVP_PKEY_is_a(key, "RSA-PSS") && !pss_params_allow(s, key))
+        return 0;
+    return 1;
+}
+
+int kitls_sig_key_usable(EVP_PKEY *key)
+{
+    const struct kitls_sigalg *s;
+    for (size_t i = 0; (s = kitls_sigalg_at(i)) != NULL; i++)
+        if (kitls_sig_key_matches(s, key))
+            return 1;
+    return 0;
+}
+
+int kitls_sig_keys_agree(EVP_PKEY *a, EVP_PKEY *b)
+{
+    const struct kitls_sigalg *s;
+    for (size_t i = 0; (s = kitls_sigalg_at(i)) != NULL; i++)
+        if (kitls_sig_key_matches(s, a) != kitls_sig_key_matches(s, b))
+            return 0;
     return 1;
 }
 

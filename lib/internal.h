@@ -120,11 +120,16 @@ struct kitls_group {
 struct kitls_sigalg {
     uint16_t id;
     const char *name;
-    int key_type;       /* EVP_PKEY_EC, EVP_PKEY_RSA, EVP_PKEY_ED25519 */
+    /* libcrypto key type the scheme signs with (EVP_PKEY_is_a): "EC",
+     * "ED25519", "RSA" (rsaEncryption SPKI) or "RSA-PSS" (id-RSASSA-PSS
+     * SPKI); RFC 8446 §4.2.3 ties rsa_pss_rsae_* and rsa_pss_pss_* to one
+     * key type each. */
+    const char *key_type;
     const char *curve;  /* EC group name or NULL */
     const char *md_name;
     int pss;
     int cert_only;      /* may appear in chains, never in CertificateVerify */
+    int min_bits;       /* smallest key accepted (RSA: 2048), 0: any */
     const EVP_MD *md;   /* fetched once; NULL for Ed25519 */
 };
 
@@ -132,9 +137,11 @@ int kitls_alg_init(void);
 const struct kitls_suite *kitls_suite_find(uint16_t id);
 const struct kitls_group *kitls_group_find(uint16_t id);
 const struct kitls_sigalg *kitls_sigalg_find(uint16_t id);
+/** The i-th row of the scheme table, NULL past its end. */
+const struct kitls_sigalg *kitls_sigalg_at(size_t i);
 extern const uint16_t kitls_default_suites[3];
 extern const uint16_t kitls_default_groups[3];
-extern const uint16_t kitls_default_sigalgs[9];
+extern const uint16_t kitls_default_sigalgs[12];
 extern const size_t kitls_n_default_sigalgs;
 
 /* ---- hashing and the key schedule (keysched.c) ---- */
@@ -230,8 +237,13 @@ int kitls_sig_sign(const struct kitls_sigalg *s, EVP_PKEY *key, int server, cons
                    size_t th_len, uint8_t *sig, size_t *sig_len);
 int kitls_sig_verify(const struct kitls_sigalg *s, EVP_PKEY *key, int server, const uint8_t *th,
                      size_t th_len, const uint8_t *sig, size_t sig_len);
-/** 1 if the key can make signatures of scheme s. */
+/** 1 if the key can make signatures of scheme s (type, curve, size, and
+ *  for an id-RSASSA-PSS key the parameter restrictions of its SPKI). */
 int kitls_sig_key_matches(const struct kitls_sigalg *s, EVP_PKEY *key);
+/** 1 if some CertificateVerify scheme we implement can use the key. */
+int kitls_sig_key_usable(EVP_PKEY *key);
+/** 1 if keys a and b fit the same schemes (a private key and its certificate). */
+int kitls_sig_keys_agree(EVP_PKEY *a, EVP_PKEY *b);
 
 /* ---- configuration (config.c) ---- */
 

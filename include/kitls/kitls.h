@@ -124,6 +124,12 @@ KITLS_API const char *kitls_alert_string(int alert);
 #define KITLS_SIG_RSA_PSS_RSAE_SHA384 0x0805
 #define KITLS_SIG_RSA_PSS_RSAE_SHA512 0x0806
 #define KITLS_SIG_ED25519 0x0807
+/* RSASSA-PSS with an id-RSASSA-PSS public key (RFC 8446 §4.2.3): MGF1 with
+ * the same hash, salt length = digest length, and never with an
+ * rsaEncryption key (which uses rsa_pss_rsae_*). */
+#define KITLS_SIG_RSA_PSS_PSS_SHA256 0x0809
+#define KITLS_SIG_RSA_PSS_PSS_SHA384 0x080a
+#define KITLS_SIG_RSA_PSS_PSS_SHA512 0x080b
 
 /** IANA name of a cipher suite ("TLS_AES_128_GCM_SHA256"), or NULL. */
 KITLS_API const char *kitls_suite_name(uint16_t suite);
@@ -203,7 +209,11 @@ KITLS_API KITLS_WUR int kitls_config_set_hrr_cookie(kitls_config *cfg, int on);
  * Certificate chain (leaf first) and private key, both PEM files.  A server
  * may add several (one per key type / name); it selects by the client's
  * signature_algorithms and server_name.  A client adds at most one, used
- * when the server asks.
+ * when the server asks.  An id-RSASSA-PSS key signs with rsa_pss_pss_*
+ * within its parameter restrictions (RFC 8446 §4.2.3); KITLS_E_CONFIG if
+ * those allow no scheme (a hash other than SHA-256/384/512, an MGF1 hash
+ * unlike the signing hash, a minimum salt above the digest length) or
+ * differ from the certificate's.
  */
 KITLS_API KITLS_WUR int kitls_config_add_cert_files(kitls_config *cfg, const char *chain_pem_file,
                                                     const char *key_pem_file);

@@ -64,9 +64,10 @@ echo "peers: $(openssl version | head -n1); gnutls $(gnutls-cli --version | sed 
 
 # ---------------------------------------------------------------------------
 # Certificates: one CA; server certificates for ECDSA P-256, RSA-2048 and
-# Ed25519, plus ECDSA P-384 (SAN DNS:localhost, IP:127.0.0.1, IP:::1);
-# client certificates (ECDSA P-256, RSA-2048, Ed25519); an unrelated CA for
-# the negative test.
+# Ed25519, plus ECDSA P-384 (SAN DNS:localhost, IP:127.0.0.1, IP:::1) and
+# two id-RSASSA-PSS keys (rsapss: no parameters; rsapss384: restricted to
+# SHA-384, MGF1-SHA-384, salt 48); client certificates (ECDSA P-256,
+# RSA-2048, Ed25519, id-RSASSA-PSS); an unrelated CA for the negative test.
 # ---------------------------------------------------------------------------
 pki=$work/pki
 mkdir -p "$pki"
@@ -94,12 +95,18 @@ keyUsage=critical,digitalSignature
 extendedKeyUsage=clientAuth
 EOF
     local serial=10 kind newkey
-    for kind in ecdsa ecdsa384 rsa ed25519 client client-rsa client-ed25519; do
+    for kind in ecdsa ecdsa384 rsa ed25519 rsapss rsapss384 client client-rsa client-ed25519 \
+        client-rsapss; do
         case $kind in
         ecdsa | client) newkey=(-newkey ec -pkeyopt ec_paramgen_curve:P-256) ;;
         ecdsa384) newkey=(-newkey ec -pkeyopt ec_paramgen_curve:P-384) ;;
         rsa | client-rsa) newkey=(-newkey rsa:2048) ;;
         ed25519 | client-ed25519) newkey=(-newkey ed25519) ;;
+        rsapss | client-rsapss) newkey=(-newkey rsa-pss -pkeyopt rsa_keygen_bits:2048) ;;
+        rsapss384)
+            newkey=(-newkey rsa-pss -pkeyopt rsa_keygen_bits:2048 -pkeyopt rsa_pss_keygen_md:sha384
+                -pkeyopt rsa_pss_keygen_mgf1_md:sha384 -pkeyopt rsa_pss_keygen_saltlen:48)
+            ;;
         esac
         local cn=localhost ext=server.ext out=server-$kind
         case $kind in
@@ -195,6 +202,8 @@ start_ossl_server() {
     [ -n "$srv_port" ]
 }
 
+# GNUTLS_CERT / GNUTLS_KEY replace the default (ECDSA P-256) certificate:
+# given a second one, gnutls-serv would still pick the ECDSA one.
 start_gnutls_server() {
     local _
     for _ in 1 2 3 4 5 6 7 8; do
@@ -203,7 +212,8 @@ start_gnutls_server() {
         srv_port=$((20000 + RANDOM % 12000))
         port_listening "$srv_port" && continue
         timeout "$CASE_TIMEOUT" gnutls-serv --echo -p "$srv_port" \
-            --x509certfile "$pki/server-ecdsa.pem" --x509keyfile "$pki/server-ecdsa.key" "$@" \
+            --x509certfile "${GNUTLS_CERT:-$pki/server-ecdsa.pem}" \
+            --x509keyfile "${GNUTLS_KEY:-$pki/server-ecdsa.key}" "$@" \
             >"$d/server.out" 2>"$d/server.err" </dev/null &
         srv_pid=$!
         pids+=("$srv_pid")
@@ -660,6 +670,22 @@ for k in ecdsa ecdsa384 rsa ed25519; do
     run "kc-openssl-cert-$k" kc_ossl "-cert $pki/server-$k.pem -key $pki/server-$k.key" "" \
         crc=0 src=0 "C=sigalg: $sig"
 done
+# id-RSASSA-PSS server keys: rsa_pss_pss_* (RFC 8446 4.2.3), within the
+# key's restriction.
+for k in rsapss rsapss384; do
+    sig=rsa_pss_pss_sha256
+    [ $k = rsapss384 ] && sig=rsa_pss_pss_sha384
+    run "kc-openssl-cert-$k" kc_ossl "-cert $pki/server-$k.pem -key $pki/server-$k.key" "" \
+        crc=0 src=0 "C=sigalg: $sig" "C=peer-authenticated: yes"
+done
+# A server told to sign only with rsa_pss_rsae_* cannot use its PSS key
+# (OpenSSL refuses to, as kitls does): the handshake fails.
+run kc-openssl-cert-rsapss-rsae-only kc_ossl \
+    "-cert $pki/server-rsapss.pem -key $pki/server-rsapss.key -sigalgs rsa_pss_rsae_sha256" "" \
+    'crc!=0' "C~handshake_failure"
+run kc-openssl-clientauth-rsapss kc_ossl "-Verify 1 -CAfile $CA" \
+    "--cert $pki/client-rsapss.pem --key $pki/client-rsapss.key" \
+    crc=0 src=0 "!C~no client certificate available" "C~Peer signature type: RSA-PSS"
 run kc-openssl-clientauth kc_ossl "-Verify 1 -CAfile $CA" "$CLIENT_CERT" \
     crc=0 src=0 "!C~no client certificate available"
 run kc-openssl-clientauth-missing kc_ossl "-Verify 1 -CAfile $CA" "" 'crc!=0'
@@ -695,6 +721,15 @@ run kc-gnutls-clientauth kc_gnutls "--require-client-cert --x509cafile $CA" "$CL
 run kc-gnutls-clientauth-rsa kc_gnutls "--require-client-cert --x509cafile $CA" \
     "--cert $pki/client-rsa.pem --key $pki/client-rsa.key" \
     crc=0 "C~^echo: ok" "S~Client Signature: RSA-PSS-RSAE-SHA(256|384|512)"
+for k in rsapss rsapss384; do
+    sig=rsa_pss_pss_sha256 gn=RSA-PSS-SHA256
+    [ $k = rsapss384 ] && sig=rsa_pss_pss_sha384 gn=RSA-PSS-SHA384
+    GNUTLS_CERT=$pki/server-$k.pem GNUTLS_KEY=$pki/server-$k.key run "kc-gnutls-cert-$k" \
+        kc_gnutls "" "" crc=0 "C=sigalg: $sig" "C~^echo: ok" "S~Server Signature: $gn"
+done
+run kc-gnutls-clientauth-rsapss kc_gnutls "--require-client-cert --x509cafile $CA" \
+    "--cert $pki/client-rsapss.pem --key $pki/client-rsapss.key" \
+    crc=0 "C~^echo: ok" "S~Client Signature: RSA-PSS-SHA256"
 run kc-gnutls-alpn kc_gnutls "--alpn h2 --alpn http/1.1" "--alpn http/1.1" \
     crc=0 "C=alpn: http/1.1" "C~^echo: ok"
 # A 3000-byte line echoed back in records of at most 255 bytes.
@@ -727,6 +762,24 @@ for k in ecdsa ecdsa384 rsa ed25519; do
     run "ks-openssl-cert-$k" ks_ossl "" "--cert $pki/server-$k.pem --key $pki/server-$k.key" \
         crc=0 src=0 "S=sigalg: $sig" "C~$ossl"
 done
+for k in rsapss rsapss384; do
+    sig=rsa_pss_pss_sha256 dg=SHA256
+    [ $k = rsapss384 ] && sig=rsa_pss_pss_sha384 dg=SHA384
+    run "ks-openssl-cert-$k" ks_ossl "" "--cert $pki/server-$k.pem --key $pki/server-$k.key" \
+        crc=0 src=0 "S=sigalg: $sig" "C~Peer signature type: RSA-PSS" "C~Peer signing digest: $dg"
+done
+# A client accepting only rsa_pss_rsae_*: kitls-server's PSS key has no
+# scheme; it refuses with handshake_failure instead of signing with rsae.
+run ks-openssl-cert-rsapss-rsae-only ks_ossl "-sigalgs rsa_pss_rsae_sha256:ecdsa_secp256r1_sha256" \
+    "--cert $pki/server-rsapss.pem --key $pki/server-rsapss.key" \
+    'crc!=0' 'src!=0' "S~alert sent: handshake_failure"
+# The key restricted to SHA-384, offered only rsa_pss_pss_sha256: refused.
+run ks-openssl-cert-rsapss384-sha256-only ks_ossl "-sigalgs rsa_pss_pss_sha256" \
+    "--cert $pki/server-rsapss384.pem --key $pki/server-rsapss384.key" \
+    'crc!=0' 'src!=0' "S~alert sent: handshake_failure"
+run ks-openssl-clientauth-rsapss ks_ossl "-cert $pki/client-rsapss.pem -key $pki/client-rsapss.key" \
+    "--verify require --cafile $CA" crc=0 src=0 "S=peer-authenticated: yes" \
+    "S=peer-sigalg: rsa_pss_pss_sha256"
 run ks-openssl-clientauth ks_ossl "-cert $pki/client.pem -key $pki/client.key" \
     "--verify require --cafile $CA" crc=0 src=0 "S=peer-authenticated: yes"
 run ks-openssl-clientauth-ed25519 ks_ossl "-cert $pki/client-ed25519.pem -key $pki/client-ed25519.key" \
@@ -774,6 +827,16 @@ run ks-gnutls-clientauth-rsa ks_gnutls \
     "--x509certfile $pki/client-rsa.pem --x509keyfile $pki/client-rsa.key" \
     "--verify require --cafile $CA" crc=0 src=0 "S=peer-authenticated: yes" \
     "S~^peer-sigalg: rsa_pss_rsae_sha(256|384|512)"
+for k in rsapss rsapss384; do
+    sig=rsa_pss_pss_sha256 gn=RSA-PSS-SHA256
+    [ $k = rsapss384 ] && sig=rsa_pss_pss_sha384 gn=RSA-PSS-SHA384
+    run "ks-gnutls-cert-$k" ks_gnutls "" "--cert $pki/server-$k.pem --key $pki/server-$k.key" \
+        crc=0 src=0 "S=sigalg: $sig" "C~\($gn\)"
+done
+run ks-gnutls-clientauth-rsapss ks_gnutls \
+    "--x509certfile $pki/client-rsapss.pem --x509keyfile $pki/client-rsapss.key" \
+    "--verify require --cafile $CA" crc=0 src=0 "S=peer-authenticated: yes" \
+    "S=peer-sigalg: rsa_pss_pss_sha256"
 run ks-openssl-no-compat ks_ossl "" "--no-compat" crc=0 src=0 "C~^hello kitls"
 run ks-gnutls-alpn ks_gnutls "--alpn http/1.1" "--alpn h2,http/1.1" \
     crc=0 src=0 "S=alpn: http/1.1" "C~Application protocol: http/1.1"
