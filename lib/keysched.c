@@ -74,12 +74,13 @@ int kitls_hmac(const EVP_MD *md, const uint8_t *key, size_t key_len, const uint8
     ret = 0;
 out:
     /* The reused context's chaining state now equals the output (for
-     * example a resumption PSK or a traffic secret), and it lives on until
-     * the thread's next HMAC.  Re-initialising it resets the state to the
-     * digest's IV (libcrypto's SHA-2 init overwrites it), which costs far
-     * less than a fresh context. */
+     * example a resumption PSK or a traffic secret), and it would live on
+     * until the thread's next HMAC.  Resetting frees the provider's digest
+     * state, which libcrypto's SHA-2 clears as it frees; the next init
+     * allocates a fresh one, as each init already does on OpenSSL 3.0, so
+     * this adds no allocation (a re-init here would add one). */
     if (ctx && ctx != own)
-        (void)EVP_DigestInit_ex(ctx, md, NULL);
+        EVP_MD_CTX_reset(ctx);
     OPENSSL_cleanse(pad, sizeof(pad));
     OPENSSL_cleanse(kh, sizeof(kh));
     OPENSSL_cleanse(inner, sizeof(inner));
