@@ -118,9 +118,16 @@ void uring_conn_fail(struct kitls_uring_conn *c, int err)
     if (c->st == CS_DEAD)
         return;
     if (!(c->busy & BUSY(KITLS_URING_OP_SEND)) && !c->sbuf_len && c->fd >= 0 && c->tls) {
+        /* Not under a splice into the socket (send.c).  With TX in
+         * userspace the core's bytes go out as they are: when enable()
+         * failed after TLS_TX was installed the kTLS layer dropped them
+         * (ktls.c fail_after_tx), so none sealed under the key the kernel
+         * now uses can pass through it. */
         if (c->tx_k) {
-            int fr = kitls_ktls_flush(c->ktls);
-            (void)fr;
+            if (!(c->busy & FILE_OPS)) {
+                int fr = kitls_ktls_flush(c->ktls);
+                (void)fr;
+            }
         } else {
             const uint8_t *p;
             size_t n = kitls_conn_out_peek(c->tls, &p);
