@@ -30,11 +30,11 @@
 #include <unistd.h>
 
 #include "fakekernel.h"
+#include "reentry.h"
 #include "testutil.h"
 #include "uring_int.h"
 
-enum act { ACT_CLOSE, ACT_ABORT, ACT_SEND, ACT_KEY_UPDATE, N_ACT };
-static const char *act_name[N_ACT] = {"close", "abort", "send", "key_update"};
+static const char *act_name[REENTRY_N_ACT] = {"close", "abort", "send", "key_update"};
 #define N_EV 5 /* KITLS_URING_EV_HANDSHAKE .. KITLS_URING_EV_CLOSED */
 
 /* One driver connection and its in-memory peer (a userspace client). */
@@ -276,12 +276,12 @@ static void settle(struct t *t)
 static int do_act(struct t *t, kitls_uring_conn *target)
 {
     switch (t->act) {
-    case ACT_CLOSE:
+    case REENTRY_CLOSE:
         return kitls_uring_close(target);
-    case ACT_ABORT:
+    case REENTRY_ABORT:
         kitls_uring_abort(target);
         return 0;
-    case ACT_SEND:
+    case REENTRY_SEND:
         return kitls_uring_send(target, "reentrant", 9);
     default:
         return kitls_uring_key_update(target, 1);
@@ -390,9 +390,9 @@ START_TEST(reentrant_calls)
     int ktls = _i & 1, rest = _i >> 1;
     struct t t;
     t_open(&t, ktls);
-    t.act = rest % N_ACT;
-    t.ev = 1 + (rest / N_ACT) % N_EV;
-    t.other = rest / (N_ACT * N_EV);
+    t.act = rest % REENTRY_N_ACT;
+    t.ev = 1 + (rest / REENTRY_N_ACT) % N_EV;
+    t.other = rest / (REENTRY_N_ACT * N_EV);
     const char *what = act_name[t.act];
     /* the other connection first, established */
     side_open(&t, 1);
@@ -403,7 +403,7 @@ START_TEST(reentrant_calls)
     ck_assert_uint_eq(t.s[0].events[KITLS_URING_EV_HANDSHAKE], 1);
     if (ktls) /* both really in the (fake) kernel */
         for (int i = 0; i < 2; i++)
-            if (t.s[i].c && !(t.ev == KITLS_URING_EV_HANDSHAKE && t.act == ACT_ABORT))
+            if (t.s[i].c && !(t.ev == KITLS_URING_EV_HANDSHAKE && t.act == REENTRY_ABORT))
                 ck_assert_msg(t.s[i].c->tx_k && t.s[i].c->rx_k, "conn %d not offloaded", i);
     switch (t.ev) {
     case KITLS_URING_EV_DATA:
@@ -429,19 +429,19 @@ START_TEST(reentrant_calls)
     struct side *tg = &t.s[t.other];
     int dying = t.ev == KITLS_URING_EV_CLOSED && !t.other;
     switch (t.act) {
-    case ACT_ABORT:
+    case REENTRY_ABORT:
         ck_assert_ptr_null(tg->c);
         if (!dying)
             ck_assert_int_eq(tg->closed_reason, KITLS_URING_R_ABORTED);
         break;
-    case ACT_CLOSE:
+    case REENTRY_CLOSE:
         ck_assert_int_eq(t.ret, 0);
         if (!dying) {
             ck_assert_ptr_null(tg->c); /* orderly: the peer answered */
             ck_assert_int_eq(tg->closed_reason, 0);
         }
         break;
-    case ACT_SEND:
+    case REENTRY_SEND:
         if (dying) {
             ck_assert_int_eq(t.ret, -ENOTCONN);
         } else if (t.ev == KITLS_URING_EV_EOF && t.other) {
@@ -481,7 +481,7 @@ START_TEST(abort_idle_ktls_rx)
 {
     struct t t;
     t_open(&t, 1);
-    t.act = ACT_ABORT;
+    t.act = REENTRY_ABORT;
     t.ev = _i ? KITLS_URING_EV_EOF : KITLS_URING_EV_DATA;
     side_open(&t, 0);
     side_open(&t, 1);
@@ -579,11 +579,15 @@ int main(void)
     Suite *s = suite_create("uring-reentry");
     TCase *tc = tcase_create("fake-ring");
     tcase_set_timeout(tc, 120);
-    tcase_add_loop_test(tc, reentrant_calls, 0, 2 * N_ACT * N_EV * 2);
+    tcase_add_loop_test(tc, reentrant_calls, 0, 2 * REENTRY_N_ACT * N_EV * 2);
     tcase_add_loop_test(tc, abort_idle_ktls_rx, 0, 2);
     tcase_add_test(tc, ktls_no_rekey_under_splice);
     tcase_add_test(tc, ktls_control_was_data);
     suite_add_tcase(s, tc);
+    TCase *real = tcase_create("real-ring");
+    tcase_set_timeout(real, 600);
+    reentry_real_add(real);
+    suite_add_tcase(s, real);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
