@@ -143,7 +143,7 @@ static int tx_budget(kitls_ktls *k, uint64_t records)
     if (k->tx_records + records < limit)
         return 0;
     uint64_t seq;
-    int ret = ktls_tx_seq(k, &seq);
+    int ret = ktls_seq(k, KITLS_DIR_TX, &seq);
     if (!ret && seq < k->tx_records)
         k->tx_records = seq;
     if (k->tx_records + records < limit)
@@ -290,9 +290,33 @@ int ktls_rx_rekey(kitls_ktls *k)
     return 0;
 }
 
+/*
+ * The core bounds consecutive KeyUpdates (max_key_updates: a peer must
+ * not make us change keys forever while sending nothing), and in
+ * userspace every application data record restarts the count.  With RX
+ * in the kernel the core never sees data -- whoever reads it: us, the
+ * io_uring driver or the application itself -- so it would count every
+ * KeyUpdate of the connection's life.  The kernel's RX record sequence
+ * number tells what came between: the control record just delivered is
+ * number seq - 1 under the current key, and when that is not rx_next (the
+ * record after the last one the core took, or the first under a key we
+ * installed) records the core never saw, application data, came first.
+ * A kernel that cannot say (getsockopt TLS_RX fails) is taken to have
+ * delivered data: the count never ends a connection wrongly.
+ */
+void ktls_rx_progress(kitls_ktls *k)
+{
+    uint64_t seq;
+    int ret = ktls_seq(k, KITLS_DIR_RX, &seq);
+    if (ret || !seq || seq - 1 != k->rx_next)
+        kitls_conn_rx_data_seen(k->c);
+    k->rx_next = ret || !seq ? UINT64_MAX : seq;
+}
+
 /* A non-data record delivered by the kernel goes to the core. */
 static int control_record(kitls_ktls *k, uint8_t type, const uint8_t *p, size_t n)
 {
+    ktls_rx_progress(k);
     int ret = kitls_conn_feed_record(k->c, type, p, n);
     if (ret == KITLS_E_CLOSED) {
         k->peer_closed = 1;

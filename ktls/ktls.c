@@ -332,17 +332,20 @@ int ktls_install(kitls_ktls *k, enum kitls_dir dir)
         ret = ktls_sys(k, ret);
     else if (dir == KITLS_DIR_TX)
         k->tx_records = keys.seq;
+    else
+        k->rx_next = keys.seq; /* see ktls_rx_progress() */
 out:
     OPENSSL_cleanse(&keys, sizeof(keys));
     OPENSSL_cleanse(info, sizeof(info));
     return ret;
 }
 
-int ktls_tx_seq(kitls_ktls *k, uint64_t *seq)
+int ktls_seq(kitls_ktls *k, enum kitls_dir dir, uint64_t *seq)
 {
     uint8_t info[64];
     socklen_t len = (socklen_t)k->cipher->info_len;
-    int ret = k->ops.getsockopt(k->ops.ctx, k->fd, SOL_TLS, TLS_TX, info, &len);
+    int ret = k->ops.getsockopt(k->ops.ctx, k->fd, SOL_TLS,
+                                dir == KITLS_DIR_TX ? TLS_TX : TLS_RX, info, &len);
     if (ret)
         return ktls_sys(k, ret);
     if (len < k->cipher->info_len)
@@ -446,6 +449,28 @@ static int reason_for_ulp(int e)
     return KITLS_KTLS_R_ULP_FAILED;
 }
 
+/*
+ * A failure once TLS_TX is in the kernel but the core still seals (its TX
+ * was not offloaded): the kernel seals its next record with the key and
+ * sequence number the core holds, so whatever the core sealed or would
+ * seal under them must never reach the socket -- the same nonce twice
+ * under one key (RFC 8446 §5.3) breaks AES-GCM and ChaCha20-Poly1305.
+ * The core fails (kitls_conn_send_alert: it never seals again) and its
+ * output is dropped, the internal_error alert it just sealed in memory
+ * included: nothing of it can be sent through the socket (uring_conn_fail
+ * sends what the core holds when TX is not offloaded).
+ */
+static int fail_after_tx(kitls_ktls *k, int err)
+{
+    const uint8_t *p;
+    int ignored = kitls_conn_send_alert(k->c, 80 /* internal_error */);
+    (void)ignored; /* only invalid arguments fail */
+    size_t n = kitls_conn_out_peek(k->c, &p);
+    if (n)
+        kitls_conn_out_consume(k->c, n);
+    return ktls_fail(k, err);
+}
+
 int kitls_ktls_enable(kitls_ktls *k)
 {
     if (!k)
@@ -473,6 +498,13 @@ int kitls_ktls_enable(kitls_ktls *k)
             return ret == KITLS_KTLS_E_AGAIN ? ret : ktls_fail(k, ret);
         }
     }
+    /* The drain may have made the core answer: a KeyUpdate with
+     * update_requested in the same flight as the peer's Finished or its
+     * first data (RFC 8446 §4.6.3) queues our KeyUpdate, sealed under the
+     * key it replaces, and moves the core's TX to the next key.  It must
+     * leave before TLS_TX is installed with that next key. */
+    if ((ret = kitls_ktls_flush(k)))
+        return ret;
     ktls_rbuf_release(k);
     k->enabled = 1;
     if (!k->mode || !k->cipher) {
@@ -500,6 +532,7 @@ int kitls_ktls_enable(kitls_ktls *k)
                 k->reason[d] = KITLS_KTLS_R_NO_REKEY;
         return 0;
     }
+    int tx_in = 0; /* TLS_TX holds the core's TX key and sequence number */
     for (int d = 0; d < 2; d++) {
         if (!(k->mode & (1u << d)))
             continue;
@@ -510,11 +543,13 @@ int kitls_ktls_enable(kitls_ktls *k)
             continue;
         }
         if (ret)
-            return ktls_fail(k, ret);
+            return tx_in ? fail_after_tx(k, ret) : ktls_fail(k, ret);
+        tx_in |= d == KITLS_DIR_TX;
         /* Point of no return for this direction. */
         ret = kitls_conn_offload(k->c, (enum kitls_dir)d);
         if (ret)
-            return ktls_fail(k, KITLS_KTLS_E_INSTALL);
+            return tx_in ? fail_after_tx(k, KITLS_KTLS_E_INSTALL)
+                         : ktls_fail(k, KITLS_KTLS_E_INSTALL);
         k->off[d] = 1;
         k->reason[d] = KITLS_KTLS_R_OFFLOADED;
     }

@@ -42,6 +42,10 @@ struct kitls_ktls {
     uint64_t tx_records; /* upper bound under the current TX key */
     size_t tx_partial;   /* bytes of the last data chunk still to send */
     unsigned rekeys[2];
+    /* RX offloaded: the kernel's sequence number a control record has
+     * when it directly follows the last one the core took (or starts
+     * the current RX key); UINT64_MAX when unknown */
+    uint64_t rx_next;
     int peer_closed;
     /* plaintext the core decrypted before RX moved to the kernel, or
      * data read past a control record request */
@@ -62,8 +66,12 @@ const struct ktls_cipher *ktls_cipher_find(uint16_t suite);
 size_t ktls_info_fill(uint8_t *info, const struct kitls_traffic_keys *keys);
 /** setsockopt TLS_TX/TLS_RX with the current keys of the core. */
 int ktls_install(kitls_ktls *k, enum kitls_dir dir);
-/** Kernel's TX record sequence number (getsockopt), or negative. */
-int ktls_tx_seq(kitls_ktls *k, uint64_t *seq);
+/** Kernel's record sequence number of a direction (getsockopt TLS_TX /
+ *  TLS_RX: the next record's), or negative. */
+int ktls_seq(kitls_ktls *k, enum kitls_dir dir, uint64_t *seq);
+/** A control record from the kernel is about to go to the core: tell the
+ *  core whether records it never saw (data) came since the last one. */
+void ktls_rx_progress(kitls_ktls *k);
 int ktls_sys(kitls_ktls *k, long r);
 int ktls_fail(kitls_ktls *k, int err);
 /** End the connection because the kernel cannot change keys. */

@@ -51,7 +51,7 @@ ssize_t kitls_ktls_tx_reserve(kitls_ktls *k, size_t bytes)
     if (kitls_ktls_records_for(bytes) > avail) {
         /* The count is an upper bound: ask the kernel. */
         uint64_t seq;
-        if (!ktls_tx_seq(k, &seq) && seq < k->tx_records)
+        if (!ktls_seq(k, KITLS_DIR_TX, &seq) && seq < k->tx_records)
             k->tx_records = seq;
         avail = glue_avail(k);
     }
@@ -111,13 +111,20 @@ int kitls_ktls_recv_record(kitls_ktls *k, uint8_t type, const uint8_t *p, size_t
         return k->err;
     if (!k->off[KITLS_DIR_RX])
         return KITLS_E_STATE;
+    ktls_rx_progress(k);
     int ret = kitls_conn_feed_record(k->c, type, p, n);
     if (ret == KITLS_E_CLOSED) {
         k->peer_closed = 1;
         return 1;
     }
-    if (ret)
-        return ktls_fail(k, ret); /* the alert waits in the core: flush it */
+    if (ret) {
+        /* The core's fatal alert leaves now, as in io.c control_record():
+         * once ktls_fail() made the error sticky kitls_ktls_flush() refuses,
+         * and the peer would never learn why (a KeyUpdate flood, say). */
+        int ignored = kitls_ktls_flush(k);
+        (void)ignored;
+        return ktls_fail(k, ret);
+    }
     /* The peer's KeyUpdate: the kernel holds RX (EKEYEXPIRED) until it
      * has the next key, installed here before the caller reads again. */
     return ktls_rx_rekey(k);

@@ -107,3 +107,14 @@ int kitls_conn_feed_record(kitls_conn *c, uint8_t type, const uint8_t *data, siz
 }
 
 int kitls_conn_rx_rekey_pending(const kitls_conn *c) { return c->rx_rekey; }
+
+/* What a non-empty application_data record resets in userspace
+ * (kitls_conn_process_plain): the kernel saw one for us. */
+void kitls_conn_rx_data_seen(kitls_conn *c)
+{
+    if (!c || !c->rx_off)
+        return;
+    c->empty_seen = 0;
+    c->warn_seen = 0;
+    c->ku_seen = 0;
+}

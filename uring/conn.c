@@ -118,9 +118,16 @@ void uring_conn_fail(struct kitls_uring_conn *c, int err)
     if (c->st == CS_DEAD)
         return;
     if (!(c->busy & BUSY(KITLS_URING_OP_SEND)) && !c->sbuf_len && c->fd >= 0 && c->tls) {
+        /* Not under a splice into the socket (send.c).  With TX in
+         * userspace the core's bytes go out as they are: when enable()
+         * failed after TLS_TX was installed the kTLS layer dropped them
+         * (ktls.c fail_after_tx), so none sealed under the key the kernel
+         * now uses can pass through it. */
         if (c->tx_k) {
-            int fr = kitls_ktls_flush(c->ktls);
-            (void)fr;
+            if (!(c->busy & FILE_OPS)) {
+                int fr = kitls_ktls_flush(c->ktls);
+                (void)fr;
+            }
         } else {
             const uint8_t *p;
             size_t n = kitls_conn_out_peek(c->tls, &p);
@@ -182,8 +189,13 @@ static void finish(struct kitls_uring_conn *c)
         kitls_ktls_rekeys(c->ktls, &tx, NULL);
         u->st.ktls_tx_rekeys += tx;
     }
-    if (c->visible)
+    if (c->visible) {
+        /* Held while the application hears of it: a callback that calls
+         * kitls_uring_abort/close/pause_recv on this connection finds it
+         * dead and held, and nothing frees it twice. */
+        c->in_pump = 1;
         uring_conn_emit(c, KITLS_URING_EV_CLOSED, NULL, 0, NULL);
+    }
     free(c->fbuf);
     free(c->sbuf);
     free(c->rbuf);
@@ -417,6 +429,14 @@ static void step(struct kitls_uring_conn *c)
     recv_step(c);
 }
 
+/*
+ * The connection is "held" (in_pump) whenever the driver uses it across an
+ * event callback: every event is emitted from step() or from a CQE's
+ * handling, both held.  A callback may call any kitls_uring_* function on
+ * any connection (include/kitls/uring.h); on a held one that only asks for
+ * another round (`again`), and dead_step() -- the only place that frees --
+ * runs once the outermost holder lets go.
+ */
 void uring_conn_pump(struct kitls_uring_conn *c)
 {
     if (c->in_pump) {
@@ -458,15 +478,13 @@ int uring_conn_start(kitls_uring *u, struct kitls_uring_conn *c, kitls_config *c
     return 0;
 }
 
-void uring_conn_cqe(struct kitls_uring_conn *c, unsigned op, int res, unsigned flags)
+/* A completion's effect on the connection (held by uring_conn_cqe(): a
+ * kTLS RX completion emits EV_DATA or EV_EOF from here). */
+static void cqe_apply(struct kitls_uring_conn *c, unsigned op, int res)
 {
-    (void)flags;
-    c->inflight--;
-    c->busy &= ~BUSY(op);
     if (c->st == CS_DEAD) {
         if (op == KITLS_URING_OP_CANCEL && !c->inflight)
             c->busy = 0;
-        uring_conn_pump(c);
         return;
     }
     switch (op) {
@@ -551,6 +569,23 @@ void uring_conn_cqe(struct kitls_uring_conn *c, unsigned op, int res, unsigned f
     default: /* POLL, CANCEL: the pump retries what waited */
         break;
     }
+}
+
+void uring_conn_cqe(struct kitls_uring_conn *c, unsigned op, int res, unsigned flags)
+{
+    (void)flags;
+    c->inflight--;
+    c->busy &= ~BUSY(op);
+    if (c->in_pump) {
+        /* A callback of this connection runs kitls_uring_run() or
+         * handle_cqe() itself: its holder finishes the round. */
+        cqe_apply(c, op, res);
+        c->again = 1;
+        return;
+    }
+    c->in_pump = 1;
+    cqe_apply(c, op, res);
+    c->in_pump = 0;
     uring_conn_pump(c);
 }
 

@@ -162,6 +162,8 @@ void uring_ktls_ctrl_step(struct kitls_uring_conn *c)
     c->ctrl_pending = 0;
     if (r == 1)
         uring_conn_peer_eof(c);
+    else if (r == 2)
+        c->rx_drain = 1; /* data after all, kept by the layer: drain delivers it */
     else if (r < 0)
         uring_conn_fail_tls(c, r);
 }

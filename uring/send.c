@@ -148,6 +148,12 @@ static void fill_ktls(struct kitls_uring_conn *c)
         uring_q_pop(c);
     if (!h || h->file_fd < 0 || (c->busy & FILE_OPS))
         return;
+    uint8_t type;
+    const uint8_t *d;
+    size_t l;
+    int rekey;
+    if (kitls_conn_out_record(c->tls, &type, &d, &l, &rekey))
+        return; /* a control record first: send_step flushes it while no file op runs */
     if (!u->have_splice || (u->p.flags & KITLS_URING_F_NO_SPLICE)) {
         if (!c->fbuf_len && h->off < h->len)
             file_read(c, h); /* then sent from fbuf by send_step */
@@ -229,6 +235,13 @@ void uring_send_step(struct kitls_uring_conn *c)
         const uint8_t *d;
         size_t l;
         int rekey;
+        /* Not while a file operation is in flight: a splice into the
+         * socket may leave an open record in the kernel, and no kitls_ktls_*
+         * call (a control record, a TX key change after our KeyUpdate) may
+         * run under it (include/kitls/ktls.h).  fill_ktls() starts no new
+         * one while a control record waits, so it is not starved. */
+        if (c->busy & FILE_OPS)
+            return;
         if (kitls_conn_out_record(c->tls, &type, &d, &l, &rekey)) {
             int r = kitls_ktls_flush(c->ktls);
             if (r == KITLS_KTLS_E_AGAIN) {
@@ -239,9 +252,8 @@ void uring_send_step(struct kitls_uring_conn *c)
                 uring_conn_fail_tls(c, r);
                 return;
             }
+            c->again = 1; /* fill_ktls() waited for it: another round */
         }
-        if (c->busy & FILE_OPS)
-            return;
         struct chunk *h = c->q_head;
         if (c->fbuf_len) {
             p = c->fbuf;

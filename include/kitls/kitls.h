@@ -758,6 +758,17 @@ KITLS_API KITLS_WUR int kitls_conn_feed_record(kitls_conn *c, uint8_t type, cons
 /** RX offloaded: 1 if the peer changed keys and kitls_conn_export_keys(KITLS_DIR_RX)
  *  must be installed before more data can be read. */
 KITLS_API int kitls_conn_rx_rekey_pending(const kitls_conn *c);
+/**
+ * RX offloaded: the kernel delivered records the core never sees
+ * (application data) since the last kitls_conn_feed_record().  Restarts
+ * the counts of consecutive non-data records -- KeyUpdates
+ * (kitls_config_set_limits' max_key_updates), empty records, warning
+ * alerts -- as a data record does in userspace.  The kTLS layer calls it
+ * when the kernel's RX record sequence number shows such records; without
+ * it a long-lived offloaded connection would fail at the peer's
+ * (max_key_updates + 1)th KeyUpdate.  No effect when RX is not offloaded.
+ */
+KITLS_API void kitls_conn_rx_data_seen(kitls_conn *c);
 
 #ifdef __cplusplus
 }

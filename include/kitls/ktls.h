@@ -243,6 +243,8 @@ KITLS_API KITLS_WUR ssize_t kitls_ktls_recv(kitls_ktls *k, void *buf, size_t len
  * record is not application data.  Call this then: it reads that record
  * with its type and hands it to the core (installing new keys after a
  * KeyUpdate).  Returns 0 (retry the plain read), 1 after close_notify,
+ * 2 when the record was application data after all (kept: read it with
+ * kitls_ktls_recv(), which returns it first, before the plain read),
  * KITLS_KTLS_E_AGAIN, or an error.
  */
 KITLS_API KITLS_WUR int kitls_ktls_recv_control(kitls_ktls *k);
@@ -311,11 +313,11 @@ KITLS_API KITLS_WUR ssize_t kitls_ktls_recv_pending(kitls_ktls *k, void *buf, si
  * io_uring IORING_OP_RECVMSG): NewSessionTicket, KeyUpdate or alert.  It
  * goes to the core; after a KeyUpdate the next RX key is installed before
  * this returns (read again only then).  The core's answers (our KeyUpdate
- * for update_requested, an alert) stay queued: send them with
- * kitls_ktls_flush() before more data, and take no further record while
- * a KeyUpdate of ours is still queued.  Returns 0, 1 after close_notify,
- * or an error (KITLS_KTLS_E_REKEY_UNSUPPORTED on a kernel that cannot
- * rekey, after a fatal alert).  RX must be offloaded.
+ * for update_requested) stay queued: send them with kitls_ktls_flush()
+ * before more data, and take no further record while a KeyUpdate of ours
+ * is still queued.  Returns 0, 1 after close_notify, or an error, after
+ * the fatal alert was sent (best effort; KITLS_KTLS_E_REKEY_UNSUPPORTED on
+ * a kernel that cannot rekey).  RX must be offloaded.
  */
 KITLS_API KITLS_WUR int kitls_ktls_recv_record(kitls_ktls *k, uint8_t type, const uint8_t *p,
                                                size_t n);

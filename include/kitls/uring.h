@@ -170,7 +170,10 @@ struct kitls_uring_event {
 };
 
 /** Event callback.  It may call any kitls_uring_* function on any
- *  connection (also kitls_uring_close/abort on this one). */
+ *  connection, this one included (close, abort, send, key update, pause),
+ *  from every event type: the driver holds the connection while it
+ *  reports an event and frees it only after the callback returned (in
+ *  EV_CLOSED, calls on it do nothing or return -ENOTCONN). */
 typedef void (*kitls_uring_event_fn)(void *ctx, const struct kitls_uring_event *ev);
 
 /** Close reasons besides 0 and -errno (range -300..-399, above any errno). */

@@ -228,14 +228,19 @@ static int fk_getsockopt(void *ctx, int fd, int level, int name, void *val, sock
 {
     struct fk *fk = ctx;
     (void)fd;
-    if (level != SOL_TLS || name != TLS_TX || !fk->tx.on)
+    if (level != SOL_TLS || (name != TLS_TX && name != TLS_RX))
+        return -ENOPROTOOPT;
+    if (name == TLS_RX && fk->no_rx_getsockopt)
+        return -ENOPROTOOPT;
+    const struct fk_dir *d = name == TLS_TX ? &fk->tx : &fk->rx;
+    if (!d->on)
         return -ENOPROTOOPT;
     /* Only the fields the layer reads: the version, cipher and rec_seq. */
     struct tls12_crypto_info_aes_gcm_256 big;
     memset(&big, 0, sizeof(big));
     size_t need;
     uint8_t *seq;
-    switch (fk->tx.cipher) {
+    switch (d->cipher) {
     case TLS_CIPHER_AES_GCM_128:
         need = sizeof(struct tls12_crypto_info_aes_gcm_128);
         seq = ((struct tls12_crypto_info_aes_gcm_128 *)(void *)&big)->rec_seq;
@@ -252,9 +257,9 @@ static int fk_getsockopt(void *ctx, int fd, int level, int name, void *val, sock
     if (*len < need)
         return -EINVAL;
     big.info.version = TLS_1_3_VERSION;
-    big.info.cipher_type = fk->tx.cipher;
+    big.info.cipher_type = d->cipher;
     for (int i = 0; i < 8; i++)
-        seq[i] = (uint8_t)(fk->tx.seq >> (56 - 8 * i));
+        seq[i] = (uint8_t)(d->seq >> (56 - 8 * i));
     memcpy(val, &big, need);
     *len = (socklen_t)need;
     return 0;

@@ -40,6 +40,7 @@ struct fk {
     size_t max_write;  /* sendmsg/sendfile take at most this much (0: all) */
     int eagain_sends;  /* the next N sendmsg calls answer EAGAIN */
     int fail_setsockopt; /* the next SOL_TLS setsockopt answers -this */
+    int no_rx_getsockopt; /* getsockopt TLS_RX -> ENOPROTOOPT */
     /* state of the one fake socket (fd FK_FD) */
     int ulp;
     int probe_ulp, probe_tx; /* any other fd: the rekey probe's socket */

@@ -58,19 +58,23 @@ static void on_session(void *ctx, kitls_conn *c, kitls_session *s)
     ++*(int *)ctx;
 }
 
+/* pair_new(): side a (the offloaded one) is the server instead. */
+static int pair_a_server;
+
 static int pair_new(struct pair *p, uint16_t suite, unsigned mode, int policy)
 {
     memset(p, 0, sizeof(*p));
     int fds[2];
     if (ku_tcp_pair(fds))
         return -1;
-    p->a.cfg = kitls_config_new(KITLS_ROLE_CLIENT);
-    p->b.cfg = kitls_config_new(KITLS_ROLE_SERVER);
-    if (kitls_config_set_suites(p->a.cfg, &suite, 1) ||
-        kitls_config_set_suites(p->b.cfg, &suite, 1) ||
-        kitls_config_set_verify(p->a.cfg, KITLS_VERIFY_NONE) ||
-        kitls_config_add_cert_pem(p->b.cfg, ku_cert_pem, ku_cert_len, ku_key_pem, ku_key_len) ||
-        kitls_config_set_session_callback(p->a.cfg, on_session, &p->sessions))
+    struct side *cli = pair_a_server ? &p->b : &p->a, *srv = pair_a_server ? &p->a : &p->b;
+    cli->cfg = kitls_config_new(KITLS_ROLE_CLIENT);
+    srv->cfg = kitls_config_new(KITLS_ROLE_SERVER);
+    if (kitls_config_set_suites(cli->cfg, &suite, 1) ||
+        kitls_config_set_suites(srv->cfg, &suite, 1) ||
+        kitls_config_set_verify(cli->cfg, KITLS_VERIFY_NONE) ||
+        kitls_config_add_cert_pem(srv->cfg, ku_cert_pem, ku_cert_len, ku_key_pem, ku_key_len) ||
+        kitls_config_set_session_callback(cli->cfg, on_session, &p->sessions))
         return -1;
     p->a.c = kitls_conn_new(p->a.cfg);
     p->b.c = kitls_conn_new(p->b.cfg);
@@ -322,6 +326,64 @@ static void run(const char *name, int (*fn)(uint16_t), uint16_t suite)
     fflush(stdout);
 }
 
+/*
+ * Issue 14, F5: the peer's KeyUpdate(update_requested) and data arrive
+ * right behind the handshake and a greedy reader (the io_uring driver)
+ * took them into the core before kitls_ktls_enable(): the drain answers
+ * the KeyUpdate, the answer leaves under the key it replaces before TLS_TX
+ * gets the next one, and both directions offload (even without kernel
+ * rekey: the key change happens before the first install).
+ */
+static int ku_in_flight(uint16_t suite, int a_server)
+{
+    struct pair p;
+    pair_a_server = a_server;
+    int r = pair_new(&p, suite, 0, rekey_ok ? KITLS_KTLS_REKEY_REQUIRE : KITLS_KTLS_REKEY_CLOSE);
+    pair_a_server = 0;
+    CHECK(r == 0, "pair: %s", kitls_ktls_strerror(r));
+    uint8_t d[100], buf[4096];
+    fill(d, sizeof(d), 9);
+    CHECK(kitls_conn_key_update(p.b.c, 1) == 0, "b key update");
+    CHECK(kitls_conn_write(p.b.c, d, sizeof(d)) == (int)sizeof(d), "b write");
+    for (int i = 0; i < 100000 && (r = kitls_ktls_flush(p.b.k)) == KITLS_KTLS_E_AGAIN; i++)
+        ;
+    CHECK(r == 0, "b flush: %s", kitls_ktls_strerror(r));
+    /* The greedy read: everything that arrived within 200 ms. */
+    size_t fed = 0;
+    for (int i = 0; i < 20; i++) {
+        struct pollfd pf = {p.a.fd, POLLIN, 0};
+        poll(&pf, 1, 10);
+        ssize_t n;
+        while ((n = recv(p.a.fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+            CHECK(kitls_conn_feed(p.a.c, buf, (size_t)n) == 0, "feed");
+            fed += (size_t)n;
+        }
+    }
+    CHECK(fed >= sizeof(d) + 2 * 22, "read %zu bytes", fed);
+    r = kitls_ktls_enable(p.a.k);
+    CHECK(r == 0, "enable: %s", kitls_ktls_strerror(r));
+    CHECK(kitls_ktls_is_offloaded(p.a.k, KITLS_DIR_TX) == 1 &&
+              kitls_ktls_is_offloaded(p.a.k, KITLS_DIR_RX) == 1,
+          "not offloaded: tx %s rx %s",
+          kitls_ktls_reason_string(kitls_ktls_reason(p.a.k, KITLS_DIR_TX)),
+          kitls_ktls_reason_string(kitls_ktls_reason(p.a.k, KITLS_DIR_RX)));
+    size_t got = 0;
+    for (long i = 0; got < sizeof(d) && i < 1000000; i++) {
+        ssize_t n = kitls_ktls_recv(p.a.k, buf + got, sizeof(d) - got);
+        CHECK(n > 0 || n == KITLS_KTLS_E_AGAIN, "recv: %s", kitls_ktls_strerror((int)n));
+        if (n > 0)
+            got += (size_t)n;
+    }
+    CHECK(got == sizeof(d) && !memcmp(buf, d, sizeof(d)), "the data behind the KeyUpdate");
+    /* b took our answer (its RX key changed) before the kernel's records. */
+    CHECK((r = transfer(&p.a, &p.b, 64 << 10, 10, NULL)) == 0, "a->b: %s", kitls_ktls_strerror(r));
+    CHECK((r = transfer(&p.b, &p.a, 64 << 10, 11, NULL)) == 0, "b->a: %s", kitls_ktls_strerror(r));
+    pair_free(&p);
+    return 0;
+}
+static int ku_in_flight_client(uint16_t s) { return ku_in_flight(s, 0); }
+static int ku_in_flight_server(uint16_t s) { return ku_in_flight(s, 1); }
+
 static int data_both(uint16_t s) { return t_data(s, KITLS_KTLS_BOTH); }
 static int data_tx(uint16_t s) { return t_data(s, KITLS_KTLS_TX); }
 static int data_rx(uint16_t s) { return t_data(s, KITLS_KTLS_RX); }
@@ -360,6 +422,10 @@ int main(void)
     run("sendfile, userspace fallback (same VM, for comparison)", t_sendfile_user, suites[0]);
     run("data (TX only)", data_tx, suites[0]);
     run("data (RX only)", data_rx, suites[2]);
+    run("KeyUpdate(request)+data read with the handshake, offloaded client", ku_in_flight_client,
+        suites[0]);
+    run("KeyUpdate(request)+data read with the handshake, offloaded server", ku_in_flight_server,
+        suites[1]);
     long tx1 = tls_stat("TlsTxSw"), rx1 = tls_stat("TlsRxSw");
     long rk1 = tls_stat("TlsRxRekeyOk"), tk1 = tls_stat("TlsTxRekeyOk");
     printf("tls_stat: TlsTxSw %ld -> %ld, TlsRxSw %ld -> %ld, TlsTxRekeyOk %ld -> %ld, "

@@ -143,8 +143,8 @@ rt0=$(tls_stat TlsTxRekeyOk) rr0=$(tls_stat TlsRxRekeyOk)
 offl=0
 start=$(date +%s)
 
-# KITLS_INTEROP_PARTS picks parts: suites policy stat bench heap (all).
-parts=" ${KITLS_INTEROP_PARTS:-suites policy stat bench heap} "
+# KITLS_INTEROP_PARTS picks parts: suites policy keyupdates stat bench heap (all).
+parts=" ${KITLS_INTEROP_PARTS:-suites policy keyupdates stat bench heap} "
 want() { case $parts in *" $1 "*) return 0 ;; esac; return 1; }
 want suites || SUITES=
 for suite in $SUITES; do
@@ -280,6 +280,106 @@ if [ "$rekey" = 0 ] && want policy; then
         ok "policy close on $(uname -r): data before the KeyUpdate delivered, then: $(grep -h 'error:' "$d/server.err" | head -n1)"
     else
         fail "policy close: $why"
+        show
+    fi
+fi
+
+# --- a long-lived offloaded connection and the peer's KeyUpdates (issue 14, F4) ---
+# The core bounds consecutive KeyUpdates (32 by default); with RX in the
+# kernel it sees no data, so the kTLS layer tells it from the kernel's RX
+# record sequence number.  KU_N KeyUpdates from s_client's k, each after a
+# data line whose echo is awaited, on one connection: all taken; then 33
+# back to back: the connection ends with an alert.  Rekey kernels only
+# (without rekey the first KeyUpdate ends an offloaded connection).
+KU_N=${KITLS_KU_N:-1000}
+# Pace without a fork: fd 3 (the never-written FIFO) times out.
+nap() { read -r -t "$1" -u 3 _ || true; }
+input_ku_many() { # s_client's stdout is $d/echo.fifo: read each echo back
+    local i line
+    exec 6<"$d/echo.fifo"
+    for ((i = 1; i <= KU_N; i++)); do
+        printf 'data %d\n' "$i"
+        IFS= read -r -t 30 -u 6 line || { echo "no echo of data $i" >>"$d/ku.err"; break; }
+        [ "$line" = "data $i" ] || { echo "echo of data $i: '$line'" >>"$d/ku.err"; break; }
+        printf 'k\n'
+        nap 0.03 # s_client takes k alone (a command is one read)
+    done
+    printf 'last\n'
+    IFS= read -r -t 30 -u 6 line
+    [ "$line" = last ] || echo "last: '$line'" >>"$d/ku.err"
+    exec 6<&-
+}
+input_ku_flood() {
+    local i line
+    exec 6<"$d/echo.fifo"
+    printf 'data 0\n'
+    IFS= read -r -t 30 -u 6 line
+    [ "$line" = "data 0" ] || echo "echo of data 0: '$line'" >>"$d/ku.err"
+    for ((i = 1; i <= 33; i++)); do
+        printf 'k\n'
+        nap 0.03
+    done
+    printf 'after flood\n'
+    IFS= read -r -t 10 -u 6 line && echo "echoed after the flood: '$line'" >>"$d/ku.err"
+    exec 6<&-
+}
+s_client_fifo() { # $1 = input function, rest: s_client options
+    local in=$1
+    shift
+    rm -f "$d/echo.fifo" "$d/ku.err"
+    mkfifo "$d/echo.fifo" || return 1
+    "$in" | timeout 600 openssl s_client -connect "127.0.0.1:$(cat "$d/port")" -tls1_3 \
+        -CAfile "$w/cert.pem" -verify_return_error -servername localhost -quiet -no_ign_eof \
+        -msg -msgfile "$d/msg" "$@" >"$d/echo.fifo" 2>"$d/client.err"
+}
+if [ "$rekey" = 1 ] && want keyupdates; then
+    suite=TLS_AES_128_GCM_SHA256
+    d=$w/ku-many
+    mkdir -p "$d"
+    why=
+    k0=$(tls_stat TlsRxRekeyOk)
+    t0=$(date +%s)
+    start_server --suites "$suite" --ktls both --echo || why="server did not start"
+    if [ -z "$why" ]; then
+        s_client_fifo input_ku_many -ciphersuites "$suite"
+        wait "$spid"
+        src=$?
+        [ ! -s "$d/ku.err" ] || why=$(head -n3 "$d/ku.err" | tr '\n' ' ')
+        [ -n "$why" ] || [ $src -eq 0 ] || why="server exit $src: $(grep -h 'error' "$d/server.err" | head -n1)"
+        [ -n "$why" ] || grep -qx 'ktls: tx+rx' "$d/server.out" || why="not offloaded: $(grep '^ktls' "$d/server.out")"
+        n=$(grep -c '^>>> .*KeyUpdate' "$d/msg")
+        [ -n "$why" ] || [ "$n" = "$KU_N" ] || why="s_client sent $n KeyUpdates, expected $KU_N"
+        k1=$(tls_stat TlsRxRekeyOk)
+        [ -n "$why" ] || [ $((k1 - k0)) -ge "$KU_N" ] || why="TlsRxRekeyOk +$((k1 - k0)), expected >= $KU_N"
+    fi
+    if [ -z "$why" ]; then
+        offl=$((offl + 1))
+        ok "$KU_N KeyUpdates from s_client spaced by data on one offloaded connection: all echoed, TlsRxRekeyOk +$((k1 - k0)) in $(( $(date +%s) - t0 )) s"
+    else
+        fail "$KU_N KeyUpdates spaced by data: $why"
+        show
+    fi
+
+    d=$w/ku-flood
+    mkdir -p "$d"
+    why=
+    start_server --suites "$suite" --ktls both --echo || why="server did not start"
+    if [ -z "$why" ]; then
+        s_client_fifo input_ku_flood -ciphersuites "$suite"
+        wait "$spid"
+        src=$?
+        [ ! -s "$d/ku.err" ] || why=$(head -n3 "$d/ku.err" | tr '\n' ' ')
+        [ -n "$why" ] || [ $src -ne 0 ] || why="server exit 0 despite 33 KeyUpdates in a row"
+        [ -n "$why" ] || grep -qx 'ktls: tx+rx' "$d/server.out" || why="not offloaded"
+        [ -n "$why" ] || grep -q 'limit' "$d/server.err" || why="server error: $(grep -h error "$d/server.err" | head -n1)"
+        [ -n "$why" ] || grep -q '^<<< .*Alert.*unexpected_message\|^<<< .*Alert' "$d/msg" ||
+            why="no alert at s_client"
+    fi
+    if [ -z "$why" ]; then
+        offl=$((offl + 1))
+        ok "33 KeyUpdates back to back on an offloaded connection: $(grep -h 'error' "$d/server.err" | head -n1), alert at s_client"
+    else
+        fail "33 KeyUpdates back to back: $why"
         show
     fi
 fi

@@ -14,8 +14,9 @@
 #
 # Exit 77 (skip) only when qemu or the image tools are missing and cannot
 # be installed.  KITLS_VM_KERNELS="old new" picks the kernels;
-# KITLS_INTEROP_PARTS the vm-interop.sh parts (default "suites policy stat
-# heap"; add "bench" for the sendfile benchmark, "none" skips it).
+# KITLS_INTEROP_PARTS the vm-interop.sh parts (default "suites policy
+# keyupdates stat heap"; add "bench" for the sendfile benchmark, "none"
+# skips it).
 set -u
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -57,7 +58,7 @@ kernels=${KITLS_VM_KERNELS:-old new}
 for n in $kernels; do
     case $n in old) exp=0 ;; *) exp=1 ;; esac
     echo "== booting $n: $(grep "^$n " "$KITLS_CACHE/kernels.txt" | cut -d' ' -f3)"
-    parts=${KITLS_INTEROP_PARTS:-suites policy stat heap}
+    parts=${KITLS_INTEROP_PARTS:-suites policy keyupdates stat heap}
     if [ "$parts" = none ]; then
         cmd="uname -r; KITLS_EXPECT_REKEY=$exp $prog"
     else

@@ -15,7 +15,10 @@
 #      TlsRxRekeyOk / TlsTxRekeyOk deltas (rekey kernels).  Without rekey:
 #      the default policy stays in userspace and passes the same stream;
 #      the close policy offloads and ends cleanly at the KeyUpdate, after
-#      the data before it.
+#      the data before it;
+#   5. test_uring_reentry's real-ring cases on kTLS: callbacks of EV_DATA
+#      and EV_EOF (the kTLS receive path) that close, abort, send and
+#      key-update their own and another connection (issue 14, F1).
 # Prints "N passed, N failed".
 set -u
 
@@ -232,6 +235,22 @@ else
     say "$w/echo.log" | grep -v "^    uring-echo: accepted" | tail -n 3
 fi
 grep -h -e "uring-echo: fd" -e "ktls-control-records" "$w/echo.log" | head -n 3 | say
+stat_line
+
+# ---- 5. callbacks that close/abort/send/key-update on kTLS (issue 14, F1) ----
+# test_uring_reentry's real-ring cases with both directions offloaded
+# (asserted): EV_DATA and EV_EOF from the kTLS receive path, each with a
+# re-entrant close, abort, send and key_update on its own connection and
+# on another; every event emitted while the driver holds the connection.
+TR=$bd/tests/uring/.libs/test_uring_reentry
+[ -x "$TR" ] || TR=$bd/tests/uring/test_uring_reentry
+if TEST_URING_EXPECT_KTLS=1 TEST_REENTRY_EVENTS="2 4" CK_RUN_CASE=real-ring timeout 300 "$TR" \
+    >"$w/tr.out" 2>&1; then
+    ok "test_uring_reentry real ring on kTLS: EV_DATA/EV_EOF x close/abort/send/key_update x self/other"
+else
+    fail "test_uring_reentry real ring on kTLS"
+fi
+grep -a -e 'Checks:' -e ':F:' -e ':E:' "$w/tr.out" | say
 stat_line
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]

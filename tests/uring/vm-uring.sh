@@ -23,7 +23,8 @@ done
 for t in openssl curl; do
     command -v "$t" >/dev/null 2>&1 || skip "$t not installed"
 done
-[ -x "$bd/examples/uring-echo" ] && [ -x "$bd/tests/uring/test_uring" ] ||
+[ -x "$bd/examples/uring-echo" ] && [ -x "$bd/tests/uring/test_uring" ] &&
+    [ -x "$bd/tests/uring/test_uring_reentry" ] ||
     skip "the io_uring examples or test_uring are not built (liburing, check)"
 kernels=${KITLS_VM_KERNELS:-old new}
 for n in $kernels; do

@@ -1,0 +1,596 @@
+/*
+ * The io_uring driver's callback contract (include/kitls/uring.h): every
+ * callback may close, abort, send or key-update any connection, its own
+ * included, and the driver frees nothing it still uses (issue 14, F1:
+ * kitls_uring_abort() from a kTLS RX EV_DATA/EV_EOF freed the connection
+ * uring_conn_cqe() then used).
+ *
+ * Every event type x {close, abort, send, key_update} x {this connection,
+ * another one}, with TLS in userspace and with both directions in kTLS.
+ * Deterministic: the driver runs on an application ring whose SQEs are
+ * never submitted; a fake ring (below) completes them itself against
+ * in-memory peers, and with kTLS against the fake kernel of tests/ktls
+ * (whose recvmsg returns the record type as the real one does), which the
+ * test hands to each connection before its handshake ends.  Run under
+ * ASan (tests/run-all.sh) any use after free shows; the test itself checks
+ * that every event is emitted while the driver holds the connection, that
+ * each connection reports EV_CLOSED once and nothing after, and that the
+ * re-entrant call had its documented effect.
+ */
+#define _GNU_SOURCE /* memmem */
+#include <check.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <liburing.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "fakekernel.h"
+#include "reentry.h"
+#include "testutil.h"
+#include "uring_int.h"
+
+static const char *act_name[REENTRY_N_ACT] = {"close", "abort", "send", "key_update"};
+#define N_EV 5 /* KITLS_URING_EV_HANDSHAKE .. KITLS_URING_EV_CLOSED */
+
+/* One driver connection and its in-memory peer (a userspace client). */
+struct side {
+    int id;
+    kitls_uring_conn *c;
+    kitls_conn *peer;
+    struct fk fk; /* the wire (fk.out: to the peer, fk.in: from it), and with kTLS the kernel */
+    struct kitls_ktls_ops ops;
+    int fd;       /* a socket the driver may close; never connected */
+    int peer_fin; /* the peer sent close_notify and its TCP FIN */
+    unsigned events[N_EV + 1], after_close;
+    int closed_reason;
+    uint8_t got[4096]; /* what the peer read */
+    size_t got_len;
+    uint8_t rx[4096]; /* EV_DATA bytes */
+    size_t rx_len;
+};
+
+struct op {
+    uint64_t ud;
+    uint8_t opcode;
+    int fd;
+    uint64_t addr;
+    unsigned len;
+    unsigned poll;
+    int fd_in;          /* splice */
+    uint64_t off, off_in;
+    int live;
+};
+
+struct t {
+    struct io_uring ring;
+    kitls_uring *u;
+    kitls_config *scfg, *ccfg;
+    int ktls;
+    struct side s[2]; /* s[0]: the connection whose event triggers the call */
+    struct op ops[512];
+    int n_ops;
+    /* the trigger */
+    int ev, act, other, fired, ret;
+    int unheld; /* events emitted while the connection was not held */
+    int hold_splice; /* splices into a socket stay in flight */
+    int eio_once;    /* the next kTLS plain recv fails with EIO (a control record "next") */
+};
+
+/* ---- the fake ring ---- */
+
+static struct side *side_of_fd(struct t *t, int fd)
+{
+    for (int i = 0; i < 2; i++)
+        if (t->s[i].fd == fd)
+            return &t->s[i];
+    return NULL;
+}
+
+static struct kitls_uring_conn *conn_of(struct t *t, uint64_t ud)
+{
+    uint32_t slot = KITLS_URING_UD_SLOT(ud);
+    if (slot >= t->u->p.max_conns)
+        return NULL;
+    struct kitls_uring_conn *c = t->u->table[slot];
+    return c && c->gen == KITLS_URING_UD_GEN(ud) ? c : NULL;
+}
+
+/* Take the SQEs the driver queued since the last look (never submitted). */
+static void collect(struct t *t)
+{
+    struct io_uring_sq *sq = &t->ring.sq;
+    for (; sq->sqe_head != sq->sqe_tail; sq->sqe_head++) {
+        const struct io_uring_sqe *e = &sq->sqes[sq->sqe_head & sq->ring_mask];
+        ck_assert_int_lt(t->n_ops, (int)(sizeof(t->ops) / sizeof(t->ops[0])));
+        struct op *o = &t->ops[t->n_ops++];
+        *o = (struct op){.ud = e->user_data, .opcode = e->opcode, .fd = e->fd,
+                         .addr = e->addr, .len = e->len, .poll = e->poll32_events,
+                         .fd_in = e->splice_fd_in, .off = e->off, .off_in = e->splice_off_in,
+                         .live = 1};
+    }
+}
+
+static void complete(struct t *t, struct op *o, int res)
+{
+    o->live = 0;
+    if (getenv("FR_DEBUG"))
+        fprintf(stderr, "op %u conn %u -> %d\n", o->opcode, KITLS_URING_UD_SLOT(o->ud), res);
+    struct io_uring_cqe cqe = {.user_data = o->ud, .res = res};
+    ck_assert_int_eq(kitls_uring_handle_cqe(t->u, &cqe), 1);
+    collect(t);
+}
+
+static void wire_add(struct fk_buf *b, const void *p, size_t n)
+{
+    b->p = realloc(b->p, b->len + n);
+    ck_assert_ptr_nonnull(b->p);
+    memcpy(b->p + b->len, p, n);
+    b->len += n;
+}
+
+/* The peer's side: handshake, read what arrived (answering close_notify
+ * with its own and a FIN), move bytes on the wire. */
+static void peer_step(struct side *s)
+{
+    fk_pump(&s->fk, s->peer);
+    if (!kitls_conn_is_established(s->peer)) {
+        int r = kitls_conn_handshake(s->peer);
+        ck_assert_msg(r == 0 || r == KITLS_E_WANT_READ, "peer %d handshake: %s", s->id,
+                      kitls_error_string(r));
+    }
+    if (kitls_conn_is_established(s->peer) && !s->peer_fin) {
+        int r;
+        while ((r = kitls_conn_read(s->peer, s->got + s->got_len,
+                                    sizeof(s->got) - s->got_len)) > 0)
+            s->got_len += (size_t)r;
+        if (r == KITLS_E_CLOSED) {
+            ck_assert_int_eq(kitls_conn_close(s->peer), 0);
+            s->peer_fin = 1;
+        } else if (r != KITLS_E_WANT_READ) {
+            /* the driver aborted or failed: the peer gives up */
+            s->peer_fin = 1;
+        }
+    }
+    fk_pump(&s->fk, s->peer);
+    if (s->peer_fin)
+        s->fk.peer_eof = 1;
+}
+
+/* Complete what can complete; 1 if anything happened. */
+static int ring_step(struct t *t)
+{
+    int progress = 0;
+    collect(t); /* what the test's own calls queued */
+    for (int i = 0; i < 2; i++)
+        if (t->s[i].peer)
+            peer_step(&t->s[i]);
+    for (int i = 0; i < t->n_ops; i++) {
+        struct op *o = &t->ops[i];
+        if (!o->live)
+            continue;
+        struct kitls_uring_conn *c = conn_of(t, o->ud);
+        struct side *s = side_of_fd(t, o->fd);
+        switch (o->opcode) {
+        case IORING_OP_POLL_ADD:
+            complete(t, o, (int)(o->poll & (POLLIN | POLLOUT)));
+            break;
+        case IORING_OP_ASYNC_CANCEL:
+        case IORING_OP_TIMEOUT_REMOVE: {
+            int found = -ENOENT;
+            for (int j = 0; j < t->n_ops; j++)
+                if (t->ops[j].live && t->ops[j].ud == o->addr && j != i) {
+                    complete(t, &t->ops[j], -ECANCELED);
+                    found = 0;
+                    break;
+                }
+            complete(t, &t->ops[i], found);
+            break;
+        }
+        case IORING_OP_SHUTDOWN:
+            complete(t, o, 0);
+            break;
+        case IORING_OP_SPLICE:
+            if (!s) {
+                /* file -> pipe: done at once, for real */
+                loff_t off = (loff_t)o->off_in;
+                ssize_t r = splice(o->fd_in, &off, o->fd, NULL, o->len, 0);
+                complete(t, o, r < 0 ? -errno : (int)r);
+            } else {
+                /* pipe -> kTLS socket: the kernel seals what it takes */
+                if (t->hold_splice)
+                    continue;
+                uint8_t buf[65536];
+                ssize_t r = read(o->fd_in, buf, o->len < sizeof(buf) ? o->len : sizeof(buf));
+                ck_assert_int_gt(r, 0);
+                struct iovec iov = {buf, (size_t)r};
+                struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+                ck_assert_int_eq(s->ops.sendmsg(s->ops.ctx, FK_FD, &m, 0), (int)r);
+                complete(t, o, (int)r);
+            }
+            break;
+        case IORING_OP_SEND:
+            ck_assert_ptr_nonnull(c);
+            ck_assert_ptr_nonnull(s);
+            if (c->tx_k) {
+                /* the kernel seals plaintext on a TLS_TX socket */
+                struct iovec iov = {(void *)(uintptr_t)o->addr, o->len};
+                struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+                ck_assert_int_eq(s->ops.sendmsg(s->ops.ctx, FK_FD, &m, 0), (int)o->len);
+            } else {
+                wire_add(&s->fk.out, (const void *)(uintptr_t)o->addr, o->len);
+            }
+            complete(t, o, (int)o->len);
+            break;
+        case IORING_OP_RECV:
+        case IORING_OP_RECVMSG: {
+            ck_assert_ptr_nonnull(c);
+            ck_assert_ptr_nonnull(s);
+            ssize_t r;
+            if (c->rx_k && o->opcode == IORING_OP_RECV && t->eio_once &&
+                s->fk.in.len > s->fk.in.off) {
+                t->eio_once = 0;
+                r = -EIO;
+            } else if (c->rx_k) {
+                struct msghdr *m = (struct msghdr *)(uintptr_t)o->addr, plain;
+                struct iovec iov = {(void *)(uintptr_t)o->addr, o->len};
+                if (o->opcode == IORING_OP_RECV) {
+                    plain = (struct msghdr){.msg_iov = &iov, .msg_iovlen = 1};
+                    m = &plain;
+                }
+                r = s->ops.recvmsg(s->ops.ctx, FK_FD, m, 0);
+            } else {
+                struct fk_buf *b = &s->fk.in;
+                size_t n = b->len - b->off < o->len ? b->len - b->off : o->len;
+                memcpy((void *)(uintptr_t)o->addr, b->p + b->off, n);
+                b->off += n;
+                r = n ? (ssize_t)n : s->peer_fin ? 0 : -EAGAIN;
+            }
+            if (r == -EAGAIN)
+                continue; /* stays in flight */
+            complete(t, o, (int)r);
+            break;
+        }
+        default: /* the driver's timer: never fires here */
+            continue;
+        }
+        progress = 1;
+    }
+    return progress;
+}
+
+static void settle(struct t *t)
+{
+    for (int round = 0; round < 2000; round++)
+        if (!ring_step(t))
+            return;
+    ck_abort_msg("the fake ring never settled");
+}
+
+/* ---- events and the re-entrant call ---- */
+
+static int do_act(struct t *t, kitls_uring_conn *target)
+{
+    switch (t->act) {
+    case REENTRY_CLOSE:
+        return kitls_uring_close(target);
+    case REENTRY_ABORT:
+        kitls_uring_abort(target);
+        return 0;
+    case REENTRY_SEND:
+        return kitls_uring_send(target, "reentrant", 9);
+    default:
+        return kitls_uring_key_update(target, 1);
+    }
+}
+
+static void on_event(void *ctx, const struct kitls_uring_event *ev)
+{
+    struct t *t = ctx;
+    struct side *s = ev->user;
+    ck_assert_ptr_nonnull(s);
+    ck_assert_ptr_eq(s->c, ev->conn);
+    /* The structural rule: the driver holds a connection across every
+     * event it emits, so nothing the callback calls can free it. */
+    if (!ev->conn->in_pump)
+        t->unheld++;
+    if (s->events[KITLS_URING_EV_CLOSED])
+        s->after_close++;
+    s->events[ev->type]++;
+    if (ev->type == KITLS_URING_EV_DATA) {
+        ck_assert_uint_le(s->rx_len + ev->len, sizeof(s->rx));
+        memcpy(s->rx + s->rx_len, ev->data, ev->len);
+        s->rx_len += ev->len;
+    }
+    if (ev->type == KITLS_URING_EV_CLOSED)
+        s->closed_reason = ev->reason;
+    if (s->id == 0 && (int)ev->type == t->ev && !t->fired) {
+        t->fired = 1;
+        struct side *target = &t->s[t->other];
+        t->ret = target->c ? do_act(t, target->c) : -EBADF;
+    }
+    if (ev->type == KITLS_URING_EV_CLOSED)
+        s->c = NULL; /* the handle is invalid after this callback */
+}
+
+/* A server connection as on_accept() makes it; with kTLS its kTLS object
+ * uses the fake kernel. */
+static void side_open(struct t *t, int i)
+{
+    struct side *s = &t->s[i];
+    s->id = i;
+    s->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(s->fd, 0);
+    s->fk.rekey = 1;
+    s->ops = fk_ops(&s->fk);
+    s->peer = tu_client(t->ccfg, "localhost");
+    struct kitls_uring_conn *c = uring_conn_alloc(t->u);
+    ck_assert_ptr_nonnull(c);
+    c->fd = s->fd;
+    c->user = s;
+    s->c = c;
+    t->u->st.accepted++;
+    ck_assert_int_eq(uring_conn_start(t->u, c, t->scfg, 1, NULL), 0);
+    if (t->ktls) {
+        ck_assert_int_eq(kitls_ktls_new(&c->ktls, c->tls, FK_FD, &s->ops), 0);
+        ck_assert_int_eq(kitls_ktls_set_rekey_support(c->ktls, 1), 0);
+    }
+    uring_conn_pump(c);
+    collect(t);
+}
+
+static void t_open(struct t *t, int ktls)
+{
+    memset(t, 0, sizeof(*t));
+    t->ktls = ktls;
+    t->scfg = tu_server_config(TU_P256);
+    t->ccfg = tu_client_config();
+    ck_assert_int_eq(io_uring_queue_init(4096, &t->ring, 0), 0);
+    struct kitls_uring_params p = {.max_conns = 8, .ktls = ktls ? KITLS_URING_KTLS_BOTH : 0};
+    ck_assert_int_eq(kitls_uring_new(&t->u, &t->ring, &p, on_event, t), 0);
+    collect(t);
+}
+
+static void t_close(struct t *t)
+{
+    kitls_uring_shutdown(t->u);
+    collect(t);
+    settle(t);
+    ck_assert_uint_eq(kitls_uring_inflight(t->u), 0);
+    kitls_uring_free(t->u);
+    io_uring_queue_exit(&t->ring);
+    for (int i = 0; i < 2; i++) {
+        struct side *s = &t->s[i];
+        ck_assert_msg(s->events[KITLS_URING_EV_CLOSED] == 1, "conn %d: EV_CLOSED %u times", i,
+                      s->events[KITLS_URING_EV_CLOSED]);
+        ck_assert_msg(!s->after_close, "conn %d: %u events after EV_CLOSED", i,
+                      s->after_close);
+        kitls_conn_free(s->peer);
+        fk_free(&s->fk);
+    }
+    ck_assert_int_eq(t->unheld, 0);
+    kitls_config_free(t->scfg);
+    kitls_config_free(t->ccfg);
+}
+
+static void peer_write(struct t *t, int i, const char *msg)
+{
+    size_t n = strlen(msg);
+    ck_assert_int_eq(kitls_conn_write(t->s[i].peer, (const uint8_t *)msg, n), (int)n);
+    settle(t);
+}
+
+/* _i: bit 0 kTLS; then the event, the call and its target. */
+START_TEST(reentrant_calls)
+{
+    int ktls = _i & 1, rest = _i >> 1;
+    struct t t;
+    t_open(&t, ktls);
+    t.act = rest % REENTRY_N_ACT;
+    t.ev = 1 + (rest / REENTRY_N_ACT) % N_EV;
+    t.other = rest / (REENTRY_N_ACT * N_EV);
+    const char *what = act_name[t.act];
+    /* the other connection first, established */
+    side_open(&t, 1);
+    settle(&t);
+    ck_assert_uint_eq(t.s[1].events[KITLS_URING_EV_HANDSHAKE], 1);
+    side_open(&t, 0);
+    settle(&t);
+    ck_assert_uint_eq(t.s[0].events[KITLS_URING_EV_HANDSHAKE], 1);
+    if (ktls) /* both really in the (fake) kernel */
+        for (int i = 0; i < 2; i++)
+            if (t.s[i].c && !(t.ev == KITLS_URING_EV_HANDSHAKE && t.act == REENTRY_ABORT))
+                ck_assert_msg(t.s[i].c->tx_k && t.s[i].c->rx_k, "conn %d not offloaded", i);
+    switch (t.ev) {
+    case KITLS_URING_EV_DATA:
+        peer_write(&t, 0, "ping");
+        break;
+    case KITLS_URING_EV_SENT:
+        ck_assert_int_eq(kitls_uring_send(t.s[0].c, "hello", 5), 5);
+        settle(&t);
+        break;
+    case KITLS_URING_EV_EOF:
+        ck_assert_int_eq(kitls_conn_close(t.s[0].peer), 0);
+        settle(&t);
+        break;
+    case KITLS_URING_EV_CLOSED:
+        kitls_uring_abort(t.s[0].c);
+        settle(&t);
+        break;
+    default:
+        break;
+    }
+    ck_assert_msg(t.fired, "event %d never came (%s)", t.ev, what);
+    /* the call's documented effect */
+    struct side *tg = &t.s[t.other];
+    int dying = t.ev == KITLS_URING_EV_CLOSED && !t.other;
+    switch (t.act) {
+    case REENTRY_ABORT:
+        ck_assert_ptr_null(tg->c);
+        if (!dying)
+            ck_assert_int_eq(tg->closed_reason, KITLS_URING_R_ABORTED);
+        break;
+    case REENTRY_CLOSE:
+        ck_assert_int_eq(t.ret, 0);
+        if (!dying) {
+            ck_assert_ptr_null(tg->c); /* orderly: the peer answered */
+            ck_assert_int_eq(tg->closed_reason, 0);
+        }
+        break;
+    case REENTRY_SEND:
+        if (dying) {
+            ck_assert_int_eq(t.ret, -ENOTCONN);
+        } else if (t.ev == KITLS_URING_EV_EOF && t.other) {
+            ck_assert_int_eq(t.ret, 9);
+        } else {
+            ck_assert_int_eq(t.ret, 9);
+            ck_assert_msg(tg->got_len >= 9 &&
+                              memmem(tg->got, tg->got_len, "reentrant", 9) != NULL,
+                          "the peer did not get the bytes");
+        }
+        break;
+    default:
+        ck_assert_int_eq(t.ret, dying ? -ENOTCONN : 0);
+        break;
+    }
+    /* whatever is still open still works both ways */
+    for (int i = 0; i < 2; i++) {
+        struct side *s = &t.s[i];
+        if (!s->c || s->c->close_req || s->peer_fin || s->c->peer_done)
+            continue;
+        size_t before = s->rx_len;
+        peer_write(&t, i, "after");
+        ck_assert_msg(s->rx_len == before + 5 && !memcmp(s->rx + before, "after", 5),
+                      "conn %d: no data after %s", i, what);
+        size_t got = s->got_len;
+        ck_assert_int_eq(kitls_uring_send(s->c, "back", 4), 4);
+        settle(&t);
+        ck_assert_uint_eq(s->got_len, got + 4);
+    }
+    t_close(&t);
+}
+END_TEST
+
+/* The review's reproduction: an idle kTLS RX connection whose only
+ * operation is the receive; the EV_DATA and EV_EOF callbacks abort it. */
+START_TEST(abort_idle_ktls_rx)
+{
+    struct t t;
+    t_open(&t, 1);
+    t.act = REENTRY_ABORT;
+    t.ev = _i ? KITLS_URING_EV_EOF : KITLS_URING_EV_DATA;
+    side_open(&t, 0);
+    side_open(&t, 1);
+    settle(&t);
+    ck_assert(t.s[0].c->rx_k);
+    ck_assert_uint_eq(t.s[0].c->inflight, 1); /* the receive */
+    if (_i)
+        ck_assert_int_eq(kitls_conn_close(t.s[0].peer), 0);
+    else
+        ck_assert_int_eq(kitls_conn_write(t.s[0].peer, (const uint8_t *)"x", 1), 1);
+    settle(&t);
+    ck_assert(t.fired);
+    ck_assert_ptr_null(t.s[0].c);
+    ck_assert_int_eq(t.s[0].closed_reason, KITLS_URING_R_ABORTED);
+    t_close(&t);
+}
+END_TEST
+
+/* kTLS TX: our KeyUpdate and the TX key change wait while a splice into
+ * the socket is in flight (include/kitls/ktls.h: no kitls_ktls_* call
+ * under it; the review's "suspected" send.c item), then leave before the
+ * next file bytes: the peer reads the whole file and our data after. */
+START_TEST(ktls_no_rekey_under_splice)
+{
+    struct t t;
+    t_open(&t, 1);
+    t.ev = -1;
+    ck_assert(t.u->have_splice);
+    side_open(&t, 0);
+    side_open(&t, 1);
+    settle(&t);
+    struct side *s = &t.s[0];
+    ck_assert(s->c->tx_k);
+    char path[] = "/tmp/kitls-reentry-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    unlink(path);
+    static uint8_t file[3000];
+    for (size_t i = 0; i < sizeof(file); i++)
+        file[i] = (uint8_t)(i * 7 + 1);
+    ck_assert_int_eq(write(fd, file, sizeof(file)), (int)sizeof(file));
+    t.hold_splice = 1;
+    ck_assert_int_eq(kitls_uring_sendfile(s->c, fd, 0, sizeof(file)), 0);
+    settle(&t);
+    ck_assert(s->c->busy & BUSY(KITLS_URING_OP_SPLICE_OUT));
+    unsigned long recs = s->fk.records_out;
+    unsigned rekeys = s->fk.rekey_tx;
+    ck_assert_int_eq(kitls_uring_key_update(s->c, 0), 0);
+    settle(&t);
+    ck_assert_uint_eq(s->fk.records_out, recs); /* no KeyUpdate under the splice */
+    ck_assert_uint_eq(s->fk.rekey_tx, rekeys);  /* and no key change */
+    t.hold_splice = 0;
+    settle(&t);
+    ck_assert_uint_eq(s->fk.rekey_tx, rekeys + 1);
+    ck_assert_int_eq(kitls_uring_send(s->c, "tail", 4), 4);
+    settle(&t);
+    ck_assert_uint_eq(s->got_len, sizeof(file) + 4);
+    ck_assert(memcmp(s->got, file, sizeof(file)) == 0);
+    ck_assert(memcmp(s->got + sizeof(file), "tail", 4) == 0);
+    ck_assert_int_eq(kitls_conn_error(s->peer), 0);
+    close(fd);
+    t_close(&t);
+}
+END_TEST
+
+/* kTLS RX with plain recv: a recv that says EIO (a control record next)
+ * when the record turns out to be data: kitls_ktls_recv_control() keeps
+ * it and returns 2, and the driver delivers it. */
+START_TEST(ktls_control_was_data)
+{
+    struct t t;
+    t_open(&t, 1);
+    t.ev = -1;
+    t.u->have_recvmsg = 0;
+    side_open(&t, 0);
+    side_open(&t, 1);
+    settle(&t);
+    struct side *s = &t.s[0];
+    ck_assert(s->c->rx_k);
+    ck_assert_ptr_null(s->c->rmsg);
+    t.eio_once = 1;
+    peer_write(&t, 0, "data");
+    ck_assert_int_eq(t.eio_once, 0);
+    ck_assert_uint_eq(s->rx_len, 4);
+    ck_assert(memcmp(s->rx, "data", 4) == 0);
+    peer_write(&t, 0, "more");
+    ck_assert_uint_eq(s->rx_len, 8);
+    t_close(&t);
+}
+END_TEST
+
+int main(void)
+{
+    tu_pki_init();
+    Suite *s = suite_create("uring-reentry");
+    TCase *tc = tcase_create("fake-ring");
+    tcase_set_timeout(tc, 120);
+    tcase_add_loop_test(tc, reentrant_calls, 0, 2 * REENTRY_N_ACT * N_EV * 2);
+    tcase_add_loop_test(tc, abort_idle_ktls_rx, 0, 2);
+    tcase_add_test(tc, ktls_no_rekey_under_splice);
+    tcase_add_test(tc, ktls_control_was_data);
+    suite_add_tcase(s, tc);
+    TCase *real = tcase_create("real-ring");
+    tcase_set_timeout(real, 600);
+    reentry_real_add(real);
+    suite_add_tcase(s, real);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
