@@ -76,14 +76,16 @@ void kitls_session_restore_peer(kitls_conn *c)
  * SHOULD limit the total lifetime, taking the peer certificate's into
  * account.  So a session stands for its authentication for at most
  * KITLS_MAX_AUTH_AGE (the longest ticket lifetime) after it was made, and
- * never past the notAfter of the chain that was verified.  Values of a
+ * only before the notAfter of the chain that was verified (at notAfter
+ * itself libcrypto's verifier already counts a certificate as expired:
+ * resumption accepts no more than a full handshake would).  Values of a
  * deserialized session come from the application: a time in the future
  * is refused too, and the age is taken in unsigned arithmetic.
  */
 int kitls_session_auth_fresh(const kitls_session *s, int64_t now)
 {
     return now >= s->auth_time && (uint64_t)now - (uint64_t)s->auth_time <= KITLS_MAX_AUTH_AGE &&
-           now <= s->not_after;
+           now < s->not_after;
 }
 
 /* Is the session's server the one this connection wants?  Resumption
