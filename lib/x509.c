@@ -128,13 +128,17 @@ static int64_t not_after(const X509 *x)
 /*
  * How long this authentication may stand in for a new one when sessions
  * carry it (RFC 8446 §4.6.1: the lifetime of the peer's certificate): the
- * earliest notAfter of the chain that was verified, anchor included, or
- * of the leaf alone when only a callback judged it.  Nothing was
- * authenticated with verification off: no limit from the chain then.
+ * earliest notAfter of the chain libcrypto verified, leaf and anchor
+ * included.  Only when the library's own checks, validity among them,
+ * accepted the chain: with verification off, or when the application's
+ * callback accepted a chain they refused, the callback is the policy and
+ * a full handshake would accept the same chain again, so the chain sets no
+ * limit then (the age limit still applies, session_bind.c).
  */
-static int64_t chain_not_after(const kitls_conn *c, X509 *leaf, STACK_OF(X509) *verified)
+static int64_t chain_not_after(const kitls_conn *c, int lib_result, X509 *leaf,
+                               STACK_OF(X509) *verified)
 {
-    if (c->cfg->verify == KITLS_VERIFY_NONE && !c->cfg->verify_cb)
+    if (c->cfg->verify == KITLS_VERIFY_NONE || lib_result)
         return INT64_MAX;
     int64_t t = not_after(leaf);
     for (int i = 0; verified && i < sk_X509_num(verified); i++) {
@@ -226,6 +230,7 @@ int kitls_x509_verify_chain(kitls_conn *c, const uint8_t *const *der, const size
         if (!result && !c->server)
             result = kitls_ocsp_check(c, leaf, X509_STORE_CTX_get0_chain(ctx));
     }
+    int lib_result = result;
     if (c->cfg->verify_cb)
         result = c->cfg->verify_cb(c->cfg->verify_ctx, c, der, len, n, result);
     if (result) {
@@ -247,7 +252,8 @@ int kitls_x509_verify_chain(kitls_conn *c, const uint8_t *const *der, const size
     X509_up_ref(leaf);
     /* Sessions made from this connection carry both (session.c). */
     c->auth_time = now;
-    c->peer_not_after = chain_not_after(c, leaf, ctx ? X509_STORE_CTX_get0_chain(ctx) : NULL);
+    c->peer_not_after =
+        chain_not_after(c, lib_result, leaf, ctx ? X509_STORE_CTX_get0_chain(ctx) : NULL);
     ret = 0;
 out:
     X509_STORE_CTX_free(ctx);

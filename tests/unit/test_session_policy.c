@@ -456,6 +456,25 @@ START_TEST(test_client_stops_offering_stale_session)
     ck_assert_int_eq(offers_psk(ccfg, "localhost", sess), 0);
     struct hs r = shake(ccfg, scfg, "localhost", sess);
     ck_assert_int_eq(r.c_resumed, 0);
+    if (_i == 0) {
+        /* Control: a callback that accepted the chain after it expired
+         * is the policy; a full handshake would accept it again, so its
+         * session lasts the 7 days (docs/trust-policy.md). */
+        kitls_config *lax = tu_client_config();
+        ck_assert_int_eq(kitls_config_set_verify_callback(lax, accept_all, NULL), 0);
+        ck_assert_int_eq(kitls_config_set_time(lax, tu_time_fixed, &c_now), 0);
+        c_now = tu_pki.now + 3 * DAY + 3600;
+        struct hs lf = shake(lax, scfg, "localhost", NULL);
+        ck_assert_int_eq(lf.c_auth, 1);
+        c_now = tu_pki.now + 4 * DAY;
+        ck_assert_int_eq(offers_psk(lax, "localhost", lf.sess), 1);
+        struct hs lr = shake(lax, scfg, "localhost", lf.sess);
+        ck_assert_int_eq(lr.c_resumed, 1);
+        ck_assert_int_eq(lr.c_auth, 1);
+        kitls_session_free(lr.sess);
+        kitls_session_free(lf.sess);
+        kitls_config_free(lax);
+    }
     if (_i == 2) {
         ck_assert_int_eq(r.ok, 0);
         ck_assert_int_eq(r.c_auth, 1);
