@@ -38,8 +38,7 @@ static kitls_session *session_new(void)
     return s;
 }
 
-/* Shared body of the serialized session (client: with_ticket) and the
- * sealed ticket (server: the config context instead). */
+/* Times: seconds since the epoch, two u32 (high first). */
 static void put_time(struct wr *w, int64_t t)
 {
     wr_u32(w, (uint32_t)((uint64_t)t >> 32));
@@ -55,6 +54,8 @@ static int get_time(struct rd *r, int64_t *t)
     return 0;
 }
 
+/* Shared body of the serialized session (client: with_ticket) and the
+ * sealed ticket (server). */
 static void session_put(struct wr *w, const kitls_session *s, int with_ticket)
 {
     size_t n;
