@@ -43,6 +43,7 @@ kitls_config *kitls_config_new(enum kitls_role role)
     cfg->limits.max_key_updates = 32;
     cfg->ocsp_skew = 300;
     pthread_rwlock_init(&cfg->ocsp_lock, NULL);
+    pthread_mutex_init(&cfg->freeze_lock, NULL);
     cfg->n_tickets = 1;
     cfg->ticket_lifetime = 7200;
     pthread_rwlock_init(&cfg->ticket_lock, NULL);
@@ -87,6 +88,7 @@ void kitls_config_free(kitls_config *cfg)
     free(cfg->sess_tag);
     pthread_rwlock_destroy(&cfg->ticket_lock);
     pthread_rwlock_destroy(&cfg->ocsp_lock);
+    pthread_mutex_destroy(&cfg->freeze_lock);
     kitls_early_store_free(cfg->replay);
     kitls_cert_cache_free(cfg->cert_cache);
     OPENSSL_cleanse(cfg, sizeof(*cfg));
@@ -375,7 +377,37 @@ int kitls_config_use_system_ca(kitls_config *cfg)
         return KITLS_E_CONFIG;
     }
     cfg->store_loaded = 1;
+    cfg->store_system = 1;
     return 0;
+}
+
+/*
+ * The first connection freezes the config.  Several threads may create
+ * the first connections at once: the work is done by one of them under
+ * freeze_lock, and `frozen` is published with release order after it, so
+ * a connection that sees it set (acquire) also sees the trust store and
+ * sess_ctx complete.  Later connections take only the atomic load.
+ */
+int kitls_config_freeze(kitls_config *cfg)
+{
+    if (__atomic_load_n(&cfg->frozen, __ATOMIC_ACQUIRE))
+        return 0;
+    int ret = 0;
+    pthread_mutex_lock(&cfg->freeze_lock);
+    if (!__atomic_load_n(&cfg->frozen, __ATOMIC_RELAXED)) {
+        /* A client that verifies and has no trust anchors of its own gets
+         * the system store. */
+        if (cfg->role == KITLS_ROLE_CLIENT && cfg->verify != KITLS_VERIFY_NONE &&
+            !cfg->store_loaded && kitls_config_use_system_ca(cfg))
+            cfg->store_loaded = 0; /* verification will then fail: unknown_ca */
+        /* What tickets and sessions bind, from the now final policy
+         * (session_bind.c); on failure the config stays unfrozen. */
+        ret = kitls_session_ctx_init(cfg);
+        if (!ret)
+            __atomic_store_n(&cfg->frozen, 1, __ATOMIC_RELEASE);
+    }
+    pthread_mutex_unlock(&cfg->freeze_lock);
+    return ret;
 }
 
 int kitls_config_set_alpn(kitls_config *cfg, const char *const *protos, size_t n)

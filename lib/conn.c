@@ -21,25 +21,16 @@ kitls_conn *kitls_conn_new(kitls_config *cfg)
         free(c);
         return NULL;
     }
-    /* The first connection freezes the config; a client that verifies and
-     * has no trust anchors of its own gets the system store then. */
-    if (!__atomic_load_n(&cfg->frozen, __ATOMIC_ACQUIRE)) {
-        if (cfg->role == KITLS_ROLE_CLIENT && cfg->verify != KITLS_VERIFY_NONE &&
-            !cfg->store_loaded)
-            if (kitls_config_use_system_ca(cfg))
-                cfg->store_loaded = 0; /* verification will then fail: unknown_ca */
-        /* What tickets bind, from the now final policy (session.c). */
-        if (cfg->role == KITLS_ROLE_SERVER && kitls_session_ctx_init(cfg)) {
-            free(c->hs);
-            free(c);
-            return NULL;
-        }
-        __atomic_store_n(&cfg->frozen, 1, __ATOMIC_RELEASE);
+    if (kitls_config_freeze(cfg)) {
+        free(c->hs);
+        free(c);
+        return NULL;
     }
     c->cfg = kitls_config_up_ref(cfg);
     c->server = cfg->role == KITLS_ROLE_SERVER;
     c->state = c->server ? ST_SERVER_WAIT_CH : ST_CLIENT_START;
     c->peer_alert = -1;
+    c->peer_not_after = INT64_MAX; /* no peer certificate yet */
     return c;
 }
 
@@ -97,6 +88,11 @@ void kitls_conn_free(kitls_conn *c)
 
 void kitls_hs_done(kitls_conn *c)
 {
+    /* A full handshake without a peer certificate: its sessions count
+     * their age from now (RFC 8446 §4.6.1); otherwise the certificate's
+     * verification (x509.c) or the resumed session set it. */
+    if (!c->resumed && !c->peer_cert)
+        c->auth_time = kitls_config_now(c->cfg);
     c->established = 1;
     c->state = ST_CONNECTED;
     conn_drop_handshake(c);

@@ -90,6 +90,8 @@ struct kitls_conn {
     size_t msg_len;
     EVP_PKEY *peer_key;
     int peer_authenticated;
+    int64_t auth_time;       /* when the peer was authenticated (struct kitls_session) */
+    int64_t peer_not_after;  /* earliest notAfter of its chain, INT64_MAX: none */
     char *verify_detail; /* why verification failed, NULL if it did not */
 
     /* resumption */
@@ -145,6 +147,11 @@ static inline int kitls_name_is_ip(const char *name)
     return strchr(name, ':') != NULL || strspn(name, "0123456789.") == strlen(name);
 }
 
+/* config.c */
+/** Freeze the config (first connection; thread-safe): the system trust
+ *  store for a verifying client without anchors, then cfg->sess_ctx. */
+int kitls_config_freeze(kitls_config *cfg);
+
 /* conn.c */
 /** Copy up to len bytes of the pending application data to buf. */
 int kitls_conn_take_app(kitls_conn *c, uint8_t *buf, size_t len);
@@ -185,10 +192,18 @@ uint16_t kitls_psk_server_ticket_suite(kitls_conn *c, struct rd psk_ext);
 int kitls_ticket_send(kitls_conn *c);
 /** The resumption master secret after the client's Finished. */
 int kitls_session_derive_res_master(kitls_conn *c);
-/** Resumed: take the peer's certificate and verdict from c->session. */
+/** Resumed: take the peer's certificate, verdict and its age from c->session. */
 void kitls_session_restore_peer(kitls_conn *c);
-/** Server config, when frozen: compute cfg->sess_ctx (what tickets bind). */
+/** When frozen: compute cfg->sess_ctx (what tickets and sessions bind). */
 int kitls_session_ctx_init(kitls_config *cfg);
+/** Longest a session may stand for its original authentication, seconds
+ *  (RFC 8446 §4.6.1: the 7-day ticket lifetime maximum; docs/limits.md). */
+#define KITLS_MAX_AUTH_AGE 604800
+/** 1 if the session's authentication still holds at `now`: not older
+ *  than KITLS_MAX_AUTH_AGE, the peer's chain not expired. */
+int kitls_session_auth_fresh(const kitls_session *s, int64_t now);
+/** Client: 1 if c may offer c->session (its name, policy and age). */
+int kitls_session_offerable(const kitls_conn *c, int64_t now);
 /** A new DER certificate object (refs 1), or NULL. */
 struct kitls_der *kitls_der_new(const uint8_t *der, size_t len);
 struct kitls_der *kitls_der_up_ref(struct kitls_der *d);

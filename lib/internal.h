@@ -266,7 +266,8 @@ struct kitls_cert {
 
 struct kitls_config {
     int refs;
-    int frozen;
+    int frozen;                   /* set once (kitls_config_freeze), read with acquire */
+    pthread_mutex_t freeze_lock;  /* the first connections freeze it together */
     enum kitls_role role;
     uint16_t suites[KITLS_MAX_ALGS];
     size_t n_suites;
@@ -285,6 +286,7 @@ struct kitls_config {
     size_t n_certs;
     X509_STORE *store;
     int store_loaded;
+    int store_system; /* the system's default paths (hash directory: not enumerable) */
     enum kitls_verify verify;
     uint8_t *alpn; /* wire format: len-prefixed names */
     size_t alpn_len;
@@ -309,9 +311,9 @@ struct kitls_config {
     pthread_rwlock_t ticket_lock; /* ticket keys may rotate while in use */
     struct kitls_ticket_key ticket_keys[KITLS_MAX_TICKET_KEYS];
     size_t n_ticket_keys;
-    uint8_t *sess_tag;          /* server: application's session context, NULL: derived */
+    uint8_t *sess_tag;          /* application's session context, NULL: derived */
     size_t sess_tag_len;
-    uint8_t sess_ctx[32];       /* server: what tickets bind (kitls_session_ctx_init) */
+    uint8_t sess_ctx[32];       /* what tickets and sessions bind (kitls_session_ctx_init) */
     /* 0-RTT */
     uint32_t early_max;
     uint32_t early_window_ms;
@@ -355,7 +357,13 @@ struct kitls_session {
      * if it sent none) and the verdict (kitls_conn_peer_authenticated). */
     struct kitls_der *peer_cert;
     uint8_t peer_auth;
-    uint8_t ctx[32]; /* ticket only: the issuing config's sess_ctx */
+    /* How old that authentication is and how long it may last (RFC 8446
+     * §4.6.1): when the peer's certificate was verified (or the full
+     * handshake was made, without one), and the earliest notAfter of its
+     * verified chain (INT64_MAX: no certificate).  Inherited by the
+     * sessions and tickets of resumed connections. */
+    int64_t auth_time, not_after;
+    uint8_t ctx[32]; /* the making config's sess_ctx (its verification policy) */
 };
 
 int kitls_config_random(const kitls_config *cfg, uint8_t *buf, size_t len);

@@ -14,9 +14,11 @@
 #include "hs.h"
 
 /* 2: the peer's certificate and verdict, and (tickets) the issuing
- * config's context.  Older sessions and tickets do not parse: a client
- * drops them, a server declines them (full handshake). */
-#define SESSION_FORMAT 2
+ * config's context.  3: the age of the authentication and the chain's
+ * notAfter; client sessions bind their config's context too.  Older
+ * sessions and tickets do not parse: a client drops them, a server
+ * declines them (full handshake). */
+#define SESSION_FORMAT 3
 #define TICKET_NONCE_LEN 12
 #define TICKET_OVERHEAD (4 + TICKET_NONCE_LEN + KITLS_TAG_LEN)
 #define MAX_TICKET_LIFETIME 604800u
@@ -36,28 +38,24 @@ static kitls_session *session_new(void)
     return s;
 }
 
-kitls_session *kitls_session_up_ref(kitls_session *s)
+/* Times: seconds since the epoch, two u32 (high first). */
+static void put_time(struct wr *w, int64_t t)
 {
-    if (s)
-        __atomic_add_fetch(&s->refs, 1, __ATOMIC_RELAXED);
-    return s;
+    wr_u32(w, (uint32_t)((uint64_t)t >> 32));
+    wr_u32(w, (uint32_t)t);
 }
 
-void kitls_session_free(kitls_session *s)
+static int get_time(struct rd *r, int64_t *t)
 {
-    if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) > 0)
-        return;
-    free(s->ticket);
-    kitls_der_free(s->peer_cert);
-    OPENSSL_cleanse(s, sizeof(*s));
-    free(s);
+    uint32_t hi, lo;
+    GUARD(rd_u32(r, &hi));
+    GUARD(rd_u32(r, &lo));
+    *t = (int64_t)((uint64_t)hi << 32 | lo);
+    return 0;
 }
-
-uint32_t kitls_session_max_early_data(const kitls_session *s) { return s ? s->max_early : 0; }
-uint32_t kitls_session_lifetime(const kitls_session *s) { return s ? s->lifetime : 0; }
 
 /* Shared body of the serialized session (client: with_ticket) and the
- * sealed ticket (server: the config context instead). */
+ * sealed ticket (server). */
 static void session_put(struct wr *w, const kitls_session *s, int with_ticket)
 {
     size_t n;
@@ -68,8 +66,7 @@ static void session_put(struct wr *w, const kitls_session *s, int with_ticket)
     wr_u32(w, s->age_add);
     wr_u32(w, s->lifetime);
     wr_u32(w, s->max_early);
-    wr_u32(w, (uint32_t)((uint64_t)s->received >> 32));
-    wr_u32(w, (uint32_t)s->received);
+    put_time(w, s->received);
     n = strlen(s->alpn);
     wr_u8(w, (uint8_t)n);
     wr_put(w, s->alpn, n);
@@ -81,11 +78,12 @@ static void session_put(struct wr *w, const kitls_session *s, int with_ticket)
     if (s->peer_cert)
         wr_put(w, s->peer_cert->der, s->peer_cert->len);
     wr_end(w, at, 3);
+    put_time(w, s->auth_time);
+    put_time(w, s->not_after);
+    wr_put(w, s->ctx, sizeof(s->ctx));
     if (with_ticket) {
         wr_u16(w, (uint16_t)s->ticket_len);
         wr_put(w, s->ticket, s->ticket_len);
-    } else {
-        wr_put(w, s->ctx, sizeof(s->ctx));
     }
 }
 
@@ -103,7 +101,6 @@ static int get_str(struct rd *r, char *out)
 static int session_get(struct rd *r, kitls_session *s, int with_ticket)
 {
     uint8_t fmt;
-    uint32_t hi, lo;
     struct rd psk;
     GUARD(rd_u8(r, &fmt));
     if (fmt != SESSION_FORMAT)
@@ -118,9 +115,7 @@ static int session_get(struct rd *r, kitls_session *s, int with_ticket)
     GUARD(rd_u32(r, &s->age_add));
     GUARD(rd_u32(r, &s->lifetime));
     GUARD(rd_u32(r, &s->max_early));
-    GUARD(rd_u32(r, &hi));
-    GUARD(rd_u32(r, &lo));
-    s->received = (int64_t)((uint64_t)hi << 32 | lo);
+    GUARD(get_time(r, &s->received));
     GUARD(get_str(r, s->alpn));
     GUARD(get_str(r, s->sni));
     struct rd cert;
@@ -130,11 +125,12 @@ static int session_get(struct rd *r, kitls_session *s, int with_ticket)
         return KITLS_E_DECODE;
     if (!rd_empty(&cert) && !(s->peer_cert = kitls_der_new(cert.p, rd_left(&cert))))
         return KITLS_E_NOMEM;
-    if (!with_ticket) {
-        const uint8_t *ctx;
-        GUARD(rd_bytes(r, sizeof(s->ctx), &ctx));
-        memcpy(s->ctx, ctx, sizeof(s->ctx));
-    } else {
+    const uint8_t *ctx;
+    GUARD(get_time(r, &s->auth_time));
+    GUARD(get_time(r, &s->not_after));
+    GUARD(rd_bytes(r, sizeof(s->ctx), &ctx));
+    memcpy(s->ctx, ctx, sizeof(s->ctx));
+    if (with_ticket) {
         struct rd t;
         GUARD(rd_sub(r, 2, &t));
         if (rd_empty(&t))
@@ -331,6 +327,8 @@ int kitls_ticket_send(kitls_conn *c)
         return 0;
     s.peer_cert = c->peer_cert; /* borrowed */
     s.peer_auth = (uint8_t)c->peer_authenticated;
+    s.auth_time = c->auth_time; /* a resumed connection's: its session's */
+    s.not_after = c->peer_not_after;
     memcpy(s.ctx, c->cfg->sess_ctx, sizeof(s.ctx));
     for (int i = 0; i < 8; i++)
         nonce[i] = (uint8_t)(c->ticket_nonce >> (56 - 8 * i));
@@ -447,6 +445,9 @@ int kitls_hs_recv_nst(kitls_conn *c, struct rd *b)
      * to report the same (shared, not copied). */
     s->peer_cert = kitls_der_up_ref(c->peer_cert);
     s->peer_auth = (uint8_t)c->peer_authenticated;
+    s->auth_time = c->auth_time; /* a resumed connection's: its session's */
+    s->not_after = c->peer_not_after;
+    memcpy(s->ctx, c->cfg->sess_ctx, sizeof(s->ctx));
     kitls_session_free(c->new_session);
     c->new_session = s;
     if (c->cfg->session_cb)
@@ -498,29 +499,16 @@ void kitls_psk_client_write_modes(kitls_conn *c, struct wr *w)
         wr_u8(w, 0); /* psk_ke */
 }
 
-/* Is the session's server the one this connection wants?  Resumption
- * checks no certificate, so a session goes only to the name it was
- * verified for (the client's own name: s->sni may be an IP address).  DNS
- * names compare case-insensitively (RFC 4343); an IP address never
- * matches a DNS name; a session made without a name goes only to a
- * connection without one. */
-static int session_name_ok(const kitls_session *s, const kitls_conn *c)
-{
-    if (!c->sni)
-        return s->sni[0] == 0;
-    return s->sni[0] && kitls_name_is_ip(s->sni) == c->sni_is_ip && !strcasecmp(s->sni, c->sni);
-}
-
 int kitls_psk_client_write(kitls_conn *c, struct wr *w, size_t exts_at, size_t *binder_at)
 {
     kitls_session *s = c->session;
     const struct kitls_suite *suite = kitls_suite_find(s->suite);
     int64_t now = kitls_config_now(c->cfg);
     c->psk_offered = 0;
-    /* Not for another server, nor, when we verify, a session whose server
-     * was never authenticated (the PSK would stand in for a check that
-     * did not happen): a full handshake follows. */
-    if (!session_name_ok(s, c) || (c->cfg->verify != KITLS_VERIFY_NONE && !s->peer_auth))
+    /* Not for another server or another verification policy, nor once
+     * its authentication is too old (session_bind.c): a full handshake
+     * follows. */
+    if (!kitls_session_offerable(c, now))
         return 0;
     /* The whole extensions block is limited to 2^16-1 bytes (RFC 8446
      * §4.1.2, §4.2.11): a ticket too long to fit (a server may issue up
@@ -665,12 +653,14 @@ int kitls_psk_server_check(kitls_conn *c, struct rd ext, struct rd *modes)
      * policy (context and mode), and a config requiring client
      * certificates resumes only a ticket that holds an authenticated one:
      * otherwise a client could skip the certificate check with a ticket
-     * from a more lenient config or from before the policy changed. */
+     * from a more lenient config or from before the policy changed.  Nor
+     * may it outlive the authentication it carries (RFC 8446 §4.6.1). */
     int ok = suite && suite->md == c->suite->md && now >= s->received &&
              (uint64_t)now - (uint64_t)s->received <= s->lifetime &&
              !strcasecmp(s->sni, c->sni ? c->sni : "") && /* DNS names: RFC 4343 */
              !CRYPTO_memcmp(s->ctx, c->cfg->sess_ctx, sizeof(s->ctx)) &&
-             (c->cfg->verify != KITLS_VERIFY_REQUIRE || (s->peer_cert && s->peer_auth));
+             (c->cfg->verify != KITLS_VERIFY_REQUIRE || (s->peer_cert && s->peer_auth)) &&
+             kitls_session_auth_fresh(s, now);
     if (!ok) {
         kitls_session_free(s);
         return 0;

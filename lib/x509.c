@@ -3,12 +3,14 @@
  * chain to the trust store, validity at the configured time, key usage and
  * extended key usage for the role, hostname or IP address against the SAN.
  */
+#include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "conn.h"
 
@@ -110,11 +112,48 @@ static X509 *cert_parse(struct kitls_cert_cache *cc, const uint8_t *der, size_t 
     return x;
 }
 
+/* notAfter in seconds since the epoch; INT64_MIN if it does not parse
+ * (the verifier has rejected such a certificate before it matters). */
+static int64_t not_after(const X509 *x)
+{
+    static const struct tm epoch = {.tm_mday = 1, .tm_year = 70};
+    struct tm tm;
+    int days, secs;
+    if (!ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) ||
+        !OPENSSL_gmtime_diff(&days, &secs, &epoch, &tm))
+        return INT64_MIN;
+    return (int64_t)days * 86400 + secs;
+}
+
+/*
+ * How long this authentication may stand in for a new one when sessions
+ * carry it (RFC 8446 §4.6.1: the lifetime of the peer's certificate): the
+ * earliest notAfter of the chain libcrypto verified, leaf and anchor
+ * included.  Only when the library's own checks, validity among them,
+ * accepted the chain: with verification off, or when the application's
+ * callback accepted a chain they refused, the callback is the policy and
+ * a full handshake would accept the same chain again, so the chain sets no
+ * limit then (the age limit still applies, session_bind.c).
+ */
+static int64_t chain_not_after(const kitls_conn *c, int lib_result, X509 *leaf,
+                               STACK_OF(X509) *verified)
+{
+    if (c->cfg->verify == KITLS_VERIFY_NONE || lib_result)
+        return INT64_MAX;
+    int64_t t = not_after(leaf);
+    for (int i = 0; verified && i < sk_X509_num(verified); i++) {
+        int64_t u = not_after(sk_X509_value(verified, i));
+        t = u < t ? u : t;
+    }
+    return t;
+}
+
 int kitls_x509_verify_chain(kitls_conn *c, const uint8_t *const *der, const size_t *len, size_t n)
 {
     STACK_OF(X509) *chain = sk_X509_new_null();
     X509_STORE_CTX *ctx = NULL;
     X509 *leaf = NULL;
+    int64_t now = kitls_config_now(c->cfg);
     int ret = KITLS_E_BAD_CERTIFICATE;
     if (!chain)
         return KITLS_E_NOMEM;
@@ -155,7 +194,7 @@ int kitls_x509_verify_chain(kitls_conn *c, const uint8_t *const *der, const size
         X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
         X509_STORE_CTX_set_purpose(ctx, c->server ? X509_PURPOSE_SSL_CLIENT
                                                   : X509_PURPOSE_SSL_SERVER);
-        X509_VERIFY_PARAM_set_time(param, (time_t)kitls_config_now(c->cfg));
+        X509_VERIFY_PARAM_set_time(param, (time_t)now);
         X509_VERIFY_PARAM_set_depth(param, (int)c->cfg->limits.max_cert_chain);
         /* Trust policy (docs/trust-policy.md): names only from the SAN, no
          * CN fallback (RFC 9525 §6.3); a wildcard only as the whole
@@ -191,6 +230,7 @@ int kitls_x509_verify_chain(kitls_conn *c, const uint8_t *const *der, const size
         if (!result && !c->server)
             result = kitls_ocsp_check(c, leaf, X509_STORE_CTX_get0_chain(ctx));
     }
+    int lib_result = result;
     if (c->cfg->verify_cb)
         result = c->cfg->verify_cb(c->cfg->verify_ctx, c, der, len, n, result);
     if (result) {
@@ -210,6 +250,10 @@ int kitls_x509_verify_chain(kitls_conn *c, const uint8_t *const *der, const size
     X509_free(c->peer_leaf);
     c->peer_leaf = leaf;
     X509_up_ref(leaf);
+    /* Sessions made from this connection carry both (session.c). */
+    c->auth_time = now;
+    c->peer_not_after =
+        chain_not_after(c, lib_result, leaf, ctx ? X509_STORE_CTX_get0_chain(ctx) : NULL);
     ret = 0;
 out:
     X509_STORE_CTX_free(ctx);

@@ -562,10 +562,16 @@ KITLS_API kitls_session *kitls_conn_get_session(kitls_conn *c);
  * follows) when it is expired or its suite is not configured; when it was
  * made for another server name than the connection's (names compare
  * case-insensitively, an IP address and a DNS name never match, and a
- * session made without a name goes only to connections without one); or
- * when this connection's config verifies the server (mode not
- * KITLS_VERIFY_NONE) but the original connection did not authenticate it.
- * A resumed connection reports the peer certificate and
+ * session made without a name goes only to connections without one); when
+ * it was made under another verification policy (the config's session
+ * context, see kitls_config_set_session_context(): verify mode, name
+ * checks, OCSP policy, whether a verification callback is set, trust
+ * anchors or the application's context); when this connection's config
+ * verifies the server (mode not KITLS_VERIFY_NONE) but the original
+ * connection did not authenticate it; or when that authentication is over
+ * 7 days old or the server's verified chain has expired since (RFC 8446
+ * §4.6.1; sessions made on resumed connections count from the original
+ * full handshake).  A resumed connection reports the peer certificate and
  * kitls_conn_peer_authenticated() of the connection the session came from.
  */
 KITLS_API KITLS_WUR int kitls_conn_set_session(kitls_conn *c, kitls_session *s);
@@ -576,9 +582,13 @@ KITLS_API int kitls_conn_is_resumed(const kitls_conn *c);
 #define KITLS_MAX_SESSION_CONTEXT 255
 
 /**
- * Server: the context tickets are bound to (like OpenSSL's session id
- * context), 0..KITLS_MAX_SESSION_CONTEXT bytes; ctx NULL restores the
- * default.  A ticket resumes only on a config whose context and client
+ * The context sessions are bound to (like OpenSSL's session id context),
+ * 0..KITLS_MAX_SESSION_CONTEXT bytes; ctx NULL restores the default.
+ * Client: a session is offered only by a config of the same verify mode,
+ * name checking, OCSP policy, callback presence and context, the default
+ * context being the trust anchors (kitls_conn_set_session); set the same
+ * context on configs that may share sessions despite other anchors.
+ * Server: a ticket resumes only on a config whose context and client
  * verification mode equal those of the config that issued it (configs
  * sharing ticket keys included); otherwise, or when the mode is
  * KITLS_VERIFY_REQUIRE and the ticket holds no authenticated client

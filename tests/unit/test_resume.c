@@ -328,12 +328,13 @@ START_TEST(test_resume_oversized_ticket)
     uint8_t *buf = malloc(n + 65535);
     ck_assert_int_eq(kitls_session_to_bytes(sess, buf, n, &n), 0);
     /* format(1) suite(2) psk<1> 5 x u32 alpn<1> sni<1> peer_auth(1)
-     * peer_cert<3> ticket<2> */
+     * peer_cert<3> auth_time(8) not_after(8) context(32) ticket<2> */
     size_t at = 3 + 1 + buf[3] + 20;
     at += 1 + buf[at];
     at += 1 + buf[at];
     at += 1;
     at += 3 + ((size_t)buf[at] << 16 | (size_t)buf[at + 1] << 8 | buf[at + 2]);
+    at += 8 + 8 + 32;
     ck_assert_uint_lt(at + 2, n);
     for (size_t ticket_len = 65000; ticket_len <= 65535; ticket_len += 535) {
         buf[at] = (uint8_t)(ticket_len >> 8);

@@ -5,7 +5,9 @@
  * reports the peer as the original did, on both sides; a verifying client
  * needs a server name unless it opts out (F6); a session goes only to the
  * name it was made for (F7); a resuming ClientHello needs no
- * signature_algorithms (RFC 8446 §9.2, §4.2.3).
+ * signature_algorithms (RFC 8446 §9.2, §4.2.3).  test_session_policy.c:
+ * a client session is bound to its verification policy (review C1), and
+ * authentication does not outlive 7 days or the peer's chain (C2).
  */
 #include <check.h>
 #include <openssl/evp.h>
@@ -356,12 +358,14 @@ static size_t seal_ticket(const uint8_t *pt, size_t n, uint8_t *t)
     return 16 + n + 16;
 }
 
-/* A ticket of the previous format (1: no policy, no client identity) is
- * declined (full handshake), as is a serialized session of that format.
- * The ticket is made by hand under the server's key with the PSK of a
- * real session, so it only differs in format. */
+/* Tickets of the previous formats (1: no policy, no client identity; 2:
+ * no age of the authentication) are declined (full handshake), as are
+ * serialized sessions of those formats.  The ticket is made by hand under
+ * the server's key with the PSK of a real session, so it only differs in
+ * format. */
 START_TEST(test_old_format_declined)
 {
+    const int fmt = 1 + _i;
     kitls_config *scfg = server(KITLS_VERIFY_NONE), *ccfg = client(0);
     struct run full = handshake(ccfg, scfg, "localhost", NULL);
     ck_assert_int_eq(full.ok, 0);
@@ -370,35 +374,38 @@ START_TEST(test_old_format_declined)
     uint8_t *b = malloc(n);
     ck_assert_int_eq(kitls_session_to_bytes(full.sess, b, n, &n), 0);
     ck_assert_uint_eq(b[3], 32); /* format(1) suite(2) psk<1>: AES-128-GCM-SHA256 */
-    /* Format 1 plaintext: format suite psk<1> age_add lifetime max_early
-     * received(8) alpn<1> sni<1>. */
-    uint8_t pt[128], t[256];
-    size_t pn = 0;
-    pt[pn++] = 1;
-    memcpy(pt + pn, b + 1, 2 + 1 + 32 + 4 + 4 + 4 + 8);
-    pn += 2 + 1 + 32 + 4 + 4 + 4 + 8;
-    pt[pn++] = 0;
-    pt[pn++] = 9;
-    memcpy(pt + pn, "localhost", 9);
-    pn += 9;
+    /* Format 1: format suite psk<1> age_add lifetime max_early received(8)
+     * alpn<1> sni<1>; format 2 adds peer_auth(1) peer_cert<3>, and in
+     * tickets the context(32); format 3 (now) then auth_time(8)
+     * not_after(8) context(32) in both. */
+    size_t sni_end = 1 + 2 + 1 + 32 + 20, cert_end;
+    sni_end += 1 + b[sni_end];
+    sni_end += 1 + b[sni_end];
+    cert_end = sni_end + 1;
+    cert_end += 3 + ((size_t)b[cert_end] << 16 | (size_t)b[cert_end + 1] << 8 | b[cert_end + 2]);
+    size_t prefix = fmt == 1 ? sni_end : cert_end;
+    uint8_t pt[2048], t[2200];
+    ck_assert_uint_le(prefix + 32, sizeof(pt));
+    memcpy(pt, b, prefix);
+    pt[0] = (uint8_t)fmt;
+    size_t pn = prefix;
+    if (fmt == 2) {
+        memset(pt + pn, 0, 32);
+        pn += 32;
+    }
     size_t tn = seal_ticket(pt, pn, t);
-    /* A format-1 client session with that ticket: refused when parsed. */
-    uint8_t old[512];
-    size_t on = 0;
-    memcpy(old, pt, pn);
-    on = pn;
+    /* A client session of that format with that ticket: refused when parsed. */
+    uint8_t old[4400];
+    size_t on = prefix;
+    memcpy(old, pt, prefix);
     old[on++] = (uint8_t)(tn >> 8);
     old[on++] = (uint8_t)tn;
     memcpy(old + on, t, tn);
     on += tn;
     ck_assert_ptr_null(kitls_session_from_bytes(old, on));
     /* The same ticket in a current session: the server declines it. */
-    uint8_t cur[1024];
-    size_t cn = 0, at = 1 + 2 + 1 + 32 + 20;
-    at += 1 + b[at];
-    at += 1 + b[at];
-    at += 1;
-    at += 3 + ((size_t)b[at] << 16 | (size_t)b[at + 1] << 8 | b[at + 2]);
+    uint8_t cur[4400];
+    size_t at = cert_end + 8 + 8 + 32, cn;
     ck_assert_uint_le(at + 2 + tn, sizeof(cur));
     memcpy(cur, b, at);
     cn = at;
@@ -459,6 +466,7 @@ END_TEST
 
 Suite *session_bind_suite(void);
 Suite *session_name_suite(void);
+Suite *session_policy_suite(void);
 
 Suite *session_bind_suite(void)
 {
@@ -470,7 +478,7 @@ Suite *session_bind_suite(void)
     tcase_add_test(tc, test_ticket_from_before_client_auth);
     tcase_add_test(tc, test_ticket_after_client_ca_change);
     tcase_add_test(tc, test_session_context_tag);
-    tcase_add_test(tc, test_old_format_declined);
+    tcase_add_loop_test(tc, test_old_format_declined, 0, 2);
     tcase_add_test(tc, test_no_ticket_for_oversized_client_cert);
     suite_add_tcase(s, tc);
     tc = tcase_create("peer_state");
@@ -485,6 +493,7 @@ int main(void)
     tu_pki_init();
     SRunner *sr = srunner_create(session_bind_suite());
     srunner_add_suite(sr, session_name_suite());
+    srunner_add_suite(sr, session_policy_suite());
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

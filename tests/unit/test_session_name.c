@@ -11,6 +11,9 @@
 #include "testutil.h"
 
 Suite *session_name_suite(void);
+/* Also used by test_session_policy.c: 1 if a client of ccfg for `name`
+ * offers sess (a pre_shared_key extension in its ClientHello). */
+int offers_psk(kitls_config *ccfg, const char *name, kitls_session *sess);
 
 /* A server config with a fresh P-256 leaf from the trusted CA for `san`. */
 static kitls_config *server_for(const char *san)
@@ -159,7 +162,7 @@ static size_t client_hello(kitls_config *ccfg, const char *name, kitls_session *
     return rl;
 }
 
-static int offers_psk(kitls_config *ccfg, const char *name, kitls_session *sess)
+int offers_psk(kitls_config *ccfg, const char *name, kitls_session *sess)
 {
     uint8_t ch[4096];
     size_t n = client_hello(ccfg, name, sess, ch, sizeof(ch));
