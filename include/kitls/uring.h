@@ -250,6 +250,13 @@ struct kitls_uring_stats {
     uint64_t ktls_ctrl_recvmsg, ktls_ctrl_sync;
     uint64_t ktls_tx_rekeys;      /**< TX keys installed after a KeyUpdate of ours on
                                        kTLS connections (counted when they close) */
+    /** Connections in a lingering close now (also counted in conns): after
+     *  a fatal alert, or close_notify both ways with input possibly unread,
+     *  the driver shuts down its write side and reads and discards input
+     *  (at most 256 KiB, at most 1 s or close_timeout_ms) before it closes
+     *  the socket, so that the peer gets the alert and not a TCP reset.
+     *  EV_CLOSED follows the lingering close. */
+    unsigned lingering;
 };
 KITLS_API void kitls_uring_get_stats(const kitls_uring *u, struct kitls_uring_stats *st);
 

@@ -194,6 +194,9 @@ static int ring_step(struct t *t)
         case IORING_OP_SHUTDOWN:
             complete(t, o, 0);
             break;
+        case IORING_OP_CLOSE: /* the lingering close's end (uring/conn.c dead_step) */
+            complete(t, o, close(o->fd) < 0 ? -errno : 0);
+            break;
         case IORING_OP_SPLICE:
             if (!s) {
                 /* file -> pipe: done at once, for real */
