@@ -307,7 +307,10 @@ KITLS_API KITLS_WUR int kitls_uring_sendfile(kitls_uring_conn *c, int fd, off_t 
  * writing (half-close, like shutdown(SHUT_WR)).  Data the peer still sends
  * is delivered (EV_DATA) until its close_notify or EOF, or until
  * close_timeout_ms; then the socket is closed: EV_CLOSED (reason 0 when
- * both sides sent close_notify).  Idempotent.
+ * both sides sent close_notify).  When the peer's EOF was not read yet,
+ * the driver first reads and discards what follows (at most 256 KiB, 1 s;
+ * see kitls_uring_stats.lingering) so the close sends no TCP reset; a
+ * fatal alert is followed by the same lingering close.  Idempotent.
  */
 KITLS_API int kitls_uring_close(kitls_uring_conn *c);
 /** Abort: cancel in-flight operations and reset the connection (TCP RST,
