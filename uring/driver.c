@@ -123,7 +123,7 @@ static void on_tick(kitls_uring *u)
         }
     }
     /* A lingering close that ran out of time: closed now, without a
-     * reset unless input is still unread (conn.c linger_step). */
+     * reset unless input is still unread (linger.c). */
     struct kitls_uring_conn *c;
     while ((c = u->dl[3].head) && c->deadline_ms <= now) {
         uring_dl_del(u, c);

@@ -22,7 +22,7 @@
 #define URING_FBUF 32768u
 #define URING_SCRATCH 16384u
 #define URING_SBUF (URING_CHUNK + 4096u) /* ciphertext of one chunk, whole records */
-/* Lingering close (conn.c linger_step): after our last bytes and the
+/* Lingering close (linger.c): after our last bytes and the
  * shutdown of the write side, at most this much input is read and thrown
  * away, for at most this long (and never longer than close_timeout_ms),
  * before the socket is closed. */
@@ -165,6 +165,13 @@ void uring_conn_kill(struct kitls_uring_conn *c, int reason, int reset);
 void uring_conn_emit(struct kitls_uring_conn *c, enum kitls_uring_event_type type,
                      const uint8_t *data, size_t len, const struct kitls_uring_info *info);
 void uring_conn_peer_eof(struct kitls_uring_conn *c);
+
+/* linger.c */
+void uring_conn_hs_uncount(struct kitls_uring_conn *c);
+void uring_linger_start(struct kitls_uring_conn *c);
+void uring_linger_stop(struct kitls_uring_conn *c);
+void uring_linger_step(struct kitls_uring_conn *c);
+void uring_linger_cqe(struct kitls_uring_conn *c, unsigned op, int res);
 
 /* ktls.c */
 int uring_ktls_try(struct kitls_uring_conn *c);

@@ -11,7 +11,7 @@
 # it.  A driver that closes the socket with the peer's junk unread makes
 # the kernel reset the connection and drop the alert (the peer reads
 # ECONNRESET); one that sends it, shuts down its write side and drains
-# (uring/conn.c linger_step) gets it through.  RUNS runs (default 20):
+# (uring/linger.c) gets it through.  RUNS runs (default 20):
 # every run must see the alert.  Exit 77 (skip) without python3 (ssl with
 # TLS 1.3), openssl, or a kernel that lets us use io_uring.
 set -u

@@ -1,6 +1,6 @@
 /*
  * The io_uring driver's lingering close (issue 14, "Alerts lost to a TCP
- * reset"; uring/conn.c linger_step): after a fatal alert, or close_notify
+ * reset"; uring/linger.c): after a fatal alert, or close_notify
  * both ways with the peer's bytes still unread, the driver sends what it
  * has, shuts down its write side and reads and discards input (bounded)
  * before it closes, so the peer reads the alert then EOF, not a reset.
