@@ -16,7 +16,14 @@
  *     (the output side is in send.c);
  *   - a connection is freed only when none of its SQEs is in the kernel:
  *     kill() cancels them (IORING_OP_ASYNC_CANCEL) and finish() runs when
- *     the last CQE is back.
+ *     the last CQE is back;
+ *   - a connection that failed with an alert to send, or that exchanged
+ *     close_notify with input possibly unread, lingers before that
+ *     (linger_step): closing a TCP socket with unread input makes the
+ *     kernel send a reset and drop what it has not sent yet, the alert
+ *     included (RFC 8446 §6.2: the peer should learn why; linger.c).  It is dead to
+ *     the application (no event but the final EV_CLOSED, calls return
+ *     -ENOTCONN or do nothing) and bounded in bytes and time.
  */
 #define _GNU_SOURCE /* pipe2 */
 #include <errno.h>
@@ -111,31 +118,16 @@ static void established(struct kitls_uring_conn *c)
 
 /* ---- failures ---- */
 
-/* A TLS or transport failure: send the pending alert if the socket takes it
- * now (best effort, never blocks), then close. */
+/* A TLS or local failure: the core's alert (and output before it) goes
+ * out through io_uring while the connection lingers, then it closes. */
 void uring_conn_fail(struct kitls_uring_conn *c, int err)
 {
     if (c->st == CS_DEAD)
         return;
-    if (!(c->busy & BUSY(KITLS_URING_OP_SEND)) && !c->sbuf_len && c->fd >= 0 && c->tls) {
-        /* Not under a splice into the socket (send.c).  With TX in
-         * userspace the core's bytes go out as they are: when enable()
-         * failed after TLS_TX was installed the kTLS layer dropped them
-         * (ktls.c fail_after_tx), so none sealed under the key the kernel
-         * now uses can pass through it. */
-        if (c->tx_k) {
-            if (!(c->busy & FILE_OPS)) {
-                int fr = kitls_ktls_flush(c->ktls);
-                (void)fr;
-            }
-        } else {
-            const uint8_t *p;
-            size_t n = kitls_conn_out_peek(c->tls, &p);
-            if (n)
-                (void)send(c->fd, p, n, MSG_DONTWAIT | MSG_NOSIGNAL);
-        }
-    }
+    int live = c->st == CS_HANDSHAKE || c->st == CS_OPEN;
     uring_conn_kill(c, err, 0);
+    if (live)
+        uring_linger_start(c);
 }
 
 /* A failure code of the core or of the kTLS layer (which also wraps
@@ -153,8 +145,15 @@ void uring_conn_fail_tls(struct kitls_uring_conn *c, int code)
 
 void uring_conn_kill(struct kitls_uring_conn *c, int reason, int reset)
 {
-    if (c->st == CS_DEAD)
+    if (c->st == CS_DEAD) {
+        /* kitls_uring_abort() or the driver's shutdown cut a lingering
+         * close short: what is in flight is cancelled, the socket reset. */
+        if (c->linger && reset) {
+            uring_linger_stop(c);
+            c->reset = 1;
+        }
         return;
+    }
     if (!c->reason)
         c->reason = reason;
     c->reset = reset ? 1 : 0;
@@ -165,13 +164,12 @@ void uring_conn_kill(struct kitls_uring_conn *c, int reason, int reset)
 static void finish(struct kitls_uring_conn *c)
 {
     kitls_uring *u = c->u;
+    uring_linger_stop(c);
     uring_dl_del(u, c);
-    if (c->counted_hs) {
-        c->counted_hs = 0;
-        u->st.handshaking--;
-        u->st.handshake_failures++;
-    }
-    if (c->fd >= 0) {
+    uring_conn_hs_uncount(c);
+    /* fd_closing: an IORING_OP_CLOSE owns the descriptor (it may only be
+     * queued when kitls_uring_free() gives up on an application ring). */
+    if (c->fd >= 0 && !c->fd_closing) {
         if (c->reset) {
             struct linger lg = {.l_onoff = 1, .l_linger = 0};
             (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
@@ -200,6 +198,7 @@ static void finish(struct kitls_uring_conn *c)
     free(c->sbuf);
     free(c->rbuf);
     free(c->rmsg);
+    free(c->lbuf);
     free(c->peer);
     kitls_ktls_free(c->ktls);
     kitls_conn_free(c->tls);
@@ -207,9 +206,17 @@ static void finish(struct kitls_uring_conn *c)
     free(c);
 }
 
-/* Dead: cancel whatever is in flight; free once everything is back. */
+/* Dead: linger if it does (linger.c), cancel whatever is in flight, close the socket
+ * (IORING_OP_CLOSE, or close(2) in finish()), free once everything is
+ * back. */
 static void dead_step(struct kitls_uring_conn *c)
 {
+    kitls_uring *u = c->u;
+    if (c->linger) {
+        uring_linger_step(c);
+        if (c->linger)
+            return;
+    }
     if (!c->cancel_sent) {
         unsigned ops = c->busy & ~BUSY(KITLS_URING_OP_CANCEL);
         for (unsigned op = 1; op < 32; op++) {
@@ -218,13 +225,25 @@ static void dead_step(struct kitls_uring_conn *c)
             struct io_uring_sqe *sqe = uring_conn_sqe(c);
             if (!sqe)
                 return; /* again from kitls_uring_flush() */
-            io_uring_prep_cancel64(sqe, KITLS_URING_UD(c->u->p.tag, op, c->gen, c->slot), 0);
+            io_uring_prep_cancel64(sqe, KITLS_URING_UD(u->p.tag, op, c->gen, c->slot), 0);
             uring_conn_tag(c, sqe, KITLS_URING_OP_CANCEL);
         }
         c->cancel_sent = 1;
     }
-    if (!c->inflight)
-        finish(c);
+    if (c->inflight)
+        return;
+    /* A reset needs SO_LINGER first, and a stopping driver may not see
+     * another completion: both close in finish(). */
+    if (c->fd >= 0 && !c->fd_closing && !c->reset && u->have_close && !u->stopping) {
+        struct io_uring_sqe *sqe = uring_conn_sqe(c);
+        if (!sqe)
+            return;
+        io_uring_prep_close(sqe, c->fd);
+        uring_conn_tag(c, sqe, KITLS_URING_OP_CLOSE);
+        c->fd_closing = 1;
+        return;
+    }
+    finish(c);
 }
 
 /* ---- input ---- */
@@ -368,8 +387,11 @@ static void close_step(struct kitls_uring_conn *c)
             c->wr_shut = 1;
         }
     }
-    if (c->close_queued && c->wr_shut && c->peer_done)
+    if (c->close_queued && c->wr_shut && c->peer_done) {
         uring_conn_kill(c, 0, 0); /* orderly both ways: the reason stays */
+        if (!c->eof)
+            uring_linger_start(c); /* bytes may follow the peer's close_notify */
+    }
 }
 
 static void sent_step(struct kitls_uring_conn *c)
@@ -482,7 +504,13 @@ int uring_conn_start(kitls_uring *u, struct kitls_uring_conn *c, kitls_config *c
  * kTLS RX completion emits EV_DATA or EV_EOF from here). */
 static void cqe_apply(struct kitls_uring_conn *c, unsigned op, int res)
 {
+    if (op == KITLS_URING_OP_CLOSE) {
+        c->fd = -1; /* gone from the table whatever res says */
+        return;
+    }
     if (c->st == CS_DEAD) {
+        if (c->linger)
+            uring_linger_cqe(c, op, res);
         if (op == KITLS_URING_OP_CANCEL && !c->inflight)
             c->busy = 0;
         return;

@@ -122,7 +122,15 @@ static void on_tick(kitls_uring *u)
             uring_conn_pump(c);
         }
     }
-    if (u->dl[1].head || u->dl[2].head || u->accept_deferred)
+    /* A lingering close that ran out of time: closed now, without a
+     * reset unless input is still unread (linger.c). */
+    struct kitls_uring_conn *c;
+    while ((c = u->dl[3].head) && c->deadline_ms <= now) {
+        uring_dl_del(u, c);
+        c->linger_end = 1;
+        uring_conn_pump(c);
+    }
+    if (u->dl[1].head || u->dl[2].head || u->dl[3].head || u->accept_deferred)
         timer_arm(u);
 }
 
@@ -288,6 +296,7 @@ static void probe(kitls_uring *u)
     u->have_shutdown = io_uring_opcode_supported(pr, IORING_OP_SHUTDOWN);
     u->have_splice = io_uring_opcode_supported(pr, IORING_OP_SPLICE);
     u->have_recvmsg = io_uring_opcode_supported(pr, IORING_OP_RECVMSG);
+    u->have_close = io_uring_opcode_supported(pr, IORING_OP_CLOSE);
     /* Multishot accept is a flag, not an opcode: it arrived in 5.19 with
      * IORING_OP_SOCKET, which the probe can see.  A kernel that still
      * refuses it answers -EINVAL and we fall back (on_accept). */
@@ -507,7 +516,7 @@ int kitls_uring_flush(kitls_uring *u)
         u->accept_deferred = 0;
         accepts_update(u);
     }
-    if ((u->dl[1].head || u->dl[2].head) && !u->timer_armed)
+    if ((u->dl[1].head || u->dl[2].head || u->dl[3].head) && !u->timer_armed)
         timer_arm(u);
     return n;
 }

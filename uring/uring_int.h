@@ -22,12 +22,19 @@
 #define URING_FBUF 32768u
 #define URING_SCRATCH 16384u
 #define URING_SBUF (URING_CHUNK + 4096u) /* ciphertext of one chunk, whole records */
+/* Lingering close (linger.c): after our last bytes and the
+ * shutdown of the write side, at most this much input is read and thrown
+ * away, for at most this long (and never longer than close_timeout_ms),
+ * before the socket is closed. */
+#define URING_LINGER_BYTES (256u * 1024u)
+#define URING_LINGER_MS 1000u
+#define URING_LINGER_BUF 16384u
 
 enum conn_state {
     CS_CONNECTING = 1, /* client: IORING_OP_CONNECT in flight */
     CS_HANDSHAKE,
     CS_OPEN,           /* established (also while closing orderly) */
-    CS_DEAD,           /* cancelling; freed when nothing is in flight */
+    CS_DEAD,           /* cancelling (or lingering); freed when nothing is in flight */
 };
 
 /* kTLS RX: an io_uring recvmsg with room for the record type
@@ -68,7 +75,11 @@ struct kitls_uring_conn {
     unsigned server : 1, visible : 1, established : 1, tx_k : 1, rx_k : 1, rx_ready : 1,
         rx_drain : 1, ctrl_pending : 1, paused : 1, eof : 1, peer_done : 1, eof_told : 1,
         close_req : 1, close_queued : 1, wr_shut : 1, reset : 1, cancel_sent : 1, deferred : 1,
-        enabling : 1, poll_for_ctrl : 1, counted_hs : 1, again : 1;
+        enabling : 1, poll_for_ctrl : 1, counted_hs : 1, again : 1,
+        /* lingering close (dead, not yet cancelling): see conn.c */
+        linger : 1, linger_cancel : 1, linger_end : 1, out_done : 1, fd_closing : 1;
+    size_t drained;   /* bytes read and discarded while lingering */
+    uint8_t *lbuf;    /* their buffer */
     /* output queue */
     struct chunk *q_head, *q_tail;
     size_t q_bytes;   /* bytes in the queue not yet given to the core/kernel */
@@ -88,7 +99,7 @@ struct kitls_uring_conn {
     /* deadline list (handshake or close) */
     uint64_t deadline_ms, start_us;
     struct kitls_uring_conn *dl_prev, *dl_next;
-    int dl_list;      /* 0 none, 1 handshake, 2 close */
+    int dl_list;      /* 0 none, 1 handshake, 2 close, 3 linger */
     struct kitls_uring_conn *def_next; /* deferred list (SQ full) */
 };
 
@@ -115,12 +126,12 @@ struct kitls_uring {
     uint32_t *free_slots;
     uint32_t n_free;
     struct uring_listener lis[URING_MAX_LISTENERS];
-    struct dl_list dl[3];
+    struct dl_list dl[4];
     struct kitls_uring_conn *deferred;
     int timer_armed, timer_cancel, stopping, accept_deferred;
     struct __kernel_timespec tick;
     /* probed features */
-    int have_multishot, have_shutdown, have_splice, have_recvmsg;
+    int have_multishot, have_shutdown, have_splice, have_recvmsg, have_close;
     struct kitls_uring_stats st;
     uint8_t scratch[URING_SCRATCH];
 };
@@ -154,6 +165,13 @@ void uring_conn_kill(struct kitls_uring_conn *c, int reason, int reset);
 void uring_conn_emit(struct kitls_uring_conn *c, enum kitls_uring_event_type type,
                      const uint8_t *data, size_t len, const struct kitls_uring_info *info);
 void uring_conn_peer_eof(struct kitls_uring_conn *c);
+
+/* linger.c */
+void uring_conn_hs_uncount(struct kitls_uring_conn *c);
+void uring_linger_start(struct kitls_uring_conn *c);
+void uring_linger_stop(struct kitls_uring_conn *c);
+void uring_linger_step(struct kitls_uring_conn *c);
+void uring_linger_cqe(struct kitls_uring_conn *c, unsigned op, int res);
 
 /* ktls.c */
 int uring_ktls_try(struct kitls_uring_conn *c);

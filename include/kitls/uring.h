@@ -250,6 +250,13 @@ struct kitls_uring_stats {
     uint64_t ktls_ctrl_recvmsg, ktls_ctrl_sync;
     uint64_t ktls_tx_rekeys;      /**< TX keys installed after a KeyUpdate of ours on
                                        kTLS connections (counted when they close) */
+    /** Connections in a lingering close now (also counted in conns): after
+     *  a fatal alert, or close_notify both ways with input possibly unread,
+     *  the driver shuts down its write side and reads and discards input
+     *  (at most 256 KiB, at most 1 s or close_timeout_ms) before it closes
+     *  the socket, so that the peer gets the alert and not a TCP reset.
+     *  EV_CLOSED follows the lingering close. */
+    unsigned lingering;
 };
 KITLS_API void kitls_uring_get_stats(const kitls_uring *u, struct kitls_uring_stats *st);
 
@@ -300,7 +307,10 @@ KITLS_API KITLS_WUR int kitls_uring_sendfile(kitls_uring_conn *c, int fd, off_t 
  * writing (half-close, like shutdown(SHUT_WR)).  Data the peer still sends
  * is delivered (EV_DATA) until its close_notify or EOF, or until
  * close_timeout_ms; then the socket is closed: EV_CLOSED (reason 0 when
- * both sides sent close_notify).  Idempotent.
+ * both sides sent close_notify).  When the peer's EOF was not read yet,
+ * the driver first reads and discards what follows (at most 256 KiB, 1 s;
+ * see kitls_uring_stats.lingering) so the close sends no TCP reset; a
+ * fatal alert is followed by the same lingering close.  Idempotent.
  */
 KITLS_API int kitls_uring_close(kitls_uring_conn *c);
 /** Abort: cancel in-flight operations and reset the connection (TCP RST,

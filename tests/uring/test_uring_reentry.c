@@ -46,6 +46,7 @@ struct side {
     struct kitls_ktls_ops ops;
     int fd;       /* a socket the driver may close; never connected */
     int peer_fin; /* the peer sent close_notify and its TCP FIN */
+    int stay_open; /* after a fatal alert the peer keeps its socket open */
     unsigned events[N_EV + 1], after_close;
     int closed_reason;
     uint8_t got[4096]; /* what the peer read */
@@ -151,7 +152,7 @@ static void peer_step(struct side *s)
         if (r == KITLS_E_CLOSED) {
             ck_assert_int_eq(kitls_conn_close(s->peer), 0);
             s->peer_fin = 1;
-        } else if (r != KITLS_E_WANT_READ) {
+        } else if (r != KITLS_E_WANT_READ && !s->stay_open) {
             /* the driver aborted or failed: the peer gives up */
             s->peer_fin = 1;
         }
@@ -193,6 +194,9 @@ static int ring_step(struct t *t)
         }
         case IORING_OP_SHUTDOWN:
             complete(t, o, 0);
+            break;
+        case IORING_OP_CLOSE: /* the lingering close's end (uring/conn.c dead_step) */
+            complete(t, o, close(o->fd) < 0 ? -errno : 0);
             break;
         case IORING_OP_SPLICE:
             if (!s) {
@@ -355,12 +359,16 @@ static void t_open(struct t *t, int ktls)
     collect(t);
 }
 
-static void t_close(struct t *t)
+/* free_now: kitls_uring_free() with operations in flight (an application
+ * ring it cannot drain), else shutdown, completions, free. */
+static void t_close_how(struct t *t, int free_now)
 {
-    kitls_uring_shutdown(t->u);
-    collect(t);
-    settle(t);
-    ck_assert_uint_eq(kitls_uring_inflight(t->u), 0);
+    if (!free_now) {
+        kitls_uring_shutdown(t->u);
+        collect(t);
+        settle(t);
+        ck_assert_uint_eq(kitls_uring_inflight(t->u), 0);
+    }
     kitls_uring_free(t->u);
     io_uring_queue_exit(&t->ring);
     for (int i = 0; i < 2; i++) {
@@ -375,6 +383,11 @@ static void t_close(struct t *t)
     ck_assert_int_eq(t->unheld, 0);
     kitls_config_free(t->scfg);
     kitls_config_free(t->ccfg);
+}
+
+static void t_close(struct t *t)
+{
+    t_close_how(t, 0);
 }
 
 static void peer_write(struct t *t, int i, const char *msg)
@@ -573,6 +586,57 @@ START_TEST(ktls_control_was_data)
 }
 END_TEST
 
+/* A lingering close (issue 14, "Alerts lost to a TCP reset"): the peer
+ * sends a record that cannot decrypt and keeps its socket open; the
+ * driver sends bad_record_mac, shuts down writing and drains (its receive
+ * stays in flight), reporting nothing.  Then _i: 0 the driver's shutdown
+ * cuts it short, 1 kitls_uring_free() with the receive still in flight,
+ * 2 kitls_uring_abort() from the other connection's EV_DATA callback.
+ * Each connection reports EV_CLOSED once (ASan: freed once). */
+START_TEST(linger_cut_short)
+{
+    struct t t;
+    t_open(&t, 0);
+    t.ev = -1;
+    side_open(&t, 0);
+    side_open(&t, 1);
+    settle(&t);
+    struct side *s = &t.s[0];
+    s->stay_open = 1;
+    static const uint8_t bad[5 + 32] = {0x17, 0x03, 0x03, 0x00, 0x20};
+    wire_add(&s->fk.in, bad, sizeof(bad));
+    settle(&t);
+    ck_assert_ptr_nonnull(s->c);
+    ck_assert(s->c->linger);
+    ck_assert_uint_eq(t.u->st.lingering, 1);
+    ck_assert_uint_eq(t.u->st.conns, 2);
+    ck_assert(s->c->wr_shut);
+    ck_assert(s->c->busy & BUSY(KITLS_URING_OP_RECV)); /* the drain */
+    ck_assert_int_eq(kitls_conn_peer_alert(s->peer), 20); /* bad_record_mac arrived */
+    ck_assert_uint_eq(s->events[KITLS_URING_EV_CLOSED], 0);
+    ck_assert_int_eq(kitls_uring_send(s->c, "x", 1), -ENOTCONN);
+    /* more input while lingering: drained, never EV_DATA */
+    wire_add(&s->fk.in, "junk", 4);
+    settle(&t);
+    ck_assert_uint_eq(s->events[KITLS_URING_EV_DATA], 0);
+    ck_assert(s->c->linger);
+    if (_i == 2) {
+        /* the trigger is the event of the side with id 0: here s[1] */
+        t.s[1].id = 0;
+        t.s[0].id = 1;
+        t.ev = KITLS_URING_EV_DATA;
+        t.act = REENTRY_ABORT;
+        t.other = 0;
+        peer_write(&t, 1, "ping");
+        ck_assert(t.fired);
+        ck_assert_ptr_null(s->c);
+        ck_assert_uint_eq(t.u->st.lingering, 0);
+    }
+    t_close_how(&t, _i == 1);
+    ck_assert_int_eq(s->closed_reason, KITLS_URING_R_TLS); /* the first reason stays */
+}
+END_TEST
+
 int main(void)
 {
     tu_pki_init();
@@ -583,6 +647,7 @@ int main(void)
     tcase_add_loop_test(tc, abort_idle_ktls_rx, 0, 2);
     tcase_add_test(tc, ktls_no_rekey_under_splice);
     tcase_add_test(tc, ktls_control_was_data);
+    tcase_add_loop_test(tc, linger_cut_short, 0, 3);
     suite_add_tcase(s, tc);
     TCase *real = tcase_create("real-ring");
     tcase_set_timeout(real, 600);
