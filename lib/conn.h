@@ -147,6 +147,23 @@ static inline int kitls_name_is_ip(const char *name)
     return strchr(name, ':') != NULL || strspn(name, "0123456789.") == strlen(name);
 }
 
+/** Host names compare equal ignoring ASCII case only (RFC 4343), whatever
+ *  the process locale: strcasecmp() may fold bytes >= 0x80 by the locale. */
+static inline int kitls_name_eq(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
+        if (x >= 'A' && x <= 'Z')
+            x = (unsigned char)(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z')
+            y = (unsigned char)(y - 'A' + 'a');
+        if (x != y)
+            return 0;
+        if (!x)
+            return 1;
+    }
+}
+
 /* config.c */
 /** Freeze the config (first connection; thread-safe): the system trust
  *  store for a verifying client without anchors, then cfg->sess_ctx. */

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "hs.h"
 
@@ -657,7 +656,7 @@ int kitls_psk_server_check(kitls_conn *c, struct rd ext, struct rd *modes)
      * may it outlive the authentication it carries (RFC 8446 §4.6.1). */
     int ok = suite && suite->md == c->suite->md && now >= s->received &&
              (uint64_t)now - (uint64_t)s->received <= s->lifetime &&
-             !strcasecmp(s->sni, c->sni ? c->sni : "") && /* DNS names: RFC 4343 */
+             kitls_name_eq(s->sni, c->sni ? c->sni : "") && /* DNS names: RFC 4343 */
              !CRYPTO_memcmp(s->ctx, c->cfg->sess_ctx, sizeof(s->ctx)) &&
              (c->cfg->verify != KITLS_VERIFY_REQUIRE || (s->peer_cert && s->peer_auth)) &&
              kitls_session_auth_fresh(s, now);

@@ -9,7 +9,6 @@
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "conn.h"
 
@@ -98,7 +97,7 @@ static int session_name_ok(const kitls_session *s, const kitls_conn *c)
 {
     if (!c->sni)
         return s->sni[0] == 0;
-    return s->sni[0] && kitls_name_is_ip(s->sni) == c->sni_is_ip && !strcasecmp(s->sni, c->sni);
+    return s->sni[0] && kitls_name_is_ip(s->sni) == c->sni_is_ip && kitls_name_eq(s->sni, c->sni);
 }
 
 /*

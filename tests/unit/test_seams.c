@@ -322,6 +322,24 @@ START_TEST(test_key_update_length)
 }
 END_TEST
 
+/* ---- host names compare by ASCII case only (RFC 4343) ---- */
+
+START_TEST(test_name_eq_ascii_only)
+{
+    /* The ticket's and the session's server names are compared with
+     * kitls_name_eq: ASCII letters fold, every other byte must be equal,
+     * whatever the process locale (strcasecmp folds by the locale). */
+    ck_assert(kitls_name_eq("Example.COM", "example.com"));
+    ck_assert(kitls_name_eq("", ""));
+    ck_assert(!kitls_name_eq("example.com", "example.co"));
+    ck_assert(!kitls_name_eq("example.co", "example.com"));
+    ck_assert(!kitls_name_eq("a.test", "b.test"));
+    ck_assert(!kitls_name_eq("\xc4.test", "\xe4.test")); /* Latin-1 A/a umlaut */
+    ck_assert(kitls_name_eq("\xc4.test", "\xc4.TEST"));
+    ck_assert(!kitls_name_eq("[.test", "{.test")); /* 0x5b / 0x7b differ by 0x20 too */
+}
+END_TEST
+
 static Suite *seams_suite(void)
 {
     Suite *s = suite_create("seams");
@@ -335,6 +353,7 @@ static Suite *seams_suite(void)
                         (int)(sizeof(bad_lens) / sizeof(bad_lens[0])));
     tcase_add_test(t, test_client_finished_length);
     tcase_add_test(t, test_key_update_length);
+    tcase_add_test(t, test_name_eq_ascii_only);
     suite_add_tcase(s, t);
     return s;
 }
