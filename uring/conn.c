@@ -218,16 +218,8 @@ static void dead_step(struct kitls_uring_conn *c)
             return;
     }
     if (!c->cancel_sent) {
-        unsigned ops = c->busy & ~BUSY(KITLS_URING_OP_CANCEL);
-        for (unsigned op = 1; op < 32; op++) {
-            if (!(ops & BUSY(op)))
-                continue;
-            struct io_uring_sqe *sqe = uring_conn_sqe(c);
-            if (!sqe)
-                return; /* again from kitls_uring_flush() */
-            io_uring_prep_cancel64(sqe, KITLS_URING_UD(u->p.tag, op, c->gen, c->slot), 0);
-            uring_conn_tag(c, sqe, KITLS_URING_OP_CANCEL);
-        }
+        if (uring_conn_cancel_ops(c, c->busy & ~BUSY(KITLS_URING_OP_CANCEL)))
+            return; /* again from kitls_uring_flush() */
         c->cancel_sent = 1;
     }
     if (c->inflight)

@@ -63,6 +63,22 @@ void uring_linger_stop(struct kitls_uring_conn *c)
  * records through the kTLS layer).  Application data still queued in the
  * chunk queue is dropped.  1 while a send or poll is (or will be) in
  * flight, 0 when there is nothing (more) to send. */
+/* Cancel each operation of c in the BUSY() mask `ops`.  -1 when the ring
+ * has no free SQE: the caller tries again from kitls_uring_flush(). */
+int uring_conn_cancel_ops(struct kitls_uring_conn *c, unsigned ops)
+{
+    for (unsigned op = 1; op < 32; op++) {
+        if (!(ops & BUSY(op)))
+            continue;
+        struct io_uring_sqe *sqe = uring_conn_sqe(c);
+        if (!sqe)
+            return -1;
+        io_uring_prep_cancel64(sqe, KITLS_URING_UD(c->u->p.tag, op, c->gen, c->slot), 0);
+        uring_conn_tag(c, sqe, KITLS_URING_OP_CANCEL);
+    }
+    return 0;
+}
+
 static int linger_output(struct kitls_uring_conn *c)
 {
     if (!c->tx_k) {
@@ -102,15 +118,8 @@ void uring_linger_step(struct kitls_uring_conn *c)
     if (!c->linger_cancel) {
         unsigned ops = c->busy & ~(BUSY(KITLS_URING_OP_SEND) | BUSY(KITLS_URING_OP_SHUTDOWN) |
                                    BUSY(KITLS_URING_OP_CANCEL));
-        for (unsigned op = 1; op < 32; op++) {
-            if (!(ops & BUSY(op)))
-                continue;
-            struct io_uring_sqe *sqe = uring_conn_sqe(c);
-            if (!sqe)
-                return; /* again from kitls_uring_flush() */
-            io_uring_prep_cancel64(sqe, KITLS_URING_UD(u->p.tag, op, c->gen, c->slot), 0);
-            uring_conn_tag(c, sqe, KITLS_URING_OP_CANCEL);
-        }
+        if (uring_conn_cancel_ops(c, ops))
+            return; /* again from kitls_uring_flush() */
         c->linger_cancel = 1;
     }
     if (c->linger_end)

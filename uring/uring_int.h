@@ -154,6 +154,8 @@ struct kitls_uring_conn *uring_conn_alloc(kitls_uring *u);
 /* conn.c */
 struct io_uring_sqe *uring_conn_sqe(struct kitls_uring_conn *c);
 void uring_conn_tag(struct kitls_uring_conn *c, struct io_uring_sqe *sqe, unsigned op);
+/** Cancel each operation of c in the BUSY() mask ops; -1: no free SQE (retry). */
+int uring_conn_cancel_ops(struct kitls_uring_conn *c, unsigned ops);
 void uring_conn_poll(struct kitls_uring_conn *c, unsigned events);
 void uring_conn_fail(struct kitls_uring_conn *c, int err);
 void uring_conn_fail_tls(struct kitls_uring_conn *c, int code);
