@@ -70,7 +70,7 @@ int n_leaves = 1; /* --certs */
 struct heapstat {
     unsigned long long allocs; /* malloc/calloc/realloc/memalign calls */
     unsigned long long frees;
-    long long live;            /* usable bytes currently allocated */
+    long long live; /* usable bytes currently allocated */
     long long peak;
 };
 static struct heapstat g_heap;
@@ -346,7 +346,7 @@ struct pki_ca pki;
 /* Server leaves: one by default; --certs N rotates N distinct leaves so
  * that per-config caches of parsed peer certificates miss (first contact). */
 struct leaf leaves[MAX_LEAVES];
-int cur_leaf;            /* server leaf of the pair being created */
+int cur_leaf; /* server leaf of the pair being created */
 static unsigned long hs_counter;
 
 static EVP_PKEY *gen_p256(void)
@@ -369,8 +369,8 @@ static void add_ext(X509 *cert, X509 *issuer, int nid, const char *value)
     X509_EXTENSION_free(ext);
 }
 
-X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key,
-                       long serial, int is_ca)
+X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key, long serial,
+                int is_ca)
 {
     X509 *x = X509_new();
     X509_NAME *name = X509_NAME_new();
@@ -475,7 +475,7 @@ void set_err(char *dst, size_t n, const char *fmt, ...)
 
 /* One full handshake with a fresh connection pair; returns 0 or -1. */
 __attribute__((noinline)) static int one_handshake(int lib, char *err, size_t errn, size_t *c2s,
-                                                  size_t *s2c)
+                                                   size_t *s2c)
 {
     cur_leaf = (int)(hs_counter++ % (unsigned long)n_leaves);
     if (lib == L_OSSL) {
@@ -490,9 +490,9 @@ __attribute__((noinline)) static int one_handshake(int lib, char *err, size_t er
             *c2s = (size_t)BIO_number_written(b);
             *s2c = (size_t)BIO_number_written(bs);
         }
-        if (r == 0 && (SSL_get_verify_result(p.c) != X509_V_OK ||
-                       SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(p.c)) !=
-                           suites[HS_SUITE].id)) {
+        if (r == 0 &&
+            (SSL_get_verify_result(p.c) != X509_V_OK ||
+             SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(p.c)) != suites[HS_SUITE].id)) {
             set_err(err, errn, "openssl: unexpected verify result or suite");
             r = -1;
         }
@@ -509,10 +509,10 @@ __attribute__((noinline)) static int one_handshake(int lib, char *err, size_t er
             *c2s = p.c2s;
             *s2c = p.s2c;
         }
-        if (r == 0 && (!kitls_conn_is_established(p.c) || !kitls_conn_is_established(p.s) ||
-                       kitls_conn_suite(p.c) != suites[HS_SUITE].id ||
-                       kitls_conn_group(p.c) != KITLS_GROUP_X25519 ||
-                       !kitls_conn_peer_authenticated(p.c))) {
+        if (r == 0 &&
+            (!kitls_conn_is_established(p.c) || !kitls_conn_is_established(p.s) ||
+             kitls_conn_suite(p.c) != suites[HS_SUITE].id ||
+             kitls_conn_group(p.c) != KITLS_GROUP_X25519 || !kitls_conn_peer_authenticated(p.c))) {
             set_err(err, errn,
                     "kitls: unexpected state after handshake (suite %04x group %04x auth %d)",
                     kitls_conn_suite(p.c), kitls_conn_group(p.c),
@@ -647,7 +647,8 @@ static void bench_alloc(void)
         live0 = g_heap.live;
         if (lib == L_OSSL) {
             struct ossl_pair p;
-            if (ossl_pair_new(&p, ossl_cctx, 0) == 0 && ossl_handshake(&p, r->err, sizeof(r->err)) == 0)
+            if (ossl_pair_new(&p, ossl_cctx, 0) == 0 &&
+                ossl_handshake(&p, r->err, sizeof(r->err)) == 0)
                 r->pair_live = g_heap.live - live0;
             ossl_pair_free(&p);
         }

@@ -31,8 +31,8 @@ extern const char *lib_name[2];
 struct bench_opt {
     double seconds; /* per measurement and round */
     int rounds;
-    unsigned mib;   /* per suite and round for throughput */
-    long count;     /* fixed handshake count instead of seconds (0 = off) */
+    unsigned mib; /* per suite and round for throughput */
+    long count;   /* fixed handshake count instead of seconds (0 = off) */
     int json;
     const char *json_file; /* also write JSON here */
     int do_hs, do_tput, do_raw, do_alloc, do_lat, do_mem;
@@ -130,7 +130,7 @@ void lib_free(void);
 struct hs_result {
     int ok;
     char err[200];
-    double rate[16]; /* per round, wall clock (CLOCK_MONOTONIC) */
+    double rate[16];     /* per round, wall clock (CLOCK_MONOTONIC) */
     double rate_cpu[16]; /* per round, thread CPU time */
     double med, med_cpu;
     long n_total;
@@ -161,9 +161,9 @@ void bench_raw(void);
 /* Raw libcrypto figures (tput.c; µs per operation, thread CPU time, best round). */
 struct raw_figures {
     int done;
-    double aead_mbs[3];     /* seal+open of 16 KiB records, MB/s of plaintext */
-    double aead_seal[3];    /* seal only */
-    double aead_mbs_1k[3];  /* seal+open of 1 KiB records */
+    double aead_mbs[3];    /* seal+open of 16 KiB records, MB/s of plaintext */
+    double aead_seal[3];   /* seal only */
+    double aead_mbs_1k[3]; /* seal+open of 1 KiB records */
     double x25519_keygen_us, x25519_derive_us, ecdsa_sign_us, ecdsa_verify_us, x509_verify_us;
     double hs_pk_us, hs_bound;
     double x509_parse_us;     /* d2i_X509 of the leaf (not part of the bound) */
@@ -202,8 +202,8 @@ void json_str(const char *s);
 /* scenarios.c */
 int scen_parse(const char *list); /* --scenarios; 0 or -1 on an unknown name */
 void scen_list(FILE *f);
-void scen_setup(void);            /* PKI and configs; before raw/lat/mem */
-void scen_raw(void);              /* one round of the extra raw figures */
+void scen_setup(void); /* PKI and configs; before raw/lat/mem */
+void scen_raw(void);   /* one round of the extra raw figures */
 void scen_bench_lat(void);
 void scen_bench_mem(void);
 void scen_print_table(void);

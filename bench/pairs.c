@@ -203,7 +203,8 @@ int k_step(kitls_conn *c, int *done)
 static void k_fail(struct k_pair *p, int r, char *err, size_t errn)
 {
     const char *d1 = kitls_conn_verify_detail(p->c);
-    set_err(err, errn, "kitls handshake: %s (%d); client err %d, server err %d, peer alerts c=%d s=%d%s%s",
+    set_err(err, errn,
+            "kitls handshake: %s (%d); client err %d, server err %d, peer alerts c=%d s=%d%s%s",
             kitls_error_string(r), r, kitls_conn_error(p->c), kitls_conn_error(p->s),
             kitls_conn_peer_alert(p->c), kitls_conn_peer_alert(p->s), d1 && *d1 ? "; verify: " : "",
             d1 ? d1 : "");
@@ -240,8 +241,10 @@ int lib_setup(int lib, char *err, size_t errn)
     if (lib == L_OSSL) {
         if (ossl_cctx == NULL) {
             for (int i = 0; i < n_leaves; i++) {
-                ossl_sctx[i] = ossl_ctx(1, "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
-                                           "TLS_CHACHA20_POLY1305_SHA256", i);
+                ossl_sctx[i] = ossl_ctx(1,
+                                        "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+                                        "TLS_CHACHA20_POLY1305_SHA256",
+                                        i);
                 SSL_CTX_set_options(ossl_sctx[i], SSL_OP_CIPHER_SERVER_PREFERENCE);
             }
             ossl_cctx = ossl_ctx(0, suites[HS_SUITE].name, 0);

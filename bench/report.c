@@ -93,8 +93,8 @@ static void print_tput_sizes(void)
 void print_table(void)
 {
     printf("kitls-bench: kitls %s vs %s\n", kitls_ver(), OpenSSL_version(OPENSSL_VERSION));
-    printf("cpu: %s; rounds %d (median), %.2f s per measurement%s, %u MiB per suite\n\n",
-           cpu_model, opt.rounds, opt.seconds, opt.count ? " (or --count)" : "", opt.mib);
+    printf("cpu: %s; rounds %d (median), %.2f s per measurement%s, %u MiB per suite\n\n", cpu_model,
+           opt.rounds, opt.seconds, opt.count ? " (or --count)" : "", opt.mib);
     if (opt.do_hs) {
         printf("Full handshakes (X25519, ECDSA P-256, %s, verify on, no tickets), both sides",
                suites[HS_SUITE].name);
@@ -106,7 +106,8 @@ void print_table(void)
             if (!lib_enabled(lib))
                 continue;
             if (hs_res[lib].ok)
-                printf("  %-8s %12.1f %16.1f\n", lib_name[lib], hs_res[lib].med, hs_res[lib].med_cpu);
+                printf("  %-8s %12.1f %16.1f\n", lib_name[lib], hs_res[lib].med,
+                       hs_res[lib].med_cpu);
             else
                 printf("  %-8s %12s  (%s)\n", lib_name[lib], "FAIL", hs_res[lib].err);
         }
@@ -116,7 +117,8 @@ void print_table(void)
         print_ratio(hs_res[0].med_cpu, hs_res[1].med_cpu);
         printf(")");
         if (hs_paired_ratio > 0)
-            printf("   (median of per-round ratios %.2fx; issue #9 target >= 3.00x)\n", hs_paired_ratio);
+            printf("   (median of per-round ratios %.2fx; issue #9 target >= 3.00x)\n",
+                   hs_paired_ratio);
         else
             printf("   (issue #9 target >= 3.00x)\n");
         if (raw.done) {
@@ -132,8 +134,9 @@ void print_table(void)
         printf("\n");
     }
     if (opt.do_alloc) {
-        printf("Heap per handshake (whole process; libcrypto+libssl part via CRYPTO_set_mem_functions%s):\n",
-               g_ossl_hooked ? "" : " - NOT available");
+        printf(
+            "Heap per handshake (whole process; libcrypto+libssl part via CRYPTO_set_mem_functions%s):\n",
+            g_ossl_hooked ? "" : " - NOT available");
         printf("  %-8s %10s %12s %14s %14s %12s\n", "library", "allocs/hs", "of which ossl",
                "peak bytes/hs", "live/est.pair", "wire c>s/s>c");
         for (int lib = 0; lib < 2; lib++) {
@@ -152,7 +155,8 @@ void print_table(void)
         printf("\n");
     }
     if (opt.do_tput) {
-        printf("Record throughput, 16 KiB writes, client->server, encrypt+decrypt (MB/s, 1e6 B):\n");
+        printf(
+            "Record throughput, 16 KiB writes, client->server, encrypt+decrypt (MB/s, 1e6 B):\n");
         printf("  %-28s %8s %8s %6s | %8s %8s %6s", "", "wall", "", "", "cpu time", "", "");
         if (raw.done)
             printf(" | %8s %6s %6s", "raw EVP", "of raw", "");
@@ -196,10 +200,12 @@ void print_table(void)
         }
         for (int si = 0; si < NSUITES; si++)
             for (int lib = 0; lib < 2; lib++)
-                if (lib_enabled(lib) && !tput_res[lib][si][TPUT_16K].ok && tput_res[lib][si][TPUT_16K].err[0])
+                if (lib_enabled(lib) && !tput_res[lib][si][TPUT_16K].ok &&
+                    tput_res[lib][si][TPUT_16K].err[0])
                     printf("  note: %s %s: %s\n", lib_name[lib], suites[si].short_name,
                            tput_res[lib][si][TPUT_16K].err);
-        printf("  target: kitls >= openssl for every suite; \"of raw\" = cpu-time MB/s / raw EVP\n\n");
+        printf(
+            "  target: kitls >= openssl for every suite; \"of raw\" = cpu-time MB/s / raw EVP\n\n");
         print_tput_sizes();
     }
     if (raw.done) {
@@ -252,12 +258,14 @@ void print_json(void)
     json_str(OpenSSL_version(OPENSSL_VERSION));
     fprintf(jout, ",\n  \"cpu\": ");
     json_str(cpu_model);
-    fprintf(jout, ",\n  \"rounds\": %d, \"seconds\": %.3f, \"mib\": %u, \"count\": %ld, \"certs\": %d,\n",
-           opt.rounds, opt.seconds, opt.mib, opt.count, n_leaves);
+    fprintf(jout,
+            ",\n  \"rounds\": %d, \"seconds\": %.3f, \"mib\": %u, \"count\": %ld, \"certs\": %d,\n",
+            opt.rounds, opt.seconds, opt.mib, opt.count, n_leaves);
     if (opt.do_hs || opt.do_alloc) {
-        fprintf(jout, "  \"handshake\": {\n    \"suite\": \"%s\", \"group\": \"x25519\", "
-               "\"sigalg\": \"ecdsa_secp256r1_sha256\",\n",
-               suites[HS_SUITE].name);
+        fprintf(jout,
+                "  \"handshake\": {\n    \"suite\": \"%s\", \"group\": \"x25519\", "
+                "\"sigalg\": \"ecdsa_secp256r1_sha256\",\n",
+                suites[HS_SUITE].name);
         for (int lib = 0; lib < 2; lib++) {
             struct hs_result *r = &hs_res[lib];
             fprintf(jout, "    \"%s\": {", lib_name[lib]);
@@ -275,7 +283,8 @@ void print_json(void)
             json_num("per_cpu_sec", r->med_cpu, r->ok && opt.do_hs, ", ");
             fprintf(jout, "\"rounds\": [");
             for (int i = 0; i < opt.rounds; i++)
-                fprintf(jout, "%.1f%s", opt.do_hs ? r->rate[i] : 0.0, i + 1 < opt.rounds ? ", " : "");
+                fprintf(jout, "%.1f%s", opt.do_hs ? r->rate[i] : 0.0,
+                        i + 1 < opt.rounds ? ", " : "");
             fprintf(jout, "], \"rounds_cpu\": [");
             for (int i = 0; i < opt.rounds; i++)
                 fprintf(jout, "%.1f%s", opt.do_hs ? r->rate_cpu[i] : 0.0,
@@ -333,8 +342,8 @@ void print_json(void)
                 json_num("openssl", o->med, o->ok, ", ");
                 json_num("kitls_cpu", k->med_cpu, k->ok, ", ");
                 json_num("openssl_cpu", o->med_cpu, o->ok, ", ");
-                json_num("ratio_cpu", k->med_cpu / (o->med_cpu > 0 ? o->med_cpu : 1), k->ok && o->ok,
-                         ", ");
+                json_num("ratio_cpu", k->med_cpu / (o->med_cpu > 0 ? o->med_cpu : 1),
+                         k->ok && o->ok, ", ");
                 json_num("ratio_cpu_paired", k->paired_cpu, k->ok && o->ok, ", ");
                 json_num("raw_evp", raw.done ? raw_for_size(si, zi) : 0, raw.done, ", ");
                 json_num("kitls_of_raw", raw.done && k->ok ? k->med_cpu / raw_for_size(si, zi) : 0,
@@ -352,29 +361,31 @@ void print_json(void)
         fprintf(jout, "\n    \"aead_seal_open_mbs\": {");
         for (int si = 0; si < NSUITES; si++)
             fprintf(jout, "\"%s\": %.1f%s", suites[si].cipher, raw.aead_mbs[si],
-                   si + 1 < NSUITES ? ", " : "");
+                    si + 1 < NSUITES ? ", " : "");
         fprintf(jout, "},\n    \"aead_seal_mbs\": {");
         for (int si = 0; si < NSUITES; si++)
             fprintf(jout, "\"%s\": %.1f%s", suites[si].cipher, raw.aead_seal[si],
-                   si + 1 < NSUITES ? ", " : "");
+                    si + 1 < NSUITES ? ", " : "");
         fprintf(jout, "},\n    \"aead_seal_open_1k_mbs\": {");
         for (int si = 0; si < NSUITES; si++)
             fprintf(jout, "\"%s\": %.1f%s", suites[si].cipher, raw.aead_mbs_1k[si],
                     si + 1 < NSUITES ? ", " : "");
-        fprintf(jout, "},\n    \"p256_keygen_us\": %.2f, \"p256_derive_us\": %.2f, "
+        fprintf(jout,
+                "},\n    \"p256_keygen_us\": %.2f, \"p256_derive_us\": %.2f, "
                 "\"rsa2048_pss_sign_us\": %.2f, \"rsa2048_pss_verify_us\": %.2f, "
                 "\"rsa2048_x509_verify_us\": %.2f, \"ed25519_sign_us\": %.2f, "
                 "\"ed25519_verify_us\": %.2f, \"ed25519_x509_verify_us\": %.2f",
                 raw.p256_keygen_us, raw.p256_derive_us, raw.rsa_sign_us, raw.rsa_verify_us,
                 raw.rsa_x509_verify_us, raw.ed_sign_us, raw.ed_verify_us, raw.ed_x509_verify_us);
-        fprintf(jout, ",\n    \"x25519_keygen_us\": %.2f, \"x25519_derive_us\": %.2f, "
-               "\"ecdsa_p256_sign_us\": %.2f, \"ecdsa_p256_verify_us\": %.2f, "
-               "\"x509_verify_us\": %.2f,\n    \"handshake_pk_us\": %.2f, "
-               "\"handshake_bound_per_sec\": %.1f, \"x509_parse_us\": %.2f, "
-               "\"handshake_bound_with_parse_per_sec\": %.1f\n  ",
-               raw.x25519_keygen_us, raw.x25519_derive_us, raw.ecdsa_sign_us,
-               raw.ecdsa_verify_us, raw.x509_verify_us, raw.hs_pk_us, raw.hs_bound,
-               raw.x509_parse_us, raw.hs_pk_parse_bound);
+        fprintf(jout,
+                ",\n    \"x25519_keygen_us\": %.2f, \"x25519_derive_us\": %.2f, "
+                "\"ecdsa_p256_sign_us\": %.2f, \"ecdsa_p256_verify_us\": %.2f, "
+                "\"x509_verify_us\": %.2f,\n    \"handshake_pk_us\": %.2f, "
+                "\"handshake_bound_per_sec\": %.1f, \"x509_parse_us\": %.2f, "
+                "\"handshake_bound_with_parse_per_sec\": %.1f\n  ",
+                raw.x25519_keygen_us, raw.x25519_derive_us, raw.ecdsa_sign_us, raw.ecdsa_verify_us,
+                raw.x509_verify_us, raw.hs_pk_us, raw.hs_bound, raw.x509_parse_us,
+                raw.hs_pk_parse_bound);
     }
     fprintf(jout, "}\n}\n");
 }

@@ -77,8 +77,9 @@ static void raw_sig(int kind, double *sign_us, double *verify_us, double *x509_u
         EVP_PKEY_CTX *pctx = NULL;
         len = sizeof(sig);
         if (EVP_DigestSignInit(m, &pctx, md, NULL, c->key) <= 0 ||
-            (kind == CK_RSA && (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) <= 0 ||
-                                EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) <= 0)) ||
+            (kind == CK_RSA &&
+             (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) <= 0 ||
+              EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) <= 0)) ||
             EVP_DigestSign(m, sig, &len, tbs, sizeof(tbs)) <= 0)
             die("sign (%d)", kind);
         EVP_MD_CTX_reset(m);
@@ -86,8 +87,9 @@ static void raw_sig(int kind, double *sign_us, double *verify_us, double *x509_u
     TIME_LOOP(vf, {
         EVP_PKEY_CTX *pctx = NULL;
         if (EVP_DigestVerifyInit(m, &pctx, md, NULL, pub) <= 0 ||
-            (kind == CK_RSA && (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) <= 0 ||
-                                EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) <= 0)) ||
+            (kind == CK_RSA &&
+             (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) <= 0 ||
+              EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, RSA_PSS_SALTLEN_DIGEST) <= 0)) ||
             EVP_DigestVerify(m, sig, len, tbs, sizeof(tbs)) != 1)
             die("verify (%d)", kind);
         EVP_MD_CTX_reset(m);
@@ -160,7 +162,8 @@ void scen_print_table(void)
                 printf(" | %7.1f %7.1f %7.1f | %7.1f %7.1f | %7.1f %7.1f |", r->p[0], r->p[1],
                        r->p[2], r->pc[0], r->pc[2], r->ps[0], r->ps[2]);
                 if (raw.done)
-                    printf(" %8.1f %5.1f%%", scen_pk_us(si), 100 * scen_pk_us(si) * r->med_cpu / 1e6);
+                    printf(" %8.1f %5.1f%%", scen_pk_us(si),
+                           100 * scen_pk_us(si) * r->med_cpu / 1e6);
                 printf("\n");
             }
         }
@@ -169,9 +172,10 @@ void scen_print_table(void)
             if (scen_on[si] && st[si].paired_rate > 0)
                 printf("    %-20s hs/s %5.2fx   P50 %5.2fx\n", scens[si].name, st[si].paired_rate,
                        st[si].paired_p50);
-        printf("  pk bound = raw libcrypto public-key work of one handshake (us); pk %% = its share "
-               "of the library's mean CPU per handshake\n  targets (issue #9): full handshakes >= "
-               "3x OpenSSL, >= 80%% of handshake CPU in raw crypto\n");
+        printf(
+            "  pk bound = raw libcrypto public-key work of one handshake (us); pk %% = its share "
+            "of the library's mean CPU per handshake\n  targets (issue #9): full handshakes >= "
+            "3x OpenSSL, >= 80%% of handshake CPU in raw crypto\n");
     }
     if (raw.done) {
         printf("\nRaw libcrypto for the scenarios (thread CPU time, best round):\n");
@@ -201,8 +205,8 @@ void scen_print_table(void)
                     continue;
                 }
                 printf("  %-20s %-7s | %8lld %8lld | %8lld %8lld | %8lld %8lld\n",
-                       lib ? "" : scens[si].name, lib_name[lib], m->peak[1], m->peak[2],
-                       m->live[1], m->live[2], m->idle[1], m->idle[2]);
+                       lib ? "" : scens[si].name, lib_name[lib], m->peak[1], m->peak[2], m->live[1],
+                       m->live[2], m->idle[1], m->idle[2]);
             }
         printf("  peak = while handshaking; live = established, server's last flight read;\n"
                "  idle = the same with buffers released (kitls_conn_release_buffers;\n"
@@ -222,7 +226,8 @@ void scen_print_json(void)
             for (int lib = 0; lib < 2; lib++) {
                 struct lat_result *r = &st[si].lat[lib];
                 static const char *pn[3] = {"p50_us", "p95_us", "p99_us"};
-                fprintf(jout, "      \"%s\": {\"ok\": %s, ", lib_name[lib], r->ok ? "true" : "false");
+                fprintf(jout, "      \"%s\": {\"ok\": %s, ", lib_name[lib],
+                        r->ok ? "true" : "false");
                 if (!r->ok && r->err[0]) {
                     fprintf(jout, "\"error\": ");
                     json_str(r->err);
@@ -244,7 +249,9 @@ void scen_print_json(void)
                 fprintf(jout, "]},\n");
             }
             fprintf(jout, "      ");
-            json_num("ratio_cpu", st[si].lat[0].med_cpu / (st[si].lat[1].med_cpu > 0 ? st[si].lat[1].med_cpu : 1),
+            json_num("ratio_cpu",
+                     st[si].lat[0].med_cpu /
+                         (st[si].lat[1].med_cpu > 0 ? st[si].lat[1].med_cpu : 1),
                      st[si].lat[0].ok && st[si].lat[1].ok, ", ");
             json_num("ratio_cpu_paired", st[si].paired_rate, st[si].paired_rate > 0, ", ");
             json_num("p50_ratio_paired", st[si].paired_p50, st[si].paired_p50 > 0, ", ");

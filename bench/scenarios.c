@@ -88,9 +88,9 @@ static void make_scen_pki(void)
         return;
     pki_done = 1;
     /* ECDSA: bench.c's CA and first leaf */
-    cks[CK_ECDSA] = (struct ck){pki.ca_key, leaves[0].key, pki.ca, leaves[0].x, pki.ca_pem,
-                                leaves[0].pem, leaves[0].key_pem, pki.ca_pem_len,
-                                leaves[0].pem_len, leaves[0].key_pem_len};
+    cks[CK_ECDSA] = (struct ck){
+        pki.ca_key,    leaves[0].key,     pki.ca,         leaves[0].x,       pki.ca_pem,
+        leaves[0].pem, leaves[0].key_pem, pki.ca_pem_len, leaves[0].pem_len, leaves[0].key_pem_len};
     for (int k = CK_RSA; k < NCK; k++) {
         struct ck *c = &cks[k];
         c->ca_key = gen_key(k);
@@ -115,7 +115,9 @@ static SSL_CTX *o_ctx(const struct scen *sc, int server)
     const struct ck *c = &cks[sc->cert];
     SSL_CTX *ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
     const char *groups = server ? (sc->kx == KX_P256 ? "P-256" : "X25519")
-                                : (sc->hrr ? "P-256:X25519" : sc->kx == KX_P256 ? "P-256" : "X25519");
+                                : (sc->hrr             ? "P-256:X25519"
+                                   : sc->kx == KX_P256 ? "P-256"
+                                                       : "X25519");
     if (ctx == NULL || !SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
         !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) ||
         !SSL_CTX_set1_groups_list(ctx, groups) ||
@@ -162,7 +164,8 @@ static kitls_config *k_ctx(const struct scen *sc, int server, char *err, size_t 
         goto fail;
     if (server) {
         if ((r = kitls_config_set_tickets(cfg, sc->resume ? 1 : 0, 7200)) < 0 ||
-            (r = kitls_config_add_cert_pem(cfg, c->pem, c->pem_len, c->key_pem, c->key_pem_len)) < 0)
+            (r = kitls_config_add_cert_pem(cfg, c->pem, c->pem_len, c->key_pem, c->key_pem_len)) <
+                0)
             goto fail;
     } else {
         if ((r = kitls_config_load_ca_pem(cfg, c->ca_pem, c->ca_pem_len)) < 0 ||
@@ -302,7 +305,8 @@ static int o_hs(int si, struct hs_out *o, int mode, int check, SSL_SESSION **get
         if (SSL_get_verify_result(c) != X509_V_OK ||
             g != (sc->kx == KX_P256 ? NID_X9_62_prime256v1 : NID_X25519) ||
             (n_ch == 2) != sc->hrr || SSL_session_reused(c) != sc->resume ||
-            (!sc->resume && (!SSL_get_peer_signature_type_nid(c, &nid) || nid != sc->ossl_sig_nid))) {
+            (!sc->resume &&
+             (!SSL_get_peer_signature_type_nid(c, &nid) || nid != sc->ossl_sig_nid))) {
             set_err(err, errn,
                     "openssl %s: unexpected group %d, ClientHellos %d, reused %d, signature %d",
                     sc->name, g, n_ch, SSL_session_reused(c), nid);
@@ -398,12 +402,12 @@ static int k_hs(int si, struct hs_out *o, int mode, int check, kitls_session **g
     }
     if (get_sess != NULL)
         *get_sess = kitls_conn_get_session(c);
-    if (check && (!kitls_conn_is_established(c) || !kitls_conn_is_established(s) ||
-                  kitls_conn_group(c) !=
-                      (sc->kx == KX_P256 ? KITLS_GROUP_SECP256R1 : KITLS_GROUP_X25519) ||
-                  kitls_conn_did_hrr(c) != sc->hrr || kitls_conn_is_resumed(c) != sc->resume ||
-                  (!sc->resume && (!kitls_conn_peer_authenticated(c) ||
-                                   kitls_conn_sigalg(c) != sc->sigalg)))) {
+    if (check &&
+        (!kitls_conn_is_established(c) || !kitls_conn_is_established(s) ||
+         kitls_conn_group(c) != (sc->kx == KX_P256 ? KITLS_GROUP_SECP256R1 : KITLS_GROUP_X25519) ||
+         kitls_conn_did_hrr(c) != sc->hrr || kitls_conn_is_resumed(c) != sc->resume ||
+         (!sc->resume &&
+          (!kitls_conn_peer_authenticated(c) || kitls_conn_sigalg(c) != sc->sigalg)))) {
         set_err(err, errn, "kitls %s: unexpected group %04x, hrr %d, resumed %d, sigalg %04x",
                 sc->name, kitls_conn_group(c), kitls_conn_did_hrr(c), kitls_conn_is_resumed(c),
                 kitls_conn_sigalg(c));
@@ -751,4 +755,3 @@ void scen_bench_mem(void)
         }
     }
 }
-

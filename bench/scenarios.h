@@ -14,12 +14,12 @@ enum { KX_X25519, KX_P256 };
 struct scen {
     const char *name;
     const char *desc;
-    int kx;              /* negotiated group */
-    int hrr;             /* client's first share is P-256, server wants X25519 */
-    int cert;            /* CK_* */
-    int resume;          /* psk_dhe_ke resumption */
-    uint16_t sigalg;     /* kitls: expected CertificateVerify scheme (IANA) */
-    int ossl_sig_nid;    /* OpenSSL: expected peer signature type */
+    int kx;           /* negotiated group */
+    int hrr;          /* client's first share is P-256, server wants X25519 */
+    int cert;         /* CK_* */
+    int resume;       /* psk_dhe_ke resumption */
+    uint16_t sigalg;  /* kitls: expected CertificateVerify scheme (IANA) */
+    int ossl_sig_nid; /* OpenSSL: expected peer signature type */
 };
 
 #define NSCEN 6
@@ -38,7 +38,7 @@ struct lat_result {
     char err[200];
     double rate_cpu[16]; /* per round: handshakes per (client + server) CPU second */
     double med_cpu;
-    long round_end[16];  /* sm.n at the end of each round */
+    long round_end[16];   /* sm.n at the end of each round */
     double p50_round[16]; /* P50 per round, µs */
     struct samples sm;
     double p[3], pc[3], ps[3]; /* P50/P95/P99, µs: total, client, server */

@@ -333,7 +333,8 @@ static void raw_aead(int si, size_t rlen)
 {
     EVP_CIPHER *c = EVP_CIPHER_fetch(NULL, suites[si].cipher, NULL);
     EVP_CIPHER_CTX *e = EVP_CIPHER_CTX_new(), *d = EVP_CIPHER_CTX_new();
-    uint8_t key[32], iv[12], aad[5] = {23, 3, 3, (uint8_t)((rlen + 17) >> 8), (uint8_t)(rlen + 17)}, tag[16];
+    uint8_t key[32], iv[12], aad[5] = {23, 3, 3, (uint8_t)((rlen + 17) >> 8), (uint8_t)(rlen + 17)},
+                             tag[16];
     static uint8_t ct[REC_LEN + 64], pt[REC_LEN + 64];
     double us_both, us_seal;
     int outl;
@@ -343,14 +344,14 @@ static void raw_aead(int si, size_t rlen)
     RAND_bytes(iv, sizeof(iv));
     if (!EVP_EncryptInit_ex2(e, c, key, iv, NULL) || !EVP_DecryptInit_ex2(d, c, key, iv, NULL))
         die("aead init");
-    /* TLS 1.3 record: rlen bytes of data + 1 content type byte, 5-byte AAD
+        /* TLS 1.3 record: rlen bytes of data + 1 content type byte, 5-byte AAD
      * (wbuf[rlen] is data here, standing in for the content type) */
 #define SEAL()                                                                                     \
     do {                                                                                           \
         iv[11]++;                                                                                  \
         if (!EVP_EncryptInit_ex2(e, NULL, NULL, iv, NULL) ||                                       \
             !EVP_EncryptUpdate(e, NULL, &outl, aad, 5) ||                                          \
-            !EVP_EncryptUpdate(e, ct, &outl, wbuf, (int)rlen + 1) ||                                 \
+            !EVP_EncryptUpdate(e, ct, &outl, wbuf, (int)rlen + 1) ||                               \
             !EVP_EncryptFinal_ex(e, ct + outl, &outl) ||                                           \
             !EVP_CIPHER_CTX_ctrl(e, EVP_CTRL_AEAD_GET_TAG, 16, tag))                               \
             die("seal");                                                                           \
@@ -359,7 +360,7 @@ static void raw_aead(int si, size_t rlen)
     do {                                                                                           \
         if (!EVP_DecryptInit_ex2(d, NULL, NULL, iv, NULL) ||                                       \
             !EVP_DecryptUpdate(d, NULL, &outl, aad, 5) ||                                          \
-            !EVP_DecryptUpdate(d, pt, &outl, ct, (int)rlen + 1) ||                                   \
+            !EVP_DecryptUpdate(d, pt, &outl, ct, (int)rlen + 1) ||                                 \
             !EVP_CIPHER_CTX_ctrl(d, EVP_CTRL_AEAD_SET_TAG, 16, tag) ||                             \
             EVP_DecryptFinal_ex(d, pt + outl, &outl) != 1)                                         \
             die("open");                                                                           \

@@ -71,21 +71,27 @@ void shim_unimplemented(const char *flag)
 const char *shim_err_name(int e)
 {
     switch (e) {
-#define E(x) case x: return #x;
-    E(KITLS_E_WANT_READ) E(KITLS_E_CLOSED) E(KITLS_E_INTERNAL) E(KITLS_E_NOMEM)
-    E(KITLS_E_INVALID_ARG) E(KITLS_E_STATE) E(KITLS_E_CRYPTO) E(KITLS_E_RNG)
-    E(KITLS_E_CONFIG) E(KITLS_E_DECODE) E(KITLS_E_UNEXPECTED_MESSAGE)
-    E(KITLS_E_BAD_RECORD_MAC) E(KITLS_E_RECORD_OVERFLOW) E(KITLS_E_ILLEGAL_PARAMETER)
-    E(KITLS_E_HANDSHAKE_FAILURE) E(KITLS_E_PROTOCOL_VERSION) E(KITLS_E_MISSING_EXTENSION)
-    E(KITLS_E_UNSUPPORTED_EXTENSION) E(KITLS_E_DECRYPT_ERROR)
-    E(KITLS_E_NO_APPLICATION_PROTOCOL) E(KITLS_E_UNRECOGNIZED_NAME)
-    E(KITLS_E_INSUFFICIENT_SECURITY) E(KITLS_E_CERT_REQUIRED) E(KITLS_E_BAD_CERTIFICATE)
-    E(KITLS_E_CERT_UNTRUSTED) E(KITLS_E_CERT_EXPIRED) E(KITLS_E_CERT_NOT_YET_VALID)
-    E(KITLS_E_CERT_NAME_MISMATCH) E(KITLS_E_CERT_USAGE) E(KITLS_E_CERT_REVOKED)
-    E(KITLS_E_CERT_INVALID) E(KITLS_E_LIMIT) E(KITLS_E_ALERT_RECEIVED) E(KITLS_E_EOF)
-    E(KITLS_E_EXCESS_HANDSHAKE_DATA)
+#define E(x)                                                                                       \
+    case x: return #x;
+        E(KITLS_E_WANT_READ)
+        E(KITLS_E_CLOSED) E(KITLS_E_INTERNAL) E(KITLS_E_NOMEM) E(KITLS_E_INVALID_ARG)
+            E(KITLS_E_STATE) E(KITLS_E_CRYPTO) E(KITLS_E_RNG) E(KITLS_E_CONFIG) E(KITLS_E_DECODE)
+                E(KITLS_E_UNEXPECTED_MESSAGE) E(KITLS_E_BAD_RECORD_MAC) E(KITLS_E_RECORD_OVERFLOW)
+                    E(KITLS_E_ILLEGAL_PARAMETER) E(KITLS_E_HANDSHAKE_FAILURE)
+                        E(KITLS_E_PROTOCOL_VERSION) E(KITLS_E_MISSING_EXTENSION)
+                            E(KITLS_E_UNSUPPORTED_EXTENSION) E(KITLS_E_DECRYPT_ERROR)
+                                E(KITLS_E_NO_APPLICATION_PROTOCOL) E(KITLS_E_UNRECOGNIZED_NAME)
+                                    E(KITLS_E_INSUFFICIENT_SECURITY) E(KITLS_E_CERT_REQUIRED)
+                                        E(KITLS_E_BAD_CERTIFICATE) E(KITLS_E_CERT_UNTRUSTED)
+                                            E(KITLS_E_CERT_EXPIRED) E(KITLS_E_CERT_NOT_YET_VALID)
+                                                E(KITLS_E_CERT_NAME_MISMATCH) E(KITLS_E_CERT_USAGE)
+                                                    E(KITLS_E_CERT_REVOKED) E(KITLS_E_CERT_INVALID)
+                                                        E(KITLS_E_LIMIT) E(KITLS_E_ALERT_RECEIVED)
+                                                            E(KITLS_E_EOF)
+                                                                E(KITLS_E_EXCESS_HANDSHAKE_DATA)
 #undef E
-    default: return "KITLS_E_UNKNOWN";
+                                                                    default
+            : return "KITLS_E_UNKNOWN";
     }
 }
 
@@ -346,10 +352,10 @@ static void do_export(kitls_conn *c, int fd, const struct shim_config *cfg, int 
     uint8_t *out = malloc((size_t)n);
     if (!out)
         shim_fail("kitls-shim: out of memory");
-    int r = early ? kitls_conn_export_early_keying_material(c, label, context, context_len, out,
-                                                            (size_t)n)
-                  : kitls_conn_export_keying_material(c, label, context, context_len, out,
-                                                      (size_t)n);
+    int r = early
+                ? kitls_conn_export_early_keying_material(c, label, context, context_len, out,
+                                                          (size_t)n)
+                : kitls_conn_export_keying_material(c, label, context, context_len, out, (size_t)n);
     if (r < 0)
         fail_conn(c, early ? "export early keying material" : "export keying material", r);
     for (long off = 0; off < n;) {
@@ -445,8 +451,7 @@ static void do_connection(const struct shim_config *cfg, const struct shim_confi
     /* Client: a rejected 0-RTT attempt continues as the -on-retry-
      * connection (BoringSSL resets it with SSL_reset_early_data_reject);
      * the early write is discarded. */
-    if (!cfg->server && early_sent &&
-        kitls_conn_early_data_status(c) == KITLS_EARLY_REJECTED) {
+    if (!cfg->server && early_sent && kitls_conn_early_data_status(c) == KITLS_EARLY_REJECTED) {
         if (!cfg->expect_reject_early_data)
             shim_fail("kitls-shim: early data was rejected (EARLY_DATA_REJECTED)");
         if (cfg->expect_early_data_reason)
@@ -567,7 +572,8 @@ static void do_connection(const struct shim_config *cfg, const struct shim_confi
             int early = *session && kitls_session_max_early_data(*session) != 0;
             if (early != cfg->expect_ticket_supports_early_data)
                 shim_fail("kitls-shim: new session did%s support early data, but we expected the "
-                          "opposite", early ? "" : " not");
+                          "opposite",
+                          early ? "" : " not");
         }
     }
     kitls_conn_free(c);

@@ -47,46 +47,46 @@ struct shim_config {
     int expect_no_alpn;
     int expect_version;
     int min_version, max_version;
-    int verify_peer;              /* -verify-peer */
-    int require_any_client_cert;  /* -require-any-client-certificate */
-    int send_alert;               /* -send-alert */
-    uint16_t expect_cipher_aes;   /* -expect-cipher-aes */
-    int no_op_extra_handshake;    /* -no-op-extra-handshake */
-    long read_size;               /* -read-size */
-    long max_cert_list;           /* -max-cert-list */
+    int verify_peer;                   /* -verify-peer */
+    int require_any_client_cert;       /* -require-any-client-certificate */
+    int send_alert;                    /* -send-alert */
+    uint16_t expect_cipher_aes;        /* -expect-cipher-aes */
+    int no_op_extra_handshake;         /* -no-op-extra-handshake */
+    long read_size;                    /* -read-size */
+    long max_cert_list;                /* -max-cert-list */
     const char *expect_peer_cert_file; /* -expect-peer-cert-file */
     int reject_alpn, decline_alpn;
     /* resumption, 0-RTT, KeyUpdate (set per connection through the
      * -on-initial-/-on-resume-/-on-retry- prefixes, test_config.cc) */
-    int resume_count;              /* -resume-count */
-    int expect_session_miss;       /* -expect-session-miss */
-    long resumption_delay;         /* -resumption-delay: advance the clock after */
-    int enable_early_data;         /* -enable-early-data */
-    int expect_accept_early_data;  /* -expect-accept-early-data */
-    int expect_reject_early_data;  /* -expect-reject-early-data */
+    int resume_count;             /* -resume-count */
+    int expect_session_miss;      /* -expect-session-miss */
+    long resumption_delay;        /* -resumption-delay: advance the clock after */
+    int enable_early_data;        /* -enable-early-data */
+    int expect_accept_early_data; /* -expect-accept-early-data */
+    int expect_reject_early_data; /* -expect-reject-early-data */
     int expect_ticket_supports_early_data;
     int expect_no_offer_early_data;
     const char *expect_early_data_reason;
-    int key_update;                /* -key-update: KeyUpdate after each read */
-    int no_ticket;                 /* -no-ticket: server sends no tickets */
-    int expect_no_session;         /* -expect-no-session */
-    uint16_t expect_cipher;        /* -expect-cipher */
+    int key_update;         /* -key-update: KeyUpdate after each read */
+    int no_ticket;          /* -no-ticket: server sends no tickets */
+    int expect_no_session;  /* -expect-no-session */
+    uint16_t expect_cipher; /* -expect-cipher */
     int read_with_unfinished_write;
-    long export_keying_material;   /* -export-keying-material (with -export-label, ...) */
+    long export_keying_material;       /* -export-keying-material (with -export-label, ...) */
     long export_early_keying_material; /* -export-early-keying-material */
     const char *export_label, *export_context; /* -export-label, -export-context */
-    int use_export_context;        /* -use-export-context */
-    long max_send_fragment;        /* -max-send-fragment */
-    long early_write_after;        /* -early-write-after-message (handshake type) */
-    int enable_ocsp_stapling;      /* -enable-ocsp-stapling */
-    const char *ocsp_response;     /* -ocsp-response (base64) */
-    const char *expect_ocsp_response; /* -expect-ocsp-response (base64) */
-    const char *signed_cert_timestamps; /* -signed-cert-timestamps (base64) */
-    const char *expect_sct;        /* -expect-signed-cert-timestamps (base64) */
-    int enable_sct;                /* -enable-signed-cert-timestamps */
-    int enable_grease;             /* -enable-grease */
-    const char *use_client_ca_list;    /* -use-client-ca-list (hex DER names, <EMPTY>, <NULL>) */
-    const char *expect_client_ca_list; /* -expect-client-ca-list */
+    int use_export_context;                    /* -use-export-context */
+    long max_send_fragment;                    /* -max-send-fragment */
+    long early_write_after;                    /* -early-write-after-message (handshake type) */
+    int enable_ocsp_stapling;                  /* -enable-ocsp-stapling */
+    const char *ocsp_response;                 /* -ocsp-response (base64) */
+    const char *expect_ocsp_response;          /* -expect-ocsp-response (base64) */
+    const char *signed_cert_timestamps;        /* -signed-cert-timestamps (base64) */
+    const char *expect_sct;                    /* -expect-signed-cert-timestamps (base64) */
+    int enable_sct;                            /* -enable-signed-cert-timestamps */
+    int enable_grease;                         /* -enable-grease */
+    const char *use_client_ca_list;     /* -use-client-ca-list (hex DER names, <EMPTY>, <NULL>) */
+    const char *expect_client_ca_list;  /* -expect-client-ca-list */
     const char *expect_advertised_alpn; /* -expect-advertised-alpn (wire format) */
     uint16_t expect_peer_verify_prefs[MAX_LIST]; /* -expect-peer-verify-pref */
     size_t n_expect_peer_verify_prefs;
@@ -125,10 +125,9 @@ kitls_config *shim_make_config(const struct shim_config *cfg);
 /* ---- shim_check.c ---- */
 
 /* The verify callback (accepts the runner's chain, keeps it). */
-int shim_verify(void *ctx, kitls_conn *c, const uint8_t *const *der, const size_t *len,
-                size_t n, int result);
+int shim_verify(void *ctx, kitls_conn *c, const uint8_t *const *der, const size_t *len, size_t n,
+                int result);
 /* CheckHandshakeProperties of bssl_shim.cc, for what kitls exposes. */
-void shim_check_handshake(kitls_conn *c, const struct shim_config *cfg, int is_resume,
-                          int offered);
+void shim_check_handshake(kitls_conn *c, const struct shim_config *cfg, int is_resume, int offered);
 
 #endif

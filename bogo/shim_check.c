@@ -31,8 +31,8 @@ static size_t peer_chain_n;
  * forbids signing is refused (RFC 8446 §4.4.2.2).  The chain is kept for
  * -expect-peer-cert-file.
  */
-int shim_verify(void *ctx, kitls_conn *c, const uint8_t *const *der, const size_t *len,
-                size_t n, int result)
+int shim_verify(void *ctx, kitls_conn *c, const uint8_t *const *der, const size_t *len, size_t n,
+                int result)
 {
     (void)ctx;
     (void)c;
@@ -79,8 +79,8 @@ static void check_peer_chain(const char *file)
 }
 
 /* "-expect-x" against what kitls reports: exact bytes. */
-static void expect_bytes(const char *what, const char *flag, const char *b64,
-                         const uint8_t *got, size_t got_len)
+static void expect_bytes(const char *what, const char *flag, const char *b64, const uint8_t *got,
+                         size_t got_len)
 {
     size_t n;
     uint8_t *want = shim_b64_decode(flag, b64, &n);
@@ -89,7 +89,7 @@ static void expect_bytes(const char *what, const char *flag, const char *b64,
     free(want);
 }
 
-static uint16_t session_peer_sigalg; /* peer's scheme in the session's full handshake */
+static uint16_t session_peer_sigalg;        /* peer's scheme in the session's full handshake */
 static uint8_t *session_ocsp, *session_sct; /* OCSP staple and SCT list of that handshake */
 static size_t session_ocsp_len, session_sct_len;
 
@@ -150,8 +150,7 @@ static void check_early(kitls_conn *c, const struct shim_config *cfg, int is_res
 }
 
 /* CheckHandshakeProperties of bssl_shim.cc, for what kitls exposes. */
-void shim_check_handshake(kitls_conn *c, const struct shim_config *cfg, int is_resume,
-                          int offered)
+void shim_check_handshake(kitls_conn *c, const struct shim_config *cfg, int is_resume, int offered)
 {
     int expect_resume = is_resume && !cfg->expect_session_miss;
     if (kitls_conn_is_resumed(c) != expect_resume)
@@ -210,7 +209,8 @@ void shim_check_handshake(kitls_conn *c, const struct shim_config *cfg, int is_r
         const uint16_t *p = kitls_conn_peer_sigalgs(c, &n);
         if (n != cfg->n_expect_peer_verify_prefs ||
             memcmp(p, cfg->expect_peer_verify_prefs, n * sizeof(uint16_t)))
-            shim_fail("kitls-shim: the peer's signature_algorithms differ from -expect-peer-verify-pref");
+            shim_fail(
+                "kitls-shim: the peer's signature_algorithms differ from -expect-peer-verify-pref");
     }
     /* OCSP and SCTs: BoringSSL keeps them in the session, so a resumed
      * connection reports those of the session's full handshake; the shim
@@ -228,8 +228,8 @@ void shim_check_handshake(kitls_conn *c, const struct shim_config *cfg, int is_r
             expect_bytes("OCSP response", "-expect-ocsp-response", cfg->expect_ocsp_response,
                          session_ocsp, session_ocsp_len);
         if (cfg->expect_sct)
-            expect_bytes("SCT list", "-expect-signed-cert-timestamps", cfg->expect_sct,
-                         session_sct, session_sct_len);
+            expect_bytes("SCT list", "-expect-signed-cert-timestamps", cfg->expect_sct, session_sct,
+                         session_sct_len);
     }
     if (cfg->expect_client_ca_list) {
         size_t want_n, n;

@@ -146,8 +146,9 @@ kitls_config *shim_make_config(const struct shim_config *cfg)
      * certificate with -verify-peer and requires one with
      * -require-any-client-certificate. */
     if (!cfg->server)
-        check(kitls_config_set_verify(kc, cfg->verify_peer ? KITLS_VERIFY_REQUIRE
-                                                           : KITLS_VERIFY_NONE), "verify");
+        check(kitls_config_set_verify(kc,
+                                      cfg->verify_peer ? KITLS_VERIFY_REQUIRE : KITLS_VERIFY_NONE),
+              "verify");
     /* Nor does it check the runner's certificate against -host-name (its
      * certificates name no test host): the explicit opt-out, so that a
      * verifying shim without -host-name may connect. */
@@ -181,8 +182,11 @@ kitls_config *shim_make_config(const struct shim_config *cfg)
         /* -verify-prefs only changes what we accept: sign as by default. */
         if (!cfg->n_sign_prefs) {
             static const uint16_t all[] = {
-                KITLS_SIG_ECDSA_SECP256R1_SHA256, KITLS_SIG_ECDSA_SECP384R1_SHA384,
-                KITLS_SIG_ED25519, KITLS_SIG_RSA_PSS_RSAE_SHA256, KITLS_SIG_RSA_PSS_RSAE_SHA384,
+                KITLS_SIG_ECDSA_SECP256R1_SHA256,
+                KITLS_SIG_ECDSA_SECP384R1_SHA384,
+                KITLS_SIG_ED25519,
+                KITLS_SIG_RSA_PSS_RSAE_SHA256,
+                KITLS_SIG_RSA_PSS_RSAE_SHA384,
                 KITLS_SIG_RSA_PSS_RSAE_SHA512,
             };
             check(kitls_config_set_signing_sigalgs(kc, all, sizeof all / sizeof all[0]),

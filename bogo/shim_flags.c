@@ -31,7 +31,9 @@ static long parse_int(const char *flag, const char *v)
 static const char *const ignored_bool_flags[] = {
     "-async",              /* BoringSSL's simulated EAGAIN; we pump bytes anyway */
     "-implicit-handshake", /* handshake driven by the first read/write: same here */
-    "-no-tls1", "-no-tls11", "-no-tls12", /* kitls speaks TLS 1.3 only */
+    "-no-tls1",
+    "-no-tls11",
+    "-no-tls12", /* kitls speaks TLS 1.3 only */
     /* The client certificate is installed up front in the config; the old
      * callback only changes when BoringSSL's shim installs it. */
     "-use-old-client-cert-callback",
@@ -54,22 +56,32 @@ static int set_flag(struct shim_config *cfg, const char *f, const char *v)
 {
     int used = 0;
     {
-#define NEEDV() do { if (!v) shim_fail("kitls-shim: %s needs a value", f); used = 1; } while (0)
+#define NEEDV()                                                                                    \
+    do {                                                                                           \
+        if (!v)                                                                                    \
+            shim_fail("kitls-shim: %s needs a value", f);                                          \
+        used = 1;                                                                                  \
+    } while (0)
         for (const char *const *p = ignored_bool_flags; *p; p++)
             if (!strcmp(f, *p))
                 return 0;
         if (!strcmp(f, "-port")) {
-            NEEDV(); cfg->port = (int)parse_int(f, v);
+            NEEDV();
+            cfg->port = (int)parse_int(f, v);
         } else if (!strcmp(f, "-shim-id")) {
-            NEEDV(); cfg->have_shim_id = 1; cfg->shim_id = (uint64_t)strtoull(v, NULL, 10);
+            NEEDV();
+            cfg->have_shim_id = 1;
+            cfg->shim_id = (uint64_t)strtoull(v, NULL, 10);
         } else if (!strcmp(f, "-ipv6")) {
             cfg->ipv6_only = 1;
         } else if (!strcmp(f, "-server")) {
             cfg->server = 1;
         } else if (!strcmp(f, "-key-file")) {
-            NEEDV(); cfg->key_file = v;
+            NEEDV();
+            cfg->key_file = v;
         } else if (!strcmp(f, "-cert-file")) {
-            NEEDV(); cfg->cert_file = v;
+            NEEDV();
+            cfg->cert_file = v;
         } else if (!strcmp(f, "-shim-writes-first")) {
             cfg->shim_writes_first = 1;
         } else if (!strcmp(f, "-shim-shuts-down")) {
@@ -82,7 +94,8 @@ static int set_flag(struct shim_config *cfg, const char *f, const char *v)
             cfg->expect_no_hrr = 1;
         } else if (!strcmp(f, "-curves")) {
             NEEDV();
-            if (cfg->n_curves == MAX_LIST) shim_unimplemented(f);
+            if (cfg->n_curves == MAX_LIST)
+                shim_unimplemented(f);
             long g = parse_int(f, v);
             /* Groups kitls does not implement (secp224r1, secp521r1, ...)
              * are left out of the list, as a library refusing unknown
@@ -92,7 +105,8 @@ static int set_flag(struct shim_config *cfg, const char *f, const char *v)
             else
                 cfg->curves_dropped = 1;
         } else if (!strcmp(f, "-expect-curve-id")) {
-            NEEDV(); cfg->expect_curve = (uint16_t)parse_int(f, v);
+            NEEDV();
+            cfg->expect_curve = (uint16_t)parse_int(f, v);
         } else if (!strcmp(f, "-signing-prefs") || !strcmp(f, "-verify-prefs")) {
             /* Schemes kitls does not implement (SHA-1, MD5-SHA1, P-224,
              * ...) are left out, as for -curves. */
@@ -101,31 +115,41 @@ static int set_flag(struct shim_config *cfg, const char *f, const char *v)
             size_t *n = sign ? &cfg->n_sign_prefs : &cfg->n_verify_prefs;
             uint16_t *list = sign ? cfg->sign_prefs : cfg->verify_prefs;
             long id = parse_int(f, v);
-            if (*n == MAX_LIST) shim_unimplemented(f);
+            if (*n == MAX_LIST)
+                shim_unimplemented(f);
             if (kitls_sigalg_name((uint16_t)id))
                 list[(*n)++] = (uint16_t)id;
             else if (sign)
                 cfg->sign_dropped = 1;
         } else if (!strcmp(f, "-expect-peer-signature-algorithm")) {
-            NEEDV(); cfg->expect_peer_sigalg = (uint16_t)parse_int(f, v);
+            NEEDV();
+            cfg->expect_peer_sigalg = (uint16_t)parse_int(f, v);
         } else if (!strcmp(f, "-host-name")) {
-            NEEDV(); cfg->host_name = v;
+            NEEDV();
+            cfg->host_name = v;
         } else if (!strcmp(f, "-expect-server-name")) {
-            NEEDV(); cfg->expect_server_name = v;
+            NEEDV();
+            cfg->expect_server_name = v;
         } else if (!strcmp(f, "-advertise-alpn")) {
-            NEEDV(); cfg->advertise_alpn = v;
+            NEEDV();
+            cfg->advertise_alpn = v;
         } else if (!strcmp(f, "-select-alpn")) {
-            NEEDV(); cfg->select_alpn = v;
+            NEEDV();
+            cfg->select_alpn = v;
         } else if (!strcmp(f, "-expect-alpn")) {
-            NEEDV(); cfg->expect_alpn = v;
+            NEEDV();
+            cfg->expect_alpn = v;
         } else if (!strcmp(f, "-expect-no-alpn")) {
             cfg->expect_no_alpn = 1;
         } else if (!strcmp(f, "-expect-version")) {
-            NEEDV(); cfg->expect_version = (int)parse_int(f, v);
+            NEEDV();
+            cfg->expect_version = (int)parse_int(f, v);
         } else if (!strcmp(f, "-min-version")) {
-            NEEDV(); cfg->min_version = (int)parse_int(f, v);
+            NEEDV();
+            cfg->min_version = (int)parse_int(f, v);
         } else if (!strcmp(f, "-max-version")) {
-            NEEDV(); cfg->max_version = (int)parse_int(f, v);
+            NEEDV();
+            cfg->max_version = (int)parse_int(f, v);
             /* 0 means "default" in the runner; anything below TLS 1.3
              * asks for a version kitls does not speak. */
             if (cfg->max_version != 0 && cfg->max_version < 0x0304)
@@ -137,7 +161,8 @@ static int set_flag(struct shim_config *cfg, const char *f, const char *v)
         } else if (!strcmp(f, "-send-alert")) {
             cfg->send_alert = 1;
         } else if (!strcmp(f, "-expect-cipher-aes")) {
-            NEEDV(); cfg->expect_cipher_aes = (uint16_t)parse_int(f, v);
+            NEEDV();
+            cfg->expect_cipher_aes = (uint16_t)parse_int(f, v);
         } else if (!strcmp(f, "-expect-cipher-no-aes")) {
             /* kitls has no "no AES hardware" mode: its default suite order
              * always puts AES-GCM first, so only -expect-cipher-aes applies. */
@@ -145,21 +170,26 @@ static int set_flag(struct shim_config *cfg, const char *f, const char *v)
         } else if (!strcmp(f, "-no-op-extra-handshake")) {
             cfg->no_op_extra_handshake = 1;
         } else if (!strcmp(f, "-read-size")) {
-            NEEDV(); cfg->read_size = parse_int(f, v);
+            NEEDV();
+            cfg->read_size = parse_int(f, v);
         } else if (!strcmp(f, "-max-cert-list")) {
-            NEEDV(); cfg->max_cert_list = parse_int(f, v);
+            NEEDV();
+            cfg->max_cert_list = parse_int(f, v);
         } else if (!strcmp(f, "-expect-peer-cert-file")) {
-            NEEDV(); cfg->expect_peer_cert_file = v;
+            NEEDV();
+            cfg->expect_peer_cert_file = v;
         } else if (!strcmp(f, "-reject-alpn")) {
             cfg->reject_alpn = 1;
         } else if (!strcmp(f, "-decline-alpn")) {
             cfg->decline_alpn = 1;
         } else if (!strcmp(f, "-resume-count")) {
-            NEEDV(); cfg->resume_count = (int)parse_int(f, v);
+            NEEDV();
+            cfg->resume_count = (int)parse_int(f, v);
         } else if (!strcmp(f, "-expect-session-miss")) {
             cfg->expect_session_miss = 1;
         } else if (!strcmp(f, "-resumption-delay")) {
-            NEEDV(); cfg->resumption_delay = parse_int(f, v);
+            NEEDV();
+            cfg->resumption_delay = parse_int(f, v);
         } else if (!strcmp(f, "-enable-early-data")) {
             cfg->enable_early_data = 1;
         } else if (!strcmp(f, "-expect-accept-early-data")) {
@@ -171,7 +201,8 @@ static int set_flag(struct shim_config *cfg, const char *f, const char *v)
         } else if (!strcmp(f, "-expect-no-offer-early-data")) {
             cfg->expect_no_offer_early_data = 1;
         } else if (!strcmp(f, "-expect-early-data-reason")) {
-            NEEDV(); cfg->expect_early_data_reason = v;
+            NEEDV();
+            cfg->expect_early_data_reason = v;
         } else if (!strcmp(f, "-key-update")) {
             cfg->key_update = 1;
         } else if (!strcmp(f, "-no-ticket")) {
@@ -179,7 +210,8 @@ static int set_flag(struct shim_config *cfg, const char *f, const char *v)
         } else if (!strcmp(f, "-expect-no-session")) {
             cfg->expect_no_session = 1;
         } else if (!strcmp(f, "-expect-cipher")) {
-            NEEDV(); cfg->expect_cipher = (uint16_t)parse_int(f, v);
+            NEEDV();
+            cfg->expect_cipher = (uint16_t)parse_int(f, v);
         } else if (!strcmp(f, "-read-with-unfinished-write")) {
             cfg->read_with_unfinished_write = 1;
         } else if (!strcmp(f, "-expect-peer-verify-pref")) {
@@ -196,35 +228,48 @@ static int set_flag(struct shim_config *cfg, const char *f, const char *v)
              * there. */
             cfg->enable_ocsp_stapling = 1;
         } else if (!strcmp(f, "-ocsp-response")) {
-            NEEDV(); cfg->ocsp_response = v;
+            NEEDV();
+            cfg->ocsp_response = v;
         } else if (!strcmp(f, "-expect-ocsp-response")) {
-            NEEDV(); cfg->expect_ocsp_response = v;
+            NEEDV();
+            cfg->expect_ocsp_response = v;
         } else if (!strcmp(f, "-signed-cert-timestamps")) {
-            NEEDV(); cfg->signed_cert_timestamps = v;
+            NEEDV();
+            cfg->signed_cert_timestamps = v;
         } else if (!strcmp(f, "-expect-signed-cert-timestamps")) {
-            NEEDV(); cfg->expect_sct = v;
+            NEEDV();
+            cfg->expect_sct = v;
         } else if (!strcmp(f, "-enable-signed-cert-timestamps")) {
             cfg->enable_sct = 1;
         } else if (!strcmp(f, "-enable-grease")) {
             cfg->enable_grease = 1;
         } else if (!strcmp(f, "-use-client-ca-list")) {
-            NEEDV(); cfg->use_client_ca_list = v;
+            NEEDV();
+            cfg->use_client_ca_list = v;
         } else if (!strcmp(f, "-expect-client-ca-list")) {
-            NEEDV(); cfg->expect_client_ca_list = v;
+            NEEDV();
+            cfg->expect_client_ca_list = v;
         } else if (!strcmp(f, "-expect-advertised-alpn")) {
-            NEEDV(); cfg->expect_advertised_alpn = v;
+            NEEDV();
+            cfg->expect_advertised_alpn = v;
         } else if (!strcmp(f, "-early-write-after-message")) {
-            NEEDV(); cfg->early_write_after = parse_int(f, v);
+            NEEDV();
+            cfg->early_write_after = parse_int(f, v);
         } else if (!strcmp(f, "-max-send-fragment")) {
-            NEEDV(); cfg->max_send_fragment = parse_int(f, v);
+            NEEDV();
+            cfg->max_send_fragment = parse_int(f, v);
         } else if (!strcmp(f, "-export-keying-material")) {
-            NEEDV(); cfg->export_keying_material = parse_int(f, v);
+            NEEDV();
+            cfg->export_keying_material = parse_int(f, v);
         } else if (!strcmp(f, "-export-early-keying-material")) {
-            NEEDV(); cfg->export_early_keying_material = parse_int(f, v);
+            NEEDV();
+            cfg->export_early_keying_material = parse_int(f, v);
         } else if (!strcmp(f, "-export-label")) {
-            NEEDV(); cfg->export_label = v;
+            NEEDV();
+            cfg->export_label = v;
         } else if (!strcmp(f, "-export-context")) {
-            NEEDV(); cfg->export_context = v;
+            NEEDV();
+            cfg->export_context = v;
         } else if (!strcmp(f, "-use-export-context")) {
             cfg->use_export_context = 1;
         } else if (!strcmp(f, "-expect-no-session-id")) {

@@ -155,8 +155,8 @@ static int load_ticket_keys(const char *prog, const char *path, kitls_config *cf
     }
     err = kitls_config_set_ticket_keys(cfg, keys, n);
     if (err < 0) {
-        fprintf(stderr, "%s: --ticket-key-file %s: %s (%d)\n", prog, path,
-                kitls_error_string(err), err);
+        fprintf(stderr, "%s: --ticket-key-file %s: %s (%d)\n", prog, path, kitls_error_string(err),
+                err);
         goto out;
     }
     rc = 0;
@@ -175,15 +175,14 @@ int ex_parse_int(const char *prog, const char *opt, const char *arg, int min, in
     errno = 0;
     v = strtol(arg, &end, 10);
     if (errno != 0 || end == arg || *end != '\0' || v < min || v > max) {
-        fprintf(stderr, "%s: --%s: expected an integer in %d..%d, got '%s'\n", prog, opt, min,
-                max, arg);
+        fprintf(stderr, "%s: --%s: expected an integer in %d..%d, got '%s'\n", prog, opt, min, max,
+                arg);
         exit(2);
     }
     return (int)v;
 }
 
-int ex_split_list(const char *list, char *storage, size_t storage_len, const char **out,
-                  size_t max)
+int ex_split_list(const char *list, char *storage, size_t storage_len, const char **out, size_t max)
 {
     size_t n = 0, len = strlen(list);
     char *p, *next;

@@ -368,8 +368,8 @@ void ex_close_socket(int fd)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     while (total < EX_LINGER_BYTES) {
         clock_gettime(CLOCK_MONOTONIC, &t);
-        long left = EX_LINGER_MS - ((t.tv_sec - t0.tv_sec) * 1000L +
-                                    (t.tv_nsec - t0.tv_nsec) / 1000000L);
+        long left =
+            EX_LINGER_MS - ((t.tv_sec - t0.tv_sec) * 1000L + (t.tv_nsec - t0.tv_nsec) / 1000000L);
         struct pollfd pfd = {.fd = fd, .events = POLLIN};
         if (left <= 0)
             break;
@@ -389,7 +389,6 @@ void ex_close_socket(int fd)
 }
 
 /* ---- kernel TLS offload ---- */
-
 
 unsigned ex_parse_ktls_mode(const char *prog, const char *arg)
 {
@@ -545,13 +544,14 @@ void ex_ktls_print(FILE *f)
     if (tx && rx)
         fprintf(f, "ktls: tx+rx\n");
     else if (tx || rx)
-        fprintf(f, miss < 0 ? "ktls: %s\n" : "ktls: %s (%s: %s)\n", tx ? "tx" : "rx",
-                kt_dir_name(miss),
-                miss < 0 ? "" : kitls_ktls_reason_string(kitls_ktls_reason(ex_kt, (enum kitls_dir)miss)));
+        fprintf(
+            f, miss < 0 ? "ktls: %s\n" : "ktls: %s (%s: %s)\n", tx ? "tx" : "rx", kt_dir_name(miss),
+            miss < 0 ? ""
+                     : kitls_ktls_reason_string(kitls_ktls_reason(ex_kt, (enum kitls_dir)miss)));
     else
         fprintf(f, "ktls: off (%s)\n",
-                kitls_ktls_reason_string(kitls_ktls_reason(ex_kt, miss < 0 ? KITLS_DIR_TX
-                                                                           : (enum kitls_dir)miss)));
+                kitls_ktls_reason_string(
+                    kitls_ktls_reason(ex_kt, miss < 0 ? KITLS_DIR_TX : (enum kitls_dir)miss)));
     fflush(f);
 }
 
@@ -676,7 +676,7 @@ void ex_report_error(const char *prog, const kitls_conn *c, int err)
     if (err == EX_E_IO) {
         fprintf(stderr, "%s: error: transport: %s\n", prog,
                 ex_io_errno == EAGAIN || ex_io_errno == EWOULDBLOCK ? "timed out"
-                                                                   : strerror(ex_io_errno));
+                                                                    : strerror(ex_io_errno));
     } else {
         fprintf(stderr, "%s: error: %s (%d)\n", prog,
                 err <= -200 && err > -300 ? kitls_ktls_strerror(err) : kitls_error_string(err),

@@ -29,24 +29,24 @@ struct ex_opts {
     const char *cert;
     const char *key;
     const char *cafile;
-    const char *suites;      /* comma-separated IANA names */
-    const char *groups;      /* comma-separated group names */
-    const char *alpn;        /* comma-separated protocol names */
-    const char *servername;  /* client: SNI / name to verify */
-    const char *host;        /* client: connect to; server: bind to */
+    const char *suites;     /* comma-separated IANA names */
+    const char *groups;     /* comma-separated group names */
+    const char *alpn;       /* comma-separated protocol names */
+    const char *servername; /* client: SNI / name to verify */
+    const char *host;       /* client: connect to; server: bind to */
     const char *port;
-    const char *message;     /* client: data to send */
-    const char *ready_file;  /* server: write the bound port here */
-    int verify;              /* enum kitls_verify, or -1 for the default */
-    int key_shares;          /* 0 = default */
-    int record_size_limit;   /* 0 = don't send */
-    int max_hs_message;      /* kitls_limits.max_handshake_message, 0 = default */
+    const char *message;    /* client: data to send */
+    const char *ready_file; /* server: write the bound port here */
+    int verify;             /* enum kitls_verify, or -1 for the default */
+    int key_shares;         /* 0 = default */
+    int record_size_limit;  /* 0 = don't send */
+    int max_hs_message;     /* kitls_limits.max_handshake_message, 0 = default */
     int no_compat;
     int hrr_cookie;
     int echo;
     int print;
     int once;
-    int timeout;             /* socket receive/send timeout in seconds, 0 = none */
+    int timeout; /* socket receive/send timeout in seconds, 0 = none */
     int quiet;
     /* Resumption, 0-RTT, KeyUpdate. */
     const char *sess_in;         /* client: offer the session in this file */
@@ -59,9 +59,9 @@ struct ex_opts {
     int key_update_request;      /* ... with update_requested */
     int naccept;                 /* server: connections to serve, 0 = forever */
     /* Kernel TLS offload (<kitls/ktls.h>). */
-    unsigned ktls;               /* --ktls: KITLS_KTLS_TX/RX/BOTH, 0 = off */
-    int ktls_policy;             /* --ktls-policy: enum kitls_ktls_rekey_policy */
-    const char *sendfile;        /* server: send this file after the handshake */
+    unsigned ktls;        /* --ktls: KITLS_KTLS_TX/RX/BOTH, 0 = off */
+    int ktls_policy;      /* --ktls-policy: enum kitls_ktls_rekey_policy */
+    const char *sendfile; /* server: send this file after the handshake */
 };
 
 /* Fill in defaults (verify = -1, everything else 0/NULL). */

@@ -12,9 +12,9 @@
 
 /* The document root and the files that are never served. */
 struct httpd_root {
-    int fd;                 /* O_PATH descriptor of the root */
-    char real[PATH_MAX];    /* its realpath (fallback without openat2) */
-    struct stat secret[2];  /* the certificate and key files */
+    int fd;                /* O_PATH descriptor of the root */
+    char real[PATH_MAX];   /* its realpath (fallback without openat2) */
+    struct stat secret[2]; /* the certificate and key files */
 };
 
 /* Content-Type for a file name (by extension). */

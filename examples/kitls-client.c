@@ -143,9 +143,7 @@ static void parse_args(int argc, char **argv, struct ex_opts *o)
         case OPT_NO_VERIFY: o->verify = KITLS_VERIFY_NONE; break;
         case OPT_SUITES: o->suites = optarg; break;
         case OPT_GROUPS: o->groups = optarg; break;
-        case OPT_KEY_SHARES:
-            o->key_shares = ex_parse_int(prog, "key-shares", optarg, 1, 16);
-            break;
+        case OPT_KEY_SHARES: o->key_shares = ex_parse_int(prog, "key-shares", optarg, 1, 16); break;
         case OPT_ALPN: o->alpn = optarg; break;
         case OPT_SERVERNAME: o->servername = optarg; break;
         case OPT_RSL:
@@ -160,9 +158,7 @@ static void parse_args(int argc, char **argv, struct ex_opts *o)
         case OPT_ECHO: o->echo = 1; break;
         case OPT_MESSAGE: o->message = optarg; break;
         case OPT_PRINT: o->print = 1; break;
-        case OPT_TIMEOUT:
-            o->timeout = ex_parse_int(prog, "timeout", optarg, 0, 86400);
-            break;
+        case OPT_TIMEOUT: o->timeout = ex_parse_int(prog, "timeout", optarg, 0, 86400); break;
         case OPT_QUIET: o->quiet = 1; break;
         case OPT_SESS_IN: o->sess_in = optarg; break;
         case OPT_SESS_OUT: o->sess_out = optarg; break;
@@ -336,8 +332,8 @@ static int read_exact(int fd, kitls_conn *c, uint8_t *buf, size_t len, size_t *g
         rc = ex_read(fd, c, buf + *got, len - *got);
         if (rc <= 0) {
             if (rc == KITLS_E_CLOSED)
-                fprintf(stderr, "%s: server closed after %zu of %zu echoed bytes\n", prog,
-                        *got, len);
+                fprintf(stderr, "%s: server closed after %zu of %zu echoed bytes\n", prog, *got,
+                        len);
             return rc;
         }
         *got += (size_t)rc;

@@ -102,7 +102,7 @@ static void usage(FILE *f)
 #else
             " [not built: no liburing]"
 #endif
-            );
+    );
 }
 
 enum {
@@ -220,9 +220,7 @@ static void parse_args(int argc, char **argv, struct ex_opts *o)
         case OPT_PRINT: o->print = 1; break;
         case OPT_ONCE: o->once = 1; break;
         case OPT_READY_FILE: o->ready_file = optarg; break;
-        case OPT_TIMEOUT:
-            o->timeout = ex_parse_int(prog, "timeout", optarg, 0, 86400);
-            break;
+        case OPT_TIMEOUT: o->timeout = ex_parse_int(prog, "timeout", optarg, 0, 86400); break;
         case OPT_QUIET: o->quiet = 1; break;
         case OPT_NACCEPT: o->naccept = ex_parse_int(prog, "naccept", optarg, 1, 1000000); break;
         case OPT_TICKETS: o->tickets = ex_parse_int(prog, "tickets", optarg, 0, 16); break;
@@ -367,8 +365,7 @@ static int close_first(int fd, kitls_conn *c, const struct ex_opts *o)
 }
 
 /* Echo or print one chunk of received data. */
-static int answer(int fd, kitls_conn *c, const struct ex_opts *o, const uint8_t *buf,
-                  size_t len)
+static int answer(int fd, kitls_conn *c, const struct ex_opts *o, const uint8_t *buf, size_t len)
 {
     if (len == 0)
         return 0;
@@ -403,10 +400,10 @@ static int send_file(int fd, kitls_conn *c, const struct ex_opts *o)
     int rc = ex_sendfile(fd, c, o->sendfile, &sent, &secs);
 
     if (rc == 0 && !o->quiet)
-        fprintf(stderr, "%s: sendfile: %llu bytes in %.3f s (%s)\n", prog,
-                (unsigned long long)sent, secs,
+        fprintf(stderr, "%s: sendfile: %llu bytes in %.3f s (%s)\n", prog, (unsigned long long)sent,
+                secs,
                 ex_ktls_active() && kitls_conn_is_offloaded(c, KITLS_DIR_TX) ? "kernel TLS"
-                                                                              : "userspace TLS");
+                                                                             : "userspace TLS");
     if (rc == 0 && o->print) {
         printf("sendfile: %llu bytes\n", (unsigned long long)sent);
         fflush(stdout);

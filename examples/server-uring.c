@@ -33,14 +33,14 @@
 
 /* One connection's state (the driver's user pointer). */
 struct uconn {
-    size_t early;      /* bytes received before EV_HANDSHAKE (0-RTT) */
-    uint64_t to_send;  /* --message + --sendfile bytes queued after the handshake */
-    uint64_t sent;     /* bytes the driver reported handed to the kernel */
-    int answered;      /* first data answered (--key-update, --close-after-echo) */
-    int peer_closed;   /* EV_EOF: the client sent close_notify */
-    int closing;       /* we called kitls_uring_close() */
-    int file_told;     /* "sendfile: N bytes" printed */
-    int ktls;          /* offload asked */
+    size_t early;     /* bytes received before EV_HANDSHAKE (0-RTT) */
+    uint64_t to_send; /* --message + --sendfile bytes queued after the handshake */
+    uint64_t sent;    /* bytes the driver reported handed to the kernel */
+    int answered;     /* first data answered (--key-update, --close-after-echo) */
+    int peer_closed;  /* EV_EOF: the client sent close_notify */
+    int closing;      /* we called kitls_uring_close() */
+    int file_told;    /* "sendfile: N bytes" printed */
+    int ktls;         /* offload asked */
 };
 
 struct userver {
@@ -48,8 +48,8 @@ struct userver {
     const struct ex_opts *o;
     int close_after_echo;
     kitls_uring *u;
-    int lid;           /* listener id, -1 once stopped */
-    int file_fd;       /* --sendfile */
+    int lid;     /* listener id, -1 once stopped */
+    int file_fd; /* --sendfile */
     uint64_t file_len;
     unsigned closed, failed;
 };
@@ -97,8 +97,8 @@ static void on_handshake(struct userver *s, const struct kitls_uring_event *ev, 
 
     uc->ktls = o->ktls != 0;
     if (!o->quiet)
-        fprintf(stderr, "%s: handshake complete (fd %d, %u us)\n", s->prog,
-                kitls_uring_conn_fd(c), ev->info->handshake_us);
+        fprintf(stderr, "%s: handshake complete (fd %d, %u us)\n", s->prog, kitls_uring_conn_fd(c),
+                ev->info->handshake_us);
     if (o->print) {
         ex_print_params(stdout, kitls_uring_conn_tls(c));
         if (o->early_data_max > 0)
@@ -203,9 +203,7 @@ static void on_event(void *ctx, const struct kitls_uring_event *ev)
         return;
     }
     switch (ev->type) {
-    case KITLS_URING_EV_HANDSHAKE:
-        on_handshake(s, ev, uc);
-        break;
+    case KITLS_URING_EV_HANDSHAKE: on_handshake(s, ev, uc); break;
     case KITLS_URING_EV_DATA:
         if (!kitls_conn_is_established(kitls_uring_conn_tls(ev->conn)))
             uc->early += ev->len;
@@ -231,20 +229,17 @@ static void on_event(void *ctx, const struct kitls_uring_event *ev)
         uc->peer_closed = 1;
         (void)kitls_uring_close(ev->conn);
         break;
-    case KITLS_URING_EV_CLOSED:
-        on_closed(s, ev, uc);
-        break;
+    case KITLS_URING_EV_CLOSED: on_closed(s, ev, uc); break;
     }
 }
 
 int ex_uring_serve(const char *prog, int lfd, kitls_config *cfg, const struct ex_opts *o,
                    int close_after_echo)
 {
-    struct userver s = {.prog = prog, .o = o, .close_after_echo = close_after_echo,
-                        .file_fd = -1, .lid = -1};
-    struct kitls_uring_params p = {.flags = KITLS_URING_F_NODELAY,
-                                   .max_conns = 4096,
-                                   .max_handshakes = 512};
+    struct userver s = {
+        .prog = prog, .o = o, .close_after_echo = close_after_echo, .file_fd = -1, .lid = -1};
+    struct kitls_uring_params p = {
+        .flags = KITLS_URING_F_NODELAY, .max_conns = 4096, .max_handshakes = 512};
     struct kitls_uring_stats st;
     struct sigaction sa;
     int r, rc = 0;

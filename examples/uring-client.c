@@ -84,7 +84,8 @@ static void echo_pump(struct job *j)
 {
     uint8_t buf[16384];
     while (j->sent < echo_bytes) {
-        size_t n = echo_bytes - j->sent < sizeof(buf) ? (size_t)(echo_bytes - j->sent) : sizeof(buf);
+        size_t n =
+            echo_bytes - j->sent < sizeof(buf) ? (size_t)(echo_bytes - j->sent) : sizeof(buf);
         for (size_t i = 0; i < n; i++)
             buf[i] = stream_byte(j->id, j->sent + i);
         int r = kitls_uring_send(j->c, buf, n);
@@ -111,7 +112,8 @@ static void get_data(struct job *j, const uint8_t *p, size_t len)
 {
     while (len && !j->failed) {
         if (!j->in_body) {
-            size_t take = len < sizeof(j->hdr) - 1 - j->hdr_len ? len : sizeof(j->hdr) - 1 - j->hdr_len;
+            size_t take =
+                len < sizeof(j->hdr) - 1 - j->hdr_len ? len : sizeof(j->hdr) - 1 - j->hdr_len;
             memcpy(j->hdr + j->hdr_len, p, take);
             j->hdr_len += take;
             j->hdr[j->hdr_len] = '\0';
@@ -304,9 +306,10 @@ int main(int argc, char **argv)
         } else if (!strcmp(a, "-q"))
             quiet = 1;
         else {
-            fprintf(stderr, "usage: %s [-a addr] -p port [--ca file|--insecure] [--sni name] "
-                            "[-n total] [-c concurrent] [--timeout s] [-q] (--echo BYTES | "
-                            "--get PATH [--requests R] [--expect FILE] | --message TEXT)\n",
+            fprintf(stderr,
+                    "usage: %s [-a addr] -p port [--ca file|--insecure] [--sni name] "
+                    "[-n total] [-c concurrent] [--timeout s] [-q] (--echo BYTES | "
+                    "--get PATH [--requests R] [--expect FILE] | --message TEXT)\n",
                     argv[0]);
             return 2;
         }
@@ -328,9 +331,11 @@ int main(int argc, char **argv)
         return 1;
     }
     struct kitls_uring_params p = {
-        .max_conns = concurrent + 16, .max_handshakes = concurrent + 16,
+        .max_conns = concurrent + 16,
+        .max_handshakes = concurrent + 16,
         .entries = concurrent * 2 < 4096 ? (concurrent * 2 < 64 ? 64 : concurrent * 2) : 4096,
-        .flags = KITLS_URING_F_NODELAY, .handshake_timeout_ms = (unsigned)timeout * 1000,
+        .flags = KITLS_URING_F_NODELAY,
+        .handshake_timeout_ms = (unsigned)timeout * 1000,
     };
     if ((r = kitls_uring_new(&drv, NULL, &p, on_event, NULL)) < 0) {
         fprintf(stderr, "uring-client: %s\n", strerror(-r));

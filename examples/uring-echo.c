@@ -55,12 +55,8 @@ static void on_event(void *ctx, const struct kitls_uring_event *ev)
         }
         break;
     }
-    case KITLS_URING_EV_SENT:
-        kitls_uring_pause_recv(ev->conn, 0);
-        break;
-    case KITLS_URING_EV_EOF:
-        (void)kitls_uring_close(ev->conn);
-        break;
+    case KITLS_URING_EV_SENT: kitls_uring_pause_recv(ev->conn, 0); break;
+    case KITLS_URING_EV_EOF: (void)kitls_uring_close(ev->conn); break;
     case KITLS_URING_EV_CLOSED:
         if (!quiet && ev->reason && ev->reason != KITLS_URING_R_RESET)
             fprintf(stderr, "uring-echo: fd %d closed: %s\n", kitls_uring_conn_fd(ev->conn),
@@ -118,9 +114,11 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "-q"))
             quiet = 1;
         else {
-            fprintf(stderr, "usage: %s -c cert.pem -k key.pem [-p port] [-a addr] [--ktls [--ktls-close]] "
-                            "[--max-conns N] [--handshake-timeout MS] [--ready-file F] "
-                            "[--no-multishot] [-q]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s -c cert.pem -k key.pem [-p port] [-a addr] [--ktls [--ktls-close]] "
+                    "[--max-conns N] [--handshake-timeout MS] [--ready-file F] "
+                    "[--no-multishot] [-q]\n",
+                    argv[0]);
             return 2;
         }
     }

@@ -69,7 +69,7 @@ struct client {
     char *req; /* received bytes not yet consumed (NULL when none) */
     size_t req_len;
     unsigned long long body_left; /* request body bytes still to discard */
-    int fds[MAX_FILES]; /* files being sent (closed on EV_SENT) */
+    int fds[MAX_FILES];           /* files being sent (closed on EV_SENT) */
     int nfds;
     int closing;
     int paused;
@@ -164,7 +164,6 @@ static int respond_status(struct client *cl, int code, const char *text, int kee
                      head ? "" : "\n");
     return kitls_uring_send(cl->c, buf, (size_t)n) < 0 ? -1 : 0;
 }
-
 
 /* Serve one request head (len bytes, ending "\r\n\r\n"; req[len] is
  * writable).  Sets cl->body_left.  Returns 0 to keep the connection, -1
@@ -364,8 +363,10 @@ static void ktls_log_start(const struct kitls_uring_params *p)
 {
     int r = kitls_ktls_probe_rekey(NULL);
     if (r < 0)
-        fprintf(stderr, "uring-httpd: --ktls: no kernel TLS here (%s): connections stay in "
-                        "userspace\n", kitls_ktls_strerror(r));
+        fprintf(stderr,
+                "uring-httpd: --ktls: no kernel TLS here (%s): connections stay in "
+                "userspace\n",
+                kitls_ktls_strerror(r));
     else if (r == 0 && !(p->flags & KITLS_URING_F_KTLS_REKEY_CLOSE))
         fprintf(stderr, "uring-httpd: --ktls: this kernel cannot rekey TLS 1.3 (Linux < 6.14): "
                         "connections stay in userspace (--ktls-close offloads them anyway)\n");
@@ -381,8 +382,10 @@ static void ktls_log_conn(const struct kitls_uring_info *info)
         (ktls_logged & (1u << reason)))
         return;
     ktls_logged |= 1u << reason;
-    fprintf(stderr, "uring-httpd: --ktls: a connection stays in userspace: %s (suite 0x%04x; "
-                    "logged once per reason)\n", kitls_ktls_reason_string(reason), info->suite);
+    fprintf(stderr,
+            "uring-httpd: --ktls: a connection stays in userspace: %s (suite 0x%04x; "
+            "logged once per reason)\n",
+            kitls_ktls_reason_string(reason), info->suite);
 }
 
 static int want_ktls;
@@ -503,8 +506,8 @@ int main(int argc, char **argv)
 {
     const char *cert = NULL, *key = NULL, *addr = "127.0.0.1", *ready = NULL;
     int port = 4433, no_tickets = 0;
-    struct kitls_uring_params p = {.flags = KITLS_URING_F_NODELAY, .entries = 1024,
-                                   .handshake_timeout_ms = 60000};
+    struct kitls_uring_params p = {
+        .flags = KITLS_URING_F_NODELAY, .entries = 1024, .handshake_timeout_ms = 60000};
     timers[T_HEADER].ms = 60000;
     timers[T_IDLE].ms = 75000;
     for (int i = 1; i < argc; i++) {

@@ -347,8 +347,8 @@ static ssize_t recv_record(kitls_ktls *k, uint8_t *buf, size_t len, int *type)
         struct cmsghdr align;
     } cb;
     struct iovec iov = {buf, len};
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.buf,
-                       .msg_controllen = sizeof(cb.buf)};
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.buf, .msg_controllen = sizeof(cb.buf)};
     memset(&cb, 0, sizeof(cb));
     ssize_t r = k->ops.recvmsg(k->ops.ctx, k->fd, &m, 0);
     if (r < 0)
@@ -532,7 +532,7 @@ static ssize_t read_some(kitls_ktls *k, uint8_t *p, size_t n)
     ssize_t r = k->ops.recvmsg(k->ops.ctx, k->fd, &m, 0);
     if (r < 0)
         return r == -EAGAIN || r == -EWOULDBLOCK || r == -EINTR ? KITLS_KTLS_E_AGAIN
-                                                                  : ktls_sys(k, r);
+                                                                : ktls_sys(k, r);
     return r;
 }
 

@@ -69,15 +69,20 @@ static const struct kitls_ktls_ops default_ops = {
     sys_setsockopt, sys_getsockopt, sys_sendmsg, sys_recvmsg, sys_sendfile, NULL,
 };
 
-const struct kitls_ktls_ops *kitls_ktls_default_ops(void) { return &default_ops; }
+const struct kitls_ktls_ops *kitls_ktls_default_ops(void)
+{
+    return &default_ops;
+}
 
 /* ------------------------------------------------------------------ */
 /* Suites                                                              */
 /* ------------------------------------------------------------------ */
 
-#define ROW(ID, TYPE, S, K, SALT, IV)                                                    \
-    {ID, TYPE, sizeof(struct S), offsetof(struct S, iv), offsetof(struct S, key),        \
-     offsetof(struct S, salt), offsetof(struct S, rec_seq), K, SALT, IV}
+#define ROW(ID, TYPE, S, K, SALT, IV)                                                              \
+    {                                                                                              \
+        ID, TYPE, sizeof(struct S), offsetof(struct S, iv), offsetof(struct S, key),               \
+            offsetof(struct S, salt), offsetof(struct S, rec_seq), K, SALT, IV                     \
+    }
 
 static const struct ktls_cipher ciphers[] = {
     ROW(KITLS_AES_128_GCM_SHA256, TLS_CIPHER_AES_GCM_128, tls12_crypto_info_aes_gcm_128, 16, 4, 8),
@@ -121,12 +126,9 @@ const char *kitls_ktls_strerror(int err)
     switch (err) {
     case KITLS_KTLS_E_REKEY_UNSUPPORTED:
         return "key update needed but the kernel cannot change kTLS keys (Linux < 6.14)";
-    case KITLS_KTLS_E_INSTALL:
-        return "installing kTLS keys failed after offload";
-    case KITLS_KTLS_E_TRUNCATED:
-        return "connection ended without close_notify";
-    default:
-        return kitls_error_string(err);
+    case KITLS_KTLS_E_INSTALL: return "installing kTLS keys failed after offload";
+    case KITLS_KTLS_E_TRUNCATED: return "connection ended without close_notify";
+    default: return kitls_error_string(err);
     }
 }
 
@@ -202,8 +204,8 @@ int kitls_ktls_probe_rekey(const struct kitls_ktls_ops *ops)
         goto out;
     }
     /* Dummy keys: nothing is ever sent on this connection. */
-    struct kitls_traffic_keys keys = {.suite = KITLS_AES_128_GCM_SHA256, .key_len = 16,
-                                      .iv_len = 12};
+    struct kitls_traffic_keys keys = {
+        .suite = KITLS_AES_128_GCM_SHA256, .key_len = 16, .iv_len = 12};
     uint8_t info[64];
     size_t len = ktls_info_fill(info, &keys);
     ret = ops->setsockopt(ops->ctx, fds[1], SOL_TLS, TLS_TX, info, (socklen_t)len);
@@ -296,11 +298,26 @@ int kitls_ktls_set_key_update_limit(kitls_ktls *k, uint64_t records)
     return 0;
 }
 
-int kitls_ktls_is_offloaded(const kitls_ktls *k, enum kitls_dir dir) { return k->off[dir != 0]; }
-int kitls_ktls_reason(const kitls_ktls *k, enum kitls_dir dir) { return k->reason[dir != 0]; }
-int kitls_ktls_errno(const kitls_ktls *k) { return k->last_errno; }
-int kitls_ktls_rekey_support(const kitls_ktls *k) { return k->rekey_ok; }
-uint64_t kitls_ktls_tx_records(const kitls_ktls *k) { return k->tx_records; }
+int kitls_ktls_is_offloaded(const kitls_ktls *k, enum kitls_dir dir)
+{
+    return k->off[dir != 0];
+}
+int kitls_ktls_reason(const kitls_ktls *k, enum kitls_dir dir)
+{
+    return k->reason[dir != 0];
+}
+int kitls_ktls_errno(const kitls_ktls *k)
+{
+    return k->last_errno;
+}
+int kitls_ktls_rekey_support(const kitls_ktls *k)
+{
+    return k->rekey_ok;
+}
+uint64_t kitls_ktls_tx_records(const kitls_ktls *k)
+{
+    return k->tx_records;
+}
 
 void kitls_ktls_rekeys(const kitls_ktls *k, unsigned *tx, unsigned *rx)
 {
@@ -326,8 +343,8 @@ int ktls_install(kitls_ktls *k, enum kitls_dir dir)
         ret = KITLS_E_INTERNAL;
         goto out;
     }
-    ret = k->ops.setsockopt(k->ops.ctx, k->fd, SOL_TLS, dir == KITLS_DIR_TX ? TLS_TX : TLS_RX,
-                            info, (socklen_t)len);
+    ret = k->ops.setsockopt(k->ops.ctx, k->fd, SOL_TLS, dir == KITLS_DIR_TX ? TLS_TX : TLS_RX, info,
+                            (socklen_t)len);
     if (ret)
         ret = ktls_sys(k, ret);
     else if (dir == KITLS_DIR_TX)
@@ -344,8 +361,8 @@ int ktls_seq(kitls_ktls *k, enum kitls_dir dir, uint64_t *seq)
 {
     uint8_t info[64];
     socklen_t len = (socklen_t)k->cipher->info_len;
-    int ret = k->ops.getsockopt(k->ops.ctx, k->fd, SOL_TLS,
-                                dir == KITLS_DIR_TX ? TLS_TX : TLS_RX, info, &len);
+    int ret = k->ops.getsockopt(k->ops.ctx, k->fd, SOL_TLS, dir == KITLS_DIR_TX ? TLS_TX : TLS_RX,
+                                info, &len);
     if (ret)
         return ktls_sys(k, ret);
     if (len < k->cipher->info_len)
@@ -487,7 +504,8 @@ int kitls_ktls_enable(kitls_ktls *k)
         return ret;
     k->cipher = ktls_cipher_find(kitls_conn_suite(k->c));
     for (int d = 0; d < 2; d++)
-        k->reason[d] = (k->mode & (1u << d)) ? KITLS_KTLS_R_NOT_ENABLED : KITLS_KTLS_R_NOT_REQUESTED;
+        k->reason[d] =
+            (k->mode & (1u << d)) ? KITLS_KTLS_R_NOT_ENABLED : KITLS_KTLS_R_NOT_REQUESTED;
     if (k->mode & KITLS_KTLS_RX) {
         ret = drain_core(k);
         if (ret == KITLS_E_CLOSED) {

@@ -35,8 +35,8 @@ struct kitls_ktls {
     uint64_t limit;
     int enabled;
     int reason[2];
-    int off[2];   /* direction installed in the kernel */
-    int err;      /* sticky fatal error */
+    int off[2]; /* direction installed in the kernel */
+    int err;    /* sticky fatal error */
     int last_errno;
     const struct ktls_cipher *cipher;
     uint64_t tx_records; /* upper bound under the current TX key */

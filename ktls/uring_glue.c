@@ -69,7 +69,7 @@ ssize_t kitls_ktls_tx_reserve(kitls_ktls *k, size_t bytes)
     }
     /* records_for(b) = b / 16384 + 1 <= avail */
     uint64_t max = avail >= (uint64_t)SSIZE_MAX / KTLS_MAX_PLAIN ? (uint64_t)SSIZE_MAX
-                                                                  : avail * KTLS_MAX_PLAIN - 1;
+                                                                 : avail * KTLS_MAX_PLAIN - 1;
     return (ssize_t)(bytes < max ? bytes : max);
 }
 

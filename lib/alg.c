@@ -6,8 +6,10 @@
 #include "internal.h"
 
 static struct kitls_suite suites[] = {
-    {KITLS_AES_128_GCM_SHA256, "TLS_AES_128_GCM_SHA256", "AES-128-GCM", "SHA256", 16, 32, NULL, NULL},
-    {KITLS_AES_256_GCM_SHA384, "TLS_AES_256_GCM_SHA384", "AES-256-GCM", "SHA384", 32, 48, NULL, NULL},
+    {KITLS_AES_128_GCM_SHA256, "TLS_AES_128_GCM_SHA256", "AES-128-GCM", "SHA256", 16, 32, NULL,
+     NULL},
+    {KITLS_AES_256_GCM_SHA384, "TLS_AES_256_GCM_SHA384", "AES-256-GCM", "SHA384", 32, 48, NULL,
+     NULL},
     {KITLS_CHACHA20_POLY1305_SHA256, "TLS_CHACHA20_POLY1305_SHA256", "ChaCha20-Poly1305", "SHA256",
      32, 32, NULL, NULL},
 };
@@ -22,14 +24,19 @@ static const struct kitls_group groups[] = {
  * curve, the hash, PSS padding, chain-only, the smallest key size. */
 static struct kitls_sigalg sigalgs[] = {
     {KITLS_SIG_ED25519, "ed25519", "ED25519", NULL, NULL, 0, 0, 0, NULL},
-    {KITLS_SIG_ECDSA_SECP256R1_SHA256, "ecdsa_secp256r1_sha256", "EC", "P-256", "SHA256", 0, 0, 0, NULL},
-    {KITLS_SIG_ECDSA_SECP384R1_SHA384, "ecdsa_secp384r1_sha384", "EC", "P-384", "SHA384", 0, 0, 0, NULL},
+    {KITLS_SIG_ECDSA_SECP256R1_SHA256, "ecdsa_secp256r1_sha256", "EC", "P-256", "SHA256", 0, 0, 0,
+     NULL},
+    {KITLS_SIG_ECDSA_SECP384R1_SHA384, "ecdsa_secp384r1_sha384", "EC", "P-384", "SHA384", 0, 0, 0,
+     NULL},
     {KITLS_SIG_RSA_PSS_RSAE_SHA256, "rsa_pss_rsae_sha256", "RSA", NULL, "SHA256", 1, 0, 2048, NULL},
     {KITLS_SIG_RSA_PSS_RSAE_SHA384, "rsa_pss_rsae_sha384", "RSA", NULL, "SHA384", 1, 0, 2048, NULL},
     {KITLS_SIG_RSA_PSS_RSAE_SHA512, "rsa_pss_rsae_sha512", "RSA", NULL, "SHA512", 1, 0, 2048, NULL},
-    {KITLS_SIG_RSA_PSS_PSS_SHA256, "rsa_pss_pss_sha256", "RSA-PSS", NULL, "SHA256", 1, 0, 2048, NULL},
-    {KITLS_SIG_RSA_PSS_PSS_SHA384, "rsa_pss_pss_sha384", "RSA-PSS", NULL, "SHA384", 1, 0, 2048, NULL},
-    {KITLS_SIG_RSA_PSS_PSS_SHA512, "rsa_pss_pss_sha512", "RSA-PSS", NULL, "SHA512", 1, 0, 2048, NULL},
+    {KITLS_SIG_RSA_PSS_PSS_SHA256, "rsa_pss_pss_sha256", "RSA-PSS", NULL, "SHA256", 1, 0, 2048,
+     NULL},
+    {KITLS_SIG_RSA_PSS_PSS_SHA384, "rsa_pss_pss_sha384", "RSA-PSS", NULL, "SHA384", 1, 0, 2048,
+     NULL},
+    {KITLS_SIG_RSA_PSS_PSS_SHA512, "rsa_pss_pss_sha512", "RSA-PSS", NULL, "SHA512", 1, 0, 2048,
+     NULL},
     {KITLS_SIG_RSA_PKCS1_SHA256, "rsa_pkcs1_sha256", "RSA", NULL, "SHA256", 0, 1, 2048, NULL},
     {KITLS_SIG_RSA_PKCS1_SHA384, "rsa_pkcs1_sha384", "RSA", NULL, "SHA384", 0, 1, 2048, NULL},
     {KITLS_SIG_RSA_PKCS1_SHA512, "rsa_pkcs1_sha512", "RSA", NULL, "SHA512", 0, 1, 2048, NULL},
@@ -40,10 +47,18 @@ const uint16_t kitls_default_suites[3] = {KITLS_AES_128_GCM_SHA256, KITLS_AES_25
 const uint16_t kitls_default_groups[3] = {KITLS_GROUP_X25519, KITLS_GROUP_SECP256R1,
                                           KITLS_GROUP_SECP384R1};
 const uint16_t kitls_default_sigalgs[12] = {
-    KITLS_SIG_ECDSA_SECP256R1_SHA256, KITLS_SIG_ECDSA_SECP384R1_SHA384, KITLS_SIG_ED25519,
-    KITLS_SIG_RSA_PSS_RSAE_SHA256,    KITLS_SIG_RSA_PSS_RSAE_SHA384,    KITLS_SIG_RSA_PSS_RSAE_SHA512,
-    KITLS_SIG_RSA_PSS_PSS_SHA256,     KITLS_SIG_RSA_PSS_PSS_SHA384,     KITLS_SIG_RSA_PSS_PSS_SHA512,
-    KITLS_SIG_RSA_PKCS1_SHA256,       KITLS_SIG_RSA_PKCS1_SHA384,       KITLS_SIG_RSA_PKCS1_SHA512,
+    KITLS_SIG_ECDSA_SECP256R1_SHA256,
+    KITLS_SIG_ECDSA_SECP384R1_SHA384,
+    KITLS_SIG_ED25519,
+    KITLS_SIG_RSA_PSS_RSAE_SHA256,
+    KITLS_SIG_RSA_PSS_RSAE_SHA384,
+    KITLS_SIG_RSA_PSS_RSAE_SHA512,
+    KITLS_SIG_RSA_PSS_PSS_SHA256,
+    KITLS_SIG_RSA_PSS_PSS_SHA384,
+    KITLS_SIG_RSA_PSS_PSS_SHA512,
+    KITLS_SIG_RSA_PKCS1_SHA256,
+    KITLS_SIG_RSA_PKCS1_SHA384,
+    KITLS_SIG_RSA_PKCS1_SHA512,
 };
 const size_t kitls_n_default_sigalgs = 12;
 
@@ -143,4 +158,7 @@ uint16_t kitls_sigalg_by_name(const char *name)
     return 0;
 }
 
-const struct kitls_sigalg *kitls_sigalg_at(size_t i) { return i < N(sigalgs) ? &sigalgs[i] : NULL; }
+const struct kitls_sigalg *kitls_sigalg_at(size_t i)
+{
+    return i < N(sigalgs) ? &sigalgs[i] : NULL;
+}

@@ -24,10 +24,19 @@ static inline void rd_init(struct rd *r, const uint8_t *p, size_t len)
     r->p = p;
     r->end = p + len;
 }
-static inline size_t rd_left(const struct rd *r) { return (size_t)(r->end - r->p); }
-static inline int rd_empty(const struct rd *r) { return r->p == r->end; }
+static inline size_t rd_left(const struct rd *r)
+{
+    return (size_t)(r->end - r->p);
+}
+static inline int rd_empty(const struct rd *r)
+{
+    return r->p == r->end;
+}
 /** Fail unless every byte was consumed. */
-static inline int rd_expect_empty(const struct rd *r) { return rd_empty(r) ? 0 : KITLS_E_DECODE; }
+static inline int rd_expect_empty(const struct rd *r)
+{
+    return rd_empty(r) ? 0 : KITLS_E_DECODE;
+}
 
 static inline int rd_u8(struct rd *r, uint8_t *v)
 {
@@ -101,7 +110,7 @@ struct wr {
 };
 
 int wr_reserve(struct wr *w, size_t extra);
-void wr_free(struct wr *w);      /* wipes and frees */
+void wr_free(struct wr *w); /* wipes and frees */
 static inline void wr_put(struct wr *w, const void *p, size_t n)
 {
     if (w->err || (w->cap - w->len < n && wr_reserve(w, n)))
@@ -110,7 +119,10 @@ static inline void wr_put(struct wr *w, const void *p, size_t n)
         memcpy(w->buf + w->len, p, n);
     w->len += n;
 }
-static inline void wr_u8(struct wr *w, uint8_t v) { wr_put(w, &v, 1); }
+static inline void wr_u8(struct wr *w, uint8_t v)
+{
+    wr_put(w, &v, 1);
+}
 static inline void wr_u16(struct wr *w, uint16_t v)
 {
     uint8_t b[2] = {(uint8_t)(v >> 8), (uint8_t)v};

@@ -50,7 +50,8 @@ kitls_config *kitls_config_new(enum kitls_role role)
     cfg->n_ticket_keys = 1;
     cfg->store = X509_STORE_new();
     cfg->cert_cache = kitls_cert_cache_new();
-    if (!cfg->store || !cfg->cert_cache || RAND_bytes(cfg->cookie_key, sizeof(cfg->cookie_key)) != 1 ||
+    if (!cfg->store || !cfg->cert_cache ||
+        RAND_bytes(cfg->cookie_key, sizeof(cfg->cookie_key)) != 1 ||
         RAND_bytes((uint8_t *)cfg->ticket_keys, sizeof(cfg->ticket_keys[0])) != 1) {
         kitls_config_free(cfg);
         return NULL;
@@ -120,9 +121,18 @@ static int set_ids(uint16_t *dst, size_t *n_dst, const uint16_t *ids, size_t n,
     return 0;
 }
 
-static int known_suite(uint16_t id) { return kitls_suite_find(id) != NULL; }
-static int known_group(uint16_t id) { return kitls_group_find(id) != NULL; }
-static int known_sigalg(uint16_t id) { return kitls_sigalg_find(id) != NULL; }
+static int known_suite(uint16_t id)
+{
+    return kitls_suite_find(id) != NULL;
+}
+static int known_group(uint16_t id)
+{
+    return kitls_group_find(id) != NULL;
+}
+static int known_sigalg(uint16_t id)
+{
+    return kitls_sigalg_find(id) != NULL;
+}
 
 int kitls_config_set_suites(kitls_config *cfg, const uint16_t *ids, size_t n)
 {
@@ -223,8 +233,7 @@ int kitls_config_add_cert_pem(kitls_config *cfg, const char *chain_pem, size_t c
     MUTABLE(cfg);
     if (!chain_pem || !key_pem || chain_len > INT_MAX || key_len > INT_MAX)
         return KITLS_E_INVALID_ARG;
-    if (cfg->n_certs == KITLS_MAX_CERTS ||
-        (cfg->role == KITLS_ROLE_CLIENT && cfg->n_certs == 1))
+    if (cfg->n_certs == KITLS_MAX_CERTS || (cfg->role == KITLS_ROLE_CLIENT && cfg->n_certs == 1))
         return KITLS_E_CONFIG;
     struct kitls_cert c = {0};
     int ret = KITLS_E_CONFIG;

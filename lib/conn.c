@@ -121,8 +121,14 @@ int kitls_conn_set_server_name(kitls_conn *c, const char *name)
     return 0;
 }
 
-void kitls_conn_set_user(kitls_conn *c, void *user) { c->user = user; }
-void *kitls_conn_user(const kitls_conn *c) { return c->user; }
+void kitls_conn_set_user(kitls_conn *c, void *user)
+{
+    c->user = user;
+}
+void *kitls_conn_user(const kitls_conn *c)
+{
+    return c->user;
+}
 
 /* ---- output ---- */
 
@@ -372,8 +378,8 @@ static int handle_ccs(kitls_conn *c, const uint8_t *p, size_t len)
 {
     /* A single 0x01 byte between the first ClientHello and the peer's
      * Finished is dropped (RFC 8446 §5, middlebox compatibility). */
-    int before_first = c->server ? c->state == ST_SERVER_WAIT_CH && !c->did_hrr
-                                 : c->state == ST_CLIENT_START;
+    int before_first =
+        c->server ? c->state == ST_SERVER_WAIT_CH && !c->did_hrr : c->state == ST_CLIENT_START;
     if (len != 1 || p[0] != 1 || c->established || before_first)
         return KITLS_E_UNEXPECTED_MESSAGE;
     if (++c->ccs_seen > c->cfg->limits.max_ccs + (c->did_hrr ? 1u : 0u))
@@ -400,7 +406,7 @@ static int process_record(kitls_conn *c)
         return KITLS_E_UNEXPECTED_MESSAGE;
     /* 0-RTT records skipped after a HelloRetryRequest are ciphertext too. */
     if (len > ((c->rx.suite || c->skip_early) && type == CT_APPDATA ? KITLS_MAX_CIPHERTEXT
-                                                                      : KITLS_MAX_PLAINTEXT))
+                                                                    : KITLS_MAX_PLAINTEXT))
         return KITLS_E_RECORD_OVERFLOW;
     if (avail < KITLS_REC_HDR + len)
         return KITLS_E_WANT_READ;
@@ -462,8 +468,7 @@ int kitls_conn_process_plain(kitls_conn *c, uint8_t type, const uint8_t *p, size
         return KITLS_E_UNEXPECTED_MESSAGE;
 
     switch (type) {
-    case CT_ALERT:
-        return handle_alert(c, p, len);
+    case CT_ALERT: return handle_alert(c, p, len);
     case CT_HANDSHAKE:
         c->empty_seen = 0;
         c->warn_seen = 0;
@@ -571,7 +576,10 @@ int kitls_conn_send_alert(kitls_conn *c, int description)
     return 0;
 }
 
-int kitls_conn_is_established(const kitls_conn *c) { return c->established; }
+int kitls_conn_is_established(const kitls_conn *c)
+{
+    return c->established;
+}
 
 int kitls_conn_read(kitls_conn *c, uint8_t *buf, size_t len)
 {

@@ -14,8 +14,8 @@
 struct kitls_hs_tmp {
     uint8_t c_hs[KITLS_MAX_HASH], s_hs[KITLS_MAX_HASH]; /* handshake traffic secrets */
     uint8_t c_ap[KITLS_MAX_HASH], s_ap[KITLS_MAX_HASH]; /* first app traffic secrets */
-    uint8_t fin_th[KITLS_MAX_HASH]; /* transcript hash up to server Finished */
-    uint8_t c_e[KITLS_MAX_HASH];    /* client_early_traffic_secret */
+    uint8_t fin_th[KITLS_MAX_HASH];                     /* transcript hash up to server Finished */
+    uint8_t c_e[KITLS_MAX_HASH];                        /* client_early_traffic_secret */
     EVP_PKEY *kex[KITLS_MAX_SHARES];
     uint16_t kex_group[KITLS_MAX_SHARES];
     size_t n_kex;
@@ -28,8 +28,8 @@ struct kitls_hs_tmp {
 struct kitls_conn {
     kitls_config *cfg;
     int server;
-    int state;     /* handshake state, see hs.h */
-    int error;     /* first fatal error, sticky */
+    int state; /* handshake state, see hs.h */
+    int error; /* first fatal error, sticky */
     int peer_alert;
     int alert_sent;
     int established;
@@ -55,7 +55,7 @@ struct kitls_conn {
     struct kitls_rec_dir rx, tx;
     struct kitls_keysched ks;
     struct kitls_transcript th;
-    struct kitls_hs_tmp *hs;        /* handshake-only state, freed when established */
+    struct kitls_hs_tmp *hs; /* handshake-only state, freed when established */
 
     const struct kitls_suite *suite;
     const struct kitls_group *group;
@@ -65,18 +65,18 @@ struct kitls_conn {
     int did_hrr;
     int ccs_sent;
     uint32_t ccs_seen, empty_seen, ku_seen;
-    uint8_t ku_answered; /* answered a KeyUpdate request, no data sent since */
+    uint8_t ku_answered;     /* answered a KeyUpdate request, no data sent since */
     uint8_t ticket_modes_ok; /* server: the client's psk_key_exchange_modes fit our tickets */
     uint8_t hrr_psk_kept;    /* server: ClientHello1 offered a PSK that ClientHello2 must keep */
-    uint32_t warn_seen; /* consecutive user_canceled warnings */
-    uint16_t hrr_group; /* server: group requested in HRR */
+    uint32_t warn_seen;      /* consecutive user_canceled warnings */
+    uint16_t hrr_group;      /* server: group requested in HRR */
 
-    char *sni;         /* client: name to send/verify; server: received */
+    char *sni; /* client: name to send/verify; server: received */
     int sni_is_ip;
     int sni_acked;
-    char *alpn;         /* negotiated protocol (NUL-terminated), NULL if none */
-    uint32_t offered;   /* client: bitmask of extensions sent (ext_bit()) */
-    uint16_t peer_rsl;  /* peer's record_size_limit, 0 if none */
+    char *alpn;        /* negotiated protocol (NUL-terminated), NULL if none */
+    uint32_t offered;  /* client: bitmask of extensions sent (ext_bit()) */
+    uint16_t peer_rsl; /* peer's record_size_limit, 0 if none */
     uint16_t peer_sigalgs[32];
     size_t n_peer_sigalgs;
 
@@ -85,58 +85,58 @@ struct kitls_conn {
     uint8_t *cr_ctx;
     size_t cr_ctx_len;
     X509 *peer_leaf;
-    struct kitls_der *peer_cert;   /* peer's leaf (verified, or restored from the session) */
-    const uint8_t *msg; /* raw handshake message being handled (header included) */
+    struct kitls_der *peer_cert; /* peer's leaf (verified, or restored from the session) */
+    const uint8_t *msg;          /* raw handshake message being handled (header included) */
     size_t msg_len;
     EVP_PKEY *peer_key;
     int peer_authenticated;
-    int64_t auth_time;       /* when the peer was authenticated (struct kitls_session) */
-    int64_t peer_not_after;  /* earliest notAfter of its chain, INT64_MAX: none */
-    char *verify_detail; /* why verification failed, NULL if it did not */
+    int64_t auth_time;      /* when the peer was authenticated (struct kitls_session) */
+    int64_t peer_not_after; /* earliest notAfter of its chain, INT64_MAX: none */
+    char *verify_detail;    /* why verification failed, NULL if it did not */
 
     /* resumption */
     kitls_session *session;     /* client: offered; server: from the ticket */
     kitls_session *new_session; /* client: newest ticket received */
     int psk_offered;            /* client: pre_shared_key is in our ClientHello */
     int resumed;
-    int psk_dhe;                /* psk_dhe_ke (1) or psk_ke (0) */
+    int psk_dhe; /* psk_dhe_ke (1) or psk_ke (0) */
     uint8_t res_master[KITLS_MAX_HASH];
     uint64_t ticket_nonce;
-    uint32_t client_age_ms;     /* server: ticket age the client claims */
+    uint32_t client_age_ms; /* server: ticket age the client claims */
 
     /* 0-RTT */
-    int early_status;           /* enum kitls_early_status */
-    int early_offered;          /* server: ClientHello carried early_data */
-    int app_early;              /* the pending app data is early data */
-    struct wr early_out;        /* client: queued early data */
-    int early_want;             /* client: offer 0-RTT (write_early_data was called) */
-    uint64_t early_seq;         /* client: next early record number */
-    uint32_t early_in;          /* server: early bytes received */
-    uint32_t skip_early;        /* server: rejected early bytes still skippable */
+    int early_status;    /* enum kitls_early_status */
+    int early_offered;   /* server: ClientHello carried early_data */
+    int app_early;       /* the pending app data is early data */
+    struct wr early_out; /* client: queued early data */
+    int early_want;      /* client: offer 0-RTT (write_early_data was called) */
+    uint64_t early_seq;  /* client: next early record number */
+    uint32_t early_in;   /* server: early bytes received */
+    uint32_t skip_early; /* server: rejected early bytes still skippable */
 
     /* offload */
-    int tx_off, rx_off;         /* direction handed to the caller */
-    int rx_rekey;               /* RX keys changed since the last export */
-    size_t rekey_at[4];         /* TX offloaded: KeyUpdate record ends here in out */
+    int tx_off, rx_off; /* direction handed to the caller */
+    int rx_rekey;       /* RX keys changed since the last export */
+    size_t rekey_at[4]; /* TX offloaded: KeyUpdate record ends here in out */
     size_t n_rekey;
 
     /* OCSP */
-    int status_requested;       /* server: client sent status_request */
-    const uint8_t *staple;      /* client: leaf's stapled response, during Certificate */
+    int status_requested;  /* server: client sent status_request */
+    const uint8_t *staple; /* client: leaf's stapled response, during Certificate */
     size_t staple_len;
     int ocsp_status;
-    int sct_requested;          /* server: client sent signed_certificate_timestamp */
-    uint8_t *ocsp_resp;         /* client: raw staple kept for the application */
+    int sct_requested;  /* server: client sent signed_certificate_timestamp */
+    uint8_t *ocsp_resp; /* client: raw staple kept for the application */
     size_t ocsp_resp_len;
-    uint8_t *sct_list;          /* client: raw SCT list */
+    uint8_t *sct_list; /* client: raw SCT list */
     size_t sct_list_len;
-    uint8_t exp_master[KITLS_MAX_HASH];   /* exporter_master_secret */
-    uint8_t early_exp[KITLS_MAX_HASH];    /* early_exporter_master_secret */
+    uint8_t exp_master[KITLS_MAX_HASH]; /* exporter_master_secret */
+    uint8_t early_exp[KITLS_MAX_HASH];  /* early_exporter_master_secret */
     int has_early_exp;
-    size_t max_send;            /* application cap per record, 0 = none */
-    uint8_t *peer_alpn;         /* server: client's ALPN list (wire) */
+    size_t max_send;    /* application cap per record, 0 = none */
+    uint8_t *peer_alpn; /* server: client's ALPN list (wire) */
     size_t peer_alpn_len;
-    uint8_t *peer_cas;          /* client: CertificateRequest CA names (wire) */
+    uint8_t *peer_cas; /* client: CertificateRequest CA names (wire) */
     size_t peer_cas_len;
 };
 
@@ -178,7 +178,10 @@ int kitls_conn_fail(kitls_conn *c, int err);
 /** Set the negotiated ALPN protocol (n in 1..255). */
 int kitls_conn_set_alpn_name(kitls_conn *c, const uint8_t *p, size_t n);
 /** The negotiated ALPN protocol, "" if none. */
-static inline const char *conn_alpn(const kitls_conn *c) { return c->alpn ? c->alpn : ""; }
+static inline const char *conn_alpn(const kitls_conn *c)
+{
+    return c->alpn ? c->alpn : "";
+}
 /** Record why peer verification failed (kitls_conn_verify_detail()). */
 void kitls_conn_set_detail(kitls_conn *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -237,7 +240,7 @@ void kitls_early_store_free(struct kitls_replay_store *st);
 
 /* ocsp.c */
 /** Client: check the stapled response (c->staple) for leaf/issuer. */
-int kitls_ocsp_check(kitls_conn *c, X509 *leaf, STACK_OF(X509) *verified_chain);
+int kitls_ocsp_check(kitls_conn *c, X509 *leaf, STACK_OF(X509) * verified_chain);
 /** 1 if list is a well-formed SignedCertificateTimestampList (RFC 6962
  *  §3.3: a non-empty list of non-empty SerializedSCTs), else 0. */
 int kitls_sct_list_valid(const uint8_t *list, size_t len);

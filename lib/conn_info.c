@@ -12,8 +12,14 @@
 
 #include "hs.h"
 
-int kitls_conn_error(const kitls_conn *c) { return c->error; }
-int kitls_conn_peer_alert(const kitls_conn *c) { return c->peer_alert; }
+int kitls_conn_error(const kitls_conn *c)
+{
+    return c->error;
+}
+int kitls_conn_peer_alert(const kitls_conn *c)
+{
+    return c->peer_alert;
+}
 const char *kitls_conn_verify_detail(const kitls_conn *c)
 {
     return c->verify_detail ? c->verify_detail : "";
@@ -41,18 +47,42 @@ void kitls_conn_set_detail(kitls_conn *c, const char *fmt, ...)
     free(c->verify_detail);
     c->verify_detail = strdup(buf); /* NULL on failure: the detail is optional */
 }
-uint16_t kitls_conn_suite(const kitls_conn *c) { return c->suite ? c->suite->id : 0; }
-uint16_t kitls_conn_group(const kitls_conn *c) { return c->group ? c->group->id : 0; }
+uint16_t kitls_conn_suite(const kitls_conn *c)
+{
+    return c->suite ? c->suite->id : 0;
+}
+uint16_t kitls_conn_group(const kitls_conn *c)
+{
+    return c->group ? c->group->id : 0;
+}
 uint16_t kitls_conn_sigalg(const kitls_conn *c)
 {
     return c->server ? c->sigalg : c->peer_sigalg;
 }
-uint16_t kitls_conn_peer_sigalg(const kitls_conn *c) { return c->peer_sigalg; }
-const char *kitls_conn_alpn(const kitls_conn *c) { return c->alpn; }
-const char *kitls_conn_server_name(const kitls_conn *c) { return c->sni; }
-int kitls_conn_did_hrr(const kitls_conn *c) { return c->did_hrr; }
-int kitls_conn_peer_authenticated(const kitls_conn *c) { return c->peer_authenticated; }
-size_t kitls_conn_max_send_fragment(const kitls_conn *c) { return kitls_conn_max_fragment(c); }
+uint16_t kitls_conn_peer_sigalg(const kitls_conn *c)
+{
+    return c->peer_sigalg;
+}
+const char *kitls_conn_alpn(const kitls_conn *c)
+{
+    return c->alpn;
+}
+const char *kitls_conn_server_name(const kitls_conn *c)
+{
+    return c->sni;
+}
+int kitls_conn_did_hrr(const kitls_conn *c)
+{
+    return c->did_hrr;
+}
+int kitls_conn_peer_authenticated(const kitls_conn *c)
+{
+    return c->peer_authenticated;
+}
+size_t kitls_conn_max_send_fragment(const kitls_conn *c)
+{
+    return kitls_conn_max_fragment(c);
+}
 
 const uint8_t *kitls_conn_peer_cert(const kitls_conn *c, size_t *len)
 {
@@ -67,7 +97,8 @@ int kitls_conn_export_keys(kitls_conn *c, enum kitls_dir dir, struct kitls_traff
     if (!c->established || c->error)
         return KITLS_E_STATE;
     const struct kitls_rec_dir *d = dir == KITLS_DIR_TX ? &c->tx : &c->rx;
-    if (dir == KITLS_DIR_RX && (c->app_len || c->in_start != c->in_len || c->hs_off != c->hs_in.len))
+    if (dir == KITLS_DIR_RX &&
+        (c->app_len || c->in_start != c->in_len || c->hs_off != c->hs_in.len))
         return KITLS_E_STATE;
     memset(out, 0, sizeof(*out));
     if (dir == KITLS_DIR_RX)

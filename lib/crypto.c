@@ -130,7 +130,8 @@ int kitls_sig_key_matches(const struct kitls_sigalg *s, EVP_PKEY *key)
     if (s->curve) {
         char name[32];
         size_t n;
-        if (!EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, name, sizeof(name), &n))
+        if (!EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, name, sizeof(name),
+                                            &n))
             return 0;
         const char *alt = !strcmp(s->curve, "P-256") ? "prime256v1" : "secp384r1";
         if (strcmp(name, s->curve) && strcmp(name, alt))

@@ -165,7 +165,10 @@ int kitls_early_derive(kitls_conn *c, const struct kitls_suite *suite, const uin
     return ret;
 }
 
-int kitls_conn_early_data_status(const kitls_conn *c) { return c->early_status; }
+int kitls_conn_early_data_status(const kitls_conn *c)
+{
+    return c->early_status;
+}
 
 /* ---- client ---- */
 
@@ -186,9 +189,8 @@ int kitls_conn_write_early_data(kitls_conn *c, const uint8_t *buf, size_t len)
      * §2.3): while its answer is unknown, or once it accepted. */
     int ee_seen = c->state == ST_CLIENT_WAIT_CERT_CR || c->state == ST_CLIENT_WAIT_CERT ||
                   c->state == ST_CLIENT_WAIT_CV || c->state == ST_CLIENT_WAIT_FIN;
-    if (!c->early_offered ||
-        !(c->state == ST_CLIENT_WAIT_SH || c->state == ST_CLIENT_WAIT_EE ||
-          (ee_seen && c->early_status == KITLS_EARLY_ACCEPTED)))
+    if (!c->early_offered || !(c->state == ST_CLIENT_WAIT_SH || c->state == ST_CLIENT_WAIT_EE ||
+                               (ee_seen && c->early_status == KITLS_EARLY_ACCEPTED)))
         return KITLS_E_STATE;
     if (!n)
         return 0;
@@ -258,9 +260,8 @@ int kitls_early_server_decide(kitls_conn *c)
         if (!EVP_Digest(s->psk, s->psk_len, id, NULL, c->suite->md, NULL))
             return KITLS_E_CRYPTO;
         int64_t expires = s->received + (int64_t)s->lifetime;
-        int seen = cfg->antireplay
-                       ? cfg->antireplay(cfg->antireplay_ctx, id, REPLAY_ID, expires)
-                       : store_seen(cfg->replay, id, kitls_config_now(cfg), expires);
+        int seen = cfg->antireplay ? cfg->antireplay(cfg->antireplay_ctx, id, REPLAY_ID, expires)
+                                   : store_seen(cfg->replay, id, kitls_config_now(cfg), expires);
         ok = seen == 0;
     }
     if (ok && cfg->early_cb)

@@ -39,15 +39,18 @@ static const struct err_row err_rows[] = {
     {KITLS_E_CERT_EXPIRED, AL_CERTIFICATE_EXPIRED, "certificate expired"},
     {KITLS_E_CERT_NOT_YET_VALID, AL_BAD_CERTIFICATE, "certificate not yet valid"},
     {KITLS_E_CERT_NAME_MISMATCH, AL_BAD_CERTIFICATE, "certificate does not match the name"},
-    {KITLS_E_CERT_USAGE, AL_UNSUPPORTED_CERTIFICATE, "certificate key usage not valid for this role"},
+    {KITLS_E_CERT_USAGE, AL_UNSUPPORTED_CERTIFICATE,
+     "certificate key usage not valid for this role"},
     {KITLS_E_CERT_REVOKED, AL_CERTIFICATE_REVOKED, "certificate revoked"},
     {KITLS_E_CERT_INVALID, AL_BAD_CERTIFICATE, "certificate chain invalid"},
     {KITLS_E_LIMIT, AL_UNEXPECTED_MESSAGE, "configured limit exceeded"},
     {KITLS_E_ALERT_RECEIVED, -1, "fatal alert received from peer"},
     {KITLS_E_EOF, -1, "transport closed without close_notify"},
-    {KITLS_E_EXCESS_HANDSHAKE_DATA, AL_UNEXPECTED_MESSAGE, "handshake data after a key change in the same record"},
+    {KITLS_E_EXCESS_HANDSHAKE_DATA, AL_UNEXPECTED_MESSAGE,
+     "handshake data after a key change in the same record"},
     {KITLS_E_OCSP_INVALID, AL_BAD_CERTIFICATE_STATUS_RESPONSE, "stapled OCSP response invalid"},
-    {KITLS_E_OCSP_REQUIRED, AL_BAD_CERTIFICATE_STATUS_RESPONSE, "OCSP response required but not stapled"},
+    {KITLS_E_OCSP_REQUIRED, AL_BAD_CERTIFICATE_STATUS_RESPONSE,
+     "OCSP response required but not stapled"},
 };
 
 static const struct err_row *err_find(int err)
@@ -76,20 +79,33 @@ static const struct {
     int alert;
     const char *name;
 } alert_names[] = {
-    {0, "close_notify"},          {10, "unexpected_message"},
-    {20, "bad_record_mac"},       {22, "record_overflow"},
+    {0, "close_notify"},
+    {10, "unexpected_message"},
+    {20, "bad_record_mac"},
+    {22, "record_overflow"},
     {30, "decompression_failure"},
-    {40, "handshake_failure"},    {42, "bad_certificate"},
-    {43, "unsupported_certificate"}, {44, "certificate_revoked"},
-    {45, "certificate_expired"},  {46, "certificate_unknown"},
-    {47, "illegal_parameter"},    {48, "unknown_ca"},
-    {49, "access_denied"},        {50, "decode_error"},
-    {51, "decrypt_error"},        {70, "protocol_version"},
-    {71, "insufficient_security"}, {80, "internal_error"},
-    {86, "inappropriate_fallback"}, {90, "user_canceled"},
-    {109, "missing_extension"},   {110, "unsupported_extension"},
-    {112, "unrecognized_name"},   {113, "bad_certificate_status_response"},
-    {115, "unknown_psk_identity"}, {116, "certificate_required"},
+    {40, "handshake_failure"},
+    {42, "bad_certificate"},
+    {43, "unsupported_certificate"},
+    {44, "certificate_revoked"},
+    {45, "certificate_expired"},
+    {46, "certificate_unknown"},
+    {47, "illegal_parameter"},
+    {48, "unknown_ca"},
+    {49, "access_denied"},
+    {50, "decode_error"},
+    {51, "decrypt_error"},
+    {70, "protocol_version"},
+    {71, "insufficient_security"},
+    {80, "internal_error"},
+    {86, "inappropriate_fallback"},
+    {90, "user_canceled"},
+    {109, "missing_extension"},
+    {110, "unsupported_extension"},
+    {112, "unrecognized_name"},
+    {113, "bad_certificate_status_response"},
+    {115, "unknown_psk_identity"},
+    {116, "certificate_required"},
     {120, "no_application_protocol"},
 };
 
@@ -101,4 +117,7 @@ const char *kitls_alert_string(int alert)
     return "unknown";
 }
 
-const char *kitls_version(void) { return "0.1.0"; }
+const char *kitls_version(void)
+{
+    return "0.1.0";
+}

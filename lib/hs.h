@@ -35,11 +35,11 @@ enum hs_body {
 struct hs_row {
     uint8_t state;
     uint8_t msg_type;
-    uint8_t server;      /* role that handles it */
-    uint8_t key_change;  /* handler changes rx keys: must end a record */
+    uint8_t server;     /* role that handles it */
+    uint8_t key_change; /* handler changes rx keys: must end a record */
     hs_handler fn;
     const char *name;
-    uint8_t body;        /* enum hs_body */
+    uint8_t body; /* enum hs_body */
 };
 
 extern const struct hs_row kitls_hs_table[];

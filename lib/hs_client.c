@@ -290,8 +290,9 @@ static int handle_hrr(kitls_conn *c, const struct ext_list *el)
 {
     const struct ext_entry *ks = kitls_ext_get(el, EXT_KEY_SHARE);
     const struct ext_entry *ck = kitls_ext_get(el, EXT_COOKIE);
-    GUARD(kitls_ext_only(c, el, kitls_ext_bit(EXT_KEY_SHARE) | kitls_ext_bit(EXT_COOKIE) |
-                                    kitls_ext_bit(EXT_SUPPORTED_VERSIONS)));
+    GUARD(kitls_ext_only(c, el,
+                         kitls_ext_bit(EXT_KEY_SHARE) | kitls_ext_bit(EXT_COOKIE) |
+                             kitls_ext_bit(EXT_SUPPORTED_VERSIONS)));
     if (ks) {
         struct rd r = ks->data;
         uint16_t gid;
@@ -381,7 +382,8 @@ int kitls_hs_client_sh(kitls_conn *c, struct rd *b)
         return KITLS_E_DECODE;
     if (selected != 0x0304)
         return KITLS_E_ILLEGAL_PARAMETER; /* §4.2.1 */
-    if (rd_left(&sid) != c->hs->session_id_len || memcmp(sid.p, c->hs->session_id, c->hs->session_id_len))
+    if (rd_left(&sid) != c->hs->session_id_len ||
+        memcmp(sid.p, c->hs->session_id, c->hs->session_id_len))
         return KITLS_E_ILLEGAL_PARAMETER;
     if (!offered_suite(c, suite_id))
         return KITLS_E_ILLEGAL_PARAMETER;
@@ -395,8 +397,9 @@ int kitls_hs_client_sh(kitls_conn *c, struct rd *b)
         return handle_hrr(c, &el);
     }
 
-    GUARD(kitls_ext_only(c, &el, kitls_ext_bit(EXT_KEY_SHARE) | kitls_ext_bit(EXT_SUPPORTED_VERSIONS) |
-                                     kitls_ext_bit(EXT_PRE_SHARED_KEY)));
+    GUARD(kitls_ext_only(c, &el,
+                         kitls_ext_bit(EXT_KEY_SHARE) | kitls_ext_bit(EXT_SUPPORTED_VERSIONS) |
+                             kitls_ext_bit(EXT_PRE_SHARED_KEY)));
     const struct ext_entry *psk = kitls_ext_get(&el, EXT_PRE_SHARED_KEY);
     if (psk) {
         if (!c->psk_offered)
@@ -475,8 +478,7 @@ int kitls_hs_client_ee(kitls_conn *c, struct rd *b)
             GUARD(rd_expect_empty(&r));
             c->sni_acked = 1;
             break;
-        case EXT_SUPPORTED_GROUPS:
-            break; /* informational (§4.2.7) */
+        case EXT_SUPPORTED_GROUPS: break; /* informational (§4.2.7) */
         case EXT_EARLY_DATA:
             GUARD(rd_expect_empty(&r));
             /* The server reads our records with the early keys until

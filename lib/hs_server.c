@@ -16,7 +16,7 @@ static const uint8_t hrr_random[32] = {
 struct ch_info {
     struct rd sid, suites, exts_raw;
     struct ext_list el;
-    const uint8_t *share;     /* key share for the chosen group, if any */
+    const uint8_t *share; /* key share for the chosen group, if any */
     size_t share_len;
     size_t n_shares;
 };
@@ -110,7 +110,7 @@ static int pick_group(kitls_conn *c, struct ch_info *ch)
             return KITLS_E_DECODE;
         if (!(ok[gid >> 3] & (1u << (gid & 7))))
             return KITLS_E_ILLEGAL_PARAMETER;
-        ok[gid >> 3] &= (uint8_t)~(1u << (gid & 7));
+        ok[gid >> 3] &= (uint8_t) ~(1u << (gid & 7));
         n_seen++;
     }
     ch->n_shares = n_seen;
@@ -360,12 +360,8 @@ static int negotiate(kitls_conn *c, struct ch_info *ch)
             continue;
         struct rd d = x->data;
         switch (x->type) {
-        case EXT_SERVER_NAME:
-            GUARD(parse_sni(c, d));
-            break;
-        case EXT_SIGNATURE_ALGORITHMS:
-            GUARD(kitls_ext_parse_sigalgs(c, d));
-            break;
+        case EXT_SERVER_NAME: GUARD(parse_sni(c, d)); break;
+        case EXT_SIGNATURE_ALGORITHMS: GUARD(kitls_ext_parse_sigalgs(c, d)); break;
         case EXT_SCT:
             GUARD(rd_expect_empty(&d));
             c->sct_requested = 1;
@@ -383,9 +379,7 @@ static int negotiate(kitls_conn *c, struct ch_info *ch)
             }
             break;
         }
-        case EXT_ALPN:
-            GUARD(parse_alpn(c, d));
-            break;
+        case EXT_ALPN: GUARD(parse_alpn(c, d)); break;
         case EXT_RECORD_SIZE_LIMIT: {
             uint16_t lim;
             GUARD(rd_u16(&d, &lim));
@@ -404,8 +398,7 @@ static int negotiate(kitls_conn *c, struct ch_info *ch)
                 return KITLS_E_ILLEGAL_PARAMETER;
             break;
         }
-        default:
-            break; /* unknown extensions are ignored (§4.1.2) */
+        default: break; /* unknown extensions are ignored (§4.1.2) */
         }
     }
     if (c->cookie && !kitls_ext_get(&ch->el, EXT_COOKIE))

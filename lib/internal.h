@@ -125,12 +125,12 @@ struct kitls_sigalg {
      * SPKI); RFC 8446 §4.2.3 ties rsa_pss_rsae_* and rsa_pss_pss_* to one
      * key type each. */
     const char *key_type;
-    const char *curve;  /* EC group name or NULL */
+    const char *curve; /* EC group name or NULL */
     const char *md_name;
     int pss;
-    int cert_only;      /* may appear in chains, never in CertificateVerify */
-    int min_bits;       /* smallest key accepted (RSA: 2048), 0: any */
-    const EVP_MD *md;   /* fetched once; NULL for Ed25519 */
+    int cert_only;    /* may appear in chains, never in CertificateVerify */
+    int min_bits;     /* smallest key accepted (RSA: 2048), 0: any */
+    const EVP_MD *md; /* fetched once; NULL for Ed25519 */
 };
 
 int kitls_alg_init(void);
@@ -169,8 +169,7 @@ struct kitls_keysched {
 int kitls_ks_early(struct kitls_keysched *ks, const struct kitls_suite *suite, const uint8_t *psk,
                    size_t psk_len);
 /** Derive-Secret(current, label, transcript_hash). */
-int kitls_ks_derive(struct kitls_keysched *ks, const char *label, const uint8_t *th,
-                    uint8_t *out);
+int kitls_ks_derive(struct kitls_keysched *ks, const char *label, const uint8_t *th, uint8_t *out);
 /** Advance early -> handshake with the (EC)DHE shared secret. */
 int kitls_ks_handshake(struct kitls_keysched *ks, const uint8_t *dhe, size_t dhe_len);
 /** Advance handshake -> master. */
@@ -266,8 +265,8 @@ struct kitls_cert {
 
 struct kitls_config {
     int refs;
-    int frozen;                   /* set once (kitls_config_freeze), read with acquire */
-    pthread_mutex_t freeze_lock;  /* the first connections freeze it together */
+    int frozen;                  /* set once (kitls_config_freeze), read with acquire */
+    pthread_mutex_t freeze_lock; /* the first connections freeze it together */
     enum kitls_role role;
     uint16_t suites[KITLS_MAX_ALGS];
     size_t n_suites;
@@ -311,9 +310,9 @@ struct kitls_config {
     pthread_rwlock_t ticket_lock; /* ticket keys may rotate while in use */
     struct kitls_ticket_key ticket_keys[KITLS_MAX_TICKET_KEYS];
     size_t n_ticket_keys;
-    uint8_t *sess_tag;          /* application's session context, NULL: derived */
+    uint8_t *sess_tag; /* application's session context, NULL: derived */
     size_t sess_tag_len;
-    uint8_t sess_ctx[32];       /* what tickets and sessions bind (kitls_session_ctx_init) */
+    uint8_t sess_ctx[32]; /* what tickets and sessions bind (kitls_session_ctx_init) */
     /* 0-RTT */
     uint32_t early_max;
     uint32_t early_window_ms;
@@ -321,7 +320,7 @@ struct kitls_config {
     void *antireplay_ctx;
     kitls_early_data_fn early_cb;
     void *early_ctx;
-    struct kitls_replay_store *replay; /* built-in single-use store */
+    struct kitls_replay_store *replay;   /* built-in single-use store */
     struct kitls_cert_cache *cert_cache; /* parsed peer certificates */
     kitls_cert_select_fn cert_cb;
     void *cert_ctx;

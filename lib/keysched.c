@@ -19,12 +19,15 @@ static pthread_key_t md_key[2];
 static pthread_once_t md_once = PTHREAD_ONCE_INIT;
 static int md_key_ok;
 
-static void md_free(void *p) { EVP_MD_CTX_free(p); }
+static void md_free(void *p)
+{
+    EVP_MD_CTX_free(p);
+}
 
 static void md_init(void)
 {
-    md_key_ok = !pthread_key_create(&md_key[0], md_free) &&
-                !pthread_key_create(&md_key[1], md_free);
+    md_key_ok =
+        !pthread_key_create(&md_key[0], md_free) && !pthread_key_create(&md_key[1], md_free);
 }
 
 /* The thread's scratch context number i (0: HMAC, 1: transcript copies),
@@ -171,8 +174,8 @@ static int ks_advance(struct kitls_keysched *ks, const uint8_t *ikm, size_t ikm_
     int ret = KITLS_E_CRYPTO;
     if (!EVP_Digest("", 0, empty_hash, NULL, ks->suite->md, NULL))
         goto out;
-    ret = kitls_hkdf_expand_label(ks->suite->md, ks->secret, hl, "derived", empty_hash, hl,
-                                  derived, hl);
+    ret = kitls_hkdf_expand_label(ks->suite->md, ks->secret, hl, "derived", empty_hash, hl, derived,
+                                  hl);
     if (ret)
         goto out;
     ret = kitls_hkdf_extract(ks->suite->md, derived, hl, ikm, ikm_len, ks->secret);

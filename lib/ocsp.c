@@ -33,7 +33,10 @@ int kitls_config_set_ocsp_skew(kitls_config *cfg, uint32_t seconds)
     return 0;
 }
 
-int kitls_conn_ocsp_status(const kitls_conn *c) { return c->ocsp_status; }
+int kitls_conn_ocsp_status(const kitls_conn *c)
+{
+    return c->ocsp_status;
+}
 
 static int64_t asn1_time_to_epoch(const ASN1_GENERALIZEDTIME *t)
 {
@@ -44,8 +47,8 @@ static int64_t asn1_time_to_epoch(const ASN1_GENERALIZEDTIME *t)
 }
 
 /* The single response for `cert` (issued by `issuer`) in a basic response. */
-static int find_status(OCSP_BASICRESP *bs, X509 *cert, X509 *issuer, int *status,
-                       int64_t *this_upd, int64_t *next_upd)
+static int find_status(OCSP_BASICRESP *bs, X509 *cert, X509 *issuer, int *status, int64_t *this_upd,
+                       int64_t *next_upd)
 {
     ASN1_GENERALIZEDTIME *tu = NULL, *nu = NULL, *rev = NULL;
     int reason = 0;
@@ -196,8 +199,8 @@ int kitls_ocsp_staple_get(kitls_conn *c, const struct kitls_cert *cert, uint8_t 
         return 0;
     pthread_rwlock_rdlock(&cfg->ocsp_lock);
     /* Never staple a response past its nextUpdate. */
-    if (cert->ocsp && (cert->ocsp_next_update < 0 ||
-                       cert->ocsp_next_update > kitls_config_now(cfg))) {
+    if (cert->ocsp &&
+        (cert->ocsp_next_update < 0 || cert->ocsp_next_update > kitls_config_now(cfg))) {
         *der = malloc(cert->ocsp_len);
         if (*der) {
             memcpy(*der, cert->ocsp, cert->ocsp_len);
@@ -222,12 +225,12 @@ static int must_staple(X509 *leaf)
 
 #define FAIL(code, ...)                                                                            \
     do {                                                                                           \
-        kitls_conn_set_detail(c, __VA_ARGS__);                         \
+        kitls_conn_set_detail(c, __VA_ARGS__);                                                     \
         ret = (code);                                                                              \
         goto out;                                                                                  \
     } while (0)
 
-int kitls_ocsp_check(kitls_conn *c, X509 *leaf, STACK_OF(X509) *chain)
+int kitls_ocsp_check(kitls_conn *c, X509 *leaf, STACK_OF(X509) * chain)
 {
     kitls_config *cfg = c->cfg;
     OCSP_RESPONSE *resp = NULL;

@@ -106,7 +106,10 @@ int kitls_conn_feed_record(kitls_conn *c, uint8_t type, const uint8_t *data, siz
     return ret;
 }
 
-int kitls_conn_rx_rekey_pending(const kitls_conn *c) { return c->rx_rekey; }
+int kitls_conn_rx_rekey_pending(const kitls_conn *c)
+{
+    return c->rx_rekey;
+}
 
 /* What a non-empty application_data record resets in userspace
  * (kitls_conn_process_plain): the kernel saw one for us. */

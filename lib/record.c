@@ -14,8 +14,8 @@ int kitls_rec_set_secret(struct kitls_rec_dir *d, const struct kitls_suite *suit
     size_t hl = suite->hash_len;
     if (secret != d->secret)
         memcpy(d->secret, secret, hl);
-    GUARD(kitls_hkdf_expand_label(suite->md, d->secret, hl, "key", NULL, 0, d->key,
-                                  suite->key_len));
+    GUARD(
+        kitls_hkdf_expand_label(suite->md, d->secret, hl, "key", NULL, 0, d->key, suite->key_len));
     GUARD(kitls_hkdf_expand_label(suite->md, d->secret, hl, "iv", NULL, 0, d->iv, KITLS_IV_LEN));
     if (d->keys_only) {
         d->suite = suite;

@@ -202,7 +202,10 @@ int kitls_conn_set_session(kitls_conn *c, kitls_session *s)
     return 0;
 }
 
-int kitls_conn_is_resumed(const kitls_conn *c) { return c->resumed; }
+int kitls_conn_is_resumed(const kitls_conn *c)
+{
+    return c->resumed;
+}
 
 /* ---- ticket sealing (server) ---- */
 
@@ -279,7 +282,8 @@ static int ticket_open(kitls_conn *c, const uint8_t *t, size_t len, kitls_sessio
         if (memcmp(cfg->ticket_keys[i].id, t, 4))
             continue;
         ret = ticket_crypt(&cfg->ticket_keys[i], 0, t + 4, t, 4 + TICKET_NONCE_LEN,
-                           t + 4 + TICKET_NONCE_LEN, n, pt, (uint8_t *)(uintptr_t)(t + len - KITLS_TAG_LEN));
+                           t + 4 + TICKET_NONCE_LEN, n, pt,
+                           (uint8_t *)(uintptr_t)(t + len - KITLS_TAG_LEN));
         break;
     }
     pthread_rwlock_unlock(&cfg->ticket_lock);
@@ -670,8 +674,8 @@ int kitls_psk_server_check(kitls_conn *c, struct rd ext, struct rd *modes)
         return KITLS_E_DECRYPT_ERROR;
     }
     uint8_t expect[KITLS_MAX_HASH];
-    int ret = binder_compute(c->suite, s->psk, &c->th, c->msg, (size_t)(binders_at - c->msg),
-                             expect);
+    int ret =
+        binder_compute(c->suite, s->psk, &c->th, c->msg, (size_t)(binders_at - c->msg), expect);
     if (!ret && CRYPTO_memcmp(expect, binder.p, c->suite->hash_len))
         ret = KITLS_E_DECRYPT_ERROR;
     OPENSSL_cleanse(expect, sizeof(expect));

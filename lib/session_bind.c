@@ -30,8 +30,14 @@ void kitls_session_free(kitls_session *s)
     free(s);
 }
 
-uint32_t kitls_session_max_early_data(const kitls_session *s) { return s ? s->max_early : 0; }
-uint32_t kitls_session_lifetime(const kitls_session *s) { return s ? s->lifetime : 0; }
+uint32_t kitls_session_max_early_data(const kitls_session *s)
+{
+    return s ? s->max_early : 0;
+}
+uint32_t kitls_session_lifetime(const kitls_session *s)
+{
+    return s ? s->lifetime : 0;
+}
 
 struct kitls_der *kitls_der_new(const uint8_t *der, size_t len)
 {
@@ -113,10 +119,14 @@ int kitls_session_offerable(const kitls_conn *c, int64_t now)
 {
     const kitls_session *s = c->session;
     return session_name_ok(s, c) && !memcmp(s->ctx, c->cfg->sess_ctx, sizeof(s->ctx)) &&
-           (c->cfg->verify == KITLS_VERIFY_NONE || s->peer_auth) && kitls_session_auth_fresh(s, now);
+           (c->cfg->verify == KITLS_VERIFY_NONE || s->peer_auth) &&
+           kitls_session_auth_fresh(s, now);
 }
 
-static int cmp_digest(const void *a, const void *b) { return memcmp(a, b, 32); }
+static int cmp_digest(const void *a, const void *b)
+{
+    return memcmp(a, b, 32);
+}
 
 /*
  * What sessions and tickets bind of the config's verification policy: the

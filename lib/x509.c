@@ -17,28 +17,21 @@
 static int map_verify_error(int e)
 {
     switch (e) {
-    case X509_V_ERR_CERT_HAS_EXPIRED:
-        return KITLS_E_CERT_EXPIRED;
-    case X509_V_ERR_CERT_NOT_YET_VALID:
-        return KITLS_E_CERT_NOT_YET_VALID;
+    case X509_V_ERR_CERT_HAS_EXPIRED: return KITLS_E_CERT_EXPIRED;
+    case X509_V_ERR_CERT_NOT_YET_VALID: return KITLS_E_CERT_NOT_YET_VALID;
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
     case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
     case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
     case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
-    case X509_V_ERR_CERT_UNTRUSTED:
-        return KITLS_E_CERT_UNTRUSTED;
+    case X509_V_ERR_CERT_UNTRUSTED: return KITLS_E_CERT_UNTRUSTED;
     case X509_V_ERR_HOSTNAME_MISMATCH:
-    case X509_V_ERR_IP_ADDRESS_MISMATCH:
-        return KITLS_E_CERT_NAME_MISMATCH;
+    case X509_V_ERR_IP_ADDRESS_MISMATCH: return KITLS_E_CERT_NAME_MISMATCH;
     case X509_V_ERR_INVALID_PURPOSE:
     case X509_V_ERR_KEYUSAGE_NO_CERTSIGN:
-    case X509_V_ERR_KEYUSAGE_NO_DIGITAL_SIGNATURE:
-        return KITLS_E_CERT_USAGE;
-    case X509_V_ERR_CERT_REVOKED:
-        return KITLS_E_CERT_REVOKED;
-    default:
-        return KITLS_E_CERT_INVALID;
+    case X509_V_ERR_KEYUSAGE_NO_DIGITAL_SIGNATURE: return KITLS_E_CERT_USAGE;
+    case X509_V_ERR_CERT_REVOKED: return KITLS_E_CERT_REVOKED;
+    default: return KITLS_E_CERT_INVALID;
     }
 }
 
@@ -136,7 +129,7 @@ static int64_t not_after(const X509 *x)
  * limit then (the age limit still applies, session_bind.c).
  */
 static int64_t chain_not_after(const kitls_conn *c, int lib_result, X509 *leaf,
-                               STACK_OF(X509) *verified)
+                               STACK_OF(X509) * verified)
 {
     if (c->cfg->verify == KITLS_VERIFY_NONE || lib_result)
         return INT64_MAX;
@@ -192,8 +185,8 @@ int kitls_x509_verify_chain(kitls_conn *c, const uint8_t *const *der, const size
             goto out;
         }
         X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
-        X509_STORE_CTX_set_purpose(ctx, c->server ? X509_PURPOSE_SSL_CLIENT
-                                                  : X509_PURPOSE_SSL_SERVER);
+        X509_STORE_CTX_set_purpose(ctx,
+                                   c->server ? X509_PURPOSE_SSL_CLIENT : X509_PURPOSE_SSL_SERVER);
         X509_VERIFY_PARAM_set_time(param, (time_t)now);
         X509_VERIFY_PARAM_set_depth(param, (int)c->cfg->limits.max_cert_chain);
         /* Trust policy (docs/trust-policy.md): names only from the SAN, no
@@ -223,8 +216,8 @@ int kitls_x509_verify_chain(kitls_conn *c, const uint8_t *const *der, const size
         }
         if (X509_verify_cert(ctx) != 1) {
             int e = X509_STORE_CTX_get_error(ctx);
-            kitls_conn_set_detail(c, "%s (depth %d)",
-                     X509_verify_cert_error_string(e), X509_STORE_CTX_get_error_depth(ctx));
+            kitls_conn_set_detail(c, "%s (depth %d)", X509_verify_cert_error_string(e),
+                                  X509_STORE_CTX_get_error_depth(ctx));
             result = map_verify_error(e);
         }
         if (!result && !c->server)

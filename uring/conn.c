@@ -57,8 +57,14 @@ void uring_conn_emit(struct kitls_uring_conn *c, enum kitls_uring_event_type typ
                      const uint8_t *data, size_t len, const struct kitls_uring_info *info)
 {
     struct kitls_uring_event ev = {
-        .type = type, .conn = c, .user = c->user, .data = data, .len = len, .info = info,
-        .reason = c->reason, .tls_error = c->tls_error,
+        .type = type,
+        .conn = c,
+        .user = c->user,
+        .data = data,
+        .len = len,
+        .info = info,
+        .reason = c->reason,
+        .tls_error = c->tls_error,
     };
     uring_emit(c->u, &ev);
 }
@@ -290,7 +296,7 @@ static void process_input(struct kitls_uring_conn *c)
                  * before EV_HANDSHAKE. */
                 int n;
                 while ((n = kitls_conn_read_early_data(c->tls, c->u->scratch,
-                                                        sizeof(c->u->scratch))) > 0) {
+                                                       sizeof(c->u->scratch))) > 0) {
                     c->visible = 1;
                     uring_conn_emit(c, KITLS_URING_EV_DATA, c->u->scratch, (size_t)n, NULL);
                 }
@@ -577,17 +583,13 @@ static void cqe_apply(struct kitls_uring_conn *c, unsigned op, int res)
         if (res > 0) {
             c->pipe_len -= (size_t)res;
             kitls_ktls_tx_count(c->ktls, kitls_ktls_records_for((size_t)res));
-        }
-        else if (res == -EAGAIN)
+        } else if (res == -EAGAIN)
             uring_conn_poll(c, POLLOUT);
         else
             uring_conn_kill(c, res ? res : -EPIPE, 0);
         break;
-    case KITLS_URING_OP_SHUTDOWN:
-        c->wr_shut = 1;
-        break;
-    default: /* POLL, CANCEL: the pump retries what waited */
-        break;
+    case KITLS_URING_OP_SHUTDOWN: c->wr_shut = 1; break;
+    default: /* POLL, CANCEL: the pump retries what waited */ break;
     }
 }
 

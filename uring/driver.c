@@ -270,18 +270,12 @@ static void on_accept(kitls_uring *u, uint32_t id, int res, unsigned flags)
 const char *kitls_uring_strerror(int err)
 {
     switch (err) {
-    case 0:
-        return "ok";
-    case KITLS_URING_R_TIMEOUT:
-        return "timed out";
-    case KITLS_URING_R_ABORTED:
-        return "aborted";
-    case KITLS_URING_R_RESET:
-        return "transport closed without close_notify";
-    case KITLS_URING_R_OVERLOAD:
-        return "overload";
-    case KITLS_URING_R_TLS:
-        return "TLS failure";
+    case 0: return "ok";
+    case KITLS_URING_R_TIMEOUT: return "timed out";
+    case KITLS_URING_R_ABORTED: return "aborted";
+    case KITLS_URING_R_RESET: return "transport closed without close_notify";
+    case KITLS_URING_R_OVERLOAD: return "overload";
+    case KITLS_URING_R_TLS: return "TLS failure";
     }
     if (err < 0 && err > -4096)
         return strerror(-err);
@@ -570,10 +564,9 @@ void kitls_uring_shutdown(kitls_uring *u)
     if (u->timer_armed && !u->timer_cancel) {
         struct io_uring_sqe *sqe = uring_sqe(u);
         if (sqe) {
-            io_uring_prep_timeout_remove(
-                sqe, ud_make(u, KITLS_URING_OP_TIMER, 0, URING_SLOT_TIMER), 0);
-            io_uring_sqe_set_data64(sqe,
-                                    ud_make(u, KITLS_URING_OP_CANCEL, 0, URING_SLOT_TIMER));
+            io_uring_prep_timeout_remove(sqe, ud_make(u, KITLS_URING_OP_TIMER, 0, URING_SLOT_TIMER),
+                                         0);
+            io_uring_sqe_set_data64(sqe, ud_make(u, KITLS_URING_OP_CANCEL, 0, URING_SLOT_TIMER));
             u->timer_cancel = 1;
         }
     }

@@ -42,8 +42,7 @@ void uring_linger_start(struct kitls_uring_conn *c)
     uring_conn_hs_uncount(c);
     c->linger = 1;
     u->st.lingering++;
-    unsigned ms = u->p.close_timeout_ms < URING_LINGER_MS ? u->p.close_timeout_ms
-                                                          : URING_LINGER_MS;
+    unsigned ms = u->p.close_timeout_ms < URING_LINGER_MS ? u->p.close_timeout_ms : URING_LINGER_MS;
     uring_dl_add(u, c, 3, ms);
 }
 
@@ -189,8 +188,6 @@ void uring_linger_cqe(struct kitls_uring_conn *c, unsigned op, int res)
     case KITLS_URING_OP_SHUTDOWN:
         c->wr_shut = 1; /* done, or the socket cannot: drain either way */
         break;
-    default: /* POLL, CANCEL, a file operation's end: linger_step goes on */
-        break;
+    default: /* POLL, CANCEL, a file operation's end: linger_step goes on */ break;
     }
 }
-

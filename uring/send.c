@@ -52,7 +52,8 @@ size_t uring_out_pending(struct kitls_uring_conn *c)
 
 size_t kitls_uring_conn_queued(const kitls_uring_conn *c)
 {
-    return c->q_bytes + uring_out_pending((struct kitls_uring_conn *)c) + (c->sbuf_len - c->sbuf_off);
+    return c->q_bytes + uring_out_pending((struct kitls_uring_conn *)c) +
+           (c->sbuf_len - c->sbuf_off);
 }
 
 /* ---- output ---- */
@@ -186,8 +187,8 @@ static void fill_ktls(struct kitls_uring_conn *c)
             max = frag;
         if (!(sqe = uring_conn_sqe(c)))
             return;
-        io_uring_prep_splice(sqe, h->file_fd, (int64_t)(h->file_off + (off_t)h->off),
-                             c->pipe_fd[1], -1, n < max ? (unsigned)n : (unsigned)max, 0);
+        io_uring_prep_splice(sqe, h->file_fd, (int64_t)(h->file_off + (off_t)h->off), c->pipe_fd[1],
+                             -1, n < max ? (unsigned)n : (unsigned)max, 0);
         uring_conn_tag(c, sqe, KITLS_URING_OP_SPLICE_IN);
     }
 }
@@ -387,7 +388,6 @@ int kitls_uring_sendfile(kitls_uring_conn *c, int fd, off_t off, size_t len)
     uring_conn_pump(c);
     return 0;
 }
-
 
 /* Move queued output toward the socket (after the handshake). */
 void uring_fill(struct kitls_uring_conn *c)

@@ -33,8 +33,8 @@
 enum conn_state {
     CS_CONNECTING = 1, /* client: IORING_OP_CONNECT in flight */
     CS_HANDSHAKE,
-    CS_OPEN,           /* established (also while closing orderly) */
-    CS_DEAD,           /* cancelling (or lingering); freed when nothing is in flight */
+    CS_OPEN, /* established (also while closing orderly) */
+    CS_DEAD, /* cancelling (or lingering); freed when nothing is in flight */
 };
 
 /* kTLS RX: an io_uring recvmsg with room for the record type
@@ -51,9 +51,9 @@ struct uring_rxmsg {
 /* One queued piece of output: application bytes or a file range. */
 struct chunk {
     struct chunk *next;
-    int file_fd;      /* -1 for data */
+    int file_fd; /* -1 for data */
     off_t file_off;
-    size_t len, off;  /* data: bytes and bytes taken; file: bytes left in len - off */
+    size_t len, off; /* data: bytes and bytes taken; file: bytes left in len - off */
     uint8_t data[];
 };
 
@@ -64,7 +64,7 @@ struct kitls_uring_conn {
     enum conn_state st;
     int fd;
     kitls_conn *tls;
-    kitls_ktls *ktls;  /* non-NULL once kTLS took at least one direction */
+    kitls_ktls *ktls; /* non-NULL once kTLS took at least one direction */
     void *user;
     int reason;        /* first close reason: 0, -errno, KITLS_URING_R_* */
     int tls_error;     /* with KITLS_URING_R_TLS: KITLS_E_* / KITLS_KTLS_E_* */
@@ -78,28 +78,28 @@ struct kitls_uring_conn {
         enabling : 1, poll_for_ctrl : 1, counted_hs : 1, again : 1,
         /* lingering close (dead, not yet cancelling): see conn.c */
         linger : 1, linger_cancel : 1, linger_end : 1, out_done : 1, fd_closing : 1;
-    size_t drained;   /* bytes read and discarded while lingering */
-    uint8_t *lbuf;    /* their buffer */
+    size_t drained; /* bytes read and discarded while lingering */
+    uint8_t *lbuf;  /* their buffer */
     /* output queue */
     struct chunk *q_head, *q_tail;
-    size_t q_bytes;   /* bytes in the queue not yet given to the core/kernel */
-    size_t sent_acc;  /* plaintext handed on since the last EV_SENT */
-    size_t send_len;  /* length of the send in flight */
+    size_t q_bytes;    /* bytes in the queue not yet given to the core/kernel */
+    size_t sent_acc;   /* plaintext handed on since the last EV_SENT */
+    size_t send_len;   /* length of the send in flight */
     unsigned send_src; /* where it comes from (conn.c enum send_src) */
-    uint8_t *sbuf;    /* ciphertext being sent (userspace TX) */
+    uint8_t *sbuf;     /* ciphertext being sent (userspace TX) */
     size_t sbuf_len, sbuf_off;
-    uint8_t *fbuf;    /* file read buffer (userspace) */
-    size_t fbuf_len;  /* bytes read, waiting to be encrypted */
-    uint8_t *rbuf;    /* kTLS RX buffer */
-    struct uring_rxmsg *rmsg; /* kTLS RX recvmsg (NULL: plain recv) */
-    int pipe_fd[2];   /* kTLS splice pipe, -1 when unused */
-    size_t pipe_len;  /* bytes in the pipe */
+    uint8_t *fbuf;                 /* file read buffer (userspace) */
+    size_t fbuf_len;               /* bytes read, waiting to be encrypted */
+    uint8_t *rbuf;                 /* kTLS RX buffer */
+    struct uring_rxmsg *rmsg;      /* kTLS RX recvmsg (NULL: plain recv) */
+    int pipe_fd[2];                /* kTLS splice pipe, -1 when unused */
+    size_t pipe_len;               /* bytes in the pipe */
     struct sockaddr_storage *peer; /* client: address while connecting */
     socklen_t peer_len;
     /* deadline list (handshake or close) */
     uint64_t deadline_ms, start_us;
     struct kitls_uring_conn *dl_prev, *dl_next;
-    int dl_list;      /* 0 none, 1 handshake, 2 close, 3 linger */
+    int dl_list;                       /* 0 none, 1 handshake, 2 close, 3 linger */
     struct kitls_uring_conn *def_next; /* deferred list (SQ full) */
 };
 
@@ -148,8 +148,8 @@ void uring_slot_free(kitls_uring *u, struct kitls_uring_conn *c);
 struct kitls_uring_conn *uring_conn_alloc(kitls_uring *u);
 
 #define BUSY(op) (1u << (op))
-#define FILE_OPS (BUSY(KITLS_URING_OP_READ) | BUSY(KITLS_URING_OP_SPLICE_IN) | \
-                  BUSY(KITLS_URING_OP_SPLICE_OUT))
+#define FILE_OPS                                                                                   \
+    (BUSY(KITLS_URING_OP_READ) | BUSY(KITLS_URING_OP_SPLICE_IN) | BUSY(KITLS_URING_OP_SPLICE_OUT))
 
 /* conn.c */
 struct io_uring_sqe *uring_conn_sqe(struct kitls_uring_conn *c);

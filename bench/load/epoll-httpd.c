@@ -128,7 +128,8 @@ static int serve(struct conn *c, char *req)
             close(fd);
         n = snprintf(buf, sizeof(buf),
                      "HTTP/1.1 404 Not Found\r\nContent-Type: text/plain\r\nContent-Length: 10\r\n"
-                     "Connection: %s\r\n\r\nNot Found\n", keep ? "keep-alive" : "close");
+                     "Connection: %s\r\n\r\nNot Found\n",
+                     keep ? "keep-alive" : "close");
         return queue(c, buf, (size_t)n);
     }
     n = snprintf(buf, 512,
@@ -208,8 +209,10 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--no-tickets")) /* bench/load/run.sh --no-tickets: both servers */
             no_tickets = 1;
         else {
-            fprintf(stderr, "usage: %s -c cert -k key -r docroot [-p port] [--ready-file F] "
-                            "[--release-buffers] [--no-tickets]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s -c cert -k key -r docroot [-p port] [--ready-file F] "
+                    "[--release-buffers] [--no-tickets]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -228,7 +231,8 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sa_sig, NULL);
     sigaction(SIGTERM, &sa_sig, NULL);
 
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
     if (setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
@@ -288,8 +292,8 @@ int main(int argc, char **argv)
             rss = atol(line + 6);
     if (f)
         fclose(f);
-    fprintf(stderr, "epoll-httpd: accepted %llu handshakes %llu rss_kb %ld\n", accepted,
-            handshakes, rss);
+    fprintf(stderr, "epoll-httpd: accepted %llu handshakes %llu rss_kb %ld\n", accepted, handshakes,
+            rss);
     SSL_CTX_free(ctx);
     return 0;
 }

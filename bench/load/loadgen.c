@@ -183,14 +183,9 @@ static void on_event(void *ctx, const struct kitls_uring_event *ev)
         n_hs++;
         send_get(j);
         break;
-    case KITLS_URING_EV_DATA:
-        on_data(j, ev->data, ev->len);
-        break;
-    case KITLS_URING_EV_EOF:
-        (void)kitls_uring_close(j->c);
-        break;
-    case KITLS_URING_EV_SENT:
-        break;
+    case KITLS_URING_EV_DATA: on_data(j, ev->data, ev->len); break;
+    case KITLS_URING_EV_EOF: (void)kitls_uring_close(j->c); break;
+    case KITLS_URING_EV_SENT: break;
     case KITLS_URING_EV_CLOSED:
         if (j->done || (j->hold && stop_new))
             n_ok++;
@@ -217,8 +212,8 @@ static void start_one(void)
         n_err++;
         return;
     }
-    int r = kitls_uring_connect(drv, (struct sockaddr *)&addr, sizeof(addr), cfg, "localhost",
-                                j, &j->c);
+    int r = kitls_uring_connect(drv, (struct sockaddr *)&addr, sizeof(addr), cfg, "localhost", j,
+                                &j->c);
     if (r < 0) {
         free(j);
         n_err++;
@@ -277,9 +272,11 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--no-hold"))
             hold = 0;
         else {
-            fprintf(stderr, "usage: %s -p port [-a addr] [--pid server_pid] [-c concurrent] "
-                            "[--duration s] [--max-conns N] [--requests R] [--path P] "
-                            "[--hold-only|--no-hold]\n", argv[0]);
+            fprintf(stderr,
+                    "usage: %s -p port [-a addr] [--pid server_pid] [-c concurrent] "
+                    "[--duration s] [--max-conns N] [--requests R] [--path P] "
+                    "[--hold-only|--no-hold]\n",
+                    argv[0]);
             return 2;
         }
     }
@@ -298,9 +295,11 @@ int main(int argc, char **argv)
     if (!cfg || kitls_config_set_verify(cfg, KITLS_VERIFY_NONE) < 0)
         return 1;
     struct kitls_uring_params p = {
-        .max_conns = concurrent + 64, .max_handshakes = concurrent + 64,
+        .max_conns = concurrent + 64,
+        .max_handshakes = concurrent + 64,
         .entries = concurrent * 2 < 8192 ? concurrent * 2 : 8192,
-        .handshake_timeout_ms = 30000, .flags = KITLS_URING_F_NODELAY,
+        .handshake_timeout_ms = 30000,
+        .flags = KITLS_URING_F_NODELAY,
     };
     int r = kitls_uring_new(&drv, NULL, &p, on_event, NULL);
     if (r < 0) {
@@ -359,7 +358,8 @@ int main(int argc, char **argv)
                by / el);
         if (pid && cpu > 0) /* steadier than wall time on a shared machine */
             printf("server_cpu_s %.2f\nhandshakes_per_server_cpu_s %.0f\n"
-                   "requests_per_server_cpu_s %.0f\n", cpu, hs / cpu, rq / cpu);
+                   "requests_per_server_cpu_s %.0f\n",
+                   cpu, hs / cpu, rq / cpu);
         /* Who was the bottleneck: a server below 100% of its CPU was
          * waiting for the generator (or for the machine's other jobs). */
         printf("server_cpu_util %.2f\nloadgen_cpu_s %.2f\nloadgen_cpu_util %.2f\n",

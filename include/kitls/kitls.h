@@ -55,45 +55,50 @@ KITLS_API const char *kitls_version(void);
  */
 enum kitls_error {
     KITLS_OK = 0,
-    KITLS_E_WANT_READ = -1,         /**< need more received bytes */
-    KITLS_E_CLOSED = -2,            /**< peer sent close_notify */
-    KITLS_E_EARLY_DATA = -3,        /**< server: 0-RTT data is waiting: kitls_conn_read_early_data() */
-    KITLS_E_INTERNAL = -100,        /**< internal error (internal_error) */
-    KITLS_E_NOMEM = -101,           /**< allocation failed (internal_error) */
-    KITLS_E_INVALID_ARG = -102,     /**< API misuse (no alert) */
-    KITLS_E_STATE = -103,           /**< call not valid in this state */
-    KITLS_E_CRYPTO = -104,          /**< libcrypto failure (internal_error) */
-    KITLS_E_RNG = -105,             /**< random source failed */
-    KITLS_E_CONFIG = -106,          /**< configuration invalid/incomplete */
-    KITLS_E_NO_SERVER_NAME = -107,  /**< verifying client without a server name (no alert; see kitls_config_set_verify_name) */
-    KITLS_E_DECODE = -110,          /**< malformed message (decode_error) */
-    KITLS_E_UNEXPECTED_MESSAGE = -111, /**< wrong message/record (unexpected_message) */
-    KITLS_E_BAD_RECORD_MAC = -112,  /**< record failed to decrypt (bad_record_mac) */
-    KITLS_E_RECORD_OVERFLOW = -113, /**< record too long (record_overflow) */
-    KITLS_E_ILLEGAL_PARAMETER = -114, /**< bad field value (illegal_parameter) */
-    KITLS_E_HANDSHAKE_FAILURE = -115, /**< no acceptable parameters (handshake_failure) */
-    KITLS_E_PROTOCOL_VERSION = -116, /**< peer lacks TLS 1.3 (protocol_version) */
-    KITLS_E_MISSING_EXTENSION = -117, /**< required extension absent (missing_extension) */
+    KITLS_E_WANT_READ = -1,     /**< need more received bytes */
+    KITLS_E_CLOSED = -2,        /**< peer sent close_notify */
+    KITLS_E_EARLY_DATA = -3,    /**< server: 0-RTT data is waiting: kitls_conn_read_early_data() */
+    KITLS_E_INTERNAL = -100,    /**< internal error (internal_error) */
+    KITLS_E_NOMEM = -101,       /**< allocation failed (internal_error) */
+    KITLS_E_INVALID_ARG = -102, /**< API misuse (no alert) */
+    KITLS_E_STATE = -103,       /**< call not valid in this state */
+    KITLS_E_CRYPTO = -104,      /**< libcrypto failure (internal_error) */
+    KITLS_E_RNG = -105,         /**< random source failed */
+    KITLS_E_CONFIG = -106,      /**< configuration invalid/incomplete */
+    KITLS_E_NO_SERVER_NAME =
+        -107, /**< verifying client without a server name (no alert; see kitls_config_set_verify_name) */
+    KITLS_E_DECODE = -110,                /**< malformed message (decode_error) */
+    KITLS_E_UNEXPECTED_MESSAGE = -111,    /**< wrong message/record (unexpected_message) */
+    KITLS_E_BAD_RECORD_MAC = -112,        /**< record failed to decrypt (bad_record_mac) */
+    KITLS_E_RECORD_OVERFLOW = -113,       /**< record too long (record_overflow) */
+    KITLS_E_ILLEGAL_PARAMETER = -114,     /**< bad field value (illegal_parameter) */
+    KITLS_E_HANDSHAKE_FAILURE = -115,     /**< no acceptable parameters (handshake_failure) */
+    KITLS_E_PROTOCOL_VERSION = -116,      /**< peer lacks TLS 1.3 (protocol_version) */
+    KITLS_E_MISSING_EXTENSION = -117,     /**< required extension absent (missing_extension) */
     KITLS_E_UNSUPPORTED_EXTENSION = -118, /**< extension not allowed here (unsupported_extension) */
-    KITLS_E_DECRYPT_ERROR = -119,   /**< Finished or signature wrong (decrypt_error) */
+    KITLS_E_DECRYPT_ERROR = -119,         /**< Finished or signature wrong (decrypt_error) */
     KITLS_E_NO_APPLICATION_PROTOCOL = -120, /**< no common ALPN protocol */
-    KITLS_E_UNRECOGNIZED_NAME = -121, /**< SNI not served (unrecognized_name) */
-    KITLS_E_INSUFFICIENT_SECURITY = -122, /**< (insufficient_security) */
+    KITLS_E_UNRECOGNIZED_NAME = -121,       /**< SNI not served (unrecognized_name) */
+    KITLS_E_INSUFFICIENT_SECURITY = -122,   /**< (insufficient_security) */
     KITLS_E_CERT_REQUIRED = -123,   /**< client sent no certificate (certificate_required) */
     KITLS_E_BAD_CERTIFICATE = -130, /**< unparsable/unsuitable certificate (bad_certificate) */
     KITLS_E_CERT_UNTRUSTED = -131,  /**< chain does not reach a trust anchor (unknown_ca) */
     KITLS_E_CERT_EXPIRED = -132,    /**< certificate expired (certificate_expired) */
-    KITLS_E_CERT_NOT_YET_VALID = -133, /**< not yet valid (certificate_expired... bad_certificate) */
+    KITLS_E_CERT_NOT_YET_VALID =
+        -133, /**< not yet valid (certificate_expired... bad_certificate) */
     KITLS_E_CERT_NAME_MISMATCH = -134, /**< hostname/IP does not match (bad_certificate) */
-    KITLS_E_CERT_USAGE = -135,      /**< key usage / EKU wrong for role (unsupported_certificate) */
-    KITLS_E_CERT_REVOKED = -136,    /**< (certificate_revoked) */
-    KITLS_E_CERT_INVALID = -137,    /**< any other chain failure (bad_certificate) */
-    KITLS_E_LIMIT = -140,           /**< a configured hard limit was hit */
-    KITLS_E_ALERT_RECEIVED = -150,  /**< peer sent a fatal alert; see kitls_conn_peer_alert() */
-    KITLS_E_EOF = -151,             /**< transport ended without close_notify (caller-reported) */
-    KITLS_E_EXCESS_HANDSHAKE_DATA = -152, /**< handshake data after a key change in one record (unexpected_message) */
-    KITLS_E_OCSP_INVALID = -160,    /**< stapled OCSP response unusable (bad_certificate_status_response) */
-    KITLS_E_OCSP_REQUIRED = -161,   /**< OCSP staple required but missing (bad_certificate_status_response) */
+    KITLS_E_CERT_USAGE = -135,     /**< key usage / EKU wrong for role (unsupported_certificate) */
+    KITLS_E_CERT_REVOKED = -136,   /**< (certificate_revoked) */
+    KITLS_E_CERT_INVALID = -137,   /**< any other chain failure (bad_certificate) */
+    KITLS_E_LIMIT = -140,          /**< a configured hard limit was hit */
+    KITLS_E_ALERT_RECEIVED = -150, /**< peer sent a fatal alert; see kitls_conn_peer_alert() */
+    KITLS_E_EOF = -151,            /**< transport ended without close_notify (caller-reported) */
+    KITLS_E_EXCESS_HANDSHAKE_DATA =
+        -152, /**< handshake data after a key change in one record (unexpected_message) */
+    KITLS_E_OCSP_INVALID =
+        -160, /**< stapled OCSP response unusable (bad_certificate_status_response) */
+    KITLS_E_OCSP_REQUIRED =
+        -161, /**< OCSP staple required but missing (bad_certificate_status_response) */
 };
 
 /** A short, stable description of an error code. */
@@ -298,7 +303,8 @@ KITLS_API KITLS_WUR int kitls_config_set_verify_callback(kitls_config *cfg, kitl
  * bytes each).  A server with ALPN configured refuses a client that offers
  * ALPN with no overlap (no_application_protocol).
  */
-KITLS_API KITLS_WUR int kitls_config_set_alpn(kitls_config *cfg, const char *const *protos, size_t n);
+KITLS_API KITLS_WUR int kitls_config_set_alpn(kitls_config *cfg, const char *const *protos,
+                                              size_t n);
 /** RFC 8449 record_size_limit to advertise (64..16385); 0 = don't send. */
 KITLS_API KITLS_WUR int kitls_config_set_record_size_limit(kitls_config *cfg, uint16_t limit);
 
@@ -325,9 +331,11 @@ KITLS_API KITLS_WUR int kitls_config_set_log(kitls_config *cfg, kitls_log_fn fn,
 /** Client OCSP policy.  Default KITLS_OCSP_OFF (no status_request sent). */
 enum kitls_ocsp_policy {
     KITLS_OCSP_OFF = 0,
-    KITLS_OCSP_USE_IF_STAPLED = 1, /**< ask; a bad or revoked staple fails, a missing one does not */
-    KITLS_OCSP_REQUIRE = 2,        /**< ask; a missing or unverifiable staple fails */
-    KITLS_OCSP_REQUEST_ONLY = 3,   /**< ask and expose the raw response (kitls_conn_ocsp_response()); no check */
+    KITLS_OCSP_USE_IF_STAPLED =
+        1,                  /**< ask; a bad or revoked staple fails, a missing one does not */
+    KITLS_OCSP_REQUIRE = 2, /**< ask; a missing or unverifiable staple fails */
+    KITLS_OCSP_REQUEST_ONLY =
+        3, /**< ask and expose the raw response (kitls_conn_ocsp_response()); no check */
 };
 /** Client: OCSP policy.  A leaf with the TLS Feature "must-staple"
  *  (status_request) turns USE_IF_STAPLED into REQUIRE for that leaf. */
@@ -471,10 +479,11 @@ KITLS_API const char *kitls_conn_verify_detail(const kitls_conn *c);
 /* Negotiated parameters (valid once established; 0/NULL before). */
 KITLS_API uint16_t kitls_conn_suite(const kitls_conn *c);
 KITLS_API uint16_t kitls_conn_group(const kitls_conn *c);
-KITLS_API uint16_t kitls_conn_sigalg(const kitls_conn *c);     /**< scheme the server signed with */
-KITLS_API uint16_t kitls_conn_peer_sigalg(const kitls_conn *c);/**< scheme the peer signed with */
+KITLS_API uint16_t kitls_conn_sigalg(const kitls_conn *c); /**< scheme the server signed with */
+KITLS_API uint16_t kitls_conn_peer_sigalg(const kitls_conn *c); /**< scheme the peer signed with */
 KITLS_API const char *kitls_conn_alpn(const kitls_conn *c);     /**< NULL if none */
-KITLS_API const char *kitls_conn_server_name(const kitls_conn *c); /**< SNI (server side: received) */
+KITLS_API const char *kitls_conn_server_name(
+    const kitls_conn *c); /**< SNI (server side: received) */
 KITLS_API int kitls_conn_did_hrr(const kitls_conn *c);
 /** 1 if the peer was authenticated: its certificate verified (client:
  *  the chain, and the name unless kitls_config_set_verify_name(cfg, 0);
@@ -709,12 +718,12 @@ enum kitls_dir { KITLS_DIR_TX = 0, KITLS_DIR_RX = 1 };
 
 /** Traffic keys for one direction, as the record layer uses them now. */
 struct kitls_traffic_keys {
-    uint16_t suite;     /**< IANA cipher suite */
-    uint8_t key_len;    /**< 16 or 32 */
-    uint8_t iv_len;     /**< 12 */
+    uint16_t suite;  /**< IANA cipher suite */
+    uint8_t key_len; /**< 16 or 32 */
+    uint8_t iv_len;  /**< 12 */
     uint8_t key[32];
-    uint8_t iv[12];     /**< static IV (the per-record nonce is iv ^ seq) */
-    uint64_t seq;       /**< sequence number of the next record */
+    uint8_t iv[12]; /**< static IV (the per-record nonce is iv ^ seq) */
+    uint64_t seq;   /**< sequence number of the next record */
 };
 
 /**
@@ -753,8 +762,8 @@ KITLS_API int kitls_conn_is_offloaded(const kitls_conn *c, enum kitls_dir dir);
  * sending it, install kitls_conn_export_keys(KITLS_DIR_TX) before anything
  * else is sent.
  */
-KITLS_API int kitls_conn_out_record(kitls_conn *c, uint8_t *type, const uint8_t **data,
-                                    size_t *len, int *rekey);
+KITLS_API int kitls_conn_out_record(kitls_conn *c, uint8_t *type, const uint8_t **data, size_t *len,
+                                    int *rekey);
 /** TX offloaded: the record from kitls_conn_out_record() was sent. */
 KITLS_API void kitls_conn_out_record_done(kitls_conn *c);
 /**

@@ -126,14 +126,14 @@ KITLS_API int kitls_ktls_probe_rekey(const struct kitls_ktls_ops *ops);
 
 /** Why a direction is (not) offloaded. */
 enum kitls_ktls_reason {
-    KITLS_KTLS_R_OFFLOADED = 0,   /**< in the kernel */
-    KITLS_KTLS_R_NOT_ENABLED,     /**< kitls_ktls_enable() not called yet */
-    KITLS_KTLS_R_NOT_REQUESTED,   /**< the mode left this direction out */
-    KITLS_KTLS_R_NO_MODULE,       /**< TCP_ULP "tls" unknown (ENOENT): no kTLS */
-    KITLS_KTLS_R_NO_ULP,          /**< ENOPROTOOPT / not a TCP socket */
-    KITLS_KTLS_R_ULP_FAILED,      /**< TCP_ULP failed otherwise (kitls_ktls_errno()) */
-    KITLS_KTLS_R_CIPHER,          /**< the kernel refused this suite (e.g. ChaCha20 < 5.11) */
-    KITLS_KTLS_R_NO_REKEY,        /**< REKEY_REQUIRE and the kernel cannot rekey */
+    KITLS_KTLS_R_OFFLOADED = 0, /**< in the kernel */
+    KITLS_KTLS_R_NOT_ENABLED,   /**< kitls_ktls_enable() not called yet */
+    KITLS_KTLS_R_NOT_REQUESTED, /**< the mode left this direction out */
+    KITLS_KTLS_R_NO_MODULE,     /**< TCP_ULP "tls" unknown (ENOENT): no kTLS */
+    KITLS_KTLS_R_NO_ULP,        /**< ENOPROTOOPT / not a TCP socket */
+    KITLS_KTLS_R_ULP_FAILED,    /**< TCP_ULP failed otherwise (kitls_ktls_errno()) */
+    KITLS_KTLS_R_CIPHER,        /**< the kernel refused this suite (e.g. ChaCha20 < 5.11) */
+    KITLS_KTLS_R_NO_REKEY,      /**< REKEY_REQUIRE and the kernel cannot rekey */
 };
 /** A short description of a reason. */
 KITLS_API const char *kitls_ktls_reason_string(int reason);

@@ -62,8 +62,8 @@ typedef struct kitls_uring_conn kitls_uring_conn;
 /** Default tag in the top byte of the driver's user_data. */
 #define KITLS_URING_DEFAULT_TAG 0xA7u
 /** Bits: 63..56 tag, 55..48 operation, 47..32 generation, 31..0 slot. */
-#define KITLS_URING_UD(tag, op, gen, slot)                                                     \
-    (((uint64_t)(tag) << 56) | ((uint64_t)((op)&0xff) << 48) | ((uint64_t)((gen)&0xffff) << 32) | \
+#define KITLS_URING_UD(tag, op, gen, slot)                                                         \
+    (((uint64_t)(tag) << 56) | ((uint64_t)((op)&0xff) << 48) | ((uint64_t)((gen)&0xffff) << 32) |  \
      (uint64_t)(uint32_t)(slot))
 #define KITLS_URING_UD_TAG(ud) ((unsigned)((ud) >> 56))
 #define KITLS_URING_UD_OP(ud) ((unsigned)(((ud) >> 48) & 0xff))
@@ -82,8 +82,8 @@ enum kitls_uring_op {
     KITLS_URING_OP_SHUTDOWN,
     KITLS_URING_OP_CLOSE,
     KITLS_URING_OP_CANCEL,
-    KITLS_URING_OP_POLL,       /**< readiness wait for a kTLS control step */
-    KITLS_URING_OP_TIMER,      /**< the driver's clock tick */
+    KITLS_URING_OP_POLL,  /**< readiness wait for a kTLS control step */
+    KITLS_URING_OP_TIMER, /**< the driver's clock tick */
 };
 
 /* ------------------------------------------------------------------ */
@@ -92,8 +92,8 @@ enum kitls_uring_op {
 
 /** Try kTLS after the handshake (kitls_uring_params.ktls). */
 #define KITLS_URING_KTLS_OFF 0u
-#define KITLS_URING_KTLS_TX 1u   /**< = KITLS_KTLS_TX */
-#define KITLS_URING_KTLS_RX 2u   /**< = KITLS_KTLS_RX */
+#define KITLS_URING_KTLS_TX 1u /**< = KITLS_KTLS_TX */
+#define KITLS_URING_KTLS_RX 2u /**< = KITLS_KTLS_RX */
 #define KITLS_URING_KTLS_BOTH 3u
 
 /** kitls_uring_params.flags */
@@ -152,9 +152,9 @@ struct kitls_uring_info {
     const char *alpn;        /**< NULL if none */
     const char *server_name; /**< SNI (server: as received), NULL if none */
     int resumed;
-    int ktls_tx, ktls_rx;    /**< 1 if that direction runs in the kernel */
-    int ktls_reason;         /**< enum kitls_ktls_reason for RX (or TX if RX was not tried) */
-    unsigned handshake_us;   /**< accept/connect to established */
+    int ktls_tx, ktls_rx;  /**< 1 if that direction runs in the kernel */
+    int ktls_reason;       /**< enum kitls_ktls_reason for RX (or TX if RX was not tried) */
+    unsigned handshake_us; /**< accept/connect to established */
 };
 
 struct kitls_uring_event {
@@ -248,7 +248,7 @@ struct kitls_uring_stats {
      *  io_uring recvmsg with their type, and through the kTLS layer's
      *  own recvmsg after -EIO/-EKEYEXPIRED (kernels without RECVMSG). */
     uint64_t ktls_ctrl_recvmsg, ktls_ctrl_sync;
-    uint64_t ktls_tx_rekeys;      /**< TX keys installed after a KeyUpdate of ours on
+    uint64_t ktls_tx_rekeys; /**< TX keys installed after a KeyUpdate of ours on
                                        kTLS connections (counted when they close) */
     /** Connections in a lingering close now (also counted in conns): after
      *  a fatal alert, or close_notify both ways with input possibly unread,
@@ -342,8 +342,7 @@ KITLS_API int kitls_uring_conn_fd(const kitls_uring_conn *c);
 KITLS_API int kitls_uring_conn_ktls(const kitls_uring_conn *c, enum kitls_dir dir);
 /** Key changes installed into the kernel on an offloaded connection (TX,
  *  RX; either may be NULL); 0 without kTLS. */
-KITLS_API void kitls_uring_conn_ktls_rekeys(const kitls_uring_conn *c, unsigned *tx,
-                                            unsigned *rx);
+KITLS_API void kitls_uring_conn_ktls_rekeys(const kitls_uring_conn *c, unsigned *tx, unsigned *rx);
 
 #ifdef __cplusplus
 }

@@ -13,15 +13,16 @@
 #define REQ(x)                                                                                     \
     do {                                                                                           \
         if (!(x)) {                                                                                \
-            fprintf(stderr, "fuzz harness: %s:%d: %s failed\n", __FILE__, __LINE__, #x);          \
+            fprintf(stderr, "fuzz harness: %s:%d: %s failed\n", __FILE__, __LINE__, #x);           \
             abort();                                                                               \
         }                                                                                          \
     } while (0)
 
 const struct kitls_ticket_key fz_ticket_key = {
     {'f', 'z', 't', 'k'},
-    {0x46, 0x55, 0x5a, 0x5a, 0x2d, 0x74, 0x69, 0x63, 0x6b, 0x65, 0x74, 0x2d, 0x6b, 0x65, 0x79, 0x00,
-     0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10},
+    {0x46, 0x55, 0x5a, 0x5a, 0x2d, 0x74, 0x69, 0x63, 0x6b, 0x65, 0x74,
+     0x2d, 0x6b, 0x65, 0x79, 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06,
+     0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0x10},
 };
 
 /* ---- seeded streams and libcrypto's RAND ---- */
@@ -66,7 +67,10 @@ static int ossl_bytes(unsigned char *buf, int num)
     stream_fill(cur_stream, buf, (size_t)num);
     return 1;
 }
-static int ossl_status(void) { return 1; }
+static int ossl_status(void)
+{
+    return 1;
+}
 static const RAND_METHOD ossl_method = {NULL, ossl_bytes, NULL, NULL, ossl_bytes, ossl_status};
 #endif
 
@@ -76,7 +80,10 @@ static int proto_rng(void *ctx, uint8_t *buf, size_t len)
     return 0;
 }
 
-static int64_t fixed_time(void *ctx) { return ((struct fz_side *)ctx)->now; }
+static int64_t fixed_time(void *ctx)
+{
+    return ((struct fz_side *)ctx)->now;
+}
 
 void fz_side_reset(struct fz_side *s, const char *label)
 {
@@ -89,7 +96,10 @@ void fz_side_reset(struct fz_side *s, const char *label)
     fz_use(s);
 }
 
-void fz_use(struct fz_side *s) { cur_stream = s ? &s->crypto : &global_stream; }
+void fz_use(struct fz_side *s)
+{
+    cur_stream = s ? &s->crypto : &global_stream;
+}
 
 /* ---- PKI: an Ed25519 CA and one leaf (DNS:localhost) for both roles ---- */
 
@@ -171,7 +181,8 @@ void fz_init(void)
 #if !defined(OPENSSL_NO_DEPRECATED_3_0)
     REQ(RAND_set_rand_method(&ossl_method) == 1);
 #else
-    fprintf(stderr, "fuzz harness: libcrypto without deprecated APIs: runs are not deterministic\n");
+    fprintf(stderr,
+            "fuzz harness: libcrypto without deprecated APIs: runs are not deterministic\n");
 #endif
     stream_init(&global_stream, "pki");
     cur_stream = &global_stream;
@@ -197,9 +208,7 @@ kitls_config *fz_server_config(struct fz_side *s, int variant)
     REQ(kitls_config_add_cert_pem(cfg, leaf_pem, leaf_len, leaf_key_pem, leaf_key_len) == 0);
     REQ(kitls_config_load_ca_pem(cfg, ca_pem, ca_len) == 0);
     switch (variant) {
-    case 1:
-        REQ(kitls_config_set_verify(cfg, KITLS_VERIFY_REQUIRE) == 0);
-        break;
+    case 1: REQ(kitls_config_set_verify(cfg, KITLS_VERIFY_REQUIRE) == 0); break;
     case 2:
         REQ(kitls_config_set_groups(cfg, ec_groups, 2) == 0);
         REQ(kitls_config_set_hrr_cookie(cfg, 1) == 0);
@@ -217,8 +226,7 @@ kitls_config *fz_server_config(struct fz_side *s, int variant)
         REQ(kitls_config_set_middlebox_compat(cfg, 0) == 0);
         REQ(kitls_config_set_ticket_keys(cfg, &fz_ticket_key, 1) == 0);
         break;
-    default:
-        break;
+    default: break;
     }
     return cfg;
 }
@@ -453,8 +461,8 @@ static size_t record_round(struct fz_side *cs, kitls_conn *cut, struct fz_side *
     return moved;
 }
 
-int fz_record(struct fz_side *cs, kitls_conn *cut, struct fz_side *ps, kitls_conn *peer,
-              int post, struct fz_buf *out)
+int fz_record(struct fz_side *cs, kitls_conn *cut, struct fz_side *ps, kitls_conn *peer, int post,
+              struct fz_buf *out)
 {
     fz_drive(cs, cut, 1);
     for (int i = 0; i < 32; i++)
@@ -563,8 +571,8 @@ const struct fz_buf *fz_recorded(int server, int cut_variant, int peer_variant, 
     struct fz_side cs, ps;
     kitls_conn *cut = fz_cut_new(&cs, server, cut_variant);
     fz_side_reset(&ps, "peer");
-    kitls_config *pcfg = server ? fz_client_config(&ps, peer_variant)
-                                : fz_server_config(&ps, peer_variant);
+    kitls_config *pcfg =
+        server ? fz_client_config(&ps, peer_variant) : fz_server_config(&ps, peer_variant);
     kitls_conn *peer = fz_conn(&ps, pcfg, server ? peer_variant : 0);
     cache[n_cache].key = key;
     memset(&cache[n_cache].b, 0, sizeof(cache[n_cache].b));

@@ -107,8 +107,8 @@ enum { FZ_POST_DATA = 1, FZ_POST_KEYUPDATE = 2, FZ_POST_TICKET = 4, FZ_POST_CLOS
  * `post` adds peer actions after the handshake.  Returns 0 if both
  * sides completed the handshake.
  */
-int fz_record(struct fz_side *cs, kitls_conn *cut, struct fz_side *ps, kitls_conn *peer,
-              int post, struct fz_buf *out);
+int fz_record(struct fz_side *cs, kitls_conn *cut, struct fz_side *ps, kitls_conn *peer, int post,
+              struct fz_buf *out);
 
 /** A connection under test: side s reset with label "server" or "client",
  *  a config of that variant (freed with the connection by fz_cut_free). */

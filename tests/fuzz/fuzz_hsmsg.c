@@ -121,7 +121,8 @@ static void run(const struct sel *sl, const uint8_t *body, size_t len, struct fz
         memcpy(m + 4, body, len);
         /* At most a record's worth of plaintext per record. */
         for (size_t off = 0; off < 4 + len && !err; off += KITLS_MAX_PLAINTEXT) {
-            size_t chunk = 4 + len - off < KITLS_MAX_PLAINTEXT ? 4 + len - off : KITLS_MAX_PLAINTEXT;
+            size_t chunk =
+                4 + len - off < KITLS_MAX_PLAINTEXT ? 4 + len - off : KITLS_MAX_PLAINTEXT;
             err = fz_feed_entry(&s, c, e[k].ctl, m + off, chunk);
         }
         free(m);

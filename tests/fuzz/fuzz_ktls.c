@@ -89,8 +89,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (getenv("FZ_DEBUG")) {
         unsigned tx, rx;
         kitls_ktls_rekeys(k, &tx, &rx);
-        fprintf(stderr, "fuzz: ktls %s rekeys tx %u rx %u error %s\n", me_client ? "client" : "server",
-                tx, rx, kitls_error_string(kitls_conn_error(me)));
+        fprintf(stderr, "fuzz: ktls %s rekeys tx %u rx %u error %s\n",
+                me_client ? "client" : "server", tx, rx, kitls_error_string(kitls_conn_error(me)));
     }
     kitls_ktls_free(k);
     kitls_conn_free(c);

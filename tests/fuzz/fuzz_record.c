@@ -24,8 +24,8 @@ static size_t reach(struct fz_side *s, kitls_conn *c, int state, const struct fz
     while (off + 3 <= rec->len) {
         uint8_t ctl = rec->p[off];
         size_t n = (size_t)rec->p[off + 1] << 8 | rec->p[off + 2];
-        int done = state == 1 ? c->state != ST_CLIENT_WAIT_SH && (ctl & 0x7f) != CT_CCS
-                              : c->established;
+        int done =
+            state == 1 ? c->state != ST_CLIENT_WAIT_SH && (ctl & 0x7f) != CT_CCS : c->established;
         if (done || c->error)
             break;
         fz_feed_entry(s, c, ctl, rec->p + off + 3, n);
@@ -65,8 +65,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 void fz_write_seeds(const char *dir)
 {
-    static const char *names[4] = {"0-plain-client-hello", "1-handshake-keys",
-                                   "2-client-app-keys", "3-server-app-keys"};
+    static const char *names[4] = {"0-plain-client-hello", "1-handshake-keys", "2-client-app-keys",
+                                   "3-server-app-keys"};
     int post = FZ_POST_DATA | FZ_POST_TICKET | FZ_POST_KEYUPDATE | FZ_POST_CLOSE;
     for (int st = 0; st < 4; st++) {
         struct fz_side s;

@@ -34,12 +34,9 @@ static void buf_compact(struct fk_buf *b)
 static const EVP_CIPHER *evp_for(uint16_t cipher)
 {
     switch (cipher) {
-    case TLS_CIPHER_AES_GCM_128:
-        return EVP_aes_128_gcm();
-    case TLS_CIPHER_AES_GCM_256:
-        return EVP_aes_256_gcm();
-    case TLS_CIPHER_CHACHA20_POLY1305:
-        return EVP_chacha20_poly1305();
+    case TLS_CIPHER_AES_GCM_128: return EVP_aes_128_gcm();
+    case TLS_CIPHER_AES_GCM_256: return EVP_aes_256_gcm();
+    case TLS_CIPHER_CHACHA20_POLY1305: return EVP_chacha20_poly1305();
     }
     return NULL;
 }
@@ -132,8 +129,10 @@ static int fk_setsockopt(void *ctx, int fd, int level, int name, const void *val
     struct fk *fk = ctx;
     if (fd != FK_FD) {
         /* The rekey probe's own loopback socket: same rules, no data. */
-        struct fk probe = {.no_module = fk->no_module, .rekey = fk->rekey,
-                           .ulp = fk->probe_ulp, .tx = {.on = fk->probe_tx, .cipher = fk->probe_cipher}};
+        struct fk probe = {.no_module = fk->no_module,
+                           .rekey = fk->rekey,
+                           .ulp = fk->probe_ulp,
+                           .tx = {.on = fk->probe_tx, .cipher = fk->probe_cipher}};
         int r = fk_setsockopt(&probe, FK_FD, level, name, val, len);
         fk->probe_ulp = probe.ulp;
         fk->probe_tx = probe.tx.on;
@@ -196,8 +195,7 @@ static int fk_setsockopt(void *ctx, int fd, int level, int name, const void *val
         seq = a->rec_seq;
         break;
     }
-    default:
-        return -EINVAL;
+    default: return -EINVAL;
     }
     for (int i = 0; i < 8; i++)
         nd.seq = nd.seq << 8 | seq[i];
@@ -392,8 +390,8 @@ static ssize_t fk_sendfile(void *ctx, int out_fd, int in_fd, off_t *offset, size
 
 struct kitls_ktls_ops fk_ops(struct fk *fk)
 {
-    struct kitls_ktls_ops o = {fk_setsockopt, fk_getsockopt, fk_sendmsg, fk_recvmsg,
-                               fk_sendfile, fk};
+    struct kitls_ktls_ops o = {fk_setsockopt, fk_getsockopt, fk_sendmsg,
+                               fk_recvmsg,    fk_sendfile,   fk};
     return o;
 }
 

@@ -18,10 +18,10 @@
 
 struct fk_dir {
     int on;
-    uint16_t cipher;  /* TLS_CIPHER_* */
+    uint16_t cipher; /* TLS_CIPHER_* */
     uint8_t key[32];
     size_t key_len;
-    uint8_t iv[12];   /* salt || iv */
+    uint8_t iv[12]; /* salt || iv */
     uint64_t seq;
 };
 
@@ -34,12 +34,12 @@ struct fk_buf {
 
 struct fk {
     /* behaviour knobs */
-    int no_module;     /* TCP_ULP "tls" -> ENOENT */
-    int rekey;         /* a second TLS_TX/TLS_RX works (Linux >= 6.14) */
-    int no_chacha;     /* TLS_CIPHER_CHACHA20_POLY1305 -> EINVAL (< 5.11) */
-    size_t max_write;  /* sendmsg/sendfile take at most this much (0: all) */
-    int eagain_sends;  /* the next N sendmsg calls answer EAGAIN */
-    int fail_setsockopt; /* the next SOL_TLS setsockopt answers -this */
+    int no_module;        /* TCP_ULP "tls" -> ENOENT */
+    int rekey;            /* a second TLS_TX/TLS_RX works (Linux >= 6.14) */
+    int no_chacha;        /* TLS_CIPHER_CHACHA20_POLY1305 -> EINVAL (< 5.11) */
+    size_t max_write;     /* sendmsg/sendfile take at most this much (0: all) */
+    int eagain_sends;     /* the next N sendmsg calls answer EAGAIN */
+    int fail_setsockopt;  /* the next SOL_TLS setsockopt answers -this */
     int no_rx_getsockopt; /* getsockopt TLS_RX -> ENOPROTOOPT */
     /* state of the one fake socket (fd FK_FD) */
     int ulp;
@@ -52,7 +52,7 @@ struct fk {
     int peer_eof;
     uint8_t rec[16384 + 256]; /* current decrypted record */
     size_t rec_len, rec_off;
-    int rec_type;      /* 0: none */
+    int rec_type; /* 0: none */
     /* counters, like /proc/net/tls_stat */
     unsigned tx_sw, rx_sw, rekey_tx, rekey_rx, rekey_received, decrypt_err;
     unsigned long records_out, records_in;

@@ -22,7 +22,8 @@ void ku_make_cert(void)
     X509_gmtime_adj(X509_getm_notBefore(x), -86400);
     X509_gmtime_adj(X509_getm_notAfter(x), 86400 * 30);
     X509_NAME *n = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1, -1, 0);
+    X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_ASC, (const unsigned char *)"localhost", -1, -1,
+                               0);
     X509_set_issuer_name(x, n);
     X509_set_pubkey(x, k);
     X509_EXTENSION *ext = X509V3_EXT_conf_nid(NULL, NULL, NID_subject_alt_name, "DNS:localhost");

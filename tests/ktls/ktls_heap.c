@@ -30,7 +30,6 @@
 
 #define N 32
 
-
 static size_t heap(void)
 {
     struct mallinfo2 mi = mallinfo2();
@@ -134,7 +133,8 @@ int main(int argc, char **argv)
         return 1;
     printf("heap per connection: offloaded (tx+rx, buffers released) %ld bytes; "
            "userspace (buffers released) %ld bytes; kitls_ktls object included; "
-           "%d connections, glibc chunk sizes\n", off, user, N);
+           "%d connections, glibc chunk sizes\n",
+           off, user, N);
     printf("heap per offloaded connection: %ld bytes (target 2048): %s\n", off,
            off <= 2048 ? "met" : "missed");
     kitls_ktls_free(w.k);

@@ -57,8 +57,7 @@ static void me_to_peer(struct env *e, size_t len, unsigned seed)
         int r;
         while ((r = kitls_conn_read(e->peer, dst + got, len - got)) > 0)
             got += (size_t)r;
-        ck_assert_msg(r == KITLS_E_WANT_READ || got == len, "peer read: %s",
-                      kitls_error_string(r));
+        ck_assert_msg(r == KITLS_E_WANT_READ || got == len, "peer read: %s", kitls_error_string(r));
     }
     ck_assert_uint_eq(got, len);
     ck_assert(memcmp(src, dst, len) == 0);
@@ -393,8 +392,8 @@ START_TEST(ekeyexpired)
     ck_assert_int_eq(kitls_conn_write(e.peer, d, sizeof(d)), (int)sizeof(d));
     fk_pump(&e.fk, e.peer);
     struct iovec iov = {buf, sizeof(buf)};
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b,
-                       .msg_controllen = sizeof(cb.b)};
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b, .msg_controllen = sizeof(cb.b)};
     ssize_t r = e.ops.recvmsg(e.ops.ctx, 100, &m, 0);
     ck_assert_int_eq(r, 5);
     ck_assert_int_eq(kitls_conn_feed_record(e.me, 22, buf, (size_t)r), 0);

@@ -203,7 +203,8 @@ START_TEST(recv_pending_hands_over_early_records)
         env_new(&e, KITLS_AES_128_GCM_SHA256, 1);
         e.fk.no_module = no_module;
         const char msg[] = "early bird";
-        ck_assert_int_eq(kitls_conn_write(e.peer, (const uint8_t *)msg, sizeof(msg)), (int)sizeof(msg));
+        ck_assert_int_eq(kitls_conn_write(e.peer, (const uint8_t *)msg, sizeof(msg)),
+                         (int)sizeof(msg));
         const uint8_t *p;
         size_t n = kitls_conn_out_peek(e.peer, &p);
         ck_assert_int_eq(kitls_conn_feed(e.me, p, n), 0);
@@ -230,8 +231,8 @@ static ssize_t driver_recvmsg(struct env *e, uint8_t *buf, size_t cap, int *type
     } cb;
     memset(&cb, 0, sizeof(cb));
     struct iovec iov = {buf, cap};
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b,
-                       .msg_controllen = sizeof(cb.b)};
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b, .msg_controllen = sizeof(cb.b)};
     ssize_t r = e->ops.recvmsg(e->ops.ctx, FK_FD, &m, 0);
     *type = 23;
     if (r >= 0 && cb.align.cmsg_level == SOL_TLS && cb.align.cmsg_type == TLS_GET_RECORD_TYPE)

@@ -29,14 +29,14 @@
 
 static int passed, failed;
 
-#define CHECK(cond, ...)                                                                  \
-    do {                                                                                  \
-        if (!(cond)) {                                                                    \
-            printf("  FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                      \
-            printf(__VA_ARGS__);                                                          \
-            printf("\n");                                                                 \
-            return -1;                                                                    \
-        }                                                                                 \
+#define CHECK(cond, ...)                                                                           \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            printf("  FAIL %s:%d: %s: ", __FILE__, __LINE__, #cond);                               \
+            printf(__VA_ARGS__);                                                                   \
+            printf("\n");                                                                          \
+            return -1;                                                                             \
+        }                                                                                          \
     } while (0)
 
 struct side {
@@ -82,8 +82,7 @@ static int pair_new(struct pair *p, uint16_t suite, unsigned mode, int policy)
     p->b.fd = fds[1];
     if (kitls_ktls_new(&p->a.k, p->a.c, p->a.fd, NULL) ||
         kitls_ktls_new(&p->b.k, p->b.c, p->b.fd, NULL) ||
-        (mode && kitls_ktls_set_mode(p->a.k, mode)) ||
-        kitls_ktls_set_rekey_policy(p->a.k, policy))
+        (mode && kitls_ktls_set_mode(p->a.k, mode)) || kitls_ktls_set_rekey_policy(p->a.k, policy))
         return -1;
     int ra = KITLS_KTLS_E_AGAIN, rb = KITLS_KTLS_E_AGAIN;
     /* Loopback delivery is asynchronous: wait for the sockets, up to 20 s. */
@@ -133,7 +132,8 @@ static int transfer(struct side *from, struct side *to, size_t len, unsigned see
     int ret = 0;
     for (long i = 0; got < len && i < 2000000; i++) {
         if (sent < len) {
-            ssize_t r = kitls_ktls_send(from->k, src + sent, len - sent > 65536 ? 65536 : len - sent);
+            ssize_t r =
+                kitls_ktls_send(from->k, src + sent, len - sent > 65536 ? 65536 : len - sent);
             if (r > 0)
                 sent += (size_t)r;
             else if (r != KITLS_KTLS_E_AGAIN) {
@@ -176,7 +176,10 @@ static long tls_stat(const char *name)
 static int expect_rekey = -1;
 static int rekey_ok;
 
-static const char *sname(uint16_t s) { return kitls_suite_name(s); }
+static const char *sname(uint16_t s)
+{
+    return kitls_suite_name(s);
+}
 
 /* Data both ways; tickets after offload; KeyUpdate; close_notify. */
 static int t_data(uint16_t suite, unsigned mode)
@@ -193,7 +196,8 @@ static int t_data(uint16_t suite, unsigned mode)
     /* NewSessionTicket after offload. */
     int s0 = p.sessions;
     CHECK(kitls_conn_send_ticket(p.b.c) == 0, "ticket");
-    CHECK((r = transfer(&p.b, &p.a, 100, 3, NULL)) == 0, "after ticket: %s", kitls_ktls_strerror(r));
+    CHECK((r = transfer(&p.b, &p.a, 100, 3, NULL)) == 0, "after ticket: %s",
+          kitls_ktls_strerror(r));
     CHECK(p.sessions == s0 + 1, "sessions %d -> %d", s0, p.sessions);
     /* close_notify both ways. */
     CHECK(kitls_ktls_close(p.a.k) == 0, "close a");
@@ -229,8 +233,8 @@ static int t_key_update(uint16_t suite)
         ssize_t n = KITLS_KTLS_E_AGAIN;
         for (int i = 0; i < 100000 && n == KITLS_KTLS_E_AGAIN; i++)
             n = kitls_ktls_recv(p.b.k, buf, sizeof(buf));
-        CHECK(n == KITLS_E_ALERT_RECEIVED && kitls_conn_peer_alert(p.b.c) == 80,
-              "peer got %s", kitls_ktls_strerror((int)n));
+        CHECK(n == KITLS_E_ALERT_RECEIVED && kitls_conn_peer_alert(p.b.c) == 80, "peer got %s",
+              kitls_ktls_strerror((int)n));
         pair_free(&p);
         return 0;
     }
@@ -312,8 +316,14 @@ static int sendfile_run(uint16_t suite, int user)
     return 0;
 }
 
-static int t_sendfile(uint16_t suite) { return sendfile_run(suite, 0); }
-static int t_sendfile_user(uint16_t suite) { return sendfile_run(suite, 1); }
+static int t_sendfile(uint16_t suite)
+{
+    return sendfile_run(suite, 0);
+}
+static int t_sendfile_user(uint16_t suite)
+{
+    return sendfile_run(suite, 1);
+}
 
 static void run(const char *name, int (*fn)(uint16_t), uint16_t suite)
 {
@@ -381,12 +391,27 @@ static int ku_in_flight(uint16_t suite, int a_server)
     pair_free(&p);
     return 0;
 }
-static int ku_in_flight_client(uint16_t s) { return ku_in_flight(s, 0); }
-static int ku_in_flight_server(uint16_t s) { return ku_in_flight(s, 1); }
+static int ku_in_flight_client(uint16_t s)
+{
+    return ku_in_flight(s, 0);
+}
+static int ku_in_flight_server(uint16_t s)
+{
+    return ku_in_flight(s, 1);
+}
 
-static int data_both(uint16_t s) { return t_data(s, KITLS_KTLS_BOTH); }
-static int data_tx(uint16_t s) { return t_data(s, KITLS_KTLS_TX); }
-static int data_rx(uint16_t s) { return t_data(s, KITLS_KTLS_RX); }
+static int data_both(uint16_t s)
+{
+    return t_data(s, KITLS_KTLS_BOTH);
+}
+static int data_tx(uint16_t s)
+{
+    return t_data(s, KITLS_KTLS_TX);
+}
+static int data_rx(uint16_t s)
+{
+    return t_data(s, KITLS_KTLS_RX);
+}
 
 int main(void)
 {
@@ -404,8 +429,8 @@ int main(void)
     long tx0 = tls_stat("TlsTxSw"), rx0 = tls_stat("TlsRxSw");
     long rk0 = tls_stat("TlsRxRekeyOk"), tk0 = tls_stat("TlsTxRekeyOk");
     if (expect_rekey >= 0) {
-        printf("%s probe matches the kernel (expected %d)\n", probe == expect_rekey ? "ok  " : "FAIL",
-               expect_rekey);
+        printf("%s probe matches the kernel (expected %d)\n",
+               probe == expect_rekey ? "ok  " : "FAIL", expect_rekey);
         if (probe == expect_rekey)
             passed++;
         else
@@ -429,9 +454,10 @@ int main(void)
     long tx1 = tls_stat("TlsTxSw"), rx1 = tls_stat("TlsRxSw");
     long rk1 = tls_stat("TlsRxRekeyOk"), tk1 = tls_stat("TlsTxRekeyOk");
     printf("tls_stat: TlsTxSw %ld -> %ld, TlsRxSw %ld -> %ld, TlsTxRekeyOk %ld -> %ld, "
-           "TlsRxRekeyOk %ld -> %ld\n", tx0, tx1, rx0, rx1, tk0, tk1, rk0, rk1);
-    int stat_ok = tx1 - tx0 >= 10 && rx1 - rx0 >= 10 &&
-                  (!rekey_ok || (tk1 - tk0 >= 6 && rk1 - rk0 >= 6));
+           "TlsRxRekeyOk %ld -> %ld\n",
+           tx0, tx1, rx0, rx1, tk0, tk1, rk0, rk1);
+    int stat_ok =
+        tx1 - tx0 >= 10 && rx1 - rx0 >= 10 && (!rekey_ok || (tk1 - tk0 >= 6 && rk1 - rk0 >= 6));
     printf("%s tls_stat counters show the kernel path\n", stat_ok ? "ok  " : "FAIL");
     stat_ok ? passed++ : failed++;
     printf("%d passed, %d failed\n", passed, failed);

@@ -332,7 +332,7 @@ START_TEST(fail_after_tls_tx)
     fk_env_new(&e, KITLS_AES_256_GCM_SHA384, _i, 1, 0);
     struct tx_saboteur t = {.fk = e.ops, .me = e.me};
     struct kitls_ktls_ops ops = {sabotage_setsockopt, pass_getsockopt, pass_sendmsg,
-                                 pass_recvmsg, pass_sendfile, &t};
+                                 pass_recvmsg,        pass_sendfile,   &t};
     kitls_ktls_free(e.k);
     ck_assert_int_eq(kitls_ktls_new(&e.k, e.me, FK_FD, &ops), 0);
     ck_assert_int_eq(kitls_ktls_enable(e.k), KITLS_KTLS_E_INSTALL);

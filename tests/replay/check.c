@@ -191,8 +191,8 @@ static int deliver(kitls_config *cfg, const struct rp_flight *fl, int want, cons
     if (verbose)
         printf("  %s delivery: handshake=%s status=%d resumed=%d early=%zu bytes in %d events, "
                "%zu bytes out\n",
-               what, r == KITLS_E_WANT_READ ? "want_read" : kitls_error_string(r), status,
-               resumed, got, early_events, out_len);
+               what, r == KITLS_E_WANT_READ ? "want_read" : kitls_error_string(r), status, resumed,
+               got, early_events, out_len);
 
     switch (want) {
     case RP_ACCEPT:
@@ -224,8 +224,7 @@ static int deliver(kitls_config *cfg, const struct rp_flight *fl, int want, cons
         EXPECT(resumed == 1, "not resumed\n");
         EXPECT(so.psk_ext, "no pre_shared_key in the ServerHello\n");
         EXPECT(fl->early_len == 0 || early_events > 0, "no KITLS_E_EARLY_DATA\n");
-        EXPECT(got == fl->early_len, "%zu bytes of early data, %zu expected\n", got,
-               fl->early_len);
+        EXPECT(got == fl->early_len, "%zu bytes of early data, %zu expected\n", got, fl->early_len);
         EXPECT(got != fl->early_len || !strcmp(h, fl->early_sha256), "early data differs\n");
     } else if (want == RP_REJECT || want == RP_FALLBACK) {
         EXPECT(status == KITLS_EARLY_REJECTED, "early data status %d, rejected expected\n", status);

@@ -34,18 +34,18 @@ int rp_verdict_by_name(const char *s);
 /* One recorded flight and its metadata (see README.md for the format). */
 struct rp_flight {
     char name[64];
-    char suite[64];  /* IANA name */
-    char group[32];  /* key share group name */
-    int compat;      /* middlebox compatibility (a CCS record before the early data) */
-    int64_t issued;  /* server clock when the ticket was issued */
+    char suite[64]; /* IANA name */
+    char group[32]; /* key share group name */
+    int compat;     /* middlebox compatibility (a CCS record before the early data) */
+    int64_t issued; /* server clock when the ticket was issued */
     uint32_t lifetime;
     int64_t client_time; /* client clock when the flight was sent */
     int64_t replay_time; /* server clock for both deliveries */
     size_t early_len;
     char early_sha256[65];
-    char tamper[32]; /* "none" or "binder" */
-    int first, second;  /* enum rp_verdict */
-    uint8_t *bytes;  /* the flight as sent on the wire */
+    char tamper[32];   /* "none" or "binder" */
+    int first, second; /* enum rp_verdict */
+    uint8_t *bytes;    /* the flight as sent on the wire */
     size_t len;
 };
 

@@ -86,7 +86,10 @@ static int ossl_bytes(unsigned char *buf, int num)
     stream_fill(&ossl_stream, buf, (size_t)num);
     return 1;
 }
-static int ossl_status(void) { return 1; }
+static int ossl_status(void)
+{
+    return 1;
+}
 static const RAND_METHOD ossl_method = {NULL, ossl_bytes, NULL, NULL, ossl_bytes, ossl_status};
 #endif
 
@@ -107,14 +110,14 @@ struct variant {
 
 static const struct variant variants[] = {
     /* Fresh flights: accepted once, then rejected (the PSK still resumes). */
-    {"aes128-x25519-64", KITLS_AES_128_GCM_SHA256, KITLS_GROUP_X25519, 1, 64, 7200, 10, 10,
-     "none", RP_ACCEPT, RP_REJECT},
+    {"aes128-x25519-64", KITLS_AES_128_GCM_SHA256, KITLS_GROUP_X25519, 1, 64, 7200, 10, 10, "none",
+     RP_ACCEPT, RP_REJECT},
     {"aes256-x25519-1000", KITLS_AES_256_GCM_SHA384, KITLS_GROUP_X25519, 1, 1000, 7200, 10, 10,
      "none", RP_ACCEPT, RP_REJECT},
-    {"chacha-x25519-40000", KITLS_CHACHA20_POLY1305_SHA256, KITLS_GROUP_X25519, 1, 40000, 7200,
-     10, 10, "none", RP_ACCEPT, RP_REJECT},
-    {"aes128-p256-nocompat-300", KITLS_AES_128_GCM_SHA256, KITLS_GROUP_SECP256R1, 0, 300, 7200,
-     100, 100, "none", RP_ACCEPT, RP_REJECT},
+    {"chacha-x25519-40000", KITLS_CHACHA20_POLY1305_SHA256, KITLS_GROUP_X25519, 1, 40000, 7200, 10,
+     10, "none", RP_ACCEPT, RP_REJECT},
+    {"aes128-p256-nocompat-300", KITLS_AES_128_GCM_SHA256, KITLS_GROUP_SECP256R1, 0, 300, 7200, 100,
+     100, "none", RP_ACCEPT, RP_REJECT},
     {"aes128-x25519-1", KITLS_AES_128_GCM_SHA256, KITLS_GROUP_X25519, 1, 1, 7200, 7000, 7000,
      "none", RP_ACCEPT, RP_REJECT},
     /* One bit of the PSK binder flipped: fatal decrypt_error, every time. */
@@ -135,8 +138,8 @@ static const struct variant variants[] = {
 static void early_data(const char *name, uint8_t *p, size_t n)
 {
     char hdr[128];
-    int hl = snprintf(hdr, sizeof(hdr), "GET /replay/%s HTTP/1.1\r\nHost: " RP_SNI "\r\n\r\n",
-                      name);
+    int hl =
+        snprintf(hdr, sizeof(hdr), "GET /replay/%s HTTP/1.1\r\nHost: " RP_SNI "\r\n\r\n", name);
     for (size_t i = 0; i < n; i++)
         p[i] = i < (size_t)hl ? (uint8_t)hdr[i] : (uint8_t)('a' + (i * 7) % 26);
 }
@@ -144,7 +147,7 @@ static void early_data(const char *name, uint8_t *p, size_t n)
 #define CHECK(x)                                                                                   \
     do {                                                                                           \
         if (!(x)) {                                                                                \
-            fprintf(stderr, "%s: %s:%d: %s failed\n", v->name, __FILE__, __LINE__, #x);           \
+            fprintf(stderr, "%s: %s:%d: %s failed\n", v->name, __FILE__, __LINE__, #x);            \
             goto out;                                                                              \
         }                                                                                          \
     } while (0)

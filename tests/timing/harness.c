@@ -21,7 +21,10 @@ _Noreturn void tm_fail(const char *file, int line, const char *what)
 
 static uint64_t rs[4];
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static uint64_t rotl(uint64_t x, int k)
+{
+    return (x << k) | (x >> (64 - k));
+}
 
 void tm_rand_seed(uint64_t seed)
 {
@@ -57,7 +60,10 @@ void tm_rand_bytes(uint8_t *p, size_t n)
     }
 }
 
-uint8_t tm_rand_nonzero(void) { return (uint8_t)(1 + tm_rand64() % 255); }
+uint8_t tm_rand_nonzero(void)
+{
+    return (uint8_t)(1 + tm_rand64() % 255);
+}
 
 /* ---- the clock ---- */
 

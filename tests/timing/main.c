@@ -152,8 +152,9 @@ int main(int argc, char **argv)
             continue;
         fprintf(fs[k], "# kitls timing harness%s, %s\n", self ? " (self-test)" : "", date);
         fprintf(fs[k], "# cpu: %s; timer: %s; %s\n", cpu, tm_timer_name(), OPENSSL_VERSION_TEXT);
-        fprintf(fs[k], "# measurements per path: %zu (+ warm-up); seed: %" PRIu64
-                       "; threshold |t| < %.1f\n",
+        fprintf(fs[k],
+                "# measurements per path: %zu (+ warm-up); seed: %" PRIu64
+                "; threshold |t| < %.1f\n",
                 n, seed, thr);
         fprintf(fs[k], "# median0/1: per-class median; crop: percentile kept at max|t|; "
                        "detect: smallest mean difference (4.5 s.e.) this run flags\n");

@@ -25,7 +25,10 @@ static int64_t fixed_now(void *ctx)
 }
 
 /* Flip one byte of p at index i to another value. */
-static void flip(uint8_t *p, size_t i) { p[i] ^= tm_rand_nonzero(); }
+static void flip(uint8_t *p, size_t i)
+{
+    p[i] ^= tm_rand_nonzero();
+}
 
 /* ---- Finished (hs.c kitls_hs_recv_fin: HMAC, then CRYPTO_memcmp) ---- */
 
@@ -54,8 +57,14 @@ static int fin_setup(void **out, uint16_t suite_id)
     return 0;
 }
 
-static int fin256_setup(void **out) { return fin_setup(out, KITLS_AES_128_GCM_SHA256); }
-static int fin384_setup(void **out) { return fin_setup(out, KITLS_AES_256_GCM_SHA384); }
+static int fin256_setup(void **out)
+{
+    return fin_setup(out, KITLS_AES_128_GCM_SHA256);
+}
+static int fin384_setup(void **out)
+{
+    return fin_setup(out, KITLS_AES_256_GCM_SHA384);
+}
 
 static void fin_prepare(void *ctx, int cls, uint8_t *in)
 {
@@ -104,7 +113,8 @@ struct psk_ctx {
 static int psk_setup(void **out)
 {
     struct psk_ctx *x = calloc(1, sizeof(*x));
-    static const struct kitls_ticket_key tk = {{'t', 'm', 'n', 'g'}, {0x74, 0x69, 0x6d, 0x69, 0x6e, 0x67}};
+    static const struct kitls_ticket_key tk = {{'t', 'm', 'n', 'g'},
+                                               {0x74, 0x69, 0x6d, 0x69, 0x6e, 0x67}};
     TM_REQ(x && (x->scfg = kitls_config_new(KITLS_ROLE_SERVER)) &&
            (x->ccfg = kitls_config_new(KITLS_ROLE_CLIENT)));
     TM_REQ(!kitls_config_set_time(x->scfg, fixed_now, NULL) &&
@@ -251,9 +261,18 @@ static int rec_setup(void **out, uint16_t suite_id)
     return 0;
 }
 
-static int rec_aes128_setup(void **out) { return rec_setup(out, KITLS_AES_128_GCM_SHA256); }
-static int rec_aes256_setup(void **out) { return rec_setup(out, KITLS_AES_256_GCM_SHA384); }
-static int rec_chacha_setup(void **out) { return rec_setup(out, KITLS_CHACHA20_POLY1305_SHA256); }
+static int rec_aes128_setup(void **out)
+{
+    return rec_setup(out, KITLS_AES_128_GCM_SHA256);
+}
+static int rec_aes256_setup(void **out)
+{
+    return rec_setup(out, KITLS_AES_256_GCM_SHA384);
+}
+static int rec_chacha_setup(void **out)
+{
+    return rec_setup(out, KITLS_CHACHA20_POLY1305_SHA256);
+}
 
 static void rec_teardown(void *ctx)
 {
@@ -318,8 +337,14 @@ static int ks_setup_suite(void **out, uint16_t suite_id)
     return 0;
 }
 
-static int ks_setup(void **out) { return ks_setup_suite(out, KITLS_AES_128_GCM_SHA256); }
-static int ks_chacha_setup(void **out) { return ks_setup_suite(out, KITLS_CHACHA20_POLY1305_SHA256); }
+static int ks_setup(void **out)
+{
+    return ks_setup_suite(out, KITLS_AES_128_GCM_SHA256);
+}
+static int ks_chacha_setup(void **out)
+{
+    return ks_setup_suite(out, KITLS_CHACHA20_POLY1305_SHA256);
+}
 
 static void ks_teardown(void *ctx)
 {
@@ -380,36 +405,126 @@ static int ks_traffic_run(void *ctx, uint8_t *in)
 #define BM KITLS_E_BAD_RECORD_MAC
 
 const struct tm_path tm_lib_paths[] = {
-    {"fin-sha256", "hs.c recv_fin: Finished verify_data wrong in first vs last byte (32 B)",
-     KITLS_MAX_HASH, {DE, DE}, fin256_setup, fin_prepare, fin_run, fin_teardown},
-    {"fin-sha384", "hs.c recv_fin: Finished verify_data wrong in first vs last byte (48 B)",
-     KITLS_MAX_HASH, {DE, DE}, fin384_setup, fin_prepare, fin_run, fin_teardown},
-    {"binder-sha256", "session.c psk_server_check: binder wrong in first vs last byte",
-     CH_MAX, {DE, DE}, psk_setup, binder_prepare, binder_run, psk_teardown},
-    {"ticket-tag", "session.c ticket_open: ticket tag wrong in first vs last byte", CH_MAX,
-     {0, 0}, psk_setup, ticket_tag_prepare, ticket_run, psk_teardown},
-    {"ticket-ct", "session.c ticket_open: tampered ticket ciphertext vs tampered tag", CH_MAX,
-     {0, 0}, psk_setup, ticket_ct_prepare, ticket_run, psk_teardown},
-    {"rec-tag-aes128gcm", "record.c rec_open: AEAD tag wrong in first vs last byte", REC_LEN,
-     {BM, BM}, rec_aes128_setup, rec_tag_prepare, rec_open_run, rec_teardown},
-    {"rec-tag-aes256gcm", "record.c rec_open: AEAD tag wrong in first vs last byte", REC_LEN,
-     {BM, BM}, rec_aes256_setup, rec_tag_prepare, rec_open_run, rec_teardown},
-    {"rec-tag-chacha20", "record.c rec_open: AEAD tag wrong in first vs last byte", REC_LEN,
-     {BM, BM}, rec_chacha_setup, rec_tag_prepare, rec_open_run, rec_teardown},
-    {"rec-pad", "record.c rec_open: 255 B content + 0 padding vs 1 B content + 254 padding",
-     REC_LEN, {0, 0}, rec_aes128_setup, rec_pad_prepare, rec_open_run, rec_teardown},
-    {"ks-early-psk", "keysched.c ks_early: PSK all-zero vs random", KITLS_MAX_HASH, {0, 0},
-     ks_setup, secret_prepare, ks_early_run, ks_teardown},
-    {"ks-handshake", "keysched.c ks_handshake: (EC)DHE secret all-zero vs random",
-     KITLS_MAX_HASH, {0, 0}, ks_setup, secret_prepare, ks_handshake_run, ks_teardown},
-    {"ks-derive", "keysched.c ks_derive: handshake secret all-zero vs random", KITLS_MAX_HASH,
-     {0, 0}, ks_setup, secret_prepare, ks_derive_run, ks_teardown},
-    {"ks-finished", "keysched.c ks_finished: base secret all-zero vs random", KITLS_MAX_HASH,
-     {0, 0}, ks_setup, secret_prepare, ks_finished_run, ks_teardown},
-    {"ks-traffic-aes128gcm", "record.c rec_set_secret: traffic secret all-zero vs random",
-     KITLS_MAX_HASH, {0, 0}, ks_setup, secret_prepare, ks_traffic_run, ks_teardown},
-    {"ks-traffic-chacha20", "record.c rec_set_secret: traffic secret all-zero vs random",
-     KITLS_MAX_HASH, {0, 0}, ks_chacha_setup, secret_prepare, ks_traffic_run, ks_teardown},
+    {"fin-sha256",
+     "hs.c recv_fin: Finished verify_data wrong in first vs last byte (32 B)",
+     KITLS_MAX_HASH,
+     {DE, DE},
+     fin256_setup,
+     fin_prepare,
+     fin_run,
+     fin_teardown},
+    {"fin-sha384",
+     "hs.c recv_fin: Finished verify_data wrong in first vs last byte (48 B)",
+     KITLS_MAX_HASH,
+     {DE, DE},
+     fin384_setup,
+     fin_prepare,
+     fin_run,
+     fin_teardown},
+    {"binder-sha256",
+     "session.c psk_server_check: binder wrong in first vs last byte",
+     CH_MAX,
+     {DE, DE},
+     psk_setup,
+     binder_prepare,
+     binder_run,
+     psk_teardown},
+    {"ticket-tag",
+     "session.c ticket_open: ticket tag wrong in first vs last byte",
+     CH_MAX,
+     {0, 0},
+     psk_setup,
+     ticket_tag_prepare,
+     ticket_run,
+     psk_teardown},
+    {"ticket-ct",
+     "session.c ticket_open: tampered ticket ciphertext vs tampered tag",
+     CH_MAX,
+     {0, 0},
+     psk_setup,
+     ticket_ct_prepare,
+     ticket_run,
+     psk_teardown},
+    {"rec-tag-aes128gcm",
+     "record.c rec_open: AEAD tag wrong in first vs last byte",
+     REC_LEN,
+     {BM, BM},
+     rec_aes128_setup,
+     rec_tag_prepare,
+     rec_open_run,
+     rec_teardown},
+    {"rec-tag-aes256gcm",
+     "record.c rec_open: AEAD tag wrong in first vs last byte",
+     REC_LEN,
+     {BM, BM},
+     rec_aes256_setup,
+     rec_tag_prepare,
+     rec_open_run,
+     rec_teardown},
+    {"rec-tag-chacha20",
+     "record.c rec_open: AEAD tag wrong in first vs last byte",
+     REC_LEN,
+     {BM, BM},
+     rec_chacha_setup,
+     rec_tag_prepare,
+     rec_open_run,
+     rec_teardown},
+    {"rec-pad",
+     "record.c rec_open: 255 B content + 0 padding vs 1 B content + 254 padding",
+     REC_LEN,
+     {0, 0},
+     rec_aes128_setup,
+     rec_pad_prepare,
+     rec_open_run,
+     rec_teardown},
+    {"ks-early-psk",
+     "keysched.c ks_early: PSK all-zero vs random",
+     KITLS_MAX_HASH,
+     {0, 0},
+     ks_setup,
+     secret_prepare,
+     ks_early_run,
+     ks_teardown},
+    {"ks-handshake",
+     "keysched.c ks_handshake: (EC)DHE secret all-zero vs random",
+     KITLS_MAX_HASH,
+     {0, 0},
+     ks_setup,
+     secret_prepare,
+     ks_handshake_run,
+     ks_teardown},
+    {"ks-derive",
+     "keysched.c ks_derive: handshake secret all-zero vs random",
+     KITLS_MAX_HASH,
+     {0, 0},
+     ks_setup,
+     secret_prepare,
+     ks_derive_run,
+     ks_teardown},
+    {"ks-finished",
+     "keysched.c ks_finished: base secret all-zero vs random",
+     KITLS_MAX_HASH,
+     {0, 0},
+     ks_setup,
+     secret_prepare,
+     ks_finished_run,
+     ks_teardown},
+    {"ks-traffic-aes128gcm",
+     "record.c rec_set_secret: traffic secret all-zero vs random",
+     KITLS_MAX_HASH,
+     {0, 0},
+     ks_setup,
+     secret_prepare,
+     ks_traffic_run,
+     ks_teardown},
+    {"ks-traffic-chacha20",
+     "record.c rec_set_secret: traffic secret all-zero vs random",
+     KITLS_MAX_HASH,
+     {0, 0},
+     ks_chacha_setup,
+     secret_prepare,
+     ks_traffic_run,
+     ks_teardown},
     TM_KEY_PATHS,
     TM_SIG_PATHS,
 };

@@ -50,13 +50,22 @@ static int key_setup(void **out, uint16_t group, uint16_t scheme, const char *ty
     return 0;
 }
 
-int tm_kex_x25519_setup(void **ctx) { return key_setup(ctx, KITLS_GROUP_X25519, 0, "X25519", NULL); }
-int tm_kex_p256_setup(void **ctx) { return key_setup(ctx, KITLS_GROUP_SECP256R1, 0, "EC", "P-256"); }
+int tm_kex_x25519_setup(void **ctx)
+{
+    return key_setup(ctx, KITLS_GROUP_X25519, 0, "X25519", NULL);
+}
+int tm_kex_p256_setup(void **ctx)
+{
+    return key_setup(ctx, KITLS_GROUP_SECP256R1, 0, "EC", "P-256");
+}
 int tm_sign_p256_setup(void **ctx)
 {
     return key_setup(ctx, 0, KITLS_SIG_ECDSA_SECP256R1_SHA256, "EC", "P-256");
 }
-int tm_sign_ed25519_setup(void **ctx) { return key_setup(ctx, 0, KITLS_SIG_ED25519, "ED25519", NULL); }
+int tm_sign_ed25519_setup(void **ctx)
+{
+    return key_setup(ctx, 0, KITLS_SIG_ED25519, "ED25519", NULL);
+}
 
 /* Slot: the key copy (pointer), then a random transcript hash (public). */
 void tm_key_prepare(void *ctx, int cls, uint8_t *in)

@@ -52,7 +52,10 @@ static int st_setup(void **ctx)
     return 0;
 }
 
-static void st_teardown(void *ctx) { free(ctx); }
+static void st_teardown(void *ctx)
+{
+    free(ctx);
+}
 
 /* A copy of ref (n bytes) with the first (class 0) or last (class 1) byte changed. */
 static void mismatch(const uint8_t *ref, size_t n, int cls, uint8_t *in)
@@ -101,13 +104,37 @@ static int ct_fin_run(void *ctx, uint8_t *in)
 }
 
 const struct tm_path tm_self_paths[] = {
-    {"leaky-512", "planted early-exit compare, 512 B: mismatch in first vs last byte", BIG, {1, 1},
-     st_setup, big_prepare, leaky_big_run, st_teardown},
-    {"ct-512", "CRYPTO_memcmp, 512 B: mismatch in first vs last byte", BIG, {1, 1}, st_setup,
-     big_prepare, ct_big_run, st_teardown},
-    {"leaky-fin", "Finished HMAC + planted early-exit compare, 32 B: first vs last byte",
-     KITLS_MAX_HASH, {1, 1}, st_setup, fin_prepare, leaky_fin_run, st_teardown},
-    {"ct-fin", "Finished HMAC + CRYPTO_memcmp, 32 B: first vs last byte", KITLS_MAX_HASH, {1, 1},
-     st_setup, fin_prepare, ct_fin_run, st_teardown},
+    {"leaky-512",
+     "planted early-exit compare, 512 B: mismatch in first vs last byte",
+     BIG,
+     {1, 1},
+     st_setup,
+     big_prepare,
+     leaky_big_run,
+     st_teardown},
+    {"ct-512",
+     "CRYPTO_memcmp, 512 B: mismatch in first vs last byte",
+     BIG,
+     {1, 1},
+     st_setup,
+     big_prepare,
+     ct_big_run,
+     st_teardown},
+    {"leaky-fin",
+     "Finished HMAC + planted early-exit compare, 32 B: first vs last byte",
+     KITLS_MAX_HASH,
+     {1, 1},
+     st_setup,
+     fin_prepare,
+     leaky_fin_run,
+     st_teardown},
+    {"ct-fin",
+     "Finished HMAC + CRYPTO_memcmp, 32 B: first vs last byte",
+     KITLS_MAX_HASH,
+     {1, 1},
+     st_setup,
+     fin_prepare,
+     ct_fin_run,
+     st_teardown},
 };
 const size_t tm_n_self_paths = sizeof(tm_self_paths) / sizeof(tm_self_paths[0]);

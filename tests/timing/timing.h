@@ -27,9 +27,9 @@
 
 struct tm_path {
     const char *name;
-    const char *what;  /* one line: the secret and the two classes */
-    size_t in_len;     /* bytes per input slot */
-    int expect[2];     /* result of run() for class 0 and class 1 */
+    const char *what; /* one line: the secret and the two classes */
+    size_t in_len;    /* bytes per input slot */
+    int expect[2];    /* result of run() for class 0 and class 1 */
     /* Once per run: allocate *ctx.  Non-zero: the path cannot run here. */
     int (*setup)(void **ctx);
     /* Outside the timed region: an input of class cls (0 or 1) into in. */

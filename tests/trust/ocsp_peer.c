@@ -148,7 +148,8 @@ static int server(int argc, char **argv)
     int r = drive(c, fd);
     if (r == 0) {
         static const char msg[] = "hello from kitls\n";
-        if (kitls_conn_write(c, (const uint8_t *)msg, sizeof(msg) - 1) > 0 && kitls_conn_close(c) == 0)
+        if (kitls_conn_write(c, (const uint8_t *)msg, sizeof(msg) - 1) > 0 &&
+            kitls_conn_close(c) == 0)
             flush_out(c, fd);
         /* Let the peer read before the socket goes away. */
         shutdown(fd, SHUT_WR);

@@ -34,7 +34,8 @@ static uint8_t *pem_leaf_der(const char *pem, size_t len, size_t *n)
 
 static void add_cred(kitls_config *cfg, const struct tu_cred *cr)
 {
-    ck_assert_int_eq(kitls_config_add_cert_pem(cfg, cr->chain, cr->chain_len, cr->key, cr->key_len), 0);
+    ck_assert_int_eq(kitls_config_add_cert_pem(cfg, cr->chain, cr->chain_len, cr->key, cr->key_len),
+                     0);
 }
 
 /* A named P-256 server credential for the SNI tests. */
@@ -49,8 +50,9 @@ static void make_named(struct named *n, const char *cn, const char *san)
 {
     char sanext[128];
     snprintf(sanext, sizeof(sanext), "subjectAltName=%s", san);
-    const char *exts[] = {"basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature",
-                          "extendedKeyUsage=serverAuth", sanext, NULL};
+    const char *exts[] = {"basicConstraints=critical,CA:FALSE",
+                          "keyUsage=critical,digitalSignature", "extendedKeyUsage=serverAuth",
+                          sanext, NULL};
     EVP_PKEY *k = tu_keygen(TU_P256);
     X509 *x = tu_issue(k, cn, tu_ca_cert(), tu_ca_key(), exts);
     n->cr.chain = tu_x509_pem(x, &n->cr.chain_len);
@@ -73,10 +75,10 @@ struct result {
     uint16_t peer_sigalg; /* client: the scheme the server signed with */
     uint8_t *peer;        /* client: the server's leaf (DER, malloc'd) */
     size_t peer_len;
-    uint8_t *cpeer;       /* server: the client's leaf */
+    uint8_t *cpeer; /* server: the client's leaf */
     size_t cpeer_len;
     int s_peer_auth;
-    char sni[64];         /* server: received SNI */
+    char sni[64]; /* server: received SNI */
 };
 
 static uint8_t *dup_bytes(const uint8_t *p, size_t n)
@@ -189,7 +191,8 @@ START_TEST(test_select_family_with_pkcs1)
      * of PKCS#1 and PSS gets the RSA chain, signed with PSS. */
     uint16_t offer[] = {KITLS_SIG_RSA_PKCS1_SHA256, KITLS_SIG_RSA_PSS_RSAE_SHA256};
     size_t n;
-    uint8_t *der = pem_leaf_der(tu_pki.server[TU_RSA2048].chain, tu_pki.server[TU_RSA2048].chain_len, &n);
+    uint8_t *der =
+        pem_leaf_der(tu_pki.server[TU_RSA2048].chain, tu_pki.server[TU_RSA2048].chain_len, &n);
     struct result r = run(client_sigalgs(offer, 2), three_chains(), "localhost");
     expect_ok(&r);
     expect_peer(&r, der, n);
@@ -326,7 +329,8 @@ START_TEST(test_sni_then_sigalg)
     struct result r = run(ccfg, s, "www.example.com");
     expect_ok(&r);
     size_t n;
-    uint8_t *der = pem_leaf_der(tu_pki.server[TU_RSA2048].chain, tu_pki.server[TU_RSA2048].chain_len, &n);
+    uint8_t *der =
+        pem_leaf_der(tu_pki.server[TU_RSA2048].chain, tu_pki.server[TU_RSA2048].chain_len, &n);
     expect_peer(&r, der, n);
     free(der);
     result_free(&r);
@@ -366,7 +370,8 @@ START_TEST(test_callback_chooses)
     struct result r = run(client_sigalgs(NULL, 0), s, "localhost");
     expect_ok(&r);
     size_t n;
-    uint8_t *der = pem_leaf_der(tu_pki.server[TU_ED25519].chain, tu_pki.server[TU_ED25519].chain_len, &n);
+    uint8_t *der =
+        pem_leaf_der(tu_pki.server[TU_ED25519].chain, tu_pki.server[TU_ED25519].chain_len, &n);
     expect_peer(&r, der, n);
     ck_assert_uint_eq(r.peer_sigalg, KITLS_SIG_ED25519);
     ck_assert_int_eq(st.calls, 1);
@@ -433,9 +438,9 @@ static uint8_t *ch_with_cas(kitls_conn *c, X509 *ca, size_t *len)
     ck_assert_uint_eq(ch[0], 22);
     ck_assert_uint_eq(((size_t)ch[3] << 8 | ch[4]) + 5, n); /* one record */
     size_t i = 5 + 4 + 2 + 32;
-    i += 1 + ch[i];                              /* session id */
-    i += 2 + ((size_t)ch[i] << 8 | ch[i + 1]);  /* suites */
-    i += 1 + ch[i];                              /* compression */
+    i += 1 + ch[i];                            /* session id */
+    i += 2 + ((size_t)ch[i] << 8 | ch[i + 1]); /* suites */
+    i += 1 + ch[i];                            /* compression */
     size_t ext_at = i;
     ck_assert_uint_eq(ext_at + 2 + ((size_t)ch[i] << 8 | ch[i + 1]), n);
     unsigned char *dn = NULL;
@@ -452,8 +457,8 @@ static uint8_t *ch_with_cas(kitls_conn *c, X509 *ca, size_t *len)
     tu_end(b, l, 2);
     tu_end(b, e, 2);
     size_t add = b->n - n;
-    tu_end(b, 3, 2);                 /* record length */
-    tu_end(b, 6, 3);                 /* handshake length */
+    tu_end(b, 3, 2); /* record length */
+    tu_end(b, 6, 3); /* handshake length */
     size_t el = ((size_t)ch[ext_at] << 8 | ch[ext_at + 1]) + add;
     b->b[ext_at] = (uint8_t)(el >> 8);
     b->b[ext_at + 1] = (uint8_t)el;
@@ -534,7 +539,8 @@ END_TEST
 
 START_TEST(test_client_cert_request_sent)
 {
-    struct result r = run(client_with(&tu_pki.client), server_verify(KITLS_VERIFY_REQUEST), "localhost");
+    struct result r =
+        run(client_with(&tu_pki.client), server_verify(KITLS_VERIFY_REQUEST), "localhost");
     expect_ok(&r);
     size_t n;
     uint8_t *der = pem_leaf_der(tu_pki.client.chain, tu_pki.client.chain_len, &n);
@@ -548,7 +554,8 @@ END_TEST
 
 START_TEST(test_client_cert_require)
 {
-    struct result r = run(client_with(&tu_pki.client), server_verify(KITLS_VERIFY_REQUIRE), "localhost");
+    struct result r =
+        run(client_with(&tu_pki.client), server_verify(KITLS_VERIFY_REQUIRE), "localhost");
     expect_ok(&r);
     ck_assert_uint_gt(r.cpeer_len, 0);
     result_free(&r);
@@ -565,8 +572,8 @@ START_TEST(test_client_cert_no_client_auth_eku)
 {
     /* serverAuth only: not usable as a client certificate. */
     for (int v = KITLS_VERIFY_REQUEST; v <= KITLS_VERIFY_REQUIRE; v++) {
-        struct result r = run(client_with(&tu_pki.client_noeku), server_verify((enum kitls_verify)v),
-                              "localhost");
+        struct result r = run(client_with(&tu_pki.client_noeku),
+                              server_verify((enum kitls_verify)v), "localhost");
         ck_assert_msg(r.s == KITLS_E_CERT_USAGE, "server: %s", kitls_error_string(r.s));
         ck_assert_int_eq(r.c, KITLS_E_ALERT_RECEIVED);
         ck_assert_int_eq(r.c_alert, kitls_error_alert(KITLS_E_CERT_USAGE));
@@ -577,8 +584,8 @@ END_TEST
 
 START_TEST(test_client_cert_untrusted)
 {
-    struct result r = run(client_with(&tu_pki.untrusted), server_verify(KITLS_VERIFY_REQUIRE),
-                          "localhost");
+    struct result r =
+        run(client_with(&tu_pki.untrusted), server_verify(KITLS_VERIFY_REQUIRE), "localhost");
     ck_assert_msg(r.s == KITLS_E_CERT_UNTRUSTED, "server: %s", kitls_error_string(r.s));
     ck_assert_int_eq(r.c_alert, kitls_error_alert(KITLS_E_CERT_UNTRUSTED));
     result_free(&r);
@@ -588,7 +595,8 @@ END_TEST
 START_TEST(test_client_cert_not_asked)
 {
     /* Server verify NONE: no CertificateRequest, the client's cert stays home. */
-    struct result r = run(client_with(&tu_pki.client), server_verify(KITLS_VERIFY_NONE), "localhost");
+    struct result r =
+        run(client_with(&tu_pki.client), server_verify(KITLS_VERIFY_NONE), "localhost");
     expect_ok(&r);
     ck_assert_uint_eq(r.cpeer_len, 0);
     result_free(&r);
@@ -636,8 +644,9 @@ static int policy_case(const char *const *exts, int sha1, const char *sni)
     return r.c;
 }
 
-#define LEAF_EXTS "basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature", \
-    "extendedKeyUsage=serverAuth"
+#define LEAF_EXTS                                                                                  \
+    "basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature",                    \
+        "extendedKeyUsage=serverAuth"
 
 START_TEST(test_policy_cn_only)
 {

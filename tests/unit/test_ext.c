@@ -40,9 +40,9 @@ static unsigned get16(const uint8_t *p)
 /* ---- a parsed ClientHello (as the client sent it) ---- */
 
 struct ch_view {
-    uint8_t *rec;          /* the client's flight (owned) */
+    uint8_t *rec; /* the client's flight (owned) */
     size_t rec_len;
-    const uint8_t *msg;    /* the handshake message, header included */
+    const uint8_t *msg; /* the handshake message, header included */
     size_t msg_len;
     const uint8_t *suites; /* cipher_suites vector body */
     size_t suites_len;

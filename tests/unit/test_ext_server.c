@@ -38,11 +38,11 @@ static unsigned get16(const uint8_t *p)
 /* ---- hand-built ClientHellos ---- */
 
 struct big_opts {
-    size_t unknown_exts;    /* extensions of types kitls does not know */
-    size_t unknown_shares;  /* key shares (and supported_groups entries) of unknown groups */
-    int dup_unknown_ext;    /* one unknown extension type twice */
-    int dup_unknown_share;  /* one unknown group's share twice */
-    size_t body_len;        /* pad the message body to exactly this (0: no) */
+    size_t unknown_exts;   /* extensions of types kitls does not know */
+    size_t unknown_shares; /* key shares (and supported_groups entries) of unknown groups */
+    int dup_unknown_ext;   /* one unknown extension type twice */
+    int dup_unknown_share; /* one unknown group's share twice */
+    size_t body_len;       /* pad the message body to exactly this (0: no) */
 };
 
 #define UNKNOWN_EXT0 0x2000   /* 0x2000.. : no extension kitls knows */

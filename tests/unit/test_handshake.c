@@ -25,7 +25,10 @@ static void pair_new(struct pair *p, kitls_config *ccfg, kitls_config *scfg, con
     p->s = tu_server(scfg);
 }
 
-static int pair_run(struct pair *p) { return tu_handshake(p->c, p->s, &p->cret, &p->sret); }
+static int pair_run(struct pair *p)
+{
+    return tu_handshake(p->c, p->s, &p->cret, &p->sret);
+}
 
 static void pair_free(struct pair *p)
 {
@@ -134,8 +137,9 @@ static void hrr_case(int cookie)
     ck_assert_uint_eq(hrr[0], 22);
     ck_assert_uint_eq(hrr[5], 2); /* ServerHello type */
     static const uint8_t hrr_random[32] = {
-        0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
-        0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+        0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c,
+        0x02, 0x1e, 0x65, 0xb8, 0x91, 0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb,
+        0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
     };
     ck_assert_mem_eq(hrr + 5 + 6, hrr_random, 32);
     /* cookie extension (44 = 0x002c) present iff configured */
@@ -157,10 +161,16 @@ static void hrr_case(int cookie)
     pair_free(&p);
 }
 
-START_TEST(test_hrr) { hrr_case(0); }
+START_TEST(test_hrr)
+{
+    hrr_case(0);
+}
 END_TEST
 
-START_TEST(test_hrr_cookie) { hrr_case(1); }
+START_TEST(test_hrr_cookie)
+{
+    hrr_case(1);
+}
 END_TEST
 
 START_TEST(test_no_common_group)
@@ -231,10 +241,10 @@ START_TEST(test_client_cert_wrong_eku)
 {
     struct pair p;
     kitls_config *cc = tu_client_config(), *sc = tu_server_config(TU_P256);
-    ck_assert_int_eq(kitls_config_add_cert_pem(cc, tu_pki.client_noeku.chain,
-                                               tu_pki.client_noeku.chain_len, tu_pki.client_noeku.key,
-                                               tu_pki.client_noeku.key_len),
-                     0);
+    ck_assert_int_eq(
+        kitls_config_add_cert_pem(cc, tu_pki.client_noeku.chain, tu_pki.client_noeku.chain_len,
+                                  tu_pki.client_noeku.key, tu_pki.client_noeku.key_len),
+        0);
     ck_assert_int_eq(kitls_config_set_verify(sc, KITLS_VERIFY_REQUIRE), 0);
     pair_new(&p, cc, sc, "localhost");
     ck_assert_int_ne(pair_run(&p), 0);
@@ -388,7 +398,7 @@ static const struct {
     enum tu_key key;
     uint16_t scheme;
 } sig_cases[] = {
-    {TU_P256, KITLS_SIG_ECDSA_SECP256R1_SHA256},   {TU_P384, KITLS_SIG_ECDSA_SECP384R1_SHA384},
+    {TU_P256, KITLS_SIG_ECDSA_SECP256R1_SHA256}, {TU_P384, KITLS_SIG_ECDSA_SECP384R1_SHA384},
     {TU_RSA2048, KITLS_SIG_RSA_PSS_RSAE_SHA256}, {TU_RSA2048, KITLS_SIG_RSA_PSS_RSAE_SHA384},
     {TU_RSA2048, KITLS_SIG_RSA_PSS_RSAE_SHA512}, {TU_ED25519, KITLS_SIG_ED25519},
 };
@@ -515,8 +525,9 @@ END_TEST
 START_TEST(test_untrusted_leaf)
 {
     kitls_config *sc = kitls_config_new(KITLS_ROLE_SERVER);
-    ck_assert_int_eq(kitls_config_add_cert_pem(sc, tu_pki.untrusted.chain, tu_pki.untrusted.chain_len,
-                                               tu_pki.untrusted.key, tu_pki.untrusted.key_len),
+    ck_assert_int_eq(kitls_config_add_cert_pem(sc, tu_pki.untrusted.chain,
+                                               tu_pki.untrusted.chain_len, tu_pki.untrusted.key,
+                                               tu_pki.untrusted.key_len),
                      0);
     verify_fail(tu_client_config(), sc, "localhost", KITLS_E_CERT_UNTRUSTED);
 }
@@ -650,7 +661,8 @@ END_TEST
 START_TEST(test_names_and_errors)
 {
     ck_assert_str_eq(kitls_suite_name(KITLS_AES_128_GCM_SHA256), "TLS_AES_128_GCM_SHA256");
-    ck_assert_str_eq(kitls_suite_name(KITLS_CHACHA20_POLY1305_SHA256), "TLS_CHACHA20_POLY1305_SHA256");
+    ck_assert_str_eq(kitls_suite_name(KITLS_CHACHA20_POLY1305_SHA256),
+                     "TLS_CHACHA20_POLY1305_SHA256");
     ck_assert_ptr_null(kitls_suite_name(0x1304));
     ck_assert_str_eq(kitls_group_name(KITLS_GROUP_X25519), "x25519");
     ck_assert_str_eq(kitls_sigalg_name(KITLS_SIG_ED25519), "ed25519");

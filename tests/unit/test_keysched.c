@@ -64,13 +64,14 @@ START_TEST(test_hmac_rfc4231)
 {
     /* RFC 4231 test case 2 (HMAC-SHA-256, key "Jefe"). */
     static const uint8_t want[32] = {
-        0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e, 0x6a, 0x04, 0x24, 0x26, 0x08, 0x95, 0x75, 0xc7,
-        0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27, 0x39, 0x83, 0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec, 0x38, 0x43,
+        0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e, 0x6a, 0x04, 0x24,
+        0x26, 0x08, 0x95, 0x75, 0xc7, 0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27,
+        0x39, 0x83, 0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec, 0x38, 0x43,
     };
     const char *msg = "what do ya want for nothing?";
     uint8_t out[32];
-    ck_assert_int_eq(kitls_hmac(sha256_suite->md, (const uint8_t *)"Jefe", 4,
-                                (const uint8_t *)msg, strlen(msg), out),
+    ck_assert_int_eq(kitls_hmac(sha256_suite->md, (const uint8_t *)"Jefe", 4, (const uint8_t *)msg,
+                                strlen(msg), out),
                      0);
     ck_assert_mem_eq(out, want, 32);
 }
@@ -110,9 +111,11 @@ START_TEST(test_expand_label_rfc8448)
     ck_assert_int_eq(EVP_Digest("", 0, empty, NULL, md, NULL), 1);
     ck_assert_int_eq(kitls_hkdf_expand_label(md, s3_early, 32, "derived", empty, 32, out, 32), 0);
     ck_assert_mem_eq(out, s3_derived_hs, 32);
-    ck_assert_int_eq(kitls_hkdf_expand_label(md, s3_hs, 32, "c hs traffic", s3_th_hello, 32, out, 32), 0);
+    ck_assert_int_eq(
+        kitls_hkdf_expand_label(md, s3_hs, 32, "c hs traffic", s3_th_hello, 32, out, 32), 0);
     ck_assert_mem_eq(out, s3_chs, 32);
-    ck_assert_int_eq(kitls_hkdf_expand_label(md, s3_hs, 32, "s hs traffic", s3_th_hello, 32, out, 32), 0);
+    ck_assert_int_eq(
+        kitls_hkdf_expand_label(md, s3_hs, 32, "s hs traffic", s3_th_hello, 32, out, 32), 0);
     ck_assert_mem_eq(out, s3_shs, 32);
     /* Traffic keys and IVs (§7.3): key length 16, IV length 12. */
     ck_assert_int_eq(kitls_hkdf_expand_label(md, s3_shs, 32, "key", NULL, 0, out, 16), 0);
@@ -150,10 +153,14 @@ static const struct {
     size_t out_len;
     size_t ctx_len;
 } expand_cases[] = {
-    {KITLS_AES_128_GCM_SHA256, "SHA256", 1, 0},   {KITLS_AES_128_GCM_SHA256, "SHA256", 12, 32},
-    {KITLS_AES_128_GCM_SHA256, "SHA256", 33, 0},  {KITLS_AES_128_GCM_SHA256, "SHA256", 100, 255},
-    {KITLS_AES_256_GCM_SHA384, "SHA384", 32, 48}, {KITLS_AES_256_GCM_SHA384, "SHA384", 48, 0},
-    {KITLS_AES_256_GCM_SHA384, "SHA384", 97, 7},  {KITLS_CHACHA20_POLY1305_SHA256, "SHA256", 32, 32},
+    {KITLS_AES_128_GCM_SHA256, "SHA256", 1, 0},
+    {KITLS_AES_128_GCM_SHA256, "SHA256", 12, 32},
+    {KITLS_AES_128_GCM_SHA256, "SHA256", 33, 0},
+    {KITLS_AES_128_GCM_SHA256, "SHA256", 100, 255},
+    {KITLS_AES_256_GCM_SHA384, "SHA384", 32, 48},
+    {KITLS_AES_256_GCM_SHA384, "SHA384", 48, 0},
+    {KITLS_AES_256_GCM_SHA384, "SHA384", 97, 7},
+    {KITLS_CHACHA20_POLY1305_SHA256, "SHA256", 32, 32},
 };
 
 START_TEST(test_expand_label_ref)
@@ -166,9 +173,8 @@ START_TEST(test_expand_label_ref)
     for (size_t i = 0; i < sizeof(ctx); i++)
         ctx[i] = (uint8_t)i;
     size_t n = expand_cases[_i].out_len, cl = expand_cases[_i].ctx_len;
-    ck_assert_int_eq(kitls_hkdf_expand_label(s->md, secret, s->hash_len, "some label", ctx, cl,
-                                             out, n),
-                     0);
+    ck_assert_int_eq(
+        kitls_hkdf_expand_label(s->md, secret, s->hash_len, "some label", ctx, cl, out, n), 0);
     ref_expand_label(expand_cases[_i].md, secret, s->hash_len, "some label", ctx, cl, ref, n);
     ck_assert_mem_eq(out, ref, n);
 }
@@ -181,10 +187,13 @@ START_TEST(test_expand_label_limits)
     memset(label, 'a', sizeof(label) - 1);
     label[sizeof(label) - 1] = 0;
     /* "tls13 " + label must fit in 255 bytes; the context in 255 bytes. */
-    ck_assert_int_lt(kitls_hkdf_expand_label(sha256_suite->md, s3_hs, 32, label, NULL, 0, out, 32), 0);
-    ck_assert_int_lt(kitls_hkdf_expand_label(sha256_suite->md, s3_hs, 32, "x", ctx, 256, out, 32), 0);
+    ck_assert_int_lt(kitls_hkdf_expand_label(sha256_suite->md, s3_hs, 32, label, NULL, 0, out, 32),
+                     0);
+    ck_assert_int_lt(kitls_hkdf_expand_label(sha256_suite->md, s3_hs, 32, "x", ctx, 256, out, 32),
+                     0);
     label[249] = 0; /* exactly 255 with the prefix */
-    ck_assert_int_eq(kitls_hkdf_expand_label(sha256_suite->md, s3_hs, 32, label, NULL, 0, out, 32), 0);
+    ck_assert_int_eq(kitls_hkdf_expand_label(sha256_suite->md, s3_hs, 32, label, NULL, 0, out, 32),
+                     0);
 }
 END_TEST
 
@@ -365,9 +374,11 @@ START_TEST(test_hrr_full_schedule)
     ck_assert_mem_eq(out, s5_chs, 32);
     ck_assert_int_eq(kitls_ks_derive(&ks, "s hs traffic", h, out), 0);
     ck_assert_mem_eq(out, s5_shs, 32);
-    ck_assert_int_eq(kitls_hkdf_expand_label(sha256_suite->md, s5_shs, 32, "key", NULL, 0, out, 16), 0);
+    ck_assert_int_eq(kitls_hkdf_expand_label(sha256_suite->md, s5_shs, 32, "key", NULL, 0, out, 16),
+                     0);
     ck_assert_mem_eq(out, s5_shs_key, 16);
-    ck_assert_int_eq(kitls_hkdf_expand_label(sha256_suite->md, s5_shs, 32, "iv", NULL, 0, out, 12), 0);
+    ck_assert_int_eq(kitls_hkdf_expand_label(sha256_suite->md, s5_shs, 32, "iv", NULL, 0, out, 12),
+                     0);
     ck_assert_mem_eq(out, s5_shs_iv, 12);
     th_feed(&t, s5_ee, sizeof(s5_ee));
     th_feed(&t, s5_cert, sizeof(s5_cert));

@@ -198,8 +198,8 @@ START_TEST(test_truncated_client_hello)
                 ck_assert_uint_eq((size_t)o[last + 3] << 8 | o[last + 4], 2 + 1 + 16);
             } else {
                 ck_assert_msg(tu_find_alert(o, on) == kitls_error_alert(err),
-                              "prefix %zu + garbage: error %d, %zu bytes out, alert %d", k, err,
-                              on, tu_find_alert(o, on));
+                              "prefix %zu + garbage: error %d, %zu bytes out, alert %d", k, err, on,
+                              tu_find_alert(o, on));
             }
         }
         kitls_conn_free(s);
@@ -270,18 +270,18 @@ END_TEST
 /* ---- hand-built ClientHello ---- */
 
 struct ch_opts {
-    int dup_ext;          /* supported_groups twice */
-    int compression;      /* legacy_compression_methods = {1} */
-    int no_versions;      /* omit supported_versions */
-    int tls12_only;       /* supported_versions = {0303} */
-    int share_not_offered;/* key_share for secp256r1 while groups = {x25519} */
-    int no_sigalgs;       /* omit signature_algorithms */
-    int bad_suite;        /* only TLS_AES_128_CCM_SHA256 */
-    int trailing;         /* one byte after the extensions */
-    int ext_overrun;      /* an extension length past the block */
-    size_t padding;       /* padding extension of this many bytes */
-    int bad_share_len;    /* x25519 share of 31 bytes */
-    int empty_session_id; /* legacy_session_id of length 0 */
+    int dup_ext;           /* supported_groups twice */
+    int compression;       /* legacy_compression_methods = {1} */
+    int no_versions;       /* omit supported_versions */
+    int tls12_only;        /* supported_versions = {0303} */
+    int share_not_offered; /* key_share for secp256r1 while groups = {x25519} */
+    int no_sigalgs;        /* omit signature_algorithms */
+    int bad_suite;         /* only TLS_AES_128_CCM_SHA256 */
+    int trailing;          /* one byte after the extensions */
+    int ext_overrun;       /* an extension length past the block */
+    size_t padding;        /* padding extension of this many bytes */
+    int bad_share_len;     /* x25519 share of 31 bytes */
+    int empty_session_id;  /* legacy_session_id of length 0 */
 };
 
 static void build_ch(struct tu_buf *msg, const struct ch_opts *o)
@@ -346,7 +346,8 @@ static void build_ch(struct tu_buf *msg, const struct ch_opts *o)
         EVP_PKEY *ek = EVP_EC_gen("P-256");
         uint8_t pt[65];
         size_t ptl = 0;
-        ck_assert_int_eq(EVP_PKEY_get_octet_string_param(ek, "encoded-pub-key", pt, sizeof(pt), &ptl), 1);
+        ck_assert_int_eq(
+            EVP_PKEY_get_octet_string_param(ek, "encoded-pub-key", pt, sizeof(pt), &ptl), 1);
         EVP_PKEY_free(ek);
         tu_u16(msg, (unsigned)ptl);
         tu_put(msg, pt, ptl);
@@ -600,10 +601,10 @@ END_TEST
 /* The body of extension `type` in a ClientHello record (header included). */
 static const uint8_t *ch_ext(const uint8_t *rec, size_t n, unsigned type, size_t *len)
 {
-    size_t p = 5 + 4 + 2 + 32;          /* record hdr, msg hdr, version, random */
-    p += 1 + rec[p];                    /* session id */
+    size_t p = 5 + 4 + 2 + 32;                   /* record hdr, msg hdr, version, random */
+    p += 1 + rec[p];                             /* session id */
     p += 2 + ((size_t)rec[p] << 8 | rec[p + 1]); /* suites */
-    p += 1 + rec[p];                    /* compression */
+    p += 1 + rec[p];                             /* compression */
     size_t end = p + 2 + ((size_t)rec[p] << 8 | rec[p + 1]);
     ck_assert_uint_le(end, n);
     for (p += 2; p + 4 <= end;) {
@@ -623,8 +624,9 @@ static const uint8_t *ch_ext(const uint8_t *rec, size_t n, unsigned type, size_t
 static void build_hrr(struct tu_buf *m, const uint8_t *sid, size_t cookie_len)
 {
     static const uint8_t hrr_random[32] = {
-        0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
-        0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
+        0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, 0xbe, 0x1d, 0x8c,
+        0x02, 0x1e, 0x65, 0xb8, 0x91, 0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb,
+        0x8c, 0x5e, 0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c,
     };
     m->n = 0;
     tu_u8(m, 2);
@@ -708,8 +710,8 @@ START_TEST(test_wrong_order_server)
     static const uint8_t sh[] = {22, 3, 3, 0, 6, 2, 0, 0, 2, 3, 3};
     ck_assert_int_eq(server_eats(sh, sizeof(sh)), KITLS_E_UNEXPECTED_MESSAGE);
     /* Application data before any handshake. */
-    static const uint8_t app[] = {23, 3, 3, 0, 20, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-                                  11, 12, 13, 14, 15, 16, 17, 18, 19, 20};
+    static const uint8_t app[] = {23, 3,  3,  0,  20, 1,  2,  3,  4,  5,  6,  7, 8,
+                                  9,  10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20};
     ck_assert_int_eq(server_eats(app, sizeof(app)), KITLS_E_UNEXPECTED_MESSAGE);
     /* ChangeCipherSpec before the ClientHello. */
     static const uint8_t ccs[] = {20, 3, 3, 0, 1, 1};
@@ -753,8 +755,8 @@ START_TEST(test_wrong_order_client)
     c = tu_client(ccfg, "localhost");
     ch = client_hello(c, &n);
     free(ch);
-    static const uint8_t app[] = {23, 3, 3, 0, 17, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-                                  11, 12, 13, 14, 15, 16, 17};
+    static const uint8_t app[] = {23, 3, 3, 0,  17, 1,  2,  3,  4,  5,  6,
+                                  7,  8, 9, 10, 11, 12, 13, 14, 15, 16, 17};
     ck_assert_int_eq(kitls_conn_feed(c, app, sizeof(app)), 0);
     err = kitls_conn_handshake(c);
     ck_assert_int_eq(err, KITLS_E_UNEXPECTED_MESSAGE);

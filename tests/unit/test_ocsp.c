@@ -33,8 +33,8 @@ static struct leaf leaf_int;   /* CA -> inter -> leaf; chain sent with inter */
 static struct leaf leaf_decoy; /* leaf's certificate with other_ca as "issuer" in the chain */
 static X509 *inter;
 static EVP_PKEY *inter_key;
-static X509 *resp_ok;     /* CA -> delegated responder (OCSPSigning EKU) */
-static X509 *resp_noeku;  /* CA -> responder without OCSPSigning */
+static X509 *resp_ok;      /* CA -> delegated responder (OCSPSigning EKU) */
+static X509 *resp_noeku;   /* CA -> responder without OCSPSigning */
 static X509 *resp_foreign; /* other_ca -> responder with OCSPSigning */
 static EVP_PKEY *resp_key;
 
@@ -43,8 +43,8 @@ static const char *const leaf_exts[] = {
     "extendedKeyUsage=serverAuth", "subjectAltName=DNS:localhost", NULL};
 static const char *const ms_exts[] = {
     "basicConstraints=critical,CA:FALSE", "keyUsage=critical,digitalSignature",
-    "extendedKeyUsage=serverAuth", "subjectAltName=DNS:localhost",
-    "tlsfeature=status_request", NULL};
+    "extendedKeyUsage=serverAuth",        "subjectAltName=DNS:localhost",
+    "tlsfeature=status_request",          NULL};
 
 static void append(char **s, size_t *len, const char *more, size_t n)
 {
@@ -122,7 +122,7 @@ struct single {
  * nextUpdate).
  */
 static uint8_t *make_resp_n(const struct single *sr, size_t n, X509 *signer, EVP_PKEY *skey,
-                            STACK_OF(X509) *certs, unsigned long flags, long this_off,
+                            STACK_OF(X509) * certs, unsigned long flags, long this_off,
                             long next_off, size_t *len)
 {
     time_t now = (time_t)tu_pki.now;
@@ -198,9 +198,9 @@ static kitls_config *client_cfg(enum kitls_ocsp_policy p)
 }
 
 struct result {
-    int c, s;        /* last kitls_conn_handshake() results */
-    int ocsp;        /* kitls_conn_ocsp_status(client) */
-    int alert;       /* alert the server received, or -1 */
+    int c, s;  /* last kitls_conn_handshake() results */
+    int ocsp;  /* kitls_conn_ocsp_status(client) */
+    int alert; /* alert the server received, or -1 */
     char detail[256];
 };
 
@@ -242,8 +242,9 @@ static void expect_ok(struct result r, int ocsp)
 
 START_TEST(test_alerts_named)
 {
-    ck_assert_int_eq(kitls_error_alert(KITLS_E_CERT_REVOKED), 44);  /* certificate_revoked */
-    ck_assert_int_eq(kitls_error_alert(KITLS_E_OCSP_INVALID), 113); /* bad_certificate_status_response */
+    ck_assert_int_eq(kitls_error_alert(KITLS_E_CERT_REVOKED), 44); /* certificate_revoked */
+    ck_assert_int_eq(kitls_error_alert(KITLS_E_OCSP_INVALID),
+                     113); /* bad_certificate_status_response */
     ck_assert_int_eq(kitls_error_alert(KITLS_E_OCSP_REQUIRED), 113);
 }
 END_TEST
@@ -323,7 +324,8 @@ START_TEST(test_revoked)
                           {leaf.x, tu_ca_cert(), V_OCSP_CERTSTATUS_REVOKED}};
     uint8_t *der = make_resp_n(s, 2, tu_ca_cert(), tu_ca_key(), NULL, OCSP_NOCERTS, -60, 86400, &n);
     for (int p = KITLS_OCSP_USE_IF_STAPLED; p <= KITLS_OCSP_REQUIRE; p++) {
-        struct result r = run(client_cfg((enum kitls_ocsp_policy)p), server_cfg(&leaf_decoy, der, n));
+        struct result r =
+            run(client_cfg((enum kitls_ocsp_policy)p), server_cfg(&leaf_decoy, der, n));
         expect_fail(r, KITLS_E_CERT_REVOKED, "revoked");
         ck_assert_int_eq(r.alert, 44);
         ck_assert_int_eq(r.ocsp, 2);
@@ -433,7 +435,8 @@ START_TEST(test_wrong_responder_root_for_intermediate)
      * is not from the issuer nor from a responder it delegated to. */
     struct single s = {leaf_int.x, inter, V_OCSP_CERTSTATUS_GOOD};
     size_t n;
-    uint8_t *der = make_resp_n(&s, 1, tu_ca_cert(), tu_ca_key(), NULL, OCSP_NOCERTS, -60, 86400, &n);
+    uint8_t *der =
+        make_resp_n(&s, 1, tu_ca_cert(), tu_ca_key(), NULL, OCSP_NOCERTS, -60, 86400, &n);
     expect_fail(run(client_cfg(KITLS_OCSP_USE_IF_STAPLED), server_cfg(&leaf_int, der, n)),
                 KITLS_E_OCSP_INVALID, "responder");
     free(der);
@@ -585,7 +588,8 @@ START_TEST(test_server_stops_after_next_update)
     static int64_t later;
     later = tu_pki.now + 2 * 86400;
     scfg = kitls_config_new(KITLS_ROLE_SERVER);
-    ck_assert_int_eq(kitls_config_add_cert_pem(scfg, leaf.chain, leaf.chain_len, leaf.key, leaf.key_len), 0);
+    ck_assert_int_eq(
+        kitls_config_add_cert_pem(scfg, leaf.chain, leaf.chain_len, leaf.key, leaf.key_len), 0);
     ck_assert_int_eq(kitls_config_load_ca_pem(scfg, tu_pki.ca, tu_pki.ca_len), 0);
     ck_assert_int_eq(kitls_config_set_ocsp_staple(scfg, 0, der, n), 0);
     ck_assert_int_eq(kitls_config_set_time(scfg, tu_time_fixed, &later), 0);
@@ -663,7 +667,8 @@ END_TEST
 START_TEST(test_policy_api)
 {
     kitls_config *c = kitls_config_new(KITLS_ROLE_CLIENT);
-    ck_assert_int_eq(kitls_config_set_ocsp_policy(c, (enum kitls_ocsp_policy)4), KITLS_E_INVALID_ARG);
+    ck_assert_int_eq(kitls_config_set_ocsp_policy(c, (enum kitls_ocsp_policy)4),
+                     KITLS_E_INVALID_ARG);
     ck_assert_int_eq(kitls_config_set_ocsp_policy(c, KITLS_OCSP_REQUIRE), 0);
     ck_assert_int_eq(kitls_config_set_ocsp_skew(c, 0), 0);
     kitls_conn *conn = kitls_conn_new(c);

@@ -59,8 +59,8 @@ static void seal_expect(const struct kitls_suite *s, const uint8_t *secret, uint
 }
 
 static void open_expect(const struct kitls_suite *s, const uint8_t *secret, uint64_t seq,
-                        const uint8_t *rec, size_t rec_len, uint8_t want_type,
-                        const uint8_t *want, size_t want_len)
+                        const uint8_t *rec, size_t rec_len, uint8_t want_type, const uint8_t *want,
+                        size_t want_len)
 {
     struct kitls_rec_dir d;
     uint8_t *b = rec_buf(), type = 0;
@@ -257,7 +257,6 @@ START_TEST(test_s4_app_data_kat)
     open_expect(aes128, s4_sap, 1, s4_sclose_rec, sizeof(s4_sclose_rec), CT_ALERT, close_notify, 2);
 }
 END_TEST
-
 
 START_TEST(test_sequence_numbers)
 {

@@ -42,8 +42,7 @@ static kitls_session *first_session(kitls_config *ccfg, kitls_config *scfg, cons
 
 /* Try to resume; returns 1 if resumed, 0 for a full handshake; fails the
  * test if the handshake itself fails. */
-static int try_resume(kitls_config *ccfg, kitls_config *scfg, kitls_session *sess,
-                      const char *name)
+static int try_resume(kitls_config *ccfg, kitls_config *scfg, kitls_session *sess, const char *name)
 {
     kitls_conn *c = tu_client(ccfg, name), *s = tu_server(scfg);
     ck_assert_int_eq(kitls_conn_set_session(c, sess), 0);
@@ -561,13 +560,14 @@ START_TEST(test_exporter)
     ck_assert_int_eq(kitls_conn_export_keying_material(c, "EXPORTER-test", NULL, 0, a, 40),
                      KITLS_E_STATE);
     ck_assert_int_eq(tu_handshake(c, s, NULL, NULL), 0);
-    ck_assert_int_eq(kitls_conn_export_keying_material(c, "EXPORTER-test", (const uint8_t *)"ctx",
-                                                       3, a, 40), 0);
-    ck_assert_int_eq(kitls_conn_export_keying_material(s, "EXPORTER-test", (const uint8_t *)"ctx",
-                                                       3, b, 40), 0);
+    ck_assert_int_eq(
+        kitls_conn_export_keying_material(c, "EXPORTER-test", (const uint8_t *)"ctx", 3, a, 40), 0);
+    ck_assert_int_eq(
+        kitls_conn_export_keying_material(s, "EXPORTER-test", (const uint8_t *)"ctx", 3, b, 40), 0);
     ck_assert(!memcmp(a, b, 40));
-    ck_assert_int_eq(kitls_conn_export_keying_material(s, "EXPORTER-other", (const uint8_t *)"ctx",
-                                                       3, d, 40), 0);
+    ck_assert_int_eq(
+        kitls_conn_export_keying_material(s, "EXPORTER-other", (const uint8_t *)"ctx", 3, d, 40),
+        0);
     ck_assert(memcmp(a, d, 40) != 0);
     /* TLS 1.3: no context and an empty context are the same (§7.5). */
     ck_assert_int_eq(kitls_conn_export_keying_material(c, "L", NULL, 0, a, 16), 0);
@@ -674,8 +674,8 @@ START_TEST(test_ca_names_no_anchor)
     const struct tu_cred *cr = &tu_pki.server[TU_P256];
     kitls_config *scfg = kitls_config_new(KITLS_ROLE_SERVER), *ccfg = tu_client_config();
     ck_assert_ptr_nonnull(scfg);
-    ck_assert_int_eq(kitls_config_add_cert_pem(scfg, cr->chain, cr->chain_len, cr->key,
-                                               cr->key_len), 0);
+    ck_assert_int_eq(
+        kitls_config_add_cert_pem(scfg, cr->chain, cr->chain_len, cr->key, cr->key_len), 0);
     ck_assert_int_eq(kitls_config_set_verify(scfg, KITLS_VERIFY_REQUEST), 0);
     ck_assert_int_eq(kitls_config_set_send_ca_names(scfg, 1), 0);
     kitls_conn *c = tu_client(ccfg, "localhost"), *s = tu_server(scfg);

@@ -35,20 +35,20 @@
 #define REQ(x)                                                                                     \
     do {                                                                                           \
         if (!(x)) {                                                                                \
-            fprintf(stderr, "test_rsapss.c:%d: %s failed\n", __LINE__, #x);                       \
+            fprintf(stderr, "test_rsapss.c:%d: %s failed\n", __LINE__, #x);                        \
             abort();                                                                               \
         }                                                                                          \
     } while (0)
 
 /* Leaf credentials issued by the fixture CA (P-256), usable by both roles. */
 enum cred {
-    C_PSS,      /* id-RSASSA-PSS, no parameters */
-    C_PSS256,   /* restricted to SHA-256 (MGF1-SHA-256, salt >= 32) */
-    C_PSS384,   /* restricted to SHA-384 */
-    C_PSS512,   /* restricted to SHA-512 */
-    C_MGF1,     /* SHA-256 with MGF1-SHA-1: no TLS 1.3 scheme fits */
-    C_SALT,     /* SHA-256 with a minimum salt of 64 > 32: none fits */
-    C_SHA1,     /* the RFC 4055 defaults (SHA-1): none fits */
+    C_PSS,    /* id-RSASSA-PSS, no parameters */
+    C_PSS256, /* restricted to SHA-256 (MGF1-SHA-256, salt >= 32) */
+    C_PSS384, /* restricted to SHA-384 */
+    C_PSS512, /* restricted to SHA-512 */
+    C_MGF1,   /* SHA-256 with MGF1-SHA-1: no TLS 1.3 scheme fits */
+    C_SALT,   /* SHA-256 with a minimum salt of 64 > 32: none fits */
+    C_SHA1,   /* the RFC 4055 defaults (SHA-1): none fits */
     C_N
 };
 static struct tu_cred creds[C_N];
@@ -164,10 +164,9 @@ static EVP_PKEY *restrict_to_sha384(EVP_PKEY *key)
     OSSL_PARAM *nums = NULL, *all;
     EVP_PKEY *k = NULL;
     int salt = 48;
-    OSSL_PARAM pss[] = {
-        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_RSA_DIGEST, "SHA384", 0),
-        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_RSA_MGF1_DIGEST, "SHA384", 0),
-        OSSL_PARAM_int(OSSL_PKEY_PARAM_RSA_PSS_SALTLEN, &salt), OSSL_PARAM_END};
+    OSSL_PARAM pss[] = {OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_RSA_DIGEST, "SHA384", 0),
+                        OSSL_PARAM_utf8_string(OSSL_PKEY_PARAM_RSA_MGF1_DIGEST, "SHA384", 0),
+                        OSSL_PARAM_int(OSSL_PKEY_PARAM_RSA_PSS_SALTLEN, &salt), OSSL_PARAM_END};
     REQ(EVP_PKEY_todata(key, EVP_PKEY_KEYPAIR, &nums) > 0);
     REQ((all = OSSL_PARAM_merge(nums, pss)) != NULL);
     EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA-PSS", NULL);
@@ -190,7 +189,8 @@ static void fixture(void)
                      {"SHA512", "SHA512", 64}, {"SHA256", "SHA1", 32},   {"SHA256", "SHA256", 64},
                      {"SHA1", "SHA1", 20}};
     for (int i = 0; i < C_N; i++) {
-        EVP_PKEY *k = i == C_PSS ? pss_unrestricted : pss_key(params[i].md, params[i].mgf1, params[i].salt);
+        EVP_PKEY *k =
+            i == C_PSS ? pss_unrestricted : pss_key(params[i].md, params[i].mgf1, params[i].salt);
         make_cred(&creds[i], k);
         if (k != pss_unrestricted)
             EVP_PKEY_free(k);
@@ -211,7 +211,8 @@ static void fixture(void)
 
 static void add_cred(kitls_config *cfg, const struct tu_cred *cr)
 {
-    ck_assert_int_eq(kitls_config_add_cert_pem(cfg, cr->chain, cr->chain_len, cr->key, cr->key_len), 0);
+    ck_assert_int_eq(kitls_config_add_cert_pem(cfg, cr->chain, cr->chain_len, cr->key, cr->key_len),
+                     0);
 }
 
 static kitls_config *server_with(const struct tu_cred *cr)
@@ -233,12 +234,12 @@ static kitls_config *client_offering(const uint16_t *ids, size_t n)
 
 struct result {
     int c, s;
-    int c_alert, s_alert;     /* alert each side received, or -1 */
-    uint16_t c_peer_sigalg;   /* client: the scheme the server signed with */
-    uint16_t s_sigalg;        /* server: the scheme it signed with */
-    uint16_t s_peer_sigalg;   /* server: the scheme the client signed with */
+    int c_alert, s_alert;   /* alert each side received, or -1 */
+    uint16_t c_peer_sigalg; /* client: the scheme the server signed with */
+    uint16_t s_sigalg;      /* server: the scheme it signed with */
+    uint16_t s_peer_sigalg; /* server: the scheme the client signed with */
     int s_peer_auth;
-    int has_pss[3];           /* server saw rsa_pss_pss_sha256/384/512 offered */
+    int has_pss[3]; /* server saw rsa_pss_pss_sha256/384/512 offered */
 };
 
 /* One handshake; the configs are dropped here. */
@@ -312,8 +313,8 @@ START_TEST(test_server_signs_pss)
     size_t n = 0;
     while (n < 3 && server_cases[_i].offer[n])
         n++;
-    struct result r = run(client_offering(server_cases[_i].offer, n),
-                          server_with(&creds[server_cases[_i].cred]));
+    struct result r =
+        run(client_offering(server_cases[_i].offer, n), server_with(&creds[server_cases[_i].cred]));
     expect_ok(&r);
     ck_assert_uint_eq(r.s_sigalg, server_cases[_i].want);
     ck_assert_uint_eq(r.c_peer_sigalg, server_cases[_i].want);
@@ -326,8 +327,8 @@ START_TEST(test_server_restricted_key_other_hash)
      * SHA-512): with only those offered the server has no scheme. */
     static const uint16_t offers[][2] = {{PSS256, 0}, {PSS256, PSS512}};
     for (int i = 0; i < 2; i++) {
-        struct result r = run(client_offering(offers[i], offers[i][1] ? 2 : 1),
-                              server_with(&creds[C_PSS384]));
+        struct result r =
+            run(client_offering(offers[i], offers[i][1] ? 2 : 1), server_with(&creds[C_PSS384]));
         expect_server_refused(&r);
     }
 }
@@ -383,12 +384,9 @@ static const struct {
     uint16_t accept[2]; /* the server's list, 0-terminated; empty: default */
     uint16_t want;
 } client_cases[] = {
-    {C_PSS, {0}, PSS256},
-    {C_PSS, {PSS512, 0}, PSS512},
-    {C_PSS256, {0}, PSS256},
-    {C_PSS384, {0}, PSS384},
-    {C_PSS512, {0}, PSS512},
-    {C_PSS512, {KITLS_SIG_RSA_PSS_RSAE_SHA512, PSS512}, PSS512},
+    {C_PSS, {0}, PSS256},    {C_PSS, {PSS512, 0}, PSS512},
+    {C_PSS256, {0}, PSS256}, {C_PSS384, {0}, PSS384},
+    {C_PSS512, {0}, PSS512}, {C_PSS512, {KITLS_SIG_RSA_PSS_RSAE_SHA512, PSS512}, PSS512},
 };
 
 static kitls_config *server_requiring(const uint16_t *accept, size_t n)
@@ -426,7 +424,8 @@ START_TEST(test_client_cert_restricted_other_hash)
     kitls_config *c = tu_client_config();
     add_cred(c, &creds[C_PSS384]);
     struct result r = run(c, server_requiring(accept, 2));
-    ck_assert_msg(r.c == KITLS_E_HANDSHAKE_FAILURE, "client: %d (%s)", r.c, kitls_error_string(r.c));
+    ck_assert_msg(r.c == KITLS_E_HANDSHAKE_FAILURE, "client: %d (%s)", r.c,
+                  kitls_error_string(r.c));
     ck_assert_int_eq(r.s_alert, 40);
 }
 END_TEST
@@ -439,7 +438,8 @@ START_TEST(test_client_cert_pss_not_accepted_as_rsae)
     kitls_config *c = tu_client_config();
     add_cred(c, &creds[C_PSS]);
     struct result r = run(c, server_requiring(accept, 2));
-    ck_assert_msg(r.c == KITLS_E_HANDSHAKE_FAILURE, "client: %d (%s)", r.c, kitls_error_string(r.c));
+    ck_assert_msg(r.c == KITLS_E_HANDSHAKE_FAILURE, "client: %d (%s)", r.c,
+                  kitls_error_string(r.c));
 }
 END_TEST
 
@@ -455,9 +455,9 @@ START_TEST(test_load_refuses_unusable_params)
         for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
             kitls_config *cfg = kitls_config_new(role ? KITLS_ROLE_SERVER : KITLS_ROLE_CLIENT);
             const struct tu_cred *cr = &creds[bad[i]];
-            ck_assert_int_eq(kitls_config_add_cert_pem(cfg, cr->chain, cr->chain_len, cr->key,
-                                                       cr->key_len),
-                             KITLS_E_CONFIG);
+            ck_assert_int_eq(
+                kitls_config_add_cert_pem(cfg, cr->chain, cr->chain_len, cr->key, cr->key_len),
+                KITLS_E_CONFIG);
             kitls_config_free(cfg);
         }
 }
@@ -473,9 +473,9 @@ START_TEST(test_load_refuses_params_unlike_cert)
         const struct tu_cred *cert = i ? restricted : unrestricted;
         const struct tu_cred *key = i ? unrestricted : restricted;
         kitls_config *cfg = kitls_config_new(KITLS_ROLE_SERVER);
-        ck_assert_int_eq(kitls_config_add_cert_pem(cfg, cert->chain, cert->chain_len, key->key,
-                                                   key->key_len),
-                         KITLS_E_CONFIG);
+        ck_assert_int_eq(
+            kitls_config_add_cert_pem(cfg, cert->chain, cert->chain_len, key->key, key->key_len),
+            KITLS_E_CONFIG);
         kitls_config_free(cfg);
     }
     /* Matched, the restricted pair loads and signs SHA-384 only. */
@@ -537,7 +537,8 @@ static Suite *rsapss_suite(void)
     Suite *s = suite_create("rsapss");
     TCase *tc = tcase_create("server");
     tcase_set_timeout(tc, 60);
-    tcase_add_loop_test(tc, test_server_signs_pss, 0, (int)(sizeof(server_cases) / sizeof(server_cases[0])));
+    tcase_add_loop_test(tc, test_server_signs_pss, 0,
+                        (int)(sizeof(server_cases) / sizeof(server_cases[0])));
     tcase_add_test(tc, test_server_restricted_key_other_hash);
     tcase_add_test(tc, test_pss_key_never_rsae);
     tcase_add_test(tc, test_rsae_key_never_pss);
@@ -547,7 +548,8 @@ static Suite *rsapss_suite(void)
 
     tc = tcase_create("client");
     tcase_set_timeout(tc, 60);
-    tcase_add_loop_test(tc, test_client_cert_pss, 0, (int)(sizeof(client_cases) / sizeof(client_cases[0])));
+    tcase_add_loop_test(tc, test_client_cert_pss, 0,
+                        (int)(sizeof(client_cases) / sizeof(client_cases[0])));
     tcase_add_test(tc, test_client_cert_restricted_other_hash);
     tcase_add_test(tc, test_client_cert_pss_not_accepted_as_rsae);
     suite_add_tcase(s, tc);

@@ -116,12 +116,12 @@ int __wrap_kitls_sig_sign(const struct kitls_sigalg *s, EVP_PKEY *key, int serve
     memcpy(buf + 64 + sizeof(sctx), th, th_len);
     EVP_MD_CTX *m = EVP_MD_CTX_new();
     EVP_PKEY_CTX *p = NULL;
-    int ok = plain && m &&
-             EVP_DigestSignInit_ex(m, &p, s->md_name, NULL, NULL, plain, NULL) > 0 &&
-             EVP_PKEY_CTX_set_rsa_padding(p, RSA_PKCS1_PSS_PADDING) > 0 &&
-             EVP_PKEY_CTX_set_rsa_mgf1_md_name(p, s->md_name, NULL) > 0 &&
-             EVP_PKEY_CTX_set_rsa_pss_saltlen(p, lie == LIE_SALT ? 20 : RSA_PSS_SALTLEN_DIGEST) > 0 &&
-             EVP_DigestSign(m, sig, sig_len, buf, 64 + sizeof(sctx) + th_len) > 0;
+    int ok =
+        plain && m && EVP_DigestSignInit_ex(m, &p, s->md_name, NULL, NULL, plain, NULL) > 0 &&
+        EVP_PKEY_CTX_set_rsa_padding(p, RSA_PKCS1_PSS_PADDING) > 0 &&
+        EVP_PKEY_CTX_set_rsa_mgf1_md_name(p, s->md_name, NULL) > 0 &&
+        EVP_PKEY_CTX_set_rsa_pss_saltlen(p, lie == LIE_SALT ? 20 : RSA_PSS_SALTLEN_DIGEST) > 0 &&
+        EVP_DigestSign(m, sig, sig_len, buf, 64 + sizeof(sctx) + th_len) > 0;
     EVP_MD_CTX_free(m);
     EVP_PKEY_free(plain);
     return ok ? 0 : KITLS_E_CRYPTO;
@@ -145,9 +145,10 @@ static void fixture(void)
             EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA-PSS", NULL);
             if (!ctx || EVP_PKEY_keygen_init(ctx) <= 0 ||
                 EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, 2048) <= 0 ||
-                (i == C_PSS384 && (EVP_PKEY_CTX_set_rsa_pss_keygen_md_name(ctx, "SHA384", NULL) <= 0 ||
-                                   EVP_PKEY_CTX_set_rsa_pss_keygen_mgf1_md_name(ctx, "SHA384") <= 0 ||
-                                   EVP_PKEY_CTX_set_rsa_pss_keygen_saltlen(ctx, 48) <= 0)) ||
+                (i == C_PSS384 &&
+                 (EVP_PKEY_CTX_set_rsa_pss_keygen_md_name(ctx, "SHA384", NULL) <= 0 ||
+                  EVP_PKEY_CTX_set_rsa_pss_keygen_mgf1_md_name(ctx, "SHA384") <= 0 ||
+                  EVP_PKEY_CTX_set_rsa_pss_keygen_saltlen(ctx, 48) <= 0)) ||
                 EVP_PKEY_keygen(ctx, &k) <= 0)
                 abort();
             EVP_PKEY_CTX_free(ctx);
@@ -175,10 +176,12 @@ static struct result run(enum cred cr, int client_liar, enum lie how)
     if (client_liar) {
         scfg = tu_server_config(TU_P256);
         ck_assert_int_eq(kitls_config_set_verify(scfg, KITLS_VERIFY_REQUIRE), 0);
-        ck_assert_int_eq(kitls_config_add_cert_pem(ccfg, c->chain, c->chain_len, c->key, c->key_len), 0);
+        ck_assert_int_eq(
+            kitls_config_add_cert_pem(ccfg, c->chain, c->chain_len, c->key, c->key_len), 0);
     } else {
         scfg = kitls_config_new(KITLS_ROLE_SERVER);
-        ck_assert_int_eq(kitls_config_add_cert_pem(scfg, c->chain, c->chain_len, c->key, c->key_len), 0);
+        ck_assert_int_eq(
+            kitls_config_add_cert_pem(scfg, c->chain, c->chain_len, c->key, c->key_len), 0);
     }
     kitls_conn *cl = tu_client(ccfg, "localhost"), *sv = tu_server(scfg);
     lie = how;

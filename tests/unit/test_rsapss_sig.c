@@ -27,16 +27,16 @@
 #endif
 
 enum key_kind {
-    K_RSA,         /* rsaEncryption, 2048 */
-    K_RSA1024,     /* rsaEncryption, too small */
-    K_PSS,         /* id-RSASSA-PSS, no parameters */
-    K_PSS256,      /* restricted: SHA-256, MGF1-SHA-256, salt >= 32 */
-    K_PSS384,      /* restricted: SHA-384, MGF1-SHA-384, salt >= 48 */
-    K_PSS512,      /* restricted: SHA-512, MGF1-SHA-512, salt >= 64 */
-    K_PSS_MGF1,    /* restricted: SHA-256 with MGF1-SHA-1 (the RFC 4055 default) */
-    K_PSS_SALT,    /* restricted: SHA-256, MGF1-SHA-256, salt >= 64 */
-    K_PSS_SMALL,   /* restricted: SHA-256, salt >= 20 (a smaller minimum is fine) */
-    K_PSS1024,     /* id-RSASSA-PSS, too small */
+    K_RSA,       /* rsaEncryption, 2048 */
+    K_RSA1024,   /* rsaEncryption, too small */
+    K_PSS,       /* id-RSASSA-PSS, no parameters */
+    K_PSS256,    /* restricted: SHA-256, MGF1-SHA-256, salt >= 32 */
+    K_PSS384,    /* restricted: SHA-384, MGF1-SHA-384, salt >= 48 */
+    K_PSS512,    /* restricted: SHA-512, MGF1-SHA-512, salt >= 64 */
+    K_PSS_MGF1,  /* restricted: SHA-256 with MGF1-SHA-1 (the RFC 4055 default) */
+    K_PSS_SALT,  /* restricted: SHA-256, MGF1-SHA-256, salt >= 64 */
+    K_PSS_SMALL, /* restricted: SHA-256, salt >= 20 (a smaller minimum is fine) */
+    K_PSS1024,   /* id-RSASSA-PSS, too small */
     K_P256,
     K_NKEYS
 };
@@ -46,7 +46,7 @@ static EVP_PKEY *keys[K_NKEYS];
 #define REQ(x)                                                                                     \
     do {                                                                                           \
         if (!(x)) {                                                                                \
-            fprintf(stderr, "test_rsapss_sig.c:%d: %s failed\n", __LINE__, #x);                   \
+            fprintf(stderr, "test_rsapss_sig.c:%d: %s failed\n", __LINE__, #x);                    \
             abort();                                                                               \
         }                                                                                          \
     } while (0)
@@ -98,24 +98,20 @@ static EVP_PKEY *public_of(EVP_PKEY *k)
     return pub;
 }
 
-static void setup(void) { ck_assert_int_eq(kitls_alg_init(), 0); }
+static void setup(void)
+{
+    ck_assert_int_eq(kitls_alg_init(), 0);
+}
 
 /* Which scheme each key fits: 1 = signs and verifies with it. */
 static const struct {
     enum key_kind k;
     int pss256, pss384, pss512, rsae256, rsae384, rsae512;
 } fits[] = {
-    {K_RSA, 0, 0, 0, 1, 1, 1},
-    {K_RSA1024, 0, 0, 0, 0, 0, 0},
-    {K_PSS, 1, 1, 1, 0, 0, 0},
-    {K_PSS256, 1, 0, 0, 0, 0, 0},
-    {K_PSS384, 0, 1, 0, 0, 0, 0},
-    {K_PSS512, 0, 0, 1, 0, 0, 0},
-    {K_PSS_MGF1, 0, 0, 0, 0, 0, 0},
-    {K_PSS_SALT, 0, 0, 0, 0, 0, 0},
-    {K_PSS_SMALL, 1, 0, 0, 0, 0, 0},
-    {K_PSS1024, 0, 0, 0, 0, 0, 0},
-    {K_P256, 0, 0, 0, 0, 0, 0},
+    {K_RSA, 0, 0, 0, 1, 1, 1},      {K_RSA1024, 0, 0, 0, 0, 0, 0},  {K_PSS, 1, 1, 1, 0, 0, 0},
+    {K_PSS256, 1, 0, 0, 0, 0, 0},   {K_PSS384, 0, 1, 0, 0, 0, 0},   {K_PSS512, 0, 0, 1, 0, 0, 0},
+    {K_PSS_MGF1, 0, 0, 0, 0, 0, 0}, {K_PSS_SALT, 0, 0, 0, 0, 0, 0}, {K_PSS_SMALL, 1, 0, 0, 0, 0, 0},
+    {K_PSS1024, 0, 0, 0, 0, 0, 0},  {K_P256, 0, 0, 0, 0, 0, 0},
 };
 
 static const uint16_t pss_ids[3] = {KITLS_SIG_RSA_PSS_PSS_SHA256, KITLS_SIG_RSA_PSS_PSS_SHA384,
@@ -202,7 +198,8 @@ START_TEST(test_sign_verify_each_scheme)
         ck_assert_int_eq(kitls_sig_sign(s, k, 1, th, (size_t)key_for[_i].hlen, sig, &sig_len), 0);
         ck_assert_uint_eq(sig_len, 256);
         EVP_PKEY *pub = public_of(k);
-        ck_assert_int_eq(kitls_sig_verify(s, pub, 1, th, (size_t)key_for[_i].hlen, sig, sig_len), 0);
+        ck_assert_int_eq(kitls_sig_verify(s, pub, 1, th, (size_t)key_for[_i].hlen, sig, sig_len),
+                         0);
         /* The client context string is another message: refused. */
         ck_assert_int_eq(kitls_sig_verify(s, pub, 0, th, (size_t)key_for[_i].hlen, sig, sig_len),
                          KITLS_E_DECRYPT_ERROR);
@@ -211,7 +208,8 @@ START_TEST(test_sign_verify_each_scheme)
         size_t n = cv_content(buf, th, (size_t)key_for[_i].hlen);
         EVP_MD_CTX *mctx = EVP_MD_CTX_new();
         EVP_PKEY_CTX *pctx = NULL;
-        ck_assert_int_gt(EVP_DigestVerifyInit_ex(mctx, &pctx, key_for[_i].md, NULL, NULL, pub, NULL), 0);
+        ck_assert_int_gt(
+            EVP_DigestVerifyInit_ex(mctx, &pctx, key_for[_i].md, NULL, NULL, pub, NULL), 0);
         ck_assert_int_gt(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING), 0);
         ck_assert_int_gt(EVP_PKEY_CTX_set_rsa_mgf1_md_name(pctx, key_for[_i].md, NULL), 0);
         ck_assert_int_gt(EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, key_for[_i].hlen), 0);
@@ -230,8 +228,8 @@ START_TEST(test_verify_refuses_wrong_params)
     static const struct {
         const char *mgf1;
         int salt;
-    } bad[] = {{"SHA256", 20}, {"SHA256", 33}, {"SHA256", 0}, {"SHA256", 222}, {"SHA1", 32},
-               {"SHA384", 32}};
+    } bad[] = {{"SHA256", 20},  {"SHA256", 33}, {"SHA256", 0},
+               {"SHA256", 222}, {"SHA1", 32},   {"SHA384", 32}};
     const struct kitls_sigalg *s = kitls_sigalg_find(KITLS_SIG_RSA_PSS_PSS_SHA256);
     ck_assert_ptr_nonnull(s);
     EVP_PKEY *pub = public_of(keys[K_PSS]);

@@ -42,8 +42,9 @@ static kitls_config *client(int with_cert)
 {
     kitls_config *cfg = tu_client_config();
     if (with_cert)
-        ck_assert_int_eq(kitls_config_add_cert_pem(cfg, tu_pki.client.chain, tu_pki.client.chain_len,
-                                                   tu_pki.client.key, tu_pki.client.key_len),
+        ck_assert_int_eq(kitls_config_add_cert_pem(cfg, tu_pki.client.chain,
+                                                   tu_pki.client.chain_len, tu_pki.client.key,
+                                                   tu_pki.client.key_len),
                          0);
     return cfg;
 }
@@ -57,7 +58,10 @@ struct run {
     kitls_session *sess; /* the client's newest session (a reference) or NULL */
 };
 
-static void run_free(struct run *r) { kitls_session_free(r->sess); }
+static void run_free(struct run *r)
+{
+    kitls_session_free(r->sess);
+}
 
 /* One handshake for `name`, offering `sess` if not NULL; reads the
  * tickets when it succeeds. */
@@ -206,10 +210,9 @@ START_TEST(test_ticket_after_client_ca_change)
     /* The same anchors loaded in another order make the same context. */
     kitls_config *v3 = kitls_config_new(KITLS_ROLE_SERVER);
     ck_assert_ptr_nonnull(v3);
-    ck_assert_int_eq(kitls_config_add_cert_pem(v3, tu_pki.server[TU_P256].chain,
-                                               tu_pki.server[TU_P256].chain_len,
-                                               tu_pki.server[TU_P256].key,
-                                               tu_pki.server[TU_P256].key_len),
+    ck_assert_int_eq(kitls_config_add_cert_pem(
+                         v3, tu_pki.server[TU_P256].chain, tu_pki.server[TU_P256].chain_len,
+                         tu_pki.server[TU_P256].key, tu_pki.server[TU_P256].key_len),
                      0);
     ck_assert_int_eq(kitls_config_load_ca_pem(v3, tu_pki.other_ca, tu_pki.other_ca_len), 0);
     ck_assert_int_eq(kitls_config_load_ca_pem(v3, tu_pki.ca, tu_pki.ca_len), 0);
@@ -351,7 +354,8 @@ static size_t seal_ticket(const uint8_t *pt, size_t n, uint8_t *t)
     memcpy(t, tk.id, 4);
     memset(t + 4, 0x5a, 12);
     ck_assert(x && EVP_EncryptInit_ex(x, EVP_aes_256_gcm(), NULL, tk.key, t + 4) &&
-              EVP_EncryptUpdate(x, NULL, &l, t, 16) && EVP_EncryptUpdate(x, t + 16, &l, pt, (int)n) &&
+              EVP_EncryptUpdate(x, NULL, &l, t, 16) &&
+              EVP_EncryptUpdate(x, t + 16, &l, pt, (int)n) &&
               EVP_EncryptFinal_ex(x, t + 16 + l, &l) &&
               EVP_CIPHER_CTX_ctrl(x, EVP_CTRL_AEAD_GET_TAG, 16, t + 16 + n));
     EVP_CIPHER_CTX_free(x);

@@ -99,8 +99,9 @@ START_TEST(test_verify_name_opt_out)
     }
     /* The chain still has to reach a trust anchor. */
     kitls_config *bad = kitls_config_new(KITLS_ROLE_SERVER);
-    ck_assert_int_eq(kitls_config_add_cert_pem(bad, tu_pki.untrusted.chain, tu_pki.untrusted.chain_len,
-                                               tu_pki.untrusted.key, tu_pki.untrusted.key_len),
+    ck_assert_int_eq(kitls_config_add_cert_pem(bad, tu_pki.untrusted.chain,
+                                               tu_pki.untrusted.chain_len, tu_pki.untrusted.key,
+                                               tu_pki.untrusted.key_len),
                      0);
     kitls_conn *c = tu_client(ccfg, NULL), *s = tu_server(bad);
     int cr = 0;
@@ -144,8 +145,8 @@ static int ch_has_ext(const uint8_t *rec, size_t len, unsigned type)
 }
 
 /* The ClientHello record a client for `name` offering `sess` sends. */
-static size_t client_hello(kitls_config *ccfg, const char *name, kitls_session *sess,
-                           uint8_t *out, size_t cap)
+static size_t client_hello(kitls_config *ccfg, const char *name, kitls_session *sess, uint8_t *out,
+                           size_t cap)
 {
     kitls_conn *c = tu_client(ccfg, name);
     if (sess)
@@ -271,8 +272,8 @@ static void hmac(const EVP_MD *md, const uint8_t *key, size_t kl, const uint8_t 
                  uint8_t *out)
 {
     size_t ol = 0;
-    ck_assert_ptr_nonnull(EVP_Q_mac(NULL, "HMAC", NULL, EVP_MD_get0_name(md), NULL, key, kl, d,
-                                    dl, out, EVP_MAX_MD_SIZE, &ol));
+    ck_assert_ptr_nonnull(EVP_Q_mac(NULL, "HMAC", NULL, EVP_MD_get0_name(md), NULL, key, kl, d, dl,
+                                    out, EVP_MAX_MD_SIZE, &ol));
 }
 
 /* HKDF-Expand-Label (RFC 8446 §7.1), one block: L <= Hash.length. */
@@ -344,8 +345,8 @@ static size_t drop_ext(uint8_t *rec, size_t len, unsigned type, kitls_session *s
         size_t n = 0;
         ck_assert_int_eq(kitls_session_to_bytes(sess, b, sizeof(b), &n), 0);
         /* format(1) suite(2) psk<1> (session.c) */
-        const EVP_MD *md = (b[1] << 8 | b[2]) == KITLS_AES_256_GCM_SHA384 ? EVP_sha384()
-                                                                          : EVP_sha256();
+        const EVP_MD *md =
+            (b[1] << 8 | b[2]) == KITLS_AES_256_GCM_SHA384 ? EVP_sha384() : EVP_sha256();
         size_t hl = (size_t)EVP_MD_get_size(md);
         ck_assert_uint_eq(b[3], hl);
         ck_assert_uint_eq(out[last] << 8 | out[last + 1], 41); /* pre_shared_key is last */

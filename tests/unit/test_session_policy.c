@@ -100,8 +100,8 @@ static kitls_config *server_expiring(long days, int via_intermediate)
     X509 *inter = NULL, *leaf;
     if (via_intermediate) {
         ik = tu_keygen(TU_P256);
-        inter = issue_until(ik, "short-lived intermediate", tu_ca_cert(), tu_ca_key(), ca_exts,
-                            days);
+        inter =
+            issue_until(ik, "short-lived intermediate", tu_ca_cert(), tu_ca_key(), ca_exts, days);
         leaf = tu_issue(k, "leaf", inter, ik, server_exts); /* valid 30 days */
     } else {
         leaf = issue_until(k, "short-lived leaf", tu_ca_cert(), tu_ca_key(), server_exts, days);
@@ -265,9 +265,9 @@ START_TEST(test_client_session_context_tag)
     kitls_config *tagged[4] = {a, a2, b, a_noname};
     const char *tags[4] = {"fleet", "fleet", "other", "fleet"};
     for (int i = 0; i < 4; i++)
-        ck_assert_int_eq(kitls_config_set_session_context(tagged[i], (const uint8_t *)tags[i],
-                                                          strlen(tags[i])),
-                         0);
+        ck_assert_int_eq(
+            kitls_config_set_session_context(tagged[i], (const uint8_t *)tags[i], strlen(tags[i])),
+            0);
     struct hs full = shake(a, scfg, "localhost", NULL);
     ck_assert_int_eq(full.ok, 0);
     ck_assert_int_eq(offers_psk(a2, "localhost", full.sess), 1);
@@ -335,12 +335,11 @@ START_TEST(test_resumption_chain_bounded)
         int64_t day;
         int resumed, ok;
     } steps[] = {
-        {0, 0, 1},  /* full */
-        {6, 1, 1},  /* 6 days after the authentication */
-        {12, 0, 1}, /* 12 days: a full handshake authenticates again */
-        {18, 1, 1},
-        {25, 0, 1}, /* 13 days after day 12 */
-        {31, 0, 0}, /* 6 days, but the certificates expired on day 30 */
+        {0, 0, 1},              /* full */
+        {6, 1, 1},              /* 6 days after the authentication */
+        {12, 0, 1},             /* 12 days: a full handshake authenticates again */
+        {18, 1, 1}, {25, 0, 1}, /* 13 days after day 12 */
+        {31, 0, 0},             /* 6 days, but the certificates expired on day 30 */
     };
     kitls_config *scfg = auth_server(), *ccfg = auth_client(0);
     kitls_session *sess = NULL;

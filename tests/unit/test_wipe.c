@@ -114,10 +114,16 @@ static void hmac_case(const char *name)
     }
 }
 
-START_TEST(hmac_sha256_state_wiped) { hmac_case("SHA256"); }
+START_TEST(hmac_sha256_state_wiped)
+{
+    hmac_case("SHA256");
+}
 END_TEST
 
-START_TEST(hmac_sha384_state_wiped) { hmac_case("SHA384"); }
+START_TEST(hmac_sha384_state_wiped)
+{
+    hmac_case("SHA384");
+}
 END_TEST
 
 /* The HKDF steps the key schedule uses end in an HMAC: the derived secret

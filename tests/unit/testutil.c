@@ -22,7 +22,7 @@ static EVP_PKEY *fix_ca_key, *fix_other_key;
 #define REQ(x)                                                                                     \
     do {                                                                                           \
         if (!(x)) {                                                                                \
-            fprintf(stderr, "testutil.c:%d: %s failed\n", __LINE__, #x);                          \
+            fprintf(stderr, "testutil.c:%d: %s failed\n", __LINE__, #x);                           \
             abort();                                                                               \
         }                                                                                          \
     } while (0)
@@ -32,16 +32,11 @@ static EVP_PKEY *fix_ca_key, *fix_other_key;
 static EVP_PKEY *keygen(enum tu_key k)
 {
     switch (k) {
-    case TU_P256:
-        return EVP_EC_gen("P-256");
-    case TU_P384:
-        return EVP_EC_gen("P-384");
-    case TU_RSA2048:
-        return EVP_RSA_gen(2048);
-    case TU_ED25519:
-        return EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-    default:
-        return NULL;
+    case TU_P256: return EVP_EC_gen("P-256");
+    case TU_P384: return EVP_EC_gen("P-384");
+    case TU_RSA2048: return EVP_RSA_gen(2048);
+    case TU_ED25519: return EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    default: return NULL;
     }
 }
 
@@ -80,8 +75,9 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *is
     } else {
         add_ext(c, issuer, NID_basic_constraints, "critical,CA:FALSE");
         add_ext(c, issuer, NID_key_usage,
-                EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA ? "critical,digitalSignature,keyEncipherment"
-                                                          : "critical,digitalSignature");
+                EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA
+                    ? "critical,digitalSignature,keyEncipherment"
+                    : "critical,digitalSignature");
         add_ext(c, issuer, NID_ext_key_usage, eku);
         add_ext(c, issuer, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1");
         add_ext(c, issuer, NID_authority_key_identifier, "keyid");
@@ -119,8 +115,8 @@ static char *key_pem(EVP_PKEY *k, size_t *len)
     return bio_string(b, len);
 }
 
-static void make_cred(struct tu_cred *cr, EVP_PKEY *key, const char *cn, X509 *ca,
-                      EVP_PKEY *ca_key, const char *eku)
+static void make_cred(struct tu_cred *cr, EVP_PKEY *key, const char *cn, X509 *ca, EVP_PKEY *ca_key,
+                      const char *eku)
 {
     X509 *c = make_cert(key, cn, ca, ca_key, eku);
     cr->chain = cert_pem(c, &cr->chain_len);
@@ -158,10 +154,22 @@ void tu_pki_init(void)
     fix_other_key = other_key;
 }
 
-X509 *tu_ca_cert(void) { return fix_ca; }
-EVP_PKEY *tu_ca_key(void) { return fix_ca_key; }
-X509 *tu_other_ca_cert(void) { return fix_other; }
-EVP_PKEY *tu_other_ca_key(void) { return fix_other_key; }
+X509 *tu_ca_cert(void)
+{
+    return fix_ca;
+}
+EVP_PKEY *tu_ca_key(void)
+{
+    return fix_ca_key;
+}
+X509 *tu_other_ca_cert(void)
+{
+    return fix_other;
+}
+EVP_PKEY *tu_other_ca_key(void)
+{
+    return fix_other_key;
+}
 
 EVP_PKEY *tu_keygen(enum tu_key k)
 {
@@ -203,17 +211,27 @@ X509 *tu_issue(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *issuer_key
     return c;
 }
 
-char *tu_x509_pem(X509 *c, size_t *len) { return cert_pem(c, len); }
-char *tu_pkey_pem(EVP_PKEY *k, size_t *len) { return key_pem(k, len); }
+char *tu_x509_pem(X509 *c, size_t *len)
+{
+    return cert_pem(c, len);
+}
+char *tu_pkey_pem(EVP_PKEY *k, size_t *len)
+{
+    return key_pem(k, len);
+}
 
-int64_t tu_time_fixed(void *ctx) { return *(int64_t *)ctx; }
+int64_t tu_time_fixed(void *ctx)
+{
+    return *(int64_t *)ctx;
+}
 
 kitls_config *tu_server_config(enum tu_key k)
 {
     kitls_config *cfg = kitls_config_new(KITLS_ROLE_SERVER);
     ck_assert_ptr_nonnull(cfg);
     const struct tu_cred *cr = &tu_pki.server[k];
-    ck_assert_int_eq(kitls_config_add_cert_pem(cfg, cr->chain, cr->chain_len, cr->key, cr->key_len), 0);
+    ck_assert_int_eq(kitls_config_add_cert_pem(cfg, cr->chain, cr->chain_len, cr->key, cr->key_len),
+                     0);
     ck_assert_int_eq(kitls_config_load_ca_pem(cfg, tu_pki.ca, tu_pki.ca_len), 0);
     return cfg;
 }

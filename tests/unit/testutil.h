@@ -27,15 +27,15 @@ struct tu_cred {
 
 /* The process-wide fixture, built once by tu_pki_init() before forking. */
 struct tu_pki {
-    char *ca;                   /* trusted root (PEM) */
+    char *ca; /* trusted root (PEM) */
     size_t ca_len;
-    char *other_ca;             /* a root nobody trusts */
+    char *other_ca; /* a root nobody trusts */
     size_t other_ca_len;
     struct tu_cred server[TU_NKEYS]; /* SAN DNS:localhost, IP:127.0.0.1, serverAuth */
-    struct tu_cred client;      /* P-256, clientAuth EKU */
-    struct tu_cred client_noeku; /* P-256, serverAuth EKU only */
-    struct tu_cred untrusted;   /* P-256 server cert issued by other_ca */
-    int64_t now;                /* the fixture's "now" (certs valid now-1d .. now+30d) */
+    struct tu_cred client;           /* P-256, clientAuth EKU */
+    struct tu_cred client_noeku;     /* P-256, serverAuth EKU only */
+    struct tu_cred untrusted;        /* P-256 server cert issued by other_ca */
+    int64_t now;                     /* the fixture's "now" (certs valid now-1d .. now+30d) */
 };
 
 extern struct tu_pki tu_pki;

@@ -62,7 +62,8 @@ static void srv_event(void *ctx, const struct kitls_uring_event *ev)
     if (ev->type == KITLS_URING_EV_HANDSHAKE) {
         struct sockaddr_in sa;
         socklen_t sl = sizeof(sa);
-        ck_assert_int_eq(getpeername(kitls_uring_conn_fd(ev->conn), (struct sockaddr *)&sa, &sl), 0);
+        ck_assert_int_eq(getpeername(kitls_uring_conn_fd(ev->conn), (struct sockaddr *)&sa, &sl),
+                         0);
         int port = ntohs(sa.sin_port);
         s = port == __atomic_load_n(&t->s[0].local_port, __ATOMIC_ACQUIRE) ? &t->s[0] : &t->s[1];
         ck_assert_ptr_null(s->c);
@@ -86,18 +87,10 @@ static void srv_event(void *ctx, const struct kitls_uring_event *ev)
         t->fired = 1;
         kitls_uring_conn *target = t->s[t->other].c;
         switch (t->act) {
-        case REENTRY_CLOSE:
-            t->ret = kitls_uring_close(target);
-            break;
-        case REENTRY_ABORT:
-            kitls_uring_abort(target);
-            break;
-        case REENTRY_SEND:
-            t->ret = kitls_uring_send(target, "reentrant", 9);
-            break;
-        default:
-            t->ret = kitls_uring_key_update(target, 1);
-            break;
+        case REENTRY_CLOSE: t->ret = kitls_uring_close(target); break;
+        case REENTRY_ABORT: kitls_uring_abort(target); break;
+        case REENTRY_SEND: t->ret = kitls_uring_send(target, "reentrant", 9); break;
+        default: t->ret = kitls_uring_key_update(target, 1); break;
         }
     } else if (ev->type == KITLS_URING_EV_DATA && s == &t->s[0] && t->ev == KITLS_URING_EV_CLOSED) {
         kitls_uring_abort(ev->conn); /* the scenario for EV_CLOSED */
@@ -128,7 +121,8 @@ static int cli_flush(struct rside *s)
 
 static int cli_connect(struct rt *t, struct rside *s)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)t->port),
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)t->port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     s->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (s->fd < 0 || connect(s->fd, (struct sockaddr *)&sa, sizeof(sa)))
@@ -227,9 +221,9 @@ START_TEST(real_reentrant_calls)
     t.scfg = tu_server_config(TU_P256);
     t.ccfg = tu_client_config();
     int rekey = kitls_ktls_probe_rekey(NULL);
-    struct kitls_uring_params p = {
-        .ktls = KITLS_URING_KTLS_BOTH,
-        .flags = KITLS_URING_F_NODELAY | (rekey == 1 ? 0 : KITLS_URING_F_KTLS_REKEY_CLOSE)};
+    struct kitls_uring_params p = {.ktls = KITLS_URING_KTLS_BOTH,
+                                   .flags = KITLS_URING_F_NODELAY |
+                                            (rekey == 1 ? 0 : KITLS_URING_F_KTLS_REKEY_CLOSE)};
     kitls_uring *u;
     ck_assert_int_eq(kitls_uring_new(&u, NULL, &p, srv_event, &t), 0);
     int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -274,9 +268,7 @@ START_TEST(real_reentrant_calls)
         if (!dying)
             ck_assert_int_eq(tg->closed_reason, KITLS_URING_R_ABORTED);
         break;
-    case REENTRY_CLOSE:
-        ck_assert_int_eq(t.ret, 0);
-        break;
+    case REENTRY_CLOSE: ck_assert_int_eq(t.ret, 0); break;
     case REENTRY_SEND:
         if (dying) {
             ck_assert_int_eq(t.ret, -ENOTCONN);

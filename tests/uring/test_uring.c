@@ -61,10 +61,10 @@ struct server {
     struct kitls_uring_stats st;
     unsigned closed_visible;
     int paused_once;
-    int file_fd;       /* >= 0: send this file on each handshake, then close */
+    int file_fd; /* >= 0: send this file on each handshake, then close */
     size_t file_len;
     unsigned ktls_tx, ktls_rx, handshakes_seen;
-    int ktls_reason;   /* of the last EV_HANDSHAKE */
+    int ktls_reason;               /* of the last EV_HANDSHAKE */
     unsigned rekeys_tx, rekeys_rx; /* kTLS key changes, summed at EV_CLOSED */
     unsigned peak_conns;
 };
@@ -94,12 +94,8 @@ static void srv_event(void *ctx, const struct kitls_uring_event *ev)
         }
         break;
     }
-    case KITLS_URING_EV_SENT:
-        kitls_uring_pause_recv(ev->conn, 0);
-        break;
-    case KITLS_URING_EV_EOF:
-        ck_assert_int_eq(kitls_uring_close(ev->conn), 0);
-        break;
+    case KITLS_URING_EV_SENT: kitls_uring_pause_recv(ev->conn, 0); break;
+    case KITLS_URING_EV_EOF: ck_assert_int_eq(kitls_uring_close(ev->conn), 0); break;
     case KITLS_URING_EV_CLOSED: {
         unsigned tx, rx;
         kitls_uring_conn_ktls_rekeys(ev->conn, &tx, &rx);
@@ -108,8 +104,7 @@ static void srv_event(void *ctx, const struct kitls_uring_event *ev)
         s->closed_visible++;
         break;
     }
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -239,15 +234,13 @@ static void cli_event(void *ctx, const struct kitls_uring_event *ev)
         }
         c_pump(j);
         break;
-    case KITLS_URING_EV_DATA:
-        {
-            size_t bad = ev->len;
-            for (size_t i = 0; i < ev->len && bad == ev->len; i++)
-                if (ev->data[i] != sbyte(j->pattern, j->recvd + i))
-                    bad = i;
-            ck_assert_msg(bad == ev->len, "connection %u: byte %zu differs", j->id,
-                          j->recvd + bad);
-        }
+    case KITLS_URING_EV_DATA: {
+        size_t bad = ev->len;
+        for (size_t i = 0; i < ev->len && bad == ev->len; i++)
+            if (ev->data[i] != sbyte(j->pattern, j->recvd + i))
+                bad = i;
+        ck_assert_msg(bad == ev->len, "connection %u: byte %zu differs", j->id, j->recvd + bad);
+    }
         j->recvd += ev->len;
         if (j->recvd > j->total)
             ck_abort_msg("connection %u: too much data", j->id);
@@ -260,12 +253,8 @@ static void cli_event(void *ctx, const struct kitls_uring_event *ev)
             ck_assert_int_eq(kitls_uring_close(j->c), 0);
         }
         break;
-    case KITLS_URING_EV_SENT:
-        c_pump(j);
-        break;
-    case KITLS_URING_EV_EOF:
-        ck_assert_int_eq(kitls_uring_close(j->c), 0);
-        break;
+    case KITLS_URING_EV_SENT: c_pump(j); break;
+    case KITLS_URING_EV_EOF: ck_assert_int_eq(kitls_uring_close(j->c), 0); break;
     case KITLS_URING_EV_CLOSED:
         j->closed = 1;
         j->reason = ev->reason;
@@ -291,7 +280,8 @@ static void clients_init(struct clients *cl, unsigned n, int app_ring)
 
 static void clients_connect(struct clients *cl, kitls_config *ccfg, int port)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     for (unsigned i = 0; i < cl->n; i++) {
         struct cjob *j = &cl->jobs[i];
@@ -423,7 +413,8 @@ END_TEST
 
 static int raw_connect(int port)
 {
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+    struct sockaddr_in sa = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     ck_assert_int_ge(fd, 0);
@@ -611,8 +602,8 @@ START_TEST(bounded_connections)
     /* At most 4 connections: 8 silent ones fill the table; accepting
      * pauses (the rest wait in the backlog), the timeout frees slots, and
      * a real client gets through in the end. */
-    struct kitls_uring_params p = {.max_conns = 4, .max_handshakes = 4,
-                                   .handshake_timeout_ms = 250};
+    struct kitls_uring_params p = {
+        .max_conns = 4, .max_handshakes = 4, .handshake_timeout_ms = 250};
     struct server s;
     server_start(&s, &p);
     server_run(&s);
@@ -729,7 +720,7 @@ START_TEST(server_shutdown_with_open_connections)
     atomic_store(&s.stop, 1);
     pthread_join(s.th, NULL); /* kitls_uring_free() with 4 live connections */
     ck_assert_uint_eq(s.st.conns, 4);
-    clients_run(&cl, 10);     /* the clients see the resets */
+    clients_run(&cl, 10); /* the clients see the resets */
     for (int i = 0; i < 4; i++)
         ck_assert_int_ne(cl.jobs[i].reason, 0);
     clients_free(&cl);

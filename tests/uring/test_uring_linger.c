@@ -60,9 +60,7 @@ static void on_event(void *ctx, const struct kitls_uring_event *ev)
         !(ev->type == KITLS_URING_EV_EOF && t->failing == 2))
         t->after_fail++;
     switch (ev->type) {
-    case KITLS_URING_EV_HANDSHAKE:
-        t->c = ev->conn;
-        break;
+    case KITLS_URING_EV_HANDSHAKE: t->c = ev->conn; break;
     case KITLS_URING_EV_EOF: /* the orderly case: answer the close_notify */
         ck_assert_int_eq(kitls_uring_close(ev->conn), 0);
         break;
@@ -71,8 +69,7 @@ static void on_event(void *ctx, const struct kitls_uring_event *ev)
         t->tls_error = ev->tls_error;
         t->c = NULL;
         break;
-    default:
-        break;
+    default: break;
     }
 }
 
@@ -167,8 +164,7 @@ static void lt_open(struct lt *t)
         ck_assert_msg(now_s() < end, "no handshake");
         if (!kitls_conn_is_established(t->cl)) {
             r = kitls_conn_handshake(t->cl);
-            ck_assert_msg(r == 0 || r == KITLS_E_WANT_READ, "client: %s",
-                          kitls_error_string(r));
+            ck_assert_msg(r == 0 || r == KITLS_E_WANT_READ, "client: %s", kitls_error_string(r));
         }
         cl_io(t);
         turn(t);
@@ -314,8 +310,7 @@ START_TEST(linger_cases)
         took = wait_closed(&t, 5);
         ck_assert_msg(took > 0.5 && took < 2.5, "linger lasted %.2f s", took);
         break;
-    default:
-        break;
+    default: break;
     }
     ck_assert_uint_eq(t.ev[KITLS_URING_EV_CLOSED], 1);
     ck_assert_int_eq(t.closed_reason, KITLS_URING_R_TLS); /* the first reason stays */

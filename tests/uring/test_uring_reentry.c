@@ -44,8 +44,8 @@ struct side {
     kitls_conn *peer;
     struct fk fk; /* the wire (fk.out: to the peer, fk.in: from it), and with kTLS the kernel */
     struct kitls_ktls_ops ops;
-    int fd;       /* a socket the driver may close; never connected */
-    int peer_fin; /* the peer sent close_notify and its TCP FIN */
+    int fd;        /* a socket the driver may close; never connected */
+    int peer_fin;  /* the peer sent close_notify and its TCP FIN */
     int stay_open; /* after a fatal alert the peer keeps its socket open */
     unsigned events[N_EV + 1], after_close;
     int closed_reason;
@@ -62,7 +62,7 @@ struct op {
     uint64_t addr;
     unsigned len;
     unsigned poll;
-    int fd_in;          /* splice */
+    int fd_in; /* splice */
     uint64_t off, off_in;
     int live;
 };
@@ -77,7 +77,7 @@ struct t {
     int n_ops;
     /* the trigger */
     int ev, act, other, fired, ret;
-    int unheld; /* events emitted while the connection was not held */
+    int unheld;      /* events emitted while the connection was not held */
     int hold_splice; /* splices into a socket stay in flight */
     int eio_once;    /* the next kTLS plain recv fails with EIO (a control record "next") */
 };
@@ -109,9 +109,15 @@ static void collect(struct t *t)
         const struct io_uring_sqe *e = &sq->sqes[sq->sqe_head & sq->ring_mask];
         ck_assert_int_lt(t->n_ops, (int)(sizeof(t->ops) / sizeof(t->ops[0])));
         struct op *o = &t->ops[t->n_ops++];
-        *o = (struct op){.ud = e->user_data, .opcode = e->opcode, .fd = e->fd,
-                         .addr = e->addr, .len = e->len, .poll = e->poll32_events,
-                         .fd_in = e->splice_fd_in, .off = e->off, .off_in = e->splice_off_in,
+        *o = (struct op){.ud = e->user_data,
+                         .opcode = e->opcode,
+                         .fd = e->fd,
+                         .addr = e->addr,
+                         .len = e->len,
+                         .poll = e->poll32_events,
+                         .fd_in = e->splice_fd_in,
+                         .off = e->off,
+                         .off_in = e->splice_off_in,
                          .live = 1};
     }
 }
@@ -146,8 +152,7 @@ static void peer_step(struct side *s)
     }
     if (kitls_conn_is_established(s->peer) && !s->peer_fin) {
         int r;
-        while ((r = kitls_conn_read(s->peer, s->got + s->got_len,
-                                    sizeof(s->got) - s->got_len)) > 0)
+        while ((r = kitls_conn_read(s->peer, s->got + s->got_len, sizeof(s->got) - s->got_len)) > 0)
             s->got_len += (size_t)r;
         if (r == KITLS_E_CLOSED) {
             ck_assert_int_eq(kitls_conn_close(s->peer), 0);
@@ -177,9 +182,7 @@ static int ring_step(struct t *t)
         struct kitls_uring_conn *c = conn_of(t, o->ud);
         struct side *s = side_of_fd(t, o->fd);
         switch (o->opcode) {
-        case IORING_OP_POLL_ADD:
-            complete(t, o, (int)(o->poll & (POLLIN | POLLOUT)));
-            break;
+        case IORING_OP_POLL_ADD: complete(t, o, (int)(o->poll & (POLLIN | POLLOUT))); break;
         case IORING_OP_ASYNC_CANCEL:
         case IORING_OP_TIMEOUT_REMOVE: {
             int found = -ENOENT;
@@ -192,9 +195,7 @@ static int ring_step(struct t *t)
             complete(t, &t->ops[i], found);
             break;
         }
-        case IORING_OP_SHUTDOWN:
-            complete(t, o, 0);
-            break;
+        case IORING_OP_SHUTDOWN: complete(t, o, 0); break;
         case IORING_OP_CLOSE: /* the lingering close's end (uring/conn.c dead_step) */
             complete(t, o, close(o->fd) < 0 ? -errno : 0);
             break;
@@ -259,8 +260,7 @@ static int ring_step(struct t *t)
             complete(t, o, (int)r);
             break;
         }
-        default: /* the driver's timer: never fires here */
-            continue;
+        default: /* the driver's timer: never fires here */ continue;
         }
         progress = 1;
     }
@@ -280,15 +280,10 @@ static void settle(struct t *t)
 static int do_act(struct t *t, kitls_uring_conn *target)
 {
     switch (t->act) {
-    case REENTRY_CLOSE:
-        return kitls_uring_close(target);
-    case REENTRY_ABORT:
-        kitls_uring_abort(target);
-        return 0;
-    case REENTRY_SEND:
-        return kitls_uring_send(target, "reentrant", 9);
-    default:
-        return kitls_uring_key_update(target, 1);
+    case REENTRY_CLOSE: return kitls_uring_close(target);
+    case REENTRY_ABORT: kitls_uring_abort(target); return 0;
+    case REENTRY_SEND: return kitls_uring_send(target, "reentrant", 9);
+    default: return kitls_uring_key_update(target, 1);
     }
 }
 
@@ -375,8 +370,7 @@ static void t_close_how(struct t *t, int free_now)
         struct side *s = &t->s[i];
         ck_assert_msg(s->events[KITLS_URING_EV_CLOSED] == 1, "conn %d: EV_CLOSED %u times", i,
                       s->events[KITLS_URING_EV_CLOSED]);
-        ck_assert_msg(!s->after_close, "conn %d: %u events after EV_CLOSED", i,
-                      s->after_close);
+        ck_assert_msg(!s->after_close, "conn %d: %u events after EV_CLOSED", i, s->after_close);
         kitls_conn_free(s->peer);
         fk_free(&s->fk);
     }
@@ -419,9 +413,7 @@ START_TEST(reentrant_calls)
             if (t.s[i].c && !(t.ev == KITLS_URING_EV_HANDSHAKE && t.act == REENTRY_ABORT))
                 ck_assert_msg(t.s[i].c->tx_k && t.s[i].c->rx_k, "conn %d not offloaded", i);
     switch (t.ev) {
-    case KITLS_URING_EV_DATA:
-        peer_write(&t, 0, "ping");
-        break;
+    case KITLS_URING_EV_DATA: peer_write(&t, 0, "ping"); break;
     case KITLS_URING_EV_SENT:
         ck_assert_int_eq(kitls_uring_send(t.s[0].c, "hello", 5), 5);
         settle(&t);
@@ -434,8 +426,7 @@ START_TEST(reentrant_calls)
         kitls_uring_abort(t.s[0].c);
         settle(&t);
         break;
-    default:
-        break;
+    default: break;
     }
     ck_assert_msg(t.fired, "event %d never came (%s)", t.ev, what);
     /* the call's documented effect */
@@ -461,14 +452,11 @@ START_TEST(reentrant_calls)
             ck_assert_int_eq(t.ret, 9);
         } else {
             ck_assert_int_eq(t.ret, 9);
-            ck_assert_msg(tg->got_len >= 9 &&
-                              memmem(tg->got, tg->got_len, "reentrant", 9) != NULL,
+            ck_assert_msg(tg->got_len >= 9 && memmem(tg->got, tg->got_len, "reentrant", 9) != NULL,
                           "the peer did not get the bytes");
         }
         break;
-    default:
-        ck_assert_int_eq(t.ret, dying ? -ENOTCONN : 0);
-        break;
+    default: ck_assert_int_eq(t.ret, dying ? -ENOTCONN : 0); break;
     }
     /* whatever is still open still works both ways */
     for (int i = 0; i < 2; i++) {
@@ -611,7 +599,7 @@ START_TEST(linger_cut_short)
     ck_assert_uint_eq(t.u->st.lingering, 1);
     ck_assert_uint_eq(t.u->st.conns, 2);
     ck_assert(s->c->wr_shut);
-    ck_assert(s->c->busy & BUSY(KITLS_URING_OP_RECV)); /* the drain */
+    ck_assert(s->c->busy & BUSY(KITLS_URING_OP_RECV));    /* the drain */
     ck_assert_int_eq(kitls_conn_peer_alert(s->peer), 20); /* bad_record_mac arrived */
     ck_assert_uint_eq(s->events[KITLS_URING_EV_CLOSED], 0);
     ck_assert_int_eq(kitls_uring_send(s->c, "x", 1), -ENOTCONN);
