@@ -2,7 +2,7 @@
  * The unit tests' kTLS environment: a client and a server connection
  * that completed a handshake in memory, one of them ("me") handed to the
  * kTLS layer over the fake kernel (fakekernel.h).  Shared by test_ktls
- * and test_ktls_glue; uses Check and tests/unit/testutil.
+ * and test_ktls_caller_io; uses Check and tests/unit/testutil.
  */
 #ifndef KITLS_TESTS_FK_ENV_H
 #define KITLS_TESTS_FK_ENV_H

@@ -1,7 +1,7 @@
 /*
- * kTLS glue for drivers that move application data on the offloaded
- * socket themselves (the io_uring driver: IORING_OP_SEND and
- * IORING_OP_SPLICE straight on the kTLS socket).
+ * I/O accounting for callers that move the bytes on the offloaded socket
+ * themselves (the io_uring driver: IORING_OP_SEND and IORING_OP_SPLICE
+ * straight on the kTLS socket).  Named after what it does, not its caller.
  *
  * The kernel does not count records, so the AEAD limit (RFC 8446 §5.5)
  * stays this layer's job even when the bytes do not pass through

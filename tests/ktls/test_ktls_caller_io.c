@@ -1,5 +1,5 @@
 /*
- * The kTLS layer's io_uring glue (ktls/uring_glue.c) against the fake
+ * The kTLS layer's io_uring glue (ktls/caller_io.c) against the fake
  * kernel: a driver that sends application data on the offloaded socket
  * itself (as io_uring IORING_OP_SEND / SPLICE do) asks
  * kitls_ktls_tx_reserve() before each send and reports the records with
@@ -313,7 +313,7 @@ END_TEST
 int main(void)
 {
     tu_pki_init();
-    Suite *s = suite_create("ktls_glue");
+    Suite *s = suite_create("ktls_caller_io");
     TCase *t = tcase_create("glue");
     tcase_set_timeout(t, 60);
     tcase_add_loop_test(t, reserve_rekeys_before_the_limit, 0, 3);
