@@ -58,12 +58,10 @@ fi
 echo "== unit tests under ASan+UBSan"
 rm -rf build-asan && mkdir build-asan
 (cd build-asan &&
- "$top/configure" -q --enable-werror \
-     CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-     LDFLAGS="-fsanitize=address,undefined" &&
+ "$top/configure" -q --enable-werror --enable-sanitizers CFLAGS="-O1 -g" &&
  make -j"$jobs" >/dev/null &&
  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-     make -j"$jobs" check TESTS="$(make -s print-unit-tests)") || status=1
+     make -j"$jobs" check-unit) || status=1
 
 echo "== fuzz replay gate: --self-test (a planted crash must be caught) and --skip-baseline"
 # Both build their own replay programs with tests/fuzz/build.sh (clang or
