@@ -10,7 +10,7 @@ top=$PWD
 jobs=$(nproc 2>/dev/null || echo 2)
 
 pkgs=(build-essential autoconf automake libtool pkg-config libssl-dev check
-      openssl gnutls-bin python3 liburing-dev)
+      openssl gnutls-bin python3 liburing-dev universal-ctags)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
