@@ -194,12 +194,6 @@ int kitls_conn_send_ccs(kitls_conn *c);
 size_t kitls_conn_max_fragment(const kitls_conn *c);
 
 /* session.c */
-/** Client: append psk_key_exchange_modes and pre_shared_key (last) with a
- *  zero binder; *binder_at is the binder's offset in w. */
-void kitls_psk_client_write_modes(kitls_conn *c, struct wr *w);
-/** exts_at: offset of the extensions block's length prefix in w; a PSK
- *  that would not fit in the block is not offered. */
-int kitls_psk_client_write(kitls_conn *c, struct wr *w, size_t exts_at, size_t *binder_at);
 /** Client: fill in the binder over the ClientHello at w->buf[msg_at..]. */
 int kitls_psk_client_binder(kitls_conn *c, struct wr *w, size_t msg_at, size_t binder_at);
 /** Client: the server's pre_shared_key extension in ServerHello. */

@@ -142,27 +142,9 @@ int kitls_hs_send_cert(kitls_conn *c)
         wr_put(&w, c->cert->der[i], c->cert->der_len[i]);
         wr_end(&w, e, 3);
         size_t exts = wr_begin(&w, 2);
-        uint8_t *blob = NULL;
-        size_t blob_len = 0;
-        if (i == 0 && c->server && kitls_ocsp_staple_get(c, c->cert, &blob, &blob_len)) {
-            /* CertificateStatus in the leaf's entry (RFC 8446 §4.4.2.1). */
-            wr_u16(&w, EXT_STATUS_REQUEST);
-            size_t ext = wr_begin(&w, 2);
-            wr_u8(&w, 1); /* ocsp */
-            size_t r = wr_begin(&w, 3);
-            wr_put(&w, blob, blob_len);
-            wr_end(&w, r, 3);
-            wr_end(&w, ext, 2);
-            free(blob);
-        }
-        if (i == 0 && c->server && kitls_sct_get(c, c->cert, &blob, &blob_len)) {
-            /* SignedCertificateTimestampList, as configured (RFC 6962 §3.3). */
-            wr_u16(&w, EXT_SCT);
-            size_t ext = wr_begin(&w, 2);
-            wr_put(&w, blob, blob_len);
-            wr_end(&w, ext, 2);
-            free(blob);
-        }
+        /* The leaf's entry answers status_request and SCT requests. */
+        if (i == 0 && c->server)
+            (void)kitls_ext_write_all(c, &(struct ext_ctx){.msg = EXT_IN_CT, .w = &w});
         wr_end(&w, exts, 2);
     }
     wr_end(&w, list, 3);
@@ -238,36 +220,10 @@ int kitls_hs_recv_cert(kitls_conn *c, struct rd *b)
         GUARD(kitls_ext_parse(&list, &el, 0)); /* the Extension extensions<0..2^16-1> */
         if (el.n && (c->server || el.n_unknown || (el.present & ~c->offered)))
             return KITLS_E_UNSUPPORTED_EXTENSION;
-        /* The leaf's CertificateStatus (RFC 8446 §4.4.2.1); on other
-         * entries it is ignored. */
-        const struct ext_entry *st = kitls_ext_get(&el, EXT_STATUS_REQUEST);
-        if (st && n == 0) {
-            struct rd r = st->data, resp;
-            uint8_t type;
-            GUARD(rd_u8(&r, &type));
-            GUARD(rd_sub(&r, 3, &resp));
-            GUARD(rd_expect_empty(&r));
-            if (type != 1 || rd_empty(&resp))
-                return KITLS_E_DECODE;
-            c->staple = resp.p;
-            c->staple_len = rd_left(&resp);
-            free(c->ocsp_resp);
-            if ((c->ocsp_resp = malloc(c->staple_len)) == NULL)
-                return KITLS_E_NOMEM;
-            memcpy(c->ocsp_resp, resp.p, c->staple_len);
-            c->ocsp_resp_len = c->staple_len;
-        }
-        const struct ext_entry *sct = kitls_ext_get(&el, EXT_SCT);
-        if (sct && n == 0) {
-            /* RFC 6962 §3.3: an empty list or an empty SCT is malformed. */
-            if (!kitls_sct_list_valid(sct->data.p, rd_left(&sct->data)))
-                return KITLS_E_DECODE;
-            free(c->sct_list);
-            if ((c->sct_list = malloc(rd_left(&sct->data))) == NULL)
-                return KITLS_E_NOMEM;
-            memcpy(c->sct_list, sct->data.p, rd_left(&sct->data));
-            c->sct_list_len = rd_left(&sct->data);
-        }
+        /* The leaf's CertificateStatus (RFC 8446 §4.4.2.1) and SCT list
+         * (RFC 6962 §3.3); on other entries they are ignored. */
+        if (n == 0)
+            GUARD(kitls_ext_parse_all(c, &(struct ext_ctx){.msg = EXT_IN_CT}, &el));
         der[n] = cert.p;
         der_len[n++] = rd_left(&cert);
     }

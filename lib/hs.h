@@ -3,6 +3,7 @@
 #define KITLS_HS_H
 
 #include "conn.h"
+#include "ext.h"
 
 enum hs_state {
     ST_CLIENT_START = 0,
@@ -78,38 +79,5 @@ int kitls_hs_derive_hs_secrets(kitls_conn *c, const uint8_t *dhe, size_t dhe_len
 int kitls_hs_derive_app_secrets(kitls_conn *c);
 /** Mark the handshake complete and drop what it no longer needs. */
 void kitls_hs_done(kitls_conn *c);
-
-/* ext.c: extension blocks */
-#define EXT_N_KNOWN 17 /* types in ext.c's table (kitls_ext_bit) */
-struct ext_entry {
-    uint16_t type;
-    struct rd data;
-};
-/* A parsed extensions block: the known types by their kitls_ext_bit()
- * index; unknown ones only counted (no fixed limit on their number). */
-struct ext_list {
-    struct ext_entry e[EXT_N_KNOWN];
-    uint32_t present; /* kitls_ext_bit() of each known type present */
-    size_t n;         /* extensions in the block, known or not */
-    size_t n_unknown; /* of which of types this library does not know */
-    uint16_t last;    /* type of the last one (pre_shared_key, §4.2.11) */
-};
-/* kitls_ext_parse flags */
-#define EXT_ALLOW_EMPTY 1 /* a missing block is an empty one (ClientHello) */
-#define EXT_DUP_DECODE 2  /* a duplicate is decode_error, not illegal_parameter */
-/** Parse an extensions<..> block, rejecting duplicates of any type. */
-int kitls_ext_parse(struct rd *r, struct ext_list *out, int flags);
-/** The extension of `type` if present (known types only), else NULL. */
-const struct ext_entry *kitls_ext_get(const struct ext_list *l, uint16_t type);
-/** The known extension of index i (0..EXT_N_KNOWN-1) if present, else NULL. */
-const struct ext_entry *kitls_ext_at(const struct ext_list *l, size_t i);
-/** Client: 0 if l holds only extensions of `allowed` (kitls_ext_bit mask);
- *  else illegal_parameter (one we offered) or unsupported_extension. */
-int kitls_ext_only(const kitls_conn *c, const struct ext_list *l, uint32_t allowed);
-/** Bit for an extension type we know (0 if none). */
-uint32_t kitls_ext_bit(uint16_t type);
-/** Parse a signature_algorithms list into c->peer_sigalgs. */
-int kitls_ext_parse_sigalgs(kitls_conn *c, struct rd data);
-void kitls_ext_write_sigalgs(kitls_conn *c, struct wr *w);
 
 #endif

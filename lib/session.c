@@ -360,21 +360,9 @@ int kitls_ticket_send(kitls_conn *c)
     if (ret)
         goto out;
     wr_end(&w, t, 2);
-    size_t x = wr_begin(&w, 2); /* extensions */
-    if (c->cfg->grease) {
-        /* An empty GREASE extension (RFC 8701 §3); clients ignore unknown
-         * ticket extensions (RFC 8446 §4.6.1). */
-        uint8_t seed;
-        if ((ret = kitls_config_random(c->cfg, &seed, 1)) != 0)
-            goto out;
-        wr_u16(&w, (uint16_t)(((seed & 0xf0) | 0x0a) * 0x0101));
-        wr_u16(&w, 0);
-    }
-    if (c->cfg->early_max) {
-        wr_u16(&w, EXT_EARLY_DATA);
-        wr_u16(&w, 4);
-        wr_u32(&w, c->cfg->early_max);
-    }
+    size_t x = wr_begin(&w, 2); /* extensions: GREASE, early_data */
+    if ((ret = kitls_ext_write_all(c, &(struct ext_ctx){.msg = EXT_IN_NST, .w = &w})) != 0)
+        goto out;
     wr_end(&w, x, 2);
     wr_end(&w, at, 3);
     ret = w.err;
@@ -414,13 +402,9 @@ int kitls_hs_recv_nst(kitls_conn *c, struct rd *b)
         return KITLS_E_DECODE;
     if (lifetime > MAX_TICKET_LIFETIME)
         return KITLS_E_ILLEGAL_PARAMETER;
-    uint32_t max_early = 0;
-    const struct ext_entry *ed = kitls_ext_get(&el, EXT_EARLY_DATA);
-    if (ed) {
-        struct rd r = ed->data;
-        GUARD(rd_u32(&r, &max_early));
-        GUARD(rd_expect_empty(&r));
-    }
+    struct ext_ctx x = {.msg = EXT_IN_NST}; /* early_data: x.max_early */
+    GUARD(kitls_ext_parse_all(c, &x, &el));
+    uint32_t max_early = x.max_early;
     if (lifetime == 0)
         return 0; /* "the ticket SHOULD be discarded immediately" */
     kitls_session *s = session_new();
@@ -486,82 +470,6 @@ out:
     kitls_ks_wipe(&ks);
     OPENSSL_cleanse(bk, sizeof(bk));
     return ret;
-}
-
-/* psk_key_exchange_modes (§4.2.9).  Sent in every ClientHello, with or
- * without a PSK: a server only issues tickets compatible with the modes
- * the client advertised, and without the extension it may send none. */
-void kitls_psk_client_write_modes(kitls_conn *c, struct wr *w)
-{
-    c->offered |= kitls_ext_bit(EXT_PSK_KEY_EXCHANGE_MODES);
-    wr_u16(w, EXT_PSK_KEY_EXCHANGE_MODES);
-    wr_u16(w, c->cfg->psk_ke ? 3 : 2);
-    wr_u8(w, c->cfg->psk_ke ? 2 : 1);
-    wr_u8(w, 1); /* psk_dhe_ke */
-    if (c->cfg->psk_ke)
-        wr_u8(w, 0); /* psk_ke */
-}
-
-int kitls_psk_client_write(kitls_conn *c, struct wr *w, size_t exts_at, size_t *binder_at)
-{
-    kitls_session *s = c->session;
-    const struct kitls_suite *suite = kitls_suite_find(s->suite);
-    int64_t now = kitls_config_now(c->cfg);
-    c->psk_offered = 0;
-    /* Not for another server or another verification policy, nor once
-     * its authentication is too old (session_bind.c): a full handshake
-     * follows. */
-    if (!kitls_session_offerable(c, now))
-        return 0;
-    /* The whole extensions block is limited to 2^16-1 bytes (RFC 8446
-     * §4.1.2, §4.2.11): a ticket too long to fit (a server may issue up
-     * to 2^16-1 bytes, §4.6.1) is not offered; a full handshake follows. */
-    size_t psk_exts = 4 + 4 + 3 + 4 + 2 + 2 + s->ticket_len + 4 + 2 + 1 + KITLS_MAX_HASH;
-    if (w->len - exts_at - 2 + psk_exts > 0xffff)
-        return 0;
-    /* Offer only a live ticket whose hash fits our suites (and, after an
-     * HRR, the hash the server picked: §4.1.4). */
-    int usable = 0;
-    for (size_t i = 0; suite && i < c->cfg->n_suites; i++) {
-        const struct kitls_suite *o = kitls_suite_find(c->cfg->suites[i]);
-        usable |= o->md == suite->md;
-    }
-    /* `received` comes from the application (kitls_session_from_bytes):
-     * the age is taken in unsigned arithmetic once now >= received, as
-     * now - received can overflow int64_t. */
-    if (!usable || now < s->received || (uint64_t)now - (uint64_t)s->received > s->lifetime ||
-        (c->did_hrr && c->suite->md != suite->md))
-        return 0;
-    /* obfuscated_ticket_age: age in ms plus ticket_age_add, mod 2^32 (§4.2.11.1). */
-    uint32_t age = (uint32_t)(((uint64_t)now - (uint64_t)s->received) * 1000u) + s->age_add;
-    /* 0-RTT needs the very suite of the session, and never follows an HRR. */
-    int same_suite = 0;
-    for (size_t i = 0; i < c->cfg->n_suites; i++)
-        same_suite |= c->cfg->suites[i] == s->suite;
-    if (c->early_want && !c->did_hrr && same_suite) {
-        c->offered |= kitls_ext_bit(EXT_EARLY_DATA);
-        wr_u16(w, EXT_EARLY_DATA);
-        wr_u16(w, 0);
-        c->early_offered = 1;
-    }
-    kitls_psk_client_write_modes(c, w);
-    c->offered |= kitls_ext_bit(EXT_PRE_SHARED_KEY);
-    wr_u16(w, EXT_PRE_SHARED_KEY);
-    size_t e = wr_begin(w, 2);
-    size_t ids = wr_begin(w, 2);
-    size_t t = wr_begin(w, 2);
-    wr_put(w, s->ticket, s->ticket_len);
-    wr_end(w, t, 2);
-    wr_u32(w, age);
-    wr_end(w, ids, 2);
-    wr_u16(w, (uint16_t)(1 + suite->hash_len));
-    wr_u8(w, suite->hash_len);
-    *binder_at = w->len;
-    static const uint8_t zero[KITLS_MAX_HASH];
-    wr_put(w, zero, suite->hash_len);
-    wr_end(w, e, 2);
-    c->psk_offered = 1;
-    return w->err;
 }
 
 int kitls_psk_client_binder(kitls_conn *c, struct wr *w, size_t msg_at, size_t binder_at)
