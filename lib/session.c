@@ -508,28 +508,23 @@ uint16_t kitls_psk_server_ticket_suite(kitls_conn *c, struct rd ext)
 
 /* Server: the first identity only; anything wrong with it declines
  * resumption (full handshake), except a bad binder, which is fatal. */
-int kitls_psk_server_check(kitls_conn *c, struct rd ext, struct rd *modes)
+/* The syntax of OfferedPsks (§4.2.11): identities and binders, both
+ * non-empty, as many of one as of the other. */
+static int psk_syntax(struct rd ids, struct rd binders)
 {
-    struct rd ids, binders, id, binder;
-    uint32_t age;
-    GUARD(rd_sub(&ext, 2, &ids));
-    const uint8_t *binders_at = ext.p;
-    GUARD(rd_sub(&ext, 2, &binders));
-    GUARD(rd_expect_empty(&ext));
     size_t n_ids = 0, n_binders = 0;
-    struct rd r = ids;
-    while (!rd_empty(&r)) {
+    while (!rd_empty(&ids)) {
         struct rd t;
-        GUARD(rd_sub(&r, 2, &t));
-        GUARD(rd_u32(&r, &age));
+        uint32_t age;
+        GUARD(rd_sub(&ids, 2, &t));
+        GUARD(rd_u32(&ids, &age));
         if (rd_empty(&t))
             return KITLS_E_DECODE;
         n_ids++;
     }
-    r = binders;
-    while (!rd_empty(&r)) {
+    while (!rd_empty(&binders)) {
         struct rd bd;
-        GUARD(rd_sub(&r, 1, &bd));
+        GUARD(rd_sub(&binders, 1, &bd));
         if (rd_left(&bd) < 32)
             return KITLS_E_DECODE;
         n_binders++;
@@ -538,8 +533,17 @@ int kitls_psk_server_check(kitls_conn *c, struct rd ext, struct rd *modes)
      * (§4.2.11): a syntax error, decode_error (§6.2). */
     if (n_ids == 0 || n_binders == 0)
         return KITLS_E_DECODE;
-    if (n_ids != n_binders)
-        return KITLS_E_ILLEGAL_PARAMETER;
+    return n_ids == n_binders ? 0 : KITLS_E_ILLEGAL_PARAMETER;
+}
+
+int kitls_psk_server_check(kitls_conn *c, struct rd ext, struct rd *modes)
+{
+    struct rd ids, binders, id, binder, r;
+    GUARD(rd_sub(&ext, 2, &ids));
+    const uint8_t *binders_at = ext.p;
+    GUARD(rd_sub(&ext, 2, &binders));
+    GUARD(rd_expect_empty(&ext));
+    GUARD(psk_syntax(ids, binders));
     int dhe = 0, ke = 0;
     r = *modes;
     while (!rd_empty(&r)) {
