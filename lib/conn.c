@@ -28,7 +28,7 @@ kitls_conn *kitls_conn_new(kitls_config *cfg)
     }
     c->cfg = kitls_config_up_ref(cfg);
     c->server = cfg->role == KITLS_ROLE_SERVER;
-    c->state = c->server ? ST_SERVER_WAIT_CH : ST_CLIENT_START;
+    c->state = kitls_hs_start_state(c->server);
     c->peer_alert = -1;
     c->peer_not_after = INT64_MAX; /* no peer certificate yet */
     return c;
@@ -93,8 +93,7 @@ void kitls_hs_done(kitls_conn *c)
      * verification (x509.c) or the resumed session set it. */
     if (!c->resumed && !c->peer_cert)
         c->auth_time = kitls_config_now(c->cfg);
-    c->established = 1;
-    c->state = ST_CONNECTED;
+    c->established = 1; /* the Finished row leads to ST_CONNECTED */
     conn_drop_handshake(c);
     /* Keep the reassembly buffer only if it still holds bytes. */
     if (c->hs_off == c->hs_in.len) {

@@ -292,12 +292,11 @@ int kitls_conn_read_early_data(kitls_conn *c, uint8_t *buf, size_t len)
     return kitls_conn_take_app(c, buf, len);
 }
 
-int kitls_hs_server_eoed(kitls_conn *c, struct rd *b)
+int kitls_hs_recv_end_of_early_data(kitls_conn *c, struct rd *b)
 {
     GUARD(rd_expect_empty(b));
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
     GUARD(kitls_rec_set_secret(&c->rx, c->suite, c->hs->c_hs, 0));
     OPENSSL_cleanse(c->hs->c_e, sizeof(c->hs->c_e));
-    c->state = ST_SERVER_WAIT_FIN;
-    return 0;
+    return HS_NEXT;
 }

@@ -80,8 +80,7 @@ int kitls_hs_client_start(kitls_conn *c)
     GUARD(send_client_hello(c));
     if (c->early_offered)
         GUARD(kitls_early_client_send(c));
-    c->state = ST_CLIENT_WAIT_SH;
-    return 0;
+    return kitls_hs_sent(c, HS_CLIENT_HELLO);
 }
 
 static int offered_suite(const kitls_conn *c, uint16_t id)
@@ -178,7 +177,7 @@ static int sh_derive(kitls_conn *c, const struct ext_ctx *x)
     return ret;
 }
 
-int kitls_hs_client_sh(kitls_conn *c, struct rd *b)
+int kitls_hs_recv_server_hello(kitls_conn *c, struct rd *b)
 {
     struct ext_list el;
     struct ext_ctx x = {.msg = EXT_IN_SH};
@@ -187,15 +186,15 @@ int kitls_hs_client_sh(kitls_conn *c, struct rd *b)
     if (is_hrr) {
         if (c->did_hrr)
             return KITLS_E_UNEXPECTED_MESSAGE;
-        return handle_hrr(c, &el);
+        GUARD(handle_hrr(c, &el));
+        return HS_SH_HRR;
     }
     GUARD(kitls_ext_only(c, &el, kitls_ext_allowed(EXT_IN_SH)));
     /* pre_shared_key (resumption), then key_share. */
     GUARD(kitls_ext_parse_all(c, &x, &el));
     GUARD(sh_derive(c, &x));
-    c->state = ST_CLIENT_WAIT_EE;
     if (!x.have_share)
-        return 0;
+        return HS_NEXT;
     for (size_t i = 0; i < c->hs->n_kex; i++)
         EVP_PKEY_free(c->hs->kex[i]);
     c->hs->n_kex = 0;
@@ -209,7 +208,7 @@ int kitls_hs_client_sh(kitls_conn *c, struct rd *b)
     return 0;
 }
 
-int kitls_hs_client_ee(kitls_conn *c, struct rd *b)
+int kitls_hs_recv_encrypted_extensions(kitls_conn *c, struct rd *b)
 {
     struct ext_list el;
     struct ext_ctx x = {.msg = EXT_IN_EE, .strict = 1};
@@ -230,11 +229,9 @@ int kitls_hs_client_ee(kitls_conn *c, struct rd *b)
      * its certificate and verdict come from the session. */
     if (c->resumed) {
         kitls_session_restore_peer(c);
-        c->state = ST_CLIENT_WAIT_FIN;
-        return 0;
+        return HS_EE_RESUMED;
     }
-    c->state = ST_CLIENT_WAIT_CERT_CR;
-    return 0;
+    return HS_NEXT;
 }
 
 /*
@@ -267,7 +264,7 @@ static int client_pick_cert(kitls_conn *c)
     return KITLS_E_HANDSHAKE_FAILURE;
 }
 
-int kitls_hs_client_cr(kitls_conn *c, struct rd *b)
+int kitls_hs_recv_certificate_request(kitls_conn *c, struct rd *b)
 {
     struct rd ctx;
     struct ext_list el;
@@ -284,6 +281,5 @@ int kitls_hs_client_cr(kitls_conn *c, struct rd *b)
     c->cert_requested = 1;
     GUARD(client_pick_cert(c));
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
-    c->state = ST_CLIENT_WAIT_CERT;
-    return 0;
+    return HS_NEXT;
 }

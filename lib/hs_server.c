@@ -383,7 +383,7 @@ static int send_cr(kitls_conn *c)
     return ret;
 }
 
-int kitls_hs_server_ch(kitls_conn *c, struct rd *b)
+int kitls_hs_recv_client_hello(kitls_conn *c, struct rd *b)
 {
     struct ch_info ch;
     memset(&ch, 0, sizeof(ch));
@@ -391,7 +391,8 @@ int kitls_hs_server_ch(kitls_conn *c, struct rd *b)
     GUARD(negotiate(c, &ch));
     if (!ch.share.p) {
         /* The key share we need is missing: ask for it (§4.1.4). */
-        return send_hrr(c);
+        GUARD(send_hrr(c));
+        return HS_CH_HRR;
     }
     if (c->did_hrr && ch.n_shares != 1)
         return KITLS_E_ILLEGAL_PARAMETER;
@@ -419,10 +420,9 @@ int kitls_hs_server_ch(kitls_conn *c, struct rd *b)
     GUARD(kitls_conn_hs_flush(c));
     GUARD(kitls_hs_derive_app_secrets(c));
     GUARD(kitls_rec_set_secret(&c->tx, c->suite, c->hs->s_ap, 1));
-    c->state = c->cert_requested ? ST_SERVER_WAIT_CERT : ST_SERVER_WAIT_FIN;
     if (c->early_status == KITLS_EARLY_ACCEPTED) {
         GUARD(kitls_rec_set_secret(&c->rx, c->suite, c->hs->c_e, 0));
-        c->state = ST_SERVER_WAIT_EOED;
+        return HS_CH_EARLY;
     }
-    return 0;
+    return c->cert_requested ? HS_CH_CERT : HS_NEXT;
 }

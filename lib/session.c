@@ -387,7 +387,7 @@ int kitls_conn_send_ticket(kitls_conn *c)
 }
 
 /* Client: a NewSessionTicket arrived (§4.6.1). */
-int kitls_hs_recv_nst(kitls_conn *c, struct rd *b)
+int kitls_hs_recv_new_session_ticket(kitls_conn *c, struct rd *b)
 {
     uint32_t lifetime, age_add;
     struct rd nonce, ticket;
