@@ -170,7 +170,7 @@ int kitls_ext_only(const kitls_conn *c, const struct ext_list *l, uint32_t allow
     /* Sent in answer to an extension we offered but not allowed in this
      * message: illegal_parameter; never offered (or unknown to us):
      * unsupported_extension (RFC 8446 §4.2). */
-    if (extra & c->offered)
+    if (extra & c->ext.offered)
         return KITLS_E_ILLEGAL_PARAMETER;
     if (extra || l->n_unknown)
         return KITLS_E_UNSUPPORTED_EXTENSION;
@@ -195,7 +195,7 @@ uint32_t kitls_ext_allowed(uint8_t msg)
 size_t kitls_ext_open(kitls_conn *c, const struct ext_ctx *x, uint16_t type)
 {
     if (x->msg == EXT_IN_CH)
-        c->offered |= kitls_ext_bit(type);
+        c->ext.offered |= kitls_ext_bit(type);
     wr_u16(x->w, type);
     return wr_begin(x->w, 2);
 }
@@ -205,6 +205,8 @@ int kitls_ext_write_all(kitls_conn *c, struct ext_ctx *x)
     const struct ext_type *const *row = write_order(x->msg);
     if (!row)
         return KITLS_E_INTERNAL;
+    if (x->msg == EXT_IN_CH)
+        c->ext.offered = 0; /* rebuilt by kitls_ext_open */
     for (; *row; row++)
         if ((*row)->write)
             GUARD((*row)->write(c, x));

@@ -5,7 +5,7 @@
 #ifndef KITLS_EXT_H
 #define KITLS_EXT_H
 
-#include "conn.h"
+#include "internal.h"
 
 /* Extension types (RFC 8446 §4.2, RFC 8449, RFC 6066, RFC 7301, RFC 6962,
  * RFC 7685). */
@@ -28,6 +28,26 @@ enum {
     EXT_POST_HANDSHAKE_AUTH = 49,
     EXT_SIGNATURE_ALGORITHMS_CERT = 50,
     EXT_KEY_SHARE = 51,
+};
+
+/* Embedded in struct kitls_conn as `ext`: what the extensions negotiated.
+ * Written by the extension rows (lib/ext/) and by the public setters of
+ * the name and protocol (conn.c, conn_info.c); conn.c frees it. */
+struct kitls_ext_state {
+    char *sni; /* client: name to send/verify; server: received */
+    int sni_is_ip;
+    int sni_acked;
+    char *alpn;        /* negotiated protocol (NUL-terminated), NULL if none */
+    uint32_t offered;  /* client: bitmask of extensions sent (kitls_ext_bit()) */
+    uint16_t peer_rsl; /* peer's record_size_limit, 0 if none */
+    uint16_t peer_sigalgs[32];
+    size_t n_peer_sigalgs;
+    uint8_t *cookie; /* HelloRetryRequest cookie: ours (server) or echoed (client) */
+    size_t cookie_len;
+    uint8_t *peer_alpn; /* server: client's ALPN list (wire) */
+    size_t peer_alpn_len;
+    uint8_t *peer_cas; /* client: CertificateRequest CA names (wire) */
+    size_t peer_cas_len;
 };
 
 /* The messages an extension may appear in: the "TLS 1.3" column of the
@@ -138,12 +158,12 @@ int kitls_ext_write_all(kitls_conn *c, struct ext_ctx *x);
 /** For each known row in table order: parse it if present in l, else
  *  judge its absence (x->msg says which message l came from). */
 int kitls_ext_parse_all(kitls_conn *c, struct ext_ctx *x, const struct ext_list *l);
-/** Start an extension of `type` in w (recorded in c->offered when
+/** Start an extension of `type` in w (recorded in c->ext.offered when
  *  x->msg is ClientHello); close it with wr_end(w, at, 2). */
 size_t kitls_ext_open(kitls_conn *c, const struct ext_ctx *x, uint16_t type);
 
 /* ext/sigalgs.c */
-/** Parse a signature_algorithms list into c->peer_sigalgs. */
+/** Parse a signature_algorithms list into c->ext.peer_sigalgs. */
 int kitls_ext_parse_sigalgs(kitls_conn *c, struct rd data);
 /** Write our signature_algorithms list (vector included). */
 void kitls_ext_write_sigalgs(kitls_conn *c, struct wr *w);
@@ -176,9 +196,12 @@ int kitls_ext_key_share_pick(kitls_conn *c, const struct ext_list *l, struct rd 
 int kitls_ext_versions_ch(const struct ext_list *l);
 /** Client: the ServerHello's selected_version (*selected) if present. */
 int kitls_ext_versions_sh(const struct ext_list *l, int *present, uint16_t *selected);
+/* ext/cookie.c */
+/** Server: make the HelloRetryRequest's cookie (c->ext.cookie). */
+int kitls_ext_cookie_make(kitls_conn *c);
 /* ext/psk.c */
 /** Server: the client's psk_key_exchange_modes (*modes; empty if absent)
- *  and whether our tickets fit them (c->ticket_modes_ok). */
+ *  and whether our tickets fit them (c->res.ticket_modes_ok). */
 int kitls_ext_psk_modes_ch(kitls_conn *c, const struct ext_list *l, struct rd *modes);
 
 #endif

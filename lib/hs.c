@@ -187,8 +187,8 @@ int kitls_hs_derive_hs_secrets(kitls_conn *c, const uint8_t *dhe, size_t dhe_len
 {
     uint8_t th[KITLS_MAX_HASH];
     GUARD(kitls_th_current(&c->th, th));
-    GUARD(kitls_ks_early(&c->ks, c->suite, c->resumed ? c->session->psk : NULL,
-                         c->resumed ? c->session->psk_len : 0));
+    GUARD(kitls_ks_early(&c->ks, c->suite, c->res.resumed ? c->res.session->psk : NULL,
+                         c->res.resumed ? c->res.session->psk_len : 0));
     GUARD(kitls_ks_handshake(&c->ks, dhe, dhe_len));
     GUARD(kitls_ks_derive(&c->ks, "c hs traffic", th, c->hs->c_hs));
     GUARD(kitls_ks_derive(&c->ks, "s hs traffic", th, c->hs->s_hs));
@@ -297,7 +297,7 @@ int kitls_hs_recv_certificate(kitls_conn *c, struct rd *b)
          * we send none that apply (status_request arrives with OCSP). */
         struct ext_list el;
         GUARD(kitls_ext_parse(&list, &el, 0)); /* the Extension extensions<0..2^16-1> */
-        if (el.n && (c->server || el.n_unknown || (el.present & ~c->offered)))
+        if (el.n && (c->server || el.n_unknown || (el.present & ~c->ext.offered)))
             return KITLS_E_UNSUPPORTED_EXTENSION;
         /* The leaf's CertificateStatus (RFC 8446 §4.4.2.1) and SCT list
          * (RFC 6962 §3.3); on other entries they are ignored. */
@@ -316,7 +316,7 @@ int kitls_hs_recv_certificate(kitls_conn *c, struct rd *b)
         return HS_CERT_EMPTY;
     }
     int ret = kitls_x509_verify_chain(c, der, der_len, n);
-    c->staple = NULL; /* points into the message buffer */
+    kitls_ocsp_staple_forget(c); /* it points into the message buffer */
     GUARD(ret);
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
     return HS_NEXT;
@@ -396,7 +396,7 @@ int kitls_hs_recv_finished(kitls_conn *c, struct rd *b)
     if (c->cfg->n_tickets)
         GUARD(kitls_session_derive_res_master(c));
     kitls_hs_done(c);
-    for (unsigned i = 0; c->ticket_modes_ok && i < c->cfg->n_tickets; i++)
+    for (unsigned i = 0; c->res.ticket_modes_ok && i < c->cfg->n_tickets; i++)
         GUARD(kitls_ticket_send(c));
     return 0;
 }

@@ -38,7 +38,6 @@ static int send_client_hello(kitls_conn *c)
     size_t msg = kitls_hs_msg_begin(&w, HS_CLIENT_HELLO);
     put_ch_head(c, &w);
     x.exts_at = wr_begin(&w, 2);
-    c->offered = 0;
     /* The rows in ClientHello order (ext.c); pre_shared_key, last, holds
      * a zero binder that covers the rest (§4.2.11). */
     int ret = kitls_ext_write_all(c, &x);
@@ -48,7 +47,7 @@ static int send_client_hello(kitls_conn *c)
     wr_end(&w, msg, 3);
     if (!ret)
         ret = w.err;
-    if (!ret && c->psk_offered)
+    if (!ret && c->res.psk_offered)
         ret = kitls_psk_client_binder(c, &w, msg - 1, x.binder_at);
     if (!ret)
         ret = kitls_th_update(&c->th, w.buf + msg - 1, w.len - msg + 1);
@@ -65,7 +64,7 @@ int kitls_hs_client_start(kitls_conn *c)
     /* Verifying with no name to verify would accept any certificate a
      * trusted CA issued: refused unless the application opted out
      * (kitls_config_set_verify_name), before anything is sent. */
-    if (c->cfg->verify != KITLS_VERIFY_NONE && c->cfg->verify_name && !c->sni) {
+    if (c->cfg->verify != KITLS_VERIFY_NONE && c->cfg->verify_name && !c->ext.sni) {
         kitls_conn_set_detail(c, "no server name: call kitls_conn_set_server_name() or "
                                  "kitls_config_set_verify_name(cfg, 0)");
         return KITLS_E_NO_SERVER_NAME;
@@ -216,18 +215,18 @@ int kitls_hs_recv_encrypted_extensions(kitls_conn *c, struct rd *b)
     GUARD(rd_expect_empty(b));
     /* Only answers to what we offered (§4.2); of those, one not allowed
      * here is illegal_parameter (x.strict). */
-    if (el.n_unknown || (el.present & ~c->offered))
+    if (el.n_unknown || (el.present & ~c->ext.offered))
         return KITLS_E_UNSUPPORTED_EXTENSION;
     GUARD(kitls_ext_parse_all(c, &x, &el));
     /* 0-RTT was sent under the session's ALPN; accepting it under another
      * is a protocol violation (§4.2.10). */
-    if (c->early_status == KITLS_EARLY_ACCEPTED && strcmp(conn_alpn(c), c->session->alpn))
+    if (c->early_status == KITLS_EARLY_ACCEPTED && strcmp(conn_alpn(c), c->res.session->alpn))
         return KITLS_E_ILLEGAL_PARAMETER;
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
     /* A resumed handshake authenticates with the PSK: Finished is next.
      * The server is who the session's connection found it to be, no more:
      * its certificate and verdict come from the session. */
-    if (c->resumed) {
+    if (c->res.resumed) {
         kitls_session_restore_peer(c);
         return HS_EE_RESUMED;
     }
@@ -253,8 +252,8 @@ static int client_pick_cert(kitls_conn *c)
     for (size_t i = 0; i < n_mine; i++) {
         const struct kitls_sigalg *s = kitls_sigalg_find(mine[i]);
         int peer_ok = 0;
-        for (size_t j = 0; j < c->n_peer_sigalgs; j++)
-            peer_ok |= c->peer_sigalgs[j] == mine[i];
+        for (size_t j = 0; j < c->ext.n_peer_sigalgs; j++)
+            peer_ok |= c->ext.peer_sigalgs[j] == mine[i];
         if (s && peer_ok && kitls_sig_key_matches(s, cert->key)) {
             c->cert = cert;
             c->sigalg = s->id;

@@ -101,8 +101,8 @@ static const struct kitls_sigalg *cert_sigalg(const kitls_conn *c, const struct 
     for (size_t i = 0; i < n_mine; i++) {
         const struct kitls_sigalg *s = kitls_sigalg_find(mine[i]);
         int peer_ok = 0;
-        for (size_t j = 0; j < c->n_peer_sigalgs; j++)
-            peer_ok |= c->peer_sigalgs[j] == mine[i];
+        for (size_t j = 0; j < c->ext.n_peer_sigalgs; j++)
+            peer_ok |= c->ext.peer_sigalgs[j] == mine[i];
         if (s && peer_ok && kitls_sig_key_matches(s, cert->key))
             return s;
     }
@@ -121,7 +121,8 @@ static int pick_cert(kitls_conn *c, const struct ch_info *ch)
     const struct kitls_sigalg *best_s = NULL;
     int best = -1, best_score = -1;
     if (cfg->cert_cb) {
-        int k = cfg->cert_cb(cfg->cert_ctx, c, c->sni, c->peer_sigalgs, c->n_peer_sigalgs);
+        int k =
+            cfg->cert_cb(cfg->cert_ctx, c, c->ext.sni, c->ext.peer_sigalgs, c->ext.n_peer_sigalgs);
         if (k >= 0) {
             if ((size_t)k >= cfg->n_certs || !(best_s = cert_sigalg(c, &cfg->certs[k])))
                 return KITLS_E_HANDSHAKE_FAILURE;
@@ -137,7 +138,7 @@ static int pick_cert(kitls_conn *c, const struct ch_info *ch)
         const struct kitls_sigalg *s = cert_sigalg(c, cert);
         if (!s)
             continue;
-        int score = 2 * cert_matches_name(cert, c->sni) + (cas.p && cert_matches_ca(cert, cas));
+        int score = 2 * cert_matches_name(cert, c->ext.sni) + (cas.p && cert_matches_ca(cert, cas));
         if (score > best_score) {
             best = (int)k;
             best_score = score;
@@ -194,19 +195,13 @@ static int negotiate_psk(kitls_conn *c, struct ch_info *ch)
     struct rd modes;
     GUARD(kitls_ext_psk_modes_ch(c, &ch->el, &modes));
     if (!psk)
-        return c->did_hrr && c->hrr_psk_kept ? KITLS_E_ILLEGAL_PARAMETER : 0;
+        return c->did_hrr && c->res.hrr_psk_kept ? KITLS_E_ILLEGAL_PARAMETER : 0;
     if (!modes.p)
         return KITLS_E_MISSING_EXTENSION;
     if (ch->share.p)
         return kitls_psk_server_check(c, psk->data, &modes);
-    if (!c->did_hrr && c->cfg->n_tickets) {
-        /* Answered with a HelloRetryRequest: note whether the PSK fits
-         * the suite we picked, since then ClientHello2 must offer it
-         * again (§4.1.2 lets the client drop only incompatible PSKs). */
-        const struct kitls_suite *ts =
-            kitls_suite_find(kitls_psk_server_ticket_suite(c, psk->data));
-        c->hrr_psk_kept = ts && ts->md == c->suite->md;
-    }
+    if (!c->did_hrr && c->cfg->n_tickets)
+        kitls_psk_server_note_hrr(c, psk->data);
     return 0;
 }
 
@@ -242,12 +237,12 @@ static int negotiate(kitls_conn *c, struct ch_info *ch)
     GUARD(negotiate_psk(c, ch));
     /* Resuming, or a HelloRetryRequest whose ClientHello2 will likely
      * resume (its ticket opens and fits the suite): no certificate. */
-    if (c->resumed || (!ch->share.p && c->hrr_psk_kept))
+    if (c->res.resumed || (!ch->share.p && c->res.hrr_psk_kept))
         return 0;
     /* A full handshake: we sign, so the client's schemes are needed. */
     if (!have_sigalgs)
         return KITLS_E_MISSING_EXTENSION;
-    if (!c->n_peer_sigalgs)
+    if (!c->ext.n_peer_sigalgs)
         return KITLS_E_HANDSHAKE_FAILURE;
     return pick_cert(c, ch);
 }
@@ -286,18 +281,8 @@ static int send_hrr(kitls_conn *c)
     GUARD(kitls_th_set_hash(&c->th, c->suite));
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
     GUARD(kitls_th_hrr_rewrite(&c->th));
-    if (c->cfg->hrr_cookie) {
-        /* The cookie binds the HRR to this ClientHello; we keep state, so
-         * it only has to be unpredictable and echoed verbatim. */
-        uint8_t th[KITLS_MAX_HASH];
-        GUARD(kitls_th_current(&c->th, th));
-        c->cookie = malloc(c->suite->hash_len);
-        if (!c->cookie)
-            return KITLS_E_NOMEM;
-        c->cookie_len = c->suite->hash_len;
-        GUARD(kitls_hmac(c->suite->md, c->cfg->cookie_key, sizeof(c->cfg->cookie_key), th,
-                         c->suite->hash_len, c->cookie));
-    }
+    if (c->cfg->hrr_cookie)
+        GUARD(kitls_ext_cookie_make(c));
     size_t at = kitls_hs_msg_begin(&w, HS_SERVER_HELLO);
     put_sh_head(c, &w, hrr_random);
     size_t exts = wr_begin(&w, 2);
@@ -328,7 +313,7 @@ static int send_sh(kitls_conn *c, struct ch_info *ch, uint8_t *dhe, size_t *dhe_
     size_t pub_len = 0;
     struct wr w = {0};
     EVP_PKEY *priv = NULL;
-    int ret = 0, use_dhe = !c->resumed || c->psk_dhe;
+    int ret = 0, use_dhe = !c->res.resumed || c->res.psk_dhe;
     if (use_dhe) {
         GUARD(kitls_kex_keygen(c->group, &priv, pub, &pub_len));
         ret = kitls_kex_derive(c->group, priv, ch->share.p, rd_left(&ch->share), dhe, dhe_len);
@@ -409,7 +394,7 @@ int kitls_hs_recv_client_hello(kitls_conn *c, struct rd *b)
     if (ret)
         return ret;
     GUARD(send_ee(c, &ch));
-    if (!c->resumed) {
+    if (!c->res.resumed) {
         /* PSK handshakes carry no certificates (§4.3.2, §4.4.2). */
         if (c->cfg->verify != KITLS_VERIFY_NONE)
             GUARD(send_cr(c));

@@ -188,7 +188,7 @@ int kitls_config_set_session_callback(kitls_config *cfg, kitls_session_fn fn, vo
 
 kitls_session *kitls_conn_get_session(kitls_conn *c)
 {
-    return c ? kitls_session_up_ref(c->new_session) : NULL;
+    return c ? kitls_session_up_ref(c->res.new_session) : NULL;
 }
 
 int kitls_conn_set_session(kitls_conn *c, kitls_session *s)
@@ -197,14 +197,14 @@ int kitls_conn_set_session(kitls_conn *c, kitls_session *s)
         return KITLS_E_INVALID_ARG;
     if (c->state != ST_CLIENT_START)
         return KITLS_E_STATE;
-    kitls_session_free(c->session);
-    c->session = kitls_session_up_ref(s);
+    kitls_session_free(c->res.session);
+    c->res.session = kitls_session_up_ref(s);
     return 0;
 }
 
 int kitls_conn_is_resumed(const kitls_conn *c)
 {
-    return c->resumed;
+    return c->res.resumed;
 }
 
 /* ---- ticket sealing (server) ---- */
@@ -307,14 +307,14 @@ int kitls_session_derive_res_master(kitls_conn *c)
 {
     uint8_t th[KITLS_MAX_HASH];
     GUARD(kitls_th_current(&c->th, th));
-    return kitls_ks_derive(&c->ks, "res master", th, c->res_master);
+    return kitls_ks_derive(&c->ks, "res master", th, c->res.res_master);
 }
 
 /* PSK for a ticket: HKDF-Expand-Label(res_master, "resumption", nonce, Hash.length). */
 static int ticket_psk(const kitls_conn *c, const uint8_t *nonce, size_t nonce_len, uint8_t *psk)
 {
-    return kitls_hkdf_expand_label(c->suite->md, c->res_master, c->suite->hash_len, "resumption",
-                                   nonce, nonce_len, psk, c->suite->hash_len);
+    return kitls_hkdf_expand_label(c->suite->md, c->res.res_master, c->suite->hash_len,
+                                   "resumption", nonce, nonce_len, psk, c->suite->hash_len);
 }
 
 int kitls_ticket_send(kitls_conn *c)
@@ -334,17 +334,17 @@ int kitls_ticket_send(kitls_conn *c)
     s.not_after = c->peer_not_after;
     memcpy(s.ctx, c->cfg->sess_ctx, sizeof(s.ctx));
     for (int i = 0; i < 8; i++)
-        nonce[i] = (uint8_t)(c->ticket_nonce >> (56 - 8 * i));
-    c->ticket_nonce++;
+        nonce[i] = (uint8_t)(c->res.ticket_nonce >> (56 - 8 * i));
+    c->res.ticket_nonce++;
     s.suite = c->suite->id;
     s.psk_len = c->suite->hash_len;
     s.lifetime = c->cfg->ticket_lifetime;
     s.max_early = c->cfg->early_max;
     s.received = kitls_config_now(c->cfg);
-    if (c->alpn)
-        memcpy(s.alpn, c->alpn, strlen(c->alpn) + 1);
-    if (c->sni)
-        snprintf(s.sni, sizeof(s.sni), "%s", c->sni);
+    if (c->ext.alpn)
+        memcpy(s.alpn, c->ext.alpn, strlen(c->ext.alpn) + 1);
+    if (c->ext.sni)
+        snprintf(s.sni, sizeof(s.sni), "%s", c->ext.sni);
     ret = kitls_config_random(c->cfg, (uint8_t *)&s.age_add, 4);
     if (!ret)
         ret = ticket_psk(c, nonce, sizeof(nonce), s.psk);
@@ -424,10 +424,10 @@ int kitls_hs_recv_new_session_ticket(kitls_conn *c, struct rd *b)
     s->lifetime = lifetime;
     s->max_early = max_early;
     s->received = kitls_config_now(c->cfg);
-    if (c->alpn)
-        memcpy(s->alpn, c->alpn, strlen(c->alpn) + 1);
-    if (c->sni)
-        snprintf(s->sni, sizeof(s->sni), "%s", c->sni);
+    if (c->ext.alpn)
+        memcpy(s->alpn, c->ext.alpn, strlen(c->ext.alpn) + 1);
+    if (c->ext.sni)
+        snprintf(s->sni, sizeof(s->sni), "%s", c->ext.sni);
     /* The server as this connection authenticated it, for resumptions
      * to report the same (shared, not copied). */
     s->peer_cert = kitls_der_up_ref(c->peer_cert);
@@ -435,8 +435,8 @@ int kitls_hs_recv_new_session_ticket(kitls_conn *c, struct rd *b)
     s->auth_time = c->auth_time; /* a resumed connection's: its session's */
     s->not_after = c->peer_not_after;
     memcpy(s->ctx, c->cfg->sess_ctx, sizeof(s->ctx));
-    kitls_session_free(c->new_session);
-    c->new_session = s;
+    kitls_session_free(c->res.new_session);
+    c->res.new_session = s;
     if (c->cfg->session_cb)
         c->cfg->session_cb(c->cfg->session_ctx, c, s);
     return 0;
@@ -474,10 +474,10 @@ out:
 
 int kitls_psk_client_binder(kitls_conn *c, struct wr *w, size_t msg_at, size_t binder_at)
 {
-    const struct kitls_suite *suite = kitls_suite_find(c->session->suite);
+    const struct kitls_suite *suite = kitls_suite_find(c->res.session->suite);
     /* The binders list (2-byte length, 1-byte binder length) is cut off. */
     size_t trunc = binder_at - 3 - msg_at;
-    return binder_compute(suite, c->session->psk, &c->th, w->buf + msg_at, trunc,
+    return binder_compute(suite, c->res.session->psk, &c->th, w->buf + msg_at, trunc,
                           w->buf + binder_at);
 }
 
@@ -486,13 +486,19 @@ int kitls_psk_client_accept(kitls_conn *c, struct rd data)
     uint16_t idx;
     GUARD(rd_u16(&data, &idx));
     GUARD(rd_expect_empty(&data));
-    if (!c->psk_offered || idx != 0)
+    if (!c->res.psk_offered || idx != 0)
         return KITLS_E_ILLEGAL_PARAMETER;
-    const struct kitls_suite *suite = kitls_suite_find(c->session->suite);
+    const struct kitls_suite *suite = kitls_suite_find(c->res.session->suite);
     if (suite->md != c->suite->md)
         return KITLS_E_ILLEGAL_PARAMETER;
-    c->resumed = 1;
+    c->res.resumed = 1;
     return 0;
+}
+
+void kitls_psk_server_note_hrr(kitls_conn *c, struct rd psk_ext)
+{
+    const struct kitls_suite *ts = kitls_suite_find(kitls_psk_server_ticket_suite(c, psk_ext));
+    c->res.hrr_psk_kept = ts && ts->md == c->suite->md;
 }
 
 uint16_t kitls_psk_server_ticket_suite(kitls_conn *c, struct rd ext)
@@ -572,7 +578,7 @@ int kitls_psk_server_check(kitls_conn *c, struct rd ext, struct rd *modes)
      * may it outlive the authentication it carries (RFC 8446 §4.6.1). */
     int ok = suite && suite->md == c->suite->md && now >= s->received &&
              (uint64_t)now - (uint64_t)s->received <= s->lifetime &&
-             kitls_name_eq(s->sni, c->sni ? c->sni : "") && /* DNS names: RFC 4343 */
+             kitls_name_eq(s->sni, c->ext.sni ? c->ext.sni : "") && /* DNS names: RFC 4343 */
              !CRYPTO_memcmp(s->ctx, c->cfg->sess_ctx, sizeof(s->ctx)) &&
              (c->cfg->verify != KITLS_VERIFY_REQUIRE || (s->peer_cert && s->peer_auth)) &&
              kitls_session_auth_fresh(s, now);
@@ -595,11 +601,11 @@ int kitls_psk_server_check(kitls_conn *c, struct rd ext, struct rd *modes)
         kitls_session_free(s);
         return ret;
     }
-    kitls_session_free(c->session);
-    c->session = s;
-    c->resumed = 1;
+    kitls_session_free(c->res.session);
+    c->res.session = s;
+    c->res.resumed = 1;
     kitls_session_restore_peer(c);
-    c->psk_dhe = dhe;
-    c->client_age_ms = age_first - s->age_add;
+    c->res.psk_dhe = dhe;
+    c->res.client_age_ms = age_first - s->age_add;
     return 0;
 }

@@ -184,12 +184,12 @@ static int verify_setup(kitls_conn *c, X509_STORE_CTX *ctx, X509 *leaf, STACK_OF
      * certificate from a trusted CA would do, so that is refused
      * here too, not only before the ClientHello (RFC 9525 §6). */
     if (!c->server && c->cfg->verify_name) {
-        if (!c->sni) {
+        if (!c->ext.sni) {
             kitls_conn_set_detail(c, "no server name to check the certificate against");
             return KITLS_E_NO_SERVER_NAME;
         }
-        int ok = c->sni_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, c->sni)
-                              : X509_VERIFY_PARAM_set1_host(param, c->sni, 0);
+        int ok = c->ext.sni_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, c->ext.sni)
+                                  : X509_VERIFY_PARAM_set1_host(param, c->ext.sni, 0);
         if (!ok)
             return KITLS_E_INTERNAL;
     }

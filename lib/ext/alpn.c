@@ -9,13 +9,13 @@ static int write_alpn(kitls_conn *c, struct ext_ctx *x)
 {
     struct wr *w = x->w;
     if (x->msg == EXT_IN_EE) {
-        if (!c->alpn)
+        if (!c->ext.alpn)
             return 0;
-        size_t n = strlen(c->alpn);
+        size_t n = strlen(c->ext.alpn);
         size_t e = kitls_ext_open(c, x, EXT_ALPN);
         wr_u16(w, (uint16_t)(n + 1));
         wr_u8(w, (uint8_t)n);
-        wr_put(w, c->alpn, n);
+        wr_put(w, c->ext.alpn, n);
         wr_end(w, e, 2);
         return 0;
     }
@@ -41,7 +41,7 @@ static int parse_ch(kitls_conn *c, struct rd r)
     GUARD(rd_expect_empty(&r));
     if (rd_empty(&list))
         return KITLS_E_DECODE;
-    GUARD(kitls_conn_keep(&c->peer_alpn, &c->peer_alpn_len, list.p, rd_left(&list)));
+    GUARD(kitls_conn_keep(&c->ext.peer_alpn, &c->ext.peer_alpn_len, list.p, rd_left(&list)));
     struct rd l = list;
     while (!rd_empty(&l)) {
         struct rd p;
@@ -51,8 +51,8 @@ static int parse_ch(kitls_conn *c, struct rd r)
     }
     if (!c->cfg->alpn_len)
         return 0;
-    free(c->alpn);
-    c->alpn = NULL;
+    free(c->ext.alpn);
+    c->ext.alpn = NULL;
     struct rd ours;
     rd_init(&ours, c->cfg->alpn, c->cfg->alpn_len);
     while (!rd_empty(&ours)) {

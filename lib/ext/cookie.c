@@ -6,13 +6,28 @@
 
 #include "../hs.h"
 
+/* Server: the cookie binds the HRR to this ClientHello (the transcript so
+ * far); we keep state, so it only has to be unpredictable and echoed
+ * verbatim. */
+int kitls_ext_cookie_make(kitls_conn *c)
+{
+    uint8_t th[KITLS_MAX_HASH];
+    GUARD(kitls_th_current(&c->th, th));
+    c->ext.cookie = malloc(c->suite->hash_len);
+    if (!c->ext.cookie)
+        return KITLS_E_NOMEM;
+    c->ext.cookie_len = c->suite->hash_len;
+    return kitls_hmac(c->suite->md, c->cfg->cookie_key, sizeof(c->cfg->cookie_key), th,
+                      c->suite->hash_len, c->ext.cookie);
+}
+
 static int write_cookie(kitls_conn *c, struct ext_ctx *x)
 {
-    if (!c->cookie)
+    if (!c->ext.cookie)
         return 0;
     size_t e = kitls_ext_open(c, x, EXT_COOKIE);
     size_t v = wr_begin(x->w, 2);
-    wr_put(x->w, c->cookie, c->cookie_len);
+    wr_put(x->w, c->ext.cookie, c->ext.cookie_len);
     wr_end(x->w, v, 2);
     wr_end(x->w, e, 2);
     return 0;
@@ -25,26 +40,26 @@ static int parse_cookie(kitls_conn *c, struct ext_ctx *x, struct rd d)
     GUARD(rd_expect_empty(&d));
     if (x->msg == EXT_IN_CH) {
         /* Server: the one we sent, unchanged. */
-        if (!c->cookie || rd_left(&v) != c->cookie_len ||
-            CRYPTO_memcmp(v.p, c->cookie, c->cookie_len))
+        if (!c->ext.cookie || rd_left(&v) != c->ext.cookie_len ||
+            CRYPTO_memcmp(v.p, c->ext.cookie, c->ext.cookie_len))
             return KITLS_E_ILLEGAL_PARAMETER;
         return 0;
     }
     /* Client, HelloRetryRequest: keep it for ClientHello2. */
     if (rd_empty(&v))
         return KITLS_E_DECODE;
-    c->cookie = malloc(rd_left(&v));
-    if (!c->cookie)
+    c->ext.cookie = malloc(rd_left(&v));
+    if (!c->ext.cookie)
         return KITLS_E_NOMEM;
-    memcpy(c->cookie, v.p, rd_left(&v));
-    c->cookie_len = rd_left(&v);
+    memcpy(c->ext.cookie, v.p, rd_left(&v));
+    c->ext.cookie_len = rd_left(&v);
     return 0;
 }
 
 /* Server: a ClientHello2 must echo the cookie we sent. */
 static int cookie_missing(kitls_conn *c, struct ext_ctx *x)
 {
-    return x->msg == EXT_IN_CH && c->cookie ? KITLS_E_ILLEGAL_PARAMETER : 0;
+    return x->msg == EXT_IN_CH && c->ext.cookie ? KITLS_E_ILLEGAL_PARAMETER : 0;
 }
 
 const struct ext_type kitls_ext_cookie = {

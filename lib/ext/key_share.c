@@ -166,7 +166,7 @@ static int share_missing(kitls_conn *c, struct ext_ctx *x)
         return 0; /* kitls_ext_key_share_pick() */
     if (x->msg == EXT_IN_SH) {
         /* Only psk_ke, if we offered it, goes without a key share. */
-        return c->resumed && c->cfg->psk_ke ? 0 : KITLS_E_MISSING_EXTENSION;
+        return c->res.resumed && c->cfg->psk_ke ? 0 : KITLS_E_MISSING_EXTENSION;
     }
     /* A cookie-only HRR leaves the shares as they were (§4.1.2).  A
      * client that sent none (kitls_config_set_key_shares(cfg, 0)) could

@@ -5,15 +5,15 @@
 #include "../hs.h"
 
 /*
- * Client: whether this ClientHello offers c->session, decided once, when
+ * Client: whether this ClientHello offers c->res.session, decided once, when
  * the first of the three is written (early_data).  Not for another server
  * or another verification policy, nor once its authentication is too old
  * (session_bind.c): a full handshake follows.
  */
 static int psk_decide(kitls_conn *c, struct ext_ctx *x)
 {
-    kitls_session *s = c->session;
-    c->psk_offered = 0;
+    kitls_session *s = c->res.session;
+    c->res.psk_offered = 0;
     if (!s)
         return 0;
     const struct kitls_suite *suite = kitls_suite_find(s->suite);
@@ -41,7 +41,7 @@ static int psk_decide(kitls_conn *c, struct ext_ctx *x)
         return 0;
     /* obfuscated_ticket_age: age in ms plus ticket_age_add, mod 2^32 (§4.2.11.1). */
     x->psk_age = (uint32_t)(((uint64_t)now - (uint64_t)s->received) * 1000u) + s->age_add;
-    c->psk_offered = 1;
+    c->res.psk_offered = 1;
     return 0;
 }
 
@@ -61,12 +61,12 @@ static int write_early(kitls_conn *c, struct ext_ctx *x)
         return 0;
     }
     GUARD(psk_decide(c, x));
-    if (!c->psk_offered || !c->early_want || c->did_hrr)
+    if (!c->res.psk_offered || !c->early_want || c->did_hrr)
         return 0;
     /* 0-RTT needs the very suite of the session, and never follows an HRR. */
     int same_suite = 0;
     for (size_t i = 0; i < c->cfg->n_suites; i++)
-        same_suite |= c->cfg->suites[i] == c->session->suite;
+        same_suite |= c->cfg->suites[i] == c->res.session->suite;
     if (same_suite) {
         wr_end(x->w, kitls_ext_open(c, x, EXT_EARLY_DATA), 2);
         c->early_offered = 1;
@@ -81,11 +81,11 @@ static int parse_early_ee(kitls_conn *c, struct rd r)
     /* The server reads our records with the early keys until
      * EndOfEarlyData (§2.3): so do alerts we send before it. */
     if (c->early_offered) {
-        GUARD(kitls_rec_set_secret(&c->tx, kitls_suite_find(c->session->suite), c->hs->c_e, 1));
+        GUARD(kitls_rec_set_secret(&c->tx, kitls_suite_find(c->res.session->suite), c->hs->c_e, 1));
         c->tx.seq = c->early_seq;
     }
     /* Accepted 0-RTT must resume with the session's own suite. */
-    if (!c->early_offered || !c->resumed || c->suite->id != c->session->suite)
+    if (!c->early_offered || !c->res.resumed || c->suite->id != c->res.session->suite)
         return KITLS_E_ILLEGAL_PARAMETER;
     c->early_status = KITLS_EARLY_ACCEPTED;
     return 0;
@@ -127,7 +127,7 @@ int kitls_ext_psk_modes_ch(kitls_conn *c, const struct ext_list *l, struct rd *m
 {
     const struct ext_entry *m = kitls_ext_get(l, EXT_PSK_KEY_EXCHANGE_MODES);
     *modes = (struct rd){NULL, NULL};
-    c->ticket_modes_ok = 0;
+    c->res.ticket_modes_ok = 0;
     if (!m)
         return 0;
     struct rd r = m->data, t;
@@ -141,7 +141,7 @@ int kitls_ext_psk_modes_ch(kitls_conn *c, const struct ext_list *l, struct rd *m
         uint8_t mode;
         GUARD(rd_u8(&t, &mode));
         if (mode == 1 || (mode == 0 && c->cfg->psk_ke))
-            c->ticket_modes_ok = 1;
+            c->res.ticket_modes_ok = 1;
     }
     return 0;
 }
@@ -159,16 +159,16 @@ static int write_psk(kitls_conn *c, struct ext_ctx *x)
 {
     struct wr *w = x->w;
     if (x->msg == EXT_IN_SH) {
-        if (c->resumed) {
+        if (c->res.resumed) {
             size_t e = kitls_ext_open(c, x, EXT_PRE_SHARED_KEY);
             wr_u16(w, 0); /* selected_identity: we only try the first */
             wr_end(w, e, 2);
         }
         return 0;
     }
-    if (!c->psk_offered)
+    if (!c->res.psk_offered)
         return 0;
-    const kitls_session *s = c->session;
+    const kitls_session *s = c->res.session;
     const struct kitls_suite *suite = kitls_suite_find(s->suite);
     size_t e = kitls_ext_open(c, x, EXT_PRE_SHARED_KEY);
     size_t ids = wr_begin(w, 2);
@@ -191,7 +191,7 @@ static int parse_psk(kitls_conn *c, struct ext_ctx *x, struct rd data)
 {
     if (x->msg != EXT_IN_SH)
         return 0; /* ClientHello: kitls_psk_server_check() in negotiate */
-    if (!c->psk_offered)
+    if (!c->res.psk_offered)
         return KITLS_E_UNSUPPORTED_EXTENSION;
     return kitls_psk_client_accept(c, data);
 }

@@ -24,7 +24,7 @@ static int parse_rsl(kitls_conn *c, struct ext_ctx *x, struct rd r)
     /* Below 64 is illegal_parameter (RFC 8449 §4). */
     if (lim < 64)
         return KITLS_E_ILLEGAL_PARAMETER;
-    c->peer_rsl = lim;
+    c->ext.peer_rsl = lim;
     return 0;
 }
 

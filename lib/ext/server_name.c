@@ -9,19 +9,19 @@ static int write_sni(kitls_conn *c, struct ext_ctx *x)
 {
     if (x->msg == EXT_IN_EE) {
         /* We used the name the client sent (RFC 6066 §3). */
-        if (c->sni)
+        if (c->ext.sni)
             wr_end(x->w, kitls_ext_open(c, x, EXT_SERVER_NAME), 2);
         return 0;
     }
     /* An IP literal is never sent as a name (RFC 6066 §3). */
-    if (!c->sni || c->sni_is_ip)
+    if (!c->ext.sni || c->ext.sni_is_ip)
         return 0;
-    size_t n = strlen(c->sni);
+    size_t n = strlen(c->ext.sni);
     size_t e = kitls_ext_open(c, x, EXT_SERVER_NAME);
     size_t v = wr_begin(x->w, 2);
     wr_u8(x->w, 0); /* host_name */
     wr_u16(x->w, (uint16_t)n);
-    wr_put(x->w, c->sni, n);
+    wr_put(x->w, c->ext.sni, n);
     wr_end(x->w, v, 2);
     wr_end(x->w, e, 2);
     return 0;
@@ -41,13 +41,13 @@ static int parse_ch(kitls_conn *c, struct rd r)
         return KITLS_E_DECODE;
     if (memchr(name.p, 0, rd_left(&name)))
         return KITLS_E_ILLEGAL_PARAMETER;
-    if (c->did_hrr && c->sni)
+    if (c->did_hrr && c->ext.sni)
         return 0; /* already have it from CH1 */
-    c->sni = malloc(rd_left(&name) + 1);
-    if (!c->sni)
+    c->ext.sni = malloc(rd_left(&name) + 1);
+    if (!c->ext.sni)
         return KITLS_E_NOMEM;
-    memcpy(c->sni, name.p, rd_left(&name));
-    c->sni[rd_left(&name)] = 0;
+    memcpy(c->ext.sni, name.p, rd_left(&name));
+    c->ext.sni[rd_left(&name)] = 0;
     return 0;
 }
 
@@ -57,7 +57,7 @@ static int parse_sni(kitls_conn *c, struct ext_ctx *x, struct rd r)
         return parse_ch(c, r);
     /* EncryptedExtensions: empty (RFC 6066 §3). */
     GUARD(rd_expect_empty(&r));
-    c->sni_acked = 1;
+    c->ext.sni_acked = 1;
     return 0;
 }
 

@@ -12,14 +12,14 @@ int kitls_ext_parse_sigalgs(kitls_conn *c, struct rd data)
     GUARD(rd_expect_empty(&data));
     if (rd_empty(&list) || rd_left(&list) % 2)
         return KITLS_E_DECODE;
-    c->n_peer_sigalgs = 0;
+    c->ext.n_peer_sigalgs = 0;
     while (!rd_empty(&list)) {
         uint16_t id;
         GUARD(rd_u16(&list, &id));
         /* Keep the ones we know, up to the array size; ignore the rest. */
         if (kitls_sigalg_find(id) &&
-            c->n_peer_sigalgs < sizeof(c->peer_sigalgs) / sizeof(c->peer_sigalgs[0]))
-            c->peer_sigalgs[c->n_peer_sigalgs++] = id;
+            c->ext.n_peer_sigalgs < sizeof(c->ext.peer_sigalgs) / sizeof(c->ext.peer_sigalgs[0]))
+            c->ext.peer_sigalgs[c->ext.n_peer_sigalgs++] = id;
     }
     return 0;
 }
@@ -135,7 +135,7 @@ static int parse_cas(kitls_conn *c, struct ext_ctx *x, struct rd data)
     if (x->msg != EXT_IN_CR)
         return 0; /* ClientHello: kitls_ext_cas_ch() in pick_cert */
     GUARD(read_cas(data, &list));
-    return kitls_conn_keep(&c->peer_cas, &c->peer_cas_len, list.p, rd_left(&list));
+    return kitls_conn_keep(&c->ext.peer_cas, &c->ext.peer_cas_len, list.p, rd_left(&list));
 }
 
 const struct ext_type kitls_ext_cert_authorities = {

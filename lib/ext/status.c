@@ -44,13 +44,13 @@ static int parse_status_ch(kitls_conn *c, struct rd d)
         GUARD(rd_sub(&d, 2, &ids));
         GUARD(rd_sub(&d, 2, &exts));
         GUARD(rd_expect_empty(&d));
-        c->status_requested = 1;
+        c->ocsp.status_requested = 1;
     }
     return 0;
 }
 
 /* Client: the leaf's stapled OCSP response, kept for the application and
- * checked with the chain (c->staple points into the message). */
+ * checked with the chain (c->ocsp.staple points into the message). */
 static int parse_status_ct(kitls_conn *c, struct rd r)
 {
     struct rd resp;
@@ -60,13 +60,13 @@ static int parse_status_ct(kitls_conn *c, struct rd r)
     GUARD(rd_expect_empty(&r));
     if (type != 1 || rd_empty(&resp))
         return KITLS_E_DECODE;
-    c->staple = resp.p;
-    c->staple_len = rd_left(&resp);
-    free(c->ocsp_resp);
-    if ((c->ocsp_resp = malloc(c->staple_len)) == NULL)
+    c->ocsp.staple = resp.p;
+    c->ocsp.staple_len = rd_left(&resp);
+    free(c->ocsp.resp);
+    if ((c->ocsp.resp = malloc(c->ocsp.staple_len)) == NULL)
         return KITLS_E_NOMEM;
-    memcpy(c->ocsp_resp, resp.p, c->staple_len);
-    c->ocsp_resp_len = c->staple_len;
+    memcpy(c->ocsp.resp, resp.p, c->ocsp.staple_len);
+    c->ocsp.resp_len = c->ocsp.staple_len;
     return 0;
 }
 
@@ -107,7 +107,7 @@ static int parse_sct(kitls_conn *c, struct ext_ctx *x, struct rd d)
 {
     if (x->msg == EXT_IN_CH) {
         GUARD(rd_expect_empty(&d));
-        c->sct_requested = 1;
+        c->ocsp.sct_requested = 1;
         return 0;
     }
     if (x->msg != EXT_IN_CT)
@@ -115,11 +115,11 @@ static int parse_sct(kitls_conn *c, struct ext_ctx *x, struct rd d)
     /* RFC 6962 §3.3: an empty list or an empty SCT is malformed. */
     if (!kitls_sct_list_valid(d.p, rd_left(&d)))
         return KITLS_E_DECODE;
-    free(c->sct_list);
-    if ((c->sct_list = malloc(rd_left(&d))) == NULL)
+    free(c->ocsp.sct_list);
+    if ((c->ocsp.sct_list = malloc(rd_left(&d))) == NULL)
         return KITLS_E_NOMEM;
-    memcpy(c->sct_list, d.p, rd_left(&d));
-    c->sct_list_len = rd_left(&d);
+    memcpy(c->ocsp.sct_list, d.p, rd_left(&d));
+    c->ocsp.sct_list_len = rd_left(&d);
     return 0;
 }
 
