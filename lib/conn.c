@@ -30,7 +30,7 @@ kitls_conn *kitls_conn_new(kitls_config *cfg)
     c->server = cfg->role == KITLS_ROLE_SERVER;
     c->state = kitls_hs_start_state(c->server);
     c->peer_alert = -1;
-    c->peer_not_after = INT64_MAX; /* no peer certificate yet */
+    c->peer.not_after = INT64_MAX; /* no peer certificate yet */
     return c;
 }
 
@@ -74,13 +74,13 @@ void kitls_conn_free(kitls_conn *c)
     kitls_session_free(c->res.session);
     wr_free(&c->early_out);
     kitls_session_free(c->res.new_session);
-    X509_free(c->peer_leaf);
-    kitls_der_free(c->peer_cert);
+    X509_free(c->peer.leaf);
+    kitls_der_free(c->peer.cert);
     free(c->ocsp.resp);
     free(c->ocsp.sct_list);
     free(c->ext.peer_alpn);
     free(c->ext.peer_cas);
-    EVP_PKEY_free(c->peer_key);
+    EVP_PKEY_free(c->peer.key);
     kitls_config_free(c->cfg);
     OPENSSL_cleanse(c, sizeof(*c));
     free(c);
@@ -91,8 +91,7 @@ void kitls_hs_done(kitls_conn *c)
     /* A full handshake without a peer certificate: its sessions count
      * their age from now (RFC 8446 §4.6.1); otherwise the certificate's
      * verification (x509.c) or the resumed session set it. */
-    if (!c->res.resumed && !c->peer_cert)
-        c->auth_time = kitls_config_now(c->cfg);
+    kitls_x509_peer_done(c);
     c->established = 1; /* the Finished row leads to ST_CONNECTED */
     conn_drop_handshake(c);
     /* Keep the reassembly buffer only if it still holds bytes. */

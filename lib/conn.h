@@ -8,6 +8,7 @@
 #include "ext.h"
 #include "ocsp.h"
 #include "session.h"
+#include "x509.h"
 
 #define KITLS_MAX_SHARES 3
 
@@ -65,6 +66,7 @@ struct kitls_conn {
     struct kitls_ext_state ext;    /* ext.h: extensions negotiated */
     struct kitls_resume_state res; /* session.h: PSK resumption */
     struct kitls_ocsp_state ocsp;  /* ocsp.h: stapling and SCTs */
+    struct kitls_peer_state peer;  /* x509.h: who the peer proved to be */
 
     const struct kitls_suite *suite;
     const struct kitls_group *group;
@@ -80,15 +82,9 @@ struct kitls_conn {
     int cert_requested;            /* we asked for / were asked for a certificate */
     uint8_t *cr_ctx;
     size_t cr_ctx_len;
-    X509 *peer_leaf;
-    struct kitls_der *peer_cert; /* peer's leaf (verified, or restored from the session) */
-    const uint8_t *msg;          /* raw handshake message being handled (header included) */
+    const uint8_t *msg; /* raw handshake message being handled (header included) */
     size_t msg_len;
-    EVP_PKEY *peer_key;
-    int peer_authenticated;
-    int64_t auth_time;      /* when the peer was authenticated (struct kitls_session) */
-    int64_t peer_not_after; /* earliest notAfter of its chain, INT64_MAX: none */
-    char *verify_detail;    /* why verification failed, NULL if it did not */
+    char *verify_detail; /* why verification failed, NULL if it did not */
 
     /* 0-RTT */
     int early_status;    /* enum kitls_early_status */
@@ -173,11 +169,5 @@ int kitls_early_client_send(kitls_conn *c);
 /** Server: decide whether to accept the offered early data. */
 int kitls_early_server_decide(kitls_conn *c);
 void kitls_early_store_free(struct kitls_replay_store *st);
-
-/* x509.c */
-struct kitls_cert_cache *kitls_cert_cache_new(void);
-void kitls_cert_cache_free(struct kitls_cert_cache *cc);
-/** Verify a peer chain (DER list, leaf first); sets c->peer_leaf/peer_key. */
-int kitls_x509_verify_chain(kitls_conn *c, const uint8_t *const *der, const size_t *len, size_t n);
 
 #endif

@@ -77,7 +77,7 @@ int kitls_conn_did_hrr(const kitls_conn *c)
 }
 int kitls_conn_peer_authenticated(const kitls_conn *c)
 {
-    return c->peer_authenticated;
+    return c->peer.authenticated;
 }
 size_t kitls_conn_max_send_fragment(const kitls_conn *c)
 {
@@ -86,8 +86,8 @@ size_t kitls_conn_max_send_fragment(const kitls_conn *c)
 
 const uint8_t *kitls_conn_peer_cert(const kitls_conn *c, size_t *len)
 {
-    *len = c->peer_cert ? c->peer_cert->len : 0;
-    return c->peer_cert ? c->peer_cert->der : NULL;
+    *len = c->peer.cert ? c->peer.cert->len : 0;
+    return c->peer.cert ? c->peer.cert->der : NULL;
 }
 
 int kitls_conn_export_keys(kitls_conn *c, enum kitls_dir dir, struct kitls_traffic_keys *out)

@@ -334,13 +334,13 @@ int kitls_hs_recv_certificate_verify(kitls_conn *c, struct rd *b)
     int offered = 0;
     for (size_t i = 0; s && i < c->cfg->n_sigalgs; i++)
         offered |= c->cfg->sigalgs[i] == scheme;
-    if (!offered || !c->peer_key || !kitls_sig_key_matches(s, c->peer_key))
+    if (!offered || !c->peer.key || !kitls_sig_key_matches(s, c->peer.key))
         return KITLS_E_ILLEGAL_PARAMETER;
     GUARD(kitls_th_current(&c->th, th));
-    GUARD(kitls_sig_verify(s, c->peer_key, !c->server, th, c->th.hash_len, sig.p, rd_left(&sig)));
+    GUARD(kitls_sig_verify(s, c->peer.key, !c->server, th, c->th.hash_len, sig.p, rd_left(&sig)));
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
     c->peer_sigalg = scheme;
-    c->peer_authenticated = c->cfg->verify != KITLS_VERIFY_NONE || c->cfg->verify_cb || c->server;
+    kitls_x509_peer_signed(c);
     return HS_NEXT;
 }
 
@@ -390,7 +390,7 @@ int kitls_hs_recv_finished(kitls_conn *c, struct rd *b)
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
     if (!c->server)
         return client_finish(c);
-    if (c->cert_requested && !c->peer_authenticated && c->cfg->verify == KITLS_VERIFY_REQUIRE)
+    if (c->cert_requested && !c->peer.authenticated && c->cfg->verify == KITLS_VERIFY_REQUIRE)
         return KITLS_E_CERT_REQUIRED;
     GUARD(kitls_rec_set_secret(&c->rx, c->suite, c->hs->c_ap, 0));
     if (c->cfg->n_tickets)

@@ -326,12 +326,12 @@ int kitls_ticket_send(kitls_conn *c)
     memset(&s, 0, sizeof(s));
     /* The ticket carries the client's identity so that a resumption has
      * it too; one that cannot carry it is not issued. */
-    if (c->peer_cert && c->peer_cert->len > TICKET_MAX_CERT)
+    if (c->peer.cert && c->peer.cert->len > TICKET_MAX_CERT)
         return 0;
-    s.peer_cert = c->peer_cert; /* borrowed */
-    s.peer_auth = (uint8_t)c->peer_authenticated;
-    s.auth_time = c->auth_time; /* a resumed connection's: its session's */
-    s.not_after = c->peer_not_after;
+    s.peer_cert = c->peer.cert; /* borrowed */
+    s.peer_auth = (uint8_t)c->peer.authenticated;
+    s.auth_time = c->peer.auth_time; /* a resumed connection's: its session's */
+    s.not_after = c->peer.not_after;
     memcpy(s.ctx, c->cfg->sess_ctx, sizeof(s.ctx));
     for (int i = 0; i < 8; i++)
         nonce[i] = (uint8_t)(c->res.ticket_nonce >> (56 - 8 * i));
@@ -430,10 +430,10 @@ int kitls_hs_recv_new_session_ticket(kitls_conn *c, struct rd *b)
         snprintf(s->sni, sizeof(s->sni), "%s", c->ext.sni);
     /* The server as this connection authenticated it, for resumptions
      * to report the same (shared, not copied). */
-    s->peer_cert = kitls_der_up_ref(c->peer_cert);
-    s->peer_auth = (uint8_t)c->peer_authenticated;
-    s->auth_time = c->auth_time; /* a resumed connection's: its session's */
-    s->not_after = c->peer_not_after;
+    s->peer_cert = kitls_der_up_ref(c->peer.cert);
+    s->peer_auth = (uint8_t)c->peer.authenticated;
+    s->auth_time = c->peer.auth_time; /* a resumed connection's: its session's */
+    s->not_after = c->peer.not_after;
     memcpy(s->ctx, c->cfg->sess_ctx, sizeof(s->ctx));
     kitls_session_free(c->res.new_session);
     c->res.new_session = s;

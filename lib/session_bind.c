@@ -68,11 +68,7 @@ void kitls_der_free(struct kitls_der *d)
  * more, no less. */
 void kitls_session_restore_peer(kitls_conn *c)
 {
-    kitls_der_free(c->peer_cert);
-    c->peer_cert = kitls_der_up_ref(c->res.session->peer_cert);
-    c->peer_authenticated = c->res.session->peer_auth;
-    c->auth_time = c->res.session->auth_time;
-    c->peer_not_after = c->res.session->not_after;
+    kitls_x509_peer_restore(c, c->res.session);
 }
 
 /*

@@ -258,20 +258,42 @@ int kitls_x509_verify_chain(kitls_conn *c, const uint8_t *const *der, const size
         ret = KITLS_E_NOMEM;
         goto out;
     }
-    kitls_der_free(c->peer_cert);
-    c->peer_cert = copy;
-    EVP_PKEY_free(c->peer_key);
-    c->peer_key = pk;
-    X509_free(c->peer_leaf);
-    c->peer_leaf = leaf;
+    kitls_der_free(c->peer.cert);
+    c->peer.cert = copy;
+    EVP_PKEY_free(c->peer.key);
+    c->peer.key = pk;
+    X509_free(c->peer.leaf);
+    c->peer.leaf = leaf;
     X509_up_ref(leaf);
     /* Sessions made from this connection carry both (session.c). */
-    c->auth_time = now;
-    c->peer_not_after =
+    c->peer.auth_time = now;
+    c->peer.not_after =
         chain_not_after(c, lib_result, leaf, ctx ? X509_STORE_CTX_get0_chain(ctx) : NULL);
 out:
     X509_STORE_CTX_free(ctx);
     sk_X509_pop_free(chain, X509_free);
     ERR_clear_error();
     return ret;
+}
+
+void kitls_x509_peer_signed(kitls_conn *c)
+{
+    c->peer.authenticated = c->cfg->verify != KITLS_VERIFY_NONE || c->cfg->verify_cb || c->server;
+}
+
+void kitls_x509_peer_restore(kitls_conn *c, const kitls_session *s)
+{
+    kitls_der_free(c->peer.cert);
+    c->peer.cert = kitls_der_up_ref(s->peer_cert);
+    c->peer.authenticated = s->peer_auth;
+    c->peer.auth_time = s->auth_time;
+    c->peer.not_after = s->not_after;
+}
+
+void kitls_x509_peer_done(kitls_conn *c)
+{
+    /* Otherwise the certificate's verification or the resumed session
+     * set it. */
+    if (!c->res.resumed && !c->peer.cert)
+        c->peer.auth_time = kitls_config_now(c->cfg);
 }
