@@ -9,6 +9,7 @@
 #include "ocsp.h"
 #include "session.h"
 #include "x509.h"
+#include "early.h"
 
 #define KITLS_MAX_SHARES 3
 
@@ -132,11 +133,6 @@ static inline int kitls_name_eq(const char *a, const char *b)
     }
 }
 
-/* config.c */
-/** Freeze the config (first connection; thread-safe): the system trust
- *  store for a verifying client without anchors, then cfg->sess_ctx. */
-int kitls_config_freeze(kitls_config *cfg);
-
 /* conn.c */
 /** Copy up to len bytes of the pending application data to buf. */
 int kitls_conn_take_app(kitls_conn *c, uint8_t *buf, size_t len);
@@ -160,14 +156,5 @@ int kitls_conn_hs_flush(kitls_conn *c);
 int kitls_conn_send_record(kitls_conn *c, uint8_t type, const uint8_t *p, size_t len);
 int kitls_conn_send_ccs(kitls_conn *c);
 size_t kitls_conn_max_fragment(const kitls_conn *c);
-
-/* early.c */
-/** client_early_traffic_secret from the session PSK and the ClientHello hash. */
-int kitls_early_derive(kitls_conn *c, const struct kitls_suite *suite, const uint8_t *ch_hash);
-/** Client: after the first ClientHello, send CCS and the queued early data. */
-int kitls_early_client_send(kitls_conn *c);
-/** Server: decide whether to accept the offered early data. */
-int kitls_early_server_decide(kitls_conn *c);
-void kitls_early_store_free(struct kitls_replay_store *st);
 
 #endif

@@ -1,7 +1,17 @@
-/* Extensions (RFC 8446 §4.2): the table of extension types this library
+/*
+ * Extensions (RFC 8446 §4.2): the table of extension types this library
  * knows, one row per type, and the parsed form of an extensions block.
  * Each family of rows lives in its own file under lib/ext/; lib/ext.c
- * holds the table and the loops the handshake messages call. */
+ * holds the table and the loops the handshake messages call.
+ *
+ * Adding an extension: its type below, its row (write / parse /
+ * if_missing, and the messages it may appear in) in its family's file
+ * under lib/ext/ with the extern below, and the row in ext.c's ext_known[]
+ * (the parse order) and in the write order of each message that sends it.
+ * The handshake handlers do not change: the "not allowed here" and
+ * "unsolicited" checks (unsupported_extension / illegal_parameter) come
+ * from recv_in and c->ext.offered.
+ */
 #ifndef KITLS_EXT_H
 #define KITLS_EXT_H
 

@@ -346,4 +346,9 @@ struct kitls_session {
 int kitls_config_random(const kitls_config *cfg, uint8_t *buf, size_t len);
 int64_t kitls_config_now(const kitls_config *cfg);
 
+/* config.c */
+/** Freeze the config (first connection; thread-safe): the system trust
+ *  store for a verifying client without anchors, then cfg->sess_ctx. */
+int kitls_config_freeze(kitls_config *cfg);
+
 #endif
