@@ -80,7 +80,7 @@ static const struct ext_type *const order_nst[] = {
     NULL,
 };
 
-static const struct ext_type *const *write_order(uint8_t msg)
+const struct ext_type *const *kitls_ext_order(uint8_t msg)
 {
     switch (msg) {
     case EXT_IN_CH: return order_ch;
@@ -202,7 +202,7 @@ size_t kitls_ext_open(kitls_conn *c, const struct ext_ctx *x, uint16_t type)
 
 int kitls_ext_write_all(kitls_conn *c, struct ext_ctx *x)
 {
-    const struct ext_type *const *row = write_order(x->msg);
+    const struct ext_type *const *row = kitls_ext_order(x->msg);
     if (!row)
         return KITLS_E_INTERNAL;
     if (x->msg == EXT_IN_CH)

@@ -163,6 +163,9 @@ uint32_t kitls_ext_bit(uint16_t type);
 uint32_t kitls_ext_allowed(uint8_t msg);
 /** The known row of index i (0..EXT_N_KNOWN-1). */
 const struct ext_type *kitls_ext_row(size_t i);
+/** The rows written in `msg` (EXT_IN_*), in wire order, NULL-terminated;
+ *  NULL for a message we send no extensions in. */
+const struct ext_type *const *kitls_ext_order(uint8_t msg);
 /** Write the extensions of x->msg, in that message's order, into x->w. */
 int kitls_ext_write_all(kitls_conn *c, struct ext_ctx *x);
 /** For each known row in table order: parse it if present in l, else
