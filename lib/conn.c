@@ -28,9 +28,9 @@ kitls_conn *kitls_conn_new(kitls_config *cfg)
     }
     c->cfg = kitls_config_up_ref(cfg);
     c->server = cfg->role == KITLS_ROLE_SERVER;
-    c->state = c->server ? ST_SERVER_WAIT_CH : ST_CLIENT_START;
+    c->state = kitls_hs_start_state(c->server);
     c->peer_alert = -1;
-    c->peer_not_after = INT64_MAX; /* no peer certificate yet */
+    c->peer.not_after = INT64_MAX; /* no peer certificate yet */
     return c;
 }
 
@@ -48,8 +48,8 @@ static void conn_drop_handshake(kitls_conn *c)
     /* exp_master and early_exp stay: exporters work for the connection's life. */
     /* A server keeps res_master to issue tickets later; a client to turn
      * tickets into sessions. */
-    free(c->cookie);
-    c->cookie = NULL;
+    free(c->ext.cookie);
+    c->ext.cookie = NULL;
     free(c->cr_ctx);
     c->cr_ctx = NULL;
     wr_free(&c->hs_out);
@@ -68,19 +68,19 @@ void kitls_conn_free(kitls_conn *c)
     }
     wr_free(&c->out);
     wr_free(&c->hs_in);
-    free(c->sni);
-    free(c->alpn);
+    free(c->ext.sni);
+    free(c->ext.alpn);
     free(c->verify_detail);
-    kitls_session_free(c->session);
+    kitls_session_free(c->res.session);
     wr_free(&c->early_out);
-    kitls_session_free(c->new_session);
-    X509_free(c->peer_leaf);
-    kitls_der_free(c->peer_cert);
-    free(c->ocsp_resp);
-    free(c->sct_list);
-    free(c->peer_alpn);
-    free(c->peer_cas);
-    EVP_PKEY_free(c->peer_key);
+    kitls_session_free(c->res.new_session);
+    X509_free(c->peer.leaf);
+    kitls_der_free(c->peer.cert);
+    free(c->ocsp.resp);
+    free(c->ocsp.sct_list);
+    free(c->ext.peer_alpn);
+    free(c->ext.peer_cas);
+    EVP_PKEY_free(c->peer.key);
     kitls_config_free(c->cfg);
     OPENSSL_cleanse(c, sizeof(*c));
     free(c);
@@ -91,10 +91,8 @@ void kitls_hs_done(kitls_conn *c)
     /* A full handshake without a peer certificate: its sessions count
      * their age from now (RFC 8446 §4.6.1); otherwise the certificate's
      * verification (x509.c) or the resumed session set it. */
-    if (!c->resumed && !c->peer_cert)
-        c->auth_time = kitls_config_now(c->cfg);
-    c->established = 1;
-    c->state = ST_CONNECTED;
+    kitls_x509_peer_done(c);
+    c->established = 1; /* the Finished row leads to ST_CONNECTED */
     conn_drop_handshake(c);
     /* Keep the reassembly buffer only if it still holds bytes. */
     if (c->hs_off == c->hs_in.len) {
@@ -115,9 +113,9 @@ int kitls_conn_set_server_name(kitls_conn *c, const char *name)
     char *s = strdup(name);
     if (!s)
         return KITLS_E_NOMEM;
-    free(c->sni);
-    c->sni = s;
-    c->sni_is_ip = kitls_name_is_ip(name);
+    free(c->ext.sni);
+    c->ext.sni = s;
+    c->ext.sni_is_ip = kitls_name_is_ip(name);
     return 0;
 }
 
@@ -136,8 +134,8 @@ size_t kitls_conn_max_fragment(const kitls_conn *c)
 {
     /* RFC 8449 §4: the limit includes the content type byte in TLS 1.3. */
     size_t n = KITLS_MAX_PLAINTEXT;
-    if (c->peer_rsl && (size_t)c->peer_rsl - 1 < n)
-        n = (size_t)c->peer_rsl - 1;
+    if (c->ext.peer_rsl && (size_t)c->ext.peer_rsl - 1 < n)
+        n = (size_t)c->ext.peer_rsl - 1;
     if (c->max_send && c->max_send < n)
         n = c->max_send;
     return n;

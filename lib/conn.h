@@ -5,6 +5,11 @@
 #include <string.h>
 
 #include "internal.h"
+#include "ext.h"
+#include "ocsp.h"
+#include "session.h"
+#include "x509.h"
+#include "early.h"
 
 #define KITLS_MAX_SHARES 3
 
@@ -57,52 +62,30 @@ struct kitls_conn {
     struct kitls_transcript th;
     struct kitls_hs_tmp *hs; /* handshake-only state, freed when established */
 
+    /* Per-module state: each struct is declared in its module's header and
+     * written by that module only (see there). */
+    struct kitls_ext_state ext;    /* ext.h: extensions negotiated */
+    struct kitls_resume_state res; /* session.h: PSK resumption */
+    struct kitls_ocsp_state ocsp;  /* ocsp.h: stapling and SCTs */
+    struct kitls_peer_state peer;  /* x509.h: who the peer proved to be */
+
     const struct kitls_suite *suite;
     const struct kitls_group *group;
     uint16_t sigalg, peer_sigalg;
-    uint8_t *cookie;
-    size_t cookie_len;
     int did_hrr;
     int ccs_sent;
     uint32_t ccs_seen, empty_seen, ku_seen;
-    uint8_t ku_answered;     /* answered a KeyUpdate request, no data sent since */
-    uint8_t ticket_modes_ok; /* server: the client's psk_key_exchange_modes fit our tickets */
-    uint8_t hrr_psk_kept;    /* server: ClientHello1 offered a PSK that ClientHello2 must keep */
-    uint32_t warn_seen;      /* consecutive user_canceled warnings */
-    uint16_t hrr_group;      /* server: group requested in HRR */
-
-    char *sni; /* client: name to send/verify; server: received */
-    int sni_is_ip;
-    int sni_acked;
-    char *alpn;        /* negotiated protocol (NUL-terminated), NULL if none */
-    uint32_t offered;  /* client: bitmask of extensions sent (ext_bit()) */
-    uint16_t peer_rsl; /* peer's record_size_limit, 0 if none */
-    uint16_t peer_sigalgs[32];
-    size_t n_peer_sigalgs;
+    uint8_t ku_answered; /* answered a KeyUpdate request, no data sent since */
+    uint32_t warn_seen;  /* consecutive user_canceled warnings */
+    uint16_t hrr_group;  /* server: group requested in HRR */
 
     const struct kitls_cert *cert; /* ours, selected */
     int cert_requested;            /* we asked for / were asked for a certificate */
     uint8_t *cr_ctx;
     size_t cr_ctx_len;
-    X509 *peer_leaf;
-    struct kitls_der *peer_cert; /* peer's leaf (verified, or restored from the session) */
-    const uint8_t *msg;          /* raw handshake message being handled (header included) */
+    const uint8_t *msg; /* raw handshake message being handled (header included) */
     size_t msg_len;
-    EVP_PKEY *peer_key;
-    int peer_authenticated;
-    int64_t auth_time;      /* when the peer was authenticated (struct kitls_session) */
-    int64_t peer_not_after; /* earliest notAfter of its chain, INT64_MAX: none */
-    char *verify_detail;    /* why verification failed, NULL if it did not */
-
-    /* resumption */
-    kitls_session *session;     /* client: offered; server: from the ticket */
-    kitls_session *new_session; /* client: newest ticket received */
-    int psk_offered;            /* client: pre_shared_key is in our ClientHello */
-    int resumed;
-    int psk_dhe; /* psk_dhe_ke (1) or psk_ke (0) */
-    uint8_t res_master[KITLS_MAX_HASH];
-    uint64_t ticket_nonce;
-    uint32_t client_age_ms; /* server: ticket age the client claims */
+    char *verify_detail; /* why verification failed, NULL if it did not */
 
     /* 0-RTT */
     int early_status;    /* enum kitls_early_status */
@@ -120,24 +103,10 @@ struct kitls_conn {
     size_t rekey_at[4]; /* TX offloaded: KeyUpdate record ends here in out */
     size_t n_rekey;
 
-    /* OCSP */
-    int status_requested;  /* server: client sent status_request */
-    const uint8_t *staple; /* client: leaf's stapled response, during Certificate */
-    size_t staple_len;
-    int ocsp_status;
-    int sct_requested;  /* server: client sent signed_certificate_timestamp */
-    uint8_t *ocsp_resp; /* client: raw staple kept for the application */
-    size_t ocsp_resp_len;
-    uint8_t *sct_list; /* client: raw SCT list */
-    size_t sct_list_len;
     uint8_t exp_master[KITLS_MAX_HASH]; /* exporter_master_secret */
     uint8_t early_exp[KITLS_MAX_HASH];  /* early_exporter_master_secret */
     int has_early_exp;
-    size_t max_send;    /* application cap per record, 0 = none */
-    uint8_t *peer_alpn; /* server: client's ALPN list (wire) */
-    size_t peer_alpn_len;
-    uint8_t *peer_cas; /* client: CertificateRequest CA names (wire) */
-    size_t peer_cas_len;
+    size_t max_send; /* application cap per record, 0 = none */
 };
 
 /** 1 if a server name is an IP address literal (verified against the IP
@@ -164,11 +133,6 @@ static inline int kitls_name_eq(const char *a, const char *b)
     }
 }
 
-/* config.c */
-/** Freeze the config (first connection; thread-safe): the system trust
- *  store for a verifying client without anchors, then cfg->sess_ctx. */
-int kitls_config_freeze(kitls_config *cfg);
-
 /* conn.c */
 /** Copy up to len bytes of the pending application data to buf. */
 int kitls_conn_take_app(kitls_conn *c, uint8_t *buf, size_t len);
@@ -180,7 +144,7 @@ int kitls_conn_set_alpn_name(kitls_conn *c, const uint8_t *p, size_t n);
 /** The negotiated ALPN protocol, "" if none. */
 static inline const char *conn_alpn(const kitls_conn *c)
 {
-    return c->alpn ? c->alpn : "";
+    return c->ext.alpn ? c->ext.alpn : "";
 }
 /** Record why peer verification failed (kitls_conn_verify_detail()). */
 void kitls_conn_set_detail(kitls_conn *c, const char *fmt, ...)
@@ -192,67 +156,5 @@ int kitls_conn_hs_flush(kitls_conn *c);
 int kitls_conn_send_record(kitls_conn *c, uint8_t type, const uint8_t *p, size_t len);
 int kitls_conn_send_ccs(kitls_conn *c);
 size_t kitls_conn_max_fragment(const kitls_conn *c);
-
-/* session.c */
-/** Client: append psk_key_exchange_modes and pre_shared_key (last) with a
- *  zero binder; *binder_at is the binder's offset in w. */
-void kitls_psk_client_write_modes(kitls_conn *c, struct wr *w);
-/** exts_at: offset of the extensions block's length prefix in w; a PSK
- *  that would not fit in the block is not offered. */
-int kitls_psk_client_write(kitls_conn *c, struct wr *w, size_t exts_at, size_t *binder_at);
-/** Client: fill in the binder over the ClientHello at w->buf[msg_at..]. */
-int kitls_psk_client_binder(kitls_conn *c, struct wr *w, size_t msg_at, size_t binder_at);
-/** Client: the server's pre_shared_key extension in ServerHello. */
-int kitls_psk_client_accept(kitls_conn *c, struct rd data);
-/** Server: consider the ClientHello's PSK; sets c->resumed on success. */
-int kitls_psk_server_check(kitls_conn *c, struct rd psk_ext, struct rd *modes);
-/** Server: the suite of the first offered ticket, 0 if none can be opened. */
-uint16_t kitls_psk_server_ticket_suite(kitls_conn *c, struct rd psk_ext);
-/** Server: send one NewSessionTicket. */
-int kitls_ticket_send(kitls_conn *c);
-/** The resumption master secret after the client's Finished. */
-int kitls_session_derive_res_master(kitls_conn *c);
-/** Resumed: take the peer's certificate, verdict and its age from c->session. */
-void kitls_session_restore_peer(kitls_conn *c);
-/** When frozen: compute cfg->sess_ctx (what tickets and sessions bind). */
-int kitls_session_ctx_init(kitls_config *cfg);
-/** Longest a session may stand for its original authentication, seconds
- *  (RFC 8446 §4.6.1: the 7-day ticket lifetime maximum; docs/limits.md). */
-#define KITLS_MAX_AUTH_AGE 604800
-/** 1 if the session's authentication still holds at `now`: not older
- *  than KITLS_MAX_AUTH_AGE, the peer's chain not expired. */
-int kitls_session_auth_fresh(const kitls_session *s, int64_t now);
-/** Client: 1 if c may offer c->session (its name, policy and age). */
-int kitls_session_offerable(const kitls_conn *c, int64_t now);
-/** A new DER certificate object (refs 1), or NULL. */
-struct kitls_der *kitls_der_new(const uint8_t *der, size_t len);
-struct kitls_der *kitls_der_up_ref(struct kitls_der *d);
-void kitls_der_free(struct kitls_der *d);
-
-/* early.c */
-/** client_early_traffic_secret from the session PSK and the ClientHello hash. */
-int kitls_early_derive(kitls_conn *c, const struct kitls_suite *suite, const uint8_t *ch_hash);
-/** Client: after the first ClientHello, send CCS and the queued early data. */
-int kitls_early_client_send(kitls_conn *c);
-/** Server: decide whether to accept the offered early data. */
-int kitls_early_server_decide(kitls_conn *c);
-void kitls_early_store_free(struct kitls_replay_store *st);
-
-/* ocsp.c */
-/** Client: check the stapled response (c->staple) for leaf/issuer. */
-int kitls_ocsp_check(kitls_conn *c, X509 *leaf, STACK_OF(X509) * verified_chain);
-/** 1 if list is a well-formed SignedCertificateTimestampList (RFC 6962
- *  §3.3: a non-empty list of non-empty SerializedSCTs), else 0. */
-int kitls_sct_list_valid(const uint8_t *list, size_t len);
-/** Server: a copy of the SCT list for cert if the client asked (0/1). */
-int kitls_sct_get(kitls_conn *c, const struct kitls_cert *cert, uint8_t **list, size_t *len);
-/** Server: a copy of the staple for cert, if it may be sent now (0/1). */
-int kitls_ocsp_staple_get(kitls_conn *c, const struct kitls_cert *cert, uint8_t **der, size_t *len);
-
-/* x509.c */
-struct kitls_cert_cache *kitls_cert_cache_new(void);
-void kitls_cert_cache_free(struct kitls_cert_cache *cc);
-/** Verify a peer chain (DER list, leaf first); sets c->peer_leaf/peer_key. */
-int kitls_x509_verify_chain(kitls_conn *c, const uint8_t *const *der, const size_t *len, size_t n);
 
 #endif

@@ -32,8 +32,8 @@ int kitls_conn_set_alpn_name(kitls_conn *c, const uint8_t *p, size_t n)
         return KITLS_E_NOMEM;
     memcpy(a, p, n);
     a[n] = 0;
-    free(c->alpn);
-    c->alpn = a;
+    free(c->ext.alpn);
+    c->ext.alpn = a;
     return 0;
 }
 
@@ -65,11 +65,11 @@ uint16_t kitls_conn_peer_sigalg(const kitls_conn *c)
 }
 const char *kitls_conn_alpn(const kitls_conn *c)
 {
-    return c->alpn;
+    return c->ext.alpn;
 }
 const char *kitls_conn_server_name(const kitls_conn *c)
 {
-    return c->sni;
+    return c->ext.sni;
 }
 int kitls_conn_did_hrr(const kitls_conn *c)
 {
@@ -77,7 +77,7 @@ int kitls_conn_did_hrr(const kitls_conn *c)
 }
 int kitls_conn_peer_authenticated(const kitls_conn *c)
 {
-    return c->peer_authenticated;
+    return c->peer.authenticated;
 }
 size_t kitls_conn_max_send_fragment(const kitls_conn *c)
 {
@@ -86,8 +86,8 @@ size_t kitls_conn_max_send_fragment(const kitls_conn *c)
 
 const uint8_t *kitls_conn_peer_cert(const kitls_conn *c, size_t *len)
 {
-    *len = c->peer_cert ? c->peer_cert->len : 0;
-    return c->peer_cert ? c->peer_cert->der : NULL;
+    *len = c->peer.cert ? c->peer.cert->len : 0;
+    return c->peer.cert ? c->peer.cert->der : NULL;
 }
 
 int kitls_conn_export_keys(kitls_conn *c, enum kitls_dir dir, struct kitls_traffic_keys *out)
@@ -122,20 +122,20 @@ int kitls_conn_set_max_send_fragment(kitls_conn *c, size_t n)
 
 const uint16_t *kitls_conn_peer_sigalgs(const kitls_conn *c, size_t *n)
 {
-    *n = c->n_peer_sigalgs;
-    return c->n_peer_sigalgs ? c->peer_sigalgs : NULL;
+    *n = c->ext.n_peer_sigalgs;
+    return c->ext.n_peer_sigalgs ? c->ext.peer_sigalgs : NULL;
 }
 
 const uint8_t *kitls_conn_ocsp_response(const kitls_conn *c, size_t *len)
 {
-    *len = c->ocsp_resp_len;
-    return c->ocsp_resp;
+    *len = c->ocsp.resp_len;
+    return c->ocsp.resp;
 }
 
 const uint8_t *kitls_conn_sct_list(const kitls_conn *c, size_t *len)
 {
-    *len = c->sct_list_len;
-    return c->sct_list;
+    *len = c->ocsp.sct_list_len;
+    return c->ocsp.sct_list;
 }
 
 /* TLS-Exporter(label, context, L) = HKDF-Expand-Label(
@@ -181,14 +181,14 @@ int kitls_conn_export_early_keying_material(kitls_conn *c, const char *label,
 
 const uint8_t *kitls_conn_peer_alpn_list(const kitls_conn *c, size_t *len)
 {
-    *len = c->peer_alpn_len;
-    return c->peer_alpn;
+    *len = c->ext.peer_alpn_len;
+    return c->ext.peer_alpn;
 }
 
 const uint8_t *kitls_conn_peer_ca_names(const kitls_conn *c, size_t *len)
 {
-    *len = c->peer_cas_len;
-    return c->peer_cas;
+    *len = c->ext.peer_cas_len;
+    return c->ext.peer_cas;
 }
 
 /* Keep a copy of a peer-sent list for the application. */

@@ -155,7 +155,7 @@ int kitls_config_set_early_data_callback(kitls_config *cfg, kitls_early_data_fn 
 int kitls_early_derive(kitls_conn *c, const struct kitls_suite *suite, const uint8_t *ch_hash)
 {
     struct kitls_keysched ks = {0};
-    int ret = kitls_ks_early(&ks, suite, c->session->psk, c->session->psk_len);
+    int ret = kitls_ks_early(&ks, suite, c->res.session->psk, c->res.session->psk_len);
     if (!ret)
         ret = kitls_ks_derive(&ks, "c e traffic", ch_hash, c->hs->c_e);
     if (!ret)
@@ -176,9 +176,10 @@ int kitls_conn_write_early_data(kitls_conn *c, const uint8_t *buf, size_t len)
 {
     if (!c || (!buf && len) || len > INT32_MAX)
         return KITLS_E_INVALID_ARG;
-    if (c->server || !c->session || !c->cfg->early_max || !c->session->max_early || c->error)
+    if (c->server || !c->res.session || !c->cfg->early_max || !c->res.session->max_early ||
+        c->error)
         return KITLS_E_STATE;
-    size_t room = c->session->max_early - c->early_out.len;
+    size_t room = c->res.session->max_early - c->early_out.len;
     size_t n = len < room ? len : room;
     if (c->state == ST_CLIENT_START) {
         c->early_want = 1; /* even with no data yet: offer 0-RTT */
@@ -197,7 +198,7 @@ int kitls_conn_write_early_data(kitls_conn *c, const uint8_t *buf, size_t len)
     wr_put(&c->early_out, buf, n);
     if (c->early_out.err)
         return c->early_out.err;
-    const struct kitls_suite *suite = kitls_suite_find(c->session->suite);
+    const struct kitls_suite *suite = kitls_suite_find(c->res.session->suite);
     int ret = 0;
     /* Between ServerHello and EncryptedExtensions the sending keys are
      * already the handshake ones: switch to the early keys for this. */
@@ -216,7 +217,7 @@ int kitls_conn_write_early_data(kitls_conn *c, const uint8_t *buf, size_t len)
 
 int kitls_early_client_send(kitls_conn *c)
 {
-    const struct kitls_suite *suite = kitls_suite_find(c->session->suite);
+    const struct kitls_suite *suite = kitls_suite_find(c->res.session->suite);
     uint8_t h[KITLS_MAX_HASH];
     /* The ClientHello is still in the transcript's pending buffer. */
     if (!EVP_Digest(c->th.pending.buf, c->th.pending.len, h, NULL, suite->md, NULL))
@@ -238,8 +239,8 @@ int kitls_early_client_send(kitls_conn *c)
 static int early_fresh(const kitls_conn *c)
 {
     int64_t now = kitls_config_now(c->cfg);
-    int64_t server_ms = (now - c->session->received) * 1000;
-    int64_t diff = server_ms - (int64_t)c->client_age_ms;
+    int64_t server_ms = (now - c->res.session->received) * 1000;
+    int64_t diff = server_ms - (int64_t)c->res.client_age_ms;
     uint32_t window = c->cfg->early_window_ms ? c->cfg->early_window_ms : 10000;
     if (diff < 0)
         diff = -diff;
@@ -250,10 +251,10 @@ static int early_fresh(const kitls_conn *c)
 int kitls_early_server_decide(kitls_conn *c)
 {
     const kitls_config *cfg = c->cfg;
-    const kitls_session *s = c->session;
+    const kitls_session *s = c->res.session;
     if (!c->early_offered)
         return 0;
-    int ok = c->resumed && !c->did_hrr && cfg->early_max && s->max_early &&
+    int ok = c->res.resumed && !c->did_hrr && cfg->early_max && s->max_early &&
              s->suite == c->suite->id && !strcmp(s->alpn, conn_alpn(c)) && early_fresh(c);
     if (ok) {
         uint8_t id[32];
@@ -292,12 +293,11 @@ int kitls_conn_read_early_data(kitls_conn *c, uint8_t *buf, size_t len)
     return kitls_conn_take_app(c, buf, len);
 }
 
-int kitls_hs_server_eoed(kitls_conn *c, struct rd *b)
+int kitls_hs_recv_end_of_early_data(kitls_conn *c, struct rd *b)
 {
     GUARD(rd_expect_empty(b));
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
     GUARD(kitls_rec_set_secret(&c->rx, c->suite, c->hs->c_hs, 0));
     OPENSSL_cleanse(c->hs->c_e, sizeof(c->hs->c_e));
-    c->state = ST_SERVER_WAIT_FIN;
-    return 0;
+    return HS_NEXT;
 }

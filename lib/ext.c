@@ -1,36 +1,110 @@
-/* Extension blocks (RFC 8446 §4.2): parsing with duplicate detection, and signature_algorithms. */
+/* Extension blocks (RFC 8446 §4.2): the table of known types, parsing with
+ * duplicate detection, and the loops that write and read a message's
+ * extensions row by row (the rows are in lib/ext/). */
 #include <string.h>
 
 #include "hs.h"
 
-/* The types this library reads or sends; the index of a type in this table
- * is its bit in kitls_ext_bit() and its slot in struct ext_list. */
-static const uint16_t ext_known[EXT_N_KNOWN] = {
-    EXT_SERVER_NAME,
-    EXT_STATUS_REQUEST,
-    EXT_SUPPORTED_GROUPS,
-    EXT_SIGNATURE_ALGORITHMS,
-    EXT_ALPN,
-    EXT_SCT,
-    EXT_RECORD_SIZE_LIMIT,
-    EXT_PRE_SHARED_KEY,
-    EXT_EARLY_DATA,
-    EXT_SUPPORTED_VERSIONS,
-    EXT_COOKIE,
-    EXT_PSK_KEY_EXCHANGE_MODES,
-    EXT_CERTIFICATE_AUTHORITIES,
-    EXT_POST_HANDSHAKE_AUTH,
-    EXT_SIGNATURE_ALGORITHMS_CERT,
-    EXT_KEY_SHARE,
-    EXT_PADDING,
+/*
+ * The types this library reads or sends.  The index of a row is its bit in
+ * kitls_ext_bit() and its slot in struct ext_list, and the order in which
+ * kitls_ext_parse_all() visits a received block (which decides, when a
+ * message has several faults, which one is reported).
+ */
+static const struct ext_type *const ext_known[EXT_N_KNOWN] = {
+    &kitls_ext_server_name,  &kitls_ext_status_request,
+    &kitls_ext_groups,       &kitls_ext_sigalgs,
+    &kitls_ext_alpn,         &kitls_ext_sct,
+    &kitls_ext_rsl,          &kitls_ext_psk,
+    &kitls_ext_early_data,   &kitls_ext_versions,
+    &kitls_ext_key_share,    &kitls_ext_cookie,
+    &kitls_ext_psk_modes,    &kitls_ext_cert_authorities,
+    &kitls_ext_post_hs_auth, &kitls_ext_sigalgs_cert,
+    &kitls_ext_padding,
 };
+
+/*
+ * The order of the extensions we write in each message.  The order is
+ * part of what a peer sees (fingerprinting, replay corpus): a new row goes
+ * where it should appear on the wire.  pre_shared_key must stay last in
+ * the ClientHello (RFC 8446 §4.2.11); padding only marks where the
+ * padding extension is inserted once the hello's length is known.
+ */
+static const struct ext_type *const order_ch[] = {
+    &kitls_ext_grease_first,
+    &kitls_ext_server_name,
+    &kitls_ext_versions,
+    &kitls_ext_groups,
+    &kitls_ext_sigalgs,
+    &kitls_ext_key_share,
+    &kitls_ext_alpn,
+    &kitls_ext_status_request,
+    &kitls_ext_sct,
+    &kitls_ext_rsl,
+    &kitls_ext_cookie,
+    &kitls_ext_grease_last,
+    &kitls_ext_padding,
+    &kitls_ext_early_data,
+    &kitls_ext_psk_modes,
+    &kitls_ext_psk,
+    NULL,
+};
+static const struct ext_type *const order_sh[] = {
+    &kitls_ext_versions,
+    &kitls_ext_key_share,
+    &kitls_ext_psk,
+    NULL,
+};
+static const struct ext_type *const order_hrr[] = {
+    &kitls_ext_versions,
+    &kitls_ext_key_share,
+    &kitls_ext_cookie,
+    NULL,
+};
+static const struct ext_type *const order_ee[] = {
+    &kitls_ext_server_name, &kitls_ext_alpn, &kitls_ext_early_data, &kitls_ext_rsl, NULL,
+};
+static const struct ext_type *const order_cr[] = {
+    &kitls_ext_sigalgs,
+    &kitls_ext_cert_authorities,
+    NULL,
+};
+static const struct ext_type *const order_ct[] = {
+    &kitls_ext_status_request,
+    &kitls_ext_sct,
+    NULL,
+};
+static const struct ext_type *const order_nst[] = {
+    &kitls_ext_grease_ticket,
+    &kitls_ext_early_data,
+    NULL,
+};
+
+const struct ext_type *const *kitls_ext_order(uint8_t msg)
+{
+    switch (msg) {
+    case EXT_IN_CH: return order_ch;
+    case EXT_IN_SH: return order_sh;
+    case EXT_IN_HRR: return order_hrr;
+    case EXT_IN_EE: return order_ee;
+    case EXT_IN_CR: return order_cr;
+    case EXT_IN_CT: return order_ct;
+    case EXT_IN_NST: return order_nst;
+    default: return NULL;
+    }
+}
 
 static int known_index(uint16_t type)
 {
     for (int i = 0; i < EXT_N_KNOWN; i++)
-        if (ext_known[i] == type)
+        if (ext_known[i]->type == type)
             return i;
     return -1;
+}
+
+const struct ext_type *kitls_ext_row(size_t i)
+{
+    return i < EXT_N_KNOWN ? ext_known[i] : NULL;
 }
 
 /*
@@ -96,7 +170,7 @@ int kitls_ext_only(const kitls_conn *c, const struct ext_list *l, uint32_t allow
     /* Sent in answer to an extension we offered but not allowed in this
      * message: illegal_parameter; never offered (or unknown to us):
      * unsupported_extension (RFC 8446 §4.2). */
-    if (extra & c->offered)
+    if (extra & c->ext.offered)
         return KITLS_E_ILLEGAL_PARAMETER;
     if (extra || l->n_unknown)
         return KITLS_E_UNSUPPORTED_EXTENSION;
@@ -109,29 +183,51 @@ uint32_t kitls_ext_bit(uint16_t type)
     return i < 0 ? 0 : 1u << i;
 }
 
-int kitls_ext_parse_sigalgs(kitls_conn *c, struct rd data)
+uint32_t kitls_ext_allowed(uint8_t msg)
 {
-    struct rd list;
-    GUARD(rd_sub(&data, 2, &list));
-    GUARD(rd_expect_empty(&data));
-    if (rd_empty(&list) || rd_left(&list) % 2)
-        return KITLS_E_DECODE;
-    c->n_peer_sigalgs = 0;
-    while (!rd_empty(&list)) {
-        uint16_t id;
-        GUARD(rd_u16(&list, &id));
-        /* Keep the ones we know, up to the array size; ignore the rest. */
-        if (kitls_sigalg_find(id) &&
-            c->n_peer_sigalgs < sizeof(c->peer_sigalgs) / sizeof(c->peer_sigalgs[0]))
-            c->peer_sigalgs[c->n_peer_sigalgs++] = id;
-    }
-    return 0;
+    uint32_t m = 0;
+    for (int i = 0; i < EXT_N_KNOWN; i++)
+        if (ext_known[i]->recv_in & msg)
+            m |= 1u << i;
+    return m;
 }
 
-void kitls_ext_write_sigalgs(kitls_conn *c, struct wr *w)
+size_t kitls_ext_open(kitls_conn *c, const struct ext_ctx *x, uint16_t type)
 {
-    size_t at = wr_begin(w, 2);
-    for (size_t i = 0; i < c->cfg->n_sigalgs; i++)
-        wr_u16(w, c->cfg->sigalgs[i]);
-    wr_end(w, at, 2);
+    if (x->msg == EXT_IN_CH)
+        c->ext.offered |= kitls_ext_bit(type);
+    wr_u16(x->w, type);
+    return wr_begin(x->w, 2);
+}
+
+int kitls_ext_write_all(kitls_conn *c, struct ext_ctx *x)
+{
+    const struct ext_type *const *row = kitls_ext_order(x->msg);
+    if (!row)
+        return KITLS_E_INTERNAL;
+    if (x->msg == EXT_IN_CH)
+        c->ext.offered = 0; /* rebuilt by kitls_ext_open */
+    for (; *row; row++)
+        if ((*row)->write)
+            GUARD((*row)->write(c, x));
+    return x->w->err;
+}
+
+int kitls_ext_parse_all(kitls_conn *c, struct ext_ctx *x, const struct ext_list *l)
+{
+    for (size_t i = 0; i < EXT_N_KNOWN; i++) {
+        const struct ext_type *t = ext_known[i];
+        const struct ext_entry *e = kitls_ext_at(l, i);
+        if (!(t->recv_in & x->msg)) {
+            /* Offered, but not allowed in this message (§4.2). */
+            if (e && x->strict)
+                return KITLS_E_ILLEGAL_PARAMETER;
+            continue;
+        }
+        if (e && t->parse)
+            GUARD(t->parse(c, x, e->data));
+        else if (!e && t->if_missing)
+            GUARD(t->if_missing(c, x));
+    }
+    return 0;
 }

@@ -4,45 +4,119 @@
  * Finished, KeyUpdate (RFC 8446 §4.4, §4.6.3).
  */
 #include <openssl/crypto.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hs.h"
 
-/* Which message each state accepts, and from which role's peer.  Anything
- * else is unexpected_message. */
+/*
+ * Which message each state accepts, from which role's peer, and where it
+ * leads; anything else is unexpected_message.  The shapes (RFC 8446 §2):
+ * full, with HelloRetryRequest, resumed (PSK: no certificates), with
+ * client authentication, with 0-RTT (EndOfEarlyData).  tests/unit/
+ * test_hs_table.c walks it.
+ */
+/* clang-format off */
+#define R(st, msg, srv, kc, fn, body, ...) \
+    {st, msg, srv, kc, fn, #msg, body, 0, sizeof((uint8_t[]){__VA_ARGS__}), {__VA_ARGS__}}
+#define SENT(st, msg, srv, ...) \
+    {st, msg, srv, 0, NULL, #msg, HS_BODY_VAR, 1, sizeof((uint8_t[]){__VA_ARGS__}), {__VA_ARGS__}}
+/* clang-format on */
 const struct hs_row kitls_hs_table[] = {
-    {ST_CLIENT_WAIT_SH, HS_SERVER_HELLO, 0, 1, kitls_hs_client_sh, "ServerHello", HS_BODY_VAR},
-    {ST_CLIENT_WAIT_EE, HS_ENCRYPTED_EXTENSIONS, 0, 0, kitls_hs_client_ee, "EncryptedExtensions",
-     HS_BODY_VAR},
-    {ST_CLIENT_WAIT_CERT_CR, HS_CERTIFICATE_REQUEST, 0, 0, kitls_hs_client_cr, "CertificateRequest",
-     HS_BODY_VAR},
-    {ST_CLIENT_WAIT_CERT_CR, HS_CERTIFICATE, 0, 0, kitls_hs_recv_cert, "Certificate", HS_BODY_VAR},
-    {ST_CLIENT_WAIT_CERT, HS_CERTIFICATE, 0, 0, kitls_hs_recv_cert, "Certificate", HS_BODY_VAR},
-    {ST_CLIENT_WAIT_CV, HS_CERTIFICATE_VERIFY, 0, 0, kitls_hs_recv_cv, "CertificateVerify",
-     HS_BODY_VAR},
-    {ST_CLIENT_WAIT_FIN, HS_FINISHED, 0, 1, kitls_hs_recv_fin, "Finished", HS_BODY_HASH},
-    {ST_CONNECTED, HS_NEW_SESSION_TICKET, 0, 0, kitls_hs_recv_nst, "NewSessionTicket", HS_BODY_VAR},
-    {ST_CONNECTED, HS_KEY_UPDATE, 0, 1, kitls_hs_recv_key_update, "KeyUpdate", HS_BODY_ONE},
-    {ST_SERVER_WAIT_CH, HS_CLIENT_HELLO, 1, 1, kitls_hs_server_ch, "ClientHello", HS_BODY_VAR},
-    {ST_SERVER_WAIT_CERT, HS_CERTIFICATE, 1, 0, kitls_hs_recv_cert, "Certificate", HS_BODY_VAR},
-    {ST_SERVER_WAIT_CV, HS_CERTIFICATE_VERIFY, 1, 0, kitls_hs_recv_cv, "CertificateVerify",
-     HS_BODY_VAR},
-    {ST_SERVER_WAIT_FIN, HS_FINISHED, 1, 1, kitls_hs_recv_fin, "Finished", HS_BODY_HASH},
-    {ST_SERVER_WAIT_EOED, HS_END_OF_EARLY_DATA, 1, 1, kitls_hs_server_eoed, "EndOfEarlyData",
-     HS_BODY_EMPTY},
-    {ST_CONNECTED, HS_KEY_UPDATE, 1, 1, kitls_hs_recv_key_update, "KeyUpdate", HS_BODY_ONE},
+    /* client */
+    SENT(ST_CLIENT_START, HS_CLIENT_HELLO, 0, ST_CLIENT_WAIT_SH),
+    R(ST_CLIENT_WAIT_SH, HS_SERVER_HELLO, 0, 1, kitls_hs_recv_server_hello, HS_BODY_VAR,
+      ST_CLIENT_WAIT_EE, [HS_SH_HRR] = ST_CLIENT_WAIT_SH),
+    R(ST_CLIENT_WAIT_EE, HS_ENCRYPTED_EXTENSIONS, 0, 0, kitls_hs_recv_encrypted_extensions,
+      HS_BODY_VAR, ST_CLIENT_WAIT_CERT_CR, [HS_EE_RESUMED] = ST_CLIENT_WAIT_FIN),
+    R(ST_CLIENT_WAIT_CERT_CR, HS_CERTIFICATE_REQUEST, 0, 0, kitls_hs_recv_certificate_request,
+      HS_BODY_VAR, ST_CLIENT_WAIT_CERT),
+    R(ST_CLIENT_WAIT_CERT_CR, HS_CERTIFICATE, 0, 0, kitls_hs_recv_certificate, HS_BODY_VAR,
+      ST_CLIENT_WAIT_CV),
+    R(ST_CLIENT_WAIT_CERT, HS_CERTIFICATE, 0, 0, kitls_hs_recv_certificate, HS_BODY_VAR,
+      ST_CLIENT_WAIT_CV),
+    R(ST_CLIENT_WAIT_CV, HS_CERTIFICATE_VERIFY, 0, 0, kitls_hs_recv_certificate_verify, HS_BODY_VAR,
+      ST_CLIENT_WAIT_FIN),
+    R(ST_CLIENT_WAIT_FIN, HS_FINISHED, 0, 1, kitls_hs_recv_finished, HS_BODY_HASH, ST_CONNECTED),
+    R(ST_CONNECTED, HS_NEW_SESSION_TICKET, 0, 0, kitls_hs_recv_new_session_ticket, HS_BODY_VAR,
+      ST_CONNECTED),
+    R(ST_CONNECTED, HS_KEY_UPDATE, 0, 1, kitls_hs_recv_key_update, HS_BODY_ONE, ST_CONNECTED),
+    /* server */
+    R(ST_SERVER_WAIT_CH, HS_CLIENT_HELLO, 1, 1, kitls_hs_recv_client_hello, HS_BODY_VAR,
+      ST_SERVER_WAIT_FIN, [HS_CH_CERT] = ST_SERVER_WAIT_CERT, [HS_CH_EARLY] = ST_SERVER_WAIT_EOED,
+      [HS_CH_HRR] = ST_SERVER_WAIT_CH),
+    R(ST_SERVER_WAIT_CERT, HS_CERTIFICATE, 1, 0, kitls_hs_recv_certificate, HS_BODY_VAR,
+      ST_SERVER_WAIT_CV, [HS_CERT_EMPTY] = ST_SERVER_WAIT_FIN),
+    R(ST_SERVER_WAIT_CV, HS_CERTIFICATE_VERIFY, 1, 0, kitls_hs_recv_certificate_verify, HS_BODY_VAR,
+      ST_SERVER_WAIT_FIN),
+    R(ST_SERVER_WAIT_FIN, HS_FINISHED, 1, 1, kitls_hs_recv_finished, HS_BODY_HASH, ST_CONNECTED),
+    R(ST_SERVER_WAIT_EOED, HS_END_OF_EARLY_DATA, 1, 1, kitls_hs_recv_end_of_early_data,
+      HS_BODY_EMPTY, ST_SERVER_WAIT_FIN),
+    R(ST_CONNECTED, HS_KEY_UPDATE, 1, 1, kitls_hs_recv_key_update, HS_BODY_ONE, ST_CONNECTED),
 };
+#undef R
+#undef SENT
 const size_t kitls_hs_table_len = sizeof(kitls_hs_table) / sizeof(kitls_hs_table[0]);
 
 const struct hs_row *kitls_hs_lookup(int server, int state, uint8_t type)
 {
     for (size_t i = 0; i < kitls_hs_table_len; i++) {
         const struct hs_row *r = &kitls_hs_table[i];
-        if (r->server == server && r->state == state && r->msg_type == type)
+        if (!r->sent && r->server == server && r->state == state && r->msg_type == type)
             return r;
     }
     return NULL;
+}
+
+const char *kitls_hs_state_name(int state)
+{
+    static const char *const names[ST_COUNT] = {
+        [ST_CLIENT_START] = "ST_CLIENT_START",
+        [ST_CLIENT_WAIT_SH] = "ST_CLIENT_WAIT_SH",
+        [ST_CLIENT_WAIT_EE] = "ST_CLIENT_WAIT_EE",
+        [ST_CLIENT_WAIT_CERT_CR] = "ST_CLIENT_WAIT_CERT_CR",
+        [ST_CLIENT_WAIT_CERT] = "ST_CLIENT_WAIT_CERT",
+        [ST_CLIENT_WAIT_CV] = "ST_CLIENT_WAIT_CV",
+        [ST_CLIENT_WAIT_FIN] = "ST_CLIENT_WAIT_FIN",
+        [ST_SERVER_WAIT_CH] = "ST_SERVER_WAIT_CH",
+        [ST_SERVER_WAIT_CERT] = "ST_SERVER_WAIT_CERT",
+        [ST_SERVER_WAIT_CV] = "ST_SERVER_WAIT_CV",
+        [ST_SERVER_WAIT_FIN] = "ST_SERVER_WAIT_FIN",
+        [ST_SERVER_WAIT_EOED] = "ST_SERVER_WAIT_EOED",
+        [ST_CONNECTED] = "ST_CONNECTED",
+    };
+    return state >= 0 && state < ST_COUNT && names[state] ? names[state] : "?";
+}
+
+/* Move c along row r to its next[next] state, with a debug line (level 3)
+ * in the application's log: "hs client: <state> <message> -> <state>". */
+static void hs_advance(kitls_conn *c, const struct hs_row *r, int next)
+{
+    if (c->cfg->log) {
+        char line[128];
+        snprintf(line, sizeof(line), "hs %s: %s %s -> %s", c->server ? "server" : "client",
+                 kitls_hs_state_name(c->state), r->name, kitls_hs_state_name(r->next[next]));
+        c->cfg->log(c->cfg->log_ctx, 3, line);
+    }
+    c->state = r->next[next];
+}
+
+int kitls_hs_start_state(int server)
+{
+    return server ? ST_SERVER_WAIT_CH : ST_CLIENT_START;
+}
+
+int kitls_hs_sent(kitls_conn *c, uint8_t type)
+{
+    for (size_t i = 0; i < kitls_hs_table_len; i++) {
+        const struct hs_row *r = &kitls_hs_table[i];
+        if (r->sent && r->server == c->server && r->state == c->state && r->msg_type == type) {
+            hs_advance(c, r, 0);
+            return 0;
+        }
+    }
+    return KITLS_E_INTERNAL;
 }
 
 static uint32_t hs_body_len(const kitls_conn *c, uint8_t body)
@@ -80,7 +154,12 @@ int kitls_hs_process(kitls_conn *c)
          * sent in answer to it. */
         if (row->key_change && c->hs_off != c->hs_in.len)
             return KITLS_E_EXCESS_HANDSHAKE_DATA;
-        GUARD(row->fn(c, &body));
+        int next = row->fn(c, &body);
+        if (next < 0)
+            return next;
+        if (next >= row->n_next)
+            return KITLS_E_INTERNAL;
+        hs_advance(c, row, next);
         if (c->hs_off == c->hs_in.len)
             c->hs_off = c->hs_in.len = 0;
     }
@@ -108,8 +187,8 @@ int kitls_hs_derive_hs_secrets(kitls_conn *c, const uint8_t *dhe, size_t dhe_len
 {
     uint8_t th[KITLS_MAX_HASH];
     GUARD(kitls_th_current(&c->th, th));
-    GUARD(kitls_ks_early(&c->ks, c->suite, c->resumed ? c->session->psk : NULL,
-                         c->resumed ? c->session->psk_len : 0));
+    GUARD(kitls_ks_early(&c->ks, c->suite, c->res.resumed ? c->res.session->psk : NULL,
+                         c->res.resumed ? c->res.session->psk_len : 0));
     GUARD(kitls_ks_handshake(&c->ks, dhe, dhe_len));
     GUARD(kitls_ks_derive(&c->ks, "c hs traffic", th, c->hs->c_hs));
     GUARD(kitls_ks_derive(&c->ks, "s hs traffic", th, c->hs->s_hs));
@@ -142,27 +221,9 @@ int kitls_hs_send_cert(kitls_conn *c)
         wr_put(&w, c->cert->der[i], c->cert->der_len[i]);
         wr_end(&w, e, 3);
         size_t exts = wr_begin(&w, 2);
-        uint8_t *blob = NULL;
-        size_t blob_len = 0;
-        if (i == 0 && c->server && kitls_ocsp_staple_get(c, c->cert, &blob, &blob_len)) {
-            /* CertificateStatus in the leaf's entry (RFC 8446 §4.4.2.1). */
-            wr_u16(&w, EXT_STATUS_REQUEST);
-            size_t ext = wr_begin(&w, 2);
-            wr_u8(&w, 1); /* ocsp */
-            size_t r = wr_begin(&w, 3);
-            wr_put(&w, blob, blob_len);
-            wr_end(&w, r, 3);
-            wr_end(&w, ext, 2);
-            free(blob);
-        }
-        if (i == 0 && c->server && kitls_sct_get(c, c->cert, &blob, &blob_len)) {
-            /* SignedCertificateTimestampList, as configured (RFC 6962 §3.3). */
-            wr_u16(&w, EXT_SCT);
-            size_t ext = wr_begin(&w, 2);
-            wr_put(&w, blob, blob_len);
-            wr_end(&w, ext, 2);
-            free(blob);
-        }
+        /* The leaf's entry answers status_request and SCT requests. */
+        if (i == 0 && c->server)
+            (void)kitls_ext_write_all(c, &(struct ext_ctx){.msg = EXT_IN_CT, .w = &w});
         wr_end(&w, exts, 2);
     }
     wr_end(&w, list, 3);
@@ -211,7 +272,7 @@ int kitls_hs_send_fin(kitls_conn *c)
     return ret;
 }
 
-int kitls_hs_recv_cert(kitls_conn *c, struct rd *b)
+int kitls_hs_recv_certificate(kitls_conn *c, struct rd *b)
 {
     struct rd ctx, list;
     const uint8_t *der[64];
@@ -236,38 +297,12 @@ int kitls_hs_recv_cert(kitls_conn *c, struct rd *b)
          * we send none that apply (status_request arrives with OCSP). */
         struct ext_list el;
         GUARD(kitls_ext_parse(&list, &el, 0)); /* the Extension extensions<0..2^16-1> */
-        if (el.n && (c->server || el.n_unknown || (el.present & ~c->offered)))
+        if (el.n && (c->server || el.n_unknown || (el.present & ~c->ext.offered)))
             return KITLS_E_UNSUPPORTED_EXTENSION;
-        /* The leaf's CertificateStatus (RFC 8446 §4.4.2.1); on other
-         * entries it is ignored. */
-        const struct ext_entry *st = kitls_ext_get(&el, EXT_STATUS_REQUEST);
-        if (st && n == 0) {
-            struct rd r = st->data, resp;
-            uint8_t type;
-            GUARD(rd_u8(&r, &type));
-            GUARD(rd_sub(&r, 3, &resp));
-            GUARD(rd_expect_empty(&r));
-            if (type != 1 || rd_empty(&resp))
-                return KITLS_E_DECODE;
-            c->staple = resp.p;
-            c->staple_len = rd_left(&resp);
-            free(c->ocsp_resp);
-            if ((c->ocsp_resp = malloc(c->staple_len)) == NULL)
-                return KITLS_E_NOMEM;
-            memcpy(c->ocsp_resp, resp.p, c->staple_len);
-            c->ocsp_resp_len = c->staple_len;
-        }
-        const struct ext_entry *sct = kitls_ext_get(&el, EXT_SCT);
-        if (sct && n == 0) {
-            /* RFC 6962 §3.3: an empty list or an empty SCT is malformed. */
-            if (!kitls_sct_list_valid(sct->data.p, rd_left(&sct->data)))
-                return KITLS_E_DECODE;
-            free(c->sct_list);
-            if ((c->sct_list = malloc(rd_left(&sct->data))) == NULL)
-                return KITLS_E_NOMEM;
-            memcpy(c->sct_list, sct->data.p, rd_left(&sct->data));
-            c->sct_list_len = rd_left(&sct->data);
-        }
+        /* The leaf's CertificateStatus (RFC 8446 §4.4.2.1) and SCT list
+         * (RFC 6962 §3.3); on other entries they are ignored. */
+        if (n == 0)
+            GUARD(kitls_ext_parse_all(c, &(struct ext_ctx){.msg = EXT_IN_CT}, &el));
         der[n] = cert.p;
         der_len[n++] = rd_left(&cert);
     }
@@ -278,18 +313,16 @@ int kitls_hs_recv_cert(kitls_conn *c, struct rd *b)
         if (c->cfg->verify == KITLS_VERIFY_REQUIRE)
             return KITLS_E_CERT_REQUIRED;
         GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
-        c->state = ST_SERVER_WAIT_FIN;
-        return 0;
+        return HS_CERT_EMPTY;
     }
     int ret = kitls_x509_verify_chain(c, der, der_len, n);
-    c->staple = NULL; /* points into the message buffer */
+    kitls_ocsp_staple_forget(c); /* it points into the message buffer */
     GUARD(ret);
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
-    c->state = c->server ? ST_SERVER_WAIT_CV : ST_CLIENT_WAIT_CV;
-    return 0;
+    return HS_NEXT;
 }
 
-int kitls_hs_recv_cv(kitls_conn *c, struct rd *b)
+int kitls_hs_recv_certificate_verify(kitls_conn *c, struct rd *b)
 {
     uint16_t scheme;
     struct rd sig;
@@ -301,15 +334,14 @@ int kitls_hs_recv_cv(kitls_conn *c, struct rd *b)
     int offered = 0;
     for (size_t i = 0; s && i < c->cfg->n_sigalgs; i++)
         offered |= c->cfg->sigalgs[i] == scheme;
-    if (!offered || !c->peer_key || !kitls_sig_key_matches(s, c->peer_key))
+    if (!offered || !c->peer.key || !kitls_sig_key_matches(s, c->peer.key))
         return KITLS_E_ILLEGAL_PARAMETER;
     GUARD(kitls_th_current(&c->th, th));
-    GUARD(kitls_sig_verify(s, c->peer_key, !c->server, th, c->th.hash_len, sig.p, rd_left(&sig)));
+    GUARD(kitls_sig_verify(s, c->peer.key, !c->server, th, c->th.hash_len, sig.p, rd_left(&sig)));
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
     c->peer_sigalg = scheme;
-    c->peer_authenticated = c->cfg->verify != KITLS_VERIFY_NONE || c->cfg->verify_cb || c->server;
-    c->state = c->server ? ST_SERVER_WAIT_FIN : ST_CLIENT_WAIT_FIN;
-    return 0;
+    kitls_x509_peer_signed(c);
+    return HS_NEXT;
 }
 
 /* Client: after the server's Finished, send our flight and switch keys. */
@@ -341,7 +373,7 @@ static int client_finish(kitls_conn *c)
     return 0;
 }
 
-int kitls_hs_recv_fin(kitls_conn *c, struct rd *b)
+int kitls_hs_recv_finished(kitls_conn *c, struct rd *b)
 {
     uint8_t th[KITLS_MAX_HASH], vd[KITLS_MAX_HASH];
     size_t hl = c->suite->hash_len;
@@ -358,13 +390,13 @@ int kitls_hs_recv_fin(kitls_conn *c, struct rd *b)
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
     if (!c->server)
         return client_finish(c);
-    if (c->cert_requested && !c->peer_authenticated && c->cfg->verify == KITLS_VERIFY_REQUIRE)
+    if (c->cert_requested && !c->peer.authenticated && c->cfg->verify == KITLS_VERIFY_REQUIRE)
         return KITLS_E_CERT_REQUIRED;
     GUARD(kitls_rec_set_secret(&c->rx, c->suite, c->hs->c_ap, 0));
     if (c->cfg->n_tickets)
         GUARD(kitls_session_derive_res_master(c));
     kitls_hs_done(c);
-    for (unsigned i = 0; c->ticket_modes_ok && i < c->cfg->n_tickets; i++)
+    for (unsigned i = 0; c->res.ticket_modes_ok && i < c->cfg->n_tickets; i++)
         GUARD(kitls_ticket_send(c));
     return 0;
 }

@@ -3,6 +3,7 @@
 #define KITLS_HS_H
 
 #include "conn.h"
+#include "ext.h"
 
 enum hs_state {
     ST_CLIENT_START = 0,
@@ -21,8 +22,19 @@ enum hs_state {
     ST_COUNT
 };
 
-/** A message handler: body is the message without its 4-byte header. */
+/** A message handler: body is the message without its 4-byte header.
+ *  Returns a negative error, or which of its row's next states follows
+ *  (0: the first; the enums below name the others). */
 typedef int (*hs_handler)(kitls_conn *c, struct rd *body);
+
+/* The alternatives a handler chooses between (indexes into its row's next[]). */
+enum { HS_NEXT = 0 };
+enum { HS_SH_HRR = 1 };                                  /* ServerHello: it was an HRR */
+enum { HS_EE_RESUMED = 1 };                              /* EncryptedExtensions: PSK, no certs */
+enum { HS_CH_CERT = 1, HS_CH_EARLY = 2, HS_CH_HRR = 3 }; /* ClientHello */
+enum { HS_CERT_EMPTY = 1 };                              /* client Certificate: none */
+
+#define HS_MAX_NEXT 4
 
 /* The body length a message type must have, where it has only one. */
 enum hs_body {
@@ -32,37 +44,52 @@ enum hs_body {
     HS_BODY_EMPTY,   /* EndOfEarlyData: empty (§4.5) */
 };
 
+/*
+ * One row per (role, state, message): the message a role receives in a
+ * state, or (sent) the one it sends to leave it, and the states that may
+ * follow.  The handler picks one of next[] by its return value; only the
+ * dispatcher (kitls_hs_process) and kitls_hs_sent() change c->state.
+ */
 struct hs_row {
     uint8_t state;
     uint8_t msg_type;
     uint8_t server;     /* role that handles it */
     uint8_t key_change; /* handler changes rx keys: must end a record */
-    hs_handler fn;
+    hs_handler fn;      /* NULL for a sent row */
     const char *name;
-    uint8_t body; /* enum hs_body */
+    uint8_t body;   /* enum hs_body */
+    uint8_t sent;   /* this role sends the message (never looked up on receipt) */
+    uint8_t n_next; /* entries of next[] */
+    uint8_t next[HS_MAX_NEXT];
 };
 
 extern const struct hs_row kitls_hs_table[];
 extern const size_t kitls_hs_table_len;
 
-/** Look up the table row for (role, state, type), or NULL. */
+/** Look up the table row for receiving (role, state, type), or NULL. */
 const struct hs_row *kitls_hs_lookup(int server, int state, uint8_t type);
+/** A state's name ("ST_CLIENT_WAIT_SH"), "?" if none. */
+const char *kitls_hs_state_name(int state);
+/** The first state of a role (the start of its walk of the table). */
+int kitls_hs_start_state(int server);
+/** c sent a message of `type` (a sent row of its state): move on. */
+int kitls_hs_sent(kitls_conn *c, uint8_t type);
 /** Process handshake bytes buffered in c->hs_in. */
 int kitls_hs_process(kitls_conn *c);
 /** Client: send the first ClientHello. */
 int kitls_hs_client_start(kitls_conn *c);
 
 /* Handlers (hs_client.c / hs_server.c / hs.c). */
-int kitls_hs_client_sh(kitls_conn *c, struct rd *b);
-int kitls_hs_client_ee(kitls_conn *c, struct rd *b);
-int kitls_hs_client_cr(kitls_conn *c, struct rd *b);
-int kitls_hs_server_ch(kitls_conn *c, struct rd *b);
-int kitls_hs_recv_cert(kitls_conn *c, struct rd *b);
-int kitls_hs_recv_cv(kitls_conn *c, struct rd *b);
-int kitls_hs_recv_fin(kitls_conn *c, struct rd *b);
-int kitls_hs_recv_nst(kitls_conn *c, struct rd *b);
+int kitls_hs_recv_server_hello(kitls_conn *c, struct rd *b);
+int kitls_hs_recv_encrypted_extensions(kitls_conn *c, struct rd *b);
+int kitls_hs_recv_certificate_request(kitls_conn *c, struct rd *b);
+int kitls_hs_recv_client_hello(kitls_conn *c, struct rd *b);
+int kitls_hs_recv_certificate(kitls_conn *c, struct rd *b);
+int kitls_hs_recv_certificate_verify(kitls_conn *c, struct rd *b);
+int kitls_hs_recv_finished(kitls_conn *c, struct rd *b);
+int kitls_hs_recv_new_session_ticket(kitls_conn *c, struct rd *b);
 int kitls_hs_recv_key_update(kitls_conn *c, struct rd *b);
-int kitls_hs_server_eoed(kitls_conn *c, struct rd *b);
+int kitls_hs_recv_end_of_early_data(kitls_conn *c, struct rd *b);
 
 /* Shared message builders (hs.c). */
 int kitls_hs_send_cert(kitls_conn *c);
@@ -78,38 +105,5 @@ int kitls_hs_derive_hs_secrets(kitls_conn *c, const uint8_t *dhe, size_t dhe_len
 int kitls_hs_derive_app_secrets(kitls_conn *c);
 /** Mark the handshake complete and drop what it no longer needs. */
 void kitls_hs_done(kitls_conn *c);
-
-/* ext.c: extension blocks */
-#define EXT_N_KNOWN 17 /* types in ext.c's table (kitls_ext_bit) */
-struct ext_entry {
-    uint16_t type;
-    struct rd data;
-};
-/* A parsed extensions block: the known types by their kitls_ext_bit()
- * index; unknown ones only counted (no fixed limit on their number). */
-struct ext_list {
-    struct ext_entry e[EXT_N_KNOWN];
-    uint32_t present; /* kitls_ext_bit() of each known type present */
-    size_t n;         /* extensions in the block, known or not */
-    size_t n_unknown; /* of which of types this library does not know */
-    uint16_t last;    /* type of the last one (pre_shared_key, §4.2.11) */
-};
-/* kitls_ext_parse flags */
-#define EXT_ALLOW_EMPTY 1 /* a missing block is an empty one (ClientHello) */
-#define EXT_DUP_DECODE 2  /* a duplicate is decode_error, not illegal_parameter */
-/** Parse an extensions<..> block, rejecting duplicates of any type. */
-int kitls_ext_parse(struct rd *r, struct ext_list *out, int flags);
-/** The extension of `type` if present (known types only), else NULL. */
-const struct ext_entry *kitls_ext_get(const struct ext_list *l, uint16_t type);
-/** The known extension of index i (0..EXT_N_KNOWN-1) if present, else NULL. */
-const struct ext_entry *kitls_ext_at(const struct ext_list *l, size_t i);
-/** Client: 0 if l holds only extensions of `allowed` (kitls_ext_bit mask);
- *  else illegal_parameter (one we offered) or unsupported_extension. */
-int kitls_ext_only(const kitls_conn *c, const struct ext_list *l, uint32_t allowed);
-/** Bit for an extension type we know (0 if none). */
-uint32_t kitls_ext_bit(uint16_t type);
-/** Parse a signature_algorithms list into c->peer_sigalgs. */
-int kitls_ext_parse_sigalgs(kitls_conn *c, struct rd data);
-void kitls_ext_write_sigalgs(kitls_conn *c, struct wr *w);
 
 #endif

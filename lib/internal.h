@@ -43,28 +43,6 @@ enum {
     HS_MESSAGE_HASH = 254,
 };
 
-/* Extension types (RFC 8446 §4.2, RFC 8449, RFC 6066, RFC 7301). */
-enum {
-    EXT_SERVER_NAME = 0,
-    EXT_STATUS_REQUEST = 5,
-    EXT_SUPPORTED_GROUPS = 10,
-    EXT_SIGNATURE_ALGORITHMS = 13,
-    EXT_ALPN = 16,
-    EXT_SCT = 18,
-    EXT_PADDING = 21,
-    EXT_RECORD_SIZE_LIMIT = 28,
-    EXT_PRE_SHARED_KEY = 41,
-    EXT_EARLY_DATA = 42,
-    EXT_SUPPORTED_VERSIONS = 43,
-    EXT_COOKIE = 44,
-    EXT_PSK_KEY_EXCHANGE_MODES = 45,
-    EXT_CERTIFICATE_AUTHORITIES = 47,
-    EXT_OID_FILTERS = 48,
-    EXT_POST_HANDSHAKE_AUTH = 49,
-    EXT_SIGNATURE_ALGORITHMS_CERT = 50,
-    EXT_KEY_SHARE = 51,
-};
-
 /* Alert descriptions (RFC 8446 §6). */
 enum {
     AL_CLOSE_NOTIFY = 0,
@@ -367,5 +345,10 @@ struct kitls_session {
 
 int kitls_config_random(const kitls_config *cfg, uint8_t *buf, size_t len);
 int64_t kitls_config_now(const kitls_config *cfg);
+
+/* config.c */
+/** Freeze the config (first connection; thread-safe): the system trust
+ *  store for a verifying client without anchors, then cfg->sess_ctx. */
+int kitls_config_freeze(kitls_config *cfg);
 
 #endif

@@ -35,7 +35,7 @@ int kitls_config_set_ocsp_skew(kitls_config *cfg, uint32_t seconds)
 
 int kitls_conn_ocsp_status(const kitls_conn *c)
 {
-    return c->ocsp_status;
+    return c->ocsp.status;
 }
 
 static int64_t asn1_time_to_epoch(const ASN1_GENERALIZEDTIME *t)
@@ -177,7 +177,7 @@ int kitls_sct_get(kitls_conn *c, const struct kitls_cert *cert, uint8_t **list, 
     int ret = 0;
     *list = NULL;
     *len = 0;
-    if (!c->sct_requested)
+    if (!c->ocsp.sct_requested)
         return 0;
     pthread_rwlock_rdlock(&c->cfg->ocsp_lock);
     if (cert->sct && (*list = malloc(cert->sct_len)) != NULL) {
@@ -195,7 +195,7 @@ int kitls_ocsp_staple_get(kitls_conn *c, const struct kitls_cert *cert, uint8_t 
     int ret = 0;
     *der = NULL;
     *len = 0;
-    if (!c->status_requested)
+    if (!c->ocsp.status_requested)
         return 0;
     pthread_rwlock_rdlock(&cfg->ocsp_lock);
     /* Never staple a response past its nextUpdate. */
@@ -242,18 +242,18 @@ int kitls_ocsp_check(kitls_conn *c, X509 *leaf, STACK_OF(X509) * chain)
         return 0;
     if (policy == KITLS_OCSP_USE_IF_STAPLED && must_staple(leaf))
         policy = KITLS_OCSP_REQUIRE;
-    if (!c->staple) {
+    if (!c->ocsp.staple) {
         if (policy == KITLS_OCSP_REQUIRE) {
             kitls_conn_set_detail(c, "no OCSP response stapled");
             return KITLS_E_OCSP_REQUIRED;
         }
         return 0;
     }
-    c->ocsp_status = 2;
+    c->ocsp.status = 2;
     X509 *issuer = sk_X509_num(chain) > 1 ? sk_X509_value(chain, 1) : NULL;
-    const unsigned char *p = c->staple;
-    resp = d2i_OCSP_RESPONSE(NULL, &p, (long)c->staple_len);
-    if (!resp || p != c->staple + c->staple_len)
+    const unsigned char *p = c->ocsp.staple;
+    resp = d2i_OCSP_RESPONSE(NULL, &p, (long)c->ocsp.staple_len);
+    if (!resp || p != c->ocsp.staple + c->ocsp.staple_len)
         FAIL(KITLS_E_OCSP_INVALID, "OCSP response does not parse");
     if (OCSP_response_status(resp) != OCSP_RESPONSE_STATUS_SUCCESSFUL)
         FAIL(KITLS_E_OCSP_INVALID, "OCSP response status %d", OCSP_response_status(resp));
@@ -285,10 +285,16 @@ int kitls_ocsp_check(kitls_conn *c, X509 *leaf, STACK_OF(X509) * chain)
         FAIL(KITLS_E_CERT_REVOKED, "certificate revoked (OCSP)");
     if (status != V_OCSP_CERTSTATUS_GOOD)
         FAIL(KITLS_E_OCSP_INVALID, "OCSP status unknown");
-    c->ocsp_status = 1;
+    c->ocsp.status = 1;
 out:
     OCSP_BASICRESP_free(bs);
     OCSP_RESPONSE_free(resp);
     ERR_clear_error();
     return ret;
+}
+
+void kitls_ocsp_staple_forget(kitls_conn *c)
+{
+    c->ocsp.staple = NULL;
+    c->ocsp.staple_len = 0;
 }

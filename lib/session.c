@@ -188,7 +188,7 @@ int kitls_config_set_session_callback(kitls_config *cfg, kitls_session_fn fn, vo
 
 kitls_session *kitls_conn_get_session(kitls_conn *c)
 {
-    return c ? kitls_session_up_ref(c->new_session) : NULL;
+    return c ? kitls_session_up_ref(c->res.new_session) : NULL;
 }
 
 int kitls_conn_set_session(kitls_conn *c, kitls_session *s)
@@ -197,14 +197,14 @@ int kitls_conn_set_session(kitls_conn *c, kitls_session *s)
         return KITLS_E_INVALID_ARG;
     if (c->state != ST_CLIENT_START)
         return KITLS_E_STATE;
-    kitls_session_free(c->session);
-    c->session = kitls_session_up_ref(s);
+    kitls_session_free(c->res.session);
+    c->res.session = kitls_session_up_ref(s);
     return 0;
 }
 
 int kitls_conn_is_resumed(const kitls_conn *c)
 {
-    return c->resumed;
+    return c->res.resumed;
 }
 
 /* ---- ticket sealing (server) ---- */
@@ -307,14 +307,14 @@ int kitls_session_derive_res_master(kitls_conn *c)
 {
     uint8_t th[KITLS_MAX_HASH];
     GUARD(kitls_th_current(&c->th, th));
-    return kitls_ks_derive(&c->ks, "res master", th, c->res_master);
+    return kitls_ks_derive(&c->ks, "res master", th, c->res.res_master);
 }
 
 /* PSK for a ticket: HKDF-Expand-Label(res_master, "resumption", nonce, Hash.length). */
 static int ticket_psk(const kitls_conn *c, const uint8_t *nonce, size_t nonce_len, uint8_t *psk)
 {
-    return kitls_hkdf_expand_label(c->suite->md, c->res_master, c->suite->hash_len, "resumption",
-                                   nonce, nonce_len, psk, c->suite->hash_len);
+    return kitls_hkdf_expand_label(c->suite->md, c->res.res_master, c->suite->hash_len,
+                                   "resumption", nonce, nonce_len, psk, c->suite->hash_len);
 }
 
 int kitls_ticket_send(kitls_conn *c)
@@ -326,25 +326,25 @@ int kitls_ticket_send(kitls_conn *c)
     memset(&s, 0, sizeof(s));
     /* The ticket carries the client's identity so that a resumption has
      * it too; one that cannot carry it is not issued. */
-    if (c->peer_cert && c->peer_cert->len > TICKET_MAX_CERT)
+    if (c->peer.cert && c->peer.cert->len > TICKET_MAX_CERT)
         return 0;
-    s.peer_cert = c->peer_cert; /* borrowed */
-    s.peer_auth = (uint8_t)c->peer_authenticated;
-    s.auth_time = c->auth_time; /* a resumed connection's: its session's */
-    s.not_after = c->peer_not_after;
+    s.peer_cert = c->peer.cert; /* borrowed */
+    s.peer_auth = (uint8_t)c->peer.authenticated;
+    s.auth_time = c->peer.auth_time; /* a resumed connection's: its session's */
+    s.not_after = c->peer.not_after;
     memcpy(s.ctx, c->cfg->sess_ctx, sizeof(s.ctx));
     for (int i = 0; i < 8; i++)
-        nonce[i] = (uint8_t)(c->ticket_nonce >> (56 - 8 * i));
-    c->ticket_nonce++;
+        nonce[i] = (uint8_t)(c->res.ticket_nonce >> (56 - 8 * i));
+    c->res.ticket_nonce++;
     s.suite = c->suite->id;
     s.psk_len = c->suite->hash_len;
     s.lifetime = c->cfg->ticket_lifetime;
     s.max_early = c->cfg->early_max;
     s.received = kitls_config_now(c->cfg);
-    if (c->alpn)
-        memcpy(s.alpn, c->alpn, strlen(c->alpn) + 1);
-    if (c->sni)
-        snprintf(s.sni, sizeof(s.sni), "%s", c->sni);
+    if (c->ext.alpn)
+        memcpy(s.alpn, c->ext.alpn, strlen(c->ext.alpn) + 1);
+    if (c->ext.sni)
+        snprintf(s.sni, sizeof(s.sni), "%s", c->ext.sni);
     ret = kitls_config_random(c->cfg, (uint8_t *)&s.age_add, 4);
     if (!ret)
         ret = ticket_psk(c, nonce, sizeof(nonce), s.psk);
@@ -360,21 +360,9 @@ int kitls_ticket_send(kitls_conn *c)
     if (ret)
         goto out;
     wr_end(&w, t, 2);
-    size_t x = wr_begin(&w, 2); /* extensions */
-    if (c->cfg->grease) {
-        /* An empty GREASE extension (RFC 8701 §3); clients ignore unknown
-         * ticket extensions (RFC 8446 §4.6.1). */
-        uint8_t seed;
-        if ((ret = kitls_config_random(c->cfg, &seed, 1)) != 0)
-            goto out;
-        wr_u16(&w, (uint16_t)(((seed & 0xf0) | 0x0a) * 0x0101));
-        wr_u16(&w, 0);
-    }
-    if (c->cfg->early_max) {
-        wr_u16(&w, EXT_EARLY_DATA);
-        wr_u16(&w, 4);
-        wr_u32(&w, c->cfg->early_max);
-    }
+    size_t x = wr_begin(&w, 2); /* extensions: GREASE, early_data */
+    if ((ret = kitls_ext_write_all(c, &(struct ext_ctx){.msg = EXT_IN_NST, .w = &w})) != 0)
+        goto out;
     wr_end(&w, x, 2);
     wr_end(&w, at, 3);
     ret = w.err;
@@ -399,7 +387,7 @@ int kitls_conn_send_ticket(kitls_conn *c)
 }
 
 /* Client: a NewSessionTicket arrived (§4.6.1). */
-int kitls_hs_recv_nst(kitls_conn *c, struct rd *b)
+int kitls_hs_recv_new_session_ticket(kitls_conn *c, struct rd *b)
 {
     uint32_t lifetime, age_add;
     struct rd nonce, ticket;
@@ -414,13 +402,9 @@ int kitls_hs_recv_nst(kitls_conn *c, struct rd *b)
         return KITLS_E_DECODE;
     if (lifetime > MAX_TICKET_LIFETIME)
         return KITLS_E_ILLEGAL_PARAMETER;
-    uint32_t max_early = 0;
-    const struct ext_entry *ed = kitls_ext_get(&el, EXT_EARLY_DATA);
-    if (ed) {
-        struct rd r = ed->data;
-        GUARD(rd_u32(&r, &max_early));
-        GUARD(rd_expect_empty(&r));
-    }
+    struct ext_ctx x = {.msg = EXT_IN_NST}; /* early_data: x.max_early */
+    GUARD(kitls_ext_parse_all(c, &x, &el));
+    uint32_t max_early = x.max_early;
     if (lifetime == 0)
         return 0; /* "the ticket SHOULD be discarded immediately" */
     kitls_session *s = session_new();
@@ -440,19 +424,19 @@ int kitls_hs_recv_nst(kitls_conn *c, struct rd *b)
     s->lifetime = lifetime;
     s->max_early = max_early;
     s->received = kitls_config_now(c->cfg);
-    if (c->alpn)
-        memcpy(s->alpn, c->alpn, strlen(c->alpn) + 1);
-    if (c->sni)
-        snprintf(s->sni, sizeof(s->sni), "%s", c->sni);
+    if (c->ext.alpn)
+        memcpy(s->alpn, c->ext.alpn, strlen(c->ext.alpn) + 1);
+    if (c->ext.sni)
+        snprintf(s->sni, sizeof(s->sni), "%s", c->ext.sni);
     /* The server as this connection authenticated it, for resumptions
      * to report the same (shared, not copied). */
-    s->peer_cert = kitls_der_up_ref(c->peer_cert);
-    s->peer_auth = (uint8_t)c->peer_authenticated;
-    s->auth_time = c->auth_time; /* a resumed connection's: its session's */
-    s->not_after = c->peer_not_after;
+    s->peer_cert = kitls_der_up_ref(c->peer.cert);
+    s->peer_auth = (uint8_t)c->peer.authenticated;
+    s->auth_time = c->peer.auth_time; /* a resumed connection's: its session's */
+    s->not_after = c->peer.not_after;
     memcpy(s->ctx, c->cfg->sess_ctx, sizeof(s->ctx));
-    kitls_session_free(c->new_session);
-    c->new_session = s;
+    kitls_session_free(c->res.new_session);
+    c->res.new_session = s;
     if (c->cfg->session_cb)
         c->cfg->session_cb(c->cfg->session_ctx, c, s);
     return 0;
@@ -488,88 +472,12 @@ out:
     return ret;
 }
 
-/* psk_key_exchange_modes (§4.2.9).  Sent in every ClientHello, with or
- * without a PSK: a server only issues tickets compatible with the modes
- * the client advertised, and without the extension it may send none. */
-void kitls_psk_client_write_modes(kitls_conn *c, struct wr *w)
-{
-    c->offered |= kitls_ext_bit(EXT_PSK_KEY_EXCHANGE_MODES);
-    wr_u16(w, EXT_PSK_KEY_EXCHANGE_MODES);
-    wr_u16(w, c->cfg->psk_ke ? 3 : 2);
-    wr_u8(w, c->cfg->psk_ke ? 2 : 1);
-    wr_u8(w, 1); /* psk_dhe_ke */
-    if (c->cfg->psk_ke)
-        wr_u8(w, 0); /* psk_ke */
-}
-
-int kitls_psk_client_write(kitls_conn *c, struct wr *w, size_t exts_at, size_t *binder_at)
-{
-    kitls_session *s = c->session;
-    const struct kitls_suite *suite = kitls_suite_find(s->suite);
-    int64_t now = kitls_config_now(c->cfg);
-    c->psk_offered = 0;
-    /* Not for another server or another verification policy, nor once
-     * its authentication is too old (session_bind.c): a full handshake
-     * follows. */
-    if (!kitls_session_offerable(c, now))
-        return 0;
-    /* The whole extensions block is limited to 2^16-1 bytes (RFC 8446
-     * §4.1.2, §4.2.11): a ticket too long to fit (a server may issue up
-     * to 2^16-1 bytes, §4.6.1) is not offered; a full handshake follows. */
-    size_t psk_exts = 4 + 4 + 3 + 4 + 2 + 2 + s->ticket_len + 4 + 2 + 1 + KITLS_MAX_HASH;
-    if (w->len - exts_at - 2 + psk_exts > 0xffff)
-        return 0;
-    /* Offer only a live ticket whose hash fits our suites (and, after an
-     * HRR, the hash the server picked: §4.1.4). */
-    int usable = 0;
-    for (size_t i = 0; suite && i < c->cfg->n_suites; i++) {
-        const struct kitls_suite *o = kitls_suite_find(c->cfg->suites[i]);
-        usable |= o->md == suite->md;
-    }
-    /* `received` comes from the application (kitls_session_from_bytes):
-     * the age is taken in unsigned arithmetic once now >= received, as
-     * now - received can overflow int64_t. */
-    if (!usable || now < s->received || (uint64_t)now - (uint64_t)s->received > s->lifetime ||
-        (c->did_hrr && c->suite->md != suite->md))
-        return 0;
-    /* obfuscated_ticket_age: age in ms plus ticket_age_add, mod 2^32 (§4.2.11.1). */
-    uint32_t age = (uint32_t)(((uint64_t)now - (uint64_t)s->received) * 1000u) + s->age_add;
-    /* 0-RTT needs the very suite of the session, and never follows an HRR. */
-    int same_suite = 0;
-    for (size_t i = 0; i < c->cfg->n_suites; i++)
-        same_suite |= c->cfg->suites[i] == s->suite;
-    if (c->early_want && !c->did_hrr && same_suite) {
-        c->offered |= kitls_ext_bit(EXT_EARLY_DATA);
-        wr_u16(w, EXT_EARLY_DATA);
-        wr_u16(w, 0);
-        c->early_offered = 1;
-    }
-    kitls_psk_client_write_modes(c, w);
-    c->offered |= kitls_ext_bit(EXT_PRE_SHARED_KEY);
-    wr_u16(w, EXT_PRE_SHARED_KEY);
-    size_t e = wr_begin(w, 2);
-    size_t ids = wr_begin(w, 2);
-    size_t t = wr_begin(w, 2);
-    wr_put(w, s->ticket, s->ticket_len);
-    wr_end(w, t, 2);
-    wr_u32(w, age);
-    wr_end(w, ids, 2);
-    wr_u16(w, (uint16_t)(1 + suite->hash_len));
-    wr_u8(w, suite->hash_len);
-    *binder_at = w->len;
-    static const uint8_t zero[KITLS_MAX_HASH];
-    wr_put(w, zero, suite->hash_len);
-    wr_end(w, e, 2);
-    c->psk_offered = 1;
-    return w->err;
-}
-
 int kitls_psk_client_binder(kitls_conn *c, struct wr *w, size_t msg_at, size_t binder_at)
 {
-    const struct kitls_suite *suite = kitls_suite_find(c->session->suite);
+    const struct kitls_suite *suite = kitls_suite_find(c->res.session->suite);
     /* The binders list (2-byte length, 1-byte binder length) is cut off. */
     size_t trunc = binder_at - 3 - msg_at;
-    return binder_compute(suite, c->session->psk, &c->th, w->buf + msg_at, trunc,
+    return binder_compute(suite, c->res.session->psk, &c->th, w->buf + msg_at, trunc,
                           w->buf + binder_at);
 }
 
@@ -578,13 +486,19 @@ int kitls_psk_client_accept(kitls_conn *c, struct rd data)
     uint16_t idx;
     GUARD(rd_u16(&data, &idx));
     GUARD(rd_expect_empty(&data));
-    if (!c->psk_offered || idx != 0)
+    if (!c->res.psk_offered || idx != 0)
         return KITLS_E_ILLEGAL_PARAMETER;
-    const struct kitls_suite *suite = kitls_suite_find(c->session->suite);
+    const struct kitls_suite *suite = kitls_suite_find(c->res.session->suite);
     if (suite->md != c->suite->md)
         return KITLS_E_ILLEGAL_PARAMETER;
-    c->resumed = 1;
+    c->res.resumed = 1;
     return 0;
+}
+
+void kitls_psk_server_note_hrr(kitls_conn *c, struct rd psk_ext)
+{
+    const struct kitls_suite *ts = kitls_suite_find(kitls_psk_server_ticket_suite(c, psk_ext));
+    c->res.hrr_psk_kept = ts && ts->md == c->suite->md;
 }
 
 uint16_t kitls_psk_server_ticket_suite(kitls_conn *c, struct rd ext)
@@ -600,28 +514,23 @@ uint16_t kitls_psk_server_ticket_suite(kitls_conn *c, struct rd ext)
 
 /* Server: the first identity only; anything wrong with it declines
  * resumption (full handshake), except a bad binder, which is fatal. */
-int kitls_psk_server_check(kitls_conn *c, struct rd ext, struct rd *modes)
+/* The syntax of OfferedPsks (§4.2.11): identities and binders, both
+ * non-empty, as many of one as of the other. */
+static int psk_syntax(struct rd ids, struct rd binders)
 {
-    struct rd ids, binders, id, binder;
-    uint32_t age;
-    GUARD(rd_sub(&ext, 2, &ids));
-    const uint8_t *binders_at = ext.p;
-    GUARD(rd_sub(&ext, 2, &binders));
-    GUARD(rd_expect_empty(&ext));
     size_t n_ids = 0, n_binders = 0;
-    struct rd r = ids;
-    while (!rd_empty(&r)) {
+    while (!rd_empty(&ids)) {
         struct rd t;
-        GUARD(rd_sub(&r, 2, &t));
-        GUARD(rd_u32(&r, &age));
+        uint32_t age;
+        GUARD(rd_sub(&ids, 2, &t));
+        GUARD(rd_u32(&ids, &age));
         if (rd_empty(&t))
             return KITLS_E_DECODE;
         n_ids++;
     }
-    r = binders;
-    while (!rd_empty(&r)) {
+    while (!rd_empty(&binders)) {
         struct rd bd;
-        GUARD(rd_sub(&r, 1, &bd));
+        GUARD(rd_sub(&binders, 1, &bd));
         if (rd_left(&bd) < 32)
             return KITLS_E_DECODE;
         n_binders++;
@@ -630,8 +539,17 @@ int kitls_psk_server_check(kitls_conn *c, struct rd ext, struct rd *modes)
      * (§4.2.11): a syntax error, decode_error (§6.2). */
     if (n_ids == 0 || n_binders == 0)
         return KITLS_E_DECODE;
-    if (n_ids != n_binders)
-        return KITLS_E_ILLEGAL_PARAMETER;
+    return n_ids == n_binders ? 0 : KITLS_E_ILLEGAL_PARAMETER;
+}
+
+int kitls_psk_server_check(kitls_conn *c, struct rd ext, struct rd *modes)
+{
+    struct rd ids, binders, id, binder, r;
+    GUARD(rd_sub(&ext, 2, &ids));
+    const uint8_t *binders_at = ext.p;
+    GUARD(rd_sub(&ext, 2, &binders));
+    GUARD(rd_expect_empty(&ext));
+    GUARD(psk_syntax(ids, binders));
     int dhe = 0, ke = 0;
     r = *modes;
     while (!rd_empty(&r)) {
@@ -660,7 +578,7 @@ int kitls_psk_server_check(kitls_conn *c, struct rd ext, struct rd *modes)
      * may it outlive the authentication it carries (RFC 8446 §4.6.1). */
     int ok = suite && suite->md == c->suite->md && now >= s->received &&
              (uint64_t)now - (uint64_t)s->received <= s->lifetime &&
-             kitls_name_eq(s->sni, c->sni ? c->sni : "") && /* DNS names: RFC 4343 */
+             kitls_name_eq(s->sni, c->ext.sni ? c->ext.sni : "") && /* DNS names: RFC 4343 */
              !CRYPTO_memcmp(s->ctx, c->cfg->sess_ctx, sizeof(s->ctx)) &&
              (c->cfg->verify != KITLS_VERIFY_REQUIRE || (s->peer_cert && s->peer_auth)) &&
              kitls_session_auth_fresh(s, now);
@@ -683,11 +601,11 @@ int kitls_psk_server_check(kitls_conn *c, struct rd ext, struct rd *modes)
         kitls_session_free(s);
         return ret;
     }
-    kitls_session_free(c->session);
-    c->session = s;
-    c->resumed = 1;
+    kitls_session_free(c->res.session);
+    c->res.session = s;
+    c->res.resumed = 1;
     kitls_session_restore_peer(c);
-    c->psk_dhe = dhe;
-    c->client_age_ms = age_first - s->age_add;
+    c->res.psk_dhe = dhe;
+    c->res.client_age_ms = age_first - s->age_add;
     return 0;
 }

@@ -68,11 +68,7 @@ void kitls_der_free(struct kitls_der *d)
  * more, no less. */
 void kitls_session_restore_peer(kitls_conn *c)
 {
-    kitls_der_free(c->peer_cert);
-    c->peer_cert = kitls_der_up_ref(c->session->peer_cert);
-    c->peer_authenticated = c->session->peer_auth;
-    c->auth_time = c->session->auth_time;
-    c->peer_not_after = c->session->not_after;
+    kitls_x509_peer_restore(c, c->res.session);
 }
 
 /*
@@ -101,9 +97,10 @@ int kitls_session_auth_fresh(const kitls_session *s, int64_t now)
  * connection without one. */
 static int session_name_ok(const kitls_session *s, const kitls_conn *c)
 {
-    if (!c->sni)
+    if (!c->ext.sni)
         return s->sni[0] == 0;
-    return s->sni[0] && kitls_name_is_ip(s->sni) == c->sni_is_ip && kitls_name_eq(s->sni, c->sni);
+    return s->sni[0] && kitls_name_is_ip(s->sni) == c->ext.sni_is_ip &&
+           kitls_name_eq(s->sni, c->ext.sni);
 }
 
 /*
@@ -117,7 +114,7 @@ static int session_name_ok(const kitls_session *s, const kitls_conn *c)
  */
 int kitls_session_offerable(const kitls_conn *c, int64_t now)
 {
-    const kitls_session *s = c->session;
+    const kitls_session *s = c->res.session;
     return session_name_ok(s, c) && !memcmp(s->ctx, c->cfg->sess_ctx, sizeof(s->ctx)) &&
            (c->cfg->verify == KITLS_VERIFY_NONE || s->peer_auth) &&
            kitls_session_auth_fresh(s, now);

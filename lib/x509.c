@@ -141,88 +141,110 @@ static int64_t chain_not_after(const kitls_conn *c, int lib_result, X509 *leaf,
     return t;
 }
 
-int kitls_x509_verify_chain(kitls_conn *c, const uint8_t *const *der, const size_t *len, size_t n)
+/* The peer's chain as X509 objects (leaf first). */
+static int chain_parse(kitls_conn *c, const uint8_t *const *der, const size_t *len, size_t n,
+                       STACK_OF(X509) * chain)
 {
-    STACK_OF(X509) *chain = sk_X509_new_null();
-    X509_STORE_CTX *ctx = NULL;
-    X509 *leaf = NULL;
-    int64_t now = kitls_config_now(c->cfg);
-    int ret = KITLS_E_BAD_CERTIFICATE;
-    if (!chain)
-        return KITLS_E_NOMEM;
     for (size_t i = 0; i < n; i++) {
         X509 *x = cert_parse(c->cfg->cert_cache, der[i], len[i]);
         if (!x) {
             /* cert_data that is not DER X.509 cannot be decoded: decode_error
              * (RFC 8446 §6.2), as BoringSSL and OpenSSL answer. */
-            ret = KITLS_E_DECODE;
             kitls_conn_set_detail(c, "certificate %zu does not parse", i);
-            goto out;
+            return KITLS_E_DECODE;
         }
         if (!sk_X509_push(chain, x)) {
             X509_free(x);
-            ret = KITLS_E_NOMEM;
-            goto out;
+            return KITLS_E_NOMEM;
         }
     }
-    leaf = sk_X509_value(chain, 0);
-    EVP_PKEY *pk = X509_get0_pubkey(leaf);
-    if (!pk) {
-        kitls_conn_set_detail(c, "leaf public key unsupported");
-        goto out;
+    return 0;
+}
+
+/* Set up ctx to verify leaf by our trust policy, and the name to check. */
+static int verify_setup(kitls_conn *c, X509_STORE_CTX *ctx, X509 *leaf, STACK_OF(X509) * chain,
+                        int64_t now)
+{
+    if (!X509_STORE_CTX_init(ctx, c->cfg->store, leaf, chain))
+        return KITLS_E_NOMEM;
+    X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
+    X509_STORE_CTX_set_purpose(ctx, c->server ? X509_PURPOSE_SSL_CLIENT : X509_PURPOSE_SSL_SERVER);
+    X509_VERIFY_PARAM_set_time(param, (time_t)now);
+    X509_VERIFY_PARAM_set_depth(param, (int)c->cfg->limits.max_cert_chain);
+    /* Trust policy (docs/trust-policy.md): names only from the SAN, no
+     * CN fallback (RFC 9525 §6.3); a wildcard only as the whole
+     * left-most label; security level 2 for the chain (RSA/DSA >= 2048,
+     * ECC >= 224 bits, no SHA-1 signature below the trust anchor),
+     * matching what we accept for CertificateVerify. */
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT |
+                                               X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+    X509_VERIFY_PARAM_set_auth_level(param, 2);
+    /* A client checks the server's name unless the application opted
+     * out (kitls_config_set_verify_name): without a name, any
+     * certificate from a trusted CA would do, so that is refused
+     * here too, not only before the ClientHello (RFC 9525 §6). */
+    if (!c->server && c->cfg->verify_name) {
+        if (!c->ext.sni) {
+            kitls_conn_set_detail(c, "no server name to check the certificate against");
+            return KITLS_E_NO_SERVER_NAME;
+        }
+        int ok = c->ext.sni_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, c->ext.sni)
+                                  : X509_VERIFY_PARAM_set1_host(param, c->ext.sni, 0);
+        if (!ok)
+            return KITLS_E_INTERNAL;
     }
-    int result = 0;
+    return 0;
+}
+
+/* The library's verdict on the chain in *result (0: trusted); a failure
+ * to verify at all is the return value. */
+static int verify_leaf(kitls_conn *c, X509_STORE_CTX **ctx, X509 *leaf, STACK_OF(X509) * chain,
+                       int64_t now, int *result)
+{
+    *result = 0;
     /* TLS 1.3 signatures need digitalSignature when keyUsage is present. */
     if ((X509_get_extension_flags(leaf) & EXFLAG_KUSAGE) &&
         !(X509_get_key_usage(leaf) & KU_DIGITAL_SIGNATURE)) {
         kitls_conn_set_detail(c, "leaf keyUsage lacks digitalSignature");
-        result = KITLS_E_CERT_USAGE;
+        *result = KITLS_E_CERT_USAGE;
+        return 0;
     }
-    if (!result && c->cfg->verify != KITLS_VERIFY_NONE) {
-        ctx = X509_STORE_CTX_new();
-        if (!ctx || !X509_STORE_CTX_init(ctx, c->cfg->store, leaf, chain)) {
-            ret = KITLS_E_NOMEM;
-            goto out;
-        }
-        X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
-        X509_STORE_CTX_set_purpose(ctx,
-                                   c->server ? X509_PURPOSE_SSL_CLIENT : X509_PURPOSE_SSL_SERVER);
-        X509_VERIFY_PARAM_set_time(param, (time_t)now);
-        X509_VERIFY_PARAM_set_depth(param, (int)c->cfg->limits.max_cert_chain);
-        /* Trust policy (docs/trust-policy.md): names only from the SAN, no
-         * CN fallback (RFC 9525 §6.3); a wildcard only as the whole
-         * left-most label; security level 2 for the chain (RSA/DSA >= 2048,
-         * ECC >= 224 bits, no SHA-1 signature below the trust anchor),
-         * matching what we accept for CertificateVerify. */
-        X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT |
-                                                   X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-        X509_VERIFY_PARAM_set_auth_level(param, 2);
-        /* A client checks the server's name unless the application opted
-         * out (kitls_config_set_verify_name): without a name, any
-         * certificate from a trusted CA would do, so that is refused
-         * here too, not only before the ClientHello (RFC 9525 §6). */
-        if (!c->server && c->cfg->verify_name) {
-            if (!c->sni) {
-                kitls_conn_set_detail(c, "no server name to check the certificate against");
-                ret = KITLS_E_NO_SERVER_NAME;
-                goto out;
-            }
-            int ok = c->sni_is_ip ? X509_VERIFY_PARAM_set1_ip_asc(param, c->sni)
-                                  : X509_VERIFY_PARAM_set1_host(param, c->sni, 0);
-            if (!ok) {
-                ret = KITLS_E_INTERNAL;
-                goto out;
-            }
-        }
-        if (X509_verify_cert(ctx) != 1) {
-            int e = X509_STORE_CTX_get_error(ctx);
-            kitls_conn_set_detail(c, "%s (depth %d)", X509_verify_cert_error_string(e),
-                                  X509_STORE_CTX_get_error_depth(ctx));
-            result = map_verify_error(e);
-        }
-        if (!result && !c->server)
-            result = kitls_ocsp_check(c, leaf, X509_STORE_CTX_get0_chain(ctx));
+    if (c->cfg->verify == KITLS_VERIFY_NONE)
+        return 0;
+    *ctx = X509_STORE_CTX_new();
+    if (!*ctx)
+        return KITLS_E_NOMEM;
+    GUARD(verify_setup(c, *ctx, leaf, chain, now));
+    if (X509_verify_cert(*ctx) != 1) {
+        int e = X509_STORE_CTX_get_error(*ctx);
+        kitls_conn_set_detail(c, "%s (depth %d)", X509_verify_cert_error_string(e),
+                              X509_STORE_CTX_get_error_depth(*ctx));
+        *result = map_verify_error(e);
     }
+    if (!*result && !c->server)
+        *result = kitls_ocsp_check(c, leaf, X509_STORE_CTX_get0_chain(*ctx));
+    return 0;
+}
+
+int kitls_x509_verify_chain(kitls_conn *c, const uint8_t *const *der, const size_t *len, size_t n)
+{
+    STACK_OF(X509) *chain = sk_X509_new_null();
+    X509_STORE_CTX *ctx = NULL;
+    int64_t now = kitls_config_now(c->cfg);
+    int ret, result;
+    if (!chain)
+        return KITLS_E_NOMEM;
+    if ((ret = chain_parse(c, der, len, n, chain)) != 0)
+        goto out;
+    X509 *leaf = sk_X509_value(chain, 0);
+    EVP_PKEY *pk = X509_get0_pubkey(leaf);
+    ret = KITLS_E_BAD_CERTIFICATE;
+    if (!pk) {
+        kitls_conn_set_detail(c, "leaf public key unsupported");
+        goto out;
+    }
+    if ((ret = verify_leaf(c, &ctx, leaf, chain, now, &result)) != 0)
+        goto out;
     int lib_result = result;
     if (c->cfg->verify_cb)
         result = c->cfg->verify_cb(c->cfg->verify_ctx, c, der, len, n, result);
@@ -236,21 +258,42 @@ int kitls_x509_verify_chain(kitls_conn *c, const uint8_t *const *der, const size
         ret = KITLS_E_NOMEM;
         goto out;
     }
-    kitls_der_free(c->peer_cert);
-    c->peer_cert = copy;
-    EVP_PKEY_free(c->peer_key);
-    c->peer_key = pk;
-    X509_free(c->peer_leaf);
-    c->peer_leaf = leaf;
+    kitls_der_free(c->peer.cert);
+    c->peer.cert = copy;
+    EVP_PKEY_free(c->peer.key);
+    c->peer.key = pk;
+    X509_free(c->peer.leaf);
+    c->peer.leaf = leaf;
     X509_up_ref(leaf);
     /* Sessions made from this connection carry both (session.c). */
-    c->auth_time = now;
-    c->peer_not_after =
+    c->peer.auth_time = now;
+    c->peer.not_after =
         chain_not_after(c, lib_result, leaf, ctx ? X509_STORE_CTX_get0_chain(ctx) : NULL);
-    ret = 0;
 out:
     X509_STORE_CTX_free(ctx);
     sk_X509_pop_free(chain, X509_free);
     ERR_clear_error();
     return ret;
+}
+
+void kitls_x509_peer_signed(kitls_conn *c)
+{
+    c->peer.authenticated = c->cfg->verify != KITLS_VERIFY_NONE || c->cfg->verify_cb || c->server;
+}
+
+void kitls_x509_peer_restore(kitls_conn *c, const kitls_session *s)
+{
+    kitls_der_free(c->peer.cert);
+    c->peer.cert = kitls_der_up_ref(s->peer_cert);
+    c->peer.authenticated = s->peer_auth;
+    c->peer.auth_time = s->auth_time;
+    c->peer.not_after = s->not_after;
+}
+
+void kitls_x509_peer_done(kitls_conn *c)
+{
+    /* Otherwise the certificate's verification or the resumed session
+     * set it. */
+    if (!c->res.resumed && !c->peer.cert)
+        c->peer.auth_time = kitls_config_now(c->cfg);
 }

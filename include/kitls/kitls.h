@@ -168,7 +168,9 @@ enum kitls_verify {
 typedef int (*kitls_rng_fn)(void *ctx, uint8_t *buf, size_t len);
 /** Current time, seconds since the Unix epoch. */
 typedef int64_t (*kitls_time_fn)(void *ctx);
-/** Log line callback (level 0 = error .. 3 = debug). */
+/** Log line callback (level 0 = error .. 3 = debug).  At level 3 the
+ *  library logs each handshake state transition, one line per message:
+ *  "hs client: ST_CLIENT_WAIT_SH HS_SERVER_HELLO -> ST_CLIENT_WAIT_EE". */
 typedef void (*kitls_log_fn)(void *ctx, int level, const char *msg);
 
 /**

@@ -30,7 +30,7 @@ static void flip(uint8_t *p, size_t i)
     p[i] ^= tm_rand_nonzero();
 }
 
-/* ---- Finished (hs.c kitls_hs_recv_fin: HMAC, then CRYPTO_memcmp) ---- */
+/* ---- Finished (hs.c kitls_hs_recv_finished: HMAC, then CRYPTO_memcmp) ---- */
 
 struct fin_ctx {
     kitls_config *cfg;
@@ -78,7 +78,7 @@ static int fin_run(void *ctx, uint8_t *in)
     struct fin_ctx *x = ctx;
     struct rd b;
     rd_init(&b, in, x->hl);
-    return kitls_hs_recv_fin(x->c, &b);
+    return kitls_hs_recv_finished(x->c, &b);
 }
 
 static void fin_teardown(void *ctx)
@@ -106,7 +106,7 @@ struct psk_ctx {
 
 /*
  * A real ticket (kitls_ticket_send on a server connection), received by
- * a client connection (kitls_hs_recv_nst derives its PSK), and a
+ * a client connection (kitls_hs_recv_new_session_ticket derives its PSK), and a
  * ClientHello offering it with the binder the client computes
  * (kitls_psk_client_binder).  The server connection then checks it.
  */
@@ -125,17 +125,17 @@ static int psk_setup(void **out)
     const struct kitls_suite *suite = kitls_suite_find(KITLS_AES_128_GCM_SHA256);
     x->srv->suite = x->cli->suite = suite;
     x->hl = suite->hash_len;
-    tm_rand_bytes(x->srv->res_master, sizeof(x->srv->res_master));
-    memcpy(x->cli->res_master, x->srv->res_master, sizeof(x->srv->res_master));
+    tm_rand_bytes(x->srv->res.res_master, sizeof(x->srv->res.res_master));
+    memcpy(x->cli->res.res_master, x->srv->res.res_master, sizeof(x->srv->res.res_master));
 
     /* NewSessionTicket in a plaintext record: header(5), type(1) len(3). */
     TM_REQ(!kitls_ticket_send(x->srv));
     struct rd body;
     TM_REQ(x->srv->out.len > 9 && x->srv->out.buf[5] == HS_NEW_SESSION_TICKET);
     rd_init(&body, x->srv->out.buf + 9, x->srv->out.len - 9);
-    TM_REQ(!kitls_hs_recv_nst(x->cli, &body) && x->cli->new_session);
-    kitls_session *s = x->cli->new_session;
-    x->cli->session = kitls_session_up_ref(s);
+    TM_REQ(!kitls_hs_recv_new_session_ticket(x->cli, &body) && x->cli->res.new_session);
+    kitls_session *s = x->cli->res.new_session;
+    x->cli->res.session = kitls_session_up_ref(s);
     x->srv->out.len = 0;
 
     /* ClientHello: header, filler standing for the other fields and
@@ -175,10 +175,10 @@ static int psk_setup(void **out)
     x->srv->msg = x->ch;
     x->srv->msg_len = x->ch_len;
     TM_REQ(kitls_psk_server_ticket_suite(x->srv, ext) == suite->id);
-    TM_REQ(!kitls_psk_server_check(x->srv, ext, &modes) && x->srv->resumed);
-    kitls_session_free(x->srv->session);
-    x->srv->session = NULL;
-    x->srv->resumed = 0;
+    TM_REQ(!kitls_psk_server_check(x->srv, ext, &modes) && x->srv->res.resumed);
+    kitls_session_free(x->srv->res.session);
+    x->srv->res.session = NULL;
+    x->srv->res.resumed = 0;
     *out = x;
     return 0;
 }

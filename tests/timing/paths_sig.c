@@ -1,5 +1,5 @@
 /*
- * CertificateVerify (hs.c kitls_hs_recv_cv -> crypto.c kitls_sig_verify):
+ * CertificateVerify (hs.c kitls_hs_recv_certificate_verify -> crypto.c kitls_sig_verify):
  * a valid signature (class 0) against a well-formed one made by the same
  * key over another transcript hash, hence invalid here (class 1).  Both
  * come from a pool of signatures made by kitls_sig_sign, one drawn at

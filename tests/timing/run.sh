@@ -52,11 +52,12 @@ crypto_cflags=$(pkg-config --cflags libcrypto 2>/dev/null || true)
 crypto_libs=$(pkg-config --libs libcrypto 2>/dev/null || echo -lcrypto)
 cflags="-O2 -g -pthread -I$src/include -I$src/lib -I$src/tests/timing $crypto_cflags"
 mkdir -p "$bin/obj"
-sources=("$src"/lib/*.c "$src"/tests/timing/*.c)
+sources=("$src"/lib/*.c "$src"/lib/ext/*.c "$src"/tests/timing/*.c)
 headers=("$src"/lib/*.h "$src"/include/kitls/*.h "$src"/tests/timing/*.h)
 objs=() running=0
 for s in "${sources[@]}"; do
     o=$bin/obj/$(basename "$(dirname "$s")")-$(basename "$s" .c).o
+    case $s in */lib/ext/*) o=$bin/obj/lib-ext-$(basename "$s" .c).o ;; esac
     objs+=("$o")
     stale=0
     [ "$o" -nt "$s" ] || stale=1

@@ -261,7 +261,7 @@ START_TEST(test_restricted_key_other_hash)
     ck_assert_int_ne(kitls_sig_sign(s256, keys[K_PSS384], 1, th, sizeof(th), sig, &sig_len), 0);
     /* Its public half, as the peer's certificate carries it, does not fit
      * either: a CertificateVerify with 0x0809 from it is illegal_parameter
-     * (kitls_hs_recv_cv). */
+     * (kitls_hs_recv_certificate_verify). */
     EVP_PKEY *pub = public_of(keys[K_PSS384]);
     ck_assert_int_eq(kitls_sig_key_matches(s256, pub), 0);
     EVP_PKEY_free(pub);
