@@ -88,6 +88,7 @@ KITLS_API const char *kitls_version(void);
 /** The code returned when the peer sent fatal alert `alert` (RFC 8446 §6). */
 #define KITLS_E_PEER_ALERT(alert) (KITLS_E_ALERT_RECEIVED - (int)((alert)&0xff))
 
+/** Shorthands for the table below (STATUS, SELF_ALERT with its alert, LOCAL). */
 #define KITLS_E_STATUS_(n) KITLS_ERR_CODE(KITLS_ERR_CLASS_STATUS, n, 0)
 #define KITLS_E_SELF_(n, alert) KITLS_ERR_CODE(KITLS_ERR_CLASS_SELF_ALERT, n, alert)
 #define KITLS_E_LOCAL_(n) KITLS_ERR_CODE(KITLS_ERR_CLASS_LOCAL, n, 0)
