@@ -1,4 +1,5 @@
 /* Error codes of every layer, their text, and the alert each one sends (RFC 8446 §6.2). */
+#define _GNU_SOURCE /* strerrordesc_np */
 #include <string.h>
 
 #include "internal.h"
@@ -135,10 +136,24 @@ const char *kitls_alert_string(int alert)
     return i < 0 ? "unknown" : alert_names[i].name;
 }
 
+/* The system's text for errno e.  glibc's strerror() formats unknown
+ * values into a per-thread buffer that its next call frees, so its
+ * pointer cannot be returned: strerrordesc_np() (glibc >= 2.32) gives the
+ * static, untranslated table entry instead. */
+static const char *sys_text(int e)
+{
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
+    const char *d = strerrordesc_np(e);
+    return d ? d : "unknown system error";
+#else
+    return strerror(e);
+#endif
+}
+
 const char *kitls_strerror(int err)
 {
     if (KITLS_ERR_IS_ERRNO(err))
-        return strerror(-err);
+        return sys_text(-err);
     if (KITLS_ERR_IS_PEER_ALERT(err)) {
         int i = alert_find(KITLS_ERR_ALERT(err));
         return i < 0 ? "fatal alert received from peer: unknown alert" : alert_names[i].peer;
