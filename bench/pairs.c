@@ -143,7 +143,7 @@ kitls_config *k_cfg(int server, uint16_t suite, int leaf, char *err, size_t errn
     }
     return cfg;
 fail:
-    set_err(err, errn, "config: %s (%d)", kitls_error_string(r), r);
+    set_err(err, errn, "config: %s (%d)", kitls_strerror(r), r);
     kitls_config_free(cfg);
     return NULL;
 }
@@ -159,7 +159,7 @@ int k_pair_new(struct k_pair *p, kitls_config *ccfg, char *err, size_t errn)
         return -1;
     }
     if ((r = kitls_conn_set_server_name(p->c, "localhost")) < 0) {
-        set_err(err, errn, "set_server_name: %s", kitls_error_string(r));
+        set_err(err, errn, "set_server_name: %s", kitls_strerror(r));
         return -1;
     }
     return 0;
@@ -205,7 +205,7 @@ static void k_fail(struct k_pair *p, int r, char *err, size_t errn)
     const char *d1 = kitls_conn_verify_detail(p->c);
     set_err(err, errn,
             "kitls handshake: %s (%d); client err %d, server err %d, peer alerts c=%d s=%d%s%s",
-            kitls_error_string(r), r, kitls_conn_error(p->c), kitls_conn_error(p->s),
+            kitls_strerror(r), r, kitls_conn_error(p->c), kitls_conn_error(p->s),
             kitls_conn_peer_alert(p->c), kitls_conn_peer_alert(p->s), d1 && *d1 ? "; verify: " : "",
             d1 ? d1 : "");
 }

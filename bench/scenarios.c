@@ -174,7 +174,7 @@ static kitls_config *k_ctx(const struct scen *sc, int server, char *err, size_t 
     }
     return cfg;
 fail:
-    set_err(err, errn, "%s config: %s (%d)", sc->name, kitls_error_string(r), r);
+    set_err(err, errn, "%s config: %s (%d)", sc->name, kitls_strerror(r), r);
     kitls_config_free(cfg);
     return NULL;
 }
@@ -376,7 +376,7 @@ static int k_hs(int si, struct hs_out *o, int mode, int check, kitls_session **g
     }
     if (!(cd && sd)) {
         set_err(err, errn, "kitls %s: handshake: %s (%d); errors c=%d s=%d, alerts c=%d s=%d",
-                sc->name, kitls_error_string(r), r, kitls_conn_error(c), kitls_conn_error(s),
+                sc->name, kitls_strerror(r), r, kitls_conn_error(c), kitls_conn_error(s),
                 kitls_conn_peer_alert(c), kitls_conn_peer_alert(s));
         goto out;
     }
@@ -387,7 +387,7 @@ static int k_hs(int si, struct hs_out *o, int mode, int check, kitls_session **g
             r = kitls_conn_read(c, &b, 1);
         side_end(&o->c);
         if (r != KITLS_E_WANT_READ) {
-            set_err(err, errn, "kitls: post-handshake read: %s (%d)", kitls_error_string(r), r);
+            set_err(err, errn, "kitls: post-handshake read: %s (%d)", kitls_strerror(r), r);
             goto out;
         }
         if (mode == M_IDLE) {

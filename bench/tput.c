@@ -161,7 +161,7 @@ static int k_pump(struct k_pair *p, size_t *got, size_t want, char *err, size_t 
         if (n > REC_LEN + 256)
             n = REC_LEN + 256;
         if ((r = kitls_conn_feed(p->s, buf, n)) < 0) {
-            set_err(err, errn, "kitls_conn_feed: %s (%d)", kitls_error_string(r), r);
+            set_err(err, errn, "kitls_conn_feed: %s (%d)", kitls_strerror(r), r);
             return -1;
         }
         kitls_conn_out_consume(p->c, n);
@@ -170,8 +170,8 @@ static int k_pump(struct k_pair *p, size_t *got, size_t want, char *err, size_t 
             if (r == KITLS_E_WANT_READ)
                 break;
             if (r <= 0) {
-                set_err(err, errn, "kitls_conn_read: %s (%d) after %zu bytes",
-                        kitls_error_string(r), r, *got);
+                set_err(err, errn, "kitls_conn_read: %s (%d) after %zu bytes", kitls_strerror(r), r,
+                        *got);
                 return -1;
             }
             *got += (size_t)r;
@@ -187,7 +187,7 @@ static int k_write1(void *pair, size_t wlen, char *err, size_t errn)
     size_t got = 0, dummy = 0;
     int w = kitls_conn_write(p->c, wbuf, wlen);
     if (w != (int)wlen) {
-        set_err(err, errn, "kitls_conn_write: %s (%d)", kitls_error_string(w), w);
+        set_err(err, errn, "kitls_conn_write: %s (%d)", kitls_strerror(w), w);
         return -1;
     }
     if (k_pump(p, &got, wlen, err, errn) < 0)

@@ -70,28 +70,31 @@ void shim_unimplemented(const char *flag)
 /* Stable names for error codes: these are what ErrorMap maps to. */
 const char *shim_err_name(int e)
 {
+    /* Every received alert is one KITLS_E_PEER_ALERT(alert) code: one name. */
+    if (KITLS_ERR_IS_PEER_ALERT(e))
+        return "KITLS_E_ALERT_RECEIVED";
     switch (e) {
 #define E(x)                                                                                       \
     case x: return #x;
         E(KITLS_E_WANT_READ)
-        E(KITLS_E_CLOSED) E(KITLS_E_INTERNAL) E(KITLS_E_NOMEM) E(KITLS_E_INVALID_ARG)
-            E(KITLS_E_STATE) E(KITLS_E_CRYPTO) E(KITLS_E_RNG) E(KITLS_E_CONFIG) E(KITLS_E_DECODE)
-                E(KITLS_E_UNEXPECTED_MESSAGE) E(KITLS_E_BAD_RECORD_MAC) E(KITLS_E_RECORD_OVERFLOW)
-                    E(KITLS_E_ILLEGAL_PARAMETER) E(KITLS_E_HANDSHAKE_FAILURE)
-                        E(KITLS_E_PROTOCOL_VERSION) E(KITLS_E_MISSING_EXTENSION)
-                            E(KITLS_E_UNSUPPORTED_EXTENSION) E(KITLS_E_DECRYPT_ERROR)
-                                E(KITLS_E_NO_APPLICATION_PROTOCOL) E(KITLS_E_UNRECOGNIZED_NAME)
-                                    E(KITLS_E_INSUFFICIENT_SECURITY) E(KITLS_E_CERT_REQUIRED)
-                                        E(KITLS_E_BAD_CERTIFICATE) E(KITLS_E_CERT_UNTRUSTED)
-                                            E(KITLS_E_CERT_EXPIRED) E(KITLS_E_CERT_NOT_YET_VALID)
+        E(KITLS_E_CLOSED)
+        E(KITLS_E_INTERNAL)
+        E(KITLS_E_NOMEM) E(KITLS_E_INVALID_ARG) E(KITLS_E_STATE) E(KITLS_E_CRYPTO) E(KITLS_E_RNG)
+            E(KITLS_E_CONFIG) E(KITLS_E_DECODE) E(KITLS_E_UNEXPECTED_MESSAGE)
+                E(KITLS_E_BAD_RECORD_MAC) E(KITLS_E_RECORD_OVERFLOW) E(KITLS_E_ILLEGAL_PARAMETER)
+                    E(KITLS_E_HANDSHAKE_FAILURE) E(KITLS_E_PROTOCOL_VERSION)
+                        E(KITLS_E_MISSING_EXTENSION) E(KITLS_E_UNSUPPORTED_EXTENSION)
+                            E(KITLS_E_DECRYPT_ERROR) E(KITLS_E_NO_APPLICATION_PROTOCOL)
+                                E(KITLS_E_UNRECOGNIZED_NAME) E(KITLS_E_INSUFFICIENT_SECURITY)
+                                    E(KITLS_E_CERT_REQUIRED) E(KITLS_E_BAD_CERTIFICATE)
+                                        E(KITLS_E_CERT_UNTRUSTED) E(KITLS_E_CERT_EXPIRED)
+                                            E(KITLS_E_CERT_NOT_YET_VALID)
                                                 E(KITLS_E_CERT_NAME_MISMATCH) E(KITLS_E_CERT_USAGE)
                                                     E(KITLS_E_CERT_REVOKED) E(KITLS_E_CERT_INVALID)
-                                                        E(KITLS_E_LIMIT) E(KITLS_E_ALERT_RECEIVED)
-                                                            E(KITLS_E_EOF)
-                                                                E(KITLS_E_EXCESS_HANDSHAKE_DATA)
+                                                        E(KITLS_E_LIMIT) E(KITLS_E_EOF)
+                                                            E(KITLS_E_EXCESS_HANDSHAKE_DATA)
 #undef E
-                                                                    default
-            : return "KITLS_E_UNKNOWN";
+                                                                default : return "KITLS_E_UNKNOWN";
     }
 }
 
@@ -99,8 +102,8 @@ static void fail_conn(kitls_conn *c, const char *where, int err) __attribute__((
 static void fail_conn(kitls_conn *c, const char *where, int err)
 {
     int pa = c ? kitls_conn_peer_alert(c) : -1;
-    fprintf(stderr, "kitls-shim: %s: %s (%s)", where, shim_err_name(err), kitls_error_string(err));
-    if (err == KITLS_E_ALERT_RECEIVED && pa >= 0)
+    fprintf(stderr, "kitls-shim: %s: %s (%s)", where, shim_err_name(err), kitls_strerror(err));
+    if (KITLS_ERR_IS_PEER_ALERT(err) && pa >= 0)
         fprintf(stderr, " peer alert %s ALERT_%s", kitls_alert_string(pa), kitls_alert_string(pa));
     if (c && kitls_conn_verify_detail(c) && *kitls_conn_verify_detail(c))
         fprintf(stderr, " [%s]", kitls_conn_verify_detail(c));

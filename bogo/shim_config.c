@@ -22,7 +22,7 @@ static void check(int r, const char *what)
 {
     if (r < 0) {
         fprintf(stderr, "kitls-shim: config %s: %s (%s)\n", what, shim_err_name(r),
-                kitls_error_string(r));
+                kitls_strerror(r));
         exit(1);
     }
 }

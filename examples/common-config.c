@@ -155,7 +155,7 @@ static int load_ticket_keys(const char *prog, const char *path, kitls_config *cf
     }
     err = kitls_config_set_ticket_keys(cfg, keys, n);
     if (err < 0) {
-        fprintf(stderr, "%s: --ticket-key-file %s: %s (%d)\n", prog, path, kitls_error_string(err),
+        fprintf(stderr, "%s: --ticket-key-file %s: %s (%d)\n", prog, path, kitls_strerror(err),
                 err);
         goto out;
     }
@@ -226,7 +226,7 @@ static int names_to_ids(const char *prog, const char *what, const char *list,
 
 static int config_fail(const char *prog, const char *what, int err)
 {
-    fprintf(stderr, "%s: %s: %s (%d)\n", prog, what, kitls_error_string(err), err);
+    fprintf(stderr, "%s: %s: %s (%d)\n", prog, what, kitls_strerror(err), err);
     return -1;
 }
 
@@ -304,15 +304,15 @@ kitls_config *ex_config_build(enum kitls_role role, const struct ex_opts *o)
         err = kitls_config_add_cert_files(cfg, cert, key);
         if (err < 0) {
             fprintf(stderr, "%s: --cert %s --key %s: %s (%d)\n", o->prog, cert, key,
-                    kitls_error_string(err), err);
+                    kitls_strerror(err), err);
             goto fail;
         }
     }
     if (o->cafile != NULL) {
         err = kitls_config_load_ca_file(cfg, o->cafile);
         if (err < 0) {
-            fprintf(stderr, "%s: --cafile %s: %s (%d)\n", o->prog, o->cafile,
-                    kitls_error_string(err), err);
+            fprintf(stderr, "%s: --cafile %s: %s (%d)\n", o->prog, o->cafile, kitls_strerror(err),
+                    err);
             goto fail;
         }
     }

@@ -165,7 +165,7 @@ static int kt_flush(void)
 {
     int rc;
 
-    while ((rc = kitls_ktls_flush(ex_kt)) == KITLS_KTLS_E_AGAIN)
+    while ((rc = kitls_ktls_flush(ex_kt)) == -EAGAIN)
         if ((rc = kt_wait(POLLOUT)) != 0)
             return rc;
     return rc == 0 ? 0 : kt_code(rc);
@@ -270,7 +270,7 @@ int ex_key_update(int fd, kitls_conn *c, int n, int request)
             if ((rc = kt_flush()) != 0)
                 return rc;
             rc = kitls_ktls_key_update(ex_kt, request);
-            if (rc != 0 && rc != KITLS_KTLS_E_AGAIN)
+            if (rc != 0 && rc != -EAGAIN)
                 return kt_code(rc);
         }
         return kt_flush();
@@ -297,7 +297,7 @@ int ex_write(int fd, kitls_conn *c, const uint8_t *buf, size_t len)
             r = kitls_ktls_send(ex_kt, buf + off, len - off);
             if (r > 0)
                 off += (size_t)r;
-            else if (r != KITLS_KTLS_E_AGAIN)
+            else if (r != -EAGAIN)
                 return kt_code(r);
             else if ((n = kt_wait(POLLOUT)) != 0)
                 return n;
@@ -330,7 +330,7 @@ int ex_close(int fd, kitls_conn *c, int peer_closed)
 
     if (ex_kt != NULL) {
         rc = kitls_ktls_close(ex_kt);
-        if (rc == KITLS_KTLS_E_AGAIN)
+        if (rc == -EAGAIN)
             rc = kt_flush();
         else if (rc != 0)
             rc = kt_code(rc);
@@ -418,8 +418,8 @@ static int kt_code(long r)
 {
     if (r == 0)
         return KITLS_E_CLOSED;
-    if (KITLS_KTLS_IS_SYS(r)) {
-        ex_io_errno = KITLS_KTLS_ERRNO(r);
+    if (KITLS_ERR_IS_ERRNO(r)) {
+        ex_io_errno = (int)-r;
         return EX_E_IO;
     }
     if (r == KITLS_KTLS_E_TRUNCATED)
@@ -491,7 +491,7 @@ int ex_ktls_handshake(void)
         return rc;
     for (;;) {
         rc = kitls_ktls_handshake(ex_kt);
-        if (rc != KITLS_KTLS_E_AGAIN)
+        if (rc != -EAGAIN)
             return rc == 0 ? 0 : kt_code(rc);
         if ((rc = kt_wait(POLLIN)) != 0)
             return rc;
@@ -504,7 +504,7 @@ int ex_ktls_enable(void)
 
     for (;;) {
         rc = kitls_ktls_enable(ex_kt);
-        if (rc != KITLS_KTLS_E_AGAIN)
+        if (rc != -EAGAIN)
             break;
         if ((rc = kt_wait(POLLIN)) != 0)
             return rc;
@@ -570,7 +570,7 @@ int ex_ktls_read_some(uint8_t *buf, size_t len)
 
     if (r > 0)
         return (int)r;
-    if (r == KITLS_KTLS_E_AGAIN)
+    if (r == -EAGAIN)
         return KITLS_E_WANT_READ;
     return kt_code(r);
 }
@@ -617,7 +617,7 @@ int ex_sendfile(int fd, kitls_conn *c, const char *path, uint64_t *sent, double 
             continue;
         if (r == 0)
             break; /* the file shrank */
-        if (r == KITLS_KTLS_E_AGAIN && tmp == NULL && (rc = kt_wait(POLLOUT)) == 0)
+        if (r == -EAGAIN && tmp == NULL && (rc = kt_wait(POLLOUT)) == 0)
             continue;
         if (rc == 0)
             rc = kt_code(r);
@@ -678,9 +678,7 @@ void ex_report_error(const char *prog, const kitls_conn *c, int err)
                 ex_io_errno == EAGAIN || ex_io_errno == EWOULDBLOCK ? "timed out"
                                                                     : strerror(ex_io_errno));
     } else {
-        fprintf(stderr, "%s: error: %s (%d)\n", prog,
-                err <= -200 && err > -300 ? kitls_ktls_strerror(err) : kitls_error_string(err),
-                err);
+        fprintf(stderr, "%s: error: %s (%d)\n", prog, kitls_strerror(err), err);
         alert = kitls_error_alert(err);
         if (alert >= 0)
             fprintf(stderr, "%s: alert sent: %s (%d)\n", prog, kitls_alert_string(alert), alert);

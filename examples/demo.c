@@ -170,7 +170,7 @@ static int fail(const char *who, const kitls_conn *c, int err)
 {
     const char *detail = c != NULL ? kitls_conn_verify_detail(c) : NULL;
 
-    fprintf(stderr, "kitls-demo: %s: %s (%d)\n", who, kitls_error_string(err), err);
+    fprintf(stderr, "kitls-demo: %s: %s (%d)\n", who, kitls_strerror(err), err);
     if (c != NULL && kitls_conn_peer_alert(c) >= 0)
         fprintf(stderr, "kitls-demo: %s received alert %s\n", who,
                 kitls_alert_string(kitls_conn_peer_alert(c)));

@@ -85,7 +85,7 @@ static void print_ktls(const struct kitls_uring_info *info, unsigned mode)
 
 static void fail_conn(struct userver *s, kitls_uring_conn *c, const char *what, int r)
 {
-    fprintf(stderr, "%s: %s: %s\n", s->prog, what, kitls_uring_strerror(r));
+    fprintf(stderr, "%s: %s: %s\n", s->prog, what, kitls_strerror(r));
     kitls_uring_abort(c);
 }
 
@@ -165,7 +165,7 @@ static void on_closed(struct userver *s, const struct kitls_uring_event *ev, str
      * after its close_notify, or (--close-after-echo) without answering
      * ours, is not a failure, as in the blocking mode. */
     ok = r == 0 || (uc != NULL && (uc->peer_closed || uc->closing) &&
-                    (r == -EPIPE || r == -ECONNRESET || r == KITLS_URING_R_RESET));
+                    (r == -EPIPE || r == -ECONNRESET || r == KITLS_E_EOF));
     if (o->print) {
         if (s->close_after_echo)
             printf("peer-close-notify: %s\n", r == 0 ? "yes" : "no");
@@ -177,14 +177,10 @@ static void on_closed(struct userver *s, const struct kitls_uring_event *ev, str
         fflush(stdout);
     }
     if (!ok) {
-        if (r == KITLS_URING_R_TLS)
-            fprintf(stderr, "%s: error: %s (%d)\n", s->prog,
-                    ev->tls_error <= -200 && ev->tls_error > -300
-                        ? kitls_ktls_strerror(ev->tls_error)
-                        : kitls_error_string(ev->tls_error),
-                    ev->tls_error);
+        if (!KITLS_ERR_IS_ERRNO(r)) /* a TLS failure: print its code too */
+            fprintf(stderr, "%s: error: %s (%d)\n", s->prog, kitls_strerror(r), r);
         else
-            fprintf(stderr, "%s: error: %s\n", s->prog, kitls_uring_strerror(r));
+            fprintf(stderr, "%s: error: %s\n", s->prog, kitls_strerror(r));
         s->failed++;
     } else if (!o->quiet) {
         fprintf(stderr, "%s: connection closed\n", s->prog);

@@ -92,7 +92,7 @@ static void echo_pump(struct job *j)
         if (r == -EAGAIN)
             return; /* EV_SENT resumes */
         if (r < 0)
-            return job_fail(j, kitls_uring_strerror(r));
+            return job_fail(j, kitls_strerror(r));
         j->sent += n;
     }
 }
@@ -105,7 +105,7 @@ static void get_next(struct job *j)
                      last ? "Connection: close\r\n" : "");
     int r = kitls_uring_send(j->c, req, (size_t)n);
     if (r < 0)
-        job_fail(j, kitls_uring_strerror(r));
+        job_fail(j, kitls_strerror(r));
 }
 
 static void get_data(struct job *j, const uint8_t *p, size_t len)
@@ -209,8 +209,7 @@ static void on_event(void *ctx, const struct kitls_uring_event *ev)
         else {
             if (!j->failed && !quiet)
                 fprintf(stderr, "uring-client: connection %u closed early: %s\n", j->id,
-                        ev->reason == KITLS_URING_R_TLS ? kitls_error_string(ev->tls_error)
-                                                        : kitls_uring_strerror(ev->reason));
+                        kitls_strerror(ev->reason));
             failed++;
         }
         finished++;
@@ -327,7 +326,7 @@ int main(int argc, char **argv)
     if (!r && ca)
         r = kitls_config_load_ca_file(cfg, ca);
     if (r < 0) {
-        fprintf(stderr, "uring-client: config: %s\n", kitls_error_string(r));
+        fprintf(stderr, "uring-client: config: %s\n", kitls_strerror(r));
         return 1;
     }
     struct kitls_uring_params p = {

@@ -48,7 +48,7 @@ static void on_event(void *ctx, const struct kitls_uring_event *ev)
     case KITLS_URING_EV_DATA: {
         int r = kitls_uring_send(ev->conn, ev->data, ev->len);
         if (r < 0) {
-            fprintf(stderr, "uring-echo: send: %s\n", kitls_uring_strerror(r));
+            fprintf(stderr, "uring-echo: send: %s\n", kitls_strerror(r));
             kitls_uring_abort(ev->conn);
         } else if (kitls_uring_conn_queued(ev->conn) > PAUSE_AT) {
             kitls_uring_pause_recv(ev->conn, 1);
@@ -58,10 +58,9 @@ static void on_event(void *ctx, const struct kitls_uring_event *ev)
     case KITLS_URING_EV_SENT: kitls_uring_pause_recv(ev->conn, 0); break;
     case KITLS_URING_EV_EOF: (void)kitls_uring_close(ev->conn); break;
     case KITLS_URING_EV_CLOSED:
-        if (!quiet && ev->reason && ev->reason != KITLS_URING_R_RESET)
+        if (!quiet && ev->reason && ev->reason != KITLS_E_EOF)
             fprintf(stderr, "uring-echo: fd %d closed: %s\n", kitls_uring_conn_fd(ev->conn),
-                    ev->reason == KITLS_URING_R_TLS ? kitls_ktls_strerror(ev->tls_error)
-                                                    : kitls_uring_strerror(ev->reason));
+                    kitls_strerror(ev->reason));
         break;
     }
 }
@@ -129,7 +128,7 @@ int main(int argc, char **argv)
     kitls_config *cfg = kitls_config_new(KITLS_ROLE_SERVER);
     int r = cfg ? kitls_config_add_cert_files(cfg, cert, key) : KITLS_E_NOMEM;
     if (r < 0) {
-        fprintf(stderr, "uring-echo: certificate: %s\n", kitls_error_string(r));
+        fprintf(stderr, "uring-echo: certificate: %s\n", kitls_strerror(r));
         return 1;
     }
     int bound;

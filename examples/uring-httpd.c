@@ -366,7 +366,7 @@ static void ktls_log_start(const struct kitls_uring_params *p)
         fprintf(stderr,
                 "uring-httpd: --ktls: no kernel TLS here (%s): connections stay in "
                 "userspace\n",
-                kitls_ktls_strerror(r));
+                kitls_strerror(r));
     else if (r == 0 && !(p->flags & KITLS_URING_F_KTLS_REKEY_CLOSE))
         fprintf(stderr, "uring-httpd: --ktls: this kernel cannot rekey TLS 1.3 (Linux < 6.14): "
                         "connections stay in userspace (--ktls-close offloads them anyway)\n");
@@ -429,10 +429,8 @@ static void on_event(void *ctx, const struct kitls_uring_event *ev)
         (void)kitls_uring_close(ev->conn);
         break;
     case KITLS_URING_EV_CLOSED:
-        if (!quiet && ev->reason && ev->reason != KITLS_URING_R_RESET)
-            fprintf(stderr, "uring-httpd: closed: %s\n",
-                    ev->reason == KITLS_URING_R_TLS ? kitls_error_string(ev->tls_error)
-                                                    : kitls_uring_strerror(ev->reason));
+        if (!quiet && ev->reason && ev->reason != KITLS_E_EOF)
+            fprintf(stderr, "uring-httpd: closed: %s\n", kitls_strerror(ev->reason));
         if (cl) {
             timer_del(cl);
             files_close(cl);
@@ -589,7 +587,7 @@ int main(int argc, char **argv)
     if (r == 0 && no_tickets)
         r = kitls_config_set_tickets(cfg, 0, 7200);
     if (r < 0) {
-        fprintf(stderr, "uring-httpd: config: %s\n", kitls_error_string(r));
+        fprintf(stderr, "uring-httpd: config: %s\n", kitls_strerror(r));
         return 1;
     }
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};

@@ -58,7 +58,7 @@ ssize_t kitls_ktls_tx_reserve(kitls_ktls *k, size_t bytes)
     if (!avail) {
         /* kitls_ktls_key_update() refuses cleanly on a kernel without
          * rekey (KITLS_KTLS_E_REKEY_UNSUPPORTED, after a fatal alert);
-         * KITLS_KTLS_E_AGAIN leaves the KeyUpdate queued for the next
+         * -EAGAIN leaves the KeyUpdate queued for the next
          * call. */
         ret = kitls_ktls_key_update(k, 0);
         if (ret)

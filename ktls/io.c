@@ -82,7 +82,7 @@ static int flush_records(kitls_ktls *k)
              * handshake messages may span records (RFC 8446 §5.1). */
             ssize_t r = ktls_send_raw(k, data + k->ctl_sent, len - k->ctl_sent, type);
             if (r < 0)
-                return r == KITLS_KTLS_E_AGAIN ? r : ktls_fail(k, (int)r);
+                return r == -EAGAIN ? r : ktls_fail(k, (int)r);
             k->ctl_sent += (size_t)r;
             k->tx_records++;
         }
@@ -108,7 +108,7 @@ static int flush_bytes(kitls_ktls *k)
     while ((n = kitls_conn_out_peek(k->c, &p)) > 0) {
         ssize_t r = ktls_send_raw(k, p, n, 0);
         if (r < 0)
-            return r == KITLS_KTLS_E_AGAIN ? (int)r : ktls_fail(k, (int)r);
+            return r == -EAGAIN ? (int)r : ktls_fail(k, (int)r);
         kitls_conn_out_consume(k->c, (size_t)r);
     }
     return 0;
@@ -172,7 +172,7 @@ ssize_t kitls_ktls_send(kitls_ktls *k, const void *buf, size_t len)
         if (ret < 0)
             return ktls_fail(k, ret);
         ret = flush_bytes(k);
-        return ret && ret != KITLS_KTLS_E_AGAIN ? ret : (ssize_t)len;
+        return ret && ret != -EAGAIN ? ret : (ssize_t)len;
     }
     /* Each sendmsg without MSG_MORE ends the kernel's record, so chunks of
      * at most the peer's record size limit make records it accepts (the
@@ -189,9 +189,9 @@ ssize_t kitls_ktls_send(kitls_ktls *k, const void *buf, size_t len)
             return done ? (ssize_t)done : ret;
         ssize_t r = ktls_send_raw(k, p + done, n, 0);
         if (r < 0) {
-            if (done && r == KITLS_KTLS_E_AGAIN)
+            if (done && r == -EAGAIN)
                 break;
-            return r == KITLS_KTLS_E_AGAIN ? r : ktls_fail(k, (int)r);
+            return r == -EAGAIN ? r : ktls_fail(k, (int)r);
         }
         k->tx_records++;
         k->tx_partial = (size_t)r < n ? n - (size_t)r : 0;
@@ -226,8 +226,7 @@ ssize_t kitls_ktls_sendfile(kitls_ktls *k, int in_fd, off_t *offset, size_t coun
             return ret;
         ssize_t r = k->ops.sendfile(k->ops.ctx, k->fd, in_fd, offset, n);
         if (r < 0)
-            return ktls_sys(k, r) == KITLS_KTLS_E_AGAIN ? KITLS_KTLS_E_AGAIN
-                                                        : ktls_fail(k, KITLS_KTLS_E_SYS(-r));
+            return ktls_sys(k, r) == -EAGAIN ? -EAGAIN : ktls_fail(k, (int)r);
         k->tx_records += (uint64_t)r / KTLS_MAX_PLAIN + 2;
         return r;
     }
@@ -332,7 +331,7 @@ static int control_record(kitls_ktls *k, uint8_t type, const uint8_t *p, size_t 
     /* Our answer to update_requested, if any; a full socket buffer only
      * delays it. */
     ret = kitls_ktls_flush(k);
-    return ret == KITLS_KTLS_E_AGAIN ? 0 : ret;
+    return ret == -EAGAIN ? 0 : ret;
 }
 
 /*
@@ -364,7 +363,7 @@ static ssize_t recv_record(kitls_ktls *k, uint8_t *buf, size_t len, int *type)
 static int recv_error(kitls_ktls *k, ssize_t r)
 {
     if (r == -EAGAIN || r == -EWOULDBLOCK || r == -EINTR)
-        return KITLS_KTLS_E_AGAIN;
+        return -EAGAIN;
     if (r == -EKEYEXPIRED && kitls_conn_rx_rekey_pending(k->c)) {
         /* The kernel paused after a KeyUpdate we have not answered. */
         int ret = ktls_rx_rekey(k);
@@ -394,7 +393,7 @@ static ssize_t recv_user(kitls_ktls *k, void *buf, size_t len)
         int ret = kitls_conn_read(k->c, buf, len);
         if (ret > 0 || ret == KITLS_E_CLOSED) {
             int f = kitls_ktls_flush(k); /* KeyUpdate answers */
-            if (f && f != KITLS_KTLS_E_AGAIN)
+            if (f && f != -EAGAIN)
                 return f;
             return ret > 0 ? ret : 0;
         }
@@ -405,7 +404,7 @@ static ssize_t recv_user(kitls_ktls *k, void *buf, size_t len)
             (void)ignored;
             return ktls_fail(k, ret);
         }
-        if ((ret = kitls_ktls_flush(k)) && ret != KITLS_KTLS_E_AGAIN)
+        if ((ret = kitls_ktls_flush(k)) && ret != -EAGAIN)
             return ret;
         uint8_t *p;
         size_t cap;
@@ -416,7 +415,7 @@ static ssize_t recv_user(kitls_ktls *k, void *buf, size_t len)
         ssize_t r = k->ops.recvmsg(k->ops.ctx, k->fd, &m, 0);
         if (r < 0) {
             if (r == -EAGAIN || r == -EWOULDBLOCK || r == -EINTR)
-                return KITLS_KTLS_E_AGAIN;
+                return -EAGAIN;
             return ktls_fail(k, ktls_sys(k, r));
         }
         if (r == 0)
@@ -531,8 +530,7 @@ static ssize_t read_some(kitls_ktls *k, uint8_t *p, size_t n)
     struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
     ssize_t r = k->ops.recvmsg(k->ops.ctx, k->fd, &m, 0);
     if (r < 0)
-        return r == -EAGAIN || r == -EWOULDBLOCK || r == -EINTR ? KITLS_KTLS_E_AGAIN
-                                                                : ktls_sys(k, r);
+        return r == -EAGAIN || r == -EWOULDBLOCK || r == -EINTR ? -EAGAIN : ktls_sys(k, r);
     return r;
 }
 
@@ -585,7 +583,7 @@ int kitls_ktls_handshake(kitls_ktls *k)
             }
         }
         if (r < 0)
-            return r == KITLS_KTLS_E_AGAIN ? (int)r : ktls_fail(k, (int)r);
+            return r == -EAGAIN ? (int)r : ktls_fail(k, (int)r);
         if (r == 0)
             kitls_conn_set_eof(k->c);
         if (ret && ret != KITLS_E_WANT_READ)

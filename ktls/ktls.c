@@ -119,19 +119,6 @@ size_t ktls_info_fill(uint8_t *info, const struct kitls_traffic_keys *keys)
 /* Errors                                                              */
 /* ------------------------------------------------------------------ */
 
-const char *kitls_ktls_strerror(int err)
-{
-    if (KITLS_KTLS_IS_SYS(err))
-        return strerror(KITLS_KTLS_ERRNO(err));
-    switch (err) {
-    case KITLS_KTLS_E_REKEY_UNSUPPORTED:
-        return "key update needed but the kernel cannot change kTLS keys (Linux < 6.14)";
-    case KITLS_KTLS_E_INSTALL: return "installing kTLS keys failed after offload";
-    case KITLS_KTLS_E_TRUNCATED: return "connection ended without close_notify";
-    default: return kitls_error_string(err);
-    }
-}
-
 static const char *const reasons[] = {
     [KITLS_KTLS_R_OFFLOADED] = "offloaded to the kernel",
     [KITLS_KTLS_R_NOT_ENABLED] = "offload not attempted yet",
@@ -154,12 +141,12 @@ int ktls_sys(kitls_ktls *k, long r)
 {
     int e = (int)-r;
     k->last_errno = e;
-    return KITLS_KTLS_E_SYS(e);
+    return -e;
 }
 
 int ktls_fail(kitls_ktls *k, int err)
 {
-    if (!k->err && err != KITLS_KTLS_E_AGAIN)
+    if (!k->err && err != -EAGAIN)
         k->err = err;
     return err;
 }
@@ -194,25 +181,19 @@ int kitls_ktls_probe_rekey(const struct kitls_ktls_ops *ops)
     if (!ops)
         ops = &default_ops;
     int fds[3], ret = probe_pair(fds);
-    if (ret) {
-        ret = KITLS_KTLS_E_SYS(-ret);
-        goto out;
-    }
+    if (ret)
+        goto out; /* -errno */
     ret = ops->setsockopt(ops->ctx, fds[1], IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls"));
-    if (ret) {
-        ret = KITLS_KTLS_E_SYS(-ret);
-        goto out;
-    }
+    if (ret)
+        goto out; /* -errno */
     /* Dummy keys: nothing is ever sent on this connection. */
     struct kitls_traffic_keys keys = {
         .suite = KITLS_AES_128_GCM_SHA256, .key_len = 16, .iv_len = 12};
     uint8_t info[64];
     size_t len = ktls_info_fill(info, &keys);
     ret = ops->setsockopt(ops->ctx, fds[1], SOL_TLS, TLS_TX, info, (socklen_t)len);
-    if (ret) {
-        ret = KITLS_KTLS_E_SYS(-ret);
-        goto out;
-    }
+    if (ret)
+        goto out; /* -errno */
     keys.key[0] = 1;
     len = ktls_info_fill(info, &keys);
     ret = ops->setsockopt(ops->ctx, fds[1], SOL_TLS, TLS_TX, info, (socklen_t)len) == 0;
@@ -513,7 +494,7 @@ int kitls_ktls_enable(kitls_ktls *k)
             k->mode &= ~KITLS_KTLS_RX;
             k->reason[1] = KITLS_KTLS_R_NOT_REQUESTED;
         } else if (ret) {
-            return ret == KITLS_KTLS_E_AGAIN ? ret : ktls_fail(k, ret);
+            return ret == -EAGAIN ? ret : ktls_fail(k, ret);
         }
     }
     /* The drain may have made the core answer: a KeyUpdate with
@@ -555,7 +536,7 @@ int kitls_ktls_enable(kitls_ktls *k)
         if (!(k->mode & (1u << d)))
             continue;
         ret = ktls_install(k, (enum kitls_dir)d);
-        if (KITLS_KTLS_IS_SYS(ret)) {
+        if (KITLS_ERR_IS_ERRNO(ret)) {
             /* Refused before the point of no return: stay in userspace. */
             k->reason[d] = KITLS_KTLS_R_CIPHER;
             continue;

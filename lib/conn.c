@@ -219,7 +219,7 @@ int kitls_conn_fail(kitls_conn *c, int err)
     if (!c->error) {
         c->error = err;
         int al = kitls_error_alert(err);
-        if (al >= 0 && err != KITLS_E_ALERT_RECEIVED) {
+        if (al >= 0) {         /* a received alert (PEER_ALERT class) has none */
             c->hs_out.len = 0; /* never send half a flight before the alert */
             send_alert(c, al);
         }
@@ -369,7 +369,7 @@ static int handle_alert(kitls_conn *c, const uint8_t *p, size_t len)
     /* All other alerts are fatal in TLS 1.3 whatever their level (§6.2). */
     c->peer_alert = p[1];
     c->alert_sent = 1; /* never answer an alert */
-    return KITLS_E_ALERT_RECEIVED;
+    return KITLS_E_PEER_ALERT(p[1]);
 }
 
 static int handle_ccs(kitls_conn *c, const uint8_t *p, size_t len)

@@ -64,7 +64,6 @@ void uring_conn_emit(struct kitls_uring_conn *c, enum kitls_uring_event_type typ
         .len = len,
         .info = info,
         .reason = c->reason,
-        .tls_error = c->tls_error,
     };
     uring_emit(c->u, &ev);
 }
@@ -136,17 +135,11 @@ void uring_conn_fail(struct kitls_uring_conn *c, int err)
         uring_linger_start(c);
 }
 
-/* A failure code of the core or of the kTLS layer (which also wraps
- * system errors as KITLS_KTLS_E_SYS(errno)). */
+/* A failure code of the core or of the kTLS layer (a KITLS_E_* code, or
+ * -errno for a system failure): it is the close reason as is. */
 void uring_conn_fail_tls(struct kitls_uring_conn *c, int code)
 {
-    if (KITLS_KTLS_IS_SYS(code)) {
-        uring_conn_fail(c, -KITLS_KTLS_ERRNO(code));
-        return;
-    }
-    if (c->st != CS_DEAD && !c->reason)
-        c->tls_error = code;
-    uring_conn_fail(c, KITLS_URING_R_TLS);
+    uring_conn_fail(c, code);
 }
 
 void uring_conn_kill(struct kitls_uring_conn *c, int reason, int reset)
@@ -277,7 +270,7 @@ static void read_core(struct kitls_uring_conn *c)
         } else if (n == KITLS_E_EOF) {
             c->peer_done = 1;
             if (!c->close_req)
-                uring_conn_kill(c, KITLS_URING_R_RESET, 0);
+                uring_conn_kill(c, KITLS_E_EOF, 0);
         } else {
             uring_conn_fail_tls(c, n);
         }
@@ -357,7 +350,7 @@ static void close_step(struct kitls_uring_conn *c)
         int r;
         if (c->tx_k) {
             r = kitls_ktls_close(c->ktls);
-            if (r == KITLS_KTLS_E_AGAIN) {
+            if (r == -EAGAIN) {
                 uring_conn_poll(c, POLLOUT);
                 return;
             }
@@ -542,7 +535,7 @@ static void cqe_apply(struct kitls_uring_conn *c, unsigned op, int res)
             if (c->rx_k) {
                 c->peer_done = 1;
                 if (!c->close_req)
-                    uring_conn_kill(c, KITLS_URING_R_RESET, 0);
+                    uring_conn_kill(c, KITLS_E_EOF, 0);
             } else {
                 kitls_conn_set_eof(c->tls);
                 c->rx_ready = 1;
@@ -628,7 +621,7 @@ void kitls_uring_abort(kitls_uring_conn *c)
 {
     if (!c)
         return;
-    uring_conn_kill(c, KITLS_URING_R_ABORTED, 1);
+    uring_conn_kill(c, -ECANCELED, 1);
     uring_conn_pump(c);
 }
 

@@ -118,7 +118,7 @@ static void on_tick(kitls_uring *u)
         while ((c = u->dl[i].head) && c->deadline_ms <= now) {
             uring_dl_del(u, c);
             u->st.timeouts++;
-            uring_conn_kill(c, KITLS_URING_R_TIMEOUT, 1);
+            uring_conn_kill(c, -ETIMEDOUT, 1);
             uring_conn_pump(c);
         }
     }
@@ -266,21 +266,6 @@ static void on_accept(kitls_uring *u, uint32_t id, int res, unsigned flags)
 }
 
 /* ---- public API ---- */
-
-const char *kitls_uring_strerror(int err)
-{
-    switch (err) {
-    case 0: return "ok";
-    case KITLS_URING_R_TIMEOUT: return "timed out";
-    case KITLS_URING_R_ABORTED: return "aborted";
-    case KITLS_URING_R_RESET: return "transport closed without close_notify";
-    case KITLS_URING_R_OVERLOAD: return "overload";
-    case KITLS_URING_R_TLS: return "TLS failure";
-    }
-    if (err < 0 && err > -4096)
-        return strerror(-err);
-    return "unknown";
-}
 
 static void probe(kitls_uring *u)
 {
@@ -557,7 +542,7 @@ void kitls_uring_shutdown(kitls_uring *u)
     for (uint32_t i = 0; i < u->p.max_conns; i++) {
         struct kitls_uring_conn *c = u->table[i];
         if (c) {
-            uring_conn_kill(c, KITLS_URING_R_ABORTED, 1);
+            uring_conn_kill(c, -ECANCELED, 1);
             uring_conn_pump(c);
         }
     }

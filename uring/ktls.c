@@ -49,7 +49,7 @@ int uring_ktls_try(struct kitls_uring_conn *c)
     /* The socket is non-blocking: enable() completes a record the core
      * read partly, and answers AGAIN when the rest is not there yet. */
     r = kitls_ktls_enable(c->ktls);
-    if (r == KITLS_KTLS_E_AGAIN) {
+    if (r == -EAGAIN) {
         /* either our output did not fit or a record is incomplete */
         const uint8_t *p;
         c->enabling = 1;
@@ -114,8 +114,8 @@ void uring_ktls_drain(struct kitls_uring_conn *c)
         } else if (n == KITLS_KTLS_E_TRUNCATED) {
             c->peer_done = 1;
             if (!c->close_req)
-                uring_conn_kill(c, KITLS_URING_R_RESET, 0);
-        } else if (n != KITLS_KTLS_E_AGAIN) {
+                uring_conn_kill(c, KITLS_E_EOF, 0);
+        } else if (n != -EAGAIN) {
             uring_conn_fail_tls(c, (int)n);
         }
         return;
@@ -154,7 +154,7 @@ static void ktls_control(struct kitls_uring_conn *c, unsigned type, size_t n)
 void uring_ktls_ctrl_step(struct kitls_uring_conn *c)
 {
     int r = kitls_ktls_recv_control(c->ktls);
-    if (r == KITLS_KTLS_E_AGAIN) {
+    if (r == -EAGAIN) {
         uring_conn_poll(c, POLLIN);
         return;
     }

@@ -94,7 +94,7 @@ static int linger_output(struct kitls_uring_conn *c)
     if (!kitls_conn_out_record(c->tls, &type, &d, &l, &rekey))
         return 0;
     int r = kitls_ktls_flush(c->ktls);
-    if (r != KITLS_KTLS_E_AGAIN)
+    if (r != -EAGAIN)
         return 0; /* sent, or it cannot be: nothing more to send */
     uring_conn_poll(c, POLLOUT);
     return (c->busy & BUSY(KITLS_URING_OP_POLL)) || c->deferred;

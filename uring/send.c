@@ -128,7 +128,7 @@ static void fill_core(struct kitls_uring_conn *c)
 static ssize_t ktls_room(struct kitls_uring_conn *c, size_t n)
 {
     ssize_t r = kitls_ktls_tx_reserve(c->ktls, n);
-    if (r == KITLS_KTLS_E_AGAIN) {
+    if (r == -EAGAIN) {
         uring_conn_poll(c, POLLOUT);
         return 0;
     }
@@ -245,7 +245,7 @@ void uring_send_step(struct kitls_uring_conn *c)
             return;
         if (kitls_conn_out_record(c->tls, &type, &d, &l, &rekey)) {
             int r = kitls_ktls_flush(c->ktls);
-            if (r == KITLS_KTLS_E_AGAIN) {
+            if (r == -EAGAIN) {
                 uring_conn_poll(c, POLLOUT);
                 return;
             }

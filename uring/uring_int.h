@@ -66,8 +66,7 @@ struct kitls_uring_conn {
     kitls_conn *tls;
     kitls_ktls *ktls; /* non-NULL once kTLS took at least one direction */
     void *user;
-    int reason;        /* first close reason: 0, -errno, KITLS_URING_R_* */
-    int tls_error;     /* with KITLS_URING_R_TLS: KITLS_E_* / KITLS_KTLS_E_* */
+    int reason;        /* first close reason: 0, -errno or a KITLS_E_* code */
     unsigned inflight; /* SQEs of this connection in the kernel */
     unsigned busy;     /* mask of (1 << op) in flight */
     unsigned in_pump;

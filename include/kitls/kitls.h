@@ -17,9 +17,26 @@
  *     says what the connection needs next.
  *
  * Conventions: functions that can fail return int, 0 on success and a
- * negative KITLS_E_* code on failure.  A fatal error is sticky: the first
- * one is kept in the connection and every later call returns it.  The
- * alert sent for an error is kitls_error_alert(err).
+ * negative code on failure.  A fatal error is sticky: the first one is
+ * kept in the connection and every later call returns it.  The alert sent
+ * for an error is kitls_error_alert(err).
+ *
+ * One error space, in every layer (core, ktls.h, uring.h):
+ *
+ *   - a failed system call is plain -errno (-4095 <= err <= -1, the
+ *     kernel's MAX_ERRNO range; KITLS_ERR_IS_ERRNO(err));
+ *   - anything else is a KITLS_E_* code, err = -(class | n << 8 | alert),
+ *     whose magnitude is above 4095 so it never collides with -errno:
+ *       KITLS_ERR_CLASS_STATUS      not fatal (WANT_READ, CLOSED, EARLY_DATA);
+ *       KITLS_ERR_CLASS_SELF_ALERT  fatal, we sent `alert` (the low byte);
+ *                                   internal failures carry internal_error;
+ *       KITLS_ERR_CLASS_PEER_ALERT  fatal, the peer sent `alert` (low byte):
+ *                                   KITLS_E_PEER_ALERT(alert);
+ *       KITLS_ERR_CLASS_LOCAL       fatal or refused, no alert (API misuse,
+ *                                   state, end of transport, ...).
+ *     KITLS_ERR_CLASS(err) and KITLS_ERR_ALERT(err) take a code apart
+ *     (the same idea as picotls's PTLS_ERROR_CLASS_* and alert byte);
+ *   - kitls_strerror(err) describes 0, any -errno and any KITLS_E_* code.
  */
 #ifndef KITLS_KITLS_H
 #define KITLS_KITLS_H
@@ -46,64 +63,141 @@ KITLS_API const char *kitls_version(void);
 /* Errors                                                              */
 /* ------------------------------------------------------------------ */
 
+/** Largest errno the kernel returns (MAX_ERRNO): -errno is never below -4095. */
+#define KITLS_MAX_ERRNO 4095
+/** Class tags of KITLS_E_* codes (bits 16..19 of -err). */
+#define KITLS_ERR_CLASS_STATUS 0x10000     /**< not fatal: want more input, closed, 0-RTT */
+#define KITLS_ERR_CLASS_SELF_ALERT 0x20000 /**< we sent the alert in the low byte */
+#define KITLS_ERR_CLASS_PEER_ALERT 0x30000 /**< the peer sent the alert in the low byte */
+#define KITLS_ERR_CLASS_LOCAL 0x40000      /**< no alert involved */
+/** Build a code: class tag, number n (0..255) within the class, alert (0..255). */
+#define KITLS_ERR_CODE(cls, n, alert) (-(int)((cls) | ((n) << 8) | (alert)))
+/** 1 if err is a system failure (-errno), 0 for 0 and for KITLS_E_* codes. */
+#define KITLS_ERR_IS_ERRNO(err) ((err) < 0 && (err) >= -KITLS_MAX_ERRNO)
+/** Class tag of a KITLS_E_* code (KITLS_ERR_CLASS_*), 0 for 0 and -errno. */
+#define KITLS_ERR_CLASS(err)                                                                       \
+    ((err) < -KITLS_MAX_ERRNO ? (int)((0u - (unsigned)(err)) & 0xf0000u) : 0)
+/** The alert a code carries: sent (SELF_ALERT) or received (PEER_ALERT); else -1. */
+#define KITLS_ERR_ALERT(err)                                                                       \
+    (KITLS_ERR_CLASS(err) == KITLS_ERR_CLASS_SELF_ALERT ||                                         \
+             KITLS_ERR_CLASS(err) == KITLS_ERR_CLASS_PEER_ALERT                                    \
+         ? (int)((0u - (unsigned)(err)) & 0xffu)                                                   \
+         : -1)
+/** 1 if err reports a fatal alert received from the peer. */
+#define KITLS_ERR_IS_PEER_ALERT(err) (KITLS_ERR_CLASS(err) == KITLS_ERR_CLASS_PEER_ALERT)
+/** The code returned when the peer sent fatal alert `alert` (RFC 8446 §6). */
+#define KITLS_E_PEER_ALERT(alert) (KITLS_E_ALERT_RECEIVED - (int)((alert)&0xff))
+
+/** Shorthands for the table below (STATUS, SELF_ALERT with its alert, LOCAL). */
+#define KITLS_E_STATUS_(n) KITLS_ERR_CODE(KITLS_ERR_CLASS_STATUS, n, 0)
+#define KITLS_E_SELF_(n, alert) KITLS_ERR_CODE(KITLS_ERR_CLASS_SELF_ALERT, n, alert)
+#define KITLS_E_LOCAL_(n) KITLS_ERR_CODE(KITLS_ERR_CLASS_LOCAL, n, 0)
+
 /**
- * Error codes.  All are negative.  KITLS_E_WANT_READ is not fatal: it
- * means the connection needs more input before it can make progress.
+ * Error codes (see "One error space" at the top of this file).  All are
+ * negative and below -4095.  KITLS_E_WANT_READ is not fatal: it means the
+ * connection needs more input before it can make progress.
  * KITLS_E_CLOSED means the peer sent close_notify (orderly end of data).
  * Every other code is fatal; kitls_error_alert() gives the alert that was
- * (or would be) sent to the peer for it.
+ * (or would be) sent to the peer for it.  The number n of each code is its
+ * value before the class encoding (KITLS_E_DECODE was -110).
  */
 enum kitls_error {
     KITLS_OK = 0,
-    KITLS_E_WANT_READ = -1,     /**< need more received bytes */
-    KITLS_E_CLOSED = -2,        /**< peer sent close_notify */
-    KITLS_E_EARLY_DATA = -3,    /**< server: 0-RTT data is waiting: kitls_conn_read_early_data() */
-    KITLS_E_INTERNAL = -100,    /**< internal error (internal_error) */
-    KITLS_E_NOMEM = -101,       /**< allocation failed (internal_error) */
-    KITLS_E_INVALID_ARG = -102, /**< API misuse (no alert) */
-    KITLS_E_STATE = -103,       /**< call not valid in this state */
-    KITLS_E_CRYPTO = -104,      /**< libcrypto failure (internal_error) */
-    KITLS_E_RNG = -105,         /**< random source failed */
-    KITLS_E_CONFIG = -106,      /**< configuration invalid/incomplete */
-    KITLS_E_NO_SERVER_NAME =
-        -107, /**< verifying client without a server name (no alert; see kitls_config_set_verify_name) */
-    KITLS_E_DECODE = -110,                /**< malformed message (decode_error) */
-    KITLS_E_UNEXPECTED_MESSAGE = -111,    /**< wrong message/record (unexpected_message) */
-    KITLS_E_BAD_RECORD_MAC = -112,        /**< record failed to decrypt (bad_record_mac) */
-    KITLS_E_RECORD_OVERFLOW = -113,       /**< record too long (record_overflow) */
-    KITLS_E_ILLEGAL_PARAMETER = -114,     /**< bad field value (illegal_parameter) */
-    KITLS_E_HANDSHAKE_FAILURE = -115,     /**< no acceptable parameters (handshake_failure) */
-    KITLS_E_PROTOCOL_VERSION = -116,      /**< peer lacks TLS 1.3 (protocol_version) */
-    KITLS_E_MISSING_EXTENSION = -117,     /**< required extension absent (missing_extension) */
-    KITLS_E_UNSUPPORTED_EXTENSION = -118, /**< extension not allowed here (unsupported_extension) */
-    KITLS_E_DECRYPT_ERROR = -119,         /**< Finished or signature wrong (decrypt_error) */
-    KITLS_E_NO_APPLICATION_PROTOCOL = -120, /**< no common ALPN protocol */
-    KITLS_E_UNRECOGNIZED_NAME = -121,       /**< SNI not served (unrecognized_name) */
-    KITLS_E_INSUFFICIENT_SECURITY = -122,   /**< (insufficient_security) */
-    KITLS_E_CERT_REQUIRED = -123,   /**< client sent no certificate (certificate_required) */
-    KITLS_E_BAD_CERTIFICATE = -130, /**< unparsable/unsuitable certificate (bad_certificate) */
-    KITLS_E_CERT_UNTRUSTED = -131,  /**< chain does not reach a trust anchor (unknown_ca) */
-    KITLS_E_CERT_EXPIRED = -132,    /**< certificate expired (certificate_expired) */
-    KITLS_E_CERT_NOT_YET_VALID =
-        -133, /**< not yet valid (certificate_expired... bad_certificate) */
-    KITLS_E_CERT_NAME_MISMATCH = -134, /**< hostname/IP does not match (bad_certificate) */
-    KITLS_E_CERT_USAGE = -135,     /**< key usage / EKU wrong for role (unsupported_certificate) */
-    KITLS_E_CERT_REVOKED = -136,   /**< (certificate_revoked) */
-    KITLS_E_CERT_INVALID = -137,   /**< any other chain failure (bad_certificate) */
-    KITLS_E_LIMIT = -140,          /**< a configured hard limit was hit */
-    KITLS_E_ALERT_RECEIVED = -150, /**< peer sent a fatal alert; see kitls_conn_peer_alert() */
-    KITLS_E_EOF = -151,            /**< transport ended without close_notify (caller-reported) */
-    KITLS_E_EXCESS_HANDSHAKE_DATA =
-        -152, /**< handshake data after a key change in one record (unexpected_message) */
-    KITLS_E_OCSP_INVALID =
-        -160, /**< stapled OCSP response unusable (bad_certificate_status_response) */
-    KITLS_E_OCSP_REQUIRED =
-        -161, /**< OCSP staple required but missing (bad_certificate_status_response) */
+    /** Need more received bytes */
+    KITLS_E_WANT_READ = KITLS_E_STATUS_(1),
+    /** Peer sent close_notify */
+    KITLS_E_CLOSED = KITLS_E_STATUS_(2),
+    /** Server: 0-RTT data is waiting: kitls_conn_read_early_data() */
+    KITLS_E_EARLY_DATA = KITLS_E_STATUS_(3),
+    /** Internal error (internal_error) */
+    KITLS_E_INTERNAL = KITLS_E_SELF_(100, 80),
+    /** Allocation failed (internal_error) */
+    KITLS_E_NOMEM = KITLS_E_SELF_(101, 80),
+    /** API misuse (no alert) */
+    KITLS_E_INVALID_ARG = KITLS_E_LOCAL_(102),
+    /** Call not valid in this state (no alert) */
+    KITLS_E_STATE = KITLS_E_LOCAL_(103),
+    /** libcrypto failure (internal_error) */
+    KITLS_E_CRYPTO = KITLS_E_SELF_(104, 80),
+    /** Random source failed (internal_error) */
+    KITLS_E_RNG = KITLS_E_SELF_(105, 80),
+    /** Configuration invalid/incomplete (internal_error) */
+    KITLS_E_CONFIG = KITLS_E_SELF_(106, 80),
+    /** Verifying client without a server name (no alert; see kitls_config_set_verify_name) */
+    KITLS_E_NO_SERVER_NAME = KITLS_E_LOCAL_(107),
+    /** Malformed message (decode_error) */
+    KITLS_E_DECODE = KITLS_E_SELF_(110, 50),
+    /** Wrong message/record (unexpected_message) */
+    KITLS_E_UNEXPECTED_MESSAGE = KITLS_E_SELF_(111, 10),
+    /** Record failed to decrypt (bad_record_mac) */
+    KITLS_E_BAD_RECORD_MAC = KITLS_E_SELF_(112, 20),
+    /** Record too long (record_overflow) */
+    KITLS_E_RECORD_OVERFLOW = KITLS_E_SELF_(113, 22),
+    /** Bad field value (illegal_parameter) */
+    KITLS_E_ILLEGAL_PARAMETER = KITLS_E_SELF_(114, 47),
+    /** No acceptable parameters (handshake_failure) */
+    KITLS_E_HANDSHAKE_FAILURE = KITLS_E_SELF_(115, 40),
+    /** Peer lacks TLS 1.3 (protocol_version) */
+    KITLS_E_PROTOCOL_VERSION = KITLS_E_SELF_(116, 70),
+    /** Required extension absent (missing_extension) */
+    KITLS_E_MISSING_EXTENSION = KITLS_E_SELF_(117, 109),
+    /** Extension not allowed here (unsupported_extension) */
+    KITLS_E_UNSUPPORTED_EXTENSION = KITLS_E_SELF_(118, 110),
+    /** Finished or signature wrong (decrypt_error) */
+    KITLS_E_DECRYPT_ERROR = KITLS_E_SELF_(119, 51),
+    /** No common ALPN protocol (no_application_protocol) */
+    KITLS_E_NO_APPLICATION_PROTOCOL = KITLS_E_SELF_(120, 120),
+    /** SNI not served (unrecognized_name) */
+    KITLS_E_UNRECOGNIZED_NAME = KITLS_E_SELF_(121, 112),
+    /** (insufficient_security) */
+    KITLS_E_INSUFFICIENT_SECURITY = KITLS_E_SELF_(122, 71),
+    /** Client sent no certificate (certificate_required) */
+    KITLS_E_CERT_REQUIRED = KITLS_E_SELF_(123, 116),
+    /** Unparsable/unsuitable certificate (bad_certificate) */
+    KITLS_E_BAD_CERTIFICATE = KITLS_E_SELF_(130, 42),
+    /** Chain does not reach a trust anchor (unknown_ca) */
+    KITLS_E_CERT_UNTRUSTED = KITLS_E_SELF_(131, 48),
+    /** Certificate expired (certificate_expired) */
+    KITLS_E_CERT_EXPIRED = KITLS_E_SELF_(132, 45),
+    /** NotBefore in the future (bad_certificate) */
+    KITLS_E_CERT_NOT_YET_VALID = KITLS_E_SELF_(133, 42),
+    /** Hostname/IP does not match (bad_certificate) */
+    KITLS_E_CERT_NAME_MISMATCH = KITLS_E_SELF_(134, 42),
+    /** Key usage / EKU wrong for role (unsupported_certificate) */
+    KITLS_E_CERT_USAGE = KITLS_E_SELF_(135, 43),
+    /** (certificate_revoked) */
+    KITLS_E_CERT_REVOKED = KITLS_E_SELF_(136, 44),
+    /** Any other chain failure (bad_certificate) */
+    KITLS_E_CERT_INVALID = KITLS_E_SELF_(137, 42),
+    /** A configured hard limit was hit (unexpected_message) */
+    KITLS_E_LIMIT = KITLS_E_SELF_(140, 10),
+    /** The class base of received fatal alerts: a connection returns
+     *  KITLS_E_PEER_ALERT(alert) (= KITLS_E_ALERT_RECEIVED - alert), never
+     *  this value itself (close_notify, alert 0, is KITLS_E_CLOSED).  Test
+     *  with KITLS_ERR_IS_PEER_ALERT(); the alert is KITLS_ERR_ALERT(err) or
+     *  kitls_conn_peer_alert(). */
+    KITLS_E_ALERT_RECEIVED = KITLS_ERR_CODE(KITLS_ERR_CLASS_PEER_ALERT, 150, 0),
+    /** Transport ended without close_notify (caller-reported; no alert) */
+    KITLS_E_EOF = KITLS_E_LOCAL_(151),
+    /** Handshake data after a key change in one record (unexpected_message) */
+    KITLS_E_EXCESS_HANDSHAKE_DATA = KITLS_E_SELF_(152, 10),
+    /** Stapled OCSP response unusable (bad_certificate_status_response) */
+    KITLS_E_OCSP_INVALID = KITLS_E_SELF_(160, 113),
+    /** OCSP staple required but missing (bad_certificate_status_response) */
+    KITLS_E_OCSP_REQUIRED = KITLS_E_SELF_(161, 113),
 };
 
-/** A short, stable description of an error code. */
-KITLS_API const char *kitls_error_string(int err);
-/** Alert description (RFC 8446 §6) sent for a fatal error, or -1 if none. */
+/**
+ * A short, stable description of any return code of any layer: 0, a
+ * system failure (-errno: the system's text), a KITLS_E_* code (including
+ * the kTLS layer's KITLS_KTLS_E_* and KITLS_E_PEER_ALERT(alert), which
+ * names the alert).  "unknown error" for anything else.
+ */
+KITLS_API const char *kitls_strerror(int err);
+/** Alert description (RFC 8446 §6) sent for a fatal error, or -1 if none:
+ *  the low byte of a SELF_ALERT code, -1 for the other classes (a received
+ *  alert is never answered), internal_error for -errno and unknown codes. */
 KITLS_API int kitls_error_alert(int err);
 /** Name of an alert description ("bad_record_mac", ...), or "unknown". */
 KITLS_API const char *kitls_alert_string(int alert);

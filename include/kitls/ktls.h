@@ -16,12 +16,11 @@
  * why a direction was not offloaded.
  *
  * Conventions (liburing/s2n idiom): functions return 0 or a byte count on
- * success, and a negative code on failure: either a KITLS_E_* code of the
- * core, a KITLS_KTLS_E_* code of this layer, or a failed system call as
- * KITLS_KTLS_E_SYS(errno).  System errors are offset (-1000 - errno)
- * because plain -errno values collide with the core's KITLS_E_* codes
- * (e.g. -110 is both -ETIMEDOUT and KITLS_E_DECODE).  A would-block
- * socket gives KITLS_KTLS_E_AGAIN (retry when the socket is ready).
+ * success, and a negative code on failure, in the one error space of
+ * kitls.h: a failed system call is plain -errno (a would-block socket
+ * gives -EAGAIN: retry when the socket is ready), anything else a
+ * KITLS_E_* code of the core or a KITLS_KTLS_E_* code of this layer (both
+ * below -4095).  kitls_strerror() describes them all.
  *
  * The injectable system call table (struct kitls_ktls_ops) lets tests run
  * this layer against a fake kernel.  See docs/ktls.md.
@@ -40,31 +39,19 @@
 extern "C" {
 #endif
 
-/** A failed system call, as a return code: KITLS_KTLS_E_SYS(errno). */
-#define KITLS_KTLS_E_SYS(e) (-1000 - (e))
-/** 1 if a return code is a system error. */
-#define KITLS_KTLS_IS_SYS(r) ((r) <= -1000)
-/** The errno of a system error code. */
-#define KITLS_KTLS_ERRNO(r) (-1000 - (r))
-/** The socket would block: wait for it and call again. */
-#define KITLS_KTLS_E_AGAIN KITLS_KTLS_E_SYS(11 /* EAGAIN */)
-
-/** Errors of this layer (the range -200..-299 is free in the core). */
+/** Errors of this layer, in the core's class-tagged space (kitls.h):
+ *  kitls_strerror() and kitls_error_alert() know them. */
 enum kitls_ktls_error {
     /** The peer updated its keys (or we must update ours) and the kernel
      *  cannot take new keys (no TLS 1.3 rekey before Linux 6.14); the
-     *  connection was ended (a fatal alert was sent when possible). */
-    KITLS_KTLS_E_REKEY_UNSUPPORTED = -200,
+     *  connection was ended (internal_error was sent when possible). */
+    KITLS_KTLS_E_REKEY_UNSUPPORTED = KITLS_ERR_CODE(KITLS_ERR_CLASS_SELF_ALERT, 200, 80),
     /** Installing keys failed after the point of no return: the
-     *  connection cannot continue. */
-    KITLS_KTLS_E_INSTALL = -201,
-    /** The transport ended without close_notify. */
-    KITLS_KTLS_E_TRUNCATED = -202,
+     *  connection cannot continue (internal_error was sent when possible). */
+    KITLS_KTLS_E_INSTALL = KITLS_ERR_CODE(KITLS_ERR_CLASS_SELF_ALERT, 201, 80),
+    /** The transport ended without close_notify (no alert). */
+    KITLS_KTLS_E_TRUNCATED = KITLS_ERR_CODE(KITLS_ERR_CLASS_LOCAL, 202, 0),
 };
-
-/** Description of any code returned by this layer (including core codes
- *  and system errors). */
-KITLS_API const char *kitls_ktls_strerror(int err);
 
 /* ------------------------------------------------------------------ */
 /* System calls (injectable)                                           */
@@ -119,7 +106,7 @@ enum kitls_ktls_rekey_policy {
  * Probe once whether this kernel accepts new TLS 1.3 keys on a kTLS
  * socket: a loopback TCP connection gets TLS_TX twice (dummy keys; no
  * byte is sent).  Returns 1 (rekey works), 0 (EBUSY or other refusal:
- * no rekey), or a negative code when kTLS itself is missing or the probe
+ * no rekey), or -errno when kTLS itself is missing or the probe
  * could not run.  With ops NULL (the real kernel) the result is cached.
  */
 KITLS_API int kitls_ktls_probe_rekey(const struct kitls_ktls_ops *ops);
@@ -177,7 +164,7 @@ KITLS_API KITLS_WUR int kitls_ktls_set_key_update_limit(kitls_ktls *k, uint64_t 
  * Drive the handshake on the socket, reading exactly one record at a time
  * so that no byte past the handshake is taken from the socket (RX can then
  * move to the kernel without handing anything over).  Returns 0 once
- * established, KITLS_KTLS_E_AGAIN on a non-blocking socket that would
+ * established, -EAGAIN on a non-blocking socket that would
  * block, or an error (a pending alert has been sent when possible).
  * Optional: an application may drive the handshake itself.
  */
@@ -189,7 +176,7 @@ KITLS_API KITLS_WUR int kitls_ktls_handshake(kitls_ktls *k);
  * and the rekey policy.  Records the core already read past the handshake
  * are processed first (their plaintext is kept and returned first by
  * kitls_ktls_recv()); a partly received record is completed from the
- * socket (this may return KITLS_KTLS_E_AGAIN: call again).
+ * socket (this may return -EAGAIN: call again).
  *
  * Returns 0 whether or not the kernel took over: see
  * kitls_ktls_is_offloaded() and kitls_ktls_reason().  Kernels without
@@ -221,7 +208,7 @@ KITLS_API void kitls_ktls_rekeys(const kitls_ktls *k, unsigned *tx, unsigned *rx
  * the data through the kernel, with a KeyUpdate when the AEAD limit comes
  * near.  Userspace: encrypt with the core and send.  Returns the number
  * of bytes taken (> 0; may be less than len on a non-blocking socket),
- * KITLS_KTLS_E_AGAIN, or an error.
+ * -EAGAIN, or an error.
  */
 KITLS_API KITLS_WUR ssize_t kitls_ktls_send(kitls_ktls *k, const void *buf, size_t len);
 
@@ -229,8 +216,8 @@ KITLS_API KITLS_WUR ssize_t kitls_ktls_send(kitls_ktls *k, const void *buf, size
  * Receive application data.  Non-data records met on the way go to the
  * core (tickets, KeyUpdate: new RX keys are installed, the answer to
  * update_requested is sent; alerts).  Returns bytes read (> 0), 0 after
- * the peer's close_notify, KITLS_KTLS_E_AGAIN, KITLS_KTLS_E_TRUNCATED
- * (TCP end without close_notify), or an error.  KITLS_KTLS_E_AGAIN may
+ * the peer's close_notify, -EAGAIN, KITLS_KTLS_E_TRUNCATED
+ * (TCP end without close_notify), or an error.  -EAGAIN may
  * also mean that our own pending records (e.g. the answer to a KeyUpdate)
  * could not be sent: wait for writability too when kitls_conn_wants()
  * has KITLS_WANT_WRITE.
@@ -245,7 +232,7 @@ KITLS_API KITLS_WUR ssize_t kitls_ktls_recv(kitls_ktls *k, void *buf, size_t len
  * KeyUpdate).  Returns 0 (retry the plain read), 1 after close_notify,
  * 2 when the record was application data after all (kept: read it with
  * kitls_ktls_recv(), which returns it first, before the plain read),
- * KITLS_KTLS_E_AGAIN, or an error.
+ * -EAGAIN, or an error.
  */
 KITLS_API KITLS_WUR int kitls_ktls_recv_control(kitls_ktls *k);
 
@@ -254,13 +241,13 @@ KITLS_API KITLS_WUR int kitls_ktls_recv_control(kitls_ktls *k);
  * (the kernel encrypts, no copy to userspace); otherwise read it and
  * encrypt in userspace.  Sends up to count bytes from *offset and advances
  * *offset.  Returns bytes sent (> 0; 0 at end of file),
- * KITLS_KTLS_E_AGAIN, or an error.
+ * -EAGAIN, or an error.
  */
 KITLS_API KITLS_WUR ssize_t kitls_ktls_sendfile(kitls_ktls *k, int in_fd, off_t *offset,
                                                 size_t count);
 
 /** Send the core's pending output (records it produced on its own).
- *  Returns 0, KITLS_KTLS_E_AGAIN or an error. */
+ *  Returns 0, -EAGAIN or an error. */
 KITLS_API KITLS_WUR int kitls_ktls_flush(kitls_ktls *k);
 
 /** Update our sending keys (and ask the peer to update with request):
@@ -288,7 +275,7 @@ KITLS_API KITLS_WUR int kitls_ktls_close(kitls_ktls *k);
  * current key has no record left, sends a KeyUpdate and installs the new
  * TX key (as kitls_ktls_send() does).  Returns the bytes the caller may
  * send now (<= bytes; every byte when TX is not offloaded),
- * KITLS_KTLS_E_AGAIN (a control record waits for the socket: call again
+ * -EAGAIN (a control record waits for the socket: call again
  * when it is writable), or an error (KITLS_KTLS_E_REKEY_UNSUPPORTED on a
  * kernel that cannot rekey, after a fatal alert).
  */

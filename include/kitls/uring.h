@@ -26,11 +26,17 @@
  * own SQEs must not use the tag in their top byte.
  *
  * Functions return 0 (or a byte count) on success and -errno on failure.
- * A connection's close reason (EV_CLOSED) is 0, -errno or a
- * KITLS_URING_R_* code; a TLS failure is KITLS_URING_R_TLS with the
- * core's (or kTLS layer's) code in the event's tls_error, because the
- * core's KITLS_E_* values overlap -errno (-104 is both KITLS_E_CRYPTO
- * and -ECONNRESET).
+ * A connection's close reason (EV_CLOSED) is one int in the one error
+ * space of kitls.h (kitls_strerror() describes it):
+ *   - 0: orderly close (close_notify both ways);
+ *   - -errno: a system failure, and also -ETIMEDOUT (handshake or close
+ *     timed out) and -ECANCELED (kitls_uring_abort() or kitls_uring_free());
+ *   - KITLS_E_EOF: the TCP stream ended without close_notify (a reset
+ *     reported by the kernel is -ECONNRESET);
+ *   - any other KITLS_E_* or KITLS_KTLS_E_* code: the TLS failure itself
+ *     (KITLS_ERR_IS_PEER_ALERT() when the peer sent a fatal alert).
+ * A connection accepted above max_conns never becomes a connection: its
+ * socket is closed at once and counted in the stats (overloads), no event.
  *
  * Opcodes are probed at run time (io_uring_get_probe_ring): multishot
  * accept, IORING_OP_SHUTDOWN, IORING_OP_SPLICE and cancel fall back to
@@ -163,9 +169,7 @@ struct kitls_uring_event {
     void *user;                          /**< kitls_uring_conn_set_user() value */
     const uint8_t *data;                 /**< EV_DATA */
     size_t len;                          /**< EV_DATA, EV_SENT */
-    int reason;                          /**< EV_CLOSED: 0, -errno or KITLS_URING_R_* */
-    int tls_error;                       /**< EV_CLOSED with KITLS_URING_R_TLS: KITLS_E_* or
-                                              KITLS_KTLS_E_* (kitls_ktls_strerror()) */
+    int reason;                          /**< EV_CLOSED: 0, -errno or a KITLS_E_* code */
     const struct kitls_uring_info *info; /**< EV_HANDSHAKE */
 };
 
@@ -175,19 +179,6 @@ struct kitls_uring_event {
  *  reports an event and frees it only after the callback returned (in
  *  EV_CLOSED, calls on it do nothing or return -ENOTCONN). */
 typedef void (*kitls_uring_event_fn)(void *ctx, const struct kitls_uring_event *ev);
-
-/** Close reasons besides 0 and -errno (range -300..-399, above any errno). */
-enum kitls_uring_reason {
-    KITLS_URING_R_TIMEOUT = -300,  /**< handshake or close timed out */
-    KITLS_URING_R_ABORTED = -301,  /**< kitls_uring_abort() or kitls_uring_free() */
-    KITLS_URING_R_RESET = -302,    /**< TCP end (or reset) without close_notify */
-    KITLS_URING_R_OVERLOAD = -303, /**< accepted above max_conns: closed at once */
-    KITLS_URING_R_TLS = -304,      /**< TLS failure (alert sent or received): see tls_error */
-};
-
-/** Description of a close reason (0, -errno or KITLS_URING_R_*) or of a
- *  function's -errno return. */
-KITLS_API const char *kitls_uring_strerror(int err);
 
 /* ------------------------------------------------------------------ */
 /* Driver                                                              */
@@ -212,7 +203,7 @@ KITLS_API KITLS_WUR int kitls_uring_new(kitls_uring **out, struct io_uring *ring
  */
 KITLS_API void kitls_uring_free(kitls_uring *u);
 /** Abort all connections and stop all listeners (EV_CLOSED is reported
- *  for each, reason KITLS_URING_R_ABORTED).  Idempotent. */
+ *  for each, reason -ECANCELED).  Idempotent. */
 KITLS_API void kitls_uring_shutdown(kitls_uring *u);
 /** Operations of the driver still in the kernel. */
 KITLS_API unsigned kitls_uring_inflight(const kitls_uring *u);
@@ -314,7 +305,7 @@ KITLS_API KITLS_WUR int kitls_uring_sendfile(kitls_uring_conn *c, int fd, off_t 
  */
 KITLS_API int kitls_uring_close(kitls_uring_conn *c);
 /** Abort: cancel in-flight operations and reset the connection (TCP RST,
- *  no close_notify).  EV_CLOSED follows with KITLS_URING_R_ABORTED. */
+ *  no close_notify).  EV_CLOSED follows with -ECANCELED. */
 KITLS_API void kitls_uring_abort(kitls_uring_conn *c);
 /**
  * Update our sending keys (RFC 8446 §4.6.3), asking the peer to update

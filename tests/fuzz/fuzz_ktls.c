@@ -10,6 +10,7 @@
  * Input: sel(1) (suite = sel % 3; the offloaded side is the client when
  * sel & 4) then the entries.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,14 +84,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* What the kernel sent (KeyUpdate answers, alerts) is dropped. */
         free(fk.out.p);
         memset(&fk.out, 0, sizeof(fk.out));
-        if (r < 0 && r != KITLS_KTLS_E_AGAIN)
+        if (r < 0 && r != -EAGAIN)
             break;
     }
     if (getenv("FZ_DEBUG")) {
         unsigned tx, rx;
         kitls_ktls_rekeys(k, &tx, &rx);
         fprintf(stderr, "fuzz: ktls %s rekeys tx %u rx %u error %s\n",
-                me_client ? "client" : "server", tx, rx, kitls_error_string(kitls_conn_error(me)));
+                me_client ? "client" : "server", tx, rx, kitls_strerror(kitls_conn_error(me)));
     }
     kitls_ktls_free(k);
     kitls_conn_free(c);

@@ -287,6 +287,11 @@ static ssize_t fk_sendmsg(void *ctx, int fd, const struct msghdr *msg, int flags
         fk->eagain_sends--;
         return -EAGAIN;
     }
+    if (fk->fail_sendmsg) {
+        int e = fk->fail_sendmsg;
+        fk->fail_sendmsg = 0;
+        return -e;
+    }
     int type = 23;
     for (struct cmsghdr *cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR((struct msghdr *)msg, cm))
         if (cm->cmsg_level == SOL_TLS && cm->cmsg_type == TLS_SET_RECORD_TYPE) {
@@ -318,6 +323,11 @@ static ssize_t fk_recvmsg(void *ctx, int fd, struct msghdr *msg, int flags)
     struct fk *fk = ctx;
     (void)fd;
     (void)flags;
+    if (fk->fail_recvmsg) {
+        int e = fk->fail_recvmsg;
+        fk->fail_recvmsg = 0;
+        return -e;
+    }
     uint8_t *dst = msg->msg_iov[0].iov_base;
     size_t cap = msg->msg_iov[0].iov_len;
     if (!fk->rx.on) {

@@ -39,6 +39,8 @@ struct fk {
     int no_chacha;        /* TLS_CIPHER_CHACHA20_POLY1305 -> EINVAL (< 5.11) */
     size_t max_write;     /* sendmsg/sendfile take at most this much (0: all) */
     int eagain_sends;     /* the next N sendmsg calls answer EAGAIN */
+    int fail_sendmsg;     /* the next sendmsg answers -this */
+    int fail_recvmsg;     /* the next recvmsg answers -this */
     int fail_setsockopt;  /* the next SOL_TLS setsockopt answers -this */
     int no_rx_getsockopt; /* getsockopt TLS_RX -> ENOPROTOOPT */
     /* state of the one fake socket (fd FK_FD) */

@@ -16,6 +16,7 @@
  * Prints "heap per connection: ..." lines; exit 77 without kTLS, 1 when
  * the offloaded figure is above its 2048-byte target.
  */
+#include <errno.h>
 #include <malloc.h>
 #include <poll.h>
 #include <stdio.h>
@@ -54,13 +55,13 @@ static int one(kitls_config *scfg, kitls_config *ccfg, unsigned mode, struct hel
         kitls_ktls_new(&bk, b, h->fd[0], NULL) || kitls_ktls_set_mode(h->k, mode ? mode : 1) ||
         kitls_ktls_set_rekey_policy(h->k, KITLS_KTLS_REKEY_CLOSE))
         return -1;
-    int ra = KITLS_KTLS_E_AGAIN, rb = KITLS_KTLS_E_AGAIN;
+    int ra = -EAGAIN, rb = -EAGAIN;
     for (int i = 0; i < 20000 && (ra || rb); i++) {
         if (ra)
             ra = kitls_ktls_handshake(h->k);
         if (rb)
             rb = kitls_ktls_handshake(bk);
-        if ((ra && ra != KITLS_KTLS_E_AGAIN) || (rb && rb != KITLS_KTLS_E_AGAIN))
+        if ((ra && ra != -EAGAIN) || (rb && rb != -EAGAIN))
             return -1;
         struct pollfd pf[2] = {{h->fd[0], POLLIN, 0}, {h->fd[1], POLLIN, 0}};
         if (ra || rb)

@@ -48,8 +48,8 @@ static void me_to_peer(struct env *e, size_t len, unsigned seed)
     for (int guard = 0; got < len && guard < 100000; guard++) {
         if (sent < len) {
             ssize_t r = kitls_ktls_send(e->k, src + sent, len - sent);
-            if (r != KITLS_KTLS_E_AGAIN) {
-                ck_assert_msg(r > 0, "send: %s", kitls_ktls_strerror((int)r));
+            if (r != -EAGAIN) {
+                ck_assert_msg(r > 0, "send: %s", kitls_strerror((int)r));
                 sent += (size_t)r;
             }
         }
@@ -57,7 +57,7 @@ static void me_to_peer(struct env *e, size_t len, unsigned seed)
         int r;
         while ((r = kitls_conn_read(e->peer, dst + got, len - got)) > 0)
             got += (size_t)r;
-        ck_assert_msg(r == KITLS_E_WANT_READ || got == len, "peer read: %s", kitls_error_string(r));
+        ck_assert_msg(r == KITLS_E_WANT_READ || got == len, "peer read: %s", kitls_strerror(r));
     }
     ck_assert_uint_eq(got, len);
     ck_assert(memcmp(src, dst, len) == 0);
@@ -76,9 +76,9 @@ static void peer_to_me(struct env *e, size_t len, unsigned seed, size_t chunk)
         fk_pump(&e->fk, e->peer);
         size_t want = len - got < chunk ? len - got : chunk;
         ssize_t r = kitls_ktls_recv(e->k, dst + got, want);
-        if (r == KITLS_KTLS_E_AGAIN)
+        if (r == -EAGAIN)
             continue;
-        ck_assert_msg(r > 0, "recv: %s", kitls_ktls_strerror((int)r));
+        ck_assert_msg(r > 0, "recv: %s", kitls_strerror((int)r));
         got += (size_t)r;
     }
     ck_assert_uint_eq(got, len);
@@ -194,10 +194,10 @@ START_TEST(queued_key_updates)
     /* kitls_ktls_key_update() waits (AGAIN) while a record is pending; the
      * core can still queue several (answers to the peer's requests, the
      * AEAD limit, or an application calling the core directly). */
-    ck_assert_int_eq(kitls_ktls_key_update(e.k, 0), KITLS_KTLS_E_AGAIN); /* queued */
+    ck_assert_int_eq(kitls_ktls_key_update(e.k, 0), -EAGAIN); /* queued */
     ck_assert_int_eq(kitls_conn_key_update(e.me, 0), 0);
     ck_assert_int_eq(kitls_conn_key_update(e.me, 1), 0);
-    ck_assert_int_eq(kitls_ktls_key_update(e.k, 0), KITLS_KTLS_E_AGAIN);
+    ck_assert_int_eq(kitls_ktls_key_update(e.k, 0), -EAGAIN);
     e.fk.eagain_sends = 0;
     me_to_peer(&e, 1000, 21); /* the KeyUpdate leaves first, then the data */
     unsigned tx, rx;
@@ -299,7 +299,7 @@ START_TEST(no_rekey_close)
     /* The peer learns why: a fatal internal_error alert. */
     fk_pump(&e.fk, e.peer);
     int r = kitls_conn_read(e.peer, buf, sizeof(buf));
-    ck_assert_int_eq(r, KITLS_E_ALERT_RECEIVED);
+    ck_assert_int_eq(r, KITLS_E_PEER_ALERT(80));
     ck_assert_int_eq(kitls_conn_peer_alert(e.peer), 80);
     env_free(&e);
 
@@ -371,7 +371,7 @@ START_TEST(eio_then_control)
     ck_assert_int_eq(e.sessions, 2);
     ck_assert_int_eq(e.ops.recvmsg(e.ops.ctx, 100, &m, 0), (int)sizeof(d));
     ck_assert(memcmp(buf, d, sizeof(d)) == 0);
-    ck_assert_int_eq(kitls_ktls_recv_control(e.k), KITLS_KTLS_E_AGAIN);
+    ck_assert_int_eq(kitls_ktls_recv_control(e.k), -EAGAIN);
     env_free(&e);
 }
 END_TEST
@@ -423,9 +423,43 @@ START_TEST(partial_writes)
     e.fk.max_write = 0;
     e.fk.eagain_sends = 1;
     uint8_t d[10] = {0};
-    ck_assert_int_eq(kitls_ktls_send(e.k, d, sizeof(d)), KITLS_KTLS_E_AGAIN);
+    ck_assert_int_eq(kitls_ktls_send(e.k, d, sizeof(d)), -EAGAIN);
     me_to_peer(&e, 100, 27);
     env_free(&e);
+}
+END_TEST
+
+/* A system failure reaches the caller as the plain -errno, offloaded or
+ * not, and even for errno values that were also core codes before the
+ * class-tagged encoding (110: ETIMEDOUT and the old KITLS_E_DECODE). */
+START_TEST(sys_errors_plain)
+{
+    for (int off = 0; off < 2; off++) {
+        struct env e;
+        env_new(&e, KITLS_AES_128_GCM_SHA256, 1);
+        e.fk.no_module = !off;
+        ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+        ck_assert_int_eq(kitls_ktls_is_offloaded(e.k, KITLS_DIR_TX), off);
+        uint8_t d[10] = {0};
+        e.fk.fail_sendmsg = EPIPE;
+        ssize_t r = kitls_ktls_send(e.k, d, sizeof(d));
+        ck_assert_int_eq(r, -EPIPE);
+        ck_assert(KITLS_ERR_IS_ERRNO(r));
+        ck_assert_int_eq(kitls_ktls_errno(e.k), EPIPE);
+        ck_assert_str_eq(kitls_strerror((int)r), strerror(EPIPE));
+        env_free(&e);
+
+        env_new(&e, KITLS_AES_128_GCM_SHA256, 1);
+        e.fk.no_module = !off;
+        ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+        ck_assert_int_eq(kitls_ktls_is_offloaded(e.k, KITLS_DIR_RX), off);
+        e.fk.fail_recvmsg = ETIMEDOUT;
+        r = kitls_ktls_recv(e.k, d, sizeof(d));
+        ck_assert_int_eq(r, -ETIMEDOUT);
+        ck_assert_int_eq(kitls_error_alert((int)r), 80); /* not decode_error (50) */
+        ck_assert_str_eq(kitls_strerror((int)r), strerror(ETIMEDOUT));
+        env_free(&e);
+    }
 }
 END_TEST
 
@@ -470,7 +504,7 @@ START_TEST(fallbacks)
     ck_assert_int_eq(kitls_ktls_probe_rekey(&o), 1);
     struct fk fk2 = {.no_module = 1};
     o = fk_ops(&fk2);
-    ck_assert_int_eq(kitls_ktls_probe_rekey(&o), KITLS_KTLS_E_SYS(ENOENT));
+    ck_assert_int_eq(kitls_ktls_probe_rekey(&o), -ENOENT);
 }
 END_TEST
 
@@ -584,10 +618,11 @@ START_TEST(api_misuse)
     ck_assert_int_eq(kitls_ktls_set_mode(k, 4), KITLS_E_INVALID_ARG);
     ck_assert_int_eq(kitls_ktls_set_rekey_support(k, 2), KITLS_E_INVALID_ARG);
     ck_assert_int_eq(kitls_ktls_reason(k, KITLS_DIR_TX), KITLS_KTLS_R_NOT_ENABLED);
-    ck_assert_str_eq(kitls_ktls_strerror(KITLS_KTLS_E_SYS(EBUSY)), strerror(EBUSY));
-    ck_assert_int_eq(KITLS_KTLS_ERRNO(KITLS_KTLS_E_SYS(EIO)), EIO);
-    ck_assert(KITLS_KTLS_IS_SYS(KITLS_KTLS_E_AGAIN));
-    ck_assert(!KITLS_KTLS_IS_SYS(KITLS_E_DECODE));
+    ck_assert_str_eq(kitls_strerror(-EBUSY), strerror(EBUSY));
+    ck_assert(KITLS_ERR_IS_ERRNO(-EIO));
+    ck_assert(KITLS_ERR_IS_ERRNO(-EAGAIN));
+    ck_assert(!KITLS_ERR_IS_ERRNO(KITLS_E_DECODE));
+    ck_assert(!KITLS_ERR_IS_ERRNO(KITLS_KTLS_E_TRUNCATED));
     kitls_ktls_free(k);
     kitls_ktls_free(NULL);
     kitls_conn_free(c);
@@ -616,6 +651,7 @@ int main(void)
     tcase_add_test(t, ekeyexpired);
     tcase_add_loop_test(t, partial_writes, 0, 3);
     tcase_add_test(t, fallbacks);
+    tcase_add_test(t, sys_errors_plain);
     tcase_add_loop_test(t, sendfile_both, 0, 6);
     tcase_add_loop_test(t, drain_before_rx, 0, 3);
     tcase_add_test(t, in_needed);

@@ -170,13 +170,13 @@ static int deliver(kitls_config *cfg, const struct rp_flight *fl, int want, cons
         return 0;
     }
     r = kitls_conn_feed(s, fl->bytes, fl->len);
-    EXPECT(r == 0, "feed: %s\n", kitls_error_string(r));
+    EXPECT(r == 0, "feed: %s\n", kitls_strerror(r));
     r = kitls_conn_handshake(s);
     while (r == KITLS_E_EARLY_DATA) {
         early_events++;
         int n = kitls_conn_read_early_data(s, buf + got, cap - got);
         if (n <= 0) {
-            EXPECT(n > 0, "KITLS_E_EARLY_DATA but read_early_data: %s\n", kitls_error_string(n));
+            EXPECT(n > 0, "KITLS_E_EARLY_DATA but read_early_data: %s\n", kitls_strerror(n));
             break;
         }
         got += (size_t)n;
@@ -191,15 +191,15 @@ static int deliver(kitls_config *cfg, const struct rp_flight *fl, int want, cons
     if (verbose)
         printf("  %s delivery: handshake=%s status=%d resumed=%d early=%zu bytes in %d events, "
                "%zu bytes out\n",
-               what, r == KITLS_E_WANT_READ ? "want_read" : kitls_error_string(r), status, resumed,
-               got, early_events, out_len);
+               what, r == KITLS_E_WANT_READ ? "want_read" : kitls_strerror(r), status, resumed, got,
+               early_events, out_len);
 
     switch (want) {
     case RP_ACCEPT:
     case RP_REJECT:
     case RP_FALLBACK:
         EXPECT(r == KITLS_E_WANT_READ, "handshake returned %s (waiting for the client expected)\n",
-               kitls_error_string(r));
+               kitls_strerror(r));
         EXPECT(so.sh_seen, "no ServerHello in the server's output\n");
         EXPECT(!so.early_ext_in_sh, "early_data extension in the ServerHello\n");
         EXPECT(so.suite == kitls_suite_by_name(fl->suite), "server chose suite %04x, not %s\n",
@@ -208,9 +208,9 @@ static int deliver(kitls_config *cfg, const struct rp_flight *fl, int want, cons
         break;
     case RP_DECRYPT_ERROR:
         EXPECT(r == KITLS_E_DECRYPT_ERROR, "handshake returned %s, not decrypt_error\n",
-               kitls_error_string(r));
+               kitls_strerror(r));
         EXPECT(kitls_conn_error(s) == KITLS_E_DECRYPT_ERROR, "sticky error %s\n",
-               kitls_error_string(kitls_conn_error(s)));
+               kitls_strerror(kitls_conn_error(s)));
         EXPECT(so.alert_desc == 51, "alert queued: %d (decrypt_error = 51)\n", so.alert_desc);
         EXPECT(!so.sh_seen, "a ServerHello was sent before the failure\n");
         EXPECT(status != KITLS_EARLY_ACCEPTED, "early data accepted\n");

@@ -293,7 +293,7 @@ int rp_handshake(kitls_conn *c, kitls_conn *s)
             break;
     }
     if (cr || sr)
-        fprintf(stderr, "handshake failed: client %s, server %s\n", kitls_error_string(cr),
-                kitls_error_string(sr));
+        fprintf(stderr, "handshake failed: client %s, server %s\n", kitls_strerror(cr),
+                kitls_strerror(sr));
     return cr == 0 && sr == 0 ? 0 : -1;
 }

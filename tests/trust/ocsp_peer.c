@@ -98,7 +98,7 @@ static int client(int argc, char **argv)
         if (kitls_conn_close(c) == 0)
             flush_out(c, fd);
     } else {
-        printf("error %s ocsp=%d: %s\n", kitls_error_string(r), kitls_conn_ocsp_status(c),
+        printf("error %s ocsp=%d: %s\n", kitls_strerror(r), kitls_conn_ocsp_status(c),
                kitls_conn_verify_detail(c));
     }
     close(fd);
@@ -122,7 +122,7 @@ static int server(int argc, char **argv)
         int r = der ? kitls_config_set_ocsp_staple(cfg, 0, der, n) : KITLS_E_CONFIG;
         free(der);
         if (r) {
-            fprintf(stderr, "ocsp_peer: staple refused: %s\n", kitls_error_string(r));
+            fprintf(stderr, "ocsp_peer: staple refused: %s\n", kitls_strerror(r));
             return 2;
         }
     }
@@ -158,7 +158,7 @@ static int server(int argc, char **argv)
             ;
         printf("server ok\n");
     } else {
-        printf("server error %s\n", kitls_error_string(r));
+        printf("server error %s\n", kitls_strerror(r));
     }
     close(fd);
     close(ls);

@@ -93,9 +93,9 @@ static int handshake(const char *cafile, const char *chainfile, const char *keyf
         move(s, c);
     }
     int ret = cr;
-    if (cr == KITLS_E_ALERT_RECEIVED && sr != 0 && sr != KITLS_E_ALERT_RECEIVED) {
+    if (KITLS_ERR_IS_PEER_ALERT(cr) && sr != 0 && !KITLS_ERR_IS_PEER_ALERT(sr)) {
         /* The server gave up before the client saw the chain. */
-        *why = kitls_error_string(sr);
+        *why = kitls_strerror(sr);
         ret = 1;
     }
     snprintf(detail, dlen, "%s", kitls_conn_verify_detail(c));
@@ -142,12 +142,12 @@ int main(int argc, char **argv)
     if (v == 0)
         printf("accept");
     else
-        printf("reject %s", kitls_error_string(v));
+        printf("reject %s", kitls_strerror(v));
     printf("\t%s", v ? vdetail : "-");
     if (h == 1)
         printf("\thandshake: not run (%s)\n", why);
     else
-        printf("\thandshake: %s\n", h ? kitls_error_string(h) : "ok");
+        printf("\thandshake: %s\n", h ? kitls_strerror(h) : "ok");
     if (h != 1 && h != v) {
         fprintf(stderr, "trust_verify: verify path %d but handshake %d (%s)\n", v, h, hdetail);
         return 2;

@@ -223,7 +223,7 @@ START_TEST(test_server_finished_length)
     ck_assert_int_eq(feed_sealed(s, 22, m, n), 0);
     int ret = kitls_conn_handshake(s);
     ck_assert_msg(ret == KITLS_E_DECODE, "declared %u: %d (%s)", declared, ret,
-                  kitls_error_string(ret));
+                  kitls_strerror(ret));
     ck_assert_int_eq(kitls_error_alert(ret), 50);
     kitls_conn_free(c);
     kitls_conn_free(s);
@@ -284,7 +284,7 @@ START_TEST(test_client_finished_length)
     plain[plen++] = 0;
     ck_assert_int_eq(feed_sealed(c, 22, plain, plen), 0);
     int ret = kitls_conn_handshake(c);
-    ck_assert_msg(ret == KITLS_E_DECODE, "%d (%s)", ret, kitls_error_string(ret));
+    ck_assert_msg(ret == KITLS_E_DECODE, "%d (%s)", ret, kitls_strerror(ret));
     free(flight);
     kitls_conn_free(c);
     kitls_conn_free(s);
@@ -312,7 +312,7 @@ START_TEST(test_key_update_length)
             ck_assert_int_eq(feed_sealed(rx, 22, m, n), 0);
             int ret = kitls_conn_read(rx, buf, sizeof(buf));
             ck_assert_msg(ret == KITLS_E_DECODE, "len %u to %s: %d (%s)", lens[i],
-                          to_server ? "server" : "client", ret, kitls_error_string(ret));
+                          to_server ? "server" : "client", ret, kitls_strerror(ret));
             kitls_conn_free(c);
             kitls_conn_free(s);
         }

@@ -58,7 +58,7 @@ START_TEST(test_no_server_name_refused)
     const uint8_t *p;
     ck_assert_uint_eq(kitls_conn_out_peek(c, &p), 0);
     ck_assert_int_eq(kitls_error_alert(KITLS_E_NO_SERVER_NAME), -1);
-    ck_assert_ptr_nonnull(strstr(kitls_error_string(KITLS_E_NO_SERVER_NAME), "server name"));
+    ck_assert_ptr_nonnull(strstr(kitls_strerror(KITLS_E_NO_SERVER_NAME), "server name"));
     ck_assert_ptr_nonnull(strstr(kitls_conn_verify_detail(c), "kitls_conn_set_server_name"));
     kitls_conn_free(c);
     kitls_conn_free(s);
@@ -395,7 +395,7 @@ START_TEST(test_resume_without_sigalgs)
     ck_assert_int_eq(ch_has_ext(ch, n, 13), 0);
     int alert, psk;
     int ret = serve(scfg, ch, n, &alert, &psk);
-    ck_assert_msg(ret == KITLS_E_WANT_READ, "server: %d (%s)", ret, kitls_error_string(ret));
+    ck_assert_msg(ret == KITLS_E_WANT_READ, "server: %d (%s)", ret, kitls_strerror(ret));
     ck_assert_int_eq(alert, -1);
     ck_assert_int_eq(psk, 1);
     kitls_session_free(sess);
