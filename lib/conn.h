@@ -114,11 +114,9 @@ struct kitls_conn {
     uint32_t early_in;   /* server: early bytes received */
     uint32_t skip_early; /* server: rejected early bytes still skippable */
 
-    /* offload */
-    int tx_off, rx_off; /* direction handed to the caller */
-    int rx_rekey;       /* RX keys changed since the last export */
-    size_t rekey_at[4]; /* TX offloaded: KeyUpdate record ends here in out */
-    size_t n_rekey;
+    /* offload: the rows of rx/tx say who protects records; this is the
+     * object handed to the caller (offload.c), NULL until asked for */
+    struct kitls_offload *offload;
 
     /* OCSP */
     int status_requested;  /* server: client sent status_request */
@@ -237,6 +235,10 @@ int kitls_early_client_send(kitls_conn *c);
 /** Server: decide whether to accept the offered early data. */
 int kitls_early_server_decide(kitls_conn *c);
 void kitls_early_store_free(struct kitls_replay_store *st);
+
+/* offload.c */
+/** Free the connection's offload object (NULL allowed). */
+void kitls_offload_free(struct kitls_offload *o);
 
 /* ocsp.c */
 /** Client: check the stapled response (c->staple) for leaf/issuer. */
