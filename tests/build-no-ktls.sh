@@ -33,10 +33,10 @@ for f in include/kitls/ktls.h include/kitls/uring.h lib/pkgconfig/kitls-ktls.pc;
 done
 ls "$d"/lib/libkitls-ktls* "$d"/lib/libkitls-uring* >/dev/null 2>&1 &&
     fail "libkitls-ktls or libkitls-uring installed without kTLS"
-nm -D --defined-only "$d/lib/libkitls.so" | grep -q ' T kitls_conn_new$' ||
-    fail "libkitls.so lacks kitls_conn_new"
-! nm -D --defined-only "$d/lib/libkitls.so" | grep -q ' T kitls_ktls_' ||
-    fail "libkitls.so exports kitls_ktls_* symbols"
+# (nm into a file: grep -q closing the pipe early would fail under pipefail)
+nm -D --defined-only "$d/lib/libkitls.so" >"$work/syms" || fail "nm libkitls.so"
+grep -q ' T kitls_conn_new$' "$work/syms" || fail "libkitls.so lacks kitls_conn_new"
+! grep -q ' T kitls_ktls_' "$work/syms" || fail "libkitls.so exports kitls_ktls_* symbols"
 
 # A program against the installed core (header, pkg-config file, library).
 cat >"$work/use.c" <<'C'
