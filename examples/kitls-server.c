@@ -397,13 +397,14 @@ static int send_file(int fd, kitls_conn *c, const struct ex_opts *o)
 {
     uint64_t sent;
     double secs;
+    kitls_offload *off = NULL;
     int rc = ex_sendfile(fd, c, o->sendfile, &sent, &secs);
+    int kernel = ex_ktls_active() && kitls_offload_get(c, &off) == 0 &&
+                 kitls_offload_is_offloaded(off, KITLS_DIR_TX);
 
     if (rc == 0 && !o->quiet)
         fprintf(stderr, "%s: sendfile: %llu bytes in %.3f s (%s)\n", prog, (unsigned long long)sent,
-                secs,
-                ex_ktls_active() && kitls_conn_is_offloaded(c, KITLS_DIR_TX) ? "kernel TLS"
-                                                                             : "userspace TLS");
+                secs, kernel ? "kernel TLS" : "userspace TLS");
     if (rc == 0 && o->print) {
         printf("sendfile: %llu bytes\n", (unsigned long long)sent);
         fflush(stdout);

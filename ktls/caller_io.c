@@ -112,7 +112,7 @@ int kitls_ktls_recv_record(kitls_ktls *k, uint8_t type, const uint8_t *p, size_t
     if (!k->off[KITLS_DIR_RX])
         return KITLS_E_STATE;
     ktls_rx_progress(k);
-    int ret = kitls_conn_feed_record(k->c, type, p, n);
+    int ret = kitls_offload_feed_record(k->o, type, p, n);
     if (ret == KITLS_E_CLOSED) {
         k->peer_closed = 1;
         return 1;

@@ -57,7 +57,7 @@ int ktls_rekey_refused(kitls_ktls *k)
         (void)ktls_send_raw(k, alert, sizeof(alert), KTLS_CT_ALERT);
     } else {
         const uint8_t *p;
-        int ignored = kitls_conn_send_alert(k->c, AL_INTERNAL_ERROR);
+        int ignored = kitls_offload_send_alert(k->o, AL_INTERNAL_ERROR);
         (void)ignored;
         size_t n = kitls_conn_out_peek(k->c, &p);
         ssize_t r = n ? ktls_send_raw(k, p, n, 0) : 0;
@@ -74,7 +74,7 @@ static int flush_records(kitls_ktls *k)
     const uint8_t *data;
     size_t len;
     int rekey;
-    while (kitls_conn_out_record(k->c, &type, &data, &len, &rekey)) {
+    while (kitls_offload_out_record(k->o, &type, &data, &len, &rekey)) {
         if (rekey && !k->rekey_ok)
             return ktls_rekey_refused(k);
         while (k->ctl_sent < len) {
@@ -87,7 +87,7 @@ static int flush_records(kitls_ktls *k)
             k->tx_records++;
         }
         k->ctl_sent = 0;
-        kitls_conn_out_record_done(k->c);
+        kitls_offload_out_record_done(k->o);
         if (rekey) {
             /* The KeyUpdate left under the old key: install the new one
              * before anything else is sent. */
@@ -127,7 +127,7 @@ static uint64_t tx_limit(const kitls_ktls *k)
 {
     if (k->limit)
         return k->limit;
-    uint64_t l = kitls_conn_key_update_limit(k->c); /* the config's, or the suite's default */
+    uint64_t l = kitls_offload_key_update_limit(k->o); /* the config's, or the suite's default */
     return l ? l : 1ull << 24;
 }
 
@@ -150,7 +150,7 @@ static int tx_budget(kitls_ktls *k, uint64_t records)
         return 0;
     if (!k->rekey_ok)
         return ktls_rekey_refused(k);
-    ret = kitls_conn_key_update(k->c, 0);
+    ret = kitls_offload_key_update(k->o, 0);
     if (ret)
         return ktls_fail(k, ret);
     return flush_records(k);
@@ -177,7 +177,7 @@ ssize_t kitls_ktls_send(kitls_ktls *k, const void *buf, size_t len)
     /* Each sendmsg without MSG_MORE ends the kernel's record, so chunks of
      * at most the peer's record size limit make records it accepts (the
      * kernel itself does not know that limit). */
-    size_t frag = kitls_conn_max_send_fragment(k->c), done = 0;
+    size_t frag = kitls_offload_max_send_fragment(k->o), done = 0;
     const uint8_t *p = buf;
     while (done < len) {
         size_t n = len - done;
@@ -213,8 +213,8 @@ ssize_t kitls_ktls_sendfile(kitls_ktls *k, int in_fd, off_t *offset, size_t coun
         return ret;
     if (!count)
         return 0;
-    size_t frag = kitls_conn_max_send_fragment(k->c);
     if (k->off[KITLS_DIR_TX]) {
+        size_t frag = kitls_offload_max_send_fragment(k->o);
         /* The kernel fills records up to 16 KiB from the file; with a
          * smaller peer record limit, one record per call. */
         size_t n = count;
@@ -254,7 +254,8 @@ int kitls_ktls_key_update(kitls_ktls *k, int request)
         return ret;
     if (k->off[KITLS_DIR_TX] && !k->rekey_ok)
         return ktls_rekey_refused(k);
-    ret = kitls_conn_key_update(k->c, request);
+    if ((ret = ktls_obj(k)) == 0)
+        ret = kitls_offload_key_update(k->o, request);
     if (ret)
         return ktls_fail(k, ret);
     return kitls_ktls_flush(k);
@@ -266,7 +267,8 @@ int kitls_ktls_close(kitls_ktls *k)
         return KITLS_E_INVALID_ARG;
     if (k->err)
         return k->err;
-    int ret = kitls_conn_close(k->c);
+    /* Before the handshake's end there is no offload object. */
+    int ret = ktls_obj(k) ? kitls_conn_close(k->c) : kitls_offload_close(k->o);
     if (ret)
         return ktls_fail(k, ret);
     return kitls_ktls_flush(k);
@@ -279,7 +281,7 @@ int kitls_ktls_close(kitls_ktls *k)
 /* After the core took a KeyUpdate: give the kernel the new RX keys. */
 int ktls_rx_rekey(kitls_ktls *k)
 {
-    if (!kitls_conn_rx_rekey_pending(k->c))
+    if (!kitls_offload_rx_rekey_pending(k->o))
         return 0;
     if (!k->rekey_ok)
         return ktls_rekey_refused(k);
@@ -308,7 +310,7 @@ void ktls_rx_progress(kitls_ktls *k)
     uint64_t seq;
     int ret = ktls_seq(k, KITLS_DIR_RX, &seq);
     if (ret || !seq || seq - 1 != k->rx_next)
-        kitls_conn_rx_data_seen(k->c);
+        kitls_offload_rx_data_seen(k->o);
     k->rx_next = ret || !seq ? UINT64_MAX : seq;
 }
 
@@ -316,7 +318,7 @@ void ktls_rx_progress(kitls_ktls *k)
 static int control_record(kitls_ktls *k, uint8_t type, const uint8_t *p, size_t n)
 {
     ktls_rx_progress(k);
-    int ret = kitls_conn_feed_record(k->c, type, p, n);
+    int ret = kitls_offload_feed_record(k->o, type, p, n);
     if (ret == KITLS_E_CLOSED) {
         k->peer_closed = 1;
         return 1;
@@ -364,7 +366,7 @@ static int recv_error(kitls_ktls *k, ssize_t r)
 {
     if (r == -EAGAIN || r == -EWOULDBLOCK || r == -EINTR)
         return -EAGAIN;
-    if (r == -EKEYEXPIRED && kitls_conn_rx_rekey_pending(k->c)) {
+    if (r == -EKEYEXPIRED && kitls_offload_rx_rekey_pending(k->o)) {
         /* The kernel paused after a KeyUpdate we have not answered. */
         int ret = ktls_rx_rekey(k);
         return ret ? ret : 0;
@@ -495,7 +497,7 @@ int kitls_ktls_recv_control(kitls_ktls *k)
         return KITLS_E_STATE;
     if (k->peer_closed)
         return 1;
-    if (kitls_conn_rx_rekey_pending(k->c))
+    if (kitls_offload_rx_rekey_pending(k->o))
         return ktls_rx_rekey(k);
     if (!ktls_rbuf(k))
         return KITLS_E_NOMEM;

@@ -151,6 +151,11 @@ int ktls_fail(kitls_ktls *k, int err)
     return err;
 }
 
+int ktls_obj(kitls_ktls *k)
+{
+    return k->o ? 0 : kitls_offload_get(k->c, &k->o);
+}
+
 /* ------------------------------------------------------------------ */
 /* Rekey probe                                                         */
 /* ------------------------------------------------------------------ */
@@ -316,7 +321,7 @@ int ktls_install(kitls_ktls *k, enum kitls_dir dir)
 {
     struct kitls_traffic_keys keys;
     uint8_t info[64];
-    int ret = kitls_conn_export_keys(k->c, dir, &keys);
+    int ret = kitls_offload_export_keys(k->o, dir, &keys);
     if (ret)
         return ret;
     size_t len = ktls_info_fill(info, &keys);
@@ -395,7 +400,7 @@ static int drain_core(kitls_ktls *k)
 {
     struct kitls_traffic_keys keys;
     for (;;) {
-        int ret = kitls_conn_export_keys(k->c, KITLS_DIR_RX, &keys);
+        int ret = kitls_offload_export_keys(k->o, KITLS_DIR_RX, &keys);
         OPENSSL_cleanse(&keys, sizeof(keys));
         if (!ret)
             return 0;
@@ -415,7 +420,7 @@ static int drain_core(kitls_ktls *k)
         }
         if (ret != KITLS_E_WANT_READ)
             return ret;
-        ret = kitls_conn_export_keys(k->c, KITLS_DIR_RX, &keys);
+        ret = kitls_offload_export_keys(k->o, KITLS_DIR_RX, &keys);
         OPENSSL_cleanse(&keys, sizeof(keys));
         if (ret != KITLS_E_STATE)
             return ret;
@@ -453,7 +458,7 @@ static int reason_for_ulp(int e)
  * sequence number the core holds, so whatever the core sealed or would
  * seal under them must never reach the socket -- the same nonce twice
  * under one key (RFC 8446 §5.3) breaks AES-GCM and ChaCha20-Poly1305.
- * The core fails (kitls_conn_send_alert: it never seals again) and its
+ * The core fails (kitls_offload_send_alert: it never seals again) and its
  * output is dropped, the internal_error alert it just sealed in memory
  * included: nothing of it can be sent through the socket (uring_conn_fail
  * sends what the core holds when TX is not offloaded).
@@ -461,7 +466,7 @@ static int reason_for_ulp(int e)
 static int fail_after_tx(kitls_ktls *k, int err)
 {
     const uint8_t *p;
-    int ignored = kitls_conn_send_alert(k->c, 80 /* internal_error */);
+    int ignored = kitls_offload_send_alert(k->o, 80 /* internal_error */);
     (void)ignored; /* only invalid arguments fail */
     size_t n = kitls_conn_out_peek(k->c, &p);
     if (n)
@@ -475,11 +480,11 @@ int kitls_ktls_enable(kitls_ktls *k)
         return KITLS_E_INVALID_ARG;
     if (k->err)
         return k->err;
-    if (!kitls_conn_is_established(k->c))
-        return KITLS_E_STATE;
+    int ret = ktls_obj(k); /* KITLS_E_STATE before the handshake's end */
+    if (ret)
+        return ret;
     if (k->enabled)
         return 0;
-    int ret;
     /* Everything the core sealed itself goes out first. */
     if ((ret = kitls_ktls_flush(k)))
         return ret;
@@ -545,7 +550,7 @@ int kitls_ktls_enable(kitls_ktls *k)
             return tx_in ? fail_after_tx(k, ret) : ktls_fail(k, ret);
         tx_in |= d == KITLS_DIR_TX;
         /* Point of no return for this direction. */
-        ret = kitls_conn_offload(k->c, (enum kitls_dir)d);
+        ret = kitls_offload_start(k->o, (enum kitls_dir)d);
         if (ret)
             return tx_in ? fail_after_tx(k, KITLS_KTLS_E_INSTALL)
                          : ktls_fail(k, KITLS_KTLS_E_INSTALL);

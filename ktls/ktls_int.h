@@ -26,6 +26,9 @@ struct ktls_cipher {
 
 struct kitls_ktls {
     kitls_conn *c;
+    /* the connection's post-handshake object (kitls_offload_get() at
+     * enable): every call after enable but userspace data goes to it */
+    kitls_offload *o;
     int fd;
     struct kitls_ktls_ops ops;
     int real_ops; /* ops are the real system calls: the rekey probe is cached */
@@ -73,6 +76,8 @@ int ktls_seq(kitls_ktls *k, enum kitls_dir dir, uint64_t *seq);
  *  core whether records it never saw (data) came since the last one. */
 void ktls_rx_progress(kitls_ktls *k);
 int ktls_sys(kitls_ktls *k, long r);
+/** k->o, created once the handshake is done (KITLS_E_STATE before). */
+int ktls_obj(kitls_ktls *k);
 int ktls_fail(kitls_ktls *k, int err);
 /** End the connection because the kernel cannot change keys. */
 int ktls_rekey_refused(kitls_ktls *k);

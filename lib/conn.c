@@ -62,6 +62,7 @@ void kitls_conn_free(kitls_conn *c)
     conn_drop_handshake(c);
     kitls_rec_wipe(&c->rx);
     kitls_rec_wipe(&c->tx);
+    kitls_offload_free(c->offload);
     if (c->in) {
         OPENSSL_cleanse(c->in, c->in_cap);
         free(c->in);
@@ -154,8 +155,8 @@ int kitls_conn_send_record(kitls_conn *c, uint8_t type, const uint8_t *p, size_t
         uint8_t *rec = c->out.buf + c->out.len;
         if (n)
             memcpy(rec + KITLS_REC_HDR, p, n);
-        if (c->tx.suite && !c->tx_off) {
-            int r = kitls_rec_seal(&c->tx, rec, n, type, 0);
+        if (c->tx.suite) {
+            int r = c->tx.ops->seal(&c->tx, rec, n, type, 0);
             if (r < 0)
                 return r;
             c->out.len += (size_t)r;
@@ -419,12 +420,12 @@ static int process_record(kitls_conn *c)
      * RFC 8446 §5 wants it protected, but an alert only ends a connection
      * an attacker could cut anyway, so it is read and reported. */
     if (c->rx.suite && type == CT_ALERT && !c->established && c->rx.seq == 0 && len == 2 &&
-        c->hs_off == c->hs_in.len && !c->rx_off)
+        c->hs_off == c->hs_in.len)
         return handle_alert(c, p, len);
     if (c->rx.suite) {
         if (type != CT_APPDATA)
             return KITLS_E_UNEXPECTED_MESSAGE;
-        int ret = kitls_rec_open(&c->rx, rec, len, &type, &len);
+        int ret = c->rx.ops->open(&c->rx, rec, len, &type, &len);
         /* A server that rejected 0-RTT skips what fails to decrypt, up to
          * a budget (RFC 8446 §4.2.10). */
         if (ret == KITLS_E_BAD_RECORD_MAC && c->skip_early && c->skip_early >= len) {
@@ -585,8 +586,10 @@ int kitls_conn_read(kitls_conn *c, uint8_t *buf, size_t len)
         return KITLS_E_INVALID_ARG;
     if (c->error)
         return c->error;
-    if (!c->established || c->rx_off)
+    if (!c->established)
         return KITLS_E_STATE;
+    if (c->rx.ops->app_err) /* the kernel reads this direction's data */
+        return c->rx.ops->app_err;
     while (!c->app_len) {
         if (c->read_closed)
             return KITLS_E_CLOSED;
@@ -623,8 +626,10 @@ int kitls_conn_write(kitls_conn *c, const uint8_t *buf, size_t len)
      * sending keys are then the application traffic keys. */
     int half_rtt = c->server && c->early_status == KITLS_EARLY_ACCEPTED &&
                    (c->state == ST_SERVER_WAIT_EOED || c->state == ST_SERVER_WAIT_FIN);
-    if ((!c->established && !half_rtt) || c->write_closed || c->tx_off)
+    if ((!c->established && !half_rtt) || c->write_closed)
         return KITLS_E_STATE;
+    if (c->tx.ops->app_err) /* the kernel writes this direction's data */
+        return c->tx.ops->app_err;
     if (!len)
         return 0;
     /* Rekey before the AEAD usage limit (RFC 8446 §5.5). */

@@ -7,6 +7,7 @@
 #include "internal.h"
 #include "ext.h"
 #include "ocsp.h"
+#include "offload.h"
 #include "session.h"
 #include "x509.h"
 #include "early.h"
@@ -97,11 +98,9 @@ struct kitls_conn {
     uint32_t early_in;   /* server: early bytes received */
     uint32_t skip_early; /* server: rejected early bytes still skippable */
 
-    /* offload */
-    int tx_off, rx_off; /* direction handed to the caller */
-    int rx_rekey;       /* RX keys changed since the last export */
-    size_t rekey_at[4]; /* TX offloaded: KeyUpdate record ends here in out */
-    size_t n_rekey;
+    /* offload: the rows of rx/tx say who protects records; this is the
+     * object handed to the caller (offload.c), NULL until asked for */
+    struct kitls_offload *offload;
 
     uint8_t exp_master[KITLS_MAX_HASH]; /* exporter_master_secret */
     uint8_t early_exp[KITLS_MAX_HASH];  /* early_exporter_master_secret */

@@ -90,28 +90,6 @@ const uint8_t *kitls_conn_peer_cert(const kitls_conn *c, size_t *len)
     return c->peer.cert ? c->peer.cert->der : NULL;
 }
 
-int kitls_conn_export_keys(kitls_conn *c, enum kitls_dir dir, struct kitls_traffic_keys *out)
-{
-    if (!c || !out || (dir != KITLS_DIR_TX && dir != KITLS_DIR_RX))
-        return KITLS_E_INVALID_ARG;
-    if (!c->established || c->error)
-        return KITLS_E_STATE;
-    const struct kitls_rec_dir *d = dir == KITLS_DIR_TX ? &c->tx : &c->rx;
-    if (dir == KITLS_DIR_RX &&
-        (c->app_len || c->in_start != c->in_len || c->hs_off != c->hs_in.len))
-        return KITLS_E_STATE;
-    memset(out, 0, sizeof(*out));
-    if (dir == KITLS_DIR_RX)
-        c->rx_rekey = 0;
-    out->suite = d->suite->id;
-    out->key_len = d->suite->key_len;
-    out->iv_len = KITLS_IV_LEN;
-    memcpy(out->key, d->key, d->suite->key_len);
-    memcpy(out->iv, d->iv, KITLS_IV_LEN);
-    out->seq = d->seq;
-    return 0;
-}
-
 int kitls_conn_set_max_send_fragment(kitls_conn *c, size_t n)
 {
     if (!c || (n && (n < 64 || n > KITLS_MAX_PLAINTEXT)))

@@ -404,7 +404,7 @@ int kitls_hs_recv_finished(kitls_conn *c, struct rd *b)
 int kitls_hs_send_key_update(kitls_conn *c, int request)
 {
     uint8_t m[5] = {HS_KEY_UPDATE, 0, 0, 1, (uint8_t)(request ? 1 : 0)};
-    if (c->tx_off && c->n_rekey) {
+    if (c->tx.rekey_pending) {
         /* TX offloaded and a KeyUpdate of ours is still queued: our keys
          * change when it leaves, before any later record, so it also
          * answers a request and serves a second update.  Only one is ever
@@ -413,13 +413,13 @@ int kitls_hs_send_key_update(kitls_conn *c, int request)
          * setting its request_update byte (the record's last, not yet
          * sent: the record is dropped from the queue once sent). */
         if (request)
-            c->out.buf[c->rekey_at[c->n_rekey - 1] - 1] = 1;
+            c->out.buf[c->tx.rekey_end - 1] = 1;
         return 0;
     }
     GUARD(kitls_conn_send_record(c, CT_HANDSHAKE, m, sizeof(m)));
-    if (c->tx_off)
-        c->rekey_at[c->n_rekey++] = c->out.len;
-    return kitls_rec_update(&c->tx, 1);
+    GUARD(kitls_rec_update(&c->tx, 1));
+    c->tx.ops->rekeyed(&c->tx, c->out.len);
+    return 0;
 }
 
 int kitls_hs_recv_key_update(kitls_conn *c, struct rd *b)
@@ -432,15 +432,15 @@ int kitls_hs_recv_key_update(kitls_conn *c, struct rd *b)
     if (++c->ku_seen > c->cfg->limits.max_key_updates)
         return KITLS_E_LIMIT;
     GUARD(kitls_rec_update(&c->rx, 0));
-    if (c->rx_off)
-        c->rx_rekey = 1;
+    c->rx.ops->rekeyed(&c->rx, 0);
     /* Answer a request with our own update, unless we already closed.
      * Requests received while we stay silent get a single answer (RFC
      * 8446 §4.6.3): our keys already changed since the first one.  When
-     * TX is offloaded we cannot see our data, so each request is answered. */
+     * TX is offloaded we cannot see our data (the row's app_err: it goes
+     * through the kernel), so each request is answered. */
     if (req && !c->write_closed && !c->ku_answered) {
         GUARD(kitls_hs_send_key_update(c, 0));
-        c->ku_answered = !c->tx_off;
+        c->ku_answered = !c->tx.ops->app_err;
     }
     return 0;
 }

@@ -173,21 +173,62 @@ void kitls_th_free(struct kitls_transcript *t);
 
 /* ---- record protection (record.c) ---- */
 
+struct kitls_rec_dir;
+
+/*
+ * Who protects one direction's records: a const row per implementation,
+ * chosen where keys change -- the userspace AEAD when a handshake secret
+ * is installed (kitls_rec_set_secret), "offloaded" when the caller's
+ * kernel takes the direction over (offload.c) -- and called, never
+ * tested, everywhere else (compare the kernel's tls_sw_* / tls_device_*
+ * split and BearSSL's br_sslrec_in_class / out_class).
+ */
+struct kitls_rec_ops {
+    /** Use the key and iv just derived from d->secret (encrypt: TX). */
+    int (*keys)(struct kitls_rec_dir *d, int encrypt);
+    /** Frame a record (see kitls_rec_seal); returns its total length. */
+    int (*seal)(struct kitls_rec_dir *d, uint8_t *rec, size_t len, uint8_t type, size_t pad);
+    /** Unframe a received record (see kitls_rec_open). */
+    int (*open)(struct kitls_rec_dir *d, uint8_t *rec, size_t len, uint8_t *type, size_t *out_len);
+    /** The keys just changed by a KeyUpdate (RFC 8446 §4.6.3); TX: our
+     *  KeyUpdate record ends at byte `end` of the connection's output. */
+    void (*rekeyed)(struct kitls_rec_dir *d, size_t end);
+    /** What the application's data calls in this direction
+     *  (kitls_conn_read / kitls_conn_write) get: 0 (they pass through
+     *  the core) or KITLS_E_STATE (the data goes through the kernel). */
+    int app_err;
+};
+
+/** Userspace AEAD (record.c). */
+extern const struct kitls_rec_ops kitls_rec_aead;
+/** Records protected by the caller (offload.c): control records are
+ *  framed in plaintext with their real type, keys are kept for export. */
+extern const struct kitls_rec_ops kitls_rec_offloaded;
+
 struct kitls_rec_dir {
+    const struct kitls_rec_ops *ops; /* NULL until the first keys */
     EVP_CIPHER_CTX *ctx;
     const struct kitls_suite *suite; /* NULL: plaintext */
     uint8_t secret[KITLS_MAX_HASH];
     uint8_t key[KITLS_MAX_KEY];
     uint8_t iv[KITLS_IV_LEN];
     uint64_t seq;
-    int keys_only; /* offloaded: derive key and iv for the kernel, no cipher context */
+    /* Offloaded: a key change the caller's kernel has not been given yet.
+     * TX: our KeyUpdate record, ending at byte rekey_end of the output,
+     * is still queued (the kernel takes the new key once it is sent);
+     * RX: the peer's KeyUpdate was processed, the new key not exported. */
+    int rekey_pending;
+    size_t rekey_end;
 };
 
-/** Install keys derived from a traffic secret; resets seq to 0. */
+/** Install keys derived from a traffic secret, protected in userspace
+ *  (kitls_rec_aead: handshake secrets; offload comes later); resets seq. */
 int kitls_rec_set_secret(struct kitls_rec_dir *d, const struct kitls_suite *suite,
                          const uint8_t *secret, int encrypt);
-/** Next-generation secret (KeyUpdate, RFC 8446 §7.2). */
+/** Next-generation secret (KeyUpdate, RFC 8446 §7.2), for the same row. */
 int kitls_rec_update(struct kitls_rec_dir *d, int encrypt);
+/** Derive key and iv from d->secret for suite and hand them to the row. */
+int kitls_rec_install(struct kitls_rec_dir *d, const struct kitls_suite *suite, int encrypt);
 void kitls_rec_wipe(struct kitls_rec_dir *d);
 /**
  * Protect a record: `rec` has KITLS_REC_HDR bytes of room, then the

@@ -8,26 +8,33 @@
 
 #include "internal.h"
 
-int kitls_rec_set_secret(struct kitls_rec_dir *d, const struct kitls_suite *suite,
-                         const uint8_t *secret, int encrypt)
+int kitls_rec_install(struct kitls_rec_dir *d, const struct kitls_suite *suite, int encrypt)
 {
     size_t hl = suite->hash_len;
-    if (secret != d->secret)
-        memcpy(d->secret, secret, hl);
     GUARD(
         kitls_hkdf_expand_label(suite->md, d->secret, hl, "key", NULL, 0, d->key, suite->key_len));
     GUARD(kitls_hkdf_expand_label(suite->md, d->secret, hl, "iv", NULL, 0, d->iv, KITLS_IV_LEN));
-    if (d->keys_only) {
-        d->suite = suite;
-        d->seq = 0;
-        return 0;
-    }
-    if (!d->ctx && !(d->ctx = EVP_CIPHER_CTX_new()))
-        return KITLS_E_NOMEM;
-    if (!EVP_CipherInit_ex2(d->ctx, suite->cipher, d->key, NULL, encrypt, NULL))
-        return KITLS_E_CRYPTO;
     d->suite = suite;
     d->seq = 0;
+    return d->ops->keys(d, encrypt);
+}
+
+int kitls_rec_set_secret(struct kitls_rec_dir *d, const struct kitls_suite *suite,
+                         const uint8_t *secret, int encrypt)
+{
+    if (secret != d->secret)
+        memcpy(d->secret, secret, suite->hash_len);
+    /* Only the handshake installs secrets, before any offload. */
+    d->ops = &kitls_rec_aead;
+    return kitls_rec_install(d, suite, encrypt);
+}
+
+static int aead_keys(struct kitls_rec_dir *d, int encrypt)
+{
+    if (!d->ctx && !(d->ctx = EVP_CIPHER_CTX_new()))
+        return KITLS_E_NOMEM;
+    if (!EVP_CipherInit_ex2(d->ctx, d->suite->cipher, d->key, NULL, encrypt, NULL))
+        return KITLS_E_CRYPTO;
     return 0;
 }
 
@@ -35,13 +42,13 @@ int kitls_rec_update(struct kitls_rec_dir *d, int encrypt)
 {
     uint8_t next[KITLS_MAX_HASH];
     const struct kitls_suite *s = d->suite;
-    if (!s)
+    if (!s || !d->ops)
         return KITLS_E_INTERNAL;
     GUARD(kitls_hkdf_expand_label(s->md, d->secret, s->hash_len, "traffic upd", NULL, 0, next,
                                   s->hash_len));
     memcpy(d->secret, next, s->hash_len);
     OPENSSL_cleanse(next, sizeof(next));
-    return kitls_rec_set_secret(d, s, d->secret, encrypt);
+    return kitls_rec_install(d, s, encrypt);
 }
 
 void kitls_rec_wipe(struct kitls_rec_dir *d)
@@ -121,3 +128,18 @@ int kitls_rec_open(struct kitls_rec_dir *d, uint8_t *rec, size_t len, uint8_t *t
     *out_len = n;
     return 0;
 }
+
+/* Userspace protection keeps nothing to hand over on a KeyUpdate. */
+static void aead_rekeyed(struct kitls_rec_dir *d, size_t end)
+{
+    (void)d;
+    (void)end;
+}
+
+const struct kitls_rec_ops kitls_rec_aead = {
+    .keys = aead_keys,
+    .seal = kitls_rec_seal,
+    .open = kitls_rec_open,
+    .rekeyed = aead_rekeyed,
+    .app_err = 0,
+};

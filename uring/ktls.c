@@ -179,7 +179,7 @@ int uring_ktls_recv_prep(struct kitls_uring_conn *c, uint8_t **bufp, size_t *cap
     const uint8_t *d;
     size_t l;
     int rekey = 0;
-    if (c->tx_k && kitls_conn_out_record(c->tls, &type, &d, &l, &rekey) && rekey)
+    if (c->tx_k && uring_out_record(c->tls, &type, &d, &l, &rekey) && rekey)
         return 1; /* send_step sends it; its completion brings us back */
     uint8_t *buf = *bufp = c->rbuf;
     size_t cap = *capp = URING_SCRATCH;

@@ -91,7 +91,7 @@ static int linger_output(struct kitls_uring_conn *c)
     const uint8_t *d;
     size_t l;
     int rekey;
-    if (!kitls_conn_out_record(c->tls, &type, &d, &l, &rekey))
+    if (!uring_out_record(c->tls, &type, &d, &l, &rekey))
         return 0;
     int r = kitls_ktls_flush(c->ktls);
     if (r != -EAGAIN)

@@ -153,7 +153,7 @@ static void fill_ktls(struct kitls_uring_conn *c)
     const uint8_t *d;
     size_t l;
     int rekey;
-    if (kitls_conn_out_record(c->tls, &type, &d, &l, &rekey))
+    if (uring_out_record(c->tls, &type, &d, &l, &rekey))
         return; /* a control record first: send_step flushes it while no file op runs */
     if (!u->have_splice || (u->p.flags & KITLS_URING_F_NO_SPLICE)) {
         if (!c->fbuf_len && h->off < h->len)
@@ -243,7 +243,7 @@ void uring_send_step(struct kitls_uring_conn *c)
          * one while a control record waits, so it is not starved. */
         if (c->busy & FILE_OPS)
             return;
-        if (kitls_conn_out_record(c->tls, &type, &d, &l, &rekey)) {
+        if (uring_out_record(c->tls, &type, &d, &l, &rekey)) {
             int r = kitls_ktls_flush(c->ktls);
             if (r == -EAGAIN) {
                 uring_conn_poll(c, POLLOUT);

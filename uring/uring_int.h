@@ -189,4 +189,13 @@ void uring_fill(struct kitls_uring_conn *c);
 void uring_send_step(struct kitls_uring_conn *c);
 void uring_on_send(struct kitls_uring_conn *c, int res);
 
+/** The next control record waiting for the offloaded TX
+ *  (kitls_offload_out_record()); 0 when none, or TX is not offloaded. */
+static inline int uring_out_record(kitls_conn *tls, uint8_t *type, const uint8_t **d, size_t *l,
+                                   int *rekey)
+{
+    kitls_offload *o;
+    return kitls_offload_get(tls, &o) == 0 && kitls_offload_out_record(o, type, d, l, rekey);
+}
+
 #endif

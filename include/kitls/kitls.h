@@ -822,68 +822,113 @@ struct kitls_traffic_keys {
     uint64_t seq;   /**< sequence number of the next record */
 };
 
-/**
- * Export the current application traffic keys for one direction.  Only
- * valid once the handshake is complete and no output or buffered input is
- * pending for that direction.  Wipe *out after use.
- */
-KITLS_API KITLS_WUR int kitls_conn_export_keys(kitls_conn *c, enum kitls_dir dir,
-                                               struct kitls_traffic_keys *out);
-
 /* ------------------------------------------------------------------ */
 /* Offload: the caller (kernel TLS) protects records                    */
 /* ------------------------------------------------------------------ */
 
 /**
- * Hand record protection for one direction to the caller, typically after
- * installing kitls_conn_export_keys() into a kTLS socket.  Only after the
- * handshake, and for RX only when no received bytes are buffered (read
- * them first: kitls_conn_export_keys() refuses otherwise).  This is the
- * point of no return for that direction.
+ * The post-handshake side of a connection, for a caller that moves record
+ * protection elsewhere (kernel TLS): it can only do what is left to do once
+ * the kernel holds the keys -- export keys, hand a direction over, take
+ * the control records the kernel delivers, produce the control records to
+ * send (KeyUpdate, NewSessionTicket, alerts, close_notify), answer a
+ * KeyUpdate and give the next keys, keep the newest session.
  *
- * TX offloaded: kitls_conn_write() is refused (write to the socket); the
+ * One per connection: kitls_offload_get() creates it after the handshake
+ * and returns the same object on later calls; the connection owns it and
+ * kitls_conn_free() frees it.  Directions are handed over separately
+ * (kitls_offload_start()): a direction the kernel does not take stays with
+ * the connection (kitls_conn_read() / kitls_conn_write() and the byte
+ * calls keep working for it), and kitls_conn_read() / kitls_conn_write()
+ * answer KITLS_E_STATE for a direction handed over.
+ */
+typedef struct kitls_offload kitls_offload;
+
+/**
+ * The connection's offload object (created on the first call).  Only
+ * once the handshake is complete: KITLS_E_STATE before, or
+ * KITLS_E_NOMEM.  A connection that failed afterwards keeps it (its
+ * alert still has to leave).
+ */
+KITLS_API KITLS_WUR int kitls_offload_get(kitls_conn *c, kitls_offload **out);
+/**
+ * Export the current application traffic keys for one direction (to
+ * install into the kernel; again after each key change).  For RX only
+ * when no received bytes are buffered in the connection (read them
+ * first); exporting RX clears kitls_offload_rx_rekey_pending().  Wipe
+ * *out after use.
+ */
+KITLS_API KITLS_WUR int kitls_offload_export_keys(kitls_offload *o, enum kitls_dir dir,
+                                                  struct kitls_traffic_keys *out);
+/**
+ * Hand record protection for one direction to the caller, typically after
+ * installing kitls_offload_export_keys() into a kTLS socket: the point of
+ * no return for that direction.  TX only when all output was taken, RX
+ * only when no received bytes are buffered (KITLS_E_STATE otherwise).
+ *
+ * TX handed over: kitls_conn_write() is refused (write to the socket); the
  * core still produces post-handshake records (KeyUpdate, NewSessionTicket,
  * alerts, close_notify) as plaintext records for the caller to send with
- * the record type (TLS_SET_RECORD_TYPE): see kitls_conn_out_record().
- * RX offloaded: non-data records the kernel delivers (TLS_GET_RECORD_TYPE)
- * go to kitls_conn_feed_record().
+ * the record type (TLS_SET_RECORD_TYPE): see kitls_offload_out_record().
+ * RX handed over: kitls_conn_read() is refused; non-data records the
+ * kernel delivers (TLS_GET_RECORD_TYPE) go to kitls_offload_feed_record().
  */
-KITLS_API KITLS_WUR int kitls_conn_offload(kitls_conn *c, enum kitls_dir dir);
-/** 1 if the direction is offloaded. */
-KITLS_API int kitls_conn_is_offloaded(const kitls_conn *c, enum kitls_dir dir);
+KITLS_API KITLS_WUR int kitls_offload_start(kitls_offload *o, enum kitls_dir dir);
+/** 1 if the direction was handed over (kitls_offload_start()). */
+KITLS_API int kitls_offload_is_offloaded(const kitls_offload *o, enum kitls_dir dir);
 /**
- * TX offloaded: the next plaintext record to send.  Returns 1 and sets
- * *type, *data, *len (valid until kitls_conn_out_record_done()), or 0 if
- * nothing is pending.  *rekey is 1 when this record is a KeyUpdate: after
- * sending it, install kitls_conn_export_keys(KITLS_DIR_TX) before anything
- * else is sent.
+ * TX handed over: the next plaintext record to send.  Returns 1 and sets
+ * *type, *data, *len (valid until kitls_offload_out_record_done()), or 0
+ * if nothing is pending (or TX was not handed over: take the sealed bytes
+ * with kitls_conn_out_peek()).  *rekey is 1 when this record is a
+ * KeyUpdate: after sending it, install kitls_offload_export_keys(KITLS_DIR_TX)
+ * before anything else is sent.
  */
-KITLS_API int kitls_conn_out_record(kitls_conn *c, uint8_t *type, const uint8_t **data, size_t *len,
-                                    int *rekey);
-/** TX offloaded: the record from kitls_conn_out_record() was sent. */
-KITLS_API void kitls_conn_out_record_done(kitls_conn *c);
+KITLS_API int kitls_offload_out_record(kitls_offload *o, uint8_t *type, const uint8_t **data,
+                                       size_t *len, int *rekey);
+/** TX handed over: the record from kitls_offload_out_record() was sent. */
+KITLS_API void kitls_offload_out_record_done(kitls_offload *o);
 /**
- * RX offloaded: a decrypted record of a type other than application_data
+ * RX handed over: a decrypted record of a type other than application_data
  * (handshake, alert) delivered by the kernel.  Returns 0, KITLS_E_CLOSED
- * (close_notify) or a fatal error.  After a KeyUpdate,
- * kitls_conn_rx_rekey_pending() is 1 until the new keys are exported.
+ * (close_notify) or a fatal error (KITLS_E_STATE when RX was not handed
+ * over).  After a KeyUpdate, kitls_offload_rx_rekey_pending() is 1 until
+ * the new keys are exported.
  */
-KITLS_API KITLS_WUR int kitls_conn_feed_record(kitls_conn *c, uint8_t type, const uint8_t *data,
-                                               size_t len);
-/** RX offloaded: 1 if the peer changed keys and kitls_conn_export_keys(KITLS_DIR_RX)
- *  must be installed before more data can be read. */
-KITLS_API int kitls_conn_rx_rekey_pending(const kitls_conn *c);
+KITLS_API KITLS_WUR int kitls_offload_feed_record(kitls_offload *o, uint8_t type,
+                                                  const uint8_t *data, size_t len);
+/** RX handed over: 1 if the peer changed keys and
+ *  kitls_offload_export_keys(KITLS_DIR_RX) must be installed before more
+ *  data can be read. */
+KITLS_API int kitls_offload_rx_rekey_pending(const kitls_offload *o);
 /**
- * RX offloaded: the kernel delivered records the core never sees
- * (application data) since the last kitls_conn_feed_record().  Restarts
+ * RX handed over: the kernel delivered records the core never sees
+ * (application data) since the last kitls_offload_feed_record().  Restarts
  * the counts of consecutive non-data records -- KeyUpdates
  * (kitls_config_set_limits' max_key_updates), empty records, warning
  * alerts -- as a data record does in userspace.  The kTLS layer calls it
  * when the kernel's RX record sequence number shows such records; without
  * it a long-lived offloaded connection would fail at the peer's
- * (max_key_updates + 1)th KeyUpdate.  No effect when RX is not offloaded.
+ * (max_key_updates + 1)th KeyUpdate.  No effect when RX was not handed over.
  */
-KITLS_API void kitls_conn_rx_data_seen(kitls_conn *c);
+KITLS_API void kitls_offload_rx_data_seen(kitls_offload *o);
+/** kitls_conn_key_update() of the connection: the KeyUpdate is a plaintext
+ *  record of kitls_offload_out_record() when TX was handed over. */
+KITLS_API KITLS_WUR int kitls_offload_key_update(kitls_offload *o, int request_peer);
+/** kitls_conn_send_alert() of the connection (fatal; the record leaves as
+ *  kitls_offload_out_record() describes). */
+KITLS_API int kitls_offload_send_alert(kitls_offload *o, int description);
+/** kitls_conn_close() of the connection: queue close_notify. */
+KITLS_API KITLS_WUR int kitls_offload_close(kitls_offload *o);
+/** Client: the newest session received (kitls_conn_get_session()), a new
+ *  reference, or NULL. */
+KITLS_API kitls_session *kitls_offload_session(kitls_offload *o);
+/** Records to send under one key before a KeyUpdate
+ *  (kitls_conn_key_update_limit()): the kernel does not count. */
+KITLS_API uint64_t kitls_offload_key_update_limit(const kitls_offload *o);
+/** Largest plaintext per record the peer accepts
+ *  (kitls_conn_max_send_fragment()): the kernel does not know it. */
+KITLS_API size_t kitls_offload_max_send_fragment(const kitls_offload *o);
 
 #ifdef __cplusplus
 }

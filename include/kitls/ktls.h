@@ -7,7 +7,7 @@
  * send/recv/sendfile/splice on the socket carry TLS records.  The core
  * still handles every non-data record: NewSessionTicket, KeyUpdate and
  * alerts arrive through recvmsg with a TLS_GET_RECORD_TYPE control message
- * and go to kitls_conn_feed_record(); the core's own post-handshake
+ * and go to kitls_offload_feed_record(); the core's own post-handshake
  * records leave through sendmsg with TLS_SET_RECORD_TYPE.
  *
  * A socket whose kernel lacks kTLS (no "tls" module: ENOENT, or
@@ -181,7 +181,7 @@ KITLS_API KITLS_WUR int kitls_ktls_handshake(kitls_ktls *k);
  * Returns 0 whether or not the kernel took over: see
  * kitls_ktls_is_offloaded() and kitls_ktls_reason().  Kernels without
  * kTLS are not an error.  The point of no return, per direction, is the
- * successful TLS_TX / TLS_RX setsockopt (then kitls_conn_offload()):
+ * successful TLS_TX / TLS_RX setsockopt (then kitls_offload_start()):
  * after it a failure is fatal for the connection.
  */
 KITLS_API KITLS_WUR int kitls_ktls_enable(kitls_ktls *k);

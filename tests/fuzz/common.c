@@ -293,7 +293,8 @@ int fz_drive(struct fz_side *s, kitls_conn *c, int keep_out)
         while (kitls_conn_read_early_data(c, buf, sizeof(buf)) > 0)
             ;
     }
-    while (c->established && !c->error && !c->rx_off && kitls_conn_read(c, buf, sizeof(buf)) > 0)
+    while (c->established && !c->error && !c->rx.ops->app_err &&
+           kitls_conn_read(c, buf, sizeof(buf)) > 0)
         ;
     if (!keep_out) {
         const uint8_t *p;
@@ -315,7 +316,7 @@ static int feed_entry(struct fz_side *s, kitls_conn *c, uint8_t ctl, const uint8
         REQ(rec);
         memcpy(rec + KITLS_REC_HDR, p, n);
         int len = -1;
-        if (!(ctl & FZ_PLAIN) && c->rx.suite && !c->rx_off &&
+        if (!(ctl & FZ_PLAIN) && c->rx.suite && !c->rx.ops->app_err &&
             n + 1 + KITLS_TAG_LEN <= KITLS_MAX_CIPHERTEXT) {
             /* Seal with the receiver's own current keys and sequence. */
             struct kitls_rec_dir d;

@@ -96,7 +96,9 @@ START_TEST(data_per_suite)
     ck_assert_int_eq(kitls_ktls_is_offloaded(e.k, KITLS_DIR_TX), 1);
     ck_assert_int_eq(kitls_ktls_is_offloaded(e.k, KITLS_DIR_RX), 1);
     ck_assert_int_eq(kitls_ktls_reason(e.k, KITLS_DIR_RX), KITLS_KTLS_R_OFFLOADED);
-    ck_assert_int_eq(kitls_conn_is_offloaded(e.me, KITLS_DIR_TX), 1);
+    kitls_offload *o;
+    ck_assert_int_eq(kitls_offload_get(e.me, &o), 0);
+    ck_assert_int_eq(kitls_offload_is_offloaded(o, KITLS_DIR_TX), 1);
     me_to_peer(&e, 40000, 1);
     peer_to_me(&e, 50000, 2, 65536);
     peer_to_me(&e, 3000, 3, 100); /* small reads go through the layer's buffer */
@@ -396,8 +398,10 @@ START_TEST(ekeyexpired)
         .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cb.b, .msg_controllen = sizeof(cb.b)};
     ssize_t r = e.ops.recvmsg(e.ops.ctx, 100, &m, 0);
     ck_assert_int_eq(r, 5);
-    ck_assert_int_eq(kitls_conn_feed_record(e.me, 22, buf, (size_t)r), 0);
-    ck_assert_int_eq(kitls_conn_rx_rekey_pending(e.me), 1);
+    kitls_offload *o;
+    ck_assert_int_eq(kitls_offload_get(e.me, &o), 0);
+    ck_assert_int_eq(kitls_offload_feed_record(o, 22, buf, (size_t)r), 0);
+    ck_assert_int_eq(kitls_offload_rx_rekey_pending(o), 1);
     m.msg_controllen = sizeof(cb.b);
     ck_assert_int_eq(e.ops.recvmsg(e.ops.ctx, 100, &m, 0), -EKEYEXPIRED);
     ck_assert_int_eq(kitls_ktls_recv(e.k, buf, sizeof(buf)), (int)sizeof(d));

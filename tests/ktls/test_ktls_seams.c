@@ -284,7 +284,7 @@ START_TEST(ku_in_last_flight)
 END_TEST
 
 /* ops whose TLS_TX setsockopt, once it succeeded, makes the core seal a
- * record: kitls_conn_offload(TX) then refuses (output pending), the only
+ * record: kitls_offload_start(TX) then refuses (output pending), the only
  * way enable() can fail past TLS_TX with the drain fixed. */
 struct tx_saboteur {
     struct kitls_ktls_ops fk;

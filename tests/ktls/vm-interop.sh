@@ -30,7 +30,7 @@ if [ -x "$bd/examples/.libs/kitls-server" ] && [ -x "$bd/examples/.libs/kitls-cl
     SRV=$bd/examples/.libs/kitls-server
     CLI=$bd/examples/.libs/kitls-client
     # kitls-server also links libkitls-uring when liburing was found.
-    export LD_LIBRARY_PATH=$bd/lib/.libs:$bd/uring/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+    export LD_LIBRARY_PATH=$bd/lib/.libs:$bd/ktls/.libs:$bd/uring/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 fi
 HEAP=$bd/tests/ktls/ktls_heap
 T=${TMPDIR:-/tmp}

@@ -706,8 +706,13 @@ START_TEST(test_export_keys)
     /* Let the client consume any post-handshake messages. */
     uint8_t b[4];
     ck_assert_int_eq(kitls_conn_read(p.c, b, 4), KITLS_E_WANT_READ);
-    ck_assert_int_eq(kitls_conn_export_keys(p.c, KITLS_DIR_TX, &ctx_keys), 0);
-    ck_assert_int_eq(kitls_conn_export_keys(p.s, KITLS_DIR_RX, &srx_keys), 0);
+    kitls_offload *co, *so, *again;
+    ck_assert_int_eq(kitls_offload_get(p.c, &co), 0);
+    ck_assert_int_eq(kitls_offload_get(p.s, &so), 0);
+    ck_assert_int_eq(kitls_offload_get(p.c, &again), 0);
+    ck_assert_ptr_eq(again, co); /* one object per connection */
+    ck_assert_int_eq(kitls_offload_export_keys(co, KITLS_DIR_TX, &ctx_keys), 0);
+    ck_assert_int_eq(kitls_offload_export_keys(so, KITLS_DIR_RX, &srx_keys), 0);
     ck_assert_uint_eq(ctx_keys.suite, srx_keys.suite);
     ck_assert_uint_eq(ctx_keys.key_len, 16);
     ck_assert_mem_eq(ctx_keys.key, srx_keys.key, ctx_keys.key_len);

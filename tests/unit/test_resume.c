@@ -406,14 +406,16 @@ START_TEST(test_key_update_requested)
     kitls_conn *c, *s;
     established(ccfg, scfg, &c, &s);
     struct kitls_traffic_keys k0, k1;
-    ck_assert_int_eq(kitls_conn_export_keys(s, KITLS_DIR_TX, &k0), 0);
+    kitls_offload *so;
+    ck_assert_int_eq(kitls_offload_get(s, &so), 0);
+    ck_assert_int_eq(kitls_offload_export_keys(so, KITLS_DIR_TX, &k0), 0);
     roundtrip(c, s, "before");
     ck_assert_int_eq(kitls_conn_key_update(_i ? s : c, 1), 0);
     roundtrip(_i ? s : c, _i ? c : s, "after-update");
     /* The peer answered with its own KeyUpdate: both directions moved. */
     roundtrip(_i ? c : s, _i ? s : c, "answer");
     roundtrip(_i ? s : c, _i ? c : s, "again");
-    ck_assert_int_eq(kitls_conn_export_keys(s, KITLS_DIR_TX, &k1), 0);
+    ck_assert_int_eq(kitls_offload_export_keys(so, KITLS_DIR_TX, &k1), 0);
     ck_assert(memcmp(k0.key, k1.key, k0.key_len) != 0);
     kitls_conn_free(c);
     kitls_conn_free(s);
@@ -490,7 +492,9 @@ START_TEST(test_key_update_auto)
         big[i] = (uint8_t)(i * 7);
     ck_assert_int_eq(kitls_conn_write(c, big, sizeof(big)), (int)sizeof(big));
     struct kitls_traffic_keys k;
-    ck_assert_int_eq(kitls_conn_export_keys(c, KITLS_DIR_TX, &k), 0);
+    kitls_offload *co;
+    ck_assert_int_eq(kitls_offload_get(c, &co), 0);
+    ck_assert_int_eq(kitls_offload_export_keys(co, KITLS_DIR_TX, &k), 0);
     ck_assert_uint_lt(k.seq, 4);
     tu_move(c, s);
     size_t have = 0;
