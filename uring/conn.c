@@ -82,18 +82,13 @@ void uring_conn_poll(struct kitls_uring_conn *c, unsigned events)
 
 static void emit_handshake(struct kitls_uring_conn *c)
 {
+    /* The negotiated parameters (suite, group, ALPN, SNI, resumption)
+     * are the application's to read: kitls_uring_conn_tls(). */
     struct kitls_uring_info info = {
-        .suite = kitls_conn_suite(c->tls),
-        .group = kitls_conn_group(c->tls),
-        .alpn = kitls_conn_alpn(c->tls),
-        .server_name = kitls_conn_server_name(c->tls),
-        .resumed = kitls_conn_is_resumed(c->tls),
-        .ktls_tx = c->tx_k,
-        .ktls_rx = c->rx_k,
-        .ktls_reason = c->ktls ? kitls_ktls_reason(c->ktls, (c->u->p.ktls & KITLS_URING_KTLS_RX)
-                                                                ? KITLS_DIR_RX
-                                                                : KITLS_DIR_TX)
-                               : KITLS_KTLS_R_NOT_ENABLED,
+        .ktls_tx = kitls_ktls_is_offloaded(c->ktls, KITLS_DIR_TX) == 1,
+        .ktls_rx = kitls_ktls_is_offloaded(c->ktls, KITLS_DIR_RX) == 1,
+        .ktls_reason = kitls_ktls_reason(
+            c->ktls, (c->u->p.ktls & KITLS_URING_KTLS_RX) ? KITLS_DIR_RX : KITLS_DIR_TX),
         .handshake_us = (unsigned)(uring_now_us() - c->start_us),
     };
     c->visible = 1;
@@ -188,9 +183,9 @@ static void finish(struct kitls_uring_conn *c)
             close(c->pipe_fd[i]);
     while (c->q_head)
         uring_q_pop(c);
-    if (c->ktls && c->tx_k) {
+    if (c->ktls) { /* NULL only when the start failed */
         unsigned tx = 0;
-        kitls_ktls_rekeys(c->ktls, &tx, NULL);
+        kitls_ktls_rekeys(c->ktls, &tx, NULL); /* 0 unless TX was in the kernel */
         u->st.ktls_tx_rekeys += tx;
     }
     if (c->visible) {
@@ -202,8 +197,6 @@ static void finish(struct kitls_uring_conn *c)
     }
     free(c->fbuf);
     free(c->sbuf);
-    free(c->rbuf);
-    free(c->rmsg);
     free(c->lbuf);
     free(c->peer);
     kitls_ktls_free(c->ktls);
@@ -255,8 +248,9 @@ void uring_conn_peer_eof(struct kitls_uring_conn *c)
     }
 }
 
-/* Deliver application data: userspace record layer. */
-static void read_core(struct kitls_uring_conn *c)
+/* Deliver application data: whatever enable() kept first, then what the
+ * receives brought, decrypted by the core or by the kernel. */
+static void read_plain(struct kitls_uring_conn *c)
 {
     kitls_uring *u = c->u;
     while (c->st == CS_OPEN) {
@@ -264,22 +258,22 @@ static void read_core(struct kitls_uring_conn *c)
             c->rx_ready = 1; /* more may be buffered: look again on resume */
             return;
         }
-        int n = kitls_conn_read(c->tls, u->scratch, sizeof(u->scratch));
+        ssize_t n = kitls_ktls_io_read(c->ktls, u->scratch, sizeof(u->scratch));
         if (n > 0) {
-            u->st.bytes_in += (unsigned)n;
+            u->st.bytes_in += (size_t)n;
             uring_conn_emit(c, KITLS_URING_EV_DATA, u->scratch, (size_t)n, NULL);
             continue;
         }
-        if (n == KITLS_E_WANT_READ)
+        if (n == KITLS_KTLS_E_AGAIN)
             return;
-        if (n == KITLS_E_CLOSED) {
+        if (n == 0) {
             uring_conn_peer_eof(c);
-        } else if (n == KITLS_E_EOF) {
+        } else if (n == KITLS_KTLS_E_TRUNCATED) {
             c->peer_done = 1;
             if (!c->close_req)
                 uring_conn_kill(c, KITLS_URING_R_RESET, 0);
         } else {
-            uring_conn_fail_tls(c, n);
+            uring_conn_fail_tls(c, (int)n);
         }
         return;
     }
@@ -313,11 +307,11 @@ static void process_input(struct kitls_uring_conn *c)
             break;
         }
         established(c);
-        if (c->st != CS_OPEN || c->enabling || c->rx_k)
-            return;
+        if (c->st != CS_OPEN || c->enabling)
+            return; /* enable() takes what the core read past the handshake */
     }
-    if (c->st == CS_OPEN && !c->rx_k && !c->rx_drain)
-        read_core(c); /* after the plaintext kTLS enable() kept (uring_ktls_drain) */
+    if (c->st == CS_OPEN)
+        read_plain(c);
 }
 
 static void recv_step(struct kitls_uring_conn *c)
@@ -326,25 +320,28 @@ static void recv_step(struct kitls_uring_conn *c)
         return;
     if (c->st != CS_HANDSHAKE && c->st != CS_OPEN)
         return;
-    if (c->peer_done || c->eof || c->paused || c->rx_ready || c->ctrl_pending || c->rx_drain ||
-        c->enabling)
+    if (c->peer_done || c->eof || c->paused || c->rx_ready || c->ctrl_pending || c->enabling)
         return;
+    /* Userspace RX: straight into the core's input buffer; kTLS RX: one
+     * record into the layer's buffer, with its type where the ring has
+     * RECVMSG (else a plain recv, where EIO announces a control record). */
     uint8_t *buf;
     size_t cap;
-    if (c->rx_k) {
-        if (uring_ktls_recv_prep(c, &buf, &cap))
-            return;
-    } else {
-        int r = kitls_conn_in_reserve(c->tls, &buf, &cap);
-        if (r < 0) {
-            uring_conn_fail_tls(c, r);
-            return;
-        }
+    struct msghdr *msg = NULL;
+    int r = kitls_ktls_io_recv_buf(c->ktls, &buf, &cap, c->u->have_recvmsg ? &msg : NULL);
+    if (r < 0) {
+        uring_conn_fail_tls(c, r);
+        return;
     }
+    if (r == 1)
+        return; /* our KeyUpdate leaves first: its send's completion brings us back */
     struct io_uring_sqe *sqe = uring_conn_sqe(c);
     if (!sqe)
         return;
-    io_uring_prep_recv(sqe, c->fd, buf, cap, 0);
+    if (msg)
+        io_uring_prep_recvmsg(sqe, c->fd, msg, 0);
+    else
+        io_uring_prep_recv(sqe, c->fd, buf, cap, 0);
     uring_conn_tag(c, sqe, KITLS_URING_OP_RECV);
 }
 
@@ -354,16 +351,9 @@ static void close_step(struct kitls_uring_conn *c)
     if (!c->close_req || c->st != CS_OPEN)
         return;
     if (!c->close_queued && uring_queue_idle(c)) {
-        int r;
-        if (c->tx_k) {
-            r = kitls_ktls_close(c->ktls);
-            if (r == KITLS_KTLS_E_AGAIN) {
-                uring_conn_poll(c, POLLOUT);
-                return;
-            }
-        } else {
-            r = kitls_conn_close(c->tls);
-        }
+        /* Queued: it leaves by send_step (userspace: as ciphertext; kTLS:
+         * through kitls_ktls_flush()), before the shutdown below. */
+        int r = kitls_ktls_io_close(c->ktls);
         if (r < 0) {
             uring_conn_fail_tls(c, r);
             return;
@@ -429,10 +419,11 @@ static void step(struct kitls_uring_conn *c)
         }
         if (c->rx_ready && c->st != CS_DEAD)
             process_input(c);
-        if (c->ctrl_pending && c->st == CS_OPEN && !c->paused)
+        if (c->ctrl_pending && c->st == CS_OPEN && !c->paused) {
             uring_ktls_ctrl_step(c);
-        if (c->rx_drain && c->st == CS_OPEN)
-            uring_ktls_drain(c);
+            if (c->rx_ready && c->st == CS_OPEN)
+                process_input(c);
+        }
         if (c->st == CS_OPEN)
             uring_fill(c);
         if (c->st == CS_DEAD)
@@ -481,7 +472,7 @@ int uring_conn_start(kitls_uring *u, struct kitls_uring_conn *c, kitls_config *c
 {
     c->server = server ? 1 : 0;
     c->tls = kitls_conn_new(cfg);
-    if (!c->tls)
+    if (!c->tls || uring_ktls_setup(c, c->fd, NULL) < 0)
         return -ENOMEM;
     kitls_conn_set_user(c->tls, c);
     if (!server && server_name && kitls_conn_set_server_name(c->tls, server_name) < 0)
@@ -526,29 +517,20 @@ static void cqe_apply(struct kitls_uring_conn *c, unsigned op, int res)
         c->rx_ready = 1; /* first handshake step writes the ClientHello */
         break;
     case KITLS_URING_OP_RECV:
-        if (res > 0) {
-            if (c->rx_k) {
-                uring_ktls_received(c, (size_t)res);
-            } else {
-                int r = kitls_conn_in_commit(c->tls, (size_t)res);
-                if (r < 0) {
-                    uring_conn_fail_tls(c, r);
-                    break;
-                }
-                c->rx_ready = 1;
+        if (res >= 0) {
+            if (!res)
+                c->eof = 1;
+            int r = kitls_ktls_io_recv_done(c->ktls, res);
+            if (r < 0) {
+                uring_conn_fail_tls(c, r);
+                break;
             }
-        } else if (res == 0) {
-            c->eof = 1;
-            if (c->rx_k) {
-                c->peer_done = 1;
-                if (!c->close_req)
-                    uring_conn_kill(c, KITLS_URING_R_RESET, 0);
-            } else {
-                kitls_conn_set_eof(c->tls);
-                c->rx_ready = 1;
-            }
-        } else if (c->rx_k && (res == -EIO || res == -EKEYEXPIRED)) {
-            c->ctrl_pending = 1;
+            if (r == 2)
+                c->u->st.ktls_ctrl_recvmsg++;
+            c->rx_ready = 1; /* the pump reads (EV_DATA, EV_EOF) */
+        } else if ((res == -EIO || res == -EKEYEXPIRED) &&
+                   kitls_ktls_io_recv_done(c->ktls, res) == 1) {
+            c->ctrl_pending = 1; /* kTLS RX, plain recv: a non-data record is next */
         } else if (res == -EAGAIN || res == -EINTR || res == -ENOBUFS) {
             uring_conn_poll(c, POLLIN);
         } else {
@@ -643,7 +625,7 @@ int kitls_uring_key_update(kitls_uring_conn *c, int request)
     /* The core queues the KeyUpdate behind its output; send_step sends it
      * (userspace: encrypted with the old key; kTLS: through
      * kitls_ktls_flush(), which installs the new TX key after it). */
-    if (kitls_conn_key_update(c->tls, request ? 1 : 0) < 0)
+    if (kitls_ktls_io_key_update(c->ktls, request) < 0)
         return -EBUSY;
     uring_conn_pump(c);
     return 0;
@@ -654,7 +636,7 @@ void kitls_uring_pause_recv(kitls_uring_conn *c, int pause)
     if (!c)
         return;
     c->paused = pause ? 1 : 0;
-    if (!pause && c->st == CS_OPEN && !c->rx_k && !(c->busy & BUSY(KITLS_URING_OP_RECV)))
+    if (!pause && c->st == CS_OPEN && !(c->busy & BUSY(KITLS_URING_OP_RECV)))
         c->rx_ready = 1; /* look at what is buffered */
     uring_conn_pump(c);
 }
@@ -681,14 +663,13 @@ int kitls_uring_conn_fd(const kitls_uring_conn *c)
 
 int kitls_uring_conn_ktls(const kitls_uring_conn *c, enum kitls_dir dir)
 {
-    return dir == KITLS_DIR_TX ? c->tx_k : c->rx_k;
+    return kitls_ktls_is_offloaded(c->ktls, dir) == 1;
 }
 
 void kitls_uring_conn_ktls_rekeys(const kitls_uring_conn *c, unsigned *tx, unsigned *rx)
 {
     unsigned t = 0, r = 0;
-    if (c->ktls && (c->tx_k || c->rx_k))
-        kitls_ktls_rekeys(c->ktls, &t, &r);
+    kitls_ktls_rekeys(c->ktls, &t, &r);
     if (tx)
         *tx = t;
     if (rx)

@@ -432,6 +432,7 @@ int kitls_uring_connect(kitls_uring *u, const struct sockaddr *addr, socklen_t a
         if (c->fd >= 0)
             close(c->fd);
         free(c->peer);
+        kitls_ktls_free(c->ktls);
         kitls_conn_free(c->tls);
         if (c->counted_hs)
             u->st.handshaking--;

@@ -80,24 +80,19 @@ int uring_conn_cancel_ops(struct kitls_uring_conn *c, unsigned ops)
 
 static int linger_output(struct kitls_uring_conn *c)
 {
-    if (!c->tx_k) {
-        const uint8_t *p;
-        if (!c->sbuf_len && !kitls_conn_out_peek(c->tls, &p))
-            return 0;
-        uring_send_step(c);
-        return (c->busy & BUSY(KITLS_URING_OP_SEND)) || c->deferred;
+    if (kitls_ktls_io_ctrl_pending(c->ktls)) {
+        /* TX in the kernel: the core's records through the kTLS layer */
+        int r = kitls_ktls_flush(c->ktls);
+        if (r != KITLS_KTLS_E_AGAIN)
+            return 0; /* sent, or it cannot be: nothing more to send */
+        uring_conn_poll(c, POLLOUT);
+        return (c->busy & BUSY(KITLS_URING_OP_POLL)) || c->deferred;
     }
-    uint8_t type;
-    const uint8_t *d;
-    size_t l;
-    int rekey;
-    if (!kitls_conn_out_record(c->tls, &type, &d, &l, &rekey))
+    const uint8_t *p;
+    if (!c->sbuf_len && !kitls_ktls_io_out(c->ktls, &p))
         return 0;
-    int r = kitls_ktls_flush(c->ktls);
-    if (r != KITLS_KTLS_E_AGAIN)
-        return 0; /* sent, or it cannot be: nothing more to send */
-    uring_conn_poll(c, POLLOUT);
-    return (c->busy & BUSY(KITLS_URING_OP_POLL)) || c->deferred;
+    uring_send_step(c);
+    return (c->busy & BUSY(KITLS_URING_OP_SEND)) || c->deferred;
 }
 
 /*

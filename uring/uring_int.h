@@ -37,17 +37,6 @@ enum conn_state {
     CS_DEAD, /* cancelling (or lingering); freed when nothing is in flight */
 };
 
-/* kTLS RX: an io_uring recvmsg with room for the record type
- * (TLS_GET_RECORD_TYPE).  The kernel uses it until the CQE is back. */
-struct uring_rxmsg {
-    struct msghdr m;
-    struct iovec iov;
-    union {
-        char buf[CMSG_SPACE(sizeof(unsigned char))];
-        struct cmsghdr align;
-    } cb;
-};
-
 /* One queued piece of output: application bytes or a file range. */
 struct chunk {
     struct chunk *next;
@@ -64,7 +53,7 @@ struct kitls_uring_conn {
     enum conn_state st;
     int fd;
     kitls_conn *tls;
-    kitls_ktls *ktls; /* non-NULL once kTLS took at least one direction */
+    kitls_ktls *ktls; /* the transport, from the start (userspace until enabled) */
     void *user;
     int reason;        /* first close reason: 0, -errno, KITLS_URING_R_* */
     int tls_error;     /* with KITLS_URING_R_TLS: KITLS_E_* / KITLS_KTLS_E_* */
@@ -72,10 +61,10 @@ struct kitls_uring_conn {
     unsigned busy;     /* mask of (1 << op) in flight */
     unsigned in_pump;
     /* flags */
-    unsigned server : 1, visible : 1, established : 1, tx_k : 1, rx_k : 1, rx_ready : 1,
-        rx_drain : 1, ctrl_pending : 1, paused : 1, eof : 1, peer_done : 1, eof_told : 1,
-        close_req : 1, close_queued : 1, wr_shut : 1, reset : 1, cancel_sent : 1, deferred : 1,
-        enabling : 1, poll_for_ctrl : 1, counted_hs : 1, again : 1,
+    unsigned server : 1, visible : 1, established : 1, rx_ready : 1, ctrl_pending : 1, paused : 1,
+        eof : 1, peer_done : 1, eof_told : 1, close_req : 1, close_queued : 1, wr_shut : 1,
+        reset : 1, cancel_sent : 1, deferred : 1, enabling : 1, poll_for_ctrl : 1, counted_hs : 1,
+        again : 1,
         /* lingering close (dead, not yet cancelling): see conn.c */
         linger : 1, linger_cancel : 1, linger_end : 1, out_done : 1, fd_closing : 1;
     size_t drained; /* bytes read and discarded while lingering */
@@ -90,8 +79,6 @@ struct kitls_uring_conn {
     size_t sbuf_len, sbuf_off;
     uint8_t *fbuf;                 /* file read buffer (userspace) */
     size_t fbuf_len;               /* bytes read, waiting to be encrypted */
-    uint8_t *rbuf;                 /* kTLS RX buffer */
-    struct uring_rxmsg *rmsg;      /* kTLS RX recvmsg (NULL: plain recv) */
     int pipe_fd[2];                /* kTLS splice pipe, -1 when unused */
     size_t pipe_len;               /* bytes in the pipe */
     struct sockaddr_storage *peer; /* client: address while connecting */
@@ -176,14 +163,13 @@ void uring_linger_step(struct kitls_uring_conn *c);
 void uring_linger_cqe(struct kitls_uring_conn *c, unsigned op, int res);
 
 /* ktls.c */
+int uring_ktls_setup(struct kitls_uring_conn *c, int fd, const struct kitls_ktls_ops *ops);
 int uring_ktls_try(struct kitls_uring_conn *c);
-void uring_ktls_drain(struct kitls_uring_conn *c);
 void uring_ktls_ctrl_step(struct kitls_uring_conn *c);
-int uring_ktls_recv_prep(struct kitls_uring_conn *c, uint8_t **bufp, size_t *capp);
-void uring_ktls_received(struct kitls_uring_conn *c, size_t n);
 
 /* send.c */
 void uring_q_pop(struct kitls_uring_conn *c);
+int uring_sends_plain(const struct kitls_uring_conn *c);
 size_t uring_out_pending(struct kitls_uring_conn *c);
 int uring_queue_idle(struct kitls_uring_conn *c);
 void uring_fill(struct kitls_uring_conn *c);

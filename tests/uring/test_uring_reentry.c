@@ -221,7 +221,7 @@ static int ring_step(struct t *t)
         case IORING_OP_SEND:
             ck_assert_ptr_nonnull(c);
             ck_assert_ptr_nonnull(s);
-            if (c->tx_k) {
+            if (uring_sends_plain(c)) {
                 /* the kernel seals plaintext on a TLS_TX socket */
                 struct iovec iov = {(void *)(uintptr_t)o->addr, o->len};
                 struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
@@ -236,11 +236,11 @@ static int ring_step(struct t *t)
             ck_assert_ptr_nonnull(c);
             ck_assert_ptr_nonnull(s);
             ssize_t r;
-            if (c->rx_k && o->opcode == IORING_OP_RECV && t->eio_once &&
-                s->fk.in.len > s->fk.in.off) {
+            if ((kitls_ktls_is_offloaded(c->ktls, KITLS_DIR_RX) == 1) &&
+                o->opcode == IORING_OP_RECV && t->eio_once && s->fk.in.len > s->fk.in.off) {
                 t->eio_once = 0;
                 r = -EIO;
-            } else if (c->rx_k) {
+            } else if ((kitls_ktls_is_offloaded(c->ktls, KITLS_DIR_RX) == 1)) {
                 struct msghdr *m = (struct msghdr *)(uintptr_t)o->addr, plain;
                 struct iovec iov = {(void *)(uintptr_t)o->addr, o->len};
                 if (o->opcode == IORING_OP_RECV) {
@@ -335,7 +335,7 @@ static void side_open(struct t *t, int i)
     t->u->st.accepted++;
     ck_assert_int_eq(uring_conn_start(t->u, c, t->scfg, 1, NULL), 0);
     if (t->ktls) {
-        ck_assert_int_eq(kitls_ktls_new(&c->ktls, c->tls, FK_FD, &s->ops), 0);
+        ck_assert_int_eq(uring_ktls_setup(c, FK_FD, &s->ops), 0);
         ck_assert_int_eq(kitls_ktls_set_rekey_support(c->ktls, 1), 0);
     }
     uring_conn_pump(c);
@@ -411,7 +411,9 @@ START_TEST(reentrant_calls)
     if (ktls) /* both really in the (fake) kernel */
         for (int i = 0; i < 2; i++)
             if (t.s[i].c && !(t.ev == KITLS_URING_EV_HANDSHAKE && t.act == REENTRY_ABORT))
-                ck_assert_msg(t.s[i].c->tx_k && t.s[i].c->rx_k, "conn %d not offloaded", i);
+                ck_assert_msg(uring_sends_plain(t.s[i].c) &&
+                                  kitls_ktls_is_offloaded(t.s[i].c->ktls, KITLS_DIR_RX) == 1,
+                              "conn %d not offloaded", i);
     switch (t.ev) {
     case KITLS_URING_EV_DATA: peer_write(&t, 0, "ping"); break;
     case KITLS_URING_EV_SENT:
@@ -487,7 +489,7 @@ START_TEST(abort_idle_ktls_rx)
     side_open(&t, 0);
     side_open(&t, 1);
     settle(&t);
-    ck_assert(t.s[0].c->rx_k);
+    ck_assert(kitls_ktls_is_offloaded(t.s[0].c->ktls, KITLS_DIR_RX) == 1);
     ck_assert_uint_eq(t.s[0].c->inflight, 1); /* the receive */
     if (_i)
         ck_assert_int_eq(kitls_conn_close(t.s[0].peer), 0);
@@ -515,7 +517,7 @@ START_TEST(ktls_no_rekey_under_splice)
     side_open(&t, 1);
     settle(&t);
     struct side *s = &t.s[0];
-    ck_assert(s->c->tx_k);
+    ck_assert(uring_sends_plain(s->c));
     char path[] = "/tmp/kitls-reentry-XXXXXX";
     int fd = mkstemp(path);
     ck_assert_int_ge(fd, 0);
@@ -561,11 +563,11 @@ START_TEST(ktls_control_was_data)
     side_open(&t, 1);
     settle(&t);
     struct side *s = &t.s[0];
-    ck_assert(s->c->rx_k);
-    ck_assert_ptr_null(s->c->rmsg);
+    ck_assert(kitls_ktls_is_offloaded(s->c->ktls, KITLS_DIR_RX) == 1);
     t.eio_once = 1;
     peer_write(&t, 0, "data");
     ck_assert_int_eq(t.eio_once, 0);
+    ck_assert_uint_eq(t.u->st.ktls_ctrl_sync, 1); /* the plain recv's EIO was read synchronously */
     ck_assert_uint_eq(s->rx_len, 4);
     ck_assert(memcmp(s->rx, "data", 4) == 0);
     peer_write(&t, 0, "more");
