@@ -98,8 +98,6 @@ static void emit_handshake(struct kitls_uring_conn *c)
 static void established(struct kitls_uring_conn *c)
 {
     kitls_uring *u = c->u;
-    c->established = 1;
-    c->st = CS_OPEN;
     uring_dl_del(u, c);
     if (c->counted_hs) {
         c->counted_hs = 0;
@@ -110,10 +108,11 @@ static void established(struct kitls_uring_conn *c)
         /* kTLS is tried from step(), once no userspace record is in
          * flight: after TLS_TX the kernel would encrypt them again.
          * EV_HANDSHAKE follows the attempt. */
-        c->enabling = 1;
+        uring_cs_set(c, CS_ENABLING);
         c->again = 1;
         return;
     }
+    uring_cs_set(c, CS_OPEN);
     emit_handshake(c);
 }
 
@@ -121,14 +120,12 @@ static void established(struct kitls_uring_conn *c)
 
 /* A TLS or local failure: the core's alert (and output before it) goes
  * out through io_uring while the connection lingers, then it closes. */
+static void die(struct kitls_uring_conn *c, int reason, int reset, int linger);
+
 void uring_conn_fail(struct kitls_uring_conn *c, int err)
 {
-    if (c->st == CS_DEAD)
-        return;
-    int live = c->st == CS_HANDSHAKE || c->st == CS_OPEN;
-    uring_conn_kill(c, err, 0);
-    if (live)
-        uring_linger_start(c);
+    /* not while connecting: the peer has no TLS to hear an alert with */
+    die(c, err, 0, c->st >= CS_HANDSHAKE);
 }
 
 /* A failure code of the core or of the kTLS layer (which also wraps
@@ -139,17 +136,19 @@ void uring_conn_fail_tls(struct kitls_uring_conn *c, int code)
         uring_conn_fail(c, -KITLS_KTLS_ERRNO(code));
         return;
     }
-    if (c->st != CS_DEAD && !c->reason)
+    if (!CS_DEAD(c->st) && !c->reason)
         c->tls_error = code;
     uring_conn_fail(c, KITLS_URING_R_TLS);
 }
 
-void uring_conn_kill(struct kitls_uring_conn *c, int reason, int reset)
+/* The end of a live connection: it lingers (linger.c) when asked and it
+ * can, else what is in flight is cancelled at once. */
+static void die(struct kitls_uring_conn *c, int reason, int reset, int linger)
 {
-    if (c->st == CS_DEAD) {
+    if (CS_DEAD(c->st)) {
         /* kitls_uring_abort() or the driver's shutdown cut a lingering
          * close short: what is in flight is cancelled, the socket reset. */
-        if (c->linger && reset) {
+        if (CS_LINGERING(c->st) && reset) {
             uring_linger_stop(c);
             c->reset = 1;
         }
@@ -158,19 +157,28 @@ void uring_conn_kill(struct kitls_uring_conn *c, int reason, int reset)
     if (!c->reason)
         c->reason = reason;
     c->reset = reset ? 1 : 0;
-    c->st = CS_DEAD;
     uring_dl_del(c->u, c);
+    if (linger && uring_linger_ok(c))
+        uring_linger_start(c);
+    else
+        uring_cs_set(c, CS_CANCEL);
+}
+
+void uring_conn_kill(struct kitls_uring_conn *c, int reason, int reset)
+{
+    die(c, reason, reset, 0);
 }
 
 static void finish(struct kitls_uring_conn *c)
 {
     kitls_uring *u = c->u;
-    uring_linger_stop(c);
+    /* CS_CLOSE_FD: an IORING_OP_CLOSE owns the descriptor (it may only be
+     * queued when kitls_uring_free() gives up on an application ring). */
+    int fd_ours = c->st != CS_CLOSE_FD;
+    uring_cs_set(c, CS_FREED);
     uring_dl_del(u, c);
     uring_conn_hs_uncount(c);
-    /* fd_closing: an IORING_OP_CLOSE owns the descriptor (it may only be
-     * queued when kitls_uring_free() gives up on an application ring). */
-    if (c->fd >= 0 && !c->fd_closing) {
+    if (c->fd >= 0 && fd_ours) {
         if (c->reset) {
             struct linger lg = {.l_onoff = 1, .l_linger = 0};
             (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
@@ -211,27 +219,27 @@ static void finish(struct kitls_uring_conn *c)
 static void dead_step(struct kitls_uring_conn *c)
 {
     kitls_uring *u = c->u;
-    if (c->linger) {
+    if (CS_LINGERING(c->st)) {
         uring_linger_step(c);
-        if (c->linger)
+        if (CS_LINGERING(c->st))
             return;
     }
-    if (!c->cancel_sent) {
+    if (c->st == CS_CANCEL) {
         if (uring_conn_cancel_ops(c, c->busy & ~BUSY(KITLS_URING_OP_CANCEL)))
             return; /* again from kitls_uring_flush() */
-        c->cancel_sent = 1;
+        uring_cs_set(c, CS_CANCELLED);
     }
     if (c->inflight)
         return;
     /* A reset needs SO_LINGER first, and a stopping driver may not see
      * another completion: both close in finish(). */
-    if (c->fd >= 0 && !c->fd_closing && !c->reset && u->have_close && !u->stopping) {
+    if (c->st == CS_CANCELLED && c->fd >= 0 && !c->reset && u->have_close && !u->stopping) {
         struct io_uring_sqe *sqe = uring_conn_sqe(c);
         if (!sqe)
             return;
         io_uring_prep_close(sqe, c->fd);
         uring_conn_tag(c, sqe, KITLS_URING_OP_CLOSE);
-        c->fd_closing = 1;
+        uring_cs_set(c, CS_CLOSE_FD);
         return;
     }
     finish(c);
@@ -253,7 +261,7 @@ void uring_conn_peer_eof(struct kitls_uring_conn *c)
 static void read_plain(struct kitls_uring_conn *c)
 {
     kitls_uring *u = c->u;
-    while (c->st == CS_OPEN) {
+    while (CS_LIVE_OPEN(c->st)) {
         if (c->paused) {
             c->rx_ready = 1; /* more may be buffered: look again on resume */
             return;
@@ -294,7 +302,7 @@ static void process_input(struct kitls_uring_conn *c)
                     c->visible = 1;
                     uring_conn_emit(c, KITLS_URING_EV_DATA, c->u->scratch, (size_t)n, NULL);
                 }
-                if (c->st == CS_DEAD)
+                if (CS_DEAD(c->st))
                     return;
                 continue;
             }
@@ -307,10 +315,10 @@ static void process_input(struct kitls_uring_conn *c)
             break;
         }
         established(c);
-        if (c->st != CS_OPEN || c->enabling)
+        if (c->st != CS_OPEN)
             return; /* enable() takes what the core read past the handshake */
     }
-    if (c->st == CS_OPEN)
+    if (CS_LIVE_OPEN(c->st))
         read_plain(c);
 }
 
@@ -318,9 +326,9 @@ static void recv_step(struct kitls_uring_conn *c)
 {
     if (c->busy & (BUSY(KITLS_URING_OP_RECV) | BUSY(KITLS_URING_OP_POLL)))
         return;
-    if (c->st != CS_HANDSHAKE && c->st != CS_OPEN)
+    if (c->st != CS_HANDSHAKE && !CS_LIVE_OPEN(c->st))
         return;
-    if (c->peer_done || c->eof || c->paused || c->rx_ready || c->ctrl_pending || c->enabling)
+    if (c->peer_done || c->eof || c->paused || c->rx_ready || c->ctrl_pending)
         return;
     /* Userspace RX: straight into the core's input buffer; kTLS RX: one
      * record into the layer's buffer, with its type where the ring has
@@ -348,9 +356,7 @@ static void recv_step(struct kitls_uring_conn *c)
 static void close_step(struct kitls_uring_conn *c)
 {
     kitls_uring *u = c->u;
-    if (!c->close_req || c->st != CS_OPEN)
-        return;
-    if (!c->close_queued && uring_queue_idle(c)) {
+    if (c->st == CS_OPEN && c->close_req && uring_queue_idle(c)) {
         /* Queued: it leaves by send_step (userspace: as ciphertext; kTLS:
          * through kitls_ktls_flush()), before the shutdown below. */
         int r = kitls_ktls_io_close(c->ktls);
@@ -358,12 +364,13 @@ static void close_step(struct kitls_uring_conn *c)
             uring_conn_fail_tls(c, r);
             return;
         }
-        c->close_queued = 1;
+        uring_cs_set(c, CS_CLOSING);
         uring_dl_add(u, c, 2, u->p.close_timeout_ms);
         uring_send_step(c);
     }
-    if (c->close_queued && !c->wr_shut && uring_queue_idle(c) &&
-        !(c->busy & BUSY(KITLS_URING_OP_SHUTDOWN))) {
+    if (c->st != CS_CLOSING)
+        return;
+    if (!c->wr_shut && uring_queue_idle(c) && !(c->busy & BUSY(KITLS_URING_OP_SHUTDOWN))) {
         if (u->have_shutdown) {
             struct io_uring_sqe *sqe = uring_conn_sqe(c);
             if (!sqe)
@@ -375,16 +382,13 @@ static void close_step(struct kitls_uring_conn *c)
             c->wr_shut = 1;
         }
     }
-    if (c->close_queued && c->wr_shut && c->peer_done) {
-        uring_conn_kill(c, 0, 0); /* orderly both ways: the reason stays */
-        if (!c->eof)
-            uring_linger_start(c); /* bytes may follow the peer's close_notify */
-    }
+    if (c->wr_shut && c->peer_done) /* orderly both ways: the reason stays */
+        die(c, 0, 0, !c->eof);      /* bytes may follow the peer's close_notify */
 }
 
 static void sent_step(struct kitls_uring_conn *c)
 {
-    if (c->sent_acc && uring_queue_idle(c) && c->st == CS_OPEN) {
+    if (c->sent_acc && uring_queue_idle(c) && CS_LIVE_OPEN(c->st)) {
         size_t n = c->sent_acc;
         c->sent_acc = 0;
         uring_conn_emit(c, KITLS_URING_EV_SENT, NULL, n, NULL);
@@ -408,32 +412,33 @@ static void step(struct kitls_uring_conn *c)
      * everything else proceeds while sends are in flight. */
     int waiting = (c->busy & BUSY(KITLS_URING_OP_POLL)) != 0;
     if (!waiting) {
-        if (c->enabling) {
+        if (c->st == CS_ENABLING) {
             if ((c->busy & BUSY(KITLS_URING_OP_SEND)) || c->sbuf_len)
                 return; /* the send's completion brings us back */
             if (uring_ktls_try(c))
                 return;
-            if (c->st == CS_DEAD)
+            if (CS_DEAD(c->st))
                 return;
+            uring_cs_set(c, CS_OPEN);
             emit_handshake(c);
         }
-        if (c->rx_ready && c->st != CS_DEAD)
+        if (c->rx_ready && !CS_DEAD(c->st))
             process_input(c);
-        if (c->ctrl_pending && c->st == CS_OPEN && !c->paused) {
+        if (c->ctrl_pending && CS_LIVE_OPEN(c->st) && !c->paused) {
             uring_ktls_ctrl_step(c);
-            if (c->rx_ready && c->st == CS_OPEN)
+            if (c->rx_ready && CS_LIVE_OPEN(c->st))
                 process_input(c);
         }
-        if (c->st == CS_OPEN)
+        if (CS_LIVE_OPEN(c->st))
             uring_fill(c);
-        if (c->st == CS_DEAD)
+        if (CS_DEAD(c->st))
             return;
         uring_send_step(c);
         close_step(c);
-        if (c->st == CS_DEAD)
+        if (CS_DEAD(c->st))
             return;
         sent_step(c);
-        if (c->st == CS_DEAD)
+        if (CS_DEAD(c->st))
             return;
     }
     (void)u;
@@ -457,11 +462,11 @@ void uring_conn_pump(struct kitls_uring_conn *c)
     c->in_pump = 1;
     do {
         c->again = 0;
-        if (c->st != CS_DEAD)
+        if (!CS_DEAD(c->st))
             step(c);
-    } while (c->again && c->st != CS_DEAD);
+    } while (c->again && !CS_DEAD(c->st));
     c->in_pump = 0;
-    if (c->st == CS_DEAD)
+    if (CS_DEAD(c->st))
         dead_step(c);
 }
 
@@ -482,7 +487,7 @@ int uring_conn_start(kitls_uring *u, struct kitls_uring_conn *c, kitls_config *c
         (void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
     c->start_us = uring_now_us();
-    c->st = CS_HANDSHAKE;
+    uring_cs_set(c, server ? CS_HANDSHAKE : CS_CONNECTING);
     c->counted_hs = 1;
     u->st.handshaking++;
     uring_dl_add(u, c, 1, u->p.handshake_timeout_ms);
@@ -497,8 +502,8 @@ static void cqe_apply(struct kitls_uring_conn *c, unsigned op, int res)
         c->fd = -1; /* gone from the table whatever res says */
         return;
     }
-    if (c->st == CS_DEAD) {
-        if (c->linger)
+    if (CS_DEAD(c->st)) {
+        if (CS_LINGERING(c->st))
             uring_linger_cqe(c, op, res);
         if (op == KITLS_URING_OP_CANCEL && !c->inflight)
             c->busy = 0;
@@ -513,7 +518,7 @@ static void cqe_apply(struct kitls_uring_conn *c, unsigned op, int res)
             break;
         }
         (void)fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
-        c->st = CS_HANDSHAKE;
+        uring_cs_set(c, CS_HANDSHAKE);
         c->rx_ready = 1; /* first handshake step writes the ClientHello */
         break;
     case KITLS_URING_OP_RECV:
@@ -599,7 +604,7 @@ int kitls_uring_close(kitls_uring_conn *c)
 {
     if (!c)
         return -EINVAL;
-    if (c->st == CS_DEAD || c->close_req)
+    if (CS_DEAD(c->st) || c->close_req)
         return 0;
     c->close_req = 1;
     uring_conn_pump(c);
@@ -618,7 +623,7 @@ int kitls_uring_key_update(kitls_uring_conn *c, int request)
 {
     if (!c)
         return -EINVAL;
-    if (c->st != CS_OPEN || c->enabling)
+    if (!CS_LIVE_OPEN(c->st))
         return -ENOTCONN;
     if (c->close_req)
         return -EPIPE;
@@ -636,7 +641,7 @@ void kitls_uring_pause_recv(kitls_uring_conn *c, int pause)
     if (!c)
         return;
     c->paused = pause ? 1 : 0;
-    if (!pause && c->st == CS_OPEN && !(c->busy & BUSY(KITLS_URING_OP_RECV)))
+    if (!pause && CS_LIVE_OPEN(c->st) && !(c->busy & BUSY(KITLS_URING_OP_RECV)))
         c->rx_ready = 1; /* look at what is buffered */
     uring_conn_pump(c);
 }

@@ -126,8 +126,7 @@ static void on_tick(kitls_uring *u)
      * reset unless input is still unread (linger.c). */
     struct kitls_uring_conn *c;
     while ((c = u->dl[3].head) && c->deadline_ms <= now) {
-        uring_dl_del(u, c);
-        c->linger_end = 1;
+        uring_linger_stop(c);
         uring_conn_pump(c);
     }
     if (u->dl[1].head || u->dl[2].head || u->dl[3].head || u->accept_deferred)
@@ -445,7 +444,6 @@ int kitls_uring_connect(kitls_uring *u, const struct sockaddr *addr, socklen_t a
     c->peer_len = addrlen;
     c->user = user;
     c->visible = 1;
-    c->st = CS_CONNECTING;
     u->st.connected++;
     if (out)
         *out = c;
@@ -594,7 +592,10 @@ void kitls_uring_free(kitls_uring *u)
             continue;
         c->inflight = 0;
         c->busy = 0;
-        c->cancel_sent = 1;
+        if (CS_LINGERING(c->st))
+            uring_linger_stop(c);
+        if (c->st == CS_CANCEL) /* nothing to cancel any more */
+            uring_cs_set(c, CS_CANCELLED);
         c->in_pump = 0;
         uring_conn_pump(c);
     }

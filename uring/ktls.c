@@ -55,7 +55,6 @@ int uring_ktls_try(struct kitls_uring_conn *c)
         uring_conn_poll(c, kitls_ktls_io_out(c->ktls, &p) ? POLLOUT : POLLIN);
         return 1;
     }
-    c->enabling = 0;
     if (r < 0) {
         uring_conn_fail_tls(c, r);
         return 0;

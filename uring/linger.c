@@ -34,13 +34,16 @@ void uring_conn_hs_uncount(struct kitls_uring_conn *c)
  * close_timeout_ms when shorter).  Not while the driver stops, nor after
  * an abort or a timeout (those reset on purpose).
  */
+int uring_linger_ok(const struct kitls_uring_conn *c)
+{
+    return !c->reset && c->fd >= 0 && c->tls && !c->u->stopping;
+}
+
 void uring_linger_start(struct kitls_uring_conn *c)
 {
     kitls_uring *u = c->u;
-    if (c->st != CS_DEAD || c->linger || c->reset || c->fd < 0 || !c->tls || u->stopping)
-        return;
     uring_conn_hs_uncount(c);
-    c->linger = 1;
+    uring_cs_set(c, CS_LINGER);
     u->st.lingering++;
     unsigned ms = u->p.close_timeout_ms < URING_LINGER_MS ? u->p.close_timeout_ms : URING_LINGER_MS;
     uring_dl_add(u, c, 3, ms);
@@ -50,9 +53,9 @@ void uring_linger_start(struct kitls_uring_conn *c)
  * the driver's shutdown): dead_step() cancels what it left in flight. */
 void uring_linger_stop(struct kitls_uring_conn *c)
 {
-    if (!c->linger)
+    if (!CS_LINGERING(c->st))
         return;
-    c->linger = 0;
+    uring_cs_set(c, CS_CANCEL);
     c->u->st.lingering--;
     uring_dl_del(c->u, c);
 }
@@ -109,24 +112,22 @@ static int linger_output(struct kitls_uring_conn *c)
 void uring_linger_step(struct kitls_uring_conn *c)
 {
     kitls_uring *u = c->u;
-    if (!c->linger_cancel) {
+    if (c->st == CS_LINGER) {
         unsigned ops = c->busy & ~(BUSY(KITLS_URING_OP_SEND) | BUSY(KITLS_URING_OP_SHUTDOWN) |
                                    BUSY(KITLS_URING_OP_CANCEL));
         if (uring_conn_cancel_ops(c, ops))
             return; /* again from kitls_uring_flush() */
-        c->linger_cancel = 1;
+        uring_cs_set(c, CS_LINGER_FLUSH);
     }
-    if (c->linger_end)
-        goto end;
     /* a send, a poll, the shutdown or a cancelled file operation: its
      * completion brings us back */
     if (c->busy & (BUSY(KITLS_URING_OP_SEND) | BUSY(KITLS_URING_OP_POLL) |
                    BUSY(KITLS_URING_OP_SHUTDOWN) | FILE_OPS))
         return;
-    if (!c->out_done) {
+    if (c->st == CS_LINGER_FLUSH) {
         if (linger_output(c))
             return;
-        c->out_done = 1;
+        uring_cs_set(c, CS_LINGER_DRAIN);
     }
     if (!c->wr_shut) {
         if (u->have_shutdown) {
@@ -178,7 +179,7 @@ void uring_linger_cqe(struct kitls_uring_conn *c, unsigned op, int res)
         else if (res == -EAGAIN || res == -EINTR)
             uring_conn_poll(c, POLLOUT);
         else
-            c->linger_end = 1; /* the peer is gone */
+            uring_linger_stop(c); /* the peer is gone */
         break;
     case KITLS_URING_OP_SHUTDOWN:
         c->wr_shut = 1; /* done, or the socket cannot: drain either way */

@@ -100,7 +100,7 @@ static void file_read(struct kitls_uring_conn *c, struct chunk *h)
 static void fill_core(struct kitls_uring_conn *c)
 {
     struct chunk *h;
-    while (c->st == CS_OPEN && uring_out_pending(c) < URING_CHUNK && (h = c->q_head)) {
+    while (CS_LIVE_OPEN(c->st) && uring_out_pending(c) < URING_CHUNK && (h = c->q_head)) {
         if (h->file_fd < 0) {
             size_t room = URING_CHUNK - uring_out_pending(c);
             size_t n = h->len - h->off;
@@ -326,7 +326,7 @@ int kitls_uring_send(kitls_uring_conn *c, const void *buf, size_t len)
 {
     if (!c || (!buf && len))
         return -EINVAL;
-    if (c->st == CS_DEAD)
+    if (CS_DEAD(c->st))
         return -ENOTCONN;
     if (c->close_req)
         return -EPIPE;
@@ -363,7 +363,7 @@ int kitls_uring_sendfile(kitls_uring_conn *c, int fd, off_t off, size_t len)
 {
     if (!c || fd < 0 || off < 0)
         return -EINVAL;
-    if (c->st == CS_DEAD)
+    if (CS_DEAD(c->st))
         return -ENOTCONN;
     if (c->close_req)
         return -EPIPE;

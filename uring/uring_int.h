@@ -30,12 +30,32 @@
 #define URING_LINGER_MS 1000u
 #define URING_LINGER_BUF 16384u
 
+/*
+ * A connection's life (uring/state.c holds the table of legal
+ * transitions; uring_cs_set() is the only writer of `st`).
+ */
 enum conn_state {
-    CS_CONNECTING = 1, /* client: IORING_OP_CONNECT in flight */
-    CS_HANDSHAKE,
-    CS_OPEN, /* established (also while closing orderly) */
-    CS_DEAD, /* cancelling (or lingering); freed when nothing is in flight */
+    CS_NEW = 0,      /* allocated, not started */
+    CS_CONNECTING,   /* client: IORING_OP_CONNECT in flight */
+    CS_HANDSHAKE,    /* handshake bytes through the kTLS object (userspace) */
+    CS_ENABLING,     /* established; kitls_ktls_enable() waits for a send or the socket */
+    CS_OPEN,         /* data both ways */
+    CS_CLOSING,      /* our close_notify queued: SHUT_WR, then the peer's close_notify/EOF */
+    CS_LINGER,       /* dead: cancel the open connection's receive/poll/file ops (linger.c) */
+    CS_LINGER_FLUSH, /* dead: our last records (alert, close_notify) out, then SHUT_WR */
+    CS_LINGER_DRAIN, /* dead: input read and dropped until EOF, bytes or deadline */
+    CS_CANCEL,       /* dead: cancel everything still in flight */
+    CS_CANCELLED,    /* dead: cancels sent, waiting for the last completion */
+    CS_CLOSE_FD,     /* IORING_OP_CLOSE in flight */
+    CS_FREED,        /* terminal: EV_CLOSED told (if visible), memory freed */
+    CS_COUNT
 };
+
+/* Dead to the application: no event but EV_CLOSED, calls do nothing. */
+#define CS_DEAD(st) ((st) >= CS_LINGER)
+#define CS_LINGERING(st) ((st) >= CS_LINGER && (st) <= CS_LINGER_DRAIN)
+/* Established and not dead: data may flow (half-closed in CS_CLOSING). */
+#define CS_LIVE_OPEN(st) ((st) == CS_OPEN || (st) == CS_CLOSING)
 
 /* One queued piece of output: application bytes or a file range. */
 struct chunk {
@@ -60,13 +80,21 @@ struct kitls_uring_conn {
     unsigned inflight; /* SQEs of this connection in the kernel */
     unsigned busy;     /* mask of (1 << op) in flight */
     unsigned in_pump;
-    /* flags */
-    unsigned server : 1, visible : 1, established : 1, rx_ready : 1, ctrl_pending : 1, paused : 1,
-        eof : 1, peer_done : 1, eof_told : 1, close_req : 1, close_queued : 1, wr_shut : 1,
-        reset : 1, cancel_sent : 1, deferred : 1, enabling : 1, poll_for_ctrl : 1, counted_hs : 1,
-        again : 1,
-        /* lingering close (dead, not yet cancelling): see conn.c */
-        linger : 1, linger_cancel : 1, linger_end : 1, out_done : 1, fd_closing : 1;
+    /* Not states: facts and requests that hold across several states. */
+    unsigned server : 1, /* role */
+        visible : 1,     /* the application has the handle (EV_CLOSED owed) */
+        counted_hs : 1,  /* holds a handshake slot (st.handshaking) */
+        /* the application's requests, which may come in any live state
+         * (a close asked during the handshake is carried out once open) */
+        paused : 1, close_req : 1,
+        /* the two half-streams, independent of each other and of our
+         * state: the peer's end (close_notify or EOF) and our SHUT_WR */
+        eof : 1, peer_done : 1, eof_told : 1, wr_shut : 1,
+        reset : 1,    /* close with a TCP reset (abort, timeout) */
+        deferred : 1, /* on u->deferred (no free SQE) */
+        /* work for the pump: input to process, a kTLS control record to
+         * read (plain recv said EIO), another round asked while held */
+        rx_ready : 1, ctrl_pending : 1, again : 1;
     size_t drained; /* bytes read and discarded while lingering */
     uint8_t *lbuf;  /* their buffer */
     /* output queue */
@@ -155,8 +183,15 @@ void uring_conn_emit(struct kitls_uring_conn *c, enum kitls_uring_event_type typ
                      const uint8_t *data, size_t len, const struct kitls_uring_info *info);
 void uring_conn_peer_eof(struct kitls_uring_conn *c);
 
+/* state.c */
+int uring_cs_legal(unsigned from, unsigned to);
+const char *uring_cs_name(unsigned st);
+int uring_cs_step(enum conn_state *st, enum conn_state to);
+int uring_cs_set(struct kitls_uring_conn *c, enum conn_state to);
+
 /* linger.c */
 void uring_conn_hs_uncount(struct kitls_uring_conn *c);
+int uring_linger_ok(const struct kitls_uring_conn *c);
 void uring_linger_start(struct kitls_uring_conn *c);
 void uring_linger_stop(struct kitls_uring_conn *c);
 void uring_linger_step(struct kitls_uring_conn *c);

@@ -597,7 +597,7 @@ START_TEST(linger_cut_short)
     wire_add(&s->fk.in, bad, sizeof(bad));
     settle(&t);
     ck_assert_ptr_nonnull(s->c);
-    ck_assert(s->c->linger);
+    ck_assert(CS_LINGERING(s->c->st));
     ck_assert_uint_eq(t.u->st.lingering, 1);
     ck_assert_uint_eq(t.u->st.conns, 2);
     ck_assert(s->c->wr_shut);
@@ -609,7 +609,7 @@ START_TEST(linger_cut_short)
     wire_add(&s->fk.in, "junk", 4);
     settle(&t);
     ck_assert_uint_eq(s->events[KITLS_URING_EV_DATA], 0);
-    ck_assert(s->c->linger);
+    ck_assert(CS_LINGERING(s->c->st));
     if (_i == 2) {
         /* the trigger is the event of the side with id 0: here s[1] */
         t.s[1].id = 0;
