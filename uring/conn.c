@@ -598,6 +598,35 @@ void uring_conn_cqe(struct kitls_uring_conn *c, unsigned op, int res, unsigned f
     uring_conn_pump(c);
 }
 
+/* A deadline passed (driver.c on_tick): a handshake or an orderly close
+ * times out (reset); a lingering close ends now, without a reset unless
+ * input is still unread (linger.c). */
+void uring_conn_deadline(struct kitls_uring_conn *c, int list)
+{
+    if (list == 3) {
+        uring_linger_stop(c);
+    } else {
+        c->u->st.timeouts++;
+        uring_conn_kill(c, KITLS_URING_R_TIMEOUT, 1);
+    }
+    uring_conn_pump(c);
+}
+
+/* kitls_uring_free() gave up on an application ring it cannot drain:
+ * nothing of c is in the kernel's hands any more (its socket is closed
+ * in finish(), which ends the kernel's use of it); free it now.  Every
+ * connection is dead here (kitls_uring_shutdown() killed them all, a
+ * lingering one included). */
+void uring_conn_forget(struct kitls_uring_conn *c)
+{
+    c->inflight = 0;
+    c->busy = 0;
+    if (c->st == CS_CANCEL) /* nothing to cancel any more */
+        uring_cs_set(c, CS_CANCELLED);
+    c->in_pump = 0;
+    uring_conn_pump(c);
+}
+
 /* ---- public per-connection API ---- */
 
 int kitls_uring_close(kitls_uring_conn *c)
@@ -664,19 +693,4 @@ kitls_conn *kitls_uring_conn_tls(kitls_uring_conn *c)
 int kitls_uring_conn_fd(const kitls_uring_conn *c)
 {
     return c->fd;
-}
-
-int kitls_uring_conn_ktls(const kitls_uring_conn *c, enum kitls_dir dir)
-{
-    return kitls_ktls_is_offloaded(c->ktls, dir) == 1;
-}
-
-void kitls_uring_conn_ktls_rekeys(const kitls_uring_conn *c, unsigned *tx, unsigned *rx)
-{
-    unsigned t = 0, r = 0;
-    kitls_ktls_rekeys(c->ktls, &t, &r);
-    if (tx)
-        *tx = t;
-    if (rx)
-        *rx = r;
 }

@@ -113,21 +113,12 @@ void uring_dl_del(kitls_uring *u, struct kitls_uring_conn *c)
 static void on_tick(kitls_uring *u)
 {
     uint64_t now = uring_now_ms();
-    for (int i = 1; i <= 2; i++) {
+    for (int i = 1; i <= 3; i++) {
         struct kitls_uring_conn *c;
         while ((c = u->dl[i].head) && c->deadline_ms <= now) {
             uring_dl_del(u, c);
-            u->st.timeouts++;
-            uring_conn_kill(c, KITLS_URING_R_TIMEOUT, 1);
-            uring_conn_pump(c);
+            uring_conn_deadline(c, i);
         }
-    }
-    /* A lingering close that ran out of time: closed now, without a
-     * reset unless input is still unread (linger.c). */
-    struct kitls_uring_conn *c;
-    while ((c = u->dl[3].head) && c->deadline_ms <= now) {
-        uring_linger_stop(c);
-        uring_conn_pump(c);
     }
     if (u->dl[1].head || u->dl[2].head || u->dl[3].head || u->accept_deferred)
         timer_arm(u);
@@ -590,14 +581,7 @@ void kitls_uring_free(kitls_uring *u)
         struct kitls_uring_conn *c = u->table[i];
         if (!c)
             continue;
-        c->inflight = 0;
-        c->busy = 0;
-        if (CS_LINGERING(c->st))
-            uring_linger_stop(c);
-        if (c->st == CS_CANCEL) /* nothing to cancel any more */
-            uring_cs_set(c, CS_CANCELLED);
-        c->in_pump = 0;
-        uring_conn_pump(c);
+        uring_conn_forget(c);
     }
     free(u->table);
     free(u->gens);

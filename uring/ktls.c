@@ -84,3 +84,20 @@ void uring_ktls_ctrl_step(struct kitls_uring_conn *c)
     else
         c->rx_ready = 1; /* close_notify, or data kept by the layer: read */
 }
+
+/* ---- public: what kTLS does for a connection ---- */
+
+int kitls_uring_conn_ktls(const kitls_uring_conn *c, enum kitls_dir dir)
+{
+    return kitls_ktls_is_offloaded(c->ktls, dir) == 1;
+}
+
+void kitls_uring_conn_ktls_rekeys(const kitls_uring_conn *c, unsigned *tx, unsigned *rx)
+{
+    unsigned t = 0, r = 0;
+    kitls_ktls_rekeys(c->ktls, &t, &r);
+    if (tx)
+        *tx = t;
+    if (rx)
+        *rx = r;
+}

@@ -182,6 +182,8 @@ void uring_conn_kill(struct kitls_uring_conn *c, int reason, int reset);
 void uring_conn_emit(struct kitls_uring_conn *c, enum kitls_uring_event_type type,
                      const uint8_t *data, size_t len, const struct kitls_uring_info *info);
 void uring_conn_peer_eof(struct kitls_uring_conn *c);
+void uring_conn_deadline(struct kitls_uring_conn *c, int list);
+void uring_conn_forget(struct kitls_uring_conn *c);
 
 /* state.c */
 int uring_cs_legal(unsigned from, unsigned to);
