@@ -231,8 +231,8 @@ int kitls_ktls_io_recv_done(kitls_ktls *k, ssize_t res)
     if (!k->off[KITLS_DIR_RX]) {
         if (res > 0)
             return kitls_conn_in_commit(k->c, (size_t)res);
-        if (res < 0)
-            return KITLS_E_INVALID_ARG;
+        if (res < 0) /* no record type to miss in userspace: a socket error */
+            return res < -4095 ? KITLS_E_INVALID_ARG : KITLS_KTLS_E_SYS((int)-res);
         kitls_conn_set_eof(k->c);
         return 0;
     }

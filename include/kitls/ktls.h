@@ -363,7 +363,8 @@ KITLS_API KITLS_WUR int kitls_ktls_io_recv_buf(kitls_ktls *k, uint8_t **buf, siz
  * kitls_ktls_recv_control(), then read), 2 when the receive brought a
  * control record, now taken by the core (new RX key installed after a
  * KeyUpdate; read next: 0 after close_notify), or an error (the fatal
- * alert was queued or sent).
+ * alert was queued or sent; a negative res with RX in userspace comes
+ * back as KITLS_KTLS_E_SYS(-res)).
  */
 KITLS_API KITLS_WUR int kitls_ktls_io_recv_done(kitls_ktls *k, ssize_t res);
 /**
