@@ -37,49 +37,6 @@
 
 #include "uring_int.h"
 
-/* An SQE for op on this connection, or NULL (deferred to kitls_uring_flush). */
-struct io_uring_sqe *uring_conn_sqe(struct kitls_uring_conn *c)
-{
-    struct io_uring_sqe *sqe = uring_sqe(c->u);
-    if (!sqe)
-        uring_defer(c->u, c);
-    return sqe;
-}
-
-void uring_conn_tag(struct kitls_uring_conn *c, struct io_uring_sqe *sqe, unsigned op)
-{
-    io_uring_sqe_set_data64(sqe, KITLS_URING_UD(c->u->p.tag, op, c->gen, c->slot));
-    c->inflight++;
-    c->busy |= BUSY(op);
-}
-
-void uring_conn_emit(struct kitls_uring_conn *c, enum kitls_uring_event_type type,
-                     const uint8_t *data, size_t len, const struct kitls_uring_info *info)
-{
-    struct kitls_uring_event ev = {
-        .type = type,
-        .conn = c,
-        .user = c->user,
-        .data = data,
-        .len = len,
-        .info = info,
-        .reason = c->reason,
-        .tls_error = c->tls_error,
-    };
-    uring_emit(c->u, &ev);
-}
-
-void uring_conn_poll(struct kitls_uring_conn *c, unsigned events)
-{
-    if (c->busy & BUSY(KITLS_URING_OP_POLL))
-        return;
-    struct io_uring_sqe *sqe = uring_conn_sqe(c);
-    if (!sqe)
-        return;
-    io_uring_prep_poll_add(sqe, c->fd, events);
-    uring_conn_tag(c, sqe, KITLS_URING_OP_POLL);
-}
-
 static void emit_handshake(struct kitls_uring_conn *c)
 {
     /* The negotiated parameters (suite, group, ALPN, SNI, resumption)
@@ -114,59 +71,6 @@ static void established(struct kitls_uring_conn *c)
     }
     uring_cs_set(c, CS_OPEN);
     emit_handshake(c);
-}
-
-/* ---- failures ---- */
-
-/* A TLS or local failure: the core's alert (and output before it) goes
- * out through io_uring while the connection lingers, then it closes. */
-static void die(struct kitls_uring_conn *c, int reason, int reset, int linger);
-
-void uring_conn_fail(struct kitls_uring_conn *c, int err)
-{
-    /* not while connecting: the peer has no TLS to hear an alert with */
-    die(c, err, 0, c->st >= CS_HANDSHAKE);
-}
-
-/* A failure code of the core or of the kTLS layer (which also wraps
- * system errors as KITLS_KTLS_E_SYS(errno)). */
-void uring_conn_fail_tls(struct kitls_uring_conn *c, int code)
-{
-    if (KITLS_KTLS_IS_SYS(code)) {
-        uring_conn_fail(c, -KITLS_KTLS_ERRNO(code));
-        return;
-    }
-    if (!CS_DEAD(c->st) && !c->reason)
-        c->tls_error = code;
-    uring_conn_fail(c, KITLS_URING_R_TLS);
-}
-
-/* The end of a live connection: it lingers (linger.c) when asked and it
- * can, else what is in flight is cancelled at once. */
-static void die(struct kitls_uring_conn *c, int reason, int reset, int linger)
-{
-    if (CS_DEAD(c->st)) {
-        /* kitls_uring_abort() or the driver's shutdown cut a lingering
-         * close short: what is in flight is cancelled, the socket reset. */
-        if (CS_LINGERING(c->st) && reset) {
-            uring_linger_stop(c);
-            c->reset = 1;
-        }
-        return;
-    }
-    if (!c->reason)
-        c->reason = reason;
-    c->reset = reset ? 1 : 0;
-    uring_dl_del(c->u, c);
-    if (linger && uring_linger_ok(c))
-        uring_linger_start(c);
-    else
-        uring_cs_set(c, CS_CANCEL);
-}
-
-void uring_conn_kill(struct kitls_uring_conn *c, int reason, int reset)
-{
-    die(c, reason, reset, 0);
 }
 
 static void finish(struct kitls_uring_conn *c)
@@ -382,8 +286,8 @@ static void close_step(struct kitls_uring_conn *c)
             c->wr_shut = 1;
         }
     }
-    if (c->wr_shut && c->peer_done) /* orderly both ways: the reason stays */
-        die(c, 0, 0, !c->eof);      /* bytes may follow the peer's close_notify */
+    if (c->wr_shut && c->peer_done)       /* orderly both ways: the reason stays */
+        uring_conn_die(c, 0, 0, !c->eof); /* bytes may follow the peer's close_notify */
 }
 
 static void sent_step(struct kitls_uring_conn *c)
@@ -492,6 +396,14 @@ int uring_conn_start(kitls_uring *u, struct kitls_uring_conn *c, kitls_config *c
     u->st.handshaking++;
     uring_dl_add(u, c, 1, u->p.handshake_timeout_ms);
     return 0;
+}
+
+/* A server connection from the listener's accept (driver.c on_accept). */
+void uring_conn_accepted(kitls_uring *u, struct kitls_uring_conn *c, kitls_config *cfg)
+{
+    if (uring_conn_start(u, c, cfg, 1, NULL) < 0)
+        uring_conn_kill(c, -ENOMEM, 1);
+    uring_conn_pump(c);
 }
 
 /* A completion's effect on the connection (held by uring_conn_cqe(): a
@@ -646,6 +558,24 @@ void kitls_uring_abort(kitls_uring_conn *c)
         return;
     uring_conn_kill(c, KITLS_URING_R_ABORTED, 1);
     uring_conn_pump(c);
+}
+
+int kitls_uring_send(kitls_uring_conn *c, const void *buf, size_t len)
+{
+    int pump;
+    int r = uring_q_data(c, buf, len, &pump);
+    if (pump)
+        uring_conn_pump(c);
+    return r;
+}
+
+int kitls_uring_sendfile(kitls_uring_conn *c, int fd, off_t off, size_t len)
+{
+    int pump;
+    int r = uring_q_file(c, fd, off, len, &pump);
+    if (pump)
+        uring_conn_pump(c);
+    return r;
 }
 
 int kitls_uring_key_update(kitls_uring_conn *c, int request)

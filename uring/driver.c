@@ -249,10 +249,7 @@ static void on_accept(kitls_uring *u, uint32_t id, int res, unsigned flags)
     }
     c->fd = res;
     u->st.accepted++;
-    if (uring_conn_start(u, c, l->cfg, 1, NULL) < 0) {
-        uring_conn_kill(c, -ENOMEM, 1);
-    }
-    uring_conn_pump(c);
+    uring_conn_accepted(u, c, l->cfg);
 }
 
 /* ---- public API ---- */
@@ -546,10 +543,8 @@ void kitls_uring_shutdown(kitls_uring *u)
     u->stopping = 1;
     for (uint32_t i = 0; i < u->p.max_conns; i++) {
         struct kitls_uring_conn *c = u->table[i];
-        if (c) {
-            uring_conn_kill(c, KITLS_URING_R_ABORTED, 1);
-            uring_conn_pump(c);
-        }
+        if (c)
+            kitls_uring_abort(c);
     }
     if (u->timer_armed && !u->timer_cancel) {
         struct io_uring_sqe *sqe = uring_sqe(u);

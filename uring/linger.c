@@ -17,70 +17,11 @@
 
 #include "uring_int.h"
 
-/* The handshake slot a failed or closed connection held, given back. */
-void uring_conn_hs_uncount(struct kitls_uring_conn *c)
-{
-    if (c->counted_hs) {
-        c->counted_hs = 0;
-        c->u->st.handshaking--;
-        c->u->st.handshake_failures++;
-    }
-}
-
-/*
- * A dead connection that still has a socket worth closing gracefully
- * lingers (uring_linger_step): it keeps its slot (st.conns, max_conns) but no
- * longer its handshake slot, and is bounded by URING_LINGER_MS (or
- * close_timeout_ms when shorter).  Not while the driver stops, nor after
- * an abort or a timeout (those reset on purpose).
- */
-int uring_linger_ok(const struct kitls_uring_conn *c)
-{
-    return !c->reset && c->fd >= 0 && c->tls && !c->u->stopping;
-}
-
-void uring_linger_start(struct kitls_uring_conn *c)
-{
-    kitls_uring *u = c->u;
-    uring_conn_hs_uncount(c);
-    uring_cs_set(c, CS_LINGER);
-    u->st.lingering++;
-    unsigned ms = u->p.close_timeout_ms < URING_LINGER_MS ? u->p.close_timeout_ms : URING_LINGER_MS;
-    uring_dl_add(u, c, 3, ms);
-}
-
-/* The lingering ends (done, out of time or bytes, or cut by an abort or
- * the driver's shutdown): dead_step() cancels what it left in flight. */
-void uring_linger_stop(struct kitls_uring_conn *c)
-{
-    if (!CS_LINGERING(c->st))
-        return;
-    uring_cs_set(c, CS_CANCEL);
-    c->u->st.lingering--;
-    uring_dl_del(c->u, c);
-}
-
 /* Lingering: the output still queued in the core (userspace TX: sbuf and
  * the core's records, the alert last; kTLS TX: the core's control
  * records through the kTLS layer).  Application data still queued in the
  * chunk queue is dropped.  1 while a send or poll is (or will be) in
  * flight, 0 when there is nothing (more) to send. */
-/* Cancel each operation of c in the BUSY() mask `ops`.  -1 when the ring
- * has no free SQE: the caller tries again from kitls_uring_flush(). */
-int uring_conn_cancel_ops(struct kitls_uring_conn *c, unsigned ops)
-{
-    for (unsigned op = 1; op < 32; op++) {
-        if (!(ops & BUSY(op)))
-            continue;
-        struct io_uring_sqe *sqe = uring_conn_sqe(c);
-        if (!sqe)
-            return -1;
-        io_uring_prep_cancel64(sqe, KITLS_URING_UD(c->u->p.tag, op, c->gen, c->slot), 0);
-        uring_conn_tag(c, sqe, KITLS_URING_OP_CANCEL);
-    }
-    return 0;
-}
-
 static int linger_output(struct kitls_uring_conn *c)
 {
     if (kitls_ktls_io_ctrl_pending(c->ktls)) {

@@ -322,8 +322,11 @@ void uring_on_send(struct kitls_uring_conn *c, int res)
     }
 }
 
-int kitls_uring_send(kitls_uring_conn *c, const void *buf, size_t len)
+/* kitls_uring_send() (conn.c) without the pump: *pump says whether the
+ * connection needs a round (the data was taken, or the core failed). */
+int uring_q_data(struct kitls_uring_conn *c, const void *buf, size_t len, int *pump)
 {
+    *pump = 0;
     if (!c || (!buf && len))
         return -EINVAL;
     if (CS_DEAD(c->st))
@@ -341,7 +344,7 @@ int kitls_uring_send(kitls_uring_conn *c, const void *buf, size_t len)
         uring_out_pending(c) < URING_CHUNK) {
         /* Fast path: encrypt into the core's output now. */
         if (core_write(c, buf, len) < 0) {
-            uring_conn_pump(c);
+            *pump = 1;
             return -ENOTCONN;
         }
     } else {
@@ -355,12 +358,14 @@ int kitls_uring_send(kitls_uring_conn *c, const void *buf, size_t len)
         memcpy(ch->data, buf, len);
         q_push(c, ch);
     }
-    uring_conn_pump(c);
+    *pump = 1;
     return (int)len;
 }
 
-int kitls_uring_sendfile(kitls_uring_conn *c, int fd, off_t off, size_t len)
+/* kitls_uring_sendfile() (conn.c) without the pump: *pump as above. */
+int uring_q_file(struct kitls_uring_conn *c, int fd, off_t off, size_t len, int *pump)
 {
+    *pump = 0;
     if (!c || fd < 0 || off < 0)
         return -EINVAL;
     if (CS_DEAD(c->st))
@@ -380,7 +385,7 @@ int kitls_uring_sendfile(kitls_uring_conn *c, int fd, off_t off, size_t len)
     ch->off = 0;
     q_push(c, ch);
     c->u->st.bytes_out += len;
-    uring_conn_pump(c);
+    *pump = 1;
     return 0;
 }
 

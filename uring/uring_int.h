@@ -166,21 +166,30 @@ struct kitls_uring_conn *uring_conn_alloc(kitls_uring *u);
 #define FILE_OPS                                                                                   \
     (BUSY(KITLS_URING_OP_READ) | BUSY(KITLS_URING_OP_SPLICE_IN) | BUSY(KITLS_URING_OP_SPLICE_OUT))
 
-/* conn.c */
+/* base.c: a connection's primitives (calls only driver.c and state.c) */
 struct io_uring_sqe *uring_conn_sqe(struct kitls_uring_conn *c);
 void uring_conn_tag(struct kitls_uring_conn *c, struct io_uring_sqe *sqe, unsigned op);
 /** Cancel each operation of c in the BUSY() mask ops; -1: no free SQE (retry). */
 int uring_conn_cancel_ops(struct kitls_uring_conn *c, unsigned ops);
 void uring_conn_poll(struct kitls_uring_conn *c, unsigned events);
+void uring_conn_emit(struct kitls_uring_conn *c, enum kitls_uring_event_type type,
+                     const uint8_t *data, size_t len, const struct kitls_uring_info *info);
 void uring_conn_fail(struct kitls_uring_conn *c, int err);
 void uring_conn_fail_tls(struct kitls_uring_conn *c, int code);
+void uring_conn_kill(struct kitls_uring_conn *c, int reason, int reset);
+/** The end of a live connection: lingering (if linger and it can) or cancelling. */
+void uring_conn_die(struct kitls_uring_conn *c, int reason, int reset, int linger);
+void uring_conn_hs_uncount(struct kitls_uring_conn *c);
+int uring_linger_ok(const struct kitls_uring_conn *c);
+void uring_linger_start(struct kitls_uring_conn *c);
+void uring_linger_stop(struct kitls_uring_conn *c);
+
+/* conn.c: the state machine (the pump) */
+void uring_conn_accepted(kitls_uring *u, struct kitls_uring_conn *c, kitls_config *cfg);
 int uring_conn_start(kitls_uring *u, struct kitls_uring_conn *c, kitls_config *cfg, int server,
                      const char *server_name);
 void uring_conn_cqe(struct kitls_uring_conn *c, unsigned op, int res, unsigned flags);
 void uring_conn_pump(struct kitls_uring_conn *c);
-void uring_conn_kill(struct kitls_uring_conn *c, int reason, int reset);
-void uring_conn_emit(struct kitls_uring_conn *c, enum kitls_uring_event_type type,
-                     const uint8_t *data, size_t len, const struct kitls_uring_info *info);
 void uring_conn_peer_eof(struct kitls_uring_conn *c);
 void uring_conn_deadline(struct kitls_uring_conn *c, int list);
 void uring_conn_forget(struct kitls_uring_conn *c);
@@ -191,11 +200,7 @@ const char *uring_cs_name(unsigned st);
 int uring_cs_step(enum conn_state *st, enum conn_state to);
 int uring_cs_set(struct kitls_uring_conn *c, enum conn_state to);
 
-/* linger.c */
-void uring_conn_hs_uncount(struct kitls_uring_conn *c);
-int uring_linger_ok(const struct kitls_uring_conn *c);
-void uring_linger_start(struct kitls_uring_conn *c);
-void uring_linger_stop(struct kitls_uring_conn *c);
+/* linger.c: the steps of a lingering close */
 void uring_linger_step(struct kitls_uring_conn *c);
 void uring_linger_cqe(struct kitls_uring_conn *c, unsigned op, int res);
 
@@ -212,5 +217,7 @@ int uring_queue_idle(struct kitls_uring_conn *c);
 void uring_fill(struct kitls_uring_conn *c);
 void uring_send_step(struct kitls_uring_conn *c);
 void uring_on_send(struct kitls_uring_conn *c, int res);
+int uring_q_data(struct kitls_uring_conn *c, const void *buf, size_t len, int *pump);
+int uring_q_file(struct kitls_uring_conn *c, int fd, off_t off, size_t len, int *pump);
 
 #endif
