@@ -1,5 +1,10 @@
 /*
- * Internal state of the io_uring driver (uring/driver.c, conn.c, ktls.c, send.c).
+ * Internal state of the io_uring driver.  Files, each calling only those
+ * after it: driver.c (ring, table, listeners, ticks) -> conn.c (the
+ * per-connection pump and public calls) -> send.c, ktls.c, linger.c ->
+ * base.c (SQEs, events, failures, dead states) -> state.c (the table).
+ * driver.c and conn.c call each other (table and deadlines one way,
+ * completions and pumps the other).
  */
 #ifndef KITLS_URING_INT_H
 #define KITLS_URING_INT_H
