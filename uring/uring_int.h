@@ -1,10 +1,10 @@
 /*
- * Internal state of the io_uring driver.  Files, each calling only those
- * after it: driver.c (ring, table, listeners, ticks) -> conn.c (the
+ * Internal state of the io_uring driver.  Calls go down: conn.c (the
  * per-connection pump and public calls) -> send.c, ktls.c, linger.c ->
- * base.c (SQEs, events, failures, dead states) -> state.c (the table).
- * driver.c and conn.c call each other (table and deadlines one way,
- * completions and pumps the other).
+ * base.c (SQEs, events, failures, dead states) -> state.c (the table);
+ * everyone uses driver.c's ring, clock and deadline lists, and driver.c
+ * (ring, table, listeners, ticks) calls only conn.c (completions, pumps,
+ * deadlines): driver.c and conn.c are the one pair calling each other.
  */
 #ifndef KITLS_URING_INT_H
 #define KITLS_URING_INT_H
