@@ -2,10 +2,11 @@
  * io_uring driver: one connection's state machine.
  *
  * Invariants that keep buffers safe under the kernel:
- *   - received bytes go straight into the core's input buffer
- *     (kitls_conn_in_reserve, zero-copy) and at most one recv is in
- *     flight; the core is only read (kitls_conn_read/_handshake) when no
- *     recv is in flight, so its input buffer never moves under the kernel;
+ *   - received bytes go where kitls_ktls_io_recv_buf() says (userspace:
+ *     straight into the core's input buffer, zero-copy; kTLS RX: the
+ *     layer's record buffer) and at most one recv is in flight; plaintext
+ *     is only read (kitls_ktls_io_read, kitls_conn_handshake) when no recv
+ *     is in flight, so that buffer never moves under the kernel;
  *   - the core's output is moved into the connection's send buffer before
  *     it is sent, because the core may append to (and reallocate) its
  *     output at any time: handshake, KeyUpdate answers, application
@@ -15,8 +16,9 @@
  *     while a send is in flight (idle connections hold none);
  *     (the output side is in send.c);
  *   - a connection is freed only when none of its SQEs is in the kernel:
- *     kill() cancels them (IORING_OP_ASYNC_CANCEL) and finish() runs when
- *     the last CQE is back;
+ *     the dead states cancel them (IORING_OP_ASYNC_CANCEL) and finish()
+ *     runs when the last CQE is back (the states and their table:
+ *     uring_int.h, state.c);
  *   - a connection that failed with an alert to send, or that exchanged
  *     close_notify with input possibly unread, lingers before that
  *     (linger_step): closing a TCP socket with unread input makes the
