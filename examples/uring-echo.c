@@ -41,9 +41,10 @@ static void on_event(void *ctx, const struct kitls_uring_event *ev)
     case KITLS_URING_EV_HANDSHAKE:
         if (!quiet)
             fprintf(stderr, "uring-echo: fd %d %s %s ktls tx=%d rx=%d %uus\n",
-                    kitls_uring_conn_fd(ev->conn), kitls_suite_name(ev->info->suite),
-                    kitls_group_name(ev->info->group), ev->info->ktls_tx, ev->info->ktls_rx,
-                    ev->info->handshake_us);
+                    kitls_uring_conn_fd(ev->conn),
+                    kitls_suite_name(kitls_conn_suite(kitls_uring_conn_tls(ev->conn))),
+                    kitls_group_name(kitls_conn_group(kitls_uring_conn_tls(ev->conn))),
+                    ev->info->ktls_tx, ev->info->ktls_rx, ev->info->handshake_us);
         break;
     case KITLS_URING_EV_DATA: {
         int r = kitls_uring_send(ev->conn, ev->data, ev->len);

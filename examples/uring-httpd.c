@@ -375,7 +375,7 @@ static void ktls_log_start(const struct kitls_uring_params *p)
                         "connections end at a KeyUpdate (--ktls-close)\n");
 }
 
-static void ktls_log_conn(const struct kitls_uring_info *info)
+static void ktls_log_conn(kitls_uring_conn *c, const struct kitls_uring_info *info)
 {
     int reason = info->ktls_reason;
     if ((info->ktls_tx && info->ktls_rx) || reason <= 0 || reason >= 32 ||
@@ -385,7 +385,7 @@ static void ktls_log_conn(const struct kitls_uring_info *info)
     fprintf(stderr,
             "uring-httpd: --ktls: a connection stays in userspace: %s (suite 0x%04x; "
             "logged once per reason)\n",
-            kitls_ktls_reason_string(reason), info->suite);
+            kitls_ktls_reason_string(reason), kitls_conn_suite(kitls_uring_conn_tls(c)));
 }
 
 static int want_ktls;
@@ -397,7 +397,7 @@ static void on_event(void *ctx, const struct kitls_uring_event *ev)
     switch (ev->type) {
     case KITLS_URING_EV_HANDSHAKE:
         if (want_ktls)
-            ktls_log_conn(ev->info);
+            ktls_log_conn(ev->conn, ev->info);
         cl = calloc(1, sizeof(*cl));
         if (!cl) {
             kitls_uring_abort(ev->conn);

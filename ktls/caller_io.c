@@ -13,6 +13,7 @@
  * and the new TX key is installed before anything else is sent.
  */
 #include <errno.h>
+#include <linux/tls.h>
 #include <openssl/crypto.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,10 @@
 #include <sys/types.h>
 
 #include "ktls_int.h"
+
+#ifndef SOL_TLS
+#define SOL_TLS 282
+#endif
 
 static uint64_t glue_limit(const kitls_ktls *k)
 {
@@ -128,4 +133,226 @@ int kitls_ktls_recv_record(kitls_ktls *k, uint8_t type, const uint8_t *p, size_t
     /* The peer's KeyUpdate: the kernel holds RX (EKEYEXPIRED) until it
      * has the next key, installed here before the caller reads again. */
     return ktls_rx_rekey(k);
+}
+
+/* ------------------------------------------------------------------ */
+/* One transport for callers that move the bytes (issue 15, item 3)    */
+/* ------------------------------------------------------------------ */
+/*
+ * The same calls whether a direction is in the kernel or in userspace
+ * (before kitls_ktls_enable(), when the mode left it out, or when the
+ * kernel refused): the caller posts a receive into the buffer it is
+ * given, reports the result, and reads plaintext; it takes ciphertext
+ * to send from kitls_ktls_io_out() and the core's control records leave
+ * through kitls_ktls_flush().  The caller never talks to the core after
+ * the handshake.
+ */
+
+/* Offloaded RX: one record per receive (a kTLS recv returns at most one
+ * record's plaintext), with room for its type. */
+struct ktls_io {
+    size_t len, off; /* the data record received, not yet read */
+    int eof;         /* the transport ended */
+    int use_msg;     /* the receive was a recvmsg with a type */
+    struct msghdr msg;
+    struct iovec iov;
+    union {
+        char buf[CMSG_SPACE(sizeof(unsigned char))];
+        struct cmsghdr align;
+    } cb;
+    uint8_t buf[KTLS_MAX_PLAIN];
+};
+
+void ktls_io_free(kitls_ktls *k)
+{
+    if (!k->io)
+        return;
+    OPENSSL_cleanse(k->io, sizeof(*k->io));
+    free(k->io);
+    k->io = NULL;
+}
+
+int kitls_ktls_io_recv_buf(kitls_ktls *k, uint8_t **buf, size_t *cap, struct msghdr **msg)
+{
+    if (!k || !buf || !cap)
+        return KITLS_E_INVALID_ARG;
+    if (msg)
+        *msg = NULL;
+    if (k->err)
+        return k->err;
+    if (!k->off[KITLS_DIR_RX])
+        return kitls_conn_in_reserve(k->c, buf, cap);
+    /* A KeyUpdate of ours (the answer to update_requested) leaves before
+     * the next record is taken: the newest TX key is installed after
+     * sending one, so at most one may wait. */
+    if (k->off[KITLS_DIR_TX] && kitls_ktls_io_ctrl_pending(k) == 2)
+        return 1;
+    if (!k->io && !(k->io = calloc(1, sizeof(*k->io))))
+        return KITLS_E_NOMEM;
+    struct ktls_io *io = k->io;
+    io->len = io->off = 0;
+    io->use_msg = msg != NULL;
+    *buf = io->buf;
+    *cap = sizeof(io->buf);
+    if (msg) {
+        /* Zeroed: what the kernel writes there is read directly. */
+        memset(&io->msg, 0, sizeof(io->msg));
+        memset(&io->cb, 0, sizeof(io->cb));
+        io->iov.iov_base = io->buf;
+        io->iov.iov_len = sizeof(io->buf);
+        io->msg.msg_iov = &io->iov;
+        io->msg.msg_iovlen = 1;
+        io->msg.msg_control = io->cb.buf;
+        io->msg.msg_controllen = sizeof(io->cb.buf);
+        *msg = &io->msg;
+    }
+    return 0;
+}
+
+/* The record type of a completed recvmsg (application data without a
+ * type, or after a plain recv). */
+static unsigned io_record_type(const struct ktls_io *io)
+{
+    if (!io->use_msg)
+        return KTLS_CT_APPDATA;
+    const struct cmsghdr *cm = &io->cb.align;
+    if (cm->cmsg_level == SOL_TLS && cm->cmsg_type == TLS_GET_RECORD_TYPE &&
+        cm->cmsg_len >= CMSG_LEN(sizeof(unsigned char)))
+        return *(const unsigned char *)CMSG_DATA(cm);
+    return KTLS_CT_APPDATA;
+}
+
+int kitls_ktls_io_recv_done(kitls_ktls *k, ssize_t res)
+{
+    if (!k)
+        return KITLS_E_INVALID_ARG;
+    if (k->err)
+        return k->err;
+    if (!k->off[KITLS_DIR_RX]) {
+        if (res > 0)
+            return kitls_conn_in_commit(k->c, (size_t)res);
+        if (res < 0) /* no record type to miss in userspace: a socket error */
+            return res < -KITLS_MAX_ERRNO ? KITLS_E_INVALID_ARG : (int)res;
+        kitls_conn_set_eof(k->c);
+        return 0;
+    }
+    struct ktls_io *io = k->io;
+    if (!io)
+        return KITLS_E_STATE;
+    if (res == -EIO || res == -EKEYEXPIRED)
+        return 1; /* a plain recv met a non-data record */
+    if (res < 0 || (size_t)res > sizeof(io->buf))
+        return KITLS_E_INVALID_ARG;
+    if (!res) {
+        io->eof = 1;
+        return 0;
+    }
+    unsigned type = io_record_type(io);
+    if (type == KTLS_CT_APPDATA) {
+        io->len = (size_t)res;
+        io->off = 0;
+        return 0;
+    }
+    int ret = kitls_ktls_recv_record(k, (uint8_t)type, io->buf, (size_t)res);
+    OPENSSL_cleanse(io->buf, (size_t)res);
+    return ret < 0 ? ret : 2;
+}
+
+ssize_t kitls_ktls_io_read(kitls_ktls *k, void *buf, size_t len)
+{
+    if (!k || (!buf && len))
+        return KITLS_E_INVALID_ARG;
+    ssize_t n = kitls_ktls_recv_pending(k, buf, len);
+    if (n)
+        return n;
+    if (!k->off[KITLS_DIR_RX]) {
+        int r = kitls_conn_read(k->c, buf, len);
+        if (r > 0)
+            return r;
+        if (r == KITLS_E_WANT_READ)
+            return -EAGAIN;
+        if (r == KITLS_E_CLOSED)
+            return 0;
+        return r == KITLS_E_EOF ? KITLS_KTLS_E_TRUNCATED : r;
+    }
+    if (k->err)
+        return k->err;
+    struct ktls_io *io = k->io;
+    if (io && io->off < io->len) {
+        size_t m = io->len - io->off < len ? io->len - io->off : len;
+        memcpy(buf, io->buf + io->off, m);
+        io->off += m;
+        if (io->off == io->len) {
+            OPENSSL_cleanse(io->buf, io->len);
+            io->len = io->off = 0;
+        }
+        return (ssize_t)m;
+    }
+    if (k->peer_closed)
+        return 0;
+    return io && io->eof ? KITLS_KTLS_E_TRUNCATED : -EAGAIN;
+}
+
+ssize_t kitls_ktls_io_write(kitls_ktls *k, const void *buf, size_t len)
+{
+    if (!k || (!buf && len) || len > INT_MAX)
+        return KITLS_E_INVALID_ARG;
+    if (k->err)
+        return k->err;
+    if (k->off[KITLS_DIR_TX])
+        return KITLS_E_STATE; /* the caller sends plaintext: kitls_ktls_tx_reserve() */
+    int r = kitls_conn_write(k->c, buf, len);
+    return r < 0 ? r : (ssize_t)len;
+}
+
+size_t kitls_ktls_io_out(kitls_ktls *k, const uint8_t **p)
+{
+    if (!k || !p || k->off[KITLS_DIR_TX])
+        return 0;
+    return kitls_conn_out_peek(k->c, p);
+}
+
+void kitls_ktls_io_out_done(kitls_ktls *k, size_t n)
+{
+    if (k && !k->off[KITLS_DIR_TX])
+        kitls_conn_out_consume(k->c, n);
+}
+
+int kitls_ktls_io_ctrl_pending(kitls_ktls *k)
+{
+    if (!k || !k->off[KITLS_DIR_TX])
+        return 0;
+    uint8_t type;
+    const uint8_t *d;
+    size_t l;
+    int rekey = 0;
+    if (!k->o || !kitls_offload_out_record(k->o, &type, &d, &l, &rekey))
+        return 0;
+    return rekey ? 2 : 1;
+}
+
+size_t kitls_ktls_io_max_fragment(const kitls_ktls *k)
+{
+    return k ? kitls_conn_max_send_fragment(k->c) : 0;
+}
+
+int kitls_ktls_io_key_update(kitls_ktls *k, int request)
+{
+    if (!k)
+        return KITLS_E_INVALID_ARG;
+    if (k->err)
+        return k->err;
+    int ret = ktls_obj(k); /* a KeyUpdate only after the handshake */
+    return ret ? ret : kitls_offload_key_update(k->o, request ? 1 : 0);
+}
+
+int kitls_ktls_io_close(kitls_ktls *k)
+{
+    if (!k)
+        return KITLS_E_INVALID_ARG;
+    if (k->err)
+        return k->err;
+    /* before the handshake's end the connection itself, after it the
+     * offload object (as kitls_ktls_close()) */
+    return ktls_obj(k) ? kitls_conn_close(k->c) : kitls_offload_close(k->o);
 }

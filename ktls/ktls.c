@@ -242,6 +242,7 @@ void kitls_ktls_free(kitls_ktls *k)
         free(k->pend);
     }
     ktls_rbuf_release(k);
+    ktls_io_free(k);
     OPENSSL_cleanse(k, sizeof(*k));
     free(k);
 }

@@ -62,6 +62,9 @@ struct kitls_ktls {
     /* record-sized scratch buffer, allocated only when needed (small
      * reads, draining the core, sendfile fallback) */
     uint8_t *rbuf;
+    /* caller-moves-bytes receive (caller_io.c): NULL until RX is
+     * offloaded and the caller asks for a receive buffer */
+    struct ktls_io *io;
 };
 
 const struct ktls_cipher *ktls_cipher_find(uint16_t suite);
@@ -90,6 +93,8 @@ int ktls_pend_add(kitls_ktls *k, const uint8_t *p, size_t n);
 uint8_t *ktls_rbuf(kitls_ktls *k);
 /** Wipe and free the scratch buffer. */
 void ktls_rbuf_release(kitls_ktls *k);
+/** Free the caller-moves-bytes receive state (caller_io.c). */
+void ktls_io_free(kitls_ktls *k);
 /** Raw send of bytes (no cmsg), all or partial. */
 ssize_t ktls_send_raw(kitls_ktls *k, const void *buf, size_t len, int type);
 

@@ -2,10 +2,11 @@
  * io_uring driver: one connection's state machine.
  *
  * Invariants that keep buffers safe under the kernel:
- *   - received bytes go straight into the core's input buffer
- *     (kitls_conn_in_reserve, zero-copy) and at most one recv is in
- *     flight; the core is only read (kitls_conn_read/_handshake) when no
- *     recv is in flight, so its input buffer never moves under the kernel;
+ *   - received bytes go where kitls_ktls_io_recv_buf() says (userspace:
+ *     straight into the core's input buffer, zero-copy; kTLS RX: the
+ *     layer's record buffer) and at most one recv is in flight; plaintext
+ *     is only read (kitls_ktls_io_read, kitls_conn_handshake) when no recv
+ *     is in flight, so that buffer never moves under the kernel;
  *   - the core's output is moved into the connection's send buffer before
  *     it is sent, because the core may append to (and reallocate) its
  *     output at any time: handshake, KeyUpdate answers, application
@@ -15,8 +16,9 @@
  *     while a send is in flight (idle connections hold none);
  *     (the output side is in send.c);
  *   - a connection is freed only when none of its SQEs is in the kernel:
- *     kill() cancels them (IORING_OP_ASYNC_CANCEL) and finish() runs when
- *     the last CQE is back;
+ *     the dead states cancel them (IORING_OP_ASYNC_CANCEL) and finish()
+ *     runs when the last CQE is back (the states and their table:
+ *     uring_int.h, state.c);
  *   - a connection that failed with an alert to send, or that exchanged
  *     close_notify with input possibly unread, lingers before that
  *     (linger_step): closing a TCP socket with unread input makes the
@@ -37,62 +39,15 @@
 
 #include "uring_int.h"
 
-/* An SQE for op on this connection, or NULL (deferred to kitls_uring_flush). */
-struct io_uring_sqe *uring_conn_sqe(struct kitls_uring_conn *c)
-{
-    struct io_uring_sqe *sqe = uring_sqe(c->u);
-    if (!sqe)
-        uring_defer(c->u, c);
-    return sqe;
-}
-
-void uring_conn_tag(struct kitls_uring_conn *c, struct io_uring_sqe *sqe, unsigned op)
-{
-    io_uring_sqe_set_data64(sqe, KITLS_URING_UD(c->u->p.tag, op, c->gen, c->slot));
-    c->inflight++;
-    c->busy |= BUSY(op);
-}
-
-void uring_conn_emit(struct kitls_uring_conn *c, enum kitls_uring_event_type type,
-                     const uint8_t *data, size_t len, const struct kitls_uring_info *info)
-{
-    struct kitls_uring_event ev = {
-        .type = type,
-        .conn = c,
-        .user = c->user,
-        .data = data,
-        .len = len,
-        .info = info,
-        .reason = c->reason,
-    };
-    uring_emit(c->u, &ev);
-}
-
-void uring_conn_poll(struct kitls_uring_conn *c, unsigned events)
-{
-    if (c->busy & BUSY(KITLS_URING_OP_POLL))
-        return;
-    struct io_uring_sqe *sqe = uring_conn_sqe(c);
-    if (!sqe)
-        return;
-    io_uring_prep_poll_add(sqe, c->fd, events);
-    uring_conn_tag(c, sqe, KITLS_URING_OP_POLL);
-}
-
 static void emit_handshake(struct kitls_uring_conn *c)
 {
+    /* The negotiated parameters (suite, group, ALPN, SNI, resumption)
+     * are the application's to read: kitls_uring_conn_tls(). */
     struct kitls_uring_info info = {
-        .suite = kitls_conn_suite(c->tls),
-        .group = kitls_conn_group(c->tls),
-        .alpn = kitls_conn_alpn(c->tls),
-        .server_name = kitls_conn_server_name(c->tls),
-        .resumed = kitls_conn_is_resumed(c->tls),
-        .ktls_tx = c->tx_k,
-        .ktls_rx = c->rx_k,
-        .ktls_reason = c->ktls ? kitls_ktls_reason(c->ktls, (c->u->p.ktls & KITLS_URING_KTLS_RX)
-                                                                ? KITLS_DIR_RX
-                                                                : KITLS_DIR_TX)
-                               : KITLS_KTLS_R_NOT_ENABLED,
+        .ktls_tx = kitls_ktls_is_offloaded(c->ktls, KITLS_DIR_TX) == 1,
+        .ktls_rx = kitls_ktls_is_offloaded(c->ktls, KITLS_DIR_RX) == 1,
+        .ktls_reason = kitls_ktls_reason(
+            c->ktls, (c->u->p.ktls & KITLS_URING_KTLS_RX) ? KITLS_DIR_RX : KITLS_DIR_TX),
         .handshake_us = (unsigned)(uring_now_us() - c->start_us),
     };
     c->visible = 1;
@@ -102,8 +57,6 @@ static void emit_handshake(struct kitls_uring_conn *c)
 static void established(struct kitls_uring_conn *c)
 {
     kitls_uring *u = c->u;
-    c->established = 1;
-    c->st = CS_OPEN;
     uring_dl_del(u, c);
     if (c->counted_hs) {
         c->counted_hs = 0;
@@ -114,61 +67,24 @@ static void established(struct kitls_uring_conn *c)
         /* kTLS is tried from step(), once no userspace record is in
          * flight: after TLS_TX the kernel would encrypt them again.
          * EV_HANDSHAKE follows the attempt. */
-        c->enabling = 1;
+        uring_cs_set(c, CS_ENABLING);
         c->again = 1;
         return;
     }
+    uring_cs_set(c, CS_OPEN);
     emit_handshake(c);
-}
-
-/* ---- failures ---- */
-
-/* A TLS or local failure: the core's alert (and output before it) goes
- * out through io_uring while the connection lingers, then it closes. */
-void uring_conn_fail(struct kitls_uring_conn *c, int err)
-{
-    if (c->st == CS_DEAD)
-        return;
-    int live = c->st == CS_HANDSHAKE || c->st == CS_OPEN;
-    uring_conn_kill(c, err, 0);
-    if (live)
-        uring_linger_start(c);
-}
-
-/* A failure code of the core or of the kTLS layer (a KITLS_E_* code, or
- * -errno for a system failure): it is the close reason as is. */
-void uring_conn_fail_tls(struct kitls_uring_conn *c, int code)
-{
-    uring_conn_fail(c, code);
-}
-
-void uring_conn_kill(struct kitls_uring_conn *c, int reason, int reset)
-{
-    if (c->st == CS_DEAD) {
-        /* kitls_uring_abort() or the driver's shutdown cut a lingering
-         * close short: what is in flight is cancelled, the socket reset. */
-        if (c->linger && reset) {
-            uring_linger_stop(c);
-            c->reset = 1;
-        }
-        return;
-    }
-    if (!c->reason)
-        c->reason = reason;
-    c->reset = reset ? 1 : 0;
-    c->st = CS_DEAD;
-    uring_dl_del(c->u, c);
 }
 
 static void finish(struct kitls_uring_conn *c)
 {
     kitls_uring *u = c->u;
-    uring_linger_stop(c);
+    /* CS_CLOSE_FD: an IORING_OP_CLOSE owns the descriptor (it may only be
+     * queued when kitls_uring_free() gives up on an application ring). */
+    int fd_ours = c->st != CS_CLOSE_FD;
+    uring_cs_set(c, CS_FREED);
     uring_dl_del(u, c);
     uring_conn_hs_uncount(c);
-    /* fd_closing: an IORING_OP_CLOSE owns the descriptor (it may only be
-     * queued when kitls_uring_free() gives up on an application ring). */
-    if (c->fd >= 0 && !c->fd_closing) {
+    if (c->fd >= 0 && fd_ours) {
         if (c->reset) {
             struct linger lg = {.l_onoff = 1, .l_linger = 0};
             (void)setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
@@ -181,9 +97,9 @@ static void finish(struct kitls_uring_conn *c)
             close(c->pipe_fd[i]);
     while (c->q_head)
         uring_q_pop(c);
-    if (c->ktls && c->tx_k) {
+    if (c->ktls) { /* NULL only when the start failed */
         unsigned tx = 0;
-        kitls_ktls_rekeys(c->ktls, &tx, NULL);
+        kitls_ktls_rekeys(c->ktls, &tx, NULL); /* 0 unless TX was in the kernel */
         u->st.ktls_tx_rekeys += tx;
     }
     if (c->visible) {
@@ -195,8 +111,6 @@ static void finish(struct kitls_uring_conn *c)
     }
     free(c->fbuf);
     free(c->sbuf);
-    free(c->rbuf);
-    free(c->rmsg);
     free(c->lbuf);
     free(c->peer);
     kitls_ktls_free(c->ktls);
@@ -211,27 +125,27 @@ static void finish(struct kitls_uring_conn *c)
 static void dead_step(struct kitls_uring_conn *c)
 {
     kitls_uring *u = c->u;
-    if (c->linger) {
+    if (CS_LINGERING(c->st)) {
         uring_linger_step(c);
-        if (c->linger)
+        if (CS_LINGERING(c->st))
             return;
     }
-    if (!c->cancel_sent) {
+    if (c->st == CS_CANCEL) {
         if (uring_conn_cancel_ops(c, c->busy & ~BUSY(KITLS_URING_OP_CANCEL)))
             return; /* again from kitls_uring_flush() */
-        c->cancel_sent = 1;
+        uring_cs_set(c, CS_CANCELLED);
     }
     if (c->inflight)
         return;
     /* A reset needs SO_LINGER first, and a stopping driver may not see
      * another completion: both close in finish(). */
-    if (c->fd >= 0 && !c->fd_closing && !c->reset && u->have_close && !u->stopping) {
+    if (c->st == CS_CANCELLED && c->fd >= 0 && !c->reset && u->have_close && !u->stopping) {
         struct io_uring_sqe *sqe = uring_conn_sqe(c);
         if (!sqe)
             return;
         io_uring_prep_close(sqe, c->fd);
         uring_conn_tag(c, sqe, KITLS_URING_OP_CLOSE);
-        c->fd_closing = 1;
+        uring_cs_set(c, CS_CLOSE_FD);
         return;
     }
     finish(c);
@@ -248,31 +162,32 @@ void uring_conn_peer_eof(struct kitls_uring_conn *c)
     }
 }
 
-/* Deliver application data: userspace record layer. */
-static void read_core(struct kitls_uring_conn *c)
+/* Deliver application data: whatever enable() kept first, then what the
+ * receives brought, decrypted by the core or by the kernel. */
+static void read_plain(struct kitls_uring_conn *c)
 {
     kitls_uring *u = c->u;
-    while (c->st == CS_OPEN) {
+    while (CS_LIVE_OPEN(c->st)) {
         if (c->paused) {
             c->rx_ready = 1; /* more may be buffered: look again on resume */
             return;
         }
-        int n = kitls_conn_read(c->tls, u->scratch, sizeof(u->scratch));
+        ssize_t n = kitls_ktls_io_read(c->ktls, u->scratch, sizeof(u->scratch));
         if (n > 0) {
-            u->st.bytes_in += (unsigned)n;
+            u->st.bytes_in += (size_t)n;
             uring_conn_emit(c, KITLS_URING_EV_DATA, u->scratch, (size_t)n, NULL);
             continue;
         }
-        if (n == KITLS_E_WANT_READ)
+        if (n == -EAGAIN)
             return;
-        if (n == KITLS_E_CLOSED) {
+        if (n == 0) {
             uring_conn_peer_eof(c);
-        } else if (n == KITLS_E_EOF) {
+        } else if (n == KITLS_KTLS_E_TRUNCATED) {
             c->peer_done = 1;
             if (!c->close_req)
                 uring_conn_kill(c, KITLS_E_EOF, 0);
         } else {
-            uring_conn_fail_tls(c, n);
+            uring_conn_fail_tls(c, (int)n);
         }
         return;
     }
@@ -293,7 +208,7 @@ static void process_input(struct kitls_uring_conn *c)
                     c->visible = 1;
                     uring_conn_emit(c, KITLS_URING_EV_DATA, c->u->scratch, (size_t)n, NULL);
                 }
-                if (c->st == CS_DEAD)
+                if (CS_DEAD(c->st))
                     return;
                 continue;
             }
@@ -306,67 +221,62 @@ static void process_input(struct kitls_uring_conn *c)
             break;
         }
         established(c);
-        if (c->st != CS_OPEN || c->enabling || c->rx_k)
-            return;
+        if (c->st != CS_OPEN)
+            return; /* enable() takes what the core read past the handshake */
     }
-    if (c->st == CS_OPEN && !c->rx_k && !c->rx_drain)
-        read_core(c); /* after the plaintext kTLS enable() kept (uring_ktls_drain) */
+    if (CS_LIVE_OPEN(c->st))
+        read_plain(c);
 }
 
 static void recv_step(struct kitls_uring_conn *c)
 {
     if (c->busy & (BUSY(KITLS_URING_OP_RECV) | BUSY(KITLS_URING_OP_POLL)))
         return;
-    if (c->st != CS_HANDSHAKE && c->st != CS_OPEN)
+    if (c->st != CS_HANDSHAKE && !CS_LIVE_OPEN(c->st))
         return;
-    if (c->peer_done || c->eof || c->paused || c->rx_ready || c->ctrl_pending || c->rx_drain ||
-        c->enabling)
+    if (c->peer_done || c->eof || c->paused || c->rx_ready || c->ctrl_pending)
         return;
+    /* Userspace RX: straight into the core's input buffer; kTLS RX: one
+     * record into the layer's buffer, with its type where the ring has
+     * RECVMSG (else a plain recv, where EIO announces a control record). */
     uint8_t *buf;
     size_t cap;
-    if (c->rx_k) {
-        if (uring_ktls_recv_prep(c, &buf, &cap))
-            return;
-    } else {
-        int r = kitls_conn_in_reserve(c->tls, &buf, &cap);
-        if (r < 0) {
-            uring_conn_fail_tls(c, r);
-            return;
-        }
+    struct msghdr *msg = NULL;
+    int r = kitls_ktls_io_recv_buf(c->ktls, &buf, &cap, c->u->have_recvmsg ? &msg : NULL);
+    if (r < 0) {
+        uring_conn_fail_tls(c, r);
+        return;
     }
+    if (r == 1)
+        return; /* our KeyUpdate leaves first: its send's completion brings us back */
     struct io_uring_sqe *sqe = uring_conn_sqe(c);
     if (!sqe)
         return;
-    io_uring_prep_recv(sqe, c->fd, buf, cap, 0);
+    if (msg)
+        io_uring_prep_recvmsg(sqe, c->fd, msg, 0);
+    else
+        io_uring_prep_recv(sqe, c->fd, buf, cap, 0);
     uring_conn_tag(c, sqe, KITLS_URING_OP_RECV);
 }
 
 static void close_step(struct kitls_uring_conn *c)
 {
     kitls_uring *u = c->u;
-    if (!c->close_req || c->st != CS_OPEN)
-        return;
-    if (!c->close_queued && uring_queue_idle(c)) {
-        int r;
-        if (c->tx_k) {
-            r = kitls_ktls_close(c->ktls);
-            if (r == -EAGAIN) {
-                uring_conn_poll(c, POLLOUT);
-                return;
-            }
-        } else {
-            r = kitls_conn_close(c->tls);
-        }
+    if (c->st == CS_OPEN && c->close_req && uring_queue_idle(c)) {
+        /* Queued: it leaves by send_step (userspace: as ciphertext; kTLS:
+         * through kitls_ktls_flush()), before the shutdown below. */
+        int r = kitls_ktls_io_close(c->ktls);
         if (r < 0) {
             uring_conn_fail_tls(c, r);
             return;
         }
-        c->close_queued = 1;
+        uring_cs_set(c, CS_CLOSING);
         uring_dl_add(u, c, 2, u->p.close_timeout_ms);
         uring_send_step(c);
     }
-    if (c->close_queued && !c->wr_shut && uring_queue_idle(c) &&
-        !(c->busy & BUSY(KITLS_URING_OP_SHUTDOWN))) {
+    if (c->st != CS_CLOSING)
+        return;
+    if (!c->wr_shut && uring_queue_idle(c) && !(c->busy & BUSY(KITLS_URING_OP_SHUTDOWN))) {
         if (u->have_shutdown) {
             struct io_uring_sqe *sqe = uring_conn_sqe(c);
             if (!sqe)
@@ -378,16 +288,13 @@ static void close_step(struct kitls_uring_conn *c)
             c->wr_shut = 1;
         }
     }
-    if (c->close_queued && c->wr_shut && c->peer_done) {
-        uring_conn_kill(c, 0, 0); /* orderly both ways: the reason stays */
-        if (!c->eof)
-            uring_linger_start(c); /* bytes may follow the peer's close_notify */
-    }
+    if (c->wr_shut && c->peer_done)       /* orderly both ways: the reason stays */
+        uring_conn_die(c, 0, 0, !c->eof); /* bytes may follow the peer's close_notify */
 }
 
 static void sent_step(struct kitls_uring_conn *c)
 {
-    if (c->sent_acc && uring_queue_idle(c) && c->st == CS_OPEN) {
+    if (c->sent_acc && uring_queue_idle(c) && CS_LIVE_OPEN(c->st)) {
         size_t n = c->sent_acc;
         c->sent_acc = 0;
         uring_conn_emit(c, KITLS_URING_EV_SENT, NULL, n, NULL);
@@ -411,31 +318,33 @@ static void step(struct kitls_uring_conn *c)
      * everything else proceeds while sends are in flight. */
     int waiting = (c->busy & BUSY(KITLS_URING_OP_POLL)) != 0;
     if (!waiting) {
-        if (c->enabling) {
+        if (c->st == CS_ENABLING) {
             if ((c->busy & BUSY(KITLS_URING_OP_SEND)) || c->sbuf_len)
                 return; /* the send's completion brings us back */
             if (uring_ktls_try(c))
                 return;
-            if (c->st == CS_DEAD)
+            if (CS_DEAD(c->st))
                 return;
+            uring_cs_set(c, CS_OPEN);
             emit_handshake(c);
         }
-        if (c->rx_ready && c->st != CS_DEAD)
+        if (c->rx_ready && !CS_DEAD(c->st))
             process_input(c);
-        if (c->ctrl_pending && c->st == CS_OPEN && !c->paused)
+        if (c->ctrl_pending && CS_LIVE_OPEN(c->st) && !c->paused) {
             uring_ktls_ctrl_step(c);
-        if (c->rx_drain && c->st == CS_OPEN)
-            uring_ktls_drain(c);
-        if (c->st == CS_OPEN)
+            if (c->rx_ready && CS_LIVE_OPEN(c->st))
+                process_input(c);
+        }
+        if (CS_LIVE_OPEN(c->st))
             uring_fill(c);
-        if (c->st == CS_DEAD)
+        if (CS_DEAD(c->st))
             return;
         uring_send_step(c);
         close_step(c);
-        if (c->st == CS_DEAD)
+        if (CS_DEAD(c->st))
             return;
         sent_step(c);
-        if (c->st == CS_DEAD)
+        if (CS_DEAD(c->st))
             return;
     }
     (void)u;
@@ -459,11 +368,11 @@ void uring_conn_pump(struct kitls_uring_conn *c)
     c->in_pump = 1;
     do {
         c->again = 0;
-        if (c->st != CS_DEAD)
+        if (!CS_DEAD(c->st))
             step(c);
-    } while (c->again && c->st != CS_DEAD);
+    } while (c->again && !CS_DEAD(c->st));
     c->in_pump = 0;
-    if (c->st == CS_DEAD)
+    if (CS_DEAD(c->st))
         dead_step(c);
 }
 
@@ -474,7 +383,7 @@ int uring_conn_start(kitls_uring *u, struct kitls_uring_conn *c, kitls_config *c
 {
     c->server = server ? 1 : 0;
     c->tls = kitls_conn_new(cfg);
-    if (!c->tls)
+    if (!c->tls || uring_ktls_setup(c, c->fd, NULL) < 0)
         return -ENOMEM;
     kitls_conn_set_user(c->tls, c);
     if (!server && server_name && kitls_conn_set_server_name(c->tls, server_name) < 0)
@@ -484,11 +393,19 @@ int uring_conn_start(kitls_uring *u, struct kitls_uring_conn *c, kitls_config *c
         (void)setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
     c->start_us = uring_now_us();
-    c->st = CS_HANDSHAKE;
+    uring_cs_set(c, server ? CS_HANDSHAKE : CS_CONNECTING);
     c->counted_hs = 1;
     u->st.handshaking++;
     uring_dl_add(u, c, 1, u->p.handshake_timeout_ms);
     return 0;
+}
+
+/* A server connection from the listener's accept (driver.c on_accept). */
+void uring_conn_accepted(kitls_uring *u, struct kitls_uring_conn *c, kitls_config *cfg)
+{
+    if (uring_conn_start(u, c, cfg, 1, NULL) < 0)
+        uring_conn_kill(c, -ENOMEM, 1);
+    uring_conn_pump(c);
 }
 
 /* A completion's effect on the connection (held by uring_conn_cqe(): a
@@ -499,8 +416,8 @@ static void cqe_apply(struct kitls_uring_conn *c, unsigned op, int res)
         c->fd = -1; /* gone from the table whatever res says */
         return;
     }
-    if (c->st == CS_DEAD) {
-        if (c->linger)
+    if (CS_DEAD(c->st)) {
+        if (CS_LINGERING(c->st))
             uring_linger_cqe(c, op, res);
         if (op == KITLS_URING_OP_CANCEL && !c->inflight)
             c->busy = 0;
@@ -515,33 +432,24 @@ static void cqe_apply(struct kitls_uring_conn *c, unsigned op, int res)
             break;
         }
         (void)fcntl(c->fd, F_SETFL, fcntl(c->fd, F_GETFL) | O_NONBLOCK);
-        c->st = CS_HANDSHAKE;
+        uring_cs_set(c, CS_HANDSHAKE);
         c->rx_ready = 1; /* first handshake step writes the ClientHello */
         break;
     case KITLS_URING_OP_RECV:
-        if (res > 0) {
-            if (c->rx_k) {
-                uring_ktls_received(c, (size_t)res);
-            } else {
-                int r = kitls_conn_in_commit(c->tls, (size_t)res);
-                if (r < 0) {
-                    uring_conn_fail_tls(c, r);
-                    break;
-                }
-                c->rx_ready = 1;
+        if (res >= 0) {
+            if (!res)
+                c->eof = 1;
+            int r = kitls_ktls_io_recv_done(c->ktls, res);
+            if (r < 0) {
+                uring_conn_fail_tls(c, r);
+                break;
             }
-        } else if (res == 0) {
-            c->eof = 1;
-            if (c->rx_k) {
-                c->peer_done = 1;
-                if (!c->close_req)
-                    uring_conn_kill(c, KITLS_E_EOF, 0);
-            } else {
-                kitls_conn_set_eof(c->tls);
-                c->rx_ready = 1;
-            }
-        } else if (c->rx_k && (res == -EIO || res == -EKEYEXPIRED)) {
-            c->ctrl_pending = 1;
+            if (r == 2)
+                c->u->st.ktls_ctrl_recvmsg++;
+            c->rx_ready = 1; /* the pump reads (EV_DATA, EV_EOF) */
+        } else if ((res == -EIO || res == -EKEYEXPIRED) &&
+                   kitls_ktls_io_recv_done(c->ktls, res) == 1) {
+            c->ctrl_pending = 1; /* kTLS RX, plain recv: a non-data record is next */
         } else if (res == -EAGAIN || res == -EINTR || res == -ENOBUFS) {
             uring_conn_poll(c, POLLIN);
         } else {
@@ -604,13 +512,42 @@ void uring_conn_cqe(struct kitls_uring_conn *c, unsigned op, int res, unsigned f
     uring_conn_pump(c);
 }
 
+/* A deadline passed (driver.c on_tick): a handshake or an orderly close
+ * times out (reset); a lingering close ends now, without a reset unless
+ * input is still unread (linger.c). */
+void uring_conn_deadline(struct kitls_uring_conn *c, int list)
+{
+    if (list == 3) {
+        uring_linger_stop(c);
+    } else {
+        c->u->st.timeouts++;
+        uring_conn_kill(c, -ETIMEDOUT, 1);
+    }
+    uring_conn_pump(c);
+}
+
+/* kitls_uring_free() gave up on an application ring it cannot drain:
+ * nothing of c is in the kernel's hands any more (its socket is closed
+ * in finish(), which ends the kernel's use of it); free it now.  Every
+ * connection is dead here (kitls_uring_shutdown() killed them all, a
+ * lingering one included). */
+void uring_conn_forget(struct kitls_uring_conn *c)
+{
+    c->inflight = 0;
+    c->busy = 0;
+    if (c->st == CS_CANCEL) /* nothing to cancel any more */
+        uring_cs_set(c, CS_CANCELLED);
+    c->in_pump = 0;
+    uring_conn_pump(c);
+}
+
 /* ---- public per-connection API ---- */
 
 int kitls_uring_close(kitls_uring_conn *c)
 {
     if (!c)
         return -EINVAL;
-    if (c->st == CS_DEAD || c->close_req)
+    if (CS_DEAD(c->st) || c->close_req)
         return 0;
     c->close_req = 1;
     uring_conn_pump(c);
@@ -625,18 +562,36 @@ void kitls_uring_abort(kitls_uring_conn *c)
     uring_conn_pump(c);
 }
 
+int kitls_uring_send(kitls_uring_conn *c, const void *buf, size_t len)
+{
+    int pump;
+    int r = uring_q_data(c, buf, len, &pump);
+    if (pump)
+        uring_conn_pump(c);
+    return r;
+}
+
+int kitls_uring_sendfile(kitls_uring_conn *c, int fd, off_t off, size_t len)
+{
+    int pump;
+    int r = uring_q_file(c, fd, off, len, &pump);
+    if (pump)
+        uring_conn_pump(c);
+    return r;
+}
+
 int kitls_uring_key_update(kitls_uring_conn *c, int request)
 {
     if (!c)
         return -EINVAL;
-    if (c->st != CS_OPEN || c->enabling)
+    if (!CS_LIVE_OPEN(c->st))
         return -ENOTCONN;
     if (c->close_req)
         return -EPIPE;
     /* The core queues the KeyUpdate behind its output; send_step sends it
      * (userspace: encrypted with the old key; kTLS: through
      * kitls_ktls_flush(), which installs the new TX key after it). */
-    if (kitls_conn_key_update(c->tls, request ? 1 : 0) < 0)
+    if (kitls_ktls_io_key_update(c->ktls, request) < 0)
         return -EBUSY;
     uring_conn_pump(c);
     return 0;
@@ -647,7 +602,7 @@ void kitls_uring_pause_recv(kitls_uring_conn *c, int pause)
     if (!c)
         return;
     c->paused = pause ? 1 : 0;
-    if (!pause && c->st == CS_OPEN && !c->rx_k && !(c->busy & BUSY(KITLS_URING_OP_RECV)))
+    if (!pause && CS_LIVE_OPEN(c->st) && !(c->busy & BUSY(KITLS_URING_OP_RECV)))
         c->rx_ready = 1; /* look at what is buffered */
     uring_conn_pump(c);
 }
@@ -670,20 +625,4 @@ kitls_conn *kitls_uring_conn_tls(kitls_uring_conn *c)
 int kitls_uring_conn_fd(const kitls_uring_conn *c)
 {
     return c->fd;
-}
-
-int kitls_uring_conn_ktls(const kitls_uring_conn *c, enum kitls_dir dir)
-{
-    return dir == KITLS_DIR_TX ? c->tx_k : c->rx_k;
-}
-
-void kitls_uring_conn_ktls_rekeys(const kitls_uring_conn *c, unsigned *tx, unsigned *rx)
-{
-    unsigned t = 0, r = 0;
-    if (c->ktls && (c->tx_k || c->rx_k))
-        kitls_ktls_rekeys(c->ktls, &t, &r);
-    if (tx)
-        *tx = t;
-    if (rx)
-        *rx = r;
 }

@@ -113,22 +113,12 @@ void uring_dl_del(kitls_uring *u, struct kitls_uring_conn *c)
 static void on_tick(kitls_uring *u)
 {
     uint64_t now = uring_now_ms();
-    for (int i = 1; i <= 2; i++) {
+    for (int i = 1; i <= 3; i++) {
         struct kitls_uring_conn *c;
         while ((c = u->dl[i].head) && c->deadline_ms <= now) {
             uring_dl_del(u, c);
-            u->st.timeouts++;
-            uring_conn_kill(c, -ETIMEDOUT, 1);
-            uring_conn_pump(c);
+            uring_conn_deadline(c, i);
         }
-    }
-    /* A lingering close that ran out of time: closed now, without a
-     * reset unless input is still unread (linger.c). */
-    struct kitls_uring_conn *c;
-    while ((c = u->dl[3].head) && c->deadline_ms <= now) {
-        uring_dl_del(u, c);
-        c->linger_end = 1;
-        uring_conn_pump(c);
     }
     if (u->dl[1].head || u->dl[2].head || u->dl[3].head || u->accept_deferred)
         timer_arm(u);
@@ -259,10 +249,7 @@ static void on_accept(kitls_uring *u, uint32_t id, int res, unsigned flags)
     }
     c->fd = res;
     u->st.accepted++;
-    if (uring_conn_start(u, c, l->cfg, 1, NULL) < 0) {
-        uring_conn_kill(c, -ENOMEM, 1);
-    }
-    uring_conn_pump(c);
+    uring_conn_accepted(u, c, l->cfg);
 }
 
 /* ---- public API ---- */
@@ -417,6 +404,7 @@ int kitls_uring_connect(kitls_uring *u, const struct sockaddr *addr, socklen_t a
         if (c->fd >= 0)
             close(c->fd);
         free(c->peer);
+        kitls_ktls_free(c->ktls);
         kitls_conn_free(c->tls);
         if (c->counted_hs)
             u->st.handshaking--;
@@ -429,7 +417,6 @@ int kitls_uring_connect(kitls_uring *u, const struct sockaddr *addr, socklen_t a
     c->peer_len = addrlen;
     c->user = user;
     c->visible = 1;
-    c->st = CS_CONNECTING;
     u->st.connected++;
     if (out)
         *out = c;
@@ -541,10 +528,8 @@ void kitls_uring_shutdown(kitls_uring *u)
     u->stopping = 1;
     for (uint32_t i = 0; i < u->p.max_conns; i++) {
         struct kitls_uring_conn *c = u->table[i];
-        if (c) {
-            uring_conn_kill(c, -ECANCELED, 1);
-            uring_conn_pump(c);
-        }
+        if (c)
+            kitls_uring_abort(c);
     }
     if (u->timer_armed && !u->timer_cancel) {
         struct io_uring_sqe *sqe = uring_sqe(u);
@@ -576,11 +561,7 @@ void kitls_uring_free(kitls_uring *u)
         struct kitls_uring_conn *c = u->table[i];
         if (!c)
             continue;
-        c->inflight = 0;
-        c->busy = 0;
-        c->cancel_sent = 1;
-        c->in_pump = 0;
-        uring_conn_pump(c);
+        uring_conn_forget(c);
     }
     free(u->table);
     free(u->gens);

@@ -17,87 +17,26 @@
 
 #include "uring_int.h"
 
-/* The handshake slot a failed or closed connection held, given back. */
-void uring_conn_hs_uncount(struct kitls_uring_conn *c)
-{
-    if (c->counted_hs) {
-        c->counted_hs = 0;
-        c->u->st.handshaking--;
-        c->u->st.handshake_failures++;
-    }
-}
-
-/*
- * A dead connection that still has a socket worth closing gracefully
- * lingers (uring_linger_step): it keeps its slot (st.conns, max_conns) but no
- * longer its handshake slot, and is bounded by URING_LINGER_MS (or
- * close_timeout_ms when shorter).  Not while the driver stops, nor after
- * an abort or a timeout (those reset on purpose).
- */
-void uring_linger_start(struct kitls_uring_conn *c)
-{
-    kitls_uring *u = c->u;
-    if (c->st != CS_DEAD || c->linger || c->reset || c->fd < 0 || !c->tls || u->stopping)
-        return;
-    uring_conn_hs_uncount(c);
-    c->linger = 1;
-    u->st.lingering++;
-    unsigned ms = u->p.close_timeout_ms < URING_LINGER_MS ? u->p.close_timeout_ms : URING_LINGER_MS;
-    uring_dl_add(u, c, 3, ms);
-}
-
-/* The lingering ends (done, out of time or bytes, or cut by an abort or
- * the driver's shutdown): dead_step() cancels what it left in flight. */
-void uring_linger_stop(struct kitls_uring_conn *c)
-{
-    if (!c->linger)
-        return;
-    c->linger = 0;
-    c->u->st.lingering--;
-    uring_dl_del(c->u, c);
-}
-
 /* Lingering: the output still queued in the core (userspace TX: sbuf and
  * the core's records, the alert last; kTLS TX: the core's control
  * records through the kTLS layer).  Application data still queued in the
  * chunk queue is dropped.  1 while a send or poll is (or will be) in
  * flight, 0 when there is nothing (more) to send. */
-/* Cancel each operation of c in the BUSY() mask `ops`.  -1 when the ring
- * has no free SQE: the caller tries again from kitls_uring_flush(). */
-int uring_conn_cancel_ops(struct kitls_uring_conn *c, unsigned ops)
-{
-    for (unsigned op = 1; op < 32; op++) {
-        if (!(ops & BUSY(op)))
-            continue;
-        struct io_uring_sqe *sqe = uring_conn_sqe(c);
-        if (!sqe)
-            return -1;
-        io_uring_prep_cancel64(sqe, KITLS_URING_UD(c->u->p.tag, op, c->gen, c->slot), 0);
-        uring_conn_tag(c, sqe, KITLS_URING_OP_CANCEL);
-    }
-    return 0;
-}
-
 static int linger_output(struct kitls_uring_conn *c)
 {
-    if (!c->tx_k) {
-        const uint8_t *p;
-        if (!c->sbuf_len && !kitls_conn_out_peek(c->tls, &p))
-            return 0;
-        uring_send_step(c);
-        return (c->busy & BUSY(KITLS_URING_OP_SEND)) || c->deferred;
+    if (kitls_ktls_io_ctrl_pending(c->ktls)) {
+        /* TX in the kernel: the core's records through the kTLS layer */
+        int r = kitls_ktls_flush(c->ktls);
+        if (r != -EAGAIN)
+            return 0; /* sent, or it cannot be: nothing more to send */
+        uring_conn_poll(c, POLLOUT);
+        return (c->busy & BUSY(KITLS_URING_OP_POLL)) || c->deferred;
     }
-    uint8_t type;
-    const uint8_t *d;
-    size_t l;
-    int rekey;
-    if (!uring_out_record(c->tls, &type, &d, &l, &rekey))
+    const uint8_t *p;
+    if (!c->sbuf_len && !kitls_ktls_io_out(c->ktls, &p))
         return 0;
-    int r = kitls_ktls_flush(c->ktls);
-    if (r != -EAGAIN)
-        return 0; /* sent, or it cannot be: nothing more to send */
-    uring_conn_poll(c, POLLOUT);
-    return (c->busy & BUSY(KITLS_URING_OP_POLL)) || c->deferred;
+    uring_send_step(c);
+    return (c->busy & BUSY(KITLS_URING_OP_SEND)) || c->deferred;
 }
 
 /*
@@ -114,24 +53,22 @@ static int linger_output(struct kitls_uring_conn *c)
 void uring_linger_step(struct kitls_uring_conn *c)
 {
     kitls_uring *u = c->u;
-    if (!c->linger_cancel) {
+    if (c->st == CS_LINGER) {
         unsigned ops = c->busy & ~(BUSY(KITLS_URING_OP_SEND) | BUSY(KITLS_URING_OP_SHUTDOWN) |
                                    BUSY(KITLS_URING_OP_CANCEL));
         if (uring_conn_cancel_ops(c, ops))
             return; /* again from kitls_uring_flush() */
-        c->linger_cancel = 1;
+        uring_cs_set(c, CS_LINGER_FLUSH);
     }
-    if (c->linger_end)
-        goto end;
     /* a send, a poll, the shutdown or a cancelled file operation: its
      * completion brings us back */
     if (c->busy & (BUSY(KITLS_URING_OP_SEND) | BUSY(KITLS_URING_OP_POLL) |
                    BUSY(KITLS_URING_OP_SHUTDOWN) | FILE_OPS))
         return;
-    if (!c->out_done) {
+    if (c->st == CS_LINGER_FLUSH) {
         if (linger_output(c))
             return;
-        c->out_done = 1;
+        uring_cs_set(c, CS_LINGER_DRAIN);
     }
     if (!c->wr_shut) {
         if (u->have_shutdown) {
@@ -183,7 +120,7 @@ void uring_linger_cqe(struct kitls_uring_conn *c, unsigned op, int res)
         else if (res == -EAGAIN || res == -EINTR)
             uring_conn_poll(c, POLLOUT);
         else
-            c->linger_end = 1; /* the peer is gone */
+            uring_linger_stop(c); /* the peer is gone */
         break;
     case KITLS_URING_OP_SHUTDOWN:
         c->wr_shut = 1; /* done, or the socket cannot: drain either way */

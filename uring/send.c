@@ -44,10 +44,19 @@ static void q_push(struct kitls_uring_conn *c, struct chunk *ch)
     c->q_bytes += ch->len;
 }
 
+/* 1 when TX is in the kernel: application data goes to the socket as
+ * plaintext (files by splice); else it is sealed into the core first. */
+int uring_sends_plain(const struct kitls_uring_conn *c)
+{
+    return kitls_ktls_is_offloaded(c->ktls, KITLS_DIR_TX) == 1;
+}
+
+/* The core's output not yet taken: ciphertext (TX in userspace), or 1 for
+ * a control record waiting for kitls_ktls_flush() (TX in the kernel). */
 size_t uring_out_pending(struct kitls_uring_conn *c)
 {
     const uint8_t *p;
-    return c->tx_k ? 0 : kitls_conn_out_peek(c->tls, &p);
+    return kitls_ktls_io_out(c->ktls, &p) + (kitls_ktls_io_ctrl_pending(c->ktls) ? 1 : 0);
 }
 
 size_t kitls_uring_conn_queued(const kitls_uring_conn *c)
@@ -60,10 +69,10 @@ size_t kitls_uring_conn_queued(const kitls_uring_conn *c)
 
 static int core_write(struct kitls_uring_conn *c, const uint8_t *p, size_t n)
 {
-    int r = kitls_conn_write(c->tls, p, n);
+    ssize_t r = kitls_ktls_io_write(c->ktls, p, n);
     if (r < 0) {
-        uring_conn_fail_tls(c, r);
-        return r;
+        uring_conn_fail_tls(c, (int)r);
+        return (int)r;
     }
     c->sent_acc += n;
     return 0;
@@ -91,7 +100,7 @@ static void file_read(struct kitls_uring_conn *c, struct chunk *h)
 static void fill_core(struct kitls_uring_conn *c)
 {
     struct chunk *h;
-    while (c->st == CS_OPEN && uring_out_pending(c) < URING_CHUNK && (h = c->q_head)) {
+    while (CS_LIVE_OPEN(c->st) && uring_out_pending(c) < URING_CHUNK && (h = c->q_head)) {
         if (h->file_fd < 0) {
             size_t room = URING_CHUNK - uring_out_pending(c);
             size_t n = h->len - h->off;
@@ -149,11 +158,7 @@ static void fill_ktls(struct kitls_uring_conn *c)
         uring_q_pop(c);
     if (!h || h->file_fd < 0 || (c->busy & FILE_OPS))
         return;
-    uint8_t type;
-    const uint8_t *d;
-    size_t l;
-    int rekey;
-    if (uring_out_record(c->tls, &type, &d, &l, &rekey))
+    if (kitls_ktls_io_ctrl_pending(c->ktls))
         return; /* a control record first: send_step flushes it while no file op runs */
     if (!u->have_splice || (u->p.flags & KITLS_URING_F_NO_SPLICE)) {
         if (!c->fbuf_len && h->off < h->len)
@@ -182,7 +187,7 @@ static void fill_ktls(struct kitls_uring_conn *c)
         /* A peer record_size_limit below 16 KiB (RFC 8449), which the
          * kernel does not know: one record per splice, each at most the
          * limit (a splice ends the kernel's record). */
-        size_t frag = kitls_conn_max_send_fragment(c->tls);
+        size_t frag = kitls_ktls_io_max_fragment(c->ktls);
         if (frag < URING_SCRATCH)
             max = frag;
         if (!(sqe = uring_conn_sqe(c)))
@@ -193,25 +198,17 @@ static void fill_ktls(struct kitls_uring_conn *c)
     }
 }
 
-static enum send_src send_src_of(const struct kitls_uring_conn *c)
-{
-    if (!c->tx_k)
-        return SRC_CORE;
-    if (c->fbuf_len)
-        return SRC_FBUF;
-    return SRC_CHUNK;
-}
-
 void uring_send_step(struct kitls_uring_conn *c)
 {
     if (c->busy & (BUSY(KITLS_URING_OP_SEND) | BUSY(KITLS_URING_OP_POLL)))
         return;
     const uint8_t *p = NULL;
     size_t n = 0;
-    if (!c->tx_k) {
+    enum send_src src = SRC_CORE;
+    if (!uring_sends_plain(c)) {
         if (!c->sbuf_len) {
             const uint8_t *o;
-            size_t avail = kitls_conn_out_peek(c->tls, &o);
+            size_t avail = kitls_ktls_io_out(c->ktls, &o);
             if (!avail) {
                 free(c->sbuf); /* idle: hold no send buffer */
                 c->sbuf = NULL;
@@ -223,7 +220,7 @@ void uring_send_step(struct kitls_uring_conn *c)
             }
             n = avail < URING_SBUF ? avail : URING_SBUF;
             memcpy(c->sbuf, o, n);
-            kitls_conn_out_consume(c->tls, n);
+            kitls_ktls_io_out_done(c->ktls, n);
             c->sbuf_len = n;
             c->sbuf_off = 0;
         }
@@ -232,10 +229,6 @@ void uring_send_step(struct kitls_uring_conn *c)
     } else {
         /* The core's own records (tickets, KeyUpdate, alerts) go first,
          * with their record type, through the kTLS layer. */
-        uint8_t type;
-        const uint8_t *d;
-        size_t l;
-        int rekey;
         /* Not while a file operation is in flight: a splice into the
          * socket may leave an open record in the kernel, and no kitls_ktls_*
          * call (a control record, a TX key change after our KeyUpdate) may
@@ -243,7 +236,7 @@ void uring_send_step(struct kitls_uring_conn *c)
          * one while a control record waits, so it is not starved. */
         if (c->busy & FILE_OPS)
             return;
-        if (uring_out_record(c->tls, &type, &d, &l, &rekey)) {
+        if (kitls_ktls_io_ctrl_pending(c->ktls)) {
             int r = kitls_ktls_flush(c->ktls);
             if (r == -EAGAIN) {
                 uring_conn_poll(c, POLLOUT);
@@ -259,13 +252,15 @@ void uring_send_step(struct kitls_uring_conn *c)
         if (c->fbuf_len) {
             p = c->fbuf;
             n = c->fbuf_len;
+            src = SRC_FBUF;
         } else if (h && h->file_fd < 0 && h->off < h->len) {
             p = h->data + h->off;
             n = h->len - h->off;
+            src = SRC_CHUNK;
         }
         /* Each send ends a kernel record: with a peer record_size_limit
          * below 16 KiB (RFC 8449), send at most that much at a time. */
-        size_t frag = kitls_conn_max_send_fragment(c->tls);
+        size_t frag = kitls_ktls_io_max_fragment(c->ktls);
         if (frag < URING_SCRATCH && n > frag)
             n = frag;
         if (n) {
@@ -285,7 +280,7 @@ void uring_send_step(struct kitls_uring_conn *c)
     io_uring_prep_send(sqe, c->fd, p, n, MSG_NOSIGNAL);
     uring_conn_tag(c, sqe, KITLS_URING_OP_SEND);
     c->send_len = n;
-    c->send_src = (unsigned)send_src_of(c);
+    c->send_src = (unsigned)src;
 }
 
 int uring_queue_idle(struct kitls_uring_conn *c)
@@ -327,11 +322,14 @@ void uring_on_send(struct kitls_uring_conn *c, int res)
     }
 }
 
-int kitls_uring_send(kitls_uring_conn *c, const void *buf, size_t len)
+/* kitls_uring_send() (conn.c) without the pump: *pump says whether the
+ * connection needs a round (the data was taken, or the core failed). */
+int uring_q_data(struct kitls_uring_conn *c, const void *buf, size_t len, int *pump)
 {
+    *pump = 0;
     if (!c || (!buf && len))
         return -EINVAL;
-    if (c->st == CS_DEAD)
+    if (CS_DEAD(c->st))
         return -ENOTCONN;
     if (c->close_req)
         return -EPIPE;
@@ -342,11 +340,11 @@ int kitls_uring_send(kitls_uring_conn *c, const void *buf, size_t len)
     if (kitls_uring_conn_queued(c) >= c->u->p.max_send_queue)
         return -EAGAIN;
     c->u->st.bytes_out += len;
-    if (c->st == CS_OPEN && !c->tx_k && !c->q_head && len <= URING_CHUNK &&
+    if (c->st == CS_OPEN && !uring_sends_plain(c) && !c->q_head && len <= URING_CHUNK &&
         uring_out_pending(c) < URING_CHUNK) {
         /* Fast path: encrypt into the core's output now. */
         if (core_write(c, buf, len) < 0) {
-            uring_conn_pump(c);
+            *pump = 1;
             return -ENOTCONN;
         }
     } else {
@@ -360,15 +358,17 @@ int kitls_uring_send(kitls_uring_conn *c, const void *buf, size_t len)
         memcpy(ch->data, buf, len);
         q_push(c, ch);
     }
-    uring_conn_pump(c);
+    *pump = 1;
     return (int)len;
 }
 
-int kitls_uring_sendfile(kitls_uring_conn *c, int fd, off_t off, size_t len)
+/* kitls_uring_sendfile() (conn.c) without the pump: *pump as above. */
+int uring_q_file(struct kitls_uring_conn *c, int fd, off_t off, size_t len, int *pump)
 {
+    *pump = 0;
     if (!c || fd < 0 || off < 0)
         return -EINVAL;
-    if (c->st == CS_DEAD)
+    if (CS_DEAD(c->st))
         return -ENOTCONN;
     if (c->close_req)
         return -EPIPE;
@@ -385,14 +385,14 @@ int kitls_uring_sendfile(kitls_uring_conn *c, int fd, off_t off, size_t len)
     ch->off = 0;
     q_push(c, ch);
     c->u->st.bytes_out += len;
-    uring_conn_pump(c);
+    *pump = 1;
     return 0;
 }
 
 /* Move queued output toward the socket (after the handshake). */
 void uring_fill(struct kitls_uring_conn *c)
 {
-    if (c->tx_k)
+    if (uring_sends_plain(c))
         fill_ktls(c);
     else
         fill_core(c);

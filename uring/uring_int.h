@@ -1,5 +1,10 @@
 /*
- * Internal state of the io_uring driver (uring/driver.c, conn.c, ktls.c, send.c).
+ * Internal state of the io_uring driver.  Calls go down: conn.c (the
+ * per-connection pump and public calls) -> send.c, ktls.c, linger.c ->
+ * base.c (SQEs, events, failures, dead states) -> state.c (the table);
+ * everyone uses driver.c's ring, clock and deadline lists, and driver.c
+ * (ring, table, listeners, ticks) calls only conn.c (completions, pumps,
+ * deadlines): driver.c and conn.c are the one pair calling each other.
  */
 #ifndef KITLS_URING_INT_H
 #define KITLS_URING_INT_H
@@ -30,23 +35,32 @@
 #define URING_LINGER_MS 1000u
 #define URING_LINGER_BUF 16384u
 
+/*
+ * A connection's life (uring/state.c holds the table of legal
+ * transitions; uring_cs_set() is the only writer of `st`).
+ */
 enum conn_state {
-    CS_CONNECTING = 1, /* client: IORING_OP_CONNECT in flight */
-    CS_HANDSHAKE,
-    CS_OPEN, /* established (also while closing orderly) */
-    CS_DEAD, /* cancelling (or lingering); freed when nothing is in flight */
+    CS_NEW = 0,      /* allocated, not started */
+    CS_CONNECTING,   /* client: IORING_OP_CONNECT in flight */
+    CS_HANDSHAKE,    /* handshake bytes through the kTLS object (userspace) */
+    CS_ENABLING,     /* established; kitls_ktls_enable() waits for a send or the socket */
+    CS_OPEN,         /* data both ways */
+    CS_CLOSING,      /* our close_notify queued: SHUT_WR, then the peer's close_notify/EOF */
+    CS_LINGER,       /* dead: cancel the open connection's receive/poll/file ops (linger.c) */
+    CS_LINGER_FLUSH, /* dead: our last records (alert, close_notify) out, then SHUT_WR */
+    CS_LINGER_DRAIN, /* dead: input read and dropped until EOF, bytes or deadline */
+    CS_CANCEL,       /* dead: cancel everything still in flight */
+    CS_CANCELLED,    /* dead: cancels sent, waiting for the last completion */
+    CS_CLOSE_FD,     /* IORING_OP_CLOSE in flight */
+    CS_FREED,        /* terminal: EV_CLOSED told (if visible), memory freed */
+    CS_COUNT
 };
 
-/* kTLS RX: an io_uring recvmsg with room for the record type
- * (TLS_GET_RECORD_TYPE).  The kernel uses it until the CQE is back. */
-struct uring_rxmsg {
-    struct msghdr m;
-    struct iovec iov;
-    union {
-        char buf[CMSG_SPACE(sizeof(unsigned char))];
-        struct cmsghdr align;
-    } cb;
-};
+/* Dead to the application: no event but EV_CLOSED, calls do nothing. */
+#define CS_DEAD(st) ((st) >= CS_LINGER)
+#define CS_LINGERING(st) ((st) >= CS_LINGER && (st) <= CS_LINGER_DRAIN)
+/* Established and not dead: data may flow (half-closed in CS_CLOSING). */
+#define CS_LIVE_OPEN(st) ((st) == CS_OPEN || (st) == CS_CLOSING)
 
 /* One queued piece of output: application bytes or a file range. */
 struct chunk {
@@ -64,19 +78,27 @@ struct kitls_uring_conn {
     enum conn_state st;
     int fd;
     kitls_conn *tls;
-    kitls_ktls *ktls; /* non-NULL once kTLS took at least one direction */
+    kitls_ktls *ktls; /* the transport, from the start (userspace until enabled) */
     void *user;
     int reason;        /* first close reason: 0, -errno or a KITLS_E_* code */
     unsigned inflight; /* SQEs of this connection in the kernel */
     unsigned busy;     /* mask of (1 << op) in flight */
     unsigned in_pump;
-    /* flags */
-    unsigned server : 1, visible : 1, established : 1, tx_k : 1, rx_k : 1, rx_ready : 1,
-        rx_drain : 1, ctrl_pending : 1, paused : 1, eof : 1, peer_done : 1, eof_told : 1,
-        close_req : 1, close_queued : 1, wr_shut : 1, reset : 1, cancel_sent : 1, deferred : 1,
-        enabling : 1, poll_for_ctrl : 1, counted_hs : 1, again : 1,
-        /* lingering close (dead, not yet cancelling): see conn.c */
-        linger : 1, linger_cancel : 1, linger_end : 1, out_done : 1, fd_closing : 1;
+    /* Not states: facts and requests that hold across several states. */
+    unsigned server : 1, /* role */
+        visible : 1,     /* the application has the handle (EV_CLOSED owed) */
+        counted_hs : 1,  /* holds a handshake slot (st.handshaking) */
+        /* the application's requests, which may come in any live state
+         * (a close asked during the handshake is carried out once open) */
+        paused : 1, close_req : 1,
+        /* the two half-streams, independent of each other and of our
+         * state: the peer's end (close_notify or EOF) and our SHUT_WR */
+        eof : 1, peer_done : 1, eof_told : 1, wr_shut : 1,
+        reset : 1,    /* close with a TCP reset (abort, timeout) */
+        deferred : 1, /* on u->deferred (no free SQE) */
+        /* work for the pump: input to process, a kTLS control record to
+         * read (plain recv said EIO), another round asked while held */
+        rx_ready : 1, ctrl_pending : 1, again : 1;
     size_t drained; /* bytes read and discarded while lingering */
     uint8_t *lbuf;  /* their buffer */
     /* output queue */
@@ -89,8 +111,6 @@ struct kitls_uring_conn {
     size_t sbuf_len, sbuf_off;
     uint8_t *fbuf;                 /* file read buffer (userspace) */
     size_t fbuf_len;               /* bytes read, waiting to be encrypted */
-    uint8_t *rbuf;                 /* kTLS RX buffer */
-    struct uring_rxmsg *rmsg;      /* kTLS RX recvmsg (NULL: plain recv) */
     int pipe_fd[2];                /* kTLS splice pipe, -1 when unused */
     size_t pipe_len;               /* bytes in the pipe */
     struct sockaddr_storage *peer; /* client: address while connecting */
@@ -150,44 +170,59 @@ struct kitls_uring_conn *uring_conn_alloc(kitls_uring *u);
 #define FILE_OPS                                                                                   \
     (BUSY(KITLS_URING_OP_READ) | BUSY(KITLS_URING_OP_SPLICE_IN) | BUSY(KITLS_URING_OP_SPLICE_OUT))
 
-/* conn.c */
+/* base.c: a connection's primitives (calls only driver.c and state.c) */
 struct io_uring_sqe *uring_conn_sqe(struct kitls_uring_conn *c);
 void uring_conn_tag(struct kitls_uring_conn *c, struct io_uring_sqe *sqe, unsigned op);
 /** Cancel each operation of c in the BUSY() mask ops; -1: no free SQE (retry). */
 int uring_conn_cancel_ops(struct kitls_uring_conn *c, unsigned ops);
 void uring_conn_poll(struct kitls_uring_conn *c, unsigned events);
+void uring_conn_emit(struct kitls_uring_conn *c, enum kitls_uring_event_type type,
+                     const uint8_t *data, size_t len, const struct kitls_uring_info *info);
 void uring_conn_fail(struct kitls_uring_conn *c, int err);
 void uring_conn_fail_tls(struct kitls_uring_conn *c, int code);
+void uring_conn_kill(struct kitls_uring_conn *c, int reason, int reset);
+/** The end of a live connection: lingering (if linger and it can) or cancelling. */
+void uring_conn_die(struct kitls_uring_conn *c, int reason, int reset, int linger);
+void uring_conn_hs_uncount(struct kitls_uring_conn *c);
+int uring_linger_ok(const struct kitls_uring_conn *c);
+void uring_linger_start(struct kitls_uring_conn *c);
+void uring_linger_stop(struct kitls_uring_conn *c);
+
+/* conn.c: the state machine (the pump) */
+void uring_conn_accepted(kitls_uring *u, struct kitls_uring_conn *c, kitls_config *cfg);
 int uring_conn_start(kitls_uring *u, struct kitls_uring_conn *c, kitls_config *cfg, int server,
                      const char *server_name);
 void uring_conn_cqe(struct kitls_uring_conn *c, unsigned op, int res, unsigned flags);
 void uring_conn_pump(struct kitls_uring_conn *c);
-void uring_conn_kill(struct kitls_uring_conn *c, int reason, int reset);
-void uring_conn_emit(struct kitls_uring_conn *c, enum kitls_uring_event_type type,
-                     const uint8_t *data, size_t len, const struct kitls_uring_info *info);
 void uring_conn_peer_eof(struct kitls_uring_conn *c);
+void uring_conn_deadline(struct kitls_uring_conn *c, int list);
+void uring_conn_forget(struct kitls_uring_conn *c);
 
-/* linger.c */
-void uring_conn_hs_uncount(struct kitls_uring_conn *c);
-void uring_linger_start(struct kitls_uring_conn *c);
-void uring_linger_stop(struct kitls_uring_conn *c);
+/* state.c */
+int uring_cs_legal(unsigned from, unsigned to);
+const char *uring_cs_name(unsigned st);
+int uring_cs_step(enum conn_state *st, enum conn_state to);
+int uring_cs_set(struct kitls_uring_conn *c, enum conn_state to);
+
+/* linger.c: the steps of a lingering close */
 void uring_linger_step(struct kitls_uring_conn *c);
 void uring_linger_cqe(struct kitls_uring_conn *c, unsigned op, int res);
 
 /* ktls.c */
+int uring_ktls_setup(struct kitls_uring_conn *c, int fd, const struct kitls_ktls_ops *ops);
 int uring_ktls_try(struct kitls_uring_conn *c);
-void uring_ktls_drain(struct kitls_uring_conn *c);
 void uring_ktls_ctrl_step(struct kitls_uring_conn *c);
-int uring_ktls_recv_prep(struct kitls_uring_conn *c, uint8_t **bufp, size_t *capp);
-void uring_ktls_received(struct kitls_uring_conn *c, size_t n);
 
 /* send.c */
 void uring_q_pop(struct kitls_uring_conn *c);
+int uring_sends_plain(const struct kitls_uring_conn *c);
 size_t uring_out_pending(struct kitls_uring_conn *c);
 int uring_queue_idle(struct kitls_uring_conn *c);
 void uring_fill(struct kitls_uring_conn *c);
 void uring_send_step(struct kitls_uring_conn *c);
 void uring_on_send(struct kitls_uring_conn *c, int res);
+int uring_q_data(struct kitls_uring_conn *c, const void *buf, size_t len, int *pump);
+int uring_q_file(struct kitls_uring_conn *c, int fd, off_t off, size_t len, int *pump);
 
 /** The next control record waiting for the offloaded TX
  *  (kitls_offload_out_record()); 0 when none, or TX is not offloaded. */

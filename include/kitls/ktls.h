@@ -309,6 +309,80 @@ KITLS_API KITLS_WUR ssize_t kitls_ktls_recv_pending(kitls_ktls *k, void *buf, si
 KITLS_API KITLS_WUR int kitls_ktls_recv_record(kitls_ktls *k, uint8_t type, const uint8_t *p,
                                                size_t n);
 
+/* ------------------------------------------------------------------ */
+/* One transport for callers that move the bytes (ktls/caller_io.c)    */
+/* ------------------------------------------------------------------ */
+/*
+ * For a driver that posts its own receives and sends (io_uring) and wants
+ * one interface whatever runs where: the same calls from the first
+ * handshake byte on, with each direction in userspace (before
+ * kitls_ktls_enable(), when the mode left it out or the kernel refused)
+ * or in the kernel.  Receive: kitls_ktls_io_recv_buf(), the caller's
+ * recv/recvmsg into it, kitls_ktls_io_recv_done() with its result, then
+ * kitls_ktls_io_read() until -EAGAIN.  Send: userspace TX
+ * seals with kitls_ktls_io_write() and sends kitls_ktls_io_out(); with TX
+ * in the kernel the caller sends plaintext itself (kitls_ktls_tx_reserve
+ * above) and the core's own records leave through kitls_ktls_flush()
+ * (kitls_ktls_io_ctrl_pending() says one waits).  KeyUpdate and
+ * close_notify are queued with kitls_ktls_io_key_update() and
+ * kitls_ktls_io_close() and leave by the same two ways.  The driver needs
+ * the core only to drive the handshake (kitls_conn_handshake).
+ */
+
+/**
+ * Where the caller's next receive goes.  RX in userspace: the core's
+ * input buffer (kitls_conn_in_reserve, zero-copy; *msg set to NULL).  RX
+ * in the kernel: this layer's record buffer (16 KiB, one record); with
+ * msg non-NULL, *msg is a msghdr over it with room for the
+ * TLS_GET_RECORD_TYPE control message (for recvmsg); with msg NULL, a
+ * plain recv (a non-data record then fails it with EIO).  The buffer
+ * belongs to the caller's receive until kitls_ktls_io_recv_done(); no
+ * other kitls_ktls_* call that reads may run meanwhile.  Returns 0, 1 when
+ * no record may be taken now (a KeyUpdate of ours must leave first:
+ * kitls_ktls_flush()), or an error.
+ */
+KITLS_API KITLS_WUR int kitls_ktls_io_recv_buf(kitls_ktls *k, uint8_t **buf, size_t *cap,
+                                               struct msghdr **msg);
+/**
+ * The result of that receive: bytes (> 0), 0 at the end of the stream, or
+ * -EIO/-EKEYEXPIRED from a plain recv on an offloaded RX.  Returns 0 (read
+ * with kitls_ktls_io_read()), 1 when a non-data record is next (call
+ * kitls_ktls_recv_control(), then read), 2 when the receive brought a
+ * control record, now taken by the core (new RX key installed after a
+ * KeyUpdate; read next: 0 after close_notify), or an error (the fatal
+ * alert was queued or sent; a negative res with RX in userspace comes
+ * back as res itself, a plain -errno).
+ */
+KITLS_API KITLS_WUR int kitls_ktls_io_recv_done(kitls_ktls *k, ssize_t res);
+/**
+ * Plaintext: first what kitls_ktls_enable() kept, then what the receives
+ * brought.  Returns bytes (> 0), 0 after the peer's close_notify,
+ * -EAGAIN (post another receive), KITLS_KTLS_E_TRUNCATED (the
+ * stream ended without close_notify), or an error.
+ */
+KITLS_API KITLS_WUR ssize_t kitls_ktls_io_read(kitls_ktls *k, void *buf, size_t len);
+/** TX in userspace: seal len bytes into the core's output (send them
+ *  with kitls_ktls_io_out()).  Returns len or an error; KITLS_E_STATE
+ *  with TX in the kernel. */
+KITLS_API KITLS_WUR ssize_t kitls_ktls_io_write(kitls_ktls *k, const void *buf, size_t len);
+/** TX in userspace: the ciphertext waiting to be sent (handshake, data,
+ *  KeyUpdate, alerts, close_notify); 0 with TX in the kernel. */
+KITLS_API size_t kitls_ktls_io_out(kitls_ktls *k, const uint8_t **p);
+/** n bytes of kitls_ktls_io_out() were sent. */
+KITLS_API void kitls_ktls_io_out_done(kitls_ktls *k, size_t n);
+/** TX in the kernel: 1 if a record of the core (ticket, alert,
+ *  close_notify) waits for kitls_ktls_flush(), 2 if it is a KeyUpdate,
+ *  0 if none (always 0 with TX in userspace). */
+KITLS_API int kitls_ktls_io_ctrl_pending(kitls_ktls *k);
+/** The largest record plaintext the peer accepts (RFC 8449): a caller
+ *  sending on a kTLS socket keeps each send at most this long. */
+KITLS_API size_t kitls_ktls_io_max_fragment(const kitls_ktls *k);
+/** Queue a KeyUpdate (request: ask the peer to update too); it leaves
+ *  through kitls_ktls_io_out() or kitls_ktls_flush().  0 or an error. */
+KITLS_API KITLS_WUR int kitls_ktls_io_key_update(kitls_ktls *k, int request);
+/** Queue close_notify; it leaves like kitls_ktls_io_key_update()'s. */
+KITLS_API KITLS_WUR int kitls_ktls_io_close(kitls_ktls *k);
+
 #ifdef __cplusplus
 }
 #endif

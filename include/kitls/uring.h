@@ -152,12 +152,12 @@ enum kitls_uring_event_type {
     KITLS_URING_EV_CLOSED,
 };
 
-/** Negotiated parameters, for KITLS_URING_EV_HANDSHAKE. */
+/**
+ * What KITLS_URING_EV_HANDSHAKE adds.  The negotiated parameters (suite, group,
+ * ALPN, SNI, resumption) are read from the core connection:
+ * kitls_conn_suite(kitls_uring_conn_tls(ev->conn)) and so on.
+ */
 struct kitls_uring_info {
-    uint16_t suite, group;
-    const char *alpn;        /**< NULL if none */
-    const char *server_name; /**< SNI (server: as received), NULL if none */
-    int resumed;
     int ktls_tx, ktls_rx;  /**< 1 if that direction runs in the kernel */
     int ktls_reason;       /**< enum kitls_ktls_reason for RX (or TX if RX was not tried) */
     unsigned handshake_us; /**< accept/connect to established */

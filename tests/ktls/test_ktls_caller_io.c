@@ -10,10 +10,14 @@
  * must hand over the plaintext enable() took from the core.  Records the
  * driver reads itself with their type (io_uring recvmsg) go to the core
  * through kitls_ktls_recv_record(): KeyUpdate (next RX key installed
- * before the next read, our answer queued), close_notify.
+ * before the next read, our answer queued), close_notify.  The
+ * caller-moves-bytes calls (kitls_ktls_io_*, the io_uring driver's only
+ * transport) run the same driver code with both directions in userspace
+ * and in the kernel.
  */
 #include <check.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -310,6 +314,155 @@ START_TEST(recv_record_without_rekey_ends_cleanly)
 }
 END_TEST
 
+/* A driver's receive through kitls_ktls_io_recv_buf()/_recv_done(), all of
+ * its plaintext through kitls_ktls_io_read(): returns the bytes read, and
+ * *closed once close_notify was read. */
+static size_t io_receive(struct env *e, uint8_t *out, size_t cap, int *closed)
+{
+    size_t got = 0;
+    for (int guard = 0; guard < 1000; guard++) {
+        uint8_t *buf;
+        size_t bcap;
+        struct msghdr *msg;
+        int r = kitls_ktls_io_recv_buf(e->k, &buf, &bcap, &msg);
+        ck_assert_int_ge(r, 0);
+        if (r == 1) { /* our KeyUpdate first */
+            ck_assert_int_eq(kitls_ktls_io_ctrl_pending(e->k), 2);
+            ck_assert_int_eq(kitls_ktls_flush(e->k), 0);
+            continue;
+        }
+        ck_assert_uint_gt(bcap, 0);
+        struct iovec iov = {buf, bcap};
+        struct msghdr plain = {.msg_iov = &iov, .msg_iovlen = 1};
+        ck_assert(msg == NULL || kitls_ktls_is_offloaded(e->k, KITLS_DIR_RX));
+        ssize_t n = e->ops.recvmsg(e->ops.ctx, FK_FD, msg ? msg : &plain, 0);
+        if (n == -EAGAIN)
+            break;
+        int d = kitls_ktls_io_recv_done(e->k, n);
+        ck_assert_msg(d == 0 || d == 2, "recv_done: %s", kitls_strerror(d));
+        ssize_t m;
+        while ((m = kitls_ktls_io_read(e->k, out + got, cap - got)) > 0)
+            got += (size_t)m;
+        if (m == 0) {
+            *closed = 1;
+            break;
+        }
+        ck_assert_int_eq(m, -EAGAIN);
+    }
+    return got;
+}
+
+/* Send what the layer has for the wire: ciphertext (userspace TX) or the
+ * core's records through kitls_ktls_flush() (kernel TX). */
+static void io_send_out(struct env *e)
+{
+    const uint8_t *p;
+    size_t n;
+    if (kitls_ktls_io_ctrl_pending(e->k))
+        ck_assert_int_eq(kitls_ktls_flush(e->k), 0);
+    while ((n = kitls_ktls_io_out(e->k, &p)) > 0) {
+        ck_assert(!kitls_ktls_is_offloaded(e->k, KITLS_DIR_TX));
+        struct iovec iov = {(void *)(uintptr_t)p, n};
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+        ssize_t r = e->ops.sendmsg(e->ops.ctx, FK_FD, &m, 0);
+        ck_assert_int_gt(r, 0);
+        kitls_ktls_io_out_done(e->k, (size_t)r);
+    }
+    fk_pump(&e->fk, e->peer);
+}
+
+/* The caller-moves-bytes calls (issue 15): the same driver code with both
+ * directions in userspace (no kTLS module) and in the (fake) kernel:
+ * data, the peer's KeyUpdate with update_requested (our answer leaves
+ * before the next record is taken), our data and close_notify, the
+ * peer's close_notify. */
+START_TEST(io_calls_either_way)
+{
+    int kernel = _i;
+    struct env e;
+    env_new(&e, KITLS_AES_128_GCM_SHA256, 1);
+    e.fk.no_module = !kernel;
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    ck_assert_int_eq(kitls_ktls_is_offloaded(e.k, KITLS_DIR_RX), kernel);
+    ck_assert_int_eq(kitls_ktls_is_offloaded(e.k, KITLS_DIR_TX), kernel);
+    ck_assert_uint_eq(kitls_ktls_io_max_fragment(e.k), 16384);
+    /* the peer: data, a KeyUpdate asking for ours, data */
+    ck_assert_int_eq(kitls_conn_write(e.peer, (const uint8_t *)"hello", 5), 5);
+    ck_assert_int_eq(kitls_conn_key_update(e.peer, 1), 0);
+    ck_assert_int_eq(kitls_conn_write(e.peer, (const uint8_t *)"world", 5), 5);
+    fk_pump(&e.fk, e.peer);
+    uint8_t got[64];
+    int closed = 0;
+    size_t n = io_receive(&e, got, sizeof(got), &closed);
+    ck_assert_uint_eq(n, 10);
+    ck_assert(!memcmp(got, "helloworld", 10));
+    ck_assert(!closed);
+    unsigned tx = 0, rx = 0;
+    kitls_ktls_rekeys(e.k, &tx, &rx);
+    ck_assert_uint_eq(rx, (unsigned)kernel); /* the next RX key is in the kernel */
+    /* our side: data (userspace: sealed here; kernel: the caller's own
+     * send), then close_notify, queued and sent the same way */
+    if (kernel) {
+        ck_assert_int_eq(kitls_ktls_io_write(e.k, "pong", 4), KITLS_E_STATE);
+        ck_assert_int_eq(kitls_ktls_tx_reserve(e.k, 4), 4);
+        struct iovec iov = {(void *)"pong", 4};
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+        ck_assert_int_eq(e.ops.sendmsg(e.ops.ctx, FK_FD, &m, 0), 4);
+        kitls_ktls_tx_count(e.k, 1);
+    } else {
+        ck_assert_int_eq(kitls_ktls_io_write(e.k, "pong", 4), 4);
+        ck_assert_int_eq(kitls_ktls_io_ctrl_pending(e.k), 0);
+    }
+    ck_assert_int_eq(kitls_ktls_io_close(e.k), 0);
+    const uint8_t *p;
+    ck_assert(kernel ? kitls_ktls_io_ctrl_pending(e.k) == 1 : kitls_ktls_io_out(e.k, &p) > 0);
+    io_send_out(&e);
+    kitls_ktls_rekeys(e.k, &tx, &rx);
+    ck_assert_uint_eq(tx, (unsigned)kernel); /* our answer moved TX to the next key */
+    uint8_t pb[16];
+    int r = kitls_conn_read(e.peer, pb, sizeof(pb));
+    ck_assert_int_eq(r, 4);
+    ck_assert(!memcmp(pb, "pong", 4));
+    ck_assert_int_eq(kitls_conn_read(e.peer, pb, sizeof(pb)), KITLS_E_CLOSED);
+    /* the peer's close_notify: read gives 0 */
+    ck_assert_int_eq(kitls_conn_close(e.peer), 0);
+    fk_pump(&e.fk, e.peer);
+    n = io_receive(&e, got, sizeof(got), &closed);
+    ck_assert_uint_eq(n, 0);
+    ck_assert(closed);
+    env_free(&e);
+}
+END_TEST
+
+/* The end of the stream without close_notify is a truncation, either way;
+ * misuse is refused. */
+START_TEST(io_truncation_and_misuse)
+{
+    int kernel = _i;
+    struct env e;
+    env_new(&e, KITLS_AES_128_GCM_SHA256, 1);
+    e.fk.no_module = !kernel;
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    uint8_t *buf;
+    size_t cap;
+    struct msghdr *msg;
+    ck_assert_int_eq(kitls_ktls_io_recv_buf(e.k, &buf, &cap, &msg), 0);
+    ck_assert_int_eq(kitls_ktls_io_recv_done(e.k, 0), 0);
+    uint8_t out[16];
+    ck_assert_int_eq(kitls_ktls_io_read(e.k, out, sizeof(out)), KITLS_KTLS_E_TRUNCATED);
+    ck_assert_int_eq(kitls_ktls_io_recv_buf(NULL, &buf, &cap, NULL), KITLS_E_INVALID_ARG);
+    ck_assert_int_eq(kitls_ktls_io_recv_done(NULL, 1), KITLS_E_INVALID_ARG);
+    ck_assert_int_eq(kitls_ktls_io_read(NULL, out, 1), KITLS_E_INVALID_ARG);
+    ck_assert_int_eq(kitls_ktls_io_write(NULL, out, 1), KITLS_E_INVALID_ARG);
+    ck_assert_uint_eq(kitls_ktls_io_out(NULL, NULL), 0);
+    ck_assert_int_eq(kitls_ktls_io_ctrl_pending(NULL), 0);
+    /* a plain recv's EIO: a control record next, only with RX in the kernel */
+    int d = kitls_ktls_io_recv_done(e.k, -EIO);
+    ck_assert_int_eq(d, kernel ? 1 : -EIO);
+    env_free(&e);
+}
+END_TEST
+
 int main(void)
 {
     tu_pki_init();
@@ -323,6 +476,8 @@ int main(void)
     tcase_add_test(t, recv_pending_hands_over_early_records);
     tcase_add_loop_test(t, recv_record_takes_control_records, 0, 3);
     tcase_add_test(t, recv_record_without_rekey_ends_cleanly);
+    tcase_add_loop_test(t, io_calls_either_way, 0, 2);
+    tcase_add_loop_test(t, io_truncation_and_misuse, 0, 2);
     suite_add_tcase(s, t);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -5,7 +5,14 @@
 #include <check.h>
 
 /* The re-entrant call a callback makes. */
-enum reentry_act { REENTRY_CLOSE, REENTRY_ABORT, REENTRY_SEND, REENTRY_KEY_UPDATE, REENTRY_N_ACT };
+enum reentry_act {
+    REENTRY_CLOSE,
+    REENTRY_ABORT,
+    REENTRY_SEND,
+    REENTRY_KEY_UPDATE,
+    REENTRY_PAUSE, /* kitls_uring_pause_recv(target, 1); the test resumes it later */
+    REENTRY_N_ACT
+};
 
 /* The real-ring cases (reentry_real.c). */
 void reentry_real_add(TCase *tc);

@@ -42,7 +42,7 @@ struct rside {
 
 struct rt {
     kitls_config *scfg, *ccfg;
-    int port, ev, act, other, fired, ret, unheld, seen_b;
+    int port, ev, act, other, fired, ret, unheld, seen_b, resumed;
     struct rside s[2]; /* s[0]: the connection whose event triggers the call */
 };
 
@@ -90,6 +90,7 @@ static void srv_event(void *ctx, const struct kitls_uring_event *ev)
         case REENTRY_CLOSE: t->ret = kitls_uring_close(target); break;
         case REENTRY_ABORT: kitls_uring_abort(target); break;
         case REENTRY_SEND: t->ret = kitls_uring_send(target, "reentrant", 9); break;
+        case REENTRY_PAUSE: kitls_uring_pause_recv(target, 1); break;
         default: t->ret = kitls_uring_key_update(target, 1); break;
         }
     } else if (ev->type == KITLS_URING_EV_DATA && s == &t->s[0] && t->ev == KITLS_URING_EV_CLOSED) {
@@ -237,8 +238,15 @@ START_TEST(real_reentrant_calls)
     pthread_t th;
     ck_assert_int_eq(pthread_create(&th, NULL, client_main, &t), 0);
     double end = now_s() + 60;
-    while (!(t.s[0].closed && t.s[1].closed) && now_s() < end)
+    while (!(t.s[0].closed && t.s[1].closed) && now_s() < end) {
         ck_assert_int_ge(kitls_uring_run(u, 50), 0);
+        if (t.act == REENTRY_PAUSE && t.fired && !t.resumed) {
+            /* a round later: the connection reads again and goes on */
+            t.resumed = 1;
+            if (t.s[t.other].c)
+                kitls_uring_pause_recv(t.s[t.other].c, 0);
+        }
+    }
     /* Both ended on their own (abort, close, the client's close_notify). */
     ck_assert_msg(t.s[0].closed && t.s[1].closed, "connections still open after 60 s");
     double t_loop = now_s();
@@ -278,6 +286,7 @@ START_TEST(real_reentrant_calls)
                           "client did not get the bytes");
         }
         break;
+    case REENTRY_PAUSE: ck_assert_int_eq(t.ret, 0); break;
     default:
         ck_assert_msg(t.ret == 0 || (dying && t.ret == -ENOTCONN), "key_update: %d", t.ret);
         break;

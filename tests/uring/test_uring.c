@@ -234,7 +234,7 @@ static void cli_event(void *ctx, const struct kitls_uring_event *ev)
     switch (ev->type) {
     case KITLS_URING_EV_HANDSHAKE:
         ck_assert_int_eq(ev->info->ktls_tx, 0); /* no kTLS asked */
-        ck_assert_uint_ne(ev->info->suite, 0);
+        ck_assert_uint_ne(kitls_conn_suite(kitls_uring_conn_tls(ev->conn)), 0);
         if (j->pause_ms) {
             kitls_uring_pause_recv(j->c, 1);
             j->paused_until = now_s() + j->pause_ms / 1000.0;
