@@ -45,7 +45,7 @@ static void conn_drop_handshake(kitls_conn *c)
     }
     kitls_th_free(&c->th);
     kitls_ks_wipe(&c->ks);
-    /* exp_master and early_exp stay: exporters work for the connection's life. */
+    /* exp_master and early.exp stay: exporters work for the connection's life. */
     /* A server keeps res_master to issue tickets later; a client to turn
      * tickets into sessions. */
     free(c->ext.cookie);
@@ -73,7 +73,7 @@ void kitls_conn_free(kitls_conn *c)
     free(c->ext.alpn);
     free(c->verify_detail);
     kitls_session_free(c->res.session);
-    wr_free(&c->early_out);
+    kitls_early_free(c);
     kitls_session_free(c->res.new_session);
     X509_free(c->peer.leaf);
     kitls_der_free(c->peer.cert);
@@ -404,7 +404,7 @@ static int process_record(kitls_conn *c)
     if (type < CT_CCS || type > CT_APPDATA)
         return KITLS_E_UNEXPECTED_MESSAGE;
     /* 0-RTT records skipped after a HelloRetryRequest are ciphertext too. */
-    if (len > ((c->rx.suite || c->skip_early) && type == CT_APPDATA ? KITLS_MAX_CIPHERTEXT
+    if (len > ((c->rx.suite || c->early.skip) && type == CT_APPDATA ? KITLS_MAX_CIPHERTEXT
                                                                     : KITLS_MAX_PLAINTEXT))
         return KITLS_E_RECORD_OVERFLOW;
     if (avail < KITLS_REC_HDR + len)
@@ -428,29 +428,25 @@ static int process_record(kitls_conn *c)
         int ret = c->rx.ops->open(&c->rx, rec, len, &type, &len);
         /* A server that rejected 0-RTT skips what fails to decrypt, up to
          * a budget (RFC 8446 §4.2.10). */
-        if (ret == KITLS_E_BAD_RECORD_MAC && c->skip_early && c->skip_early >= len) {
-            c->skip_early -= (uint32_t)len;
+        if (ret == KITLS_E_BAD_RECORD_MAC && kitls_early_skip(c, len))
             return 0;
-        }
         if (ret)
             return ret;
-        c->skip_early = 0;
+        kitls_early_skip_end(c);
         if (type == CT_CCS)
             return KITLS_E_UNEXPECTED_MESSAGE;
     } else if (type == CT_APPDATA) {
         /* After a HelloRetryRequest, early data arrives before ClientHello2.
          * Without a skip budget even an empty record is unexpected (§5.1). */
-        if (c->skip_early && c->skip_early >= len) {
-            c->skip_early -= (uint32_t)len;
+        if (kitls_early_skip(c, len))
             return 0;
-        }
         /* Past the skip budget, a 0-RTT record is one we cannot deprotect
          * (§5.2), as without a HelloRetryRequest. */
-        return c->skip_early ? KITLS_E_BAD_RECORD_MAC : KITLS_E_UNEXPECTED_MESSAGE;
+        return c->early.skip ? KITLS_E_BAD_RECORD_MAC : KITLS_E_UNEXPECTED_MESSAGE;
     } else if (type == CT_HANDSHAKE) {
         /* ClientHello2 has begun: 0-RTT records end before it (§4.2.10),
          * and nothing may be interleaved with its records (§5.1). */
-        c->skip_early = 0;
+        kitls_early_skip_end(c);
     }
     return kitls_conn_process_plain(c, type, p, len, rec_off + KITLS_REC_HDR);
 }
@@ -482,14 +478,11 @@ int kitls_conn_process_plain(kitls_conn *c, uint8_t type, const uint8_t *p, size
     case CT_APPDATA:
         if (!c->established && c->state == ST_SERVER_WAIT_EOED) {
             /* 0-RTT data, bounded by max_early_data_size (§4.2.10). */
-            if (len > c->cfg->early_max - c->early_in)
-                return KITLS_E_UNEXPECTED_MESSAGE;
-            c->early_in += (uint32_t)len;
+            GUARD(kitls_early_recv(c, len));
             if (!len)
                 return 0;
             c->app_off = at;
             c->app_len = len;
-            c->app_early = 1;
             return 0;
         }
         if (!c->established)
@@ -502,7 +495,7 @@ int kitls_conn_process_plain(kitls_conn *c, uint8_t type, const uint8_t *p, size
         c->empty_seen = 0;
         c->warn_seen = 0;
         c->ku_seen = 0;
-        c->app_early = 0;
+        kitls_early_recv_done(c);
         c->app_off = at;
         c->app_len = len;
         return 0;
@@ -522,7 +515,7 @@ int kitls_conn_handshake(kitls_conn *c)
     if (c->state == ST_CLIENT_START)
         ret = kitls_hs_client_start(c);
     while (!ret && !c->established) {
-        if (c->app_len && c->app_early) {
+        if (c->app_len && c->early.app) {
             ret = KITLS_E_EARLY_DATA; /* read it with kitls_conn_read_early_data() */
             break;
         }
@@ -624,7 +617,7 @@ int kitls_conn_write(kitls_conn *c, const uint8_t *buf, size_t len)
     /* A server that accepted 0-RTT may send 0.5-RTT data once its
      * Finished is out, before the client's (RFC 8446 §2.3, §4.4.4): its
      * sending keys are then the application traffic keys. */
-    int half_rtt = c->server && c->early_status == KITLS_EARLY_ACCEPTED &&
+    int half_rtt = c->server && c->early.status == KITLS_EARLY_ACCEPTED &&
                    (c->state == ST_SERVER_WAIT_EOED || c->state == ST_SERVER_WAIT_FIN);
     if ((!c->established && !half_rtt) || c->write_closed)
         return KITLS_E_STATE;

@@ -1,4 +1,10 @@
-/* The connection object and the record-layer plumbing shared by the handshake. */
+/* The connection object and the record-layer plumbing shared by the handshake.
+ * struct kitls_conn holds what conn.c owns (bytes in and out, the record
+ * directions, the sticky error and close flags) and embeds each module's
+ * own state, declared in that module's header, which names the files
+ * that write it: ext (ext.h), res (session.h), ocsp (ocsp.h), peer
+ * (x509.h) and early (early.h, 0-RTT).  Other modules read that state or
+ * call its owner (docs/architecture.md, "Who owns which state"). */
 #ifndef KITLS_CONN_H
 #define KITLS_CONN_H
 
@@ -65,10 +71,11 @@ struct kitls_conn {
 
     /* Per-module state: each struct is declared in its module's header and
      * written by that module only (see there). */
-    struct kitls_ext_state ext;    /* ext.h: extensions negotiated */
-    struct kitls_resume_state res; /* session.h: PSK resumption */
-    struct kitls_ocsp_state ocsp;  /* ocsp.h: stapling and SCTs */
-    struct kitls_peer_state peer;  /* x509.h: who the peer proved to be */
+    struct kitls_ext_state ext;     /* ext.h: extensions negotiated */
+    struct kitls_resume_state res;  /* session.h: PSK resumption */
+    struct kitls_ocsp_state ocsp;   /* ocsp.h: stapling and SCTs */
+    struct kitls_peer_state peer;   /* x509.h: who the peer proved to be */
+    struct kitls_early_state early; /* early.h: 0-RTT */
 
     const struct kitls_suite *suite;
     const struct kitls_group *group;
@@ -88,24 +95,12 @@ struct kitls_conn {
     size_t msg_len;
     char *verify_detail; /* why verification failed, NULL if it did not */
 
-    /* 0-RTT */
-    int early_status;    /* enum kitls_early_status */
-    int early_offered;   /* server: ClientHello carried early_data */
-    int app_early;       /* the pending app data is early data */
-    struct wr early_out; /* client: queued early data */
-    int early_want;      /* client: offer 0-RTT (write_early_data was called) */
-    uint64_t early_seq;  /* client: next early record number */
-    uint32_t early_in;   /* server: early bytes received */
-    uint32_t skip_early; /* server: rejected early bytes still skippable */
-
     /* offload: the rows of rx/tx say who protects records; this is the
      * object handed to the caller (offload.c), NULL until asked for */
     struct kitls_offload *offload;
 
     uint8_t exp_master[KITLS_MAX_HASH]; /* exporter_master_secret */
-    uint8_t early_exp[KITLS_MAX_HASH];  /* early_exporter_master_secret */
-    int has_early_exp;
-    size_t max_send; /* application cap per record, 0 = none */
+    size_t max_send;                    /* application cap per record, 0 = none */
 };
 
 /** 1 if a server name is an IP address literal (verified against the IP

@@ -152,9 +152,9 @@ int kitls_conn_export_early_keying_material(kitls_conn *c, const char *label,
 {
     if (!c || (!out && out_len))
         return KITLS_E_INVALID_ARG;
-    if (!c->has_early_exp || !c->suite)
+    if (!c->early.has_exp || !c->suite)
         return KITLS_E_STATE;
-    return exporter(c, c->early_exp, label, context, context_len, out, out_len);
+    return exporter(c, c->early.exp, label, context, context_len, out, out_len);
 }
 
 const uint8_t *kitls_conn_peer_alpn_list(const kitls_conn *c, size_t *len)

@@ -6,6 +6,10 @@
  * the same suite and ALPN and no HelloRetryRequest, the client's ticket age
  * is fresh, the ticket was never used for 0-RTT before (single-use store,
  * §8.1), and the application agrees for this connection.
+ *
+ * This file alone writes the connection's 0-RTT state (c->early, early.h):
+ * the record path, the handshake and the early_data extension row call
+ * the functions below.
  */
 #include <openssl/crypto.h>
 #include <pthread.h>
@@ -159,15 +163,25 @@ int kitls_early_derive(kitls_conn *c, const struct kitls_suite *suite, const uin
     if (!ret)
         ret = kitls_ks_derive(&ks, "c e traffic", ch_hash, c->hs->c_e);
     if (!ret)
-        ret = kitls_ks_derive(&ks, "e exp master", ch_hash, c->early_exp);
-    c->has_early_exp = !ret;
+        ret = kitls_ks_derive(&ks, "e exp master", ch_hash, c->early.exp);
+    c->early.has_exp = !ret;
     kitls_ks_wipe(&ks);
     return ret;
 }
 
 int kitls_conn_early_data_status(const kitls_conn *c)
 {
-    return c->early_status;
+    return c->early.status;
+}
+
+void kitls_early_free(kitls_conn *c)
+{
+    wr_free(&c->early.out);
+}
+
+void kitls_early_set_offered(kitls_conn *c)
+{
+    c->early.offered = 1;
 }
 
 /* ---- client ---- */
@@ -179,25 +193,25 @@ int kitls_conn_write_early_data(kitls_conn *c, const uint8_t *buf, size_t len)
     if (c->server || !c->res.session || !c->cfg->early_max || !c->res.session->max_early ||
         c->error)
         return KITLS_E_STATE;
-    size_t room = c->res.session->max_early - c->early_out.len;
+    size_t room = c->res.session->max_early - c->early.out.len;
     size_t n = len < room ? len : room;
     if (c->state == ST_CLIENT_START) {
-        c->early_want = 1; /* even with no data yet: offer 0-RTT */
-        wr_put(&c->early_out, buf, n);
-        return c->early_out.err ? c->early_out.err : (int)n;
+        c->early.want = 1; /* even with no data yet: offer 0-RTT */
+        wr_put(&c->early.out, buf, n);
+        return c->early.out.err ? c->early.out.err : (int)n;
     }
     /* More 0-RTT data may follow until the server's Finished (RFC 8446
      * §2.3): while its answer is unknown, or once it accepted. */
     int ee_seen = c->state == ST_CLIENT_WAIT_CERT_CR || c->state == ST_CLIENT_WAIT_CERT ||
                   c->state == ST_CLIENT_WAIT_CV || c->state == ST_CLIENT_WAIT_FIN;
-    if (!c->early_offered || !(c->state == ST_CLIENT_WAIT_SH || c->state == ST_CLIENT_WAIT_EE ||
-                               (ee_seen && c->early_status == KITLS_EARLY_ACCEPTED)))
+    if (!c->early.offered || !(c->state == ST_CLIENT_WAIT_SH || c->state == ST_CLIENT_WAIT_EE ||
+                               (ee_seen && c->early.status == KITLS_EARLY_ACCEPTED)))
         return KITLS_E_STATE;
     if (!n)
         return 0;
-    wr_put(&c->early_out, buf, n);
-    if (c->early_out.err)
-        return c->early_out.err;
+    wr_put(&c->early.out, buf, n);
+    if (c->early.out.err)
+        return c->early.out.err;
     const struct kitls_suite *suite = kitls_suite_find(c->res.session->suite);
     int ret = 0;
     /* Between ServerHello and EncryptedExtensions the sending keys are
@@ -205,11 +219,11 @@ int kitls_conn_write_early_data(kitls_conn *c, const uint8_t *buf, size_t len)
     int swap = c->state == ST_CLIENT_WAIT_EE;
     if (swap) {
         ret = kitls_rec_set_secret(&c->tx, suite, c->hs->c_e, 1);
-        c->tx.seq = c->early_seq;
+        c->tx.seq = c->early.seq;
     }
     if (!ret)
         ret = kitls_conn_send_record(c, CT_APPDATA, buf, n);
-    c->early_seq = c->tx.seq;
+    c->early.seq = c->tx.seq;
     if (!ret && swap)
         ret = kitls_rec_set_secret(&c->tx, c->suite, c->hs->c_hs, 1);
     return ret ? kitls_conn_fail(c, ret) : (int)n;
@@ -226,12 +240,49 @@ int kitls_early_client_send(kitls_conn *c)
     if (c->cfg->compat)
         GUARD(kitls_conn_send_ccs(c));
     GUARD(kitls_rec_set_secret(&c->tx, suite, c->hs->c_e, 1));
-    c->early_status = KITLS_EARLY_REJECTED; /* until EncryptedExtensions says otherwise */
-    if (c->early_out.len)
-        GUARD(kitls_conn_send_record(c, CT_APPDATA, c->early_out.buf, c->early_out.len));
-    c->early_seq = c->tx.seq;
+    c->early.status = KITLS_EARLY_REJECTED; /* until EncryptedExtensions says otherwise */
+    if (c->early.out.len)
+        GUARD(kitls_conn_send_record(c, CT_APPDATA, c->early.out.buf, c->early.out.len));
+    c->early.seq = c->tx.seq;
     /* Keep the data: the application may need to resend it after a reject. */
     return 0;
+}
+
+void kitls_early_client_hrr(kitls_conn *c)
+{
+    if (c->early.offered) {
+        /* An HRR rejects early data; ClientHello2 goes in plaintext. */
+        c->early.offered = 0;
+        kitls_rec_wipe(&c->tx);
+    }
+}
+
+int kitls_early_client_accept(kitls_conn *c)
+{
+    /* The server reads our records with the early keys until
+     * EndOfEarlyData (§2.3): so do alerts we send before it. */
+    if (c->early.offered) {
+        GUARD(kitls_rec_set_secret(&c->tx, kitls_suite_find(c->res.session->suite), c->hs->c_e, 1));
+        c->tx.seq = c->early.seq;
+    }
+    /* Accepted 0-RTT must resume with the session's own suite. */
+    if (!c->early.offered || !c->res.resumed || c->suite->id != c->res.session->suite)
+        return KITLS_E_ILLEGAL_PARAMETER;
+    c->early.status = KITLS_EARLY_ACCEPTED;
+    return 0;
+}
+
+int kitls_early_client_end(kitls_conn *c)
+{
+    if (c->early.status != KITLS_EARLY_ACCEPTED)
+        return 0;
+    /* EndOfEarlyData closes the early epoch, under its keys (§4.5). */
+    static const uint8_t eoed[4] = {HS_END_OF_EARLY_DATA, 0, 0, 0};
+    GUARD(kitls_rec_set_secret(&c->tx, c->suite, c->hs->c_e, 1));
+    c->tx.seq = c->early.seq;
+    GUARD(kitls_th_update(&c->th, eoed, sizeof(eoed)));
+    GUARD(kitls_conn_send_record(c, CT_HANDSHAKE, eoed, sizeof(eoed)));
+    return kitls_rec_set_secret(&c->tx, c->suite, c->hs->c_hs, 1);
 }
 
 /* ---- server ---- */
@@ -248,11 +299,19 @@ static int early_fresh(const kitls_conn *c)
     return diff <= (int64_t)window + 1000;
 }
 
+/* Server: the early data is rejected; skip what fails to decrypt, up to a
+ * budget of at least one full record (RFC 8446 §4.2.10). */
+static void reject(kitls_conn *c)
+{
+    c->early.status = KITLS_EARLY_REJECTED;
+    c->early.skip = c->cfg->early_max > SKIP_MIN ? c->cfg->early_max : SKIP_MIN;
+}
+
 int kitls_early_server_decide(kitls_conn *c)
 {
     const kitls_config *cfg = c->cfg;
     const kitls_session *s = c->res.session;
-    if (!c->early_offered)
+    if (!c->early.offered)
         return 0;
     int ok = c->res.resumed && !c->did_hrr && cfg->early_max && s->max_early &&
              s->suite == c->suite->id && !strcmp(s->alpn, conn_alpn(c)) && early_fresh(c);
@@ -269,15 +328,55 @@ int kitls_early_server_decide(kitls_conn *c)
         ok = cfg->early_cb(cfg->early_ctx, c) == 1;
     if (!ok) {
         /* Skip the records the client already sent (§4.2.10). */
-        c->early_status = KITLS_EARLY_REJECTED;
-        c->skip_early = cfg->early_max > SKIP_MIN ? cfg->early_max : SKIP_MIN;
+        reject(c);
         return 0;
     }
     uint8_t h[KITLS_MAX_HASH];
     GUARD(kitls_th_current(&c->th, h));
     GUARD(kitls_early_derive(c, c->suite, h));
-    c->early_status = KITLS_EARLY_ACCEPTED;
+    c->early.status = KITLS_EARLY_ACCEPTED;
     return 0;
+}
+
+void kitls_early_server_hrr(kitls_conn *c)
+{
+    if (c->early.offered) {
+        /* Early data the client sent with ClientHello1 is skipped, up to
+         * ClientHello2 only (§4.2.10).  The HRR settles the offer: nothing
+         * after ClientHello2 may re-arm the skip budget, and every record
+         * that then fails to decrypt is bad_record_mac (§5.2). */
+        reject(c);
+        c->early.offered = 0;
+    }
+}
+
+int kitls_early_skip(kitls_conn *c, size_t len)
+{
+    if (!c->early.skip || c->early.skip < len)
+        return 0;
+    c->early.skip -= (uint32_t)len;
+    return 1;
+}
+
+void kitls_early_skip_end(kitls_conn *c)
+{
+    c->early.skip = 0;
+}
+
+int kitls_early_recv(kitls_conn *c, size_t len)
+{
+    /* 0-RTT data, bounded by max_early_data_size (§4.2.10). */
+    if (len > c->cfg->early_max - c->early.in)
+        return KITLS_E_UNEXPECTED_MESSAGE;
+    c->early.in += (uint32_t)len;
+    if (len)
+        c->early.app = 1;
+    return 0;
+}
+
+void kitls_early_recv_done(kitls_conn *c)
+{
+    c->early.app = 0;
 }
 
 int kitls_conn_read_early_data(kitls_conn *c, uint8_t *buf, size_t len)
@@ -288,7 +387,7 @@ int kitls_conn_read_early_data(kitls_conn *c, uint8_t *buf, size_t len)
         return c->error;
     if (!c->server)
         return KITLS_E_STATE;
-    if (!c->app_len || !c->app_early)
+    if (!c->app_len || !c->early.app)
         return KITLS_E_WANT_READ;
     return kitls_conn_take_app(c, buf, len);
 }

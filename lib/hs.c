@@ -350,15 +350,7 @@ static int client_finish(kitls_conn *c)
     GUARD(kitls_hs_derive_app_secrets(c));
     if (c->cfg->compat)
         GUARD(kitls_conn_send_ccs(c));
-    if (c->early_status == KITLS_EARLY_ACCEPTED) {
-        /* EndOfEarlyData closes the early epoch, under its keys (§4.5). */
-        static const uint8_t eoed[4] = {HS_END_OF_EARLY_DATA, 0, 0, 0};
-        GUARD(kitls_rec_set_secret(&c->tx, c->suite, c->hs->c_e, 1));
-        c->tx.seq = c->early_seq;
-        GUARD(kitls_th_update(&c->th, eoed, sizeof(eoed)));
-        GUARD(kitls_conn_send_record(c, CT_HANDSHAKE, eoed, sizeof(eoed)));
-        GUARD(kitls_rec_set_secret(&c->tx, c->suite, c->hs->c_hs, 1));
-    }
+    GUARD(kitls_early_client_end(c)); /* EndOfEarlyData if 0-RTT was accepted */
     if (c->cert_requested) {
         GUARD(kitls_hs_send_cert(c));
         if (c->cert)

@@ -77,7 +77,7 @@ int kitls_hs_client_start(kitls_conn *c)
         GUARD(kitls_config_random(c->cfg, c->hs->session_id, 32));
     }
     GUARD(send_client_hello(c));
-    if (c->early_offered)
+    if (c->early.offered)
         GUARD(kitls_early_client_send(c));
     return kitls_hs_sent(c, HS_CLIENT_HELLO);
 }
@@ -105,11 +105,7 @@ static int handle_hrr(kitls_conn *c, const struct ext_list *el)
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
     if (c->cfg->compat)
         GUARD(kitls_conn_send_ccs(c));
-    if (c->early_offered) {
-        /* An HRR rejects early data; ClientHello2 goes in plaintext. */
-        c->early_offered = 0;
-        kitls_rec_wipe(&c->tx);
-    }
+    kitls_early_client_hrr(c); /* an HRR rejects early data */
     return send_client_hello(c);
 }
 
@@ -220,7 +216,7 @@ int kitls_hs_recv_encrypted_extensions(kitls_conn *c, struct rd *b)
     GUARD(kitls_ext_parse_all(c, &x, &el));
     /* 0-RTT was sent under the session's ALPN; accepting it under another
      * is a protocol violation (§4.2.10). */
-    if (c->early_status == KITLS_EARLY_ACCEPTED && strcmp(conn_alpn(c), c->res.session->alpn))
+    if (c->early.status == KITLS_EARLY_ACCEPTED && strcmp(conn_alpn(c), c->res.session->alpn))
         return KITLS_E_ILLEGAL_PARAMETER;
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
     /* A resumed handshake authenticates with the PSK: Finished is next.

@@ -225,7 +225,7 @@ static int negotiate(kitls_conn *c, struct ch_info *ch)
     if (kitls_ext_get(&ch->el, EXT_EARLY_DATA)) {
         if (c->did_hrr)
             return KITLS_E_ILLEGAL_PARAMETER;
-        c->early_offered = 1;
+        kitls_early_set_offered(c);
     }
     /* signature_algorithms is required without pre_shared_key (§9.2), and
      * it only matters when we sign with a certificate (§4.2.3): with a
@@ -295,15 +295,7 @@ static int send_hrr(kitls_conn *c)
     ret = finish_sh(c, &w, at);
     c->did_hrr = 1;
     c->hrr_group = c->group->id;
-    if (c->early_offered) {
-        /* Early data the client sent with ClientHello1 is skipped, up to
-         * ClientHello2 only (§4.2.10).  The HRR settles the offer: nothing
-         * after ClientHello2 may re-arm the skip budget, and every record
-         * that then fails to decrypt is bad_record_mac (§5.2). */
-        c->early_status = KITLS_EARLY_REJECTED;
-        c->skip_early = c->cfg->early_max > 16384 ? c->cfg->early_max : 16384;
-        c->early_offered = 0;
-    }
+    kitls_early_server_hrr(c); /* skip early data up to ClientHello2 */
     return ret;
 }
 
@@ -405,7 +397,7 @@ int kitls_hs_recv_client_hello(kitls_conn *c, struct rd *b)
     GUARD(kitls_conn_hs_flush(c));
     GUARD(kitls_hs_derive_app_secrets(c));
     GUARD(kitls_rec_set_secret(&c->tx, c->suite, c->hs->s_ap, 1));
-    if (c->early_status == KITLS_EARLY_ACCEPTED) {
+    if (c->early.status == KITLS_EARLY_ACCEPTED) {
         GUARD(kitls_rec_set_secret(&c->rx, c->suite, c->hs->c_e, 0));
         return HS_CH_EARLY;
     }

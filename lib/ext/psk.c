@@ -56,12 +56,12 @@ static int write_early(kitls_conn *c, struct ext_ctx *x)
         return 0;
     }
     if (x->msg == EXT_IN_EE) {
-        if (c->early_status == KITLS_EARLY_ACCEPTED)
+        if (c->early.status == KITLS_EARLY_ACCEPTED)
             wr_end(x->w, kitls_ext_open(c, x, EXT_EARLY_DATA), 2);
         return 0;
     }
     GUARD(psk_decide(c, x));
-    if (!c->res.psk_offered || !c->early_want || c->did_hrr)
+    if (!c->res.psk_offered || !c->early.want || c->did_hrr)
         return 0;
     /* 0-RTT needs the very suite of the session, and never follows an HRR. */
     int same_suite = 0;
@@ -69,7 +69,7 @@ static int write_early(kitls_conn *c, struct ext_ctx *x)
         same_suite |= c->cfg->suites[i] == c->res.session->suite;
     if (same_suite) {
         wr_end(x->w, kitls_ext_open(c, x, EXT_EARLY_DATA), 2);
-        c->early_offered = 1;
+        kitls_early_set_offered(c);
     }
     return 0;
 }
@@ -78,17 +78,7 @@ static int write_early(kitls_conn *c, struct ext_ctx *x)
 static int parse_early_ee(kitls_conn *c, struct rd r)
 {
     GUARD(rd_expect_empty(&r));
-    /* The server reads our records with the early keys until
-     * EndOfEarlyData (§2.3): so do alerts we send before it. */
-    if (c->early_offered) {
-        GUARD(kitls_rec_set_secret(&c->tx, kitls_suite_find(c->res.session->suite), c->hs->c_e, 1));
-        c->tx.seq = c->early_seq;
-    }
-    /* Accepted 0-RTT must resume with the session's own suite. */
-    if (!c->early_offered || !c->res.resumed || c->suite->id != c->res.session->suite)
-        return KITLS_E_ILLEGAL_PARAMETER;
-    c->early_status = KITLS_EARLY_ACCEPTED;
-    return 0;
+    return kitls_early_client_accept(c);
 }
 
 static int parse_early(kitls_conn *c, struct ext_ctx *x, struct rd r)

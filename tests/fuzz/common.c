@@ -552,7 +552,7 @@ void fz_cut_free(kitls_conn *c)
     if (c && getenv("FZ_DEBUG"))
         fprintf(stderr, "fuzz: %s state %d established %d resumed %d early %d hrr %d error %s\n",
                 c->server ? "server" : "client", c->state, c->established, c->res.resumed,
-                c->early_status, c->did_hrr, c->error ? kitls_strerror(c->error) : "none");
+                c->early.status, c->did_hrr, c->error ? kitls_strerror(c->error) : "none");
     kitls_conn_free(c);
     fz_use(NULL);
 }
