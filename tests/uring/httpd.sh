@@ -31,10 +31,21 @@ check() { # name, command...
     name=$1; shift
     if "$@"; then echo "ok: $name"; else echo "FAIL: $name"; fail=1; fi
 }
-wait_port() { # file -> prints the port
+wait_port() { # file -> prints the port (20 s at most: a loaded machine)
     i=0
-    while [ ! -s "$1" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+    while [ ! -s "$1" ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i + 1)); done
     cut -d' ' -f1 "$1"
+}
+# Keep a client's input open until file $1 has $2 status lines (20 s at
+# most), then $3 s more for an answer that must not come.  s_client
+# -no_ign_eof ends at its input's EOF: a guessed sleep lost answers that
+# came late on a loaded machine.
+hold_answers() {
+    i=0
+    while [ "$(cat "$1" 2>/dev/null | grep -ac '^HTTP/')" -lt "$2" ] && [ $i -lt 400 ]; do
+        sleep 0.05; i=$((i + 1))
+    done
+    sleep "$3"
 }
 
 # The careless layout: certificate and key inside the served directory.
@@ -90,39 +101,42 @@ done
 # ---------------------------------------------------------------- 2. bodies
 # Send raw requests on one TLS connection; print the status lines and
 # Connection headers the server sent back.
-raw() { # port, request (printf format)
-    (printf "$2"; sleep 1.5) | timeout 10 openssl s_client -quiet -no_ign_eof \
-        -connect 127.0.0.1:"$1" -servername localhost 2>/dev/null |
-        tr -d '\r' | grep -a -e '^HTTP/' -e '^Connection:'
+raw() { # port, answers expected, request (printf format)
+    : >"$tmp/raw.out" # the holder must not count the last call's answers
+    (printf "$3"; hold_answers "$tmp/raw.out" "$2" 1) | timeout 30 openssl s_client -quiet \
+        -no_ign_eof -connect 127.0.0.1:"$1" -servername localhost 2>/dev/null >"$tmp/raw.out"
+    tr -d '\r' <"$tmp/raw.out" | grep -a -e '^HTTP/' -e '^Connection:'
 }
 inner='GET /key.pem HTTP/1.1\r\nHost: x\r\n\r\n'
 ilen=$(printf "$inner" | wc -c)
-out=$(raw "$port" "POST /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: $ilen\r\n\r\n${inner}GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n")
+out=$(raw "$port" 2 "POST /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: $ilen\r\n\r\n${inner}GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n")
 check "item 2: POST whose body is a request, then a GET: 405 then 200, nothing else" \
     test "$(echo "$out" | grep '^HTTP/' | tr '\n' ' ')" = "HTTP/1.1 405 Method Not Allowed HTTP/1.1 200 OK "
-out=$(raw "$port" "POST /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: $ilen\r\n\r\n${inner}")
+out=$(raw "$port" 1 "POST /index.html HTTP/1.1\r\nHost: x\r\nContent-Length: $ilen\r\n\r\n${inner}")
 check "item 2: POST with a request-like body on keep-alive: exactly one response" \
     test "$(echo "$out" | grep -c '^HTTP/')" = 1
 chunk=$(printf '%x' "$ilen")
-out=$(raw "$port" "GET /index.html HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n$chunk\r\n${inner}\r\n0\r\n\r\n")
+out=$(raw "$port" 1 "GET /index.html HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n$chunk\r\n${inner}\r\n0\r\n\r\n")
 check "item 2: chunked body: one answer with Connection: close" \
     test "$(echo "$out" | tr '\n' ' ')" = "HTTP/1.1 200 OK Connection: close "
-out=$(raw "$port" "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: $ilen\r\nTransfer-Encoding: chunked\r\n\r\n${inner}")
+out=$(raw "$port" 1 "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: $ilen\r\nTransfer-Encoding: chunked\r\n\r\n${inner}")
 check "item 2: Content-Length and Transfer-Encoding: 400, Connection: close, one answer" \
     test "$(echo "$out" | tr '\n' ' ')" = "HTTP/1.1 400 Bad Request Connection: close "
-out=$(raw "$port" "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n${inner}")
+out=$(raw "$port" 1 "POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n${inner}")
 check "item 2: a body over the bound: 413, Connection: close, one answer" \
     test "$(echo "$out" | tr '\n' ' ')" = "HTTP/1.1 413 Content Too Large Connection: close "
 
 # ---------------------------------------------------------------- 4. ALPN
 code=$(curl $copts --http1.0 -o /dev/null -w '%{http_code}' "$url/index.html")
 check "item 4: curl --http1.0 (ALPN http/1.0 only) gets 200 (got $code)" test "$code" = 200
-out=$( (printf 'GET /index.html HTTP/1.0\r\n\r\n'; sleep 1) | timeout 10 openssl s_client \
-    -alpn http/1.0 -no_ign_eof -connect 127.0.0.1:"$port" 2>/dev/null | tr -d '\r')
+(printf 'GET /index.html HTTP/1.0\r\n\r\n'; hold_answers "$tmp/a10.out" 1 0.2) | timeout 30 \
+    openssl s_client -alpn http/1.0 -no_ign_eof -connect 127.0.0.1:"$port" >"$tmp/a10.out" 2>/dev/null
+out=$(tr -d '\r' <"$tmp/a10.out")
 check "item 4: openssl s_client -alpn http/1.0: negotiated, 200" \
     test "$(echo "$out" | grep -c -e '^ALPN protocol: http/1.0' -e '^HTTP/1.1 200 OK')" = 2
-out=$( (printf 'GET /index.html HTTP/1.1\r\nConnection: close\r\n\r\n'; sleep 1) |
-    timeout 10 openssl s_client -no_ign_eof -connect 127.0.0.1:"$port" 2>/dev/null | tr -d '\r')
+(printf 'GET /index.html HTTP/1.1\r\nConnection: close\r\n\r\n'; hold_answers "$tmp/a0.out" 1 0.2) |
+    timeout 30 openssl s_client -no_ign_eof -connect 127.0.0.1:"$port" >"$tmp/a0.out" 2>/dev/null
+out=$(tr -d '\r' <"$tmp/a0.out")
 check "item 4: a client without ALPN: 200" test "$(echo "$out" | grep -c '^HTTP/1.1 200 OK')" = 1
 
 # ---------------------------------------------------------------- 5. --ktls log

@@ -36,10 +36,19 @@ printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n
 openssl x509 -req -in "$tmp/req.pem" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" -CAcreateserial \
     -days 2 -extfile "$tmp/ext" -out "$tmp/cert.pem" 2>/dev/null || { echo "SKIP: PKI"; exit 77; }
 
-wait_port() { # file -> prints the port
+wait_port() { # file -> prints the port (20 s at most: a loaded machine)
     i=0
-    while [ ! -s "$1" ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done
+    while [ ! -s "$1" ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i + 1)); done
     cut -d' ' -f1 "$1"
+}
+# Keep a client's input open until file $1 has $2 bytes (60 s at most):
+# s_client -no_ign_eof ends at its input's EOF, and what the server still
+# had to send would be lost; no guessed sleep.
+hold_until() {
+    i=0
+    while [ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -lt "$2" ] && [ $i -lt 1200 ]; do
+        sleep 0.05; i=$((i + 1))
+    done
 }
 
 # ---------------------------------------------------------------- echo
@@ -54,8 +63,8 @@ head -c 150000 /dev/urandom >"$tmp/rand"
 n=0
 sc_pids=
 while [ $n -lt 8 ]; do
-    # s_client ends at its input's EOF: the sleep leaves time for the echo
-    ( trap - EXIT INT TERM; (cat "$tmp/rand"; sleep 3) | openssl s_client -quiet -no_ign_eof -nocommands -connect 127.0.0.1:"$port" \
+    # s_client ends at its input's EOF: held until the whole echo is back
+    ( trap - EXIT INT TERM; (cat "$tmp/rand"; hold_until "$tmp/sc.$n" 150000) | openssl s_client -quiet -no_ign_eof -nocommands -connect 127.0.0.1:"$port" \
         -CAfile "$tmp/ca.pem" -verify_return_error -servername localhost \
         >"$tmp/sc.$n" 2>"$tmp/sc.$n.err" ) &
     sc_pids="$sc_pids $!"
@@ -138,13 +147,6 @@ SRV=$ex/kitls-server
 CLI=$ex/kitls-client
 if [ -x "$SRV" ] && "$SRV" --help | grep -q -e '--uring  .*io_uring driver' &&
     ! "$SRV" --help | grep -q 'not built: no liburing'; then
-    # keep s_client's input open until file $1 has $2 bytes (10 s at most)
-    hold_until() {
-        i=0
-        while [ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -lt "$2" ] && [ $i -lt 200 ]; do
-            sleep 0.05; i=$((i + 1))
-        done
-    }
     timeout 60 "$SRV" --uring --cert "$tmp/cert.pem" --key "$tmp/key.pem" --port 0 \
         --ready-file "$tmp/ks.port" --echo --naccept 9 --key-update 1 --key-update-request \
         --quiet >"$tmp/ks.out" 2>"$tmp/ks.log" &

@@ -64,6 +64,10 @@ struct side {
     int fd;        /* a socket the driver may close; never connected */
     int peer_fin;  /* the peer sent close_notify and its TCP FIN */
     int stay_open; /* after a fatal alert the peer keeps its socket open */
+    int early;     /* right behind its Finished the peer sends 1: close_notify, 2: data too */
+    int early_closed;
+    int ktls_tx, ktls_rx; /* EV_HANDSHAKE's info */
+    size_t rx_at_eof;     /* EV_DATA bytes before EV_EOF */
     unsigned events[N_EV + 1], after_close;
     int closed_reason;
     uint8_t got[4096]; /* what the peer read */
@@ -167,13 +171,21 @@ static void peer_step(struct side *s)
         int r = kitls_conn_handshake(s->peer);
         ck_assert_msg(r == 0 || r == KITLS_E_WANT_READ, "peer %d handshake: %s", s->id,
                       kitls_strerror(r));
+        if (r == 0 && s->early) {
+            /* queued behind the Finished: the same fk_pump() moves them */
+            if (s->early == 2)
+                ck_assert_int_eq(kitls_conn_write(s->peer, (const uint8_t *)"early", 5), 5);
+            ck_assert_int_eq(kitls_conn_close(s->peer), 0);
+            s->early_closed = 1;
+        }
     }
     if (kitls_conn_is_established(s->peer) && !s->peer_fin) {
         int r;
         while ((r = kitls_conn_read(s->peer, s->got + s->got_len, sizeof(s->got) - s->got_len)) > 0)
             s->got_len += (size_t)r;
         if (r == KITLS_E_CLOSED) {
-            ck_assert_int_eq(kitls_conn_close(s->peer), 0);
+            if (!s->early_closed)
+                ck_assert_int_eq(kitls_conn_close(s->peer), 0);
             s->peer_fin = 1;
         } else if (r != KITLS_E_WANT_READ && !s->stay_open) {
             /* the driver aborted or failed: the peer gives up */
@@ -328,6 +340,12 @@ static void on_event(void *ctx, const struct kitls_uring_event *ev)
     }
     if (ev->type == KITLS_URING_EV_CLOSED)
         s->closed_reason = ev->reason;
+    if (ev->type == KITLS_URING_EV_HANDSHAKE) {
+        s->ktls_tx = ev->info->ktls_tx;
+        s->ktls_rx = ev->info->ktls_rx;
+    }
+    if (ev->type == KITLS_URING_EV_EOF)
+        s->rx_at_eof = s->rx_len;
     if (s->id == 0 && (int)ev->type == t->ev && !t->fired) {
         t->fired = 1;
         struct side *target = &t->s[t->other];
@@ -676,6 +694,48 @@ START_TEST(ktls_control_was_data)
 }
 END_TEST
 
+/* The race reentry_real.c once lost in the kTLS VM: the peer's
+ * close_notify (_i = 1: data, then close_notify) sent right behind its
+ * Finished, read by the same recv.  kitls_ktls_enable() takes the records
+ * the core read past the handshake: TX goes to the kernel, RX stays in
+ * userspace (the close_notify is in: nothing left to receive;
+ * docs/uring.md), the data comes first, EV_EOF once, and our own
+ * close_notify (through kTLS TX) ends the connection with reason 0. */
+START_TEST(ktls_close_notify_behind_finished)
+{
+    struct t t;
+    t_open(&t, 1);
+    t.ev = -1;
+    struct side *s = &t.s[0];
+    s->early = 1 + _i;
+    side_open(&t, 0);
+    side_open(&t, 1);
+    settle(&t);
+    ck_assert(s->early_closed);
+    ck_assert_uint_eq(s->events[KITLS_URING_EV_HANDSHAKE], 1);
+    ck_assert_ptr_nonnull(s->c);
+    ck_assert(s->ktls_tx == 1 && uring_sends_plain(s->c));
+    ck_assert(s->ktls_rx == 0 && kitls_ktls_is_offloaded(s->c->ktls, KITLS_DIR_RX) != 1);
+    ck_assert(t.s[1].ktls_tx == 1 && t.s[1].ktls_rx == 1); /* the other: both, as usual */
+    ck_assert_uint_eq(s->events[KITLS_URING_EV_EOF], 1);
+    ck_assert_uint_eq(s->rx_len, _i ? 5 : 0);
+    ck_assert_uint_eq(s->rx_at_eof, s->rx_len); /* the data before EV_EOF */
+    if (_i)
+        ck_assert(memcmp(s->rx, "early", 5) == 0);
+    ck_assert_uint_eq(s->events[KITLS_URING_EV_CLOSED], 0); /* half-closed: we may still send */
+    ck_assert_int_eq(kitls_uring_send(s->c, "late", 4), 4);
+    ck_assert_int_eq(kitls_uring_close(s->c), 0);
+    settle(&t);
+    ck_assert_ptr_null(s->c);
+    ck_assert_int_eq(s->closed_reason, 0);
+    ck_assert(s->peer_fin); /* the peer read our close_notify */
+    ck_assert_uint_eq(s->got_len, 4);
+    ck_assert(memcmp(s->got, "late", 4) == 0);
+    ck_assert_int_eq(kitls_conn_error(s->peer), 0);
+    t_close(&t);
+}
+END_TEST
+
 /* A lingering close (issue 14, "Alerts lost to a TCP reset"): the peer
  * sends a record that cannot decrypt and keeps its socket open; the
  * driver sends bad_record_mac, shuts down writing and drains (its receive
@@ -740,6 +800,7 @@ int main(void)
     tcase_add_loop_test(tc, abort_idle_ktls_rx, 0, 2);
     tcase_add_test(tc, ktls_no_rekey_under_splice);
     tcase_add_test(tc, ktls_control_was_data);
+    tcase_add_loop_test(tc, ktls_close_notify_behind_finished, 0, 2);
     tcase_add_loop_test(tc, linger_cut_short, 0, 3);
     suite_add_tcase(s, tc);
     TCase *real = tcase_create("real-ring");

@@ -59,6 +59,9 @@ size_of() { stat -c %s "$1" 2>/dev/null || echo 0; }
 hold_until() { # keep a pipe open until file $1 has $2 bytes (60 s at most)
     for _ in $(seq 1200); do [ "$(size_of "$1")" -ge "$2" ] && return; sleep 0.05; done
 }
+hold_count() { # ... until file $1 has $3 lines matching $2 (60 s at most)
+    for _ in $(seq 1200); do [ "$(cat "$1" 2>/dev/null | grep -c "$2")" -ge "$3" ] && return; sleep 0.05; done
+}
 
 echo "kernel $(uname -r), rekey expected: $rekey"
 # The tls module is loaded by the initramfs; without it nothing here runs.
@@ -173,26 +176,26 @@ fi
 grep -e '^ktls' -e '^sendfile' "$w/ks.out" | sort | uniq -c | say
 
 # ---- 4. KeyUpdates mid-stream through uring-echo --ktls ----
-# s_client reads one line per read: pace them; k = KeyUpdate,
+# s_client takes a command only when it reads it alone: each line goes
+# once s_client has dealt with the one before (its echo came back, or it
+# said KEYUPDATE on stderr), not after a guessed pause.  k = KeyUpdate,
 # K = KeyUpdate with update_requested (the server answers with its own).
 input_keyupdates() {
     printf 'before update\n'
     hold_until "$w/echo.out" 14
-    sleep 1
     printf 'k\n'
-    sleep 1
+    hold_count "$w/echo.err" '^KEYUPDATE' 1
     printf 'between updates\n'
     hold_until "$w/echo.out" 30
-    sleep 1
     printf 'K\n'
-    sleep 1
+    hold_count "$w/echo.err" '^KEYUPDATE' 2
     printf 'after updates\n'
     hold_until "$w/echo.out" 44
     sleep 0.5
 }
 expected=$'before update\nbetween updates\nafter updates'
 run_echo() { # extra uring-echo options...
-    rm -f "$w/echo.port" "$w/echo.out"
+    rm -f "$w/echo.port" "$w/echo.out" "$w/echo.err"
     "$L/uring-echo" -c "$w/cert.pem" -k "$w/key.pem" -p 0 --ktls "$@" \
         --ready-file "$w/echo.port" 2>"$w/echo.log" &
     epid=$!
