@@ -66,7 +66,7 @@ compile() { # source object [extra flags]
     objs+=("$o")
 }
 pids=()
-for s in "$src"/lib/*.c "$src"/lib/ext/*.c "$src"/ktls/ktls.c "$src"/ktls/io.c; do
+for s in "$src"/lib/*.c "$src"/lib/ext/*.c "$src"/ktls/*.c; do
     o=$out/obj/$(basename "$(dirname "$s")")-$(basename "$s" .c).o
     case $s in */lib/ext/*) o=$out/obj/lib-ext-$(basename "$s" .c).o ;; esac
     compile "$s" "$o" &
