@@ -69,10 +69,11 @@ BIGN=$((2 * 1024 * 1024 + 12345))
 head -c "$BIGN" /dev/urandom >"$BIG"
 BIGSUM=$(sha256sum <"$BIG" | cut -d' ' -f1)
 
-# Start kitls-server; its port lands in $d/port.
+# Start kitls-server; its port lands in $d/port.  SRV_LIFE: its wall-clock
+# limit (s), 60 unless a test needs longer on a slow (emulated, loaded) VM.
 start_server() {
     rm -f "$d/port"
-    timeout 60 "$SRV" --cert "$w/cert.pem" --key "$w/key.pem" --port 0 --ready-file "$d/port" \
+    timeout "${SRV_LIFE:-60}" "$SRV" --cert "$w/cert.pem" --key "$w/key.pem" --port 0 --ready-file "$d/port" \
         --once --print --timeout 20 "$@" >"$d/server.out" 2>"$d/server.err" &
     spid=$!
     for _ in $(seq 200); do
@@ -135,7 +136,7 @@ check_stream() { # $1 = expected echoed lines
 }
 
 say() { sed 's/^/    /' "$@"; }
-show() { say "$d/server.out" "$d/server.err" "$d/client.err" 2>/dev/null | grep -v '^    depth=\|verify return' | tail -n 25; }
+show() { say "$d/server.out" "$d/server.err" "$d/client.err" 2>/dev/null | grep -v '^    depth=\|verify return\|^    KEYUPDATE$' | tail -n 25; }
 
 SUITES="TLS_AES_128_GCM_SHA256 TLS_AES_256_GCM_SHA384 TLS_CHACHA20_POLY1305_SHA256"
 tx0=$(tls_stat TlsTxSw) rx0=$(tls_stat TlsRxSw)
@@ -294,39 +295,61 @@ fi
 KU_N=${KITLS_KU_N:-1000}
 # Pace without a fork: fd 3 (the never-written FIFO) times out.
 nap() { read -r -t "$1" -u 3 _ || true; }
+# s_client acts on a command only when it comes alone in one read: on a
+# busy emulated VM "k\n" and the next "data N\n" can arrive together, and
+# it then updates keys and drops the data.  It prints KEYUPDATE to its
+# stderr ($d/client.err, read here through fd 7) when it takes a k: wait
+# for that line before writing again.  No process is spawned per wait
+# (slow under TCG).  Fails after 30 s.
+await_ku() { # $1 = n (for the message)
+    local t line
+    for ((t = 0; t < 3000; t++)); do
+        # a line still being written is kept in ku_part until its newline
+        while IFS= read -r -u 7 line || { ku_part+=$line; false; }; do
+            line=$ku_part$line ku_part=
+            [ "$line" = KEYUPDATE ] && return 0
+        done
+        nap 0.01
+    done
+    echo "s_client did not take k #$1" >>"$d/ku.err"
+    return 1
+}
 input_ku_many() { # s_client's stdout is $d/echo.fifo: read each echo back
     local i line
-    exec 6<"$d/echo.fifo"
+    exec 6<"$d/echo.fifo" 7<"$d/client.err"
+    ku_part=
     for ((i = 1; i <= KU_N; i++)); do
         printf 'data %d\n' "$i"
         IFS= read -r -t 30 -u 6 line || { echo "no echo of data $i" >>"$d/ku.err"; break; }
         [ "$line" = "data $i" ] || { echo "echo of data $i: '$line'" >>"$d/ku.err"; break; }
         printf 'k\n'
-        nap 0.03 # s_client takes k alone (a command is one read)
+        await_ku "$i" || break
     done
     printf 'last\n'
     IFS= read -r -t 30 -u 6 line
     [ "$line" = last ] || echo "last: '$line'" >>"$d/ku.err"
-    exec 6<&-
+    exec 6<&- 7<&-
 }
 input_ku_flood() {
     local i line
-    exec 6<"$d/echo.fifo"
+    exec 6<"$d/echo.fifo" 7<"$d/client.err"
+    ku_part=
     printf 'data 0\n'
     IFS= read -r -t 30 -u 6 line
     [ "$line" = "data 0" ] || echo "echo of data 0: '$line'" >>"$d/ku.err"
     for ((i = 1; i <= 33; i++)); do
         printf 'k\n'
-        nap 0.03
+        await_ku "$i" || break
     done
     printf 'after flood\n'
     IFS= read -r -t 10 -u 6 line && echo "echoed after the flood: '$line'" >>"$d/ku.err"
-    exec 6<&-
+    exec 6<&- 7<&-
 }
 s_client_fifo() { # $1 = input function, rest: s_client options
     local in=$1
     shift
     rm -f "$d/echo.fifo" "$d/ku.err"
+    : >"$d/client.err" # read by await_ku from the start
     mkfifo "$d/echo.fifo" || return 1
     "$in" | timeout 600 openssl s_client -connect "127.0.0.1:$(cat "$d/port")" -tls1_3 \
         -CAfile "$w/cert.pem" -verify_return_error -servername localhost -quiet -no_ign_eof \
@@ -339,7 +362,9 @@ if [ "$rekey" = 1 ] && want keyupdates; then
     why=
     k0=$(tls_stat TlsRxRekeyOk)
     t0=$(date +%s)
-    start_server --suites "$suite" --ktls both --echo || why="server did not start"
+    # 1000 round trips with a 30 ms pause each: ~40 s on a quiet emulated
+    # VM, more than the usual 60 s limit when the host is busy.
+    SRV_LIFE=400 start_server --suites "$suite" --ktls both --echo || why="server did not start"
     if [ -z "$why" ]; then
         s_client_fifo input_ku_many -ciphersuites "$suite"
         wait "$spid"
