@@ -48,10 +48,20 @@ ssize_t kitls_ktls_tx_reserve(kitls_ktls *k, size_t bytes)
      * second KeyUpdate must not be queued behind it.  kitls_ktls_flush()
      * also refuses a NULL or failed object. */
     int ret = kitls_ktls_flush(k);
-    if (ret)
-        return ret;
-    if (!k->off[KITLS_DIR_TX] || !bytes)
-        return (ssize_t)(bytes > SSIZE_MAX ? SSIZE_MAX : bytes);
+    return ret ? ret : k->tx->reserve(k, bytes);
+}
+
+/* Userspace TX: the core counts its own records and rekeys itself. */
+ssize_t ktls_tx_user_reserve(kitls_ktls *k, size_t bytes)
+{
+    (void)k;
+    return (ssize_t)(bytes > SSIZE_MAX ? SSIZE_MAX : bytes);
+}
+
+ssize_t ktls_tx_kernel_reserve(kitls_ktls *k, size_t bytes)
+{
+    if (!bytes)
+        return 0;
     uint64_t avail = glue_avail(k);
     if (kitls_ktls_records_for(bytes) > avail) {
         /* The count is an upper bound: ask the kernel. */
@@ -65,7 +75,7 @@ ssize_t kitls_ktls_tx_reserve(kitls_ktls *k, size_t bytes)
          * rekey (KITLS_KTLS_E_REKEY_UNSUPPORTED, after a fatal alert);
          * -EAGAIN leaves the KeyUpdate queued for the next
          * call. */
-        ret = kitls_ktls_key_update(k, 0);
+        int ret = kitls_ktls_key_update(k, 0);
         if (ret)
             return ret;
         avail = glue_avail(k);
@@ -80,8 +90,18 @@ ssize_t kitls_ktls_tx_reserve(kitls_ktls *k, size_t bytes)
 
 void kitls_ktls_tx_count(kitls_ktls *k, uint64_t records)
 {
-    if (k && k->off[KITLS_DIR_TX])
-        k->tx_records += records;
+    if (k)
+        k->tx->count(k, records);
+}
+
+void ktls_tx_user_count(kitls_ktls *k, uint64_t records)
+{
+    (void)k, (void)records;
+}
+
+void ktls_tx_kernel_count(kitls_ktls *k, uint64_t records)
+{
+    k->tx_records += records;
 }
 
 uint64_t kitls_ktls_records_for(size_t bytes)
@@ -114,8 +134,17 @@ int kitls_ktls_recv_record(kitls_ktls *k, uint8_t type, const uint8_t *p, size_t
         return KITLS_E_INVALID_ARG;
     if (k->err)
         return k->err;
-    if (!k->off[KITLS_DIR_RX])
-        return KITLS_E_STATE;
+    return k->rx->recv_record(k, type, p, n);
+}
+
+int ktls_rx_user_recv_record(kitls_ktls *k, uint8_t type, const uint8_t *p, size_t n)
+{
+    (void)k, (void)type, (void)p, (void)n;
+    return KITLS_E_STATE; /* the core reads its own records */
+}
+
+int ktls_rx_kernel_recv_record(kitls_ktls *k, uint8_t type, const uint8_t *p, size_t n)
+{
     ktls_rx_progress(k);
     int ret = kitls_offload_feed_record(k->o, type, p, n);
     if (ret == KITLS_E_CLOSED) {
@@ -180,12 +209,22 @@ int kitls_ktls_io_recv_buf(kitls_ktls *k, uint8_t **buf, size_t *cap, struct msg
         *msg = NULL;
     if (k->err)
         return k->err;
-    if (!k->off[KITLS_DIR_RX])
-        return kitls_conn_in_reserve(k->c, buf, cap);
+    return k->rx->recv_buf(k, buf, cap, msg);
+}
+
+int ktls_rx_user_recv_buf(kitls_ktls *k, uint8_t **buf, size_t *cap, struct msghdr **msg)
+{
+    (void)msg;
+    return kitls_conn_in_reserve(k->c, buf, cap);
+}
+
+int ktls_rx_kernel_recv_buf(kitls_ktls *k, uint8_t **buf, size_t *cap, struct msghdr **msg)
+{
     /* A KeyUpdate of ours (the answer to update_requested) leaves before
      * the next record is taken: the newest TX key is installed after
-     * sending one, so at most one may wait. */
-    if (k->off[KITLS_DIR_TX] && kitls_ktls_io_ctrl_pending(k) == 2)
+     * sending one, so at most one may wait (only with TX in the kernel:
+     * the user row never reports one). */
+    if (k->tx->ctrl_pending(k) == 2)
         return 1;
     if (!k->io && !(k->io = calloc(1, sizeof(*k->io))))
         return KITLS_E_NOMEM;
@@ -228,14 +267,21 @@ int kitls_ktls_io_recv_done(kitls_ktls *k, ssize_t res)
         return KITLS_E_INVALID_ARG;
     if (k->err)
         return k->err;
-    if (!k->off[KITLS_DIR_RX]) {
-        if (res > 0)
-            return kitls_conn_in_commit(k->c, (size_t)res);
-        if (res < 0) /* no record type to miss in userspace: a socket error */
-            return res < -KITLS_MAX_ERRNO ? KITLS_E_INVALID_ARG : (int)res;
-        kitls_conn_set_eof(k->c);
-        return 0;
-    }
+    return k->rx->recv_done(k, res);
+}
+
+int ktls_rx_user_recv_done(kitls_ktls *k, ssize_t res)
+{
+    if (res > 0)
+        return kitls_conn_in_commit(k->c, (size_t)res);
+    if (res < 0) /* no record type to miss in userspace: a socket error */
+        return res < -KITLS_MAX_ERRNO ? KITLS_E_INVALID_ARG : (int)res;
+    kitls_conn_set_eof(k->c);
+    return 0;
+}
+
+int ktls_rx_kernel_recv_done(kitls_ktls *k, ssize_t res)
+{
     struct ktls_io *io = k->io;
     if (!io)
         return KITLS_E_STATE;
@@ -263,18 +309,23 @@ ssize_t kitls_ktls_io_read(kitls_ktls *k, void *buf, size_t len)
     if (!k || (!buf && len))
         return KITLS_E_INVALID_ARG;
     ssize_t n = kitls_ktls_recv_pending(k, buf, len);
-    if (n)
-        return n;
-    if (!k->off[KITLS_DIR_RX]) {
-        int r = kitls_conn_read(k->c, buf, len);
-        if (r > 0)
-            return r;
-        if (r == KITLS_E_WANT_READ)
-            return -EAGAIN;
-        if (r == KITLS_E_CLOSED)
-            return 0;
-        return r == KITLS_E_EOF ? KITLS_KTLS_E_TRUNCATED : r;
-    }
+    return n ? n : k->rx->read(k, buf, len);
+}
+
+ssize_t ktls_rx_user_read(kitls_ktls *k, void *buf, size_t len)
+{
+    int r = kitls_conn_read(k->c, buf, len);
+    if (r > 0)
+        return r;
+    if (r == KITLS_E_WANT_READ)
+        return -EAGAIN;
+    if (r == KITLS_E_CLOSED)
+        return 0;
+    return r == KITLS_E_EOF ? KITLS_KTLS_E_TRUNCATED : r;
+}
+
+ssize_t ktls_rx_kernel_read(kitls_ktls *k, void *buf, size_t len)
+{
     if (k->err)
         return k->err;
     struct ktls_io *io = k->io;
@@ -299,29 +350,66 @@ ssize_t kitls_ktls_io_write(kitls_ktls *k, const void *buf, size_t len)
         return KITLS_E_INVALID_ARG;
     if (k->err)
         return k->err;
-    if (k->off[KITLS_DIR_TX])
-        return KITLS_E_STATE; /* the caller sends plaintext: kitls_ktls_tx_reserve() */
+    return k->tx->write(k, buf, len);
+}
+
+ssize_t ktls_tx_user_write(kitls_ktls *k, const void *buf, size_t len)
+{
     int r = kitls_conn_write(k->c, buf, len);
     return r < 0 ? r : (ssize_t)len;
 }
 
+ssize_t ktls_tx_kernel_write(kitls_ktls *k, const void *buf, size_t len)
+{
+    (void)k, (void)buf, (void)len;
+    return KITLS_E_STATE; /* the caller sends plaintext: kitls_ktls_tx_reserve() */
+}
+
 size_t kitls_ktls_io_out(kitls_ktls *k, const uint8_t **p)
 {
-    if (!k || !p || k->off[KITLS_DIR_TX])
-        return 0;
+    return k && p ? k->tx->out(k, p) : 0;
+}
+
+size_t ktls_tx_user_out(kitls_ktls *k, const uint8_t **p)
+{
     return kitls_conn_out_peek(k->c, p);
+}
+
+size_t ktls_tx_kernel_out(kitls_ktls *k, const uint8_t **p)
+{
+    (void)k, (void)p;
+    return 0; /* no ciphertext: the kernel seals */
 }
 
 void kitls_ktls_io_out_done(kitls_ktls *k, size_t n)
 {
-    if (k && !k->off[KITLS_DIR_TX])
-        kitls_conn_out_consume(k->c, n);
+    if (k)
+        k->tx->out_done(k, n);
+}
+
+void ktls_tx_user_out_done(kitls_ktls *k, size_t n)
+{
+    kitls_conn_out_consume(k->c, n);
+}
+
+void ktls_tx_kernel_out_done(kitls_ktls *k, size_t n)
+{
+    (void)k, (void)n;
 }
 
 int kitls_ktls_io_ctrl_pending(kitls_ktls *k)
 {
-    if (!k || !k->off[KITLS_DIR_TX])
-        return 0;
+    return k ? k->tx->ctrl_pending(k) : 0;
+}
+
+int ktls_tx_user_ctrl_pending(kitls_ktls *k)
+{
+    (void)k;
+    return 0; /* the core's records leave as ciphertext: kitls_ktls_io_out() */
+}
+
+int ktls_tx_kernel_ctrl_pending(kitls_ktls *k)
+{
     uint8_t type;
     const uint8_t *d;
     size_t l;

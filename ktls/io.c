@@ -52,19 +52,38 @@ ssize_t ktls_send_raw(kitls_ktls *k, const void *buf, size_t len, int type)
  * under the keys in force and stop (never send under stale keys). */
 int ktls_rekey_refused(kitls_ktls *k)
 {
-    static const uint8_t alert[2] = {AL_FATAL, AL_INTERNAL_ERROR};
-    if (k->off[KITLS_DIR_TX]) {
-        (void)ktls_send_raw(k, alert, sizeof(alert), KTLS_CT_ALERT);
-    } else {
-        const uint8_t *p;
-        int ignored = kitls_offload_send_alert(k->o, AL_INTERNAL_ERROR);
-        (void)ignored;
-        size_t n = kitls_conn_out_peek(k->c, &p);
-        ssize_t r = n ? ktls_send_raw(k, p, n, 0) : 0;
-        if (r > 0)
-            kitls_conn_out_consume(k->c, (size_t)r);
-    }
+    k->tx->fatal_alert(k, AL_INTERNAL_ERROR);
     return ktls_fail(k, KITLS_KTLS_E_REKEY_UNSUPPORTED);
+}
+
+/* TX in the kernel: the alert as a plaintext record the kernel seals. */
+static void kernel_fatal_alert(kitls_ktls *k, uint8_t desc)
+{
+    const uint8_t alert[2] = {AL_FATAL, desc};
+    (void)ktls_send_raw(k, alert, sizeof(alert), KTLS_CT_ALERT);
+}
+
+/* Userspace TX: the core seals the alert; what the socket takes leaves. */
+static void user_fatal_alert(kitls_ktls *k, uint8_t desc)
+{
+    const uint8_t *p;
+    int ignored = kitls_offload_send_alert(k->o, desc);
+    (void)ignored;
+    size_t n = kitls_conn_out_peek(k->c, &p);
+    ssize_t r = n ? ktls_send_raw(k, p, n, 0) : 0;
+    if (r > 0)
+        kitls_conn_out_consume(k->c, (size_t)r);
+}
+
+static int kernel_can_rekey(kitls_ktls *k)
+{
+    return k->rekey_ok ? 0 : ktls_rekey_refused(k);
+}
+
+static int user_can_rekey(kitls_ktls *k)
+{
+    (void)k;
+    return 0; /* the core installs its own keys */
 }
 
 /* TX offloaded: send the core's plaintext control records. */
@@ -120,7 +139,7 @@ int kitls_ktls_flush(kitls_ktls *k)
         return KITLS_E_INVALID_ARG;
     if (k->err)
         return k->err;
-    return k->off[KITLS_DIR_TX] ? flush_records(k) : flush_bytes(k);
+    return k->tx->flush(k);
 }
 
 static uint64_t tx_limit(const kitls_ktls *k)
@@ -163,17 +182,23 @@ ssize_t kitls_ktls_send(kitls_ktls *k, const void *buf, size_t len)
     if (k->err)
         return k->err;
     int ret = kitls_ktls_flush(k);
-    if (ret)
-        return ret;
-    if (!k->off[KITLS_DIR_TX]) {
-        if (len > INT32_MAX)
-            len = INT32_MAX;
-        ret = kitls_conn_write(k->c, buf, len);
-        if (ret < 0)
-            return ktls_fail(k, ret);
-        ret = flush_bytes(k);
-        return ret && ret != -EAGAIN ? ret : (ssize_t)len;
-    }
+    return ret ? ret : k->tx->send(k, buf, len);
+}
+
+static ssize_t user_send(kitls_ktls *k, const void *buf, size_t len)
+{
+    if (len > INT32_MAX)
+        len = INT32_MAX;
+    int ret = kitls_conn_write(k->c, buf, len);
+    if (ret < 0)
+        return ktls_fail(k, ret);
+    ret = flush_bytes(k);
+    return ret && ret != -EAGAIN ? ret : (ssize_t)len;
+}
+
+static ssize_t kernel_send(kitls_ktls *k, const void *buf, size_t len)
+{
+    int ret;
     /* Each sendmsg without MSG_MORE ends the kernel's record, so chunks of
      * at most the peer's record size limit make records it accepts (the
      * kernel itself does not know that limit). */
@@ -213,24 +238,32 @@ ssize_t kitls_ktls_sendfile(kitls_ktls *k, int in_fd, off_t *offset, size_t coun
         return ret;
     if (!count)
         return 0;
-    if (k->off[KITLS_DIR_TX]) {
-        size_t frag = kitls_offload_max_send_fragment(k->o);
-        /* The kernel fills records up to 16 KiB from the file; with a
-         * smaller peer record limit, one record per call. */
-        size_t n = count;
-        if (frag < KTLS_MAX_PLAIN)
-            n = n < frag ? n : frag;
-        else if (n > (1u << 20))
-            n = 1u << 20;
-        if ((ret = tx_budget(k, n / KTLS_MAX_PLAIN + 2)))
-            return ret;
-        ssize_t r = k->ops.sendfile(k->ops.ctx, k->fd, in_fd, offset, n);
-        if (r < 0)
-            return ktls_sys(k, r) == -EAGAIN ? -EAGAIN : ktls_fail(k, (int)r);
-        k->tx_records += (uint64_t)r / KTLS_MAX_PLAIN + 2;
-        return r;
-    }
-    /* Userspace: read a chunk and encrypt it. */
+    return k->tx->sendfile(k, in_fd, offset, count);
+}
+
+static ssize_t kernel_sendfile(kitls_ktls *k, int in_fd, off_t *offset, size_t count)
+{
+    size_t frag = kitls_offload_max_send_fragment(k->o);
+    /* The kernel fills records up to 16 KiB from the file; with a
+     * smaller peer record limit, one record per call. */
+    size_t n = count;
+    if (frag < KTLS_MAX_PLAIN)
+        n = n < frag ? n : frag;
+    else if (n > (1u << 20))
+        n = 1u << 20;
+    int ret = tx_budget(k, n / KTLS_MAX_PLAIN + 2);
+    if (ret)
+        return ret;
+    ssize_t r = k->ops.sendfile(k->ops.ctx, k->fd, in_fd, offset, n);
+    if (r < 0)
+        return ktls_sys(k, r) == -EAGAIN ? -EAGAIN : ktls_fail(k, (int)r);
+    k->tx_records += (uint64_t)r / KTLS_MAX_PLAIN + 2;
+    return r;
+}
+
+/* Userspace: read a chunk and encrypt it. */
+static ssize_t user_sendfile(kitls_ktls *k, int in_fd, off_t *offset, size_t count)
+{
     if (!ktls_rbuf(k))
         return KITLS_E_NOMEM;
     size_t n = count < KTLS_MAX_PLAIN ? count : KTLS_MAX_PLAIN;
@@ -252,8 +285,8 @@ int kitls_ktls_key_update(kitls_ktls *k, int request)
     int ret = kitls_ktls_flush(k);
     if (ret)
         return ret;
-    if (k->off[KITLS_DIR_TX] && !k->rekey_ok)
-        return ktls_rekey_refused(k);
+    if ((ret = k->tx->can_rekey(k)))
+        return ret;
     if ((ret = ktls_obj(k)) == 0)
         ret = kitls_offload_key_update(k->o, request);
     if (ret)
@@ -389,7 +422,7 @@ static ssize_t pend_take(kitls_ktls *k, void *buf, size_t len)
     return (ssize_t)n;
 }
 
-static ssize_t recv_user(kitls_ktls *k, void *buf, size_t len)
+static ssize_t user_recv(kitls_ktls *k, void *buf, size_t len)
 {
     for (;;) {
         int ret = kitls_conn_read(k->c, buf, len);
@@ -435,8 +468,11 @@ ssize_t kitls_ktls_recv(kitls_ktls *k, void *buf, size_t len)
         return pend_take(k, buf, len);
     if (k->err)
         return k->err;
-    if (!k->off[KITLS_DIR_RX])
-        return recv_user(k, buf, len);
+    return k->rx->recv(k, buf, len);
+}
+
+static ssize_t kernel_recv(kitls_ktls *k, void *buf, size_t len)
+{
     if (k->peer_closed)
         return 0;
     for (;;) {
@@ -493,8 +529,17 @@ int kitls_ktls_recv_control(kitls_ktls *k)
         return KITLS_E_INVALID_ARG;
     if (k->err)
         return k->err;
-    if (!k->off[KITLS_DIR_RX])
-        return KITLS_E_STATE;
+    return k->rx->recv_control(k);
+}
+
+static int user_recv_control(kitls_ktls *k)
+{
+    (void)k;
+    return KITLS_E_STATE; /* the core reads its own control records */
+}
+
+static int kernel_recv_control(kitls_ktls *k)
+{
     if (k->peer_closed)
         return 1;
     if (kitls_offload_rx_rekey_pending(k->o))
@@ -521,6 +566,56 @@ int kitls_ktls_recv_control(kitls_ktls *k)
     OPENSSL_cleanse(k->rbuf, (size_t)r);
     return ret;
 }
+
+/* ------------------------------------------------------------------ */
+/* The rows (struct ktls_tx_ops / ktls_rx_ops in ktls_int.h)           */
+/* ------------------------------------------------------------------ */
+
+const struct ktls_tx_ops ktls_tx_user = {
+    .flush = flush_bytes,
+    .send = user_send,
+    .sendfile = user_sendfile,
+    .fatal_alert = user_fatal_alert,
+    .can_rekey = user_can_rekey,
+    .reserve = ktls_tx_user_reserve,
+    .count = ktls_tx_user_count,
+    .write = ktls_tx_user_write,
+    .out = ktls_tx_user_out,
+    .out_done = ktls_tx_user_out_done,
+    .ctrl_pending = ktls_tx_user_ctrl_pending,
+};
+
+const struct ktls_tx_ops ktls_tx_kernel = {
+    .flush = flush_records,
+    .send = kernel_send,
+    .sendfile = kernel_sendfile,
+    .fatal_alert = kernel_fatal_alert,
+    .can_rekey = kernel_can_rekey,
+    .reserve = ktls_tx_kernel_reserve,
+    .count = ktls_tx_kernel_count,
+    .write = ktls_tx_kernel_write,
+    .out = ktls_tx_kernel_out,
+    .out_done = ktls_tx_kernel_out_done,
+    .ctrl_pending = ktls_tx_kernel_ctrl_pending,
+};
+
+const struct ktls_rx_ops ktls_rx_user = {
+    .recv = user_recv,
+    .recv_control = user_recv_control,
+    .recv_record = ktls_rx_user_recv_record,
+    .recv_buf = ktls_rx_user_recv_buf,
+    .recv_done = ktls_rx_user_recv_done,
+    .read = ktls_rx_user_read,
+};
+
+const struct ktls_rx_ops ktls_rx_kernel = {
+    .recv = kernel_recv,
+    .recv_control = kernel_recv_control,
+    .recv_record = ktls_rx_kernel_recv_record,
+    .recv_buf = ktls_rx_kernel_recv_buf,
+    .recv_done = ktls_rx_kernel_recv_done,
+    .read = ktls_rx_kernel_read,
+};
 
 /* ------------------------------------------------------------------ */
 /* Handshake with exact record reads                                   */

@@ -228,6 +228,8 @@ int kitls_ktls_new(kitls_ktls **out, kitls_conn *c, int fd, const struct kitls_k
     k->real_ops = !ops || ops == &default_ops;
     k->mode = KITLS_KTLS_BOTH;
     k->rekey_ok = -1;
+    k->tx = &ktls_tx_user; /* the core protects both directions until enable */
+    k->rx = &ktls_rx_user;
     k->reason[0] = k->reason[1] = KITLS_KTLS_R_NOT_ENABLED;
     *out = k;
     return 0;
@@ -287,7 +289,7 @@ int kitls_ktls_set_key_update_limit(kitls_ktls *k, uint64_t records)
 
 int kitls_ktls_is_offloaded(const kitls_ktls *k, enum kitls_dir dir)
 {
-    return k->off[dir != 0];
+    return dir == KITLS_DIR_TX ? k->tx == &ktls_tx_kernel : k->rx == &ktls_rx_kernel;
 }
 int kitls_ktls_reason(const kitls_ktls *k, enum kitls_dir dir)
 {
@@ -475,6 +477,41 @@ static int fail_after_tx(kitls_ktls *k, int err)
     return ktls_fail(k, err);
 }
 
+/*
+ * Each requested direction into the kernel: its keys (TLS_TX / TLS_RX),
+ * then the core hands it over (kitls_offload_start) and the direction
+ * moves to its kernel row.  A refusal before the point of no return
+ * leaves the direction in userspace.
+ */
+static int to_kernel(kitls_ktls *k)
+{
+    int tx_in = 0; /* TLS_TX holds the core's TX key and sequence number */
+    for (int d = 0; d < 2; d++) {
+        if (!(k->mode & (1u << d)))
+            continue;
+        int ret = ktls_install(k, (enum kitls_dir)d);
+        if (KITLS_ERR_IS_ERRNO(ret)) {
+            /* Refused before the point of no return: stay in userspace. */
+            k->reason[d] = KITLS_KTLS_R_CIPHER;
+            continue;
+        }
+        if (ret)
+            return tx_in ? fail_after_tx(k, ret) : ktls_fail(k, ret);
+        tx_in |= d == KITLS_DIR_TX;
+        /* Point of no return for this direction. */
+        ret = kitls_offload_start(k->o, (enum kitls_dir)d);
+        if (ret)
+            return tx_in ? fail_after_tx(k, KITLS_KTLS_E_INSTALL)
+                         : ktls_fail(k, KITLS_KTLS_E_INSTALL);
+        if (d == KITLS_DIR_TX) /* the one place a direction changes row */
+            k->tx = &ktls_tx_kernel;
+        else
+            k->rx = &ktls_rx_kernel;
+        k->reason[d] = KITLS_KTLS_R_OFFLOADED;
+    }
+    return 0;
+}
+
 int kitls_ktls_enable(kitls_ktls *k)
 {
     if (!k)
@@ -537,26 +574,5 @@ int kitls_ktls_enable(kitls_ktls *k)
                 k->reason[d] = KITLS_KTLS_R_NO_REKEY;
         return 0;
     }
-    int tx_in = 0; /* TLS_TX holds the core's TX key and sequence number */
-    for (int d = 0; d < 2; d++) {
-        if (!(k->mode & (1u << d)))
-            continue;
-        ret = ktls_install(k, (enum kitls_dir)d);
-        if (KITLS_ERR_IS_ERRNO(ret)) {
-            /* Refused before the point of no return: stay in userspace. */
-            k->reason[d] = KITLS_KTLS_R_CIPHER;
-            continue;
-        }
-        if (ret)
-            return tx_in ? fail_after_tx(k, ret) : ktls_fail(k, ret);
-        tx_in |= d == KITLS_DIR_TX;
-        /* Point of no return for this direction. */
-        ret = kitls_offload_start(k->o, (enum kitls_dir)d);
-        if (ret)
-            return tx_in ? fail_after_tx(k, KITLS_KTLS_E_INSTALL)
-                         : ktls_fail(k, KITLS_KTLS_E_INSTALL);
-        k->off[d] = 1;
-        k->reason[d] = KITLS_KTLS_R_OFFLOADED;
-    }
-    return 0;
+    return to_kernel(k);
 }

@@ -6,6 +6,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 
 #include "kitls/ktls.h"
 
@@ -24,6 +26,50 @@ struct ktls_cipher {
     size_t key_len, salt_len, iv_len;
 };
 
+/*
+ * Where one direction's records are protected, as a const row of what the
+ * rest of ktls/ asks of that direction (the core's struct kitls_rec_ops,
+ * one layer up; the kernel's tls_sw_* / tls_device_* split).  Two rows per
+ * direction: "user" (the core seals and opens; bytes pass through
+ * kitls_conn) and "kernel" (the socket holds the keys; control records go
+ * through the kitls_offload object).  kitls_ktls_new() starts both
+ * directions on the user rows; kitls_ktls_enable() switches a direction to
+ * its kernel row once its keys are installed and the core handed it over.
+ * Nothing else asks where a direction is.  The public wrappers in io.c and
+ * caller_io.c check arguments and the sticky error, then call the row.
+ */
+struct ktls_tx_ops {
+    /* send what the core queued: ciphertext (user) or control records */
+    int (*flush)(kitls_ktls *k);
+    ssize_t (*send)(kitls_ktls *k, const void *buf, size_t len);
+    ssize_t (*sendfile)(kitls_ktls *k, int in_fd, off_t *offset, size_t count);
+    /* a fatal alert under the keys in force, sent at once if possible */
+    void (*fatal_alert)(kitls_ktls *k, uint8_t desc);
+    /* 0 when a KeyUpdate can be sent, else why not (ends the connection) */
+    int (*can_rekey)(kitls_ktls *k);
+    /* caller-moves-bytes (caller_io.c) */
+    ssize_t (*reserve)(kitls_ktls *k, size_t bytes);
+    void (*count)(kitls_ktls *k, uint64_t records);
+    ssize_t (*write)(kitls_ktls *k, const void *buf, size_t len);
+    size_t (*out)(kitls_ktls *k, const uint8_t **p);
+    void (*out_done)(kitls_ktls *k, size_t n);
+    int (*ctrl_pending)(kitls_ktls *k);
+};
+
+struct ktls_rx_ops {
+    ssize_t (*recv)(kitls_ktls *k, void *buf, size_t len);
+    int (*recv_control)(kitls_ktls *k);
+    int (*recv_record)(kitls_ktls *k, uint8_t type, const uint8_t *p, size_t n);
+    /* caller-moves-bytes (caller_io.c) */
+    int (*recv_buf)(kitls_ktls *k, uint8_t **buf, size_t *cap, struct msghdr **msg);
+    int (*recv_done)(kitls_ktls *k, ssize_t res);
+    ssize_t (*read)(kitls_ktls *k, void *buf, size_t len);
+};
+
+/* The rows (io.c). */
+extern const struct ktls_tx_ops ktls_tx_user, ktls_tx_kernel;
+extern const struct ktls_rx_ops ktls_rx_user, ktls_rx_kernel;
+
 struct kitls_ktls {
     kitls_conn *c;
     /* the connection's post-handshake object (kitls_offload_get() at
@@ -38,8 +84,9 @@ struct kitls_ktls {
     uint64_t limit;
     int enabled;
     int reason[2];
-    int off[2]; /* direction installed in the kernel */
-    int err;    /* sticky fatal error */
+    const struct ktls_tx_ops *tx; /* where TX is (see struct ktls_tx_ops) */
+    const struct ktls_rx_ops *rx;
+    int err; /* sticky fatal error */
     int last_errno;
     const struct ktls_cipher *cipher;
     uint64_t tx_records; /* upper bound under the current TX key */
@@ -97,5 +144,27 @@ void ktls_rbuf_release(kitls_ktls *k);
 void ktls_io_free(kitls_ktls *k);
 /** Raw send of bytes (no cmsg), all or partial. */
 ssize_t ktls_send_raw(kitls_ktls *k, const void *buf, size_t len, int type);
+
+/* The caller-moves-bytes halves of the rows (caller_io.c). */
+ssize_t ktls_tx_user_reserve(kitls_ktls *k, size_t bytes);
+ssize_t ktls_tx_kernel_reserve(kitls_ktls *k, size_t bytes);
+void ktls_tx_user_count(kitls_ktls *k, uint64_t records);
+void ktls_tx_kernel_count(kitls_ktls *k, uint64_t records);
+ssize_t ktls_tx_user_write(kitls_ktls *k, const void *buf, size_t len);
+ssize_t ktls_tx_kernel_write(kitls_ktls *k, const void *buf, size_t len);
+size_t ktls_tx_user_out(kitls_ktls *k, const uint8_t **p);
+size_t ktls_tx_kernel_out(kitls_ktls *k, const uint8_t **p);
+void ktls_tx_user_out_done(kitls_ktls *k, size_t n);
+void ktls_tx_kernel_out_done(kitls_ktls *k, size_t n);
+int ktls_tx_user_ctrl_pending(kitls_ktls *k);
+int ktls_tx_kernel_ctrl_pending(kitls_ktls *k);
+int ktls_rx_user_recv_record(kitls_ktls *k, uint8_t type, const uint8_t *p, size_t n);
+int ktls_rx_kernel_recv_record(kitls_ktls *k, uint8_t type, const uint8_t *p, size_t n);
+int ktls_rx_user_recv_buf(kitls_ktls *k, uint8_t **buf, size_t *cap, struct msghdr **msg);
+int ktls_rx_kernel_recv_buf(kitls_ktls *k, uint8_t **buf, size_t *cap, struct msghdr **msg);
+int ktls_rx_user_recv_done(kitls_ktls *k, ssize_t res);
+int ktls_rx_kernel_recv_done(kitls_ktls *k, ssize_t res);
+ssize_t ktls_rx_user_read(kitls_ktls *k, void *buf, size_t len);
+ssize_t ktls_rx_kernel_read(kitls_ktls *k, void *buf, size_t len);
 
 #endif

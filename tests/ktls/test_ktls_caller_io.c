@@ -13,7 +13,7 @@
  * before the next read, our answer queued), close_notify.  The
  * caller-moves-bytes calls (kitls_ktls_io_*, the io_uring driver's only
  * transport) run the same driver code with both directions in userspace
- * and in the kernel.
+ * and in the kernel, and with one direction in each.
  */
 #include <check.h>
 #include <errno.h>
@@ -463,6 +463,72 @@ START_TEST(io_truncation_and_misuse)
 }
 END_TEST
 
+/* Each direction has its own row (ktls/ktls_int.h struct ktls_tx_ops /
+ * ktls_rx_ops): with only TX or only RX in the kernel the same driver code
+ * moves records the kernel's way in one direction and the core's way in
+ * the other -- the peer's KeyUpdate with update_requested, our answer,
+ * data and close_notify both ways. */
+START_TEST(io_calls_one_direction_each)
+{
+    int tx_kernel = _i == 0;
+    struct env e;
+    env_new(&e, KITLS_CHACHA20_POLY1305_SHA256, 1);
+    ck_assert_int_eq(kitls_ktls_set_mode(e.k, tx_kernel ? KITLS_KTLS_TX : KITLS_KTLS_RX), 0);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    ck_assert_int_eq(kitls_ktls_is_offloaded(e.k, KITLS_DIR_TX), tx_kernel);
+    ck_assert_int_eq(kitls_ktls_is_offloaded(e.k, KITLS_DIR_RX), !tx_kernel);
+    ck_assert_int_eq(kitls_ktls_reason(e.k, tx_kernel ? KITLS_DIR_RX : KITLS_DIR_TX),
+                     KITLS_KTLS_R_NOT_REQUESTED);
+    ck_assert_int_eq(kitls_conn_write(e.peer, (const uint8_t *)"ping", 4), 4);
+    ck_assert_int_eq(kitls_conn_key_update(e.peer, 1), 0);
+    ck_assert_int_eq(kitls_conn_write(e.peer, (const uint8_t *)"PING", 4), 4);
+    fk_pump(&e.fk, e.peer);
+    uint8_t got[64];
+    int closed = 0;
+    ck_assert_uint_eq(io_receive(&e, got, sizeof(got), &closed), 8);
+    ck_assert(!memcmp(got, "pingPING", 8));
+    unsigned tx = 0, rx = 0;
+    kitls_ktls_rekeys(e.k, &tx, &rx);
+    ck_assert_uint_eq(rx, (unsigned)!tx_kernel); /* only a kernel RX key is installed here */
+    const uint8_t *p;
+    if (tx_kernel) {
+        /* our KeyUpdate waits as a control record; no ciphertext here */
+        ck_assert_int_eq(kitls_ktls_io_ctrl_pending(e.k), 2);
+        ck_assert_uint_eq(kitls_ktls_io_out(e.k, &p), 0);
+        ck_assert_int_eq(kitls_ktls_io_write(e.k, "pong", 4), KITLS_E_STATE);
+        ck_assert_int_eq(kitls_ktls_tx_reserve(e.k, 4), 4); /* sends the KeyUpdate first */
+        struct iovec iov = {(void *)"pong", 4};
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+        ck_assert_int_eq(e.ops.sendmsg(e.ops.ctx, FK_FD, &m, 0), 4);
+        uint64_t before = kitls_ktls_tx_records(e.k);
+        kitls_ktls_tx_count(e.k, 1);
+        ck_assert_uint_eq(kitls_ktls_tx_records(e.k), before + 1);
+    } else {
+        /* our KeyUpdate is ciphertext the core sealed */
+        ck_assert_int_eq(kitls_ktls_io_ctrl_pending(e.k), 0);
+        ck_assert_uint_gt(kitls_ktls_io_out(e.k, &p), 0);
+        ck_assert_int_eq(kitls_ktls_io_write(e.k, "pong", 4), 4);
+        uint64_t before = kitls_ktls_tx_records(e.k);
+        kitls_ktls_tx_count(e.k, 1); /* the core counts its own records */
+        ck_assert_uint_eq(kitls_ktls_tx_records(e.k), before);
+    }
+    ck_assert_int_eq(kitls_ktls_io_close(e.k), 0);
+    io_send_out(&e);
+    kitls_ktls_rekeys(e.k, &tx, &rx);
+    ck_assert_uint_eq(tx, (unsigned)tx_kernel);
+    uint8_t pb[16];
+    ck_assert_int_eq(kitls_conn_read(e.peer, pb, sizeof(pb)), 4);
+    ck_assert(!memcmp(pb, "pong", 4));
+    ck_assert_int_eq(kitls_conn_read(e.peer, pb, sizeof(pb)), KITLS_E_CLOSED);
+    ck_assert_int_eq(kitls_conn_close(e.peer), 0);
+    fk_pump(&e.fk, e.peer);
+    ck_assert_uint_eq(io_receive(&e, got, sizeof(got), &closed), 0);
+    ck_assert(closed);
+    ck_assert_uint_eq(e.fk.decrypt_err, 0);
+    env_free(&e);
+}
+END_TEST
+
 int main(void)
 {
     tu_pki_init();
@@ -478,6 +544,7 @@ int main(void)
     tcase_add_test(t, recv_record_without_rekey_ends_cleanly);
     tcase_add_loop_test(t, io_calls_either_way, 0, 2);
     tcase_add_loop_test(t, io_truncation_and_misuse, 0, 2);
+    tcase_add_loop_test(t, io_calls_one_direction_each, 0, 2);
     suite_add_tcase(s, t);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
