@@ -78,6 +78,9 @@ echo "== offload decision sites (per folder)"
 echo "  lib/:   $(cat $lib_c | grep -c 'tx_off\|rx_off\|keys_only')"
 echo "  ktls/:  $(cat ktls/*.c | grep -c 'off\[KITLS_DIR')"
 echo "  uring/: $(cat uring/*.c | grep -c 'tx_k\|rx_k')"
+# where the rows that replaced those tests are chosen (issue 15)
+# shellcheck disable=SC2086
+echo "  row choices: lib/ $(cat $lib_c | grep -c '\(->\|\.\)ops = &kitls_rec_'), ktls/ $(cat ktls/*.c | grep -c 'k->\(tx\|rx\) = ')"
 
 echo "== files naming an extension"
 for e in EXT_ALPN EXT_EARLY_DATA EXT_KEY_SHARE; do
