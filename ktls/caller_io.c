@@ -113,19 +113,7 @@ ssize_t kitls_ktls_recv_pending(kitls_ktls *k, void *buf, size_t len)
 {
     if (!k || (!buf && len))
         return KITLS_E_INVALID_ARG;
-    size_t n = k->pend_len - k->pend_off;
-    n = n < len ? n : len;
-    if (!n)
-        return 0;
-    memcpy(buf, k->pend + k->pend_off, n);
-    k->pend_off += n;
-    if (k->pend_off == k->pend_len) {
-        OPENSSL_cleanse(k->pend, k->pend_len);
-        free(k->pend);
-        k->pend = NULL;
-        k->pend_len = k->pend_off = 0;
-    }
-    return (ssize_t)n;
+    return ktls_pend_take(k, buf, len);
 }
 
 int kitls_ktls_recv_record(kitls_ktls *k, uint8_t type, const uint8_t *p, size_t n)

@@ -407,10 +407,12 @@ static int recv_error(kitls_ktls *k, ssize_t r)
     return ktls_fail(k, ktls_sys(k, r));
 }
 
-static ssize_t pend_take(kitls_ktls *k, void *buf, size_t len)
+ssize_t ktls_pend_take(kitls_ktls *k, void *buf, size_t len)
 {
     size_t n = k->pend_len - k->pend_off;
     n = n < len ? n : len;
+    if (!n)
+        return 0;
     memcpy(buf, k->pend + k->pend_off, n);
     k->pend_off += n;
     if (k->pend_off == k->pend_len) {
@@ -465,7 +467,7 @@ ssize_t kitls_ktls_recv(kitls_ktls *k, void *buf, size_t len)
     if (!k || (!buf && len))
         return KITLS_E_INVALID_ARG;
     if (k->pend)
-        return pend_take(k, buf, len);
+        return ktls_pend_take(k, buf, len);
     if (k->err)
         return k->err;
     return k->rx->recv(k, buf, len);

@@ -128,6 +128,9 @@ void ktls_rx_progress(kitls_ktls *k);
 int ktls_sys(kitls_ktls *k, long r);
 /** k->o, created once the handshake is done (KITLS_E_STATE before). */
 int ktls_obj(kitls_ktls *k);
+/** Copy up to len bytes of the plaintext kitls_ktls_enable() kept (read
+ *  past the handshake) and free it, wiped, once all is taken. */
+ssize_t ktls_pend_take(kitls_ktls *k, void *buf, size_t len);
 int ktls_fail(kitls_ktls *k, int err);
 /** End the connection because the kernel cannot change keys. */
 int ktls_rekey_refused(kitls_ktls *k);

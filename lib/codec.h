@@ -53,6 +53,15 @@ static inline int rd_u16(struct rd *r, uint16_t *v)
     r->p += 2;
     return 0;
 }
+/** 1 if the list of 16-bit values (a copy of the reader) holds id. */
+static inline int rd_has_u16(struct rd list, uint16_t id)
+{
+    uint16_t v;
+    while (rd_u16(&list, &v) == 0)
+        if (v == id)
+            return 1;
+    return 0;
+}
 static inline int rd_u24(struct rd *r, uint32_t *v)
 {
     if (rd_left(r) < 3)

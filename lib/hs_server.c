@@ -20,30 +20,19 @@ struct ch_info {
     size_t n_shares;
 };
 
-static int in_list(struct rd list, uint16_t id)
-{
-    while (rd_left(&list) >= 2) {
-        uint16_t v;
-        (void)rd_u16(&list, &v);
-        if (v == id)
-            return 1;
-    }
-    return 0;
-}
-
 static int pick_suite(kitls_conn *c, struct rd offered, uint16_t prefer)
 {
     const kitls_config *cfg = c->cfg;
     if (rd_empty(&offered) || rd_left(&offered) % 2)
         return KITLS_E_DECODE;
     for (size_t i = 0; prefer && i < cfg->n_suites; i++)
-        if (cfg->suites[i] == prefer && in_list(offered, prefer)) {
+        if (cfg->suites[i] == prefer && rd_has_u16(offered, prefer)) {
             c->suite = kitls_suite_find(prefer);
             return 0;
         }
     if (cfg->server_pref) {
         for (size_t i = 0; i < cfg->n_suites; i++)
-            if (in_list(offered, cfg->suites[i])) {
+            if (rd_has_u16(offered, cfg->suites[i])) {
                 c->suite = kitls_suite_find(cfg->suites[i]);
                 return 0;
             }

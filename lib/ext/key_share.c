@@ -190,17 +190,6 @@ const struct ext_type kitls_ext_key_share = {
     .if_missing = share_missing,
 };
 
-static int in_list(struct rd list, uint16_t id)
-{
-    while (rd_left(&list) >= 2) {
-        uint16_t v;
-        (void)rd_u16(&list, &v);
-        if (v == id)
-            return 1;
-    }
-    return 0;
-}
-
 /*
  * Validate every share: its group must be in supported_groups and appear
  * once (§4.2.8; a server MAY check both, illegal_parameter).  Unknown
@@ -278,7 +267,7 @@ int kitls_ext_key_share_pick(kitls_conn *c, const struct ext_list *l, struct rd 
     if (c->did_hrr)
         return KITLS_E_ILLEGAL_PARAMETER; /* CH2 lacks the share we asked for */
     for (size_t i = 0; i < c->cfg->n_groups; i++)
-        if (in_list(groups, c->cfg->groups[i])) {
+        if (rd_has_u16(groups, c->cfg->groups[i])) {
             c->group = kitls_group_find(c->cfg->groups[i]);
             return 0; /* no share: HelloRetryRequest */
         }

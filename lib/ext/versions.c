@@ -21,17 +21,6 @@ static int write_versions(kitls_conn *c, struct ext_ctx *x)
     return 0;
 }
 
-static int in_list(struct rd list, uint16_t id)
-{
-    while (rd_left(&list) >= 2) {
-        uint16_t v;
-        (void)rd_u16(&list, &v);
-        if (v == id)
-            return 1;
-    }
-    return 0;
-}
-
 int kitls_ext_versions_ch(const struct ext_list *l)
 {
     const struct ext_entry *sv = kitls_ext_get(l, EXT_SUPPORTED_VERSIONS);
@@ -42,7 +31,7 @@ int kitls_ext_versions_ch(const struct ext_list *l)
     GUARD(rd_expect_empty(&r));
     if (rd_empty(&vers) || rd_left(&vers) % 2)
         return KITLS_E_DECODE;
-    return in_list(vers, TLS13) ? 0 : KITLS_E_PROTOCOL_VERSION;
+    return rd_has_u16(vers, TLS13) ? 0 : KITLS_E_PROTOCOL_VERSION;
 }
 
 int kitls_ext_versions_sh(const struct ext_list *l, int *present, uint16_t *selected)

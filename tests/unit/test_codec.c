@@ -54,6 +54,21 @@ START_TEST(test_rd_bounds)
 }
 END_TEST
 
+START_TEST(test_rd_has_u16)
+{
+    /* a list of 16-bit values; a trailing odd byte is not a value */
+    static const uint8_t b[] = {0x13, 0x01, 0x00, 0x1d, 0x03};
+    struct rd r = {b, b + sizeof(b)};
+    ck_assert_int_eq(rd_has_u16(r, 0x1301), 1);
+    ck_assert_int_eq(rd_has_u16(r, 0x001d), 1);
+    ck_assert_int_eq(rd_has_u16(r, 0x1d03), 0); /* not aligned */
+    ck_assert_int_eq(rd_has_u16(r, 0x0300), 0);
+    ck_assert_ptr_eq(r.p, b); /* the caller's reader is untouched */
+    struct rd empty = {b, b};
+    ck_assert_int_eq(rd_has_u16(empty, 0), 0);
+}
+END_TEST
+
 START_TEST(test_rd_sub)
 {
     /* 1-, 2- and 3-byte length prefixes, then a vector whose length lies. */
@@ -165,6 +180,7 @@ int main(void)
     TCase *tc = tcase_create("reader");
     tcase_add_test(tc, test_rd_ints);
     tcase_add_test(tc, test_rd_bounds);
+    tcase_add_test(tc, test_rd_has_u16);
     tcase_add_test(tc, test_rd_sub);
     suite_add_tcase(s, tc);
     tc = tcase_create("writer");
