@@ -54,6 +54,7 @@
 #include <openssl/x509v3.h>
 
 #include "bench.h"
+#include "libs.h"
 
 int n_leaves = 1; /* --certs */
 
@@ -176,6 +177,16 @@ int posix_memalign(void **out, size_t a, size_t n)
 }
 #endif
 
+unsigned long long heap_allocs(void)
+{
+    return g_heap.allocs;
+}
+
+long long heap_live(void)
+{
+    return g_heap.live;
+}
+
 static void *ossl_malloc(size_t n, const char *file, int line)
 {
     g_ossl_allocs += (unsigned)g_heap_track;
@@ -243,7 +254,7 @@ double median(double *v, int n)
 /* Options                                                             */
 /* ------------------------------------------------------------------ */
 
-struct bench_opt opt = {1.0, 3, 256, 0, 0, NULL, 1, 1, 1, 1, 1, 1, 1, 1, NULL};
+struct bench_opt opt = {1.0, 3, 256, 0, 0, NULL, 1, 1, 1, 1, 1, 1, 1, 1, NULL, 1};
 
 static void usage(void)
 {
@@ -257,14 +268,17 @@ static void usage(void)
            "  --count N     fixed number of handshakes per round instead of --seconds\n"
            "  --certs N     rotate N distinct server leaves (default 1; N > the client's\n"
            "                certificate cache size measures first-contact handshakes)\n"
-           "  --only LIST   comma list of hs,tput,raw,alloc,lat,mem (default all)\n"
+           "  --only LIST   comma list of hs,tput,raw,alloc,lat,mem,peers (default all)\n"
            "                hs: full handshakes/s; tput: record throughput; raw: libcrypto\n"
            "                limits; alloc: allocations per handshake; lat: handshake latency\n"
-           "                per scenario, client and server CPU; mem: heap per connection\n"
+           "                per scenario, client and server CPU; mem: heap per connection;\n"
+           "                peers: every library (kitls, openssl, gnutls, rustls) in one\n"
+           "                table, interleaved, each row's proofs checked (exit 2 if one fails)\n"
            "  --scenarios L comma list of lat/mem scenarios (default all; --list-scenarios)\n"
            "  --sizes L     comma list of throughput write sizes 1k,16k,1m (default all;\n"
            "                1 KiB writes move --mib/4)\n"
-           "  --lib L       kitls, openssl or both (default both)\n"
+           "  --lib L       comma list of kitls,openssl,gnutls,rustls (both = kitls,openssl;\n"
+           "                default: all built; hs/tput/alloc/lat/mem use kitls and openssl)\n"
            "  --json        print JSON instead of the table\n"
            "  --json-file F also write the JSON to file F\n");
 }
@@ -308,6 +322,7 @@ static void parse_args(int argc, char **argv)
             opt.do_alloc = strstr(v, "alloc") != NULL;
             opt.do_lat = strstr(v, "lat") != NULL;
             opt.do_mem = strstr(v, "mem") != NULL;
+            opt.do_peers = strstr(v, "peers") != NULL;
             i++;
         } else if (strcmp(a, "--scenarios") == 0) {
             if (scen_parse(v) < 0) {
@@ -321,8 +336,10 @@ static void parse_args(int argc, char **argv)
                 tput_on[zi] = strstr(v, tput_size_name[zi]) != NULL;
             i++;
         } else if (strcmp(a, "--lib") == 0) {
-            opt.lib_kitls = strcmp(v, "kitls") == 0 || strcmp(v, "both") == 0;
-            opt.lib_ossl = strcmp(v, "openssl") == 0 || strcmp(v, "both") == 0;
+            if (peers_parse_libs(v) < 0)
+                exit(2);
+            opt.lib_kitls = peers_lib_on("kitls");
+            opt.lib_ossl = peers_lib_on("openssl");
             i++;
         } else {
             usage();
@@ -693,6 +710,8 @@ int main(int argc, char **argv)
         scen_bench_lat();
     if (opt.do_mem)
         scen_bench_mem();
+    if (opt.do_peers)
+        peers_bench();
 
     if (opt.json) {
         jout = stdout;
@@ -701,6 +720,8 @@ int main(int argc, char **argv)
         print_table();
         if (opt.do_lat || opt.do_mem)
             scen_print_table();
+        if (opt.do_peers)
+            peers_print_table();
     }
     if (opt.json_file != NULL) {
         jout = fopen(opt.json_file, "w");
@@ -712,5 +733,11 @@ int main(int argc, char **argv)
 
     lib_free();
     scen_free();
+    if (opt.do_peers && peers_failed()) {
+        fprintf(stderr, "kitls-bench: a peers row failed or a proof did not hold\n");
+        peers_free();
+        return 2;
+    }
+    peers_free();
     return 0;
 }

@@ -5,7 +5,8 @@
  * bench/tput.c (record throughput and the raw libcrypto limits),
  * bench/report.c (the table and the JSON), bench/scenarios.c and
  * bench/scen_report.c (the handshake latency matrix, per-connection memory
- * and the extra raw public-key figures).
+ * and the extra raw public-key figures), bench/peers.c and bench/lib_*.c
+ * (the peers table: every library through one vtable, bench/libs.h).
  */
 #ifndef KITLS_BENCH_H
 #define KITLS_BENCH_H
@@ -38,6 +39,7 @@ struct bench_opt {
     int do_hs, do_tput, do_raw, do_alloc, do_lat, do_mem;
     int lib_kitls, lib_ossl;
     const char *scenarios; /* --scenarios: comma list of names, NULL = all */
+    int do_peers;          /* the peers table (peers.c) */
 };
 extern struct bench_opt opt;
 
@@ -49,7 +51,9 @@ extern struct bench_opt opt;
 extern int g_heap_track, g_heap_hooked;
 extern int g_side;
 extern long long g_side_live[3], g_side_peak[3];
-extern int g_ossl_hooked; /* CRYPTO_set_mem_functions took: libcrypto/libssl counted */
+extern int g_ossl_hooked;             /* CRYPTO_set_mem_functions took: libcrypto/libssl counted */
+unsigned long long heap_allocs(void); /* allocations counted while g_heap_track */
+long long heap_live(void);            /* live bytes counted while g_heap_track */
 
 double now(void);
 double now_cpu(void);

@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 
 #include "bench.h"
+#include "libs.h"
 
 /* ------------------------------------------------------------------ */
 /* Output                                                              */
@@ -356,6 +357,8 @@ void print_json(void)
     }
     if (opt.do_lat || opt.do_mem)
         scen_print_json();
+    if (opt.do_peers)
+        peers_print_json();
     fprintf(jout, "  \"raw\": {");
     if (raw.done) {
         fprintf(jout, "\n    \"aead_seal_open_mbs\": {");
