@@ -6,7 +6,7 @@
 #   bench/run.sh --assert [options...]
 #   bench/run.sh --profile [--count N]
 #
-# --only takes kitls-bench's parts (hs,tput,raw,alloc,lat,mem) and also
+# --only takes kitls-bench's parts (hs,tput,raw,alloc,lat,mem,peers) and also
 # "loopback": examples/kitls-server + kitls-client against openssl s_server +
 # s_client over 127.0.0.1, every process on the same core (bench/loopback.py).
 # --lb-n, --lb-mib and --lb-time set its sequential connections per round,
@@ -19,7 +19,17 @@
 # baseline, threshold, now, verdict), appends it to the .txt and exits 1 if
 # any ratio is beyond its threshold (2 if the bench failed).  Metrics of parts
 # that did not run are listed as skipped.  See docs/performance.md,
-# "Regression gate".
+# "Regression gate".  It also checks the peers table (part "peers": kitls,
+# OpenSSL, GnuTLS and rustls in one run, bench/peers.c): exit 2 if the peers
+# are missing or a proof failed, and the targets "kitls >= best peer" per
+# row (kitls <= the lowest peer for heap and allocations), which fail the
+# gate (exit 1) unless TARGETS=report.
+#
+# The peers need cargo, rustc, librust-rustls-dev, librust-rustls-pemfile-dev
+# and libgnutls28-dev: run.sh installs them when run as root (apt-get) and
+# configures a new build tree with --enable-bench-peers.  cargo's cache is
+# /var/cache/kitls-peers/rustls-target (KITLS_PEERS_CACHE overrides the
+# directory; the build tree's if not writable).
 #
 # --profile: `perf stat` of the full handshake loop (kitls and OpenSSL;
 # hardware counters where the machine has them), a `perf record` call graph
@@ -30,7 +40,8 @@
 # Writes OUTDIR/profile-<time>/ and prints its summary.
 #
 # Environment: BUILDDIR (default: the source tree), CPU (core to pin to,
-# default 0), OUTDIR (default: $BUILDDIR/bench/results).
+# default 0), OUTDIR (default: $BUILDDIR/bench/results), TARGETS (enforce
+# or report), KITLS_PEERS_CACHE, CARGO_JOBS (cargo's -j, default 1).
 # Writes OUTDIR/bench-<UTC timestamp>.txt (table, with the command and CPU)
 # and the same name with .json (and -loopback.json for the loopback part);
 # prints the table.  With --assert, BASELINE overrides the baseline file.
@@ -68,7 +79,7 @@ done
 [ -z "$want" ] || { echo "run.sh: option needs a value" >&2; exit 2; }
 
 # --only: kitls-bench's parts, plus "loopback" (handled here)
-parts="hs,tput,raw,alloc,lat,mem,loopback"
+parts="hs,tput,raw,alloc,lat,mem,peers,loopback"
 if [ -n "$only" ]; then
     parts=$only
     rest=$(printf '%s\n' "$only" | tr ',' '\n' | grep -v '^loopback$' | paste -sd, - || true)
@@ -92,12 +103,42 @@ if [ "$assert" = 1 ]; then
     [ -f "$baseline" ] || { echo "run.sh: no baseline $baseline" >&2; exit 2; }
 fi
 
+# The peers' packages (Debian 12); apt resolves the rest of the crates.
+peer_pkgs="cargo rustc librust-rustls-dev librust-rustls-pemfile-dev libgnutls28-dev"
+missing=""
+for p in $peer_pkgs; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+        missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "run.sh: installing:$missing" >&2
+        apt-get update -q >&2
+        # shellcheck disable=SC2086
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing >&2
+        missing=""
+    else
+        echo "run.sh: peers missing packages (run as root to install):$missing" >&2
+    fi
+fi
+# cargo's cache outside the build tree, so that new build trees reuse it
+peers_cache=${KITLS_PEERS_CACHE:-/var/cache/kitls-peers}
+if mkdir -p "$peers_cache" 2>/dev/null && [ -w "$peers_cache" ]; then
+    CARGO_TARGET_DIR=$peers_cache/rustls-target
+    export CARGO_TARGET_DIR
+fi
+
 if [ ! -f "$builddir/Makefile" ]; then
     if [ ! -x "$top/configure" ]; then
         (cd "$top" && autoreconf -fi)
     fi
     mkdir -p "$builddir"
-    (cd "$builddir" && "$top/configure")
+    # without the peers' packages kitls-bench is built without them and the
+    # gate says "peers missing" (exit 2)
+    peers_flag=--enable-bench-peers
+    [ -z "$missing" ] || peers_flag=
+    # shellcheck disable=SC2086
+    (cd "$builddir" && "$top/configure" $peers_flag)
 fi
 targets=bench/kitls-bench
 [ "$loopback" = 1 ] && targets="$targets examples/kitls-server examples/kitls-client"
@@ -141,10 +182,15 @@ lbjson="$outdir/bench-$stamp-loopback.json"
     echo "# git: $(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo none)$(git -C "$top" status --porcelain -- lib include 2>/dev/null | grep -q . && echo ' (lib/ or include/ modified or untracked)')"
     echo "# lib sources sha256: $(cat "$top"/lib/*.[ch] "$top"/include/kitls/*.h 2>/dev/null | sha256sum | cut -c1-16)"
 } > "$txt"
+bench_rc=0
 if [ "$bench" = 1 ]; then
     echo "# command: ${pin:+$pin }bench/kitls-bench $* --json-file $json" >> "$txt"
+    # kitls-bench's status through the pipe (exit 2: a peers proof failed)
+    rcfile="$outdir/.bench-rc.$$"
     # shellcheck disable=SC2086
-    $pin "$bin" "$@" --json-file "$json" | tee -a "$txt"
+    { $pin "$bin" "$@" --json-file "$json"; echo $? > "$rcfile"; } | tee -a "$txt"
+    bench_rc=$(cat "$rcfile")
+    rm -f "$rcfile"
 fi
 if [ "$loopback" = 1 ]; then
     echo "# command: bench/loopback.py --cpu $cpu --rounds ${rounds:-3} --n $lb_n --mib $lb_mib --stime $lb_time" >> "$txt"
@@ -155,7 +201,18 @@ fi
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null)" | tee -a "$txt"
 echo "results: $txt$([ "$bench" = 1 ] && echo " $json")$([ "$loopback" = 1 ] && echo " $lbjson")" >&2
 
-[ "$assert" = 1 ] || exit 0
+[ "$assert" = 1 ] || exit "$bench_rc"
+if [ "$bench_rc" != 0 ]; then
+    echo "run.sh: kitls-bench failed (exit $bench_rc)" | tee -a "$txt"
+    exit 2
+fi
+
+# A/B regression gate (the tree against its release baseline, same run):
+# bench/ab*.{c,sh}, added separately; its call goes here.  Until then this
+# stub passes.  Return 1 for a regression, 2 if it could not measure.
+ab_gate() {
+    return 0
+}
 
 # Regression gate: each metric is a ratio from the bench JSON (the loopback
 # JSON under the key "loopback"): "value" (a ratio the bench computed, e.g.
@@ -163,8 +220,8 @@ echo "results: $txt$([ "$bench" = 1 ] && echo " $json")$([ "$loopback" = 1 ] && 
 # baseline's min (ratio must stay >=) or max (ratio must stay <=).  A metric needing a "part"
 # (comma list, default hs) that did not run is skipped.
 rc=0
-table=$(python3 - "$baseline" "$json" "$lbjson" "$parts" "$bench" "$loopback" <<'EOF'
-import json, sys
+table=$(TARGETS=${TARGETS:-enforce} python3 - "$baseline" "$json" "$lbjson" "$parts" "$bench" "$loopback" <<'EOF'
+import json, os, sys
 
 base = json.load(open(sys.argv[1]))
 parts = set(sys.argv[4].split(","))
@@ -216,8 +273,47 @@ for row in rows:
     print(fmt % row)
 print("gate: %s (%d of %d metrics beyond threshold, %d skipped)"
       % ("FAIL" if failed else "PASS", failed, checked, len(rows) - checked))
-sys.exit(1 if failed else 0)
+
+# The peers table: targets "kitls >= best peer" per row, same run.
+enforce = os.environ.get("TARGETS", "enforce") != "report"
+rc = 1 if failed else 0
+if "peers" in parts and bench_ran:
+    p = now.get("peers")
+    if not p or not p.get("built"):
+        print("\n# peers: peers missing (%s): FAIL"
+              % ((p or {}).get("missing") or "no peers section in the JSON"))
+        sys.exit(2)
+    if not p.get("proofs_ok"):
+        print("\n# peers: a proof did not hold: FAIL")
+        sys.exit(2)
+    trows, missed = [], 0
+    for key, r in p["rows"].items():
+        v = r.get("kitls_over_best_peer")
+        if isinstance(v, list):
+            v = v[0]
+        lower = r.get("better") == "lower"
+        met = v is not None and (v <= 1.0 if lower else v >= 1.0)
+        missed += not met
+        trows.append((key, r.get("best_peer") or "-", "<= 1.00" if lower else ">= 1.00",
+                      "%.2f" % v if v is not None else "missing", "met" if met else "MISSED"))
+    hdr = ("target (kitls / best peer, same run)", "best peer", "target", "now", "verdict")
+    w = [max(len(x[i]) for x in trows + [hdr]) for i in range(len(hdr))]
+    fmt = "| %%-%ds | %%-%ds | %%%ds | %%%ds | %%-%ds |" % tuple(w)
+    print("\n# peers targets (%s): %s" % ("enforced" if enforce else "reported",
+                                        ", ".join("%s %s" % kv for kv in p["libs"].items())))
+    print(fmt % hdr)
+    print("|" + "|".join("-" * (x + 2) for x in w) + "|")
+    for row in trows:
+        print(fmt % row)
+    print("targets: %d of %d met%s" % (len(trows) - missed, len(trows),
+                                       "" if enforce or not missed else " (TARGETS=report)"))
+    if enforce and missed:
+        rc = 1
+sys.exit(rc)
 EOF
 ) || rc=$?
 printf '\n%s\n' "$table" | tee -a "$txt"
+if [ "$rc" -lt 2 ]; then
+    ab_gate || { r=$?; [ "$r" -gt "$rc" ] && rc=$r; }
+fi
 exit "$rc"
