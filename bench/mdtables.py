@@ -3,8 +3,9 @@
 
     bench/mdtables.py bench/results/bench-<time>.json
 
-prints the latency, throughput-by-size, heap-per-connection, loopback (if
-the -loopback.json beside it exists) and raw tables.  Stdlib only.
+prints the peers table (kitls, OpenSSL, GnuTLS, rustls in one run), the
+latency, throughput-by-size, heap-per-connection, loopback (if the
+-loopback.json beside it exists) and raw tables.  Stdlib only.
 """
 import json
 import os
@@ -24,8 +25,74 @@ def f0(v):
     return "%.0f" % v if v is not None else "-"
 
 
+PEER_ROWS = [("full_cv", "full handshakes (CertificateVerify checked, chain not verified)"),
+             ("full_chain", "full handshakes, chain verified to the root + hostname"),
+             ("first_contact", "first-contact full handshakes (leaf never seen, chain verified)"),
+             ("resumed", "resumed (psk_dhe_ke, 1 ticket, chained)"),
+             ("aes128gcm", "AES-128-GCM bulk (16 KiB writes, enc+dec)"),
+             ("chacha20", "ChaCha20-Poly1305 bulk"),
+             ("heap_established", "heap per established connection (malloc-measured)"),
+             ("heap_idle", "heap per idle connection (buffers released where possible)"),
+             ("allocs_full", "allocations per full handshake (client + server)"),
+             ("allocs_resumed", "allocations per resumed handshake (client + server)")]
+PEER_LIBS = [("openssl", "OpenSSL"), ("gnutls", "GnuTLS"), ("rustls", "rustls"),
+             ("kitls", "kitls")]
+
+
+def spread(v):
+    return "%.2f [%.2f..%.2f]" % tuple(v)
+
+
+def peers_table(p):
+    libs = [(k, n) for k, n in PEER_LIBS if k in p["libs"]]
+    print("| per second / per connection | %s | kitls ÷ best peer | crypto-only bound |"
+          % " | ".join("%s %s" % (n, p["libs"][k].split()[-1] if k != "openssl"
+                                  else p["libs"][k].split()[1]) for k, n in libs))
+    print("|---|%s---|---|" % ("---|" * len(libs)))
+    for key, label in PEER_ROWS:
+        r = p["rows"].get(key)
+        if r is None:
+            continue
+        cells = []
+        lower = r.get("better") == "lower"
+        for k, _ in libs:
+            x = r.get(k, {})
+            if lower:
+                v = x.get("value")
+                if v is None:
+                    cells.append("FAIL")
+                elif key.startswith("heap"):
+                    cells.append("%.1f KB%s" % (v / 1000, " (no release)"
+                                                if key == "heap_idle" and not x.get("released")
+                                                else ""))
+                else:
+                    cells.append("%.0f" % v)
+            elif x.get("median") is None:
+                cells.append("FAIL")
+            elif k == "openssl" or x.get("ratio_openssl") is None:
+                cells.append("1.00 (%.0f%s)" % (x["median"], " MB/s" if "bulk" in label
+                                                 or key in ("aes128gcm", "chacha20") else "/s"))
+            else:
+                cells.append(spread(x["ratio_openssl"]))
+        b = r.get("kitls_over_best_peer")
+        if b is None:
+            best = "-"
+        elif lower:
+            best = "%.2f× (%s)" % (b, r.get("best_peer"))
+        else:
+            best = "%s (%s)" % (spread(b), r.get("best_peer"))
+        bound = r.get("crypto_bound")
+        kit = r.get("kitls", {}).get("median")
+        bcell = "%.0f%s, kitls %.0f%%" % (bound, " MB/s" if key in ("aes128gcm", "chacha20")
+                                         else "/s", 100 * kit / bound) if bound and kit else ""
+        print("| %s | %s | %s | %s |" % (label, " | ".join(cells), best, bcell))
+    print()
+
+
 def main(path):
     d = json.load(open(path))
+    if d.get("peers"):
+        peers_table(d["peers"])
     lat = d.get("latency", {})
     if lat:
         print("| scenario | library | hs/s | kitls/OpenSSL (paired) | P50 | P95 | P99 | client P50 "

@@ -268,6 +268,27 @@ void wire_scan(const uint8_t *c2s, size_t n, struct bl_proof *o)
     }
 }
 
+/* The wire proof's parser must see what it claims: a ClientHello record
+ * with two shares (X25519, P-256) then a second ClientHello. */
+static void wire_selftest(void)
+{
+    static const uint8_t ch[] = {
+        22, 3,    1, 0,    63,      /* record */
+        1,  0,    0, 59,   3,    3, /* ClientHello, legacy_version */
+        0,  0,    0, 0,    0,    0,  0,    0,  0, 0,    0, 0, 0, 0, 0, 0, /* random */
+        0,  0,    0, 0,    0,    0,  0,    0,  0, 0,    0, 0, 0, 0, 0, 0, /* */
+        0,  0,    2, 0x13, 0x01, 1,  0,                 /* session id, suites, compression */
+        0,  16,   0, 51,   0,    12, 0,    10,          /* extensions, key_share, client_shares */
+        0,  0x1d, 0, 1,    0xaa, 0,  0x17, 0,  1, 0xbb, /* X25519, P-256 (1-byte keys) */
+        22, 3,    3, 0,    0                            /* a second handshake record */
+    };
+    struct bl_proof o;
+    wire_scan(ch, sizeof(ch), &o);
+    if (o.client_hellos != 2 || o.shares != 2 || o.share_x25519 != 0)
+        die("wire_scan self-test: ClientHellos %d, shares %d, x25519 %d", o.client_hellos, o.shares,
+            o.share_x25519);
+}
+
 /* ------------------------------------------------------------------ */
 /* Libraries                                                           */
 /* ------------------------------------------------------------------ */
@@ -494,6 +515,7 @@ static void h_free(void *p, void *u)
 
 static void peers_setup(void)
 {
+    wire_selftest();
     make_peer_pki();
 #ifdef KITLS_HAVE_ALLOCATOR
     {
@@ -753,7 +775,6 @@ static void peers_mem(void)
         n = 10;
     for (int li = 0; li < NLIB; li++) {
         struct pmem *M = &mem[li];
-        double h;
         if (!active(li))
             continue;
         M->pairs = n;
@@ -765,7 +786,6 @@ static void peers_mem(void)
 #ifdef KITLS_HAVE_ALLOCATOR
         M->have_hook = li == LI_KITLS;
 #endif
-        (void)h;
     }
 }
 
