@@ -10,7 +10,8 @@ top=$PWD
 jobs=$(nproc 2>/dev/null || echo 2)
 
 pkgs=(build-essential autoconf automake libtool pkg-config libssl-dev check
-      openssl gnutls-bin python3 liburing-dev universal-ctags)
+      openssl gnutls-bin python3 liburing-dev universal-ctags
+      libgnutls28-dev cargo rustc librust-rustls-dev librust-rustls-pemfile-dev)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -24,6 +25,13 @@ if [ ${#missing[@]} -gt 0 ]; then
         echo "missing packages (run as root to install): ${missing[*]}" >&2
         exit 1
     fi
+fi
+
+# kitls-bench's GnuTLS and rustls peers (bench/peers-smoke.sh in make
+# check): cargo's cache outside the build trees, so that only the first
+# run builds rustls (about a minute; seconds afterwards).
+if mkdir -p /var/cache/kitls-peers 2>/dev/null && [ -w /var/cache/kitls-peers ]; then
+    export CARGO_TARGET_DIR=/var/cache/kitls-peers/rustls-target
 fi
 
 # Everything is built out of tree (build/, build-asan/) so the source
