@@ -737,9 +737,11 @@ static int mem_run(int li, int idle, int n, double *per_conn, double *per_conn_h
                 sd = 1;
         }
         rc = r < 0 || !(cd && sd) ? -1 : L->settle(p[i], M->err, sizeof(M->err));
-        L->drop_transport(p[i]);
+        /* release first: OpenSSL frees its buffers on a read that finds
+         * nothing, which needs the transport */
         if (rc == 0 && idle && L->release != NULL)
             L->release(p[i]);
+        L->drop_transport(p[i]);
     }
     *per_conn = (double)(heap_live() - live0) / (2.0 * n);
     *per_conn_hook = (double)(HOOK_LIVE() - hook0) / (2.0 * n);
