@@ -28,7 +28,7 @@ struct q {
 struct end {
     struct q *in, *out;
     gnutls_session_t s;
-    struct sniff *sn; /* client end of a sniffing pair */
+    struct sniff *sn; /* where a sniffing pair keeps this end's bytes */
 };
 
 struct bl_pair {
@@ -36,7 +36,7 @@ struct bl_pair {
     gnutls_session_t c, s;
     struct q c2s, s2c;
     struct end ce, se;
-    struct sniff sn;
+    struct sniff sn, sn_s2c; /* client's and server's bytes (BL_SNIFF) */
     int tickets, have_c, have_s;
 };
 
@@ -198,7 +198,7 @@ static int g_side_new(struct bl_pair *p, int side, int leaf, char *err, size_t e
     } else {
         p->s = x;
         p->have_s = 1;
-        p->se = (struct end){&p->c2s, &p->s2c, x, NULL};
+        p->se = (struct end){&p->c2s, &p->s2c, x, (p->flags & BL_SNIFF) ? &p->sn_s2c : NULL};
         gnutls_transport_set_ptr(x, &p->se);
         gnutls_credentials_set(x, GNUTLS_CRD_CERTIFICATE, scred[p->cfg == CFG_CHAIN ? leaf : 0]);
         if (p->cfg == CFG_RESUMED && (r = gnutls_session_ticket_enable_server(x, &tkey)) < 0)
@@ -237,7 +237,7 @@ static void g_proof(struct bl_pair *p, struct bl_proof *o)
 {
     gnutls_cipher_algorithm_t want =
         p->cfg == CFG_CHACHA ? GNUTLS_CIPHER_CHACHA20_POLY1305 : GNUTLS_CIPHER_AES_128_GCM;
-    wire_scan(p->sn.b, p->sn.n, o);
+    wire_scan(p->sn.b, p->sn.n, p->sn_s2c.b, p->sn_s2c.n, o);
     o->lib_x25519 = gnutls_group_get(p->c) == GNUTLS_GROUP_X25519 &&
                     gnutls_group_get(p->s) == GNUTLS_GROUP_X25519;
     o->suite_ok = gnutls_cipher_get(p->c) == want && gnutls_cipher_get(p->s) == want;
@@ -282,7 +282,8 @@ static void g_drop_transport(struct bl_pair *p)
     memset(&p->c2s, 0, sizeof(p->c2s));
     memset(&p->s2c, 0, sizeof(p->s2c));
     sniff_free(&p->sn);
-    p->ce.sn = NULL;
+    sniff_free(&p->sn_s2c);
+    p->ce.sn = p->se.sn = NULL;
 }
 
 static void g_side_free(struct bl_pair *p, int side)

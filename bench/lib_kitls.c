@@ -12,7 +12,7 @@
 struct bl_pair {
     int cfg, flags;
     kitls_conn *c, *s;
-    struct sniff sn;
+    struct sniff sn, sn_s2c; /* client's and server's bytes (BL_SNIFF) */
     int tickets;
 };
 
@@ -146,7 +146,7 @@ static int kl_shuttle(kitls_conn *from, kitls_conn *to, struct sniff *sn)
 static int kl_turn(struct bl_pair *p, int side, char *err, size_t errn)
 {
     kitls_conn *me = side == 0 ? p->c : p->s, *peer = side == 0 ? p->s : p->c;
-    struct sniff *sn = side == 1 && (p->flags & BL_SNIFF) ? &p->sn : NULL;
+    struct sniff *sn = !(p->flags & BL_SNIFF) ? NULL : side == 1 ? &p->sn : &p->sn_s2c;
     int r = kl_shuttle(peer, me, sn);
     if (r == 0)
         r = kitls_conn_handshake(me);
@@ -178,7 +178,7 @@ static int kl_settle(struct bl_pair *p, char *err, size_t errn)
 static void kl_proof(struct bl_pair *p, struct bl_proof *o)
 {
     uint16_t want = p->cfg == CFG_CHACHA ? 0x1303 : 0x1301;
-    wire_scan(p->sn.b, p->sn.n, o);
+    wire_scan(p->sn.b, p->sn.n, p->sn_s2c.b, p->sn_s2c.n, o);
     o->lib_x25519 = kitls_conn_group(p->c) == KITLS_GROUP_X25519 &&
                     kitls_conn_group(p->s) == KITLS_GROUP_X25519 && !kitls_conn_did_hrr(p->c);
     o->suite_ok = kitls_conn_suite(p->c) == want && kitls_conn_suite(p->s) == want;
@@ -237,6 +237,7 @@ static void kl_release(struct bl_pair *p)
 static void kl_drop_transport(struct bl_pair *p)
 {
     sniff_free(&p->sn);
+    sniff_free(&p->sn_s2c);
 }
 
 static void kl_side_free(struct bl_pair *p, int side)
@@ -256,7 +257,7 @@ static void kl_pair_free(struct bl_pair *p)
         return;
     kitls_conn_free(p->c);
     kitls_conn_free(p->s);
-    sniff_free(&p->sn);
+    kl_drop_transport(p);
     free(p);
 }
 

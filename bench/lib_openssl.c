@@ -16,7 +16,7 @@
 struct bl_pair {
     int cfg, flags;
     SSL *c, *s;
-    struct sniff sn;
+    struct sniff sn, sn_s2c; /* client's and server's bytes (BL_SNIFF) */
     int tickets, client_hellos;
 };
 
@@ -140,14 +140,14 @@ static void o_msg_cb(int write_p, int version, int content_type, const void *buf
         p->client_hellos++;
 }
 
-/* The client's bytes as its BIO writes them (wire proof). */
+/* A side's bytes as its BIO writes them (wire proof). */
 static long o_bio_cb(BIO *b, int oper, const char *argp, size_t len, int argi, long argl, int ret,
                      size_t *processed)
 {
-    struct bl_pair *p = (struct bl_pair *)BIO_get_callback_arg(b);
+    struct sniff *sn = (struct sniff *)BIO_get_callback_arg(b);
     (void)len, (void)argi, (void)argl;
     if (oper == (BIO_CB_WRITE | BIO_CB_RETURN) && ret > 0 && processed != NULL)
-        sniff_add(&p->sn, (const uint8_t *)argp, *processed);
+        sniff_add(sn, (const uint8_t *)argp, *processed);
     return ret;
 }
 
@@ -180,7 +180,9 @@ static int o_side_new(struct bl_pair *p, int side, int leaf, char *err, size_t e
             goto fail;
         if (p->flags & BL_SNIFF) {
             BIO_set_callback_ex(bc, o_bio_cb);
-            BIO_set_callback_arg(bc, (char *)p);
+            BIO_set_callback_arg(bc, (char *)&p->sn);
+            BIO_set_callback_ex(bs, o_bio_cb);
+            BIO_set_callback_arg(bs, (char *)&p->sn_s2c);
         }
         SSL_set_bio(p->c, bc, bc);
         SSL_set_bio(p->s, bs, bs);
@@ -223,7 +225,7 @@ static int o_settle(struct bl_pair *p, char *err, size_t errn)
 static void o_proof(struct bl_pair *p, struct bl_proof *o)
 {
     uint16_t want = p->cfg == CFG_CHACHA ? 0x1303 : 0x1301;
-    wire_scan(p->sn.b, p->sn.n, o);
+    wire_scan(p->sn.b, p->sn.n, p->sn_s2c.b, p->sn_s2c.n, o);
     /* the msg callback saw every ClientHello; the wire the records */
     if (p->client_hellos > o->client_hellos)
         o->client_hellos = p->client_hellos;
@@ -289,6 +291,7 @@ static void o_drop_transport(struct bl_pair *p)
     BIO_up_ref(null_bio);
     SSL_set_bio(p->s, null_bio, null_bio);
     sniff_free(&p->sn);
+    sniff_free(&p->sn_s2c);
 }
 
 static void o_side_free(struct bl_pair *p, int side)
@@ -309,6 +312,7 @@ static void o_pair_free(struct bl_pair *p)
     o_side_free(p, 0);
     o_side_free(p, 1);
     sniff_free(&p->sn);
+    sniff_free(&p->sn_s2c);
     free(p);
 }
 

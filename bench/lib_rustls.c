@@ -86,11 +86,11 @@ static int r_settle(struct bl_pair *p, char *err, size_t errn)
 static void r_proof(struct bl_pair *p, struct bl_proof *o)
 {
     uint64_t v[5];
-    const uint8_t *c2s = NULL;
-    size_t n = kpeer_rustls_c2s(p->rp, &c2s);
-    wire_scan(c2s, n, o);
+    const uint8_t *c2s = NULL, *s2c = NULL;
+    size_t n = kpeer_rustls_sent(p->rp, 0, &c2s), m = kpeer_rustls_sent(p->rp, 1, &s2c);
+    wire_scan(c2s, n, s2c, m, o);
     kpeer_rustls_proof(p->rp, rc[p->cfg], v);
-    o->lib_x25519 = -1; /* rustls 0.20 does not say; X25519 is its only group here */
+    o->lib_x25519 = -1; /* rustls 0.20 does not say: the wire (ServerHello) does */
     o->suite_ok = v[4] == 1;
     o->tickets = (int)v[0];
     /* the server's ticketer decrypted the client's ticket; the client ran

@@ -49,16 +49,19 @@ struct peer_pki {
 extern struct peer_pki ppki;
 
 /* Pair flags (bench_lib.pair_new). */
-#define BL_SNIFF 1 /* keep the client's bytes for the wire proof */
+#define BL_SNIFF 1 /* keep both sides' bytes for the wire proof */
 #define BL_IDLE 2  /* the connections will be asked to release their buffers */
 
 /* What one handshake proved.  The wire fields come from the bench's own
- * parse of the client's bytes (peers.c wire_scan), the rest from the
- * library. */
+ * parse of the plaintext records each side sent (peers.c wire_scan), the
+ * rest from the library. */
 struct bl_proof {
     int client_hellos; /* plaintext handshake records the client sent: 1 = no HRR */
     int shares;        /* key shares in the first ClientHello */
     int share_x25519;  /* 1 if every share is X25519 (0x001d) */
+    int server_hellos; /* plaintext handshake records the server sent */
+    int hrr;           /* one of them is a HelloRetryRequest */
+    int sh_x25519;     /* the ServerHello's key_share selected X25519 */
     int lib_x25519;    /* the library reports X25519 (-1: it cannot tell) */
     int suite_ok;      /* the suite of the config was negotiated */
     int tickets;       /* NewSessionTickets received by the client (issued by the server) */
@@ -101,15 +104,15 @@ extern const struct bench_lib bl_openssl, bl_kitls;
 extern const struct bench_lib bl_gnutls, bl_rustls;
 #endif
 
-/* Collects the client's bytes for the wire proof (peers.c). */
+/* Collects a side's bytes for the wire proof (peers.c). */
 struct sniff {
     uint8_t *b;
     size_t n, cap;
 };
 void sniff_add(struct sniff *s, const uint8_t *data, size_t n);
 void sniff_free(struct sniff *s);
-/* Fills the wire fields of out from the client's bytes. */
-void wire_scan(const uint8_t *c2s, size_t n, struct bl_proof *out);
+/* Fills the wire fields of out from the bytes each side sent. */
+void wire_scan(const uint8_t *c2s, size_t n, const uint8_t *s2c, size_t m, struct bl_proof *out);
 
 /* The peers part (peers.c). */
 int peers_parse_libs(const char *list); /* --lib; -1 on an unknown or unbuilt name */

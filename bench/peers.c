@@ -251,10 +251,33 @@ static void ch_shares(const uint8_t *p, size_t n, struct bl_proof *o)
     }
 }
 
-/* The client's records: plaintext handshake records (type 22) are its
- * ClientHellos in TLS 1.3 (everything after is encrypted, type 23); the
- * first one is parsed for its key shares. */
-void wire_scan(const uint8_t *c2s, size_t n, struct bl_proof *o)
+/* A ServerHello body (RFC 8446 4.1.3): HelloRetryRequest if its random is
+ * the special value; the group its key_share selected. */
+static void sh_scan(const uint8_t *p, size_t n, struct bl_proof *o)
+{
+    static const uint8_t hrr_random[32] = {0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11,
+                                           0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91,
+                                           0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e,
+                                           0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c};
+    size_t i = 2 + 32, end;
+    if (i >= n)
+        return;
+    if (memcmp(p + 2, hrr_random, 32) == 0)
+        o->hrr = 1;
+    i += 1 + p[i] + 2 + 1; /* legacy_session_id_echo, cipher_suite, compression */
+    if (i + 2 > n)
+        return;
+    end = i + 2 + get16(p + i);
+    for (i += 2; end <= n && i + 4 <= end; i += 4 + get16(p + i + 2))
+        if (get16(p + i) == 51 /* key_share */ && i + 6 <= end)
+            o->sh_x25519 = get16(p + i + 4) == 0x001d;
+}
+
+/* Each side's records: the plaintext handshake records (type 22) are the
+ * ClientHellos and the ServerHellos (or HelloRetryRequests) in TLS 1.3,
+ * everything after is encrypted (type 23); the first ClientHello is
+ * parsed for its key shares, every ServerHello for HRR and its group. */
+void wire_scan(const uint8_t *c2s, size_t n, const uint8_t *s2c, size_t m, struct bl_proof *o)
 {
     memset(o, 0, sizeof(*o));
     o->lib_x25519 = -1;
@@ -263,6 +286,15 @@ void wire_scan(const uint8_t *c2s, size_t n, struct bl_proof *o)
         if (c2s[i] == 22) {
             if (o->client_hellos++ == 0 && i + 5 + len <= n && len > 4 && c2s[i + 5] == 1)
                 ch_shares(c2s + i + 9, len - 4, o);
+        }
+        i += 5 + len;
+    }
+    for (size_t i = 0; s2c != NULL && i + 5 <= m;) {
+        size_t len = get16(s2c + i + 3);
+        if (s2c[i] == 22) {
+            o->server_hellos++;
+            if (i + 5 + len <= m && len > 4 && s2c[i + 5] == 2)
+                sh_scan(s2c + i + 9, len - 4, o);
         }
         i += 5 + len;
     }
@@ -282,11 +314,23 @@ static void wire_selftest(void)
         0,  0x1d, 0, 1,    0xaa, 0,  0x17, 0,  1, 0xbb, /* X25519, P-256 (1-byte keys) */
         22, 3,    3, 0,    0                            /* a second handshake record */
     };
+    static const uint8_t sh[] = {
+        22,   3,    3,    0,    50,   2,    0,    0,
+        46,   3,    3,                                  /* record, ServerHello, legacy_version */
+        0xcf, 0x21, 0xad, 0x74, 0xe5, 0x9a, 0x61, 0x11, /* the HelloRetryRequest random */
+        0xbe, 0x1d, 0x8c, 0x02, 0x1e, 0x65, 0xb8, 0x91, /* */
+        0xc2, 0xa2, 0x11, 0x16, 0x7a, 0xbb, 0x8c, 0x5e, /* */
+        0x07, 0x9e, 0x09, 0xe2, 0xc8, 0xa8, 0x33, 0x9c, /* */
+        0,    0x13, 0x01, 0,    0,    6,    0,    51,
+        0,    2,    0,    0x1d, /* key_share selecting X25519 */
+    };
     struct bl_proof o;
-    wire_scan(ch, sizeof(ch), &o);
-    if (o.client_hellos != 2 || o.shares != 2 || o.share_x25519 != 0)
-        die("wire_scan self-test: ClientHellos %d, shares %d, x25519 %d", o.client_hellos, o.shares,
-            o.share_x25519);
+    wire_scan(ch, sizeof(ch), sh, sizeof(sh), &o);
+    if (o.client_hellos != 2 || o.shares != 2 || o.share_x25519 != 0 || o.server_hellos != 1 ||
+        !o.hrr || !o.sh_x25519)
+        die("wire_scan self-test: ClientHellos %d, shares %d, x25519 %d, ServerHellos %d, HRR %d, "
+            "selected x25519 %d",
+            o.client_hellos, o.shares, o.share_x25519, o.server_hellos, o.hrr, o.sh_x25519);
 }
 
 /* ------------------------------------------------------------------ */
@@ -433,6 +477,10 @@ static const char *proof_problem(int ri, const struct bl_proof *o, int first)
         return "not exactly one ClientHello (HelloRetryRequest?)";
     if (o->shares != 1 || !o->share_x25519)
         return "not exactly one X25519 key share";
+    if (o->hrr || o->server_hellos != 1)
+        return "a HelloRetryRequest";
+    if (!o->sh_x25519)
+        return "the ServerHello did not select X25519";
     if (o->lib_x25519 == 0)
         return "the library did not negotiate X25519";
     if (!o->suite_ok)
@@ -468,10 +516,10 @@ static int prove(int ri, int li, int first)
     why = proof_problem(ri, &o, first);
     if (*why) {
         set_err(R->err[li], sizeof(R->err[li]),
-                "PROOF FAILED: %s (ClientHellos %d, shares %d x25519 %d/%d, suite %d, tickets %d, "
-                "resumed %d/%d, chain %d)",
-                why, o.client_hellos, o.shares, o.share_x25519, o.lib_x25519, o.suite_ok, o.tickets,
-                o.resumed_c, o.resumed_s, o.chain);
+                "PROOF FAILED: %s (ClientHellos %d, shares %d x25519 %d/%d, ServerHellos %d, "
+                "HRR %d, selected x25519 %d, suite %d, tickets %d, resumed %d/%d, chain %d)",
+                why, o.client_hellos, o.shares, o.share_x25519, o.lib_x25519, o.server_hellos,
+                o.hrr, o.sh_x25519, o.suite_ok, o.tickets, o.resumed_c, o.resumed_s, o.chain);
         R->ok[li] = 0;
         proofs_failed++;
         return -1;

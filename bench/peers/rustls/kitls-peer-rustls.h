@@ -21,7 +21,7 @@ int kpeer_rustls_ctx_add_leaf(struct kpeer_rustls_ctx *ctx, const uint8_t *chain
                               size_t chain_len, const uint8_t *key_pem, size_t key_len, char *err,
                               size_t errn);
 void kpeer_rustls_ctx_free(struct kpeer_rustls_ctx *ctx);
-/* An empty pair; sniff: keep the client's bytes for kpeer_rustls_c2s. */
+/* An empty pair; sniff: keep both sides' bytes for kpeer_rustls_sent. */
 struct kpeer_rustls_pair *kpeer_rustls_pair_new(const struct kpeer_rustls_ctx *ctx, int sniff);
 /* side 0: the client; side 1: the server with leaf `leaf`.  0 or -1. */
 int kpeer_rustls_side_new(struct kpeer_rustls_pair *p, const struct kpeer_rustls_ctx *ctx, int side,
@@ -36,7 +36,8 @@ int kpeer_rustls_xfer(struct kpeer_rustls_pair *p, const uint8_t *data, uint8_t 
  * verified (all since pair_new), suite as configured (1/0). */
 void kpeer_rustls_proof(const struct kpeer_rustls_pair *p, const struct kpeer_rustls_ctx *ctx,
                         uint64_t out[5]);
-size_t kpeer_rustls_c2s(const struct kpeer_rustls_pair *p, const uint8_t **buf);
+/* The bytes side 0 (client) or 1 (server) sent so far (sniffing pairs). */
+size_t kpeer_rustls_sent(const struct kpeer_rustls_pair *p, int side, const uint8_t **buf);
 void kpeer_rustls_drop_transport(struct kpeer_rustls_pair *p);
 void kpeer_rustls_side_free(struct kpeer_rustls_pair *p, int side);
 void kpeer_rustls_pair_free(struct kpeer_rustls_pair *p);

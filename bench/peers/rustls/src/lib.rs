@@ -21,8 +21,9 @@
 //!
 //! Proof of what was measured (kpeer_rustls_proof): tickets the server's
 //! ticketer issued and accepted, chain verifications the client ran,
-//! all per pair; the client's bytes (for the bench's wire check of the
-//! ClientHello: one X25519 share, no HelloRetryRequest).
+//! all per pair; the bytes each side sent (for the bench's wire check of
+//! the ClientHello and ServerHello: one X25519 share, no
+//! HelloRetryRequest).
 
 use std::convert::TryFrom;
 use std::io::{Read, Write};
@@ -37,8 +38,8 @@ use rustls::client::{
 };
 use rustls::server::{NoServerSessionStorage, ProducesTickets};
 use rustls::{
-    Certificate, ClientConfig, ClientConnection, PrivateKey, RootCertStore,
-    ServerConfig, ServerConnection, ServerName, SupportedCipherSuite,
+    Certificate, ClientConfig, ClientConnection, PrivateKey, RootCertStore, ServerConfig,
+    ServerConnection, ServerName, SupportedCipherSuite,
 };
 
 /// Counts what the server's ticketer did, around rustls's own Ticketer.
@@ -90,9 +91,9 @@ impl ServerCertVerifier for CountingVerifier {
         if self.skip_chain {
             return Ok(ServerCertVerified::assertion());
         }
-        let r = self
-            .webpki
-            .verify_server_cert(end_entity, intermediates, server_name, scts, ocsp, now);
+        let r =
+            self.webpki
+                .verify_server_cert(end_entity, intermediates, server_name, scts, ocsp, now);
         if r.is_ok() {
             self.verified.fetch_add(1, Ordering::Relaxed);
         }
@@ -104,7 +105,6 @@ impl ServerCertVerifier for CountingVerifier {
 
 /// The configs of one mode and suite: one client, one server per leaf.
 pub struct Ctx {
-    mode: i32,
     suite: SupportedCipherSuite,
     ccfg: Arc<ClientConfig>,
     scfg: Vec<Arc<ServerConfig>>,
@@ -118,7 +118,7 @@ pub struct Pair {
     c: Option<ClientConnection>,
     s: Option<ServerConnection>,
     buf: Vec<u8>,
-    sniff: Option<Vec<u8>>,
+    sniff: [Option<Vec<u8>>; 2], // bytes the client (0) and the server (1) sent
     base: [u64; 4],
 }
 
@@ -170,7 +170,6 @@ impl Ctx {
             ccfg.enable_tickets = false;
         }
         Ok(Ctx {
-            mode,
             suite,
             ccfg: Arc::new(ccfg),
             scfg: Vec::new(),
@@ -207,7 +206,10 @@ impl Ctx {
 
     fn counters(&self) -> [u64; 4] {
         let (i, a) = match &self.ticketer {
-            Some(t) => (t.issued.load(Ordering::Relaxed), t.accepted.load(Ordering::Relaxed)),
+            Some(t) => (
+                t.issued.load(Ordering::Relaxed),
+                t.accepted.load(Ordering::Relaxed),
+            ),
             None => (0, 0),
         };
         [
@@ -229,7 +231,10 @@ macro_rules! shuttle {
         let mut sniff = $sniff;
         while r.is_ok() && $from.wants_write() {
             $buf.clear();
-            r = $from.write_tls(&mut $buf).map(|_| ()).map_err(|e| format!("write_tls: {}", e));
+            r = $from
+                .write_tls(&mut $buf)
+                .map(|_| ())
+                .map_err(|e| format!("write_tls: {}", e));
             if let Some(v) = sniff.as_mut() {
                 v.extend_from_slice(&$buf[..]);
             }
@@ -259,11 +264,10 @@ impl Pair {
             _ => return Err("turn: both sides must exist".into()),
         };
         if side == 0 {
-            let none: Option<&mut Vec<u8>> = None;
-            shuttle!(self.buf, none, s, c)?;
+            shuttle!(self.buf, self.sniff[1].as_mut(), s, c)?;
             Ok(!c.is_handshaking() as c_int)
         } else {
-            shuttle!(self.buf, self.sniff.as_mut(), c, s)?;
+            shuttle!(self.buf, self.sniff[0].as_mut(), c, s)?;
             Ok(!s.is_handshaking() as c_int)
         }
     }
@@ -274,7 +278,9 @@ impl Pair {
             (Some(c), Some(s)) => (c, s),
             _ => return Err("xfer: both sides must exist".into()),
         };
-        c.writer().write_all(data).map_err(|e| format!("write: {}", e))?;
+        c.writer()
+            .write_all(data)
+            .map_err(|e| format!("write: {}", e))?;
         let none: Option<&mut Vec<u8>> = None;
         shuttle!(self.buf, none, c, s)?;
         let mut got = 0;
@@ -310,7 +316,12 @@ unsafe fn slice<'a>(p: *const u8, n: usize) -> &'a [u8] {
     }
 }
 
-fn ret<T>(r: Result<T, String>, err: *mut c_char, errn: usize, ok: impl FnOnce(T) -> c_int) -> c_int {
+fn ret<T>(
+    r: Result<T, String>,
+    err: *mut c_char,
+    errn: usize,
+    ok: impl FnOnce(T) -> c_int,
+) -> c_int {
     match r {
         Ok(v) => ok(v),
         Err(e) => {
@@ -375,7 +386,7 @@ pub unsafe extern "C" fn kpeer_rustls_ctx_free(ctx: *mut Ctx) {
 }
 
 /// An empty pair (no connection yet) of ctx; `sniff` keeps a copy of the
-/// client's bytes for kpeer_rustls_c2s.
+/// bytes each side sends, for kpeer_rustls_sent.
 ///
 /// # Safety
 /// ctx from kpeer_rustls_ctx_new.
@@ -385,7 +396,11 @@ pub unsafe extern "C" fn kpeer_rustls_pair_new(ctx: *const Ctx, sniff: c_int) ->
         c: None,
         s: None,
         buf: Vec::new(),
-        sniff: if sniff != 0 { Some(Vec::new()) } else { None },
+        sniff: if sniff != 0 {
+            [Some(Vec::new()), Some(Vec::new())]
+        } else {
+            [None, None]
+        },
         base: (*ctx).counters(),
     }))
 }
@@ -426,7 +441,12 @@ pub unsafe extern "C" fn kpeer_rustls_side_new(
 /// # Safety
 /// pair with both sides created; err writable for errn.
 #[no_mangle]
-pub unsafe extern "C" fn kpeer_rustls_turn(pair: *mut Pair, side: c_int, err: *mut c_char, errn: usize) -> c_int {
+pub unsafe extern "C" fn kpeer_rustls_turn(
+    pair: *mut Pair,
+    side: c_int,
+    err: *mut c_char,
+    errn: usize,
+) -> c_int {
     ret((*pair).turn(side), err, errn, |d| d)
 }
 
@@ -468,16 +488,20 @@ pub unsafe extern "C" fn kpeer_rustls_proof(pair: *const Pair, ctx: *const Ctx, 
         None => false,
     };
     *out.add(4) = suite_ok as u64;
-    let _ = (*ctx).mode;
 }
 
-/// The client's bytes seen so far (sniffing pairs; else 0).
+/// The bytes the client (side 0) or the server (side 1) sent so far
+/// (sniffing pairs; else 0).
 ///
 /// # Safety
 /// pair valid; *buf valid until the pair changes.
 #[no_mangle]
-pub unsafe extern "C" fn kpeer_rustls_c2s(pair: *const Pair, buf: *mut *const u8) -> usize {
-    match &(*pair).sniff {
+pub unsafe extern "C" fn kpeer_rustls_sent(
+    pair: *const Pair,
+    side: c_int,
+    buf: *mut *const u8,
+) -> usize {
+    match &(*pair).sniff[(side != 0) as usize] {
         Some(v) => {
             *buf = v.as_ptr();
             v.len()
@@ -494,7 +518,7 @@ pub unsafe extern "C" fn kpeer_rustls_c2s(pair: *const Pair, buf: *mut *const u8
 #[no_mangle]
 pub unsafe extern "C" fn kpeer_rustls_drop_transport(pair: *mut Pair) {
     (*pair).buf = Vec::new();
-    (*pair).sniff = None;
+    (*pair).sniff = [None, None];
 }
 
 /// Frees one side (0 client, 1 server).
