@@ -111,6 +111,11 @@ struct sniff {
 };
 void sniff_add(struct sniff *s, const uint8_t *data, size_t n);
 void sniff_free(struct sniff *s);
+/* The PKI (peers_pki.c): made once, freed by free_peer_pki. */
+void make_peer_pki(void);
+void free_peer_pki(void);
+/* Dies unless wire_scan reads a known ClientHello and HelloRetryRequest. */
+void wire_selftest(void);
 /* Fills the wire fields of out from the bytes each side sent. */
 void wire_scan(const uint8_t *c2s, size_t n, const uint8_t *s2c, size_t m, struct bl_proof *out);
 
