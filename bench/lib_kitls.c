@@ -9,6 +9,16 @@
 #include "bench.h"
 #include "libs.h"
 
+/* A second copy of kitls (e.g. a baseline build with its symbols renamed)
+ * can compile this file again as another library of the vtable:
+ * -DBENCH_LIB_SYM=bl_kitls_base -DBENCH_LIB_NAME='"kitls-base"'. */
+#ifndef BENCH_LIB_SYM
+#define BENCH_LIB_SYM bl_kitls
+#endif
+#ifndef BENCH_LIB_NAME
+#define BENCH_LIB_NAME "kitls"
+#endif
+
 struct bl_pair {
     int cfg, flags;
     kitls_conn *c, *s;
@@ -261,7 +271,8 @@ static void kl_pair_free(struct bl_pair *p)
     free(p);
 }
 
-const struct bench_lib bl_kitls = {
-    "kitls",   kl_version, kl_setup, kl_teardown, kl_pair_new,       kl_side_new,  kl_turn,
-    kl_settle, kl_proof,   kl_xfer,  kl_release,  kl_drop_transport, kl_side_free, kl_pair_free,
+const struct bench_lib BENCH_LIB_SYM = {
+    BENCH_LIB_NAME, kl_version,        kl_setup,     kl_teardown,  kl_pair_new,
+    kl_side_new,    kl_turn,           kl_settle,    kl_proof,     kl_xfer,
+    kl_release,     kl_drop_transport, kl_side_free, kl_pair_free,
 };
