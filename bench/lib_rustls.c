@@ -12,7 +12,7 @@
 #include "libs.h"
 
 #ifndef RUSTLS_PEER_VERSION
-#define RUSTLS_PEER_VERSION "rustls 0.20"
+#define RUSTLS_PEER_VERSION "0.20"
 #endif
 
 struct bl_pair {
