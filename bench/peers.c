@@ -325,9 +325,12 @@ static int prove(int ri, int li, int first)
 /* ------------------------------------------------------------------ */
 
 #ifdef KITLS_HAVE_ALLOCATOR
-/* kitls's own allocations through its hook (issue 16 item 4): forwarded
- * to malloc, so bench.c's accounting sees them too. */
+/* kitls's own allocations through its hook (issue 16 item 4), installed
+ * for the memory runs only (the timed rows keep libc's malloc): forwarded
+ * to malloc, so bench.c's accounting sees them too, and objects made
+ * before or after stay compatible. */
 static long long hook_live;
+static int hook_set; /* kitls_set_allocator took our hooks */
 static void *h_malloc(size_t n, void *u)
 {
     void *p = malloc(n);
@@ -358,13 +361,6 @@ static void peers_setup(void)
 {
     wire_selftest();
     make_peer_pki();
-#ifdef KITLS_HAVE_ALLOCATOR
-    {
-        static const kitls_allocator a = {h_malloc, h_realloc, h_free, NULL};
-        if (kitls_set_allocator(&a) < 0)
-            die("kitls_set_allocator");
-    }
-#endif
     if ((xbuf = malloc(XLEN + XPAD)) == NULL || (ybuf = malloc(XLEN + XPAD)) == NULL)
         die("oom");
     for (size_t i = 0; i < XLEN + XPAD; i++)
@@ -621,6 +617,12 @@ static void peers_mem(void)
         return;
     if (n < 10)
         n = 10;
+#ifdef KITLS_HAVE_ALLOCATOR
+    {
+        static const kitls_allocator a = {h_malloc, h_realloc, h_free, NULL};
+        hook_set = kitls_set_allocator(&a) == 0;
+    }
+#endif
     for (int li = 0; li < NLIB; li++) {
         struct pmem *M = &mem[li];
         if (!active(li))
@@ -632,9 +634,13 @@ static void peers_mem(void)
                 alloc_run(li, CFG_RESUMED, n < 200 ? n : 200, &M->allocs_resumed) == 0;
         M->idle_released = libs_all[li]->release != NULL;
 #ifdef KITLS_HAVE_ALLOCATOR
-        M->have_hook = li == LI_KITLS;
+        M->have_hook = li == LI_KITLS && hook_set;
 #endif
     }
+#ifdef KITLS_HAVE_ALLOCATOR
+    if (hook_set)
+        (void)kitls_set_allocator(NULL);
+#endif
 }
 
 /* ------------------------------------------------------------------ */
