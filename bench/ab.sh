@@ -24,7 +24,7 @@ set -u
 
 builddir=${1:?usage: bench/ab.sh BUILDDIR [--rounds R] [--seconds S] [--no-timed]}
 shift
-rounds=5 seconds=0.4 timed=1
+rounds=7 seconds=0.4 timed=1
 while [ $# -gt 0 ]; do
     case $1 in
     --rounds) rounds=${2:?}; shift ;;

@@ -220,4 +220,13 @@ sys.exit(1 if failed else 0)
 EOF
 ) || rc=$?
 printf '\n%s\n' "$table" | tee -a "$txt"
+
+# --- A/B regression gate: the tree against libkitls of the baseline commit
+# (bench/ab-base or BASE_REF), both in one process, same run (bench/ab.sh,
+# bench/README.md "A/B gate").  Exit status: the worse of the two gates.
+ab_rc=0
+OUTDIR=$outdir CPU=$cpu sh "$top/bench/ab.sh" "$builddir" > "$outdir/ab-$stamp.txt" || ab_rc=$?
+printf '\n' | tee -a "$txt"
+tee -a "$txt" < "$outdir/ab-$stamp.txt"
+[ "$ab_rc" -le "$rc" ] || rc=$ab_rc
 exit "$rc"
