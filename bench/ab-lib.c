@@ -194,6 +194,12 @@ static int records(long n, char *err, size_t errn)
     return 0;
 }
 
+static void idle(void)
+{
+    kitls_conn_release_buffers(pc);
+    kitls_conn_release_buffers(ps);
+}
+
 static void teardown(void)
 {
     drop();
@@ -205,4 +211,4 @@ static void teardown(void)
     ccfg = scfg_full = scfg_res = NULL;
 }
 
-const struct ab_ops AB_OPS = {AB_NAME, setup, hs, drop, records, teardown};
+const struct ab_ops AB_OPS = {AB_NAME, setup, hs, drop, idle, records, teardown};

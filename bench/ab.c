@@ -262,7 +262,7 @@ static void alloc_figures(int c, enum ab_hs kind, long n)
 {
     const struct ab_ops *o = copies[c];
     unsigned long long amin = ~0ull, amax = 0, asum = 0;
-    long long hmin = -1, hmax = 0, hsum = 0;
+    long long hmin = -1, hmax = 0, hsum = 0, isum = 0;
     size_t wmin = (size_t)-1, wmax = 0, wsum = 0;
     for (long i = 0; i < n; i++) {
         struct ab_wire w;
@@ -271,13 +271,15 @@ static void alloc_figures(int c, enum ab_hs kind, long n)
         live = 0;
         track = 1;
         hs_or_die(o, kind, &w);
-        track = 0;
         asum += n_alloc;
         amin = n_alloc < amin ? n_alloc : amin;
         amax = n_alloc > amax ? n_alloc : amax;
         hsum += live;
         hmin = hmin < 0 || live < hmin ? live : hmin;
         hmax = live > hmax ? live : hmax;
+        o->idle();
+        track = 0;
+        isum += live;
         wsum += w.c2s + w.s2c;
         wmin = w.c2s + w.s2c < wmin ? w.c2s + w.s2c : wmin;
         wmax = w.c2s + w.s2c > wmax ? w.c2s + w.s2c : wmax;
@@ -290,6 +292,7 @@ static void alloc_figures(int c, enum ab_hs kind, long n)
     printf("heap_conn.%s.%s %.1f\n", hs_name[kind], o->name, (double)hsum / (double)n / 2);
     printf("heap_conn_min.%s.%s %.1f\nheap_conn_max.%s.%s %.1f\n", hs_name[kind], o->name,
            (double)hmin / 2, hs_name[kind], o->name, (double)hmax / 2);
+    printf("heap_idle.%s.%s %.1f\n", hs_name[kind], o->name, (double)isum / (double)n / 2);
     printf("wire.%s.%s %.2f\nwire_min.%s.%s %zu\nwire_max.%s.%s %zu\n", hs_name[kind], o->name,
            (double)wsum / (double)n, hs_name[kind], o->name, wmin, hs_name[kind], o->name, wmax);
 }

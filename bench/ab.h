@@ -41,6 +41,8 @@ struct ab_ops {
     int (*hs)(enum ab_hs kind, struct ab_wire *w, char *err, size_t errn);
     /* Free the pair. */
     void (*drop)(void);
+    /* The pair goes idle: both sides release their record buffers. */
+    void (*idle)(void);
     /* On an established pair: n records of AB_REC_LEN bytes, the client
      * encrypts, the server decrypts and checks them. */
     int (*records)(long n, char *err, size_t errn);
