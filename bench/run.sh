@@ -207,11 +207,16 @@ if [ "$bench_rc" != 0 ]; then
     exit 2
 fi
 
-# A/B regression gate (the tree against its release baseline, same run):
-# bench/ab*.{c,sh}, added separately; its call goes here.  Until then this
-# stub passes.  Return 1 for a regression, 2 if it could not measure.
+# A/B regression gate: the tree against libkitls of the baseline commit
+# (bench/ab-base or BASE_REF), both in one process, same run (bench/ab.sh,
+# bench/README.md "A/B gate").  Returns 1 for a regression, 2 if it could
+# not measure.  run.sh's exit status is the worse of the gates.
 ab_gate() {
-    return 0
+    ab_rc=0
+    OUTDIR=$outdir CPU=$cpu sh "$top/bench/ab.sh" "$builddir" > "$outdir/ab-$stamp.txt" || ab_rc=$?
+    printf '\n' | tee -a "$txt"
+    tee -a "$txt" < "$outdir/ab-$stamp.txt"
+    return "$ab_rc"
 }
 
 # Regression gate: each metric is a ratio from the bench JSON (the loopback
@@ -271,12 +276,13 @@ print(fmt % hdr)
 print("|" + "|".join("-" * (x + 2) for x in w) + "|")
 for row in rows:
     print(fmt % row)
-print("gate: %s (%d of %d metrics beyond threshold, %d skipped)"
-      % ("FAIL" if failed else "PASS", failed, checked, len(rows) - checked))
+print("ratios to OpenSSL: %d of %d beyond the recorded figure, %d skipped (reported, "
+      "not gated: they move with the machine's load; the regression gate is the "
+      "A/B gate below)" % (failed, checked, len(rows) - checked))
 
 # The peers table: targets "kitls >= best peer" per row, same run.
 enforce = os.environ.get("TARGETS", "enforce") != "report"
-rc = 1 if failed else 0
+rc = 0
 if "peers" in parts and bench_ran:
     p = now.get("peers")
     if not p or not p.get("built"):
