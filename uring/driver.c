@@ -335,6 +335,7 @@ int kitls_uring_new(kitls_uring **out, struct io_uring *ring,
     }
     probe(u);
     u->st.multishot_accept = u->have_multishot;
+    uring_rxb_init(u);
     *out = u;
     return 0;
 }
@@ -563,6 +564,7 @@ void kitls_uring_free(kitls_uring *u)
             continue;
         uring_conn_forget(c);
     }
+    uring_rxb_free(u);
     free(u->table);
     free(u->gens);
     free(u->free_slots);

@@ -85,6 +85,7 @@ struct op {
     unsigned poll;
     int fd_in; /* splice */
     uint64_t off, off_in;
+    unsigned sel; /* IOSQE_BUFFER_SELECT: the driver's provided buffer ring */
     int live;
 };
 
@@ -102,6 +103,8 @@ struct t {
     int hold_splice; /* splices into a socket stay in flight */
     int eio_once;    /* the next kTLS plain recv fails with EIO (a control record "next") */
     int lfd;         /* the listener's socket (never listening: the fake ring accepts) */
+    uint16_t bhead;  /* the "kernel's" head in the driver's buffer ring */
+    unsigned cflags; /* flags of the next completion */
 };
 
 /* ---- the fake ring ---- */
@@ -140,7 +143,10 @@ static void collect(struct t *t)
                          .fd_in = e->splice_fd_in,
                          .off = e->off,
                          .off_in = e->splice_off_in,
+                         .sel = (e->flags & IOSQE_BUFFER_SELECT) != 0,
                          .live = 1};
+        if (o->sel)
+            ck_assert_uint_eq(e->buf_group, URING_RXB_BGID(t->u));
     }
 }
 
@@ -149,7 +155,8 @@ static void complete(struct t *t, struct op *o, int res)
     o->live = 0;
     if (getenv("FR_DEBUG"))
         fprintf(stderr, "op %u conn %u -> %d\n", o->opcode, KITLS_URING_UD_SLOT(o->ud), res);
-    struct io_uring_cqe cqe = {.user_data = o->ud, .res = res};
+    struct io_uring_cqe cqe = {.user_data = o->ud, .res = res, .flags = t->cflags};
+    t->cflags = 0;
     ck_assert_int_eq(kitls_uring_handle_cqe(t->u, &cqe), 1);
     collect(t);
 }
@@ -267,13 +274,40 @@ static int ring_step(struct t *t)
             ck_assert_ptr_nonnull(c);
             ck_assert_ptr_nonnull(s);
             ssize_t r;
+            /* A buffer from the driver's ring, as the kernel would take it
+             * when data (or the end) is there; none left: -ENOBUFS. */
+            struct io_uring_buf *rb = NULL;
+            uint64_t a = o->addr;
+            unsigned l = o->len;
+            struct iovec sel_iov;
+            struct msghdr sel_msg;
+            if (o->sel) {
+                struct io_uring_buf_ring *br = t->u->rxb.br;
+                ck_assert_ptr_nonnull(br);
+                if (t->bhead == io_uring_smp_load_acquire(&br->tail)) {
+                    complete(t, o, -ENOBUFS);
+                    progress = 1;
+                    continue;
+                }
+                rb = &br->bufs[t->bhead & (t->u->rxb.entries - 1)];
+                sel_iov = (struct iovec){(void *)(uintptr_t)rb->addr, rb->len};
+                if (o->opcode == IORING_OP_RECVMSG) {
+                    sel_msg = *(struct msghdr *)(uintptr_t)a;
+                    sel_msg.msg_iov = &sel_iov;
+                    sel_msg.msg_iovlen = 1;
+                    a = (uint64_t)(uintptr_t)&sel_msg;
+                } else {
+                    a = (uint64_t)rb->addr;
+                    l = rb->len < l ? rb->len : l;
+                }
+            }
             if ((kitls_ktls_is_offloaded(c->ktls, KITLS_DIR_RX) == 1) &&
                 o->opcode == IORING_OP_RECV && t->eio_once && s->fk.in.len > s->fk.in.off) {
                 t->eio_once = 0;
                 r = -EIO;
             } else if ((kitls_ktls_is_offloaded(c->ktls, KITLS_DIR_RX) == 1)) {
-                struct msghdr *m = (struct msghdr *)(uintptr_t)o->addr, plain;
-                struct iovec iov = {(void *)(uintptr_t)o->addr, o->len};
+                struct msghdr *m = (struct msghdr *)(uintptr_t)a, plain;
+                struct iovec iov = {(void *)(uintptr_t)a, l};
                 if (o->opcode == IORING_OP_RECV) {
                     plain = (struct msghdr){.msg_iov = &iov, .msg_iovlen = 1};
                     m = &plain;
@@ -281,14 +315,18 @@ static int ring_step(struct t *t)
                 r = s->ops.recvmsg(s->ops.ctx, FK_FD, m, 0);
             } else {
                 struct fk_buf *b = &s->fk.in;
-                size_t n = b->len - b->off < o->len ? b->len - b->off : o->len;
+                size_t n = b->len - b->off < l ? b->len - b->off : l;
                 if (n) /* b->p is NULL before the first byte */
-                    memcpy((void *)(uintptr_t)o->addr, b->p + b->off, n);
+                    memcpy((void *)(uintptr_t)a, b->p + b->off, n);
                 b->off += n;
                 r = n ? (ssize_t)n : s->peer_fin ? 0 : -EAGAIN;
             }
             if (r == -EAGAIN)
-                continue; /* stays in flight */
+                continue;       /* stays in flight */
+            if (rb && r >= 0) { /* the end takes a buffer too, as in the kernel */
+                t->cflags = IORING_CQE_F_BUFFER | (unsigned)rb->bid << IORING_CQE_BUFFER_SHIFT;
+                t->bhead++;
+            }
             complete(t, o, (int)r);
             break;
         }
