@@ -470,6 +470,7 @@ int kitls_uring_flush(kitls_uring *u)
 {
     struct kitls_uring_conn *list = u->deferred;
     u->deferred = NULL;
+    u->rxb.round++; /* rxbuf.c: the ring grows at most once per round */
     int n = 0;
     while (list) {
         struct kitls_uring_conn *c = list;

@@ -17,11 +17,15 @@
  *     the pump delivers it as EV_DATA (later when the application paused
  *     receiving: the buffer is then held, u->rxb.held), other records go
  *     to the core through kitls_ktls_recv_record() and the buffer back.
- * A completion with -ENOBUFS consumed nothing from the socket: the
- * connection is deferred and posts its receive again after this round of
- * completions, which gives their buffers back (back-off).  When held
- * buffers are what empties the ring it grows (one buffer per connection at
- * most, since each holds at most one).  A kernel that refuses the ring
+ * A completion with -ENOBUFS consumed nothing from the socket: the kernel
+ * selects when it tries the receive, also with no data there.  The
+ * connection then waits for data holding no buffer (IORING_OP_POLL_ADD)
+ * and tries again; if the ring is still empty with data waiting, it is
+ * short: it grows (at most once per round of completions, up to one
+ * buffer per connection, since each holds at most one) and the receive is
+ * tried again after the round, whose completions give their buffers back.
+ * So an empty ring never stalls a connection, and it never reads into a
+ * buffer of its own.  A kernel that refuses the ring
  * leaves every connection on its own buffer (st.rx_buf_ring < 0).
  */
 #define _GNU_SOURCE
@@ -230,15 +234,25 @@ void uring_rxb_cqe(struct kitls_uring_conn *c, int res, unsigned flags)
         return;
     }
     if (res == -ENOBUFS) {
-        /* Nothing was read.  The buffers of this round's completions come
-         * back as they are handled: post again after them.  If it is the
-         * connections' held data that empties the ring, grow it. */
+        /* Nothing was read.  The kernel takes a buffer when it tries the
+         * receive, data or not: wait for data without one (a poll), then
+         * try again.  Empty again with data waiting: the ring is short,
+         * grow it (once per round of completions) and try after this
+         * round, whose completions give their buffers back. */
         u->st.rx_nobufs++;
-        if (u->rxb.held * 2 >= u->rxb.count)
+        if (!c->rx_waitbuf) {
+            c->rx_waitbuf = 1;
+            uring_conn_poll(c, POLLIN);
+            return;
+        }
+        if (u->rxb.grown != u->rxb.round) {
+            u->rxb.grown = u->rxb.round;
             rxb_grow(u, URING_RXB_FIRST);
+        }
         uring_defer(u, c);
         return;
     }
+    c->rx_waitbuf = 0;
     if (res == 0) {
         /* The end of the stream: the kTLS layer learns it like any
          * receive's result (kTLS RX: close_notify before it or not). */

@@ -110,7 +110,8 @@ struct kitls_uring_conn {
     /* provided-buffer receive (rxbuf.c): the recv in flight selects a
      * ring buffer (rx_sel), as a kTLS recvmsg (rx_kmsg) whose record type
      * comes in rx_cb; kTLS data not yet delivered holds its buffer. */
-    unsigned rx_sel : 1, rx_kmsg : 1;
+    unsigned rx_sel : 1, rx_kmsg : 1,
+        rx_waitbuf : 1; /* the ring was empty (-ENOBUFS): polled for data, try again */
     uint16_t rxb_bid;
     uint32_t rxb_len, rxb_off; /* rxb_len 0: no buffer held */
     struct msghdr rx_msg;
@@ -128,7 +129,7 @@ struct kitls_uring_conn {
     size_t send_len;   /* length of the send in flight */
     unsigned send_src; /* where it comes from (conn.c enum send_src) */
     uint8_t *sbuf;     /* ciphertext being sent (userspace TX) */
-    size_t sbuf_len, sbuf_off;
+    size_t sbuf_len, sbuf_off, sbuf_cap;
     uint8_t *fbuf;                 /* file read buffer (userspace) */
     size_t fbuf_len;               /* bytes read, waiting to be encrypted */
     int pipe_fd[2];                /* kTLS splice pipe, -1 when unused */
@@ -158,6 +159,7 @@ struct uring_rxb {
     uint8_t *mem;                 /* entries * URING_RXB_SIZE, mapped; touched on use */
     unsigned entries, count;      /* ring size (power of two), buffers added */
     unsigned held;                /* buffers connections hold across rounds */
+    unsigned round, grown;        /* kitls_uring_flush() rounds; the last that grew */
 };
 
 struct kitls_uring {
