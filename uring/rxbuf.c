@@ -108,6 +108,7 @@ void uring_rxb_init(kitls_uring *u)
     r->br = br;
     r->mem = mem;
     r->entries = entries;
+    r->grown = ~0u; /* no round grew yet */
     u->st.rx_buf_ring = 1;
     rxb_grow(u, URING_RXB_FIRST);
 }
@@ -141,7 +142,12 @@ int uring_rxb_post(struct kitls_uring_conn *c)
     if (krx && !u->have_recvmsg)
         return 1; /* no record type without RECVMSG (never with a ring: 5.3 < 5.19) */
     if (krx && kitls_ktls_io_ctrl_pending(c->ktls) == 2)
-        return 0; /* our KeyUpdate leaves first: its send's completion brings us back */
+        return 0;      /* our KeyUpdate leaves first: its send's completion brings us back */
+    if (c->rx_defer) { /* after this round's completions (kitls_uring_flush) */
+        if (c->deferred)
+            return 0;
+        c->rx_defer = 0;
+    }
     /* Nothing unread: the core's (or the layer's) receive buffer goes. */
     kitls_ktls_io_release(c->ktls);
     struct io_uring_sqe *sqe = uring_conn_sqe(c);
@@ -219,6 +225,8 @@ void uring_rxb_cqe(struct kitls_uring_conn *c, int res, unsigned flags)
     int has = (flags & IORING_CQE_F_BUFFER) != 0;
     unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
     c->rx_sel = 0;
+    if (res != -ENOBUFS)
+        c->rx_waitbuf = 0; /* the ring had a buffer (or no data was wanted) */
     if (has && bid >= u->rxb.count) { /* not ours: cannot be */
         uring_conn_fail(c, -EIO);
         return;
@@ -249,10 +257,10 @@ void uring_rxb_cqe(struct kitls_uring_conn *c, int res, unsigned flags)
             u->rxb.grown = u->rxb.round;
             rxb_grow(u, URING_RXB_FIRST);
         }
+        c->rx_defer = 1;
         uring_defer(u, c);
         return;
     }
-    c->rx_waitbuf = 0;
     if (res == 0) {
         /* The end of the stream: the kTLS layer learns it like any
          * receive's result (kTLS RX: close_notify before it or not). */

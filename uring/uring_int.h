@@ -111,7 +111,8 @@ struct kitls_uring_conn {
      * ring buffer (rx_sel), as a kTLS recvmsg (rx_kmsg) whose record type
      * comes in rx_cb; kTLS data not yet delivered holds its buffer. */
     unsigned rx_sel : 1, rx_kmsg : 1,
-        rx_waitbuf : 1; /* the ring was empty (-ENOBUFS): polled for data, try again */
+        rx_waitbuf : 1, /* the ring was empty (-ENOBUFS): polled for data, try again */
+        rx_defer : 1;   /* empty again: try after this round (u->deferred) */
     uint16_t rxb_bid;
     uint32_t rxb_len, rxb_off; /* rxb_len 0: no buffer held */
     struct msghdr rx_msg;
