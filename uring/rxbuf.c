@@ -226,7 +226,7 @@ void uring_rxb_cqe(struct kitls_uring_conn *c, int res, unsigned flags)
     unsigned bid = flags >> IORING_CQE_BUFFER_SHIFT;
     c->rx_sel = 0;
     if (res != -ENOBUFS)
-        c->rx_waitbuf = 0; /* the ring had a buffer (or no data was wanted) */
+        c->rx_waitbuf = 0;            /* the ring had a buffer (or no data was wanted) */
     if (has && bid >= u->rxb.count) { /* not ours: cannot be */
         uring_conn_fail(c, -EIO);
         return;
@@ -281,10 +281,23 @@ void uring_rxb_cqe(struct kitls_uring_conn *c, int res, unsigned flags)
         }
         return;
     }
-    if (res == -EAGAIN || res == -EINTR)
+    if (res == -EAGAIN || res == -EINTR) {
         uring_conn_poll(c, POLLIN);
-    else
-        uring_conn_kill(c, res > 0 ? -EIO : res, 0);
+        return;
+    }
+    if (c->rx_kmsg && (res == -EIO || res == -EKEYEXPIRED)) {
+        /* Not expected from a recvmsg with room for the type; if the
+         * kernel says a control record is next, the layer reads it (as
+         * without the ring, conn.c cqe_apply). */
+        uint8_t *b;
+        size_t cap;
+        if (kitls_ktls_io_recv_buf(c->ktls, &b, &cap, NULL) == 0 &&
+            kitls_ktls_io_recv_done(c->ktls, res) == 1) {
+            c->ctrl_pending = 1;
+            return;
+        }
+    }
+    uring_conn_kill(c, res > 0 ? -EIO : res, 0);
 }
 
 /* kTLS data in a ring buffer: EV_DATA (from read_plain, not paused). */
@@ -294,12 +307,13 @@ void uring_rxb_deliver(struct kitls_uring_conn *c)
     unsigned bid = c->rxb_bid;
     size_t n = c->rxb_len - c->rxb_off;
     const uint8_t *p = rxb_buf(u, bid) + c->rxb_off;
-    /* Given back before the callback, which may abort or close c. */
+    /* Detached from c before the callback (which may abort or close c:
+     * finish() must not give it back too); the ring gets it after. */
     c->rxb_len = c->rxb_off = 0;
     u->rxb.held--;
     u->st.bytes_in += n;
     uring_conn_emit(c, KITLS_URING_EV_DATA, p, n, NULL);
-    rxb_put(u, bid); /* the ring takes it after the callback only */
+    rxb_put(u, bid);
 }
 
 /* The connection ends with kTLS data undelivered (finish in conn.c). */
