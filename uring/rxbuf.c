@@ -203,7 +203,6 @@ static void rx_bytes(struct kitls_uring_conn *c, unsigned bid, size_t n)
     } else if (rx_type(c) == KTLS_CT_APPDATA) {
         c->rxb_bid = (uint16_t)bid;
         c->rxb_len = (uint32_t)n;
-        c->rxb_off = 0;
         u->rxb.held++;
         r = 0;
     } else {
@@ -305,11 +304,11 @@ void uring_rxb_deliver(struct kitls_uring_conn *c)
 {
     kitls_uring *u = c->u;
     unsigned bid = c->rxb_bid;
-    size_t n = c->rxb_len - c->rxb_off;
-    const uint8_t *p = rxb_buf(u, bid) + c->rxb_off;
+    size_t n = c->rxb_len; /* one EV_DATA: the whole receive */
+    const uint8_t *p = rxb_buf(u, bid);
     /* Detached from c before the callback (which may abort or close c:
      * finish() must not give it back too); the ring gets it after. */
-    c->rxb_len = c->rxb_off = 0;
+    c->rxb_len = 0;
     u->rxb.held--;
     u->st.bytes_in += n;
     uring_conn_emit(c, KITLS_URING_EV_DATA, p, n, NULL);
@@ -321,7 +320,7 @@ void uring_rxb_drop(struct kitls_uring_conn *c)
 {
     if (!c->rxb_len)
         return;
-    c->rxb_len = c->rxb_off = 0;
+    c->rxb_len = 0;
     c->u->rxb.held--;
     rxb_put(c->u, c->rxb_bid);
 }

@@ -36,9 +36,9 @@
 #define URING_LINGER_BUF 16384u
 /* Provided buffer ring (rxbuf.c): buffers of one kTLS record's plaintext
  * (the userspace path copies any size into the core); the ring starts
- * with URING_RXB_FIRST buffers and grows by as many while connections
- * hold buffers (kTLS data waiting for a paused application), up to one
- * per connection. */
+ * with URING_RXB_FIRST buffers and grows by as many when it is empty
+ * with data waiting (a burst, or kTLS data held for paused
+ * applications), up to one per connection. */
 #define URING_RXB_SIZE 16384u
 #define URING_RXB_FIRST 64u
 #define URING_RXB_BGID(u) (0x4b00u | (u)->p.tag) /* buffer group: 'K' + tag */
@@ -114,7 +114,7 @@ struct kitls_uring_conn {
         rx_waitbuf : 1, /* the ring was empty (-ENOBUFS): polled for data, try again */
         rx_defer : 1;   /* empty again: try after this round (u->deferred) */
     uint16_t rxb_bid;
-    uint32_t rxb_len, rxb_off; /* rxb_len 0: no buffer held */
+    uint32_t rxb_len; /* kTLS data in ring buffer rxb_bid; 0: no buffer held */
     struct msghdr rx_msg;
     struct iovec rx_iov;
     union {

@@ -257,7 +257,7 @@ struct kitls_uring_stats {
      *  1 in use; 0 off (KITLS_URING_F_NO_BUF_RING); -errno the kernel
      *  refused the ring and every connection keeps its receive buffer. */
     int rx_buf_ring;
-    unsigned rx_bufs;   /**< buffers in that ring now (it grows while connections hold some) */
+    unsigned rx_bufs;   /**< buffers in that ring now (it grows when it runs short) */
     uint64_t rx_nobufs; /**< receives that found the ring empty (posted again) */
 };
 KITLS_API void kitls_uring_get_stats(const kitls_uring *u, struct kitls_uring_stats *st);
