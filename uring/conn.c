@@ -530,10 +530,6 @@ void uring_conn_cqe(struct kitls_uring_conn *c, unsigned op, int res, unsigned f
  * input is still unread (linger.c). */
 void uring_conn_deadline(struct kitls_uring_conn *c, int list)
 {
-    if (list == 4) {
-        uring_rxb_idle(c);
-        return;
-    }
     if (list == 3) {
         uring_linger_stop(c);
     } else {

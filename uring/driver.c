@@ -113,14 +113,14 @@ void uring_dl_del(kitls_uring *u, struct kitls_uring_conn *c)
 static void on_tick(kitls_uring *u)
 {
     uint64_t now = uring_now_ms();
-    for (int i = 1; i <= 4; i++) {
+    for (int i = 1; i <= 3; i++) {
         struct kitls_uring_conn *c;
         while ((c = u->dl[i].head) && c->deadline_ms <= now) {
             uring_dl_del(u, c);
             uring_conn_deadline(c, i);
         }
     }
-    if (u->dl[1].head || u->dl[2].head || u->dl[3].head || u->dl[4].head || u->accept_deferred)
+    if (u->dl[1].head || u->dl[2].head || u->dl[3].head || u->accept_deferred)
         timer_arm(u);
 }
 
@@ -484,7 +484,7 @@ int kitls_uring_flush(kitls_uring *u)
         u->accept_deferred = 0;
         accepts_update(u);
     }
-    if ((u->dl[1].head || u->dl[2].head || u->dl[3].head || u->dl[4].head) && !u->timer_armed)
+    if ((u->dl[1].head || u->dl[2].head || u->dl[3].head) && !u->timer_armed)
         timer_arm(u);
     return n;
 }

@@ -148,13 +148,11 @@ int uring_rxb_post(struct kitls_uring_conn *c)
             return 0;
         c->rx_defer = 0;
     }
+    /* Nothing unread: the core's (or the layer's) receive buffer goes. */
+    kitls_ktls_io_release(c->ktls);
     struct io_uring_sqe *sqe = uring_conn_sqe(c);
     if (!sqe)
         return 0;
-    /* If no data comes for URING_IDLE_MS, the core's buffers go
-     * (uring_rxb_idle); not while a handshake or close deadline runs. */
-    if (!c->dl_list || c->dl_list == 4)
-        uring_dl_add(u, c, 4, URING_IDLE_MS);
     if (krx) {
         /* Zeroed: the kernel writes the record type there, read as is. */
         memset(&c->rx_cb, 0, sizeof(c->rx_cb));
@@ -299,17 +297,6 @@ void uring_rxb_cqe(struct kitls_uring_conn *c, int res, unsigned flags)
         }
     }
     uring_conn_kill(c, res > 0 ? -EIO : res, 0);
-}
-
-/* Deadline list 4: the receive posted URING_IDLE_MS ago (or later) is
- * still waiting for data.  The buffers it would have filled without the
- * ring go: the core's input and output buffers when they hold no unread
- * byte (the receive is not into them: nothing of ours is under the
- * kernel), the kTLS layer's record buffer once read. */
-void uring_rxb_idle(struct kitls_uring_conn *c)
-{
-    if (c->rx_sel && !c->in_pump && !CS_DEAD(c->st))
-        kitls_ktls_io_release(c->ktls);
 }
 
 /* kTLS data in a ring buffer: EV_DATA (from read_plain, not paused). */

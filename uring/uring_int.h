@@ -42,11 +42,6 @@
 #define URING_RXB_SIZE 16384u
 #define URING_RXB_FIRST 64u
 #define URING_RXB_BGID(u) (0x4b00u | (u)->p.tag) /* buffer group: 'K' + tag */
-/* A connection whose receive has waited this long for data releases the
- * core's record buffers (deadline list 4, on the driver's tick: up to one
- * tick later).  Not at once: the core wipes its 16 KiB input buffer when
- * it lets it go, which would cost every keep-alive request that much. */
-#define URING_IDLE_MS 100u
 
 /*
  * A connection's life (uring/state.c holds the table of legal
@@ -145,7 +140,7 @@ struct kitls_uring_conn {
     /* deadline list (handshake or close) */
     uint64_t deadline_ms, start_us;
     struct kitls_uring_conn *dl_prev, *dl_next;
-    int dl_list; /* 0 none, 1 handshake, 2 close, 3 linger, 4 idle (rxbuf.c) */
+    int dl_list;                       /* 0 none, 1 handshake, 2 close, 3 linger */
     struct kitls_uring_conn *def_next; /* deferred list (SQ full) */
 };
 
@@ -181,7 +176,7 @@ struct kitls_uring {
     uint32_t *free_slots;
     uint32_t n_free;
     struct uring_listener lis[URING_MAX_LISTENERS];
-    struct dl_list dl[5];
+    struct dl_list dl[4];
     struct kitls_uring_conn *deferred;
     int timer_armed, timer_cancel, stopping, accept_deferred;
     struct __kernel_timespec tick;
@@ -257,7 +252,6 @@ int uring_rxb_post(struct kitls_uring_conn *c);
 void uring_rxb_cqe(struct kitls_uring_conn *c, int res, unsigned flags);
 void uring_rxb_deliver(struct kitls_uring_conn *c);
 void uring_rxb_drop(struct kitls_uring_conn *c);
-void uring_rxb_idle(struct kitls_uring_conn *c);
 
 /* send.c */
 void uring_q_pop(struct kitls_uring_conn *c);

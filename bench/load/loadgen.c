@@ -324,9 +324,7 @@ int main(int argc, char **argv)
             start_one();
         run_until(t0 + 60, all_held);
         double t1 = now();
-        /* idle connections release their record buffers after 100 ms
-         * without data, on the server's tick (uring-httpd: 250 ms) */
-        usleep(1000000);
+        usleep(200000);
         long rss1 = pid ? rss_kb(pid) : -1;
         printf("hold_connections %u\n", held);
         printf("hold_seconds %.3f\n", t1 - t0);
