@@ -1,10 +1,12 @@
 /*
  * Internal state of the io_uring driver.  Calls go down: conn.c (the
- * per-connection pump and public calls) -> send.c, ktls.c, linger.c ->
- * base.c (SQEs, events, failures, dead states) -> state.c (the table);
- * everyone uses driver.c's ring, clock and deadline lists, and driver.c
- * (ring, table, listeners, ticks) calls only conn.c (completions, pumps,
- * deadlines): driver.c and conn.c are the one pair calling each other.
+ * per-connection pump and public calls) -> send.c, ktls.c, linger.c,
+ * rxbuf.c (receives into the provided buffer ring) -> base.c (SQEs,
+ * events, failures, dead states) -> state.c (the table); everyone uses
+ * driver.c's ring, clock and deadline lists, and driver.c (ring, table,
+ * listeners, ticks) calls only conn.c (completions, pumps, deadlines) and
+ * rxbuf.c's setup and teardown of the ring: driver.c and conn.c are the
+ * one pair calling each other.
  */
 #ifndef KITLS_URING_INT_H
 #define KITLS_URING_INT_H
