@@ -9,7 +9,7 @@
  *               [--ktls [--ktls-close]] [--max-conns N] [--max-handshakes N]
  *               [--handshake-timeout MS] [--header-timeout MS]
  *               [--idle-timeout MS] [--max-body N]
- *               [--ready-file F] [--no-multishot] [--no-tickets] [-q]
+ *               [--ready-file F] [--no-multishot] [--no-tickets] [--no-buf-ring] [-q]
  *
  * What it serves: regular files beneath the document root (-r, required:
  * there is no implicit root, since the current directory is often where
@@ -487,6 +487,7 @@ static void usage(FILE *out, const char *argv0)
             "  --max-body N           request body discarded up to N bytes (1048576);\n"
             "                         larger: 413 and close\n"
             "  --ready-file F         write \"port pid\" to F once listening\n"
+            "  --no-buf-ring          a receive buffer per connection, also while idle\n"
             "  --no-multishot, --no-tickets, -q, -h/--help\n",
             argv0);
 }
@@ -541,6 +542,8 @@ int main(int argc, char **argv)
             p.flags |= KITLS_URING_F_KTLS_REKEY_CLOSE;
         else if (!strcmp(a, "--no-multishot"))
             p.flags |= KITLS_URING_F_NO_MULTISHOT;
+        else if (!strcmp(a, "--no-buf-ring")) /* the fallback of kernels before 5.19 */
+            p.flags |= KITLS_URING_F_NO_BUF_RING;
         else if (!strcmp(a, "--no-tickets")) /* no NewSessionTicket: no resumption */
             no_tickets = 1;
         else if (!strcmp(a, "-q"))
@@ -609,6 +612,13 @@ int main(int argc, char **argv)
     }
     if (want_ktls)
         ktls_log_start(&p);
+    struct kitls_uring_stats st;
+    kitls_uring_get_stats(u, &st);
+    if (st.rx_buf_ring < 0) /* logged once, even with -q */
+        fprintf(stderr,
+                "uring-httpd: no provided buffer ring here (%s): each connection keeps a "
+                "16 KiB receive buffer, also while idle\n",
+                strerror(-st.rx_buf_ring));
     struct sigaction sact = {.sa_handler = on_signal};
     sigaction(SIGINT, &sact, NULL);
     sigaction(SIGTERM, &sact, NULL);
@@ -630,16 +640,16 @@ int main(int argc, char **argv)
         }
         timers_fire();
     }
-    struct kitls_uring_stats st;
     kitls_uring_get_stats(u, &st);
     fprintf(stderr,
             "uring-httpd: accepted %llu handshakes %llu failures %llu timeouts %llu overloads "
             "%llu requests %llu 404 %llu idle/header timeouts %llu open %u ktls %llu "
-            "rss_kb %ld\n",
+            "rss_kb %ld rx_buf_ring %d rx_bufs %u rx_nobufs %llu\n",
             (unsigned long long)st.accepted, (unsigned long long)st.handshakes,
             (unsigned long long)st.handshake_failures, (unsigned long long)st.timeouts,
             (unsigned long long)st.overloads, n_requests, n_404, n_timeouts, st.conns,
-            (unsigned long long)st.ktls_conns, rss_kb());
+            (unsigned long long)st.ktls_conns, rss_kb(), st.rx_buf_ring, st.rx_bufs,
+            (unsigned long long)st.rx_nobufs);
     kitls_uring_free(u);
     close(lfd);
     close(root.fd);

@@ -189,6 +189,19 @@ void ktls_io_free(kitls_ktls *k)
     k->io = NULL;
 }
 
+/* A caller idle on receive (io_uring with provided buffers) holds no
+ * record buffer: the core's input and output buffers go when they hold
+ * no unread bytes (kitls_conn_release_buffers), this layer's record
+ * buffer when read; the next kitls_ktls_io_recv_buf() takes them again. */
+void kitls_ktls_io_release(kitls_ktls *k)
+{
+    if (!k)
+        return;
+    kitls_conn_release_buffers(k->c);
+    if (k->io && k->io->off >= k->io->len && !k->io->eof)
+        ktls_io_free(k);
+}
+
 int kitls_ktls_io_recv_buf(kitls_ktls *k, uint8_t **buf, size_t *cap, struct msghdr **msg)
 {
     if (!k || !buf || !cap)

@@ -2,9 +2,11 @@
  * io_uring driver: one connection's state machine.
  *
  * Invariants that keep buffers safe under the kernel:
- *   - received bytes go where kitls_ktls_io_recv_buf() says (userspace:
- *     straight into the core's input buffer, zero-copy; kTLS RX: the
- *     layer's record buffer) and at most one recv is in flight; plaintext
+ *   - received bytes go into a buffer of the provided buffer ring, taken
+ *     by the kernel only when data arrives (rxbuf.c), or, without one,
+ *     where kitls_ktls_io_recv_buf() says (userspace: straight into the
+ *     core's input buffer, zero-copy; kTLS RX: the layer's record buffer);
+ *     at most one recv is in flight; plaintext
  *     is only read (kitls_ktls_io_read, kitls_conn_handshake) when no recv
  *     is in flight, so that buffer never moves under the kernel;
  *   - the core's output is moved into the connection's send buffer before
@@ -109,6 +111,7 @@ static void finish(struct kitls_uring_conn *c)
         c->in_pump = 1;
         uring_conn_emit(c, KITLS_URING_EV_CLOSED, NULL, 0, NULL);
     }
+    uring_rxb_drop(c);
     free(c->fbuf);
     free(c->sbuf);
     free(c->lbuf);
@@ -171,6 +174,10 @@ static void read_plain(struct kitls_uring_conn *c)
         if (c->paused) {
             c->rx_ready = 1; /* more may be buffered: look again on resume */
             return;
+        }
+        if (c->rxb_len) { /* kTLS data in a ring buffer (rxbuf.c) */
+            uring_rxb_deliver(c);
+            continue;
         }
         ssize_t n = kitls_ktls_io_read(c->ktls, u->scratch, sizeof(u->scratch));
         if (n > 0) {
@@ -236,7 +243,9 @@ static void recv_step(struct kitls_uring_conn *c)
         return;
     if (c->peer_done || c->eof || c->paused || c->rx_ready || c->ctrl_pending)
         return;
-    /* Userspace RX: straight into the core's input buffer; kTLS RX: one
+    if (uring_rxb_post(c) == 0)
+        return; /* from the buffer ring, or waiting */
+    /* No buffer ring.  Userspace RX: straight into the core's input buffer; kTLS RX: one
      * record into the layer's buffer, with its type where the ring has
      * RECVMSG (else a plain recv, where EIO announces a control record). */
     uint8_t *buf;
@@ -410,8 +419,13 @@ void uring_conn_accepted(kitls_uring *u, struct kitls_uring_conn *c, kitls_confi
 
 /* A completion's effect on the connection (held by uring_conn_cqe(): a
  * kTLS RX completion emits EV_DATA or EV_EOF from here). */
-static void cqe_apply(struct kitls_uring_conn *c, unsigned op, int res)
+static void cqe_apply(struct kitls_uring_conn *c, unsigned op, int res, unsigned flags)
 {
+    if (op == KITLS_URING_OP_RECV && c->rx_sel) {
+        uring_rxb_cqe(c, res, flags); /* its buffer: consumed or back to the ring */
+        if (!CS_DEAD(c->st))
+            return;
+    }
     if (op == KITLS_URING_OP_CLOSE) {
         c->fd = -1; /* gone from the table whatever res says */
         return;
@@ -496,18 +510,17 @@ static void cqe_apply(struct kitls_uring_conn *c, unsigned op, int res)
 
 void uring_conn_cqe(struct kitls_uring_conn *c, unsigned op, int res, unsigned flags)
 {
-    (void)flags;
     c->inflight--;
     c->busy &= ~BUSY(op);
     if (c->in_pump) {
         /* A callback of this connection runs kitls_uring_run() or
          * handle_cqe() itself: its holder finishes the round. */
-        cqe_apply(c, op, res);
+        cqe_apply(c, op, res, flags);
         c->again = 1;
         return;
     }
     c->in_pump = 1;
-    cqe_apply(c, op, res);
+    cqe_apply(c, op, res, flags);
     c->in_pump = 0;
     uring_conn_pump(c);
 }

@@ -335,6 +335,7 @@ int kitls_uring_new(kitls_uring **out, struct io_uring *ring,
     }
     probe(u);
     u->st.multishot_accept = u->have_multishot;
+    uring_rxb_init(u);
     *out = u;
     return 0;
 }
@@ -469,6 +470,7 @@ int kitls_uring_flush(kitls_uring *u)
 {
     struct kitls_uring_conn *list = u->deferred;
     u->deferred = NULL;
+    u->rxb.round++; /* rxbuf.c: the ring grows at most once per round */
     int n = 0;
     while (list) {
         struct kitls_uring_conn *c = list;
@@ -563,6 +565,7 @@ void kitls_uring_free(kitls_uring *u)
             continue;
         uring_conn_forget(c);
     }
+    uring_rxb_free(u);
     free(u->table);
     free(u->gens);
     free(u->free_slots);

@@ -212,13 +212,24 @@ void uring_send_step(struct kitls_uring_conn *c)
             if (!avail) {
                 free(c->sbuf); /* idle: hold no send buffer */
                 c->sbuf = NULL;
-                return;
-            }
-            if (!c->sbuf && !(c->sbuf = malloc(URING_SBUF))) {
-                uring_conn_fail(c, -ENOMEM);
+                c->sbuf_cap = 0;
                 return;
             }
             n = avail < URING_SBUF ? avail : URING_SBUF;
+            /* Sized to what is there (a handshake flight or a small
+             * response is a few KiB; a 64 KiB chunk's records at most
+             * URING_SBUF): thousands of connections sending at once would
+             * otherwise each take 68 KiB of heap, mostly untouched but
+             * spread out, and the heap would stay that large. */
+            if (c->sbuf_cap < n) {
+                free(c->sbuf);
+                c->sbuf_cap = 0;
+                if (!(c->sbuf = malloc(n))) {
+                    uring_conn_fail(c, -ENOMEM);
+                    return;
+                }
+                c->sbuf_cap = n;
+            }
             memcpy(c->sbuf, o, n);
             kitls_ktls_io_out_done(c->ktls, n);
             c->sbuf_len = n;

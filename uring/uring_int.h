@@ -1,10 +1,12 @@
 /*
  * Internal state of the io_uring driver.  Calls go down: conn.c (the
- * per-connection pump and public calls) -> send.c, ktls.c, linger.c ->
- * base.c (SQEs, events, failures, dead states) -> state.c (the table);
- * everyone uses driver.c's ring, clock and deadline lists, and driver.c
- * (ring, table, listeners, ticks) calls only conn.c (completions, pumps,
- * deadlines): driver.c and conn.c are the one pair calling each other.
+ * per-connection pump and public calls) -> send.c, ktls.c, linger.c,
+ * rxbuf.c (receives into the provided buffer ring) -> base.c (SQEs,
+ * events, failures, dead states) -> state.c (the table); everyone uses
+ * driver.c's ring, clock and deadline lists, and driver.c (ring, table,
+ * listeners, ticks) calls only conn.c (completions, pumps, deadlines) and
+ * rxbuf.c's setup and teardown of the ring: driver.c and conn.c are the
+ * one pair calling each other.
  */
 #ifndef KITLS_URING_INT_H
 #define KITLS_URING_INT_H
@@ -34,6 +36,14 @@
 #define URING_LINGER_BYTES (256u * 1024u)
 #define URING_LINGER_MS 1000u
 #define URING_LINGER_BUF 16384u
+/* Provided buffer ring (rxbuf.c): buffers of one kTLS record's plaintext
+ * (the userspace path copies any size into the core); the ring starts
+ * with URING_RXB_FIRST buffers and grows by as many when it is empty
+ * with data waiting (a burst, or kTLS data held for paused
+ * applications), up to one per connection. */
+#define URING_RXB_SIZE 16384u
+#define URING_RXB_FIRST 64u
+#define URING_RXB_BGID(u) (0x4b00u | (u)->p.tag) /* buffer group: 'K' + tag */
 
 /*
  * A connection's life (uring/state.c holds the table of legal
@@ -99,6 +109,20 @@ struct kitls_uring_conn {
         /* work for the pump: input to process, a kTLS control record to
          * read (plain recv said EIO), another round asked while held */
         rx_ready : 1, ctrl_pending : 1, again : 1;
+    /* provided-buffer receive (rxbuf.c): the recv in flight selects a
+     * ring buffer (rx_sel), as a kTLS recvmsg (rx_kmsg) whose record type
+     * comes in rx_cb; kTLS data not yet delivered holds its buffer. */
+    unsigned rx_sel : 1, rx_kmsg : 1,
+        rx_waitbuf : 1, /* the ring was empty (-ENOBUFS): polled for data, try again */
+        rx_defer : 1;   /* empty again: try after this round (u->deferred) */
+    uint16_t rxb_bid;
+    uint32_t rxb_len; /* kTLS data in ring buffer rxb_bid; 0: no buffer held */
+    struct msghdr rx_msg;
+    struct iovec rx_iov;
+    union {
+        char buf[CMSG_SPACE(sizeof(unsigned char))];
+        struct cmsghdr align;
+    } rx_cb;
     size_t drained; /* bytes read and discarded while lingering */
     uint8_t *lbuf;  /* their buffer */
     /* output queue */
@@ -108,7 +132,7 @@ struct kitls_uring_conn {
     size_t send_len;   /* length of the send in flight */
     unsigned send_src; /* where it comes from (conn.c enum send_src) */
     uint8_t *sbuf;     /* ciphertext being sent (userspace TX) */
-    size_t sbuf_len, sbuf_off;
+    size_t sbuf_len, sbuf_off, sbuf_cap;
     uint8_t *fbuf;                 /* file read buffer (userspace) */
     size_t fbuf_len;               /* bytes read, waiting to be encrypted */
     int pipe_fd[2];                /* kTLS splice pipe, -1 when unused */
@@ -132,6 +156,15 @@ struct dl_list {
     struct kitls_uring_conn *head, *tail;
 };
 
+/* The provided buffer ring (rxbuf.c). */
+struct uring_rxb {
+    struct io_uring_buf_ring *br; /* NULL: per-connection receive buffers */
+    uint8_t *mem;                 /* entries * URING_RXB_SIZE, mapped; touched on use */
+    unsigned entries, count;      /* ring size (power of two), buffers added */
+    unsigned held;                /* buffers connections hold across rounds */
+    unsigned round, grown;        /* kitls_uring_flush() rounds; the last that grew */
+};
+
 struct kitls_uring {
     struct io_uring *ring;
     struct io_uring own_ring;
@@ -152,6 +185,7 @@ struct kitls_uring {
     /* probed features */
     int have_multishot, have_shutdown, have_splice, have_recvmsg, have_close;
     struct kitls_uring_stats st;
+    struct uring_rxb rxb;
     uint8_t scratch[URING_SCRATCH];
 };
 
@@ -212,6 +246,14 @@ void uring_linger_cqe(struct kitls_uring_conn *c, unsigned op, int res);
 int uring_ktls_setup(struct kitls_uring_conn *c, int fd, const struct kitls_ktls_ops *ops);
 int uring_ktls_try(struct kitls_uring_conn *c);
 void uring_ktls_ctrl_step(struct kitls_uring_conn *c);
+
+/* rxbuf.c: receives into the provided buffer ring */
+void uring_rxb_init(kitls_uring *u);
+void uring_rxb_free(kitls_uring *u);
+int uring_rxb_post(struct kitls_uring_conn *c);
+void uring_rxb_cqe(struct kitls_uring_conn *c, int res, unsigned flags);
+void uring_rxb_deliver(struct kitls_uring_conn *c);
+void uring_rxb_drop(struct kitls_uring_conn *c);
 
 /* send.c */
 void uring_q_pop(struct kitls_uring_conn *c);

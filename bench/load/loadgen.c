@@ -4,12 +4,14 @@
  *
  *   loadgen -p port [-a addr] [--pid server_pid] [-c concurrent]
  *           [--duration s] [--max-conns N] [--requests R] [--path P]
- *           [--hold-only | --no-hold]
+ *           [--hold-only | --no-hold] [--hold-wait s]
  *
  * Phase 1 (hold): open `concurrent` connections; each handshakes, GETs once
  * and stays open.  With all of them open the server's resident memory is
  * read from /proc/<pid>/status: (RSS held - RSS before) / concurrent is the
- * memory per connection.  Then all are closed (close_notify).
+ * memory per connection.  --hold-wait s keeps them open s seconds longer
+ * (to look at the server meanwhile: heaptrack, /proc/<pid>/smaps).  Then
+ * all are closed (close_notify).
  * Phase 2 (churn): for `duration` seconds, or until `max-conns`
  * connections were made, keep `concurrent` connections in flight; each
  * handshakes, sends R keep-alive GETs (the last with Connection: close),
@@ -234,6 +236,11 @@ static void run_until(double deadline, int (*done)(void))
     }
 }
 
+static int never(void)
+{
+    return 0;
+}
+
 static int all_held(void)
 {
     return held + n_err >= concurrent;
@@ -248,7 +255,7 @@ int main(int argc, char **argv)
 {
     const char *host = "127.0.0.1";
     int port = 0, pid = 0, hold = 1, churn = 1;
-    double duration = 5;
+    double duration = 5, hold_wait = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-a") && v)
@@ -271,11 +278,13 @@ int main(int argc, char **argv)
             churn = 0;
         else if (!strcmp(a, "--no-hold"))
             hold = 0;
+        else if (!strcmp(a, "--hold-wait") && v)
+            hold_wait = atof(argv[++i]);
         else {
             fprintf(stderr,
                     "usage: %s -p port [-a addr] [--pid server_pid] [-c concurrent] "
                     "[--duration s] [--max-conns N] [--requests R] [--path P] "
-                    "[--hold-only|--no-hold]\n",
+                    "[--hold-only|--no-hold] [--hold-wait s]\n",
                     argv[0]);
             return 2;
         }
@@ -324,6 +333,9 @@ int main(int argc, char **argv)
             printf("server_rss_kb_before %ld\nserver_rss_kb_held %ld\n"
                    "server_rss_bytes_per_conn %.0f\n",
                    rss0, rss1, (double)(rss1 - rss0) * 1024.0 / held);
+        fflush(stdout);
+        if (hold_wait > 0)
+            run_until(now() + hold_wait, never);
         stop_new = 1;
         kitls_uring_shutdown(drv); /* reset them all: the phase is over */
         run_until(now() + 10, none_active);

@@ -6,6 +6,7 @@
 #
 #   bench/load/run.sh [-c concurrent] [-d seconds] [-r requests] [--rounds N]
 #                     [--size bytes] [--release-buffers] [--no-tickets]
+#                     [--base BUILDDIR] [--kitls-args "ARGS"]
 #
 # Per server and round: (1) hold `concurrent` connections open, one GET
 # each, and read the server's RSS -> bytes per connection; (2) `seconds`
@@ -17,11 +18,17 @@
 # per churn phase the CPU share of the server and of the generator (a
 # server below 100% waited for the generator).  --no-tickets: neither
 # server sends a NewSessionTicket (the generator never resumes anyway), a
-# cost taken off both servers and the generator alike.
+# cost taken off both servers and the generator alike.  --base BUILDDIR
+# adds a third server, uring-httpd from another build directory (say, of
+# the commit before a change), interleaved with the others in every round
+# (before/after in the same run); --kitls-args passes options to this
+# tree's uring-httpd (e.g. --no-buf-ring).  kitls rows also show the
+# server's provided buffer ring at exit (buffers, receives that found it
+# empty).
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
 b=${top_builddir:-$top}
-conc=1000 dur=5 reqs=50 rounds=1 size=1024 release= notick=
+conc=1000 dur=5 reqs=50 rounds=1 size=1024 release= notick= base= kargs=
 while [ $# -gt 0 ]; do
     case $1 in
     -c) conc=$2; shift 2 ;;
@@ -31,12 +38,18 @@ while [ $# -gt 0 ]; do
     --size) size=$2; shift 2 ;;
     --release-buffers) release=--release-buffers; shift ;;
     --no-tickets) notick=--no-tickets; shift ;;
-    *) echo "usage: $0 [-c N] [-d s] [-r R] [--rounds N] [--size B] [--release-buffers] [--no-tickets]"; exit 2 ;;
+    --base) base=$(cd "$2" && pwd); shift 2 ;;
+    --kitls-args) kargs=$2; shift 2 ;;
+    *) echo "usage: $0 [-c N] [-d s] [-r R] [--rounds N] [--size B] [--release-buffers] [--no-tickets] [--base BUILDDIR] [--kitls-args ARGS]"; exit 2 ;;
     esac
 done
 for p in examples/uring-httpd bench/load/loadgen bench/load/epoll-httpd; do
     [ -x "$b/$p" ] || { echo "build first: make (missing $p)"; exit 1; }
 done
+# The base build's uring-httpd without its libtool wrapper (which names
+# that build's own directories): its libraries come first on the path.
+[ -z "$base" ] || [ -x "$base/examples/.libs/uring-httpd" ] ||
+    { echo "--base: no $base/examples/.libs/uring-httpd"; exit 1; }
 ulimit -n $((conc * 4 + 1024))
 tmp=$(mktemp -d)
 srv_pid=
@@ -56,6 +69,10 @@ start_server() { # name
     case $1 in
     kitls) $pin0 "$b/examples/uring-httpd" -q -c "$tmp/cert.pem" -k "$tmp/key.pem" -r "$tmp/www" \
                -p 0 --max-conns $((conc * 2 + 64)) --max-handshakes $((conc + 64)) \
+               --ready-file "$tmp/ready" $notick $kargs 2>"$tmp/srv.log" & ;;
+    base) LD_LIBRARY_PATH="$base/lib/.libs:$base/ktls/.libs:$base/uring/.libs" \
+            $pin0 "$base/examples/.libs/uring-httpd" -q -c "$tmp/cert.pem" -k "$tmp/key.pem" \
+               -r "$tmp/www" -p 0 --max-conns $((conc * 2 + 64)) --max-handshakes $((conc + 64)) \
                --ready-file "$tmp/ready" $notick 2>"$tmp/srv.log" & ;;
     openssl) $pin0 "$b/bench/load/epoll-httpd" -c "$tmp/cert.pem" -k "$tmp/key.pem" -r "$tmp/www" \
                -p 0 $release $notick --ready-file "$tmp/ready" 2>"$tmp/srv.log" & ;;
@@ -73,8 +90,8 @@ stop_server() {
 echo "load: $conc concurrent, ${dur}s churn phases, $reqs GETs/conn in phase 3, ${size}-byte file, $rounds round(s)${notick:+, no tickets}"
 echo "host: $(uname -r), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for r in $(seq "$rounds"); do
-    order="kitls openssl"
-    [ $((r % 2)) = 0 ] && order="openssl kitls"
+    order="kitls ${base:+base }openssl"
+    [ $((r % 2)) = 0 ] && order="openssl ${base:+base }kitls"
     for s in $order; do
         start_server $s
         for ph in hold hs rq; do
@@ -86,6 +103,8 @@ for r in $(seq "$rounds"); do
             sleep 0.5
         done
         stop_server
+        rxb=$(sed -n 's/.* rx_buf_ring \(-*[0-9]*\) rx_bufs \([0-9]*\) rx_nobufs \([0-9]*\).*/ring \1, buffers \2, empty-ring receives \3/p' "$tmp/srv.log")
+        [ -z "$rxb" ] || echo "  round $r $s provided buffers at exit: $rxb"
         err=$(( $(val errors "$tmp/hold") + $(val errors "$tmp/hs") + $(val errors "$tmp/rq") ))
         printf '  round %s %-7s CPU share, handshake churn: server %s generator %s; request churn: server %s generator %s\n' \
             "$r" "$s" "$(val server_cpu_util "$tmp/hs")" "$(val loadgen_cpu_util "$tmp/hs")" \
@@ -107,6 +126,11 @@ function median(a, n,   i, j, t) {
 { n[$1]++; k = n[$1]; held[$1, k] = $2; rss[$1, k] = $3; hs[$1, k] = $4; rq[$1, k] = $5; by[$1, k] = $6; er[$1] += $7
   hc[$1, k] = $8; rc[$1, k] = $9
   printf "round %d %-8s held %5d  rss/conn %7.0f B  handshakes/s %6.0f (per server CPU-s %6.0f)  requests/s %7.0f (per CPU-s %7.0f)  MB/s %6.1f  errors %d\n", k, $1, $2, $3, $4, $8, $5, $9, $6 / 1e6, $7 }
+function mm(s, v, k,   i, lo, hi) {
+    lo = hi = v[s, 1]
+    for (i = 2; i <= k; i++) { if (v[s, i] < lo) lo = v[s, i]; if (v[s, i] > hi) hi = v[s, i] }
+    LO = lo; HI = hi
+}
 END {
     for (s in n) {
         m = n[s]
@@ -115,11 +139,26 @@ END {
         for (i = 1; i <= m; i++) { a5[i] = hc[s, i]; a6[i] = rc[s, i] }
         HC[s] = median(a5, m); RC[s] = median(a6, m)
     }
-    printf "\n| server | RSS per connection | handshakes/s | requests/s | MB/s | errors |\n|---|---|---|---|---|---|\n"
-    printf "| kitls io_uring (uring-httpd) | %.1f KiB | %.0f | %.0f | %.1f | %d |\n", R["kitls"] / 1024, H["kitls"], Q["kitls"], B["kitls"] / 1e6, er["kitls"]
-    printf "| epoll + OpenSSL libssl | %.1f KiB | %.0f | %.0f | %.1f | %d |\n", R["openssl"] / 1024, H["openssl"], Q["openssl"], B["openssl"] / 1e6, er["openssl"]
-    printf "| ratio kitls/OpenSSL | %.2fx (memory) | %.2fx | %.2fx | %.2fx | |\n", R["kitls"] / R["openssl"], H["kitls"] / H["openssl"], Q["kitls"] / Q["openssl"], B["kitls"] / B["openssl"]
-    printf "\nPer second of server CPU time (steadier on a shared machine):\n\n| server | handshakes per CPU-s | requests per CPU-s |\n|---|---|---|\n"
-    printf "| kitls io_uring | %.0f | %.0f |\n| epoll + OpenSSL | %.0f | %.0f |\n", HC["kitls"], RC["kitls"], HC["openssl"], RC["openssl"]
-    printf "| ratio | %.2fx | %.2fx |\n", HC["kitls"] / HC["openssl"], RC["kitls"] / RC["openssl"]
+    name["kitls"] = "kitls io_uring (uring-httpd)"; name["base"] = "kitls io_uring, --base build"
+    name["openssl"] = "epoll + OpenSSL libssl"
+    printf "\nMedians over rounds [min-max]:\n\n| server | RSS per connection | handshakes/s | requests/s | MB/s | handshakes per server CPU-s | requests per server CPU-s | errors |\n|---|---|---|---|---|---|---|---|\n"
+    split("kitls base openssl", order, " ")
+    for (o = 1; o <= 3; o++) {
+        s = order[o]
+        if (!(s in n)) continue
+        m = n[s]
+        printf "| %s ", name[s]
+        mm(s, rss, m); printf "| %.1f KiB [%.1f-%.1f] ", R[s] / 1024, LO / 1024, HI / 1024
+        mm(s, hs, m); printf "| %.0f [%.0f-%.0f] ", H[s], LO, HI
+        mm(s, rq, m); printf "| %.0f [%.0f-%.0f] ", Q[s], LO, HI
+        printf "| %.1f ", B[s] / 1e6
+        mm(s, hc, m); printf "| %.0f [%.0f-%.0f] ", HC[s], LO, HI
+        mm(s, rc, m); printf "| %.0f [%.0f-%.0f] ", RC[s], LO, HI
+        printf "| %d |\n", er[s]
+    }
+    printf "| ratio kitls/OpenSSL | %.2fx (memory) | %.2fx | %.2fx | %.2fx | %.2fx | %.2fx | |\n", R["kitls"] / R["openssl"], H["kitls"] / H["openssl"], Q["kitls"] / Q["openssl"], B["kitls"] / B["openssl"], HC["kitls"] / HC["openssl"], RC["kitls"] / RC["openssl"]
+    if ("base" in n) {
+        printf "| ratio base/OpenSSL | %.2fx (memory) | %.2fx | %.2fx | %.2fx | %.2fx | %.2fx | |\n", R["base"] / R["openssl"], H["base"] / H["openssl"], Q["base"] / Q["openssl"], B["base"] / B["openssl"], HC["base"] / HC["openssl"], RC["base"] / RC["openssl"]
+        printf "| ratio kitls/base | %.2fx (memory) | %.2fx | %.2fx | %.2fx | %.2fx | %.2fx | |\n", R["kitls"] / R["base"], H["kitls"] / H["base"], Q["kitls"] / Q["base"], B["kitls"] / B["base"], HC["kitls"] / HC["base"], RC["kitls"] / RC["base"]
+    }
 }' "$tmp/results"

@@ -344,6 +344,17 @@ KITLS_API KITLS_WUR int kitls_ktls_recv_record(kitls_ktls *k, uint8_t type, cons
 KITLS_API KITLS_WUR int kitls_ktls_io_recv_buf(kitls_ktls *k, uint8_t **buf, size_t *cap,
                                                struct msghdr **msg);
 /**
+ * The caller is idle on receive and posts no receive into
+ * kitls_ktls_io_recv_buf()'s buffer: release the receive and output
+ * buffers that hold no unread bytes (RX in userspace: the core's,
+ * kitls_conn_release_buffers(); RX in the kernel: this layer's record
+ * buffer once read).  The next kitls_ktls_io_recv_buf() or write takes
+ * them again.  For a driver that receives into buffers of its own
+ * (io_uring provided buffers) and hands the bytes over through
+ * kitls_ktls_io_recv_buf() / kitls_ktls_io_recv_done().
+ */
+KITLS_API void kitls_ktls_io_release(kitls_ktls *k);
+/**
  * The result of that receive: bytes (> 0), 0 at the end of the stream, or
  * -EIO/-EKEYEXPIRED from a plain recv on an offloaded RX.  Returns 0 (read
  * with kitls_ktls_io_read()), 1 when a non-data record is next (call

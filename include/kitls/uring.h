@@ -111,6 +111,10 @@ enum kitls_uring_op {
  *  (KITLS_KTLS_REKEY_CLOSE).  Default: such connections stay in userspace
  *  (KITLS_KTLS_REKEY_REQUIRE, ktls_reason KITLS_KTLS_R_NO_REKEY). */
 #define KITLS_URING_F_KTLS_REKEY_CLOSE 8u
+/** Never receive into a provided buffer ring: each connection keeps a
+ *  receive buffer posted (16 KiB, also while idle), as on kernels before
+ *  5.19, where the driver falls back to this by itself. */
+#define KITLS_URING_F_NO_BUF_RING 16u
 
 /** Driver parameters; zero fields take the defaults shown. */
 struct kitls_uring_params {
@@ -248,6 +252,13 @@ struct kitls_uring_stats {
      *  the socket, so that the peer gets the alert and not a TCP reset.
      *  EV_CLOSED follows the lingering close. */
     unsigned lingering;
+    /** Receives select a buffer from the driver's provided buffer ring
+     *  (Linux 5.19+), so that a connection waiting for data holds none:
+     *  1 in use; 0 off (KITLS_URING_F_NO_BUF_RING); -errno the kernel
+     *  refused the ring and every connection keeps its receive buffer. */
+    int rx_buf_ring;
+    unsigned rx_bufs;   /**< buffers in that ring now (it grows when it runs short) */
+    uint64_t rx_nobufs; /**< receives that found the ring empty (posted again) */
 };
 KITLS_API void kitls_uring_get_stats(const kitls_uring *u, struct kitls_uring_stats *st);
 

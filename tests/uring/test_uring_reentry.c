@@ -85,6 +85,7 @@ struct op {
     unsigned poll;
     int fd_in; /* splice */
     uint64_t off, off_in;
+    unsigned sel; /* IOSQE_BUFFER_SELECT: the driver's provided buffer ring */
     int live;
 };
 
@@ -102,6 +103,8 @@ struct t {
     int hold_splice; /* splices into a socket stay in flight */
     int eio_once;    /* the next kTLS plain recv fails with EIO (a control record "next") */
     int lfd;         /* the listener's socket (never listening: the fake ring accepts) */
+    uint16_t bhead;  /* the "kernel's" head in the driver's buffer ring */
+    unsigned cflags; /* flags of the next completion */
 };
 
 /* ---- the fake ring ---- */
@@ -140,7 +143,10 @@ static void collect(struct t *t)
                          .fd_in = e->splice_fd_in,
                          .off = e->off,
                          .off_in = e->splice_off_in,
+                         .sel = (e->flags & IOSQE_BUFFER_SELECT) != 0,
                          .live = 1};
+        if (o->sel)
+            ck_assert_uint_eq(e->buf_group, URING_RXB_BGID(t->u));
     }
 }
 
@@ -149,7 +155,8 @@ static void complete(struct t *t, struct op *o, int res)
     o->live = 0;
     if (getenv("FR_DEBUG"))
         fprintf(stderr, "op %u conn %u -> %d\n", o->opcode, KITLS_URING_UD_SLOT(o->ud), res);
-    struct io_uring_cqe cqe = {.user_data = o->ud, .res = res};
+    struct io_uring_cqe cqe = {.user_data = o->ud, .res = res, .flags = t->cflags};
+    t->cflags = 0;
     ck_assert_int_eq(kitls_uring_handle_cqe(t->u, &cqe), 1);
     collect(t);
 }
@@ -267,13 +274,40 @@ static int ring_step(struct t *t)
             ck_assert_ptr_nonnull(c);
             ck_assert_ptr_nonnull(s);
             ssize_t r;
+            /* A buffer from the driver's ring, as the kernel would take it
+             * when data (or the end) is there; none left: -ENOBUFS. */
+            struct io_uring_buf *rb = NULL;
+            uint64_t a = o->addr;
+            unsigned l = o->len;
+            struct iovec sel_iov;
+            struct msghdr sel_msg;
+            if (o->sel) {
+                struct io_uring_buf_ring *br = t->u->rxb.br;
+                ck_assert_ptr_nonnull(br);
+                if (t->bhead == io_uring_smp_load_acquire(&br->tail)) {
+                    complete(t, o, -ENOBUFS);
+                    progress = 1;
+                    continue;
+                }
+                rb = &br->bufs[t->bhead & (t->u->rxb.entries - 1)];
+                sel_iov = (struct iovec){(void *)(uintptr_t)rb->addr, rb->len};
+                if (o->opcode == IORING_OP_RECVMSG) {
+                    sel_msg = *(struct msghdr *)(uintptr_t)a;
+                    sel_msg.msg_iov = &sel_iov;
+                    sel_msg.msg_iovlen = 1;
+                    a = (uint64_t)(uintptr_t)&sel_msg;
+                } else {
+                    a = (uint64_t)rb->addr;
+                    l = rb->len < l ? rb->len : l;
+                }
+            }
             if ((kitls_ktls_is_offloaded(c->ktls, KITLS_DIR_RX) == 1) &&
                 o->opcode == IORING_OP_RECV && t->eio_once && s->fk.in.len > s->fk.in.off) {
                 t->eio_once = 0;
                 r = -EIO;
             } else if ((kitls_ktls_is_offloaded(c->ktls, KITLS_DIR_RX) == 1)) {
-                struct msghdr *m = (struct msghdr *)(uintptr_t)o->addr, plain;
-                struct iovec iov = {(void *)(uintptr_t)o->addr, o->len};
+                struct msghdr *m = (struct msghdr *)(uintptr_t)a, plain;
+                struct iovec iov = {(void *)(uintptr_t)a, l};
                 if (o->opcode == IORING_OP_RECV) {
                     plain = (struct msghdr){.msg_iov = &iov, .msg_iovlen = 1};
                     m = &plain;
@@ -281,14 +315,18 @@ static int ring_step(struct t *t)
                 r = s->ops.recvmsg(s->ops.ctx, FK_FD, m, 0);
             } else {
                 struct fk_buf *b = &s->fk.in;
-                size_t n = b->len - b->off < o->len ? b->len - b->off : o->len;
+                size_t n = b->len - b->off < l ? b->len - b->off : l;
                 if (n) /* b->p is NULL before the first byte */
-                    memcpy((void *)(uintptr_t)o->addr, b->p + b->off, n);
+                    memcpy((void *)(uintptr_t)a, b->p + b->off, n);
                 b->off += n;
                 r = n ? (ssize_t)n : s->peer_fin ? 0 : -EAGAIN;
             }
             if (r == -EAGAIN)
-                continue; /* stays in flight */
+                continue;       /* stays in flight */
+            if (rb && r >= 0) { /* the end takes a buffer too, as in the kernel */
+                t->cflags = IORING_CQE_F_BUFFER | (unsigned)rb->bid << IORING_CQE_BUFFER_SHIFT;
+                t->bhead++;
+            }
             complete(t, o, (int)r);
             break;
         }
@@ -417,6 +455,9 @@ static void side_connect(struct t *t, int i)
     collect(t);
 }
 
+/* kitls_uring_params.flags and .max_conns (0: 8) of the next t_open() */
+static unsigned t_flags, t_max_conns;
+
 static void t_open(struct t *t, int ktls)
 {
     memset(t, 0, sizeof(*t));
@@ -424,7 +465,9 @@ static void t_open(struct t *t, int ktls)
     t->scfg = tu_server_config(TU_P256);
     t->ccfg = tu_client_config();
     ck_assert_int_eq(io_uring_queue_init(4096, &t->ring, 0), 0);
-    struct kitls_uring_params p = {.max_conns = 8, .ktls = ktls ? KITLS_URING_KTLS_BOTH : 0};
+    struct kitls_uring_params p = {.max_conns = t_max_conns ? t_max_conns : 8,
+                                   .ktls = ktls ? KITLS_URING_KTLS_BOTH : 0,
+                                   .flags = t_flags};
     ck_assert_int_eq(kitls_uring_new(&t->u, &t->ring, &p, on_event, t), 0);
     /* server connections come through the listener (its accept stays in
      * flight until side_open() completes it) */
@@ -743,6 +786,100 @@ END_TEST
  * cuts it short, 1 kitls_uring_free() with the receive still in flight,
  * 2 kitls_uring_abort() from the other connection's EV_DATA callback.
  * Each connection reports EV_CLOSED once (ASan: freed once). */
+/* The provided buffer ring (uring/rxbuf.c), _i bit 0: kTLS.  An idle
+ * connection's receive selects from the ring (no buffer of its own); the
+ * "kernel" then lends every buffer elsewhere: the receive fails with
+ * -ENOBUFS, the connection polls for data holding nothing, fails again
+ * with data waiting, the ring grows (once in the round) and the receive
+ * is posted again after the round (kitls_uring_flush()): the data arrives
+ * whole.  Then, with kTLS, data that comes while the application paused
+ * receiving stays in its ring buffer (held) until resumed, and an abort
+ * while it is held gives it back. */
+START_TEST(bufring_empty_and_held)
+{
+    struct t t;
+    t_max_conns = 256; /* room to grow: one buffer per connection at most */
+    t_open(&t, _i & 1);
+    t_max_conns = 0;
+    t.ev = -1;
+    side_open(&t, 0);
+    side_open(&t, 1);
+    settle(&t);
+    struct side *s = &t.s[0];
+    kitls_uring *u = t.u;
+    ck_assert_int_eq(u->st.rx_buf_ring, 1);
+    ck_assert_uint_eq(u->rxb.count, URING_RXB_FIRST);
+    ck_assert(s->c->busy & BUSY(KITLS_URING_OP_RECV));
+    ck_assert(s->c->rx_sel);
+    ck_assert_uint_eq(s->c->rx_kmsg, (unsigned)(_i & 1));
+    ck_assert_uint_eq(s->c->rxb_len, 0);
+    peer_write(&t, 0, "first");
+    ck_assert_uint_eq(s->rx_len, 5);
+
+    t.bhead = io_uring_smp_load_acquire(&u->rxb.br->tail); /* all lent out */
+    peer_write(&t, 0, "second");
+    /* both connections: -ENOBUFS, poll, -ENOBUFS again; the first to
+     * fail twice grows the ring, the other may then take a buffer */
+    ck_assert_uint_ge(u->st.rx_nobufs, 3);
+    ck_assert_uint_eq(u->rxb.count, 2 * URING_RXB_FIRST);
+    ck_assert_uint_eq(u->st.rx_bufs, 2 * URING_RXB_FIRST);
+    ck_assert(t.s[0].c->deferred || t.s[1].c->deferred);
+    (void)kitls_uring_flush(u);
+    settle(&t);
+    ck_assert_uint_eq(s->rx_len, 11);
+    ck_assert(memcmp(s->rx, "firstsecond", 11) == 0);
+    ck_assert_uint_eq(s->c->rx_waitbuf, 0);
+    ck_assert_uint_eq(s->c->rx_defer, 0);
+    ck_assert(t.s[1].c->rx_sel && !t.s[1].c->rx_defer); /* posted again, after the round */
+
+    if (_i & 1) {
+        /* paused while the receive is in flight: the record stays in
+         * its buffer until resumed */
+        kitls_uring_pause_recv(s->c, 1);
+        peer_write(&t, 0, "third");
+        ck_assert_uint_eq(s->rx_len, 11);
+        ck_assert_uint_eq(u->rxb.held, 1);
+        ck_assert_uint_eq(s->c->rxb_len, 5);
+        kitls_uring_pause_recv(s->c, 0);
+        settle(&t);
+        ck_assert_uint_eq(s->rx_len, 16);
+        ck_assert_uint_eq(u->rxb.held, 0);
+        kitls_uring_pause_recv(s->c, 1);
+        peer_write(&t, 0, "lost");
+        ck_assert_uint_eq(u->rxb.held, 1);
+        kitls_uring_abort(s->c);
+        settle(&t);
+        ck_assert_uint_eq(u->rxb.held, 0);
+        ck_assert_int_eq(s->closed_reason, -ECANCELED);
+    }
+    t_close(&t);
+}
+END_TEST
+
+/* KITLS_URING_F_NO_BUF_RING (what a kernel before 5.19 gets): no receive
+ * selects a buffer; data flows as before. */
+START_TEST(bufring_off)
+{
+    struct t t;
+    t_flags = KITLS_URING_F_NO_BUF_RING;
+    t_open(&t, _i);
+    t_flags = 0;
+    t.ev = -1;
+    side_open(&t, 0);
+    side_open(&t, 1);
+    settle(&t);
+    ck_assert_int_eq(t.u->st.rx_buf_ring, 0);
+    ck_assert_ptr_null(t.u->rxb.br);
+    ck_assert(!t.s[0].c->rx_sel);
+    peer_write(&t, 0, "plain");
+    ck_assert_uint_eq(t.s[0].rx_len, 5);
+    for (int i = 0; i < t.n_ops; i++)
+        ck_assert(!t.ops[i].sel);
+    ck_assert_uint_eq(t.bhead, 0);
+    t_close(&t);
+}
+END_TEST
+
 START_TEST(linger_cut_short)
 {
     struct t t;
@@ -802,6 +939,8 @@ int main(void)
     tcase_add_test(tc, ktls_control_was_data);
     tcase_add_loop_test(tc, ktls_close_notify_behind_finished, 0, 2);
     tcase_add_loop_test(tc, linger_cut_short, 0, 3);
+    tcase_add_loop_test(tc, bufring_empty_and_held, 0, 2);
+    tcase_add_loop_test(tc, bufring_off, 0, 2);
     suite_add_tcase(s, tc);
     TCase *real = tcase_create("real-ring");
     tcase_set_timeout(real, 600);
