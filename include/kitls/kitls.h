@@ -245,6 +245,56 @@ typedef struct kitls_config kitls_config;
 typedef struct kitls_conn kitls_conn;
 
 /* ------------------------------------------------------------------ */
+/* Memory                                                              */
+/* ------------------------------------------------------------------ */
+
+/** Defined when kitls_set_allocator() exists. */
+#define KITLS_HAVE_ALLOCATOR 1
+
+/**
+ * The allocator kitls uses for every allocation of its own: configs,
+ * connections, record buffers, sessions, the kTLS (libkitls-ktls) and
+ * io_uring (libkitls-uring) objects.  Each function receives `user`.
+ * realloc_fn is never called with a NULL pointer or a size of 0 and
+ * free_fn never with NULL.  The functions are called from whatever thread
+ * uses kitls, so they must be thread-safe if kitls is used from several.
+ *
+ * Not covered: libcrypto's own allocations (key, cipher and digest
+ * contexts, parsed certificates), about 90% of a handshake's allocation
+ * calls.  Routing them is the application's business, with libcrypto's
+ * CRYPTO_set_mem_functions(), which likewise must come first.
+ */
+typedef struct kitls_allocator {
+    void *(*malloc_fn)(size_t size, void *user);
+    void *(*realloc_fn)(void *ptr, size_t size, void *user);
+    void (*free_fn)(void *ptr, void *user);
+    void *user;
+} kitls_allocator;
+
+/**
+ * Install the process-wide allocator (it is copied); NULL restores libc's
+ * malloc, realloc and free.  Call it first, before any other kitls call
+ * and before other threads may use kitls: the allocator is read without a
+ * lock.  While any block kitls allocated is alive (a config, connection,
+ * session, ...) it returns KITLS_E_STATE and changes nothing, since every
+ * block must go back to the allocator that gave it.  KITLS_E_INVALID_ARG
+ * if one of the three functions is NULL.
+ */
+KITLS_API KITLS_WUR int kitls_set_allocator(const kitls_allocator *a);
+/** Blocks kitls allocated and has not freed yet (0 once every object is
+ *  freed; a leak check for tests and benchmarks). */
+KITLS_API size_t kitls_alloc_live(void);
+/** Allocate, reallocate and free through the installed allocator.  For
+ *  kitls's companion libraries (kTLS, io_uring); an application never
+ *  needs them, since kitls never hands it memory to free. */
+KITLS_API void *kitls_malloc(size_t n);
+KITLS_API void *kitls_calloc(size_t n, size_t size);
+KITLS_API void *kitls_realloc(void *p, size_t n);
+KITLS_API void kitls_free(void *p);
+/** A copy of a NUL-terminated string, through the installed allocator. */
+KITLS_API char *kitls_strdup(const char *s);
+
+/* ------------------------------------------------------------------ */
 /* Configuration                                                       */
 /* ------------------------------------------------------------------ */
 
