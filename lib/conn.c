@@ -14,16 +14,16 @@ kitls_conn *kitls_conn_new(kitls_config *cfg)
 {
     if (!cfg)
         return NULL;
-    kitls_conn *c = calloc(1, sizeof(*c));
+    kitls_conn *c = kitls_calloc(1, sizeof(*c));
     if (!c)
         return NULL;
-    if (!(c->hs = calloc(1, sizeof(*c->hs)))) {
-        free(c);
+    if (!(c->hs = kitls_calloc(1, sizeof(*c->hs)))) {
+        kitls_free(c);
         return NULL;
     }
     if (kitls_config_freeze(cfg)) {
-        free(c->hs);
-        free(c);
+        kitls_free(c->hs);
+        kitls_free(c);
         return NULL;
     }
     c->cfg = kitls_config_up_ref(cfg);
@@ -40,7 +40,7 @@ static void conn_drop_handshake(kitls_conn *c)
         for (size_t i = 0; i < c->hs->n_kex; i++)
             EVP_PKEY_free(c->hs->kex[i]);
         OPENSSL_cleanse(c->hs, sizeof(*c->hs)); /* secrets, randoms */
-        free(c->hs);
+        kitls_free(c->hs);
         c->hs = NULL;
     }
     kitls_th_free(&c->th);
@@ -48,9 +48,9 @@ static void conn_drop_handshake(kitls_conn *c)
     /* exp_master and early.exp stay: exporters work for the connection's life. */
     /* A server keeps res_master to issue tickets later; a client to turn
      * tickets into sessions. */
-    free(c->ext.cookie);
+    kitls_free(c->ext.cookie);
     c->ext.cookie = NULL;
-    free(c->cr_ctx);
+    kitls_free(c->cr_ctx);
     c->cr_ctx = NULL;
     wr_free(&c->hs_out);
 }
@@ -65,26 +65,26 @@ void kitls_conn_free(kitls_conn *c)
     kitls_offload_free(c->offload);
     if (c->in) {
         OPENSSL_cleanse(c->in, c->in_cap);
-        free(c->in);
+        kitls_free(c->in);
     }
     wr_free(&c->out);
     wr_free(&c->hs_in);
-    free(c->ext.sni);
-    free(c->ext.alpn);
-    free(c->verify_detail);
+    kitls_free(c->ext.sni);
+    kitls_free(c->ext.alpn);
+    kitls_free(c->verify_detail);
     kitls_session_free(c->res.session);
     kitls_early_free(c);
     kitls_session_free(c->res.new_session);
     X509_free(c->peer.leaf);
     kitls_der_free(c->peer.cert);
-    free(c->ocsp.resp);
-    free(c->ocsp.sct_list);
-    free(c->ext.peer_alpn);
-    free(c->ext.peer_cas);
+    kitls_free(c->ocsp.resp);
+    kitls_free(c->ocsp.sct_list);
+    kitls_free(c->ext.peer_alpn);
+    kitls_free(c->ext.peer_cas);
     EVP_PKEY_free(c->peer.key);
     kitls_config_free(c->cfg);
     OPENSSL_cleanse(c, sizeof(*c));
-    free(c);
+    kitls_free(c);
 }
 
 void kitls_hs_done(kitls_conn *c)
@@ -111,10 +111,10 @@ int kitls_conn_set_server_name(kitls_conn *c, const char *name)
     size_t n = strlen(name);
     if (n == 0 || n > 253)
         return KITLS_E_INVALID_ARG;
-    char *s = strdup(name);
+    char *s = kitls_strdup(name);
     if (!s)
         return KITLS_E_NOMEM;
-    free(c->ext.sni);
+    kitls_free(c->ext.sni);
     c->ext.sni = s;
     c->ext.sni_is_ip = kitls_name_is_ip(name);
     return 0;
@@ -248,7 +248,7 @@ void kitls_conn_release_buffers(kitls_conn *c)
         wr_free(&c->out), c->out_off = 0;
     if (c->in && !c->app_len && c->in_start == c->in_len) {
         OPENSSL_cleanse(c->in, c->in_cap); /* compaction may leave bytes past in_len */
-        free(c->in);
+        kitls_free(c->in);
         c->in = NULL;
         c->in_cap = c->in_len = c->in_start = 0;
     }
@@ -300,14 +300,14 @@ static int in_make_room(kitls_conn *c, size_t want)
     size_t ncap = c->in_cap ? c->in_cap : KITLS_REC_HDR + KITLS_MAX_CIPHERTEXT;
     while (ncap - c->in_len < want)
         ncap *= 2;
-    uint8_t *nb = malloc(ncap);
+    uint8_t *nb = kitls_malloc(ncap);
     if (!nb)
         return KITLS_E_NOMEM;
     if (c->in_len)
         memcpy(nb, c->in, c->in_len);
     if (c->in) {
         OPENSSL_cleanse(c->in, c->in_cap);
-        free(c->in);
+        kitls_free(c->in);
     }
     c->in = nb;
     c->in_cap = ncap;

@@ -83,7 +83,7 @@ int kitls_offload_get(kitls_conn *c, kitls_offload **out)
     if (!c->established)
         return KITLS_E_STATE;
     if (!c->offload) {
-        if (!(c->offload = calloc(1, sizeof(*c->offload))))
+        if (!(c->offload = kitls_calloc(1, sizeof(*c->offload))))
             return KITLS_E_NOMEM;
         c->offload->c = c;
     }
@@ -93,7 +93,7 @@ int kitls_offload_get(kitls_conn *c, kitls_offload **out)
 
 void kitls_offload_free(struct kitls_offload *o)
 {
-    free(o);
+    kitls_free(o);
 }
 
 static struct kitls_rec_dir *dir_of(kitls_conn *c, enum kitls_dir dir)
@@ -146,7 +146,7 @@ int kitls_offload_start(kitls_offload *o, enum kitls_dir dir)
     if (dir == KITLS_DIR_RX && c->in) {
         /* The receive buffer is the kernel's now. */
         OPENSSL_cleanse(c->in, c->in_cap);
-        free(c->in);
+        kitls_free(c->in);
         c->in = NULL;
         c->in_cap = c->in_len = c->in_start = 0;
     }
