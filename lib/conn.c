@@ -276,6 +276,8 @@ static int open_record(kitls_conn *c, uint8_t *rec, size_t rec_off, size_t len)
     size_t n = len > KITLS_TAG_LEN ? len - KITLS_TAG_LEN : 0; /* inner plaintext */
     uint8_t *dst = NULL, type;
     size_t k = 0, plen;
+    /* Into the reader's buffer when it holds the content (the type byte
+     * may stay in place: a second AEAD call, still cheaper than a copy). */
     if (c->rd_buf && !c->app_len && c->rd_len + 1 >= n) {
         dst = c->rd_buf;
         k = c->rd_len < n ? c->rd_len : n;

@@ -11,9 +11,71 @@
  * buffers until it ends: its flights come in several steps.
  */
 #include <openssl/crypto.h>
+#include <pthread.h>
 #include <string.h>
 
 #include "conn.h"
+
+/* ---- a per-thread spare of record-sized buffers ----
+ * Freeing a buffer after each record and allocating it for the next would
+ * cost a malloc/free pair per record (6% of a 1 KiB record's
+ * instructions); each thread keeps up to two free ones instead (one per
+ * direction of a pair in flight), reported and freed by
+ * kitls_buffer_cache_bytes() / kitls_buffer_cache_flush() and at thread
+ * exit. */
+#define RECBUF (KITLS_REC_HDR + KITLS_MAX_CIPHERTEXT)
+#define SPARES 2
+static __thread uint8_t *spare[SPARES];
+static __thread size_t nspare;
+static __thread int spare_armed; /* the thread-exit destructor is set */
+static pthread_key_t spare_key;
+static pthread_once_t spare_once = PTHREAD_ONCE_INIT;
+static int spare_key_ok;
+
+static void spare_exit(void *unused)
+{
+    (void)unused;
+    kitls_buffer_cache_flush();
+}
+
+static void spare_init(void)
+{
+    spare_key_ok = pthread_key_create(&spare_key, spare_exit) == 0;
+}
+
+size_t kitls_buffer_cache_bytes(void)
+{
+    return nspare * RECBUF;
+}
+
+void kitls_buffer_cache_flush(void)
+{
+    while (nspare)
+        kitls_free(spare[--nspare]);
+}
+
+static uint8_t *buf_get(size_t n)
+{
+    if (n == RECBUF && nspare)
+        return spare[--nspare];
+    return kitls_malloc(n);
+}
+
+/* p holds nothing secret any more (the caller wiped it). */
+static void buf_put(uint8_t *p, size_t n)
+{
+    if (n == RECBUF && nspare < SPARES) {
+        if (!spare_armed) {
+            pthread_once(&spare_once, spare_init);
+            spare_armed = spare_key_ok && pthread_setspecific(spare_key, &spare_armed) == 0;
+        }
+        if (spare_armed) {
+            spare[nspare++] = p;
+            return;
+        }
+    }
+    kitls_free(p);
+}
 
 /* ---- output ---- */
 
@@ -29,7 +91,8 @@ size_t kitls_conn_out_peek(kitls_conn *c, const uint8_t **buf)
  * records): no wipe needed. */
 static void out_drop(kitls_conn *c)
 {
-    kitls_free(c->out.buf);
+    if (c->out.buf)
+        buf_put(c->out.buf, c->out.cap);
     c->out.buf = NULL;
     c->out.len = c->out.cap = 0;
     c->out.err = 0;
@@ -47,12 +110,14 @@ int kitls_conn_out_room(kitls_conn *c, size_t need)
 {
     if (c->out.cap - c->out.len >= need)
         return 0;
-    /* Empty: exactly what this write needs, rather than 256 bytes
-     * doubled up to twice the size. */
-    if (!c->out.buf) {
-        if (!(c->out.buf = kitls_malloc(need)))
+    /* Empty and established: one record buffer (reused, see buf_get), or
+     * exactly what this write needs, rather than 256 bytes doubled up to
+     * twice the size.  A handshake keeps its small, growing buffer. */
+    if (!c->out.buf && c->established) {
+        size_t n = need <= RECBUF ? RECBUF : need;
+        if (!(c->out.buf = buf_get(n)))
             return KITLS_E_NOMEM;
-        c->out.cap = need;
+        c->out.cap = n;
         return 0;
     }
     return wr_reserve(&c->out, need) ? KITLS_E_NOMEM : 0;
@@ -76,7 +141,7 @@ void kitls_conn_in_drop(kitls_conn *c)
      * moves bytes down); records decrypted into the reader's buffer
      * leave none. */
     OPENSSL_cleanse(c->in, c->in_dirty < c->in_cap ? c->in_dirty : c->in_cap);
-    kitls_free(c->in);
+    buf_put(c->in, c->in_cap);
     c->in = NULL;
     c->in_cap = c->in_len = c->in_start = c->in_dirty = 0;
 }
@@ -145,17 +210,17 @@ static int in_make_room(kitls_conn *c, size_t want)
     }
     if (c->in_cap - c->in_len >= want)
         return 0;
-    size_t ncap = c->in_cap ? c->in_cap : KITLS_REC_HDR + KITLS_MAX_CIPHERTEXT;
+    size_t ncap = c->in_cap ? c->in_cap : RECBUF;
     while (ncap - c->in_len < want)
         ncap *= 2;
-    uint8_t *nb = kitls_malloc(ncap);
+    uint8_t *nb = buf_get(ncap);
     if (!nb)
         return KITLS_E_NOMEM;
     if (c->in_len)
         memcpy(nb, c->in, c->in_len);
     if (c->in) {
         OPENSSL_cleanse(c->in, c->in_cap);
-        kitls_free(c->in);
+        buf_put(c->in, c->in_cap);
     }
     c->in = nb;
     c->in_cap = ncap;

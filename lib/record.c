@@ -105,12 +105,19 @@ int kitls_rec_seal_from(struct kitls_rec_dir *d, uint8_t *rec, const uint8_t *sr
     rec[3] = (uint8_t)(total >> 8);
     rec[4] = (uint8_t)total;
     rec_nonce(d, nonce);
+    /* A short record is cheaper to copy than to seal in two calls. */
+    if (len <= 2048 && src != pt) {
+        if (len)
+            memcpy(pt, src, len);
+        src = pt;
+    }
     /* The AEAD streams: the data (in or out of place), then the content
      * type and padding already in the record, in place. */
     if (!EVP_CipherInit_ex2(d->ctx, NULL, NULL, nonce, 1, NULL) ||
         !EVP_CipherUpdate(d->ctx, NULL, &outl, rec, KITLS_REC_HDR) ||
-        (len && !EVP_CipherUpdate(d->ctx, pt, &outl, src, (int)len)) ||
-        !EVP_CipherUpdate(d->ctx, pt + len, &tail, pt + len, (int)(1 + pad)) ||
+        (src == pt && !EVP_CipherUpdate(d->ctx, pt, &outl, pt, (int)inner)) ||
+        (src != pt && (!EVP_CipherUpdate(d->ctx, pt, &outl, src, (int)len) ||
+                       !EVP_CipherUpdate(d->ctx, pt + len, &tail, pt + len, (int)(1 + pad)))) ||
         !EVP_CipherFinal_ex(d->ctx, pt + inner, &outl) ||
         !EVP_CIPHER_CTX_ctrl(d->ctx, EVP_CTRL_AEAD_GET_TAG, KITLS_TAG_LEN, pt + inner))
         return KITLS_E_CRYPTO;

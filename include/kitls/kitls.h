@@ -603,6 +603,16 @@ KITLS_API KITLS_WUR int kitls_conn_write(kitls_conn *c, const uint8_t *buf, size
  * handshaking.  Nothing pending is lost.
  */
 KITLS_API void kitls_conn_release_buffers(kitls_conn *c);
+/**
+ * Freed record buffers of 16645 bytes are not given back at once: each
+ * thread keeps up to two for the next records (a malloc/free pair per
+ * record otherwise).  kitls_buffer_cache_bytes() is what the calling
+ * thread keeps (0, 16645 or 33290); kitls_buffer_cache_flush() frees it
+ * (also done when the thread exits).  Kept buffers count in
+ * kitls_alloc_live(): flush before kitls_set_allocator().
+ */
+KITLS_API size_t kitls_buffer_cache_bytes(void);
+KITLS_API void kitls_buffer_cache_flush(void);
 /** Queue a close_notify alert.  Further writes fail with KITLS_E_STATE. */
 KITLS_API KITLS_WUR int kitls_conn_close(kitls_conn *c);
 /**

@@ -5,6 +5,7 @@
  * allocator hooks (kitls_alloc_live).
  */
 #include <check.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,12 +56,16 @@ static void send_read(kitls_conn *from, kitls_conn *to, size_t n, size_t rlen)
     ck_assert(!memcmp(got, data, n));
 }
 
-/* Blocks held by the pair while nothing is in flight. */
+/* Blocks held by the pair while nothing is in flight (the thread's spare
+ * buffers are not the pair's). */
 static size_t quiet_blocks(kitls_conn *c, kitls_conn *s)
 {
     const uint8_t *p;
     ck_assert_uint_eq(kitls_conn_out_peek(c, &p), 0);
     ck_assert_uint_eq(kitls_conn_out_peek(s, &p), 0);
+    ck_assert_uint_le(kitls_buffer_cache_bytes(), 2 * 16645);
+    kitls_buffer_cache_flush();
+    ck_assert_uint_eq(kitls_buffer_cache_bytes(), 0);
     return kitls_alloc_live();
 }
 
@@ -72,11 +77,21 @@ START_TEST(buffers_go_when_empty_and_come_back)
     /* Output waits in a buffer of its own until taken. */
     ck_assert_int_eq(kitls_conn_write(c, data, 100), 100);
     ck_assert_uint_eq(kitls_alloc_live(), idle + 1);
-    /* Moved and read: no buffer left on either side. */
+    /* Moved: s's input took a new buffer, c's went to the thread's spares. */
     tu_move(c, s);
-    ck_assert_uint_eq(kitls_alloc_live(), idle + 1); /* now in s's input */
+    ck_assert_uint_eq(kitls_buffer_cache_bytes(), 16645);
+    ck_assert_uint_eq(kitls_alloc_live(), idle + 2);
+    /* Read: no buffer left on either side, two spares kept. */
     ck_assert_int_eq(kitls_conn_read(s, got, sizeof(got)), 100);
     ck_assert(!memcmp(got, data, 100));
+    ck_assert_uint_eq(kitls_buffer_cache_bytes(), 2 * 16645);
+    ck_assert_uint_eq(kitls_alloc_live(), idle + 2);
+    /* The next write reuses a spare. */
+    ck_assert_int_eq(kitls_conn_write(s, data, 100), 100);
+    ck_assert_uint_eq(kitls_buffer_cache_bytes(), 16645);
+    ck_assert_uint_eq(kitls_alloc_live(), idle + 2);
+    tu_move(s, c);
+    ck_assert_int_eq(kitls_conn_read(c, got, sizeof(got)), 100);
     ck_assert_uint_eq(quiet_blocks(c, s), idle);
     /* ...and they come back on demand, many times, both ways. */
     for (int i = 0; i < 3; i++) {
@@ -261,6 +276,31 @@ START_TEST(key_update_into_reader_buffer)
 }
 END_TEST
 
+static void *thread_traffic(void *arg)
+{
+    kitls_conn **p = arg;
+    send_read(p[0], p[1], 40000, sizeof(got));
+    send_read(p[1], p[0], 100, sizeof(got));
+    ck_assert_uint_eq(kitls_buffer_cache_bytes(), 2 * 16645);
+    return NULL;
+}
+
+/* The spares are bounded, and freed when their thread exits. */
+START_TEST(spares_bounded_and_freed_at_thread_exit)
+{
+    kitls_conn *p[2];
+    pair(&p[0], &p[1]);
+    size_t idle = quiet_blocks(p[0], p[1]);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, thread_traffic, p), 0);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_uint_eq(kitls_alloc_live(), idle);
+    ck_assert_uint_eq(kitls_buffer_cache_bytes(), 0); /* not this thread's */
+    kitls_conn_free(p[0]);
+    kitls_conn_free(p[1]);
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("buffers");
@@ -275,6 +315,7 @@ int main(void)
     tcase_add_test(tc, read_sizes);
     tcase_add_test(tc, forged_record_leaves_no_plaintext);
     tcase_add_test(tc, key_update_into_reader_buffer);
+    tcase_add_test(tc, spares_bounded_and_freed_at_thread_exit);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);
