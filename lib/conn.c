@@ -292,8 +292,11 @@ static int open_record(kitls_conn *c, uint8_t *rec, size_t rec_off, size_t len)
         OPENSSL_cleanse(rec + KITLS_REC_HDR + k, n - k);
     else if (!dst && end > c->in_dirty)
         c->in_dirty = end;
-    if (ret)
+    if (ret) {
+        if (dst) /* authenticated but refused (e.g. all padding): not data */
+            OPENSSL_cleanse(dst, k);
         return ret;
+    }
     kitls_early_skip_end(c);
     if (!dst)
         return type == CT_CCS ? KITLS_E_UNEXPECTED_MESSAGE
