@@ -185,7 +185,7 @@ void ktls_io_free(kitls_ktls *k)
     if (!k->io)
         return;
     OPENSSL_cleanse(k->io, sizeof(*k->io));
-    free(k->io);
+    kitls_free(k->io);
     k->io = NULL;
 }
 
@@ -227,7 +227,7 @@ int ktls_rx_kernel_recv_buf(kitls_ktls *k, uint8_t **buf, size_t *cap, struct ms
      * the user row never reports one). */
     if (k->tx->ctrl_pending(k) == 2)
         return 1;
-    if (!k->io && !(k->io = calloc(1, sizeof(*k->io))))
+    if (!k->io && !(k->io = kitls_calloc(1, sizeof(*k->io))))
         return KITLS_E_NOMEM;
     struct ktls_io *io = k->io;
     io->len = io->off = 0;

@@ -417,7 +417,7 @@ ssize_t ktls_pend_take(kitls_ktls *k, void *buf, size_t len)
     k->pend_off += n;
     if (k->pend_off == k->pend_len) {
         OPENSSL_cleanse(k->pend, k->pend_len);
-        free(k->pend);
+        kitls_free(k->pend);
         k->pend = NULL;
         k->pend_len = k->pend_off = 0;
     }

@@ -219,7 +219,7 @@ int kitls_ktls_new(kitls_ktls **out, kitls_conn *c, int fd, const struct kitls_k
 {
     if (!out || !c || fd < 0)
         return KITLS_E_INVALID_ARG;
-    kitls_ktls *k = calloc(1, sizeof(*k));
+    kitls_ktls *k = kitls_calloc(1, sizeof(*k));
     if (!k)
         return KITLS_E_NOMEM;
     k->c = c;
@@ -241,12 +241,12 @@ void kitls_ktls_free(kitls_ktls *k)
         return;
     if (k->pend) {
         OPENSSL_cleanse(k->pend, k->pend_len);
-        free(k->pend);
+        kitls_free(k->pend);
     }
     ktls_rbuf_release(k);
     ktls_io_free(k);
     OPENSSL_cleanse(k, sizeof(*k));
-    free(k);
+    kitls_free(k);
 }
 
 int kitls_ktls_set_mode(kitls_ktls *k, unsigned mode)
@@ -367,7 +367,7 @@ int ktls_seq(kitls_ktls *k, enum kitls_dir dir, uint64_t *seq)
 uint8_t *ktls_rbuf(kitls_ktls *k)
 {
     if (!k->rbuf)
-        k->rbuf = malloc(KTLS_RBUF_LEN);
+        k->rbuf = kitls_malloc(KTLS_RBUF_LEN);
     return k->rbuf;
 }
 
@@ -375,7 +375,7 @@ void ktls_rbuf_release(kitls_ktls *k)
 {
     if (k->rbuf) {
         OPENSSL_cleanse(k->rbuf, KTLS_RBUF_LEN);
-        free(k->rbuf);
+        kitls_free(k->rbuf);
         k->rbuf = NULL;
     }
 }
@@ -383,7 +383,7 @@ void ktls_rbuf_release(kitls_ktls *k)
 /* Keep the plaintext the core decrypted before RX moves to the kernel. */
 int ktls_pend_add(kitls_ktls *k, const uint8_t *p, size_t n)
 {
-    uint8_t *nb = realloc(k->pend, k->pend_len + n);
+    uint8_t *nb = kitls_realloc(k->pend, k->pend_len + n);
     if (!nb)
         return KITLS_E_NOMEM;
     memcpy(nb + k->pend_len, p, n);

@@ -18,7 +18,7 @@ int wr_reserve(struct wr *w, size_t extra)
         }
         ncap *= 2;
     }
-    uint8_t *nb = malloc(ncap);
+    uint8_t *nb = kitls_malloc(ncap);
     if (!nb) {
         w->err = KITLS_E_NOMEM;
         return w->err;
@@ -29,7 +29,7 @@ int wr_reserve(struct wr *w, size_t extra)
         memcpy(nb, w->buf, w->len);
     if (w->buf) {
         OPENSSL_cleanse(w->buf, w->cap);
-        free(w->buf);
+        kitls_free(w->buf);
     }
     w->buf = nb;
     w->cap = ncap;
@@ -40,7 +40,7 @@ void wr_free(struct wr *w)
 {
     if (w->buf) {
         OPENSSL_cleanse(w->buf, w->cap);
-        free(w->buf);
+        kitls_free(w->buf);
     }
     w->buf = NULL;
     w->len = w->cap = 0;

@@ -16,7 +16,7 @@ kitls_config *kitls_config_new(enum kitls_role role)
 {
     if (kitls_alg_init())
         return NULL;
-    kitls_config *cfg = calloc(1, sizeof(*cfg));
+    kitls_config *cfg = kitls_calloc(1, sizeof(*cfg));
     if (!cfg)
         return NULL;
     cfg->refs = 1;
@@ -68,13 +68,13 @@ kitls_config *kitls_config_up_ref(kitls_config *cfg)
 static void cert_free(struct kitls_cert *c)
 {
     for (size_t i = 0; i < c->n; i++)
-        free(c->der[i]);
-    free(c->der);
-    free(c->der_len);
+        kitls_free(c->der[i]);
+    kitls_free(c->der);
+    kitls_free(c->der_len);
     EVP_PKEY_free(c->key);
     X509_free(c->leaf);
-    free(c->ocsp);
-    free(c->sct);
+    kitls_free(c->ocsp);
+    kitls_free(c->sct);
     memset(c, 0, sizeof(*c));
 }
 
@@ -85,15 +85,15 @@ void kitls_config_free(kitls_config *cfg)
     for (size_t i = 0; i < cfg->n_certs; i++)
         cert_free(&cfg->certs[i]);
     X509_STORE_free(cfg->store);
-    free(cfg->alpn);
-    free(cfg->sess_tag);
+    kitls_free(cfg->alpn);
+    kitls_free(cfg->sess_tag);
     pthread_rwlock_destroy(&cfg->ticket_lock);
     pthread_rwlock_destroy(&cfg->ocsp_lock);
     pthread_mutex_destroy(&cfg->freeze_lock);
     kitls_early_store_free(cfg->replay);
     kitls_cert_cache_free(cfg->cert_cache);
     OPENSSL_cleanse(cfg, sizeof(*cfg));
-    free(cfg);
+    kitls_free(cfg);
 }
 
 #define MUTABLE(cfg)                                                                               \
@@ -217,11 +217,11 @@ int kitls_config_set_session_context(kitls_config *cfg, const uint8_t *ctx, size
     if ((!ctx && len) || len > KITLS_MAX_SESSION_CONTEXT)
         return KITLS_E_INVALID_ARG;
     uint8_t *copy = NULL;
-    if (ctx && !(copy = malloc(len ? len : 1)))
+    if (ctx && !(copy = kitls_malloc(len ? len : 1)))
         return KITLS_E_NOMEM;
     if (len)
         memcpy(copy, ctx, len);
-    free(cfg->sess_tag);
+    kitls_free(cfg->sess_tag);
     cfg->sess_tag = copy;
     cfg->sess_tag_len = len;
     return 0;
@@ -248,10 +248,10 @@ int kitls_config_add_cert_pem(kitls_config *cfg, const char *chain_pem, size_t c
     while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
         uint8_t *der = NULL;
         int n = i2d_X509(x, &der);
-        void *nd = realloc(c.der, (c.n + 1) * sizeof(*c.der));
+        void *nd = kitls_realloc(c.der, (c.n + 1) * sizeof(*c.der));
         if (nd)
             c.der = nd;
-        void *nl = realloc(c.der_len, (c.n + 1) * sizeof(*c.der_len));
+        void *nl = kitls_realloc(c.der_len, (c.n + 1) * sizeof(*c.der_len));
         if (nl)
             c.der_len = nl;
         if (n <= 0 || !nd || !nl) {
@@ -259,8 +259,8 @@ int kitls_config_add_cert_pem(kitls_config *cfg, const char *chain_pem, size_t c
             X509_free(x);
             goto out;
         }
-        /* Keep our own heap copy so free() is uniform. */
-        c.der[c.n] = malloc((size_t)n);
+        /* Keep our own heap copy so kitls_free() is uniform. */
+        c.der[c.n] = kitls_malloc((size_t)n);
         if (!c.der[c.n]) {
             OPENSSL_free(der);
             X509_free(x);
@@ -301,15 +301,15 @@ static int read_file(const char *path, char **buf, size_t *len)
     if (!f)
         return KITLS_E_CONFIG;
     size_t cap = 4096, n = 0;
-    char *b = malloc(cap);
+    char *b = kitls_malloc(cap);
     while (b) {
         size_t r = fread(b + n, 1, cap - n, f);
         n += r;
         if (n < cap)
             break;
-        char *nb = cap < (64u << 20) ? realloc(b, cap * 2) : NULL;
+        char *nb = cap < (64u << 20) ? kitls_realloc(b, cap * 2) : NULL;
         if (!nb) {
-            free(b);
+            kitls_free(b);
             b = NULL;
             break;
         }
@@ -336,10 +336,10 @@ int kitls_config_add_cert_files(kitls_config *cfg, const char *chain_file, const
         ret = read_file(key_file, &k, &kl);
     if (!ret)
         ret = kitls_config_add_cert_pem(cfg, c, cl, k, kl);
-    free(c);
+    kitls_free(c);
     if (k) {
         OPENSSL_cleanse(k, kl);
-        free(k);
+        kitls_free(k);
     }
     return ret;
 }
@@ -431,7 +431,7 @@ int kitls_config_set_alpn(kitls_config *cfg, const char *const *protos, size_t n
     }
     if (total > 65535)
         return KITLS_E_INVALID_ARG;
-    uint8_t *w = n ? malloc(total) : NULL;
+    uint8_t *w = n ? kitls_malloc(total) : NULL;
     if (n && !w)
         return KITLS_E_NOMEM;
     size_t at = 0;
@@ -441,7 +441,7 @@ int kitls_config_set_alpn(kitls_config *cfg, const char *const *protos, size_t n
         memcpy(w + at, protos[i], l);
         at += l;
     }
-    free(cfg->alpn);
+    kitls_free(cfg->alpn);
     cfg->alpn = w;
     cfg->alpn_len = total;
     return 0;

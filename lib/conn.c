@@ -14,16 +14,16 @@ kitls_conn *kitls_conn_new(kitls_config *cfg)
 {
     if (!cfg)
         return NULL;
-    kitls_conn *c = calloc(1, sizeof(*c));
+    kitls_conn *c = kitls_calloc(1, sizeof(*c));
     if (!c)
         return NULL;
-    if (!(c->hs = calloc(1, sizeof(*c->hs)))) {
-        free(c);
+    if (!(c->hs = kitls_calloc(1, sizeof(*c->hs)))) {
+        kitls_free(c);
         return NULL;
     }
     if (kitls_config_freeze(cfg)) {
-        free(c->hs);
-        free(c);
+        kitls_free(c->hs);
+        kitls_free(c);
         return NULL;
     }
     c->cfg = kitls_config_up_ref(cfg);
@@ -40,7 +40,7 @@ static void conn_drop_handshake(kitls_conn *c)
         for (size_t i = 0; i < c->hs->n_kex; i++)
             EVP_PKEY_free(c->hs->kex[i]);
         OPENSSL_cleanse(c->hs, sizeof(*c->hs)); /* secrets, randoms */
-        free(c->hs);
+        kitls_free(c->hs);
         c->hs = NULL;
     }
     kitls_th_free(&c->th);
@@ -48,9 +48,9 @@ static void conn_drop_handshake(kitls_conn *c)
     /* exp_master and early.exp stay: exporters work for the connection's life. */
     /* A server keeps res_master to issue tickets later; a client to turn
      * tickets into sessions. */
-    free(c->ext.cookie);
+    kitls_free(c->ext.cookie);
     c->ext.cookie = NULL;
-    free(c->cr_ctx);
+    kitls_free(c->cr_ctx);
     c->cr_ctx = NULL;
     wr_free(&c->hs_out);
 }
@@ -65,26 +65,26 @@ void kitls_conn_free(kitls_conn *c)
     kitls_offload_free(c->offload);
     if (c->in) {
         OPENSSL_cleanse(c->in, c->in_cap);
-        free(c->in);
+        kitls_free(c->in);
     }
     wr_free(&c->out);
     wr_free(&c->hs_in);
-    free(c->ext.sni);
-    free(c->ext.alpn);
-    free(c->verify_detail);
+    kitls_free(c->ext.sni);
+    kitls_free(c->ext.alpn);
+    kitls_free(c->verify_detail);
     kitls_session_free(c->res.session);
     kitls_early_free(c);
     kitls_session_free(c->res.new_session);
     X509_free(c->peer.leaf);
     kitls_der_free(c->peer.cert);
-    free(c->ocsp.resp);
-    free(c->ocsp.sct_list);
-    free(c->ext.peer_alpn);
-    free(c->ext.peer_cas);
+    kitls_free(c->ocsp.resp);
+    kitls_free(c->ocsp.sct_list);
+    kitls_free(c->ext.peer_alpn);
+    kitls_free(c->ext.peer_cas);
     EVP_PKEY_free(c->peer.key);
     kitls_config_free(c->cfg);
     OPENSSL_cleanse(c, sizeof(*c));
-    free(c);
+    kitls_free(c);
 }
 
 void kitls_hs_done(kitls_conn *c)
@@ -111,10 +111,10 @@ int kitls_conn_set_server_name(kitls_conn *c, const char *name)
     size_t n = strlen(name);
     if (n == 0 || n > 253)
         return KITLS_E_INVALID_ARG;
-    char *s = strdup(name);
+    char *s = kitls_strdup(name);
     if (!s)
         return KITLS_E_NOMEM;
-    free(c->ext.sni);
+    kitls_free(c->ext.sni);
     c->ext.sni = s;
     c->ext.sni_is_ip = kitls_name_is_ip(name);
     return 0;
@@ -149,18 +149,16 @@ int kitls_conn_send_record(kitls_conn *c, uint8_t type, const uint8_t *p, size_t
      * (the peer's limit arrives encrypted); use it anyway once known. */
     do {
         size_t n = len < frag ? len : frag;
-        size_t need = KITLS_REC_HDR + n + 1 + KITLS_TAG_LEN;
-        if (c->out.cap - c->out.len < need && wr_reserve(&c->out, need))
-            return KITLS_E_NOMEM;
+        GUARD(kitls_conn_out_room(c, KITLS_REC_HDR + n + 1 + KITLS_TAG_LEN));
         uint8_t *rec = c->out.buf + c->out.len;
-        if (n)
-            memcpy(rec + KITLS_REC_HDR, p, n);
         if (c->tx.suite) {
-            int r = c->tx.ops->seal(&c->tx, rec, n, type, 0);
+            int r = c->tx.ops->seal(&c->tx, rec, p, n, type, 0);
             if (r < 0)
                 return r;
             c->out.len += (size_t)r;
         } else {
+            if (n)
+                memcpy(rec + KITLS_REC_HDR, p, n);
             rec[0] = type;
             rec[1] = 3;
             /* The initial ClientHello MAY use 0x0301 for compatibility
@@ -228,122 +226,6 @@ int kitls_conn_fail(kitls_conn *c, int err)
     return c->error;
 }
 
-size_t kitls_conn_out_peek(kitls_conn *c, const uint8_t **buf)
-{
-    size_t n = c->out.len - c->out_off;
-    *buf = n ? c->out.buf + c->out_off : NULL;
-    return n;
-}
-
-/*
- * An idle connection need not hold record buffers (compare OpenSSL's
- * SSL_MODE_RELEASE_BUFFERS).  Releasing them after every record costs
- * ~8% of bulk throughput, so the application says when it is idle.
- */
-void kitls_conn_release_buffers(kitls_conn *c)
-{
-    if (!c)
-        return;
-    if (c->out.len == c->out_off)
-        wr_free(&c->out), c->out_off = 0;
-    if (c->in && !c->app_len && c->in_start == c->in_len) {
-        OPENSSL_cleanse(c->in, c->in_cap); /* compaction may leave bytes past in_len */
-        free(c->in);
-        c->in = NULL;
-        c->in_cap = c->in_len = c->in_start = 0;
-    }
-    if (c->hs_off == c->hs_in.len)
-        wr_free(&c->hs_in), c->hs_off = 0;
-}
-
-size_t kitls_conn_in_needed(const kitls_conn *c)
-{
-    /* Skip the whole records not processed yet; the last one may be partial. */
-    for (size_t off = c->in_start;;) {
-        size_t have = c->in_len - off;
-        if (!have)
-            return 0;
-        if (have < KITLS_REC_HDR)
-            return KITLS_REC_HDR - have;
-        const uint8_t *h = c->in + off;
-        size_t need = KITLS_REC_HDR + ((size_t)h[3] << 8 | h[4]);
-        if (need > have)
-            return need - have;
-        off += need;
-    }
-}
-
-void kitls_conn_out_consume(kitls_conn *c, size_t n)
-{
-    size_t left = c->out.len - c->out_off;
-    c->out_off += n < left ? n : left;
-    if (c->out_off == c->out.len)
-        c->out.len = c->out_off = 0;
-}
-
-/* ---- input ---- */
-
-static int in_make_room(kitls_conn *c, size_t want)
-{
-    size_t base = c->app_len ? c->app_off : c->in_start;
-    if (c->in_len - base + want > c->cfg->limits.max_buffered_bytes)
-        return KITLS_E_LIMIT;
-    if (base && c->in_cap - c->in_len < want) {
-        memmove(c->in, c->in + base, c->in_len - base);
-        c->in_len -= base;
-        c->in_start -= base;
-        if (c->app_len)
-            c->app_off -= base;
-    }
-    if (c->in_cap - c->in_len >= want)
-        return 0;
-    size_t ncap = c->in_cap ? c->in_cap : KITLS_REC_HDR + KITLS_MAX_CIPHERTEXT;
-    while (ncap - c->in_len < want)
-        ncap *= 2;
-    uint8_t *nb = malloc(ncap);
-    if (!nb)
-        return KITLS_E_NOMEM;
-    if (c->in_len)
-        memcpy(nb, c->in, c->in_len);
-    if (c->in) {
-        OPENSSL_cleanse(c->in, c->in_cap);
-        free(c->in);
-    }
-    c->in = nb;
-    c->in_cap = ncap;
-    return 0;
-}
-
-int kitls_conn_feed(kitls_conn *c, const uint8_t *buf, size_t len)
-{
-    if (!c || (!buf && len))
-        return KITLS_E_INVALID_ARG;
-    GUARD(in_make_room(c, len));
-    if (len)
-        memcpy(c->in + c->in_len, buf, len);
-    c->in_len += len;
-    return 0;
-}
-
-int kitls_conn_in_reserve(kitls_conn *c, uint8_t **buf, size_t *cap)
-{
-    if (!c || !buf || !cap)
-        return KITLS_E_INVALID_ARG;
-    size_t want = KITLS_REC_HDR + KITLS_MAX_CIPHERTEXT;
-    GUARD(in_make_room(c, want));
-    *buf = c->in + c->in_len;
-    *cap = c->in_cap - c->in_len;
-    return 0;
-}
-
-int kitls_conn_in_commit(kitls_conn *c, size_t n)
-{
-    if (!c || n > c->in_cap - c->in_len)
-        return KITLS_E_INVALID_ARG;
-    c->in_len += n;
-    return 0;
-}
-
 static int handle_alert(kitls_conn *c, const uint8_t *p, size_t len)
 {
     if (len != 2 || c->hs_off != c->hs_in.len)
@@ -386,6 +268,47 @@ static int handle_ccs(kitls_conn *c, const uint8_t *p, size_t len)
     return 0;
 }
 
+/* A protected record of len bytes at rec (offset rec_off in c->in).  In
+ * kitls_conn_read(), when the reader's buffer can hold the content, the
+ * record is decrypted straight into it; else in place. */
+static int open_record(kitls_conn *c, uint8_t *rec, size_t rec_off, size_t len)
+{
+    size_t n = len > KITLS_TAG_LEN ? len - KITLS_TAG_LEN : 0; /* inner plaintext */
+    uint8_t *dst = NULL, type;
+    size_t k = 0, plen;
+    /* Into the reader's buffer when it holds the content (the type byte
+     * may stay in place: a second AEAD call, still cheaper than a copy). */
+    if (c->rd_buf && !c->app_len && c->rd_len + 1 >= n) {
+        dst = c->rd_buf;
+        k = c->rd_len < n ? c->rd_len : n;
+    }
+    int ret = c->rx.ops->open(&c->rx, rec, len, dst, k, &type, &plen);
+    /* A server that rejected 0-RTT skips what fails to decrypt, up to
+     * a budget (RFC 8446 §4.2.10). */
+    if (ret == KITLS_E_BAD_RECORD_MAC && kitls_early_skip(c, len))
+        return 0;
+    size_t end = rec_off + KITLS_REC_HDR + n;
+    if (dst && k < n) /* the content type, decrypted in place */
+        OPENSSL_cleanse(rec + KITLS_REC_HDR + k, n - k);
+    else if (!dst && end > c->in_dirty)
+        c->in_dirty = end;
+    if (ret) {
+        if (dst) /* authenticated but refused (e.g. all padding): not data */
+            OPENSSL_cleanse(dst, k);
+        return ret;
+    }
+    kitls_early_skip_end(c);
+    if (!dst)
+        return type == CT_CCS ? KITLS_E_UNEXPECTED_MESSAGE
+                              : kitls_conn_process_plain(c, type, rec + KITLS_REC_HDR, plen,
+                                                         rec_off + KITLS_REC_HDR);
+    ret = type == CT_CCS ? KITLS_E_UNEXPECTED_MESSAGE
+                         : kitls_conn_process_plain(c, type, dst, plen, KITLS_AT_READER);
+    if (type != CT_APPDATA) /* not for the reader: a post-handshake message or alert */
+        OPENSSL_cleanse(dst, k);
+    return ret;
+}
+
 /*
  * Take the next complete record from the input and process it.  Returns 0
  * after a record was consumed, KITLS_E_WANT_READ if none is complete, or
@@ -425,16 +348,7 @@ static int process_record(kitls_conn *c)
     if (c->rx.suite) {
         if (type != CT_APPDATA)
             return KITLS_E_UNEXPECTED_MESSAGE;
-        int ret = c->rx.ops->open(&c->rx, rec, len, &type, &len);
-        /* A server that rejected 0-RTT skips what fails to decrypt, up to
-         * a budget (RFC 8446 §4.2.10). */
-        if (ret == KITLS_E_BAD_RECORD_MAC && kitls_early_skip(c, len))
-            return 0;
-        if (ret)
-            return ret;
-        kitls_early_skip_end(c);
-        if (type == CT_CCS)
-            return KITLS_E_UNEXPECTED_MESSAGE;
+        return open_record(c, rec, rec_off, len);
     } else if (type == CT_APPDATA) {
         /* After a HelloRetryRequest, early data arrives before ClientHello2.
          * Without a skip budget even an empty record is unexpected (§5.1). */
@@ -452,7 +366,8 @@ static int process_record(kitls_conn *c)
 }
 
 /* A record's plaintext, by content type.  `at` is the plaintext's offset
- * in c->in (application data stays there until read). */
+ * in c->in (application data stays there until read), or KITLS_AT_READER
+ * when it was decrypted into kitls_conn_read()'s buffer. */
 int kitls_conn_process_plain(kitls_conn *c, uint8_t type, const uint8_t *p, size_t len, size_t at)
 {
     /* Any non-handshake record in the middle of a handshake message is a
@@ -477,6 +392,8 @@ int kitls_conn_process_plain(kitls_conn *c, uint8_t type, const uint8_t *p, size
         return kitls_hs_process(c);
     case CT_APPDATA:
         if (!c->established && c->state == ST_SERVER_WAIT_EOED) {
+            if (at == KITLS_AT_READER) /* kitls_conn_read() needs a connection */
+                return KITLS_E_INTERNAL;
             /* 0-RTT data, bounded by max_early_data_size (§4.2.10). */
             GUARD(kitls_early_recv(c, len));
             if (!len)
@@ -496,6 +413,10 @@ int kitls_conn_process_plain(kitls_conn *c, uint8_t type, const uint8_t *p, size
         c->warn_seen = 0;
         c->ku_seen = 0;
         kitls_early_recv_done(c);
+        if (at == KITLS_AT_READER) {
+            c->rd_got = len;
+            return 0;
+        }
         c->app_off = at;
         c->app_len = len;
         return 0;
@@ -525,6 +446,8 @@ int kitls_conn_handshake(kitls_conn *c)
         ret = KITLS_E_EOF;
     if (ret == KITLS_E_CLOSED)
         ret = KITLS_E_UNEXPECTED_MESSAGE; /* close_notify before the end of the handshake */
+    if (!ret)
+        kitls_conn_settle(c);
     if (ret && ret != KITLS_E_WANT_READ && ret != KITLS_E_EARLY_DATA)
         return kitls_conn_fail(c, ret);
     return ret;
@@ -573,17 +496,11 @@ int kitls_conn_is_established(const kitls_conn *c)
     return c->established;
 }
 
-int kitls_conn_read(kitls_conn *c, uint8_t *buf, size_t len)
+/* The records up to the next application data, which lands in buf
+ * (decrypted there, see open_record) or waits in c->in. */
+static int read_records(kitls_conn *c)
 {
-    if (!c || (!buf && len))
-        return KITLS_E_INVALID_ARG;
-    if (c->error)
-        return c->error;
-    if (!c->established)
-        return KITLS_E_STATE;
-    if (c->rx.ops->app_err) /* the kernel reads this direction's data */
-        return c->rx.ops->app_err;
-    while (!c->app_len) {
+    while (!c->app_len && !c->rd_got) {
         if (c->read_closed)
             return KITLS_E_CLOSED;
         int ret = process_record(c);
@@ -594,7 +511,31 @@ int kitls_conn_read(kitls_conn *c, uint8_t *buf, size_t len)
         if (ret)
             return kitls_conn_fail(c, ret);
     }
-    return kitls_conn_take_app(c, buf, len);
+    return 0;
+}
+
+int kitls_conn_read(kitls_conn *c, uint8_t *buf, size_t len)
+{
+    if (!c || (!buf && len))
+        return KITLS_E_INVALID_ARG;
+    if (c->error)
+        return c->error;
+    if (!c->established)
+        return KITLS_E_STATE;
+    if (c->rx.ops->app_err) /* the kernel reads this direction's data */
+        return c->rx.ops->app_err;
+    c->rd_buf = len ? buf : NULL;
+    c->rd_len = len < INT32_MAX ? len : INT32_MAX;
+    int ret = read_records(c);
+    c->rd_buf = NULL;
+    if (!ret && c->rd_got) {
+        ret = (int)c->rd_got;
+        c->rd_got = 0;
+    } else if (!ret) {
+        ret = kitls_conn_take_app(c, buf, len);
+    }
+    kitls_conn_settle(c);
+    return ret;
 }
 
 int kitls_conn_take_app(kitls_conn *c, uint8_t *buf, size_t len)
@@ -630,7 +571,9 @@ int kitls_conn_write(kitls_conn *c, const uint8_t *buf, size_t len)
     if (!limit)
         limit = 1ull << 24;
     size_t frag = kitls_conn_max_fragment(c), left = len;
-    int ret = 0;
+    /* Room for all the records (and a KeyUpdate) at once. */
+    size_t nrec = (len + frag - 1) / frag;
+    int ret = kitls_conn_out_room(c, len + (nrec + 1) * (KITLS_REC_HDR + 1 + KITLS_TAG_LEN) + 8);
     while (!ret && left) {
         size_t n = left < frag ? left : frag;
         if (c->tx.seq + 1 >= limit)

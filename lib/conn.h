@@ -55,6 +55,11 @@ struct kitls_conn {
     uint8_t *in;
     size_t in_start, in_len, in_cap;
     size_t app_off, app_len;
+    size_t in_dirty; /* in[0..in_dirty) may hold plaintext decrypted in place */
+    /* kitls_conn_read()'s buffer while it runs: a record whose content
+     * fits is decrypted straight into it, rd_got bytes. */
+    uint8_t *rd_buf;
+    size_t rd_len, rd_got;
     /* Pending output: [out_off, out.len) not yet taken by the caller. */
     struct wr out;
     size_t out_off;
@@ -127,7 +132,19 @@ static inline int kitls_name_eq(const char *a, const char *b)
     }
 }
 
+/* conn_buf.c: record buffers */
+/** Make room for need more bytes of output (exactly need when empty). */
+int kitls_conn_out_room(kitls_conn *c, size_t need);
+/** All output was taken: reset it, and free it once established. */
+void kitls_conn_out_taken(kitls_conn *c);
+/** Free the input buffer, wiping what may hold plaintext. */
+void kitls_conn_in_drop(kitls_conn *c);
+/** Once established, free the buffers that hold nothing. */
+void kitls_conn_settle(kitls_conn *c);
+
 /* conn.c */
+/** kitls_conn_process_plain()'s `at` for data decrypted into the reader's buffer. */
+#define KITLS_AT_READER SIZE_MAX
 /** Copy up to len bytes of the pending application data to buf. */
 int kitls_conn_take_app(kitls_conn *c, uint8_t *buf, size_t len);
 int kitls_conn_keep(uint8_t **dst, size_t *dst_len, const uint8_t *p, size_t n);

@@ -27,12 +27,12 @@ const char *kitls_conn_verify_detail(const kitls_conn *c)
 
 int kitls_conn_set_alpn_name(kitls_conn *c, const uint8_t *p, size_t n)
 {
-    char *a = malloc(n + 1);
+    char *a = kitls_malloc(n + 1);
     if (!a)
         return KITLS_E_NOMEM;
     memcpy(a, p, n);
     a[n] = 0;
-    free(c->ext.alpn);
+    kitls_free(c->ext.alpn);
     c->ext.alpn = a;
     return 0;
 }
@@ -44,8 +44,8 @@ void kitls_conn_set_detail(kitls_conn *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(buf, sizeof(buf), fmt, ap);
     va_end(ap);
-    free(c->verify_detail);
-    c->verify_detail = strdup(buf); /* NULL on failure: the detail is optional */
+    kitls_free(c->verify_detail);
+    c->verify_detail = kitls_strdup(buf); /* NULL on failure: the detail is optional */
 }
 uint16_t kitls_conn_suite(const kitls_conn *c)
 {
@@ -172,12 +172,12 @@ const uint8_t *kitls_conn_peer_ca_names(const kitls_conn *c, size_t *len)
 /* Keep a copy of a peer-sent list for the application. */
 int kitls_conn_keep(uint8_t **dst, size_t *dst_len, const uint8_t *p, size_t n)
 {
-    uint8_t *copy = malloc(n ? n : 1);
+    uint8_t *copy = kitls_malloc(n ? n : 1);
     if (!copy)
         return KITLS_E_NOMEM;
     if (n)
         memcpy(copy, p, n);
-    free(*dst);
+    kitls_free(*dst);
     *dst = copy;
     *dst_len = n;
     return 0;

@@ -39,8 +39,8 @@ void kitls_early_store_free(struct kitls_replay_store *st)
     if (!st)
         return;
     pthread_mutex_destroy(&st->lock);
-    free(st->e);
-    free(st);
+    kitls_free(st->e);
+    kitls_free(st);
 }
 
 static size_t slot(const uint8_t *id, size_t cap)
@@ -61,7 +61,7 @@ static int store_rehash(struct kitls_replay_store *st, int64_t now)
         ncap *= 2;
     if (ncap > (1u << 24))
         return -1; /* refuse 0-RTT rather than grow without bound */
-    struct replay_entry *ne = calloc(ncap, sizeof(*ne));
+    struct replay_entry *ne = kitls_calloc(ncap, sizeof(*ne));
     if (!ne)
         return -1;
     for (size_t i = 0; i < st->cap; i++) {
@@ -72,7 +72,7 @@ static int store_rehash(struct kitls_replay_store *st, int64_t now)
             j = (j + 1) & (ncap - 1);
         ne[j] = st->e[i];
     }
-    free(st->e);
+    kitls_free(st->e);
     st->e = ne;
     st->cap = ncap;
     st->used = live;
@@ -112,7 +112,7 @@ int kitls_config_set_early_data(kitls_config *cfg, uint32_t max)
     if (cfg->frozen)
         return KITLS_E_STATE;
     if (max && cfg->role == KITLS_ROLE_SERVER && !cfg->replay) {
-        struct kitls_replay_store *st = calloc(1, sizeof(*st));
+        struct kitls_replay_store *st = kitls_calloc(1, sizeof(*st));
         if (!st)
             return KITLS_E_NOMEM;
         pthread_mutex_init(&st->lock, NULL);

@@ -186,10 +186,12 @@ struct kitls_rec_dir;
 struct kitls_rec_ops {
     /** Use the key and iv just derived from d->secret (encrypt: TX). */
     int (*keys)(struct kitls_rec_dir *d, int encrypt);
-    /** Frame a record (see kitls_rec_seal); returns its total length. */
-    int (*seal)(struct kitls_rec_dir *d, uint8_t *rec, size_t len, uint8_t type, size_t pad);
-    /** Unframe a received record (see kitls_rec_open). */
-    int (*open)(struct kitls_rec_dir *d, uint8_t *rec, size_t len, uint8_t *type, size_t *out_len);
+    /** Frame a record (see kitls_rec_seal_from); returns its total length. */
+    int (*seal)(struct kitls_rec_dir *d, uint8_t *rec, const uint8_t *src, size_t len, uint8_t type,
+                size_t pad);
+    /** Unframe a received record (see kitls_rec_open_to). */
+    int (*open)(struct kitls_rec_dir *d, uint8_t *rec, size_t len, uint8_t *dst, size_t k,
+                uint8_t *type, size_t *out_len);
     /** The keys just changed by a KeyUpdate (RFC 8446 §4.6.3); TX: our
      *  KeyUpdate record ends at byte `end` of the connection's output. */
     void (*rekeyed)(struct kitls_rec_dir *d, size_t end);
@@ -230,12 +232,19 @@ int kitls_rec_update(struct kitls_rec_dir *d, int encrypt);
 /** Derive key and iv from d->secret for suite and hand them to the row. */
 int kitls_rec_install(struct kitls_rec_dir *d, const struct kitls_suite *suite, int encrypt);
 void kitls_rec_wipe(struct kitls_rec_dir *d);
+/** Free a userspace row's cipher context while idle; the next record
+ *  sets it up again from the kept key. */
+void kitls_rec_sleep(struct kitls_rec_dir *d);
 /**
  * Protect a record: `rec` has KITLS_REC_HDR bytes of room, then the
  * plaintext (len bytes) at rec+5, and room for 1 + pad + 16 more bytes.
  * Writes the header and the ciphertext in place.  Returns total length.
  */
 int kitls_rec_seal(struct kitls_rec_dir *d, uint8_t *rec, size_t len, uint8_t type, size_t pad);
+/** The same with the plaintext read from src (may be rec+5, or a buffer
+ *  that does not overlap the record). */
+int kitls_rec_seal_from(struct kitls_rec_dir *d, uint8_t *rec, const uint8_t *src, size_t len,
+                        uint8_t type, size_t pad);
 /**
  * Unprotect a record in place: rec points at the 5-byte header and
  * `len` bytes of ciphertext follow.  On success *type is the inner content
@@ -243,6 +252,13 @@ int kitls_rec_seal(struct kitls_rec_dir *d, uint8_t *rec, size_t len, uint8_t ty
  */
 int kitls_rec_open(struct kitls_rec_dir *d, uint8_t *rec, size_t len, uint8_t *type,
                    size_t *out_len);
+/**
+ * The same, with the first k bytes of the inner plaintext (content, type,
+ * padding) decrypted into dst and the rest in place at rec+5+k.  With
+ * k >= len - 17 the content is all in dst.  On failure dst[0..k) is wiped.
+ */
+int kitls_rec_open_to(struct kitls_rec_dir *d, uint8_t *rec, size_t len, uint8_t *dst, size_t k,
+                      uint8_t *type, size_t *out_len);
 
 /* ---- key exchange and signatures (crypto.c) ---- */
 

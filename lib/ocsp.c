@@ -99,13 +99,13 @@ int kitls_config_set_ocsp_staple(kitls_config *cfg, size_t index, const uint8_t 
         ERR_clear_error();
         if (!ok)
             return KITLS_E_CONFIG;
-        copy = malloc(len);
+        copy = kitls_malloc(len);
         if (!copy)
             return KITLS_E_NOMEM;
         memcpy(copy, der, len);
     }
     pthread_rwlock_wrlock(&cfg->ocsp_lock);
-    free(cert->ocsp);
+    kitls_free(cert->ocsp);
     cert->ocsp = copy;
     cert->ocsp_len = len;
     cert->ocsp_next_update = next;
@@ -118,13 +118,13 @@ static int set_blob(kitls_config *cfg, uint8_t **dst, size_t *dst_len, const uin
 {
     uint8_t *copy = NULL;
     if (len) {
-        copy = malloc(len);
+        copy = kitls_malloc(len);
         if (!copy)
             return KITLS_E_NOMEM;
         memcpy(copy, src, len);
     }
     pthread_rwlock_wrlock(&cfg->ocsp_lock);
-    free(*dst);
+    kitls_free(*dst);
     *dst = copy;
     *dst_len = len;
     pthread_rwlock_unlock(&cfg->ocsp_lock);
@@ -180,7 +180,7 @@ int kitls_sct_get(kitls_conn *c, const struct kitls_cert *cert, uint8_t **list, 
     if (!c->ocsp.sct_requested)
         return 0;
     pthread_rwlock_rdlock(&c->cfg->ocsp_lock);
-    if (cert->sct && (*list = malloc(cert->sct_len)) != NULL) {
+    if (cert->sct && (*list = kitls_malloc(cert->sct_len)) != NULL) {
         memcpy(*list, cert->sct, cert->sct_len);
         *len = cert->sct_len;
         ret = 1;
@@ -201,7 +201,7 @@ int kitls_ocsp_staple_get(kitls_conn *c, const struct kitls_cert *cert, uint8_t 
     /* Never staple a response past its nextUpdate. */
     if (cert->ocsp &&
         (cert->ocsp_next_update < 0 || cert->ocsp_next_update > kitls_config_now(cfg))) {
-        *der = malloc(cert->ocsp_len);
+        *der = kitls_malloc(cert->ocsp_len);
         if (*der) {
             memcpy(*der, cert->ocsp, cert->ocsp_len);
             *len = cert->ocsp_len;

@@ -34,12 +34,15 @@ static int off_keys(struct kitls_rec_dir *d, int encrypt)
 
 /* A control record for the caller to send with its type: the header
  * carries the real type and plaintext length (kitls_offload_out_record). */
-static int off_seal(struct kitls_rec_dir *d, uint8_t *rec, size_t len, uint8_t type, size_t pad)
+static int off_seal(struct kitls_rec_dir *d, uint8_t *rec, const uint8_t *src, size_t len,
+                    uint8_t type, size_t pad)
 {
     (void)d;
     (void)pad;
     if (len > KITLS_MAX_PLAINTEXT)
         return KITLS_E_INTERNAL;
+    if (len && src != rec + KITLS_REC_HDR)
+        memcpy(rec + KITLS_REC_HDR, src, len);
     rec[0] = type;
     rec[1] = 3;
     rec[2] = 3;
@@ -50,10 +53,10 @@ static int off_seal(struct kitls_rec_dir *d, uint8_t *rec, size_t len, uint8_t t
 
 /* The kernel reads this direction: no record reaches the core's input
  * (kitls_offload_feed_record hands over plaintext). */
-static int off_open(struct kitls_rec_dir *d, uint8_t *rec, size_t len, uint8_t *type,
-                    size_t *out_len)
+static int off_open(struct kitls_rec_dir *d, uint8_t *rec, size_t len, uint8_t *dst, size_t k,
+                    uint8_t *type, size_t *out_len)
 {
-    (void)d, (void)rec, (void)len, (void)type, (void)out_len;
+    (void)d, (void)rec, (void)len, (void)dst, (void)k, (void)type, (void)out_len;
     return KITLS_E_STATE;
 }
 
@@ -83,7 +86,7 @@ int kitls_offload_get(kitls_conn *c, kitls_offload **out)
     if (!c->established)
         return KITLS_E_STATE;
     if (!c->offload) {
-        if (!(c->offload = calloc(1, sizeof(*c->offload))))
+        if (!(c->offload = kitls_calloc(1, sizeof(*c->offload))))
             return KITLS_E_NOMEM;
         c->offload->c = c;
     }
@@ -93,7 +96,7 @@ int kitls_offload_get(kitls_conn *c, kitls_offload **out)
 
 void kitls_offload_free(struct kitls_offload *o)
 {
-    free(o);
+    kitls_free(o);
 }
 
 static struct kitls_rec_dir *dir_of(kitls_conn *c, enum kitls_dir dir)
@@ -143,13 +146,8 @@ int kitls_offload_start(kitls_offload *o, enum kitls_dir dir)
     struct kitls_rec_dir *d = dir_of(c, dir);
     d->ops = &kitls_rec_offloaded;
     GUARD(d->ops->keys(d, dir == KITLS_DIR_TX));
-    if (dir == KITLS_DIR_RX && c->in) {
-        /* The receive buffer is the kernel's now. */
-        OPENSSL_cleanse(c->in, c->in_cap);
-        free(c->in);
-        c->in = NULL;
-        c->in_cap = c->in_len = c->in_start = 0;
-    }
+    if (dir == KITLS_DIR_RX) /* the receive buffer is the kernel's now */
+        kitls_conn_in_drop(c);
     return 0;
 }
 
@@ -200,7 +198,7 @@ void kitls_offload_out_record_done(kitls_offload *o)
         c->tx.rekey_pending = 0;
     c->out_off = end;
     if (c->out_off == c->out.len) {
-        c->out.len = c->out_off = 0;
+        kitls_conn_out_taken(c);
         /* The marker is an absolute offset: none can remain past the end. */
         c->tx.rekey_pending = 0;
     }

@@ -38,6 +38,22 @@ static int aead_keys(struct kitls_rec_dir *d, int encrypt)
     return 0;
 }
 
+/* An idle connection need not hold its cipher contexts (about 1.2 KB
+ * each with AES-GCM): the key and iv stay in the row, and the next record
+ * sets the context up again (aead_ready). */
+void kitls_rec_sleep(struct kitls_rec_dir *d)
+{
+    if (d->ops != &kitls_rec_aead || !d->ctx)
+        return;
+    EVP_CIPHER_CTX_free(d->ctx); /* libcrypto wipes the key schedule */
+    d->ctx = NULL;
+}
+
+static int aead_ready(struct kitls_rec_dir *d, int encrypt)
+{
+    return d->ctx ? 0 : aead_keys(d, encrypt);
+}
+
 int kitls_rec_update(struct kitls_rec_dir *d, int encrypt)
 {
     uint8_t next[KITLS_MAX_HASH];
@@ -66,12 +82,21 @@ static void rec_nonce(const struct kitls_rec_dir *d, uint8_t nonce[KITLS_IV_LEN]
 
 int kitls_rec_seal(struct kitls_rec_dir *d, uint8_t *rec, size_t len, uint8_t type, size_t pad)
 {
+    return kitls_rec_seal_from(d, rec, rec + KITLS_REC_HDR, len, type, pad);
+}
+
+/* Encrypting from the caller's buffer straight into the record saves
+ * copying the plaintext into the output first (docs/performance.md). */
+int kitls_rec_seal_from(struct kitls_rec_dir *d, uint8_t *rec, const uint8_t *src, size_t len,
+                        uint8_t type, size_t pad)
+{
     uint8_t nonce[KITLS_IV_LEN];
     uint8_t *pt = rec + KITLS_REC_HDR;
     size_t inner = len + 1 + pad, total = inner + KITLS_TAG_LEN;
-    int outl = 0;
+    int outl = 0, tail = 0;
     if (total > KITLS_MAX_CIPHERTEXT || d->seq == UINT64_MAX)
         return KITLS_E_INTERNAL;
+    GUARD(aead_ready(d, 1));
     pt[len] = type;
     memset(pt + len + 1, 0, pad);
     rec[0] = CT_APPDATA;
@@ -80,10 +105,20 @@ int kitls_rec_seal(struct kitls_rec_dir *d, uint8_t *rec, size_t len, uint8_t ty
     rec[3] = (uint8_t)(total >> 8);
     rec[4] = (uint8_t)total;
     rec_nonce(d, nonce);
+    /* A short record is cheaper to copy than to seal in two calls. */
+    if (len <= 2048 && src != pt) {
+        if (len)
+            memcpy(pt, src, len);
+        src = pt;
+    }
+    /* The AEAD streams: the data (in or out of place), then the content
+     * type and padding already in the record, in place. */
     if (!EVP_CipherInit_ex2(d->ctx, NULL, NULL, nonce, 1, NULL) ||
         !EVP_CipherUpdate(d->ctx, NULL, &outl, rec, KITLS_REC_HDR) ||
-        !EVP_CipherUpdate(d->ctx, pt, &outl, pt, (int)inner) ||
-        !EVP_CipherFinal_ex(d->ctx, pt + outl, &outl) ||
+        (src == pt && !EVP_CipherUpdate(d->ctx, pt, &outl, pt, (int)inner)) ||
+        (src != pt && (!EVP_CipherUpdate(d->ctx, pt, &outl, src, (int)len) ||
+                       !EVP_CipherUpdate(d->ctx, pt + len, &tail, pt + len, (int)(1 + pad)))) ||
+        !EVP_CipherFinal_ex(d->ctx, pt + inner, &outl) ||
         !EVP_CIPHER_CTX_ctrl(d->ctx, EVP_CTRL_AEAD_GET_TAG, KITLS_TAG_LEN, pt + inner))
         return KITLS_E_CRYPTO;
     d->seq++;
@@ -92,6 +127,20 @@ int kitls_rec_seal(struct kitls_rec_dir *d, uint8_t *rec, size_t len, uint8_t ty
 
 int kitls_rec_open(struct kitls_rec_dir *d, uint8_t *rec, size_t len, uint8_t *type,
                    size_t *out_len)
+{
+    return kitls_rec_open_to(d, rec, len, NULL, 0, type, out_len);
+}
+
+/* The inner plaintext's byte i: the first k bytes went to dst. */
+static uint8_t pt_at(const uint8_t *dst, size_t k, const uint8_t *ct, size_t i)
+{
+    return i < k ? dst[i] : ct[i];
+}
+
+/* Decrypting into the reader's buffer saves copying the plaintext out of
+ * the input buffer afterwards (docs/performance.md). */
+int kitls_rec_open_to(struct kitls_rec_dir *d, uint8_t *rec, size_t len, uint8_t *dst, size_t k,
+                      uint8_t *type, size_t *out_len)
 {
     uint8_t nonce[KITLS_IV_LEN];
     uint8_t *ct = rec + KITLS_REC_HDR;
@@ -102,26 +151,37 @@ int kitls_rec_open(struct kitls_rec_dir *d, uint8_t *rec, size_t len, uint8_t *t
         return KITLS_E_BAD_RECORD_MAC;
     if (d->seq == UINT64_MAX)
         return KITLS_E_INTERNAL;
+    GUARD(aead_ready(d, 0));
     size_t n = len - KITLS_TAG_LEN;
+    if (k > n)
+        k = n;
     rec_nonce(d, nonce);
     if (!EVP_CipherInit_ex2(d->ctx, NULL, NULL, nonce, 0, NULL) ||
         !EVP_CIPHER_CTX_ctrl(d->ctx, EVP_CTRL_AEAD_SET_TAG, KITLS_TAG_LEN, ct + n) ||
         !EVP_CipherUpdate(d->ctx, NULL, &outl, rec, KITLS_REC_HDR) ||
-        !EVP_CipherUpdate(d->ctx, ct, &outl, ct, (int)n))
+        (k && !EVP_CipherUpdate(d->ctx, dst, &outl, ct, (int)k)) ||
+        (n > k && !EVP_CipherUpdate(d->ctx, ct + k, &outl, ct + k, (int)(n - k)))) {
+        if (k)
+            OPENSSL_cleanse(dst, k);
         return KITLS_E_CRYPTO;
-    if (!EVP_CipherFinal_ex(d->ctx, ct + outl, &outl))
+    }
+    if (!EVP_CipherFinal_ex(d->ctx, ct + n, &outl)) {
+        /* Unauthenticated plaintext never reaches the reader (§5.2). */
+        if (k)
+            OPENSSL_cleanse(dst, k);
         return KITLS_E_BAD_RECORD_MAC;
+    }
     d->seq++;
     /* The whole TLSInnerPlaintext, padding included, is limited to
      * 2^14 + 1 bytes (RFC 8446 §5.4, record_overflow per §5.2). */
     if (n > KITLS_MAX_PLAINTEXT + 1)
         return KITLS_E_RECORD_OVERFLOW;
     /* Strip padding: the content type is the last non-zero byte (§5.4). */
-    while (n > 0 && ct[n - 1] == 0)
+    while (n > 0 && pt_at(dst, k, ct, n - 1) == 0)
         n--;
     if (n == 0)
         return KITLS_E_UNEXPECTED_MESSAGE;
-    *type = ct[n - 1];
+    *type = pt_at(dst, k, ct, n - 1);
     n--;
     if (n > KITLS_MAX_PLAINTEXT)
         return KITLS_E_RECORD_OVERFLOW;
@@ -138,8 +198,8 @@ static void aead_rekeyed(struct kitls_rec_dir *d, size_t end)
 
 const struct kitls_rec_ops kitls_rec_aead = {
     .keys = aead_keys,
-    .seal = kitls_rec_seal,
-    .open = kitls_rec_open,
+    .seal = kitls_rec_seal_from,
+    .open = kitls_rec_open_to,
     .rekeyed = aead_rekeyed,
     .app_err = 0,
 };

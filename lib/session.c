@@ -31,7 +31,7 @@
 
 static kitls_session *session_new(void)
 {
-    kitls_session *s = calloc(1, sizeof(*s));
+    kitls_session *s = kitls_calloc(1, sizeof(*s));
     if (s)
         s->refs = 1;
     return s;
@@ -134,7 +134,7 @@ static int session_get(struct rd *r, kitls_session *s, int with_ticket)
         GUARD(rd_sub(r, 2, &t));
         if (rd_empty(&t))
             return KITLS_E_DECODE;
-        s->ticket = malloc(rd_left(&t));
+        s->ticket = kitls_malloc(rd_left(&t));
         if (!s->ticket)
             return KITLS_E_NOMEM;
         memcpy(s->ticket, t.p, rd_left(&t));
@@ -273,7 +273,7 @@ static int ticket_open(kitls_conn *c, const uint8_t *t, size_t len, kitls_sessio
     if (len <= TICKET_OVERHEAD || len - TICKET_OVERHEAD > TICKET_MAX_PLAINTEXT)
         return KITLS_E_DECRYPT_ERROR;
     size_t n = len - TICKET_OVERHEAD;
-    uint8_t *pt = malloc(n);
+    uint8_t *pt = kitls_malloc(n);
     if (!pt)
         return KITLS_E_NOMEM;
     int ret = KITLS_E_DECRYPT_ERROR;
@@ -299,7 +299,7 @@ static int ticket_open(kitls_conn *c, const uint8_t *t, size_t len, kitls_sessio
         *out = s;
 out:
     OPENSSL_cleanse(pt, n);
-    free(pt);
+    kitls_free(pt);
     return ret;
 }
 
@@ -410,7 +410,7 @@ int kitls_hs_recv_new_session_ticket(kitls_conn *c, struct rd *b)
     kitls_session *s = session_new();
     if (!s)
         return KITLS_E_NOMEM;
-    s->ticket = malloc(rd_left(&ticket));
+    s->ticket = kitls_malloc(rd_left(&ticket));
     int ret = s->ticket ? ticket_psk(c, nonce.p, rd_left(&nonce), s->psk) : KITLS_E_NOMEM;
     if (ret) {
         kitls_session_free(s);

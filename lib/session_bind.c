@@ -24,10 +24,10 @@ void kitls_session_free(kitls_session *s)
 {
     if (!s || __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) > 0)
         return;
-    free(s->ticket);
+    kitls_free(s->ticket);
     kitls_der_free(s->peer_cert);
     OPENSSL_cleanse(s, sizeof(*s));
-    free(s);
+    kitls_free(s);
 }
 
 uint32_t kitls_session_max_early_data(const kitls_session *s)
@@ -41,7 +41,7 @@ uint32_t kitls_session_lifetime(const kitls_session *s)
 
 struct kitls_der *kitls_der_new(const uint8_t *der, size_t len)
 {
-    struct kitls_der *d = malloc(sizeof(*d) + len);
+    struct kitls_der *d = kitls_malloc(sizeof(*d) + len);
     if (d) {
         d->refs = 1;
         d->len = len;
@@ -60,7 +60,7 @@ struct kitls_der *kitls_der_up_ref(struct kitls_der *d)
 void kitls_der_free(struct kitls_der *d)
 {
     if (d && __atomic_sub_fetch(&d->refs, 1, __ATOMIC_ACQ_REL) == 0)
-        free(d);
+        kitls_free(d);
 }
 
 /* A resumed connection authenticates with the PSK only: it reports the
@@ -162,7 +162,7 @@ int kitls_session_ctx_init(kitls_config *cfg)
     } else if (cfg->verify != KITLS_VERIFY_NONE) {
         STACK_OF(X509_OBJECT) *objs = X509_STORE_get0_objects(cfg->store);
         int k = sk_X509_OBJECT_num(objs);
-        if (k > 0 && !(anchors = malloc((size_t)k * 32))) {
+        if (k > 0 && !(anchors = kitls_malloc((size_t)k * 32))) {
             ret = KITLS_E_NOMEM;
             goto out;
         }
@@ -179,7 +179,7 @@ int kitls_session_ctx_init(kitls_config *cfg)
     if (EVP_DigestFinal_ex(md, cfg->sess_ctx, NULL))
         ret = 0;
 out:
-    free(anchors);
+    kitls_free(anchors);
     EVP_MD_CTX_free(md);
     return ret;
 }

@@ -57,7 +57,7 @@ struct kitls_cert_cache {
 
 struct kitls_cert_cache *kitls_cert_cache_new(void)
 {
-    struct kitls_cert_cache *cc = calloc(1, sizeof(*cc));
+    struct kitls_cert_cache *cc = kitls_calloc(1, sizeof(*cc));
     if (cc)
         pthread_mutex_init(&cc->lock, NULL);
     return cc;
@@ -70,7 +70,7 @@ void kitls_cert_cache_free(struct kitls_cert_cache *cc)
     for (size_t i = 0; i < CERT_CACHE_SIZE; i++)
         X509_free(cc->e[i].x);
     pthread_mutex_destroy(&cc->lock);
-    free(cc);
+    kitls_free(cc);
 }
 
 static X509 *cert_parse(struct kitls_cert_cache *cc, const uint8_t *der, size_t len)

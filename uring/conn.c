@@ -112,14 +112,14 @@ static void finish(struct kitls_uring_conn *c)
         uring_conn_emit(c, KITLS_URING_EV_CLOSED, NULL, 0, NULL);
     }
     uring_rxb_drop(c);
-    free(c->fbuf);
-    free(c->sbuf);
-    free(c->lbuf);
-    free(c->peer);
+    kitls_free(c->fbuf);
+    kitls_free(c->sbuf);
+    kitls_free(c->lbuf);
+    kitls_free(c->peer);
     kitls_ktls_free(c->ktls);
     kitls_conn_free(c->tls);
     uring_slot_free(u, c);
-    free(c);
+    kitls_free(c);
 }
 
 /* Dead: linger if it does (linger.c), cancel whatever is in flight, close the socket
@@ -439,7 +439,7 @@ static void cqe_apply(struct kitls_uring_conn *c, unsigned op, int res, unsigned
     }
     switch (op) {
     case KITLS_URING_OP_CONNECT:
-        free(c->peer);
+        kitls_free(c->peer);
         c->peer = NULL;
         if (res < 0) {
             uring_conn_kill(c, res, 0);

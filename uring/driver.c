@@ -130,7 +130,7 @@ struct kitls_uring_conn *uring_conn_alloc(kitls_uring *u)
 {
     if (!u->n_free)
         return NULL;
-    struct kitls_uring_conn *c = calloc(1, sizeof(*c));
+    struct kitls_uring_conn *c = kitls_calloc(1, sizeof(*c));
     if (!c)
         return NULL;
     c->slot = u->free_slots[--u->n_free];
@@ -277,7 +277,7 @@ int kitls_uring_new(kitls_uring **out, struct io_uring *ring,
     if (!out)
         return -EINVAL;
     *out = NULL;
-    kitls_uring *u = calloc(1, sizeof(*u));
+    kitls_uring *u = kitls_calloc(1, sizeof(*u));
     if (!u)
         return -ENOMEM;
     if (params)
@@ -305,14 +305,14 @@ int kitls_uring_new(kitls_uring **out, struct io_uring *ring,
     u->tick.tv_sec = t / 1000;
     u->tick.tv_nsec = (long long)(t % 1000) * 1000000;
 
-    u->table = calloc(u->p.max_conns, sizeof(*u->table));
-    u->gens = calloc(u->p.max_conns, sizeof(*u->gens));
-    u->free_slots = calloc(u->p.max_conns, sizeof(*u->free_slots));
+    u->table = kitls_calloc(u->p.max_conns, sizeof(*u->table));
+    u->gens = kitls_calloc(u->p.max_conns, sizeof(*u->gens));
+    u->free_slots = kitls_calloc(u->p.max_conns, sizeof(*u->free_slots));
     if (!u->table || !u->gens || !u->free_slots) {
-        free(u->table);
-        free(u->gens);
-        free(u->free_slots);
-        free(u);
+        kitls_free(u->table);
+        kitls_free(u->gens);
+        kitls_free(u->free_slots);
+        kitls_free(u);
         return -ENOMEM;
     }
     for (uint32_t i = 0; i < u->p.max_conns; i++)
@@ -324,10 +324,10 @@ int kitls_uring_new(kitls_uring **out, struct io_uring *ring,
     } else {
         int r = io_uring_queue_init(u->p.entries, &u->own_ring, 0);
         if (r < 0) {
-            free(u->table);
-            free(u->gens);
-            free(u->free_slots);
-            free(u);
+            kitls_free(u->table);
+            kitls_free(u->gens);
+            kitls_free(u->free_slots);
+            kitls_free(u);
             return r;
         }
         u->ring = &u->own_ring;
@@ -396,7 +396,7 @@ int kitls_uring_connect(kitls_uring *u, const struct sockaddr *addr, socklen_t a
     struct kitls_uring_conn *c = uring_conn_alloc(u);
     if (!c)
         return u->n_free ? -ENOMEM : -EAGAIN;
-    c->peer = malloc(sizeof(*c->peer));
+    c->peer = kitls_malloc(sizeof(*c->peer));
     c->fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int r = c->fd < 0 ? -errno : !c->peer ? -ENOMEM : 0;
     if (!r)
@@ -404,14 +404,14 @@ int kitls_uring_connect(kitls_uring *u, const struct sockaddr *addr, socklen_t a
     if (r < 0) {
         if (c->fd >= 0)
             close(c->fd);
-        free(c->peer);
+        kitls_free(c->peer);
         kitls_ktls_free(c->ktls);
         kitls_conn_free(c->tls);
         if (c->counted_hs)
             u->st.handshaking--;
         uring_dl_del(u, c);
         uring_slot_free(u, c);
-        free(c);
+        kitls_free(c);
         return r;
     }
     memcpy(c->peer, addr, addrlen);
@@ -566,8 +566,8 @@ void kitls_uring_free(kitls_uring *u)
         uring_conn_forget(c);
     }
     uring_rxb_free(u);
-    free(u->table);
-    free(u->gens);
-    free(u->free_slots);
-    free(u);
+    kitls_free(u->table);
+    kitls_free(u->gens);
+    kitls_free(u->free_slots);
+    kitls_free(u);
 }

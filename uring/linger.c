@@ -86,7 +86,7 @@ void uring_linger_step(struct kitls_uring_conn *c)
         goto end;
     if (c->busy & BUSY(KITLS_URING_OP_RECV))
         return; /* ours, or the open connection's being cancelled */
-    if (!c->lbuf && !(c->lbuf = malloc(URING_LINGER_BUF)))
+    if (!c->lbuf && !(c->lbuf = kitls_malloc(URING_LINGER_BUF)))
         goto end;
     struct io_uring_sqe *sqe = uring_conn_sqe(c);
     if (!sqe)

@@ -26,9 +26,9 @@ void uring_q_pop(struct kitls_uring_conn *c)
     c->q_head = h->next;
     if (!c->q_head)
         c->q_tail = NULL;
-    free(h);
+    kitls_free(h);
     if (!c->q_head && c->fbuf && !c->fbuf_len) {
-        free(c->fbuf); /* idle connections keep no file buffer */
+        kitls_free(c->fbuf); /* idle connections keep no file buffer */
         c->fbuf = NULL;
     }
 }
@@ -82,7 +82,7 @@ static void file_read(struct kitls_uring_conn *c, struct chunk *h)
 {
     if (c->busy & FILE_OPS)
         return;
-    if (!c->fbuf && !(c->fbuf = malloc(URING_FBUF))) {
+    if (!c->fbuf && !(c->fbuf = kitls_malloc(URING_FBUF))) {
         uring_conn_fail(c, -ENOMEM);
         return;
     }
@@ -210,7 +210,7 @@ void uring_send_step(struct kitls_uring_conn *c)
             const uint8_t *o;
             size_t avail = kitls_ktls_io_out(c->ktls, &o);
             if (!avail) {
-                free(c->sbuf); /* idle: hold no send buffer */
+                kitls_free(c->sbuf); /* idle: hold no send buffer */
                 c->sbuf = NULL;
                 c->sbuf_cap = 0;
                 return;
@@ -222,9 +222,9 @@ void uring_send_step(struct kitls_uring_conn *c)
              * otherwise each take 68 KiB of heap, mostly untouched but
              * spread out, and the heap would stay that large. */
             if (c->sbuf_cap < n) {
-                free(c->sbuf);
+                kitls_free(c->sbuf);
                 c->sbuf_cap = 0;
-                if (!(c->sbuf = malloc(n))) {
+                if (!(c->sbuf = kitls_malloc(n))) {
                     uring_conn_fail(c, -ENOMEM);
                     return;
                 }
@@ -359,7 +359,7 @@ int uring_q_data(struct kitls_uring_conn *c, const void *buf, size_t len, int *p
             return -ENOTCONN;
         }
     } else {
-        struct chunk *ch = malloc(sizeof(*ch) + len);
+        struct chunk *ch = kitls_malloc(sizeof(*ch) + len);
         if (!ch)
             return -ENOMEM;
         ch->file_fd = -1;
@@ -387,7 +387,7 @@ int uring_q_file(struct kitls_uring_conn *c, int fd, off_t off, size_t len, int 
         return 0;
     if (kitls_uring_conn_queued(c) >= c->u->p.max_send_queue)
         return -EAGAIN;
-    struct chunk *ch = malloc(sizeof(*ch));
+    struct chunk *ch = kitls_malloc(sizeof(*ch));
     if (!ch)
         return -ENOMEM;
     ch->file_fd = fd;

@@ -245,6 +245,56 @@ typedef struct kitls_config kitls_config;
 typedef struct kitls_conn kitls_conn;
 
 /* ------------------------------------------------------------------ */
+/* Memory                                                              */
+/* ------------------------------------------------------------------ */
+
+/** Defined when kitls_set_allocator() exists. */
+#define KITLS_HAVE_ALLOCATOR 1
+
+/**
+ * The allocator kitls uses for every allocation of its own: configs,
+ * connections, record buffers, sessions, the kTLS (libkitls-ktls) and
+ * io_uring (libkitls-uring) objects.  Each function receives `user`.
+ * realloc_fn is never called with a NULL pointer or a size of 0 and
+ * free_fn never with NULL.  The functions are called from whatever thread
+ * uses kitls, so they must be thread-safe if kitls is used from several.
+ *
+ * Not covered: libcrypto's own allocations (key, cipher and digest
+ * contexts, parsed certificates), about 90% of a handshake's allocation
+ * calls.  Routing them is the application's business, with libcrypto's
+ * CRYPTO_set_mem_functions(), which likewise must come first.
+ */
+typedef struct kitls_allocator {
+    void *(*malloc_fn)(size_t size, void *user);
+    void *(*realloc_fn)(void *ptr, size_t size, void *user);
+    void (*free_fn)(void *ptr, void *user);
+    void *user;
+} kitls_allocator;
+
+/**
+ * Install the process-wide allocator (it is copied); NULL restores libc's
+ * malloc, realloc and free.  Call it first, before any other kitls call
+ * and before other threads may use kitls: the allocator is read without a
+ * lock.  While any block kitls allocated is alive (a config, connection,
+ * session, ...) it returns KITLS_E_STATE and changes nothing, since every
+ * block must go back to the allocator that gave it.  KITLS_E_INVALID_ARG
+ * if one of the three functions is NULL.
+ */
+KITLS_API KITLS_WUR int kitls_set_allocator(const kitls_allocator *a);
+/** Blocks kitls allocated and has not freed yet (0 once every object is
+ *  freed; a leak check for tests and benchmarks). */
+KITLS_API size_t kitls_alloc_live(void);
+/** Allocate, reallocate and free through the installed allocator.  For
+ *  kitls's companion libraries (kTLS, io_uring); an application never
+ *  needs them, since kitls never hands it memory to free. */
+KITLS_API void *kitls_malloc(size_t n);
+KITLS_API void *kitls_calloc(size_t n, size_t size);
+KITLS_API void *kitls_realloc(void *p, size_t n);
+KITLS_API void kitls_free(void *p);
+/** A copy of a NUL-terminated string, through the installed allocator. */
+KITLS_API char *kitls_strdup(const char *s);
+
+/* ------------------------------------------------------------------ */
 /* Configuration                                                       */
 /* ------------------------------------------------------------------ */
 
@@ -524,20 +574,45 @@ KITLS_API int kitls_conn_is_established(const kitls_conn *c);
  * KITLS_E_WANT_READ if no complete record is buffered, KITLS_E_CLOSED after
  * the peer's close_notify, or a fatal error.  Post-handshake messages
  * (NewSessionTicket, KeyUpdate) are processed on the way.
+ *
+ * When buf can hold a whole record's content (len >= 16384 for full
+ * records), the record is decrypted straight into it, without a copy; so
+ * any byte of buf[0..len) may be written, as with recv(2).  What is not
+ * returned data is wiped: a post-handshake message, or a record whose
+ * authentication failed (never released as data, RFC 8446 §5.2).
  */
 KITLS_API KITLS_WUR int kitls_conn_read(kitls_conn *c, uint8_t *buf, size_t len);
 /**
  * Encrypt application data into the output.  Returns len (all bytes are
  * always taken; records are split at the negotiated maximum) or an error.
+ * The records are sealed from buf straight into the output, without a
+ * copy of the plaintext.
  */
 KITLS_API KITLS_WUR int kitls_conn_write(kitls_conn *c, const uint8_t *buf, size_t len);
 /**
- * Free the record buffers that hold nothing right now (received bytes all
- * processed, output all taken).  Call it when a connection goes idle:
- * what remains is the connection object and its keys.  Buffers come back
- * on demand.
+ * Memory while idle.  Once the handshake is complete, the record buffers
+ * are freed by themselves as soon as they hold nothing (received bytes
+ * all processed and read, output all taken with kitls_conn_out_consume())
+ * and allocated again, at the size needed, when bytes come: an
+ * established connection with nothing in flight holds about 4 KB, its
+ * object, keys and cipher contexts.  This call frees, in addition, the
+ * cipher contexts (about 1.2 KB each with AES-GCM), which the next record
+ * sets up again from the kept keys (a key setup, a few microseconds): call
+ * it when a connection goes idle (about 1.4-2.2 KB remain, more with a
+ * session kept).  It also frees the empty buffers of a connection still
+ * handshaking.  Nothing pending is lost.
  */
 KITLS_API void kitls_conn_release_buffers(kitls_conn *c);
+/**
+ * Freed record buffers of 16645 bytes are not given back at once: each
+ * thread keeps up to two for the next records (a malloc/free pair per
+ * record otherwise).  kitls_buffer_cache_bytes() is what the calling
+ * thread keeps (0, 16645 or 33290); kitls_buffer_cache_flush() frees it
+ * (also done when the thread exits).  Kept buffers count in
+ * kitls_alloc_live(): flush before kitls_set_allocator().
+ */
+KITLS_API size_t kitls_buffer_cache_bytes(void);
+KITLS_API void kitls_buffer_cache_flush(void);
 /** Queue a close_notify alert.  Further writes fail with KITLS_E_STATE. */
 KITLS_API KITLS_WUR int kitls_conn_close(kitls_conn *c);
 /**

@@ -51,7 +51,7 @@ static int parse_ch(kitls_conn *c, struct rd r)
     }
     if (!c->cfg->alpn_len)
         return 0;
-    free(c->ext.alpn);
+    kitls_free(c->ext.alpn);
     c->ext.alpn = NULL;
     struct rd ours;
     rd_init(&ours, c->cfg->alpn, c->cfg->alpn_len);

@@ -13,7 +13,7 @@ int kitls_ext_cookie_make(kitls_conn *c)
 {
     uint8_t th[KITLS_MAX_HASH];
     GUARD(kitls_th_current(&c->th, th));
-    c->ext.cookie = malloc(c->suite->hash_len);
+    c->ext.cookie = kitls_malloc(c->suite->hash_len);
     if (!c->ext.cookie)
         return KITLS_E_NOMEM;
     c->ext.cookie_len = c->suite->hash_len;
@@ -48,7 +48,7 @@ static int parse_cookie(kitls_conn *c, struct ext_ctx *x, struct rd d)
     /* Client, HelloRetryRequest: keep it for ClientHello2. */
     if (rd_empty(&v))
         return KITLS_E_DECODE;
-    c->ext.cookie = malloc(rd_left(&v));
+    c->ext.cookie = kitls_malloc(rd_left(&v));
     if (!c->ext.cookie)
         return KITLS_E_NOMEM;
     memcpy(c->ext.cookie, v.p, rd_left(&v));

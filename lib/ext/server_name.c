@@ -43,7 +43,7 @@ static int parse_ch(kitls_conn *c, struct rd r)
         return KITLS_E_ILLEGAL_PARAMETER;
     if (c->did_hrr && c->ext.sni)
         return 0; /* already have it from CH1 */
-    c->ext.sni = malloc(rd_left(&name) + 1);
+    c->ext.sni = kitls_malloc(rd_left(&name) + 1);
     if (!c->ext.sni)
         return KITLS_E_NOMEM;
     memcpy(c->ext.sni, name.p, rd_left(&name));

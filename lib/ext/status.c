@@ -30,7 +30,7 @@ static int write_status(kitls_conn *c, struct ext_ctx *x)
     wr_put(x->w, blob, blob_len);
     wr_end(x->w, r, 3);
     wr_end(x->w, e, 2);
-    free(blob);
+    kitls_free(blob);
     return 0;
 }
 
@@ -62,8 +62,8 @@ static int parse_status_ct(kitls_conn *c, struct rd r)
         return KITLS_E_DECODE;
     c->ocsp.staple = resp.p;
     c->ocsp.staple_len = rd_left(&resp);
-    free(c->ocsp.resp);
-    if ((c->ocsp.resp = malloc(c->ocsp.staple_len)) == NULL)
+    kitls_free(c->ocsp.resp);
+    if ((c->ocsp.resp = kitls_malloc(c->ocsp.staple_len)) == NULL)
         return KITLS_E_NOMEM;
     memcpy(c->ocsp.resp, resp.p, c->ocsp.staple_len);
     c->ocsp.resp_len = c->ocsp.staple_len;
@@ -99,7 +99,7 @@ static int write_sct(kitls_conn *c, struct ext_ctx *x)
     size_t e = kitls_ext_open(c, x, EXT_SCT);
     wr_put(x->w, blob, blob_len);
     wr_end(x->w, e, 2);
-    free(blob);
+    kitls_free(blob);
     return 0;
 }
 
@@ -115,8 +115,8 @@ static int parse_sct(kitls_conn *c, struct ext_ctx *x, struct rd d)
     /* RFC 6962 §3.3: an empty list or an empty SCT is malformed. */
     if (!kitls_sct_list_valid(d.p, rd_left(&d)))
         return KITLS_E_DECODE;
-    free(c->ocsp.sct_list);
-    if ((c->ocsp.sct_list = malloc(rd_left(&d))) == NULL)
+    kitls_free(c->ocsp.sct_list);
+    if ((c->ocsp.sct_list = kitls_malloc(rd_left(&d))) == NULL)
         return KITLS_E_NOMEM;
     memcpy(c->ocsp.sct_list, d.p, rd_left(&d));
     c->ocsp.sct_list_len = rd_left(&d);
