@@ -687,6 +687,7 @@ int main(int argc, char **argv)
 {
     /* must precede every other libcrypto call */
     g_ossl_hooked = CRYPTO_set_mem_functions(ossl_malloc, ossl_realloc, ossl_free);
+    peers_hook_install(); /* likewise before any kitls object */
     parse_args(argc, argv);
     read_cpu_model();
     if (opt.rounds > 16)

@@ -123,6 +123,8 @@ void wire_scan(const uint8_t *c2s, size_t n, const uint8_t *s2c, size_t m, struc
 int peers_parse_libs(const char *list); /* --lib; -1 on an unknown or unbuilt name */
 int peers_lib_on(const char *name);
 void peers_bench(void);
+/* Install kitls's allocator hook; before any kitls object exists. */
+void peers_hook_install(void);
 void peers_print_table(void);
 void peers_print_json(void); /* writes "peers": {...}, with a trailing comma */
 void peers_free(void);

@@ -325,37 +325,46 @@ static int prove(int ri, int li, int first)
 /* ------------------------------------------------------------------ */
 
 #ifdef KITLS_HAVE_ALLOCATOR
-/* kitls's own allocations through its hook (issue 16 item 4), installed
- * for the memory runs only (the timed rows keep libc's malloc): forwarded
- * to malloc, so bench.c's accounting sees them too, and objects made
- * before or after stay compatible. */
+/* kitls's own allocations through its hook (issue 16 item 4): installed
+ * once at start (kitls_set_allocator() refuses while kitls objects are
+ * alive), forwarded to malloc so bench.c's accounting sees them too, and
+ * counted only during the memory runs (hook_track). */
 static long long hook_live;
-static int hook_set; /* kitls_set_allocator took our hooks */
+static int hook_set;   /* kitls_set_allocator took our hooks */
+static int hook_track; /* count now */
 static void *h_malloc(size_t n, void *u)
 {
     void *p = malloc(n);
     (void)u;
-    if (p != NULL)
+    if (p != NULL && hook_track)
         hook_live += (long long)malloc_usable_size(p);
     return p;
 }
 static void *h_realloc(void *old, size_t n, void *u)
 {
-    long long o = old != NULL ? (long long)malloc_usable_size(old) : 0;
+    long long o = old != NULL && hook_track ? (long long)malloc_usable_size(old) : 0;
     void *p = realloc(old, n);
     (void)u;
-    if (p != NULL || n == 0)
+    if (hook_track && (p != NULL || n == 0))
         hook_live += (p != NULL ? (long long)malloc_usable_size(p) : 0) - o;
     return p;
 }
 static void h_free(void *p, void *u)
 {
     (void)u;
-    if (p != NULL)
+    if (p != NULL && hook_track)
         hook_live -= (long long)malloc_usable_size(p);
     free(p);
 }
 #endif
+
+void peers_hook_install(void)
+{
+#ifdef KITLS_HAVE_ALLOCATOR
+    static const kitls_allocator a = {h_malloc, h_realloc, h_free, NULL};
+    hook_set = kitls_set_allocator(&a) == 0;
+#endif
+}
 
 static void peers_setup(void)
 {
@@ -618,10 +627,7 @@ static void peers_mem(void)
     if (n < 10)
         n = 10;
 #ifdef KITLS_HAVE_ALLOCATOR
-    {
-        static const kitls_allocator a = {h_malloc, h_realloc, h_free, NULL};
-        hook_set = kitls_set_allocator(&a) == 0;
-    }
+    hook_track = 1;
 #endif
     for (int li = 0; li < NLIB; li++) {
         struct pmem *M = &mem[li];
@@ -638,8 +644,7 @@ static void peers_mem(void)
 #endif
     }
 #ifdef KITLS_HAVE_ALLOCATOR
-    if (hook_set)
-        (void)kitls_set_allocator(NULL);
+    hook_track = 0;
 #endif
 }
 
