@@ -281,6 +281,8 @@ struct kitls_cert {
 #define KITLS_MAX_ALGS 16
 #define KITLS_MAX_TICKET_KEYS 4
 #define KITLS_MAX_CERTS 8
+#define KITLS_VERIFY_CACHE_DEFAULT 32 /* verified chains per config (x509.c) */
+#define KITLS_VERIFY_CACHE_MAX 4096
 
 struct kitls_config {
     int refs;
