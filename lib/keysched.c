@@ -3,92 +3,83 @@
  * transcript hash (§4.4.1).  The schedule is a one-way ladder: each stage's
  * secret replaces the previous one, which is wiped.
  */
+/* The SHA-2 functions below are deprecated in OpenSSL 3.0 in favour of
+ * EVP, whose per-init allocations they avoid (struct kitls_hash). */
+#define OPENSSL_SUPPRESS_DEPRECATED 1
 #include <openssl/crypto.h>
-#include <pthread.h>
+#include <openssl/obj_mac.h>
+#include <openssl/sha.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
-/*
- * One digest context per thread for HMAC and transcript snapshots: a
- * handshake runs ~50 of them, and libcrypto 3 allocates a context and its
- * provider state for each new one, while re-initialising a live context
- * with the same digest reuses both.
- */
-static pthread_key_t md_key[2];
-static pthread_once_t md_once = PTHREAD_ONCE_INIT;
-static int md_key_ok;
-
-static void md_free(void *p)
+int kitls_hash_init(struct kitls_hash *h, const EVP_MD *md)
 {
-    EVP_MD_CTX_free(p);
-}
-
-static void md_init(void)
-{
-    md_key_ok =
-        !pthread_key_create(&md_key[0], md_free) && !pthread_key_create(&md_key[1], md_free);
-}
-
-/* The thread's scratch context number i (0: HMAC, 1: transcript copies),
- * or NULL: the caller then allocates its own. */
-static EVP_MD_CTX *md_scratch(int i)
-{
-    pthread_once(&md_once, md_init);
-    if (!md_key_ok)
-        return NULL;
-    EVP_MD_CTX *c = pthread_getspecific(md_key[i]);
-    if (!c && (c = EVP_MD_CTX_new()) != NULL && pthread_setspecific(md_key[i], c)) {
-        EVP_MD_CTX_free(c);
-        c = NULL;
+    switch (EVP_MD_get_type(md)) {
+    case NID_sha256: h->len = 32; return SHA256_Init(&h->u.s256) ? 0 : KITLS_E_CRYPTO;
+    case NID_sha384: h->len = 48; return SHA384_Init(&h->u.s512) ? 0 : KITLS_E_CRYPTO;
+    default: h->len = 0; return KITLS_E_INTERNAL;
     }
-    return c;
 }
 
-int kitls_hmac(const EVP_MD *md, const uint8_t *key, size_t key_len, const uint8_t *msg,
-               size_t msg_len, uint8_t *out)
+void kitls_hash_update(struct kitls_hash *h, const void *p, size_t n)
 {
-    uint8_t pad[128], kh[64], inner[64];
-    size_t block = (size_t)EVP_MD_get_block_size(md);
-    size_t hl = (size_t)EVP_MD_get_size(md);
-    int ret = KITLS_E_CRYPTO;
-    EVP_MD_CTX *own = NULL, *ctx = md_scratch(0);
-    if (!ctx)
-        ctx = own = EVP_MD_CTX_new();
-    if (!ctx || block > sizeof(pad))
-        goto out;
+    if (h->len == 32)
+        SHA256_Update(&h->u.s256, p, n);
+    else
+        SHA384_Update(&h->u.s512, p, n);
+}
+
+void kitls_hash_final(struct kitls_hash *h, uint8_t *out)
+{
+    if (h->len == 32)
+        SHA256_Final(out, &h->u.s256);
+    else
+        SHA384_Final(out, &h->u.s512);
+    OPENSSL_cleanse(&h->u, sizeof(h->u));
+}
+
+/* HMAC (RFC 2104) of SHA-256 or SHA-384; the caller checked the digest. */
+static void hmac_sha2(const EVP_MD *md, const uint8_t *key, size_t key_len, const uint8_t *msg,
+                      size_t msg_len, uint8_t *out)
+{
+    uint8_t pad[128], kh[KITLS_MAX_HASH], inner[KITLS_MAX_HASH];
+    struct kitls_hash h;
+    (void)kitls_hash_init(&h, md);
+    size_t hl = h.len, block = hl == 32 ? 64 : 128;
     if (key_len > block) {
-        if (!EVP_Digest(key, key_len, kh, NULL, md, NULL))
-            goto out;
+        kitls_hash_update(&h, key, key_len);
+        kitls_hash_final(&h, kh);
+        (void)kitls_hash_init(&h, md);
         key = kh;
         key_len = hl;
     }
     memset(pad, 0x36, block);
     for (size_t i = 0; i < key_len; i++)
         pad[i] ^= key[i];
-    if (!EVP_DigestInit_ex(ctx, md, NULL) || !EVP_DigestUpdate(ctx, pad, block) ||
-        !EVP_DigestUpdate(ctx, msg, msg_len) || !EVP_DigestFinal_ex(ctx, inner, NULL))
-        goto out;
+    kitls_hash_update(&h, pad, block);
+    kitls_hash_update(&h, msg, msg_len);
+    kitls_hash_final(&h, inner);
     for (size_t i = 0; i < block; i++)
         pad[i] ^= 0x36 ^ 0x5c;
-    if (!EVP_DigestInit_ex(ctx, md, NULL) || !EVP_DigestUpdate(ctx, pad, block) ||
-        !EVP_DigestUpdate(ctx, inner, hl) || !EVP_DigestFinal_ex(ctx, out, NULL))
-        goto out;
-    ret = 0;
-out:
-    /* The reused context's chaining state now equals the output (for
-     * example a resumption PSK or a traffic secret), and it would live on
-     * until the thread's next HMAC.  Resetting frees the provider's digest
-     * state, which libcrypto's SHA-2 clears as it frees; the next init
-     * allocates a fresh one, as each init already does on OpenSSL 3.0, so
-     * this adds no allocation (a re-init here would add one). */
-    if (ctx && ctx != own)
-        EVP_MD_CTX_reset(ctx);
+    (void)kitls_hash_init(&h, md);
+    kitls_hash_update(&h, pad, block);
+    kitls_hash_update(&h, inner, hl);
+    kitls_hash_final(&h, out);
     OPENSSL_cleanse(pad, sizeof(pad));
     OPENSSL_cleanse(kh, sizeof(kh));
     OPENSSL_cleanse(inner, sizeof(inner));
-    EVP_MD_CTX_free(own);
-    return ret;
+}
+
+int kitls_hmac(const EVP_MD *md, const uint8_t *key, size_t key_len, const uint8_t *msg,
+               size_t msg_len, uint8_t *out)
+{
+    int type = EVP_MD_get_type(md);
+    if (type != NID_sha256 && type != NID_sha384)
+        return KITLS_E_INTERNAL;
+    hmac_sha2(md, key, key_len, msg, msg_len, out);
+    return 0;
 }
 
 int kitls_hkdf_extract(const EVP_MD *md, const uint8_t *salt, size_t salt_len, const uint8_t *ikm,
@@ -171,9 +162,11 @@ static int ks_advance(struct kitls_keysched *ks, const uint8_t *ikm, size_t ikm_
 {
     uint8_t empty_hash[KITLS_MAX_HASH], derived[KITLS_MAX_HASH];
     size_t hl = ks->suite->hash_len;
-    int ret = KITLS_E_CRYPTO;
-    if (!EVP_Digest("", 0, empty_hash, NULL, ks->suite->md, NULL))
+    struct kitls_hash h;
+    int ret = kitls_hash_init(&h, ks->suite->md);
+    if (ret)
         goto out;
+    kitls_hash_final(&h, empty_hash);
     ret = kitls_hkdf_expand_label(ks->suite->md, ks->secret, hl, "derived", empty_hash, hl, derived,
                                   hl);
     if (ret)
@@ -226,17 +219,17 @@ int kitls_th_update(struct kitls_transcript *t, const uint8_t *p, size_t n)
         wr_put(&t->pending, p, n);
         return t->pending.err;
     }
-    return EVP_DigestUpdate(t->ctx, p, n) ? 0 : KITLS_E_CRYPTO;
+    kitls_hash_update(t->h, p, n);
+    return 0;
 }
 
 int kitls_th_set_hash(struct kitls_transcript *t, const struct kitls_suite *suite)
 {
     if (t->md)
         return t->md == suite->md ? 0 : KITLS_E_INTERNAL;
-    if (!t->ctx && !(t->ctx = EVP_MD_CTX_new()))
+    if (!t->h && !(t->h = malloc(sizeof(*t->h))))
         return KITLS_E_NOMEM;
-    if (!EVP_DigestInit_ex(t->ctx, suite->md, NULL))
-        return KITLS_E_CRYPTO;
+    GUARD(kitls_hash_init(t->h, suite->md));
     t->md = suite->md;
     t->hash_len = suite->hash_len;
     int ret = kitls_th_update(t, t->pending.buf, t->pending.len);
@@ -248,12 +241,22 @@ int kitls_th_current(struct kitls_transcript *t, uint8_t *out)
 {
     if (!t->md)
         return KITLS_E_INTERNAL;
-    EVP_MD_CTX *own = NULL, *c = md_scratch(1);
-    if (!c)
-        c = own = EVP_MD_CTX_new();
-    int ok = c && EVP_MD_CTX_copy_ex(c, t->ctx) && EVP_DigestFinal_ex(c, out, NULL);
-    EVP_MD_CTX_free(own);
-    return ok ? 0 : KITLS_E_CRYPTO;
+    struct kitls_hash copy = *t->h;
+    kitls_hash_final(&copy, out);
+    return 0;
+}
+
+int kitls_th_peek(const struct kitls_transcript *t, const struct kitls_suite *suite,
+                  const uint8_t *p, size_t n, uint8_t *out)
+{
+    struct kitls_hash h;
+    if (t->md)
+        h = *t->h;
+    else
+        GUARD(kitls_hash_init(&h, suite->md));
+    kitls_hash_update(&h, p, n);
+    kitls_hash_final(&h, out);
+    return 0;
 }
 
 int kitls_th_hrr_rewrite(struct kitls_transcript *t)
@@ -268,15 +271,18 @@ int kitls_th_hrr_rewrite(struct kitls_transcript *t)
     msg[1] = 0;
     msg[2] = 0;
     msg[3] = (uint8_t)t->hash_len;
-    if (!EVP_DigestInit_ex(t->ctx, t->md, NULL))
-        return KITLS_E_CRYPTO;
+    OPENSSL_cleanse(&t->h->u, sizeof(t->h->u));
+    GUARD(kitls_hash_init(t->h, t->md));
     return kitls_th_update(t, msg, 4 + t->hash_len);
 }
 
 void kitls_th_free(struct kitls_transcript *t)
 {
-    EVP_MD_CTX_free(t->ctx);
-    t->ctx = NULL;
+    if (t->h) {
+        OPENSSL_cleanse(t->h, sizeof(*t->h));
+        free(t->h);
+        t->h = NULL;
+    }
     t->md = NULL;
     wr_free(&t->pending);
 }
