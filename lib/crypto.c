@@ -162,13 +162,57 @@ int kitls_sig_keys_agree(EVP_PKEY *a, EVP_PKEY *b)
     return 1;
 }
 
+/*
+ * The schemes with a hash sign the digest of the content (RFC 8446
+ * §4.4.3): hashed here with kitls_hash, then a plain PKEY operation, which
+ * spares the digest context, its provider state and the digest fetch by
+ * name that EVP_DigestSign/VerifyInit make per call.  Ed25519 (PureEdDSA,
+ * RFC 8032) signs the content itself.
+ */
+static int sig_digest(const struct kitls_sigalg *s, int server, const uint8_t *th, size_t th_len,
+                      uint8_t *dgst, size_t *dgst_len)
+{
+    uint8_t buf[200];
+    struct kitls_hash h;
+    size_t n = sig_content(buf, server, th, th_len);
+    GUARD(kitls_hash_init(&h, s->md));
+    kitls_hash_update(&h, buf, n);
+    *dgst_len = h.len;
+    kitls_hash_final(&h, dgst);
+    return 0;
+}
+
+static EVP_PKEY_CTX *sig_pkey_ctx(const struct kitls_sigalg *s, EVP_PKEY *key, int sign)
+{
+    EVP_PKEY_CTX *p = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
+    if (!p || (sign ? EVP_PKEY_sign_init(p) : EVP_PKEY_verify_init(p)) <= 0 ||
+        EVP_PKEY_CTX_set_signature_md(p, s->md) <= 0 ||
+        (s->pss && (EVP_PKEY_CTX_set_rsa_padding(p, RSA_PKCS1_PSS_PADDING) <= 0 ||
+                    EVP_PKEY_CTX_set_rsa_mgf1_md(p, s->md) <= 0 ||
+                    EVP_PKEY_CTX_set_rsa_pss_saltlen(p, RSA_PSS_SALTLEN_DIGEST) <= 0))) {
+        EVP_PKEY_CTX_free(p);
+        return NULL;
+    }
+    return p;
+}
+
 int kitls_sig_sign(const struct kitls_sigalg *s, EVP_PKEY *key, int server, const uint8_t *th,
                    size_t th_len, uint8_t *sig, size_t *sig_len)
 {
     uint8_t buf[200];
-    size_t n = sig_content(buf, server, th, th_len);
+    size_t n;
+    int ret = KITLS_E_CRYPTO;
+    if (s->md) {
+        EVP_PKEY_CTX *p = sig_pkey_ctx(s, key, 1);
+        if (p && !sig_digest(s, server, th, th_len, buf, &n) &&
+            EVP_PKEY_sign(p, sig, sig_len, buf, n) > 0)
+            ret = 0;
+        EVP_PKEY_CTX_free(p);
+        return ret;
+    }
+    n = sig_content(buf, server, th, th_len);
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    int ret = md ? sig_setup(s, md, key, 1) : KITLS_E_NOMEM;
+    ret = md ? sig_setup(s, md, key, 1) : KITLS_E_NOMEM;
     if (!ret && EVP_DigestSign(md, sig, sig_len, buf, n) <= 0)
         ret = KITLS_E_CRYPTO;
     EVP_MD_CTX_free(md);
@@ -179,9 +223,21 @@ int kitls_sig_verify(const struct kitls_sigalg *s, EVP_PKEY *key, int server, co
                      size_t th_len, const uint8_t *sig, size_t sig_len)
 {
     uint8_t buf[200];
-    size_t n = sig_content(buf, server, th, th_len);
+    size_t n;
+    int ret = KITLS_E_DECRYPT_ERROR;
+    if (s->md) {
+        EVP_PKEY_CTX *p = sig_pkey_ctx(s, key, 0);
+        if (!p)
+            ret = KITLS_E_CRYPTO;
+        else if (!sig_digest(s, server, th, th_len, buf, &n) &&
+                 EVP_PKEY_verify(p, sig, sig_len, buf, n) == 1)
+            ret = 0;
+        EVP_PKEY_CTX_free(p);
+        return ret;
+    }
+    n = sig_content(buf, server, th, th_len);
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    int ret = md ? sig_setup(s, md, key, 0) : KITLS_E_NOMEM;
+    ret = md ? sig_setup(s, md, key, 0) : KITLS_E_NOMEM;
     if (!ret && EVP_DigestVerify(md, sig, sig_len, buf, n) != 1)
         ret = KITLS_E_DECRYPT_ERROR;
     EVP_MD_CTX_free(md);

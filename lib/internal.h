@@ -132,13 +132,13 @@ extern const size_t kitls_n_default_sigalgs;
  * none and a copy is a struct copy.
  */
 struct kitls_hash {
-    size_t len; /* 32 or 48 */
+    size_t len; /* 32, 48 (or 64: SHA-512, CertificateVerify only) */
     union {
         SHA256_CTX s256;
         SHA512_CTX s512;
     } u;
 };
-/** Start a hash of md (SHA-256 or SHA-384); KITLS_E_INTERNAL for others. */
+/** Start a hash of md (SHA-256, -384, -512); KITLS_E_INTERNAL for others. */
 int kitls_hash_init(struct kitls_hash *h, const EVP_MD *md);
 void kitls_hash_update(struct kitls_hash *h, const void *p, size_t n);
 /** Write the digest (h->len bytes) and wipe h. */

@@ -19,6 +19,7 @@ int kitls_hash_init(struct kitls_hash *h, const EVP_MD *md)
     switch (EVP_MD_get_type(md)) {
     case NID_sha256: h->len = 32; return SHA256_Init(&h->u.s256) ? 0 : KITLS_E_CRYPTO;
     case NID_sha384: h->len = 48; return SHA384_Init(&h->u.s512) ? 0 : KITLS_E_CRYPTO;
+    case NID_sha512: h->len = 64; return SHA512_Init(&h->u.s512) ? 0 : KITLS_E_CRYPTO;
     default: h->len = 0; return KITLS_E_INTERNAL;
     }
 }
@@ -27,16 +28,20 @@ void kitls_hash_update(struct kitls_hash *h, const void *p, size_t n)
 {
     if (h->len == 32)
         SHA256_Update(&h->u.s256, p, n);
-    else
+    else if (h->len == 48)
         SHA384_Update(&h->u.s512, p, n);
+    else
+        SHA512_Update(&h->u.s512, p, n);
 }
 
 void kitls_hash_final(struct kitls_hash *h, uint8_t *out)
 {
     if (h->len == 32)
         SHA256_Final(out, &h->u.s256);
-    else
+    else if (h->len == 48)
         SHA384_Final(out, &h->u.s512);
+    else
+        SHA512_Final(out, &h->u.s512);
     OPENSSL_cleanse(&h->u, sizeof(h->u));
 }
 
