@@ -3,28 +3,109 @@
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/rsa.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
+/*
+ * One key-generation context per thread and group: EVP_PKEY_Q_keygen
+ * fetches the key manager by name and builds and initialises a context
+ * for every key.  A context is reused only for generating: each call
+ * makes a new key from fresh randomness (RFC 8446 §4.2.8: no ephemeral
+ * key serves two connections).
+ */
+#define KEX_GROUPS 8
+
+struct kex_ctxs {
+    const struct kitls_group *g[KEX_GROUPS];
+    EVP_PKEY_CTX *ctx[KEX_GROUPS];
+};
+
+static pthread_key_t kex_key;
+static pthread_once_t kex_once = PTHREAD_ONCE_INIT;
+static int kex_key_ok;
+
+static void kex_ctxs_free(void *p)
+{
+    struct kex_ctxs *k = p;
+    for (size_t i = 0; i < KEX_GROUPS; i++)
+        EVP_PKEY_CTX_free(k->ctx[i]);
+    free(k);
+}
+
+static void kex_init(void)
+{
+    kex_key_ok = !pthread_key_create(&kex_key, kex_ctxs_free);
+}
+
+static EVP_PKEY_CTX *kex_gen_new(const struct kitls_group *g)
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, g->is_ec ? "EC" : g->ossl_name, NULL);
+    if (!ctx || EVP_PKEY_keygen_init(ctx) <= 0 ||
+        (g->is_ec && EVP_PKEY_CTX_set_group_name(ctx, g->ossl_name) <= 0)) {
+        EVP_PKEY_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+/* The thread's generation context for g, or NULL: *own then holds one
+ * the caller frees. */
+static EVP_PKEY_CTX *kex_gen_ctx(const struct kitls_group *g, EVP_PKEY_CTX **own)
+{
+    struct kex_ctxs *k = NULL;
+    *own = NULL;
+    pthread_once(&kex_once, kex_init);
+    if (kex_key_ok && !(k = pthread_getspecific(kex_key)) && (k = calloc(1, sizeof(*k))) != NULL &&
+        pthread_setspecific(kex_key, k)) {
+        free(k);
+        k = NULL;
+    }
+    for (size_t i = 0; k && i < KEX_GROUPS; i++) {
+        if (k->g[i] == g)
+            return k->ctx[i];
+        if (!k->g[i] && (k->ctx[i] = kex_gen_new(g)) != NULL) {
+            k->g[i] = g;
+            return k->ctx[i];
+        }
+    }
+    return *own = kex_gen_new(g);
+}
+
 int kitls_kex_keygen(const struct kitls_group *g, EVP_PKEY **priv, uint8_t *pub, size_t *pub_len)
 {
-    EVP_PKEY *k = g->is_ec ? EVP_PKEY_Q_keygen(NULL, NULL, "EC", g->ossl_name)
-                           : EVP_PKEY_Q_keygen(NULL, NULL, g->ossl_name);
-    if (!k)
-        return KITLS_E_CRYPTO;
-    uint8_t *enc = NULL;
-    size_t n = EVP_PKEY_get1_encoded_public_key(k, &enc);
-    if (n != g->share_len) {
-        OPENSSL_free(enc);
+    EVP_PKEY_CTX *own, *ctx = kex_gen_ctx(g, &own);
+    EVP_PKEY *k = NULL;
+    size_t n = 0;
+    int ok = ctx && EVP_PKEY_generate(ctx, &k) > 0;
+    EVP_PKEY_CTX_free(own);
+    /* pub holds at least share_len bytes (RFC 8446 §4.2.8.1-2 sizes). */
+    if (ok)
+        ok = g->is_ec ? EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pub,
+                                                        g->share_len, &n)
+                      : EVP_PKEY_get_raw_public_key(k, pub, &(size_t){g->share_len}) &&
+                            (n = g->share_len);
+    if (!ok || n != g->share_len) {
         EVP_PKEY_free(k);
         return KITLS_E_CRYPTO;
     }
-    memcpy(pub, enc, n);
-    OPENSSL_free(enc);
     *pub_len = n;
     *priv = k;
     return 0;
+}
+
+/* The peer's share as a key of priv's group (for X25519, copying the
+ * parameters is cheaper than EVP_PKEY_new_raw_public_key_ex's fetch). */
+static EVP_PKEY *kex_peer_key(EVP_PKEY *priv, const uint8_t *peer, size_t peer_len)
+{
+    EVP_PKEY *pk = EVP_PKEY_new();
+    if (pk && EVP_PKEY_copy_parameters(pk, priv) &&
+        EVP_PKEY_set1_encoded_public_key(pk, peer, peer_len))
+        return pk;
+    EVP_PKEY_free(pk);
+    return NULL;
 }
 
 int kitls_kex_derive(const struct kitls_group *g, EVP_PKEY *priv, const uint8_t *peer,
@@ -36,9 +117,7 @@ int kitls_kex_derive(const struct kitls_group *g, EVP_PKEY *priv, const uint8_t 
     /* Only uncompressed points for the NIST curves (RFC 8446 §4.2.8.2). */
     if (peer_len != g->share_len || (g->is_ec && peer[0] != 4))
         return KITLS_E_ILLEGAL_PARAMETER;
-    pk = EVP_PKEY_new();
-    if (!pk || !EVP_PKEY_copy_parameters(pk, priv) ||
-        !EVP_PKEY_set1_encoded_public_key(pk, peer, peer_len))
+    if (!(pk = kex_peer_key(priv, peer, peer_len)))
         goto out;
     ctx = EVP_PKEY_CTX_new_from_pkey(NULL, priv, NULL);
     if (!ctx || EVP_PKEY_derive_init(ctx) <= 0 || EVP_PKEY_derive_set_peer_ex(ctx, pk, 1) <= 0)
