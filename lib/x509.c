@@ -174,7 +174,8 @@ static size_t vc_head(const kitls_conn *c, uint8_t h[VC_HEAD_MAX], uint64_t *gen
         h[n++] = (uint8_t)(depth >> i);
     h[n++] = (uint8_t)(name ? 1 + (c->ext.sni_is_ip != 0) : 0);
     h[n++] = (uint8_t)hl;
-    memcpy(h + n, c->ext.sni, hl);
+    if (hl)
+        memcpy(h + n, c->ext.sni, hl);
     return n + hl;
 }
 
