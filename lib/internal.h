@@ -168,6 +168,9 @@ int kitls_ks_early(struct kitls_keysched *ks, const struct kitls_suite *suite, c
                    size_t psk_len);
 /** Derive-Secret(current, label, transcript_hash). */
 int kitls_ks_derive(struct kitls_keysched *ks, const char *label, const uint8_t *th, uint8_t *out);
+/** Derive-Secret for n labels of the current stage, its secret keyed once. */
+int kitls_ks_derive_n(struct kitls_keysched *ks, const char *const *labels, const uint8_t *th,
+                      uint8_t *const *outs, size_t n);
 /** Advance early -> handshake with the (EC)DHE shared secret. */
 int kitls_ks_handshake(struct kitls_keysched *ks, const uint8_t *dhe, size_t dhe_len);
 /** Advance handshake -> master. */

@@ -45,45 +45,63 @@ void kitls_hash_final(struct kitls_hash *h, uint8_t *out)
     OPENSSL_cleanse(&h->u, sizeof(h->u));
 }
 
-/* HMAC (RFC 2104) of SHA-256 or SHA-384; the caller checked the digest. */
-static void hmac_sha2(const EVP_MD *md, const uint8_t *key, size_t key_len, const uint8_t *msg,
-                      size_t msg_len, uint8_t *out)
+/*
+ * HMAC (RFC 2104) keyed once: the hash states after the inner and the
+ * outer padded key, so that each further message under the same key (the
+ * traffic secrets of one key-schedule stage, the blocks of one
+ * HKDF-Expand) costs only its own blocks.
+ */
+struct hmac_key {
+    struct kitls_hash in, out;
+};
+
+static int hmac_key_init(struct hmac_key *k, const EVP_MD *md, const uint8_t *key, size_t key_len)
 {
-    uint8_t pad[128], kh[KITLS_MAX_HASH], inner[KITLS_MAX_HASH];
-    struct kitls_hash h;
-    (void)kitls_hash_init(&h, md);
-    size_t hl = h.len, block = hl == 32 ? 64 : 128;
+    uint8_t pad[128], kh[KITLS_MAX_HASH];
+    int type = EVP_MD_get_type(md);
+    if (type != NID_sha256 && type != NID_sha384)
+        return KITLS_E_INTERNAL;
+    GUARD(kitls_hash_init(&k->in, md));
+    size_t hl = k->in.len, block = hl == 32 ? 64 : 128;
     if (key_len > block) {
-        kitls_hash_update(&h, key, key_len);
-        kitls_hash_final(&h, kh);
-        (void)kitls_hash_init(&h, md);
+        kitls_hash_update(&k->in, key, key_len);
+        kitls_hash_final(&k->in, kh);
+        GUARD(kitls_hash_init(&k->in, md));
         key = kh;
         key_len = hl;
     }
     memset(pad, 0x36, block);
     for (size_t i = 0; i < key_len; i++)
         pad[i] ^= key[i];
-    kitls_hash_update(&h, pad, block);
-    kitls_hash_update(&h, msg, msg_len);
-    kitls_hash_final(&h, inner);
+    kitls_hash_update(&k->in, pad, block);
     for (size_t i = 0; i < block; i++)
         pad[i] ^= 0x36 ^ 0x5c;
-    (void)kitls_hash_init(&h, md);
-    kitls_hash_update(&h, pad, block);
-    kitls_hash_update(&h, inner, hl);
-    kitls_hash_final(&h, out);
+    GUARD(kitls_hash_init(&k->out, md));
+    kitls_hash_update(&k->out, pad, block);
     OPENSSL_cleanse(pad, sizeof(pad));
     OPENSSL_cleanse(kh, sizeof(kh));
+    return 0;
+}
+
+static void hmac_key_run(const struct hmac_key *k, const uint8_t *msg, size_t msg_len, uint8_t *out)
+{
+    uint8_t inner[KITLS_MAX_HASH];
+    struct kitls_hash h = k->in;
+    kitls_hash_update(&h, msg, msg_len);
+    kitls_hash_final(&h, inner);
+    h = k->out;
+    kitls_hash_update(&h, inner, k->in.len);
+    kitls_hash_final(&h, out);
     OPENSSL_cleanse(inner, sizeof(inner));
 }
 
 int kitls_hmac(const EVP_MD *md, const uint8_t *key, size_t key_len, const uint8_t *msg,
                size_t msg_len, uint8_t *out)
 {
-    int type = EVP_MD_get_type(md);
-    if (type != NID_sha256 && type != NID_sha384)
-        return KITLS_E_INTERNAL;
-    hmac_sha2(md, key, key_len, msg, msg_len, out);
+    struct hmac_key k;
+    GUARD(hmac_key_init(&k, md, key, key_len));
+    hmac_key_run(&k, msg, msg_len, out);
+    OPENSSL_cleanse(&k, sizeof(k));
     return 0;
 }
 
@@ -103,15 +121,14 @@ int kitls_hkdf_extract(const EVP_MD *md, const uint8_t *salt, size_t salt_len, c
     return kitls_hmac(md, salt, salt_len, ikm, ikm_len, prk);
 }
 
-int kitls_hkdf_expand_label(const EVP_MD *md, const uint8_t *secret, size_t secret_len,
-                            const char *label, const uint8_t *ctx, size_t ctx_len, uint8_t *out,
-                            size_t out_len)
+/* HKDF-Expand-Label under a keyed HMAC of the secret. */
+static int expand_label_k(const struct hmac_key *k, const char *label, const uint8_t *ctx,
+                          size_t ctx_len, uint8_t *out, size_t out_len)
 {
     /* HkdfLabel: uint16 length, opaque label<7..255> = "tls13 " + label,
      * opaque context<0..255>, followed by the HKDF-Expand counter byte. */
     uint8_t info[2 + 1 + 255 + 1 + 255 + 1], t[KITLS_MAX_HASH];
-    size_t ll = strlen(label), hl = (size_t)EVP_MD_get_size(md), n = 0, done = 0;
-    int ret = 0;
+    size_t ll = strlen(label), hl = k->in.len, n = 0, done = 0;
     if (ll > 249 || ctx_len > 255 || out_len > 255 * hl)
         return KITLS_E_INTERNAL;
     info[n++] = (uint8_t)(out_len >> 8);
@@ -132,9 +149,7 @@ int kitls_hkdf_expand_label(const EVP_MD *md, const uint8_t *secret, size_t secr
         memcpy(buf, t, tl);
         memcpy(buf + tl, info, n);
         buf[tl + n] = i;
-        ret = kitls_hmac(md, secret, secret_len, buf, tl + n + 1, t);
-        if (ret)
-            break;
+        hmac_key_run(k, buf, tl + n + 1, t);
         tl = hl;
         size_t take = out_len - done < hl ? out_len - done : hl;
         memcpy(out + done, t, take);
@@ -142,6 +157,17 @@ int kitls_hkdf_expand_label(const EVP_MD *md, const uint8_t *secret, size_t secr
     }
     OPENSSL_cleanse(t, sizeof(t));
     OPENSSL_cleanse(buf, sizeof(buf));
+    return 0;
+}
+
+int kitls_hkdf_expand_label(const EVP_MD *md, const uint8_t *secret, size_t secret_len,
+                            const char *label, const uint8_t *ctx, size_t ctx_len, uint8_t *out,
+                            size_t out_len)
+{
+    struct hmac_key k;
+    GUARD(hmac_key_init(&k, md, secret, secret_len));
+    int ret = expand_label_k(&k, label, ctx, ctx_len, out, out_len);
+    OPENSSL_cleanse(&k, sizeof(k));
     return ret;
 }
 
@@ -154,12 +180,24 @@ int kitls_ks_early(struct kitls_keysched *ks, const struct kitls_suite *suite, c
     return 0;
 }
 
-int kitls_ks_derive(struct kitls_keysched *ks, const char *label, const uint8_t *th, uint8_t *out)
+int kitls_ks_derive_n(struct kitls_keysched *ks, const char *const *labels, const uint8_t *th,
+                      uint8_t *const *outs, size_t n)
 {
+    struct hmac_key k;
+    int ret = 0;
     if (ks->stage == KS_NONE)
         return KITLS_E_INTERNAL;
     size_t hl = ks->suite->hash_len;
-    return kitls_hkdf_expand_label(ks->suite->md, ks->secret, hl, label, th, hl, out, hl);
+    GUARD(hmac_key_init(&k, ks->suite->md, ks->secret, hl));
+    for (size_t i = 0; i < n && !ret; i++)
+        ret = expand_label_k(&k, labels[i], th, hl, outs[i], hl);
+    OPENSSL_cleanse(&k, sizeof(k));
+    return ret;
+}
+
+int kitls_ks_derive(struct kitls_keysched *ks, const char *label, const uint8_t *th, uint8_t *out)
+{
+    return kitls_ks_derive_n(ks, &label, th, &out, 1);
 }
 
 /* Advance one rung: secret = Extract(Derive-Secret(secret, "derived", ""), ikm). */
