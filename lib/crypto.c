@@ -119,8 +119,13 @@ int kitls_kex_derive(const struct kitls_group *g, EVP_PKEY *priv, const uint8_t 
         return KITLS_E_ILLEGAL_PARAMETER;
     if (!(pk = kex_peer_key(priv, peer, peer_len)))
         goto out;
+    /* A NIST point is checked to be on the curve (RFC 8446 §4.2.8.2).  An
+     * X25519 key has nothing to check (libcrypto's check only asks that a
+     * public key is present, and builds a context to ask): small-order
+     * points show as the all-zero output below (RFC 7748 §6.1). */
     ctx = EVP_PKEY_CTX_new_from_pkey(NULL, priv, NULL);
-    if (!ctx || EVP_PKEY_derive_init(ctx) <= 0 || EVP_PKEY_derive_set_peer_ex(ctx, pk, 1) <= 0)
+    if (!ctx || EVP_PKEY_derive_init(ctx) <= 0 ||
+        EVP_PKEY_derive_set_peer_ex(ctx, pk, g->is_ec) <= 0)
         goto out;
     size_t n = KITLS_MAX_HASH * 2;
     if (EVP_PKEY_derive(ctx, out, &n) <= 0)
