@@ -78,15 +78,14 @@ int kitls_kex_keygen(const struct kitls_group *g, EVP_PKEY **priv, uint8_t *pub,
 {
     EVP_PKEY_CTX *own, *ctx = kex_gen_ctx(g, &own);
     EVP_PKEY *k = NULL;
-    size_t n = 0;
+    size_t n = g->share_len;
     int ok = ctx && EVP_PKEY_generate(ctx, &k) > 0;
     EVP_PKEY_CTX_free(own);
     /* pub holds at least share_len bytes (RFC 8446 §4.2.8.1-2 sizes). */
     if (ok)
         ok = g->is_ec ? EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pub,
                                                         g->share_len, &n)
-                      : EVP_PKEY_get_raw_public_key(k, pub, &(size_t){g->share_len}) &&
-                            (n = g->share_len);
+                      : EVP_PKEY_get_raw_public_key(k, pub, &n);
     if (!ok || n != g->share_len) {
         EVP_PKEY_free(k);
         return KITLS_E_CRYPTO;
