@@ -359,9 +359,19 @@ int kitls_config_load_ca_pem(kitls_config *cfg, const char *pem, size_t len)
     }
     BIO_free(b);
     ERR_clear_error();
+    kitls_cert_cache_store_changed(cfg->cert_cache);
     if (!n)
         return KITLS_E_CONFIG;
     cfg->store_loaded = 1;
+    return 0;
+}
+
+int kitls_config_set_verify_cache(kitls_config *cfg, size_t entries)
+{
+    MUTABLE(cfg);
+    if (entries > KITLS_VERIFY_CACHE_MAX)
+        return KITLS_E_INVALID_ARG;
+    kitls_cert_cache_set_verify_size(cfg->cert_cache, entries);
     return 0;
 }
 
@@ -370,6 +380,7 @@ int kitls_config_load_ca_file(kitls_config *cfg, const char *path)
     MUTABLE(cfg);
     if (!path)
         return KITLS_E_INVALID_ARG;
+    kitls_cert_cache_store_changed(cfg->cert_cache);
     if (X509_STORE_load_file(cfg->store, path) != 1) {
         ERR_clear_error();
         return KITLS_E_CONFIG;
@@ -381,6 +392,7 @@ int kitls_config_load_ca_file(kitls_config *cfg, const char *path)
 int kitls_config_use_system_ca(kitls_config *cfg)
 {
     MUTABLE(cfg);
+    kitls_cert_cache_store_changed(cfg->cert_cache);
     if (X509_STORE_set_default_paths(cfg->store) != 1) {
         ERR_clear_error();
         return KITLS_E_CONFIG;

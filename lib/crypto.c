@@ -3,28 +3,108 @@
 #include <openssl/crypto.h>
 #include <openssl/ec.h>
 #include <openssl/rsa.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
+/*
+ * One key-generation context per thread and group: EVP_PKEY_Q_keygen
+ * fetches the key manager by name and builds and initialises a context
+ * for every key.  A context is reused only for generating: each call
+ * makes a new key from fresh randomness (RFC 8446 §4.2.8: no ephemeral
+ * key serves two connections).
+ */
+#define KEX_GROUPS 8
+
+struct kex_ctxs {
+    const struct kitls_group *g[KEX_GROUPS];
+    EVP_PKEY_CTX *ctx[KEX_GROUPS];
+};
+
+static pthread_key_t kex_key;
+static pthread_once_t kex_once = PTHREAD_ONCE_INIT;
+static int kex_key_ok;
+
+static void kex_ctxs_free(void *p)
+{
+    struct kex_ctxs *k = p;
+    for (size_t i = 0; i < KEX_GROUPS; i++)
+        EVP_PKEY_CTX_free(k->ctx[i]);
+    kitls_free(k);
+}
+
+static void kex_init(void)
+{
+    kex_key_ok = !pthread_key_create(&kex_key, kex_ctxs_free);
+}
+
+static EVP_PKEY_CTX *kex_gen_new(const struct kitls_group *g)
+{
+    EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, g->is_ec ? "EC" : g->ossl_name, NULL);
+    if (!ctx || EVP_PKEY_keygen_init(ctx) <= 0 ||
+        (g->is_ec && EVP_PKEY_CTX_set_group_name(ctx, g->ossl_name) <= 0)) {
+        EVP_PKEY_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
+}
+
+/* The thread's generation context for g, or NULL: *own then holds one
+ * the caller frees. */
+static EVP_PKEY_CTX *kex_gen_ctx(const struct kitls_group *g, EVP_PKEY_CTX **own)
+{
+    struct kex_ctxs *k = NULL;
+    *own = NULL;
+    pthread_once(&kex_once, kex_init);
+    if (kex_key_ok && !(k = pthread_getspecific(kex_key)) &&
+        (k = kitls_calloc(1, sizeof(*k))) != NULL && pthread_setspecific(kex_key, k)) {
+        kitls_free(k);
+        k = NULL;
+    }
+    for (size_t i = 0; k && i < KEX_GROUPS; i++) {
+        if (k->g[i] == g)
+            return k->ctx[i];
+        if (!k->g[i] && (k->ctx[i] = kex_gen_new(g)) != NULL) {
+            k->g[i] = g;
+            return k->ctx[i];
+        }
+    }
+    return *own = kex_gen_new(g);
+}
+
 int kitls_kex_keygen(const struct kitls_group *g, EVP_PKEY **priv, uint8_t *pub, size_t *pub_len)
 {
-    EVP_PKEY *k = g->is_ec ? EVP_PKEY_Q_keygen(NULL, NULL, "EC", g->ossl_name)
-                           : EVP_PKEY_Q_keygen(NULL, NULL, g->ossl_name);
-    if (!k)
-        return KITLS_E_CRYPTO;
-    uint8_t *enc = NULL;
-    size_t n = EVP_PKEY_get1_encoded_public_key(k, &enc);
-    if (n != g->share_len) {
-        OPENSSL_free(enc);
+    EVP_PKEY_CTX *own, *ctx = kex_gen_ctx(g, &own);
+    EVP_PKEY *k = NULL;
+    size_t n = g->share_len;
+    int ok = ctx && EVP_PKEY_generate(ctx, &k) > 0;
+    EVP_PKEY_CTX_free(own);
+    /* pub holds at least share_len bytes (RFC 8446 §4.2.8.1-2 sizes). */
+    if (ok)
+        ok = g->is_ec ? EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pub,
+                                                        g->share_len, &n)
+                      : EVP_PKEY_get_raw_public_key(k, pub, &n);
+    if (!ok || n != g->share_len) {
         EVP_PKEY_free(k);
         return KITLS_E_CRYPTO;
     }
-    memcpy(pub, enc, n);
-    OPENSSL_free(enc);
     *pub_len = n;
     *priv = k;
     return 0;
+}
+
+/* The peer's share as a key of priv's group (for X25519, copying the
+ * parameters is cheaper than EVP_PKEY_new_raw_public_key_ex's fetch). */
+static EVP_PKEY *kex_peer_key(EVP_PKEY *priv, const uint8_t *peer, size_t peer_len)
+{
+    EVP_PKEY *pk = EVP_PKEY_new();
+    if (pk && EVP_PKEY_copy_parameters(pk, priv) &&
+        EVP_PKEY_set1_encoded_public_key(pk, peer, peer_len))
+        return pk;
+    EVP_PKEY_free(pk);
+    return NULL;
 }
 
 int kitls_kex_derive(const struct kitls_group *g, EVP_PKEY *priv, const uint8_t *peer,
@@ -36,12 +116,15 @@ int kitls_kex_derive(const struct kitls_group *g, EVP_PKEY *priv, const uint8_t 
     /* Only uncompressed points for the NIST curves (RFC 8446 §4.2.8.2). */
     if (peer_len != g->share_len || (g->is_ec && peer[0] != 4))
         return KITLS_E_ILLEGAL_PARAMETER;
-    pk = EVP_PKEY_new();
-    if (!pk || !EVP_PKEY_copy_parameters(pk, priv) ||
-        !EVP_PKEY_set1_encoded_public_key(pk, peer, peer_len))
+    if (!(pk = kex_peer_key(priv, peer, peer_len)))
         goto out;
+    /* A NIST point is checked to be on the curve (RFC 8446 §4.2.8.2).  An
+     * X25519 key has nothing to check (libcrypto's check only asks that a
+     * public key is present, and builds a context to ask): small-order
+     * points show as the all-zero output below (RFC 7748 §6.1). */
     ctx = EVP_PKEY_CTX_new_from_pkey(NULL, priv, NULL);
-    if (!ctx || EVP_PKEY_derive_init(ctx) <= 0 || EVP_PKEY_derive_set_peer_ex(ctx, pk, 1) <= 0)
+    if (!ctx || EVP_PKEY_derive_init(ctx) <= 0 ||
+        EVP_PKEY_derive_set_peer_ex(ctx, pk, g->is_ec) <= 0)
         goto out;
     size_t n = KITLS_MAX_HASH * 2;
     if (EVP_PKEY_derive(ctx, out, &n) <= 0)
@@ -162,13 +245,57 @@ int kitls_sig_keys_agree(EVP_PKEY *a, EVP_PKEY *b)
     return 1;
 }
 
+/*
+ * The schemes with a hash sign the digest of the content (RFC 8446
+ * §4.4.3): hashed here with kitls_hash, then a plain PKEY operation, which
+ * spares the digest context, its provider state and the digest fetch by
+ * name that EVP_DigestSign/VerifyInit make per call.  Ed25519 (PureEdDSA,
+ * RFC 8032) signs the content itself.
+ */
+static int sig_digest(const struct kitls_sigalg *s, int server, const uint8_t *th, size_t th_len,
+                      uint8_t *dgst, size_t *dgst_len)
+{
+    uint8_t buf[200];
+    struct kitls_hash h;
+    size_t n = sig_content(buf, server, th, th_len);
+    GUARD(kitls_hash_init(&h, s->md));
+    kitls_hash_update(&h, buf, n);
+    *dgst_len = h.len;
+    kitls_hash_final(&h, dgst);
+    return 0;
+}
+
+static EVP_PKEY_CTX *sig_pkey_ctx(const struct kitls_sigalg *s, EVP_PKEY *key, int sign)
+{
+    EVP_PKEY_CTX *p = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
+    if (!p || (sign ? EVP_PKEY_sign_init(p) : EVP_PKEY_verify_init(p)) <= 0 ||
+        EVP_PKEY_CTX_set_signature_md(p, s->md) <= 0 ||
+        (s->pss && (EVP_PKEY_CTX_set_rsa_padding(p, RSA_PKCS1_PSS_PADDING) <= 0 ||
+                    EVP_PKEY_CTX_set_rsa_mgf1_md(p, s->md) <= 0 ||
+                    EVP_PKEY_CTX_set_rsa_pss_saltlen(p, RSA_PSS_SALTLEN_DIGEST) <= 0))) {
+        EVP_PKEY_CTX_free(p);
+        return NULL;
+    }
+    return p;
+}
+
 int kitls_sig_sign(const struct kitls_sigalg *s, EVP_PKEY *key, int server, const uint8_t *th,
                    size_t th_len, uint8_t *sig, size_t *sig_len)
 {
     uint8_t buf[200];
-    size_t n = sig_content(buf, server, th, th_len);
+    size_t n;
+    int ret = KITLS_E_CRYPTO;
+    if (s->md) {
+        EVP_PKEY_CTX *p = sig_pkey_ctx(s, key, 1);
+        if (p && !sig_digest(s, server, th, th_len, buf, &n) &&
+            EVP_PKEY_sign(p, sig, sig_len, buf, n) > 0)
+            ret = 0;
+        EVP_PKEY_CTX_free(p);
+        return ret;
+    }
+    n = sig_content(buf, server, th, th_len);
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    int ret = md ? sig_setup(s, md, key, 1) : KITLS_E_NOMEM;
+    ret = md ? sig_setup(s, md, key, 1) : KITLS_E_NOMEM;
     if (!ret && EVP_DigestSign(md, sig, sig_len, buf, n) <= 0)
         ret = KITLS_E_CRYPTO;
     EVP_MD_CTX_free(md);
@@ -179,9 +306,21 @@ int kitls_sig_verify(const struct kitls_sigalg *s, EVP_PKEY *key, int server, co
                      size_t th_len, const uint8_t *sig, size_t sig_len)
 {
     uint8_t buf[200];
-    size_t n = sig_content(buf, server, th, th_len);
+    size_t n;
+    int ret = KITLS_E_DECRYPT_ERROR;
+    if (s->md) {
+        EVP_PKEY_CTX *p = sig_pkey_ctx(s, key, 0);
+        if (!p)
+            ret = KITLS_E_CRYPTO;
+        else if (!sig_digest(s, server, th, th_len, buf, &n) &&
+                 EVP_PKEY_verify(p, sig, sig_len, buf, n) == 1)
+            ret = 0;
+        EVP_PKEY_CTX_free(p);
+        return ret;
+    }
+    n = sig_content(buf, server, th, th_len);
     EVP_MD_CTX *md = EVP_MD_CTX_new();
-    int ret = md ? sig_setup(s, md, key, 0) : KITLS_E_NOMEM;
+    ret = md ? sig_setup(s, md, key, 0) : KITLS_E_NOMEM;
     if (!ret && EVP_DigestVerify(md, sig, sig_len, buf, n) != 1)
         ret = KITLS_E_DECRYPT_ERROR;
     EVP_MD_CTX_free(md);

@@ -190,8 +190,9 @@ int kitls_hs_derive_hs_secrets(kitls_conn *c, const uint8_t *dhe, size_t dhe_len
     GUARD(kitls_ks_early(&c->ks, c->suite, c->res.resumed ? c->res.session->psk : NULL,
                          c->res.resumed ? c->res.session->psk_len : 0));
     GUARD(kitls_ks_handshake(&c->ks, dhe, dhe_len));
-    GUARD(kitls_ks_derive(&c->ks, "c hs traffic", th, c->hs->c_hs));
-    GUARD(kitls_ks_derive(&c->ks, "s hs traffic", th, c->hs->s_hs));
+    static const char *const labels[2] = {"c hs traffic", "s hs traffic"};
+    uint8_t *const outs[2] = {c->hs->c_hs, c->hs->s_hs};
+    GUARD(kitls_ks_derive_n(&c->ks, labels, th, outs, 2));
     GUARD(kitls_rec_set_secret(&c->tx, c->suite, c->server ? c->hs->s_hs : c->hs->c_hs, 1));
     GUARD(kitls_rec_set_secret(&c->rx, c->suite, c->server ? c->hs->c_hs : c->hs->s_hs, 0));
     return 0;
@@ -201,9 +202,9 @@ int kitls_hs_derive_app_secrets(kitls_conn *c)
 {
     GUARD(kitls_th_current(&c->th, c->hs->fin_th));
     GUARD(kitls_ks_master(&c->ks));
-    GUARD(kitls_ks_derive(&c->ks, "c ap traffic", c->hs->fin_th, c->hs->c_ap));
-    GUARD(kitls_ks_derive(&c->ks, "s ap traffic", c->hs->fin_th, c->hs->s_ap));
-    GUARD(kitls_ks_derive(&c->ks, "exp master", c->hs->fin_th, c->exp_master));
+    static const char *const labels[3] = {"c ap traffic", "s ap traffic", "exp master"};
+    uint8_t *const outs[3] = {c->hs->c_ap, c->hs->s_ap, c->exp_master};
+    GUARD(kitls_ks_derive_n(&c->ks, labels, c->hs->fin_th, outs, 3));
     return 0;
 }
 

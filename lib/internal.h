@@ -3,6 +3,7 @@
 #define KITLS_INTERNAL_H
 
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -124,6 +125,25 @@ extern const size_t kitls_n_default_sigalgs;
 
 /* ---- hashing and the key schedule (keysched.c) ---- */
 
+/*
+ * A running SHA-256 or SHA-384, the hashes of every TLS 1.3 suite, held
+ * in place: libcrypto 3.0 allocates provider state at each EVP digest
+ * init and copy (about 120 allocations per handshake pair), this holds
+ * none and a copy is a struct copy.
+ */
+struct kitls_hash {
+    size_t len; /* 32, 48 (or 64: SHA-512, CertificateVerify only) */
+    union {
+        SHA256_CTX s256;
+        SHA512_CTX s512;
+    } u;
+};
+/** Start a hash of md (SHA-256, -384, -512); KITLS_E_INTERNAL for others. */
+int kitls_hash_init(struct kitls_hash *h, const EVP_MD *md);
+void kitls_hash_update(struct kitls_hash *h, const void *p, size_t n);
+/** Write the digest (h->len bytes) and wipe h. */
+void kitls_hash_final(struct kitls_hash *h, uint8_t *out);
+
 /** HMAC with a pre-fetched digest. */
 int kitls_hmac(const EVP_MD *md, const uint8_t *key, size_t key_len, const uint8_t *msg,
                size_t msg_len, uint8_t *out);
@@ -148,6 +168,9 @@ int kitls_ks_early(struct kitls_keysched *ks, const struct kitls_suite *suite, c
                    size_t psk_len);
 /** Derive-Secret(current, label, transcript_hash). */
 int kitls_ks_derive(struct kitls_keysched *ks, const char *label, const uint8_t *th, uint8_t *out);
+/** Derive-Secret for n labels of the current stage, its secret keyed once. */
+int kitls_ks_derive_n(struct kitls_keysched *ks, const char *const *labels, const uint8_t *th,
+                      uint8_t *const *outs, size_t n);
 /** Advance early -> handshake with the (EC)DHE shared secret. */
 int kitls_ks_handshake(struct kitls_keysched *ks, const uint8_t *dhe, size_t dhe_len);
 /** Advance handshake -> master. */
@@ -159,8 +182,8 @@ int kitls_ks_finished(const struct kitls_suite *suite, const uint8_t *base, cons
 
 /** Running transcript hash; buffers messages until the suite is known. */
 struct kitls_transcript {
-    EVP_MD_CTX *ctx;
-    const EVP_MD *md;
+    struct kitls_hash *h; /* the handshake's only: freed with it */
+    const EVP_MD *md;     /* NULL: hash not chosen yet */
     size_t hash_len;
     struct wr pending; /* before the hash is chosen */
 };
@@ -169,6 +192,10 @@ int kitls_th_set_hash(struct kitls_transcript *t, const struct kitls_suite *suit
 /** Replace the transcript so far with message_hash (HRR, RFC 8446 §4.4.1). */
 int kitls_th_hrr_rewrite(struct kitls_transcript *t);
 int kitls_th_current(struct kitls_transcript *t, uint8_t *out);
+/** Hash of the transcript so far followed by p (n bytes), the transcript
+ *  unchanged; with no hash chosen yet, of p alone with suite's hash. */
+int kitls_th_peek(const struct kitls_transcript *t, const struct kitls_suite *suite,
+                  const uint8_t *p, size_t n, uint8_t *out);
 void kitls_th_free(struct kitls_transcript *t);
 
 /* ---- record protection (record.c) ---- */
@@ -297,6 +324,8 @@ struct kitls_cert {
 #define KITLS_MAX_ALGS 16
 #define KITLS_MAX_TICKET_KEYS 4
 #define KITLS_MAX_CERTS 8
+#define KITLS_VERIFY_CACHE_DEFAULT 32 /* verified chains per config (x509.c) */
+#define KITLS_VERIFY_CACHE_MAX 4096
 
 struct kitls_config {
     int refs;

@@ -3,92 +3,106 @@
  * transcript hash (§4.4.1).  The schedule is a one-way ladder: each stage's
  * secret replaces the previous one, which is wiped.
  */
+/* The SHA-2 functions below are deprecated in OpenSSL 3.0 in favour of
+ * EVP, whose per-init allocations they avoid (struct kitls_hash). */
+#define OPENSSL_SUPPRESS_DEPRECATED 1
 #include <openssl/crypto.h>
-#include <pthread.h>
+#include <openssl/obj_mac.h>
+#include <openssl/sha.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 
-/*
- * One digest context per thread for HMAC and transcript snapshots: a
- * handshake runs ~50 of them, and libcrypto 3 allocates a context and its
- * provider state for each new one, while re-initialising a live context
- * with the same digest reuses both.
- */
-static pthread_key_t md_key[2];
-static pthread_once_t md_once = PTHREAD_ONCE_INIT;
-static int md_key_ok;
-
-static void md_free(void *p)
+int kitls_hash_init(struct kitls_hash *h, const EVP_MD *md)
 {
-    EVP_MD_CTX_free(p);
-}
-
-static void md_init(void)
-{
-    md_key_ok =
-        !pthread_key_create(&md_key[0], md_free) && !pthread_key_create(&md_key[1], md_free);
-}
-
-/* The thread's scratch context number i (0: HMAC, 1: transcript copies),
- * or NULL: the caller then allocates its own. */
-static EVP_MD_CTX *md_scratch(int i)
-{
-    pthread_once(&md_once, md_init);
-    if (!md_key_ok)
-        return NULL;
-    EVP_MD_CTX *c = pthread_getspecific(md_key[i]);
-    if (!c && (c = EVP_MD_CTX_new()) != NULL && pthread_setspecific(md_key[i], c)) {
-        EVP_MD_CTX_free(c);
-        c = NULL;
+    switch (EVP_MD_get_type(md)) {
+    case NID_sha256: h->len = 32; return SHA256_Init(&h->u.s256) ? 0 : KITLS_E_CRYPTO;
+    case NID_sha384: h->len = 48; return SHA384_Init(&h->u.s512) ? 0 : KITLS_E_CRYPTO;
+    case NID_sha512: h->len = 64; return SHA512_Init(&h->u.s512) ? 0 : KITLS_E_CRYPTO;
+    default: h->len = 0; return KITLS_E_INTERNAL;
     }
-    return c;
 }
 
-int kitls_hmac(const EVP_MD *md, const uint8_t *key, size_t key_len, const uint8_t *msg,
-               size_t msg_len, uint8_t *out)
+void kitls_hash_update(struct kitls_hash *h, const void *p, size_t n)
 {
-    uint8_t pad[128], kh[64], inner[64];
-    size_t block = (size_t)EVP_MD_get_block_size(md);
-    size_t hl = (size_t)EVP_MD_get_size(md);
-    int ret = KITLS_E_CRYPTO;
-    EVP_MD_CTX *own = NULL, *ctx = md_scratch(0);
-    if (!ctx)
-        ctx = own = EVP_MD_CTX_new();
-    if (!ctx || block > sizeof(pad))
-        goto out;
+    if (h->len == 32)
+        SHA256_Update(&h->u.s256, p, n);
+    else if (h->len == 48)
+        SHA384_Update(&h->u.s512, p, n);
+    else
+        SHA512_Update(&h->u.s512, p, n);
+}
+
+void kitls_hash_final(struct kitls_hash *h, uint8_t *out)
+{
+    if (h->len == 32)
+        SHA256_Final(out, &h->u.s256);
+    else if (h->len == 48)
+        SHA384_Final(out, &h->u.s512);
+    else
+        SHA512_Final(out, &h->u.s512);
+    OPENSSL_cleanse(&h->u, sizeof(h->u));
+}
+
+/*
+ * HMAC (RFC 2104) keyed once: the hash states after the inner and the
+ * outer padded key, so that each further message under the same key (the
+ * traffic secrets of one key-schedule stage, the blocks of one
+ * HKDF-Expand) costs only its own blocks.
+ */
+struct hmac_key {
+    struct kitls_hash in, out;
+};
+
+static int hmac_key_init(struct hmac_key *k, const EVP_MD *md, const uint8_t *key, size_t key_len)
+{
+    uint8_t pad[128], kh[KITLS_MAX_HASH];
+    int type = EVP_MD_get_type(md);
+    if (type != NID_sha256 && type != NID_sha384)
+        return KITLS_E_INTERNAL;
+    GUARD(kitls_hash_init(&k->in, md));
+    size_t hl = k->in.len, block = hl == 32 ? 64 : 128;
     if (key_len > block) {
-        if (!EVP_Digest(key, key_len, kh, NULL, md, NULL))
-            goto out;
+        kitls_hash_update(&k->in, key, key_len);
+        kitls_hash_final(&k->in, kh);
+        GUARD(kitls_hash_init(&k->in, md));
         key = kh;
         key_len = hl;
     }
     memset(pad, 0x36, block);
     for (size_t i = 0; i < key_len; i++)
         pad[i] ^= key[i];
-    if (!EVP_DigestInit_ex(ctx, md, NULL) || !EVP_DigestUpdate(ctx, pad, block) ||
-        !EVP_DigestUpdate(ctx, msg, msg_len) || !EVP_DigestFinal_ex(ctx, inner, NULL))
-        goto out;
+    kitls_hash_update(&k->in, pad, block);
     for (size_t i = 0; i < block; i++)
         pad[i] ^= 0x36 ^ 0x5c;
-    if (!EVP_DigestInit_ex(ctx, md, NULL) || !EVP_DigestUpdate(ctx, pad, block) ||
-        !EVP_DigestUpdate(ctx, inner, hl) || !EVP_DigestFinal_ex(ctx, out, NULL))
-        goto out;
-    ret = 0;
-out:
-    /* The reused context's chaining state now equals the output (for
-     * example a resumption PSK or a traffic secret), and it would live on
-     * until the thread's next HMAC.  Resetting frees the provider's digest
-     * state, which libcrypto's SHA-2 clears as it frees; the next init
-     * allocates a fresh one, as each init already does on OpenSSL 3.0, so
-     * this adds no allocation (a re-init here would add one). */
-    if (ctx && ctx != own)
-        EVP_MD_CTX_reset(ctx);
+    GUARD(kitls_hash_init(&k->out, md));
+    kitls_hash_update(&k->out, pad, block);
     OPENSSL_cleanse(pad, sizeof(pad));
     OPENSSL_cleanse(kh, sizeof(kh));
+    return 0;
+}
+
+static void hmac_key_run(const struct hmac_key *k, const uint8_t *msg, size_t msg_len, uint8_t *out)
+{
+    uint8_t inner[KITLS_MAX_HASH];
+    struct kitls_hash h = k->in;
+    kitls_hash_update(&h, msg, msg_len);
+    kitls_hash_final(&h, inner);
+    h = k->out;
+    kitls_hash_update(&h, inner, k->in.len);
+    kitls_hash_final(&h, out);
     OPENSSL_cleanse(inner, sizeof(inner));
-    EVP_MD_CTX_free(own);
-    return ret;
+}
+
+int kitls_hmac(const EVP_MD *md, const uint8_t *key, size_t key_len, const uint8_t *msg,
+               size_t msg_len, uint8_t *out)
+{
+    struct hmac_key k;
+    GUARD(hmac_key_init(&k, md, key, key_len));
+    hmac_key_run(&k, msg, msg_len, out);
+    OPENSSL_cleanse(&k, sizeof(k));
+    return 0;
 }
 
 int kitls_hkdf_extract(const EVP_MD *md, const uint8_t *salt, size_t salt_len, const uint8_t *ikm,
@@ -107,15 +121,14 @@ int kitls_hkdf_extract(const EVP_MD *md, const uint8_t *salt, size_t salt_len, c
     return kitls_hmac(md, salt, salt_len, ikm, ikm_len, prk);
 }
 
-int kitls_hkdf_expand_label(const EVP_MD *md, const uint8_t *secret, size_t secret_len,
-                            const char *label, const uint8_t *ctx, size_t ctx_len, uint8_t *out,
-                            size_t out_len)
+/* HKDF-Expand-Label under a keyed HMAC of the secret. */
+static int expand_label_k(const struct hmac_key *k, const char *label, const uint8_t *ctx,
+                          size_t ctx_len, uint8_t *out, size_t out_len)
 {
     /* HkdfLabel: uint16 length, opaque label<7..255> = "tls13 " + label,
      * opaque context<0..255>, followed by the HKDF-Expand counter byte. */
     uint8_t info[2 + 1 + 255 + 1 + 255 + 1], t[KITLS_MAX_HASH];
-    size_t ll = strlen(label), hl = (size_t)EVP_MD_get_size(md), n = 0, done = 0;
-    int ret = 0;
+    size_t ll = strlen(label), hl = k->in.len, n = 0, done = 0;
     if (ll > 249 || ctx_len > 255 || out_len > 255 * hl)
         return KITLS_E_INTERNAL;
     info[n++] = (uint8_t)(out_len >> 8);
@@ -136,9 +149,7 @@ int kitls_hkdf_expand_label(const EVP_MD *md, const uint8_t *secret, size_t secr
         memcpy(buf, t, tl);
         memcpy(buf + tl, info, n);
         buf[tl + n] = i;
-        ret = kitls_hmac(md, secret, secret_len, buf, tl + n + 1, t);
-        if (ret)
-            break;
+        hmac_key_run(k, buf, tl + n + 1, t);
         tl = hl;
         size_t take = out_len - done < hl ? out_len - done : hl;
         memcpy(out + done, t, take);
@@ -146,6 +157,17 @@ int kitls_hkdf_expand_label(const EVP_MD *md, const uint8_t *secret, size_t secr
     }
     OPENSSL_cleanse(t, sizeof(t));
     OPENSSL_cleanse(buf, sizeof(buf));
+    return 0;
+}
+
+int kitls_hkdf_expand_label(const EVP_MD *md, const uint8_t *secret, size_t secret_len,
+                            const char *label, const uint8_t *ctx, size_t ctx_len, uint8_t *out,
+                            size_t out_len)
+{
+    struct hmac_key k;
+    GUARD(hmac_key_init(&k, md, secret, secret_len));
+    int ret = expand_label_k(&k, label, ctx, ctx_len, out, out_len);
+    OPENSSL_cleanse(&k, sizeof(k));
     return ret;
 }
 
@@ -158,12 +180,24 @@ int kitls_ks_early(struct kitls_keysched *ks, const struct kitls_suite *suite, c
     return 0;
 }
 
-int kitls_ks_derive(struct kitls_keysched *ks, const char *label, const uint8_t *th, uint8_t *out)
+int kitls_ks_derive_n(struct kitls_keysched *ks, const char *const *labels, const uint8_t *th,
+                      uint8_t *const *outs, size_t n)
 {
+    struct hmac_key k;
+    int ret = 0;
     if (ks->stage == KS_NONE)
         return KITLS_E_INTERNAL;
     size_t hl = ks->suite->hash_len;
-    return kitls_hkdf_expand_label(ks->suite->md, ks->secret, hl, label, th, hl, out, hl);
+    GUARD(hmac_key_init(&k, ks->suite->md, ks->secret, hl));
+    for (size_t i = 0; i < n && !ret; i++)
+        ret = expand_label_k(&k, labels[i], th, hl, outs[i], hl);
+    OPENSSL_cleanse(&k, sizeof(k));
+    return ret;
+}
+
+int kitls_ks_derive(struct kitls_keysched *ks, const char *label, const uint8_t *th, uint8_t *out)
+{
+    return kitls_ks_derive_n(ks, &label, th, &out, 1);
 }
 
 /* Advance one rung: secret = Extract(Derive-Secret(secret, "derived", ""), ikm). */
@@ -171,9 +205,11 @@ static int ks_advance(struct kitls_keysched *ks, const uint8_t *ikm, size_t ikm_
 {
     uint8_t empty_hash[KITLS_MAX_HASH], derived[KITLS_MAX_HASH];
     size_t hl = ks->suite->hash_len;
-    int ret = KITLS_E_CRYPTO;
-    if (!EVP_Digest("", 0, empty_hash, NULL, ks->suite->md, NULL))
+    struct kitls_hash h;
+    int ret = kitls_hash_init(&h, ks->suite->md);
+    if (ret)
         goto out;
+    kitls_hash_final(&h, empty_hash);
     ret = kitls_hkdf_expand_label(ks->suite->md, ks->secret, hl, "derived", empty_hash, hl, derived,
                                   hl);
     if (ret)
@@ -226,17 +262,17 @@ int kitls_th_update(struct kitls_transcript *t, const uint8_t *p, size_t n)
         wr_put(&t->pending, p, n);
         return t->pending.err;
     }
-    return EVP_DigestUpdate(t->ctx, p, n) ? 0 : KITLS_E_CRYPTO;
+    kitls_hash_update(t->h, p, n);
+    return 0;
 }
 
 int kitls_th_set_hash(struct kitls_transcript *t, const struct kitls_suite *suite)
 {
     if (t->md)
         return t->md == suite->md ? 0 : KITLS_E_INTERNAL;
-    if (!t->ctx && !(t->ctx = EVP_MD_CTX_new()))
+    if (!t->h && !(t->h = kitls_malloc(sizeof(*t->h))))
         return KITLS_E_NOMEM;
-    if (!EVP_DigestInit_ex(t->ctx, suite->md, NULL))
-        return KITLS_E_CRYPTO;
+    GUARD(kitls_hash_init(t->h, suite->md));
     t->md = suite->md;
     t->hash_len = suite->hash_len;
     int ret = kitls_th_update(t, t->pending.buf, t->pending.len);
@@ -248,12 +284,22 @@ int kitls_th_current(struct kitls_transcript *t, uint8_t *out)
 {
     if (!t->md)
         return KITLS_E_INTERNAL;
-    EVP_MD_CTX *own = NULL, *c = md_scratch(1);
-    if (!c)
-        c = own = EVP_MD_CTX_new();
-    int ok = c && EVP_MD_CTX_copy_ex(c, t->ctx) && EVP_DigestFinal_ex(c, out, NULL);
-    EVP_MD_CTX_free(own);
-    return ok ? 0 : KITLS_E_CRYPTO;
+    struct kitls_hash copy = *t->h;
+    kitls_hash_final(&copy, out);
+    return 0;
+}
+
+int kitls_th_peek(const struct kitls_transcript *t, const struct kitls_suite *suite,
+                  const uint8_t *p, size_t n, uint8_t *out)
+{
+    struct kitls_hash h;
+    if (t->md)
+        h = *t->h;
+    else
+        GUARD(kitls_hash_init(&h, suite->md));
+    kitls_hash_update(&h, p, n);
+    kitls_hash_final(&h, out);
+    return 0;
 }
 
 int kitls_th_hrr_rewrite(struct kitls_transcript *t)
@@ -268,15 +314,18 @@ int kitls_th_hrr_rewrite(struct kitls_transcript *t)
     msg[1] = 0;
     msg[2] = 0;
     msg[3] = (uint8_t)t->hash_len;
-    if (!EVP_DigestInit_ex(t->ctx, t->md, NULL))
-        return KITLS_E_CRYPTO;
+    OPENSSL_cleanse(&t->h->u, sizeof(t->h->u));
+    GUARD(kitls_hash_init(t->h, t->md));
     return kitls_th_update(t, msg, 4 + t->hash_len);
 }
 
 void kitls_th_free(struct kitls_transcript *t)
 {
-    EVP_MD_CTX_free(t->ctx);
-    t->ctx = NULL;
+    if (t->h) {
+        OPENSSL_cleanse(t->h, sizeof(*t->h));
+        kitls_free(t->h);
+        t->h = NULL;
+    }
     t->md = NULL;
     wr_free(&t->pending);
 }

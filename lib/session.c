@@ -450,23 +450,17 @@ static int binder_compute(const struct kitls_suite *suite, const uint8_t *psk,
 {
     struct kitls_keysched ks = {0};
     uint8_t empty[KITLS_MAX_HASH], bk[KITLS_MAX_HASH], h[KITLS_MAX_HASH];
-    int ret = KITLS_E_CRYPTO;
     /* Transcript: truncated ClientHello, after message_hash + HRR if any. */
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
-    if (!md)
-        return KITLS_E_NOMEM;
-    if (th->md ? !EVP_MD_CTX_copy_ex(md, th->ctx) : !EVP_DigestInit_ex(md, suite->md, NULL))
-        goto out;
-    if (!EVP_DigestUpdate(md, ch, ch_len) || !EVP_DigestFinal_ex(md, h, NULL) ||
-        !EVP_Digest("", 0, empty, NULL, suite->md, NULL))
-        goto out;
-    ret = kitls_ks_early(&ks, suite, psk, suite->hash_len);
+    int ret = kitls_th_peek(th, suite, ch, ch_len, h);
+    struct kitls_hash eh;
+    if (!ret && !(ret = kitls_hash_init(&eh, suite->md)))
+        kitls_hash_final(&eh, empty);
+    if (!ret)
+        ret = kitls_ks_early(&ks, suite, psk, suite->hash_len);
     if (!ret)
         ret = kitls_ks_derive(&ks, "res binder", empty, bk);
     if (!ret)
         ret = kitls_ks_finished(suite, bk, h, binder);
-out:
-    EVP_MD_CTX_free(md);
     kitls_ks_wipe(&ks);
     OPENSSL_cleanse(bk, sizeof(bk));
     return ret;

@@ -14,11 +14,18 @@ struct kitls_peer_state {
     int authenticated;
     int64_t auth_time; /* when the peer was authenticated (struct kitls_session) */
     int64_t not_after; /* earliest notAfter of its chain, INT64_MAX: none */
+    int chain_cached;  /* the library's verdict came from the verified-chain cache */
 };
 
 /* x509.c */
 struct kitls_cert_cache *kitls_cert_cache_new(void);
 void kitls_cert_cache_free(struct kitls_cert_cache *cc);
+/** The trust store changed: a new generation, the verified chains dropped. */
+void kitls_cert_cache_store_changed(struct kitls_cert_cache *cc);
+/** The trust store's generation (tests). */
+uint64_t kitls_cert_cache_store_gen(struct kitls_cert_cache *cc);
+/** Verified-chain cache size (0: off); drops what it holds. */
+void kitls_cert_cache_set_verify_size(struct kitls_cert_cache *cc, size_t entries);
 /** Verify a peer chain (DER list, leaf first); sets c->peer. */
 int kitls_x509_verify_chain(kitls_conn *c, const uint8_t *const *der, const size_t *len, size_t n);
 /** The peer proved it holds its certificate's key (CertificateVerify):

@@ -432,6 +432,28 @@ KITLS_API KITLS_WUR int kitls_config_set_verify(kitls_config *cfg, enum kitls_ve
 KITLS_API KITLS_WUR int kitls_config_set_verify_name(kitls_config *cfg, int on);
 
 /**
+ * Verified-chain cache: how many chains libcrypto's verifier accepted this
+ * config remembers (default 32, at most 4096; 0 turns it off).  A peer
+ * presenting again exactly the same certificate bytes, for the same
+ * purpose (role), the same name checked, the same depth limit and the
+ * same trust store (any kitls_config_load_ca_* or
+ * kitls_config_use_system_ca call starts a new generation and empties the
+ * cache) is accepted without rebuilding and re-verifying its chain, as
+ * long as the current time (kitls_config_set_time) lies strictly inside
+ * the intersection of the validity periods of the chain that was
+ * verified; otherwise the chain is verified again.  Only that verdict is
+ * cached: the leaf's keyUsage, OCSP (kitls_config_set_ocsp_policy), the
+ * verification callback and the peer's CertificateVerify signature are
+ * checked on every handshake, and a chain the verifier refused is never
+ * cached.  The cache assumes the trust store does not change behind
+ * kitls's back: certificates added to a system hash directory after they
+ * were first looked up are not seen (libcrypto itself caches them too).
+ * Changing the size empties the cache.  Fails with KITLS_E_STATE once the
+ * config is in use, KITLS_E_INVALID_ARG above the maximum.
+ */
+KITLS_API KITLS_WUR int kitls_config_set_verify_cache(kitls_config *cfg, size_t entries);
+
+/**
  * Verification callback, called once the peer's chain has been parsed and
  * (unless the mode is KITLS_VERIFY_NONE) checked by libcrypto's verifier.
  * `der`/`len` hold the chain as received, leaf first; `result` is 0 if the

@@ -281,6 +281,7 @@ struct ch_opts {
     int ext_overrun;       /* an extension length past the block */
     size_t padding;        /* padding extension of this many bytes */
     int bad_share_len;     /* x25519 share of 31 bytes */
+    int small_order;       /* x25519 share: 1 = u 0, 2 = u 1 (RFC 7748 §6.1) */
     int empty_session_id;  /* legacy_session_id of length 0 */
 };
 
@@ -353,6 +354,10 @@ static void build_ch(struct tu_buf *msg, const struct ch_opts *o)
         tu_put(msg, pt, ptl);
     } else {
         size_t sl = o->bad_share_len ? 31 : 32;
+        if (o->small_order) {
+            memset(pub, 0, sizeof(pub));
+            pub[0] = (uint8_t)(o->small_order - 1);
+        }
         tu_u16(msg, (unsigned)sl);
         tu_put(msg, pub, sl);
     }
@@ -472,6 +477,19 @@ START_TEST(test_ch_bad_share_len)
     struct ch_opts o = {.bad_share_len = 1};
     int err = ch_result(&o);
     ck_assert_msg(err == KITLS_E_ILLEGAL_PARAMETER || err == KITLS_E_DECODE, "got %d", err);
+}
+END_TEST
+
+START_TEST(test_ch_x25519_small_order)
+{
+    /* Points of small order give an all-zero shared secret, refused
+     * (RFC 8446 §7.4.2, RFC 7748 §6.1) by libcrypto's X25519 and by
+     * kitls_kex_derive's own check, now that libcrypto's peer-key check
+     * (which asks no more than a public key) is not run for X25519. */
+    for (int v = 1; v <= 2; v++) {
+        struct ch_opts o = {.small_order = v};
+        ck_assert_int_eq(ch_result(&o), KITLS_E_ILLEGAL_PARAMETER);
+    }
 }
 END_TEST
 
@@ -844,6 +862,7 @@ static Suite *negative_suite(void)
     tcase_add_test(tc, test_ch_no_tls13);
     tcase_add_test(tc, test_ch_share_not_offered);
     tcase_add_test(tc, test_ch_bad_share_len);
+    tcase_add_test(tc, test_ch_x25519_small_order);
     tcase_add_test(tc, test_ch_no_sigalgs);
     tcase_add_test(tc, test_ch_no_common_suite);
     tcase_add_test(tc, test_ch_trailing_and_overrun);
