@@ -54,6 +54,12 @@ void kitls_buffer_cache_flush(void)
         kitls_free(spare[--nspare]);
 }
 
+void kitls_thread_cleanup(void)
+{
+    kitls_buffer_cache_flush();
+    kitls_kex_thread_free();
+}
+
 static uint8_t *buf_get(size_t n)
 {
     if (n == RECBUF && nspare)

@@ -35,6 +35,15 @@ static void kex_ctxs_free(void *p)
     kitls_free(k);
 }
 
+void kitls_kex_thread_free(void)
+{
+    struct kex_ctxs *k;
+    if (!kex_key_ok || !(k = pthread_getspecific(kex_key)))
+        return;
+    (void)pthread_setspecific(kex_key, NULL);
+    kex_ctxs_free(k);
+}
+
 static void kex_init(void)
 {
     kex_key_ok = !pthread_key_create(&kex_key, kex_ctxs_free);

@@ -289,6 +289,8 @@ int kitls_rec_open_to(struct kitls_rec_dir *d, uint8_t *rec, size_t len, uint8_t
 
 /* ---- key exchange and signatures (crypto.c) ---- */
 
+/* Free the calling thread's key-generation contexts (kitls_thread_cleanup). */
+void kitls_kex_thread_free(void);
 int kitls_kex_keygen(const struct kitls_group *g, EVP_PKEY **priv, uint8_t *pub, size_t *pub_len);
 /** Derive the shared secret from our key and the peer's share. */
 int kitls_kex_derive(const struct kitls_group *g, EVP_PKEY *priv, const uint8_t *peer,

@@ -635,6 +635,15 @@ KITLS_API void kitls_conn_release_buffers(kitls_conn *c);
  */
 KITLS_API size_t kitls_buffer_cache_bytes(void);
 KITLS_API void kitls_buffer_cache_flush(void);
+/**
+ * Free everything kitls keeps for the calling thread: its spare record
+ * buffers (kitls_buffer_cache_flush()) and its key-generation contexts
+ * (one per key-exchange group used, made once so that each handshake does
+ * not fetch the algorithm again; every key is still new).  Done by itself
+ * when the thread exits; call it before kitls_set_allocator() or before
+ * unloading the library from a thread that stays.
+ */
+KITLS_API void kitls_thread_cleanup(void);
 /** Queue a close_notify alert.  Further writes fail with KITLS_E_STATE. */
 KITLS_API KITLS_WUR int kitls_conn_close(kitls_conn *c);
 /**

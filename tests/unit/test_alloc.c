@@ -207,7 +207,7 @@ START_TEST(every_allocation_goes_through_the_hooks)
     kitls_session_free(s2);
     kitls_config_free(cc);
     kitls_config_free(sc);
-    kitls_buffer_cache_flush(); /* this thread's spare record buffers */
+    kitls_thread_cleanup(); /* this thread's spare buffers and key-generation contexts */
     /* Everything went back, byte for byte. */
     ck_assert_uint_eq(cnt.live, 0);
     ck_assert_uint_eq(cnt.bytes_live, 0);
