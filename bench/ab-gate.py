@@ -88,7 +88,8 @@ def main():
         failed += not ok(t, b)
 
     for what, name in (("full", "full handshake"), ("resumed", "resumed handshake"),
-                       ("record", "16 KiB record, enc+dec")):
+                       ("record", "16 KiB record, enc+dec"),
+                       ("record1k", "1 KiB record, enc+dec")):
         row("instructions per %s" % name, cg.get((what, "tree")), cg.get((what, "base")),
             "<= base +%.1f%%" % (INSTR_TOL * 100), lambda t, b: t <= b * (1 + INSTR_TOL))
     for what in ("full", "resumed"):
@@ -112,7 +113,7 @@ def main():
     if os.path.exists(timed_path):
         tm = read_kv(timed_path)
         rounds = int(tm.get("timed.rounds", 0))
-        for what in ("full", "resumed", "record"):
+        for what in ("full", "resumed", "record", "record1k"):
             rs = [tm.get("timed.%s.ratio.%d" % (what, r)) for r in range(rounds)]
             aa = [tm.get("timed.%s.aa.%d" % (what, r)) for r in range(rounds)]
             if rounds == 0 or None in rs or None in aa:

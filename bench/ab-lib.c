@@ -170,25 +170,27 @@ static int setup(const struct ab_pki *pki, char *err, size_t errn)
     return 0;
 }
 
-static int records(long n, char *err, size_t errn)
+static int records(long n, size_t len, char *err, size_t errn)
 {
     size_t moved = 0;
     if (pc == NULL || !kitls_conn_is_established(pc))
         return fail(err, errn, "records: no established pair", KITLS_E_STATE);
+    if (len == 0 || len > sizeof(wbuf))
+        return fail(err, errn, "records: bad length", KITLS_E_INVALID_ARG);
     for (long i = 0; i < n; i++) {
         size_t got = 0;
-        int r = kitls_conn_write(pc, wbuf, sizeof(wbuf));
-        if (r != (int)sizeof(wbuf))
+        int r = kitls_conn_write(pc, wbuf, len);
+        if (r != (int)len)
             return fail(err, errn, "write", r);
         if ((r = move(pc, ps, &moved)) < 0)
             return fail(err, errn, "feed", r);
-        while (got < sizeof(rbuf)) {
-            r = kitls_conn_read(ps, rbuf + got, sizeof(rbuf) - got);
+        while (got < len) {
+            r = kitls_conn_read(ps, rbuf + got, len - got);
             if (r <= 0)
                 return fail(err, errn, "read", r);
             got += (size_t)r;
         }
-        if (rbuf[0] != wbuf[0] || rbuf[sizeof(rbuf) - 1] != wbuf[sizeof(wbuf) - 1])
+        if (rbuf[0] != wbuf[0] || rbuf[len - 1] != wbuf[len - 1])
             return fail(err, errn, "records: data differ", KITLS_E_INTERNAL);
     }
     return 0;

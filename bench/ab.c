@@ -250,7 +250,8 @@ static void warm_up(void)
             hs_or_die(copies[c], AB_RESUMED, &w);
         }
         hs_or_die(copies[c], AB_FULL, &w);
-        if (copies[c]->records(20, err, sizeof(err)) < 0)
+        if (copies[c]->records(20, AB_REC_LEN, err, sizeof(err)) < 0 ||
+            copies[c]->records(20, AB_REC_SMALL, err, sizeof(err)) < 0)
             die("%s", err);
         copies[c]->drop();
     }
@@ -305,11 +306,11 @@ static void cg_block(int c, int what, long n)
     struct ab_wire w;
     char label[64];
     o->drop();
-    if (what == 2) {
+    if (what >= 2) {
         hs_or_die(o, AB_FULL, &w);
         CALLGRIND_ZERO_STATS;
         CALLGRIND_TOGGLE_COLLECT;
-        if (o->records(n, err, sizeof(err)) < 0)
+        if (o->records(n, what == 2 ? AB_REC_LEN : AB_REC_SMALL, err, sizeof(err)) < 0)
             die("%s", err);
         CALLGRIND_TOGGLE_COLLECT;
         o->drop();
@@ -321,8 +322,11 @@ static void cg_block(int c, int what, long n)
         o->drop();
         CALLGRIND_TOGGLE_COLLECT;
     }
-    snprintf(label, sizeof(label), "ab %s %s %ld", what == 2 ? "record" : hs_name[what], o->name,
-             n);
+    snprintf(label, sizeof(label), "ab %s %s %ld",
+             what == 3   ? "record1k"
+             : what == 2 ? "record"
+                         : hs_name[what],
+             o->name, n);
     CALLGRIND_DUMP_STATS_AT(label);
 }
 
@@ -337,9 +341,9 @@ static int det(long n, long n_rec)
         /* tree, base, base, tree: anything that drifts along the run
          * (heap layout, caches of libcrypto) weighs on both alike */
         static const int order[4] = {0, 1, 1, 0};
-        for (int what = 0; what < 3; what++)
+        for (int what = 0; what < 4; what++)
             for (int k = 0; k < 4; k++)
-                cg_block(order[k], what, (what == 2 ? n_rec : n) / 2);
+                cg_block(order[k], what, (what >= 2 ? n_rec : n) / 2);
     }
     return 0;
 }
@@ -377,8 +381,8 @@ static void slice(const struct ab_ops *o, int what, long *ops, double *cpu)
     double t0 = cpu_now(), t;
     long k = 0;
     do {
-        if (what == 2) {
-            if (o->records(1, err, sizeof(err)) < 0)
+        if (what >= 2) {
+            if (o->records(1, what == 2 ? AB_REC_LEN : AB_REC_SMALL, err, sizeof(err)) < 0)
                 die("%s", err);
         } else {
             hs_or_die(o, (enum ab_hs)what, &w);
@@ -394,7 +398,7 @@ static int timed(int rounds, double seconds)
     /* slot 2 runs the baseline again: its ratio to slot 1 is the noise of
      * this very run (A/A) */
     static const int slot_copy[3] = {0, 1, 1};
-    static const char *const what_name[3] = {"full", "resumed", "record"};
+    static const char *const what_name[4] = {"full", "resumed", "record", "record1k"};
     struct ab_wire w;
     long cycles = (long)(seconds / 0.020 + 0.5);
     if (rounds > 64)
@@ -403,12 +407,12 @@ static int timed(int rounds, double seconds)
         cycles = 2;
     warm_up();
     printf("timed.rounds %d\ntimed.slices_per_round %ld\n", rounds, cycles);
-    for (int what = 0; what < 3; what++) {
+    for (int what = 0; what < 4; what++) {
         double ab[64], aa[64];
         for (int r = 0; r < rounds; r++) {
             long ops[3] = {0, 0, 0};
             double cpu[3] = {0, 0, 0};
-            if (what == 2)
+            if (what >= 2)
                 for (int c = 0; c < 2; c++)
                     hs_or_die(copies[c], AB_FULL, &w);
             for (long k = 0; k < cycles; k++)

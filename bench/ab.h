@@ -9,7 +9,8 @@
 
 #include <stddef.h>
 
-#define AB_REC_LEN 16384u /* the record loop's write size: one full record */
+#define AB_REC_LEN 16384u  /* the record loop's write size: one full record */
+#define AB_REC_SMALL 1024u /* and a small record's */
 
 /* The in-memory PKI both copies use (PEM, made once by ab.c): a P-256 root
  * the client trusts, and the server's chain leaf + intermediate. */
@@ -45,7 +46,7 @@ struct ab_ops {
     void (*idle)(void);
     /* On an established pair: n records of AB_REC_LEN bytes, the client
      * encrypts, the server decrypts and checks them. */
-    int (*records)(long n, char *err, size_t errn);
+    int (*records)(long n, size_t len, char *err, size_t errn);
     void (*teardown)(void);
 };
 
