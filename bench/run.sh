@@ -21,9 +21,10 @@
 # that did not run are listed as skipped.  See docs/performance.md,
 # "Regression gate".  It also checks the peers table (part "peers": kitls,
 # OpenSSL, GnuTLS and rustls in one run, bench/peers.c): exit 2 if the peers
-# are missing or a proof failed, and the targets "kitls >= best peer" per
-# row (kitls <= the lowest peer for heap and allocations), which fail the
-# gate (exit 1) unless TARGETS=report.
+# are missing or a proof failed, then issue 16's targets (bench/targets.py,
+# with the share of a handshake's instructions outside libcrypto's
+# primitives from callgrind and bench/prims.py unless PRIMS=0), which fail
+# the gate (exit 1) unless TARGETS=report.
 #
 # The peers need cargo, rustc, librust-rustls-dev, librust-rustls-pemfile-dev
 # and libgnutls28-dev: run.sh installs them when run as root (apt-get) and
@@ -41,7 +42,7 @@
 #
 # Environment: BUILDDIR (default: the source tree), CPU (core to pin to,
 # default 0), OUTDIR (default: $BUILDDIR/bench/results), TARGETS (enforce
-# or report), KITLS_PEERS_CACHE, CARGO_JOBS (cargo's -j, default 1).
+# or report), PRIMS (0: skip the callgrind step), KITLS_PEERS_CACHE, CARGO_JOBS (cargo's -j, default 1).
 # Writes OUTDIR/bench-<UTC timestamp>.txt (table, with the command and CPU)
 # and the same name with .json (and -loopback.json for the loopback part);
 # prints the table.  With --assert, BASELINE overrides the baseline file.
@@ -207,6 +208,32 @@ if [ "$bench_rc" != 0 ]; then
     exit 2
 fi
 
+# CPU outside libcrypto's primitives: callgrind of 200 full handshake pairs
+# (bench/bench.c one_handshake: X25519, ECDSA P-256, chain verified) and 100
+# resumed pairs (scenario resumed-x25519), split by bench/prims.py.  Prints
+# the JSON files it wrote; returns 2 if it could not measure.
+prims_step() {
+    command -v valgrind >/dev/null 2>&1 || {
+        echo "run.sh: valgrind missing (instructions outside primitives not measured)" >&2
+        return 2
+    }
+    vg="valgrind --tool=callgrind --collect-atstart=no"
+    # shellcheck disable=SC2086
+    LD_LIBRARY_PATH=$libpath $pin $vg --callgrind-out-file="$outdir/cg-full-$stamp.out" \
+        '--toggle-collect=one_handshake*' "$realbin" --only hs --lib kitls --count 200 \
+        --rounds 1 > /dev/null 2>&1 || return 2
+    # shellcheck disable=SC2086
+    LD_LIBRARY_PATH=$libpath $pin $vg --callgrind-out-file="$outdir/cg-resumed-$stamp.out" \
+        '--toggle-collect=k_hs*' "$realbin" --only lat --scenarios resumed-x25519 --lib kitls \
+        --count 100 --rounds 1 > /dev/null 2>&1 || return 2
+    python3 "$top/bench/prims.py" "$outdir/cg-full-$stamp.out" one_handshake \
+        --label "full handshake pair" --json "$outdir/prims-full-$stamp.json" > /dev/null || return 2
+    python3 "$top/bench/prims.py" "$outdir/cg-resumed-$stamp.out" k_hs \
+        --label "resumed handshake pair" --json "$outdir/prims-resumed-$stamp.json" > /dev/null ||
+        return 2
+    echo "$outdir/prims-full-$stamp.json $outdir/prims-resumed-$stamp.json"
+}
+
 # A/B regression gate: the tree against libkitls of the baseline commit
 # (bench/ab-base or BASE_REF), both in one process, same run (bench/ab.sh,
 # bench/README.md "A/B gate").  Returns 1 for a regression, 2 if it could
@@ -280,8 +307,7 @@ print("ratios to OpenSSL: %d of %d beyond the recorded figure, %d skipped (repor
       "not gated: they move with the machine's load; the regression gate is the "
       "A/B gate below)" % (failed, checked, len(rows) - checked))
 
-# The peers table: targets "kitls >= best peer" per row, same run.
-enforce = os.environ.get("TARGETS", "enforce") != "report"
+# The peers: present and proven (the targets are checked by bench/targets.py)
 rc = 0
 if "peers" in parts and bench_ran:
     p = now.get("peers")
@@ -292,33 +318,28 @@ if "peers" in parts and bench_ran:
     if not p.get("proofs_ok"):
         print("\n# peers: a proof did not hold: FAIL")
         sys.exit(2)
-    trows, missed = [], 0
-    for key, r in p["rows"].items():
-        v = r.get("kitls_over_best_peer")
-        if isinstance(v, list):
-            v = v[0]
-        lower = r.get("better") == "lower"
-        met = v is not None and (v <= 1.0 if lower else v >= 1.0)
-        missed += not met
-        trows.append((key, r.get("best_peer") or "-", "<= 1.00" if lower else ">= 1.00",
-                      "%.2f" % v if v is not None else "missing", "met" if met else "MISSED"))
-    hdr = ("target (kitls / best peer, same run)", "best peer", "target", "now", "verdict")
-    w = [max(len(x[i]) for x in trows + [hdr]) for i in range(len(hdr))]
-    fmt = "| %%-%ds | %%-%ds | %%%ds | %%%ds | %%-%ds |" % tuple(w)
-    print("\n# peers targets (%s): %s" % ("enforced" if enforce else "reported",
-                                        ", ".join("%s %s" % kv for kv in p["libs"].items())))
-    print(fmt % hdr)
-    print("|" + "|".join("-" * (x + 2) for x in w) + "|")
-    for row in trows:
-        print(fmt % row)
-    print("targets: %d of %d met%s" % (len(trows) - missed, len(trows),
-                                       "" if enforce or not missed else " (TARGETS=report)"))
-    if enforce and missed:
-        rc = 1
 sys.exit(rc)
 EOF
 ) || rc=$?
 printf '\n%s\n' "$table" | tee -a "$txt"
+if [ "$rc" -lt 2 ] && [ "$bench" = 1 ] && printf '%s\n' "$parts" | tr ',' '\n' | grep -qx peers; then
+    # Issue 16's targets on this run (bench/targets.py), with the share of
+    # the handshake outside libcrypto's primitives (callgrind, bench/prims.py)
+    prims_json=""
+    if [ "${PRIMS:-1}" = 1 ]; then
+        prims_json=$(prims_step) || { r=$?; [ "$r" -gt "$rc" ] && rc=$r; }
+    fi
+    printf '\n# issue 16 targets (%s)\n' "$([ "${TARGETS:-enforce}" = report ] && echo reported || echo enforced)" | tee -a "$txt"
+    t_rc=0
+    # shellcheck disable=SC2086
+    python3 "$top/bench/targets.py" "$json" $prims_json | tee -a "$txt" > "$outdir/.targets.$$" || true
+    cat "$outdir/.targets.$$"
+    tail -n 1 "$outdir/.targets.$$" | grep -q "missing" && t_rc=2
+    grep -q "| MISSED" "$outdir/.targets.$$" && [ "$t_rc" = 0 ] && t_rc=1
+    rm -f "$outdir/.targets.$$"
+    [ "${TARGETS:-enforce}" = report ] && [ "$t_rc" = 1 ] && t_rc=0
+    [ "$t_rc" -gt "$rc" ] && rc=$t_rc
+fi
 if [ "$rc" -lt 2 ]; then
     ab_gate || { r=$?; [ "$r" -gt "$rc" ] && rc=$r; }
 fi
