@@ -17,11 +17,18 @@ struct httpd_root {
     struct stat secret[2]; /* the certificate and key files */
 };
 
-/* Content-Type for a file name (by extension). */
+/* Content-Type for a file name, by its extension (case-insensitive). */
 const char *httpd_mime(const char *path);
+/* Load the content types: a built-in table of common ones, then file (the
+ * mime.types format: "type ext ext ...") when it can be read; its entries
+ * win (it replaces any table loaded before).  0, or -1 with errno (file unreadable while required, or no
+ * memory). */
+int httpd_mime_load(const char *file, int required);
+/* Free the table. */
+void httpd_mime_free(void);
 /* Percent-decode an origin-form path ("/a/b%20c") into a path relative to
- * the root ("a/b c"; "index.html" appended to "" or "dir/").  0, or -1 for
- * a malformed escape, a decoded NUL, a ".." segment or no room. */
+ * the root ("a/b c"; "./" for the root; a trailing "/" kept).  0, or -1
+ * for a malformed escape, a decoded NUL, a ".." segment or no room. */
 int httpd_target_to_rel(const char *path, char *out, size_t outlen);
 /* Open rel read-only beneath the root (symlinks may not leave it).  An fd,
  * or -1 with errno. */

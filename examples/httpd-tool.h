@@ -1,0 +1,47 @@
+/*
+ * uring-httpd as a command-line tool (httpd-tool.c): its options, the
+ * listening socket (IPv4 or IPv6) and the access log.
+ */
+#ifndef EX_HTTPD_TOOL_H
+#define EX_HTTPD_TOOL_H
+
+#include <stddef.h>
+
+/* The command line. */
+struct httpd_opts {
+    const char *cert, *key, *root, *host, *port, *ready_file, *access_log, *mime_types;
+    unsigned max_conns, max_handshakes, handshake_ms, header_ms, idle_ms;
+    unsigned long long max_body;
+    int ktls, ktls_close, no_multishot, no_buf_ring, no_tickets, quiet;
+};
+
+/*
+ * Parse the command line into *o (defaults first).  Returns 0, or the
+ * status to exit with: 0 after --help, 2 after a usage error (the message,
+ * naming the option and the value, is printed).
+ */
+int httpd_opts_parse(int argc, char **argv, struct httpd_opts *o, int *exit_status);
+
+/*
+ * Listen on host:port (numeric or a name; IPv6 sockets are IPv6-only
+ * except for "::", which takes IPv4 too).  The socket, its port in *bound
+ * and "addr:port" ("[v6]:port") in desc; or -1 after printing why.
+ */
+int httpd_listen(const char *host, const char *port, int *bound, char *desc, size_t desclen);
+
+/* Open the access log ("-": standard output).  0, or -1 with errno. */
+int httpd_log_open(const char *path);
+/* 1 when an access log is open. */
+int httpd_log_on(void);
+/*
+ * One request in the Common Log Format: host ident authuser [date]
+ * "request" status bytes (bytes: the body, "-" for none).  Characters of
+ * the request that could forge a line or a field are escaped as \xHH.
+ */
+void httpd_log(const char *peer, const char *request, int status, long long bytes);
+/* Write out what is buffered (once per loop turn). */
+void httpd_log_flush(void);
+/* Flush and close the access log. */
+void httpd_log_close(void);
+
+#endif
