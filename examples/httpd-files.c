@@ -251,6 +251,60 @@ int httpd_is_secret(const struct httpd_root *root, const struct stat *st)
     return 0;
 }
 
+/* The request's path: origin-form, or absolute-form (RFC 9112 §3.2.2:
+ * the authority is ignored, there is one site).  NULL if neither. */
+const char *httpd_target_path(const char *t)
+{
+    if (!strncasecmp(t, "https://", 8) || !strncasecmp(t, "http://", 7)) {
+        const char *p = strchr(t + (t[4] == 's' || t[4] == 'S' ? 8 : 7), '/');
+        return p ? p : "/";
+    }
+    return t[0] == '/' ? t : NULL;
+}
+
+/* Open what the path names: a regular file, a directory's index.html; or
+ * the status of the answer (301 with Location in *loc, 403, 404). */
+int httpd_open_target(const struct httpd_root *root, char *path, const char *query, int *fd,
+                      struct stat *st, char *rel, size_t rl_max, char *loc, size_t loc_max)
+{
+    if (httpd_target_to_rel(path, rel, rl_max) < 0)
+        return 400;
+    *fd = httpd_open_beneath(root, rel);
+    if (*fd >= 0 && fstat(*fd, st) == 0 && S_ISDIR(st->st_mode)) {
+        close(*fd);
+        *fd = -1;
+        size_t n = strlen(rel);
+        if (rel[n - 1] != '/') { /* relative links in it need the slash */
+            while (path[0] == '/' && path[1] == '/')
+                path++; /* "//host/": not a Location on another host */
+            snprintf(loc, loc_max, "Location: %s/%s%s\r\n", path, query ? "?" : "",
+                     query ? query : "");
+            return 301;
+        }
+        if (n + sizeof("index.html") > rl_max)
+            return 404;
+        memcpy(rel + n, "index.html", sizeof("index.html"));
+        *fd = httpd_open_beneath(root, rel);
+        if (*fd < 0 && errno == ENOENT)
+            return 403; /* no listing of directories */
+        if (*fd >= 0 && (fstat(*fd, st) < 0 || !S_ISREG(st->st_mode))) {
+            close(*fd);
+            *fd = -1;
+            return 403;
+        }
+    } else if (*fd >= 0 && !S_ISREG(st->st_mode)) {
+        close(*fd);
+        *fd = -1;
+    }
+    if (*fd < 0 || httpd_is_secret(root, st)) {
+        if (*fd >= 0)
+            close(*fd);
+        *fd = -1;
+        return 404;
+    }
+    return 0;
+}
+
 /* Parse a Content-Length value: 1*DIGIT with optional whitespace
  * (RFC 9110 §8.6).  -1 if malformed or absurdly large. */
 long long httpd_parse_length(const char *v, const char *end)

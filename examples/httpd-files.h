@@ -35,6 +35,19 @@ int httpd_target_to_rel(const char *path, char *out, size_t outlen);
 int httpd_open_beneath(const struct httpd_root *root, const char *rel);
 /* 1 if st is one of root->secret (same device and inode), else 0. */
 int httpd_is_secret(const struct httpd_root *root, const struct stat *st);
+/* The path of a request-target: origin-form, or absolute-form (RFC 9112
+ * §3.2.2, the authority ignored: one site).  NULL for another form. */
+const char *httpd_target_path(const char *target);
+/*
+ * Open what the path (query cut off, given apart) names beneath the root:
+ * a regular file, or a directory's index.html, into *fd and *st, its
+ * relative name in rel.  0, or the status to answer: 400 (a path that may
+ * not be decoded, httpd_target_to_rel), 301 (a directory without its
+ * trailing slash: the Location header line in loc), 403 (a directory
+ * without index.html), 404.
+ */
+int httpd_open_target(const struct httpd_root *root, char *path, const char *query, int *fd,
+                      struct stat *st, char *rel, size_t rl_max, char *loc, size_t loc_max);
 /* A Content-Length value between v and end: its value, or -1 if it is not
  * 1*DIGIT (optional surrounding whitespace) or is absurdly large. */
 long long httpd_parse_length(const char *v, const char *end);

@@ -18,6 +18,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <kitls/ktls.h>
+#include <kitls/kitls.h>
+#include <kitls/uring.h>
+
+#include "httpd-files.h"
+
 static const char *prog = "uring-httpd";
 
 static void usage(FILE *out)
@@ -327,4 +333,103 @@ void httpd_log_close(void)
     if (log_f != stdout)
         fclose(log_f);
     log_f = NULL;
+}
+
+/* ---- start-up ---- */
+
+int httpd_load_files(const struct httpd_opts *o, struct httpd_root *root)
+{
+    root->fd = open(o->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root->fd < 0 || !realpath(o->root, root->real)) {
+        fprintf(stderr, "uring-httpd: -r/--root %s: %s\n", o->root, strerror(errno));
+        return -1;
+    }
+    for (int i = 0; i < 2; i++) {
+        const char *f = i ? o->key : o->cert;
+        if (stat(f, &root->secret[i]) < 0 || access(f, R_OK) < 0) {
+            fprintf(stderr, "uring-httpd: %s %s: %s\n", i ? "-k/--key" : "-c/--cert", f,
+                    strerror(errno));
+            return -1;
+        }
+    }
+    const char *mt = o->mime_types ? o->mime_types : "/etc/mime.types";
+    if (httpd_mime_load(mt, o->mime_types != NULL) < 0) {
+        fprintf(stderr, "uring-httpd: --mime-types %s: %s\n", mt, strerror(errno));
+        return -1;
+    }
+    if (o->access_log && httpd_log_open(o->access_log) < 0) {
+        fprintf(stderr, "uring-httpd: --access-log %s: %s\n", o->access_log, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+kitls_config *httpd_config_new(const struct httpd_opts *o)
+{
+    kitls_config *cfg = kitls_config_new(KITLS_ROLE_SERVER);
+    /* RFC 7301 §3.2: with no ALPN offered the server goes on without it;
+     * curl --http1.0 offers only http/1.0. */
+    static const char *const alpn[] = {"http/1.1", "http/1.0"};
+    int r = cfg ? kitls_config_add_cert_files(cfg, o->cert, o->key) : KITLS_E_NOMEM;
+    if (r < 0) {
+        fprintf(stderr, "uring-httpd: cannot load the certificate %s with the key %s: %s\n",
+                o->cert, o->key, kitls_strerror(r));
+    } else if ((r = kitls_config_set_alpn(cfg, alpn, 2)) == 0 && o->no_tickets) {
+        r = kitls_config_set_tickets(cfg, 0, 7200);
+    }
+    if (r < 0) {
+        if (cfg && r != KITLS_E_NOMEM)
+            fprintf(stderr, "uring-httpd: config: %s\n", kitls_strerror(r));
+        kitls_config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+void httpd_ktls_log_start(unsigned flags)
+{
+    int r = kitls_ktls_probe_rekey(NULL);
+    if (r < 0)
+        fprintf(stderr,
+                "uring-httpd: --ktls: no kernel TLS here (%s): connections stay in "
+                "userspace\n",
+                kitls_strerror(r));
+    else if (r == 0 && !(flags & KITLS_URING_F_KTLS_REKEY_CLOSE))
+        fprintf(stderr, "uring-httpd: --ktls: this kernel cannot rekey TLS 1.3 (Linux < 6.14): "
+                        "connections stay in userspace (--ktls-close offloads them anyway)\n");
+    else if (r == 0)
+        fprintf(stderr, "uring-httpd: --ktls: this kernel cannot rekey TLS 1.3: offloaded "
+                        "connections end at a KeyUpdate (--ktls-close)\n");
+}
+
+/* The client's address for the access log (IPv4-mapped shown as IPv4). */
+void httpd_peer_name(int fd, char *out, size_t outlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    out[0] = '\0';
+    if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
+        return;
+    if (ss.ss_family == AF_INET6) {
+        struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+        if (IN6_IS_ADDR_V4MAPPED(a))
+            inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)outlen);
+        else
+            inet_ntop(AF_INET6, a, out, (socklen_t)outlen);
+    } else if (ss.ss_family == AF_INET) {
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)outlen);
+    }
+}
+
+long httpd_rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    while (f && fgets(line, sizeof(line), f))
+        if (!strncmp(line, "VmRSS:", 6))
+            v = atol(line + 6);
+    if (f)
+        fclose(f);
+    return v;
 }

@@ -7,6 +7,10 @@
 
 #include <stddef.h>
 
+#include <kitls/kitls.h>
+
+struct httpd_root;
+
 /* The command line. */
 struct httpd_opts {
     const char *cert, *key, *root, *host, *port, *ready_file, *access_log, *mime_types;
@@ -43,5 +47,23 @@ void httpd_log(const char *peer, const char *request, int status, long long byte
 void httpd_log_flush(void);
 /* Flush and close the access log. */
 void httpd_log_close(void);
+
+/*
+ * Open the document root into *root, note the certificate and key files
+ * (never served), load the content types and open the access log.  0, or
+ * -1 after naming the file that could not be loaded.
+ */
+int httpd_load_files(const struct httpd_opts *o, struct httpd_root *root);
+/* The server config: certificate and key, ALPN http/1.1 and http/1.0,
+ * tickets.  NULL after naming the files that could not be loaded. */
+kitls_config *httpd_config_new(const struct httpd_opts *o);
+/* --ktls: say at start why connections will stay in userspace, if they
+ * will (flags: kitls_uring_params.flags). */
+void httpd_ktls_log_start(unsigned flags);
+/* The peer of socket fd as text (IPv4-mapped IPv6 shown as IPv4; "" if
+ * unknown). */
+void httpd_peer_name(int fd, char *out, size_t outlen);
+/* Resident memory in KiB (-1 if unknown). */
+long httpd_rss_kb(void);
 
 #endif

@@ -251,60 +251,6 @@ static int answer(struct client *cl, const struct httpd_req *r, int code, int ke
     return respond_status(cl, r, code, keep, extra) < 0 || !keep ? -1 : 0;
 }
 
-/* The request's path: origin-form, or absolute-form (RFC 9112 §3.2.2:
- * the authority is ignored, there is one site).  NULL if neither. */
-static const char *target_path(const char *t)
-{
-    if (!strncasecmp(t, "https://", 8) || !strncasecmp(t, "http://", 7)) {
-        const char *p = strchr(t + (t[4] == 's' || t[4] == 'S' ? 8 : 7), '/');
-        return p ? p : "/";
-    }
-    return t[0] == '/' ? t : NULL;
-}
-
-/* Open what the path names: a regular file, a directory's index.html; or
- * the status of the answer (301 with Location in *loc, 403, 404). */
-static int open_target(const char *path, const char *query, int *fd, struct stat *st, char *rel,
-                       size_t rl_max, char *loc, size_t loc_max)
-{
-    if (httpd_target_to_rel(path, rel, rl_max) < 0)
-        return 400;
-    *fd = httpd_open_beneath(&root, rel);
-    if (*fd >= 0 && fstat(*fd, st) == 0 && S_ISDIR(st->st_mode)) {
-        close(*fd);
-        *fd = -1;
-        size_t n = strlen(rel);
-        if (rel[n - 1] != '/') { /* relative links in it need the slash */
-            while (path[0] == '/' && path[1] == '/')
-                path++; /* "//host/": not a Location on another host */
-            snprintf(loc, loc_max, "Location: %s/%s%s\r\n", path, query ? "?" : "",
-                     query ? query : "");
-            return 301;
-        }
-        if (n + sizeof("index.html") > rl_max)
-            return 404;
-        memcpy(rel + n, "index.html", sizeof("index.html"));
-        *fd = httpd_open_beneath(&root, rel);
-        if (*fd < 0 && errno == ENOENT)
-            return 403; /* no listing of directories */
-        if (*fd >= 0 && (fstat(*fd, st) < 0 || !S_ISREG(st->st_mode))) {
-            close(*fd);
-            *fd = -1;
-            return 403;
-        }
-    } else if (*fd >= 0 && !S_ISREG(st->st_mode)) {
-        close(*fd);
-        *fd = -1;
-    }
-    if (*fd < 0 || httpd_is_secret(&root, st)) {
-        if (*fd >= 0)
-            close(*fd);
-        *fd = -1;
-        return 404;
-    }
-    return 0;
-}
-
 /* Serve one request head (len bytes, ending "\r\n\r\n"; req[len] is
  * writable).  Sets cl->body_left.  Returns 0 to keep the connection, -1
  * to close it (the answer says "Connection: close"). */
@@ -321,7 +267,7 @@ static int serve(struct client *cl, char *req, size_t len)
     int keep = r.keep;
     if (!r.head && strcmp(r.method, "GET")) /* RFC 9110 §15.5.6: Allow */
         return answer(cl, &r, 405, keep, "Allow: GET, HEAD\r\n");
-    const char *t = target_path(r.target);
+    const char *t = httpd_target_path(r.target);
     if (!t)
         return answer(cl, &r, 400, 0, NULL);
     char path[MAX_TARGET + 1], rel[PATH_MAX], extra[MAX_TARGET + 256];
@@ -331,7 +277,7 @@ static int serve(struct client *cl, char *req, size_t len)
         *query++ = '\0';
     int fd = -1;
     struct stat st;
-    code = open_target(path, query, &fd, &st, rel, sizeof(rel), extra, sizeof(extra));
+    code = httpd_open_target(&root, path, query, &fd, &st, rel, sizeof(rel), extra, sizeof(extra));
     if (code == 400)
         return answer(cl, &r, 400, 0, NULL);
     if (code)
@@ -482,22 +428,6 @@ static void on_data(struct client *cl, const uint8_t *data, size_t len)
 
 static unsigned ktls_logged;
 
-static void ktls_log_start(const struct kitls_uring_params *p)
-{
-    int r = kitls_ktls_probe_rekey(NULL);
-    if (r < 0)
-        fprintf(stderr,
-                "uring-httpd: --ktls: no kernel TLS here (%s): connections stay in "
-                "userspace\n",
-                kitls_strerror(r));
-    else if (r == 0 && !(p->flags & KITLS_URING_F_KTLS_REKEY_CLOSE))
-        fprintf(stderr, "uring-httpd: --ktls: this kernel cannot rekey TLS 1.3 (Linux < 6.14): "
-                        "connections stay in userspace (--ktls-close offloads them anyway)\n");
-    else if (r == 0)
-        fprintf(stderr, "uring-httpd: --ktls: this kernel cannot rekey TLS 1.3: offloaded "
-                        "connections end at a KeyUpdate (--ktls-close)\n");
-}
-
 static void ktls_log_conn(kitls_uring_conn *c, const struct kitls_uring_info *info)
 {
     int reason = info->ktls_reason;
@@ -512,25 +442,6 @@ static void ktls_log_conn(kitls_uring_conn *c, const struct kitls_uring_info *in
 }
 
 static int want_ktls;
-
-/* The client's address for the access log (IPv4-mapped shown as IPv4). */
-static void peer_name(int fd, char *out, size_t outlen)
-{
-    struct sockaddr_storage ss;
-    socklen_t sl = sizeof(ss);
-    out[0] = '\0';
-    if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &sl) < 0)
-        return;
-    if (ss.ss_family == AF_INET6) {
-        struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
-        if (IN6_IS_ADDR_V4MAPPED(a))
-            inet_ntop(AF_INET, &a->s6_addr[12], out, (socklen_t)outlen);
-        else
-            inet_ntop(AF_INET6, a, out, (socklen_t)outlen);
-    } else if (ss.ss_family == AF_INET) {
-        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)outlen);
-    }
-}
 
 static void on_event(void *ctx, const struct kitls_uring_event *ev)
 {
@@ -551,7 +462,7 @@ static void on_event(void *ctx, const struct kitls_uring_event *ev)
         n_ktls_tx += ev->info->ktls_tx;
         n_ktls_rx += ev->info->ktls_rx;
         if (httpd_log_on())
-            peer_name(kitls_uring_conn_fd(ev->conn), cl->peer, sizeof(cl->peer));
+            httpd_peer_name(kitls_uring_conn_fd(ev->conn), cl->peer, sizeof(cl->peer));
         break;
     case KITLS_URING_EV_DATA:
         if (cl)
@@ -603,19 +514,6 @@ static void timers_fire(void)
     }
 }
 
-static long rss_kb(void)
-{
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long v = -1;
-    while (f && fgets(line, sizeof(line), f))
-        if (!strncmp(line, "VmRSS:", 6))
-            v = atol(line + 6);
-    if (f)
-        fclose(f);
-    return v;
-}
-
 /* The counters, on SIGUSR1 and at exit: requests by status, bytes
  * queued (headers and bodies), connections, kTLS offloads. */
 static void counters_print(kitls_uring *u)
@@ -653,55 +551,6 @@ static void plain_reply_init(void)
     plain_date = (size_t)(strstr(plain_reply, "Date: ") - plain_reply) + 6;
 }
 
-static int load_files(const struct httpd_opts *o)
-{
-    root.fd = open(o->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (root.fd < 0 || !realpath(o->root, root.real)) {
-        fprintf(stderr, "uring-httpd: -r/--root %s: %s\n", o->root, strerror(errno));
-        return -1;
-    }
-    for (int i = 0; i < 2; i++) {
-        const char *f = i ? o->key : o->cert;
-        if (stat(f, &root.secret[i]) < 0 || access(f, R_OK) < 0) {
-            fprintf(stderr, "uring-httpd: %s %s: %s\n", i ? "-k/--key" : "-c/--cert", f,
-                    strerror(errno));
-            return -1;
-        }
-    }
-    const char *mt = o->mime_types ? o->mime_types : "/etc/mime.types";
-    if (httpd_mime_load(mt, o->mime_types != NULL) < 0) {
-        fprintf(stderr, "uring-httpd: --mime-types %s: %s\n", mt, strerror(errno));
-        return -1;
-    }
-    if (o->access_log && httpd_log_open(o->access_log) < 0) {
-        fprintf(stderr, "uring-httpd: --access-log %s: %s\n", o->access_log, strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
-static kitls_config *config_new(const struct httpd_opts *o)
-{
-    kitls_config *cfg = kitls_config_new(KITLS_ROLE_SERVER);
-    /* RFC 7301 §3.2: with no ALPN offered the server goes on without it;
-     * curl --http1.0 offers only http/1.0. */
-    static const char *const alpn[] = {"http/1.1", "http/1.0"};
-    int r = cfg ? kitls_config_add_cert_files(cfg, o->cert, o->key) : KITLS_E_NOMEM;
-    if (r < 0) {
-        fprintf(stderr, "uring-httpd: cannot load the certificate %s with the key %s: %s\n",
-                o->cert, o->key, kitls_strerror(r));
-    } else if ((r = kitls_config_set_alpn(cfg, alpn, 2)) == 0 && o->no_tickets) {
-        r = kitls_config_set_tickets(cfg, 0, 7200);
-    }
-    if (r < 0) {
-        if (cfg && r != KITLS_E_NOMEM)
-            fprintf(stderr, "uring-httpd: config: %s\n", kitls_strerror(r));
-        kitls_config_free(cfg);
-        return NULL;
-    }
-    return cfg;
-}
-
 int main(int argc, char **argv)
 {
     struct httpd_opts o;
@@ -728,10 +577,10 @@ int main(int argc, char **argv)
     plain_reply_init();
     p.plain_reply = plain_reply;
     p.plain_reply_len = plain_len;
-    if (load_files(&o) < 0)
+    if (httpd_load_files(&o, &root) < 0)
         return 1;
     want_ktls = p.ktls != 0;
-    kitls_config *cfg = config_new(&o);
+    kitls_config *cfg = httpd_config_new(&o);
     if (!cfg)
         return 1;
     char where[INET6_ADDRSTRLEN + 16];
@@ -747,7 +596,7 @@ int main(int argc, char **argv)
         return 1;
     }
     if (want_ktls)
-        ktls_log_start(&p);
+        httpd_ktls_log_start(p.flags);
     struct kitls_uring_stats st;
     kitls_uring_get_stats(u, &st);
     if (st.rx_buf_ring < 0) /* logged once, even with -q */
@@ -793,7 +642,7 @@ int main(int argc, char **argv)
             (unsigned long long)st.accepted, (unsigned long long)st.handshakes,
             (unsigned long long)st.handshake_failures, (unsigned long long)st.timeouts,
             (unsigned long long)st.overloads, n_requests, n_status[404], n_timeouts, st.conns,
-            (unsigned long long)st.ktls_conns, rss_kb(), st.rx_buf_ring, st.rx_bufs,
+            (unsigned long long)st.ktls_conns, httpd_rss_kb(), st.rx_buf_ring, st.rx_bufs,
             (unsigned long long)st.rx_nobufs);
     kitls_uring_free(u);
     close(lfd);
