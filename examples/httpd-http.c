@@ -31,16 +31,17 @@ static struct httpd_val trim(const char *v, const char *end)
     return (struct httpd_val){v, (size_t)(end - v)};
 }
 
-/* Connection options (RFC 9110 §7.6.1): a comma-separated token list. */
-static void connection_options(struct httpd_req *r, const char *v, const char *end)
+/* Connection options (RFC 9110 §7.6.1): a comma-separated token list;
+ * "close" wins over "keep-alive" in any order or line. */
+static void connection_options(const char *v, const char *end, int *close, int *keep_alive)
 {
     while (v < end) {
         const char *c = memchr(v, ',', (size_t)(end - v));
         struct httpd_val t = trim(v, c ? c : end);
         if (t.n == 5 && !strncasecmp(t.p, "close", 5))
-            r->keep = 0;
-        else if (t.n == 10 && !strncasecmp(t.p, "keep-alive", 10) && r->keep >= 0)
-            r->keep = 1;
+            *close = 1;
+        else if (t.n == 10 && !strncasecmp(t.p, "keep-alive", 10))
+            *keep_alive = 1;
         v = c ? c + 1 : end;
     }
 }
@@ -48,7 +49,7 @@ static void connection_options(struct httpd_req *r, const char *v, const char *e
 #define FIELD(name) (nlen == sizeof(name) - 1 && !strncasecmp(h, name, nlen))
 
 /* One field line [h, e): the fields the server acts on. */
-static int field_line(struct httpd_req *r, const char *h, const char *e, int *conn_close)
+static int field_line(struct httpd_req *r, const char *h, const char *e, int conn[2])
 {
     const char *colon = memchr(h, ':', (size_t)(e - h));
     /* obs-fold and whitespace before the colon: 400 (RFC 9112 §5.1, §5.2) */
@@ -61,10 +62,7 @@ static int field_line(struct httpd_req *r, const char *h, const char *e, int *co
     const char *v = colon + 1;
     struct httpd_val t = trim(v, e);
     if (FIELD("Connection")) {
-        int before = r->keep;
-        connection_options(r, v, e);
-        if (!r->keep && before)
-            *conn_close = 1;
+        connection_options(v, e, &conn[0], &conn[1]);
     } else if (FIELD("Content-Length")) {
         long long n = httpd_parse_length(v, e);
         if (n < 0 || (r->clen >= 0 && n != r->clen)) /* RFC 9112 §6.3 item 5 */
@@ -136,16 +134,16 @@ int httpd_parse_head(char *req, size_t len, size_t max_target, struct httpd_req 
     if (st)
         return st;
     r->head = !strcmp(r->method, "HEAD");
-    r->keep = !r->http10;
-    int conn_close = 0;
+    int conn[2] = {0, 0}; /* close, keep-alive */
     for (char *h = eol + 2; *h && strncmp(h, "\r\n", 2);) {
         char *e = strstr(h, "\r\n");
-        if ((st = field_line(r, h, e, &conn_close)))
+        if ((st = field_line(r, h, e, conn)))
             return st;
         h = e + 2;
     }
-    if (conn_close)
-        r->keep = 0; /* "close" wins over "keep-alive" in any order */
+    /* HTTP/1.1 persists unless "close" (RFC 9112 §9.3); HTTP/1.0 only
+     * with "keep-alive" */
+    r->keep = !conn[0] && (!r->http10 || conn[1]);
     /* RFC 9112 §3.2: HTTP/1.1 needs exactly one Host; never two. */
     if (r->hosts > 1 || (!r->http10 && r->hosts != 1))
         return 400;

@@ -238,6 +238,12 @@ raw "$port" 1 'GET /index.html HTTP/1.0\r\n\r\n'
 check "4: HTTP/1.0 without Host -> 200" test "$(statuses)" = "200 "
 raw "$port" 1 'GET /index.html HTTP/2.0\r\nHost: x\r\n\r\n'
 check "4: HTTP/2.0 in a request line -> 505" test "$(statuses)" = "505 "
+g='GET /index.html HTTP/1.1\r\nHost: x\r\n'
+raw "$port" 1 "${g}Connection: keep-alive, close\r\n\r\n${g}\r\n"
+check "4: Connection: keep-alive, close -> one answer, then the close" \
+    test "$(statuses)/$(tr -d '\r' <"$tmp/raw" | grep -a -c '^Connection: close')" = "200 /1"
+raw "$port" 2 'GET /index.html HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /index.html HTTP/1.0\r\n\r\n'
+check "4: HTTP/1.0 with keep-alive: a second answer on the connection" test "$(statuses)" = "200 200 "
 raw "$port" 1 'GET /a"b HTTP/1.1\r\nHost: x\r\n\r\n'
 check "4: a quote in the target -> 404 (logged escaped below)" test "$(statuses)" = "404 "
 
