@@ -244,6 +244,9 @@ check "4: Connection: keep-alive, close -> one answer, then the close" \
     test "$(statuses)/$(tr -d '\r' <"$tmp/raw" | grep -a -c '^Connection: close')" = "200 /1"
 raw "$port" 2 'GET /index.html HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /index.html HTTP/1.0\r\n\r\n'
 check "4: HTTP/1.0 with keep-alive: a second answer on the connection" test "$(statuses)" = "200 200 "
+long=$(head -c 4100 /dev/zero | tr '\0' a)
+raw "$port" 1 "GET /$long HTTP/1.1\r\nHost: x\r\n\r\n"
+check "4: a 4 KiB target -> 414" test "$(statuses)" = "414 "
 raw "$port" 1 'GET /a"b HTTP/1.1\r\nHost: x\r\n\r\n'
 check "4: a quote in the target -> 404 (logged escaped below)" test "$(statuses)" = "404 "
 
