@@ -130,6 +130,11 @@ check "1: HEAD sends no body (the next answer follows its head at once)" \
     test "$(sed -n "$((hlen + 1))p" "$tmp/raw" | tr -d '\r' | cut -d' ' -f1-2)" = "HTTP/1.1 200" -a "$want" -gt 0
 check "1: ... and the GET after it is byte-exact" \
     test "$(tail -c "$(stat -c %s "$w/index.html")" "$tmp/raw" | cmp - "$w/index.html" && echo s)" = s
+raw "$port" 3 'HEAD /missing HTTP/1.1\r\nHost: x\r\n\r\nHEAD /sub HTTP/1.1\r\nHost: x\r\n\r\nGET /index.html HTTP/1.1\r\nHost: x\r\n\r\n'
+after_blank=$(awk 'BEGIN { RS = "\r\n" } NR > 1 && prev == "" { print } { prev = $0 }' "$tmp/raw" | head -n 2 | tr '\n' '|')
+check "1: HEAD of a 404 and a 301: no body either (each next answer right after the blank line)" \
+    test "$after_blank" = "HTTP/1.1 301 Moved Permanently|HTTP/1.1 200 OK|" -a \
+    "$(tail -c "$(stat -c %s "$w/index.html")" "$tmp/raw" | cmp - "$w/index.html" && echo s)" = s
 get "$url/style.css" >/dev/null
 check "1: .css -> text/css" test "$(hdr Content-Type)" = text/css
 get "$url/README" >/dev/null
