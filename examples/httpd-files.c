@@ -16,24 +16,161 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+/* ---- content types ---- */
+
+struct mime_ent {
+    char *ext, *type;
+    unsigned seq; /* later entries win */
+};
+
+static struct mime_ent *mime_tab;
+static size_t mime_n, mime_cap;
+
+/* The types a static site needs when there is no mime.types. */
+static const char *const builtin[][2] = {
+    {"html", "text/html"},
+    {"htm", "text/html"},
+    {"txt", "text/plain"},
+    {"css", "text/css"},
+    {"js", "text/javascript"},
+    {"mjs", "text/javascript"},
+    {"json", "application/json"},
+    {"xml", "application/xml"},
+    {"csv", "text/csv"},
+    {"md", "text/markdown"},
+    {"svg", "image/svg+xml"},
+    {"png", "image/png"},
+    {"jpg", "image/jpeg"},
+    {"jpeg", "image/jpeg"},
+    {"gif", "image/gif"},
+    {"webp", "image/webp"},
+    {"avif", "image/avif"},
+    {"ico", "image/vnd.microsoft.icon"},
+    {"pdf", "application/pdf"},
+    {"wasm", "application/wasm"},
+    {"woff", "font/woff"},
+    {"woff2", "font/woff2"},
+    {"ttf", "font/ttf"},
+    {"otf", "font/otf"},
+    {"mp4", "video/mp4"},
+    {"webm", "video/webm"},
+    {"mp3", "audio/mpeg"},
+    {"ogg", "audio/ogg"},
+    {"wav", "audio/wav"},
+    {"zip", "application/zip"},
+    {"gz", "application/gzip"},
+    {"tar", "application/x-tar"},
+    {"xz", "application/x-xz"},
+    {"zst", "application/zstd"},
+    {"iso", "application/x-iso9660-image"},
+};
+
+static int mime_add(const char *ext, size_t elen, const char *type, size_t tlen)
+{
+    if (mime_n == mime_cap) {
+        size_t cap = mime_cap ? mime_cap * 2 : 256;
+        struct mime_ent *t = realloc(mime_tab, cap * sizeof(*t));
+        if (!t)
+            return -1;
+        mime_tab = t;
+        mime_cap = cap;
+    }
+    struct mime_ent *m = &mime_tab[mime_n];
+    if (!(m->ext = strndup(ext, elen)) || !(m->type = strndup(type, tlen))) {
+        free(m->ext);
+        return -1;
+    }
+    for (char *c = m->ext; *c; c++)
+        *c = (char)(*c >= 'A' && *c <= 'Z' ? *c + 32 : *c);
+    m->seq = (unsigned)mime_n++;
+    return 0;
+}
+
+static int mime_cmp(const void *a, const void *b)
+{
+    const struct mime_ent *x = a, *y = b;
+    int d = strcmp(x->ext, y->ext);
+    return d ? d : (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+/* Lines "type ext ext ..." ('#' starts a comment), as in /etc/mime.types. */
+static int mime_read(FILE *f)
+{
+    char line[1024];
+    while (fgets(line, sizeof(line), f)) {
+        char *save, *type = strtok_r(line, " \t\r\n", &save);
+        if (!type || *type == '#' || !strchr(type, '/'))
+            continue;
+        for (char *e; (e = strtok_r(NULL, " \t\r\n", &save)) && *e != '#';)
+            if (mime_add(e, strlen(e), type, strlen(type)) < 0)
+                return -1;
+    }
+    return ferror(f) ? -1 : 0;
+}
+
+int httpd_mime_load(const char *file, int required)
+{
+    httpd_mime_free();
+    for (size_t i = 0; i < sizeof(builtin) / sizeof(builtin[0]); i++)
+        if (mime_add(builtin[i][0], strlen(builtin[i][0]), builtin[i][1], strlen(builtin[i][1])) <
+            0)
+            return -1;
+    FILE *f = file ? fopen(file, "re") : NULL;
+    int r = 0;
+    if (f) {
+        r = mime_read(f);
+        fclose(f);
+    } else if (file && required) {
+        r = -1;
+    }
+    /* Sorted by extension, the last entry of each wins (bsearch finds any
+     * of equal keys: keep only the winner). */
+    qsort(mime_tab, mime_n, sizeof(*mime_tab), mime_cmp);
+    size_t o = 0;
+    for (size_t i = 0; i < mime_n; i++) {
+        if (i + 1 < mime_n && !strcmp(mime_tab[i].ext, mime_tab[i + 1].ext)) {
+            free(mime_tab[i].ext);
+            free(mime_tab[i].type);
+            continue;
+        }
+        mime_tab[o++] = mime_tab[i];
+    }
+    mime_n = o;
+    return r;
+}
+
 const char *httpd_mime(const char *path)
 {
-    const char *dot = strrchr(path, '.');
-    if (!dot)
+    const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
+    char ext[32];
+    size_t n = dot ? strlen(dot + 1) : 0;
+    if (!dot || (slash && dot < slash) || !n || n >= sizeof(ext))
         return "application/octet-stream";
-    if (!strcmp(dot, ".html") || !strcmp(dot, ".htm"))
-        return "text/html";
-    if (!strcmp(dot, ".txt"))
-        return "text/plain";
-    if (!strcmp(dot, ".css"))
-        return "text/css";
-    if (!strcmp(dot, ".js"))
-        return "application/javascript";
-    if (!strcmp(dot, ".json"))
-        return "application/json";
-    if (!strcmp(dot, ".png"))
-        return "image/png";
+    for (size_t i = 0; i <= n; i++)
+        ext[i] = (char)(dot[1 + i] >= 'A' && dot[1 + i] <= 'Z' ? dot[1 + i] + 32 : dot[1 + i]);
+    size_t lo = 0, hi = mime_n;
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        int d = strcmp(ext, mime_tab[mid].ext);
+        if (!d)
+            return mime_tab[mid].type;
+        if (d < 0)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
     return "application/octet-stream";
+}
+
+void httpd_mime_free(void)
+{
+    for (size_t i = 0; i < mime_n; i++) {
+        free(mime_tab[i].ext);
+        free(mime_tab[i].type);
+    }
+    free(mime_tab);
+    mime_tab = NULL;
+    mime_n = mime_cap = 0;
 }
 
 /* ---- what may be served ---- */
@@ -51,7 +188,8 @@ static int hexval(int ch)
 
 /* Percent-decode the origin-form path (RFC 9112 §3.2.1, RFC 3986 §2.1)
  * into a path relative to the root.  -1 for a malformed escape, a
- * decoded NUL or a ".." segment (also when written %2e%2e). */
+ * decoded NUL or a ".." segment (also when written %2e%2e, or behind an
+ * encoded "/": %2f is decoded before the segments are checked). */
 int httpd_target_to_rel(const char *path, char *out, size_t outlen)
 {
     size_t o = 0;
@@ -77,10 +215,10 @@ int httpd_target_to_rel(const char *path, char *out, size_t outlen)
             return -1;
         s += n + (s[n] == '/');
     }
-    if (!o || out[o - 1] == '/') {
-        if (o + sizeof("index.html") > outlen)
+    if (!o) {
+        if (outlen < 3)
             return -1;
-        memcpy(out + o, "index.html", sizeof("index.html"));
+        memcpy(out, "./", 3); /* the root itself */
     }
     return 0;
 }
@@ -110,6 +248,60 @@ int httpd_is_secret(const struct httpd_root *root, const struct stat *st)
     for (int i = 0; i < 2; i++)
         if (st->st_dev == root->secret[i].st_dev && st->st_ino == root->secret[i].st_ino)
             return 1;
+    return 0;
+}
+
+/* The request's path: origin-form, or absolute-form (RFC 9112 §3.2.2:
+ * the authority is ignored, there is one site).  NULL if neither. */
+const char *httpd_target_path(const char *t)
+{
+    if (!strncasecmp(t, "https://", 8) || !strncasecmp(t, "http://", 7)) {
+        const char *p = strchr(t + (t[4] == 's' || t[4] == 'S' ? 8 : 7), '/');
+        return p ? p : "/";
+    }
+    return t[0] == '/' ? t : NULL;
+}
+
+/* Open what the path names: a regular file, a directory's index.html; or
+ * the status of the answer (301 with Location in *loc, 403, 404). */
+int httpd_open_target(const struct httpd_root *root, char *path, const char *query, int *fd,
+                      struct stat *st, char *rel, size_t rl_max, char *loc, size_t loc_max)
+{
+    if (httpd_target_to_rel(path, rel, rl_max) < 0)
+        return 400;
+    *fd = httpd_open_beneath(root, rel);
+    if (*fd >= 0 && fstat(*fd, st) == 0 && S_ISDIR(st->st_mode)) {
+        close(*fd);
+        *fd = -1;
+        size_t n = strlen(rel);
+        if (rel[n - 1] != '/') { /* relative links in it need the slash */
+            while (path[0] == '/' && path[1] == '/')
+                path++; /* "//host/": not a Location on another host */
+            snprintf(loc, loc_max, "Location: %s/%s%s\r\n", path, query ? "?" : "",
+                     query ? query : "");
+            return 301;
+        }
+        if (n + sizeof("index.html") > rl_max)
+            return 404;
+        memcpy(rel + n, "index.html", sizeof("index.html"));
+        *fd = httpd_open_beneath(root, rel);
+        if (*fd < 0 && errno == ENOENT)
+            return 403; /* no listing of directories */
+        if (*fd >= 0 && (fstat(*fd, st) < 0 || !S_ISREG(st->st_mode))) {
+            close(*fd);
+            *fd = -1;
+            return 403;
+        }
+    } else if (*fd >= 0 && !S_ISREG(st->st_mode)) {
+        close(*fd);
+        *fd = -1;
+    }
+    if (*fd < 0 || httpd_is_secret(root, st)) {
+        if (*fd >= 0)
+            close(*fd);
+        *fd = -1;
+        return 404;
+    }
     return 0;
 }
 

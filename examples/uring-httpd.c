@@ -1,23 +1,30 @@
 /*
  * uring-httpd: a static HTTP/1.1 file server over TLS on io_uring (kitls
- * owns the ring: kitls_uring_run()).  Enough HTTP for curl and wrk: GET
- * and HEAD, keep-alive (HTTP/1.1 default, "Connection: close" honoured,
- * HTTP/1.0 closes unless keep-alive is asked), Content-Length, pipelined
- * requests answered in order.  ALPN http/1.1 or http/1.0, or none.
+ * owns the ring: kitls_uring_run()).  GET and HEAD, keep-alive (HTTP/1.1
+ * default, "Connection: close" honoured, HTTP/1.0 closes unless keep-alive
+ * is asked), pipelined requests answered in order, ALPN http/1.1 or
+ * http/1.0, or none.  Options: --help (httpd-tool.c); docs/uring.md.
  *
- *   uring-httpd -c cert.pem -k key.pem -r docroot [-p port] [-a addr]
- *               [--ktls [--ktls-close]] [--max-conns N] [--max-handshakes N]
- *               [--handshake-timeout MS] [--header-timeout MS]
- *               [--idle-timeout MS] [--max-body N]
- *               [--ready-file F] [--no-multishot] [--no-tickets] [--no-buf-ring] [-q]
+ * HTTP (RFC 9110, RFC 9112; httpd-http.c): Date on every answer;
+ * Last-Modified and a strong ETag (size and modification time to the
+ * nanosecond); If-Match / If-Unmodified-Since (412), If-None-Match, which
+ * takes precedence over If-Modified-Since (304), in the order of RFC 9110
+ * §13.2.2; one byte range (206 with Content-Range, 416 naming the length
+ * when unsatisfiable, If-Range honoured); several ranges are answered with
+ * the whole file (200: §14.2 lets a server ignore Range, no
+ * multipart/byteranges); HEAD answers as GET without the body (Range is
+ * for GET only).  A directory without its trailing slash is 301 with
+ * Location; with it, its index.html, or 403 without one.  HTTP/1.1
+ * without Host, or two Hosts: 400.  Plain HTTP sent to this TLS port gets
+ * a 400 in clear text (kitls_uring_params.plain_reply), then the close.
  *
  * What it serves: regular files beneath the document root (-r, required:
  * there is no implicit root, since the current directory is often where
  * the key lives).  Paths are percent-decoded, then opened relative to the
  * root with openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS), so neither
- * ".." nor a symlink can leave it; the certificate and key files given
- * with -c/-k are refused by inode even inside the root.  Everything else
- * is 404.
+ * ".." (also as %2e%2e or behind %2f: 400) nor a symlink can leave it; the
+ * certificate and key files are refused by inode even inside the root.
+ * Everything else is 404.
  *
  * Request bodies (RFC 9112 §6.3): a Content-Length body up to --max-body
  * is read and discarded (no method here takes a body); a larger one, a
@@ -31,10 +38,11 @@
  * application timers are two FIFO lists checked after every
  * kitls_uring_run() call, which waits at most 250 ms.
  *
- * Small files (<= 16 KiB) go out with their header in one write; larger
+ * Small bodies (<= 16 KiB) go out with their header in one write; larger
  * ones with kitls_uring_sendfile() (splice on kTLS, io_uring read +
  * userspace encryption otherwise).  SIGINT/SIGTERM stop the server; it
- * prints its counters and its resident memory to stderr.
+ * prints its counters and its resident memory to stderr; SIGUSR1 prints
+ * the counters.  --access-log writes the Common Log Format.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -57,8 +65,11 @@
 #include <kitls/uring.h>
 
 #include "httpd-files.h"
+#include "httpd-http.h"
+#include "httpd-tool.h"
 
 #define MAX_REQ 8192
+#define MAX_TARGET 4096
 #define MAX_FILES 16
 #define SMALL_FILE 16384
 
@@ -77,6 +88,7 @@ struct client {
     int tlist;
     unsigned long long deadline;
     struct client *tprev, *tnext;
+    char peer[INET6_ADDRSTRLEN]; /* for the access log */
 };
 
 struct tlist {
@@ -84,18 +96,22 @@ struct tlist {
     unsigned ms;
 };
 
-static const char *docroot;
 static struct httpd_root root = {.fd = -1};
 static unsigned long long max_body = 1u << 20;
 static struct tlist timers[T_LISTS];
 static int quiet;
-static volatile sig_atomic_t stop;
-static unsigned long long n_requests, n_404, n_timeouts;
+static volatile sig_atomic_t stop, dump;
+/* counters (SIGUSR1, and at exit) */
+static unsigned long long n_requests, n_status[600], n_timeouts, n_bytes, n_ktls_tx, n_ktls_rx;
+static char date_now[30]; /* IMF-fixdate of now, refreshed once per request */
+static time_t date_t;
 
 static void on_signal(int sig)
 {
-    (void)sig;
-    stop = 1;
+    if (sig == SIGUSR1)
+        dump = 1;
+    else
+        stop = 1;
 }
 
 static unsigned long long now_ms(void)
@@ -103,6 +119,15 @@ static unsigned long long now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (unsigned long long)ts.tv_sec * 1000u + (unsigned long long)ts.tv_nsec / 1000000u;
+}
+
+static void date_update(void)
+{
+    time_t t = time(NULL);
+    if (t != date_t) {
+        date_t = t;
+        httpd_fmt_date(t, date_now);
+    }
 }
 
 /* ---- application timers: one FIFO per timeout value ---- */
@@ -151,18 +176,79 @@ static void files_close(struct client *cl)
     cl->nfds = 0;
 }
 
-/* Queue a short status answer.  0, or -1 when it could not be queued (then
- * the caller closes: a lost answer must not shift the pipelined ones). */
-static int respond_status(struct client *cl, int code, const char *text, int keep, int head)
+static const char *reason(int code)
 {
-    char buf[512];
-    int bodylen = (int)strlen(text) + 1;
-    int n = snprintf(buf, sizeof(buf),
-                     "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
-                     "Connection: %s\r\n\r\n%s%s",
-                     code, text, bodylen, keep ? "keep-alive" : "close", head ? "" : text,
-                     head ? "" : "\n");
+    switch (code) {
+    case 200: return "OK";
+    case 206: return "Partial Content";
+    case 301: return "Moved Permanently";
+    case 304: return "Not Modified";
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 408: return "Request Timeout";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 416: return "Range Not Satisfiable";
+    case 431: return "Request Header Fields Too Large";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Internal Server Error";
+    }
+}
+
+/* Count and log an answer (r NULL: no request line was read). */
+static void account(struct client *cl, const struct httpd_req *r, int code, size_t bytes,
+                    long long body)
+{
+    n_status[code < 600 ? code : 0]++;
+    n_bytes += bytes;
+    if (!httpd_log_on())
+        return;
+    char line[MAX_TARGET + 64];
+    const char *req = NULL;
+    if (r && r->target && r->version) {
+        snprintf(line, sizeof(line), "%s %s %s", r->method, r->target, r->version);
+        req = line;
+    } else if (r && r->line) {
+        req = r->line;
+    }
+    httpd_log(cl->peer, req, code, body);
+}
+
+/* Queue a short answer with a text body (none for HEAD, 304).  `extra`:
+ * more header lines ("Name: value\r\n").  0, or -1 when it could not be
+ * queued (then the caller closes: a lost answer must not shift the
+ * pipelined ones). */
+static int respond_status(struct client *cl, const struct httpd_req *r, int code, int keep,
+                          const char *extra)
+{
+    char buf[1024];
+    const char *text = reason(code);
+    int head = (r && r->head) || code == 304, n;
+    date_update();
+    if (code == 304)
+        n = snprintf(buf, sizeof(buf),
+                     "HTTP/1.1 304 Not Modified\r\nDate: %s\r\n%sConnection: %s\r\n\r\n", date_now,
+                     extra ? extra : "", keep ? "keep-alive" : "close");
+    else
+        n = snprintf(buf, sizeof(buf),
+                     "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: text/plain\r\n"
+                     "Content-Length: %zu\r\n%sConnection: %s\r\n\r\n%s%s",
+                     code, text, date_now, strlen(text) + 1, extra ? extra : "",
+                     keep ? "keep-alive" : "close", head ? "" : text, head ? "" : "\n");
+    if (n < 0 || n >= (int)sizeof(buf))
+        return -1;
+    account(cl, r, code, (size_t)n, head ? 0 : (long long)strlen(text) + 1);
     return kitls_uring_send(cl->c, buf, (size_t)n) < 0 ? -1 : 0;
+}
+
+/* An answer, then keep the connection or close it: 0 or -1 as serve(). */
+static int answer(struct client *cl, const struct httpd_req *r, int code, int keep,
+                  const char *extra)
+{
+    return respond_status(cl, r, code, keep, extra) < 0 || !keep ? -1 : 0;
 }
 
 /* Serve one request head (len bytes, ending "\r\n\r\n"; req[len] is
@@ -170,92 +256,75 @@ static int respond_status(struct client *cl, int code, const char *text, int kee
  * to close it (the answer says "Connection: close"). */
 static int serve(struct client *cl, char *req, size_t len)
 {
+    struct httpd_req r;
     n_requests++;
-    if (memchr(req, '\0', len))
-        return respond_status(cl, 400, "Bad Request", 0, 0), -1;
-    req[len] = '\0';
-    char *line_end = strstr(req, "\r\n");
-    *line_end = '\0';
-    char method[8], path[1024], version[16];
-    if (sscanf(req, "%7s %1023s %15s", method, path, version) != 3 ||
-        strncmp(version, "HTTP/1.", 7))
-        return respond_status(cl, 400, "Bad Request", 0, 0), -1;
-    if (strlen(path) == sizeof(path) - 1) /* maybe cut short: never serve a prefix */
-        return respond_status(cl, 414, "URI Too Long", 0, 0), -1;
-    int http10 = !strcmp(version, "HTTP/1.0");
-    int keep = !http10, te = 0, te_chunked = 0;
-    long long clen = -1;
-    for (char *h = line_end + 2; *h && strncmp(h, "\r\n", 2);) {
-        char *e = strstr(h, "\r\n"), *colon = memchr(h, ':', (size_t)(e - h));
-        /* obs-fold and whitespace before the colon: 400 (RFC 9112 §5.1, §5.2) */
-        if (!colon || colon == h || *h == ' ' || *h == '\t' || colon[-1] == ' ' ||
-            colon[-1] == '\t')
-            return respond_status(cl, 400, "Bad Request", 0, 0), -1;
-        size_t nlen = (size_t)(colon - h);
-        const char *v = colon + 1;
-        if (nlen == 10 && !strncasecmp(h, "Connection", 10)) {
-            while (*v == ' ')
-                v++;
-            if (!strncasecmp(v, "close", 5))
-                keep = 0;
-            else if (!strncasecmp(v, "keep-alive", 10))
-                keep = 1;
-        } else if (nlen == 14 && !strncasecmp(h, "Content-Length", 14)) {
-            long long n = httpd_parse_length(v, e);
-            if (n < 0 || (clen >= 0 && n != clen)) /* RFC 9112 §6.3 item 5 */
-                return respond_status(cl, 400, "Bad Request", 0, 0), -1;
-            clen = n;
-        } else if (nlen == 17 && !strncasecmp(h, "Transfer-Encoding", 17)) {
-            te = 1;
-            te_chunked = httpd_te_final_chunked(v, e);
-        }
-        h = e + 2;
-    }
-    /* RFC 9112 §6.3: both headers smell of smuggling; a coding other than
-     * chunked last, or any in HTTP/1.0, leaves the length unknown: 400 and
-     * close.  A chunked body is not decoded here: answer, then close. */
-    if (te && (clen >= 0 || !te_chunked || http10))
-        return respond_status(cl, 400, "Bad Request", 0, 0), -1;
-    if (te)
-        keep = 0;
-    if (clen > (long long)max_body)
-        return respond_status(cl, 413, "Content Too Large", 0, 0), -1;
-    cl->body_left = clen > 0 ? (unsigned long long)clen : 0;
-    int head = !strcmp(method, "HEAD");
-    if (!head && strcmp(method, "GET"))
-        return respond_status(cl, 405, "Method Not Allowed", keep, 0) < 0 || !keep ? -1 : 0;
-    char *q = strchr(path, '?');
-    if (q)
-        *q = '\0';
-    char rel[PATH_MAX];
-    if (httpd_target_to_rel(path, rel, sizeof(rel)) < 0)
-        return respond_status(cl, 400, "Bad Request", 0, 0), -1;
-    int fd = httpd_open_beneath(&root, rel);
+    int code = httpd_parse_head(req, len, MAX_TARGET, &r);
+    if (code)
+        return answer(cl, &r, code, 0, NULL);
+    if (r.clen > (long long)max_body)
+        return answer(cl, &r, 413, 0, NULL);
+    cl->body_left = r.clen > 0 ? (unsigned long long)r.clen : 0;
+    int keep = r.keep;
+    if (!r.head && strcmp(r.method, "GET")) /* RFC 9110 §15.5.6: Allow */
+        return answer(cl, &r, 405, keep, "Allow: GET, HEAD\r\n");
+    const char *t = httpd_target_path(r.target);
+    if (!t)
+        return answer(cl, &r, 400, 0, NULL);
+    char path[MAX_TARGET + 1], rel[PATH_MAX], extra[MAX_TARGET + 256];
+    snprintf(path, sizeof(path), "%s", t);
+    char *query = strchr(path, '?');
+    if (query)
+        *query++ = '\0';
+    int fd = -1;
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || httpd_is_secret(&root, &st)) {
-        if (fd >= 0)
-            close(fd);
-        n_404++;
-        return respond_status(cl, 404, "Not Found", keep, head) < 0 || !keep ? -1 : 0;
+    code = httpd_open_target(&root, path, query, &fd, &st, rel, sizeof(rel), extra, sizeof(extra));
+    if (code == 400)
+        return answer(cl, &r, 400, 0, NULL);
+    if (code)
+        return answer(cl, &r, code, keep, code == 301 ? extra : NULL);
+    char etag[64], lm[32];
+    httpd_etag(&st, etag, sizeof(etag));
+    httpd_fmt_date(st.st_mtime, lm);
+    code = httpd_preconditions(&r, &st, etag);
+    long long off = 0, blen = (long long)st.st_size;
+    if (!code)
+        code = httpd_range(&r, &st, etag, &off, &blen);
+    if (code != 200 && code != 206) {
+        close(fd);
+        if (code == 304)
+            snprintf(extra, sizeof(extra), "ETag: %s\r\nLast-Modified: %s\r\n", etag, lm);
+        else if (code == 416) /* RFC 9110 §15.5.17 */
+            snprintf(extra, sizeof(extra), "Content-Range: bytes */%lld\r\n",
+                     (long long)st.st_size);
+        return answer(cl, &r, code, keep, code == 412 ? NULL : extra);
     }
-    char hdr[SMALL_FILE + 512];
-    int n = snprintf(hdr, 512,
-                     "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nContent-Length: %lld\r\n"
+    char range[96] = "";
+    if (code == 206)
+        snprintf(range, sizeof(range), "Content-Range: bytes %lld-%lld/%lld\r\n", off,
+                 off + blen - 1, (long long)st.st_size);
+    char hdr[SMALL_FILE + 1024];
+    date_update();
+    int n = snprintf(hdr, 1024,
+                     "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %lld\r\n"
+                     "Last-Modified: %s\r\nETag: %s\r\nAccept-Ranges: bytes\r\n%s"
                      "Connection: %s\r\n\r\n",
-                     httpd_mime(rel), (long long)st.st_size, keep ? "keep-alive" : "close");
-    if (head) {
+                     code, reason(code), date_now, httpd_mime(rel), blen, lm, etag, range,
+                     keep ? "keep-alive" : "close");
+    int small = r.head || blen <= SMALL_FILE;
+    if (r.head) {
         close(fd);
-    } else if (st.st_size <= SMALL_FILE) {
-        ssize_t got = pread(fd, hdr + n, (size_t)st.st_size, 0);
+    } else if (small) {
+        ssize_t got = pread(fd, hdr + n, (size_t)blen, off);
         close(fd);
-        if (got != st.st_size)
+        if (got != blen)
             return -1;
         n += (int)got;
     }
+    account(cl, &r, code, (size_t)n + (small ? 0 : (size_t)blen), r.head ? 0 : blen);
     if (kitls_uring_send(cl->c, hdr, (size_t)n) < 0)
-        return head || st.st_size <= SMALL_FILE ? -1 : (close(fd), -1);
-    if (!head && st.st_size > SMALL_FILE) {
-        if (kitls_uring_sendfile(cl->c, fd, 0, (size_t)st.st_size) < 0) {
+        return small ? -1 : (close(fd), -1);
+    if (!small) {
+        if (kitls_uring_sendfile(cl->c, fd, off, (size_t)blen) < 0) {
             close(fd);
             return -1;
         }
@@ -293,7 +362,7 @@ static void process(struct client *cl)
         size_t rlen = (size_t)(end - (cl->req + off)) + 4;
         char save = cl->req[off + rlen];
         if (rlen > MAX_REQ) {
-            (void)respond_status(cl, 431, "Request Header Fields Too Large", 0, 0);
+            (void)respond_status(cl, NULL, 431, 0, NULL);
             client_close(cl);
             return;
         }
@@ -316,7 +385,7 @@ static void process(struct client *cl)
         cl->req_len -= off;
     }
     if (!cl->paused && cl->req_len >= MAX_REQ) {
-        (void)respond_status(cl, 431, "Request Header Fields Too Large", 0, 0);
+        (void)respond_status(cl, NULL, 431, 0, NULL);
         client_close(cl);
         return;
     }
@@ -359,22 +428,6 @@ static void on_data(struct client *cl, const uint8_t *data, size_t len)
 
 static unsigned ktls_logged;
 
-static void ktls_log_start(const struct kitls_uring_params *p)
-{
-    int r = kitls_ktls_probe_rekey(NULL);
-    if (r < 0)
-        fprintf(stderr,
-                "uring-httpd: --ktls: no kernel TLS here (%s): connections stay in "
-                "userspace\n",
-                kitls_strerror(r));
-    else if (r == 0 && !(p->flags & KITLS_URING_F_KTLS_REKEY_CLOSE))
-        fprintf(stderr, "uring-httpd: --ktls: this kernel cannot rekey TLS 1.3 (Linux < 6.14): "
-                        "connections stay in userspace (--ktls-close offloads them anyway)\n");
-    else if (r == 0)
-        fprintf(stderr, "uring-httpd: --ktls: this kernel cannot rekey TLS 1.3: offloaded "
-                        "connections end at a KeyUpdate (--ktls-close)\n");
-}
-
 static void ktls_log_conn(kitls_uring_conn *c, const struct kitls_uring_info *info)
 {
     int reason = info->ktls_reason;
@@ -406,6 +459,10 @@ static void on_event(void *ctx, const struct kitls_uring_event *ev)
         cl->c = ev->conn;
         kitls_uring_conn_set_user(ev->conn, cl);
         timer_set(cl, T_HEADER); /* the first request, like nginx */
+        n_ktls_tx += ev->info->ktls_tx;
+        n_ktls_rx += ev->info->ktls_rx;
+        if (httpd_log_on())
+            httpd_peer_name(kitls_uring_conn_fd(ev->conn), cl->peer, sizeof(cl->peer));
         break;
     case KITLS_URING_EV_DATA:
         if (cl)
@@ -451,167 +508,95 @@ static void timers_fire(void)
         while ((cl = timers[i].head) && cl->deadline <= now) {
             n_timeouts++;
             if (i == T_HEADER && (cl->req_len || cl->body_left))
-                (void)respond_status(cl, 408, "Request Timeout", 0, 0);
+                (void)respond_status(cl, NULL, 408, 0, NULL);
             client_close(cl);
         }
     }
 }
 
-static long rss_kb(void)
+/* The counters, on SIGUSR1 and at exit: requests by status, bytes
+ * queued (headers and bodies), connections, kTLS offloads. */
+static void counters_print(kitls_uring *u)
 {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long v = -1;
-    while (f && fgets(line, sizeof(line), f))
-        if (!strncmp(line, "VmRSS:", 6))
-            v = atol(line + 6);
-    if (f)
-        fclose(f);
-    return v;
+    struct kitls_uring_stats st;
+    kitls_uring_get_stats(u, &st);
+    char by[1024] = "";
+    size_t o = 0;
+    for (int i = 0; i < 600 && o < sizeof(by) - 32; i++)
+        if (n_status[i])
+            o += (size_t)snprintf(by + o, sizeof(by) - o, " %d:%llu", i, n_status[i]);
+    fprintf(stderr,
+            "uring-httpd: counters: requests %llu status%s plain_http_400 %llu bytes_out %llu "
+            "connections accepted %llu handshakes %llu failures %llu open %u ktls_tx %llu "
+            "ktls_rx %llu timeouts %llu\n",
+            n_requests, o ? by : " -", (unsigned long long)st.not_tls, n_bytes,
+            (unsigned long long)st.accepted, (unsigned long long)st.handshakes,
+            (unsigned long long)st.handshake_failures, st.conns, n_ktls_tx, n_ktls_rx, n_timeouts);
 }
 
-static void usage(FILE *out, const char *argv0)
-{
-    fprintf(out,
-            "usage: %s -c cert.pem -k key.pem -r docroot [options]\n"
-            "  -r DIR                 document root (required; the -c/-k files, paths\n"
-            "                         outside DIR and symlinks leading out are never served)\n"
-            "  -p PORT, -a ADDR       listen address (default 127.0.0.1:4433; port 0: any)\n"
-            "  --ktls [--ktls-close]  kernel TLS after the handshake (fallbacks are logged)\n"
-            "  --max-conns N          connections at once (1024)\n"
-            "  --max-handshakes N     handshakes in progress (256)\n"
-            "  --handshake-timeout MS accept to established (60000)\n"
-            "  --header-timeout MS    a request head or body in progress, and the first\n"
-            "                         request after the handshake (60000): then 408/close\n"
-            "  --idle-timeout MS      keep-alive connection with no request (75000)\n"
-            "  --max-body N           request body discarded up to N bytes (1048576);\n"
-            "                         larger: 413 and close\n"
-            "  --ready-file F         write \"port pid\" to F once listening\n"
-            "  --no-buf-ring          a receive buffer per connection, also while idle\n"
-            "  --no-multishot, --no-tickets, -q, -h/--help\n",
-            argv0);
-}
+/* The answer to plain HTTP on this TLS port (kitls_uring_params.plain_reply):
+ * its Date is rewritten in place each loop turn. */
+static char plain_reply[512];
+static size_t plain_len, plain_date;
 
-static unsigned parse_ms(const char *v)
+static void plain_reply_init(void)
 {
-    char *end;
-    unsigned long n = strtoul(v, &end, 10);
-    if (*v < '0' || *v > '9' || *end || !n || n > 86400000ul)
-        return 0;
-    return (unsigned)n;
+    static const char body[] = "This is an HTTPS port: use https:// (TLS).\n";
+    date_update();
+    int n = snprintf(plain_reply, sizeof(plain_reply),
+                     "HTTP/1.1 400 Bad Request\r\nDate: %s\r\nContent-Type: text/plain\r\n"
+                     "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                     date_now, sizeof(body) - 1, body);
+    plain_len = (size_t)n;
+    plain_date = (size_t)(strstr(plain_reply, "Date: ") - plain_reply) + 6;
 }
 
 int main(int argc, char **argv)
 {
-    const char *cert = NULL, *key = NULL, *addr = "127.0.0.1", *ready = NULL;
-    int port = 4433, no_tickets = 0;
-    struct kitls_uring_params p = {
-        .flags = KITLS_URING_F_NODELAY, .entries = 1024, .handshake_timeout_ms = 60000};
-    timers[T_HEADER].ms = 60000;
-    timers[T_IDLE].ms = 75000;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        unsigned *ms = NULL;
-        if (!strcmp(a, "-c") && v)
-            cert = argv[++i];
-        else if (!strcmp(a, "-k") && v)
-            key = argv[++i];
-        else if (!strcmp(a, "-r") && v)
-            docroot = argv[++i];
-        else if (!strcmp(a, "-p") && v)
-            port = atoi(argv[++i]);
-        else if (!strcmp(a, "-a") && v)
-            addr = argv[++i];
-        else if (!strcmp(a, "--ready-file") && v)
-            ready = argv[++i];
-        else if (!strcmp(a, "--max-conns") && v)
-            p.max_conns = (unsigned)atoi(argv[++i]);
-        else if (!strcmp(a, "--max-handshakes") && v)
-            p.max_handshakes = (unsigned)atoi(argv[++i]);
-        else if (!strcmp(a, "--handshake-timeout") && v)
-            ms = &p.handshake_timeout_ms;
-        else if (!strcmp(a, "--header-timeout") && v)
-            ms = &timers[T_HEADER].ms;
-        else if (!strcmp(a, "--idle-timeout") && v)
-            ms = &timers[T_IDLE].ms;
-        else if (!strcmp(a, "--max-body") && v)
-            max_body = strtoull(argv[++i], NULL, 10);
-        else if (!strcmp(a, "--ktls"))
-            p.ktls = KITLS_URING_KTLS_BOTH;
-        else if (!strcmp(a, "--ktls-close")) /* offload on kernels without rekey too */
-            p.flags |= KITLS_URING_F_KTLS_REKEY_CLOSE;
-        else if (!strcmp(a, "--no-multishot"))
-            p.flags |= KITLS_URING_F_NO_MULTISHOT;
-        else if (!strcmp(a, "--no-buf-ring")) /* the fallback of kernels before 5.19 */
-            p.flags |= KITLS_URING_F_NO_BUF_RING;
-        else if (!strcmp(a, "--no-tickets")) /* no NewSessionTicket: no resumption */
-            no_tickets = 1;
-        else if (!strcmp(a, "-q"))
-            quiet = 1;
-        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout, argv[0]);
-            return 0;
-        } else {
-            usage(stderr, argv[0]);
-            return 2;
-        }
-        if (ms && !(*ms = parse_ms(argv[++i]))) {
-            fprintf(stderr, "uring-httpd: %s: milliseconds from 1 to 86400000\n", a);
-            return 2;
-        }
-    }
-    if (!cert || !key) {
-        fprintf(stderr, "uring-httpd: -c and -k are required\n");
-        return 2;
-    }
-    if (!docroot) {
-        fprintf(stderr, "uring-httpd: -r DIR is required: there is no default document root "
-                        "(the current directory may hold the key)\n");
-        return 2;
-    }
-    root.fd = open(docroot, O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (root.fd < 0 || !realpath(docroot, root.real)) {
-        fprintf(stderr, "uring-httpd: document root %s: %s\n", docroot, strerror(errno));
+    struct httpd_opts o;
+    int status;
+    if (httpd_opts_parse(argc, argv, &o, &status) < 0)
+        return status;
+    struct kitls_uring_params p = {.flags = KITLS_URING_F_NODELAY,
+                                   .entries = 1024,
+                                   .handshake_timeout_ms = o.handshake_ms,
+                                   .max_conns = o.max_conns,
+                                   .max_handshakes = o.max_handshakes};
+    timers[T_HEADER].ms = o.header_ms;
+    timers[T_IDLE].ms = o.idle_ms;
+    max_body = o.max_body;
+    quiet = o.quiet;
+    if (o.ktls)
+        p.ktls = KITLS_URING_KTLS_BOTH;
+    if (o.ktls_close) /* offload on kernels without rekey too */
+        p.flags |= KITLS_URING_F_KTLS_REKEY_CLOSE;
+    if (o.no_multishot)
+        p.flags |= KITLS_URING_F_NO_MULTISHOT;
+    if (o.no_buf_ring) /* the fallback of kernels before 5.19 */
+        p.flags |= KITLS_URING_F_NO_BUF_RING;
+    plain_reply_init();
+    p.plain_reply = plain_reply;
+    p.plain_reply_len = plain_len;
+    if (httpd_load_files(&o, &root) < 0)
         return 1;
-    }
-    for (int i = 0; i < 2; i++)
-        if (stat(i ? key : cert, &root.secret[i]) < 0) {
-            fprintf(stderr, "uring-httpd: %s: %s\n", i ? key : cert, strerror(errno));
-            return 1;
-        }
     want_ktls = p.ktls != 0;
-    kitls_config *cfg = kitls_config_new(KITLS_ROLE_SERVER);
-    /* RFC 7301 §3.2: with no ALPN offered the server goes on without it;
-     * curl --http1.0 offers only http/1.0. */
-    static const char *const alpn[] = {"http/1.1", "http/1.0"};
-    int r = cfg ? kitls_config_add_cert_files(cfg, cert, key) : KITLS_E_NOMEM;
-    if (r == 0)
-        r = kitls_config_set_alpn(cfg, alpn, 2);
-    if (r == 0 && no_tickets)
-        r = kitls_config_set_tickets(cfg, 0, 7200);
-    if (r < 0) {
-        fprintf(stderr, "uring-httpd: config: %s\n", kitls_strerror(r));
+    kitls_config *cfg = httpd_config_new(&o);
+    if (!cfg)
         return 1;
-    }
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-    if (inet_pton(AF_INET, addr, &sa.sin_addr) != 1 || lfd < 0 ||
-        setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
-        bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 4096) < 0) {
-        perror("uring-httpd: listen");
+    char where[INET6_ADDRSTRLEN + 16];
+    int port, lfd = httpd_listen(o.host, o.port, &port, where, sizeof(where));
+    if (lfd < 0)
         return 1;
-    }
-    socklen_t slen = sizeof(sa);
-    getsockname(lfd, (struct sockaddr *)&sa, &slen);
 
     kitls_uring *u;
+    int r;
     if ((r = kitls_uring_new(&u, NULL, &p, on_event, NULL)) < 0 ||
         (r = kitls_uring_listen(u, lfd, cfg)) < 0) {
-        fprintf(stderr, "uring-httpd: %s\n", strerror(-r));
+        fprintf(stderr, "uring-httpd: io_uring: %s\n", strerror(-r));
         return 1;
     }
     if (want_ktls)
-        ktls_log_start(&p);
+        httpd_ktls_log_start(p.flags);
     struct kitls_uring_stats st;
     kitls_uring_get_stats(u, &st);
     if (st.rx_buf_ring < 0) /* logged once, even with -q */
@@ -622,16 +607,17 @@ int main(int argc, char **argv)
     struct sigaction sact = {.sa_handler = on_signal};
     sigaction(SIGINT, &sact, NULL);
     sigaction(SIGTERM, &sact, NULL);
+    sigaction(SIGUSR1, &sact, NULL);
     signal(SIGPIPE, SIG_IGN);
-    if (ready) {
-        FILE *f = fopen(ready, "w");
-        if (f) {
-            fprintf(f, "%d %d\n", ntohs(sa.sin_port), (int)getpid());
-            fclose(f);
+    if (o.ready_file) {
+        FILE *f = fopen(o.ready_file, "w");
+        if (!f || fprintf(f, "%d %d\n", port, (int)getpid()) < 0 || fclose(f) != 0) {
+            fprintf(stderr, "uring-httpd: --ready-file %s: %s\n", o.ready_file, strerror(errno));
+            return 1;
         }
     }
     if (!quiet)
-        fprintf(stderr, "uring-httpd: serving %s on %s:%d\n", root.real, addr, ntohs(sa.sin_port));
+        fprintf(stderr, "uring-httpd: serving %s on %s\n", root.real, where);
     while (!stop) {
         r = kitls_uring_run(u, timers[T_HEADER].head || timers[T_IDLE].head ? 250 : 500);
         if (r < 0 && r != -EINTR) {
@@ -639,20 +625,30 @@ int main(int argc, char **argv)
             break;
         }
         timers_fire();
+        httpd_log_flush();
+        date_update();
+        memcpy(plain_reply + plain_date, date_now, 29);
+        if (dump) {
+            dump = 0;
+            counters_print(u);
+        }
     }
     kitls_uring_get_stats(u, &st);
+    counters_print(u);
     fprintf(stderr,
             "uring-httpd: accepted %llu handshakes %llu failures %llu timeouts %llu overloads "
             "%llu requests %llu 404 %llu idle/header timeouts %llu open %u ktls %llu "
             "rss_kb %ld rx_buf_ring %d rx_bufs %u rx_nobufs %llu\n",
             (unsigned long long)st.accepted, (unsigned long long)st.handshakes,
             (unsigned long long)st.handshake_failures, (unsigned long long)st.timeouts,
-            (unsigned long long)st.overloads, n_requests, n_404, n_timeouts, st.conns,
-            (unsigned long long)st.ktls_conns, rss_kb(), st.rx_buf_ring, st.rx_bufs,
+            (unsigned long long)st.overloads, n_requests, n_status[404], n_timeouts, st.conns,
+            (unsigned long long)st.ktls_conns, httpd_rss_kb(), st.rx_buf_ring, st.rx_bufs,
             (unsigned long long)st.rx_nobufs);
     kitls_uring_free(u);
     close(lfd);
     close(root.fd);
     kitls_config_free(cfg);
+    httpd_log_close();
+    httpd_mime_free();
     return 0;
 }

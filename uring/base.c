@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <string.h>
 
 #include "uring_int.h"
 
@@ -66,7 +67,35 @@ void uring_conn_fail(struct kitls_uring_conn *c, int err)
  * one error space, so the close reason is the code itself. */
 void uring_conn_fail_tls(struct kitls_uring_conn *c, int code)
 {
+    kitls_uring *u = c->u;
+    if (c->not_tls && c->st == CS_HANDSHAKE && !c->sbuf_len && !c->sbuf) {
+        /* A plaintext client (uring_conn_first_bytes): it gets
+         * params.plain_reply in the clear instead of the core's alert, which
+         * it could not read; the lingering close sends it. */
+        const uint8_t *o;
+        kitls_ktls_io_out_done(c->ktls, kitls_ktls_io_out(c->ktls, &o));
+        if ((c->sbuf = kitls_malloc(u->p.plain_reply_len))) {
+            memcpy(c->sbuf, u->p.plain_reply, u->p.plain_reply_len);
+            c->sbuf_len = c->sbuf_cap = u->p.plain_reply_len;
+            c->sbuf_off = 0;
+            u->st.not_tls++;
+        }
+    }
     uring_conn_fail(c, code);
+}
+
+/* The first bytes a server connection received, before the core reads
+ * them.  A TLS record begins with its content type, 20 to 24 (RFC 8446
+ * §5.1); an ASCII letter begins a plaintext protocol's command, such as an
+ * HTTP/1.x request line (RFC 9112 §3): with params.plain_reply set, the
+ * handshake's failure answers it in the clear (uring_conn_fail_tls). */
+void uring_conn_first_bytes(struct kitls_uring_conn *c, const uint8_t *p, size_t n)
+{
+    if (c->rx_first || !n)
+        return;
+    c->rx_first = 1;
+    int lower = p[0] | 0x20;
+    c->not_tls = c->server && c->u->p.plain_reply_len && lower >= 'a' && lower <= 'z';
 }
 
 /* The end of a live connection: it lingers (linger.c) when asked and it

@@ -453,6 +453,11 @@ static void cqe_apply(struct kitls_uring_conn *c, unsigned op, int res, unsigned
         if (res >= 0) {
             if (!res)
                 c->eof = 1;
+            uint8_t *got;
+            size_t cap;
+            if (!c->rx_first && res > 0 && c->u->p.plain_reply_len && c->st == CS_HANDSHAKE &&
+                kitls_ktls_io_recv_buf(c->ktls, &got, &cap, NULL) == 0)
+                uring_conn_first_bytes(c, got, (size_t)res); /* where the recv went */
             int r = kitls_ktls_io_recv_done(c->ktls, res);
             if (r < 0) {
                 uring_conn_fail_tls(c, r);

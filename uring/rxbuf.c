@@ -196,6 +196,7 @@ static void rx_bytes(struct kitls_uring_conn *c, unsigned bid, size_t n)
         if (!r && cap < n)
             r = KITLS_E_INTERNAL; /* the core reserves a whole record's room */
         if (!r) {
+            uring_conn_first_bytes(c, p, n);
             memcpy(dst, p, n);
             r = kitls_ktls_io_recv_done(c->ktls, (ssize_t)n);
         }

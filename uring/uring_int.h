@@ -108,7 +108,10 @@ struct kitls_uring_conn {
         deferred : 1, /* on u->deferred (no free SQE) */
         /* work for the pump: input to process, a kTLS control record to
          * read (plain recv said EIO), another round asked while held */
-        rx_ready : 1, ctrl_pending : 1, again : 1;
+        rx_ready : 1, ctrl_pending : 1, again : 1,
+        /* the first received byte was seen; it was a letter, not a TLS
+         * record (params.plain_reply) */
+        rx_first : 1, not_tls : 1;
     /* provided-buffer receive (rxbuf.c): the recv in flight selects a
      * ring buffer (rx_sel), as a kTLS recvmsg (rx_kmsg) whose record type
      * comes in rx_cb; kTLS data not yet delivered holds its buffer. */
@@ -214,6 +217,7 @@ void uring_conn_emit(struct kitls_uring_conn *c, enum kitls_uring_event_type typ
                      const uint8_t *data, size_t len, const struct kitls_uring_info *info);
 void uring_conn_fail(struct kitls_uring_conn *c, int err);
 void uring_conn_fail_tls(struct kitls_uring_conn *c, int code);
+void uring_conn_first_bytes(struct kitls_uring_conn *c, const uint8_t *p, size_t n);
 void uring_conn_kill(struct kitls_uring_conn *c, int reason, int reset);
 /** The end of a live connection: lingering (if linger and it can) or cancelling. */
 void uring_conn_die(struct kitls_uring_conn *c, int reason, int reset, int linger);

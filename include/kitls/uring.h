@@ -133,6 +133,17 @@ struct kitls_uring_params {
      *  ChaCha20-Poly1305).  Give the value given to
      *  kitls_config_set_key_update_limit(). */
     uint64_t ktls_key_update_limit;
+    /** Server: the bytes sent in the clear, instead of the core's alert,
+     *  to a client whose first byte is an ASCII letter, which no TLS record
+     *  starts with (RFC 8446 §5.1) but a plaintext protocol's command does
+     *  (an HTTP/1.x request line sent to a TLS port): e.g. an HTTP 400
+     *  response.  Then the connection closes as any failed handshake does,
+     *  lingering so that the client reads it (counted in stats.not_tls).
+     *  Read when it is sent: it must outlive the driver, and the
+     *  application may rewrite it in place (a Date header) between calls.
+     *  NULL/0: the alert, as for any malformed record. */
+    const void *plain_reply;
+    size_t plain_reply_len;
 };
 
 /* ------------------------------------------------------------------ */
@@ -259,6 +270,7 @@ struct kitls_uring_stats {
     int rx_buf_ring;
     unsigned rx_bufs;   /**< buffers in that ring now (it grows when it runs short) */
     uint64_t rx_nobufs; /**< receives that found the ring empty (posted again) */
+    uint64_t not_tls;   /**< plaintext clients answered with params.plain_reply */
 };
 KITLS_API void kitls_uring_get_stats(const kitls_uring *u, struct kitls_uring_stats *st);
 

@@ -70,7 +70,7 @@ copts="-s --cacert $site/cert.pem"
 st=$?
 check "item 1: refuses to start without -r (exit $st, no listener)" \
     test $st = 2 -a ! -s "$tmp/noroot.port"
-check "item 1: ... and says why" grep -q -- "-r DIR is required" "$tmp/noroot.log"
+check "item 1: ... and says why" grep -q -- "-r/--root DIR is required" "$tmp/noroot.log"
 
 # The old options only, so the same checks run against older builds.
 ( cd "$site" && exec "$httpd" -q -c cert.pem -k key.pem -r . -p 0 \
@@ -134,7 +134,7 @@ check "item 4: curl --http1.0 (ALPN http/1.0 only) gets 200 (got $code)" test "$
 out=$(tr -d '\r' <"$tmp/a10.out")
 check "item 4: openssl s_client -alpn http/1.0: negotiated, 200" \
     test "$(echo "$out" | grep -c -e '^ALPN protocol: http/1.0' -e '^HTTP/1.1 200 OK')" = 2
-(printf 'GET /index.html HTTP/1.1\r\nConnection: close\r\n\r\n'; hold_answers "$tmp/a0.out" 1 0.2) |
+(printf 'GET /index.html HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'; hold_answers "$tmp/a0.out" 1 0.2) |
     timeout 30 openssl s_client -no_ign_eof -connect 127.0.0.1:"$port" >"$tmp/a0.out" 2>/dev/null
 out=$(tr -d '\r' <"$tmp/a0.out")
 check "item 4: a client without ALPN: 200" test "$(echo "$out" | grep -c '^HTTP/1.1 200 OK')" = 1

@@ -508,6 +508,44 @@ START_TEST(garbage_instead_of_client_hello)
 }
 END_TEST
 
+/* params.plain_reply: a client whose first byte is a letter (plain HTTP
+ * to a TLS port) gets exactly those bytes in clear, no alert after them,
+ * then EOF; a binary first byte still gets the alert; both receive paths
+ * (buffer ring and the core's own buffer). */
+START_TEST(plain_reply_to_plaintext_client)
+{
+    static const char reply[] = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n"
+                                "Connection: close\r\n\r\n";
+    for (int ring = 0; ring < 2; ring++) {
+        struct kitls_uring_params p = {.plain_reply = reply,
+                                       .plain_reply_len = sizeof(reply) - 1,
+                                       .flags = ring ? 0 : KITLS_URING_F_NO_BUF_RING};
+        struct server s;
+        server_start(&s, &p);
+        server_run(&s);
+        int fd = raw_connect(s.port);
+        const char *req = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        ck_assert_int_eq(send(fd, req, strlen(req), 0), (ssize_t)strlen(req));
+        uint8_t buf[256];
+        ssize_t n = raw_drain(fd, buf, sizeof(buf), 3000);
+        ck_assert_int_eq(n, (ssize_t)sizeof(reply) - 1);
+        ck_assert_mem_eq(buf, reply, sizeof(reply) - 1);
+        close(fd);
+        fd = raw_connect(s.port);
+        uint8_t junk[16] = {0x01, 0x03, 0x03, 0x00, 0x02, 0x02, 0x0a};
+        ck_assert_int_eq(send(fd, junk, sizeof(junk), 0), (ssize_t)sizeof(junk));
+        n = raw_drain(fd, buf, sizeof(buf), 3000);
+        ck_assert_int_ge(n, 7);
+        ck_assert_int_ge(tu_find_alert(buf, (size_t)n), 0); /* an alert, not the reply */
+        ck_assert(memmem(buf, (size_t)n, "HTTP/", 5) == NULL);
+        close(fd);
+        check_service(s.port);
+        server_stop(&s, 0);
+        ck_assert_uint_eq(s.st.not_tls, 1);
+    }
+}
+END_TEST
+
 START_TEST(oversize_record)
 {
     struct server s;
@@ -958,6 +996,7 @@ static Suite *uring_suite(void)
     ADD(tc, echo_many_app_ring_single_accept);
     ADD(tc, echo_large_backpressure);
     ADD(tc, garbage_instead_of_client_hello);
+    ADD(tc, plain_reply_to_plaintext_client);
     ADD(tc, oversize_record);
     ADD(tc, disconnect_mid_handshake);
     ADD(tc, disconnect_mid_transfer);
