@@ -40,12 +40,14 @@ static int map_verify_error(int e)
  * is not verification: every handshake still verifies the whole chain.
  * But decoding the same DER again (libcrypto 3 decodes the public key
  * through its provider decoders, ~300 us for a P-256 leaf) is wasted work
- * when clients reconnect to the same servers.  Keyed by SHA-256 of the DER.
+ * when clients reconnect to the same servers.  Keyed by the exact DER
+ * (a copy of it is kept): comparing the bytes costs less than hashing them.
  */
 #define CERT_CACHE_SIZE 64
 
 struct cert_cache_entry {
-    uint8_t hash[32];
+    uint8_t *der;
+    size_t len;
     X509 *x;
 };
 
@@ -121,8 +123,10 @@ void kitls_cert_cache_free(struct kitls_cert_cache *cc)
 {
     if (!cc)
         return;
-    for (size_t i = 0; i < CERT_CACHE_SIZE; i++)
+    for (size_t i = 0; i < CERT_CACHE_SIZE; i++) {
         X509_free(cc->e[i].x);
+        kitls_free(cc->e[i].der);
+    }
     vc_flush(cc);
     pthread_mutex_destroy(&cc->lock);
     kitls_free(cc);
@@ -219,21 +223,17 @@ static struct vc_val *vc_get(struct kitls_cert_cache *cc, const uint8_t *h, size
     pthread_mutex_unlock(&cc->lock);
     return v;
 }
+
 /* The certificate of der, from the cache (*cached = 1) or parsed now. */
 static X509 *cert_parse(struct kitls_cert_cache *cc, const uint8_t *der, size_t len, int *cached)
 {
-    uint8_t h[32];
     X509 *x = NULL;
-    struct kitls_hash sha;
-    /* SHA-256 without EVP's per-call digest context (keysched.c). */
-    if (kitls_hash_init(&sha, EVP_sha256()))
-        return NULL;
-    kitls_hash_update(&sha, der, len);
-    kitls_hash_final(&sha, h);
     pthread_mutex_lock(&cc->lock);
-    for (size_t i = 0; i < CERT_CACHE_SIZE && !x; i++)
-        if (cc->e[i].x && !memcmp(cc->e[i].hash, h, 32) && X509_up_ref(cc->e[i].x))
-            x = cc->e[i].x;
+    for (size_t i = 0; i < CERT_CACHE_SIZE && !x; i++) {
+        const struct cert_cache_entry *e = &cc->e[i];
+        if (e->x && e->len == len && !memcmp(e->der, der, len) && X509_up_ref(e->x))
+            x = e->x;
+    }
     pthread_mutex_unlock(&cc->lock);
     *cached = x != NULL;
     if (x)
@@ -246,14 +246,20 @@ static X509 *cert_parse(struct kitls_cert_cache *cc, const uint8_t *der, size_t 
     }
     /* Fill the extension cache now, before the object is shared. */
     (void)X509_get_extension_flags(x);
-    if (X509_up_ref(x)) {
+    uint8_t *copy = kitls_malloc(len);
+    if (copy && X509_up_ref(x)) {
+        memcpy(copy, der, len);
         pthread_mutex_lock(&cc->lock);
         struct cert_cache_entry *e = &cc->e[cc->next++ % CERT_CACHE_SIZE];
         X509_free(e->x);
-        memcpy(e->hash, h, 32);
+        kitls_free(e->der);
+        e->der = copy;
+        e->len = len;
         e->x = x;
+        copy = NULL;
         pthread_mutex_unlock(&cc->lock);
     }
+    kitls_free(copy);
     return x;
 }
 
