@@ -284,6 +284,9 @@ int kitls_config_add_cert_pem(kitls_config *cfg, const char *chain_pem, size_t c
     if (EVP_PKEY_is_a(c.key, "RSA-PSS") &&
         (!kitls_sig_key_usable(c.key) || !kitls_sig_keys_agree(c.key, X509_get0_pubkey(c.leaf))))
         goto out;
+    /* The EC_KEY copy ECDSA signing uses (sig_ec.c), made here rather
+     * than in the first handshake; other keys are left as they are. */
+    (void)kitls_sig_ec_prepare(c.key);
     cfg->certs[cfg->n_certs++] = c;
     memset(&c, 0, sizeof(c));
     ret = 0;

@@ -295,9 +295,12 @@ int kitls_sig_sign(const struct kitls_sigalg *s, EVP_PKEY *key, int server, cons
     size_t n;
     int ret = KITLS_E_CRYPTO;
     if (s->md) {
+        GUARD(sig_digest(s, server, th, th_len, buf, &n));
+        if (s->curve && (ret = kitls_sig_ec_sign(key, buf, n, sig, sig_len)) != 0)
+            return ret < 0 ? ret : 0;
+        ret = KITLS_E_CRYPTO;
         EVP_PKEY_CTX *p = sig_pkey_ctx(s, key, 1);
-        if (p && !sig_digest(s, server, th, th_len, buf, &n) &&
-            EVP_PKEY_sign(p, sig, sig_len, buf, n) > 0)
+        if (p && EVP_PKEY_sign(p, sig, sig_len, buf, n) > 0)
             ret = 0;
         EVP_PKEY_CTX_free(p);
         return ret;
@@ -311,18 +314,26 @@ int kitls_sig_sign(const struct kitls_sigalg *s, EVP_PKEY *key, int server, cons
     return ret;
 }
 
-int kitls_sig_verify(const struct kitls_sigalg *s, EVP_PKEY *key, int server, const uint8_t *th,
-                     size_t th_len, const uint8_t *sig, size_t sig_len)
+/*
+ * A key seen before (warm: the peer's leaf came from a cache) verifies
+ * ECDSA through its EC_KEY (sig_ec.c); a new key keeps EVP, which spares
+ * a first contact the EC_KEY copy (~170 allocations on libcrypto 3.0).
+ */
+static int sig_verify(const struct kitls_sigalg *s, EVP_PKEY *key, int warm, int server,
+                      const uint8_t *th, size_t th_len, const uint8_t *sig, size_t sig_len)
 {
     uint8_t buf[200];
     size_t n;
     int ret = KITLS_E_DECRYPT_ERROR;
     if (s->md) {
+        GUARD(sig_digest(s, server, th, th_len, buf, &n));
+        if (warm && s->curve && (ret = kitls_sig_ec_verify(key, buf, n, sig, sig_len)) != 0)
+            return ret < 0 ? ret : 0;
+        ret = KITLS_E_DECRYPT_ERROR;
         EVP_PKEY_CTX *p = sig_pkey_ctx(s, key, 0);
         if (!p)
             ret = KITLS_E_CRYPTO;
-        else if (!sig_digest(s, server, th, th_len, buf, &n) &&
-                 EVP_PKEY_verify(p, sig, sig_len, buf, n) == 1)
+        else if (EVP_PKEY_verify(p, sig, sig_len, buf, n) == 1)
             ret = 0;
         EVP_PKEY_CTX_free(p);
         return ret;
@@ -334,4 +345,16 @@ int kitls_sig_verify(const struct kitls_sigalg *s, EVP_PKEY *key, int server, co
         ret = KITLS_E_DECRYPT_ERROR;
     EVP_MD_CTX_free(md);
     return ret;
+}
+
+int kitls_sig_verify(const struct kitls_sigalg *s, EVP_PKEY *key, int server, const uint8_t *th,
+                     size_t th_len, const uint8_t *sig, size_t sig_len)
+{
+    return sig_verify(s, key, 0, server, th, th_len, sig, sig_len);
+}
+
+int kitls_sig_verify_warm(const struct kitls_sigalg *s, EVP_PKEY *key, int server,
+                          const uint8_t *th, size_t th_len, const uint8_t *sig, size_t sig_len)
+{
+    return sig_verify(s, key, 1, server, th, th_len, sig, sig_len);
 }

@@ -338,7 +338,8 @@ int kitls_hs_recv_certificate_verify(kitls_conn *c, struct rd *b)
     if (!offered || !c->peer.key || !kitls_sig_key_matches(s, c->peer.key))
         return KITLS_E_ILLEGAL_PARAMETER;
     GUARD(kitls_th_current(&c->th, th));
-    GUARD(kitls_sig_verify(s, c->peer.key, !c->server, th, c->th.hash_len, sig.p, rd_left(&sig)));
+    GUARD((c->peer.key_warm ? kitls_sig_verify_warm : kitls_sig_verify)(
+        s, c->peer.key, !c->server, th, c->th.hash_len, sig.p, rd_left(&sig)));
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
     c->peer_sigalg = scheme;
     kitls_x509_peer_signed(c);

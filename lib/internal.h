@@ -308,6 +308,23 @@ int kitls_sig_key_usable(EVP_PKEY *key);
 /** 1 if keys a and b fit the same schemes (a private key and its certificate). */
 int kitls_sig_keys_agree(EVP_PKEY *a, EVP_PKEY *b);
 
+/** kitls_sig_verify for a key seen before (the peer's leaf came from a
+ *  cache): ECDSA through the key's EC_KEY copy, made at the first call. */
+int kitls_sig_verify_warm(const struct kitls_sigalg *s, EVP_PKEY *key, int server,
+                          const uint8_t *th, size_t th_len, const uint8_t *sig, size_t sig_len);
+
+/* ---- ECDSA through the key's EC_KEY (sig_ec.c) ---- */
+
+/** Make the key's EC_KEY copy now; 1 if ECDSA with it bypasses EVP. */
+int kitls_sig_ec_prepare(EVP_PKEY *key);
+/** ECDSA signature of the digest: 1 done, 0 not for this key (use EVP),
+ *  < 0 error.  *sig_len: the buffer's size in, the signature's out. */
+int kitls_sig_ec_sign(EVP_PKEY *key, const uint8_t *dgst, size_t n, uint8_t *sig, size_t *sig_len);
+/** ECDSA verification of the digest: 1 valid, 0 not for this key (use
+ *  EVP), KITLS_E_DECRYPT_ERROR not valid. */
+int kitls_sig_ec_verify(EVP_PKEY *key, const uint8_t *dgst, size_t n, const uint8_t *sig,
+                        size_t sig_len);
+
 /* ---- configuration (config.c) ---- */
 
 struct kitls_cert {

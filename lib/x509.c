@@ -40,12 +40,14 @@ static int map_verify_error(int e)
  * is not verification: every handshake still verifies the whole chain.
  * But decoding the same DER again (libcrypto 3 decodes the public key
  * through its provider decoders, ~300 us for a P-256 leaf) is wasted work
- * when clients reconnect to the same servers.  Keyed by SHA-256 of the DER.
+ * when clients reconnect to the same servers.  Keyed by the exact DER
+ * (a copy of it is kept): comparing the bytes costs less than hashing them.
  */
 #define CERT_CACHE_SIZE 64
 
 struct cert_cache_entry {
-    uint8_t hash[32];
+    uint8_t *der;
+    size_t len;
     X509 *x;
 };
 
@@ -121,8 +123,10 @@ void kitls_cert_cache_free(struct kitls_cert_cache *cc)
 {
     if (!cc)
         return;
-    for (size_t i = 0; i < CERT_CACHE_SIZE; i++)
+    for (size_t i = 0; i < CERT_CACHE_SIZE; i++) {
         X509_free(cc->e[i].x);
+        kitls_free(cc->e[i].der);
+    }
     vc_flush(cc);
     pthread_mutex_destroy(&cc->lock);
     kitls_free(cc);
@@ -219,17 +223,19 @@ static struct vc_val *vc_get(struct kitls_cert_cache *cc, const uint8_t *h, size
     pthread_mutex_unlock(&cc->lock);
     return v;
 }
-static X509 *cert_parse(struct kitls_cert_cache *cc, const uint8_t *der, size_t len)
+
+/* The certificate of der, from the cache (*cached = 1) or parsed now. */
+static X509 *cert_parse(struct kitls_cert_cache *cc, const uint8_t *der, size_t len, int *cached)
 {
-    uint8_t h[32];
     X509 *x = NULL;
-    if (!EVP_Digest(der, len, h, NULL, EVP_sha256(), NULL))
-        return NULL;
     pthread_mutex_lock(&cc->lock);
-    for (size_t i = 0; i < CERT_CACHE_SIZE && !x; i++)
-        if (cc->e[i].x && !memcmp(cc->e[i].hash, h, 32) && X509_up_ref(cc->e[i].x))
-            x = cc->e[i].x;
+    for (size_t i = 0; i < CERT_CACHE_SIZE && !x; i++) {
+        const struct cert_cache_entry *e = &cc->e[i];
+        if (e->x && e->len == len && !memcmp(e->der, der, len) && X509_up_ref(e->x))
+            x = e->x;
+    }
     pthread_mutex_unlock(&cc->lock);
+    *cached = x != NULL;
     if (x)
         return x;
     const unsigned char *p = der;
@@ -240,14 +246,20 @@ static X509 *cert_parse(struct kitls_cert_cache *cc, const uint8_t *der, size_t 
     }
     /* Fill the extension cache now, before the object is shared. */
     (void)X509_get_extension_flags(x);
-    if (X509_up_ref(x)) {
+    uint8_t *copy = kitls_malloc(len);
+    if (copy && X509_up_ref(x)) {
+        memcpy(copy, der, len);
         pthread_mutex_lock(&cc->lock);
         struct cert_cache_entry *e = &cc->e[cc->next++ % CERT_CACHE_SIZE];
         X509_free(e->x);
-        memcpy(e->hash, h, 32);
+        kitls_free(e->der);
+        e->der = copy;
+        e->len = len;
         e->x = x;
+        copy = NULL;
         pthread_mutex_unlock(&cc->lock);
     }
+    kitls_free(copy);
     return x;
 }
 
@@ -342,12 +354,16 @@ static int64_t chain_not_after(const kitls_conn *c, int lib_result, X509 *leaf,
     return t;
 }
 
-/* The peer's chain as X509 objects (leaf first). */
+/* The peer's chain as X509 objects (leaf first); *leaf_cached: the leaf
+ * came from the cache. */
 static int chain_parse(kitls_conn *c, const uint8_t *const *der, const size_t *len, size_t n,
-                       STACK_OF(X509) * chain)
+                       STACK_OF(X509) * chain, int *leaf_cached)
 {
     for (size_t i = 0; i < n; i++) {
-        X509 *x = cert_parse(c->cfg->cert_cache, der[i], len[i]);
+        int cached;
+        X509 *x = cert_parse(c->cfg->cert_cache, der[i], len[i], &cached);
+        if (i == 0)
+            *leaf_cached = cached;
         if (!x) {
             /* cert_data that is not DER X.509 cannot be decoded: decode_error
              * (RFC 8446 §6.2), as BoringSSL and OpenSSL answer. */
@@ -473,14 +489,14 @@ int kitls_x509_verify_chain(kitls_conn *c, const uint8_t *const *der, const size
     uint64_t gen = 0;
     size_t hn = vc_head(c, head, &gen);
     struct vc_val *hit = hn ? vc_get(cc, head, hn, der, len, n, now) : NULL;
-    int ret, result;
+    int ret, result, warm = hit != NULL;
     X509 *leaf;
     if (hit) {
         leaf = sk_X509_value(hit->verified, 0);
     } else {
         if (!(chain = sk_X509_new_null()))
             return KITLS_E_NOMEM;
-        if ((ret = chain_parse(c, der, len, n, chain)) != 0)
+        if ((ret = chain_parse(c, der, len, n, chain, &warm)) != 0)
             goto out;
         leaf = sk_X509_value(chain, 0);
     }
@@ -504,6 +520,7 @@ int kitls_x509_verify_chain(kitls_conn *c, const uint8_t *const *der, const size
     ret = peer_set(c, der[0], len[0], leaf, pk, now,
                    chain_not_after(c, lib_result, leaf, hit ? hit->verified : verified));
     c->peer.chain_cached = hit != NULL;
+    c->peer.key_warm = warm;
 out:
     vc_val_free(hit);
     sk_X509_pop_free(verified, X509_free);

@@ -15,6 +15,7 @@ struct kitls_peer_state {
     int64_t auth_time; /* when the peer was authenticated (struct kitls_session) */
     int64_t not_after; /* earliest notAfter of its chain, INT64_MAX: none */
     int chain_cached;  /* the library's verdict came from the verified-chain cache */
+    int key_warm;      /* the leaf came from a cache: key seen before (kitls_sig_verify) */
 };
 
 /* x509.c */

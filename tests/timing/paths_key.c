@@ -75,6 +75,10 @@ void tm_key_prepare(void *ctx, int cls, uint8_t *in)
     EVP_PKEY_free(x->live[k]);
     x->live[k] = EVP_PKEY_dup(x->key[cls ? 1 + tm_rand64() % (KEYS - 1) : 0]);
     TM_REQ(x->live[k] != NULL);
+    /* A signing key gets its EC_KEY copy when the config loads it
+     * (config.c), not in the handshake: likewise outside the timed part. */
+    if (x->s)
+        (void)kitls_sig_ec_prepare(x->live[k]);
     memcpy(in, &x->live[k], sizeof(x->live[k]));
     tm_rand_bytes(in + sizeof(EVP_PKEY *), 32);
 }

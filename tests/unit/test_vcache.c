@@ -170,6 +170,31 @@ START_TEST(certificate_verify_checked_on_hit)
 }
 END_TEST
 
+/* Chain not verified (the bench's CV-only row): from the second handshake
+ * on, the leaf comes from the parsed-certificate cache and its key
+ * verifies CertificateVerify through its EC_KEY (sig_ec.c); a signature by
+ * another key is still refused there, on every handshake. */
+START_TEST(certificate_verify_checked_without_chain)
+{
+    kitls_config *cc = tu_client_config(), *sc = tu_server_config(TU_P256);
+    ck_assert_int_eq(kitls_config_set_verify(cc, KITLS_VERIFY_NONE), 0);
+    int cached = -1;
+    ck_assert_int_eq(hs(cc, sc, "localhost", &cached), 0);
+    ck_assert_int_eq(hs(cc, sc, "localhost", &cached), 0);
+    EVP_PKEY *other = tu_keygen(TU_P256);
+    EVP_PKEY *mine = sc->certs[0].key;
+    sc->certs[0].key = other;
+    for (int i = 0; i < 2; i++)
+        ck_assert_int_eq(hs(cc, sc, "localhost", &cached), KITLS_E_DECRYPT_ERROR);
+    sc->certs[0].key = mine;
+    ck_assert_int_eq(hs(cc, sc, "localhost", &cached), 0);
+    ck_assert_int_eq(cached, 0);
+    EVP_PKEY_free(other);
+    kitls_config_free(cc);
+    kitls_config_free(sc);
+}
+END_TEST
+
 static int cb_calls;
 static int count_cb(void *ctx, kitls_conn *c, const uint8_t *const *der, const size_t *len,
                     size_t n, int result)
@@ -255,6 +280,7 @@ int main(void)
     tcase_add_test(tc, miss_on_store_change);
     tcase_add_test(tc, expiry_checked_on_hit);
     tcase_add_test(tc, certificate_verify_checked_on_hit);
+    tcase_add_test(tc, certificate_verify_checked_without_chain);
     tcase_add_test(tc, callback_on_hit_and_off_switch);
     tcase_add_test(tc, shared_by_threads);
     suite_add_tcase(s, tc);
