@@ -545,6 +545,60 @@ int kitls_conn_read(kitls_conn *c, uint8_t *buf, size_t len)
     return ret;
 }
 
+/* kitls_conn_read_from() may decrypt the caller's next record directly:
+ * nothing is buffered or pending and the record layer is ours. */
+static int wire_direct(const kitls_conn *c)
+{
+    return c->established && !c->error && !c->read_closed && !c->rx.ops->app_err && !c->app_len &&
+           !c->rd_got && (!c->in || c->in_start == c->in_len);
+}
+
+int kitls_conn_read_from(kitls_conn *c, const uint8_t *in, size_t in_len, size_t *consumed,
+                         uint8_t *out, size_t out_len)
+{
+    if (!c || !consumed || (!in && in_len) || (!out && out_len))
+        return KITLS_E_INVALID_ARG;
+    size_t off = 0;
+    int ret = 0;
+    *consumed = 0;
+    if (c->error)
+        return c->error;
+    /* Whole application-data records whose inner plaintext fits in out
+     * (RFC 8446 §5.2) go through open_record() from the caller's bytes,
+     * which are only read: with the whole plaintext in out, nothing is
+     * decrypted in place (AEAD finals write nothing).  Anything else takes
+     * the buffered path below, so errors and alerts are the same. */
+    while (wire_direct(c) && in_len - off >= KITLS_REC_HDR) {
+        const uint8_t *rec = in + off;
+        size_t len = (size_t)rec[3] << 8 | rec[4];
+        if (rec[0] != CT_APPDATA || rec[1] != 3 || len > KITLS_MAX_CIPHERTEXT ||
+            len <= KITLS_TAG_LEN || len - KITLS_TAG_LEN > out_len ||
+            in_len - off - KITLS_REC_HDR < len)
+            break;
+        off += KITLS_REC_HDR + len;
+        c->rd_buf = out;
+        c->rd_len = out_len < INT32_MAX ? out_len : INT32_MAX;
+        ret = open_record(c, (uint8_t *)(uintptr_t)rec, 0, len);
+        c->rd_buf = NULL;
+        if (ret || c->rd_got)
+            break;
+    }
+    *consumed = off;
+    if (ret == KITLS_E_CLOSED)
+        return ret;
+    if (ret)
+        return kitls_conn_fail(c, ret);
+    if (c->rd_got) {
+        ret = (int)c->rd_got;
+        c->rd_got = 0;
+        kitls_conn_settle(c);
+        return ret;
+    }
+    GUARD(kitls_conn_feed(c, in + off, in_len - off));
+    *consumed = in_len;
+    return kitls_conn_read(c, out, out_len);
+}
+
 int kitls_conn_take_app(kitls_conn *c, uint8_t *buf, size_t len)
 {
     size_t n = len < c->app_len ? len : c->app_len;
