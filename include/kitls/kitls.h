@@ -661,7 +661,9 @@ KITLS_API void kitls_conn_release_buffers(kitls_conn *c);
  * record otherwise).  kitls_buffer_cache_bytes() is what the calling
  * thread keeps (0, 16645 or 33290); kitls_buffer_cache_flush() frees it
  * (also done when the thread exits).  Kept buffers count in
- * kitls_alloc_live(): flush before kitls_set_allocator().
+ * kitls_alloc_live(): flush before kitls_set_allocator().  A kept buffer
+ * may still hold plaintext a connection decrypted in place: it is wiped
+ * when freed (flush, thread exit), not when a connection puts it back.
  */
 KITLS_API size_t kitls_buffer_cache_bytes(void);
 KITLS_API void kitls_buffer_cache_flush(void);
