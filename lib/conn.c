@@ -602,7 +602,8 @@ int kitls_conn_read_from(kitls_conn *c, const uint8_t *in, size_t in_len, size_t
         kitls_conn_settle(c);
         return ret;
     }
-    GUARD(kitls_conn_feed(c, in + off, in_len - off));
+    if (in_len > off)
+        GUARD(kitls_conn_feed(c, in + off, in_len - off));
     *consumed = in_len;
     return kitls_conn_read(c, out, out_len);
 }

@@ -278,7 +278,7 @@ int kitls_conn_feed(kitls_conn *c, const uint8_t *buf, size_t len)
     if (!c || (!buf && len))
         return KITLS_E_INVALID_ARG;
     /* An empty connection taking up to a record: a spare, nothing to move. */
-    if (!c->in && len <= RECBUF && len <= c->cfg->limits.max_buffered_bytes) {
+    if (!c->in && len && len <= RECBUF && len <= c->cfg->limits.max_buffered_bytes) {
         if (!(c->in = buf_get(RECBUF, &c->in_dirty)))
             return KITLS_E_NOMEM;
         c->in_cap = RECBUF;
