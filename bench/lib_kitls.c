@@ -210,14 +210,25 @@ static int kl_xfer(struct bl_pair *p, const uint8_t *data, uint8_t *out, size_t 
         set_err(err, errn, "kitls_conn_write: %s (%d)", kitls_strerror(w), w);
         return -1;
     }
-    /* at most one record (plus header and tag) per feed, as a socket
-     * delivers them, reading what arrived after each */
+    /* at most one record (plus header and tag) per delivery, as a socket
+     * delivers them, reading what arrived after each.  The bytes go by
+     * pointer (kitls_conn_read_from): a whole record is decrypted from
+     * them into out, which has the byte past len that it needs for the
+     * content type (libs.h); a partial one is buffered. */
     while ((n = kitls_conn_out_peek(p->c, &buf)) > 0) {
+        size_t off = 0, used;
         if (n > REC_LEN + 256)
             n = REC_LEN + 256;
-        if ((r = kitls_conn_feed(p->s, buf, n)) < 0) {
-            set_err(err, errn, "kitls_conn_feed: %s (%d)", kitls_strerror(r), r);
-            return -1;
+        while (off < n) {
+            r = kitls_conn_read_from(p->s, buf + off, n - off, &used, out + got, len - got + 1);
+            off += used;
+            if (r == KITLS_E_WANT_READ)
+                break;
+            if (r <= 0 || (size_t)r > len - got) {
+                set_err(err, errn, "kitls_conn_read_from: %s (%d)", kitls_strerror(r), r);
+                return -1;
+            }
+            got += (size_t)r;
         }
         kitls_conn_out_consume(p->c, n);
         while (got < len) {

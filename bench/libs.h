@@ -88,7 +88,9 @@ struct bench_lib {
      * (tickets) and keeps the newest ticket for the next pair; 0 or -1 */
     int (*settle)(struct bl_pair *p, char *err, size_t errn);
     void (*proof)(struct bl_pair *p, struct bl_proof *out);
-    /* bulk: the client writes len bytes, the server reads all of them */
+    /* bulk: the client writes len bytes, the server reads all of them into
+     * out, which has one more byte writable past len (kitls_conn_read_from
+     * decrypts a record's content type byte there too) */
     int (*xfer)(struct bl_pair *p, const uint8_t *data, uint8_t *out, size_t len, char *err,
                 size_t errn);
     /* release both sides' buffers while idle; NULL: the library cannot */

@@ -25,7 +25,16 @@
  * exit. */
 #define RECBUF (KITLS_REC_HDR + KITLS_MAX_CIPHERTEXT)
 #define SPARES 2
-static __thread uint8_t *spare[SPARES];
+/* A spare may still hold plaintext decrypted in place below `dirty`: it
+ * is wiped when the memory leaves kitls (flush, thread exit, a full
+ * spare), not each time a connection puts the buffer back, which cost
+ * a 1 KiB record 77 instructions (its wipe) for memory that the next
+ * record overwrites.  The connection that takes it inherits `dirty`. */
+struct spare_buf {
+    uint8_t *p;
+    size_t dirty;
+};
+static __thread struct spare_buf spare[SPARES];
 static __thread size_t nspare;
 static __thread int spare_armed; /* the thread-exit destructor is set */
 static pthread_key_t spare_key;
@@ -50,8 +59,11 @@ size_t kitls_buffer_cache_bytes(void)
 
 void kitls_buffer_cache_flush(void)
 {
-    while (nspare)
-        kitls_free(spare[--nspare]);
+    while (nspare) {
+        struct spare_buf *b = &spare[--nspare];
+        kitls_wipe(b->p, b->dirty);
+        kitls_free(b->p);
+    }
 }
 
 void kitls_thread_cleanup(void)
@@ -60,15 +72,22 @@ void kitls_thread_cleanup(void)
     kitls_kex_thread_free();
 }
 
-static uint8_t *buf_get(size_t n)
+/* *dirty: the bytes at the start that may hold an earlier connection's
+ * plaintext (see struct spare_buf). */
+static uint8_t *buf_get(size_t n, size_t *dirty)
 {
-    if (n == RECBUF && nspare)
-        return spare[--nspare];
+    if (n == RECBUF && nspare) {
+        struct spare_buf *b = &spare[--nspare];
+        *dirty = b->dirty;
+        return b->p;
+    }
+    *dirty = 0;
     return kitls_malloc(n);
 }
 
-/* p holds nothing secret any more (the caller wiped it). */
-static void buf_put(uint8_t *p, size_t n)
+/* p[0..dirty) may hold plaintext: wiped before p goes back to the
+ * allocator, kept as it is in a spare. */
+static void buf_put_slow(uint8_t *p, size_t n, size_t dirty)
 {
     if (n == RECBUF && nspare < SPARES) {
         if (!spare_armed) {
@@ -76,11 +95,24 @@ static void buf_put(uint8_t *p, size_t n)
             spare_armed = spare_key_ok && pthread_setspecific(spare_key, &spare_armed) == 0;
         }
         if (spare_armed) {
-            spare[nspare++] = p;
+            spare[nspare].p = p;
+            spare[nspare++].dirty = dirty;
             return;
         }
     }
+    kitls_wipe(p, dirty < n ? dirty : n);
     kitls_free(p);
+}
+
+/* Twice per record: the common case inline. */
+static inline void buf_put(uint8_t *p, size_t n, size_t dirty)
+{
+    if (n == RECBUF && nspare < SPARES && spare_armed) {
+        spare[nspare].p = p;
+        spare[nspare++].dirty = dirty;
+        return;
+    }
+    buf_put_slow(p, n, dirty);
 }
 
 /* ---- output ---- */
@@ -94,13 +126,13 @@ size_t kitls_conn_out_peek(kitls_conn *c, const uint8_t **buf)
 
 /* The output holds ciphertext and plaintext records only (public
  * handshake messages, alerts, or an offloaded direction's control
- * records): no wipe needed. */
+ * records): no wipe needed but for what a spare brought (out_dirty). */
 static void out_drop(kitls_conn *c)
 {
     if (c->out.buf)
-        buf_put(c->out.buf, c->out.cap);
+        buf_put(c->out.buf, c->out.cap, c->out_dirty);
     c->out.buf = NULL;
-    c->out.len = c->out.cap = 0;
+    c->out.len = c->out.cap = c->out_dirty = 0;
     c->out.err = 0;
     c->out_off = 0;
 }
@@ -121,8 +153,10 @@ int kitls_conn_out_room(kitls_conn *c, size_t need)
      * twice the size.  A handshake keeps its small, growing buffer. */
     if (!c->out.buf && c->established) {
         size_t n = need <= RECBUF ? RECBUF : need;
-        if (!(c->out.buf = buf_get(n)))
+        size_t dirty;
+        if (!(c->out.buf = buf_get(n, &dirty)))
             return KITLS_E_NOMEM;
+        c->out_dirty = (uint32_t)dirty; /* <= RECBUF */
         c->out.cap = n;
         return 0;
     }
@@ -133,8 +167,12 @@ void kitls_conn_out_consume(kitls_conn *c, size_t n)
 {
     size_t left = c->out.len - c->out_off;
     c->out_off += n < left ? n : left;
-    if (c->out_off == c->out.len)
-        kitls_conn_out_taken(c);
+    if (c->out_off != c->out.len)
+        return;
+    if (c->established) /* kitls_conn_out_taken(), once per record */
+        out_drop(c);
+    else
+        c->out.len = c->out_off = 0;
 }
 
 /* ---- input ---- */
@@ -145,9 +183,8 @@ void kitls_conn_in_drop(kitls_conn *c)
         return;
     /* Plaintext decrypted in place lies below in_dirty (compaction only
      * moves bytes down); records decrypted into the reader's buffer
-     * leave none. */
-    OPENSSL_cleanse(c->in, c->in_dirty < c->in_cap ? c->in_dirty : c->in_cap);
-    buf_put(c->in, c->in_cap);
+     * leave none.  buf_put wipes it if the memory leaves kitls. */
+    buf_put(c->in, c->in_cap, c->in_dirty < c->in_cap ? c->in_dirty : c->in_cap);
     c->in = NULL;
     c->in_cap = c->in_len = c->in_start = c->in_dirty = 0;
 }
@@ -219,17 +256,20 @@ static int in_make_room(kitls_conn *c, size_t want)
     size_t ncap = c->in_cap ? c->in_cap : RECBUF;
     while (ncap - c->in_len < want)
         ncap *= 2;
-    uint8_t *nb = buf_get(ncap);
+    size_t dirty;
+    uint8_t *nb = buf_get(ncap, &dirty);
     if (!nb)
         return KITLS_E_NOMEM;
     if (c->in_len)
         memcpy(nb, c->in, c->in_len);
     if (c->in) {
         OPENSSL_cleanse(c->in, c->in_cap);
-        buf_put(c->in, c->in_cap);
+        buf_put(c->in, c->in_cap, 0);
+        dirty = dirty > c->in_dirty ? dirty : c->in_dirty;
     }
     c->in = nb;
     c->in_cap = ncap;
+    c->in_dirty = dirty;
     return 0;
 }
 
@@ -237,7 +277,14 @@ int kitls_conn_feed(kitls_conn *c, const uint8_t *buf, size_t len)
 {
     if (!c || (!buf && len))
         return KITLS_E_INVALID_ARG;
-    GUARD(in_make_room(c, len));
+    /* An empty connection taking up to a record: a spare, nothing to move. */
+    if (!c->in && len && len <= RECBUF && len <= c->cfg->limits.max_buffered_bytes) {
+        if (!(c->in = buf_get(RECBUF, &c->in_dirty)))
+            return KITLS_E_NOMEM;
+        c->in_cap = RECBUF;
+    } else {
+        GUARD(in_make_room(c, len));
+    }
     if (len)
         memcpy(c->in + c->in_len, buf, len);
     c->in_len += len;

@@ -598,12 +598,42 @@ KITLS_API int kitls_conn_is_established(const kitls_conn *c);
  * (NewSessionTicket, KeyUpdate) are processed on the way.
  *
  * When buf can hold a whole record's content (len >= 16384 for full
- * records), the record is decrypted straight into it, without a copy; so
+ * records), the record is decrypted straight into it, without a copy (a
+ * record of 2 KiB or less only when buf also holds its content type
+ * byte: copying it is cheaper than a second AEAD call); so
  * any byte of buf[0..len) may be written, as with recv(2).  What is not
  * returned data is wiped: a post-handshake message, or a record whose
  * authentication failed (never released as data, RFC 8446 §5.2).
  */
 KITLS_API KITLS_WUR int kitls_conn_read(kitls_conn *c, uint8_t *buf, size_t len);
+/**
+ * Read application data from received bytes given by pointer, without
+ * copying them into the connection (the zero-copy receive path, like
+ * picotls's ptls_receive()): kitls_conn_feed() then kitls_conn_read() in
+ * one call, minus the copy of the ciphertext.
+ *
+ * When nothing is buffered in the connection, each whole application-data
+ * record at the start of in[0..in_len) whose inner plaintext fits in out
+ * (out_len >= its content + 1 byte for the content type, so 16385 bytes
+ * for full records: 2^14 + 1, RFC 8446 §5.4) is decrypted from
+ * in straight into out; in is only read.  It stops at the first record
+ * that yields data, and *consumed says how many bytes of in were taken:
+ * pass the rest again (in + *consumed) in the next call.  Otherwise (a
+ * partial record, a record that does not fit, bytes already buffered, a
+ * connection not established or offloaded) the bytes not taken yet are
+ * fed to the connection (*consumed = in_len) and this is kitls_conn_read().
+ *
+ * Returns what kitls_conn_read() returns: bytes of data in out (> 0),
+ * KITLS_E_WANT_READ (all of in taken, no record complete), KITLS_E_CLOSED,
+ * or a fatal error, with the same alert as feed + read (a bad MAC:
+ * bad_record_mac; too long a record: record_overflow).  Post-handshake
+ * records (KeyUpdate, NewSessionTicket) and alerts are processed on the
+ * way.  On error, *consumed may be below in_len (or kitls_conn_feed()'s
+ * error, e.g. KITLS_E_LIMIT, with the rest not taken).  out[0..out_len)
+ * may be written whatever the result, as with kitls_conn_read().
+ */
+KITLS_API KITLS_WUR int kitls_conn_read_from(kitls_conn *c, const uint8_t *in, size_t in_len,
+                                             size_t *consumed, uint8_t *out, size_t out_len);
 /**
  * Encrypt application data into the output.  Returns len (all bytes are
  * always taken; records are split at the negotiated maximum) or an error.
@@ -631,7 +661,9 @@ KITLS_API void kitls_conn_release_buffers(kitls_conn *c);
  * record otherwise).  kitls_buffer_cache_bytes() is what the calling
  * thread keeps (0, 16645 or 33290); kitls_buffer_cache_flush() frees it
  * (also done when the thread exits).  Kept buffers count in
- * kitls_alloc_live(): flush before kitls_set_allocator().
+ * kitls_alloc_live(): flush before kitls_set_allocator().  A kept buffer
+ * may still hold plaintext a connection decrypted in place: it is wiped
+ * when freed (flush, thread exit), not when a connection puts it back.
  */
 KITLS_API size_t kitls_buffer_cache_bytes(void);
 KITLS_API void kitls_buffer_cache_flush(void);
