@@ -143,6 +143,8 @@ int kitls_hash_init(struct kitls_hash *h, const EVP_MD *md);
 void kitls_hash_update(struct kitls_hash *h, const void *p, size_t n);
 /** Write the digest (h->len bytes) and wipe h. */
 void kitls_hash_final(struct kitls_hash *h, uint8_t *out);
+/** Hash of the empty string for SHA-256/-384 (a constant), else NULL. */
+const uint8_t *kitls_hash_empty(const EVP_MD *md);
 
 /** HMAC with a pre-fetched digest. */
 int kitls_hmac(const EVP_MD *md, const uint8_t *key, size_t key_len, const uint8_t *msg,
@@ -153,6 +155,11 @@ int kitls_hkdf_extract(const EVP_MD *md, const uint8_t *salt, size_t salt_len, c
 int kitls_hkdf_expand_label(const EVP_MD *md, const uint8_t *secret, size_t secret_len,
                             const char *label, const uint8_t *ctx, size_t ctx_len, uint8_t *out,
                             size_t out_len);
+/** HKDF-Expand-Label of one secret for n labels, empty context (a
+ * traffic secret's key and IV, RFC 8446 §7.3), the secret keyed once. */
+int kitls_hkdf_expand_labels(const EVP_MD *md, const uint8_t *secret, size_t secret_len,
+                             const char *const *labels, uint8_t *const *outs,
+                             const size_t *out_lens, size_t n);
 
 /** Stages of the one-way ladder (RFC 8446 §7.1). */
 enum ks_stage { KS_NONE = 0, KS_EARLY, KS_HANDSHAKE, KS_MASTER };

@@ -42,7 +42,27 @@ void kitls_hash_final(struct kitls_hash *h, uint8_t *out)
         SHA384_Final(out, &h->u.s512);
     else
         SHA512_Final(out, &h->u.s512);
-    OPENSSL_cleanse(&h->u, sizeof(h->u));
+    /* Only the state in use: the union's SHA-512 size is twice SHA-256's. */
+    OPENSSL_cleanse(&h->u, h->len == 32 ? sizeof(h->u.s256) : sizeof(h->u.s512));
+}
+
+/* Hash of the empty string (Derive-Secret(., "derived", ""), the binder
+ * key), a constant: FIPS 180-4 test values for "". */
+static const uint8_t empty_sha256[32] = {
+    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
+    0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55};
+static const uint8_t empty_sha384[48] = {
+    0x38, 0xb0, 0x60, 0xa7, 0x51, 0xac, 0x96, 0x38, 0x4c, 0xd9, 0x32, 0x7e, 0xb1, 0xb1, 0xe3, 0x6a,
+    0x21, 0xfd, 0xb7, 0x11, 0x14, 0xbe, 0x07, 0x43, 0x4c, 0x0c, 0xc7, 0xbf, 0x63, 0xf6, 0xe1, 0xda,
+    0x27, 0x4e, 0xde, 0xbf, 0xe7, 0x6f, 0x65, 0xfb, 0xd5, 0x1a, 0xd2, 0xf1, 0x48, 0x98, 0xb9, 0x5b};
+
+const uint8_t *kitls_hash_empty(const EVP_MD *md)
+{
+    switch (EVP_MD_get_type(md)) {
+    case NID_sha256: return empty_sha256;
+    case NID_sha384: return empty_sha384;
+    default: return NULL;
+    }
 }
 
 /*
@@ -78,8 +98,9 @@ static int hmac_key_init(struct hmac_key *k, const EVP_MD *md, const uint8_t *ke
         pad[i] ^= 0x36 ^ 0x5c;
     GUARD(kitls_hash_init(&k->out, md));
     kitls_hash_update(&k->out, pad, block);
-    OPENSSL_cleanse(pad, sizeof(pad));
-    OPENSSL_cleanse(kh, sizeof(kh));
+    OPENSSL_cleanse(pad, block);
+    if (key == kh)
+        OPENSSL_cleanse(kh, hl);
     return 0;
 }
 
@@ -92,7 +113,7 @@ static void hmac_key_run(const struct hmac_key *k, const uint8_t *msg, size_t ms
     h = k->out;
     kitls_hash_update(&h, inner, k->in.len);
     kitls_hash_final(&h, out);
-    OPENSSL_cleanse(inner, sizeof(inner));
+    OPENSSL_cleanse(inner, k->in.len);
 }
 
 int kitls_hmac(const EVP_MD *md, const uint8_t *key, size_t key_len, const uint8_t *msg,
@@ -155,8 +176,11 @@ static int expand_label_k(const struct hmac_key *k, const char *label, const uin
         memcpy(out + done, t, take);
         done += take;
     }
-    OPENSSL_cleanse(t, sizeof(t));
-    OPENSSL_cleanse(buf, sizeof(buf));
+    /* Secret: the output block, and buf's copy of the previous one (the
+     * label and context after it are public). */
+    OPENSSL_cleanse(t, hl);
+    if (out_len > hl)
+        OPENSSL_cleanse(buf, hl);
     return 0;
 }
 
@@ -167,6 +191,18 @@ int kitls_hkdf_expand_label(const EVP_MD *md, const uint8_t *secret, size_t secr
     struct hmac_key k;
     GUARD(hmac_key_init(&k, md, secret, secret_len));
     int ret = expand_label_k(&k, label, ctx, ctx_len, out, out_len);
+    OPENSSL_cleanse(&k, sizeof(k));
+    return ret;
+}
+
+int kitls_hkdf_expand_labels(const EVP_MD *md, const uint8_t *secret, size_t secret_len,
+                             const char *const *labels, uint8_t *const *outs,
+                             const size_t *out_lens, size_t n)
+{
+    struct hmac_key k;
+    int ret = hmac_key_init(&k, md, secret, secret_len);
+    for (size_t i = 0; i < n && !ret; i++)
+        ret = expand_label_k(&k, labels[i], NULL, 0, outs[i], out_lens[i]);
     OPENSSL_cleanse(&k, sizeof(k));
     return ret;
 }
@@ -203,13 +239,12 @@ int kitls_ks_derive(struct kitls_keysched *ks, const char *label, const uint8_t 
 /* Advance one rung: secret = Extract(Derive-Secret(secret, "derived", ""), ikm). */
 static int ks_advance(struct kitls_keysched *ks, const uint8_t *ikm, size_t ikm_len)
 {
-    uint8_t empty_hash[KITLS_MAX_HASH], derived[KITLS_MAX_HASH];
+    uint8_t derived[KITLS_MAX_HASH];
     size_t hl = ks->suite->hash_len;
-    struct kitls_hash h;
-    int ret = kitls_hash_init(&h, ks->suite->md);
+    const uint8_t *empty_hash = kitls_hash_empty(ks->suite->md);
+    int ret = empty_hash ? 0 : KITLS_E_INTERNAL;
     if (ret)
         goto out;
-    kitls_hash_final(&h, empty_hash);
     ret = kitls_hkdf_expand_label(ks->suite->md, ks->secret, hl, "derived", empty_hash, hl, derived,
                                   hl);
     if (ret)

@@ -449,12 +449,10 @@ static int binder_compute(const struct kitls_suite *suite, const uint8_t *psk,
                           uint8_t *binder)
 {
     struct kitls_keysched ks = {0};
-    uint8_t empty[KITLS_MAX_HASH], bk[KITLS_MAX_HASH], h[KITLS_MAX_HASH];
+    uint8_t bk[KITLS_MAX_HASH], h[KITLS_MAX_HASH];
+    const uint8_t *empty = kitls_hash_empty(suite->md);
     /* Transcript: truncated ClientHello, after message_hash + HRR if any. */
-    int ret = kitls_th_peek(th, suite, ch, ch_len, h);
-    struct kitls_hash eh;
-    if (!ret && !(ret = kitls_hash_init(&eh, suite->md)))
-        kitls_hash_final(&eh, empty);
+    int ret = empty ? kitls_th_peek(th, suite, ch, ch_len, h) : KITLS_E_INTERNAL;
     if (!ret)
         ret = kitls_ks_early(&ks, suite, psk, suite->hash_len);
     if (!ret)

@@ -163,6 +163,31 @@ static const struct {
     {KITLS_CHACHA20_POLY1305_SHA256, "SHA256", 32, 32},
 };
 
+START_TEST(test_expand_labels_and_empty_hash)
+{
+    /* Several labels under one keying of the secret (key and IV of a
+     * traffic secret, RFC 8448 §3), with a 48-byte output too (two HKDF
+     * blocks; the length is in HkdfLabel, so not RFC 8448's 32-byte
+     * finished key) that must equal the one-label function's. */
+    uint8_t key[16], iv[12], two[48], ref[48], empty[48];
+    const EVP_MD *md = sha256_suite->md;
+    static const char *const labels[3] = {"key", "iv", "finished"};
+    uint8_t *const outs[3] = {key, iv, two};
+    const size_t lens[3] = {16, 12, 48};
+    ck_assert_int_eq(kitls_hkdf_expand_labels(md, s3_shs, 32, labels, outs, lens, 3), 0);
+    ck_assert_mem_eq(key, s3_shs_key, 16);
+    ck_assert_mem_eq(iv, s3_shs_iv, 12);
+    ck_assert_int_eq(kitls_hkdf_expand_label(md, s3_shs, 32, "finished", NULL, 0, ref, 48), 0);
+    ck_assert_mem_eq(two, ref, 48);
+    /* The constant empty-string hashes are the digests of "". */
+    ck_assert_int_eq(EVP_Digest("", 0, empty, NULL, md, NULL), 1);
+    ck_assert_mem_eq(kitls_hash_empty(md), empty, 32);
+    ck_assert_int_eq(EVP_Digest("", 0, empty, NULL, EVP_sha384(), NULL), 1);
+    ck_assert_mem_eq(kitls_hash_empty(EVP_sha384()), empty, 48);
+    ck_assert_ptr_null(kitls_hash_empty(EVP_sha512()));
+}
+END_TEST
+
 START_TEST(test_expand_label_ref)
 {
     const struct kitls_suite *s = kitls_suite_find(expand_cases[_i].suite);
@@ -656,6 +681,7 @@ static Suite *keysched_suite(void)
     tcase_add_test(tc, test_hmac_long_key);
     tcase_add_test(tc, test_hkdf_extract_early);
     tcase_add_test(tc, test_expand_label_rfc8448);
+    tcase_add_test(tc, test_expand_labels_and_empty_hash);
     tcase_add_loop_test(tc, test_expand_label_ref, 0,
                         (int)(sizeof(expand_cases) / sizeof(expand_cases[0])));
     tcase_add_test(tc, test_expand_label_limits);
