@@ -180,6 +180,15 @@ int kitls_ks_derive_n(struct kitls_keysched *ks, const char *const *labels, cons
                       uint8_t *const *outs, size_t n);
 /** Advance early -> handshake with the (EC)DHE shared secret. */
 int kitls_ks_handshake(struct kitls_keysched *ks, const uint8_t *dhe, size_t dhe_len);
+/** For a PSK (RFC 8446 §7.1): the binder key ("res binder") and
+ * Derive-Secret(Early Secret, "derived", ""), the early secret keyed once. */
+int kitls_ks_psk_secrets(const struct kitls_suite *suite, const uint8_t *psk, size_t psk_len,
+                         uint8_t *binder_key, uint8_t *derived);
+/** Straight to the handshake secret: Extract(derived, dhe), derived from
+ * kitls_ks_psk_secrets() or NULL without a PSK (a constant); dhe NULL:
+ * psk_ke, zeros. */
+int kitls_ks_handshake_from(struct kitls_keysched *ks, const struct kitls_suite *suite,
+                            const uint8_t *derived, const uint8_t *dhe, size_t dhe_len);
 /** Advance handshake -> master. */
 int kitls_ks_master(struct kitls_keysched *ks);
 void kitls_ks_wipe(struct kitls_keysched *ks);

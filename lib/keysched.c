@@ -255,6 +255,52 @@ out:
     return ret;
 }
 
+/* Derive-Secret(Early Secret, "derived", "") without a PSK (Early Secret =
+ * HKDF-Extract(0, 0)): a constant per hash.  SHA-256's is RFC 8448 §3's;
+ * test_keysched checks both against the ladder. */
+static const uint8_t nopsk_derived_sha256[32] = {
+    0x6f, 0x26, 0x15, 0xa1, 0x08, 0xc7, 0x02, 0xc5, 0x67, 0x8f, 0x54, 0xfc, 0x9d, 0xba, 0xb6, 0x97,
+    0x16, 0xc0, 0x76, 0x18, 0x9c, 0x48, 0x25, 0x0c, 0xeb, 0xea, 0xc3, 0x57, 0x6c, 0x36, 0x11, 0xba};
+static const uint8_t nopsk_derived_sha384[48] = {
+    0x15, 0x91, 0xda, 0xc5, 0xcb, 0xbf, 0x03, 0x30, 0xa4, 0xa8, 0x4d, 0xe9, 0xc7, 0x53, 0x33, 0x0e,
+    0x92, 0xd0, 0x1f, 0x0a, 0x88, 0x21, 0x4b, 0x44, 0x64, 0x97, 0x2f, 0xd6, 0x68, 0x04, 0x9e, 0x93,
+    0xe5, 0x2f, 0x2b, 0x16, 0xfa, 0xd9, 0x22, 0xfd, 0xc0, 0x58, 0x44, 0x78, 0x42, 0x8f, 0x28, 0x2b};
+
+int kitls_ks_psk_secrets(const struct kitls_suite *suite, const uint8_t *psk, size_t psk_len,
+                         uint8_t *binder_key, uint8_t *derived)
+{
+    static const char *const labels[2] = {"res binder", "derived"};
+    uint8_t es[KITLS_MAX_HASH];
+    struct hmac_key k;
+    size_t hl = suite->hash_len;
+    const uint8_t *empty = kitls_hash_empty(suite->md);
+    uint8_t *const outs[2] = {binder_key, derived};
+    int ret = empty ? kitls_hkdf_extract(suite->md, NULL, 0, psk, psk_len, es) : KITLS_E_INTERNAL;
+    if (!ret)
+        ret = hmac_key_init(&k, suite->md, es, hl);
+    /* Both are Derive-Secret(Early Secret, label, "") (RFC 8446 §7.1). */
+    for (size_t i = 0; i < 2 && !ret; i++)
+        ret = expand_label_k(&k, labels[i], empty, hl, outs[i], hl);
+    OPENSSL_cleanse(&k, sizeof(k));
+    OPENSSL_cleanse(es, sizeof(es));
+    return ret;
+}
+
+int kitls_ks_handshake_from(struct kitls_keysched *ks, const struct kitls_suite *suite,
+                            const uint8_t *derived, const uint8_t *dhe, size_t dhe_len)
+{
+    size_t hl = suite->hash_len;
+    if (!derived)
+        derived = hl == 32 ? nopsk_derived_sha256 : hl == 48 ? nopsk_derived_sha384 : NULL;
+    if (!derived)
+        return KITLS_E_INTERNAL;
+    ks->suite = suite;
+    /* As ks_advance: a NULL dhe (psk_ke) extracts Hash.length zeros (§7.1). */
+    GUARD(kitls_hkdf_extract(suite->md, derived, hl, dhe, dhe_len, ks->secret));
+    ks->stage = KS_HANDSHAKE;
+    return 0;
+}
+
 int kitls_ks_handshake(struct kitls_keysched *ks, const uint8_t *dhe, size_t dhe_len)
 {
     if (ks->stage != KS_EARLY)

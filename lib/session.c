@@ -444,22 +444,20 @@ int kitls_hs_recv_new_session_ticket(kitls_conn *c, struct rd *b)
 
 /* ---- PSK in the ClientHello ---- */
 
+/* The binder, and into derived the early secret's "derived" value that
+ * the handshake secret is extracted with (hs.c), both from one keying of
+ * the early secret. */
 static int binder_compute(const struct kitls_suite *suite, const uint8_t *psk,
                           struct kitls_transcript *th, const uint8_t *ch, size_t ch_len,
-                          uint8_t *binder)
+                          uint8_t *binder, uint8_t *derived)
 {
-    struct kitls_keysched ks = {0};
     uint8_t bk[KITLS_MAX_HASH], h[KITLS_MAX_HASH];
-    const uint8_t *empty = kitls_hash_empty(suite->md);
     /* Transcript: truncated ClientHello, after message_hash + HRR if any. */
-    int ret = empty ? kitls_th_peek(th, suite, ch, ch_len, h) : KITLS_E_INTERNAL;
+    int ret = kitls_th_peek(th, suite, ch, ch_len, h);
     if (!ret)
-        ret = kitls_ks_early(&ks, suite, psk, suite->hash_len);
-    if (!ret)
-        ret = kitls_ks_derive(&ks, "res binder", empty, bk);
+        ret = kitls_ks_psk_secrets(suite, psk, suite->hash_len, bk, derived);
     if (!ret)
         ret = kitls_ks_finished(suite, bk, h, binder);
-    kitls_ks_wipe(&ks);
     OPENSSL_cleanse(bk, sizeof(bk));
     return ret;
 }
@@ -469,8 +467,10 @@ int kitls_psk_client_binder(kitls_conn *c, struct wr *w, size_t msg_at, size_t b
     const struct kitls_suite *suite = kitls_suite_find(c->res.session->suite);
     /* The binders list (2-byte length, 1-byte binder length) is cut off. */
     size_t trunc = binder_at - 3 - msg_at;
-    return binder_compute(suite, c->res.session->psk, &c->th, w->buf + msg_at, trunc,
-                          w->buf + binder_at);
+    int ret = binder_compute(suite, c->res.session->psk, &c->th, w->buf + msg_at, trunc,
+                             w->buf + binder_at, c->hs->psk_derived);
+    c->hs->psk_derived_len = ret ? 0 : suite->hash_len;
+    return ret;
 }
 
 int kitls_psk_client_accept(kitls_conn *c, struct rd data)
@@ -584,8 +584,9 @@ int kitls_psk_server_check(kitls_conn *c, struct rd ext, struct rd *modes)
         return KITLS_E_DECRYPT_ERROR;
     }
     uint8_t expect[KITLS_MAX_HASH];
-    int ret =
-        binder_compute(c->suite, s->psk, &c->th, c->msg, (size_t)(binders_at - c->msg), expect);
+    int ret = binder_compute(c->suite, s->psk, &c->th, c->msg, (size_t)(binders_at - c->msg),
+                             expect, c->hs->psk_derived);
+    c->hs->psk_derived_len = ret ? 0 : c->suite->hash_len;
     if (!ret && CRYPTO_memcmp(expect, binder.p, c->suite->hash_len))
         ret = KITLS_E_DECRYPT_ERROR;
     OPENSSL_cleanse(expect, sizeof(expect));

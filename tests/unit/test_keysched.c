@@ -549,6 +549,41 @@ START_TEST(test_s4_binder)
 }
 END_TEST
 
+/* The shortcuts the handshake takes to the handshake secret: the
+ * constant "derived" value without a PSK (both hashes), and the PSK's
+ * binder key and "derived" value from one keying (RFC 8448 §3, §4). */
+START_TEST(test_handshake_from)
+{
+    const struct kitls_suite *s384 = kitls_suite_find(KITLS_AES_256_GCM_SHA384);
+    struct kitls_keysched ks, ref;
+    uint8_t dhe[48], bk[48], derived[48];
+    memset(&ks, 0, sizeof(ks));
+    memset(&ref, 0, sizeof(ref));
+    ck_assert_int_eq(kitls_ks_handshake_from(&ks, sha256_suite, NULL, s3_ecdhe, 32), 0);
+    ck_assert_int_eq(ks.stage, KS_HANDSHAKE);
+    ck_assert_mem_eq(ks.secret, s3_hs, 32);
+    for (size_t i = 0; i < sizeof(dhe); i++)
+        dhe[i] = (uint8_t)(7 * i + 1);
+    ck_assert_int_eq(kitls_ks_early(&ref, s384, NULL, 0), 0);
+    ck_assert_int_eq(kitls_ks_handshake(&ref, dhe, 48), 0);
+    ck_assert_int_eq(kitls_ks_handshake_from(&ks, s384, NULL, dhe, 48), 0);
+    ck_assert_mem_eq(ks.secret, ref.secret, 48);
+    /* With a PSK: RFC 8448 §4's binder key and handshake secret. */
+    ck_assert_int_eq(kitls_ks_psk_secrets(sha256_suite, s3_resumption, 32, bk, derived), 0);
+    ck_assert_mem_eq(bk, s4_binder_key, 32);
+    ck_assert_int_eq(kitls_ks_handshake_from(&ks, sha256_suite, derived, s4_ecdhe, 32), 0);
+    ck_assert_mem_eq(ks.secret, s4_hs, 32);
+    /* ... and SHA-384's against the ladder. */
+    ck_assert_int_eq(kitls_ks_psk_secrets(s384, dhe, 48, bk, derived), 0);
+    ck_assert_int_eq(kitls_ks_early(&ref, s384, dhe, 48), 0);
+    ck_assert_int_eq(kitls_ks_handshake(&ref, s3_ecdhe, 32), 0);
+    ck_assert_int_eq(kitls_ks_handshake_from(&ks, s384, derived, s3_ecdhe, 32), 0);
+    ck_assert_mem_eq(ks.secret, ref.secret, 48);
+    kitls_ks_wipe(&ks);
+    kitls_ks_wipe(&ref);
+}
+END_TEST
+
 START_TEST(test_s4_early_traffic)
 {
     struct kitls_keysched ks;
@@ -707,6 +742,7 @@ static Suite *keysched_suite(void)
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, test_s4_psk_from_ticket);
     tcase_add_test(tc, test_s4_binder);
+    tcase_add_test(tc, test_handshake_from);
     tcase_add_test(tc, test_s4_early_traffic);
     tcase_add_test(tc, test_s4_full_schedule);
     tcase_add_test(tc, test_s4_without_eoed);
