@@ -162,7 +162,9 @@ int kitls_hkdf_expand_labels(const EVP_MD *md, const uint8_t *secret, size_t sec
                              const size_t *out_lens, size_t n);
 
 /** Stages of the one-way ladder (RFC 8446 §7.1). */
-enum ks_stage { KS_NONE = 0, KS_EARLY, KS_HANDSHAKE, KS_MASTER };
+/* KS_HS_DERIVED: the handshake secret's traffic secrets are out and
+ * secret holds Derive-Secret(handshake secret, "derived", ""). */
+enum ks_stage { KS_NONE = 0, KS_EARLY, KS_HANDSHAKE, KS_HS_DERIVED, KS_MASTER };
 
 struct kitls_keysched {
     const struct kitls_suite *suite;
@@ -189,7 +191,11 @@ int kitls_ks_psk_secrets(const struct kitls_suite *suite, const uint8_t *psk, si
  * psk_ke, zeros. */
 int kitls_ks_handshake_from(struct kitls_keysched *ks, const struct kitls_suite *suite,
                             const uint8_t *derived, const uint8_t *dhe, size_t dhe_len);
-/** Advance handshake -> master. */
+/** The handshake stage's two traffic secrets (RFC 8446 §7.1), and the
+ * "derived" value the master secret is extracted with, from one keying of
+ * the handshake secret, which it replaces (stage KS_HS_DERIVED). */
+int kitls_ks_hs_traffic(struct kitls_keysched *ks, const uint8_t *th, uint8_t *c_hs, uint8_t *s_hs);
+/** Advance handshake (or KS_HS_DERIVED) -> master. */
 int kitls_ks_master(struct kitls_keysched *ks);
 void kitls_ks_wipe(struct kitls_keysched *ks);
 /** verify_data = HMAC(finished_key(base), th) */

@@ -310,8 +310,37 @@ int kitls_ks_handshake(struct kitls_keysched *ks, const uint8_t *dhe, size_t dhe
     return 0;
 }
 
+int kitls_ks_hs_traffic(struct kitls_keysched *ks, const uint8_t *th, uint8_t *c_hs, uint8_t *s_hs)
+{
+    static const char *const labels[3] = {"c hs traffic", "s hs traffic", "derived"};
+    uint8_t derived[KITLS_MAX_HASH];
+    uint8_t *const outs[3] = {c_hs, s_hs, derived};
+    const uint8_t *ths[3] = {th, th, kitls_hash_empty(ks->suite ? ks->suite->md : NULL)};
+    struct hmac_key k;
+    size_t hl = ks->suite ? ks->suite->hash_len : 0;
+    if (ks->stage != KS_HANDSHAKE || !ths[2])
+        return KITLS_E_INTERNAL;
+    int ret = hmac_key_init(&k, ks->suite->md, ks->secret, hl);
+    for (size_t i = 0; i < 3 && !ret; i++)
+        ret = expand_label_k(&k, labels[i], ths[i], hl, outs[i], hl);
+    OPENSSL_cleanse(&k, sizeof(k));
+    if (!ret) {
+        memcpy(ks->secret, derived, hl);
+        ks->stage = KS_HS_DERIVED;
+    }
+    OPENSSL_cleanse(derived, sizeof(derived));
+    return ret;
+}
+
 int kitls_ks_master(struct kitls_keysched *ks)
 {
+    if (ks->stage == KS_HS_DERIVED) {
+        /* Master Secret = HKDF-Extract(derived, 0) (RFC 8446 §7.1). */
+        GUARD(kitls_hkdf_extract(ks->suite->md, ks->secret, ks->suite->hash_len, NULL, 0,
+                                 ks->secret));
+        ks->stage = KS_MASTER;
+        return 0;
+    }
     if (ks->stage != KS_HANDSHAKE)
         return KITLS_E_INTERNAL;
     GUARD(ks_advance(ks, NULL, 0));

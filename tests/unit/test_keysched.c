@@ -579,6 +579,19 @@ START_TEST(test_handshake_from)
     ck_assert_int_eq(kitls_ks_handshake(&ref, s3_ecdhe, 32), 0);
     ck_assert_int_eq(kitls_ks_handshake_from(&ks, s384, derived, s3_ecdhe, 32), 0);
     ck_assert_mem_eq(ks.secret, ref.secret, 48);
+    /* The handshake stage in one keying: RFC 8448 §3's traffic secrets,
+     * then its master secret; the stage admits no second derivation. */
+    uint8_t c_hs[32], s_hs[32];
+    ck_assert_int_eq(kitls_ks_handshake_from(&ks, sha256_suite, NULL, s3_ecdhe, 32), 0);
+    ck_assert_int_eq(kitls_ks_hs_traffic(&ks, s3_th_hello, c_hs, s_hs), 0);
+    ck_assert_int_eq(ks.stage, KS_HS_DERIVED);
+    ck_assert_mem_eq(c_hs, s3_chs, 32);
+    ck_assert_mem_eq(s_hs, s3_shs, 32);
+    ck_assert_mem_eq(ks.secret, s3_derived_ms, 32);
+    ck_assert_int_lt(kitls_ks_hs_traffic(&ks, s3_th_hello, c_hs, s_hs), 0);
+    ck_assert_int_eq(kitls_ks_master(&ks), 0);
+    ck_assert_int_eq(ks.stage, KS_MASTER);
+    ck_assert_mem_eq(ks.secret, s3_ms, 32);
     kitls_ks_wipe(&ks);
     kitls_ks_wipe(&ref);
 }
