@@ -25,6 +25,7 @@ struct kex_ctxs {
     const struct kitls_group *g[KEX_GROUPS];
     EVP_PKEY_CTX *ctx[KEX_GROUPS];
     EVP_PKEY *peer[KEX_GROUPS];
+    EVP_CIPHER_CTX *ticket; /* session.c's ticket sealing, re-keyed per use */
 };
 
 static pthread_key_t kex_key;
@@ -38,6 +39,7 @@ static void kex_ctxs_free(void *p)
         EVP_PKEY_CTX_free(k->ctx[i]);
         EVP_PKEY_free(k->peer[i]);
     }
+    EVP_CIPHER_CTX_free(k->ticket);
     kitls_free(k);
 }
 
@@ -66,8 +68,8 @@ static EVP_PKEY_CTX *kex_gen_new(const struct kitls_group *g)
     return ctx;
 }
 
-/* The thread's slot for g (its generation context made), or NULL. */
-static struct kex_ctxs *kex_slot(const struct kitls_group *g, size_t *idx)
+/* The calling thread's contexts, or NULL. */
+static struct kex_ctxs *kex_thread(void)
 {
     struct kex_ctxs *k = NULL;
     pthread_once(&kex_once, kex_init);
@@ -76,6 +78,22 @@ static struct kex_ctxs *kex_slot(const struct kitls_group *g, size_t *idx)
         kitls_free(k);
         k = NULL;
     }
+    return k;
+}
+
+EVP_CIPHER_CTX *kitls_ticket_cipher_ctx(EVP_CIPHER_CTX **own)
+{
+    struct kex_ctxs *k = kex_thread();
+    *own = NULL;
+    if (k && !k->ticket)
+        k->ticket = EVP_CIPHER_CTX_new();
+    return k && k->ticket ? k->ticket : (*own = EVP_CIPHER_CTX_new());
+}
+
+/* The thread's slot for g (its generation context made), or NULL. */
+static struct kex_ctxs *kex_slot(const struct kitls_group *g, size_t *idx)
+{
+    struct kex_ctxs *k = kex_thread();
     for (size_t i = 0; k && i < KEX_GROUPS; i++) {
         if (k->g[i] == g || (!k->g[i] && (k->ctx[i] = kex_gen_new(g)) != NULL)) {
             k->g[i] = g;

@@ -213,9 +213,12 @@ static int ticket_crypt(const struct kitls_ticket_key *k, int enc, const uint8_t
                         const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t in_len,
                         uint8_t *out, uint8_t *tag)
 {
+    static const uint8_t zero_key[32];
     const struct kitls_suite *aes = kitls_suite_find(KITLS_AES_256_GCM_SHA384);
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    int outl, ok = ctx && EVP_CipherInit_ex2(ctx, aes->cipher, k->key, nonce, enc, NULL) &&
+    EVP_CIPHER_CTX *own, *ctx = kitls_ticket_cipher_ctx(&own);
+    /* The thread's context keeps its cipher (no new provider context). */
+    const EVP_CIPHER *cipher = ctx && EVP_CIPHER_CTX_get0_cipher(ctx) ? NULL : aes->cipher;
+    int outl, ok = ctx && EVP_CipherInit_ex2(ctx, cipher, k->key, nonce, enc, NULL) &&
                    EVP_CipherUpdate(ctx, NULL, &outl, aad, (int)aad_len);
     if (ok && !enc)
         ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, KITLS_TAG_LEN, tag);
@@ -223,7 +226,11 @@ static int ticket_crypt(const struct kitls_ticket_key *k, int enc, const uint8_t
          EVP_CipherFinal_ex(ctx, out + outl, &outl);
     if (ok && enc)
         ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, KITLS_TAG_LEN, tag);
-    EVP_CIPHER_CTX_free(ctx);
+    /* The thread's context keeps no ticket key: re-keyed with zeros, or
+     * reset (which frees its key) if that fails. */
+    if (ctx && !own && !EVP_CipherInit_ex2(ctx, NULL, zero_key, NULL, 1, NULL))
+        EVP_CIPHER_CTX_reset(ctx);
+    EVP_CIPHER_CTX_free(own);
     return ok ? 0 : enc ? KITLS_E_CRYPTO : KITLS_E_DECRYPT_ERROR;
 }
 
