@@ -32,6 +32,9 @@ struct kitls_hs_tmp {
      * computation (session.c), for the handshake secret (hs.c). */
     uint8_t psk_derived[KITLS_MAX_HASH];
     size_t psk_derived_len; /* 0: not computed */
+    /* Server: bytes of the current ClientHello already in the transcript
+     * (the part its binder covers, session.c). */
+    size_t ch_hashed;
     EVP_PKEY *kex[KITLS_MAX_SHARES];
     uint16_t kex_group[KITLS_MAX_SHARES];
     size_t n_kex;

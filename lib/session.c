@@ -454,15 +454,11 @@ int kitls_hs_recv_new_session_ticket(kitls_conn *c, struct rd *b)
 /* The binder, and into derived the early secret's "derived" value that
  * the handshake secret is extracted with (hs.c), both from one keying of
  * the early secret. */
-static int binder_compute(const struct kitls_suite *suite, const uint8_t *psk,
-                          struct kitls_transcript *th, const uint8_t *ch, size_t ch_len,
+static int binder_compute(const struct kitls_suite *suite, const uint8_t *psk, const uint8_t *h,
                           uint8_t *binder, uint8_t *derived)
 {
-    uint8_t bk[KITLS_MAX_HASH], h[KITLS_MAX_HASH];
-    /* Transcript: truncated ClientHello, after message_hash + HRR if any. */
-    int ret = kitls_th_peek(th, suite, ch, ch_len, h);
-    if (!ret)
-        ret = kitls_ks_psk_secrets(suite, psk, suite->hash_len, bk, derived);
+    uint8_t bk[KITLS_MAX_HASH];
+    int ret = kitls_ks_psk_secrets(suite, psk, suite->hash_len, bk, derived);
     if (!ret)
         ret = kitls_ks_finished(suite, bk, h, binder);
     OPENSSL_cleanse(bk, sizeof(bk));
@@ -474,8 +470,11 @@ int kitls_psk_client_binder(kitls_conn *c, struct wr *w, size_t msg_at, size_t b
     const struct kitls_suite *suite = kitls_suite_find(c->res.session->suite);
     /* The binders list (2-byte length, 1-byte binder length) is cut off. */
     size_t trunc = binder_at - 3 - msg_at;
-    int ret = binder_compute(suite, c->res.session->psk, &c->th, w->buf + msg_at, trunc,
-                             w->buf + binder_at, c->hs->psk_derived);
+    uint8_t h[KITLS_MAX_HASH];
+    /* Transcript: truncated ClientHello, after message_hash + HRR if any. */
+    int ret = kitls_th_peek(&c->th, suite, w->buf + msg_at, trunc, h);
+    if (!ret)
+        ret = binder_compute(suite, c->res.session->psk, h, w->buf + binder_at, c->hs->psk_derived);
     c->hs->psk_derived_len = ret ? 0 : suite->hash_len;
     return ret;
 }
@@ -590,9 +589,17 @@ int kitls_psk_server_check(kitls_conn *c, struct rd ext, struct rd *modes)
         kitls_session_free(s);
         return KITLS_E_DECRYPT_ERROR;
     }
-    uint8_t expect[KITLS_MAX_HASH];
-    int ret = binder_compute(c->suite, s->psk, &c->th, c->msg, (size_t)(binders_at - c->msg),
-                             expect, c->hs->psk_derived);
+    uint8_t expect[KITLS_MAX_HASH], h[KITLS_MAX_HASH];
+    /* The transcript takes the truncated ClientHello now (the rest follows
+     * in hs_server.c): the binder's hash is its current value. */
+    size_t trunc = (size_t)(binders_at - c->msg);
+    int ret = kitls_th_set_hash(&c->th, c->suite);
+    if (!ret && !(ret = kitls_th_update(&c->th, c->msg, trunc)))
+        c->hs->ch_hashed = trunc;
+    if (!ret)
+        ret = kitls_th_current(&c->th, h);
+    if (!ret)
+        ret = binder_compute(c->suite, s->psk, h, expect, c->hs->psk_derived);
     c->hs->psk_derived_len = ret ? 0 : c->suite->hash_len;
     if (!ret && CRYPTO_memcmp(expect, binder.p, c->suite->hash_len))
         ret = KITLS_E_DECRYPT_ERROR;
