@@ -246,30 +246,29 @@ int kitls_config_set_ticket_keys(kitls_config *cfg, const struct kitls_ticket_ke
     return 0;
 }
 
+/* Seal s into out as a ticket: the session is written in place and
+ * encrypted there (on failure out's owner wipes it with wr_free). */
 static int ticket_seal(kitls_conn *c, const kitls_session *s, struct wr *out)
 {
     kitls_config *cfg = c->cfg;
-    struct wr pt = {0};
-    uint8_t hdr[4 + TICKET_NONCE_LEN];
+    uint8_t hdr[4 + TICKET_NONCE_LEN] = {0};
+    size_t at = out->len;
     int ret = kitls_config_random(cfg, hdr + 4, TICKET_NONCE_LEN);
-    session_put(&pt, s, 0);
-    if (!ret)
-        ret = pt.err;
-    if (!ret)
-        ret = wr_reserve(out, sizeof(hdr) + pt.len + KITLS_TAG_LEN);
     if (ret)
-        goto out;
+        return ret;
+    wr_put(out, hdr, sizeof(hdr));
+    session_put(out, s, 0);
+    if ((ret = wr_reserve(out, KITLS_TAG_LEN)) != 0)
+        return ret;
+    size_t pt_len = out->len - at - sizeof(hdr);
+    uint8_t *dst = out->buf + at;
     pthread_rwlock_rdlock(&cfg->ticket_lock);
-    memcpy(hdr, cfg->ticket_keys[0].id, 4);
-    uint8_t *dst = out->buf + out->len;
-    memcpy(dst, hdr, sizeof(hdr));
-    ret = ticket_crypt(&cfg->ticket_keys[0], 1, hdr + 4, hdr, sizeof(hdr), pt.buf, pt.len,
-                       dst + sizeof(hdr), dst + sizeof(hdr) + pt.len);
+    memcpy(dst, cfg->ticket_keys[0].id, 4);
+    ret = ticket_crypt(&cfg->ticket_keys[0], 1, dst + 4, dst, sizeof(hdr), dst + sizeof(hdr),
+                       pt_len, dst + sizeof(hdr), dst + sizeof(hdr) + pt_len);
     pthread_rwlock_unlock(&cfg->ticket_lock);
     if (!ret)
-        out->len += sizeof(hdr) + pt.len + KITLS_TAG_LEN;
-out:
-    wr_free(&pt);
+        out->len += KITLS_TAG_LEN;
     return ret;
 }
 
