@@ -9,6 +9,8 @@
 #include <openssl/crypto.h>
 #include <openssl/obj_mac.h>
 #include <openssl/sha.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,8 +44,9 @@ void kitls_hash_final(struct kitls_hash *h, uint8_t *out)
         SHA384_Final(out, &h->u.s512);
     else
         SHA512_Final(out, &h->u.s512);
-    /* Only the state in use: the union's SHA-512 size is twice SHA-256's. */
-    OPENSSL_cleanse(&h->u, h->len == 32 ? sizeof(h->u.s256) : sizeof(h->u.s512));
+    /* SHA256_Final wipes its data block itself: the chaining state and
+     * length are left.  SHA-512's whole state. */
+    OPENSSL_cleanse(&h->u, h->len == 32 ? offsetof(SHA256_CTX, data) : sizeof(h->u.s512));
 }
 
 /* Hash of the empty string (Derive-Secret(., "derived", ""), the binder
@@ -79,6 +82,7 @@ static int hmac_key_init(struct hmac_key *k, const EVP_MD *md, const uint8_t *ke
 {
     uint8_t pad[128], kh[KITLS_MAX_HASH];
     int type = EVP_MD_get_type(md);
+    k->in.len = 0; /* hmac_key_wipe after a failure wipes everything */
     if (type != NID_sha256 && type != NID_sha384)
         return KITLS_E_INTERNAL;
     GUARD(kitls_hash_init(&k->in, md));
@@ -116,14 +120,35 @@ static void hmac_key_run(const struct hmac_key *k, const uint8_t *msg, size_t ms
     OPENSSL_cleanse(inner, k->in.len);
 }
 
+/* Wipe a keyed HMAC: only the hash states in use. */
+static void hmac_key_wipe(struct hmac_key *k)
+{
+    size_t n = k->in.len == 32 ? sizeof(k->in.u.s256) : sizeof(k->in.u);
+    OPENSSL_cleanse(&k->in.u, n);
+    OPENSSL_cleanse(&k->out.u, n);
+}
+
 int kitls_hmac(const EVP_MD *md, const uint8_t *key, size_t key_len, const uint8_t *msg,
                size_t msg_len, uint8_t *out)
 {
     struct hmac_key k;
     GUARD(hmac_key_init(&k, md, key, key_len));
     hmac_key_run(&k, msg, msg_len, out);
-    OPENSSL_cleanse(&k, sizeof(k));
+    hmac_key_wipe(&k);
     return 0;
+}
+
+/* HMAC keyed with Hash.length zeros (HKDF-Extract without a salt, the
+ * early secret): the same for everyone, keyed once per process. */
+static struct hmac_key zero_key[2]; /* SHA-256, SHA-384 */
+static int zero_key_ok;
+static pthread_once_t zero_key_once = PTHREAD_ONCE_INIT;
+
+static void zero_key_init(void)
+{
+    static const uint8_t zeros[48];
+    zero_key_ok = !hmac_key_init(&zero_key[0], EVP_sha256(), zeros, 32) &&
+                  !hmac_key_init(&zero_key[1], EVP_sha384(), zeros, 48);
 }
 
 int kitls_hkdf_extract(const EVP_MD *md, const uint8_t *salt, size_t salt_len, const uint8_t *ikm,
@@ -131,13 +156,18 @@ int kitls_hkdf_extract(const EVP_MD *md, const uint8_t *salt, size_t salt_len, c
 {
     static const uint8_t zeros[KITLS_MAX_HASH];
     size_t hl = (size_t)EVP_MD_get_size(md);
-    if (!salt || !salt_len) {
-        salt = zeros;
-        salt_len = hl;
-    }
     if (!ikm) {
         ikm = zeros;
         ikm_len = hl;
+    }
+    if (!salt || !salt_len) {
+        pthread_once(&zero_key_once, zero_key_init);
+        if (zero_key_ok && (hl == 32 || hl == 48)) {
+            hmac_key_run(&zero_key[hl == 48], ikm, ikm_len, prk);
+            return 0;
+        }
+        salt = zeros;
+        salt_len = hl;
     }
     return kitls_hmac(md, salt, salt_len, ikm, ikm_len, prk);
 }
@@ -191,7 +221,7 @@ int kitls_hkdf_expand_label(const EVP_MD *md, const uint8_t *secret, size_t secr
     struct hmac_key k;
     GUARD(hmac_key_init(&k, md, secret, secret_len));
     int ret = expand_label_k(&k, label, ctx, ctx_len, out, out_len);
-    OPENSSL_cleanse(&k, sizeof(k));
+    hmac_key_wipe(&k);
     return ret;
 }
 
@@ -203,7 +233,7 @@ int kitls_hkdf_expand_labels(const EVP_MD *md, const uint8_t *secret, size_t sec
     int ret = hmac_key_init(&k, md, secret, secret_len);
     for (size_t i = 0; i < n && !ret; i++)
         ret = expand_label_k(&k, labels[i], NULL, 0, outs[i], out_lens[i]);
-    OPENSSL_cleanse(&k, sizeof(k));
+    hmac_key_wipe(&k);
     return ret;
 }
 
@@ -227,7 +257,7 @@ int kitls_ks_derive_n(struct kitls_keysched *ks, const char *const *labels, cons
     GUARD(hmac_key_init(&k, ks->suite->md, ks->secret, hl));
     for (size_t i = 0; i < n && !ret; i++)
         ret = expand_label_k(&k, labels[i], th, hl, outs[i], hl);
-    OPENSSL_cleanse(&k, sizeof(k));
+    hmac_key_wipe(&k);
     return ret;
 }
 
@@ -281,7 +311,7 @@ int kitls_ks_psk_secrets(const struct kitls_suite *suite, const uint8_t *psk, si
     /* Both are Derive-Secret(Early Secret, label, "") (RFC 8446 §7.1). */
     for (size_t i = 0; i < 2 && !ret; i++)
         ret = expand_label_k(&k, labels[i], empty, hl, outs[i], hl);
-    OPENSSL_cleanse(&k, sizeof(k));
+    hmac_key_wipe(&k);
     OPENSSL_cleanse(es, sizeof(es));
     return ret;
 }
@@ -323,7 +353,7 @@ int kitls_ks_hs_traffic(struct kitls_keysched *ks, const uint8_t *th, uint8_t *c
     int ret = hmac_key_init(&k, ks->suite->md, ks->secret, hl);
     for (size_t i = 0; i < 3 && !ret; i++)
         ret = expand_label_k(&k, labels[i], ths[i], hl, outs[i], hl);
-    OPENSSL_cleanse(&k, sizeof(k));
+    hmac_key_wipe(&k);
     if (!ret) {
         memcpy(ks->secret, derived, hl);
         ks->stage = KS_HS_DERIVED;
