@@ -28,6 +28,13 @@ struct kitls_hs_tmp {
     uint8_t c_ap[KITLS_MAX_HASH], s_ap[KITLS_MAX_HASH]; /* first app traffic secrets */
     uint8_t fin_th[KITLS_MAX_HASH];                     /* transcript hash up to server Finished */
     uint8_t c_e[KITLS_MAX_HASH];                        /* client_early_traffic_secret */
+    /* Derive-Secret(PSK's Early Secret, "derived", ""), from the binder
+     * computation (session.c), for the handshake secret (hs.c). */
+    uint8_t psk_derived[KITLS_MAX_HASH];
+    size_t psk_derived_len; /* 0: not computed */
+    /* Server: bytes of the current ClientHello already in the transcript
+     * (the part its binder covers, session.c). */
+    size_t ch_hashed;
     EVP_PKEY *kex[KITLS_MAX_SHARES];
     uint16_t kex_group[KITLS_MAX_SHARES];
     size_t n_kex;

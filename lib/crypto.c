@@ -10,17 +10,22 @@
 #include "internal.h"
 
 /*
- * One key-generation context per thread and group: EVP_PKEY_Q_keygen
+ * Per thread and group: one key-generation context (EVP_PKEY_Q_keygen
  * fetches the key manager by name and builds and initialises a context
- * for every key.  A context is reused only for generating: each call
- * makes a new key from fresh randomness (RFC 8446 §4.2.8: no ephemeral
- * key serves two connections).
+ * for every key) and one key object that holds the peer's share for the
+ * derivation (a new one costs a key-manager lookup by name each time).
+ * A context is reused only for generating: each call makes a new key
+ * from fresh randomness (RFC 8446 §4.2.8: no ephemeral key serves two
+ * connections).  The peer key gets the next peer's share before each use
+ * and is referenced by no context between uses.
  */
 #define KEX_GROUPS 8
 
 struct kex_ctxs {
     const struct kitls_group *g[KEX_GROUPS];
     EVP_PKEY_CTX *ctx[KEX_GROUPS];
+    EVP_PKEY *peer[KEX_GROUPS];
+    EVP_CIPHER_CTX *ticket; /* session.c's ticket sealing, re-keyed per use */
 };
 
 static pthread_key_t kex_key;
@@ -30,8 +35,11 @@ static int kex_key_ok;
 static void kex_ctxs_free(void *p)
 {
     struct kex_ctxs *k = p;
-    for (size_t i = 0; i < KEX_GROUPS; i++)
+    for (size_t i = 0; i < KEX_GROUPS; i++) {
         EVP_PKEY_CTX_free(k->ctx[i]);
+        EVP_PKEY_free(k->peer[i]);
+    }
+    EVP_CIPHER_CTX_free(k->ticket);
     kitls_free(k);
 }
 
@@ -60,27 +68,50 @@ static EVP_PKEY_CTX *kex_gen_new(const struct kitls_group *g)
     return ctx;
 }
 
-/* The thread's generation context for g, or NULL: *own then holds one
- * the caller frees. */
-static EVP_PKEY_CTX *kex_gen_ctx(const struct kitls_group *g, EVP_PKEY_CTX **own)
+/* The calling thread's contexts, or NULL. */
+static struct kex_ctxs *kex_thread(void)
 {
     struct kex_ctxs *k = NULL;
-    *own = NULL;
     pthread_once(&kex_once, kex_init);
     if (kex_key_ok && !(k = pthread_getspecific(kex_key)) &&
         (k = kitls_calloc(1, sizeof(*k))) != NULL && pthread_setspecific(kex_key, k)) {
         kitls_free(k);
         k = NULL;
     }
+    return k;
+}
+
+EVP_CIPHER_CTX *kitls_ticket_cipher_ctx(EVP_CIPHER_CTX **own)
+{
+    struct kex_ctxs *k = kex_thread();
+    *own = NULL;
+    if (k && !k->ticket)
+        k->ticket = EVP_CIPHER_CTX_new();
+    return k && k->ticket ? k->ticket : (*own = EVP_CIPHER_CTX_new());
+}
+
+/* The thread's slot for g (its generation context made), or NULL. */
+static struct kex_ctxs *kex_slot(const struct kitls_group *g, size_t *idx)
+{
+    struct kex_ctxs *k = kex_thread();
     for (size_t i = 0; k && i < KEX_GROUPS; i++) {
-        if (k->g[i] == g)
-            return k->ctx[i];
-        if (!k->g[i] && (k->ctx[i] = kex_gen_new(g)) != NULL) {
+        if (k->g[i] == g || (!k->g[i] && (k->ctx[i] = kex_gen_new(g)) != NULL)) {
             k->g[i] = g;
-            return k->ctx[i];
+            *idx = i;
+            return k;
         }
     }
-    return *own = kex_gen_new(g);
+    return NULL;
+}
+
+/* The thread's generation context for g, or NULL: *own then holds one
+ * the caller frees. */
+static EVP_PKEY_CTX *kex_gen_ctx(const struct kitls_group *g, EVP_PKEY_CTX **own)
+{
+    size_t i;
+    struct kex_ctxs *k = kex_slot(g, &i);
+    *own = NULL;
+    return k ? k->ctx[i] : (*own = kex_gen_new(g));
 }
 
 int kitls_kex_keygen(const struct kitls_group *g, EVP_PKEY **priv, uint8_t *pub, size_t *pub_len)
@@ -104,28 +135,42 @@ int kitls_kex_keygen(const struct kitls_group *g, EVP_PKEY **priv, uint8_t *pub,
     return 0;
 }
 
-/* The peer's share as a key of priv's group (for X25519, copying the
- * parameters is cheaper than EVP_PKEY_new_raw_public_key_ex's fetch). */
-static EVP_PKEY *kex_peer_key(EVP_PKEY *priv, const uint8_t *peer, size_t peer_len)
+/* The peer's share as a key of priv's group: the thread's key object for
+ * the group (*own NULL), or a new one the caller frees (*own).  (For
+ * X25519, copying the parameters is cheaper than
+ * EVP_PKEY_new_raw_public_key_ex's fetch.) */
+static EVP_PKEY *kex_peer_key(const struct kitls_group *g, EVP_PKEY *priv, const uint8_t *peer,
+                              size_t peer_len, EVP_PKEY **own)
 {
-    EVP_PKEY *pk = EVP_PKEY_new();
-    if (pk && EVP_PKEY_copy_parameters(pk, priv) &&
-        EVP_PKEY_set1_encoded_public_key(pk, peer, peer_len))
-        return pk;
-    EVP_PKEY_free(pk);
-    return NULL;
+    size_t i;
+    struct kex_ctxs *k = kex_slot(g, &i);
+    EVP_PKEY *pk = k ? k->peer[i] : NULL;
+    *own = NULL;
+    if (!pk) {
+        pk = EVP_PKEY_new();
+        if (!pk || !EVP_PKEY_copy_parameters(pk, priv)) {
+            EVP_PKEY_free(pk);
+            return NULL;
+        }
+        if (k)
+            k->peer[i] = pk;
+        else
+            *own = pk;
+    }
+    /* A share that does not decode leaves no key to derive with. */
+    return EVP_PKEY_set1_encoded_public_key(pk, peer, peer_len) ? pk : NULL;
 }
 
 int kitls_kex_derive(const struct kitls_group *g, EVP_PKEY *priv, const uint8_t *peer,
                      size_t peer_len, uint8_t *out, size_t *out_len)
 {
-    EVP_PKEY *pk = NULL;
+    EVP_PKEY *pk, *own = NULL;
     EVP_PKEY_CTX *ctx = NULL;
     int ret = KITLS_E_ILLEGAL_PARAMETER;
     /* Only uncompressed points for the NIST curves (RFC 8446 §4.2.8.2). */
     if (peer_len != g->share_len || (g->is_ec && peer[0] != 4))
         return KITLS_E_ILLEGAL_PARAMETER;
-    if (!(pk = kex_peer_key(priv, peer, peer_len)))
+    if (!(pk = kex_peer_key(g, priv, peer, peer_len, &own)))
         goto out;
     /* A NIST point is checked to be on the curve (RFC 8446 §4.2.8.2).  An
      * X25519 key has nothing to check (libcrypto's check only asks that a
@@ -149,8 +194,8 @@ int kitls_kex_derive(const struct kitls_group *g, EVP_PKEY *priv, const uint8_t 
     *out_len = n;
     ret = 0;
 out:
-    EVP_PKEY_CTX_free(ctx);
-    EVP_PKEY_free(pk);
+    EVP_PKEY_CTX_free(ctx); /* drops its reference to pk */
+    EVP_PKEY_free(own);
     return ret;
 }
 

@@ -187,12 +187,13 @@ int kitls_hs_derive_hs_secrets(kitls_conn *c, const uint8_t *dhe, size_t dhe_len
 {
     uint8_t th[KITLS_MAX_HASH];
     GUARD(kitls_th_current(&c->th, th));
-    GUARD(kitls_ks_early(&c->ks, c->suite, c->res.resumed ? c->res.session->psk : NULL,
-                         c->res.resumed ? c->res.session->psk_len : 0));
-    GUARD(kitls_ks_handshake(&c->ks, dhe, dhe_len));
-    static const char *const labels[2] = {"c hs traffic", "s hs traffic"};
-    uint8_t *const outs[2] = {c->hs->c_hs, c->hs->s_hs};
-    GUARD(kitls_ks_derive_n(&c->ks, labels, th, outs, 2));
+    /* The early secret's "derived" value: a constant without a PSK, else
+     * the binder computation's (same PSK and hash: kitls_psk_*). */
+    if (c->res.resumed && c->hs->psk_derived_len != c->suite->hash_len)
+        return KITLS_E_INTERNAL;
+    GUARD(kitls_ks_handshake_from(&c->ks, c->suite, c->res.resumed ? c->hs->psk_derived : NULL, dhe,
+                                  dhe_len));
+    GUARD(kitls_ks_hs_traffic(&c->ks, th, c->hs->c_hs, c->hs->s_hs));
     GUARD(kitls_rec_set_secret(&c->tx, c->suite, c->server ? c->hs->s_hs : c->hs->c_hs, 1));
     GUARD(kitls_rec_set_secret(&c->rx, c->suite, c->server ? c->hs->c_hs : c->hs->s_hs, 0));
     return 0;

@@ -363,7 +363,10 @@ int kitls_hs_recv_client_hello(kitls_conn *c, struct rd *b)
     if (c->did_hrr && ch.n_shares != 1)
         return KITLS_E_ILLEGAL_PARAMETER;
     GUARD(kitls_th_set_hash(&c->th, c->suite));
-    GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
+    /* The binder check may have hashed the ClientHello's first part. */
+    size_t done = c->hs->ch_hashed;
+    c->hs->ch_hashed = 0;
+    GUARD(kitls_th_update(&c->th, c->msg + done, c->msg_len - done));
     GUARD(kitls_early_server_decide(c));
 
     uint8_t dhe[KITLS_MAX_HASH * 2];

@@ -143,6 +143,8 @@ int kitls_hash_init(struct kitls_hash *h, const EVP_MD *md);
 void kitls_hash_update(struct kitls_hash *h, const void *p, size_t n);
 /** Write the digest (h->len bytes) and wipe h. */
 void kitls_hash_final(struct kitls_hash *h, uint8_t *out);
+/** Hash of the empty string for SHA-256/-384 (a constant), else NULL. */
+const uint8_t *kitls_hash_empty(const EVP_MD *md);
 
 /** HMAC with a pre-fetched digest. */
 int kitls_hmac(const EVP_MD *md, const uint8_t *key, size_t key_len, const uint8_t *msg,
@@ -153,9 +155,16 @@ int kitls_hkdf_extract(const EVP_MD *md, const uint8_t *salt, size_t salt_len, c
 int kitls_hkdf_expand_label(const EVP_MD *md, const uint8_t *secret, size_t secret_len,
                             const char *label, const uint8_t *ctx, size_t ctx_len, uint8_t *out,
                             size_t out_len);
+/** HKDF-Expand-Label of one secret for n labels, empty context (a
+ * traffic secret's key and IV, RFC 8446 §7.3), the secret keyed once. */
+int kitls_hkdf_expand_labels(const EVP_MD *md, const uint8_t *secret, size_t secret_len,
+                             const char *const *labels, uint8_t *const *outs,
+                             const size_t *out_lens, size_t n);
 
 /** Stages of the one-way ladder (RFC 8446 §7.1). */
-enum ks_stage { KS_NONE = 0, KS_EARLY, KS_HANDSHAKE, KS_MASTER };
+/* KS_HS_DERIVED: the handshake secret's traffic secrets are out and
+ * secret holds Derive-Secret(handshake secret, "derived", ""). */
+enum ks_stage { KS_NONE = 0, KS_EARLY, KS_HANDSHAKE, KS_HS_DERIVED, KS_MASTER };
 
 struct kitls_keysched {
     const struct kitls_suite *suite;
@@ -173,7 +182,20 @@ int kitls_ks_derive_n(struct kitls_keysched *ks, const char *const *labels, cons
                       uint8_t *const *outs, size_t n);
 /** Advance early -> handshake with the (EC)DHE shared secret. */
 int kitls_ks_handshake(struct kitls_keysched *ks, const uint8_t *dhe, size_t dhe_len);
-/** Advance handshake -> master. */
+/** For a PSK (RFC 8446 §7.1): the binder key ("res binder") and
+ * Derive-Secret(Early Secret, "derived", ""), the early secret keyed once. */
+int kitls_ks_psk_secrets(const struct kitls_suite *suite, const uint8_t *psk, size_t psk_len,
+                         uint8_t *binder_key, uint8_t *derived);
+/** Straight to the handshake secret: Extract(derived, dhe), derived from
+ * kitls_ks_psk_secrets() or NULL without a PSK (a constant); dhe NULL:
+ * psk_ke, zeros. */
+int kitls_ks_handshake_from(struct kitls_keysched *ks, const struct kitls_suite *suite,
+                            const uint8_t *derived, const uint8_t *dhe, size_t dhe_len);
+/** The handshake stage's two traffic secrets (RFC 8446 §7.1), and the
+ * "derived" value the master secret is extracted with, from one keying of
+ * the handshake secret, which it replaces (stage KS_HS_DERIVED). */
+int kitls_ks_hs_traffic(struct kitls_keysched *ks, const uint8_t *th, uint8_t *c_hs, uint8_t *s_hs);
+/** Advance handshake (or KS_HS_DERIVED) -> master. */
 int kitls_ks_master(struct kitls_keysched *ks);
 void kitls_ks_wipe(struct kitls_keysched *ks);
 /** verify_data = HMAC(finished_key(base), th) */
@@ -291,6 +313,9 @@ int kitls_rec_open_to(struct kitls_rec_dir *d, uint8_t *rec, size_t len, uint8_t
 
 /* Free the calling thread's key-generation contexts (kitls_thread_cleanup). */
 void kitls_kex_thread_free(void);
+/** The calling thread's cipher context for tickets (session.c), or a new
+ * one that *own then holds for the caller to free; NULL without memory. */
+EVP_CIPHER_CTX *kitls_ticket_cipher_ctx(EVP_CIPHER_CTX **own);
 int kitls_kex_keygen(const struct kitls_group *g, EVP_PKEY **priv, uint8_t *pub, size_t *pub_len);
 /** Derive the shared secret from our key and the peer's share. */
 int kitls_kex_derive(const struct kitls_group *g, EVP_PKEY *priv, const uint8_t *peer,

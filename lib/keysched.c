@@ -9,6 +9,8 @@
 #include <openssl/crypto.h>
 #include <openssl/obj_mac.h>
 #include <openssl/sha.h>
+#include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -42,7 +44,28 @@ void kitls_hash_final(struct kitls_hash *h, uint8_t *out)
         SHA384_Final(out, &h->u.s512);
     else
         SHA512_Final(out, &h->u.s512);
-    OPENSSL_cleanse(&h->u, sizeof(h->u));
+    /* SHA256_Final wipes its data block itself: the chaining state and
+     * length are left.  SHA-512's whole state. */
+    OPENSSL_cleanse(&h->u, h->len == 32 ? offsetof(SHA256_CTX, data) : sizeof(h->u.s512));
+}
+
+/* Hash of the empty string (Derive-Secret(., "derived", ""), the binder
+ * key), a constant: FIPS 180-4 test values for "". */
+static const uint8_t empty_sha256[32] = {
+    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
+    0x27, 0xae, 0x41, 0xe4, 0x64, 0x9b, 0x93, 0x4c, 0xa4, 0x95, 0x99, 0x1b, 0x78, 0x52, 0xb8, 0x55};
+static const uint8_t empty_sha384[48] = {
+    0x38, 0xb0, 0x60, 0xa7, 0x51, 0xac, 0x96, 0x38, 0x4c, 0xd9, 0x32, 0x7e, 0xb1, 0xb1, 0xe3, 0x6a,
+    0x21, 0xfd, 0xb7, 0x11, 0x14, 0xbe, 0x07, 0x43, 0x4c, 0x0c, 0xc7, 0xbf, 0x63, 0xf6, 0xe1, 0xda,
+    0x27, 0x4e, 0xde, 0xbf, 0xe7, 0x6f, 0x65, 0xfb, 0xd5, 0x1a, 0xd2, 0xf1, 0x48, 0x98, 0xb9, 0x5b};
+
+const uint8_t *kitls_hash_empty(const EVP_MD *md)
+{
+    switch (EVP_MD_get_type(md)) {
+    case NID_sha256: return empty_sha256;
+    case NID_sha384: return empty_sha384;
+    default: return NULL;
+    }
 }
 
 /*
@@ -59,6 +82,7 @@ static int hmac_key_init(struct hmac_key *k, const EVP_MD *md, const uint8_t *ke
 {
     uint8_t pad[128], kh[KITLS_MAX_HASH];
     int type = EVP_MD_get_type(md);
+    k->in.len = 0; /* hmac_key_wipe after a failure wipes everything */
     if (type != NID_sha256 && type != NID_sha384)
         return KITLS_E_INTERNAL;
     GUARD(kitls_hash_init(&k->in, md));
@@ -78,8 +102,9 @@ static int hmac_key_init(struct hmac_key *k, const EVP_MD *md, const uint8_t *ke
         pad[i] ^= 0x36 ^ 0x5c;
     GUARD(kitls_hash_init(&k->out, md));
     kitls_hash_update(&k->out, pad, block);
-    OPENSSL_cleanse(pad, sizeof(pad));
-    OPENSSL_cleanse(kh, sizeof(kh));
+    OPENSSL_cleanse(pad, block);
+    if (key == kh)
+        OPENSSL_cleanse(kh, hl);
     return 0;
 }
 
@@ -92,7 +117,15 @@ static void hmac_key_run(const struct hmac_key *k, const uint8_t *msg, size_t ms
     h = k->out;
     kitls_hash_update(&h, inner, k->in.len);
     kitls_hash_final(&h, out);
-    OPENSSL_cleanse(inner, sizeof(inner));
+    OPENSSL_cleanse(inner, k->in.len);
+}
+
+/* Wipe a keyed HMAC: only the hash states in use. */
+static void hmac_key_wipe(struct hmac_key *k)
+{
+    size_t n = k->in.len == 32 ? sizeof(k->in.u.s256) : sizeof(k->in.u);
+    OPENSSL_cleanse(&k->in.u, n);
+    OPENSSL_cleanse(&k->out.u, n);
 }
 
 int kitls_hmac(const EVP_MD *md, const uint8_t *key, size_t key_len, const uint8_t *msg,
@@ -101,8 +134,21 @@ int kitls_hmac(const EVP_MD *md, const uint8_t *key, size_t key_len, const uint8
     struct hmac_key k;
     GUARD(hmac_key_init(&k, md, key, key_len));
     hmac_key_run(&k, msg, msg_len, out);
-    OPENSSL_cleanse(&k, sizeof(k));
+    hmac_key_wipe(&k);
     return 0;
+}
+
+/* HMAC keyed with Hash.length zeros (HKDF-Extract without a salt, the
+ * early secret): the same for everyone, keyed once per process. */
+static struct hmac_key zero_key[2]; /* SHA-256, SHA-384 */
+static int zero_key_ok;
+static pthread_once_t zero_key_once = PTHREAD_ONCE_INIT;
+
+static void zero_key_init(void)
+{
+    static const uint8_t zeros[48];
+    zero_key_ok = !hmac_key_init(&zero_key[0], EVP_sha256(), zeros, 32) &&
+                  !hmac_key_init(&zero_key[1], EVP_sha384(), zeros, 48);
 }
 
 int kitls_hkdf_extract(const EVP_MD *md, const uint8_t *salt, size_t salt_len, const uint8_t *ikm,
@@ -110,13 +156,18 @@ int kitls_hkdf_extract(const EVP_MD *md, const uint8_t *salt, size_t salt_len, c
 {
     static const uint8_t zeros[KITLS_MAX_HASH];
     size_t hl = (size_t)EVP_MD_get_size(md);
-    if (!salt || !salt_len) {
-        salt = zeros;
-        salt_len = hl;
-    }
     if (!ikm) {
         ikm = zeros;
         ikm_len = hl;
+    }
+    if (!salt || !salt_len) {
+        pthread_once(&zero_key_once, zero_key_init);
+        if (zero_key_ok && (hl == 32 || hl == 48)) {
+            hmac_key_run(&zero_key[hl == 48], ikm, ikm_len, prk);
+            return 0;
+        }
+        salt = zeros;
+        salt_len = hl;
     }
     return kitls_hmac(md, salt, salt_len, ikm, ikm_len, prk);
 }
@@ -155,8 +206,11 @@ static int expand_label_k(const struct hmac_key *k, const char *label, const uin
         memcpy(out + done, t, take);
         done += take;
     }
-    OPENSSL_cleanse(t, sizeof(t));
-    OPENSSL_cleanse(buf, sizeof(buf));
+    /* Secret: the output block, and buf's copy of the previous one (the
+     * label and context after it are public). */
+    OPENSSL_cleanse(t, hl);
+    if (out_len > hl)
+        OPENSSL_cleanse(buf, hl);
     return 0;
 }
 
@@ -167,7 +221,19 @@ int kitls_hkdf_expand_label(const EVP_MD *md, const uint8_t *secret, size_t secr
     struct hmac_key k;
     GUARD(hmac_key_init(&k, md, secret, secret_len));
     int ret = expand_label_k(&k, label, ctx, ctx_len, out, out_len);
-    OPENSSL_cleanse(&k, sizeof(k));
+    hmac_key_wipe(&k);
+    return ret;
+}
+
+int kitls_hkdf_expand_labels(const EVP_MD *md, const uint8_t *secret, size_t secret_len,
+                             const char *const *labels, uint8_t *const *outs,
+                             const size_t *out_lens, size_t n)
+{
+    struct hmac_key k;
+    int ret = hmac_key_init(&k, md, secret, secret_len);
+    for (size_t i = 0; i < n && !ret; i++)
+        ret = expand_label_k(&k, labels[i], NULL, 0, outs[i], out_lens[i]);
+    hmac_key_wipe(&k);
     return ret;
 }
 
@@ -191,7 +257,7 @@ int kitls_ks_derive_n(struct kitls_keysched *ks, const char *const *labels, cons
     GUARD(hmac_key_init(&k, ks->suite->md, ks->secret, hl));
     for (size_t i = 0; i < n && !ret; i++)
         ret = expand_label_k(&k, labels[i], th, hl, outs[i], hl);
-    OPENSSL_cleanse(&k, sizeof(k));
+    hmac_key_wipe(&k);
     return ret;
 }
 
@@ -203,13 +269,12 @@ int kitls_ks_derive(struct kitls_keysched *ks, const char *label, const uint8_t 
 /* Advance one rung: secret = Extract(Derive-Secret(secret, "derived", ""), ikm). */
 static int ks_advance(struct kitls_keysched *ks, const uint8_t *ikm, size_t ikm_len)
 {
-    uint8_t empty_hash[KITLS_MAX_HASH], derived[KITLS_MAX_HASH];
+    uint8_t derived[KITLS_MAX_HASH];
     size_t hl = ks->suite->hash_len;
-    struct kitls_hash h;
-    int ret = kitls_hash_init(&h, ks->suite->md);
+    const uint8_t *empty_hash = kitls_hash_empty(ks->suite->md);
+    int ret = empty_hash ? 0 : KITLS_E_INTERNAL;
     if (ret)
         goto out;
-    kitls_hash_final(&h, empty_hash);
     ret = kitls_hkdf_expand_label(ks->suite->md, ks->secret, hl, "derived", empty_hash, hl, derived,
                                   hl);
     if (ret)
@@ -218,6 +283,52 @@ static int ks_advance(struct kitls_keysched *ks, const uint8_t *ikm, size_t ikm_
 out:
     OPENSSL_cleanse(derived, sizeof(derived));
     return ret;
+}
+
+/* Derive-Secret(Early Secret, "derived", "") without a PSK (Early Secret =
+ * HKDF-Extract(0, 0)): a constant per hash.  SHA-256's is RFC 8448 §3's;
+ * test_keysched checks both against the ladder. */
+static const uint8_t nopsk_derived_sha256[32] = {
+    0x6f, 0x26, 0x15, 0xa1, 0x08, 0xc7, 0x02, 0xc5, 0x67, 0x8f, 0x54, 0xfc, 0x9d, 0xba, 0xb6, 0x97,
+    0x16, 0xc0, 0x76, 0x18, 0x9c, 0x48, 0x25, 0x0c, 0xeb, 0xea, 0xc3, 0x57, 0x6c, 0x36, 0x11, 0xba};
+static const uint8_t nopsk_derived_sha384[48] = {
+    0x15, 0x91, 0xda, 0xc5, 0xcb, 0xbf, 0x03, 0x30, 0xa4, 0xa8, 0x4d, 0xe9, 0xc7, 0x53, 0x33, 0x0e,
+    0x92, 0xd0, 0x1f, 0x0a, 0x88, 0x21, 0x4b, 0x44, 0x64, 0x97, 0x2f, 0xd6, 0x68, 0x04, 0x9e, 0x93,
+    0xe5, 0x2f, 0x2b, 0x16, 0xfa, 0xd9, 0x22, 0xfd, 0xc0, 0x58, 0x44, 0x78, 0x42, 0x8f, 0x28, 0x2b};
+
+int kitls_ks_psk_secrets(const struct kitls_suite *suite, const uint8_t *psk, size_t psk_len,
+                         uint8_t *binder_key, uint8_t *derived)
+{
+    static const char *const labels[2] = {"res binder", "derived"};
+    uint8_t es[KITLS_MAX_HASH];
+    struct hmac_key k;
+    size_t hl = suite->hash_len;
+    const uint8_t *empty = kitls_hash_empty(suite->md);
+    uint8_t *const outs[2] = {binder_key, derived};
+    int ret = empty ? kitls_hkdf_extract(suite->md, NULL, 0, psk, psk_len, es) : KITLS_E_INTERNAL;
+    if (!ret)
+        ret = hmac_key_init(&k, suite->md, es, hl);
+    /* Both are Derive-Secret(Early Secret, label, "") (RFC 8446 §7.1). */
+    for (size_t i = 0; i < 2 && !ret; i++)
+        ret = expand_label_k(&k, labels[i], empty, hl, outs[i], hl);
+    hmac_key_wipe(&k);
+    OPENSSL_cleanse(es, sizeof(es));
+    return ret;
+}
+
+int kitls_ks_handshake_from(struct kitls_keysched *ks, const struct kitls_suite *suite,
+                            const uint8_t *derived, const uint8_t *dhe, size_t dhe_len)
+{
+    size_t hl = suite->hash_len;
+    if (!derived)
+        derived = hl == 32 ? nopsk_derived_sha256 : hl == 48 ? nopsk_derived_sha384 : NULL;
+    if (!derived)
+        return KITLS_E_INTERNAL;
+    ks->suite = suite;
+    /* As ks_advance: a NULL dhe (psk_ke) extracts Hash.length zeros (§7.1). */
+    GUARD(kitls_hkdf_extract(suite->md, derived, hl, dhe, dhe_len, ks->secret));
+    ks->stage = KS_HANDSHAKE;
+    return 0;
 }
 
 int kitls_ks_handshake(struct kitls_keysched *ks, const uint8_t *dhe, size_t dhe_len)
@@ -229,8 +340,37 @@ int kitls_ks_handshake(struct kitls_keysched *ks, const uint8_t *dhe, size_t dhe
     return 0;
 }
 
+int kitls_ks_hs_traffic(struct kitls_keysched *ks, const uint8_t *th, uint8_t *c_hs, uint8_t *s_hs)
+{
+    static const char *const labels[3] = {"c hs traffic", "s hs traffic", "derived"};
+    uint8_t derived[KITLS_MAX_HASH];
+    uint8_t *const outs[3] = {c_hs, s_hs, derived};
+    const uint8_t *ths[3] = {th, th, kitls_hash_empty(ks->suite ? ks->suite->md : NULL)};
+    struct hmac_key k;
+    size_t hl = ks->suite ? ks->suite->hash_len : 0;
+    if (ks->stage != KS_HANDSHAKE || !ths[2])
+        return KITLS_E_INTERNAL;
+    int ret = hmac_key_init(&k, ks->suite->md, ks->secret, hl);
+    for (size_t i = 0; i < 3 && !ret; i++)
+        ret = expand_label_k(&k, labels[i], ths[i], hl, outs[i], hl);
+    hmac_key_wipe(&k);
+    if (!ret) {
+        memcpy(ks->secret, derived, hl);
+        ks->stage = KS_HS_DERIVED;
+    }
+    OPENSSL_cleanse(derived, sizeof(derived));
+    return ret;
+}
+
 int kitls_ks_master(struct kitls_keysched *ks)
 {
+    if (ks->stage == KS_HS_DERIVED) {
+        /* Master Secret = HKDF-Extract(derived, 0) (RFC 8446 §7.1). */
+        GUARD(kitls_hkdf_extract(ks->suite->md, ks->secret, ks->suite->hash_len, NULL, 0,
+                                 ks->secret));
+        ks->stage = KS_MASTER;
+        return 0;
+    }
     if (ks->stage != KS_HANDSHAKE)
         return KITLS_E_INTERNAL;
     GUARD(ks_advance(ks, NULL, 0));

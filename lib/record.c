@@ -10,10 +10,10 @@
 
 int kitls_rec_install(struct kitls_rec_dir *d, const struct kitls_suite *suite, int encrypt)
 {
-    size_t hl = suite->hash_len;
-    GUARD(
-        kitls_hkdf_expand_label(suite->md, d->secret, hl, "key", NULL, 0, d->key, suite->key_len));
-    GUARD(kitls_hkdf_expand_label(suite->md, d->secret, hl, "iv", NULL, 0, d->iv, KITLS_IV_LEN));
+    static const char *const labels[2] = {"key", "iv"};
+    uint8_t *const outs[2] = {d->key, d->iv};
+    const size_t lens[2] = {suite->key_len, KITLS_IV_LEN};
+    GUARD(kitls_hkdf_expand_labels(suite->md, d->secret, suite->hash_len, labels, outs, lens, 2));
     d->suite = suite;
     d->seq = 0;
     return d->ops->keys(d, encrypt);

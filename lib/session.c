@@ -213,9 +213,12 @@ static int ticket_crypt(const struct kitls_ticket_key *k, int enc, const uint8_t
                         const uint8_t *aad, size_t aad_len, const uint8_t *in, size_t in_len,
                         uint8_t *out, uint8_t *tag)
 {
+    static const uint8_t zero_key[32];
     const struct kitls_suite *aes = kitls_suite_find(KITLS_AES_256_GCM_SHA384);
-    EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-    int outl, ok = ctx && EVP_CipherInit_ex2(ctx, aes->cipher, k->key, nonce, enc, NULL) &&
+    EVP_CIPHER_CTX *own, *ctx = kitls_ticket_cipher_ctx(&own);
+    /* The thread's context keeps its cipher (no new provider context). */
+    const EVP_CIPHER *cipher = ctx && EVP_CIPHER_CTX_get0_cipher(ctx) ? NULL : aes->cipher;
+    int outl, ok = ctx && EVP_CipherInit_ex2(ctx, cipher, k->key, nonce, enc, NULL) &&
                    EVP_CipherUpdate(ctx, NULL, &outl, aad, (int)aad_len);
     if (ok && !enc)
         ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, KITLS_TAG_LEN, tag);
@@ -223,7 +226,11 @@ static int ticket_crypt(const struct kitls_ticket_key *k, int enc, const uint8_t
          EVP_CipherFinal_ex(ctx, out + outl, &outl);
     if (ok && enc)
         ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, KITLS_TAG_LEN, tag);
-    EVP_CIPHER_CTX_free(ctx);
+    /* The thread's context keeps no ticket key: re-keyed with zeros, or
+     * reset (which frees its key) if that fails. */
+    if (ctx && !own && !EVP_CipherInit_ex2(ctx, NULL, zero_key, NULL, 1, NULL))
+        EVP_CIPHER_CTX_reset(ctx);
+    EVP_CIPHER_CTX_free(own);
     return ok ? 0 : enc ? KITLS_E_CRYPTO : KITLS_E_DECRYPT_ERROR;
 }
 
@@ -239,30 +246,29 @@ int kitls_config_set_ticket_keys(kitls_config *cfg, const struct kitls_ticket_ke
     return 0;
 }
 
+/* Seal s into out as a ticket: the session is written in place and
+ * encrypted there (on failure out's owner wipes it with wr_free). */
 static int ticket_seal(kitls_conn *c, const kitls_session *s, struct wr *out)
 {
     kitls_config *cfg = c->cfg;
-    struct wr pt = {0};
-    uint8_t hdr[4 + TICKET_NONCE_LEN];
+    uint8_t hdr[4 + TICKET_NONCE_LEN] = {0};
+    size_t at = out->len;
     int ret = kitls_config_random(cfg, hdr + 4, TICKET_NONCE_LEN);
-    session_put(&pt, s, 0);
-    if (!ret)
-        ret = pt.err;
-    if (!ret)
-        ret = wr_reserve(out, sizeof(hdr) + pt.len + KITLS_TAG_LEN);
     if (ret)
-        goto out;
+        return ret;
+    wr_put(out, hdr, sizeof(hdr));
+    session_put(out, s, 0);
+    if ((ret = wr_reserve(out, KITLS_TAG_LEN)) != 0)
+        return ret;
+    size_t pt_len = out->len - at - sizeof(hdr);
+    uint8_t *dst = out->buf + at;
     pthread_rwlock_rdlock(&cfg->ticket_lock);
-    memcpy(hdr, cfg->ticket_keys[0].id, 4);
-    uint8_t *dst = out->buf + out->len;
-    memcpy(dst, hdr, sizeof(hdr));
-    ret = ticket_crypt(&cfg->ticket_keys[0], 1, hdr + 4, hdr, sizeof(hdr), pt.buf, pt.len,
-                       dst + sizeof(hdr), dst + sizeof(hdr) + pt.len);
+    memcpy(dst, cfg->ticket_keys[0].id, 4);
+    ret = ticket_crypt(&cfg->ticket_keys[0], 1, dst + 4, dst, sizeof(hdr), dst + sizeof(hdr),
+                       pt_len, dst + sizeof(hdr), dst + sizeof(hdr) + pt_len);
     pthread_rwlock_unlock(&cfg->ticket_lock);
     if (!ret)
-        out->len += sizeof(hdr) + pt.len + KITLS_TAG_LEN;
-out:
-    wr_free(&pt);
+        out->len += KITLS_TAG_LEN;
     return ret;
 }
 
@@ -444,24 +450,16 @@ int kitls_hs_recv_new_session_ticket(kitls_conn *c, struct rd *b)
 
 /* ---- PSK in the ClientHello ---- */
 
-static int binder_compute(const struct kitls_suite *suite, const uint8_t *psk,
-                          struct kitls_transcript *th, const uint8_t *ch, size_t ch_len,
-                          uint8_t *binder)
+/* The binder, and into derived the early secret's "derived" value that
+ * the handshake secret is extracted with (hs.c), both from one keying of
+ * the early secret. */
+static int binder_compute(const struct kitls_suite *suite, const uint8_t *psk, const uint8_t *h,
+                          uint8_t *binder, uint8_t *derived)
 {
-    struct kitls_keysched ks = {0};
-    uint8_t empty[KITLS_MAX_HASH], bk[KITLS_MAX_HASH], h[KITLS_MAX_HASH];
-    /* Transcript: truncated ClientHello, after message_hash + HRR if any. */
-    int ret = kitls_th_peek(th, suite, ch, ch_len, h);
-    struct kitls_hash eh;
-    if (!ret && !(ret = kitls_hash_init(&eh, suite->md)))
-        kitls_hash_final(&eh, empty);
-    if (!ret)
-        ret = kitls_ks_early(&ks, suite, psk, suite->hash_len);
-    if (!ret)
-        ret = kitls_ks_derive(&ks, "res binder", empty, bk);
+    uint8_t bk[KITLS_MAX_HASH];
+    int ret = kitls_ks_psk_secrets(suite, psk, suite->hash_len, bk, derived);
     if (!ret)
         ret = kitls_ks_finished(suite, bk, h, binder);
-    kitls_ks_wipe(&ks);
     OPENSSL_cleanse(bk, sizeof(bk));
     return ret;
 }
@@ -471,8 +469,13 @@ int kitls_psk_client_binder(kitls_conn *c, struct wr *w, size_t msg_at, size_t b
     const struct kitls_suite *suite = kitls_suite_find(c->res.session->suite);
     /* The binders list (2-byte length, 1-byte binder length) is cut off. */
     size_t trunc = binder_at - 3 - msg_at;
-    return binder_compute(suite, c->res.session->psk, &c->th, w->buf + msg_at, trunc,
-                          w->buf + binder_at);
+    uint8_t h[KITLS_MAX_HASH];
+    /* Transcript: truncated ClientHello, after message_hash + HRR if any. */
+    int ret = kitls_th_peek(&c->th, suite, w->buf + msg_at, trunc, h);
+    if (!ret)
+        ret = binder_compute(suite, c->res.session->psk, h, w->buf + binder_at, c->hs->psk_derived);
+    c->hs->psk_derived_len = ret ? 0 : suite->hash_len;
+    return ret;
 }
 
 int kitls_psk_client_accept(kitls_conn *c, struct rd data)
@@ -585,9 +588,18 @@ int kitls_psk_server_check(kitls_conn *c, struct rd ext, struct rd *modes)
         kitls_session_free(s);
         return KITLS_E_DECRYPT_ERROR;
     }
-    uint8_t expect[KITLS_MAX_HASH];
-    int ret =
-        binder_compute(c->suite, s->psk, &c->th, c->msg, (size_t)(binders_at - c->msg), expect);
+    uint8_t expect[KITLS_MAX_HASH], h[KITLS_MAX_HASH];
+    /* The transcript takes the truncated ClientHello now (the rest follows
+     * in hs_server.c): the binder's hash is its current value. */
+    size_t trunc = (size_t)(binders_at - c->msg);
+    int ret = kitls_th_set_hash(&c->th, c->suite);
+    if (!ret && !(ret = kitls_th_update(&c->th, c->msg, trunc)))
+        c->hs->ch_hashed = trunc;
+    if (!ret)
+        ret = kitls_th_current(&c->th, h);
+    if (!ret)
+        ret = binder_compute(c->suite, s->psk, h, expect, c->hs->psk_derived);
+    c->hs->psk_derived_len = ret ? 0 : c->suite->hash_len;
     if (!ret && CRYPTO_memcmp(expect, binder.p, c->suite->hash_len))
         ret = KITLS_E_DECRYPT_ERROR;
     OPENSSL_cleanse(expect, sizeof(expect));

@@ -669,9 +669,10 @@ KITLS_API size_t kitls_buffer_cache_bytes(void);
 KITLS_API void kitls_buffer_cache_flush(void);
 /**
  * Free everything kitls keeps for the calling thread: its spare record
- * buffers (kitls_buffer_cache_flush()) and its key-generation contexts
- * (one per key-exchange group used, made once so that each handshake does
- * not fetch the algorithm again; every key is still new).  Done by itself
+ * buffers (kitls_buffer_cache_flush()), its key-generation contexts and
+ * peer-key objects (one each per key-exchange group used, made once so
+ * that each handshake does not fetch the algorithm again; every key is
+ * still new) and its ticket cipher context.  Done by itself
  * when the thread exits; call it before kitls_set_allocator() or before
  * unloading the library from a thread that stays.
  */

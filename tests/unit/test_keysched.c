@@ -163,6 +163,31 @@ static const struct {
     {KITLS_CHACHA20_POLY1305_SHA256, "SHA256", 32, 32},
 };
 
+START_TEST(test_expand_labels_and_empty_hash)
+{
+    /* Several labels under one keying of the secret (key and IV of a
+     * traffic secret, RFC 8448 §3), with a 48-byte output too (two HKDF
+     * blocks; the length is in HkdfLabel, so not RFC 8448's 32-byte
+     * finished key) that must equal the one-label function's. */
+    uint8_t key[16], iv[12], two[48], ref[48], empty[48];
+    const EVP_MD *md = sha256_suite->md;
+    static const char *const labels[3] = {"key", "iv", "finished"};
+    uint8_t *const outs[3] = {key, iv, two};
+    const size_t lens[3] = {16, 12, 48};
+    ck_assert_int_eq(kitls_hkdf_expand_labels(md, s3_shs, 32, labels, outs, lens, 3), 0);
+    ck_assert_mem_eq(key, s3_shs_key, 16);
+    ck_assert_mem_eq(iv, s3_shs_iv, 12);
+    ck_assert_int_eq(kitls_hkdf_expand_label(md, s3_shs, 32, "finished", NULL, 0, ref, 48), 0);
+    ck_assert_mem_eq(two, ref, 48);
+    /* The constant empty-string hashes are the digests of "". */
+    ck_assert_int_eq(EVP_Digest("", 0, empty, NULL, md, NULL), 1);
+    ck_assert_mem_eq(kitls_hash_empty(md), empty, 32);
+    ck_assert_int_eq(EVP_Digest("", 0, empty, NULL, EVP_sha384(), NULL), 1);
+    ck_assert_mem_eq(kitls_hash_empty(EVP_sha384()), empty, 48);
+    ck_assert_ptr_null(kitls_hash_empty(EVP_sha512()));
+}
+END_TEST
+
 START_TEST(test_expand_label_ref)
 {
     const struct kitls_suite *s = kitls_suite_find(expand_cases[_i].suite);
@@ -524,6 +549,54 @@ START_TEST(test_s4_binder)
 }
 END_TEST
 
+/* The shortcuts the handshake takes to the handshake secret: the
+ * constant "derived" value without a PSK (both hashes), and the PSK's
+ * binder key and "derived" value from one keying (RFC 8448 §3, §4). */
+START_TEST(test_handshake_from)
+{
+    const struct kitls_suite *s384 = kitls_suite_find(KITLS_AES_256_GCM_SHA384);
+    struct kitls_keysched ks, ref;
+    uint8_t dhe[48], bk[48], derived[48];
+    memset(&ks, 0, sizeof(ks));
+    memset(&ref, 0, sizeof(ref));
+    ck_assert_int_eq(kitls_ks_handshake_from(&ks, sha256_suite, NULL, s3_ecdhe, 32), 0);
+    ck_assert_int_eq(ks.stage, KS_HANDSHAKE);
+    ck_assert_mem_eq(ks.secret, s3_hs, 32);
+    for (size_t i = 0; i < sizeof(dhe); i++)
+        dhe[i] = (uint8_t)(7 * i + 1);
+    ck_assert_int_eq(kitls_ks_early(&ref, s384, NULL, 0), 0);
+    ck_assert_int_eq(kitls_ks_handshake(&ref, dhe, 48), 0);
+    ck_assert_int_eq(kitls_ks_handshake_from(&ks, s384, NULL, dhe, 48), 0);
+    ck_assert_mem_eq(ks.secret, ref.secret, 48);
+    /* With a PSK: RFC 8448 §4's binder key and handshake secret. */
+    ck_assert_int_eq(kitls_ks_psk_secrets(sha256_suite, s3_resumption, 32, bk, derived), 0);
+    ck_assert_mem_eq(bk, s4_binder_key, 32);
+    ck_assert_int_eq(kitls_ks_handshake_from(&ks, sha256_suite, derived, s4_ecdhe, 32), 0);
+    ck_assert_mem_eq(ks.secret, s4_hs, 32);
+    /* ... and SHA-384's against the ladder. */
+    ck_assert_int_eq(kitls_ks_psk_secrets(s384, dhe, 48, bk, derived), 0);
+    ck_assert_int_eq(kitls_ks_early(&ref, s384, dhe, 48), 0);
+    ck_assert_int_eq(kitls_ks_handshake(&ref, s3_ecdhe, 32), 0);
+    ck_assert_int_eq(kitls_ks_handshake_from(&ks, s384, derived, s3_ecdhe, 32), 0);
+    ck_assert_mem_eq(ks.secret, ref.secret, 48);
+    /* The handshake stage in one keying: RFC 8448 §3's traffic secrets,
+     * then its master secret; the stage admits no second derivation. */
+    uint8_t c_hs[32], s_hs[32];
+    ck_assert_int_eq(kitls_ks_handshake_from(&ks, sha256_suite, NULL, s3_ecdhe, 32), 0);
+    ck_assert_int_eq(kitls_ks_hs_traffic(&ks, s3_th_hello, c_hs, s_hs), 0);
+    ck_assert_int_eq(ks.stage, KS_HS_DERIVED);
+    ck_assert_mem_eq(c_hs, s3_chs, 32);
+    ck_assert_mem_eq(s_hs, s3_shs, 32);
+    ck_assert_mem_eq(ks.secret, s3_derived_ms, 32);
+    ck_assert_int_lt(kitls_ks_hs_traffic(&ks, s3_th_hello, c_hs, s_hs), 0);
+    ck_assert_int_eq(kitls_ks_master(&ks), 0);
+    ck_assert_int_eq(ks.stage, KS_MASTER);
+    ck_assert_mem_eq(ks.secret, s3_ms, 32);
+    kitls_ks_wipe(&ks);
+    kitls_ks_wipe(&ref);
+}
+END_TEST
+
 START_TEST(test_s4_early_traffic)
 {
     struct kitls_keysched ks;
@@ -656,6 +729,7 @@ static Suite *keysched_suite(void)
     tcase_add_test(tc, test_hmac_long_key);
     tcase_add_test(tc, test_hkdf_extract_early);
     tcase_add_test(tc, test_expand_label_rfc8448);
+    tcase_add_test(tc, test_expand_labels_and_empty_hash);
     tcase_add_loop_test(tc, test_expand_label_ref, 0,
                         (int)(sizeof(expand_cases) / sizeof(expand_cases[0])));
     tcase_add_test(tc, test_expand_label_limits);
@@ -681,6 +755,7 @@ static Suite *keysched_suite(void)
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, test_s4_psk_from_ticket);
     tcase_add_test(tc, test_s4_binder);
+    tcase_add_test(tc, test_handshake_from);
     tcase_add_test(tc, test_s4_early_traffic);
     tcase_add_test(tc, test_s4_full_schedule);
     tcase_add_test(tc, test_s4_without_eoed);
