@@ -184,7 +184,7 @@ void ktls_io_free(kitls_ktls *k)
 {
     if (!k->io)
         return;
-    OPENSSL_cleanse(k->io, sizeof(*k->io));
+    explicit_bzero(k->io, sizeof(*k->io));
     kitls_free(k->io);
     k->io = NULL;
 }
@@ -301,7 +301,7 @@ int ktls_rx_kernel_recv_done(kitls_ktls *k, ssize_t res)
         return 0;
     }
     int ret = kitls_ktls_recv_record(k, (uint8_t)type, io->buf, (size_t)res);
-    OPENSSL_cleanse(io->buf, (size_t)res);
+    explicit_bzero(io->buf, (size_t)res);
     return ret < 0 ? ret : 2;
 }
 
@@ -335,7 +335,7 @@ ssize_t ktls_rx_kernel_read(kitls_ktls *k, void *buf, size_t len)
         memcpy(buf, io->buf + io->off, m);
         io->off += m;
         if (io->off == io->len) {
-            OPENSSL_cleanse(io->buf, io->len);
+            explicit_bzero(io->buf, io->len);
             io->len = io->off = 0;
         }
         return (ssize_t)m;

@@ -273,7 +273,7 @@ static ssize_t user_sendfile(kitls_ktls *k, int in_fd, off_t *offset, size_t cou
     if (r == 0)
         return 0;
     ssize_t w = kitls_ktls_send(k, k->rbuf, (size_t)r);
-    OPENSSL_cleanse(k->rbuf, (size_t)r);
+    explicit_bzero(k->rbuf, (size_t)r);
     if (w > 0)
         *offset += w;
     return w;
@@ -416,7 +416,7 @@ ssize_t ktls_pend_take(kitls_ktls *k, void *buf, size_t len)
     memcpy(buf, k->pend + k->pend_off, n);
     k->pend_off += n;
     if (k->pend_off == k->pend_len) {
-        OPENSSL_cleanse(k->pend, k->pend_len);
+        explicit_bzero(k->pend, k->pend_len);
         kitls_free(k->pend);
         k->pend = NULL;
         k->pend_len = k->pend_off = 0;
@@ -500,7 +500,7 @@ static ssize_t kernel_recv(kitls_ktls *k, void *buf, size_t len)
         }
         if (type != KTLS_CT_APPDATA) {
             int ret = control_record(k, (uint8_t)type, dst, (size_t)r);
-            OPENSSL_cleanse(dst, (size_t)r);
+            explicit_bzero(dst, (size_t)r);
             if (ret < 0)
                 return ret;
             if (ret == 1)
@@ -520,7 +520,7 @@ static ssize_t kernel_recv(kitls_ktls *k, void *buf, size_t len)
             if (ret)
                 return ktls_fail(k, ret);
         }
-        OPENSSL_cleanse(k->rbuf, (size_t)r);
+        explicit_bzero(k->rbuf, (size_t)r);
         return (ssize_t)n;
     }
 }
@@ -561,11 +561,11 @@ static int kernel_recv_control(kitls_ktls *k)
         int ret = ktls_pend_add(k, k->rbuf, (size_t)r);
         if (ret)
             return ktls_fail(k, ret);
-        OPENSSL_cleanse(k->rbuf, (size_t)r);
+        explicit_bzero(k->rbuf, (size_t)r);
         return 2;
     }
     int ret = control_record(k, (uint8_t)type, k->rbuf, (size_t)r);
-    OPENSSL_cleanse(k->rbuf, (size_t)r);
+    explicit_bzero(k->rbuf, (size_t)r);
     return ret;
 }
 

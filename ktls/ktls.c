@@ -240,12 +240,12 @@ void kitls_ktls_free(kitls_ktls *k)
     if (!k)
         return;
     if (k->pend) {
-        OPENSSL_cleanse(k->pend, k->pend_len);
+        explicit_bzero(k->pend, k->pend_len);
         kitls_free(k->pend);
     }
     ktls_rbuf_release(k);
     ktls_io_free(k);
-    OPENSSL_cleanse(k, sizeof(*k));
+    explicit_bzero(k, sizeof(*k));
     kitls_free(k);
 }
 
@@ -341,8 +341,8 @@ int ktls_install(kitls_ktls *k, enum kitls_dir dir)
     else
         k->rx_next = keys.seq; /* see ktls_rx_progress() */
 out:
-    OPENSSL_cleanse(&keys, sizeof(keys));
-    OPENSSL_cleanse(info, sizeof(info));
+    explicit_bzero(&keys, sizeof(keys));
+    explicit_bzero(info, sizeof(info));
     return ret;
 }
 
@@ -359,7 +359,7 @@ int ktls_seq(kitls_ktls *k, enum kitls_dir dir, uint64_t *seq)
     uint64_t s = 0;
     for (int i = 0; i < 8; i++)
         s = s << 8 | info[k->cipher->seq_off + i];
-    OPENSSL_cleanse(info, sizeof(info));
+    explicit_bzero(info, sizeof(info));
     *seq = s;
     return 0;
 }
@@ -374,7 +374,7 @@ uint8_t *ktls_rbuf(kitls_ktls *k)
 void ktls_rbuf_release(kitls_ktls *k)
 {
     if (k->rbuf) {
-        OPENSSL_cleanse(k->rbuf, KTLS_RBUF_LEN);
+        explicit_bzero(k->rbuf, KTLS_RBUF_LEN);
         kitls_free(k->rbuf);
         k->rbuf = NULL;
     }
@@ -404,7 +404,7 @@ static int drain_core(kitls_ktls *k)
     struct kitls_traffic_keys keys;
     for (;;) {
         int ret = kitls_offload_export_keys(k->o, KITLS_DIR_RX, &keys);
-        OPENSSL_cleanse(&keys, sizeof(keys));
+        explicit_bzero(&keys, sizeof(keys));
         if (!ret)
             return 0;
         if (ret != KITLS_E_STATE)
@@ -424,7 +424,7 @@ static int drain_core(kitls_ktls *k)
         if (ret != KITLS_E_WANT_READ)
             return ret;
         ret = kitls_offload_export_keys(k->o, KITLS_DIR_RX, &keys);
-        OPENSSL_cleanse(&keys, sizeof(keys));
+        explicit_bzero(&keys, sizeof(keys));
         if (ret != KITLS_E_STATE)
             return ret;
         size_t want = kitls_conn_in_needed(k->c);

@@ -28,7 +28,7 @@ int wr_reserve(struct wr *w, size_t extra)
     if (w->len)
         memcpy(nb, w->buf, w->len);
     if (w->buf) {
-        OPENSSL_cleanse(w->buf, w->cap);
+        kitls_wipe(w->buf, w->cap);
         kitls_free(w->buf);
     }
     w->buf = nb;
@@ -39,7 +39,7 @@ int wr_reserve(struct wr *w, size_t extra)
 void wr_free(struct wr *w)
 {
     if (w->buf) {
-        OPENSSL_cleanse(w->buf, w->cap);
+        kitls_wipe(w->buf, w->cap);
         kitls_free(w->buf);
     }
     w->buf = NULL;

@@ -92,7 +92,7 @@ void kitls_config_free(kitls_config *cfg)
     pthread_mutex_destroy(&cfg->freeze_lock);
     kitls_early_store_free(cfg->replay);
     kitls_cert_cache_free(cfg->cert_cache);
-    OPENSSL_cleanse(cfg, sizeof(*cfg));
+    kitls_wipe(cfg, sizeof(*cfg));
     kitls_free(cfg);
 }
 
@@ -341,7 +341,7 @@ int kitls_config_add_cert_files(kitls_config *cfg, const char *chain_file, const
         ret = kitls_config_add_cert_pem(cfg, c, cl, k, kl);
     kitls_free(c);
     if (k) {
-        OPENSSL_cleanse(k, kl);
+        kitls_wipe(k, kl);
         kitls_free(k);
     }
     return ret;

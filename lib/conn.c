@@ -39,7 +39,7 @@ static void conn_drop_handshake(kitls_conn *c)
     if (c->hs) {
         for (size_t i = 0; i < c->hs->n_kex; i++)
             EVP_PKEY_free(c->hs->kex[i]);
-        OPENSSL_cleanse(c->hs, sizeof(*c->hs)); /* secrets, randoms */
+        kitls_wipe(c->hs, sizeof(*c->hs)); /* secrets, randoms */
         kitls_free(c->hs);
         c->hs = NULL;
     }
@@ -64,7 +64,7 @@ void kitls_conn_free(kitls_conn *c)
     kitls_rec_wipe(&c->tx);
     kitls_offload_free(c->offload);
     if (c->in) {
-        OPENSSL_cleanse(c->in, c->in_cap);
+        kitls_wipe(c->in, c->in_cap);
         kitls_free(c->in);
     }
     wr_free(&c->out);
@@ -83,7 +83,7 @@ void kitls_conn_free(kitls_conn *c)
     kitls_free(c->ext.peer_cas);
     EVP_PKEY_free(c->peer.key);
     kitls_config_free(c->cfg);
-    OPENSSL_cleanse(c, sizeof(*c));
+    kitls_wipe(c, sizeof(*c));
     kitls_free(c);
 }
 
@@ -195,7 +195,7 @@ int kitls_conn_hs_flush(kitls_conn *c)
     if (!c->hs_out.len)
         return 0;
     int ret = kitls_conn_send_record(c, CT_HANDSHAKE, c->hs_out.buf, c->hs_out.len);
-    OPENSSL_cleanse(c->hs_out.buf, c->hs_out.len);
+    kitls_wipe(c->hs_out.buf, c->hs_out.len);
     c->hs_out.len = 0;
     return ret;
 }
@@ -297,12 +297,12 @@ open_record(kitls_conn *c, uint8_t *rec, size_t rec_off, size_t len)
         return 0;
     size_t end = rec_off + KITLS_REC_HDR + n;
     if (dst && k < n) /* the content type, decrypted in place */
-        OPENSSL_cleanse(rec + KITLS_REC_HDR + k, n - k);
+        kitls_wipe(rec + KITLS_REC_HDR + k, n - k);
     else if (!dst && end > c->in_dirty)
         c->in_dirty = end;
     if (ret) {
         if (dst) /* authenticated but refused (e.g. all padding): not data */
-            OPENSSL_cleanse(dst, k);
+            kitls_wipe(dst, k);
         return ret;
     }
     if (c->early.skip) /* kitls_early_skip_end(), without a call per record */
@@ -314,7 +314,7 @@ open_record(kitls_conn *c, uint8_t *rec, size_t rec_off, size_t len)
     ret = type == CT_CCS ? KITLS_E_UNEXPECTED_MESSAGE
                          : kitls_conn_process_plain(c, type, dst, plen, KITLS_AT_READER);
     if (type != CT_APPDATA) /* not for the reader: a post-handshake message or alert */
-        OPENSSL_cleanse(dst, k);
+        kitls_wipe(dst, k);
     return ret;
 }
 

@@ -178,19 +178,4 @@ int kitls_conn_send_record(kitls_conn *c, uint8_t type, const uint8_t *p, size_t
 int kitls_conn_send_ccs(kitls_conn *c);
 size_t kitls_conn_max_fragment(const kitls_conn *c);
 
-/* Wipes plaintext left in a record buffer.  OPENSSL_cleanse stores 8
- * bytes per 5 instructions on x86-64 (some 640 per KiB, half the cost of
- * a 1 KiB record beyond the AEAD); memset is vectorised, and the empty asm
- * that may read the bytes keeps the compiler from dropping it, as glibc's
- * explicit_bzero does. */
-static inline void kitls_wipe(void *p, size_t n)
-{
-#if defined(__GNUC__) || defined(__clang__)
-    memset(p, 0, n);
-    __asm__ __volatile__("" : : "r"(p) : "memory");
-#else
-    OPENSSL_cleanse(p, n);
-#endif
-}
-
 #endif

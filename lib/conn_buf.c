@@ -263,7 +263,7 @@ static int in_make_room(kitls_conn *c, size_t want)
     if (c->in_len)
         memcpy(nb, c->in, c->in_len);
     if (c->in) {
-        OPENSSL_cleanse(c->in, c->in_cap);
+        kitls_wipe(c->in, c->in_cap);
         buf_put(c->in, c->in_cap, 0);
         dirty = dirty > c->in_dirty ? dirty : c->in_dirty;
     }

@@ -132,7 +132,7 @@ static int exporter(const kitls_conn *c, const uint8_t *secret, const char *labe
     int ret = kitls_hkdf_expand_label(s->md, secret, hl, label, empty, hl, derived, hl);
     if (!ret)
         ret = kitls_hkdf_expand_label(s->md, derived, hl, "exporter", ch, hl, out, out_len);
-    OPENSSL_cleanse(derived, sizeof(derived));
+    kitls_wipe(derived, sizeof(derived));
     return ret;
 }
 

@@ -397,6 +397,6 @@ int kitls_hs_recv_end_of_early_data(kitls_conn *c, struct rd *b)
     GUARD(rd_expect_empty(b));
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
     GUARD(kitls_rec_set_secret(&c->rx, c->suite, c->hs->c_hs, 0));
-    OPENSSL_cleanse(c->hs->c_e, sizeof(c->hs->c_e));
+    kitls_wipe(c->hs->c_e, sizeof(c->hs->c_e));
     return HS_NEXT;
 }

@@ -269,7 +269,7 @@ int kitls_hs_send_fin(kitls_conn *c)
     int ret = kitls_hs_msg_end(c, &w, at);
     if (!ret)
         ret = kitls_conn_hs_queue(c, w.buf, w.len);
-    OPENSSL_cleanse(vd, sizeof(vd));
+    kitls_wipe(vd, sizeof(vd));
     wr_free(&w);
     return ret;
 }
@@ -379,7 +379,7 @@ int kitls_hs_recv_finished(kitls_conn *c, struct rd *b)
     GUARD(kitls_th_current(&c->th, th));
     GUARD(kitls_ks_finished(c->suite, c->server ? c->hs->c_hs : c->hs->s_hs, th, vd));
     int bad = CRYPTO_memcmp(vd, b->p, hl);
-    OPENSSL_cleanse(vd, sizeof(vd));
+    kitls_wipe(vd, sizeof(vd));
     if (bad)
         return KITLS_E_DECRYPT_ERROR;
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));

@@ -168,7 +168,7 @@ static int sh_derive(kitls_conn *c, const struct ext_ctx *x)
         ret = kitls_th_update(&c->th, c->msg, c->msg_len);
     if (!ret)
         ret = kitls_hs_derive_hs_secrets(c, x->have_share ? dhe : NULL, dhe_len);
-    OPENSSL_cleanse(dhe, sizeof(dhe));
+    kitls_wipe(dhe, sizeof(dhe));
     return ret;
 }
 

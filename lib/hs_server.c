@@ -374,7 +374,7 @@ int kitls_hs_recv_client_hello(kitls_conn *c, struct rd *b)
     int ret = send_sh(c, &ch, dhe, &dhe_len);
     if (!ret)
         ret = kitls_hs_derive_hs_secrets(c, dhe, dhe_len);
-    OPENSSL_cleanse(dhe, sizeof(dhe));
+    kitls_wipe(dhe, sizeof(dhe));
     if (ret)
         return ret;
     GUARD(send_ee(c, &ch));

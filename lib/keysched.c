@@ -46,7 +46,7 @@ void kitls_hash_final(struct kitls_hash *h, uint8_t *out)
         SHA512_Final(out, &h->u.s512);
     /* SHA256_Final wipes its data block itself: the chaining state and
      * length are left.  SHA-512's whole state. */
-    OPENSSL_cleanse(&h->u, h->len == 32 ? offsetof(SHA256_CTX, data) : sizeof(h->u.s512));
+    kitls_wipe(&h->u, h->len == 32 ? offsetof(SHA256_CTX, data) : sizeof(h->u.s512));
 }
 
 /* Hash of the empty string (Derive-Secret(., "derived", ""), the binder
@@ -102,9 +102,9 @@ static int hmac_key_init(struct hmac_key *k, const EVP_MD *md, const uint8_t *ke
         pad[i] ^= 0x36 ^ 0x5c;
     GUARD(kitls_hash_init(&k->out, md));
     kitls_hash_update(&k->out, pad, block);
-    OPENSSL_cleanse(pad, block);
+    kitls_wipe(pad, block);
     if (key == kh)
-        OPENSSL_cleanse(kh, hl);
+        kitls_wipe(kh, hl);
     return 0;
 }
 
@@ -117,15 +117,15 @@ static void hmac_key_run(const struct hmac_key *k, const uint8_t *msg, size_t ms
     h = k->out;
     kitls_hash_update(&h, inner, k->in.len);
     kitls_hash_final(&h, out);
-    OPENSSL_cleanse(inner, k->in.len);
+    kitls_wipe(inner, k->in.len);
 }
 
 /* Wipe a keyed HMAC: only the hash states in use. */
 static void hmac_key_wipe(struct hmac_key *k)
 {
     size_t n = k->in.len == 32 ? sizeof(k->in.u.s256) : sizeof(k->in.u);
-    OPENSSL_cleanse(&k->in.u, n);
-    OPENSSL_cleanse(&k->out.u, n);
+    kitls_wipe(&k->in.u, n);
+    kitls_wipe(&k->out.u, n);
 }
 
 int kitls_hmac(const EVP_MD *md, const uint8_t *key, size_t key_len, const uint8_t *msg,
@@ -208,9 +208,9 @@ static int expand_label_k(const struct hmac_key *k, const char *label, const uin
     }
     /* Secret: the output block, and buf's copy of the previous one (the
      * label and context after it are public). */
-    OPENSSL_cleanse(t, hl);
+    kitls_wipe(t, hl);
     if (out_len > hl)
-        OPENSSL_cleanse(buf, hl);
+        kitls_wipe(buf, hl);
     return 0;
 }
 
@@ -281,7 +281,7 @@ static int ks_advance(struct kitls_keysched *ks, const uint8_t *ikm, size_t ikm_
         goto out;
     ret = kitls_hkdf_extract(ks->suite->md, derived, hl, ikm, ikm_len, ks->secret);
 out:
-    OPENSSL_cleanse(derived, sizeof(derived));
+    kitls_wipe(derived, sizeof(derived));
     return ret;
 }
 
@@ -312,7 +312,7 @@ int kitls_ks_psk_secrets(const struct kitls_suite *suite, const uint8_t *psk, si
     for (size_t i = 0; i < 2 && !ret; i++)
         ret = expand_label_k(&k, labels[i], empty, hl, outs[i], hl);
     hmac_key_wipe(&k);
-    OPENSSL_cleanse(es, sizeof(es));
+    kitls_wipe(es, sizeof(es));
     return ret;
 }
 
@@ -358,7 +358,7 @@ int kitls_ks_hs_traffic(struct kitls_keysched *ks, const uint8_t *th, uint8_t *c
         memcpy(ks->secret, derived, hl);
         ks->stage = KS_HS_DERIVED;
     }
-    OPENSSL_cleanse(derived, sizeof(derived));
+    kitls_wipe(derived, sizeof(derived));
     return ret;
 }
 
@@ -380,7 +380,7 @@ int kitls_ks_master(struct kitls_keysched *ks)
 
 void kitls_ks_wipe(struct kitls_keysched *ks)
 {
-    OPENSSL_cleanse(ks->secret, sizeof(ks->secret));
+    kitls_wipe(ks->secret, sizeof(ks->secret));
     ks->stage = KS_NONE;
 }
 
@@ -392,7 +392,7 @@ int kitls_ks_finished(const struct kitls_suite *suite, const uint8_t *base, cons
     int ret = kitls_hkdf_expand_label(suite->md, base, hl, "finished", NULL, 0, fk, hl);
     if (!ret)
         ret = kitls_hmac(suite->md, fk, hl, th, hl, out);
-    OPENSSL_cleanse(fk, sizeof(fk));
+    kitls_wipe(fk, sizeof(fk));
     return ret;
 }
 
@@ -454,7 +454,7 @@ int kitls_th_hrr_rewrite(struct kitls_transcript *t)
     msg[1] = 0;
     msg[2] = 0;
     msg[3] = (uint8_t)t->hash_len;
-    OPENSSL_cleanse(&t->h->u, sizeof(t->h->u));
+    kitls_wipe(&t->h->u, sizeof(t->h->u));
     GUARD(kitls_hash_init(t->h, t->md));
     return kitls_th_update(t, msg, 4 + t->hash_len);
 }
@@ -462,7 +462,7 @@ int kitls_th_hrr_rewrite(struct kitls_transcript *t)
 void kitls_th_free(struct kitls_transcript *t)
 {
     if (t->h) {
-        OPENSSL_cleanse(t->h, sizeof(*t->h));
+        kitls_wipe(t->h, sizeof(*t->h));
         kitls_free(t->h);
         t->h = NULL;
     }

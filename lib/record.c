@@ -63,14 +63,14 @@ int kitls_rec_update(struct kitls_rec_dir *d, int encrypt)
     GUARD(kitls_hkdf_expand_label(s->md, d->secret, s->hash_len, "traffic upd", NULL, 0, next,
                                   s->hash_len));
     memcpy(d->secret, next, s->hash_len);
-    OPENSSL_cleanse(next, sizeof(next));
+    kitls_wipe(next, sizeof(next));
     return kitls_rec_install(d, s, encrypt);
 }
 
 void kitls_rec_wipe(struct kitls_rec_dir *d)
 {
     EVP_CIPHER_CTX_free(d->ctx);
-    OPENSSL_cleanse(d, sizeof(*d));
+    kitls_wipe(d, sizeof(*d));
 }
 
 /* The 64-bit sequence number, big-endian, xor the iv's last 8 bytes
@@ -172,13 +172,13 @@ int kitls_rec_open_to(struct kitls_rec_dir *d, uint8_t *rec, size_t len, uint8_t
         (k && !EVP_CipherUpdate(d->ctx, dst, &outl, ct, (int)k)) ||
         (n > k && !EVP_CipherUpdate(d->ctx, ct + k, &outl, ct + k, (int)(n - k)))) {
         if (k)
-            OPENSSL_cleanse(dst, k);
+            kitls_wipe(dst, k);
         return KITLS_E_CRYPTO;
     }
     if (!EVP_CipherFinal_ex(d->ctx, ct + n, &outl)) {
         /* Unauthenticated plaintext never reaches the reader (§5.2). */
         if (k)
-            OPENSSL_cleanse(dst, k);
+            kitls_wipe(dst, k);
         return KITLS_E_BAD_RECORD_MAC;
     }
     d->seq++;

@@ -240,7 +240,7 @@ int kitls_config_set_ticket_keys(kitls_config *cfg, const struct kitls_ticket_ke
         return KITLS_E_INVALID_ARG;
     pthread_rwlock_wrlock(&cfg->ticket_lock);
     memcpy(cfg->ticket_keys, keys, n * sizeof(*keys));
-    OPENSSL_cleanse(cfg->ticket_keys + n, (KITLS_MAX_TICKET_KEYS - n) * sizeof(*keys));
+    kitls_wipe(cfg->ticket_keys + n, (KITLS_MAX_TICKET_KEYS - n) * sizeof(*keys));
     cfg->n_ticket_keys = n;
     pthread_rwlock_unlock(&cfg->ticket_lock);
     return 0;
@@ -304,7 +304,7 @@ static int ticket_open(kitls_conn *c, const uint8_t *t, size_t len, kitls_sessio
     else
         *out = s;
 out:
-    OPENSSL_cleanse(pt, n);
+    kitls_wipe(pt, n);
     kitls_free(pt);
     return ret;
 }
@@ -375,7 +375,7 @@ int kitls_ticket_send(kitls_conn *c)
     if (!ret)
         ret = kitls_conn_send_record(c, CT_HANDSHAKE, w.buf, w.len);
 out:
-    OPENSSL_cleanse(&s, sizeof(s));
+    kitls_wipe(&s, sizeof(s));
     wr_free(&w);
     return ret;
 }
@@ -460,7 +460,7 @@ static int binder_compute(const struct kitls_suite *suite, const uint8_t *psk, c
     int ret = kitls_ks_psk_secrets(suite, psk, suite->hash_len, bk, derived);
     if (!ret)
         ret = kitls_ks_finished(suite, bk, h, binder);
-    OPENSSL_cleanse(bk, sizeof(bk));
+    kitls_wipe(bk, sizeof(bk));
     return ret;
 }
 
@@ -602,7 +602,7 @@ int kitls_psk_server_check(kitls_conn *c, struct rd ext, struct rd *modes)
     c->hs->psk_derived_len = ret ? 0 : c->suite->hash_len;
     if (!ret && CRYPTO_memcmp(expect, binder.p, c->suite->hash_len))
         ret = KITLS_E_DECRYPT_ERROR;
-    OPENSSL_cleanse(expect, sizeof(expect));
+    kitls_wipe(expect, sizeof(expect));
     if (ret) {
         kitls_session_free(s);
         return ret;

@@ -26,7 +26,7 @@ void kitls_session_free(kitls_session *s)
         return;
     kitls_free(s->ticket);
     kitls_der_free(s->peer_cert);
-    OPENSSL_cleanse(s, sizeof(*s));
+    kitls_wipe(s, sizeof(*s));
     kitls_free(s);
 }
 
