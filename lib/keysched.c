@@ -237,11 +237,20 @@ int kitls_hkdf_expand_labels(const EVP_MD *md, const uint8_t *secret, size_t sec
     return ret;
 }
 
+/* The key schedule's inputs (§7.1): a PSK or (EC)DHE that is not used is
+ * Hash.length zeros, never an empty string.  A zero length means "absent"
+ * whatever the pointer, so no caller can extract over "" by passing an
+ * empty buffer (a server resuming with psk_ke did). */
+static const uint8_t *ks_input(const uint8_t *in, size_t len)
+{
+    return len ? in : NULL;
+}
+
 int kitls_ks_early(struct kitls_keysched *ks, const struct kitls_suite *suite, const uint8_t *psk,
                    size_t psk_len)
 {
     ks->suite = suite;
-    GUARD(kitls_hkdf_extract(suite->md, NULL, 0, psk, psk_len, ks->secret));
+    GUARD(kitls_hkdf_extract(suite->md, NULL, 0, ks_input(psk, psk_len), psk_len, ks->secret));
     ks->stage = KS_EARLY;
     return 0;
 }
@@ -279,7 +288,8 @@ static int ks_advance(struct kitls_keysched *ks, const uint8_t *ikm, size_t ikm_
                                   hl);
     if (ret)
         goto out;
-    ret = kitls_hkdf_extract(ks->suite->md, derived, hl, ikm, ikm_len, ks->secret);
+    ret = kitls_hkdf_extract(ks->suite->md, derived, hl, ks_input(ikm, ikm_len), ikm_len,
+                             ks->secret);
 out:
     kitls_wipe(derived, sizeof(derived));
     return ret;
@@ -326,7 +336,7 @@ int kitls_ks_handshake_from(struct kitls_keysched *ks, const struct kitls_suite 
         return KITLS_E_INTERNAL;
     ks->suite = suite;
     /* As ks_advance: a NULL dhe (psk_ke) extracts Hash.length zeros (§7.1). */
-    GUARD(kitls_hkdf_extract(suite->md, derived, hl, dhe, dhe_len, ks->secret));
+    GUARD(kitls_hkdf_extract(suite->md, derived, hl, ks_input(dhe, dhe_len), dhe_len, ks->secret));
     ks->stage = KS_HANDSHAKE;
     return 0;
 }

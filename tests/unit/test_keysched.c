@@ -597,6 +597,47 @@ START_TEST(test_handshake_from)
 }
 END_TEST
 
+/* psk_ke (§4.2.9, §7.1): without (EC)DHE the handshake secret extracts
+ * Hash.length zeros.  A caller with no shared secret may pass its (empty)
+ * buffer rather than NULL, as the server resuming with psk_ke did: the
+ * schedule must not extract over the empty string then. */
+START_TEST(test_psk_ke_zero_input)
+{
+    static const uint8_t zeros[48];
+    const struct kitls_suite *suites[2] = {sha256_suite,
+                                           kitls_suite_find(KITLS_AES_256_GCM_SHA384)};
+    uint8_t buf[48] = {0}, bk[48], derived[48];
+    for (int i = 0; i < 2; i++) {
+        const struct kitls_suite *s = suites[i];
+        size_t hl = s->hash_len;
+        struct kitls_keysched a, b, z, l1, l2;
+        memset(&a, 0, sizeof(a));
+        memset(&b, 0, sizeof(b));
+        memset(&z, 0, sizeof(z));
+        memset(&l1, 0, sizeof(l1));
+        memset(&l2, 0, sizeof(l2));
+        ck_assert_int_eq(kitls_ks_psk_secrets(s, s3_resumption, 32, bk, derived), 0);
+        ck_assert_int_eq(kitls_ks_handshake_from(&a, s, derived, NULL, 0), 0);
+        ck_assert_int_eq(kitls_ks_handshake_from(&b, s, derived, buf, 0), 0);
+        ck_assert_int_eq(kitls_ks_handshake_from(&z, s, derived, zeros, hl), 0);
+        ck_assert_mem_eq(a.secret, z.secret, hl);
+        ck_assert_mem_eq(b.secret, z.secret, hl);
+        /* the ladder too */
+        ck_assert_int_eq(kitls_ks_early(&l1, s, s3_resumption, 32), 0);
+        ck_assert_int_eq(kitls_ks_handshake(&l1, buf, 0), 0);
+        ck_assert_mem_eq(l1.secret, z.secret, hl);
+        ck_assert_int_eq(kitls_ks_early(&l2, s, buf, 0), 0);
+        ck_assert_int_eq(kitls_ks_early(&l1, s, zeros, hl), 0);
+        ck_assert_mem_eq(l2.secret, l1.secret, hl);
+        kitls_ks_wipe(&a);
+        kitls_ks_wipe(&b);
+        kitls_ks_wipe(&z);
+        kitls_ks_wipe(&l1);
+        kitls_ks_wipe(&l2);
+    }
+}
+END_TEST
+
 START_TEST(test_s4_early_traffic)
 {
     struct kitls_keysched ks;
@@ -733,6 +774,7 @@ static Suite *keysched_suite(void)
     tcase_add_loop_test(tc, test_expand_label_ref, 0,
                         (int)(sizeof(expand_cases) / sizeof(expand_cases[0])));
     tcase_add_test(tc, test_expand_label_limits);
+    tcase_add_test(tc, test_psk_ke_zero_input);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("rfc8448_1rtt");
