@@ -1,0 +1,83 @@
+#!/bin/sh
+# The manual pages (man/): (1) `mandoc -T lint -W warning` is silent on
+# every page that is not a .so link page; each link page is one
+# `.so man3/<page>.3` line naming a page that exists; (2) every public
+# function of include/kitls/{kitls,ktls,uring}.h is named in a NAME
+# section (.Nm) or has a link page.  Exit 77 when mandoc is missing.
+set -u
+src=${top_srcdir:-.}
+man=$src/man
+if ! command -v mandoc >/dev/null 2>&1; then
+    echo "SKIP: mandoc is not installed (Debian: apt-get install mandoc)"
+    exit 77
+fi
+fail=0
+pages=0
+links=0
+for f in "$man"/man1/*.1 "$man"/man3/*.3 "$man"/man7/*.7; do
+    [ -f "$f" ] || continue
+    first=$(head -n 1 "$f")
+    case $first in
+    .so\ *)
+        links=$((links + 1))
+        target=${first#.so }
+        if [ "$(wc -l <"$f")" -ne 1 ] || [ ! -f "$man/$target" ] ||
+            head -n 1 "$man/$target" | grep -q '^\.so '; then
+            echo "FAIL: $f: bad link page ($first)"
+            fail=1
+        fi
+        ;;
+    *)
+        pages=$((pages + 1))
+        # mandoc resolves .so and reports relative paths from man/
+        out=$(cd "$man" && mandoc -T lint -W warning "${f#"$man"/}" 2>&1)
+        if [ -n "$out" ]; then
+            echo "$out"
+            echo "FAIL: $f: mandoc -T lint -W warning is not clean"
+            fail=1
+        fi
+        ;;
+    esac
+done
+
+for f in man7/kitls.7 man1/kitls-client.1 man1/kitls-server.1; do
+    if [ ! -f "$man/$f" ]; then
+        echo "FAIL: $man/$f is missing"
+        fail=1
+    fi
+done
+
+# Public functions: every KITLS_API declaration's name.
+funcs=$(cat "$src"/include/kitls/kitls.h "$src"/include/kitls/ktls.h "$src"/include/kitls/uring.h |
+    tr '\n' ' ' | sed 's/;/;\n/g' | grep 'KITLS_API' |
+    sed -n 's/.*KITLS_API[^(]*[^a-z0-9_]\(kitls_[a-z0-9_]*\) *(.*/\1/p' | sort -u)
+nfuncs=$(echo "$funcs" | wc -w)
+if [ "$nfuncs" -lt 150 ]; then
+    echo "FAIL: only $nfuncs public functions found in the headers: extraction broken?"
+    fail=1
+fi
+# Each function needs man3/<name>.3 (its page or a link page), and the
+# page it leads to must name it in its NAME section (.Nm), so that both
+# `man <name>` and the page's NAME agree.
+nm_names() {
+    sed -n '/^\.Sh NAME/,/^\.Sh /s/^\.Nm \([A-Za-z0-9_]*\).*/\1/p' "$1"
+}
+missing=$(echo "$funcs" | while read -r fn; do
+    f=$man/man3/$fn.3
+    if [ ! -f "$f" ]; then
+        echo "$fn (no man3/$fn.3)"
+        continue
+    fi
+    first=$(head -n 1 "$f")
+    case $first in
+    .so\ *) f=$man/${first#.so } ;;
+    esac
+    [ -f "$f" ] && nm_names "$f" | grep -qx "$fn" || echo "$fn (not in the NAME section of $f)"
+done)
+if [ -n "$missing" ]; then
+    echo "FAIL: public functions without a man page:"
+    echo "$missing" | sed 's/^/  /'
+    fail=1
+fi
+echo "$pages pages linted, $links link pages, $nfuncs public functions in the headers: status $fail"
+exit $fail
