@@ -6,7 +6,8 @@
 # name a page of man/ instead; each link page is one `.so man3/<page>.3`
 # line naming a page that exists; (2) every public function of
 # include/kitls/{kitls,ktls,uring}.h has man3/<name>.3 and is named in the
-# NAME section (.Nm) of the page it leads to.  Exit 77 without mandoc.
+# NAME section (.Nm) of the page it leads to; (3) the SYNOPSIS
+# prototypes are the headers'.  Exit 77 without mandoc.
 set -u
 src=${top_srcdir:-.}
 man=$src/man
@@ -89,6 +90,29 @@ done)
 if [ -n "$missing" ]; then
     echo "FAIL: public functions without a man page:"
     echo "$missing" | sed 's/^/  /'
+    fail=1
+fi
+
+# (3) Each SYNOPSIS prototype (.Ft/.Fo/.Fa/.Fc) is the header's, blanks
+# aside: comments and preprocessor lines are dropped from the headers,
+# declarations are cut at ';', and KITLS_API/KITLS_WUR are removed.
+hdr=$(cat "$src"/include/kitls/kitls.h "$src"/include/kitls/ktls.h "$src"/include/kitls/uring.h |
+    perl -0pe 's{/\*.*?\*/}{ }gs; s{//[^\n]*}{}g; s{^\s*#.*$}{ }mg; s/\s+/ /g; s/;/;\n/g' |
+    grep 'KITLS_API' | sed -e 's/.*KITLS_API//' -e 's/KITLS_WUR//' -e 's/;.*//' |
+    tr -d ' \t' | sort -u)
+syn=$(for f in "$man"/man3/*.3; do
+    head -n 1 "$f" | grep -q '^\.so ' && continue
+    awk '/^\.Ft /{sub(/^\.Ft /, ""); ret = $0}
+         /^\.Fo /{name = $2; args = ""; n = 0}
+         /^\.Fa /{sub(/^\.Fa /, ""); gsub(/"/, ""); args = args (n++ ? "," : "") $0}
+         /^\.Fc/{print ret name "(" args ")"}' "$f"
+done | tr -d ' \t' | sort -u)
+wrong=$(echo "$hdr" | while read -r p; do
+    echo "$syn" | grep -qxF "$p" || echo "$p"
+done)
+if [ -n "$wrong" ]; then
+    echo "FAIL: prototypes of the headers not in any SYNOPSIS as written (blanks removed):"
+    echo "$wrong" | sed 's/^/  /'
     fail=1
 fi
 echo "$pages pages linted, $links link pages, $nfuncs public functions in the headers: status $fail"
