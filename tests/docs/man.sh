@@ -60,6 +60,26 @@ for f in man7/kitls.7 man1/kitls-client.1 man1/kitls-server.1; do
     fi
 done
 
+# Every long option of kitls-client and kitls-server (their getopt_long
+# tables) is documented in their section 1 page (an .It line with
+# Fl \-name).
+for tool in kitls-client kitls-server; do
+    page=$man/man1/$tool.1
+    [ -f "$page" ] || continue
+    opts=$(sed -n 's/^ *{"\([a-z0-9-]*\)", *[a-z_]*_argument,.*/\1/p' "$src/examples/$tool.c")
+    if [ "$(echo "$opts" | wc -w)" -lt 10 ]; then
+        echo "FAIL: $tool: no option table found in examples/$tool.c"
+        fail=1
+    fi
+    for o in $opts; do
+        esc=$(echo "$o" | sed 's/-/\\\\-/g')
+        if ! grep -q "^\.It .*Fl \\\\-$esc\( \|\$\)" "$page"; then
+            echo "FAIL: $page: option --$o is not documented (.It Fl \\-$esc)"
+            fail=1
+        fi
+    done
+done
+
 # Public functions: every KITLS_API declaration's name.
 funcs=$(cat "$src"/include/kitls/kitls.h "$src"/include/kitls/ktls.h "$src"/include/kitls/uring.h |
     tr '\n' ' ' | sed 's/;/;\n/g' | grep 'KITLS_API' |
