@@ -480,7 +480,8 @@ KITLS_API KITLS_WUR int kitls_config_set_record_size_limit(kitls_config *cfg, ui
 struct kitls_limits {
     uint32_t max_handshake_message; /**< default 65536 (server), 131072 (client) */
     uint32_t max_empty_records;     /**< consecutive empty records, default 32 */
-    uint32_t max_buffered_bytes;    /**< unread plaintext+ciphertext, default 262144 */
+    uint32_t max_buffered_bytes;    /**< unread plaintext+ciphertext, default 262144,
+                                         at least 33290 (two full records) */
     uint32_t max_ccs;               /**< ChangeCipherSpec records tolerated, default 1 */
     uint32_t max_cert_chain;        /**< certificates in a chain, default 10 */
     uint32_t max_key_updates;       /**< consecutive KeyUpdates without data, default 32 */
@@ -546,7 +547,8 @@ KITLS_API void kitls_conn_free(kitls_conn *c);
  *  against.  An IP address literal is verified against the IP SAN and is
  *  not sent as SNI.  Call before the first kitls_conn_handshake().  A
  *  verifying client needs one unless kitls_config_set_verify_name(cfg, 0)
- *  was called (else the handshake fails with KITLS_E_NO_SERVER_NAME). */
+ *  was called (else the handshake fails with KITLS_E_NO_SERVER_NAME).
+ *  name is 1 to 253 bytes; a server connection gets KITLS_E_INVALID_ARG. */
 KITLS_API KITLS_WUR int kitls_conn_set_server_name(kitls_conn *c, const char *name);
 /** Opaque per-connection user pointer. */
 KITLS_API void kitls_conn_set_user(kitls_conn *c, void *user);
@@ -731,7 +733,9 @@ KITLS_API size_t kitls_conn_max_send_fragment(const kitls_conn *c);
  * Keying material exporter (RFC 8446 §7.5, RFC 5705): out_len bytes
  * derived from the exporter master secret for `label` and `context`
  * (context NULL means "no context", which differs from an empty one in
- * TLS 1.2 only; TLS 1.3 treats both as empty).  After the handshake.
+ * TLS 1.2 only; TLS 1.3 treats both as empty).  After the handshake
+ * (KITLS_E_STATE before).  The HKDF-Expand-Label limits apply: label
+ * at most 249 bytes, out_len at most 255 times the hash length.
  */
 KITLS_API KITLS_WUR int kitls_conn_export_keying_material(kitls_conn *c, const char *label,
                                                           const uint8_t *context,
@@ -850,9 +854,10 @@ KITLS_API int kitls_conn_is_resumed(const kitls_conn *c);
 KITLS_API KITLS_WUR int kitls_config_set_session_context(kitls_config *cfg, const uint8_t *ctx,
                                                          size_t len);
 
-/** Server: number of tickets sent after the handshake (default 1; 0 turns
- *  resumption off) and their lifetime in seconds (default 7200, at most
- *  604800). */
+/** Server: number of tickets sent after the handshake (default 1, at most
+ *  16; 0 turns resumption off) and their lifetime in seconds (default
+ *  7200, at most 604800; 0 makes tickets unusable at once).  Out of range:
+ *  KITLS_E_INVALID_ARG. */
 KITLS_API KITLS_WUR int kitls_config_set_tickets(kitls_config *cfg, unsigned count,
                                                  uint32_t lifetime);
 /** Also accept psk_ke (resumption without a fresh (EC)DHE; weaker forward
@@ -869,7 +874,7 @@ struct kitls_ticket_key {
  * tickets (rotation: put the new key first and keep the previous ones; a
  * key left out is retired and its tickets are refused).  Unlike other
  * setters this one may be called at any time, from any thread.  Without
- * it, a random key is generated per config.
+ * it, a random key is generated per config.  n is 1 to 4.
  */
 KITLS_API KITLS_WUR int kitls_config_set_ticket_keys(kitls_config *cfg,
                                                      const struct kitls_ticket_key *keys, size_t n);

@@ -163,7 +163,10 @@ enum kitls_uring_event_type {
      *  We may still send; call kitls_uring_close() when done. */
     KITLS_URING_EV_EOF,
     /** The connection is gone; `reason` says why (0 = orderly close both
-     *  ways).  The connection handle is invalid after the callback. */
+     *  ways).  The connection handle is invalid after the callback.  An
+     *  accepted connection whose handshake fails before EV_HANDSHAKE is
+     *  reported to no callback (the application never saw it): it is
+     *  counted in the stats (kitls_uring_get_stats()). */
     KITLS_URING_EV_CLOSED,
 };
 
