@@ -22,31 +22,8 @@
 #      counters.
 # Exit 77 (skip) without openssl, curl or io_uring.
 set -u
-top_builddir=${top_builddir:-.}
-httpd=$top_builddir/examples/uring-httpd
-for tool in openssl curl cmp sha256sum; do
-    command -v $tool >/dev/null 2>&1 || { echo "SKIP: $tool not found"; exit 77; }
-done
-[ -x "$httpd" ] || { echo "SKIP: examples/uring-httpd not built"; exit 77; }
-httpd=$(cd "$(dirname "$httpd")" && pwd)/uring-httpd
-
-tmp=$(mktemp -d)
-pids=
-cleanup() {
-    for p in $pids; do kill "$p" 2>/dev/null; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT INT TERM
-fail=0
-check() { # name, command...
-    name=$1; shift
-    if "$@"; then echo "ok: $name"; else echo "FAIL: $name"; fail=1; fi
-}
-wait_port() { # file -> prints the port (20 s at most: a loaded machine)
-    i=0
-    while [ ! -s "$1" ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i + 1)); done
-    cut -d' ' -f1 "$1"
-}
+. "$(dirname "$0")/httpd-common.sh"
+httpd_setup openssl curl cmp sha256sum
 wait_grep() { # pattern, file: until it appears (20 s at most)
     i=0
     while ! grep -q -e "$1" "$2" 2>/dev/null && [ $i -lt 400 ]; do sleep 0.05; i=$((i + 1)); done
