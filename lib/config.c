@@ -548,6 +548,13 @@ int kitls_config_set_psk_ke(kitls_config *cfg, int on)
     return 0;
 }
 
+int kitls_config_set_cleanse_plaintext(kitls_config *cfg, int on)
+{
+    MUTABLE(cfg);
+    cfg->cleanse_plaintext = !!on;
+    return 0;
+}
+
 int kitls_config_set_key_update_limit(kitls_config *cfg, uint64_t records)
 {
     MUTABLE(cfg);

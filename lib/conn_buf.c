@@ -183,8 +183,14 @@ void kitls_conn_in_drop(kitls_conn *c)
         return;
     /* Plaintext decrypted in place lies below in_dirty (compaction only
      * moves bytes down); records decrypted into the reader's buffer
-     * leave none.  buf_put wipes it if the memory leaves kitls. */
-    buf_put(c->in, c->in_cap, c->in_dirty < c->in_cap ? c->in_dirty : c->in_cap);
+     * leave none.  buf_put wipes it if the memory leaves kitls, or now
+     * with kitls_config_set_cleanse_plaintext(). */
+    size_t dirty = c->in_dirty < c->in_cap ? c->in_dirty : c->in_cap;
+    if (dirty && c->cfg->cleanse_plaintext) {
+        kitls_wipe(c->in, dirty);
+        dirty = 0;
+    }
+    buf_put(c->in, c->in_cap, dirty);
     c->in = NULL;
     c->in_cap = c->in_len = c->in_start = c->in_dirty = 0;
 }

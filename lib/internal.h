@@ -414,6 +414,7 @@ struct kitls_config {
     unsigned n_tickets;
     uint32_t ticket_lifetime;
     int psk_ke;
+    int cleanse_plaintext; /* kitls_config_set_cleanse_plaintext() */
     uint64_t key_update_limit;
     pthread_rwlock_t ticket_lock; /* ticket keys may rotate while in use */
     struct kitls_ticket_key ticket_keys[KITLS_MAX_TICKET_KEYS];

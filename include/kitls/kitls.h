@@ -665,7 +665,8 @@ KITLS_API void kitls_conn_release_buffers(kitls_conn *c);
  * (also done when the thread exits).  Kept buffers count in
  * kitls_alloc_live(): flush before kitls_set_allocator().  A kept buffer
  * may still hold plaintext a connection decrypted in place: it is wiped
- * when freed (flush, thread exit), not when a connection puts it back.
+ * when freed (flush, thread exit), not when a connection puts it back,
+ * unless the connection's config has kitls_config_set_cleanse_plaintext().
  */
 KITLS_API size_t kitls_buffer_cache_bytes(void);
 KITLS_API void kitls_buffer_cache_flush(void);
@@ -863,6 +864,15 @@ KITLS_API KITLS_WUR int kitls_config_set_tickets(kitls_config *cfg, unsigned cou
 /** Also accept psk_ke (resumption without a fresh (EC)DHE; weaker forward
  *  secrecy).  Default off: only psk_dhe_ke is offered and accepted. */
 KITLS_API KITLS_WUR int kitls_config_set_psk_ke(kitls_config *cfg, int on);
+/** Wipe plaintext left in a connection's receive buffer as soon as the
+ *  buffer is given up (default off).  Records are decrypted in place when
+ *  they are small or the reader's buffer cannot take them; such a buffer
+ *  goes to the thread's spares (kitls_buffer_cache_bytes()) and is wiped
+ *  only when its memory leaves kitls or the next record overwrites it.
+ *  With this on, it is wiped before it becomes a spare (about 64
+ *  instructions per KiB of plaintext), like OpenSSL's
+ *  SSL_OP_CLEANSE_PLAINTEXT.  Before the first connection. */
+KITLS_API KITLS_WUR int kitls_config_set_cleanse_plaintext(kitls_config *cfg, int on);
 
 /** A ticket encryption key: `id` is written in clear into each ticket. */
 struct kitls_ticket_key {

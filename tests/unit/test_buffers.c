@@ -301,6 +301,56 @@ START_TEST(spares_bounded_and_freed_at_thread_exit)
 }
 END_TEST
 
+/* A small record is decrypted in place in the receive buffer, which then
+ * goes to the thread's spares.  By default its plaintext stays there
+ * until the memory is reused or leaves kitls; with
+ * kitls_config_set_cleanse_plaintext() it is wiped when the connection
+ * gives the buffer up.  The buffer is found with kitls_conn_in_reserve()
+ * and looked at while the spare cache still owns it. */
+static int spare_holds(int cleanse)
+{
+    kitls_config *sc = tu_server_config(TU_P256);
+    ck_assert_int_eq(kitls_config_set_cleanse_plaintext(sc, cleanse), 0);
+    kitls_conn *c = tu_client(ccfg, "localhost"), *s = tu_server(sc);
+    ck_assert_int_eq(tu_handshake(c, s, NULL, NULL), 0);
+    tu_move(s, c);
+    ck_assert_int_eq(kitls_conn_read(c, got, 1), KITLS_E_WANT_READ);
+    kitls_buffer_cache_flush();
+    uint8_t secret[100];
+    memset(secret, 'Z', sizeof(secret));
+    ck_assert_int_eq(kitls_conn_write(c, secret, sizeof(secret)), (int)sizeof(secret));
+    const uint8_t *rec;
+    size_t n = kitls_conn_out_peek(c, &rec);
+    uint8_t *in;
+    size_t cap;
+    ck_assert_int_eq(kitls_conn_in_reserve(s, &in, &cap), 0);
+    ck_assert_uint_ge(cap, n);
+    memcpy(in, rec, n);
+    kitls_conn_out_consume(c, n);
+    ck_assert_int_eq(kitls_conn_in_commit(s, n), 0);
+    /* 100 bytes: the content fits, the type byte does not: in place */
+    ck_assert_int_eq(kitls_conn_read(s, got, sizeof(secret)), (int)sizeof(secret));
+    ck_assert(!memcmp(got, secret, sizeof(secret)));
+    ck_assert_int_eq(kitls_conn_read(s, got, 1), KITLS_E_WANT_READ);
+    ck_assert_uint_gt(kitls_buffer_cache_bytes(), 0); /* `in` is a spare now */
+    int found = 0;
+    for (size_t i = 0; i + 16 <= n && !found; i++)
+        found = !memcmp(in + i, secret, 16);
+    kitls_buffer_cache_flush();
+    kitls_conn_free(c);
+    kitls_conn_free(s);
+    kitls_config_free(sc);
+    return found;
+}
+
+START_TEST(cleanse_plaintext_wipes_the_receive_buffer)
+{
+    /* the default keeps it (the test sees plaintext when it is there) */
+    ck_assert_msg(spare_holds(0), "no plaintext in place: the test sees nothing");
+    ck_assert_msg(!spare_holds(1), "plaintext left in a spare buffer");
+}
+END_TEST
+
 int main(void)
 {
     Suite *su = suite_create("buffers");
@@ -316,6 +366,7 @@ int main(void)
     tcase_add_test(tc, forged_record_leaves_no_plaintext);
     tcase_add_test(tc, key_update_into_reader_buffer);
     tcase_add_test(tc, spares_bounded_and_freed_at_thread_exit);
+    tcase_add_test(tc, cleanse_plaintext_wipes_the_receive_buffer);
     suite_add_tcase(su, tc);
     SRunner *sr = srunner_create(su);
     srunner_run_all(sr, CK_NORMAL);
