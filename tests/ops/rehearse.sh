@@ -1,0 +1,296 @@
+#!/usr/bin/env bash
+# tests/ops/rehearse.sh — play the runbook's scenarios (docs/runbook.md) on
+# loopback against real processes and write the evidence.
+#
+#   top_builddir=build bash tests/ops/rehearse.sh [--out FILE]
+#
+# Each scenario starts real kitls-server processes (io_uring mode, so that
+# held connections and load run at once), drives them with kitls-client and
+# openssl s_client, reads the server's Prometheus endpoint before and after,
+# and records the commands, the counter deltas and a verdict.  The evidence
+# goes to docs/rehearsals/<UTC date>.md (or --out FILE); the release signoff
+# (tests/ops/signoff.sh) reads it.  Ends with "N passed, N failed"; exit 1 if
+# a scenario failed, 77 if a tool it needs is missing (it says which).
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+top=$PWD
+bld=${top_builddir:-build}
+case $bld in /*) ;; *) bld=$top/$bld ;; esac
+SERVER=$bld/examples/kitls-server
+CLIENT=$bld/examples/kitls-client
+out=$top/docs/rehearsals/$(date -u +%F).md
+[ "${1:-}" = --out ] && out=$2
+
+for t in openssl curl python3; do
+    command -v $t >/dev/null 2>&1 || { echo "rehearse: $t missing, skipped" >&2; exit 77; }
+done
+[ -x "$SERVER" ] && [ -x "$CLIENT" ] || { echo "rehearse: build $SERVER first" >&2; exit 77; }
+"$SERVER" --help 2>&1 | grep -q -- '--uring' || {
+    echo "rehearse: kitls-server built without io_uring (liburing-dev), skipped" >&2
+    exit 77
+}
+
+W=$(mktemp -d /tmp/kitls-rehearse.XXXXXX)
+pids=()
+cleanup() {
+    touch "$W/stop" 2>/dev/null
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+    wait 2>/dev/null
+    rm -rf "$W"
+}
+trap cleanup EXIT
+
+# ---- material: one root, leaves A (ok), B (no EKU: also valid), expired ----
+bash "$top/tests/trust/gen.sh" "$W/pki" >/dev/null 2>&1 || { echo "rehearse: PKI generation failed" >&2; exit 1; }
+H=$(cat "$W/pki/ok/host")
+CA=$W/pki/ok/ca.pem
+hexkey() { openssl rand -hex 36; }
+K1=$(hexkey) K2=$(hexkey) K3=$(hexkey)
+
+pass=0 fail=0
+log=$W/evidence.md
+: >"$log"
+note() { printf '%s\n' "$*" >>"$log"; }
+cmd() { note "    \$ $*"; }
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# start_server NAME ARGS...: kitls-server --uring on a free port with a
+# metrics endpoint; sets $PORT and $MPORT, log in $W/NAME.log.
+start_server() {
+    local name=$1
+    shift
+    MPORT=$(free_port)
+    rm -f "$W/$name.port"
+    cmd "kitls-server --uring --echo --port 0 --metrics 127.0.0.1:$MPORT $*"
+    "$SERVER" --uring --echo --port 0 --ready-file "$W/$name.port" \
+        --metrics "127.0.0.1:$MPORT" "$@" >"$W/$name.log" 2>&1 &
+    SPID=$!
+    pids+=("$SPID")
+    for _ in $(seq 100); do
+        [ -s "$W/$name.port" ] && curl -sf "http://127.0.0.1:$MPORT/metrics" >/dev/null && break
+        sleep 0.05
+    done
+    PORT=$(cat "$W/$name.port" 2>/dev/null)
+    [ -n "$PORT" ] || { echo "rehearse: $name did not start:" >&2; cat "$W/$name.log" >&2; return 1; }
+}
+stop_server() {
+    kill "$SPID" 2>/dev/null
+    wait "$SPID" 2>/dev/null
+}
+
+# metrics FILE: snapshot of the endpoint
+metrics() { curl -sf "http://127.0.0.1:$MPORT/metrics" >"$1"; }
+# val FILE REGEX: sum of the samples whose "name{labels}" matches REGEX
+val() { awk -v re="$2" '!/^#/ && $1 ~ re { s += $2 } END { printf "%d\n", s + 0 }' "$1"; }
+# delta BEFORE AFTER REGEX
+delta() { echo $(($(val "$2" "$3") - $(val "$1" "$3"))); }
+# show BEFORE AFTER REGEX...: the counters' before/after in the evidence
+show() {
+    local b=$1 a=$2
+    shift 2
+    for re in "$@"; do
+        note "    $re: $(val "$b" "$re") -> $(val "$a" "$re")"
+    done
+}
+
+client() { "$CLIENT" --port "$PORT" --servername "$H" --cafile "$CA" --message ping --echo --quiet "$@"; }
+leaf_serial() {
+    openssl s_client -connect "127.0.0.1:$PORT" -servername "$H" </dev/null 2>/dev/null |
+        openssl x509 -noout -serial 2>/dev/null
+}
+
+# load_start: full handshakes and resumptions in a loop until load_stop.
+load_start() {
+    rm -f "$W/stop" "$W/load."*
+    client --sess-out "$W/load.sess" >/dev/null 2>&1
+    (n=0 f=0
+     while [ ! -e "$W/stop" ]; do
+         if client >/dev/null 2>>"$W/load.err"; then n=$((n + 1)); else f=$((f + 1)); fi
+     done
+     echo "$n $f" >"$W/load.full") &
+    pids+=($!)
+    (n=0 f=0
+     while [ ! -e "$W/stop" ]; do
+         if client --sess-in "$W/load.sess" --sess-out "$W/load.sess2" >/dev/null 2>>"$W/load.err"; then
+             n=$((n + 1)); mv -f "$W/load.sess2" "$W/load.sess"
+         else f=$((f + 1)); fi
+     done
+     echo "$n $f" >"$W/load.res") &
+    pids+=($!)
+}
+# load_stop: sets LOAD_OK / LOAD_FAIL
+load_stop() {
+    touch "$W/stop"
+    for _ in $(seq 200); do [ -s "$W/load.full" ] && [ -s "$W/load.res" ] && break; sleep 0.05; done
+    local a b c d
+    read -r a b <"$W/load.full"
+    read -r c d <"$W/load.res"
+    LOAD_OK=$((a + c)) LOAD_FAIL=$((b + d))
+    note "    load: $a full + $c resumption attempts succeeded, $LOAD_FAIL failed"
+}
+
+# hold_open: an established connection (openssl s_client through a FIFO)
+# that is used again after the change; hold_check says if it still echoes.
+hold_open() {
+    mkfifo "$W/hold.in"
+    exec 7<>"$W/hold.in"
+    openssl s_client -quiet -connect "127.0.0.1:$PORT" -servername "$H" <"$W/hold.in" \
+        >"$W/hold.out" 2>"$W/hold.err" &
+    pids+=($!)
+    echo before >&7
+    sleep 0.5
+}
+hold_check() {
+    echo after >&7
+    sleep 0.5
+    exec 7>&-
+    grep -q after "$W/hold.out"
+}
+
+verdict() { # verdict NAME OK(0/1) WHY
+    if [ "$2" = 0 ]; then
+        pass=$((pass + 1)); note "  - **PASS**: $3"; echo "PASS: $1"
+    else
+        fail=$((fail + 1)); note "  - **FAIL**: $3"; echo "FAIL: $1 ($3)"
+    fi
+    note ""
+}
+
+# ---------------------------------------------------------------------------
+note "## R1: certificate rotation (SIGHUP) under load"
+cp "$W/pki/ok/chain.pem" "$W/chain.pem"
+cp "$W/pki/ok/leaf.key" "$W/leaf.key"
+printf '%s\n' "$K1" >"$W/tk"
+start_server r1 --cert "$W/chain.pem" --key "$W/leaf.key" --ticket-key-file "$W/tk" || exit 1
+old=$(leaf_serial)
+hold_open
+metrics "$W/r1.before"
+load_start
+sleep 2
+cp "$W/pki/no_eku/chain.pem" "$W/chain.pem"
+cp "$W/pki/no_eku/leaf.key" "$W/leaf.key"
+cmd "cp new chain.pem leaf.key; kill -HUP <server>"
+kill -HUP "$SPID"
+sleep 2
+load_stop
+new=$(leaf_serial)
+metrics "$W/r1.after"
+held=1; hold_check && held=0
+show "$W/r1.before" "$W/r1.after" 'kitls_server_reloads_total.*ok' 'kitls_handshakes_total.*server' \
+    'kitls_handshake_failures_total.*server'
+note "    leaf before: $old; after: $new; held connection echoes after reload: $([ $held = 0 ] && echo yes || echo no)"
+r=1
+[ "$LOAD_FAIL" = 0 ] && [ "$LOAD_OK" -gt 0 ] && [ "$old" != "$new" ] && [ -n "$new" ] && [ $held = 0 ] &&
+    [ "$(delta "$W/r1.before" "$W/r1.after" 'kitls_server_reloads_total.*ok')" = 1 ] &&
+    [ "$(delta "$W/r1.before" "$W/r1.after" 'kitls_handshake_failures_total.*server')" = 0 ] && r=0
+verdict R1 $r "zero failed handshakes under load, new connections get the new leaf, the held one continues"
+
+# ---------------------------------------------------------------------------
+note "## R2: broken certificate file refused, old material kept"
+metrics "$W/r2.before"
+echo "not a key" >"$W/leaf.key"
+cmd "echo 'not a key' > leaf.key; kill -HUP <server>"
+kill -HUP "$SPID"
+sleep 1
+metrics "$W/r2.after"
+line=$(grep -i 'reload' "$W/r1.log" | tail -1)
+note "    log: $line"
+show "$W/r2.before" "$W/r2.after" 'kitls_server_reloads_total.*failed'
+after=$(leaf_serial)
+r=1
+client >/dev/null 2>&1 && [ "$after" = "$new" ] && grep -q 'leaf.key' <<<"$line" &&
+    [ "$(delta "$W/r2.before" "$W/r2.after" 'kitls_server_reloads_total.*failed')" = 1 ] && r=0
+verdict R2 $r "the log names the file, the failure is counted, new handshakes still use the last good leaf"
+cp "$W/pki/no_eku/leaf.key" "$W/leaf.key"
+
+# ---------------------------------------------------------------------------
+note "## R3: ticket-key rotation under load (routine and after a compromise)"
+client --sess-out "$W/s.k1" >/dev/null 2>&1
+metrics "$W/r3.before"
+load_start
+sleep 1
+printf '%s\n%s\n' "$K2" "$K1" >"$W/tk"
+cmd "ticket-key file: new key first, previous second; kill -HUP <server>"
+kill -HUP "$SPID"
+sleep 2
+load_stop
+metrics "$W/r3.mid"
+res1=$(client --sess-in "$W/s.k1" --print 2>/dev/null | sed -n 's/^resumed: //p')
+note "    ticket sealed under the previous key resumes after the routine rotation: $res1"
+printf '%s\n' "$K3" >"$W/tk"
+cmd "compromise: ticket-key file with only a fresh key; kill -HUP <server>"
+kill -HUP "$SPID"
+sleep 1
+res2=$(client --sess-in "$W/s.k1" --print 2>/dev/null | sed -n 's/^resumed: //p')
+metrics "$W/r3.after"
+note "    the same ticket after the compromise rotation: resumed: $res2 (a full handshake instead)"
+show "$W/r3.before" "$W/r3.after" 'kitls_tickets_accepted_total' 'kitls_tickets_refused_total' \
+    'kitls_handshake_failures_total.*server'
+r=1
+[ "$LOAD_FAIL" = 0 ] && [ "$res1" = yes ] && [ "$res2" = no ] &&
+    [ "$(delta "$W/r3.mid" "$W/r3.after" 'kitls_tickets_refused_total')" -ge 1 ] &&
+    [ "$(delta "$W/r3.before" "$W/r3.after" 'kitls_handshake_failures_total.*server')" = 0 ] && r=0
+verdict R3 $r "zero failed handshakes; old tickets resume after a routine rotation and are refused (full handshake) after a compromise rotation"
+
+# ---------------------------------------------------------------------------
+note "## R4: kTLS kill switch at run time"
+printf 'on\n' >"$W/ktls.switch"
+stop_server
+start_server r4 --cert "$W/chain.pem" --key "$W/leaf.key" --ktls both --ktls-switch "$W/ktls.switch" || exit 1
+metrics "$W/r4.before"
+client >/dev/null 2>&1
+metrics "$W/r4.on"
+printf 'off\n' >"$W/ktls.switch"
+cmd "echo off > ktls.switch; kill -HUP <server>"
+kill -HUP "$SPID"
+sleep 1
+ok4=1; client >/dev/null 2>&1 && ok4=0
+metrics "$W/r4.after"
+show "$W/r4.before" "$W/r4.after" 'kitls_ktls_offloads_total' 'kitls_ktls_fallbacks_total.*disabled' \
+    'kitls_ktls_fallbacks_total'
+note "    log: $(grep -i 'ktls' "$W/r4.log" | tail -1)"
+r=1
+[ $ok4 = 0 ] && [ "$(delta "$W/r4.on" "$W/r4.after" 'kitls_ktls_fallbacks_total.*disabled')" = 1 ] &&
+    [ "$(delta "$W/r4.on" "$W/r4.after" 'kitls_ktls_offloads_total')" = 0 ] && r=0
+verdict R4 $r "with the switch off the next connection stays in userspace (counted as disabled) and still works"
+stop_server
+
+# ---------------------------------------------------------------------------
+note "## R5: expired certificate: refused at reload, and a server still serving one is detected"
+cp "$W/pki/ok/chain.pem" "$W/chain.pem"
+cp "$W/pki/ok/leaf.key" "$W/leaf.key"
+start_server r5 --cert "$W/pki/expired/chain.pem" --key "$W/pki/expired/leaf.key" || exit 1
+metrics "$W/r5.before"
+exp=$(val "$W/r5.before" '^kitls_server_cert_not_after_seconds')
+note "    kitls_server_cert_not_after_seconds = $exp (now $(date +%s)): an alert rule fires (docs/metrics.md)"
+bad=0; client >/dev/null 2>"$W/r5.client" || bad=1
+note "    client: $(tail -1 "$W/r5.client")"
+metrics "$W/r5.after"
+show "$W/r5.before" "$W/r5.after" 'kitls_handshake_failures_total.*server.*received.*certificate_expired'
+r=1
+[ $bad = 1 ] && [ "$exp" -gt 0 ] && [ "$exp" -lt "$(date +%s)" ] &&
+    [ "$(delta "$W/r5.before" "$W/r5.after" 'kitls_handshake_failures_total.*received.*certificate_expired')" = 1 ] &&
+    r=0
+verdict R5 $r "the expiry gauge is in the past, the client refuses with certificate_expired and the server counts it"
+stop_server
+
+# ---------------------------------------------------------------------------
+note "## Not rehearsed here"
+note "  - replay-store outage: the shared Redis store (issue 19) is not built; the in-process store cannot fail apart from the process."
+note "  - OCSP responder down, handshake CPU exhaustion, bad library upgrade: procedures in docs/runbook.md, no automated rehearsal yet."
+note ""
+
+mkdir -p "$(dirname "$out")"
+{
+    echo "# Runbook rehearsals, $(date -u '+%F %T') UTC"
+    echo
+    echo "commit: $(git -C "$top" rev-parse HEAD 2>/dev/null || echo unknown)"
+    echo "host: $(uname -sr); kitls-server: $SERVER"
+    echo "result: $pass passed, $fail failed"
+    echo
+    cat "$log"
+} >"$out"
+echo "evidence: $out"
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
