@@ -45,6 +45,7 @@ status=0
 echo "== build (-Werror) and make check"
 rm -rf build && mkdir build
 export EVIDENCE_DIR=${EVIDENCE_DIR:-$top/build/evidence}
+export EVIDENCE_COMMIT=$(git rev-parse HEAD 2>/dev/null || true)
 mkdir -p "$EVIDENCE_DIR/logs"
 . tests/ops/evidence.sh
 rc=0

@@ -12,7 +12,9 @@
 #   given, derived from LOG by evidence_summary), log (path of the log).
 # It never fails (the caller may run under set -e): a gate's own exit status
 # decides the gate, the evidence only reports it.  EVIDENCE_REPO: the git
-# tree whose HEAD is recorded (default: this source tree).  Values are single lines;
+# tree whose HEAD is recorded (default: this source tree).  EVIDENCE_COMMIT:
+# the commit the gate started on (record.sh sets it): if HEAD moved during
+# the run, that commit is recorded with dirty=yes (the gate saw two trees).  Values are single lines;
 # signoff.sh parses them with grep, never by sourcing.
 
 evidence_dir() {
@@ -70,6 +72,9 @@ evidence_record() {
     if [ "$commit" != unknown ] &&
        [ -n "$(git -C "$repo" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
         dirty=yes
+    fi
+    if [ -n "${EVIDENCE_COMMIT:-}" ] && [ "$EVIDENCE_COMMIT" != "$commit" ]; then
+        commit=$EVIDENCE_COMMIT dirty=yes
     fi
     case $rc in 0) result=pass ;; 77) result=skip ;; *) result=fail ;; esac
     case $log in /*) ;; *) log=$top/$log ;; esac

@@ -31,6 +31,8 @@ dir=$(evidence_dir)
 mkdir -p "$dir/logs" || exit 2
 log=$dir/logs/$gate.log
 cd "$top"
+EVIDENCE_COMMIT=$(git rev-parse HEAD 2>/dev/null) || EVIDENCE_COMMIT=''
+export EVIDENCE_COMMIT
 "$@" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 evidence_record "$gate" "$rc" "${own_log:-$log}"

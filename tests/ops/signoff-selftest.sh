@@ -76,6 +76,11 @@ expect "gate whose log vanished fails" 1 'fuzz: its log .* is missing' --evidenc
 e=$tmp/dirty; echo 'int z;' >>"$repo/a.c"; fill "$e" "${all[@]}"; g checkout -- a.c
 expect "dirty tree fails --release" 1 'ran on a tree with modified tracked files' --evidence "$e"
 
+e=$tmp/moved; fill "$e" "${all[@]}"
+EVIDENCE_DIR=$e EVIDENCE_COMMIT=$old evidence_record bench 0 "$e/logs/bench.log" >/dev/null
+expect "HEAD moved during a gate's run fails --release" 1 \
+    'bench: stale \(ran on '"${old:0:12}" --evidence "$e"
+
 # Evidence committed after the run: only docs/rehearsals/ changed since.
 e=$tmp/complete
 echo '# rehearsal' >"$repo/docs/rehearsals/2026-12-08.md"
