@@ -10,6 +10,9 @@ set -uo pipefail
 src=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 src=$(cd "$src" && pwd)
 command -v git >/dev/null || { echo "SKIP: needs git"; exit 77; }
+# Evidence settings of a caller (tests/run-all.sh, tests/ops/record.sh
+# export them) must not leak into the fabricated evidence.
+unset EVIDENCE_DIR EVIDENCE_COMMIT EVIDENCE_REPO
 signoff=$src/tests/ops/signoff.sh
 . "$src/tests/ops/evidence.sh"
 
