@@ -3,7 +3,9 @@
 # installs the packages it needs, builds with -Werror, runs `make check`
 # (Check unit tests, integration and interop tests), runs the unit tests
 # again under ASan+UBSan, the fuzz replay gate's self-test, and `make
-# distcheck`.  Ends with "N passed, N failed".
+# distcheck`; records each gate's evidence (tests/ops/evidence.sh, in
+# $EVIDENCE_DIR, default build/evidence/) and checks it with the signoff
+# in CI mode (tests/ops/signoff.sh --ci).  Ends with "N passed, N failed".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$PWD
@@ -42,46 +44,71 @@ autoreconf -fi >/dev/null 2>&1 || autoreconf -fi
 status=0
 echo "== build (-Werror) and make check"
 rm -rf build && mkdir build
+export EVIDENCE_DIR=${EVIDENCE_DIR:-$top/build/evidence}
+export EVIDENCE_COMMIT=$(git rev-parse HEAD 2>/dev/null || true)
+mkdir -p "$EVIDENCE_DIR/logs"
+. tests/ops/evidence.sh
+rc=0
 (cd build && "$top/configure" -q --enable-werror && make -j"$jobs" >/dev/null &&
- make -j"$jobs" check) || status=1
+ make -j"$jobs" check) || rc=1
+evidence_record check $rc build/test-suite.log
+evidence_record_trs man build/tests/docs/man.sh.trs
+evidence_record_trs risk build/tests/docs/risk.sh.trs
+[ $rc -eq 0 ] || status=1
 
 echo "== io_uring driver with kTLS in the VMs (tests/uring/vm-uring.sh, one kernel at a time)"
 # Not in make check: about 3-4 minutes per kernel under TCG.  The kernels
 # were fetched by make check's tests/ktls/vm.sh; 77 = skipped (no qemu).
 vm_rc=0
-top_builddir=build bash tests/uring/vm-uring.sh || vm_rc=$?
+top_builddir=build bash tests/uring/vm-uring.sh 2>&1 | tee "$EVIDENCE_DIR/logs/uring-vm.log" || vm_rc=$?
+evidence_record uring-vm $vm_rc "$EVIDENCE_DIR/logs/uring-vm.log"
 [ $vm_rc -eq 0 ] || [ $vm_rc -eq 77 ] || status=1
 
 echo "== BoGo strict gate (v1-prod profile)"
-bash bogo/ci.sh build || status=1
+rc=0
+bash bogo/ci.sh build || rc=$?
+evidence_record bogo $rc build/bogo-ci/summary.txt
+[ $rc -eq 0 ] || status=1
 
 echo "== interop matrix, strict (7 implementations; docs/interop.md)"
 # One retry of the whole matrix: peers on a loaded machine have flaked
 # (a GnuTLS 0-RTT refusal); a real interop failure fails both runs.
+rc=0
 if ! INTEROP_OUT=build/interop top_builddir=build bash tests/interop/matrix.sh --install --strict; then
     echo "interop matrix: failed once, running it again"
-    INTEROP_OUT=build/interop top_builddir=build bash tests/interop/matrix.sh --strict || status=1
+    INTEROP_OUT=build/interop top_builddir=build bash tests/interop/matrix.sh --strict || rc=1
 fi
+evidence_record interop $rc build/interop/matrix.txt
+[ $rc -eq 0 ] || status=1
 
 echo "== unit tests under ASan+UBSan"
 rm -rf build-asan && mkdir build-asan
+rc=0
 (cd build-asan &&
  "$top/configure" -q --enable-werror --enable-sanitizers CFLAGS="-O1 -g" &&
  make -j"$jobs" >/dev/null &&
  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-     make -j"$jobs" check-unit) || status=1
+     make -j"$jobs" check-unit) || rc=1
+evidence_record asan $rc build-asan/test-suite.log
+[ $rc -eq 0 ] || status=1
 
 echo "== fuzz replay gate: --self-test (a planted crash must be caught) and --skip-baseline"
 # Both build their own replay programs with tests/fuzz/build.sh (clang or
 # gcc, ASan+UBSan when available); make check above replayed the corpora
 # with the build's own programs.
-bash tests/fuzz/replay.sh --self-test || status=1
-bash tests/fuzz/replay.sh --skip-baseline || status=1
+rc=0
+bash tests/fuzz/replay.sh --self-test 2>&1 | tee "$EVIDENCE_DIR/logs/fuzz.log" || rc=1
+bash tests/fuzz/replay.sh --skip-baseline 2>&1 | tee -a "$EVIDENCE_DIR/logs/fuzz.log" || rc=1
+evidence_record fuzz $rc "$EVIDENCE_DIR/logs/fuzz.log"
+[ $rc -eq 0 ] || status=1
 
 echo "== make distcheck"
+rc=0
 (cd build && make -j"$jobs" distcheck DISTCHECK_CONFIGURE_FLAGS=--enable-werror \
      >distcheck.log 2>&1) && echo "distcheck: ok" ||
-    { tail -40 build/distcheck.log; echo "distcheck: FAILED"; status=1; }
+    { tail -40 build/distcheck.log; echo "distcheck: FAILED"; rc=1; }
+evidence_record distcheck $rc build/distcheck.log
+[ $rc -eq 0 ] || status=1
 
 # The logs of failed tests (automake copies them into test-suite.log), so
 # that a CI failure can be diagnosed from its output alone.
@@ -91,6 +118,12 @@ for log in build/test-suite.log build-asan/test-suite.log; do
     echo "== logs of the failed tests in $log (last 300 lines)"
     sed -n '/^\.\. contents::/,$p' "$log" | tail -n 300
 done
+
+# The signoff in CI mode, the last step: every gate above left evidence
+# stamped with this commit (the timing harness, the benchmark gate and the
+# rehearsals are release-only: docs/release-signoff.md).
+echo "== release signoff, CI mode (tests/ops/signoff.sh --ci)"
+bash tests/ops/signoff.sh --ci || status=1
 
 # Summary: every test program's result from both builds.
 pass=0; fail=0
