@@ -1,0 +1,24 @@
+#!/bin/bash
+# tests/ops/demo.sh — the README's first command ends with
+# examples/demo-uring.sh (issue 18 item 7): run it, and pass when it
+# exits 0 (kitls-client's and curl's copies of the file have its sha256)
+# and names the record layer that carried the data (kernel TLS, or the
+# userspace record layer and the library's reason).  77 when the demo
+# says something it needs is missing (liburing build, io_uring, tools).
+set -u
+top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
+export top_builddir=${top_builddir:-.}
+out=$(bash "$top_srcdir/examples/demo-uring.sh" 2>&1)
+rc=$?
+echo "$out"
+[ $rc = 77 ] && exit 77
+fail=0
+check() { # name, command...
+    name=$1; shift
+    if "$@"; then echo "ok: $name"; else echo "FAIL: $name"; fail=1; fi
+}
+check "demo exits 0 (exit $rc)" test $rc = 0
+check "kitls-client got the file's bytes" grep -q "^demo: kitls-client: 4194304 bytes, sha256 matches" <<<"$out"
+check "curl got the file's bytes" grep -q "^demo: curl: 4194304 bytes, sha256 matches" <<<"$out"
+check "the transport is named" grep -Eq "^demo: transport: (kernel TLS carried the data|the userspace record layer carried the data .*: .+)" <<<"$out"
+exit $fail
