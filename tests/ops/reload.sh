@@ -16,6 +16,8 @@
 #      the retired key's ticket gets a full handshake;
 #   4. --ktls-switch FILE: "off" is logged on SIGHUP and new connections
 #      report "ktls: off (kTLS switched off ...)"; back "on" is logged.
+#   5. uring-httpd: SIGHUP reloads its certificate and key the same way
+#      (a mismatched pair is refused and logged).
 # Exit 0 pass, 1 fail, 77 skip (no openssl, or the tools not built).
 set -u
 top_builddir=${top_builddir:-.}
@@ -257,10 +259,45 @@ run_mode() { # MODE-NAME [kitls-server options]
     grep -E "reload|ktls switch" "$log" | sed "s|$W|\$W|g; s/^/    log: /"
 }
 
+# uring-httpd: SIGHUP reloads --cert/--key for new connections.
+run_httpd() {
+    local httpd=$top_builddir/examples/uring-httpd
+    echo "== uring-httpd"
+    install "$W/a-chain.pem" cert.pem
+    install "$W/a.key" key.pem
+    mkdir -p "$W/www"
+    echo hello >"$W/www/index.html"
+    log=$W/httpd.log
+    rm -f "$W/port"
+    "$httpd" -c "$W/live/cert.pem" -k "$W/live/key.pem" -r "$W/www" -p 0 \
+        --ready-file "$W/port" 2>"$log" &
+    spid=$!
+    pids="$pids $spid"
+    wait_grep "$W/port" . || { echo "skip: uring-httpd did not start (io_uring?)"; cat "$log"; return; }
+    port=$(cut -d' ' -f1 "$W/port")
+    check "uring-httpd: starts with CN=reload-a" test "$(subject)" = reload-a
+    install "$W/b-chain.pem" cert.pem
+    install "$W/b.key" key.pem
+    kill -HUP "$spid"
+    check "uring-httpd: reload ok logged" wait_grep "$log" "reload ok"
+    check "uring-httpd: a new connection gets CN=reload-b" test "$(subject)" = reload-b
+    install "$W/a.key" key.pem
+    kill -HUP "$spid"
+    check "uring-httpd: mismatched key refused" wait_grep "$log" "reload failed: $W/live/cert.pem / $W/live/key.pem"
+    check "uring-httpd: ... CN=reload-b still served" test "$(subject)" = reload-b
+    check "uring-httpd: ... and serves files" sh -c "timeout 10 curl -s --cacert '$W/ca.pem' https://localhost:$port/ | grep -q hello"
+    kill "$spid" 2>/dev/null
+    wait "$spid" 2>/dev/null
+    grep -E "reload|cannot load" "$log" | sed "s|$W|\$W|g; s/^/    log: /"
+}
+
 run_mode blocking
 if "$srv" --help 2>&1 | grep -q "not built: no liburing"; then
-    echo "skip: --uring (kitls-server built without liburing)"
+    echo "skip: --uring and uring-httpd (built without liburing)"
 else
     run_mode uring --uring
+    if command -v curl >/dev/null 2>&1 && [ -x "$top_builddir/examples/uring-httpd" ]; then
+        run_httpd
+    fi
 fi
 exit $fail
