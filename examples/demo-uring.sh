@@ -88,16 +88,25 @@ check_file() { # who file
         fail=1
     fi
 }
-# kitls-client sends nothing and writes what it receives; its stdin ends
-# after a second (then close_notify, answered by the server's once the
-# file is out), so the offload is decided on a quiet connection.
-if sleep 1 | timeout 30 "$cli" --host 127.0.0.1 --port "$port" --servername localhost \
-    --cafile "$W/cert.pem" --quiet >"$W/kitls-client.bin" 2>"$W/client.err"; then
+# kitls-client sends nothing and writes what it receives; its stdin stays
+# open until the whole file is there (then close_notify, answered by the
+# server's), so the offload is decided on an open, quiet connection: a
+# peer that already closed its side cannot get kTLS (TCP_ULP needs an
+# established socket).
+hold() { # until file $1 has $2 bytes (120 s at most)
+    for _ in $(seq 2400); do
+        [ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -ge "$2" ] && return
+        sleep 0.05
+    done
+}
+: >"$W/kitls-client.bin"
+if hold "$W/kitls-client.bin" 4194304 | timeout 150 "$cli" --host 127.0.0.1 --port "$port" \
+    --servername localhost --cafile "$W/cert.pem" --quiet >"$W/kitls-client.bin" 2>"$W/client.err"; then
     check_file kitls-client "$W/kitls-client.bin"
 else
     say "kitls-client failed:"; cat "$W/client.err"; fail=1
 fi
-if timeout 30 curl --http0.9 -sS --cacert "$W/cert.pem" "https://localhost:$port/file.bin" \
+if timeout 150 curl --http0.9 -sS --cacert "$W/cert.pem" "https://localhost:$port/file.bin" \
     -o "$W/curl.bin" 2>"$W/curl.err"; then
     check_file curl "$W/curl.bin"
 else
@@ -109,28 +118,32 @@ kill "$spid" 2>/dev/null
 wait "$spid" 2>/dev/null
 spid=
 
-# The server's own account (--print: "ktls: ..." per connection; stderr:
-# "sendfile: N bytes (kernel TLS, splice | userspace TLS)").
-# A connection whose peer already closed keeps RX in userspace ("direction
-# not requested"): the other connection's line names the kernel's answer.
-ktls=$({ grep '^ktls: ' "$W/server.out" | grep -v 'direction not requested'
-    grep '^ktls: ' "$W/server.out"; } | head -1 | sed 's/^ktls: //')
-how=$(grep -m1 'sendfile: .* bytes (' "$W/server.err" | sed 's/.*bytes (\(.*\))$/\1/')
-case "$how" in
-"kernel TLS, splice") how="through io_uring splice, sealed by the kernel" ;;
-"userspace TLS") how="through io_uring read, sealed by kitls in userspace" ;;
-esac
-case "$ktls" in
-"") say "transport: unknown (the server printed no kTLS line)"; cat "$W/server.err"; fail=1 ;;
-tx+rx)
-    say "transport: kernel TLS carried the data (TX and RX offloaded; the file went $how)" ;;
-tx\ *)
-    say "transport: kernel TLS carried the data (TX offloaded, the file went $how; RX stayed in userspace: ${ktls#tx })" ;;
-*)
-    reason=${ktls#* (}
-    reason=${reason%)}
-    say "transport: the userspace record layer carried the data ($how): the kernel did not take the TX keys: $reason"
+# The server's own account, one connection after the other (kitls-client,
+# then curl): --print says "ktls: ..." on stdout, and stderr says
+# "sendfile: N bytes (kernel TLS, splice | userspace TLS)".
+transport() { # N who
+    local ktls how reason
+    ktls=$(grep '^ktls: ' "$W/server.out" | sed -n "$1p" | sed 's/^ktls: //')
+    how=$(grep 'sendfile: .* bytes (' "$W/server.err" | sed -n "$1p" | sed 's/.*bytes (\(.*\))$/\1/')
+    case "$how" in
+    "kernel TLS, splice") how="through io_uring splice, sealed by the kernel" ;;
+    "userspace TLS") how="through io_uring read, sealed by kitls in userspace" ;;
+    esac
+    case "$ktls" in
+    "") say "transport ($2): unknown (the server printed no kTLS line)"; fail=1 ;;
+    tx+rx) say "transport ($2): kernel TLS carried the data (TX and RX offloaded; the file went $how)" ;;
+    tx\ *) say "transport ($2): kernel TLS carried the data (the file went $how; RX stayed in userspace: ${ktls#tx })" ;;
+    *)
+        reason=${ktls#* (}
+        reason=${reason%)}
+        say "transport ($2): the userspace record layer carried the data ($how): the kernel did not take the TX keys: $reason"
+        userspace=1
+        ;;
+    esac
+}
+userspace=0
+transport 1 kitls-client
+transport 2 curl
+[ $userspace = 1 ] &&
     say "(on a kernel with kTLS, modprobe tls and run again to see kernel TLS carry it)"
-    ;;
-esac
 exit $fail

@@ -20,5 +20,7 @@ check() { # name, command...
 check "demo exits 0 (exit $rc)" test $rc = 0
 check "kitls-client got the file's bytes" grep -q "^demo: kitls-client: 4194304 bytes, sha256 matches" <<<"$out"
 check "curl got the file's bytes" grep -q "^demo: curl: 4194304 bytes, sha256 matches" <<<"$out"
-check "the transport is named" grep -Eq "^demo: transport: (kernel TLS carried the data|the userspace record layer carried the data .*: .+)" <<<"$out"
+for who in kitls-client curl; do
+    check "the transport of $who's fetch is named" grep -Eq "^demo: transport \($who\): (kernel TLS carried the data|the userspace record layer carried the data .*: .+)" <<<"$out"
+done
 exit $fail
