@@ -254,7 +254,7 @@ run_mode() { # MODE-NAME [kitls-server options]
         grep -q "ktls switch: on ($W/live/ktls-switch)" "$log"
     kill "$spid" 2>/dev/null
     wait "$spid" 2>/dev/null
-    check "$mode: no connection failed" sh -c "! grep -q 'error:' '$log'"
+    check "$mode: no connection failed, no sanitizer report" sh -c "! grep -Eq 'error:|Sanitizer' '$log'"
     [ $fail = 0 ] || { echo "--- $log"; cat "$log"; }
     grep -E "reload|ktls switch" "$log" | sed "s|$W|\$W|g; s/^/    log: /"
 }
