@@ -61,7 +61,8 @@ static void usage(FILE *out)
             "  -q, --quiet              less chatter on stderr\n"
             "  -h, --help               this help\n"
             "Signals: SIGINT/SIGTERM stop (counters printed); SIGUSR1 prints the counters\n"
-            "(requests by status, bytes, connections, kTLS offloads) to stderr.\n",
+            "(requests by status, bytes, connections, kTLS offloads) to stderr; SIGHUP\n"
+            "reloads --cert and --key for new connections (a bad pair is refused).\n",
             prog);
 }
 

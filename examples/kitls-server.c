@@ -29,10 +29,15 @@
  * --uring serves on the io_uring driver instead (many connections at once,
  * kTLS through io_uring send/splice): see server-uring.c.  Built with
  * liburing only.
+ *
+ * SIGHUP reloads the certificate, key, --ocsp-staple, ticket keys and the
+ * --ktls-switch file for new connections, keeping established ones (see
+ * server-reload.c).
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include "common.h"
+#include "server-reload.h"
 #ifdef EX_HAVE_URING
 #include "server-uring.h"
 #endif
@@ -50,6 +55,8 @@ static const char *prog = "kitls-server";
 static int close_after_echo;
 /* --uring: serve on the io_uring driver */
 static int use_uring;
+/* --ocsp-staple, --ktls-switch: re-read on SIGHUP (server-reload.c) */
+static const char *ocsp_staple, *ktls_switch;
 
 static void usage(FILE *f)
 {
@@ -91,11 +98,18 @@ static void usage(FILE *f)
             "                         userspace) or close (offload; a KeyUpdate ends it)\n"
             "  --sendfile FILE        send FILE after the handshake (sendfile(2) when\n"
             "                         offloaded, else userspace encryption)\n"
+            "  --ocsp-staple FILE     staple this DER OCSP response (for the first --cert\n"
+            "                         certificate; its issuer must follow it in the chain)\n"
+            "  --ktls-switch FILE     kTLS kill switch: FILE saying off keeps new connections\n"
+            "                         in userspace; on or no FILE: offload (re-read on SIGHUP)\n"
             "  --uring                serve on the io_uring driver: many connections at once,\n"
             "                         with --ktls data and files through io_uring send and\n"
             "                         splice on the kTLS socket (--key-update N: at most 4;\n"
             "                         no extra ticket after --ktls)%s\n"
-            "  --quiet                less chatter on stderr\n",
+            "  --quiet                less chatter on stderr\n"
+            "SIGHUP reloads --cert, --key, --ocsp-staple, --ticket-key-file and\n"
+            "--ktls-switch for new connections; established ones keep theirs; a bad\n"
+            "file is refused with a log line and the previous material stays.\n",
             prog,
 #ifdef EX_HAVE_URING
             ""
@@ -137,6 +151,8 @@ enum {
     OPT_KTLS_POLICY,
     OPT_SENDFILE,
     OPT_URING,
+    OPT_OCSP_STAPLE,
+    OPT_KTLS_SWITCH,
     OPT_HELP,
 };
 
@@ -172,6 +188,8 @@ static const struct option long_opts[] = {
     {"ktls-policy", required_argument, NULL, OPT_KTLS_POLICY},
     {"sendfile", required_argument, NULL, OPT_SENDFILE},
     {"uring", no_argument, NULL, OPT_URING},
+    {"ocsp-staple", required_argument, NULL, OPT_OCSP_STAPLE},
+    {"ktls-switch", required_argument, NULL, OPT_KTLS_SWITCH},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -236,6 +254,8 @@ static void parse_args(int argc, char **argv, struct ex_opts *o)
         case OPT_KTLS_POLICY: o->ktls_policy = ex_parse_ktls_policy(prog, optarg); break;
         case OPT_SENDFILE: o->sendfile = optarg; break;
         case OPT_URING: use_uring = 1; break;
+        case OPT_OCSP_STAPLE: ocsp_staple = optarg; break;
+        case OPT_KTLS_SWITCH: ktls_switch = optarg; break;
         case 'h':
         case OPT_HELP: usage(stdout); exit(0);
         default: usage(stderr); exit(2);
@@ -495,39 +515,38 @@ out:
 int main(int argc, char **argv)
 {
     struct ex_opts o;
-    kitls_config *cfg;
+    struct ex_reload rl;
     int lfd, cfd, port = 0, rc = 0, served = 0, failed = 0;
 
     signal(SIGPIPE, SIG_IGN);
     ex_opts_init(&o, prog);
     parse_args(argc, argv, &o);
 
-    cfg = ex_config_build(KITLS_ROLE_SERVER, &o);
-    if (cfg == NULL)
+    if (ex_reload_init(&rl, prog, &o, ocsp_staple, ktls_switch) != 0)
         return 1;
     lfd = ex_tcp_listen(prog, o.host, o.port, &port);
     if (lfd < 0) {
-        kitls_config_free(cfg);
+        ex_reload_free(&rl);
         return 1;
     }
     if (!o.quiet)
         fprintf(stderr, "%s: listening on port %d\n", prog, port);
     if (o.ready_file != NULL && write_ready_file(o.ready_file, port) != 0) {
         close(lfd);
-        kitls_config_free(cfg);
+        ex_reload_free(&rl);
         return 1;
     }
 
 #ifdef EX_HAVE_URING
     if (use_uring) {
-        rc = ex_uring_serve(prog, lfd, cfg, &o, close_after_echo);
+        rc = ex_uring_serve(prog, lfd, &rl, &o, close_after_echo);
         close(lfd);
-        kitls_config_free(cfg);
+        ex_reload_free(&rl);
         return rc;
     }
 #endif
     for (;;) {
-        cfd = accept(lfd, NULL, NULL);
+        cfd = ex_reload_accept(&rl, lfd); /* SIGHUP: reload first */
         if (cfd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
@@ -535,7 +554,7 @@ int main(int argc, char **argv)
             rc = EX_E_IO;
             break;
         }
-        rc = serve_one(cfd, cfg, &o);
+        rc = serve_one(cfd, rl.cfg, &o);
         ex_close_socket(cfd); /* the alert or close_notify must not be lost to a reset */
         failed |= rc != 0;
         if (o.naccept > 0 && ++served == o.naccept) {
@@ -544,6 +563,6 @@ int main(int argc, char **argv)
         }
     }
     close(lfd);
-    kitls_config_free(cfg);
+    ex_reload_free(&rl);
     return rc == 0 ? 0 : 1;
 }

@@ -229,7 +229,7 @@ static void on_event(void *ctx, const struct kitls_uring_event *ev)
     }
 }
 
-int ex_uring_serve(const char *prog, int lfd, kitls_config *cfg, const struct ex_opts *o,
+int ex_uring_serve(const char *prog, int lfd, struct ex_reload *rl, const struct ex_opts *o,
                    int close_after_echo)
 {
     struct userver s = {
@@ -262,7 +262,7 @@ int ex_uring_serve(const char *prog, int lfd, kitls_config *cfg, const struct ex
         rc = 1;
         goto out;
     }
-    s.lid = kitls_uring_listen(s.u, lfd, cfg);
+    s.lid = kitls_uring_listen(s.u, lfd, rl->cfg);
     if (s.lid < 0) {
         fprintf(stderr, "%s: listen: %s\n", prog, strerror(-s.lid));
         rc = 1;
@@ -280,6 +280,11 @@ int ex_uring_serve(const char *prog, int lfd, kitls_config *cfg, const struct ex
             rc = 1;
             break;
         }
+        /* SIGHUP: a new config for the next accepts (the wait above
+         * returns within 200 ms); open connections keep theirs. */
+        if (ex_reload_pending() && ex_reload_run(rl) == 1 && s.lid >= 0 &&
+            (r = kitls_uring_listen_set_config(s.u, s.lid, rl->cfg)) < 0)
+            fprintf(stderr, "%s: reload: %s\n", prog, strerror(-r));
         kitls_uring_get_stats(s.u, &st);
         if (o->naccept > 0) {
             /* Failed handshakes are only counted by the driver. */

@@ -42,7 +42,10 @@
  * ones with kitls_uring_sendfile() (splice on kTLS, io_uring read +
  * userspace encryption otherwise).  SIGINT/SIGTERM stop the server; it
  * prints its counters and its resident memory to stderr; SIGUSR1 prints
- * the counters.  --access-log writes the Common Log Format.
+ * the counters; SIGHUP reloads the certificate and key for new
+ * connections (kitls_uring_listen_set_config; open ones keep theirs; a
+ * bad pair is refused and logged, the previous one stays).  --access-log
+ * writes the Common Log Format.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -55,6 +58,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -100,7 +104,7 @@ static struct httpd_root root = {.fd = -1};
 static unsigned long long max_body = 1u << 20;
 static struct tlist timers[T_LISTS];
 static int quiet;
-static volatile sig_atomic_t stop, dump;
+static volatile sig_atomic_t stop, dump, reload;
 /* counters (SIGUSR1, and at exit) */
 static unsigned long long n_requests, n_status[600], n_timeouts, n_bytes, n_ktls_tx, n_ktls_rx;
 static char date_now[30]; /* IMF-fixdate of now, refreshed once per request */
@@ -110,6 +114,8 @@ static void on_signal(int sig)
 {
     if (sig == SIGUSR1)
         dump = 1;
+    else if (sig == SIGHUP)
+        reload = 1;
     else
         stop = 1;
 }
@@ -551,6 +557,28 @@ static void plain_reply_init(void)
     plain_date = (size_t)(strstr(plain_reply, "Date: ") - plain_reply) + 6;
 }
 
+/* SIGHUP: a new config from the same files, for new connections only.
+ * The ticket key is the process's (set on every config), so tickets
+ * survive the reload. */
+static void reload_config(kitls_uring *u, int lid, const struct httpd_opts *o, kitls_config **cfg,
+                          const struct kitls_ticket_key *tk)
+{
+    kitls_config *n = httpd_config_new(o);
+    int r = n ? kitls_config_set_ticket_keys(n, tk, 1) : 0;
+    if (n && r == 0)
+        r = kitls_uring_listen_set_config(u, lid, n);
+    if (!n || r < 0) {
+        fprintf(stderr,
+                "uring-httpd: reload failed: %s / %s: %s; keeping the previous certificate\n",
+                o->cert, o->key, n ? strerror(-r) : "see the line above");
+        kitls_config_free(n);
+        return;
+    }
+    kitls_config_free(*cfg);
+    *cfg = n;
+    fprintf(stderr, "uring-httpd: reload ok: %s / %s for new connections\n", o->cert, o->key);
+}
+
 int main(int argc, char **argv)
 {
     struct httpd_opts o;
@@ -581,17 +609,23 @@ int main(int argc, char **argv)
         return 1;
     want_ktls = p.ktls != 0;
     kitls_config *cfg = httpd_config_new(&o);
+    struct kitls_ticket_key tk;
     if (!cfg)
         return 1;
+    if (getrandom(&tk, sizeof(tk), 0) != (ssize_t)sizeof(tk) ||
+        kitls_config_set_ticket_keys(cfg, &tk, 1) != 0) {
+        fprintf(stderr, "uring-httpd: ticket key: %s\n", strerror(errno));
+        return 1;
+    }
     char where[INET6_ADDRSTRLEN + 16];
     int port, lfd = httpd_listen(o.host, o.port, &port, where, sizeof(where));
     if (lfd < 0)
         return 1;
 
     kitls_uring *u;
-    int r;
+    int r, lid = -1;
     if ((r = kitls_uring_new(&u, NULL, &p, on_event, NULL)) < 0 ||
-        (r = kitls_uring_listen(u, lfd, cfg)) < 0) {
+        (r = lid = kitls_uring_listen(u, lfd, cfg)) < 0) {
         fprintf(stderr, "uring-httpd: io_uring: %s\n", strerror(-r));
         return 1;
     }
@@ -608,6 +642,7 @@ int main(int argc, char **argv)
     sigaction(SIGINT, &sact, NULL);
     sigaction(SIGTERM, &sact, NULL);
     sigaction(SIGUSR1, &sact, NULL);
+    sigaction(SIGHUP, &sact, NULL);
     signal(SIGPIPE, SIG_IGN);
     if (o.ready_file) {
         FILE *f = fopen(o.ready_file, "w");
@@ -632,6 +667,10 @@ int main(int argc, char **argv)
             dump = 0;
             counters_print(u);
         }
+        if (reload) {
+            reload = 0;
+            reload_config(u, lid, &o, &cfg, &tk);
+        }
     }
     kitls_uring_get_stats(u, &st);
     counters_print(u);
@@ -648,6 +687,7 @@ int main(int argc, char **argv)
     close(lfd);
     close(root.fd);
     kitls_config_free(cfg);
+    explicit_bzero(&tk, sizeof(tk));
     httpd_log_close();
     httpd_mime_free();
     return 0;

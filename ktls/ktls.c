@@ -128,6 +128,7 @@ static const char *const reasons[] = {
     [KITLS_KTLS_R_ULP_FAILED] = "setting TCP_ULP tls failed",
     [KITLS_KTLS_R_CIPHER] = "kernel refused the cipher suite",
     [KITLS_KTLS_R_NO_REKEY] = "kernel cannot rekey TLS 1.3 and the policy requires it",
+    [KITLS_KTLS_R_DISABLED] = "kTLS switched off (kitls_ktls_set_enabled / KITLS_KTLS=off)",
 };
 
 const char *kitls_ktls_reason_string(int reason)
@@ -180,6 +181,8 @@ static int cached_probe = 2; /* 2: not probed yet */
 int kitls_ktls_probe_rekey(const struct kitls_ktls_ops *ops)
 {
     int real = !ops || ops == &default_ops;
+    if (!kitls_ktls_enabled())
+        return -ECANCELED; /* the kill switch: no system call, nothing cached */
     int cached = __atomic_load_n(&cached_probe, __ATOMIC_RELAXED);
     if (real && cached != 2)
         return cached;
@@ -553,6 +556,13 @@ int kitls_ktls_enable(kitls_ktls *k)
         for (int d = 0; d < 2; d++)
             if (k->reason[d] == KITLS_KTLS_R_NOT_ENABLED)
                 k->reason[d] = KITLS_KTLS_R_CIPHER;
+        return 0;
+    }
+    /* The kill switch declines before any system call (docs/ktls.md). */
+    if (!kitls_ktls_enabled()) {
+        for (int d = 0; d < 2; d++)
+            if (k->reason[d] == KITLS_KTLS_R_NOT_ENABLED)
+                k->reason[d] = KITLS_KTLS_R_DISABLED;
         return 0;
     }
     ret = k->ops.setsockopt(k->ops.ctx, k->fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls"));

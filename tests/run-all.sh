@@ -12,7 +12,7 @@ top=$PWD
 jobs=$(nproc 2>/dev/null || echo 2)
 
 pkgs=(build-essential autoconf automake libtool pkg-config libssl-dev check
-      openssl gnutls-bin python3 liburing-dev universal-ctags mandoc
+      openssl gnutls-bin python3 liburing-dev universal-ctags mandoc curl
       libgnutls28-dev cargo rustc librust-rustls-dev librust-rustls-pemfile-dev)
 missing=()
 for p in "${pkgs[@]}"; do

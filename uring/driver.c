@@ -385,6 +385,19 @@ int kitls_uring_unlisten(kitls_uring *u, int id)
     return 0;
 }
 
+/* Hot reload: later accepts use cfg; each connection keeps the config it
+ * started with (kitls_conn_new takes its own reference). */
+int kitls_uring_listen_set_config(kitls_uring *u, int id, kitls_config *cfg)
+{
+    if (!u || !cfg || id < 0 || id >= URING_MAX_LISTENERS || !u->lis[id].active)
+        return -EINVAL;
+    struct uring_listener *l = &u->lis[id];
+    kitls_config *old = l->cfg;
+    l->cfg = kitls_config_up_ref(cfg);
+    kitls_config_free(old);
+    return 0;
+}
+
 int kitls_uring_connect(kitls_uring *u, const struct sockaddr *addr, socklen_t addrlen,
                         kitls_config *cfg, const char *server_name, void *user,
                         kitls_uring_conn **out)

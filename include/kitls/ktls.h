@@ -107,7 +107,8 @@ enum kitls_ktls_rekey_policy {
  * socket: a loopback TCP connection gets TLS_TX twice (dummy keys; no
  * byte is sent).  Returns 1 (rekey works), 0 (EBUSY or other refusal:
  * no rekey), or -errno when kTLS itself is missing or the probe
- * could not run.  With ops NULL (the real kernel) the result is cached.
+ * could not run (-ECANCELED, not cached: kitls_ktls_set_enabled(0)).
+ * With ops NULL (the real kernel) the result is cached.
  */
 KITLS_API int kitls_ktls_probe_rekey(const struct kitls_ktls_ops *ops);
 
@@ -121,9 +122,29 @@ enum kitls_ktls_reason {
     KITLS_KTLS_R_ULP_FAILED,    /**< TCP_ULP failed otherwise (kitls_ktls_errno()) */
     KITLS_KTLS_R_CIPHER,        /**< the kernel refused this suite (e.g. ChaCha20 < 5.11) */
     KITLS_KTLS_R_NO_REKEY,      /**< REKEY_REQUIRE and the kernel cannot rekey */
+    KITLS_KTLS_R_DISABLED,      /**< the process-wide switch is off (kitls_ktls_set_enabled) */
 };
 /** A short description of a reason. */
 KITLS_API const char *kitls_ktls_reason_string(int reason);
+
+/**
+ * Process-wide kTLS kill switch (e.g. a kTLS regression after a kernel
+ * update): with the switch off, kitls_ktls_enable() declines before any
+ * system call -- no TCP_ULP, no TLS_TX/TLS_RX, no rekey probe -- and the
+ * connection stays on the userspace record layer with reason
+ * KITLS_KTLS_R_DISABLED, exactly like a kernel without kTLS (0 is
+ * returned, never an error).  Connections already offloaded stay in the
+ * kernel; the switch only affects later kitls_ktls_enable() calls (and
+ * kitls_ktls_probe_rekey(), which then answers -ECANCELED uncached).
+ * Thread-safe (an atomic flag); nonzero enables, 0 disables.
+ */
+KITLS_API void kitls_ktls_set_enabled(int enabled);
+/**
+ * The switch's state: 1 on, 0 off.  Until kitls_ktls_set_enabled() is
+ * called, the first use reads the environment once: KITLS_KTLS=off (or 0
+ * or no) means off, anything else or unset means on.  Never fails.
+ */
+KITLS_API int kitls_ktls_enabled(void);
 
 /* ------------------------------------------------------------------ */
 /* Offload object                                                      */

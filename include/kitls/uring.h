@@ -291,6 +291,16 @@ KITLS_API void kitls_uring_get_stats(const kitls_uring *u, struct kitls_uring_st
 KITLS_API KITLS_WUR int kitls_uring_listen(kitls_uring *u, int listen_fd, kitls_config *cfg);
 /** Stop accepting on a listener id (pending accepts are cancelled). */
 KITLS_API int kitls_uring_unlisten(kitls_uring *u, int id);
+/**
+ * Hot reload (new certificate, key, OCSP staple, ticket keys): connections
+ * accepted on listener `id` from now on use `cfg` (a server config; the
+ * driver takes a reference and drops the one it held).  Connections
+ * already accepted keep the config they started with, until they end.
+ * Call from the ring's thread, between kitls_uring_run() calls or from an
+ * event callback.  Returns 0, or -EINVAL (NULL, or no such active
+ * listener).
+ */
+KITLS_API KITLS_WUR int kitls_uring_listen_set_config(kitls_uring *u, int id, kitls_config *cfg);
 
 /**
  * Connect to addr as a TLS client with `cfg` (a client config) and the

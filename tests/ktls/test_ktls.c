@@ -512,6 +512,91 @@ START_TEST(fallbacks)
 }
 END_TEST
 
+/* Every setsockopt the layer makes, counted, then passed to the fake kernel. */
+static unsigned switch_setsockopts;
+static int (*switch_next)(void *, int, int, int, const void *, socklen_t);
+static int counting_setsockopt(void *ctx, int fd, int level, int name, const void *val,
+                               socklen_t len)
+{
+    switch_setsockopts++;
+    return switch_next(ctx, fd, level, name, val, len);
+}
+
+/* Rebind e->k to ops that count setsockopt calls. */
+static void count_setsockopts(struct env *e)
+{
+    kitls_ktls_free(e->k);
+    switch_next = e->ops.setsockopt;
+    e->ops.setsockopt = counting_setsockopt;
+    switch_setsockopts = 0;
+    ck_assert_int_eq(kitls_ktls_new(&e->k, e->me, FK_FD, &e->ops), 0);
+}
+
+/* The kill switch: off, enable declines before any system call and the
+ * data flows through userspace; back on, the next connection offloads. */
+START_TEST(kill_switch)
+{
+    struct env e;
+    ck_assert_int_eq(kitls_ktls_enabled(), 1);
+    kitls_ktls_set_enabled(0);
+    ck_assert_int_eq(kitls_ktls_enabled(), 0);
+    env_new(&e, KITLS_AES_128_GCM_SHA256, _i);
+    count_setsockopts(&e);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    ck_assert_uint_eq(switch_setsockopts, 0);
+    ck_assert_int_eq(e.fk.ulp, 0);
+    for (int d = 0; d < 2; d++) {
+        ck_assert_int_eq(kitls_ktls_is_offloaded(e.k, (enum kitls_dir)d), 0);
+        ck_assert_int_eq(kitls_ktls_reason(e.k, (enum kitls_dir)d), KITLS_KTLS_R_DISABLED);
+    }
+    ck_assert_int_eq(kitls_ktls_errno(e.k), 0);
+    ck_assert_ptr_nonnull(strstr(kitls_ktls_reason_string(KITLS_KTLS_R_DISABLED), "off"));
+    me_to_peer(&e, 20000, 40);
+    peer_to_me(&e, 20000, 41, 65536);
+    ck_assert_uint_eq(switch_setsockopts, 0);
+    ck_assert_uint_eq(e.fk.records_out, 0); /* nothing sealed by the "kernel" */
+    ck_assert_int_eq(kitls_ktls_close(e.k), 0);
+    env_free(&e);
+
+    /* The rekey probe makes no system call either, and caches nothing. */
+    struct fk fk = {.rekey = 1};
+    struct kitls_ktls_ops o = fk_ops(&fk);
+    ck_assert_int_eq(kitls_ktls_probe_rekey(&o), -ECANCELED);
+    ck_assert_int_eq(fk.probe_ulp, 0);
+
+    kitls_ktls_set_enabled(1);
+    ck_assert_int_eq(kitls_ktls_probe_rekey(&o), 1);
+    env_new(&e, KITLS_AES_128_GCM_SHA256, _i);
+    count_setsockopts(&e);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    ck_assert_uint_gt(switch_setsockopts, 0);
+    ck_assert_int_eq(kitls_ktls_reason(e.k, KITLS_DIR_TX), KITLS_KTLS_R_OFFLOADED);
+    ck_assert_int_eq(kitls_ktls_reason(e.k, KITLS_DIR_RX), KITLS_KTLS_R_OFFLOADED);
+    me_to_peer(&e, 1000, 42);
+    ck_assert_uint_gt(e.fk.records_out, 0);
+    env_free(&e);
+}
+END_TEST
+
+/* KITLS_KTLS=off in the environment, read at first use; the setter wins. */
+START_TEST(kill_switch_env)
+{
+    struct env e;
+    ck_assert_int_eq(setenv("KITLS_KTLS", "off", 1), 0);
+    ck_assert_int_eq(kitls_ktls_enabled(), 0);
+    ck_assert_int_eq(setenv("KITLS_KTLS", "on", 1), 0);
+    ck_assert_int_eq(kitls_ktls_enabled(), 0); /* read once */
+    env_new(&e, KITLS_AES_256_GCM_SHA384, 0);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    ck_assert_int_eq(kitls_ktls_reason(e.k, KITLS_DIR_TX), KITLS_KTLS_R_DISABLED);
+    me_to_peer(&e, 100, 43);
+    env_free(&e);
+    kitls_ktls_set_enabled(1);
+    ck_assert_int_eq(kitls_ktls_enabled(), 1);
+    unsetenv("KITLS_KTLS");
+}
+END_TEST
+
 /* sendfile: through the kernel when offloaded, userspace otherwise. */
 START_TEST(sendfile_both)
 {
@@ -655,6 +740,8 @@ int main(void)
     tcase_add_test(t, ekeyexpired);
     tcase_add_loop_test(t, partial_writes, 0, 3);
     tcase_add_test(t, fallbacks);
+    tcase_add_loop_test(t, kill_switch, 0, 2);
+    tcase_add_test(t, kill_switch_env);
     tcase_add_test(t, sys_errors_plain);
     tcase_add_loop_test(t, sendfile_both, 0, 6);
     tcase_add_loop_test(t, drain_before_rx, 0, 3);

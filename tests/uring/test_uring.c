@@ -947,6 +947,25 @@ START_TEST(api_misuse)
     ck_assert_uint_eq(KITLS_URING_UD_GEN(ud), 0x1234);
     ck_assert_uint_eq(KITLS_URING_UD_SLOT(ud), 77);
     ck_assert_int_eq(kitls_uring_run(u, 0), 0); /* nothing to do: timeout */
+    /* Hot reload: only an active listener takes a new config; the driver
+     * holds its own references (the caller's are dropped here). */
+    kitls_config *c1 = tu_server_config(TU_P256), *c2 = tu_server_config(TU_P256);
+    ck_assert_int_eq(kitls_uring_listen_set_config(u, 0, c1), -EINVAL);
+    ck_assert_int_eq(kitls_uring_listen_set_config(NULL, 0, c1), -EINVAL);
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in la = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&la, sizeof(la)), 0);
+    ck_assert_int_eq(listen(lfd, 4), 0);
+    int lid = kitls_uring_listen(u, lfd, c1);
+    ck_assert_int_ge(lid, 0);
+    ck_assert_int_eq(kitls_uring_listen_set_config(u, lid, NULL), -EINVAL);
+    ck_assert_int_eq(kitls_uring_listen_set_config(u, lid + 1, c2), -EINVAL);
+    kitls_config_free(c1);
+    ck_assert_int_eq(kitls_uring_listen_set_config(u, lid, c2), 0); /* frees c1 */
+    ck_assert_int_eq(kitls_uring_unlisten(u, lid), 0);
+    ck_assert_int_eq(kitls_uring_listen_set_config(u, lid, c2), -EINVAL);
+    kitls_config_free(c2);
+    close(lfd);
     kitls_uring_free(u);
     /* connect to a closed port: EV_CLOSED with -ECONNREFUSED */
     struct clients cl;

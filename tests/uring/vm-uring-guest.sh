@@ -18,7 +18,9 @@
 #      the data before it;
 #   5. test_uring_reentry's real-ring cases on kTLS: callbacks of EV_DATA
 #      and EV_EOF (the kTLS receive path) that close, abort, send and
-#      key-update their own and another connection (issue 14, F1).
+#      key-update their own and another connection (issue 14, F1);
+#   6. tests/ops/vm-ops-guest.sh: the kTLS kill switch (kitls-server
+#      --ktls-switch, SIGHUP) and examples/demo-uring.sh on kTLS.
 # Prints "N passed, N failed".
 set -u
 
@@ -270,5 +272,16 @@ else
 fi
 grep -a -e 'Checks:' -e ':F:' -e ':E:' "$w/tr.out" | say
 stat_line
+
+# ---- 6. operations on kTLS (tests/ops/vm-ops-guest.sh): the kill switch
+# through kitls-server --ktls-switch and SIGHUP, the README's demo ----
+bash "$(dirname "$0")/../ops/vm-ops-guest.sh" "$bd" >"$w/ops.out" 2>&1
+say "$w/ops.out" | grep -v '^    [0-9]* passed, [0-9]* failed$'
+l=$(grep -aE '^[0-9]+ passed, [0-9]+ failed$' "$w/ops.out" | tail -n1)
+if [ -n "$l" ]; then
+    passed=$((passed + ${l%% passed*})); x=${l#*, }; failed=$((failed + ${x%% failed*}))
+else
+    fail "tests/ops/vm-ops-guest.sh gave no summary"
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ]
