@@ -121,11 +121,14 @@ int kitls_kex_keygen(const struct kitls_group *g, EVP_PKEY **priv, uint8_t *pub,
     size_t n = g->share_len;
     int ok = ctx && EVP_PKEY_generate(ctx, &k) > 0;
     EVP_PKEY_CTX_free(own);
-    /* pub holds at least share_len bytes (RFC 8446 §4.2.8.1-2 sizes). */
+    /* pub holds at least share_len bytes (RFC 8446 §4.2.8.1-2 sizes).  The
+     * encoded public key is the raw key for X25519/X448 (RFC 7748 §5), and
+     * libcrypto 3.0 answers it from the key directly, where
+     * EVP_PKEY_get_raw_public_key exports the whole key through an
+     * OSSL_PARAM_BLD (4 allocations per key). */
     if (ok)
-        ok = g->is_ec ? EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pub,
-                                                        g->share_len, &n)
-                      : EVP_PKEY_get_raw_public_key(k, pub, &n);
+        ok = EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pub,
+                                             g->share_len, &n);
     if (!ok || n != g->share_len) {
         EVP_PKEY_free(k);
         return KITLS_E_CRYPTO;

@@ -36,30 +36,101 @@ int kitls_sig_ec_prepare(EVP_PKEY *key)
     return ec_key(key) != NULL;
 }
 
+/*
+ * The DER ECDSA-Sig-Value (RFC 8446 §4.2.3, RFC 3279 §2.2.3) is written
+ * and read here: ECDSA_sign/ECDSA_verify go through i2d/d2i_ECDSA_SIG,
+ * whose ASN.1 template code allocates (ECDSA_verify even re-encodes the
+ * parsed signature to compare), and ECDSA_size encodes a dummy signature
+ * to learn the maximum length (some 20 allocations per handshake pair on
+ * libcrypto 3.0).  The bytes are the same as i2d_ECDSA_SIG's.
+ */
+#define EC_SIG_MAX_INT 67 /* P-521's order is 66 bytes, plus a 0x00 */
+
+/* INTEGER of the big-endian unsigned v[0..n): minimal, non-negative. */
+static size_t der_int(uint8_t *out, const uint8_t *v, size_t n)
+{
+    size_t i = 0, pad;
+    while (i + 1 < n && v[i] == 0)
+        i++;
+    pad = v[i] & 0x80 ? 1 : 0;
+    out[0] = 0x02;
+    out[1] = (uint8_t)(n - i + pad);
+    out[2] = 0;
+    memcpy(out + 2 + pad, v + i, n - i);
+    return 2 + pad + n - i;
+}
+
 int kitls_sig_ec_sign(EVP_PKEY *key, const uint8_t *dgst, size_t n, uint8_t *sig, size_t *sig_len)
 {
     const EC_KEY *ec = ec_key(key);
-    unsigned int len = 0;
+    const BIGNUM *r, *s;
+    uint8_t rb[EC_SIG_MAX_INT - 1], sb[EC_SIG_MAX_INT - 1], ints[2 * (EC_SIG_MAX_INT + 2)];
+    size_t ol, il, hl;
+    int ret = KITLS_E_CRYPTO;
     if (!ec)
         return 0;
-    /* ECDSA_sign writes up to ECDSA_size bytes (a DER ECDSA-Sig-Value,
-     * RFC 8446 §4.2.3) and draws a fresh nonce for every signature. */
-    if (ECDSA_size(ec) <= 0 || (size_t)ECDSA_size(ec) > *sig_len ||
-        ECDSA_sign(0, dgst, (int)n, sig, &len, (EC_KEY *)ec) != 1)
+    /* A fresh nonce for every signature (ECDSA_do_sign draws it). */
+    ECDSA_SIG *es = n <= INT32_MAX ? ECDSA_do_sign(dgst, (int)n, (EC_KEY *)ec) : NULL;
+    if (!es)
         return KITLS_E_CRYPTO;
-    *sig_len = len;
-    return 1;
+    ECDSA_SIG_get0(es, &r, &s);
+    ol = ((size_t)EC_GROUP_order_bits(EC_KEY_get0_group(ec)) + 7) / 8;
+    if (ol <= sizeof(rb) && BN_bn2binpad(r, rb, (int)ol) > 0 && BN_bn2binpad(s, sb, (int)ol) > 0) {
+        il = der_int(ints, rb, ol);
+        il += der_int(ints + il, sb, ol);
+        hl = il < 0x80 ? 2 : 3; /* DER's short or one-byte long length */
+        if (hl + il <= *sig_len) {
+            sig[0] = 0x30;
+            sig[1] = il < 0x80 ? (uint8_t)il : 0x81;
+            sig[2] = (uint8_t)il; /* overwritten by the content if short */
+            memcpy(sig + hl, ints, il);
+            *sig_len = hl + il;
+            ret = 1;
+        }
+    }
+    ECDSA_SIG_free(es);
+    return ret;
+}
+
+/* A minimal non-negative INTEGER at der[*off..len) into v; 0 if none. */
+static int der_get_int(const uint8_t *der, size_t len, size_t *off, BIGNUM **v)
+{
+    size_t o = *off, n;
+    if (len - o < 3 || der[o] != 0x02 || (n = der[o + 1]) >= 0x80 || !n || n > len - o - 2)
+        return 0;
+    der += o + 2;
+    /* DER: no negative value, no needless leading zero (X.690 §8.3.2). */
+    if ((der[0] & 0x80) || (n > 1 && der[0] == 0 && !(der[1] & 0x80)))
+        return 0;
+    *off = o + 2 + n;
+    return (*v = BN_bin2bn(der, (int)n, NULL)) != NULL;
 }
 
 int kitls_sig_ec_verify(EVP_PKEY *key, const uint8_t *dgst, size_t n, const uint8_t *sig,
                         size_t sig_len)
 {
     const EC_KEY *ec = ec_key(key);
+    BIGNUM *r = NULL, *s = NULL;
+    ECDSA_SIG *es = NULL;
+    size_t off, body;
+    int ok = 0;
     if (!ec)
         return 0;
-    /* ECDSA_verify refuses a signature whose DER is not the canonical
-     * encoding, as the provider does (it calls the same function). */
-    if (sig_len > INT32_MAX || ECDSA_verify(0, dgst, (int)n, sig, (int)sig_len, (EC_KEY *)ec) != 1)
+    /* Only the DER encoding is accepted, as ECDSA_verify (and the
+     * provider, which calls it) does by re-encoding and comparing. */
+    if (sig_len < 2 || sig[0] != 0x30)
         return KITLS_E_DECRYPT_ERROR;
-    return 1;
+    off = sig[1] < 0x80 ? 2 : 3;
+    body = off == 2 ? sig[1] : sig_len > 2 && sig[1] == 0x81 && sig[2] >= 0x80 ? sig[2] : 0;
+    if (!body || off + body != sig_len || !der_get_int(sig, sig_len, &off, &r) ||
+        !der_get_int(sig, sig_len, &off, &s) || off != sig_len || !(es = ECDSA_SIG_new()) ||
+        !ECDSA_SIG_set0(es, r, s))
+        goto out;
+    r = s = NULL;
+    ok = n <= INT32_MAX && ECDSA_do_verify(dgst, (int)n, es, (EC_KEY *)ec) == 1;
+out:
+    BN_free(r);
+    BN_free(s);
+    ECDSA_SIG_free(es);
+    return ok ? 1 : KITLS_E_DECRYPT_ERROR;
 }

@@ -6,7 +6,9 @@
  * (RSA, Ed25519) are left to EVP.
  * Internal API: this program links lib/ sources directly.
  */
+#define OPENSSL_SUPPRESS_DEPRECATED 1
 #include <check.h>
+#include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <string.h>
@@ -163,6 +165,58 @@ START_TEST(test_altered_refused)
 }
 END_TEST
 
+/* kitls's own DER (lib/sig_ec.c) is i2d_ECDSA_SIG's, byte for byte, over
+ * many signatures (r and s with and without the 0x00 pad, now and then a
+ * shorter one); libcrypto's DER of a signature verifies on the warm path;
+ * an INTEGER with a needless leading zero or a negative one is refused
+ * by both paths (X.690 §8.3.2). */
+START_TEST(test_der_exact)
+{
+    const struct kitls_sigalg *s = kitls_sigalg_find(scheme_of[_i]);
+    uint8_t d[48], sig[256], bad[260];
+    int padded = 0;
+    memset(d, 0x5a, sizeof(d));
+    for (int k = 0; k < 300; k++) {
+        size_t n = sizeof(sig);
+        d[0] = (uint8_t)k;
+        ck_assert_int_eq(kitls_sig_ec_sign(keys[_i], d, sizeof(d), sig, &n), 1);
+        const unsigned char *p = sig;
+        ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)n);
+        ck_assert_ptr_nonnull(es);
+        ck_assert_ptr_eq(p, sig + n);
+        unsigned char *der = NULL;
+        int dl = i2d_ECDSA_SIG(es, &der);
+        ck_assert_int_eq(dl, (int)n);
+        ck_assert_mem_eq(der, sig, n);
+        ck_assert_int_eq(
+            ECDSA_do_verify(d, sizeof(d), es, (EC_KEY *)EVP_PKEY_get0_EC_KEY(pubs[_i])), 1);
+        OPENSSL_free(der);
+        ECDSA_SIG_free(es);
+        ck_assert_int_eq(kitls_sig_ec_verify(pubs[_i], d, sizeof(d), sig, n), 1);
+        padded |= sig[4] == 0;
+        /* r again with a needless 0x00 in front (valid BER, not DER), or
+         * as a negative number (0xff in front). */
+        for (int v = 0; v < 2 && sig[1] < 0x7f; v++) {
+            bad[0] = 0x30;
+            bad[1] = (uint8_t)(sig[1] + 1);
+            bad[2] = 0x02;
+            bad[3] = (uint8_t)(sig[3] + 1);
+            bad[4] = v ? 0xff : 0x00;
+            memcpy(bad + 5, sig + 4, n - 4);
+            if (!v && (sig[4] & 0x80))
+                continue; /* 00 before a high bit is DER's own pad */
+            ck_assert_int_eq(kitls_sig_ec_verify(pubs[_i], d, sizeof(d), bad, n + 1),
+                             KITLS_E_DECRYPT_ERROR);
+            ck_assert_int_ne(ECDSA_verify(0, d, sizeof(d), bad, (int)n + 1,
+                                          (EC_KEY *)EVP_PKEY_get0_EC_KEY(pubs[_i])),
+                             1);
+        }
+    }
+    ck_assert(padded);
+    (void)s;
+}
+END_TEST
+
 static Suite *sig_ec_suite(void)
 {
     Suite *s = suite_create("sig_ec");
@@ -172,6 +226,7 @@ static Suite *sig_ec_suite(void)
     tcase_add_test(tc, test_which_keys);
     tcase_add_loop_test(tc, test_paths_agree, 0, 2);
     tcase_add_loop_test(tc, test_altered_refused, 0, 2);
+    tcase_add_loop_test(tc, test_der_exact, 0, 2);
     suite_add_tcase(s, tc);
     return s;
 }
