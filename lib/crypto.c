@@ -263,9 +263,33 @@ static int pss_params_allow(const struct kitls_sigalg *s, EVP_PKEY *key)
            min_salt <= EVP_MD_get_size(s->md);
 }
 
+/*
+ * EVP_PKEY_is_a answers through a name lookup that allocates on libcrypto
+ * 3.0 (a copy of the name per call).  A key with a known legacy type id
+ * is of exactly that type (one key manager per type), so the id answers;
+ * keys without one (other providers' types) keep the lookup.
+ */
+static int key_is_a(EVP_PKEY *key, const char *type)
+{
+    static const struct {
+        const char *name;
+        int id;
+    } ids[] = {{"EC", EVP_PKEY_EC},
+               {"RSA", EVP_PKEY_RSA},
+               {"RSA-PSS", EVP_PKEY_RSA_PSS},
+               {"ED25519", EVP_PKEY_ED25519}};
+    int id = EVP_PKEY_get_base_id(key), known = 0;
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        if (ids[i].id == id && !strcmp(ids[i].name, type))
+            return 1;
+        known |= ids[i].id == id;
+    }
+    return known ? 0 : EVP_PKEY_is_a(key, type);
+}
+
 int kitls_sig_key_matches(const struct kitls_sigalg *s, EVP_PKEY *key)
 {
-    if (s->cert_only || !EVP_PKEY_is_a(key, s->key_type))
+    if (s->cert_only || !key_is_a(key, s->key_type))
         return 0;
     if (s->curve) {
         char name[32];
@@ -279,9 +303,24 @@ int kitls_sig_key_matches(const struct kitls_sigalg *s, EVP_PKEY *key)
     }
     if (s->min_bits && EVP_PKEY_get_bits(key) < s->min_bits)
         return 0;
-    if (EVP_PKEY_is_a(key, "RSA-PSS") && !pss_params_allow(s, key))
+    if (key_is_a(key, "RSA-PSS") && !pss_params_allow(s, key))
         return 0;
     return 1;
+}
+
+uint32_t kitls_sig_key_mask(EVP_PKEY *key)
+{
+    uint32_t m = 0;
+    const struct kitls_sigalg *s;
+    for (size_t i = 0; i < 32 && (s = kitls_sigalg_at(i)) != NULL; i++)
+        m |= (uint32_t)kitls_sig_key_matches(s, key) << i;
+    return m;
+}
+
+int kitls_sig_cert_can(const struct kitls_sigalg *s, const struct kitls_cert *cert)
+{
+    size_t i = (size_t)(s - kitls_sigalg_at(0));
+    return i < 32 && ((cert->sig_ok >> i) & 1);
 }
 
 int kitls_sig_key_usable(EVP_PKEY *key)

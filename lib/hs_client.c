@@ -250,7 +250,7 @@ static int client_pick_cert(kitls_conn *c)
         int peer_ok = 0;
         for (size_t j = 0; j < c->ext.n_peer_sigalgs; j++)
             peer_ok |= c->ext.peer_sigalgs[j] == mine[i];
-        if (s && peer_ok && kitls_sig_key_matches(s, cert->key)) {
+        if (s && peer_ok && kitls_sig_cert_can(s, cert)) {
             c->cert = cert;
             c->sigalg = s->id;
             return 0;

@@ -92,7 +92,7 @@ static const struct kitls_sigalg *cert_sigalg(const kitls_conn *c, const struct 
         int peer_ok = 0;
         for (size_t j = 0; j < c->ext.n_peer_sigalgs; j++)
             peer_ok |= c->ext.peer_sigalgs[j] == mine[i];
-        if (s && peer_ok && kitls_sig_key_matches(s, cert->key))
+        if (s && peer_ok && kitls_sig_cert_can(s, cert))
             return s;
     }
     return NULL;
@@ -127,7 +127,11 @@ static int pick_cert(kitls_conn *c, const struct ch_info *ch)
         const struct kitls_sigalg *s = cert_sigalg(c, cert);
         if (!s)
             continue;
-        int score = 2 * cert_matches_name(cert, c->ext.sni) + (cas.p && cert_matches_ca(cert, cas));
+        /* A lone certificate needs no score (nothing to compare with):
+         * X509_check_host and the CA names are not asked for it. */
+        int score = cfg->n_certs == 1 ? 0
+                                      : 2 * cert_matches_name(cert, c->ext.sni) +
+                                            (cas.p && cert_matches_ca(cert, cas));
         if (score > best_score) {
             best = (int)k;
             best_score = score;

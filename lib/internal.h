@@ -328,6 +328,12 @@ int kitls_sig_verify(const struct kitls_sigalg *s, EVP_PKEY *key, int server, co
 /** 1 if the key can make signatures of scheme s (type, curve, size, and
  *  for an id-RSASSA-PSS key the parameter restrictions of its SPKI). */
 int kitls_sig_key_matches(const struct kitls_sigalg *s, EVP_PKEY *key);
+/* Bit i set: kitls_sig_key_matches(kitls_sigalg_at(i), key); and the test
+ * of one scheme's bit. */
+uint32_t kitls_sig_key_mask(EVP_PKEY *key);
+/* Can our certificate's key sign with s (its sig_ok mask)? */
+struct kitls_cert;
+int kitls_sig_cert_can(const struct kitls_sigalg *s, const struct kitls_cert *cert);
 /** 1 if some CertificateVerify scheme we implement can use the key. */
 int kitls_sig_key_usable(EVP_PKEY *key);
 /** 1 if keys a and b fit the same schemes (a private key and its certificate). */
@@ -357,6 +363,7 @@ struct kitls_cert {
     size_t *der_len;
     size_t n;
     EVP_PKEY *key;
+    uint32_t sig_ok; /* kitls_sig_key_mask(key), taken when the cert is added */
     X509 *leaf;
     uint8_t *ocsp; /* stapled response (under ocsp_lock) */
     size_t ocsp_len;

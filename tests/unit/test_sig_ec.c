@@ -217,6 +217,34 @@ START_TEST(test_der_exact)
 }
 END_TEST
 
+/* The schemes a certificate's key signs with, taken once when the cert is
+ * added (kitls_sig_key_mask, kitls_sig_cert_can), are exactly the ones
+ * kitls_sig_key_matches accepts, and those are the right ones per key
+ * type (the type answered from the key's id, not a name lookup). */
+START_TEST(test_key_mask)
+{
+    static const uint16_t want[K_NKEYS][3] = {[K_P256] = {KITLS_SIG_ECDSA_SECP256R1_SHA256},
+                                              [K_P384] = {KITLS_SIG_ECDSA_SECP384R1_SHA384},
+                                              [K_RSA] = {KITLS_SIG_RSA_PSS_RSAE_SHA256,
+                                                         KITLS_SIG_RSA_PSS_RSAE_SHA384,
+                                                         KITLS_SIG_RSA_PSS_RSAE_SHA512},
+                                              [K_ED25519] = {KITLS_SIG_ED25519}};
+    const struct kitls_sigalg *s;
+    for (int k = 0; k < K_NKEYS; k++) {
+        struct kitls_cert cert = {.key = keys[k], .sig_ok = kitls_sig_key_mask(keys[k])};
+        for (size_t i = 0; (s = kitls_sigalg_at(i)) != NULL; i++) {
+            int expect = 0;
+            for (int j = 0; j < 3; j++)
+                expect |= want[k][j] == s->id;
+            ck_assert_msg(kitls_sig_cert_can(s, &cert) == expect &&
+                              kitls_sig_key_matches(s, keys[k]) == expect &&
+                              kitls_sig_key_matches(s, pubs[k]) == expect,
+                          "key %d scheme %s: want %d", k, s->name, expect);
+        }
+    }
+}
+END_TEST
+
 static Suite *sig_ec_suite(void)
 {
     Suite *s = suite_create("sig_ec");
@@ -227,6 +255,7 @@ static Suite *sig_ec_suite(void)
     tcase_add_loop_test(tc, test_paths_agree, 0, 2);
     tcase_add_loop_test(tc, test_altered_refused, 0, 2);
     tcase_add_loop_test(tc, test_der_exact, 0, 2);
+    tcase_add_test(tc, test_key_mask);
     suite_add_tcase(s, tc);
     return s;
 }
