@@ -33,7 +33,7 @@ static void put_ch_head(kitls_conn *c, struct wr *w)
 
 static int send_client_hello(kitls_conn *c)
 {
-    struct wr w = {0};
+    WR_ON_STACK(w, 1024);
     struct ext_ctx x = {.msg = EXT_IN_CH, .w = &w};
     size_t msg = kitls_hs_msg_begin(&w, HS_CLIENT_HELLO);
     put_ch_head(c, &w);

@@ -269,7 +269,7 @@ static int finish_sh(kitls_conn *c, struct wr *w, size_t at)
 
 static int send_hrr(kitls_conn *c)
 {
-    struct wr w = {0};
+    WR_ON_STACK(w, 512);
     int ret;
     GUARD(kitls_th_set_hash(&c->th, c->suite));
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
@@ -296,7 +296,7 @@ static int send_sh(kitls_conn *c, struct ch_info *ch, uint8_t *dhe, size_t *dhe_
 {
     uint8_t pub[133];
     size_t pub_len = 0;
-    struct wr w = {0};
+    WR_ON_STACK(w, 512);
     EVP_PKEY *priv = NULL;
     int ret = 0, use_dhe = !c->res.resumed || c->res.psk_dhe;
     if (use_dhe) {
@@ -323,7 +323,7 @@ static int send_sh(kitls_conn *c, struct ch_info *ch, uint8_t *dhe, size_t *dhe_
 
 static int send_ee(kitls_conn *c, const struct ch_info *ch)
 {
-    struct wr w = {0};
+    WR_ON_STACK(w, 512);
     size_t at = kitls_hs_msg_begin(&w, HS_ENCRYPTED_EXTENSIONS);
     size_t exts = wr_begin(&w, 2);
     int ret = kitls_ext_write_all(c, &(struct ext_ctx){.msg = EXT_IN_EE, .w = &w, .peer = &ch->el});
@@ -338,7 +338,7 @@ static int send_ee(kitls_conn *c, const struct ch_info *ch)
 
 static int send_cr(kitls_conn *c)
 {
-    struct wr w = {0};
+    WR_ON_STACK(w, 512);
     size_t at = kitls_hs_msg_begin(&w, HS_CERTIFICATE_REQUEST);
     wr_u8(&w, 0); /* empty certificate_request_context */
     size_t exts = wr_begin(&w, 2);
