@@ -26,6 +26,7 @@ struct kex_ctxs {
     EVP_PKEY_CTX *ctx[KEX_GROUPS];
     EVP_PKEY *peer[KEX_GROUPS];
     EVP_CIPHER_CTX *ticket; /* session.c's ticket sealing, re-keyed per use */
+    BN_CTX *bn;             /* sig_ec.c's signing scratch (holds no value between uses) */
 };
 
 static pthread_key_t kex_key;
@@ -40,6 +41,7 @@ static void kex_ctxs_free(void *p)
         EVP_PKEY_free(k->peer[i]);
     }
     EVP_CIPHER_CTX_free(k->ticket);
+    BN_CTX_free(k->bn);
     kitls_free(k);
 }
 
@@ -88,6 +90,14 @@ EVP_CIPHER_CTX *kitls_ticket_cipher_ctx(EVP_CIPHER_CTX **own)
     if (k && !k->ticket)
         k->ticket = EVP_CIPHER_CTX_new();
     return k && k->ticket ? k->ticket : (*own = EVP_CIPHER_CTX_new());
+}
+
+BN_CTX *kitls_thread_bn_ctx(void)
+{
+    struct kex_ctxs *k = kex_thread();
+    if (k && !k->bn)
+        k->bn = BN_CTX_secure_new();
+    return k ? k->bn : NULL;
 }
 
 /* The thread's slot for g (its generation context made), or NULL. */

@@ -316,6 +316,8 @@ void kitls_kex_thread_free(void);
 /** The calling thread's cipher context for tickets (session.c), or a new
  * one that *own then holds for the caller to free; NULL without memory. */
 EVP_CIPHER_CTX *kitls_ticket_cipher_ctx(EVP_CIPHER_CTX **own);
+/* The calling thread's BN_CTX for ECDSA signing (sig_ec.c), or NULL. */
+BN_CTX *kitls_thread_bn_ctx(void);
 int kitls_kex_keygen(const struct kitls_group *g, EVP_PKEY **priv, uint8_t *pub, size_t *pub_len);
 /** Derive the shared secret from our key and the peer's share. */
 int kitls_kex_derive(const struct kitls_group *g, EVP_PKEY *priv, const uint8_t *peer,

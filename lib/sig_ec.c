@@ -60,6 +60,21 @@ static size_t der_int(uint8_t *out, const uint8_t *v, size_t n)
     return 2 + pad + n - i;
 }
 
+/* Wipe the BN_CTX's temporaries (BN_clear: the whole allocated words).
+ * ECDSA_sign_setup takes far fewer than BN_SCRUB of them; the first call
+ * grows the pool to that size once. */
+#define BN_SCRUB 48
+static void bn_scrub(BN_CTX *bn)
+{
+    BIGNUM *t;
+    if (!bn)
+        return;
+    BN_CTX_start(bn);
+    for (int i = 0; i < BN_SCRUB && (t = BN_CTX_get(bn)) != NULL; i++)
+        BN_clear(t);
+    BN_CTX_end(bn);
+}
+
 int kitls_sig_ec_sign(EVP_PKEY *key, const uint8_t *dgst, size_t n, uint8_t *sig, size_t *sig_len)
 {
     const EC_KEY *ec = ec_key(key);
@@ -69,8 +84,20 @@ int kitls_sig_ec_sign(EVP_PKEY *key, const uint8_t *dgst, size_t n, uint8_t *sig
     int ret = KITLS_E_CRYPTO;
     if (!ec)
         return 0;
-    /* A fresh nonce for every signature (ECDSA_do_sign draws it). */
-    ECDSA_SIG *es = n <= INT32_MAX ? ECDSA_do_sign(dgst, (int)n, (EC_KEY *)ec) : NULL;
+    /* A fresh nonce for every signature: ECDSA_sign_setup draws k uniformly
+     * from [1, order) and returns k^-1 and r for this signature only.  Done
+     * apart from the signing so it can use the thread's BN_CTX, whose
+     * temporaries' memory is reused (ECDSA_do_sign makes a new BN_CTX and
+     * ~8 allocations per signature).  Those temporaries held values
+     * derived from k: they are wiped before returning (bn_scrub). */
+    BIGNUM *kinv = NULL, *rp = NULL;
+    BN_CTX *bn = kitls_thread_bn_ctx();
+    ECDSA_SIG *es = NULL;
+    if (n <= INT32_MAX && bn && ECDSA_sign_setup((EC_KEY *)ec, bn, &kinv, &rp))
+        es = ECDSA_do_sign_ex(dgst, (int)n, kinv, rp, (EC_KEY *)ec);
+    BN_clear_free(kinv);
+    BN_clear_free(rp);
+    bn_scrub(bn);
     if (!es)
         return KITLS_E_CRYPTO;
     ECDSA_SIG_get0(es, &r, &s);
