@@ -26,7 +26,8 @@ struct kex_ctxs {
     EVP_PKEY_CTX *ctx[KEX_GROUPS];
     EVP_PKEY *peer[KEX_GROUPS];
     EVP_CIPHER_CTX *ticket; /* session.c's ticket sealing, re-keyed per use */
-    BN_CTX *bn;             /* sig_ec.c's signing scratch (holds no value between uses) */
+    BN_CTX *bn;             /* sig_ec.c's signing scratch (wiped after each use) */
+    ECDSA_SIG *sig;         /* sig_ec.c's verification input (public values) */
 };
 
 static pthread_key_t kex_key;
@@ -42,6 +43,7 @@ static void kex_ctxs_free(void *p)
     }
     EVP_CIPHER_CTX_free(k->ticket);
     BN_CTX_free(k->bn);
+    ECDSA_SIG_free(k->sig);
     kitls_free(k);
 }
 
@@ -98,6 +100,14 @@ BN_CTX *kitls_thread_bn_ctx(void)
     if (k && !k->bn)
         k->bn = BN_CTX_secure_new();
     return k ? k->bn : NULL;
+}
+
+ECDSA_SIG *kitls_thread_ecdsa_sig(void)
+{
+    struct kex_ctxs *k = kex_thread();
+    if (k && !k->sig)
+        k->sig = ECDSA_SIG_new();
+    return k ? k->sig : NULL;
 }
 
 /* The thread's slot for g (its generation context made), or NULL. */

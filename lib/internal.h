@@ -204,8 +204,9 @@ int kitls_ks_finished(const struct kitls_suite *suite, const uint8_t *base, cons
 
 /** Running transcript hash; buffers messages until the suite is known. */
 struct kitls_transcript {
-    struct kitls_hash *h; /* the handshake's only: freed with it */
-    const EVP_MD *md;     /* NULL: hash not chosen yet */
+    struct kitls_hash *h;     /* the handshake's only: freed with it */
+    struct kitls_hash *store; /* the owner's storage for h (NULL: the heap's) */
+    const EVP_MD *md;         /* NULL: hash not chosen yet */
     size_t hash_len;
     struct wr pending; /* before the hash is chosen */
 };
@@ -318,6 +319,8 @@ void kitls_kex_thread_free(void);
 EVP_CIPHER_CTX *kitls_ticket_cipher_ctx(EVP_CIPHER_CTX **own);
 /* The calling thread's BN_CTX for ECDSA signing (sig_ec.c), or NULL. */
 BN_CTX *kitls_thread_bn_ctx(void);
+/* The calling thread's ECDSA_SIG for verifying (sig_ec.c), or NULL. */
+ECDSA_SIG *kitls_thread_ecdsa_sig(void);
 int kitls_kex_keygen(const struct kitls_group *g, EVP_PKEY **priv, uint8_t *pub, size_t *pub_len);
 /** Derive the shared secret from our key and the peer's share. */
 int kitls_kex_derive(const struct kitls_group *g, EVP_PKEY *priv, const uint8_t *peer,

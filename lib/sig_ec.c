@@ -120,7 +120,7 @@ int kitls_sig_ec_sign(EVP_PKEY *key, const uint8_t *dgst, size_t n, uint8_t *sig
 }
 
 /* A minimal non-negative INTEGER at der[*off..len) into v; 0 if none. */
-static int der_get_int(const uint8_t *der, size_t len, size_t *off, BIGNUM **v)
+static int der_get_int(const uint8_t *der, size_t len, size_t *off, BIGNUM *v)
 {
     size_t o = *off, n;
     if (len - o < 3 || der[o] != 0x02 || (n = der[o + 1]) >= 0x80 || !n || n > len - o - 2)
@@ -130,15 +130,34 @@ static int der_get_int(const uint8_t *der, size_t len, size_t *off, BIGNUM **v)
     if ((der[0] & 0x80) || (n > 1 && der[0] == 0 && !(der[1] & 0x80)))
         return 0;
     *off = o + 2 + n;
-    return (*v = BN_bin2bn(der, (int)n, NULL)) != NULL;
+    return BN_bin2bn(der, (int)n, v) != NULL;
+}
+
+/* The thread's signature object (r and s overwritten per use: public
+ * values), or a new one in *own; NULL if out of memory. */
+static ECDSA_SIG *sig_obj(ECDSA_SIG **own)
+{
+    ECDSA_SIG *es = kitls_thread_ecdsa_sig();
+    *own = NULL;
+    if (!es)
+        es = *own = ECDSA_SIG_new();
+    if (es && !ECDSA_SIG_get0_r(es)) {
+        BIGNUM *r = BN_new(), *s = BN_new();
+        if (!r || !s || !ECDSA_SIG_set0(es, r, s)) {
+            BN_free(r);
+            BN_free(s);
+            ECDSA_SIG_free(*own);
+            return *own = NULL;
+        }
+    }
+    return es;
 }
 
 int kitls_sig_ec_verify(EVP_PKEY *key, const uint8_t *dgst, size_t n, const uint8_t *sig,
                         size_t sig_len)
 {
     const EC_KEY *ec = ec_key(key);
-    BIGNUM *r = NULL, *s = NULL;
-    ECDSA_SIG *es = NULL;
+    ECDSA_SIG *own, *es;
     size_t off, body;
     int ok = 0;
     if (!ec)
@@ -149,15 +168,14 @@ int kitls_sig_ec_verify(EVP_PKEY *key, const uint8_t *dgst, size_t n, const uint
         return KITLS_E_DECRYPT_ERROR;
     off = sig[1] < 0x80 ? 2 : 3;
     body = off == 2 ? sig[1] : sig_len > 2 && sig[1] == 0x81 && sig[2] >= 0x80 ? sig[2] : 0;
-    if (!body || off + body != sig_len || !der_get_int(sig, sig_len, &off, &r) ||
-        !der_get_int(sig, sig_len, &off, &s) || off != sig_len || !(es = ECDSA_SIG_new()) ||
-        !ECDSA_SIG_set0(es, r, s))
-        goto out;
-    r = s = NULL;
-    ok = n <= INT32_MAX && ECDSA_do_verify(dgst, (int)n, es, (EC_KEY *)ec) == 1;
-out:
-    BN_free(r);
-    BN_free(s);
-    ECDSA_SIG_free(es);
+    if (!body || off + body != sig_len)
+        return KITLS_E_DECRYPT_ERROR;
+    if (!(es = sig_obj(&own)))
+        return KITLS_E_NOMEM;
+    /* r and s are the object's own (get0): written in place. */
+    if (der_get_int(sig, sig_len, &off, (BIGNUM *)ECDSA_SIG_get0_r(es)) &&
+        der_get_int(sig, sig_len, &off, (BIGNUM *)ECDSA_SIG_get0_s(es)) && off == sig_len)
+        ok = n <= INT32_MAX && ECDSA_do_verify(dgst, (int)n, es, (EC_KEY *)ec) == 1;
+    ECDSA_SIG_free(own);
     return ok ? 1 : KITLS_E_DECRYPT_ERROR;
 }

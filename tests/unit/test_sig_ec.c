@@ -245,6 +245,36 @@ START_TEST(test_key_mask)
 }
 END_TEST
 
+/* The thread's signature object for verifying is reused: values of one
+ * verification (good, or parsed halfway) never decide the next. */
+START_TEST(test_verify_reuse)
+{
+    uint8_t d[32], a[256], b[256], x[256];
+    size_t na = sizeof(a), nb = sizeof(b);
+    memset(d, 0x11, sizeof(d));
+    ck_assert_int_eq(kitls_sig_ec_sign(keys[K_P256], d, sizeof(d), a, &na), 1);
+    ck_assert_int_eq(kitls_sig_ec_sign(keys[K_P256], d, sizeof(d), b, &nb), 1);
+    ck_assert_int_eq(kitls_sig_ec_verify(pubs[K_P256], d, sizeof(d), a, na), 1);
+    /* a's r then a broken s: refused, and b still verifies afterwards. */
+    memcpy(x, a, na);
+    x[4 + x[3]] = 0x05; /* s's tag */
+    ck_assert_int_eq(kitls_sig_ec_verify(pubs[K_P256], d, sizeof(d), x, na), KITLS_E_DECRYPT_ERROR);
+    ck_assert_int_eq(kitls_sig_ec_verify(pubs[K_P256], d, sizeof(d), b, nb), 1);
+    /* b's r with a's s (when the lengths let them swap): refused. */
+    size_t ra = 2 + (size_t)a[3], rb = 2 + (size_t)b[3];
+    if (ra == rb) {
+        memcpy(x, b, 2 + rb);
+        memcpy(x + 2 + rb, a + 2 + ra, na - 2 - ra);
+        x[1] = (uint8_t)(rb + na - 2 - ra);
+        ck_assert_int_eq(kitls_sig_ec_verify(pubs[K_P256], d, sizeof(d), x, rb + na - ra),
+                         KITLS_E_DECRYPT_ERROR);
+    }
+    ck_assert_int_eq(kitls_sig_ec_verify(pubs[K_P256], d, sizeof(d), a, na), 1);
+    d[0] ^= 1;
+    ck_assert_int_eq(kitls_sig_ec_verify(pubs[K_P256], d, sizeof(d), a, na), KITLS_E_DECRYPT_ERROR);
+}
+END_TEST
+
 static Suite *sig_ec_suite(void)
 {
     Suite *s = suite_create("sig_ec");
@@ -256,6 +286,7 @@ static Suite *sig_ec_suite(void)
     tcase_add_loop_test(tc, test_altered_refused, 0, 2);
     tcase_add_loop_test(tc, test_der_exact, 0, 2);
     tcase_add_test(tc, test_key_mask);
+    tcase_add_test(tc, test_verify_reuse);
     suite_add_tcase(s, tc);
     return s;
 }
