@@ -95,6 +95,8 @@ int kitls_sig_ec_sign(EVP_PKEY *key, const uint8_t *dgst, size_t n, uint8_t *sig
     ECDSA_SIG *es = NULL;
     if (n <= INT32_MAX && bn && ECDSA_sign_setup((EC_KEY *)ec, bn, &kinv, &rp))
         es = ECDSA_do_sign_ex(dgst, (int)n, kinv, rp, (EC_KEY *)ec);
+    else if (n <= INT32_MAX && !bn) /* no thread state: libcrypto's own BN_CTX */
+        es = ECDSA_do_sign(dgst, (int)n, (EC_KEY *)ec);
     BN_clear_free(kinv);
     BN_clear_free(rp);
     bn_scrub(bn);
