@@ -12,7 +12,11 @@ functions whose name starts with ROOT into "inside a primitive" and
 The primitives are the calls that do the cryptographic arithmetic itself:
 
   - ECDSA signing and verification: ECDSA_do_sign_ex, ECDSA_do_verify
-    (libcrypto's exported low-level entry points, under EVP_PKEY_sign/verify);
+    (libcrypto's exported low-level entry points, under EVP_PKEY_sign/verify),
+    and ECDSA_sign_setup: the nonce k, k*G and k^-1 that ECDSA_do_sign_ex
+    computes inside itself when it is not given them (kitls calls it apart,
+    with a reused BN_CTX, lib/sig_ec.c: the same arithmetic, counted as
+    it was when it ran inside ECDSA_do_sign_ex);
   - SHA-2: SHA{224,256,384,512}_{Update,Final} and the block functions;
   - the AEAD: EVP_{En,De}cryptUpdate, EVP_{En,De}cryptFinal_ex;
   - the RNG: RAND_bytes(_ex), RAND_priv_bytes(_ex);
@@ -35,7 +39,7 @@ import re
 import sys
 
 NAMED = {
-    "ECDSA_do_sign_ex", "ECDSA_do_verify",
+    "ECDSA_do_sign_ex", "ECDSA_do_verify", "ECDSA_sign_setup",
     "SHA224_Update", "SHA224_Final", "SHA256_Update", "SHA256_Final",
     "SHA384_Update", "SHA384_Final", "SHA512_Update", "SHA512_Final",
     "SHA256_Transform", "SHA512_Transform",

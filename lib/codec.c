@@ -27,7 +27,9 @@ int wr_reserve(struct wr *w, size_t extra)
      * handshake secrets. */
     if (w->len)
         memcpy(nb, w->buf, w->len);
-    if (w->buf) {
+    if (w->buf && w->buf == w->fixed) {
+        kitls_wipe(w->buf, w->len); /* the caller's: only what was written */
+    } else if (w->buf) {
         kitls_wipe(w->buf, w->cap);
         kitls_free(w->buf);
     }
@@ -38,7 +40,9 @@ int wr_reserve(struct wr *w, size_t extra)
 
 void wr_free(struct wr *w)
 {
-    if (w->buf) {
+    if (w->buf && w->buf == w->fixed) {
+        kitls_wipe(w->buf, w->len);
+    } else if (w->buf) {
         kitls_wipe(w->buf, w->cap);
         kitls_free(w->buf);
     }

@@ -120,12 +120,20 @@ static inline int rd_sub(struct rd *r, int prefix, struct rd *sub)
     return 0;
 }
 
-/** Growable output buffer. */
+/** Growable output buffer; it may start in the caller's storage (fixed,
+ * WR_ON_STACK), left for the heap only when it outgrows it. */
 struct wr {
     uint8_t *buf;
     size_t len, cap;
     int err;
+    uint8_t *fixed; /* the caller's storage: never freed here */
 };
+/* A writer over `n` bytes of the caller's stack: a handshake message is
+ * built there and copied out (the queue), sparing a heap allocation per
+ * message; wr_free still wipes what was written. */
+#define WR_ON_STACK(w, n)                                                                          \
+    uint8_t w##_stack[n];                                                                          \
+    struct wr w = {.buf = w##_stack, .cap = (n), .fixed = w##_stack}
 
 int wr_reserve(struct wr *w, size_t extra);
 void wr_free(struct wr *w); /* wipes and frees */

@@ -287,6 +287,9 @@ int kitls_config_add_cert_pem(kitls_config *cfg, const char *chain_pem, size_t c
     /* The EC_KEY copy ECDSA signing uses (sig_ec.c), made here rather
      * than in the first handshake; other keys are left as they are. */
     (void)kitls_sig_ec_prepare(c.key);
+    /* The schemes the key can sign with, asked once: libcrypto answers
+     * the key type and curve with allocations (name lookups, a BN_CTX). */
+    c.sig_ok = kitls_sig_key_mask(c.key);
     cfg->certs[cfg->n_certs++] = c;
     memset(&c, 0, sizeof(c));
     ret = 0;

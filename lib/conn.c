@@ -31,11 +31,13 @@ kitls_conn *kitls_conn_new(kitls_config *cfg)
     c->state = kitls_hs_start_state(c->server);
     c->peer_alert = -1;
     c->peer.not_after = INT64_MAX; /* no peer certificate yet */
+    c->th.store = &c->hs->th_hash; /* the transcript hash, in the handshake's memory */
     return c;
 }
 
 static void conn_drop_handshake(kitls_conn *c)
 {
+    kitls_th_free(&c->th); /* before c->hs: its hash state may live there */
     if (c->hs) {
         for (size_t i = 0; i < c->hs->n_kex; i++)
             EVP_PKEY_free(c->hs->kex[i]);
@@ -43,7 +45,6 @@ static void conn_drop_handshake(kitls_conn *c)
         kitls_free(c->hs);
         c->hs = NULL;
     }
-    kitls_th_free(&c->th);
     kitls_ks_wipe(&c->ks);
     /* exp_master and early.exp stay: exporters work for the connection's life. */
     /* A server keeps res_master to issue tickets later; a client to turn
@@ -182,12 +183,6 @@ int kitls_conn_send_ccs(kitls_conn *c)
     c->ccs_sent = 1;
     wr_put(&c->out, ccs, sizeof(ccs));
     return c->out.err;
-}
-
-int kitls_conn_hs_queue(kitls_conn *c, const uint8_t *msg, size_t len)
-{
-    wr_put(&c->hs_out, msg, len);
-    return c->hs_out.err;
 }
 
 int kitls_conn_hs_flush(kitls_conn *c)

@@ -24,6 +24,7 @@
  * freed once it is established, so that an idle (or offloaded) connection
  * keeps no handshake secrets and little memory. */
 struct kitls_hs_tmp {
+    struct kitls_hash th_hash;                          /* c->th's hash state (c->th.store) */
     uint8_t c_hs[KITLS_MAX_HASH], s_hs[KITLS_MAX_HASH]; /* handshake traffic secrets */
     uint8_t c_ap[KITLS_MAX_HASH], s_ap[KITLS_MAX_HASH]; /* first app traffic secrets */
     uint8_t fin_th[KITLS_MAX_HASH];                     /* transcript hash up to server Finished */

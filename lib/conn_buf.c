@@ -144,6 +144,21 @@ void kitls_conn_out_taken(kitls_conn *c)
         out_drop(c);
 }
 
+/* A server's first buffer for its flight: all of it (ServerHello to
+ * Finished, ~1.4 KB with a two-certificate chain) fits, rather than 256
+ * bytes doubled as it grows (an allocation and a copy per doubling) to
+ * the same size in the end.  A client's flights are small: its buffers
+ * grow as before.  Freed when the handshake ends, as before. */
+#define FLIGHT_BUF 2048
+
+int kitls_conn_hs_queue(kitls_conn *c, const uint8_t *msg, size_t len)
+{
+    if (c->server && !c->hs_out.cap && wr_reserve(&c->hs_out, len > FLIGHT_BUF ? len : FLIGHT_BUF))
+        return KITLS_E_NOMEM;
+    wr_put(&c->hs_out, msg, len);
+    return c->hs_out.err;
+}
+
 int kitls_conn_out_room(kitls_conn *c, size_t need)
 {
     if (c->out.cap - c->out.len >= need)
@@ -160,6 +175,8 @@ int kitls_conn_out_room(kitls_conn *c, size_t need)
         c->out.cap = n;
         return 0;
     }
+    if (c->server && !c->out.buf && need < FLIGHT_BUF)
+        need = FLIGHT_BUF;
     return wr_reserve(&c->out, need) ? KITLS_E_NOMEM : 0;
 }
 

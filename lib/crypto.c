@@ -26,6 +26,8 @@ struct kex_ctxs {
     EVP_PKEY_CTX *ctx[KEX_GROUPS];
     EVP_PKEY *peer[KEX_GROUPS];
     EVP_CIPHER_CTX *ticket; /* session.c's ticket sealing, re-keyed per use */
+    BN_CTX *bn;             /* sig_ec.c's signing scratch (wiped after each use) */
+    ECDSA_SIG *sig;         /* sig_ec.c's verification input (public values) */
 };
 
 static pthread_key_t kex_key;
@@ -40,6 +42,8 @@ static void kex_ctxs_free(void *p)
         EVP_PKEY_free(k->peer[i]);
     }
     EVP_CIPHER_CTX_free(k->ticket);
+    BN_CTX_free(k->bn);
+    ECDSA_SIG_free(k->sig);
     kitls_free(k);
 }
 
@@ -90,6 +94,22 @@ EVP_CIPHER_CTX *kitls_ticket_cipher_ctx(EVP_CIPHER_CTX **own)
     return k && k->ticket ? k->ticket : (*own = EVP_CIPHER_CTX_new());
 }
 
+BN_CTX *kitls_thread_bn_ctx(void)
+{
+    struct kex_ctxs *k = kex_thread();
+    if (k && !k->bn)
+        k->bn = BN_CTX_secure_new();
+    return k ? k->bn : NULL;
+}
+
+ECDSA_SIG *kitls_thread_ecdsa_sig(void)
+{
+    struct kex_ctxs *k = kex_thread();
+    if (k && !k->sig)
+        k->sig = ECDSA_SIG_new();
+    return k ? k->sig : NULL;
+}
+
 /* The thread's slot for g (its generation context made), or NULL. */
 static struct kex_ctxs *kex_slot(const struct kitls_group *g, size_t *idx)
 {
@@ -121,11 +141,14 @@ int kitls_kex_keygen(const struct kitls_group *g, EVP_PKEY **priv, uint8_t *pub,
     size_t n = g->share_len;
     int ok = ctx && EVP_PKEY_generate(ctx, &k) > 0;
     EVP_PKEY_CTX_free(own);
-    /* pub holds at least share_len bytes (RFC 8446 §4.2.8.1-2 sizes). */
+    /* pub holds at least share_len bytes (RFC 8446 §4.2.8.1-2 sizes).  The
+     * encoded public key is the raw key for X25519/X448 (RFC 7748 §5), and
+     * libcrypto 3.0 answers it from the key directly, where
+     * EVP_PKEY_get_raw_public_key exports the whole key through an
+     * OSSL_PARAM_BLD (4 allocations per key). */
     if (ok)
-        ok = g->is_ec ? EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pub,
-                                                        g->share_len, &n)
-                      : EVP_PKEY_get_raw_public_key(k, pub, &n);
+        ok = EVP_PKEY_get_octet_string_param(k, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, pub,
+                                             g->share_len, &n);
     if (!ok || n != g->share_len) {
         EVP_PKEY_free(k);
         return KITLS_E_CRYPTO;
@@ -260,9 +283,33 @@ static int pss_params_allow(const struct kitls_sigalg *s, EVP_PKEY *key)
            min_salt <= EVP_MD_get_size(s->md);
 }
 
+/*
+ * EVP_PKEY_is_a answers through a name lookup that allocates on libcrypto
+ * 3.0 (a copy of the name per call).  A key with a known legacy type id
+ * is of exactly that type (one key manager per type), so the id answers;
+ * keys without one (other providers' types) keep the lookup.
+ */
+static int key_is_a(EVP_PKEY *key, const char *type)
+{
+    static const struct {
+        const char *name;
+        int id;
+    } ids[] = {{"EC", EVP_PKEY_EC},
+               {"RSA", EVP_PKEY_RSA},
+               {"RSA-PSS", EVP_PKEY_RSA_PSS},
+               {"ED25519", EVP_PKEY_ED25519}};
+    int id = EVP_PKEY_get_base_id(key), known = 0;
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        if (ids[i].id == id && !strcmp(ids[i].name, type))
+            return 1;
+        known |= ids[i].id == id;
+    }
+    return known ? 0 : EVP_PKEY_is_a(key, type);
+}
+
 int kitls_sig_key_matches(const struct kitls_sigalg *s, EVP_PKEY *key)
 {
-    if (s->cert_only || !EVP_PKEY_is_a(key, s->key_type))
+    if (s->cert_only || !key_is_a(key, s->key_type))
         return 0;
     if (s->curve) {
         char name[32];
@@ -276,9 +323,24 @@ int kitls_sig_key_matches(const struct kitls_sigalg *s, EVP_PKEY *key)
     }
     if (s->min_bits && EVP_PKEY_get_bits(key) < s->min_bits)
         return 0;
-    if (EVP_PKEY_is_a(key, "RSA-PSS") && !pss_params_allow(s, key))
+    if (key_is_a(key, "RSA-PSS") && !pss_params_allow(s, key))
         return 0;
     return 1;
+}
+
+uint32_t kitls_sig_key_mask(EVP_PKEY *key)
+{
+    uint32_t m = 0;
+    const struct kitls_sigalg *s;
+    for (size_t i = 0; i < 32 && (s = kitls_sigalg_at(i)) != NULL; i++)
+        m |= (uint32_t)kitls_sig_key_matches(s, key) << i;
+    return m;
+}
+
+int kitls_sig_cert_can(const struct kitls_sigalg *s, const struct kitls_cert *cert)
+{
+    size_t i = (size_t)(s - kitls_sigalg_at(0));
+    return i < 32 && ((cert->sig_ok >> i) & 1);
 }
 
 int kitls_sig_key_usable(EVP_PKEY *key)

@@ -211,7 +211,7 @@ int kitls_hs_derive_app_secrets(kitls_conn *c)
 
 int kitls_hs_send_cert(kitls_conn *c)
 {
-    struct wr w = {0};
+    WR_ON_STACK(w, 2048);
     size_t at = kitls_hs_msg_begin(&w, HS_CERTIFICATE);
     size_t ctx = wr_begin(&w, 1);
     if (!c->server && c->cr_ctx_len)
@@ -245,7 +245,7 @@ int kitls_hs_send_cv(kitls_conn *c)
         return KITLS_E_INTERNAL;
     GUARD(kitls_th_current(&c->th, th));
     GUARD(kitls_sig_sign(s, c->cert->key, c->server, th, c->th.hash_len, sig, &sig_len));
-    struct wr w = {0};
+    WR_ON_STACK(w, 512);
     size_t at = kitls_hs_msg_begin(&w, HS_CERTIFICATE_VERIFY);
     wr_u16(&w, s->id);
     size_t v = wr_begin(&w, 2);
@@ -263,7 +263,7 @@ int kitls_hs_send_fin(kitls_conn *c)
     uint8_t th[KITLS_MAX_HASH], vd[KITLS_MAX_HASH];
     GUARD(kitls_th_current(&c->th, th));
     GUARD(kitls_ks_finished(c->suite, c->server ? c->hs->s_hs : c->hs->c_hs, th, vd));
-    struct wr w = {0};
+    WR_ON_STACK(w, 256);
     size_t at = kitls_hs_msg_begin(&w, HS_FINISHED);
     wr_put(&w, vd, c->suite->hash_len);
     int ret = kitls_hs_msg_end(c, &w, at);

@@ -33,7 +33,7 @@ static void put_ch_head(kitls_conn *c, struct wr *w)
 
 static int send_client_hello(kitls_conn *c)
 {
-    struct wr w = {0};
+    WR_ON_STACK(w, 1024);
     struct ext_ctx x = {.msg = EXT_IN_CH, .w = &w};
     size_t msg = kitls_hs_msg_begin(&w, HS_CLIENT_HELLO);
     put_ch_head(c, &w);
@@ -250,7 +250,7 @@ static int client_pick_cert(kitls_conn *c)
         int peer_ok = 0;
         for (size_t j = 0; j < c->ext.n_peer_sigalgs; j++)
             peer_ok |= c->ext.peer_sigalgs[j] == mine[i];
-        if (s && peer_ok && kitls_sig_key_matches(s, cert->key)) {
+        if (s && peer_ok && kitls_sig_cert_can(s, cert)) {
             c->cert = cert;
             c->sigalg = s->id;
             return 0;

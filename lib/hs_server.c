@@ -92,7 +92,7 @@ static const struct kitls_sigalg *cert_sigalg(const kitls_conn *c, const struct 
         int peer_ok = 0;
         for (size_t j = 0; j < c->ext.n_peer_sigalgs; j++)
             peer_ok |= c->ext.peer_sigalgs[j] == mine[i];
-        if (s && peer_ok && kitls_sig_key_matches(s, cert->key))
+        if (s && peer_ok && kitls_sig_cert_can(s, cert))
             return s;
     }
     return NULL;
@@ -127,7 +127,11 @@ static int pick_cert(kitls_conn *c, const struct ch_info *ch)
         const struct kitls_sigalg *s = cert_sigalg(c, cert);
         if (!s)
             continue;
-        int score = 2 * cert_matches_name(cert, c->ext.sni) + (cas.p && cert_matches_ca(cert, cas));
+        /* A lone certificate needs no score (nothing to compare with):
+         * X509_check_host and the CA names are not asked for it. */
+        int score = cfg->n_certs == 1 ? 0
+                                      : 2 * cert_matches_name(cert, c->ext.sni) +
+                                            (cas.p && cert_matches_ca(cert, cas));
         if (score > best_score) {
             best = (int)k;
             best_score = score;
@@ -265,7 +269,7 @@ static int finish_sh(kitls_conn *c, struct wr *w, size_t at)
 
 static int send_hrr(kitls_conn *c)
 {
-    struct wr w = {0};
+    WR_ON_STACK(w, 512);
     int ret;
     GUARD(kitls_th_set_hash(&c->th, c->suite));
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
@@ -292,7 +296,7 @@ static int send_sh(kitls_conn *c, struct ch_info *ch, uint8_t *dhe, size_t *dhe_
 {
     uint8_t pub[133];
     size_t pub_len = 0;
-    struct wr w = {0};
+    WR_ON_STACK(w, 512);
     EVP_PKEY *priv = NULL;
     int ret = 0, use_dhe = !c->res.resumed || c->res.psk_dhe;
     if (use_dhe) {
@@ -319,7 +323,7 @@ static int send_sh(kitls_conn *c, struct ch_info *ch, uint8_t *dhe, size_t *dhe_
 
 static int send_ee(kitls_conn *c, const struct ch_info *ch)
 {
-    struct wr w = {0};
+    WR_ON_STACK(w, 512);
     size_t at = kitls_hs_msg_begin(&w, HS_ENCRYPTED_EXTENSIONS);
     size_t exts = wr_begin(&w, 2);
     int ret = kitls_ext_write_all(c, &(struct ext_ctx){.msg = EXT_IN_EE, .w = &w, .peer = &ch->el});
@@ -334,7 +338,7 @@ static int send_ee(kitls_conn *c, const struct ch_info *ch)
 
 static int send_cr(kitls_conn *c)
 {
-    struct wr w = {0};
+    WR_ON_STACK(w, 512);
     size_t at = kitls_hs_msg_begin(&w, HS_CERTIFICATE_REQUEST);
     wr_u8(&w, 0); /* empty certificate_request_context */
     size_t exts = wr_begin(&w, 2);

@@ -204,8 +204,9 @@ int kitls_ks_finished(const struct kitls_suite *suite, const uint8_t *base, cons
 
 /** Running transcript hash; buffers messages until the suite is known. */
 struct kitls_transcript {
-    struct kitls_hash *h; /* the handshake's only: freed with it */
-    const EVP_MD *md;     /* NULL: hash not chosen yet */
+    struct kitls_hash *h;     /* the handshake's only: freed with it */
+    struct kitls_hash *store; /* the owner's storage for h (NULL: the heap's) */
+    const EVP_MD *md;         /* NULL: hash not chosen yet */
     size_t hash_len;
     struct wr pending; /* before the hash is chosen */
 };
@@ -316,6 +317,10 @@ void kitls_kex_thread_free(void);
 /** The calling thread's cipher context for tickets (session.c), or a new
  * one that *own then holds for the caller to free; NULL without memory. */
 EVP_CIPHER_CTX *kitls_ticket_cipher_ctx(EVP_CIPHER_CTX **own);
+/* The calling thread's BN_CTX for ECDSA signing (sig_ec.c), or NULL. */
+BN_CTX *kitls_thread_bn_ctx(void);
+/* The calling thread's ECDSA_SIG for verifying (sig_ec.c), or NULL. */
+ECDSA_SIG *kitls_thread_ecdsa_sig(void);
 int kitls_kex_keygen(const struct kitls_group *g, EVP_PKEY **priv, uint8_t *pub, size_t *pub_len);
 /** Derive the shared secret from our key and the peer's share. */
 int kitls_kex_derive(const struct kitls_group *g, EVP_PKEY *priv, const uint8_t *peer,
@@ -328,6 +333,12 @@ int kitls_sig_verify(const struct kitls_sigalg *s, EVP_PKEY *key, int server, co
 /** 1 if the key can make signatures of scheme s (type, curve, size, and
  *  for an id-RSASSA-PSS key the parameter restrictions of its SPKI). */
 int kitls_sig_key_matches(const struct kitls_sigalg *s, EVP_PKEY *key);
+/* Bit i set: kitls_sig_key_matches(kitls_sigalg_at(i), key); and the test
+ * of one scheme's bit. */
+uint32_t kitls_sig_key_mask(EVP_PKEY *key);
+/* Can our certificate's key sign with s (its sig_ok mask)? */
+struct kitls_cert;
+int kitls_sig_cert_can(const struct kitls_sigalg *s, const struct kitls_cert *cert);
 /** 1 if some CertificateVerify scheme we implement can use the key. */
 int kitls_sig_key_usable(EVP_PKEY *key);
 /** 1 if keys a and b fit the same schemes (a private key and its certificate). */
@@ -357,6 +368,7 @@ struct kitls_cert {
     size_t *der_len;
     size_t n;
     EVP_PKEY *key;
+    uint32_t sig_ok; /* kitls_sig_key_mask(key), taken when the cert is added */
     X509 *leaf;
     uint8_t *ocsp; /* stapled response (under ocsp_lock) */
     size_t ocsp_len;

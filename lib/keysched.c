@@ -288,8 +288,8 @@ static int ks_advance(struct kitls_keysched *ks, const uint8_t *ikm, size_t ikm_
                                   hl);
     if (ret)
         goto out;
-    ret = kitls_hkdf_extract(ks->suite->md, derived, hl, ks_input(ikm, ikm_len), ikm_len,
-                             ks->secret);
+    ret =
+        kitls_hkdf_extract(ks->suite->md, derived, hl, ks_input(ikm, ikm_len), ikm_len, ks->secret);
 out:
     kitls_wipe(derived, sizeof(derived));
     return ret;
@@ -420,7 +420,7 @@ int kitls_th_set_hash(struct kitls_transcript *t, const struct kitls_suite *suit
 {
     if (t->md)
         return t->md == suite->md ? 0 : KITLS_E_INTERNAL;
-    if (!t->h && !(t->h = kitls_malloc(sizeof(*t->h))))
+    if (!t->h && !(t->h = t->store ? t->store : kitls_malloc(sizeof(*t->h))))
         return KITLS_E_NOMEM;
     GUARD(kitls_hash_init(t->h, suite->md));
     t->md = suite->md;
@@ -473,9 +473,11 @@ void kitls_th_free(struct kitls_transcript *t)
 {
     if (t->h) {
         kitls_wipe(t->h, sizeof(*t->h));
-        kitls_free(t->h);
+        if (t->h != t->store)
+            kitls_free(t->h);
         t->h = NULL;
     }
+    t->store = NULL;
     t->md = NULL;
     wr_free(&t->pending);
 }

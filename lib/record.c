@@ -33,7 +33,12 @@ static int aead_keys(struct kitls_rec_dir *d, int encrypt)
 {
     if (!d->ctx && !(d->ctx = EVP_CIPHER_CTX_new()))
         return KITLS_E_NOMEM;
-    if (!EVP_CipherInit_ex2(d->ctx, d->suite->cipher, d->key, NULL, encrypt, NULL))
+    /* A context that already runs this cipher (the previous epoch of this
+     * direction) is re-keyed in place: naming the cipher again would make
+     * libcrypto reset the context and build a new provider context. */
+    const EVP_CIPHER *c =
+        EVP_CIPHER_CTX_get0_cipher(d->ctx) == d->suite->cipher ? NULL : d->suite->cipher;
+    if (!EVP_CipherInit_ex2(d->ctx, c, d->key, NULL, encrypt, NULL))
         return KITLS_E_CRYPTO;
     return 0;
 }

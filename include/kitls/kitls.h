@@ -675,7 +675,9 @@ KITLS_API void kitls_buffer_cache_flush(void);
  * buffers (kitls_buffer_cache_flush()), its key-generation contexts and
  * peer-key objects (one each per key-exchange group used, made once so
  * that each handshake does not fetch the algorithm again; every key is
- * still new) and its ticket cipher context.  Done by itself
+ * still new), its ticket cipher context and its ECDSA scratch (a BN_CTX
+ * for signing, cleared after each signature, and a signature object for
+ * verifying).  Done by itself
  * when the thread exits; call it before kitls_set_allocator() or before
  * unloading the library from a thread that stays.
  */

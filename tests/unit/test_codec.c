@@ -156,6 +156,41 @@ START_TEST(test_wr_overflow_latches)
 }
 END_TEST
 
+/* A writer on the caller's stack stays there while it fits, moves to the
+ * heap with its bytes when it outgrows it (the stack copy wiped), and
+ * wr_free never frees the caller's storage (ASan would report it) but
+ * wipes what was written there. */
+START_TEST(test_wr_on_stack)
+{
+    uint8_t big[300];
+    memset(big, 0xa5, sizeof(big));
+    {
+        WR_ON_STACK(w, 64);
+        wr_put(&w, big, 40);
+        ck_assert_ptr_eq(w.buf, w_stack);
+        ck_assert_int_eq(w.len, 40);
+        wr_free(&w);
+        for (size_t i = 0; i < 40; i++)
+            ck_assert_uint_eq(w_stack[i], 0);
+        ck_assert_ptr_null(w.buf);
+    }
+    {
+        WR_ON_STACK(w, 64);
+        wr_put(&w, big, 40);
+        wr_put(&w, big, sizeof(big));
+        ck_assert_int_eq(w.err, 0);
+        ck_assert_ptr_ne(w.buf, w_stack);
+        ck_assert_int_eq(w.len, 40 + sizeof(big));
+        for (size_t i = 0; i < w.len; i++)
+            ck_assert_uint_eq(w.buf[i], 0xa5);
+        for (size_t i = 0; i < 40; i++)
+            ck_assert_uint_eq(w_stack[i], 0);
+        wr_free(&w);
+        ck_assert_ptr_null(w.buf);
+    }
+}
+END_TEST
+
 START_TEST(test_wr_grow)
 {
     struct wr w = {0};
@@ -188,6 +223,7 @@ int main(void)
     tcase_add_test(tc, test_wr_prefix);
     tcase_add_test(tc, test_wr_overflow_latches);
     tcase_add_test(tc, test_wr_grow);
+    tcase_add_test(tc, test_wr_on_stack);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -8,7 +8,7 @@
  *
  * kitls never signs like that, so the misbehaving side is made with the
  * linker: this program compiles the library sources itself and is linked
- * with --wrap for kitls_sig_key_matches and kitls_sig_sign (see
+ * with --wrap for kitls_sig_key_matches, kitls_sig_cert_can and kitls_sig_sign (see
  * tests/unit/Makefile.inc).  The wrappers lie only for RSA private keys
  * (the honest side here has a P-256 key, and verification sees public
  * keys), so the verifying side runs the real code.
@@ -98,6 +98,17 @@ int __wrap_kitls_sig_key_matches(const struct kitls_sigalg *s, EVP_PKEY *key)
     if (lie == LIE_HASH && is_rsa_private(key) && EVP_PKEY_is_a(key, "RSA-PSS"))
         return s->id == KITLS_SIG_RSA_PSS_PSS_SHA256;
     return __real_kitls_sig_key_matches(s, key);
+}
+
+/* Our own certificate's schemes are taken once, when it is added
+ * (kitls_sig_cert_can): the signer's lie is told there. */
+int __real_kitls_sig_cert_can(const struct kitls_sigalg *s, const struct kitls_cert *cert);
+int __wrap_kitls_sig_cert_can(const struct kitls_sigalg *s, const struct kitls_cert *cert);
+int __wrap_kitls_sig_cert_can(const struct kitls_sigalg *s, const struct kitls_cert *cert)
+{
+    if (lie != LIE_NONE && is_rsa_private(cert->key))
+        return __wrap_kitls_sig_key_matches(s, cert->key);
+    return __real_kitls_sig_cert_can(s, cert);
 }
 
 int __wrap_kitls_sig_sign(const struct kitls_sigalg *s, EVP_PKEY *key, int server,

@@ -6,7 +6,9 @@
  * (RSA, Ed25519) are left to EVP.
  * Internal API: this program links lib/ sources directly.
  */
+#define OPENSSL_SUPPRESS_DEPRECATED 1
 #include <check.h>
+#include <openssl/ecdsa.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <string.h>
@@ -163,6 +165,116 @@ START_TEST(test_altered_refused)
 }
 END_TEST
 
+/* kitls's own DER (lib/sig_ec.c) is i2d_ECDSA_SIG's, byte for byte, over
+ * many signatures (r and s with and without the 0x00 pad, now and then a
+ * shorter one); libcrypto's DER of a signature verifies on the warm path;
+ * an INTEGER with a needless leading zero or a negative one is refused
+ * by both paths (X.690 §8.3.2). */
+START_TEST(test_der_exact)
+{
+    const struct kitls_sigalg *s = kitls_sigalg_find(scheme_of[_i]);
+    uint8_t d[48], sig[256], bad[260];
+    int padded = 0;
+    memset(d, 0x5a, sizeof(d));
+    for (int k = 0; k < 300; k++) {
+        size_t n = sizeof(sig);
+        d[0] = (uint8_t)k;
+        ck_assert_int_eq(kitls_sig_ec_sign(keys[_i], d, sizeof(d), sig, &n), 1);
+        const unsigned char *p = sig;
+        ECDSA_SIG *es = d2i_ECDSA_SIG(NULL, &p, (long)n);
+        ck_assert_ptr_nonnull(es);
+        ck_assert_ptr_eq(p, sig + n);
+        unsigned char *der = NULL;
+        int dl = i2d_ECDSA_SIG(es, &der);
+        ck_assert_int_eq(dl, (int)n);
+        ck_assert_mem_eq(der, sig, n);
+        ck_assert_int_eq(
+            ECDSA_do_verify(d, sizeof(d), es, (EC_KEY *)EVP_PKEY_get0_EC_KEY(pubs[_i])), 1);
+        OPENSSL_free(der);
+        ECDSA_SIG_free(es);
+        ck_assert_int_eq(kitls_sig_ec_verify(pubs[_i], d, sizeof(d), sig, n), 1);
+        padded |= sig[4] == 0;
+        /* r again with a needless 0x00 in front (valid BER, not DER), or
+         * as a negative number (0xff in front). */
+        for (int v = 0; v < 2 && sig[1] < 0x7f; v++) {
+            bad[0] = 0x30;
+            bad[1] = (uint8_t)(sig[1] + 1);
+            bad[2] = 0x02;
+            bad[3] = (uint8_t)(sig[3] + 1);
+            bad[4] = v ? 0xff : 0x00;
+            memcpy(bad + 5, sig + 4, n - 4);
+            if (!v && (sig[4] & 0x80))
+                continue; /* 00 before a high bit is DER's own pad */
+            ck_assert_int_eq(kitls_sig_ec_verify(pubs[_i], d, sizeof(d), bad, n + 1),
+                             KITLS_E_DECRYPT_ERROR);
+            ck_assert_int_ne(ECDSA_verify(0, d, sizeof(d), bad, (int)n + 1,
+                                          (EC_KEY *)EVP_PKEY_get0_EC_KEY(pubs[_i])),
+                             1);
+        }
+    }
+    ck_assert(padded);
+    (void)s;
+}
+END_TEST
+
+/* The schemes a certificate's key signs with, taken once when the cert is
+ * added (kitls_sig_key_mask, kitls_sig_cert_can), are exactly the ones
+ * kitls_sig_key_matches accepts, and those are the right ones per key
+ * type (the type answered from the key's id, not a name lookup). */
+START_TEST(test_key_mask)
+{
+    static const uint16_t want[K_NKEYS][3] = {[K_P256] = {KITLS_SIG_ECDSA_SECP256R1_SHA256},
+                                              [K_P384] = {KITLS_SIG_ECDSA_SECP384R1_SHA384},
+                                              [K_RSA] = {KITLS_SIG_RSA_PSS_RSAE_SHA256,
+                                                         KITLS_SIG_RSA_PSS_RSAE_SHA384,
+                                                         KITLS_SIG_RSA_PSS_RSAE_SHA512},
+                                              [K_ED25519] = {KITLS_SIG_ED25519}};
+    const struct kitls_sigalg *s;
+    for (int k = 0; k < K_NKEYS; k++) {
+        struct kitls_cert cert = {.key = keys[k], .sig_ok = kitls_sig_key_mask(keys[k])};
+        for (size_t i = 0; (s = kitls_sigalg_at(i)) != NULL; i++) {
+            int expect = 0;
+            for (int j = 0; j < 3; j++)
+                expect |= want[k][j] == s->id;
+            ck_assert_msg(kitls_sig_cert_can(s, &cert) == expect &&
+                              kitls_sig_key_matches(s, keys[k]) == expect &&
+                              kitls_sig_key_matches(s, pubs[k]) == expect,
+                          "key %d scheme %s: want %d", k, s->name, expect);
+        }
+    }
+}
+END_TEST
+
+/* The thread's signature object for verifying is reused: values of one
+ * verification (good, or parsed halfway) never decide the next. */
+START_TEST(test_verify_reuse)
+{
+    uint8_t d[32], a[256], b[256], x[256];
+    size_t na = sizeof(a), nb = sizeof(b);
+    memset(d, 0x11, sizeof(d));
+    ck_assert_int_eq(kitls_sig_ec_sign(keys[K_P256], d, sizeof(d), a, &na), 1);
+    ck_assert_int_eq(kitls_sig_ec_sign(keys[K_P256], d, sizeof(d), b, &nb), 1);
+    ck_assert_int_eq(kitls_sig_ec_verify(pubs[K_P256], d, sizeof(d), a, na), 1);
+    /* a's r then a broken s: refused, and b still verifies afterwards. */
+    memcpy(x, a, na);
+    x[4 + x[3]] = 0x05; /* s's tag */
+    ck_assert_int_eq(kitls_sig_ec_verify(pubs[K_P256], d, sizeof(d), x, na), KITLS_E_DECRYPT_ERROR);
+    ck_assert_int_eq(kitls_sig_ec_verify(pubs[K_P256], d, sizeof(d), b, nb), 1);
+    /* b's r with a's s (when the lengths let them swap): refused. */
+    size_t ra = 2 + (size_t)a[3], rb = 2 + (size_t)b[3];
+    if (ra == rb) {
+        memcpy(x, b, 2 + rb);
+        memcpy(x + 2 + rb, a + 2 + ra, na - 2 - ra);
+        x[1] = (uint8_t)(rb + na - 2 - ra);
+        ck_assert_int_eq(kitls_sig_ec_verify(pubs[K_P256], d, sizeof(d), x, rb + na - ra),
+                         KITLS_E_DECRYPT_ERROR);
+    }
+    ck_assert_int_eq(kitls_sig_ec_verify(pubs[K_P256], d, sizeof(d), a, na), 1);
+    d[0] ^= 1;
+    ck_assert_int_eq(kitls_sig_ec_verify(pubs[K_P256], d, sizeof(d), a, na), KITLS_E_DECRYPT_ERROR);
+}
+END_TEST
+
 static Suite *sig_ec_suite(void)
 {
     Suite *s = suite_create("sig_ec");
@@ -172,6 +284,9 @@ static Suite *sig_ec_suite(void)
     tcase_add_test(tc, test_which_keys);
     tcase_add_loop_test(tc, test_paths_agree, 0, 2);
     tcase_add_loop_test(tc, test_altered_refused, 0, 2);
+    tcase_add_loop_test(tc, test_der_exact, 0, 2);
+    tcase_add_test(tc, test_key_mask);
+    tcase_add_test(tc, test_verify_reuse);
     suite_add_tcase(s, tc);
     return s;
 }
