@@ -17,6 +17,7 @@
 #include "session.h"
 #include "x509.h"
 #include "early.h"
+#include "stats.h"
 
 #define KITLS_MAX_SHARES 3
 
