@@ -29,10 +29,14 @@
  * --uring serves on the io_uring driver instead (many connections at once,
  * kTLS through io_uring send/splice): see server-uring.c.  Built with
  * liburing only.
+ *
+ * --metrics ADDR:PORT serves the library's counters (kitls_stats) and the
+ * tool's gauges over HTTP GET /metrics: see server-metrics.c.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include "common.h"
+#include "server-metrics.h"
 #ifdef EX_HAVE_URING
 #include "server-uring.h"
 #endif
@@ -50,6 +54,8 @@ static const char *prog = "kitls-server";
 static int close_after_echo;
 /* --uring: serve on the io_uring driver */
 static int use_uring;
+/* --metrics ADDR:PORT */
+static const char *metrics_addr;
 
 static void usage(FILE *f)
 {
@@ -95,6 +101,8 @@ static void usage(FILE *f)
             "                         with --ktls data and files through io_uring send and\n"
             "                         splice on the kTLS socket (--key-update N: at most 4;\n"
             "                         no extra ticket after --ktls)%s\n"
+            "  --metrics ADDR:PORT    serve counters in the Prometheus text format over\n"
+            "                         HTTP GET /metrics (port 0: any free one, printed)\n"
             "  --quiet                less chatter on stderr\n",
             prog,
 #ifdef EX_HAVE_URING
@@ -137,6 +145,7 @@ enum {
     OPT_KTLS_POLICY,
     OPT_SENDFILE,
     OPT_URING,
+    OPT_METRICS,
     OPT_HELP,
 };
 
@@ -172,6 +181,7 @@ static const struct option long_opts[] = {
     {"ktls-policy", required_argument, NULL, OPT_KTLS_POLICY},
     {"sendfile", required_argument, NULL, OPT_SENDFILE},
     {"uring", no_argument, NULL, OPT_URING},
+    {"metrics", required_argument, NULL, OPT_METRICS},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -236,6 +246,7 @@ static void parse_args(int argc, char **argv, struct ex_opts *o)
         case OPT_KTLS_POLICY: o->ktls_policy = ex_parse_ktls_policy(prog, optarg); break;
         case OPT_SENDFILE: o->sendfile = optarg; break;
         case OPT_URING: use_uring = 1; break;
+        case OPT_METRICS: metrics_addr = optarg; break;
         case 'h':
         case OPT_HELP: usage(stdout); exit(0);
         default: usage(stderr); exit(2);
@@ -512,6 +523,11 @@ int main(int argc, char **argv)
     }
     if (!o.quiet)
         fprintf(stderr, "%s: listening on port %d\n", prog, port);
+    if (metrics_addr != NULL && ex_metrics_start(prog, metrics_addr, o.cert, o.quiet) != 0) {
+        close(lfd);
+        kitls_config_free(cfg);
+        return 1;
+    }
     if (o.ready_file != NULL && write_ready_file(o.ready_file, port) != 0) {
         close(lfd);
         kitls_config_free(cfg);
@@ -535,7 +551,9 @@ int main(int argc, char **argv)
             rc = EX_E_IO;
             break;
         }
+        ex_metrics_conn_add(1);
         rc = serve_one(cfd, cfg, &o);
+        ex_metrics_conn_add(-1);
         ex_close_socket(cfd); /* the alert or close_notify must not be lost to a reset */
         failed |= rc != 0;
         if (o.naccept > 0 && ++served == o.naccept) {

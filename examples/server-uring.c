@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 
 #include "server-uring.h"
+#include "server-metrics.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -281,6 +282,7 @@ int ex_uring_serve(const char *prog, int lfd, kitls_config *cfg, const struct ex
             break;
         }
         kitls_uring_get_stats(s.u, &st);
+        ex_metrics_conn_set(st.conns); /* --metrics: kitls_server_connections_active */
         if (o->naccept > 0) {
             /* Failed handshakes are only counted by the driver. */
             uint64_t done = s.closed + st.handshake_failures + st.overloads;

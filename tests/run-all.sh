@@ -11,7 +11,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 pkgs=(build-essential autoconf automake libtool pkg-config libssl-dev check
       openssl gnutls-bin python3 liburing-dev universal-ctags mandoc
-      libgnutls28-dev cargo rustc librust-rustls-dev librust-rustls-pemfile-dev)
+      libgnutls28-dev cargo rustc librust-rustls-dev librust-rustls-pemfile-dev
+      curl prometheus)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
