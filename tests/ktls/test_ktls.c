@@ -5,7 +5,8 @@
  * KeyUpdate both ways with and without kernel rekey support (both
  * policies); AEAD-limit rekeys; close_notify; EIO, EKEYEXPIRED, EBUSY,
  * partial writes, EAGAIN, no kTLS module, refused cipher, truncation,
- * sendfile, bytes buffered by the core before RX offload.
+ * sendfile, bytes buffered by the core before RX offload; what kitls_stats
+ * counts for the offloaded side.
  */
 #include <check.h>
 #include <errno.h>
@@ -512,6 +513,71 @@ START_TEST(fallbacks)
 }
 END_TEST
 
+/* kitls_stats: offloads, fallbacks by reason, kernel rekeys and the bytes
+ * the kernel carried land in the offloaded side's config (me: the client). */
+static struct kitls_stats me_stats(const struct env *e)
+{
+    struct kitls_stats st;
+    ck_assert_int_eq(kitls_config_stats(e->ccfg, &st), 0);
+    return st;
+}
+
+START_TEST(stats_counted)
+{
+    struct env e;
+    env_new(&e, KITLS_AES_128_GCM_SHA256, 1);
+    struct kitls_stats a = me_stats(&e);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    me_to_peer(&e, 40000, 40);
+    peer_to_me(&e, 30000, 41, 65536);
+    peer_to_me(&e, 3000, 42, 100); /* through the layer's buffer: counted once */
+    ck_assert_int_eq(kitls_conn_key_update(e.peer, 1), 0);
+    peer_to_me(&e, 10, 43, 65536);
+    struct kitls_stats b = me_stats(&e);
+    ck_assert_uint_eq(b.ktls_offloads[KITLS_DIR_TX] - a.ktls_offloads[KITLS_DIR_TX], 1);
+    ck_assert_uint_eq(b.ktls_offloads[KITLS_DIR_RX] - a.ktls_offloads[KITLS_DIR_RX], 1);
+    ck_assert_uint_eq(b.bytes[KITLS_STATS_SENT] - a.bytes[KITLS_STATS_SENT], 40000);
+    ck_assert_uint_eq(b.bytes[KITLS_STATS_RECEIVED] - a.bytes[KITLS_STATS_RECEIVED], 33010);
+    ck_assert_uint_eq(b.ktls_rekeys - a.ktls_rekeys, 2); /* RX, and TX answering the request */
+    ck_assert_uint_eq(b.key_updates[KITLS_STATS_RECEIVED] - a.key_updates[KITLS_STATS_RECEIVED], 1);
+    env_free(&e);
+
+    env_new(&e, KITLS_AES_128_GCM_SHA256, 1);
+    e.fk.no_module = 1;
+    a = me_stats(&e);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    me_to_peer(&e, 500, 44); /* userspace: kitls_conn_write counts it, once */
+    b = me_stats(&e);
+    ck_assert_uint_eq(b.ktls_fallbacks[KITLS_STATS_KTLS_NO_MODULE] -
+                          a.ktls_fallbacks[KITLS_STATS_KTLS_NO_MODULE],
+                      2);
+    ck_assert_uint_eq(b.ktls_offloads[0] + b.ktls_offloads[1],
+                      a.ktls_offloads[0] + a.ktls_offloads[1]);
+    ck_assert_uint_eq(b.bytes[KITLS_STATS_SENT] - a.bytes[KITLS_STATS_SENT], 500);
+    env_free(&e);
+
+    env_new(&e, KITLS_AES_128_GCM_SHA256, 1);
+    e.fk.rekey = 0;
+    ck_assert_int_eq(kitls_ktls_set_rekey_support(e.k, 0), 0);
+    a = me_stats(&e);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    b = me_stats(&e);
+    ck_assert_uint_eq(b.ktls_fallbacks[KITLS_STATS_KTLS_REKEY_UNSUPPORTED] -
+                          a.ktls_fallbacks[KITLS_STATS_KTLS_REKEY_UNSUPPORTED],
+                      2);
+    env_free(&e);
+
+    env_new(&e, KITLS_CHACHA20_POLY1305_SHA256, 1);
+    e.fk.no_chacha = 1;
+    a = me_stats(&e);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    b = me_stats(&e);
+    ck_assert_uint_eq(
+        b.ktls_fallbacks[KITLS_STATS_KTLS_CIPHER] - a.ktls_fallbacks[KITLS_STATS_KTLS_CIPHER], 2);
+    env_free(&e);
+}
+END_TEST
+
 /* sendfile: through the kernel when offloaded, userspace otherwise. */
 START_TEST(sendfile_both)
 {
@@ -655,6 +721,7 @@ int main(void)
     tcase_add_test(t, ekeyexpired);
     tcase_add_loop_test(t, partial_writes, 0, 3);
     tcase_add_test(t, fallbacks);
+    tcase_add_test(t, stats_counted);
     tcase_add_test(t, sys_errors_plain);
     tcase_add_loop_test(t, sendfile_both, 0, 6);
     tcase_add_loop_test(t, drain_before_rx, 0, 3);
