@@ -103,7 +103,9 @@ static void send_all(int fd, const char *p, size_t n)
     }
 }
 
-static void reply(int fd, const char *status, const char *type, const char *body, size_t len)
+/* The answer; a HEAD request gets the head only (with the body's length). */
+static void reply(int fd, const char *status, const char *type, const char *body, size_t len,
+                  int head_only)
 {
     char head[256];
     int n = snprintf(head, sizeof(head),
@@ -111,7 +113,8 @@ static void reply(int fd, const char *status, const char *type, const char *body
                      "Connection: close\r\n\r\n",
                      status, type, len);
     send_all(fd, head, (size_t)n);
-    send_all(fd, body, len);
+    if (!head_only)
+        send_all(fd, body, len);
 }
 
 /* One request: its head (up to 4 KiB, 5 s), then the answer. */
@@ -138,21 +141,21 @@ static void serve(int fd)
     static const char text[] = "text/plain; charset=utf-8";
     int get = strncmp(req, "GET ", 4) == 0, head = strncmp(req, "HEAD ", 5) == 0;
     if (!get && !head) {
-        reply(fd, "405 Method Not Allowed", text, "only GET\n", 9);
+        reply(fd, "405 Method Not Allowed", text, "only GET\n", 9, 0);
         return;
     }
     const char *path = req + (get ? 4 : 5);
     if (strncmp(path, "/metrics ", 9) != 0 && strncmp(path, "/metrics?", 9) != 0) {
-        reply(fd, "404 Not Found", text, "try /metrics\n", 13);
+        reply(fd, "404 Not Found", text, "try /metrics\n", 13, head);
         return;
     }
     size_t len = 0;
     char *body = render(&len);
     if (body == NULL) {
-        reply(fd, "500 Internal Server Error", text, "no memory\n", 10);
+        reply(fd, "500 Internal Server Error", text, "no memory\n", 10, head);
         return;
     }
-    reply(fd, "200 OK", "text/plain; version=0.0.4; charset=utf-8", body, head ? 0 : len);
+    reply(fd, "200 OK", "text/plain; version=0.0.4; charset=utf-8", body, len, head);
     free(body);
 }
 
