@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 static int64_t conns_active;
@@ -141,7 +142,7 @@ static void serve(int fd)
     static const char text[] = "text/plain; charset=utf-8";
     int get = strncmp(req, "GET ", 4) == 0, head = strncmp(req, "HEAD ", 5) == 0;
     if (!get && !head) {
-        reply(fd, "405 Method Not Allowed", text, "only GET\n", 9, 0);
+        reply(fd, "405 Method Not Allowed", text, "GET or HEAD only\n", 17, 0);
         return;
     }
     const char *path = req + (get ? 4 : 5);
@@ -165,7 +166,12 @@ static void *loop(void *arg)
     for (;;) {
         int fd = accept(lfd, NULL, NULL);
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED || errno == EMFILE || errno == ENFILE)
+            if (errno == EMFILE || errno == ENFILE) { /* out of descriptors: wait, retry */
+                struct timespec ts = {0, 100 * 1000 * 1000};
+                nanosleep(&ts, NULL);
+                continue;
+            }
+            if (errno == EINTR || errno == ECONNABORTED)
                 continue;
             return NULL;
         }
