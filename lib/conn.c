@@ -82,6 +82,7 @@ void kitls_conn_free(kitls_conn *c)
     kitls_free(c->ext.peer_alpn);
     kitls_free(c->ext.peer_cas);
     EVP_PKEY_free(c->peer.key);
+    kitls_stats_bytes_flush(c); /* before the config may go */
     kitls_config_free(c->cfg);
     kitls_wipe(c, sizeof(*c));
     kitls_free(c);

@@ -71,11 +71,15 @@ void kitls_stats_cert_fail(kitls_conn *c, int err)
     KITLS_STAT_INC(c->cfg, cert_verify_failures[r]);
 }
 
-int kitls_stats_bytes(kitls_conn *c, int side, int ret)
+void kitls_stats_bytes_flush(kitls_conn *c)
 {
-    if (ret > 0)
-        KITLS_STAT_ADD(c->cfg, bytes[side], (uint64_t)ret);
-    return ret;
+    for (int side = 0; side < 2; side++) {
+        if (c->stat_bytes[side])
+            KITLS_STAT_ADD(c->cfg, bytes[side], c->stat_bytes[side]);
+        c->stat_bytes[side] = 0;
+    }
+    /* A connection starts with 0: its first bytes go at once. */
+    c->stat_budget = KITLS_STATS_BYTES_BATCH;
 }
 
 int kitls_conn_stats_add(kitls_conn *c, enum kitls_stats_event ev, unsigned arg, uint64_t n)

@@ -1178,7 +1178,12 @@ struct kitls_stats {
     uint64_t ktls_offloads[2]; /**< directions handed to the kernel: [enum kitls_dir] */
     uint64_t ktls_fallbacks[KITLS_STATS_KTLS_N];
     uint64_t ktls_rekeys; /**< kernel keys replaced after a KeyUpdate */
-    uint64_t bytes[2];    /**< application data: [enum kitls_stats_side] */
+    /** Application data: [enum kitls_stats_side].  What goes through the
+     *  core (kitls_conn_read/_write) is added up in the connection and
+     *  counted here at its first call, then each time more than 64 KiB
+     *  passed, and when the connection is freed; what the kernel carries
+     *  (kTLS), at once. */
+    uint64_t bytes[2];
     uint64_t cert_verify_failures[KITLS_STATS_CERT_N];
     uint64_t ocsp_failures[KITLS_STATS_OCSP_N];
 };

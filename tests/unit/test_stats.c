@@ -2,8 +2,9 @@
  * kitls_stats: exact counter deltas per config and per process for real
  * in-memory handshakes (full, resumed, HRR, refused certificates with the
  * alert on both sides, 0-RTT accepted/rejected/replayed, a ticket under an
- * unknown key, KeyUpdate, application bytes), totals under concurrent
- * bumps and handshakes, and the Prometheus text form.  Public API only.
+ * unknown key, KeyUpdate, application bytes and their batching), totals
+ * under concurrent bumps and handshakes, and the Prometheus text form.
+ * Public API only.
  */
 #include <check.h>
 #include <pthread.h>
@@ -123,6 +124,53 @@ START_TEST(test_full_and_bytes)
     ck_assert_uint_eq(dp.handshakes[ROLE_C][0], 1);
     ck_assert_uint_eq(dp.bytes[KITLS_STATS_SENT], 4000);
     ck_assert_uint_eq(total(&dp), total(&ds) + total(&dc));
+    kitls_config_free(scfg);
+    kitls_config_free(ccfg);
+}
+END_TEST
+
+/* One write of len bytes from c, read whole by s. */
+static void send_recv(kitls_conn *c, kitls_conn *s, size_t len)
+{
+    static uint8_t msg[16384], buf[16384];
+    ck_assert_int_eq(kitls_conn_write(c, msg, len), (int)len);
+    tu_move(c, s);
+    size_t got = 0;
+    while (got < len) {
+        int n = kitls_conn_read(s, buf, sizeof(buf));
+        ck_assert_int_gt(n, 0);
+        got += (size_t)n;
+    }
+}
+
+/* A connection's bytes reach the config at its first call, then once 64
+ * KiB more have passed, and the rest when it is freed. */
+START_TEST(test_bytes_batched)
+{
+    now_s = client_now = tu_pki.now;
+    kitls_config *scfg = server_cfg(), *ccfg = client_cfg();
+    kitls_conn *c = tu_client(ccfg, "localhost"), *s = tu_server(scfg);
+    ck_assert_int_eq(tu_handshake(c, s, NULL, NULL), 0);
+    struct kitls_stats c0 = snap(ccfg), s0 = snap(scfg), c1, s1;
+    for (int i = 0; i < 6; i++) {
+        send_recv(c, s, 16384);
+        c1 = snap(ccfg);
+        s1 = snap(scfg);
+        /* 16 KiB at once; the next batch once more than 64 KiB passed. */
+        uint64_t want = i < 5 ? 16384 : 6 * 16384;
+        ck_assert_uint_eq(c1.bytes[KITLS_STATS_SENT] - c0.bytes[KITLS_STATS_SENT], want);
+        ck_assert_uint_eq(s1.bytes[KITLS_STATS_RECEIVED] - s0.bytes[KITLS_STATS_RECEIVED], want);
+    }
+    send_recv(c, s, 1000);
+    c1 = snap(ccfg);
+    ck_assert_uint_eq(c1.bytes[KITLS_STATS_SENT] - c0.bytes[KITLS_STATS_SENT], 6 * 16384);
+    kitls_conn_free(c);
+    kitls_conn_free(s);
+    c1 = snap(ccfg);
+    s1 = snap(scfg);
+    ck_assert_uint_eq(c1.bytes[KITLS_STATS_SENT] - c0.bytes[KITLS_STATS_SENT], 6 * 16384 + 1000);
+    ck_assert_uint_eq(s1.bytes[KITLS_STATS_RECEIVED] - s0.bytes[KITLS_STATS_RECEIVED],
+                      6 * 16384 + 1000);
     kitls_config_free(scfg);
     kitls_config_free(ccfg);
 }
@@ -514,6 +562,7 @@ static Suite *suite(void)
     TCase *t = tcase_create("counters");
     tcase_set_timeout(t, 60);
     tcase_add_test(t, test_full_and_bytes);
+    tcase_add_test(t, test_bytes_batched);
     tcase_add_test(t, test_resumed_and_unknown_key);
     tcase_add_test(t, test_hrr);
     tcase_add_test(t, test_failures_by_alert);
