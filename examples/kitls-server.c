@@ -33,11 +33,14 @@
  * SIGHUP reloads the certificate, key, --ocsp-staple, ticket keys and the
  * --ktls-switch file for new connections, keeping established ones (see
  * server-reload.c).
+ * --metrics ADDR:PORT serves the library's counters (kitls_stats) and the
+ * tool's gauges over HTTP GET /metrics: see server-metrics.c.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include "common.h"
 #include "server-reload.h"
+#include "server-metrics.h"
 #ifdef EX_HAVE_URING
 #include "server-uring.h"
 #endif
@@ -57,6 +60,8 @@ static int close_after_echo;
 static int use_uring;
 /* --ocsp-staple, --ktls-switch: re-read on SIGHUP (server-reload.c) */
 static const char *ocsp_staple, *ktls_switch;
+/* --metrics ADDR:PORT */
+static const char *metrics_addr;
 
 static void usage(FILE *f)
 {
@@ -106,6 +111,8 @@ static void usage(FILE *f)
             "                         with --ktls data and files through io_uring send and\n"
             "                         splice on the kTLS socket (--key-update N: at most 4;\n"
             "                         no extra ticket after --ktls)%s\n"
+            "  --metrics ADDR:PORT    serve counters in the Prometheus text format over\n"
+            "                         HTTP GET /metrics (port 0: any free one, printed)\n"
             "  --quiet                less chatter on stderr\n"
             "SIGHUP reloads --cert, --key, --ocsp-staple, --ticket-key-file and\n"
             "--ktls-switch for new connections; established ones keep theirs; a bad\n"
@@ -153,6 +160,7 @@ enum {
     OPT_URING,
     OPT_OCSP_STAPLE,
     OPT_KTLS_SWITCH,
+    OPT_METRICS,
     OPT_HELP,
 };
 
@@ -190,6 +198,7 @@ static const struct option long_opts[] = {
     {"uring", no_argument, NULL, OPT_URING},
     {"ocsp-staple", required_argument, NULL, OPT_OCSP_STAPLE},
     {"ktls-switch", required_argument, NULL, OPT_KTLS_SWITCH},
+    {"metrics", required_argument, NULL, OPT_METRICS},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -256,6 +265,7 @@ static void parse_args(int argc, char **argv, struct ex_opts *o)
         case OPT_URING: use_uring = 1; break;
         case OPT_OCSP_STAPLE: ocsp_staple = optarg; break;
         case OPT_KTLS_SWITCH: ktls_switch = optarg; break;
+        case OPT_METRICS: metrics_addr = optarg; break;
         case 'h':
         case OPT_HELP: usage(stdout); exit(0);
         default: usage(stderr); exit(2);
@@ -531,6 +541,13 @@ int main(int argc, char **argv)
     }
     if (!o.quiet)
         fprintf(stderr, "%s: listening on port %d\n", prog, port);
+    if (metrics_addr != NULL && ex_metrics_start(prog, metrics_addr, o.cert, o.quiet) != 0) {
+        close(lfd);
+        ex_reload_free(&rl);
+        return 1;
+    }
+    if (metrics_addr != NULL)
+        ex_metrics_set_reload_stats(&rl.st);
     if (o.ready_file != NULL && write_ready_file(o.ready_file, port) != 0) {
         close(lfd);
         ex_reload_free(&rl);
@@ -554,7 +571,9 @@ int main(int argc, char **argv)
             rc = EX_E_IO;
             break;
         }
+        ex_metrics_conn_add(1);
         rc = serve_one(cfd, rl.cfg, &o);
+        ex_metrics_conn_add(-1);
         ex_close_socket(cfd); /* the alert or close_notify must not be lost to a reset */
         failed |= rc != 0;
         if (o.naccept > 0 && ++served == o.naccept) {

@@ -311,7 +311,7 @@ int ex_reload_run(struct ex_reload *r)
     apply_ktls_switch(r, 0);
     cfg = build(r, 1, &w, &not_after, subject, sizeof(subject));
     if (cfg == NULL) {
-        r->st.failed++;
+        __atomic_fetch_add(&r->st.failed, 1, __ATOMIC_RELAXED); /* read by --metrics */
         fprintf(stderr,
                 "%s: reload failed: %s: %s; keeping the previous certificate, key, OCSP staple "
                 "and ticket keys\n",
@@ -320,8 +320,8 @@ int ex_reload_run(struct ex_reload *r)
     }
     kitls_config_free(r->cfg); /* connections hold their own reference */
     r->cfg = cfg;
-    r->st.ok++;
-    r->st.cert_not_after = not_after;
+    __atomic_fetch_add(&r->st.ok, 1, __ATOMIC_RELAXED); /* read by --metrics */
+    __atomic_store_n(&r->st.cert_not_after, not_after, __ATOMIC_RELAXED);
     fmt_time(not_after, when, sizeof(when));
     fprintf(stderr, "%s: reload ok: certificate '%s' notAfter %s (%s); new connections use it\n",
             r->prog, subject, when, r->o->cert);

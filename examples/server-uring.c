@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 
 #include "server-uring.h"
+#include "server-metrics.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -286,6 +287,7 @@ int ex_uring_serve(const char *prog, int lfd, struct ex_reload *rl, const struct
             (r = kitls_uring_listen_set_config(s.u, s.lid, rl->cfg)) < 0)
             fprintf(stderr, "%s: reload: %s\n", prog, strerror(-r));
         kitls_uring_get_stats(s.u, &st);
+        ex_metrics_conn_set(st.conns); /* --metrics: kitls_server_connections_active */
         if (o->naccept > 0) {
             /* Failed handshakes are only counted by the driver. */
             uint64_t done = s.closed + st.handshake_failures + st.overloads;

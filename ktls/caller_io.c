@@ -338,7 +338,7 @@ ssize_t ktls_rx_kernel_read(kitls_ktls *k, void *buf, size_t len)
             explicit_bzero(io->buf, io->len);
             io->len = io->off = 0;
         }
-        return (ssize_t)m;
+        return ktls_bytes(k, KITLS_STATS_RECEIVED, (ssize_t)m);
     }
     if (k->peer_closed)
         return 0;

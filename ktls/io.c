@@ -113,7 +113,7 @@ static int flush_records(kitls_ktls *k)
             int ret = ktls_install(k, KITLS_DIR_TX);
             if (ret)
                 return ktls_fail(k, KITLS_KTLS_E_INSTALL);
-            k->rekeys[0]++;
+            ktls_rekeyed(k, KITLS_DIR_TX);
         }
     }
     return 0;
@@ -224,7 +224,7 @@ static ssize_t kernel_send(kitls_ktls *k, const void *buf, size_t len)
         if ((size_t)r < n)
             break;
     }
-    return (ssize_t)done;
+    return ktls_bytes(k, KITLS_STATS_SENT, (ssize_t)done);
 }
 
 ssize_t kitls_ktls_sendfile(kitls_ktls *k, int in_fd, off_t *offset, size_t count)
@@ -258,7 +258,7 @@ static ssize_t kernel_sendfile(kitls_ktls *k, int in_fd, off_t *offset, size_t c
     if (r < 0)
         return ktls_sys(k, r) == -EAGAIN ? -EAGAIN : ktls_fail(k, (int)r);
     k->tx_records += (uint64_t)r / KTLS_MAX_PLAIN + 2;
-    return r;
+    return ktls_bytes(k, KITLS_STATS_SENT, r);
 }
 
 /* Userspace: read a chunk and encrypt it. */
@@ -320,7 +320,7 @@ int ktls_rx_rekey(kitls_ktls *k)
         return ktls_rekey_refused(k);
     if (ktls_install(k, KITLS_DIR_RX))
         return ktls_fail(k, KITLS_KTLS_E_INSTALL);
-    k->rekeys[1]++;
+    ktls_rekeyed(k, KITLS_DIR_RX);
     return 0;
 }
 
@@ -511,7 +511,7 @@ static ssize_t kernel_recv(kitls_ktls *k, void *buf, size_t len)
             kitls_conn_set_eof(k->c);
             return ktls_fail(k, KITLS_KTLS_E_TRUNCATED);
         }
-        if (!small)
+        if (ktls_bytes(k, KITLS_STATS_RECEIVED, r) && !small)
             return r;
         size_t n = (size_t)r < len ? (size_t)r : len;
         memcpy(buf, k->rbuf, n);

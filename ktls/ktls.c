@@ -449,6 +449,47 @@ static int drain_core(kitls_ktls *k)
     }
 }
 
+/*
+ * kitls_stats (kitls_conn_stats_add): once per enable, each requested
+ * direction is either offloaded or a fallback, by reason; ret passes
+ * through.  A direction still NOT_ENABLED failed in to_kernel (error).
+ */
+int ktls_counted(kitls_ktls *k, int ret)
+{
+    for (int d = 0; d < 2; d++) {
+        int r = k->reason[d], why = KITLS_STATS_KTLS_ERROR;
+        if (r == KITLS_KTLS_R_NOT_REQUESTED)
+            continue;
+        if (r == KITLS_KTLS_R_OFFLOADED) {
+            (void)kitls_conn_stats_add(k->c, KITLS_STATS_EV_KTLS_OFFLOAD, (unsigned)d, 1);
+            continue;
+        }
+        if (r == KITLS_KTLS_R_NO_MODULE)
+            why = KITLS_STATS_KTLS_NO_MODULE;
+        else if (r == KITLS_KTLS_R_CIPHER)
+            why = KITLS_STATS_KTLS_CIPHER;
+        else if (r == KITLS_KTLS_R_NO_REKEY)
+            why = KITLS_STATS_KTLS_REKEY_UNSUPPORTED;
+        else if (r == KITLS_KTLS_R_DISABLED)
+            why = KITLS_STATS_KTLS_DISABLED;
+        (void)kitls_conn_stats_add(k->c, KITLS_STATS_EV_KTLS_FALLBACK, (unsigned)why, 1);
+    }
+    return ret;
+}
+
+void ktls_rekeyed(kitls_ktls *k, enum kitls_dir dir)
+{
+    k->rekeys[dir]++;
+    (void)kitls_conn_stats_add(k->c, KITLS_STATS_EV_KTLS_REKEY, 0, 1);
+}
+
+ssize_t ktls_bytes(kitls_ktls *k, int side, ssize_t n)
+{
+    if (n > 0)
+        (void)kitls_conn_stats_add(k->c, KITLS_STATS_EV_BYTES, (unsigned)side, (uint64_t)n);
+    return n;
+}
+
 static int reason_for_ulp(int e)
 {
     if (e == ENOENT)
@@ -556,14 +597,14 @@ int kitls_ktls_enable(kitls_ktls *k)
         for (int d = 0; d < 2; d++)
             if (k->reason[d] == KITLS_KTLS_R_NOT_ENABLED)
                 k->reason[d] = KITLS_KTLS_R_CIPHER;
-        return 0;
+        return ktls_counted(k, 0);
     }
     /* The kill switch declines before any system call (docs/ktls.md). */
     if (!kitls_ktls_enabled()) {
         for (int d = 0; d < 2; d++)
             if (k->reason[d] == KITLS_KTLS_R_NOT_ENABLED)
                 k->reason[d] = KITLS_KTLS_R_DISABLED;
-        return 0;
+        return ktls_counted(k, 0);
     }
     ret = k->ops.setsockopt(k->ops.ctx, k->fd, IPPROTO_TCP, TCP_ULP, "tls", sizeof("tls"));
     if (ret && ret != -EEXIST) {
@@ -571,7 +612,7 @@ int kitls_ktls_enable(kitls_ktls *k)
         for (int d = 0; d < 2; d++)
             if (k->reason[d] == KITLS_KTLS_R_NOT_ENABLED)
                 k->reason[d] = reason_for_ulp(-ret);
-        return 0;
+        return ktls_counted(k, 0);
     }
     if (k->rekey_ok < 0) {
         /* The real kernel's answer is probed once per process. */
@@ -582,7 +623,7 @@ int kitls_ktls_enable(kitls_ktls *k)
         for (int d = 0; d < 2; d++)
             if (k->reason[d] == KITLS_KTLS_R_NOT_ENABLED)
                 k->reason[d] = KITLS_KTLS_R_NO_REKEY;
-        return 0;
+        return ktls_counted(k, 0);
     }
-    return to_kernel(k);
+    return ktls_counted(k, to_kernel(k));
 }

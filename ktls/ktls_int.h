@@ -139,6 +139,17 @@ int ktls_rekey_refused(kitls_ktls *k);
 int ktls_rx_rekey(kitls_ktls *k);
 /** Append plaintext to the pending buffer kitls_ktls_recv() serves first. */
 int ktls_pend_add(kitls_ktls *k, const uint8_t *p, size_t n);
+/** kitls_stats: count kitls_ktls_enable()'s outcome per requested
+ *  direction (offloaded or fallback reason); returns ret. */
+int ktls_counted(kitls_ktls *k, int ret);
+/** A kernel key replaced after a KeyUpdate (k->rekeys and kitls_stats). */
+void ktls_rekeyed(kitls_ktls *k, enum kitls_dir dir);
+/** n bytes of application data the kernel carried (side: enum
+ *  kitls_stats_side), counted when n > 0 (a received record is counted
+ *  whole when it arrives, even when only part goes to the caller now);
+ *  returns n.  Data through the core counts itself (kitls_conn_read,
+ *  kitls_conn_write). */
+ssize_t ktls_bytes(kitls_ktls *k, int side, ssize_t n);
 /** The scratch buffer (KTLS_RBUF_LEN bytes), or NULL if out of memory. */
 uint8_t *ktls_rbuf(kitls_ktls *k);
 /** Wipe and free the scratch buffer. */

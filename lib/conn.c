@@ -83,6 +83,7 @@ void kitls_conn_free(kitls_conn *c)
     kitls_free(c->ext.peer_alpn);
     kitls_free(c->ext.peer_cas);
     EVP_PKEY_free(c->peer.key);
+    kitls_stats_bytes_flush(c); /* before the config may go */
     kitls_config_free(c->cfg);
     kitls_wipe(c, sizeof(*c));
     kitls_free(c);
@@ -213,6 +214,7 @@ int kitls_conn_fail(kitls_conn *c, int err)
     if (!c->error) {
         c->error = err;
         int al = kitls_error_alert(err);
+        kitls_stats_hs_fail(c, err, al);
         if (al >= 0) {         /* a received alert (PEER_ALERT class) has none */
             c->hs_out.len = 0; /* never send half a flight before the alert */
             send_alert(c, al);
@@ -464,15 +466,6 @@ void kitls_conn_set_eof(kitls_conn *c)
         c->eof = 1;
 }
 
-uint64_t kitls_conn_key_update_limit(const kitls_conn *c)
-{
-    if (c->cfg->key_update_limit)
-        return c->cfg->key_update_limit;
-    if (!c->suite)
-        return 0;
-    return c->suite->id == KITLS_CHACHA20_POLY1305_SHA256 ? (1ull << 40) : (1ull << 24);
-}
-
 int kitls_conn_key_update(kitls_conn *c, int request_peer)
 {
     if (!c)
@@ -490,6 +483,7 @@ int kitls_conn_send_alert(kitls_conn *c, int description)
     if (!c || description < 0 || description > 255)
         return KITLS_E_INVALID_ARG;
     if (!c->error) {
+        kitls_stats_hs_fail(c, KITLS_E_STATE, description);
         c->error = KITLS_E_STATE;
         send_alert(c, description);
     }
@@ -545,7 +539,7 @@ int kitls_conn_read(kitls_conn *c, uint8_t *buf, size_t len)
         kitls_conn_settle(c);
     else if (c->in && !c->app_len && c->in_start == c->in_len)
         kitls_conn_in_drop(c);
-    return ret;
+    return kitls_stats_bytes(c, KITLS_STATS_RECEIVED, ret);
 }
 
 /* kitls_conn_read_from() may decrypt the caller's next record directly:
@@ -595,7 +589,7 @@ int kitls_conn_read_from(kitls_conn *c, const uint8_t *in, size_t in_len, size_t
         ret = (int)c->rd_got;
         c->rd_got = 0;
         kitls_conn_settle(c);
-        return ret;
+        return kitls_stats_bytes(c, KITLS_STATS_RECEIVED, ret);
     }
     if (in_len > off)
         GUARD(kitls_conn_feed(c, in + off, in_len - off));
@@ -662,7 +656,7 @@ int kitls_conn_write(kitls_conn *c, const uint8_t *buf, size_t len)
     }
     if (ret)
         return kitls_conn_fail(c, ret);
-    return (int)len;
+    return kitls_stats_bytes(c, KITLS_STATS_SENT, (int)len);
 }
 
 int kitls_conn_close(kitls_conn *c)

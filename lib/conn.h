@@ -17,6 +17,7 @@
 #include "session.h"
 #include "x509.h"
 #include "early.h"
+#include "stats.h"
 
 #define KITLS_MAX_SHARES 3
 
@@ -117,7 +118,25 @@ struct kitls_conn {
 
     uint8_t exp_master[KITLS_MAX_HASH]; /* exporter_master_secret */
     size_t max_send;                    /* application cap per record, 0 = none */
+    uint32_t stat_bytes[2];             /* application bytes not yet in kitls_stats */
+    int32_t stat_budget;                /* bytes until they go (kitls_stats_bytes) */
 };
+
+/* kitls_stats: application bytes (ret when positive; side: enum
+ * kitls_stats_side) add up in the connection first -- plain adds and a
+ * countdown on the data path -- and reach its config and the process (two
+ * atomic adds) once KITLS_STATS_BYTES_BATCH more have passed, and when it
+ * is freed.  Returns ret. */
+#define KITLS_STATS_BYTES_BATCH 65536
+static inline int kitls_stats_bytes(kitls_conn *c, int side, int ret)
+{
+    if (ret > 0) {
+        c->stat_bytes[side] += (uint32_t)ret;
+        if ((c->stat_budget -= ret) < 0)
+            kitls_stats_bytes_flush(c);
+    }
+    return ret;
+}
 
 /** 1 if a server name is an IP address literal (verified against the IP
  *  SAN, never sent as SNI: RFC 6066 §3). */

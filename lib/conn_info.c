@@ -182,3 +182,12 @@ int kitls_conn_keep(uint8_t **dst, size_t *dst_len, const uint8_t *p, size_t n)
     *dst_len = n;
     return 0;
 }
+
+uint64_t kitls_conn_key_update_limit(const kitls_conn *c)
+{
+    if (c->cfg->key_update_limit)
+        return c->cfg->key_update_limit;
+    if (!c->suite)
+        return 0;
+    return c->suite->id == KITLS_CHACHA20_POLY1305_SHA256 ? (1ull << 40) : (1ull << 24);
+}

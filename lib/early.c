@@ -182,6 +182,8 @@ void kitls_early_free(kitls_conn *c)
 void kitls_early_set_offered(kitls_conn *c)
 {
     c->early.offered = 1;
+    if (c->server) /* kitls_stats counts the server's view of 0-RTT */
+        KITLS_STAT_INC(c->cfg, early_data[KITLS_STATS_EARLY_OFFERED]);
 }
 
 /* ---- client ---- */
@@ -323,18 +325,22 @@ int kitls_early_server_decide(kitls_conn *c)
         int seen = cfg->antireplay ? cfg->antireplay(cfg->antireplay_ctx, id, REPLAY_ID, expires)
                                    : store_seen(cfg->replay, id, kitls_config_now(cfg), expires);
         ok = seen == 0;
+        if (seen)
+            KITLS_STAT_INC(c->cfg, early_data[KITLS_STATS_EARLY_REPLAYED]);
     }
     if (ok && cfg->early_cb)
         ok = cfg->early_cb(cfg->early_ctx, c) == 1;
     if (!ok) {
         /* Skip the records the client already sent (§4.2.10). */
         reject(c);
+        KITLS_STAT_INC(c->cfg, early_data[KITLS_STATS_EARLY_REJECTED]);
         return 0;
     }
     uint8_t h[KITLS_MAX_HASH];
     GUARD(kitls_th_current(&c->th, h));
     GUARD(kitls_early_derive(c, c->suite, h));
     c->early.status = KITLS_EARLY_ACCEPTED;
+    KITLS_STAT_INC(c->cfg, early_data[KITLS_STATS_EARLY_ACCEPTED]);
     return 0;
 }
 
@@ -346,6 +352,7 @@ void kitls_early_server_hrr(kitls_conn *c)
          * after ClientHello2 may re-arm the skip budget, and every record
          * that then fails to decrypt is bad_record_mac (§5.2). */
         reject(c);
+        KITLS_STAT_INC(c->cfg, early_data[KITLS_STATS_EARLY_REJECTED]);
         c->early.offered = 0;
     }
 }
@@ -389,7 +396,7 @@ int kitls_conn_read_early_data(kitls_conn *c, uint8_t *buf, size_t len)
         return KITLS_E_STATE;
     if (!c->app_len || !c->early.app)
         return KITLS_E_WANT_READ;
-    return kitls_conn_take_app(c, buf, len);
+    return kitls_stats_bytes(c, KITLS_STATS_RECEIVED, kitls_conn_take_app(c, buf, len));
 }
 
 int kitls_hs_recv_end_of_early_data(kitls_conn *c, struct rd *b)

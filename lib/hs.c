@@ -319,6 +319,8 @@ int kitls_hs_recv_certificate(kitls_conn *c, struct rd *b)
     }
     int ret = kitls_x509_verify_chain(c, der, der_len, n);
     kitls_ocsp_staple_forget(c); /* it points into the message buffer */
+    if (ret < 0)
+        kitls_stats_cert_fail(c, ret);
     GUARD(ret);
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
     return HS_NEXT;
@@ -339,8 +341,11 @@ int kitls_hs_recv_certificate_verify(kitls_conn *c, struct rd *b)
     if (!offered || !c->peer.key || !kitls_sig_key_matches(s, c->peer.key))
         return KITLS_E_ILLEGAL_PARAMETER;
     GUARD(kitls_th_current(&c->th, th));
-    GUARD((c->peer.key_warm ? kitls_sig_verify_warm : kitls_sig_verify)(
-        s, c->peer.key, !c->server, th, c->th.hash_len, sig.p, rd_left(&sig)));
+    int ret = (c->peer.key_warm ? kitls_sig_verify_warm : kitls_sig_verify)(
+        s, c->peer.key, !c->server, th, c->th.hash_len, sig.p, rd_left(&sig));
+    if (ret < 0)
+        kitls_stats_cert_fail(c, ret);
+    GUARD(ret);
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));
     c->peer_sigalg = scheme;
     kitls_x509_peer_signed(c);
@@ -364,6 +369,7 @@ static int client_finish(kitls_conn *c)
     GUARD(kitls_session_derive_res_master(c));
     GUARD(kitls_rec_set_secret(&c->tx, c->suite, c->hs->c_ap, 1));
     GUARD(kitls_rec_set_secret(&c->rx, c->suite, c->hs->s_ap, 0));
+    kitls_stats_hs_done(c);
     kitls_hs_done(c);
     return 0;
 }
@@ -390,6 +396,7 @@ int kitls_hs_recv_finished(kitls_conn *c, struct rd *b)
     GUARD(kitls_rec_set_secret(&c->rx, c->suite, c->hs->c_ap, 0));
     if (c->cfg->n_tickets)
         GUARD(kitls_session_derive_res_master(c));
+    kitls_stats_hs_done(c);
     kitls_hs_done(c);
     for (unsigned i = 0; c->res.ticket_modes_ok && i < c->cfg->n_tickets; i++)
         GUARD(kitls_ticket_send(c));
@@ -414,6 +421,7 @@ int kitls_hs_send_key_update(kitls_conn *c, int request)
     GUARD(kitls_conn_send_record(c, CT_HANDSHAKE, m, sizeof(m)));
     GUARD(kitls_rec_update(&c->tx, 1));
     c->tx.ops->rekeyed(&c->tx, c->out.len);
+    KITLS_STAT_INC(c->cfg, key_updates[KITLS_STATS_SENT]);
     return 0;
 }
 
@@ -428,6 +436,7 @@ int kitls_hs_recv_key_update(kitls_conn *c, struct rd *b)
         return KITLS_E_LIMIT;
     GUARD(kitls_rec_update(&c->rx, 0));
     c->rx.ops->rekeyed(&c->rx, 0);
+    KITLS_STAT_INC(c->cfg, key_updates[KITLS_STATS_RECEIVED]);
     /* Answer a request with our own update, unless we already closed.
      * Requests received while we stay silent get a single answer (RFC
      * 8446 §4.6.3): our keys already changed since the first one.  When

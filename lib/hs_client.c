@@ -100,6 +100,7 @@ static int handle_hrr(kitls_conn *c, const struct ext_list *el)
     if (!kitls_ext_get(el, EXT_KEY_SHARE) && !kitls_ext_get(el, EXT_COOKIE))
         return KITLS_E_ILLEGAL_PARAMETER;
     c->did_hrr = 1;
+    KITLS_STAT_INC(c->cfg, hello_retry_requests[KITLS_STATS_CLIENT]);
     GUARD(kitls_th_set_hash(&c->th, c->suite));
     GUARD(kitls_th_hrr_rewrite(&c->th));
     GUARD(kitls_th_update(&c->th, c->msg, c->msg_len));

@@ -288,6 +288,7 @@ static int send_hrr(kitls_conn *c)
     ret = finish_sh(c, &w, at);
     c->did_hrr = 1;
     c->hrr_group = c->group->id;
+    KITLS_STAT_INC(c->cfg, hello_retry_requests[KITLS_STATS_SERVER]);
     kitls_early_server_hrr(c); /* skip early data up to ClientHello2 */
     return ret;
 }

@@ -452,6 +452,7 @@ struct kitls_config {
     int ch_padding; /* RFC 7685 ClientHello padding */
     uint32_t ocsp_skew;
     pthread_rwlock_t ocsp_lock;
+    struct kitls_stats stats; /* kitls_config_stats(); bumped by stats.h's macros */
 };
 
 /* An immutable, reference-counted DER certificate: the peer's leaf,

@@ -223,8 +223,10 @@ static int must_staple(X509 *leaf)
     return found;
 }
 
-#define FAIL(code, ...)                                                                            \
+/* why: the enum kitls_stats_ocsp_failure slot counted (without its prefix). */
+#define FAIL(code, why, ...)                                                                       \
     do {                                                                                           \
+        KITLS_STAT_INC(c->cfg, ocsp_failures[KITLS_STATS_OCSP_##why]);                             \
         kitls_conn_set_detail(c, __VA_ARGS__);                                                     \
         ret = (code);                                                                              \
         goto out;                                                                                  \
@@ -244,6 +246,7 @@ int kitls_ocsp_check(kitls_conn *c, X509 *leaf, STACK_OF(X509) * chain)
         policy = KITLS_OCSP_REQUIRE;
     if (!c->ocsp.staple) {
         if (policy == KITLS_OCSP_REQUIRE) {
+            KITLS_STAT_INC(c->cfg, ocsp_failures[KITLS_STATS_OCSP_MISSING]);
             kitls_conn_set_detail(c, "no OCSP response stapled");
             return KITLS_E_OCSP_REQUIRED;
         }
@@ -254,12 +257,13 @@ int kitls_ocsp_check(kitls_conn *c, X509 *leaf, STACK_OF(X509) * chain)
     const unsigned char *p = c->ocsp.staple;
     resp = d2i_OCSP_RESPONSE(NULL, &p, (long)c->ocsp.staple_len);
     if (!resp || p != c->ocsp.staple + c->ocsp.staple_len)
-        FAIL(KITLS_E_OCSP_INVALID, "OCSP response does not parse");
+        FAIL(KITLS_E_OCSP_INVALID, MALFORMED, "OCSP response does not parse");
     if (OCSP_response_status(resp) != OCSP_RESPONSE_STATUS_SUCCESSFUL)
-        FAIL(KITLS_E_OCSP_INVALID, "OCSP response status %d", OCSP_response_status(resp));
+        FAIL(KITLS_E_OCSP_INVALID, MALFORMED, "OCSP response status %d",
+             OCSP_response_status(resp));
     bs = OCSP_response_get1_basic(resp);
     if (!bs || !issuer)
-        FAIL(KITLS_E_OCSP_INVALID, "OCSP response has no basic response or no issuer");
+        FAIL(KITLS_E_OCSP_INVALID, MALFORMED, "OCSP response has no basic response or no issuer");
     /* Signed by the issuer itself (already verified as part of the chain:
      * only the signature is checked), or by a responder it delegated to
      * (OCSP-signing EKU, issued by the issuer, chaining to our store).  No
@@ -273,18 +277,18 @@ int kitls_ocsp_check(kitls_conn *c, X509 *leaf, STACK_OF(X509) * chain)
     if (!signed_ok)
         signed_ok = OCSP_basic_verify(bs, chain, cfg->store, 0) == 1;
     if (!signed_ok)
-        FAIL(KITLS_E_OCSP_INVALID, "OCSP response signature or responder not trusted");
+        FAIL(KITLS_E_OCSP_INVALID, UNTRUSTED, "OCSP response signature or responder not trusted");
     if (!find_status(bs, leaf, issuer, &status, &tu, &nu))
-        FAIL(KITLS_E_OCSP_INVALID, "OCSP response does not cover the certificate");
+        FAIL(KITLS_E_OCSP_INVALID, MISMATCH, "OCSP response does not cover the certificate");
     int64_t now = kitls_config_now(cfg), skew = cfg->ocsp_skew;
     if (tu < 0 || tu > now + skew)
-        FAIL(KITLS_E_OCSP_INVALID, "OCSP response thisUpdate is in the future");
+        FAIL(KITLS_E_OCSP_INVALID, NOT_YET_VALID, "OCSP response thisUpdate is in the future");
     if (nu >= 0 && nu < now - skew)
-        FAIL(KITLS_E_OCSP_INVALID, "OCSP response expired (nextUpdate passed)");
+        FAIL(KITLS_E_OCSP_INVALID, EXPIRED, "OCSP response expired (nextUpdate passed)");
     if (status == V_OCSP_CERTSTATUS_REVOKED)
-        FAIL(KITLS_E_CERT_REVOKED, "certificate revoked (OCSP)");
+        FAIL(KITLS_E_CERT_REVOKED, REVOKED, "certificate revoked (OCSP)");
     if (status != V_OCSP_CERTSTATUS_GOOD)
-        FAIL(KITLS_E_OCSP_INVALID, "OCSP status unknown");
+        FAIL(KITLS_E_OCSP_INVALID, UNKNOWN, "OCSP status unknown");
     c->ocsp.status = 1;
 out:
     OCSP_BASICRESP_free(bs);

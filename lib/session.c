@@ -272,7 +272,9 @@ static int ticket_seal(kitls_conn *c, const kitls_session *s, struct wr *out)
     return ret;
 }
 
-/* Open a ticket; 0 and a session, or an error (the caller then declines). */
+/* Open a ticket; 0 and a session, or an error (the caller then declines):
+ * TICKET_NO_KEY (positive) when no ticket key has its id. */
+#define TICKET_NO_KEY 1
 static int ticket_open(kitls_conn *c, const uint8_t *t, size_t len, kitls_session **out)
 {
     kitls_config *cfg = c->cfg;
@@ -282,7 +284,8 @@ static int ticket_open(kitls_conn *c, const uint8_t *t, size_t len, kitls_sessio
     uint8_t *pt = kitls_malloc(n);
     if (!pt)
         return KITLS_E_NOMEM;
-    int ret = KITLS_E_DECRYPT_ERROR;
+    /* No key with the ticket's id: rotated out (or never ours). */
+    int ret = TICKET_NO_KEY;
     pthread_rwlock_rdlock(&cfg->ticket_lock);
     for (size_t i = 0; i < cfg->n_ticket_keys; i++) {
         if (memcmp(cfg->ticket_keys[i].id, t, 4))
@@ -374,6 +377,8 @@ int kitls_ticket_send(kitls_conn *c)
     ret = w.err;
     if (!ret)
         ret = kitls_conn_send_record(c, CT_HANDSHAKE, w.buf, w.len);
+    if (!ret)
+        KITLS_STAT_INC(c->cfg, tickets_issued);
 out:
     kitls_wipe(&s, sizeof(s));
     wr_free(&w);
@@ -539,6 +544,40 @@ static int psk_syntax(struct rd ids, struct rd binders)
     return n_ids == n_binders ? 0 : KITLS_E_ILLEGAL_PARAMETER;
 }
 
+/* The session of an offered ticket if it may resume here, else NULL (the
+ * refusal counted: kitls_stats).  The ticket must come from a config with
+ * our client-authentication policy (context and mode), and a config
+ * requiring client certificates resumes only a ticket that holds an
+ * authenticated one: otherwise a client could skip the certificate check
+ * with a ticket from a more lenient config or from before the policy
+ * changed.  Nor may it outlive the authentication it carries (RFC 8446
+ * §4.6.1). */
+static kitls_session *ticket_take(kitls_conn *c, struct rd id)
+{
+    kitls_session *s = NULL;
+    int opened = ticket_open(c, id.p, rd_left(&id), &s);
+    if (opened) {
+        KITLS_STAT_INC(c->cfg,
+                       tickets_refused[opened == TICKET_NO_KEY ? KITLS_STATS_TICKET_UNKNOWN_KEY
+                                                               : KITLS_STATS_TICKET_INVALID]);
+        return NULL;
+    }
+    int64_t now = kitls_config_now(c->cfg);
+    const struct kitls_suite *suite = kitls_suite_find(s->suite);
+    int fresh = now >= s->received && (uint64_t)now - (uint64_t)s->received <= s->lifetime &&
+                kitls_session_auth_fresh(s, now);
+    int ok = suite && suite->md == c->suite->md &&
+             kitls_name_eq(s->sni, c->ext.sni ? c->ext.sni : "") && /* DNS names: RFC 4343 */
+             !CRYPTO_memcmp(s->ctx, c->cfg->sess_ctx, sizeof(s->ctx)) &&
+             (c->cfg->verify != KITLS_VERIFY_REQUIRE || (s->peer_cert && s->peer_auth));
+    if (fresh && ok)
+        return s;
+    KITLS_STAT_INC(c->cfg,
+                   tickets_refused[fresh ? KITLS_STATS_TICKET_POLICY : KITLS_STATS_TICKET_EXPIRED]);
+    kitls_session_free(s);
+    return NULL;
+}
+
 int kitls_psk_server_check(kitls_conn *c, struct rd ext, struct rd *modes)
 {
     struct rd ids, binders, id, binder, r;
@@ -562,29 +601,12 @@ int kitls_psk_server_check(kitls_conn *c, struct rd ext, struct rd *modes)
     GUARD(rd_u32(&ids, &age_first));
     GUARD(rd_sub(&binders, 1, &binder));
 
-    kitls_session *s = NULL;
-    if (ticket_open(c, id.p, rd_left(&id), &s))
+    kitls_session *s = ticket_take(c, id);
+    if (!s)
         return 0;
-    int64_t now = kitls_config_now(c->cfg);
-    const struct kitls_suite *suite = kitls_suite_find(s->suite);
-    /* The ticket must come from a config with our client-authentication
-     * policy (context and mode), and a config requiring client
-     * certificates resumes only a ticket that holds an authenticated one:
-     * otherwise a client could skip the certificate check with a ticket
-     * from a more lenient config or from before the policy changed.  Nor
-     * may it outlive the authentication it carries (RFC 8446 §4.6.1). */
-    int ok = suite && suite->md == c->suite->md && now >= s->received &&
-             (uint64_t)now - (uint64_t)s->received <= s->lifetime &&
-             kitls_name_eq(s->sni, c->ext.sni ? c->ext.sni : "") && /* DNS names: RFC 4343 */
-             !CRYPTO_memcmp(s->ctx, c->cfg->sess_ctx, sizeof(s->ctx)) &&
-             (c->cfg->verify != KITLS_VERIFY_REQUIRE || (s->peer_cert && s->peer_auth)) &&
-             kitls_session_auth_fresh(s, now);
-    if (!ok) {
-        kitls_session_free(s);
-        return 0;
-    }
     /* A binder of another length cannot validate (§4.2.11: decrypt_error). */
     if (rd_left(&binder) != c->suite->hash_len) {
+        KITLS_STAT_INC(c->cfg, tickets_refused[KITLS_STATS_TICKET_INVALID]);
         kitls_session_free(s);
         return KITLS_E_DECRYPT_ERROR;
     }
@@ -604,9 +626,11 @@ int kitls_psk_server_check(kitls_conn *c, struct rd ext, struct rd *modes)
         ret = KITLS_E_DECRYPT_ERROR;
     kitls_wipe(expect, sizeof(expect));
     if (ret) {
+        KITLS_STAT_INC(c->cfg, tickets_refused[KITLS_STATS_TICKET_INVALID]);
         kitls_session_free(s);
         return ret;
     }
+    KITLS_STAT_INC(c->cfg, tickets_accepted);
     kitls_session_free(c->res.session);
     c->res.session = s;
     c->res.resumed = 1;

@@ -1086,6 +1086,145 @@ KITLS_API uint64_t kitls_offload_key_update_limit(const kitls_offload *o);
  *  (kitls_conn_max_send_fragment()): the kernel does not know it. */
 KITLS_API size_t kitls_offload_max_send_fragment(const kitls_offload *o);
 
+/* ------------------------------------------------------------------ */
+/* Statistics (counters for monitoring, docs/metrics.md)              */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Every config counts what its connections do, and the process counts the
+ * same events over all configs (so that counts survive a config replaced
+ * at a reload).  Counters only grow (Prometheus counters): there is no
+ * reset; take two snapshots and subtract.  A bump is a relaxed atomic add
+ * on the config's and the process's counter, no lock: the counters are
+ * exact, but a snapshot taken while connections run is not one instant
+ * (each counter is read on its own).  The index enums below name the
+ * array slots of struct kitls_stats.
+ */
+
+/** The local role: first index of the per-role counters. */
+enum kitls_stats_role { KITLS_STATS_CLIENT = 0, KITLS_STATS_SERVER = 1 };
+/** Sent or received: alerts, KeyUpdates, application bytes. */
+enum kitls_stats_side { KITLS_STATS_SENT = 0, KITLS_STATS_RECEIVED = 1 };
+/** The alert slot of a failure without any alert (transport closed,
+ *  local error that sends none). */
+#define KITLS_STATS_NO_ALERT 256
+/** 0-RTT outcomes, counted by servers: every offer ends accepted or
+ *  rejected; replayed offers (the anti-replay store had seen the ticket
+ *  binder) are also counted as rejected. */
+enum kitls_stats_early {
+    KITLS_STATS_EARLY_OFFERED,
+    KITLS_STATS_EARLY_ACCEPTED,
+    KITLS_STATS_EARLY_REJECTED,
+    KITLS_STATS_EARLY_REPLAYED,
+    KITLS_STATS_EARLY_N
+};
+/** Why a server did not resume with a ticket the client offered. */
+enum kitls_stats_ticket_refusal {
+    KITLS_STATS_TICKET_EXPIRED,     /**< past its lifetime or its authentication's age */
+    KITLS_STATS_TICKET_UNKNOWN_KEY, /**< no ticket key has its key id (rotated out) */
+    KITLS_STATS_TICKET_INVALID,     /**< does not decrypt or parse, or a wrong binder */
+    KITLS_STATS_TICKET_REPLAYED,    /**< reserved for single-use ticket stores (0 today) */
+    KITLS_STATS_TICKET_POLICY,      /**< other suite hash, server name or verification policy */
+    KITLS_STATS_TICKET_N
+};
+/** Why a direction asked for kernel TLS stayed in userspace (ktls/). */
+enum kitls_stats_ktls_fallback {
+    KITLS_STATS_KTLS_NO_MODULE,         /**< the kernel has no tls module */
+    KITLS_STATS_KTLS_CIPHER,            /**< the kernel refused the suite */
+    KITLS_STATS_KTLS_REKEY_UNSUPPORTED, /**< no TLS 1.3 rekey and the policy requires it */
+    KITLS_STATS_KTLS_DISABLED,          /**< a run-time policy switch turned offload off */
+    KITLS_STATS_KTLS_ERROR,             /**< any other refusal or failure */
+    KITLS_STATS_KTLS_N
+};
+/** Why the peer's certificate chain was refused. */
+enum kitls_stats_cert_failure {
+    KITLS_STATS_CERT_EXPIRED,
+    KITLS_STATS_CERT_NOT_YET_VALID,
+    KITLS_STATS_CERT_UNTRUSTED, /**< no path to a trust anchor */
+    KITLS_STATS_CERT_HOSTNAME,  /**< name or IP address mismatch, or no name to check */
+    KITLS_STATS_CERT_REVOKED,   /**< revoked (OCSP) */
+    KITLS_STATS_CERT_OCSP, /**< OCSP required or invalid (kitls_stats.ocsp_failures says why) */
+    KITLS_STATS_CERT_SIGNATURE, /**< CertificateVerify signature does not verify */
+    KITLS_STATS_CERT_OTHER,     /**< usage, parse errors, the application's callback */
+    KITLS_STATS_CERT_N
+};
+/** Why a stapled OCSP response (or its absence) failed the check. */
+enum kitls_stats_ocsp_failure {
+    KITLS_STATS_OCSP_MISSING,       /**< required (policy or must-staple) and not stapled */
+    KITLS_STATS_OCSP_MALFORMED,     /**< does not parse, not successful, no basic response */
+    KITLS_STATS_OCSP_UNTRUSTED,     /**< signature or responder not trusted */
+    KITLS_STATS_OCSP_MISMATCH,      /**< does not cover the certificate */
+    KITLS_STATS_OCSP_NOT_YET_VALID, /**< thisUpdate in the future */
+    KITLS_STATS_OCSP_EXPIRED,       /**< nextUpdate passed */
+    KITLS_STATS_OCSP_REVOKED,       /**< status revoked */
+    KITLS_STATS_OCSP_UNKNOWN,       /**< status unknown */
+    KITLS_STATS_OCSP_N
+};
+
+/** A snapshot of the counters (all uint64_t, only growing). */
+struct kitls_stats {
+    /** Completed handshakes: [enum kitls_stats_role][0 full, 1 resumed]. */
+    uint64_t handshakes[2][2];
+    /** Connections that failed before the handshake completed (a client
+     *  completes when it sends its Finished): [role][enum kitls_stats_side:
+     *  the alert was sent or received][alert description, or
+     *  KITLS_STATS_NO_ALERT]. */
+    uint64_t handshake_failures[2][2][KITLS_STATS_NO_ALERT + 1];
+    /** HelloRetryRequests: [role] (server: sent, client: received). */
+    uint64_t hello_retry_requests[2];
+    uint64_t early_data[KITLS_STATS_EARLY_N]; /**< servers only */
+    uint64_t tickets_issued;                  /**< NewSessionTickets sent */
+    uint64_t tickets_accepted;                /**< server: resumed with a ticket */
+    uint64_t tickets_refused[KITLS_STATS_TICKET_N];
+    uint64_t key_updates[2];   /**< [enum kitls_stats_side] */
+    uint64_t ktls_offloads[2]; /**< directions handed to the kernel: [enum kitls_dir] */
+    uint64_t ktls_fallbacks[KITLS_STATS_KTLS_N];
+    uint64_t ktls_rekeys; /**< kernel keys replaced after a KeyUpdate */
+    /** Application data: [enum kitls_stats_side].  What goes through the
+     *  core (kitls_conn_read/_write) is added up in the connection and
+     *  counted here at its first call, then each time more than 64 KiB
+     *  passed, and when the connection is freed; what the kernel carries
+     *  (kTLS), at once. */
+    uint64_t bytes[2];
+    uint64_t cert_verify_failures[KITLS_STATS_CERT_N];
+    uint64_t ocsp_failures[KITLS_STATS_OCSP_N];
+};
+
+/** Copy the counters of cfg (its connections' events since it was made)
+ *  into *out.  KITLS_E_INVALID_ARG if either is NULL.  Thread-safe. */
+KITLS_API int kitls_config_stats(const kitls_config *cfg, struct kitls_stats *out);
+/** Copy the process-wide counters (every config's events, freed configs
+ *  included) into *out (not NULL).  Thread-safe. */
+KITLS_API void kitls_stats_process(struct kitls_stats *out);
+
+/** Events the layers above the core count for a connection
+ *  (kitls_conn_stats_add()): the core cannot see them. */
+enum kitls_stats_event {
+    KITLS_STATS_EV_KTLS_OFFLOAD,  /**< arg: enum kitls_dir handed to the kernel */
+    KITLS_STATS_EV_KTLS_FALLBACK, /**< arg: enum kitls_stats_ktls_fallback */
+    KITLS_STATS_EV_KTLS_REKEY,    /**< arg: 0 */
+    KITLS_STATS_EV_BYTES,         /**< arg: enum kitls_stats_side (data the kernel carried) */
+};
+/** Add n to the counter of event ev (slot arg) of c's config and of the
+ *  process: for the kTLS library and for I/O that bypasses
+ *  kitls_conn_read()/kitls_conn_write() (which count their own bytes).
+ *  KITLS_E_INVALID_ARG for a NULL c or an ev or arg out of range (nothing
+ *  is counted).  Thread-safe, lock-free. */
+KITLS_API int kitls_conn_stats_add(kitls_conn *c, enum kitls_stats_event ev, unsigned arg,
+                                   uint64_t n);
+
+/**
+ * Write s in the Prometheus text exposition format (version 0.0.4): a
+ * HELP and a TYPE line per metric, then its samples, label values escaped
+ * (backslash, double quote, newline); metric names are those of
+ * docs/metrics.md (kitls_handshakes_total, ...).  Failures by alert list
+ * only the alerts seen; every other labelled series is always present.
+ * Like snprintf(): writes at most cap bytes, NUL included (cap > 0), and
+ * returns the length of the whole text (truncated if >= cap).
+ * KITLS_E_INVALID_ARG if s is NULL or buf is NULL with cap > 0.
+ */
+KITLS_API int kitls_stats_prometheus(const struct kitls_stats *s, char *buf, size_t cap);
+
 #ifdef __cplusplus
 }
 #endif

@@ -231,6 +231,21 @@ static void expect_fail(struct result r, int err, const char *detail)
         ck_assert_msg(strstr(r.detail, detail), "detail \"%s\" lacks \"%s\"", r.detail, detail);
 }
 
+/* The process's kitls_stats: OCSP and certificate failures by reason. */
+static uint64_t ocsp_fails(int reason)
+{
+    struct kitls_stats st;
+    kitls_stats_process(&st);
+    return st.ocsp_failures[reason];
+}
+
+static uint64_t cert_fails(int reason)
+{
+    struct kitls_stats st;
+    kitls_stats_process(&st);
+    return st.cert_verify_failures[reason];
+}
+
 static void expect_ok(struct result r, int ocsp)
 {
     ck_assert_msg(r.c == 0 && r.s == 0, "client %d (%s) server %d; detail \"%s\"", r.c,
@@ -323,6 +338,7 @@ START_TEST(test_revoked)
     struct single s[2] = {{leaf.x, tu_other_ca_cert(), V_OCSP_CERTSTATUS_GOOD},
                           {leaf.x, tu_ca_cert(), V_OCSP_CERTSTATUS_REVOKED}};
     uint8_t *der = make_resp_n(s, 2, tu_ca_cert(), tu_ca_key(), NULL, OCSP_NOCERTS, -60, 86400, &n);
+    uint64_t o0 = ocsp_fails(KITLS_STATS_OCSP_REVOKED), c0 = cert_fails(KITLS_STATS_CERT_REVOKED);
     for (int p = KITLS_OCSP_USE_IF_STAPLED; p <= KITLS_OCSP_REQUIRE; p++) {
         struct result r =
             run(client_cfg((enum kitls_ocsp_policy)p), server_cfg(&leaf_decoy, der, n));
@@ -330,6 +346,11 @@ START_TEST(test_revoked)
         ck_assert_int_eq(r.alert, 44);
         ck_assert_int_eq(r.ocsp, 2);
     }
+    /* kitls_stats: each refusal counted once, by its reason. */
+    ck_assert_uint_eq(ocsp_fails(KITLS_STATS_OCSP_REVOKED) - o0,
+                      KITLS_OCSP_REQUIRE - KITLS_OCSP_USE_IF_STAPLED + 1);
+    ck_assert_uint_eq(cert_fails(KITLS_STATS_CERT_REVOKED) - c0,
+                      KITLS_OCSP_REQUIRE - KITLS_OCSP_USE_IF_STAPLED + 1);
     /* Policy off: the client does not ask, the server does not staple. */
     expect_ok(run(client_cfg(KITLS_OCSP_OFF), server_cfg(&leaf_decoy, der, n)), 0);
     free(der);
@@ -340,8 +361,11 @@ START_TEST(test_unknown)
 {
     size_t n;
     uint8_t *der = make_resp(leaf.x, tu_ca_cert(), V_OCSP_CERTSTATUS_UNKNOWN, -60, 86400, &n);
+    uint64_t o0 = ocsp_fails(KITLS_STATS_OCSP_UNKNOWN), c0 = cert_fails(KITLS_STATS_CERT_OCSP);
     struct result r = run(client_cfg(KITLS_OCSP_USE_IF_STAPLED), server_cfg(&leaf, der, n));
     expect_fail(r, KITLS_E_OCSP_INVALID, "unknown");
+    ck_assert_uint_eq(ocsp_fails(KITLS_STATS_OCSP_UNKNOWN) - o0, 1);
+    ck_assert_uint_eq(cert_fails(KITLS_STATS_CERT_OCSP) - c0, 1);
     ck_assert_int_eq(r.ocsp, 2);
     free(der);
 }
@@ -460,9 +484,12 @@ END_TEST
 
 START_TEST(test_missing_require)
 {
+    uint64_t o0 = ocsp_fails(KITLS_STATS_OCSP_MISSING), c0 = cert_fails(KITLS_STATS_CERT_OCSP);
     struct result r = run(client_cfg(KITLS_OCSP_REQUIRE), server_cfg(&leaf, NULL, 0));
     expect_fail(r, KITLS_E_OCSP_REQUIRED, "no OCSP");
     ck_assert_int_eq(r.alert, 113);
+    ck_assert_uint_eq(ocsp_fails(KITLS_STATS_OCSP_MISSING) - o0, 1);
+    ck_assert_uint_eq(cert_fails(KITLS_STATS_CERT_OCSP) - c0, 1);
 }
 END_TEST
 
