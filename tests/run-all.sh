@@ -82,6 +82,15 @@ fi
 evidence_record interop $rc build/interop/matrix.txt
 [ $rc -eq 0 ] || status=1
 
+echo "== runbook rehearsals on loopback (tests/ops/rehearse.sh -> docs/rehearsals/)"
+# Real kitls-server processes: certificate and ticket-key rotation under
+# load, a broken file refused, the kTLS kill switch, an expired certificate
+# detected (docs/runbook.md).  77 = skipped (no io_uring here).
+rc=0
+top_builddir=build bash tests/ops/rehearse.sh 2>&1 | tee "$EVIDENCE_DIR/logs/rehearsal.log" || rc=$?
+evidence_record rehearsal $rc "$EVIDENCE_DIR/logs/rehearsal.log"
+[ $rc -eq 0 ] || [ $rc -eq 77 ] || status=1
+
 echo "== unit tests under ASan+UBSan"
 rm -rf build-asan && mkdir build-asan
 rc=0
