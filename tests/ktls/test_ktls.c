@@ -575,251 +575,267 @@ START_TEST(kill_switch)
     ck_assert_int_eq(kitls_ktls_reason(e.k, KITLS_DIR_RX), KITLS_KTLS_R_OFFLOADED);
     me_to_peer(&e, 1000, 42);
     ck_assert_uint_gt(e.fk.records_out, 0);
-    /* kitls_stats: offloads, fallbacks by reason, kernel rekeys and the bytes
+    env_free(&e);
+}
+END_TEST
+
+/* KITLS_KTLS=off in the environment, read at first use; the setter wins. */
+START_TEST(kill_switch_env)
+{
+    struct env e;
+    ck_assert_int_eq(setenv("KITLS_KTLS", "off", 1), 0);
+    ck_assert_int_eq(kitls_ktls_enabled(), 0);
+    ck_assert_int_eq(setenv("KITLS_KTLS", "on", 1), 0);
+    ck_assert_int_eq(kitls_ktls_enabled(), 0); /* read once */
+    env_new(&e, KITLS_AES_256_GCM_SHA384, 0);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    ck_assert_int_eq(kitls_ktls_reason(e.k, KITLS_DIR_TX), KITLS_KTLS_R_DISABLED);
+    me_to_peer(&e, 100, 43);
+    env_free(&e);
+    kitls_ktls_set_enabled(1);
+    ck_assert_int_eq(kitls_ktls_enabled(), 1);
+    unsetenv("KITLS_KTLS");
+}
+END_TEST
+
+/* kitls_stats: offloads, fallbacks by reason, kernel rekeys and the bytes
  * the kernel carried land in the offloaded side's config (me: the client). */
-    static struct kitls_stats me_stats(const struct env *e)
-    {
-        struct kitls_stats st;
-        ck_assert_int_eq(kitls_config_stats(e->ccfg, &st), 0);
-        return st;
-    }
+static struct kitls_stats me_stats(const struct env *e)
+{
+    struct kitls_stats st;
+    ck_assert_int_eq(kitls_config_stats(e->ccfg, &st), 0);
+    return st;
+}
 
-    START_TEST(stats_counted)
-    {
-        struct env e;
-        env_new(&e, KITLS_AES_128_GCM_SHA256, 1);
-        struct kitls_stats a = me_stats(&e);
-        ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
-        me_to_peer(&e, 40000, 40);
-        peer_to_me(&e, 30000, 41, 65536);
-        peer_to_me(&e, 3000, 42, 100); /* through the layer's buffer: counted once */
-        ck_assert_int_eq(kitls_conn_key_update(e.peer, 1), 0);
-        peer_to_me(&e, 10, 43, 65536);
-        struct kitls_stats b = me_stats(&e);
-        ck_assert_uint_eq(b.ktls_offloads[KITLS_DIR_TX] - a.ktls_offloads[KITLS_DIR_TX], 1);
-        ck_assert_uint_eq(b.ktls_offloads[KITLS_DIR_RX] - a.ktls_offloads[KITLS_DIR_RX], 1);
-        ck_assert_uint_eq(b.bytes[KITLS_STATS_SENT] - a.bytes[KITLS_STATS_SENT], 40000);
-        ck_assert_uint_eq(b.bytes[KITLS_STATS_RECEIVED] - a.bytes[KITLS_STATS_RECEIVED], 33010);
-        ck_assert_uint_eq(b.ktls_rekeys - a.ktls_rekeys, 2); /* RX, and TX answering the request */
-        ck_assert_uint_eq(b.key_updates[KITLS_STATS_RECEIVED] - a.key_updates[KITLS_STATS_RECEIVED],
-                          1);
-        env_free(&e);
+START_TEST(stats_counted)
+{
+    struct env e;
+    env_new(&e, KITLS_AES_128_GCM_SHA256, 1);
+    struct kitls_stats a = me_stats(&e);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    me_to_peer(&e, 40000, 40);
+    peer_to_me(&e, 30000, 41, 65536);
+    peer_to_me(&e, 3000, 42, 100); /* through the layer's buffer: counted once */
+    ck_assert_int_eq(kitls_conn_key_update(e.peer, 1), 0);
+    peer_to_me(&e, 10, 43, 65536);
+    struct kitls_stats b = me_stats(&e);
+    ck_assert_uint_eq(b.ktls_offloads[KITLS_DIR_TX] - a.ktls_offloads[KITLS_DIR_TX], 1);
+    ck_assert_uint_eq(b.ktls_offloads[KITLS_DIR_RX] - a.ktls_offloads[KITLS_DIR_RX], 1);
+    ck_assert_uint_eq(b.bytes[KITLS_STATS_SENT] - a.bytes[KITLS_STATS_SENT], 40000);
+    ck_assert_uint_eq(b.bytes[KITLS_STATS_RECEIVED] - a.bytes[KITLS_STATS_RECEIVED], 33010);
+    ck_assert_uint_eq(b.ktls_rekeys - a.ktls_rekeys, 2); /* RX, and TX answering the request */
+    ck_assert_uint_eq(b.key_updates[KITLS_STATS_RECEIVED] - a.key_updates[KITLS_STATS_RECEIVED], 1);
+    env_free(&e);
 
-        env_new(&e, KITLS_AES_128_GCM_SHA256, 1);
+    env_new(&e, KITLS_AES_128_GCM_SHA256, 1);
+    e.fk.no_module = 1;
+    a = me_stats(&e);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    me_to_peer(&e, 500, 44); /* userspace: kitls_conn_write counts it, once */
+    b = me_stats(&e);
+    ck_assert_uint_eq(b.ktls_fallbacks[KITLS_STATS_KTLS_NO_MODULE] -
+                          a.ktls_fallbacks[KITLS_STATS_KTLS_NO_MODULE],
+                      2);
+    ck_assert_uint_eq(b.ktls_offloads[0] + b.ktls_offloads[1],
+                      a.ktls_offloads[0] + a.ktls_offloads[1]);
+    /* The core's bytes reach the config when the connection goes. */
+    kitls_config *keep = kitls_config_up_ref(e.ccfg);
+    env_free(&e);
+    ck_assert_int_eq(kitls_config_stats(keep, &b), 0);
+    ck_assert_uint_eq(b.bytes[KITLS_STATS_SENT] - a.bytes[KITLS_STATS_SENT], 500);
+    kitls_config_free(keep);
+
+    env_new(&e, KITLS_AES_128_GCM_SHA256, 1);
+    e.fk.rekey = 0;
+    ck_assert_int_eq(kitls_ktls_set_rekey_support(e.k, 0), 0);
+    a = me_stats(&e);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    b = me_stats(&e);
+    ck_assert_uint_eq(b.ktls_fallbacks[KITLS_STATS_KTLS_REKEY_UNSUPPORTED] -
+                          a.ktls_fallbacks[KITLS_STATS_KTLS_REKEY_UNSUPPORTED],
+                      2);
+    env_free(&e);
+
+    env_new(&e, KITLS_CHACHA20_POLY1305_SHA256, 1);
+    e.fk.no_chacha = 1;
+    a = me_stats(&e);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    b = me_stats(&e);
+    ck_assert_uint_eq(
+        b.ktls_fallbacks[KITLS_STATS_KTLS_CIPHER] - a.ktls_fallbacks[KITLS_STATS_KTLS_CIPHER], 2);
+    env_free(&e);
+
+    /* The kill switch: counted as "disabled", not as an error. */
+    kitls_ktls_set_enabled(0);
+    env_new(&e, KITLS_AES_128_GCM_SHA256, 1);
+    a = me_stats(&e);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    b = me_stats(&e);
+    kitls_ktls_set_enabled(1);
+    ck_assert_uint_eq(b.ktls_fallbacks[KITLS_STATS_KTLS_DISABLED] -
+                          a.ktls_fallbacks[KITLS_STATS_KTLS_DISABLED],
+                      2);
+    ck_assert_uint_eq(b.ktls_fallbacks[KITLS_STATS_KTLS_ERROR],
+                      a.ktls_fallbacks[KITLS_STATS_KTLS_ERROR]);
+    env_free(&e);
+}
+END_TEST
+
+/* sendfile: through the kernel when offloaded, userspace otherwise. */
+START_TEST(sendfile_both)
+{
+    char path[] = "/tmp/kitls-ktls-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    unlink(path);
+    size_t len = 300000;
+    uint8_t *src = malloc(len), *dst = malloc(len);
+    fill(src, len, 32);
+    ck_assert_int_eq(write(fd, src, len), (ssize_t)len);
+    struct env e;
+    env_new(&e, suites[_i % 3], 0);
+    if (_i >= 3)
         e.fk.no_module = 1;
-        a = me_stats(&e);
-        ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
-        me_to_peer(&e, 500, 44); /* userspace: kitls_conn_write counts it, once */
-        b = me_stats(&e);
-        ck_assert_uint_eq(b.ktls_fallbacks[KITLS_STATS_KTLS_NO_MODULE] -
-                              a.ktls_fallbacks[KITLS_STATS_KTLS_NO_MODULE],
-                          2);
-        ck_assert_uint_eq(b.ktls_offloads[0] + b.ktls_offloads[1],
-                          a.ktls_offloads[0] + a.ktls_offloads[1]);
-        /* The core's bytes reach the config when the connection goes. */
-        kitls_config *keep = kitls_config_up_ref(e.ccfg);
-        env_free(&e);
-        ck_assert_int_eq(kitls_config_stats(keep, &b), 0);
-        ck_assert_uint_eq(b.bytes[KITLS_STATS_SENT] - a.bytes[KITLS_STATS_SENT], 500);
-        kitls_config_free(keep);
-
-        env_new(&e, KITLS_AES_128_GCM_SHA256, 1);
-        e.fk.rekey = 0;
-        ck_assert_int_eq(kitls_ktls_set_rekey_support(e.k, 0), 0);
-        a = me_stats(&e);
-        ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
-        b = me_stats(&e);
-        ck_assert_uint_eq(b.ktls_fallbacks[KITLS_STATS_KTLS_REKEY_UNSUPPORTED] -
-                              a.ktls_fallbacks[KITLS_STATS_KTLS_REKEY_UNSUPPORTED],
-                          2);
-        env_free(&e);
-
-        env_new(&e, KITLS_CHACHA20_POLY1305_SHA256, 1);
-        e.fk.no_chacha = 1;
-        a = me_stats(&e);
-        ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
-        b = me_stats(&e);
-        ck_assert_uint_eq(b.ktls_fallbacks[KITLS_STATS_KTLS_CIPHER] -
-                              a.ktls_fallbacks[KITLS_STATS_KTLS_CIPHER],
-                          2);
-        env_free(&e);
-    }
-    END_TEST
-
-    /* KITLS_KTLS=off in the environment, read at first use; the setter wins. */
-    START_TEST(kill_switch_env)
-    {
-        struct env e;
-        ck_assert_int_eq(setenv("KITLS_KTLS", "off", 1), 0);
-        ck_assert_int_eq(kitls_ktls_enabled(), 0);
-        ck_assert_int_eq(setenv("KITLS_KTLS", "on", 1), 0);
-        ck_assert_int_eq(kitls_ktls_enabled(), 0); /* read once */
-        env_new(&e, KITLS_AES_256_GCM_SHA384, 0);
-        ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
-        ck_assert_int_eq(kitls_ktls_reason(e.k, KITLS_DIR_TX), KITLS_KTLS_R_DISABLED);
-        me_to_peer(&e, 100, 43);
-        env_free(&e);
-        kitls_ktls_set_enabled(1);
-        ck_assert_int_eq(kitls_ktls_enabled(), 1);
-        unsetenv("KITLS_KTLS");
-    }
-    END_TEST
-
-    /* sendfile: through the kernel when offloaded, userspace otherwise. */
-    START_TEST(sendfile_both)
-    {
-        char path[] = "/tmp/kitls-ktls-XXXXXX";
-        int fd = mkstemp(path);
-        ck_assert_int_ge(fd, 0);
-        unlink(path);
-        size_t len = 300000;
-        uint8_t *src = malloc(len), *dst = malloc(len);
-        fill(src, len, 32);
-        ck_assert_int_eq(write(fd, src, len), (ssize_t)len);
-        struct env e;
-        env_new(&e, suites[_i % 3], 0);
-        if (_i >= 3)
-            e.fk.no_module = 1;
-        ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
-        ck_assert_int_eq(kitls_ktls_is_offloaded(e.k, KITLS_DIR_TX), _i < 3);
-        off_t off = 0;
-        size_t got = 0;
-        for (int guard = 0; got < len && guard < 100000; guard++) {
-            if ((size_t)off < len && e.fk.out.len - e.fk.out.off < 65536) {
-                ssize_t r = kitls_ktls_sendfile(e.k, fd, &off, len - (size_t)off);
-                ck_assert_int_gt(r, 0);
-            }
-            fk_pump(&e.fk, e.peer);
-            int r;
-            while ((r = kitls_conn_read(e.peer, dst + got, len - got)) > 0)
-                got += (size_t)r;
-        }
-        ck_assert_uint_eq(got, len);
-        ck_assert(memcmp(src, dst, len) == 0);
-        ck_assert_int_eq(kitls_ktls_sendfile(e.k, fd, &off, 100), 0);
-        env_free(&e);
-        close(fd);
-        free(src);
-        free(dst);
-    }
-    END_TEST
-
-    /* Records the core read past the handshake are not lost on RX offload. */
-    START_TEST(drain_before_rx)
-    {
-        struct env e;
-        env_new(&e, suites[_i], 0);
-        uint8_t a[3000], b[5000], buf[9000];
-        fill(a, sizeof(a), 33);
-        fill(b, sizeof(b), 34);
-        ck_assert_int_eq(kitls_conn_write(e.peer, a, sizeof(a)), (int)sizeof(a));
-        ck_assert_int_eq(kitls_conn_write(e.peer, b, sizeof(b)), (int)sizeof(b));
-        /* The core over-read: all of record a and half of record b. */
-        const uint8_t *p;
-        size_t n = kitls_conn_out_peek(e.peer, &p);
-        size_t cut = sizeof(a) + 22 + sizeof(b) / 2;
-        ck_assert_int_eq(kitls_conn_feed(e.me, p, cut), 0);
-        ck_assert_uint_eq(kitls_conn_in_needed(e.me), n - cut); /* the rest of record b */
-        e.fk.in.p = malloc(n - cut);
-        memcpy(e.fk.in.p, p + cut, n - cut);
-        e.fk.in.len = n - cut;
-        kitls_conn_out_consume(e.peer, n);
-        ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
-        ck_assert_int_eq(kitls_ktls_is_offloaded(e.k, KITLS_DIR_RX), 1);
-        size_t got = 0;
-        while (got < sizeof(a) + sizeof(b)) {
-            ssize_t r = kitls_ktls_recv(e.k, buf + got, sizeof(buf) - got);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    ck_assert_int_eq(kitls_ktls_is_offloaded(e.k, KITLS_DIR_TX), _i < 3);
+    off_t off = 0;
+    size_t got = 0;
+    for (int guard = 0; got < len && guard < 100000; guard++) {
+        if ((size_t)off < len && e.fk.out.len - e.fk.out.off < 65536) {
+            ssize_t r = kitls_ktls_sendfile(e.k, fd, &off, len - (size_t)off);
             ck_assert_int_gt(r, 0);
-            got += (size_t)r;
         }
-        ck_assert(memcmp(buf, a, sizeof(a)) == 0);
-        ck_assert(memcmp(buf + sizeof(a), b, sizeof(b)) == 0);
-        peer_to_me(&e, 40000, 35, 65536); /* then the kernel path */
-        ck_assert_uint_ge(e.fk.records_in, 3);
-        env_free(&e);
+        fk_pump(&e.fk, e.peer);
+        int r;
+        while ((r = kitls_conn_read(e.peer, dst + got, len - got)) > 0)
+            got += (size_t)r;
     }
-    END_TEST
+    ck_assert_uint_eq(got, len);
+    ck_assert(memcmp(src, dst, len) == 0);
+    ck_assert_int_eq(kitls_ktls_sendfile(e.k, fd, &off, 100), 0);
+    env_free(&e);
+    close(fd);
+    free(src);
+    free(dst);
+}
+END_TEST
 
-    /* kitls_conn_in_needed(): what completes the record being received. */
-    START_TEST(in_needed)
-    {
-        kitls_config *cfg = tu_server_config(TU_P256);
-        kitls_conn *s = tu_server(cfg);
-        const uint8_t hdr[5] = {22, 3, 1, 0, 100}, body[60] = {0};
-        ck_assert_uint_eq(kitls_conn_in_needed(s), 0);
-        ck_assert_int_eq(kitls_conn_feed(s, hdr, 3), 0);
-        ck_assert_uint_eq(kitls_conn_in_needed(s), 2);
-        ck_assert_int_eq(kitls_conn_feed(s, hdr + 3, 2), 0);
-        ck_assert_uint_eq(kitls_conn_in_needed(s), 100);
-        ck_assert_int_eq(kitls_conn_feed(s, body, 60), 0);
-        ck_assert_uint_eq(kitls_conn_in_needed(s), 40);
-        ck_assert_int_eq(kitls_conn_feed(s, body, 40), 0);
-        ck_assert_uint_eq(kitls_conn_in_needed(s), 0); /* whole, not processed yet */
-        ck_assert_int_eq(kitls_conn_feed(s, hdr, 1), 0);
-        ck_assert_uint_eq(kitls_conn_in_needed(s), 4); /* the next record's header */
-        kitls_conn_free(s);
-        kitls_config_free(cfg);
+/* Records the core read past the handshake are not lost on RX offload. */
+START_TEST(drain_before_rx)
+{
+    struct env e;
+    env_new(&e, suites[_i], 0);
+    uint8_t a[3000], b[5000], buf[9000];
+    fill(a, sizeof(a), 33);
+    fill(b, sizeof(b), 34);
+    ck_assert_int_eq(kitls_conn_write(e.peer, a, sizeof(a)), (int)sizeof(a));
+    ck_assert_int_eq(kitls_conn_write(e.peer, b, sizeof(b)), (int)sizeof(b));
+    /* The core over-read: all of record a and half of record b. */
+    const uint8_t *p;
+    size_t n = kitls_conn_out_peek(e.peer, &p);
+    size_t cut = sizeof(a) + 22 + sizeof(b) / 2;
+    ck_assert_int_eq(kitls_conn_feed(e.me, p, cut), 0);
+    ck_assert_uint_eq(kitls_conn_in_needed(e.me), n - cut); /* the rest of record b */
+    e.fk.in.p = malloc(n - cut);
+    memcpy(e.fk.in.p, p + cut, n - cut);
+    e.fk.in.len = n - cut;
+    kitls_conn_out_consume(e.peer, n);
+    ck_assert_int_eq(kitls_ktls_enable(e.k), 0);
+    ck_assert_int_eq(kitls_ktls_is_offloaded(e.k, KITLS_DIR_RX), 1);
+    size_t got = 0;
+    while (got < sizeof(a) + sizeof(b)) {
+        ssize_t r = kitls_ktls_recv(e.k, buf + got, sizeof(buf) - got);
+        ck_assert_int_gt(r, 0);
+        got += (size_t)r;
     }
-    END_TEST
+    ck_assert(memcmp(buf, a, sizeof(a)) == 0);
+    ck_assert(memcmp(buf + sizeof(a), b, sizeof(b)) == 0);
+    peer_to_me(&e, 40000, 35, 65536); /* then the kernel path */
+    ck_assert_uint_ge(e.fk.records_in, 3);
+    env_free(&e);
+}
+END_TEST
 
-    /* Argument and state checks. */
-    START_TEST(api_misuse)
-    {
-        kitls_ktls *k = NULL;
-        ck_assert_int_eq(kitls_ktls_new(&k, NULL, 3, NULL), KITLS_E_INVALID_ARG);
-        kitls_config *cfg = tu_client_config();
-        kitls_conn *c = tu_client(cfg, "localhost");
-        ck_assert_int_eq(kitls_ktls_new(&k, c, 3, NULL), 0);
-        ck_assert_int_eq(kitls_ktls_enable(k), KITLS_E_STATE); /* before the handshake */
-        ck_assert_int_eq(kitls_ktls_set_mode(k, 0), KITLS_E_INVALID_ARG);
-        ck_assert_int_eq(kitls_ktls_set_mode(k, 4), KITLS_E_INVALID_ARG);
-        ck_assert_int_eq(kitls_ktls_set_rekey_support(k, 2), KITLS_E_INVALID_ARG);
-        ck_assert_int_eq(kitls_ktls_reason(k, KITLS_DIR_TX), KITLS_KTLS_R_NOT_ENABLED);
-        ck_assert_str_eq(kitls_strerror(-EBUSY), strerror(EBUSY));
-        ck_assert(KITLS_ERR_IS_ERRNO(-EIO));
-        ck_assert(KITLS_ERR_IS_ERRNO(-EAGAIN));
-        ck_assert(!KITLS_ERR_IS_ERRNO(KITLS_E_DECODE));
-        ck_assert(!KITLS_ERR_IS_ERRNO(KITLS_KTLS_E_TRUNCATED));
-        kitls_ktls_free(k);
-        kitls_ktls_free(NULL);
-        kitls_conn_free(c);
-        kitls_config_free(cfg);
-    }
-    END_TEST
+/* kitls_conn_in_needed(): what completes the record being received. */
+START_TEST(in_needed)
+{
+    kitls_config *cfg = tu_server_config(TU_P256);
+    kitls_conn *s = tu_server(cfg);
+    const uint8_t hdr[5] = {22, 3, 1, 0, 100}, body[60] = {0};
+    ck_assert_uint_eq(kitls_conn_in_needed(s), 0);
+    ck_assert_int_eq(kitls_conn_feed(s, hdr, 3), 0);
+    ck_assert_uint_eq(kitls_conn_in_needed(s), 2);
+    ck_assert_int_eq(kitls_conn_feed(s, hdr + 3, 2), 0);
+    ck_assert_uint_eq(kitls_conn_in_needed(s), 100);
+    ck_assert_int_eq(kitls_conn_feed(s, body, 60), 0);
+    ck_assert_uint_eq(kitls_conn_in_needed(s), 40);
+    ck_assert_int_eq(kitls_conn_feed(s, body, 40), 0);
+    ck_assert_uint_eq(kitls_conn_in_needed(s), 0); /* whole, not processed yet */
+    ck_assert_int_eq(kitls_conn_feed(s, hdr, 1), 0);
+    ck_assert_uint_eq(kitls_conn_in_needed(s), 4); /* the next record's header */
+    kitls_conn_free(s);
+    kitls_config_free(cfg);
+}
+END_TEST
 
-    int main(void)
-    {
-        tu_pki_init();
-        Suite *s = suite_create("ktls");
-        TCase *t = tcase_create("fake-kernel");
-        tcase_set_timeout(t, 60);
-        tcase_add_loop_test(t, data_per_suite, 0, 6);
-        tcase_add_loop_test(t, one_direction, 0, 2);
-        tcase_add_loop_test(t, ticket_after_offload, 0, 3);
-        tcase_add_loop_test(t, key_update_rekey, 0, 3);
-        tcase_add_loop_test(t, queued_key_updates, 0, 3);
-        tcase_add_test(t, aead_limit);
-        tcase_add_loop_test(t, aead_limit_from_config, 0, 6);
-        tcase_add_test(t, no_rekey_require);
-        tcase_add_test(t, no_rekey_close);
-        tcase_add_test(t, rekey_ebusy);
-        tcase_add_loop_test(t, close_notify, 0, 3);
-        tcase_add_test(t, eio_then_control);
-        tcase_add_test(t, ekeyexpired);
-        tcase_add_loop_test(t, partial_writes, 0, 3);
-        tcase_add_test(t, fallbacks);
-        tcase_add_loop_test(t, kill_switch, 0, 2);
-        tcase_add_test(t, kill_switch_env);
-        tcase_add_test(t, stats_counted);
-        tcase_add_test(t, sys_errors_plain);
-        tcase_add_loop_test(t, sendfile_both, 0, 6);
-        tcase_add_loop_test(t, drain_before_rx, 0, 3);
-        tcase_add_test(t, in_needed);
-        tcase_add_test(t, api_misuse);
-        suite_add_tcase(s, t);
-        SRunner *sr = srunner_create(s);
-        srunner_run_all(sr, CK_NORMAL);
-        int failed = srunner_ntests_failed(sr);
-        srunner_free(sr);
-        return failed ? 1 : 0;
-    }
+/* Argument and state checks. */
+START_TEST(api_misuse)
+{
+    kitls_ktls *k = NULL;
+    ck_assert_int_eq(kitls_ktls_new(&k, NULL, 3, NULL), KITLS_E_INVALID_ARG);
+    kitls_config *cfg = tu_client_config();
+    kitls_conn *c = tu_client(cfg, "localhost");
+    ck_assert_int_eq(kitls_ktls_new(&k, c, 3, NULL), 0);
+    ck_assert_int_eq(kitls_ktls_enable(k), KITLS_E_STATE); /* before the handshake */
+    ck_assert_int_eq(kitls_ktls_set_mode(k, 0), KITLS_E_INVALID_ARG);
+    ck_assert_int_eq(kitls_ktls_set_mode(k, 4), KITLS_E_INVALID_ARG);
+    ck_assert_int_eq(kitls_ktls_set_rekey_support(k, 2), KITLS_E_INVALID_ARG);
+    ck_assert_int_eq(kitls_ktls_reason(k, KITLS_DIR_TX), KITLS_KTLS_R_NOT_ENABLED);
+    ck_assert_str_eq(kitls_strerror(-EBUSY), strerror(EBUSY));
+    ck_assert(KITLS_ERR_IS_ERRNO(-EIO));
+    ck_assert(KITLS_ERR_IS_ERRNO(-EAGAIN));
+    ck_assert(!KITLS_ERR_IS_ERRNO(KITLS_E_DECODE));
+    ck_assert(!KITLS_ERR_IS_ERRNO(KITLS_KTLS_E_TRUNCATED));
+    kitls_ktls_free(k);
+    kitls_ktls_free(NULL);
+    kitls_conn_free(c);
+    kitls_config_free(cfg);
+}
+END_TEST
+
+int main(void)
+{
+    tu_pki_init();
+    Suite *s = suite_create("ktls");
+    TCase *t = tcase_create("fake-kernel");
+    tcase_set_timeout(t, 60);
+    tcase_add_loop_test(t, data_per_suite, 0, 6);
+    tcase_add_loop_test(t, one_direction, 0, 2);
+    tcase_add_loop_test(t, ticket_after_offload, 0, 3);
+    tcase_add_loop_test(t, key_update_rekey, 0, 3);
+    tcase_add_loop_test(t, queued_key_updates, 0, 3);
+    tcase_add_test(t, aead_limit);
+    tcase_add_loop_test(t, aead_limit_from_config, 0, 6);
+    tcase_add_test(t, no_rekey_require);
+    tcase_add_test(t, no_rekey_close);
+    tcase_add_test(t, rekey_ebusy);
+    tcase_add_loop_test(t, close_notify, 0, 3);
+    tcase_add_test(t, eio_then_control);
+    tcase_add_test(t, ekeyexpired);
+    tcase_add_loop_test(t, partial_writes, 0, 3);
+    tcase_add_test(t, fallbacks);
+    tcase_add_test(t, stats_counted);
+    tcase_add_loop_test(t, kill_switch, 0, 2);
+    tcase_add_test(t, kill_switch_env);
+    tcase_add_test(t, sys_errors_plain);
+    tcase_add_loop_test(t, sendfile_both, 0, 6);
+    tcase_add_loop_test(t, drain_before_rx, 0, 3);
+    tcase_add_test(t, in_needed);
+    tcase_add_test(t, api_misuse);
+    suite_add_tcase(s, t);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
