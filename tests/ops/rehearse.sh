@@ -293,9 +293,104 @@ verdict R5 $r "an expired certificate is refused at reload; one served anyway sh
 stop_server
 
 # ---------------------------------------------------------------------------
+note "## R6: OCSP responder down: a failed fetch never replaces the good staple"
+# A CA with an openssl ca database, so that openssl ocsp can answer for
+# the leaf (the staple's issuer is the certificate after the leaf).
+O=$W/ocsp
+mkdir -p "$O/db"
+: >"$O/db/index.txt"
+echo 1000 >"$O/db/serial"
+printf '%s\n' '[ca]' 'default_ca = CA_default' '[CA_default]' "dir = $O/db" \
+    'database = $dir/index.txt' 'new_certs_dir = $dir' 'serial = $dir/serial' \
+    'default_md = sha256' 'default_days = 30' 'policy = pol' 'unique_subject = no' \
+    '[pol]' 'commonName = supplied' '[req]' 'distinguished_name = dn' '[dn]' \
+    '[root]' 'basicConstraints = critical,CA:TRUE' 'keyUsage = critical,keyCertSign,cRLSign' \
+    '[leaf]' 'basicConstraints = critical,CA:FALSE' 'keyUsage = critical,digitalSignature' \
+    'extendedKeyUsage = serverAuth' "subjectAltName = DNS:$H" >"$O/ca.cnf"
+{
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$O/ca.key" &&
+        openssl req -new -x509 -config "$O/ca.cnf" -extensions root -key "$O/ca.key" \
+            -subj "/CN=kitls rehearsal OCSP CA" -days 30 -out "$O/ca.pem" &&
+        openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$O/leaf.key" &&
+        openssl req -new -config "$O/ca.cnf" -key "$O/leaf.key" -subj "/CN=$H" -out "$O/leaf.csr" &&
+        openssl ca -batch -config "$O/ca.cnf" -cert "$O/ca.pem" -keyfile "$O/ca.key" \
+            -extensions leaf -in "$O/leaf.csr" -out "$O/leaf.pem" -notext &&
+        cat "$O/leaf.pem" "$O/ca.pem" >"$O/chain.pem" &&
+        openssl ocsp -issuer "$O/ca.pem" -cert "$O/leaf.pem" -reqout "$O/req.der" &&
+        openssl ocsp -index "$O/db/index.txt" -CA "$O/ca.pem" -rsigner "$O/ca.pem" \
+            -rkey "$O/ca.key" -reqin "$O/req.der" -respout "$O/staple.der" -ndays 1
+} >"$O/setup.log" 2>&1 || { echo "rehearse: OCSP set-up failed" >&2; cat "$O/setup.log" >&2; exit 1; }
+staple_status() {
+    openssl s_client -connect "127.0.0.1:$PORT" -servername "$H" -status </dev/null 2>/dev/null |
+        sed -n 's/^ *Cert Status: //p' | head -1
+}
+start_server r6 --cert "$O/chain.pem" --key "$O/leaf.key" --ocsp-staple "$O/staple.der" || exit 1
+st1=$(staple_status)
+metrics "$W/r6.before"
+cmd "the fetch job fails and writes the responder's error page as the staple; kill -HUP <server>"
+echo '<html>503 Service Unavailable</html>' >"$O/staple.der"
+kill -HUP "$SPID"
+sleep 1
+metrics "$W/r6.after"
+st2=$(staple_status)
+note "    log: $(grep -i 'reload' "$W/r6.log" | tail -1)"
+note "    staple before: ${st1:-none}; after the failed fetch: ${st2:-none}"
+show "$W/r6.before" "$W/r6.after" 'kitls_server_reloads_total.*failed'
+r=1
+[ "$st1" = good ] && [ "$st2" = good ] && grep -q 'staple.der' <<<"$(grep -i reload "$W/r6.log" | tail -1)" &&
+    [ "$(delta "$W/r6.before" "$W/r6.after" 'kitls_server_reloads_total.*failed')" = 1 ] && r=0
+verdict R6 $r "a broken staple is refused with a log line naming it and counted; clients keep getting the last good staple"
+stop_server
+
+# ---------------------------------------------------------------------------
+note "## R7: handshake flood (garbage and silent connections) with a handshake timeout"
+cp "$W/pki/ok/chain.pem" "$W/chain.pem"
+cp "$W/pki/ok/leaf.key" "$W/leaf.key"
+start_server r7 --cert "$W/chain.pem" --key "$W/leaf.key" --timeout 1 || exit 1
+metrics "$W/r7.before"
+cmd "kitls-server --timeout 1 (runbook mitigation 2); 200 connections send garbage, 100 stay silent"
+cat >"$W/flood.py" <<'PY'
+import os, socket, sys, time
+port = int(sys.argv[1])
+idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(100)]
+for _ in range(200):
+    s = socket.create_connection(("127.0.0.1", port))
+    s.sendall(b"\x16\x03\x01\x00\x30" + os.urandom(48))
+    s.close()
+time.sleep(2.5)
+closed = 0
+for s in idle:
+    s.settimeout(0.5)
+    try:
+        closed += s.recv(1) == b""
+    except OSError:
+        closed += 1
+print("idle connections closed by the server:", closed)
+PY
+python3 "$W/flood.py" "$PORT" >"$W/r7.flood" 2>&1 &
+fpid=$!
+pids+=("$fpid")
+good=0 badc=0
+for _ in $(seq 20); do if client >/dev/null 2>&1; then good=$((good + 1)); else badc=$((badc + 1)); fi; done
+wait "$fpid"
+metrics "$W/r7.after"
+closed=$(sed -n 's/^idle connections closed by the server: //p' "$W/r7.flood")
+note "    legitimate clients during the flood: $good succeeded, $badc failed"
+note "    silent connections closed by the handshake timeout: ${closed:-?} of 100"
+show "$W/r7.before" "$W/r7.after" 'kitls_handshake_failures_total.*server.*sent' \
+    'kitls_handshakes_total.*server' 'kitls_server_connections_active'
+r=1
+[ "$badc" = 0 ] && [ "${closed:-0}" = 100 ] &&
+    [ "$(delta "$W/r7.before" "$W/r7.after" 'kitls_handshake_failures_total.*server.*sent')" -ge 200 ] &&
+    [ "$(val "$W/r7.after" '^kitls_server_connections_active')" = 0 ] && r=0
+verdict R7 $r "legitimate handshakes keep succeeding, garbage is refused with an alert and counted, silent connections are closed by the timeout"
+stop_server
+
+# ---------------------------------------------------------------------------
 note "## Not rehearsed here"
 note "  - replay-store outage: the shared Redis store (issue 19) is not built; the in-process store cannot fail apart from the process."
-note "  - OCSP responder down, handshake CPU exhaustion, bad library upgrade: procedures in docs/runbook.md, no automated rehearsal yet."
+note "  - a bad library upgrade (deploy the previous release, restart): procedure in docs/runbook.md only."
+note "  - CPU exhaustion by valid ClientHellos: R7 rehearses the timeout and the counters; admission control belongs in front of kitls (RA-010)."
 note ""
 
 mkdir -p "$(dirname "$out")"
