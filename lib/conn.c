@@ -404,6 +404,7 @@ int kitls_conn_process_plain(kitls_conn *c, uint8_t type, const uint8_t *p, size
             GUARD(kitls_early_recv(c, len));
             if (!len)
                 return 0;
+            c->stat_bytes[KITLS_STATS_RECEIVED] += len; /* kitls_stats, as it is opened */
             c->app_off = at;
             c->app_len = len;
             return 0;
@@ -415,6 +416,7 @@ int kitls_conn_process_plain(kitls_conn *c, uint8_t type, const uint8_t *p, size
                 return KITLS_E_LIMIT;
             return 0;
         }
+        c->stat_bytes[KITLS_STATS_RECEIVED] += len; /* kitls_stats, as it is opened */
         c->empty_seen = 0;
         c->warn_seen = 0;
         c->ku_seen = 0;
@@ -539,7 +541,7 @@ int kitls_conn_read(kitls_conn *c, uint8_t *buf, size_t len)
         kitls_conn_settle(c);
     else if (c->in && !c->app_len && c->in_start == c->in_len)
         kitls_conn_in_drop(c);
-    return kitls_stats_bytes(c, KITLS_STATS_RECEIVED, ret);
+    return ret;
 }
 
 /* kitls_conn_read_from() may decrypt the caller's next record directly:
@@ -589,7 +591,7 @@ int kitls_conn_read_from(kitls_conn *c, const uint8_t *in, size_t in_len, size_t
         ret = (int)c->rd_got;
         c->rd_got = 0;
         kitls_conn_settle(c);
-        return kitls_stats_bytes(c, KITLS_STATS_RECEIVED, ret);
+        return ret;
     }
     if (in_len > off)
         GUARD(kitls_conn_feed(c, in + off, in_len - off));
@@ -656,7 +658,8 @@ int kitls_conn_write(kitls_conn *c, const uint8_t *buf, size_t len)
     }
     if (ret)
         return kitls_conn_fail(c, ret);
-    return kitls_stats_bytes(c, KITLS_STATS_SENT, (int)len);
+    kitls_stats_sent(c, len);
+    return (int)len;
 }
 
 int kitls_conn_close(kitls_conn *c)

@@ -118,24 +118,22 @@ struct kitls_conn {
 
     uint8_t exp_master[KITLS_MAX_HASH]; /* exporter_master_secret */
     size_t max_send;                    /* application cap per record, 0 = none */
-    uint32_t stat_bytes[2];             /* application bytes not yet in kitls_stats */
+    uint64_t stat_bytes[2];             /* application bytes not yet in kitls_stats */
     int32_t stat_budget;                /* bytes until they go (kitls_stats_bytes) */
 };
 
-/* kitls_stats: application bytes (ret when positive; side: enum
- * kitls_stats_side) add up in the connection first -- plain adds and a
- * countdown on the data path -- and reach its config and the process (two
- * atomic adds) once KITLS_STATS_BYTES_BATCH more have passed, and when it
- * is freed.  Returns ret. */
+/* kitls_stats: application bytes add up in the connection first -- one
+ * add per record opened (process_record) and per write -- and reach its
+ * config and the process (two atomic adds) from the write path once
+ * KITLS_STATS_BYTES_BATCH bytes were sent since the last time, and when
+ * the connection is freed (docs/metrics.md). */
 #define KITLS_STATS_BYTES_BATCH 65536
-static inline int kitls_stats_bytes(kitls_conn *c, int side, int ret)
+/* A whole write (len > 0). */
+static inline void kitls_stats_sent(kitls_conn *c, size_t len)
 {
-    if (ret > 0) {
-        c->stat_bytes[side] += (uint32_t)ret;
-        if ((c->stat_budget -= ret) < 0)
-            kitls_stats_bytes_flush(c);
-    }
-    return ret;
+    c->stat_bytes[KITLS_STATS_SENT] += len;
+    if (__builtin_expect((c->stat_budget -= (int32_t)len) < 0, 0))
+        kitls_stats_bytes_flush(c);
 }
 
 /** 1 if a server name is an IP address literal (verified against the IP

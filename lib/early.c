@@ -396,7 +396,7 @@ int kitls_conn_read_early_data(kitls_conn *c, uint8_t *buf, size_t len)
         return KITLS_E_STATE;
     if (!c->app_len || !c->early.app)
         return KITLS_E_WANT_READ;
-    return kitls_stats_bytes(c, KITLS_STATS_RECEIVED, kitls_conn_take_app(c, buf, len));
+    return kitls_conn_take_app(c, buf, len);
 }
 
 int kitls_hs_recv_end_of_early_data(kitls_conn *c, struct rd *b)

@@ -26,8 +26,8 @@ void kitls_stats_hs_done(struct kitls_conn *c);
 void kitls_stats_hs_fail(struct kitls_conn *c, int err, int alert);
 /** The peer's certificate (chain or CertificateVerify) was refused. */
 void kitls_stats_cert_fail(struct kitls_conn *c, int err);
-/** Move the connection's pending byte counts (kitls_stats_bytes() in
+/** Move the connection's pending byte counts (process_record() and kitls_stats_sent() in
  *  conn.h) to its config and the process. */
-void kitls_stats_bytes_flush(struct kitls_conn *c);
+__attribute__((cold)) void kitls_stats_bytes_flush(struct kitls_conn *c);
 
 #endif
