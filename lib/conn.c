@@ -37,8 +37,7 @@ kitls_conn *kitls_conn_new(kitls_config *cfg)
 static void conn_drop_handshake(kitls_conn *c)
 {
     if (c->hs) {
-        for (size_t i = 0; i < c->hs->n_kex; i++)
-            EVP_PKEY_free(c->hs->kex[i]);
+        kitls_kex_free_shares(c->hs);
         kitls_wipe(c->hs, sizeof(*c->hs)); /* secrets, randoms */
         kitls_free(c->hs);
         c->hs = NULL;

@@ -92,8 +92,9 @@ struct kitls_group {
     uint16_t id;
     const char *name;
     const char *ossl_name; /* "X25519" or the EC curve name */
-    uint16_t share_len;
+    uint16_t share_len;    /* client share (a hybrid's is longer than the server's) */
     int is_ec;
+    uint16_t hybrid_ec; /* hybrid ML-KEM group: its ECDH group (kem.c); 0 otherwise */
 };
 
 struct kitls_sigalg {
