@@ -146,8 +146,10 @@ int kitls_config_set_groups(kitls_config *cfg, const uint16_t *ids, size_t n)
 {
     MUTABLE(cfg);
     GUARD(set_ids(cfg->groups, &cfg->n_groups, ids, n, known_group));
-    if (cfg->n_key_shares > n)
-        cfg->n_key_shares = n;
+    /* Two shares (hybrid + X25519) go with the default list only: a list
+     * of one's own gets one share unless set otherwise. */
+    if (!cfg->key_shares_set || cfg->n_key_shares > n)
+        cfg->n_key_shares = cfg->key_shares_set ? n : 1;
     return 0;
 }
 
@@ -157,6 +159,7 @@ int kitls_config_set_key_shares(kitls_config *cfg, size_t n)
     if (n > cfg->n_groups)
         return KITLS_E_INVALID_ARG;
     cfg->n_key_shares = n;
+    cfg->key_shares_set = 1;
     return 0;
 }
 

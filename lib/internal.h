@@ -382,6 +382,7 @@ struct kitls_config {
     uint16_t groups[KITLS_MAX_ALGS];
     size_t n_groups;
     size_t n_key_shares;
+    int key_shares_set; /* by kitls_config_set_key_shares(), not the default */
     uint16_t sigalgs[KITLS_MAX_ALGS];
     size_t n_sigalgs;
     uint16_t sign_sigalgs[KITLS_MAX_ALGS]; /* ours to sign with; n = 0: sigalgs */

@@ -214,9 +214,11 @@ int kitls_hyb_server(const struct kitls_group *g, const uint8_t *peer, size_t pe
     uint8_t my[65];
     size_t my_len, es_len = 0;
     EVP_PKEY *priv = NULL;
-    if (!eg || !kitls_kem_available())
-        return KITLS_E_UNAVAILABLE;
+    if (!eg)
+        return KITLS_E_INTERNAL;
     GUARD(kitls_hyb_split(g, peer, peer_len, KITLS_MLKEM768_EK_LEN, &ek, &ep));
+    if (!kitls_kem_available())
+        return KITLS_E_UNAVAILABLE;
     int ret = kitls_kex_keygen(eg, &priv, my, &my_len);
     if (!ret)
         ret = kitls_kex_derive(eg, priv, ep, eg->share_len, es, &es_len);

@@ -358,7 +358,10 @@ KITLS_API KITLS_WUR int kitls_config_set_suites(kitls_config *cfg, const uint16_
  *  Unknown ids are KITLS_E_INVALID_ARG; a group libcrypto cannot do
  *  (kitls_group_available() 0) is KITLS_E_UNAVAILABLE. */
 KITLS_API KITLS_WUR int kitls_config_set_groups(kitls_config *cfg, const uint16_t *ids, size_t n);
-/** Number of key shares a client sends (1 = first group only; default 1). */
+/** Number of key shares a client sends (1 = first group only; 0..number
+ *  of groups).  Default 1, or 2 (X25519MLKEM768 and X25519) with the
+ *  default group list where libcrypto has ML-KEM; kitls_config_set_groups()
+ *  goes back to 1 unless this was called. */
 KITLS_API KITLS_WUR int kitls_config_set_key_shares(kitls_config *cfg, size_t n);
 /** Signature schemes accepted from the peer and usable for our signatures. */
 KITLS_API KITLS_WUR int kitls_config_set_sigalgs(kitls_config *cfg, const uint16_t *ids, size_t n);
