@@ -11,7 +11,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 pkgs=(build-essential autoconf automake libtool pkg-config libssl-dev check
       openssl gnutls-bin python3 liburing-dev universal-ctags mandoc
-      libgnutls28-dev cargo rustc librust-rustls-dev librust-rustls-pemfile-dev)
+      libgnutls28-dev cargo rustc librust-rustls-dev librust-rustls-pemfile-dev
+      debootstrap)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -62,6 +63,13 @@ if ! INTEROP_OUT=build/interop top_builddir=build bash tests/interop/matrix.sh -
     echo "interop matrix: failed once, running it again"
     INTEROP_OUT=build/interop top_builddir=build bash tests/interop/matrix.sh --strict || status=1
 fi
+
+echo "== post-quantum hybrid groups on OpenSSL 3.5 (tests/pq/run.sh, Debian 13 root)"
+# The root is built once (debootstrap, a few minutes) and cached in
+# /var/cache/kitls/trixie-root; 77 = skipped (not root, no debootstrap).
+pq_rc=0
+bash tests/pq/run.sh || pq_rc=$?
+[ $pq_rc -eq 0 ] || [ $pq_rc -eq 77 ] || status=1
 
 echo "== unit tests under ASan+UBSan"
 rm -rf build-asan && mkdir build-asan
