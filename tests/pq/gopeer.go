@@ -50,7 +50,13 @@ func report(cs tls.ConnectionState) {
 	g, h := v.FieldByName("testingOnlyCurveID"), v.FieldByName("testingOnlyDidHRR")
 	name, hrr := "unknown", "unknown"
 	if g.IsValid() {
-		name = tls.CurveID(g.Uint()).String()
+		// The TLS names kitls and OpenSSL print.
+		names := map[tls.CurveID]string{tls.X25519: "x25519", tls.CurveP256: "secp256r1",
+			tls.CurveP384: "secp384r1", tls.X25519MLKEM768: "X25519MLKEM768"}
+		id := tls.CurveID(g.Uint())
+		if name = names[id]; name == "" {
+			name = id.String()
+		}
 	}
 	if h.IsValid() {
 		hrr = map[bool]string{true: "yes", false: "no"}[h.Bool()]
