@@ -45,7 +45,9 @@ else
     grep -E '^(FAIL|ERROR)' unit.log
     ko "unit tests: $(grep -E '^# (PASS|SKIP|FAIL)' unit.log | tr '\n' ' ')"
 fi
-grep -E 'test_kem' unit.log | head -3
+for t in test_kem test_kem_api; do
+    echo "  $t: $(grep -h 'Checks' "tests/unit/$t.log")"
+done
 
 C=$b/examples/kitls-client
 S=$b/examples/kitls-server
