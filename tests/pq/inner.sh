@@ -61,7 +61,7 @@ mkfifo stdin.fifo
 exec 3<>stdin.fifo # a stdin that never ends, for s_server
 
 echo "== Go peer: $(go version)"
-if GOTOOLCHAIN=local GOFLAGS= GOCACHE=/root/.cache/go-build GOPATH=/root/go \
+if GOTOOLCHAIN=local GOFLAGS='' GOCACHE=/root/.cache/go-build GOPATH=/root/go \
     go build -o gopeer "$src/tests/pq/gopeer.go" 2>go.err; then
     ok "build tests/pq/gopeer.go"
 else
