@@ -254,7 +254,7 @@ double median(double *v, int n)
 /* Options                                                             */
 /* ------------------------------------------------------------------ */
 
-struct bench_opt opt = {1.0, 3, 256, 0, 0, NULL, 1, 1, 1, 1, 1, 1, 1, 1, NULL, 1};
+struct bench_opt opt = {1.0, 3, 256, 0, 0, NULL, 1, 1, 1, 1, 1, 1, 1, 1, NULL, 1, "X25519"};
 
 static void usage(void)
 {
@@ -279,6 +279,8 @@ static void usage(void)
            "                1 KiB writes move --mib/4)\n"
            "  --lib L       comma list of kitls,openssl,gnutls,rustls (both = kitls,openssl;\n"
            "                default: all built; hs/tput/alloc/lat/mem use kitls and openssl)\n"
+           "  --group G     key exchange group of the kitls and openssl pairs (default\n"
+           "                X25519; X25519MLKEM768 needs ML-KEM, OpenSSL 3.5)\n"
            "  --json        print JSON instead of the table\n"
            "  --json-file F also write the JSON to file F\n");
 }
@@ -334,6 +336,9 @@ static void parse_args(int argc, char **argv)
         } else if (strcmp(a, "--sizes") == 0) {
             for (int zi = 0; zi < NSIZES; zi++)
                 tput_on[zi] = strstr(v, tput_size_name[zi]) != NULL;
+            i++;
+        } else if (strcmp(a, "--group") == 0) {
+            opt.group = v;
             i++;
         } else if (strcmp(a, "--lib") == 0) {
             if (peers_parse_libs(v) < 0)
@@ -526,10 +531,10 @@ __attribute__((noinline)) static int one_handshake(int lib, char *err, size_t er
             *c2s = p.c2s;
             *s2c = p.s2c;
         }
-        if (r == 0 &&
-            (!kitls_conn_is_established(p.c) || !kitls_conn_is_established(p.s) ||
-             kitls_conn_suite(p.c) != suites[HS_SUITE].id ||
-             kitls_conn_group(p.c) != KITLS_GROUP_X25519 || !kitls_conn_peer_authenticated(p.c))) {
+        if (r == 0 && (!kitls_conn_is_established(p.c) || !kitls_conn_is_established(p.s) ||
+                       kitls_conn_suite(p.c) != suites[HS_SUITE].id ||
+                       kitls_conn_group(p.c) != kitls_group_by_name(opt.group) ||
+                       !kitls_conn_peer_authenticated(p.c))) {
             set_err(err, errn,
                     "kitls: unexpected state after handshake (suite %04x group %04x auth %d)",
                     kitls_conn_suite(p.c), kitls_conn_group(p.c),

@@ -40,6 +40,7 @@ struct bench_opt {
     int lib_kitls, lib_ossl;
     const char *scenarios; /* --scenarios: comma list of names, NULL = all */
     int do_peers;          /* the peers table (peers.c) */
+    const char *group;     /* --group: key exchange of kitls and libssl (default X25519) */
 };
 extern struct bench_opt opt;
 

@@ -29,7 +29,7 @@ SSL_CTX *ossl_ctx(int server, const char *suites_list, int leaf)
         die("SSL_CTX_new");
     SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
     SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
-    if (!SSL_CTX_set1_groups_list(ctx, "X25519"))
+    if (!SSL_CTX_set1_groups_list(ctx, opt.group))
         die("groups");
     if (!SSL_CTX_set_ciphersuites(ctx, suites_list))
         die("ciphersuites");
@@ -116,7 +116,7 @@ kitls_config *k_ccfg;
 
 kitls_config *k_cfg(int server, uint16_t suite, int leaf, char *err, size_t errn)
 {
-    static const uint16_t groups[] = {KITLS_GROUP_X25519};
+    const uint16_t groups[1] = {kitls_group_by_name(opt.group)};
     kitls_config *cfg = kitls_config_new(server ? KITLS_ROLE_SERVER : KITLS_ROLE_CLIENT);
     int r;
     if (cfg == NULL) {

@@ -97,8 +97,8 @@ void print_table(void)
     printf("cpu: %s; rounds %d (median), %.2f s per measurement%s, %u MiB per suite\n\n", cpu_model,
            opt.rounds, opt.seconds, opt.count ? " (or --count)" : "", opt.mib);
     if (opt.do_hs) {
-        printf("Full handshakes (X25519, ECDSA P-256, %s, verify on, no tickets), both sides",
-               suites[HS_SUITE].name);
+        printf("Full handshakes (%s, ECDSA P-256, %s, verify on, no tickets), both sides",
+               opt.group, suites[HS_SUITE].name);
         if (n_leaves > 1)
             printf(", %d distinct server leaves in rotation", n_leaves);
         printf(":\n");

@@ -98,9 +98,10 @@ static int set_flag(struct shim_config *cfg, const char *f, const char *v)
                 shim_unimplemented(f);
             long g = parse_int(f, v);
             /* Groups kitls does not implement (secp224r1, secp521r1, ...)
-             * are left out of the list, as a library refusing unknown
+             * or libcrypto cannot do (the ML-KEM hybrids before OpenSSL
+             * 3.5) are left out of the list, as a library refusing unknown
              * names would; a list with none left is unimplemented. */
-            if (kitls_group_name((uint16_t)g))
+            if (kitls_group_available((uint16_t)g))
                 cfg->curves[cfg->n_curves++] = (uint16_t)g;
             else
                 cfg->curves_dropped = 1;

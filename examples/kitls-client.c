@@ -50,8 +50,11 @@ static void usage(FILE *f)
             "  --no-verify            do not verify the server (insecure)\n"
             "  --cert FILE --key FILE client certificate chain and key (PEM)\n"
             "  --suites LIST          e.g. TLS_AES_128_GCM_SHA256,TLS_CHACHA20_POLY1305_SHA256\n"
-            "  --groups LIST          e.g. x25519,secp256r1,secp384r1\n"
-            "  --key-shares N         number of key shares to send (default 1)\n"
+            "  --groups LIST          e.g. x25519,secp256r1,secp384r1; X25519MLKEM768 and\n"
+            "                         SecP256r1MLKEM768 need ML-KEM in libcrypto (OpenSSL\n"
+            "                         3.5+), here: %s\n"
+            "  --key-shares N         number of key shares to send (default 1; 2 with the\n"
+            "                         default groups when X25519MLKEM768 leads them)\n"
             "  --alpn LIST            ALPN protocols, e.g. h2,http/1.1\n"
             "  --record-size-limit N  advertise RFC 8449 record_size_limit\n"
             "  --no-compat            disable middlebox compatibility mode\n"
@@ -69,7 +72,9 @@ static void usage(FILE *f)
             "  --ktls-policy P        kernels that cannot rekey: require (default: stay in\n"
             "                         userspace) or close (offload; a KeyUpdate ends it)\n"
             "  --quiet                less chatter on stderr\n",
-            prog);
+            prog,
+            kitls_group_available(KITLS_GROUP_X25519MLKEM768) ? "available"
+                                                              : "unavailable (no ML-KEM-768)");
 }
 
 enum {

@@ -74,7 +74,9 @@ static void usage(FILE *f)
             "  --cafile FILE          trust anchors for client certificates\n"
             "  --verify MODE          client auth: none (default), request, require\n"
             "  --suites LIST          e.g. TLS_AES_256_GCM_SHA384\n"
-            "  --groups LIST          e.g. x25519,secp256r1,secp384r1\n"
+            "  --groups LIST          e.g. x25519,secp256r1,secp384r1; X25519MLKEM768 and\n"
+            "                         SecP256r1MLKEM768 need ML-KEM in libcrypto (OpenSSL\n"
+            "                         3.5+), here: %s\n"
             "  --alpn LIST            ALPN protocols, e.g. h2,http/1.1\n"
             "  --record-size-limit N  advertise RFC 8449 record_size_limit\n"
             "  --max-handshake-message N  largest handshake message accepted, which\n"
@@ -118,6 +120,8 @@ static void usage(FILE *f)
             "--ktls-switch for new connections; established ones keep theirs; a bad\n"
             "file is refused with a log line and the previous material stays.\n",
             prog,
+            kitls_group_available(KITLS_GROUP_X25519MLKEM768) ? "available"
+                                                              : "unavailable (no ML-KEM-768)",
 #ifdef EX_HAVE_URING
             ""
 #else

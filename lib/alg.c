@@ -15,9 +15,15 @@ static struct kitls_suite suites[] = {
 };
 
 static const struct kitls_group groups[] = {
-    {KITLS_GROUP_X25519, "x25519", "X25519", 32, 0},
-    {KITLS_GROUP_SECP256R1, "secp256r1", "P-256", 65, 1},
-    {KITLS_GROUP_SECP384R1, "secp384r1", "P-384", 97, 1},
+    {KITLS_GROUP_X25519, "x25519", "X25519", 32, 0, 0},
+    {KITLS_GROUP_SECP256R1, "secp256r1", "P-256", 65, 1, 0},
+    {KITLS_GROUP_SECP384R1, "secp384r1", "P-384", 97, 1, 0},
+    /* draft-ietf-tls-ecdhe-mlkem §4: ML-KEM-768 encapsulation key (1184)
+     * and the ECDH share; usable only where libcrypto has ML-KEM (kem.c). */
+    {KITLS_GROUP_X25519MLKEM768, "X25519MLKEM768", "X25519MLKEM768", 1184 + 32, 0,
+     KITLS_GROUP_X25519},
+    {KITLS_GROUP_SECP256R1MLKEM768, "SecP256r1MLKEM768", "SecP256r1MLKEM768", 65 + 1184, 0,
+     KITLS_GROUP_SECP256R1},
 };
 
 /* One row per scheme (RFC 8446 §4.2.3): the key type it signs with, the

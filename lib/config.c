@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "conn.h"
+#include "kem.h"
 
 kitls_config *kitls_config_new(enum kitls_role role)
 {
@@ -23,9 +24,7 @@ kitls_config *kitls_config_new(enum kitls_role role)
     cfg->role = role;
     memcpy(cfg->suites, kitls_default_suites, sizeof(kitls_default_suites));
     cfg->n_suites = 3;
-    memcpy(cfg->groups, kitls_default_groups, sizeof(kitls_default_groups));
-    cfg->n_groups = 3;
-    cfg->n_key_shares = 1;
+    cfg->n_groups = kitls_default_group_list(cfg->groups, &cfg->n_key_shares);
     memcpy(cfg->sigalgs, kitls_default_sigalgs, sizeof(kitls_default_sigalgs));
     cfg->n_sigalgs = kitls_n_default_sigalgs;
     cfg->server_pref = 1;
@@ -110,8 +109,9 @@ static int set_ids(uint16_t *dst, size_t *n_dst, const uint16_t *ids, size_t n,
     if (!ids || n == 0 || n > KITLS_MAX_ALGS)
         return KITLS_E_INVALID_ARG;
     for (size_t i = 0; i < n; i++) {
-        if (!known(ids[i]))
-            return KITLS_E_INVALID_ARG;
+        int k = known(ids[i]);
+        if (k <= 0)
+            return k < 0 ? k : KITLS_E_INVALID_ARG;
         for (size_t j = 0; j < i; j++)
             if (ids[j] == ids[i])
                 return KITLS_E_INVALID_ARG;
@@ -127,6 +127,8 @@ static int known_suite(uint16_t id)
 }
 static int known_group(uint16_t id)
 {
+    if (kitls_group_find(id) && !kitls_group_available(id))
+        return KITLS_E_UNAVAILABLE; /* a hybrid without ML-KEM (kem.c) */
     return kitls_group_find(id) != NULL;
 }
 static int known_sigalg(uint16_t id)
@@ -144,8 +146,10 @@ int kitls_config_set_groups(kitls_config *cfg, const uint16_t *ids, size_t n)
 {
     MUTABLE(cfg);
     GUARD(set_ids(cfg->groups, &cfg->n_groups, ids, n, known_group));
-    if (cfg->n_key_shares > n)
-        cfg->n_key_shares = n;
+    /* Two shares (hybrid + X25519) go with the default list only: a list
+     * of one's own gets one share unless set otherwise. */
+    if (!cfg->key_shares_set || cfg->n_key_shares > n)
+        cfg->n_key_shares = cfg->key_shares_set ? n : 1;
     return 0;
 }
 
@@ -155,6 +159,7 @@ int kitls_config_set_key_shares(kitls_config *cfg, size_t n)
     if (n > cfg->n_groups)
         return KITLS_E_INVALID_ARG;
     cfg->n_key_shares = n;
+    cfg->key_shares_set = 1;
     return 0;
 }
 

@@ -39,8 +39,7 @@ static void conn_drop_handshake(kitls_conn *c)
 {
     kitls_th_free(&c->th); /* before c->hs: its hash state may live there */
     if (c->hs) {
-        for (size_t i = 0; i < c->hs->n_kex; i++)
-            EVP_PKEY_free(c->hs->kex[i]);
+        kitls_kex_free_shares(c->hs);
         kitls_wipe(c->hs, sizeof(*c->hs)); /* secrets, randoms */
         kitls_free(c->hs);
         c->hs = NULL;

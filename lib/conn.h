@@ -38,6 +38,7 @@ struct kitls_hs_tmp {
      * (the part its binder covers, session.c). */
     size_t ch_hashed;
     EVP_PKEY *kex[KITLS_MAX_SHARES];
+    EVP_PKEY *kem[KITLS_MAX_SHARES]; /* hybrid group's ML-KEM key (kem.c), else NULL */
     uint16_t kex_group[KITLS_MAX_SHARES];
     size_t n_kex;
     uint8_t random[32];

@@ -25,6 +25,8 @@ static const struct err_row err_rows[] = {
     {KITLS_E_CONFIG, "configuration invalid or incomplete"},
     {KITLS_E_NO_SERVER_NAME,
      "verifying client has no server name (set one, or kitls_config_set_verify_name(cfg, 0))"},
+    {KITLS_E_UNAVAILABLE, "algorithm not available in this libcrypto (ML-KEM groups need OpenSSL "
+                          "3.5 or later)"},
     {KITLS_E_DECODE, "malformed message"},
     {KITLS_E_UNEXPECTED_MESSAGE, "unexpected message"},
     {KITLS_E_BAD_RECORD_MAC, "record authentication failed"},

@@ -4,6 +4,7 @@
 
 #include "conn.h"
 #include "ext.h"
+#include "kem.h"
 
 enum hs_state {
     ST_CLIENT_START = 0,

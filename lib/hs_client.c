@@ -160,7 +160,10 @@ static int sh_derive(kitls_conn *c, const struct ext_ctx *x)
     uint8_t dhe[KITLS_MAX_HASH * 2];
     size_t dhe_len = 0;
     int ret = 0;
-    if (x->have_share)
+    if (x->have_share && c->hs->kem[x->kex_index])
+        ret = kitls_hyb_client_derive(c->group, c->hs->kex[x->kex_index], c->hs->kem[x->kex_index],
+                                      x->share.p, rd_left(&x->share), dhe, &dhe_len);
+    else if (x->have_share)
         ret = kitls_kex_derive(c->group, c->hs->kex[x->kex_index], x->share.p, rd_left(&x->share),
                                dhe, &dhe_len);
     if (!ret)
@@ -191,9 +194,7 @@ int kitls_hs_recv_server_hello(kitls_conn *c, struct rd *b)
     GUARD(sh_derive(c, &x));
     if (!x.have_share)
         return HS_NEXT;
-    for (size_t i = 0; i < c->hs->n_kex; i++)
-        EVP_PKEY_free(c->hs->kex[i]);
-    c->hs->n_kex = 0;
+    kitls_kex_free_shares(c->hs);
     /* Middlebox compatibility: send our ChangeCipherSpec now, before any
      * record encrypted under the handshake keys, so that an alert we may
      * send while reading the server's flight also follows it (RFC 8446

@@ -295,12 +295,15 @@ static int send_hrr(kitls_conn *c)
 
 static int send_sh(kitls_conn *c, struct ch_info *ch, uint8_t *dhe, size_t *dhe_len)
 {
-    uint8_t pub[133];
+    uint8_t pub[KITLS_MAX_SHARE_LEN];
     size_t pub_len = 0;
     WR_ON_STACK(w, 512);
     EVP_PKEY *priv = NULL;
     int ret = 0, use_dhe = !c->res.resumed || c->res.psk_dhe;
-    if (use_dhe) {
+    if (use_dhe && kitls_group_is_hybrid(c->group)) {
+        GUARD(kitls_hyb_server(c->group, ch->share.p, rd_left(&ch->share), pub, &pub_len, dhe,
+                               dhe_len));
+    } else if (use_dhe) {
         GUARD(kitls_kex_keygen(c->group, &priv, pub, &pub_len));
         ret = kitls_kex_derive(c->group, priv, ch->share.p, rd_left(&ch->share), dhe, dhe_len);
         EVP_PKEY_free(priv);

@@ -92,8 +92,9 @@ struct kitls_group {
     uint16_t id;
     const char *name;
     const char *ossl_name; /* "X25519" or the EC curve name */
-    uint16_t share_len;
+    uint16_t share_len;    /* client share (a hybrid's is longer than the server's) */
     int is_ec;
+    uint16_t hybrid_ec; /* hybrid ML-KEM group: its ECDH group (kem.c); 0 otherwise */
 };
 
 struct kitls_sigalg {
@@ -393,6 +394,7 @@ struct kitls_config {
     uint16_t groups[KITLS_MAX_ALGS];
     size_t n_groups;
     size_t n_key_shares;
+    int key_shares_set; /* by kitls_config_set_key_shares(), not the default */
     uint16_t sigalgs[KITLS_MAX_ALGS];
     size_t n_sigalgs;
     uint16_t sign_sigalgs[KITLS_MAX_ALGS]; /* ours to sign with; n = 0: sigalgs */

@@ -14,7 +14,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 pkgs=(build-essential autoconf automake libtool pkg-config libssl-dev check
       openssl gnutls-bin python3 liburing-dev universal-ctags mandoc
       libgnutls28-dev cargo rustc librust-rustls-dev librust-rustls-pemfile-dev
-      curl prometheus)
+      curl prometheus debootstrap)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -90,6 +90,14 @@ rc=0
 top_builddir=build bash tests/ops/rehearse.sh 2>&1 | tee "$EVIDENCE_DIR/logs/rehearsal.log" || rc=$?
 evidence_record rehearsal $rc "$EVIDENCE_DIR/logs/rehearsal.log"
 [ $rc -eq 0 ] || [ $rc -eq 77 ] || status=1
+
+echo "== post-quantum hybrid groups on OpenSSL 3.5 (tests/pq/run.sh, Debian 13 root)"
+# The root is built once (debootstrap, a few minutes) and cached in
+# /var/cache/kitls/trixie-root; 77 = skipped (not root, no debootstrap).
+pq_rc=0
+bash tests/pq/run.sh 2>&1 | tee "$EVIDENCE_DIR/logs/pq.log" || pq_rc=$?
+evidence_record pq $pq_rc "$EVIDENCE_DIR/logs/pq.log"
+[ $pq_rc -eq 0 ] || [ $pq_rc -eq 77 ] || status=1
 
 echo "== unit tests under ASan+UBSan"
 rm -rf build-asan && mkdir build-asan

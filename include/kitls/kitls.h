@@ -126,6 +126,9 @@ enum kitls_error {
     KITLS_E_CONFIG = KITLS_E_SELF_(106, 80),
     /** Verifying client without a server name (no alert; see kitls_config_set_verify_name) */
     KITLS_E_NO_SERVER_NAME = KITLS_E_LOCAL_(107),
+    /** Algorithm not available in the libcrypto kitls runs on, e.g. the
+     *  ML-KEM groups before OpenSSL 3.5 (no alert; see kitls_group_available) */
+    KITLS_E_UNAVAILABLE = KITLS_E_LOCAL_(108),
     /** Malformed message (decode_error) */
     KITLS_E_DECODE = KITLS_E_SELF_(110, 50),
     /** Wrong message/record (unexpected_message) */
@@ -213,6 +216,11 @@ KITLS_API const char *kitls_alert_string(int alert);
 #define KITLS_GROUP_SECP256R1 0x0017
 #define KITLS_GROUP_SECP384R1 0x0018
 #define KITLS_GROUP_X25519 0x001d
+/* Hybrid post-quantum groups (draft-ietf-tls-ecdhe-mlkem): ML-KEM-768
+ * with X25519 or P-256.  Only where libcrypto has ML-KEM-768 (OpenSSL
+ * 3.5 and later): see kitls_group_available(). */
+#define KITLS_GROUP_SECP256R1MLKEM768 0x11eb
+#define KITLS_GROUP_X25519MLKEM768 0x11ec
 
 #define KITLS_SIG_RSA_PKCS1_SHA256 0x0401
 #define KITLS_SIG_RSA_PKCS1_SHA384 0x0501
@@ -232,8 +240,14 @@ KITLS_API const char *kitls_alert_string(int alert);
 
 /** IANA name of a cipher suite ("TLS_AES_128_GCM_SHA256"), or NULL. */
 KITLS_API const char *kitls_suite_name(uint16_t suite);
-/** Name of a group ("x25519", "secp256r1", "secp384r1"), or NULL. */
+/** Name of a group ("x25519", "secp256r1", "secp384r1", "X25519MLKEM768",
+ *  "SecP256r1MLKEM768"), or NULL. */
 KITLS_API const char *kitls_group_name(uint16_t group);
+/** 1 if the group can be used with the libcrypto kitls runs on, 0 if not
+ *  (unknown id, or a hybrid ML-KEM group and libcrypto has no
+ *  "ML-KEM-768", as OpenSSL before 3.5).  Decided at run time, once per
+ *  process; never fails otherwise. */
+KITLS_API int kitls_group_available(uint16_t group);
 /** Name of a signature scheme ("ecdsa_secp256r1_sha256", ...), or NULL. */
 KITLS_API const char *kitls_sigalg_name(uint16_t scheme);
 /** Look up a suite, group or scheme by name; 0 if unknown. */
@@ -319,7 +333,9 @@ typedef void (*kitls_log_fn)(void *ctx, int level, const char *msg);
 
 /**
  * Create a configuration for one role with secure defaults: all three
- * suites (AES-128-GCM, AES-256-GCM, ChaCha20), groups X25519, P-256, P-384,
+ * suites (AES-128-GCM, AES-256-GCM, ChaCha20), groups X25519, P-256, P-384
+ * (preceded by X25519MLKEM768, and a client then sends two key shares,
+ * X25519MLKEM768 and X25519, where libcrypto has ML-KEM-768),
  * all supported signature schemes, middlebox compatibility on, server
  * preference on, system trust store for clients.  Returns NULL on
  * allocation failure.  The new config has one reference.
@@ -338,9 +354,14 @@ KITLS_API void kitls_config_free(kitls_config *cfg);
 /** Cipher suites in preference order (IANA ids); unknown ids are an error. */
 KITLS_API KITLS_WUR int kitls_config_set_suites(kitls_config *cfg, const uint16_t *ids, size_t n);
 /** Key exchange groups in preference order.  A client sends a key share for
- *  the first one only (others are reachable with HelloRetryRequest). */
+ *  the first one only (others are reachable with HelloRetryRequest).
+ *  Unknown ids are KITLS_E_INVALID_ARG; a group libcrypto cannot do
+ *  (kitls_group_available() 0) is KITLS_E_UNAVAILABLE. */
 KITLS_API KITLS_WUR int kitls_config_set_groups(kitls_config *cfg, const uint16_t *ids, size_t n);
-/** Number of key shares a client sends (1 = first group only; default 1). */
+/** Number of key shares a client sends (1 = first group only; 0..number
+ *  of groups).  Default 1, or 2 (X25519MLKEM768 and X25519) with the
+ *  default group list where libcrypto has ML-KEM; kitls_config_set_groups()
+ *  goes back to 1 unless this was called. */
 KITLS_API KITLS_WUR int kitls_config_set_key_shares(kitls_config *cfg, size_t n);
 /** Signature schemes accepted from the peer and usable for our signatures. */
 KITLS_API KITLS_WUR int kitls_config_set_sigalgs(kitls_config *cfg, const uint16_t *ids, size_t n);

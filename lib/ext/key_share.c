@@ -30,11 +30,14 @@ const struct ext_type kitls_ext_groups = {
 static int add_share(kitls_conn *c, uint16_t group_id, struct wr *w)
 {
     const struct kitls_group *g = kitls_group_find(group_id);
-    uint8_t pub[133];
-    size_t pub_len;
-    if (!g || c->hs->n_kex == KITLS_MAX_SHARES)
+    uint8_t pub[KITLS_MAX_SHARE_LEN];
+    size_t pub_len, n = c->hs->n_kex;
+    if (!g || n == KITLS_MAX_SHARES)
         return KITLS_E_INTERNAL;
-    GUARD(kitls_kex_keygen(g, &c->hs->kex[c->hs->n_kex], pub, &pub_len));
+    if (kitls_group_is_hybrid(g))
+        GUARD(kitls_hyb_keygen(g, &c->hs->kex[n], &c->hs->kem[n], pub, &pub_len));
+    else
+        GUARD(kitls_kex_keygen(g, &c->hs->kex[n], pub, &pub_len));
     c->hs->kex_group[c->hs->n_kex++] = group_id;
     wr_u16(w, group_id);
     size_t at = wr_begin(w, 2);
@@ -46,6 +49,17 @@ static int add_share(kitls_conn *c, uint16_t group_id, struct wr *w)
 /* Write the share we already hold for c->hs->kex[i] again (second ClientHello). */
 static int put_share_again(kitls_conn *c, size_t i, struct wr *w)
 {
+    if (c->hs->kem[i]) {
+        uint8_t pub[KITLS_MAX_SHARE_LEN];
+        size_t n;
+        GUARD(kitls_hyb_share(kitls_group_find(c->hs->kex_group[i]), c->hs->kex[i], c->hs->kem[i],
+                              pub, &n));
+        wr_u16(w, c->hs->kex_group[i]);
+        size_t at = wr_begin(w, 2);
+        wr_put(w, pub, n);
+        wr_end(w, at, 2);
+        return 0;
+    }
     uint8_t *enc = NULL;
     size_t n = EVP_PKEY_get1_encoded_public_key(c->hs->kex[i], &enc);
     if (!n) {
@@ -85,9 +99,7 @@ static int write_shares_ch(kitls_conn *c, struct ext_ctx *x)
         for (size_t i = 0; !ret && i < c->hs->n_kex; i++)
             ret = put_share_again(c, i, w);
     } else if (c->did_hrr) {
-        for (size_t i = 0; i < c->hs->n_kex; i++)
-            EVP_PKEY_free(c->hs->kex[i]);
-        c->hs->n_kex = 0;
+        kitls_kex_free_shares(c->hs);
         ret = add_share(c, c->group->id, w);
     } else {
         for (size_t i = 0; !ret && i < cfg->n_key_shares; i++)

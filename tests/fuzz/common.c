@@ -193,6 +193,12 @@ void fz_init(void)
 
 static void common_config(struct fz_side *s, kitls_config *cfg)
 {
+    /* The classical default groups, also where libcrypto has ML-KEM (whose
+     * default list leads with X25519MLKEM768): the seeds are the same
+     * recorded handshakes on every libcrypto (tests/pq). */
+    static const uint16_t groups[3] = {KITLS_GROUP_X25519, KITLS_GROUP_SECP256R1,
+                                       KITLS_GROUP_SECP384R1};
+    REQ(kitls_config_set_groups(cfg, groups, 3) == 0);
     REQ(kitls_config_set_rng(cfg, proto_rng, &s->proto) == 0);
     REQ(kitls_config_set_time(cfg, fixed_time, s) == 0);
 }

@@ -99,9 +99,12 @@ START_TEST(test_defaults)
     ck_assert_int_eq(kitls_conn_is_established(p.c), 0);
     ck_assert_uint_eq(kitls_conn_suite(p.c), 0);
     ck_assert_int_eq(pair_run(&p), 0);
-    /* Server preference and default order: AES-128-GCM, X25519. */
+    /* Server preference and default order: AES-128-GCM, X25519 (or
+     * X25519MLKEM768 first where libcrypto has ML-KEM, tests/pq). */
     ck_assert_uint_eq(kitls_conn_suite(p.c), KITLS_AES_128_GCM_SHA256);
-    ck_assert_uint_eq(kitls_conn_group(p.c), KITLS_GROUP_X25519);
+    ck_assert_uint_eq(kitls_conn_group(p.c), kitls_group_available(KITLS_GROUP_X25519MLKEM768)
+                                                 ? KITLS_GROUP_X25519MLKEM768
+                                                 : KITLS_GROUP_X25519);
     ck_assert_ptr_null(kitls_conn_alpn(p.c));
     size_t n = 0;
     ck_assert_ptr_nonnull(kitls_conn_peer_cert(p.c, &n));

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Build (once) the Debian 13 "trixie" root that tests/pq/run.sh builds and
+# tests kitls in: trixie's OpenSSL 3.5 has ML-KEM, Debian 12's 3.0 has not.
+# Cached outside the repository (like the kTLS test kernels) and reused:
+#   KITLS_PQ_ROOT (default /var/cache/kitls/trixie-root)
+# Exit 77 (skip) when not root or debootstrap is missing.
+set -euo pipefail
+root=${KITLS_PQ_ROOT:-/var/cache/kitls/trixie-root}
+mirror=${KITLS_PQ_MIRROR:-http://deb.debian.org/debian}
+pkgs=build-essential,autoconf,automake,libtool,pkg-config,libssl-dev,openssl,check,golang-go,ca-certificates
+if [ "$(id -u)" != 0 ]; then
+    echo "tests/pq: SKIP: needs root (debootstrap, chroot)" >&2
+    exit 77
+fi
+if [ -f "$root/.kitls-ready" ]; then
+    exit 0
+fi
+if ! command -v debootstrap >/dev/null; then
+    echo "tests/pq: SKIP: debootstrap is not installed (apt-get install debootstrap)" >&2
+    exit 77
+fi
+echo "tests/pq: building the trixie root in $root (first run only; a few minutes)"
+rm -rf "$root.tmp"
+mkdir -p "$(dirname "$root")"
+debootstrap --variant=minbase --include="$pkgs" trixie "$root.tmp" "$mirror" >"$root.log" 2>&1 || {
+    echo "tests/pq: debootstrap failed, see $root.log" >&2
+    tail -5 "$root.log" >&2
+    exit 1
+}
+rm -rf "$root"
+mv "$root.tmp" "$root"
+touch "$root/.kitls-ready"
+echo "tests/pq: trixie root ready"
