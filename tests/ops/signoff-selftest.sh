@@ -30,8 +30,8 @@ echo 'int y;' >>"$repo/a.c"
 g commit -q -am release
 export EVIDENCE_REPO=$repo
 
-all=(check man risk asan uring-vm bogo interop fuzz distcheck timing bench rehearsal)
-ci=(check man risk asan uring-vm bogo interop fuzz distcheck rehearsal)
+all=(check man risk asan uring-vm bogo interop fuzz distcheck pq timing bench rehearsal)
+ci=(check man risk asan uring-vm bogo interop fuzz distcheck pq rehearsal)
 # fill DIR GATE...: passing evidence for each GATE at the repo's HEAD.
 fill() {
     local d=$1 gate; shift

@@ -55,6 +55,7 @@ gates=(
     "interop|ci|strict interop matrix (tests/interop/matrix.sh --strict)"
     "fuzz|ci|fuzz replay gate: --self-test and --skip-baseline (tests/fuzz/replay.sh)"
     "distcheck|ci|make distcheck"
+    "pq|ci|hybrid ML-KEM groups on OpenSSL 3.5 and Go 1.24 in a Debian 13 root (tests/pq/run.sh)"
     "timing|release|timing harness, all paths (tests/timing/run.sh)"
     "bench|release|performance-threshold gate (bench/run.sh --assert)"
     "rehearsal|ci|runbook rehearsals (tests/ops/rehearse.sh -> docs/rehearsals/<date>.md)"
@@ -63,7 +64,7 @@ gates=(
 dod=(
     "1|The v1-prod scope is the same in docs, scripts and gates.|bogo check"
     "2|BoGo v1-prod in-scope required tests: 0 fail, 0 unimplemented.|bogo"
-    "3|The strict interop matrix passes.|interop"
+    "3|The strict interop matrix passes.|interop pq"
     "4|Fuzz and regression gates pass reliably.|fuzz check asan uring-vm distcheck"
     "5|Security docs (timing evidence above all) are current.|timing"
     "6|The performance-threshold gate passes.|bench"
