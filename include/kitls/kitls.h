@@ -1202,10 +1202,12 @@ struct kitls_stats {
     uint64_t ktls_fallbacks[KITLS_STATS_KTLS_N];
     uint64_t ktls_rekeys; /**< kernel keys replaced after a KeyUpdate */
     /** Application data: [enum kitls_stats_side].  What goes through the
-     *  core (kitls_conn_read/_write) is added up in the connection and
-     *  counted here at its first call, then each time more than 64 KiB
-     *  passed, and when the connection is freed; what the kernel carries
-     *  (kTLS), at once. */
+     *  core is added up in the connection (received: as records are
+     *  opened; sent: per kitls_conn_write) and counted here at the
+     *  connection's first write, then each time more than 64 KiB more
+     *  were sent, and when it is freed (a connection that only receives
+     *  shows its bytes when freed or when it writes); what the kernel
+     *  carries (kTLS), at once. */
     uint64_t bytes[2];
     uint64_t cert_verify_failures[KITLS_STATS_CERT_N];
     uint64_t ocsp_failures[KITLS_STATS_OCSP_N];
