@@ -240,6 +240,16 @@ ossl_vs_ks "HRR into SecP256r1MLKEM768: s_client x25519 share -> kitls-server hy
 ossl_vs_ks "s_client defaults -> kitls-server classical only" x25519 no -- \
     --groups x25519,secp256r1
 
+# The io_uring driver receives the larger ClientHello (1216-byte share)
+# through its own buffers; trixie's root has liburing-dev.
+if "$S" --help 2>&1 | grep -q -- '--uring'; then
+    ossl_vs_ks "s_client defaults -> kitls-server --uring defaults" X25519MLKEM768 no -- --uring
+    ossl_vs_ks "HRR into X25519MLKEM768: s_client x25519 share -> kitls-server --uring hybrid only" \
+        X25519MLKEM768 yes -groups x25519:X25519MLKEM768 -- --uring --groups X25519MLKEM768
+else
+    ko "kitls-server was built without io_uring (liburing-dev missing in the root)"
+fi
+
 echo "== Go crypto/tls <-> kitls"
 go_vs_ks "Go client defaults -> kitls-server defaults" X25519MLKEM768 no --
 go_vs_ks "Go client X25519MLKEM768 only -> kitls-server defaults" X25519MLKEM768 no \

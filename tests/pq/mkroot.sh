@@ -7,12 +7,23 @@
 set -euo pipefail
 root=${KITLS_PQ_ROOT:-/var/cache/kitls/trixie-root}
 mirror=${KITLS_PQ_MIRROR:-http://deb.debian.org/debian}
-pkgs=build-essential,autoconf,automake,libtool,pkg-config,libssl-dev,openssl,check,golang-go,ca-certificates
+pkgs=build-essential,autoconf,automake,libtool,pkg-config,libssl-dev,openssl,check,golang-go,ca-certificates,liburing-dev
 if [ "$(id -u)" != 0 ]; then
     echo "tests/pq: SKIP: needs root (debootstrap, chroot)" >&2
     exit 77
 fi
 if [ -f "$root/.kitls-ready" ]; then
+    # A root cached before liburing-dev joined the list (the io_uring
+    # driver with the hybrid groups' larger ClientHello): add it once.
+    if [ ! -f "$root/usr/include/liburing.h" ]; then
+        echo "tests/pq: adding liburing-dev to the cached trixie root"
+        chroot "$root" /usr/bin/env DEBIAN_FRONTEND=noninteractive apt-get update -q >"$root.log" 2>&1 &&
+            chroot "$root" /usr/bin/env DEBIAN_FRONTEND=noninteractive \
+                apt-get install -y -q --no-install-recommends liburing-dev >>"$root.log" 2>&1 || {
+            echo "tests/pq: apt-get install liburing-dev in the root failed, see $root.log" >&2
+            exit 1
+        }
+    fi
     exit 0
 fi
 if ! command -v debootstrap >/dev/null; then
