@@ -79,6 +79,11 @@ expect "gate whose log vanished fails" 1 'fuzz: its log .* is missing' --evidenc
 e=$tmp/dirty; echo 'int z;' >>"$repo/a.c"; fill "$e" "${all[@]}"; g checkout -- a.c
 expect "dirty tree fails --release" 1 'ran on a tree with modified tracked files' --evidence "$e"
 
+e=$tmp/evdoc; echo '# rehearsal run' >"$repo/docs/rehearsals/2026-12-08.md"; g add -A; g commit -q -m 'rehearsal doc'
+echo '# rewritten by a rehearsal run' >"$repo/docs/rehearsals/2026-12-08.md"; fill "$e" "${all[@]}"
+expect "a rewritten evidence document does not make the tree dirty" 0 'SIGNOFF \(release\): PASS' --evidence "$e"
+g checkout -- docs/rehearsals/2026-12-08.md
+
 e=$tmp/moved; fill "$e" "${all[@]}"
 EVIDENCE_DIR=$e EVIDENCE_COMMIT=$old evidence_record bench 0 "$e/logs/bench.log" >/dev/null
 expect "HEAD moved during a gate's run fails --release" 1 \
