@@ -11,6 +11,7 @@
 #include <getopt.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,8 +48,11 @@ static void usage(FILE *out)
             "      --ktls               kernel TLS after the handshake (fallbacks are logged)\n"
             "      --ktls-close         with --ktls on kernels that cannot rekey (< 6.14):\n"
             "                           offload anyway, end a connection at a KeyUpdate\n"
-            "      --max-conns N        connections at once (default 1024)\n"
-            "      --max-handshakes N   handshakes in progress (default 256)\n"
+            "      --workers N          threads, each with its own io_uring and listening\n"
+            "                           socket (SO_REUSEPORT: the kernel spreads new\n"
+            "                           connections), 1 to 4 x CPUs (default 1)\n"
+            "      --max-conns N        connections at once, per worker (default 1024)\n"
+            "      --max-handshakes N   handshakes in progress, per worker (default 256)\n"
             "      --handshake-timeout MS  accept to established (default 60000)\n"
             "      --header-timeout MS  a request head or body in progress, and the first\n"
             "                           request after the handshake (default 60000): 408\n"
@@ -61,8 +65,9 @@ static void usage(FILE *out)
             "  -q, --quiet              less chatter on stderr\n"
             "  -h, --help               this help\n"
             "Signals: SIGINT/SIGTERM stop (counters printed); SIGUSR1 prints the counters\n"
-            "(requests by status, bytes, connections, kTLS offloads) to stderr; SIGHUP\n"
-            "reloads --cert and --key for new connections (a bad pair is refused).\n",
+            "(requests by status, bytes, connections, kTLS offloads; summed, and per worker\n"
+            "with --workers) to stderr; SIGHUP reloads --cert and --key for new connections\n"
+            "on every worker (a bad pair is refused).\n",
             prog);
 }
 
@@ -81,6 +86,7 @@ enum {
     O_NO_TICKETS,
     O_NO_MULTISHOT,
     O_NO_BUF_RING,
+    O_WORKERS,
 };
 
 static const struct option long_opts[] = {
@@ -104,6 +110,7 @@ static const struct option long_opts[] = {
     {"no-tickets", no_argument, NULL, O_NO_TICKETS},
     {"no-multishot", no_argument, NULL, O_NO_MULTISHOT},
     {"no-buf-ring", no_argument, NULL, O_NO_BUF_RING},
+    {"workers", required_argument, NULL, O_WORKERS},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -147,6 +154,10 @@ int httpd_opts_parse(int argc, char **argv, struct httpd_opts *o, int *exit_stat
     o->header_ms = 60000;
     o->idle_ms = 75000;
     o->max_body = 1u << 20;
+    o->workers = 1;
+    /* More threads than 4 per CPU only add contention (each has a ring,
+     * buffers and a share of the connections). */
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN), max_workers = 4 * (cpus > 0 ? cpus : 1);
     int ch;
     long long n = 0;
     opterr = 1;
@@ -173,6 +184,7 @@ int httpd_opts_parse(int argc, char **argv, struct httpd_opts *o, int *exit_stat
         case O_NO_TICKETS: o->no_tickets = 1; break;
         case O_NO_MULTISHOT: o->no_multishot = 1; break;
         case O_NO_BUF_RING: o->no_buf_ring = 1; break;
+        case O_WORKERS: o->workers = (unsigned)(n = number(ch, optarg, 1, max_workers)); break;
         case 'q': o->quiet = 1; break;
         case 'h':
             usage(stdout);
@@ -210,7 +222,8 @@ int httpd_opts_parse(int argc, char **argv, struct httpd_opts *o, int *exit_stat
 
 /* ---- listening ---- */
 
-int httpd_listen(const char *host, const char *port, int *bound, char *desc, size_t desclen)
+int httpd_listen(const char *host, const char *port, int reuseport, int *bound, char *desc,
+                 size_t desclen)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV},
                     *res, *ai;
@@ -223,6 +236,7 @@ int httpd_listen(const char *host, const char *port, int *bound, char *desc, siz
         int one = 1, v6only = strcmp(host, "::") != 0;
         fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd >= 0 && !setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) &&
+            (!reuseport || !setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one))) &&
             (ai->ai_family != AF_INET6 ||
              !setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only))) &&
             !bind(fd, ai->ai_addr, ai->ai_addrlen) && !listen(fd, 4096))
@@ -256,10 +270,36 @@ int httpd_listen(const char *host, const char *port, int *bound, char *desc, siz
     return fd;
 }
 
+int httpd_listen_again(int fd0)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    int one = 1, v6only = 0, fd = -1;
+    socklen_t ol = sizeof(v6only);
+    if (getsockname(fd0, (struct sockaddr *)&ss, &sl) == 0 &&
+        (ss.ss_family != AF_INET6 ||
+         getsockopt(fd0, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &ol) == 0) &&
+        (fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0 &&
+        !setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) &&
+        !setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) &&
+        (ss.ss_family != AF_INET6 ||
+         !setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only))) &&
+        !bind(fd, (struct sockaddr *)&ss, sl) && !listen(fd, 4096))
+        return fd;
+    fprintf(stderr, "%s: --workers: another listening socket (SO_REUSEPORT): %s\n", prog,
+            strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
 /* ---- the access log ---- */
 
 static FILE *log_f;
 static int log_dirty;
+/* Workers log from their threads: a line, the date cache and the flush
+ * under one lock (stdio's own lock is per call, not per line). */
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 
 int httpd_log_open(const char *path)
 {
@@ -295,6 +335,7 @@ void httpd_log(const char *peer, const char *request, int status, long long byte
     static char date[40];
     if (!log_f)
         return;
+    pthread_mutex_lock(&log_mu);
     time_t now = time(NULL);
     if (now != last) { /* [10/Oct/2000:13:55:36 -0700], local time */
         struct tm tm;
@@ -315,15 +356,20 @@ void httpd_log(const char *peer, const char *request, int status, long long byte
         fprintf(log_f, "\" %d %lld\n", status, bytes);
     else
         fprintf(log_f, "\" %d -\n", status);
-    log_dirty = 1;
+    __atomic_store_n(&log_dirty, 1, __ATOMIC_RELAXED);
+    pthread_mutex_unlock(&log_mu);
 }
 
 void httpd_log_flush(void)
 {
-    if (log_f && log_dirty) {
+    if (!log_f || !__atomic_load_n(&log_dirty, __ATOMIC_RELAXED))
+        return;
+    pthread_mutex_lock(&log_mu);
+    if (__atomic_load_n(&log_dirty, __ATOMIC_RELAXED)) {
         fflush(log_f);
-        log_dirty = 0;
+        __atomic_store_n(&log_dirty, 0, __ATOMIC_RELAXED);
     }
+    pthread_mutex_unlock(&log_mu);
 }
 
 void httpd_log_close(void)

@@ -15,6 +15,7 @@ struct httpd_root;
 struct httpd_opts {
     const char *cert, *key, *root, *host, *port, *ready_file, *access_log, *mime_types;
     unsigned max_conns, max_handshakes, handshake_ms, header_ms, idle_ms;
+    unsigned workers; /* threads, each with a ring and a listening socket */
     unsigned long long max_body;
     int ktls, ktls_close, no_multishot, no_buf_ring, no_tickets, quiet;
 };
@@ -28,10 +29,20 @@ int httpd_opts_parse(int argc, char **argv, struct httpd_opts *o, int *exit_stat
 
 /*
  * Listen on host:port (numeric or a name; IPv6 sockets are IPv6-only
- * except for "::", which takes IPv4 too).  The socket, its port in *bound
- * and "addr:port" ("[v6]:port") in desc; or -1 after printing why.
+ * except for "::", which takes IPv4 too), with SO_REUSEPORT when reuseport
+ * (several workers; without it a second server on the address fails as
+ * before).  The socket, its port in *bound and "addr:port" ("[v6]:port")
+ * in desc; or -1 after printing why.
  */
-int httpd_listen(const char *host, const char *port, int *bound, char *desc, size_t desclen);
+int httpd_listen(const char *host, const char *port, int reuseport, int *bound, char *desc,
+                 size_t desclen);
+/*
+ * One more SO_REUSEPORT listening socket on the address of fd (made by
+ * httpd_listen with reuseport: the same family, port and IPV6_V6ONLY), so
+ * that the kernel spreads new connections over them by their 4-tuple
+ * hash.  The socket, or -1 after printing why.
+ */
+int httpd_listen_again(int fd);
 
 /* Open the access log ("-": standard output).  0, or -1 with errno. */
 int httpd_log_open(const char *path);
@@ -43,7 +54,9 @@ int httpd_log_on(void);
  * the request that could forge a line or a field are escaped as \xHH.
  */
 void httpd_log(const char *peer, const char *request, int status, long long bytes);
-/* Write out what is buffered (once per loop turn). */
+/* Write out what is buffered (once per loop turn).  The log functions
+ * may be called from several workers' threads: one lock, a line at a
+ * time. */
 void httpd_log_flush(void);
 /* Flush and close the access log. */
 void httpd_log_close(void);

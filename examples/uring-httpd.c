@@ -53,6 +53,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +72,7 @@
 #include "httpd-files.h"
 #include "httpd-http.h"
 #include "httpd-tool.h"
+#include "httpd-workers.h"
 
 #define MAX_REQ 8192
 #define MAX_TARGET 4096
@@ -79,7 +81,10 @@
 
 enum { T_NONE, T_HEADER, T_IDLE, T_LISTS };
 
+struct worker;
+
 struct client {
+    struct worker *w;
     kitls_uring_conn *c;
     char *req; /* received bytes not yet consumed (NULL when none) */
     size_t req_len;
@@ -100,25 +105,27 @@ struct tlist {
     unsigned ms;
 };
 
+/*
+ * One worker (--workers N, default 1): a thread with its own ring, driver
+ * and SO_REUSEPORT listening socket, its connections, timers and
+ * counters; only its thread touches them (the main thread reads the
+ * snapshots in hw, httpd-workers.c).
+ */
+struct worker {
+    struct httpd_worker hw;
+    struct tlist timers[T_LISTS];
+    struct httpd_counters n;
+    char date_now[30]; /* IMF-fixdate of now, refreshed once per request */
+    time_t date_t;
+    /* The answer to plain HTTP on this TLS port (params.plain_reply): its
+     * Date is rewritten in place each loop turn. */
+    char plain_reply[512];
+    size_t plain_len, plain_date;
+};
+
 static struct httpd_root root = {.fd = -1};
 static unsigned long long max_body = 1u << 20;
-static struct tlist timers[T_LISTS];
 static int quiet;
-static volatile sig_atomic_t stop, dump, reload;
-/* counters (SIGUSR1, and at exit) */
-static unsigned long long n_requests, n_status[600], n_timeouts, n_bytes, n_ktls_tx, n_ktls_rx;
-static char date_now[30]; /* IMF-fixdate of now, refreshed once per request */
-static time_t date_t;
-
-static void on_signal(int sig)
-{
-    if (sig == SIGUSR1)
-        dump = 1;
-    else if (sig == SIGHUP)
-        reload = 1;
-    else
-        stop = 1;
-}
 
 static unsigned long long now_ms(void)
 {
@@ -127,12 +134,12 @@ static unsigned long long now_ms(void)
     return (unsigned long long)ts.tv_sec * 1000u + (unsigned long long)ts.tv_nsec / 1000000u;
 }
 
-static void date_update(void)
+static void date_update(struct worker *w)
 {
     time_t t = time(NULL);
-    if (t != date_t) {
-        date_t = t;
-        httpd_fmt_date(t, date_now);
+    if (t != w->date_t) {
+        w->date_t = t;
+        httpd_fmt_date(t, w->date_now);
     }
 }
 
@@ -142,7 +149,7 @@ static void timer_del(struct client *cl)
 {
     if (cl->tlist == T_NONE)
         return;
-    struct tlist *l = &timers[cl->tlist];
+    struct tlist *l = &cl->w->timers[cl->tlist];
     if (cl->tprev)
         cl->tprev->tnext = cl->tnext;
     else
@@ -164,7 +171,7 @@ static void timer_set(struct client *cl, int which)
     timer_del(cl);
     if (which == T_NONE)
         return;
-    struct tlist *l = &timers[which];
+    struct tlist *l = &cl->w->timers[which];
     cl->tlist = which;
     cl->deadline = now_ms() + l->ms;
     cl->tprev = l->tail;
@@ -208,8 +215,8 @@ static const char *reason(int code)
 static void account(struct client *cl, const struct httpd_req *r, int code, size_t bytes,
                     long long body)
 {
-    n_status[code < 600 ? code : 0]++;
-    n_bytes += bytes;
+    cl->w->n.status[code < 600 ? code : 0]++;
+    cl->w->n.bytes += bytes;
     if (!httpd_log_on())
         return;
     char line[MAX_TARGET + 64];
@@ -233,7 +240,8 @@ static int respond_status(struct client *cl, const struct httpd_req *r, int code
     char buf[1024];
     const char *text = reason(code);
     int head = (r && r->head) || code == 304, n;
-    date_update();
+    const char *date_now = cl->w->date_now;
+    date_update(cl->w);
     if (code == 304)
         n = snprintf(buf, sizeof(buf),
                      "HTTP/1.1 304 Not Modified\r\nDate: %s\r\n%sConnection: %s\r\n\r\n", date_now,
@@ -263,7 +271,7 @@ static int answer(struct client *cl, const struct httpd_req *r, int code, int ke
 static int serve(struct client *cl, char *req, size_t len)
 {
     struct httpd_req r;
-    n_requests++;
+    cl->w->n.requests++;
     int code = httpd_parse_head(req, len, MAX_TARGET, &r);
     if (code)
         return answer(cl, &r, code, 0, NULL);
@@ -309,12 +317,12 @@ static int serve(struct client *cl, char *req, size_t len)
         snprintf(range, sizeof(range), "Content-Range: bytes %lld-%lld/%lld\r\n", off,
                  off + blen - 1, (long long)st.st_size);
     char hdr[SMALL_FILE + 1024];
-    date_update();
+    date_update(cl->w);
     int n = snprintf(hdr, 1024,
                      "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: %lld\r\n"
                      "Last-Modified: %s\r\nETag: %s\r\nAccept-Ranges: bytes\r\n%s"
                      "Connection: %s\r\n\r\n",
-                     code, reason(code), date_now, httpd_mime(rel), blen, lm, etag, range,
+                     code, reason(code), cl->w->date_now, httpd_mime(rel), blen, lm, etag, range,
                      keep ? "keep-alive" : "close");
     int small = r.head || blen <= SMALL_FILE;
     if (r.head) {
@@ -430,7 +438,7 @@ static void on_data(struct client *cl, const uint8_t *data, size_t len)
     process(cl);
 }
 
-/* ---- kTLS fallbacks, logged once per reason ---- */
+/* ---- kTLS fallbacks, logged once per reason (by any worker) ---- */
 
 static unsigned ktls_logged;
 
@@ -438,9 +446,8 @@ static void ktls_log_conn(kitls_uring_conn *c, const struct kitls_uring_info *in
 {
     int reason = info->ktls_reason;
     if ((info->ktls_tx && info->ktls_rx) || reason <= 0 || reason >= 32 ||
-        (ktls_logged & (1u << reason)))
+        (__atomic_fetch_or(&ktls_logged, 1u << reason, __ATOMIC_RELAXED) & (1u << reason)))
         return;
-    ktls_logged |= 1u << reason;
     fprintf(stderr,
             "uring-httpd: --ktls: a connection stays in userspace: %s (suite 0x%04x; "
             "logged once per reason)\n",
@@ -451,7 +458,7 @@ static int want_ktls;
 
 static void on_event(void *ctx, const struct kitls_uring_event *ev)
 {
-    (void)ctx;
+    struct worker *w = ctx;
     struct client *cl = ev->user;
     switch (ev->type) {
     case KITLS_URING_EV_HANDSHAKE:
@@ -462,11 +469,12 @@ static void on_event(void *ctx, const struct kitls_uring_event *ev)
             kitls_uring_abort(ev->conn);
             return;
         }
+        cl->w = w;
         cl->c = ev->conn;
         kitls_uring_conn_set_user(ev->conn, cl);
         timer_set(cl, T_HEADER); /* the first request, like nginx */
-        n_ktls_tx += ev->info->ktls_tx;
-        n_ktls_rx += ev->info->ktls_rx;
+        w->n.ktls_tx += ev->info->ktls_tx;
+        w->n.ktls_rx += ev->info->ktls_rx;
         if (httpd_log_on())
             httpd_peer_name(kitls_uring_conn_fd(ev->conn), cl->peer, sizeof(cl->peer));
         break;
@@ -506,13 +514,13 @@ static void on_event(void *ctx, const struct kitls_uring_event *ev)
 
 /* Close the connections whose header or idle time is up.  A head in
  * progress gets 408 (RFC 9110 §15.5.9); an idle one just close_notify. */
-static void timers_fire(void)
+static void timers_fire(struct worker *w)
 {
     unsigned long long now = now_ms();
     for (int i = T_HEADER; i < T_LISTS; i++) {
         struct client *cl;
-        while ((cl = timers[i].head) && cl->deadline <= now) {
-            n_timeouts++;
+        while ((cl = w->timers[i].head) && cl->deadline <= now) {
+            w->n.timeouts++;
             if (i == T_HEADER && (cl->req_len || cl->body_left))
                 (void)respond_status(cl, NULL, 408, 0, NULL);
             client_close(cl);
@@ -520,63 +528,68 @@ static void timers_fire(void)
     }
 }
 
-/* The counters, on SIGUSR1 and at exit: requests by status, bytes
- * queued (headers and bodies), connections, kTLS offloads. */
-static void counters_print(kitls_uring *u)
-{
-    struct kitls_uring_stats st;
-    kitls_uring_get_stats(u, &st);
-    char by[1024] = "";
-    size_t o = 0;
-    for (int i = 0; i < 600 && o < sizeof(by) - 32; i++)
-        if (n_status[i])
-            o += (size_t)snprintf(by + o, sizeof(by) - o, " %d:%llu", i, n_status[i]);
-    fprintf(stderr,
-            "uring-httpd: counters: requests %llu status%s plain_http_400 %llu bytes_out %llu "
-            "connections accepted %llu handshakes %llu failures %llu open %u ktls_tx %llu "
-            "ktls_rx %llu timeouts %llu\n",
-            n_requests, o ? by : " -", (unsigned long long)st.not_tls, n_bytes,
-            (unsigned long long)st.accepted, (unsigned long long)st.handshakes,
-            (unsigned long long)st.handshake_failures, st.conns, n_ktls_tx, n_ktls_rx, n_timeouts);
-}
-
-/* The answer to plain HTTP on this TLS port (kitls_uring_params.plain_reply):
- * its Date is rewritten in place each loop turn. */
-static char plain_reply[512];
-static size_t plain_len, plain_date;
-
-static void plain_reply_init(void)
+static void plain_reply_init(struct worker *w)
 {
     static const char body[] = "This is an HTTPS port: use https:// (TLS).\n";
-    date_update();
-    int n = snprintf(plain_reply, sizeof(plain_reply),
+    date_update(w);
+    int n = snprintf(w->plain_reply, sizeof(w->plain_reply),
                      "HTTP/1.1 400 Bad Request\r\nDate: %s\r\nContent-Type: text/plain\r\n"
                      "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
-                     date_now, sizeof(body) - 1, body);
-    plain_len = (size_t)n;
-    plain_date = (size_t)(strstr(plain_reply, "Date: ") - plain_reply) + 6;
+                     w->date_now, sizeof(body) - 1, body);
+    w->plain_len = (size_t)n;
+    w->plain_date = (size_t)(strstr(w->plain_reply, "Date: ") - w->plain_reply) + 6;
 }
 
-/* SIGHUP: a new config from the same files, for new connections only.
- * The ticket key is the process's (set on every config), so tickets
- * survive the reload. */
-static void reload_config(kitls_uring *u, int lid, const struct httpd_opts *o, kitls_config **cfg,
-                          const struct kitls_ticket_key *tk)
+static struct kitls_uring_params params;
+static kitls_config *cfg; /* the first config (each listener takes a reference) */
+
+/* A worker's thread: its ring and listener, then its loop until the main
+ * thread says stop; kitls_uring_free() then ends its connections. */
+static void *worker_main(void *arg)
 {
-    kitls_config *n = httpd_config_new(o);
-    int r = n ? kitls_config_set_ticket_keys(n, tk, 1) : 0;
-    if (n && r == 0)
-        r = kitls_uring_listen_set_config(u, lid, n);
-    if (!n || r < 0) {
-        fprintf(stderr,
-                "uring-httpd: reload failed: %s / %s: %s; keeping the previous certificate\n",
-                o->cert, o->key, n ? strerror(-r) : "see the line above");
-        kitls_config_free(n);
-        return;
+    struct worker *w = arg;
+    struct kitls_uring_params p = params;
+    plain_reply_init(w);
+    p.plain_reply = w->plain_reply;
+    p.plain_reply_len = w->plain_len;
+    w->n = (struct httpd_counters){0};
+    w->hw.n = &w->n;
+    int r = kitls_uring_new(&w->hw.u, NULL, &p, on_event, w);
+    if (r == 0)
+        r = w->hw.lid = kitls_uring_listen(w->hw.u, w->hw.lfd, cfg);
+    if (r < 0) {
+        fprintf(stderr, "uring-httpd: io_uring: %s\n", strerror(-r));
+        kitls_uring_free(w->hw.u);
+        w->hw.u = NULL;
+        httpd_worker_up(&w->hw, 0);
+        return NULL;
     }
-    kitls_config_free(*cfg);
-    *cfg = n;
-    fprintf(stderr, "uring-httpd: reload ok: %s / %s for new connections\n", o->cert, o->key);
+    struct kitls_uring_stats st;
+    kitls_uring_get_stats(w->hw.u, &st);
+    if (w->hw.id == 0 && st.rx_buf_ring < 0) /* logged once, even with -q */
+        fprintf(stderr,
+                "uring-httpd: no provided buffer ring here (%s): each connection keeps a "
+                "16 KiB receive buffer, also while idle\n",
+                strerror(-st.rx_buf_ring));
+    httpd_worker_up(&w->hw, 1);
+    while (!httpd_workers_stopping()) {
+        r = kitls_uring_run(w->hw.u,
+                            w->timers[T_HEADER].head || w->timers[T_IDLE].head ? 250 : 500);
+        if (r < 0 && r != -EINTR) {
+            fprintf(stderr, "uring-httpd: %s\n", strerror(-r));
+            httpd_workers_fail();
+            break;
+        }
+        timers_fire(w);
+        httpd_log_flush();
+        date_update(w);
+        memcpy(w->plain_reply + w->plain_date, w->date_now, 29);
+        httpd_worker_turn(&w->hw);
+    }
+    httpd_worker_done(&w->hw);
+    kitls_uring_free(w->hw.u);
+    w->hw.u = NULL;
+    return NULL;
 }
 
 int main(int argc, char **argv)
@@ -585,110 +598,73 @@ int main(int argc, char **argv)
     int status;
     if (httpd_opts_parse(argc, argv, &o, &status) < 0)
         return status;
-    struct kitls_uring_params p = {.flags = KITLS_URING_F_NODELAY,
-                                   .entries = 1024,
-                                   .handshake_timeout_ms = o.handshake_ms,
-                                   .max_conns = o.max_conns,
-                                   .max_handshakes = o.max_handshakes};
-    timers[T_HEADER].ms = o.header_ms;
-    timers[T_IDLE].ms = o.idle_ms;
+    params = (struct kitls_uring_params){.flags = KITLS_URING_F_NODELAY,
+                                         .entries = 1024,
+                                         .handshake_timeout_ms = o.handshake_ms,
+                                         .max_conns = o.max_conns,
+                                         .max_handshakes = o.max_handshakes};
     max_body = o.max_body;
     quiet = o.quiet;
     if (o.ktls)
-        p.ktls = KITLS_URING_KTLS_BOTH;
+        params.ktls = KITLS_URING_KTLS_BOTH;
     if (o.ktls_close) /* offload on kernels without rekey too */
-        p.flags |= KITLS_URING_F_KTLS_REKEY_CLOSE;
+        params.flags |= KITLS_URING_F_KTLS_REKEY_CLOSE;
     if (o.no_multishot)
-        p.flags |= KITLS_URING_F_NO_MULTISHOT;
+        params.flags |= KITLS_URING_F_NO_MULTISHOT;
     if (o.no_buf_ring) /* the fallback of kernels before 5.19 */
-        p.flags |= KITLS_URING_F_NO_BUF_RING;
-    plain_reply_init();
-    p.plain_reply = plain_reply;
-    p.plain_reply_len = plain_len;
+        params.flags |= KITLS_URING_F_NO_BUF_RING;
     if (httpd_load_files(&o, &root) < 0)
         return 1;
-    want_ktls = p.ktls != 0;
-    kitls_config *cfg = httpd_config_new(&o);
+    want_ktls = params.ktls != 0;
+    cfg = httpd_config_new(&o);
     struct kitls_ticket_key tk;
     if (!cfg)
         return 1;
+    /* One ticket key for all workers: a ticket from one opens on another. */
     if (getrandom(&tk, sizeof(tk), 0) != (ssize_t)sizeof(tk) ||
         kitls_config_set_ticket_keys(cfg, &tk, 1) != 0) {
         fprintf(stderr, "uring-httpd: ticket key: %s\n", strerror(errno));
         return 1;
     }
+    /* Every listening socket before any thread: a second one on the same
+     * address can only fail here, and is named. */
+    struct worker *ws = calloc((size_t)o.workers, sizeof(*ws));
+    struct httpd_worker **hws = calloc((size_t)o.workers, sizeof(*hws));
     char where[INET6_ADDRSTRLEN + 16];
-    int port, lfd = httpd_listen(o.host, o.port, &port, where, sizeof(where));
-    if (lfd < 0)
-        return 1;
-
-    kitls_uring *u;
-    int r, lid = -1;
-    if ((r = kitls_uring_new(&u, NULL, &p, on_event, NULL)) < 0 ||
-        (r = lid = kitls_uring_listen(u, lfd, cfg)) < 0) {
-        fprintf(stderr, "uring-httpd: io_uring: %s\n", strerror(-r));
-        return 1;
+    int port = 0, n = 0, rc = 1;
+    if (!ws || !hws) {
+        fprintf(stderr, "uring-httpd: %s\n", strerror(ENOMEM));
+        goto out;
+    }
+    for (; n < (int)o.workers; n++) {
+        struct worker *w = &ws[n];
+        w->hw.id = n;
+        w->hw.lid = -1;
+        w->timers[T_HEADER].ms = o.header_ms;
+        w->timers[T_IDLE].ms = o.idle_ms;
+        w->hw.lfd = n ? httpd_listen_again(ws[0].hw.lfd)
+                      : httpd_listen(o.host, o.port, o.workers > 1, &port, where, sizeof(where));
+        if (w->hw.lfd < 0)
+            goto out;
+        hws[n] = &w->hw;
     }
     if (want_ktls)
-        httpd_ktls_log_start(p.flags);
-    struct kitls_uring_stats st;
-    kitls_uring_get_stats(u, &st);
-    if (st.rx_buf_ring < 0) /* logged once, even with -q */
-        fprintf(stderr,
-                "uring-httpd: no provided buffer ring here (%s): each connection keeps a "
-                "16 KiB receive buffer, also while idle\n",
-                strerror(-st.rx_buf_ring));
-    struct sigaction sact = {.sa_handler = on_signal};
-    sigaction(SIGINT, &sact, NULL);
-    sigaction(SIGTERM, &sact, NULL);
-    sigaction(SIGUSR1, &sact, NULL);
-    sigaction(SIGHUP, &sact, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    if (o.ready_file) {
-        FILE *f = fopen(o.ready_file, "w");
-        if (!f || fprintf(f, "%d %d\n", port, (int)getpid()) < 0 || fclose(f) != 0) {
-            fprintf(stderr, "uring-httpd: --ready-file %s: %s\n", o.ready_file, strerror(errno));
-            return 1;
-        }
-    }
-    if (!quiet)
-        fprintf(stderr, "uring-httpd: serving %s on %s\n", root.real, where);
-    while (!stop) {
-        r = kitls_uring_run(u, timers[T_HEADER].head || timers[T_IDLE].head ? 250 : 500);
-        if (r < 0 && r != -EINTR) {
-            fprintf(stderr, "uring-httpd: %s\n", strerror(-r));
-            break;
-        }
-        timers_fire();
-        httpd_log_flush();
-        date_update();
-        memcpy(plain_reply + plain_date, date_now, 29);
-        if (dump) {
-            dump = 0;
-            counters_print(u);
-        }
-        if (reload) {
-            reload = 0;
-            reload_config(u, lid, &o, &cfg, &tk);
-        }
-    }
-    kitls_uring_get_stats(u, &st);
-    counters_print(u);
-    fprintf(stderr,
-            "uring-httpd: accepted %llu handshakes %llu failures %llu timeouts %llu overloads "
-            "%llu requests %llu 404 %llu idle/header timeouts %llu open %u ktls %llu "
-            "rss_kb %ld rx_buf_ring %d rx_bufs %u rx_nobufs %llu\n",
-            (unsigned long long)st.accepted, (unsigned long long)st.handshakes,
-            (unsigned long long)st.handshake_failures, (unsigned long long)st.timeouts,
-            (unsigned long long)st.overloads, n_requests, n_status[404], n_timeouts, st.conns,
-            (unsigned long long)st.ktls_conns, httpd_rss_kb(), st.rx_buf_ring, st.rx_bufs,
-            (unsigned long long)st.rx_nobufs);
-    kitls_uring_free(u);
-    close(lfd);
+        httpd_ktls_log_start(params.flags);
+    char banner[PATH_MAX + 128];
+    snprintf(banner, sizeof(banner), "uring-httpd: serving %s on %s", root.real, where);
+    if (o.workers > 1)
+        snprintf(banner + strlen(banner), sizeof(banner) - strlen(banner), " (%u workers)",
+                 o.workers);
+    rc = httpd_workers_run(hws, n, worker_main, &o, &cfg, &tk, port, banner);
+out:
+    for (int i = 0; i < n; i++)
+        close(ws[i].hw.lfd);
+    free(ws);
+    free(hws);
     close(root.fd);
     kitls_config_free(cfg);
     explicit_bzero(&tk, sizeof(tk));
     httpd_log_close();
     httpd_mime_free();
-    return 0;
+    return rc;
 }
