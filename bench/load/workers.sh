@@ -16,10 +16,10 @@
 # one host.  Rounds interleave the worker counts (1 2, then 2 1, ...) so
 # that a change in the machine's load hits all of them alike.  Per worker
 # count and phase the table shows the median requests/s over the rounds
-# with [min..max], the server's CPU share (CPU seconds / wall seconds,
-# all its threads: 100% is one core) and the ratio of medians to the
-# first worker count; the load average is printed before every
-# measurement.  On a machine shared with other jobs the spread says how
+# with [min..max] and its ratio to the first worker count, the server's
+# CPU share (CPU seconds / wall seconds, all its threads: 100% is one
+# core), the generators' (summed) and requests per server CPU-second; the
+# load average is printed before every measurement.  On a machine shared with other jobs the spread says how
 # far to trust the medians.
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
@@ -80,9 +80,11 @@ phase() {
     t1=$(date +%s%N) c1=$(cpu_ticks "$srv_pid")
     awk -v tck="$tck" -v c0="$c0" -v c1="$c1" -v t0="$t0" -v t1="$t1" '
         $1 == "requests_per_s" { rq += $2 } $1 == "errors" { er += $2 }
-        END { printf "%.0f %.0f %d\n", rq, 100 * (c1 - c0) / tck / ((t1 - t0) / 1e9), er }' \
+        $1 == "loadgen_cpu_util" { gc += $2 }
+        END { cpu = (c1 - c0) / tck / ((t1 - t0) / 1e9)
+              printf "%.0f %.0f %d %.0f %.0f\n", rq, 100 * cpu, er, 100 * gc, (cpu > 0 ? rq / cpu : 0) }' \
         "$tmp"/lg.* >>"$tmp/res.$1.$w"
-    printf '  round %s --workers %s %-10s %s req/s, server CPU %s%%, errors %s (load average before: %s)\n' \
+    printf '  round %s --workers %s %-10s %s req/s, server CPU %s%%, errors %s, generators CPU %s%%, %s req per server CPU-s (load average before: %s)\n' \
         "$r" "$w" "$1" $(tail -n 1 "$tmp/res.$1.$w") "$la"
     rm -f "$tmp"/lg.*
 }
@@ -113,16 +115,18 @@ stat() { cut -d' ' -f"$2" "$1" | sort -n | awk '{v[NR] = $1} END {
 med() { cut -d' ' -f"$2" "$1" | sort -n | awk '{v[NR] = $1} END {
     print NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 first=${wlist%% *}
-echo "| workers | fresh conns: req/s | server CPU % | ratio | keep-alive: req/s | server CPU % | ratio | errors |"
+echo "| workers | connections | requests/s | ratio | server CPU % | generators CPU % | requests per server CPU-s | errors |"
 echo "|---|---|---|---|---|---|---|---|"
-for w in $wlist; do
-    f=$tmp/res.fresh.$w k=$tmp/res.keepalive.$w
-    rf=$(awk -v a="$(med "$f" 1)" -v b="$(med "$tmp/res.fresh.$first" 1)" 'BEGIN { printf "%.2f", b ? a / b : 0 }')
-    rk=$(awk -v a="$(med "$k" 1)" -v b="$(med "$tmp/res.keepalive.$first" 1)" 'BEGIN { printf "%.2f", b ? a / b : 0 }')
-    er=$(cat "$f" "$k" | awk '{ s += $3 } END { print s + 0 }')
-    echo "| $w | $(stat "$f" 1) | $(stat "$f" 2) | $rf | $(stat "$k" 1) | $(stat "$k" 2) | $rk | $er |"
+for ph in fresh keepalive; do
+    for w in $wlist; do
+        f=$tmp/res.$ph.$w
+        ra=$(awk -v a="$(med "$f" 1)" -v b="$(med "$tmp/res.$ph.$first" 1)" 'BEGIN { printf "%.2f", b ? a / b : 0 }')
+        er=$(awk '{ s += $3 } END { print s + 0 }' "$f")
+        echo "| $w | $ph | $(stat "$f" 1) | $ra | $(stat "$f" 2) | $(stat "$f" 4) | $(stat "$f" 5) | $er |"
+    done
 done
 echo
-echo "(median [min..max] over $rounds round(s); server CPU: all its threads, 100 = one core;"
+echo "(median [min..max] over $rounds round(s); ratio: of the medians, to --workers $first;"
+echo " server CPU: all its threads, 100 = one core; generators: all $gens summed;"
 echo " a server below 100 x workers was not the limit: the generators, which share the CPUs,"
 echo " or other jobs on the machine were)"
