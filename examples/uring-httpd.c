@@ -46,6 +46,12 @@
  * connections (kitls_uring_listen_set_config; open ones keep theirs; a
  * bad pair is refused and logged, the previous one stays).  --access-log
  * writes the Common Log Format.
+ *
+ * --workers N (default 1): N threads, each running worker_main() with its
+ * own ring, driver and SO_REUSEPORT listening socket (the kernel spreads
+ * new connections by their 4-tuple hash); a connection lives on one
+ * worker, whose timers and counters only its thread touches.  The main
+ * thread takes the signals and passes them on (httpd-workers.c).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>

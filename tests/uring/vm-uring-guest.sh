@@ -6,7 +6,7 @@
 #   1. test_uring's kTLS tests with TEST_URING_EXPECT_KTLS=1: offload
 #      asserted (EV_HANDSHAKE flags, /proc/net/tls_stat), files spliced,
 #      the AEAD-limit echo (rekeys counted by the driver on rekey kernels);
-#   2. uring-httpd --ktls: a 3 MB file served by io_uring splice through
+#   2. uring-httpd --ktls --workers 2: a 3 MB file served by io_uring splice through
 #      the kernel, fetched by curl and uring-client, checked by sha256;
 #   3. kitls-server --uring --ktls both --sendfile: the same for the
 #      command-line server, with openssl s_client;
@@ -90,8 +90,10 @@ mkdir "$w/www"
 head -c $((3 * 1024 * 1024 + 4321)) /dev/urandom >"$w/www/big.bin"
 sum=$(sha256sum <"$w/www/big.bin" | cut -d' ' -f1)
 tx0=$(tls_stat TlsTxSw)
+# --workers 2 (issue 17 item 4): two rings and SO_REUSEPORT listeners,
+# both offloading
 "$L/uring-httpd" -c "$w/cert.pem" -k "$w/key.pem" -r "$w/www" -p 0 --ktls ${close_pol:+--ktls-close} \
-    --ready-file "$w/httpd.port" 2>"$w/httpd.log" &
+    --workers 2 --ready-file "$w/httpd.port" 2>"$w/httpd.log" &
 hpid=$!
 hport=$(wait_port "$w/httpd.port")
 good=1
@@ -116,6 +118,13 @@ fi
 pc=$(timeout 30 curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$hport/big.bin")
 [ "$pc" = 400 ] && ok "uring-httpd --ktls: plain HTTP to the TLS port -> 400" ||
     fail "uring-httpd --ktls: plain HTTP got $pc"
+echo small >"$w/www/small.txt"
+n200=0
+for i in $(seq 12); do # fresh connections: the kernel spreads them over both workers
+    c=$(timeout 60 curl -s --cacert "$w/cert.pem" -o /dev/null -w '%{http_code}' \
+        "https://localhost:$hport/small.txt")
+    [ "$c" = 200 ] && n200=$((n200 + 1))
+done
 kill -TERM $hpid; wait $hpid
 tx1=$(tls_stat TlsTxSw)
 grep -q "ktls [1-9]" "$w/httpd.log" || good=0
@@ -127,6 +136,10 @@ fi
 tail -n 2 "$w/httpd.log" | say
 grep -q 'counters: .* ktls_tx [1-9]' "$w/httpd.log" && ok "uring-httpd --ktls: counters show the TX offloads" ||
     fail "uring-httpd --ktls: no ktls_tx in the counters"
+nw=$(grep -c -e 'worker [01] counters: .* ktls_tx [1-9]' "$w/httpd.log")
+[ "$n200" = 12 ] && [ "$nw" = 2 ] &&
+    ok "uring-httpd --ktls --workers 2: 12 fresh GETs, both workers offloaded connections" ||
+    { fail "uring-httpd --ktls --workers 2: $n200 x 200, $nw workers with ktls_tx"; grep -e 'counters:' "$w/httpd.log" | say; }
 # --ktls says once why it falls back (issue 14): nothing on the rekey
 # kernel (all offloaded); on 6.1 with --ktls-close one start line, and
 # without it a start line and one line for three connections (NO_REKEY).
