@@ -278,7 +278,7 @@ st=$?
 missing=
 for o in cert key root host port ready-file access-log mime-types ktls ktls-close max-conns \
     max-handshakes handshake-timeout header-timeout idle-timeout max-body no-tickets \
-    no-multishot no-buf-ring quiet help; do
+    no-multishot no-buf-ring workers quiet help; do
     grep -q -e "--$o\b" "$tmp/help" || missing="$missing $o"
 done
 check "6: --help exits 0 and describes every option${missing:+ (missing:$missing)}" \
