@@ -21,7 +21,7 @@ struct httpd_counters {
 
 /*
  * A worker as the main thread sees it.  The worker's thread sets u and lid
- * before httpd_worker_up(); the fields after `lock` are under the shared
+ * before httpd_worker_up(); the fields from snap on are under the shared
  * lock (httpd-workers.c).
  */
 struct httpd_worker {
