@@ -1,0 +1,276 @@
+#!/bin/bash
+# A server fleet on Redis (issue 19, docs/fleet.md): one redis-server of
+# our own on a free loopback port and three kitls-server processes (A and
+# B userspace, C on the io_uring driver when built with liburing) sharing
+# the ticket-key ring and the 0-RTT anti-replay store, driven by real
+# clients (kitls-client, openssl s_client):
+#   1. a ticket from A resumes on B and on C;
+#   2. 0-RTT to B is accepted once; the recorded ClientHello (with its
+#      early data) replayed to C and to B is refused as early data and never
+#      reaches the application; a real client offering the same ticket's
+#      0-RTT again is refused as early data and completes as 1-RTT;
+#   3. a rotation makes all three issue tickets under the new key within
+#      2 s, and tickets under the previous key still resume;
+#   4. Redis stopped: 0-RTT refused, 1-RTT and resumption go on, nothing
+#      hangs, one log line per outage; Redis restarted: 0-RTT accepted again;
+#   5. a broken ring in Redis: refused with one clear log line, the old
+#      keys stay;
+#   6. a "Redis" answering garbage: a clear error, 0-RTT refused, 1-RTT on.
+# 77 (and why) without hiredis in the build, redis-server, python3 or openssl.
+set -u
+src=$(cd "${top_srcdir:-.}" && pwd)
+bld=$(cd "${top_builddir:-.}" && pwd)
+SERVER=$bld/examples/kitls-server
+CLIENT=$bld/examples/kitls-client
+
+skip() {
+    echo "SKIP: $*"
+    exit 77
+}
+[ -x "$SERVER" ] && [ -x "$CLIENT" ] || skip "kitls-server/kitls-client not built"
+"$SERVER" --help | grep -q -- '--redis URL.*' && ! "$SERVER" --help | grep -q 'no hiredis' ||
+    skip "kitls-server built without hiredis (configure --with-hiredis; Debian libhiredis-dev)"
+for t in redis-server redis-cli python3 openssl curl; do
+    command -v $t >/dev/null 2>&1 ||
+        skip "$t is not installed (Debian: apt-get install redis-server python3 openssl curl)"
+done
+uring=--uring
+"$SERVER" --help | grep -q 'not built: no liburing' && uring=
+
+tmp=$(mktemp -d)
+. "$src/tests/fleet/fleet-lib.sh"
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+    stop_redis
+    if [ "$fail" != 0 ]; then
+        for f in "$tmp"/*.err "$tmp"/*.out; do
+            echo "---- $f"
+            tail -n 30 "$f"
+        done
+    fi
+    rm -rf "$tmp"
+}
+fail=0
+trap cleanup EXIT
+ok() { echo "ok: $*"; }
+bad() {
+    echo "FAIL: $*"
+    fail=1
+}
+
+cd "$tmp" || exit 1
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout key.pem \
+    -out cert.pem -days 2 -subj /CN=localhost -addext subjectAltName=DNS:localhost \
+    2>/dev/null || bad "openssl req"
+head -c 300 /dev/urandom | base64 -w 0 | head -c 200 >early.txt
+printf '\nEARLY-MARKER\n' >>early.txt
+
+# Persistence on (append-only file in $tmp): a restarted Redis keeps the ring.
+start_redis_persistent() {
+    redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly yes \
+        --dir "$tmp" --logfile "$tmp/redis.log" &
+    redis_pid=$!
+    for _ in $(seq 100); do
+        redis-cli -p "$redis_port" ping 2>/dev/null | grep -q PONG && return 0
+        sleep 0.05
+    done
+    bad "redis-server did not start"
+    exit 1
+}
+redis_port=$(free_port)
+start_redis_persistent
+URL=redis://127.0.0.1:$redis_port
+rcli() { redis-cli -p "$redis_port" "$@"; }
+
+"$SERVER" --rotate-ticket-keys --redis "$URL" --rotate-period 3600 >rotate1.out 2>rotate1.err ||
+    bad "first rotation: $(cat rotate1.err)"
+gen1_current=$(awk '$1 == "current" {print $2}' rotate1.out)
+
+declare -A port mport
+# start_server NAME [extra options]
+start_server() {
+    local name=$1
+    shift
+    mport[$name]=$(free_port)
+    "$SERVER" --host 127.0.0.1 --port 0 --ready-file "$name.port" --cert cert.pem --key key.pem \
+        --print --early-data 16384 --timeout 10 --redis "$URL" --replay-store redis \
+        --ticket-keys redis --metrics "127.0.0.1:${mport[$name]}" --quiet "$@" \
+        >"$name.out" 2>"$name.err" </dev/null &
+    pids+=($!)
+    for _ in $(seq 100); do
+        [ -s "$name.port" ] && break
+        sleep 0.05
+    done
+    port[$name]=$(cat "$name.port" 2>/dev/null)
+    [ -n "${port[$name]}" ] || { bad "server $name did not start: $(cat "$name.err")"; exit 1; }
+}
+start_server A
+start_server B
+start_server C $uring
+echo "redis on $redis_port; A=${port[A]} B=${port[B]} C=${port[C]}${uring:+ (C: --uring)}"
+
+# client NAME OUT [options]: kitls-client to server NAME (stdin empty:
+# send what the options say, close_notify, wait for the server's).
+client() {
+    local name=$1 out=$2
+    shift 2
+    timeout 10 "$CLIENT" --port "${port[$name]}" --cafile cert.pem --servername localhost \
+        --print --timeout 5 "$@" >"$out" 2>"$out.err" </dev/null
+}
+metric() { # metric NAME PATTERN: the value of the first matching sample
+    curl -s "http://127.0.0.1:${mport[$1]}/metrics" | grep -v "^#" | grep -F "$2" | head -n 1 |
+        awk '{print $NF}'
+}
+# The key id (first 4 bytes of the ticket, in clear) of an s_client session.
+ticket_id() {
+    openssl sess_id -in "$1" -noout -text 2>/dev/null |
+        awk '/TLS session ticket:/ {getline; print $3 $4 $5 $6; exit}' | tr -d '-'
+}
+ossl_sess() { # ossl_sess NAME SESS_OUT: a full handshake, save the session
+    (sleep 0.3) | timeout 10 openssl s_client -connect "127.0.0.1:${port[$1]}" -tls1_3 \
+        -CAfile cert.pem -servername localhost -sess_out "$2" >"$2.log" 2>&1
+}
+
+# ---- 1. resumption across the fleet
+client A full.out --sess-out sessA || bad "full handshake on A"
+for s in B C; do
+    client $s res$s.out --sess-in sessA
+    grep -q '^resumed: yes' res$s.out && ok "ticket from A resumes on $s" ||
+        bad "ticket from A did not resume on $s: $(cat res$s.out res$s.out.err)"
+done
+
+# ---- 2. 0-RTT once, replays refused
+client A full2.out --sess-out sess0 || bad "full handshake on A (for 0-RTT)"
+python3 "$src/tests/fleet/relay.py" record relay.port "${port[B]}" recorded.bin &
+relay_pid=$!
+for _ in $(seq 100); do [ -s relay.port ] && break; sleep 0.05; done
+timeout 10 "$CLIENT" --port "$(cat relay.port)" --cafile cert.pem --servername localhost --print \
+    --timeout 5 --sess-in sess0 --early-data early.txt >zB.out 2>zB.out.err </dev/null
+wait $relay_pid
+grep -q '^early-data: accepted' zB.out && ok "0-RTT to B accepted" ||
+    bad "0-RTT to B not accepted: $(cat zB.out zB.out.err)"
+nB=$(grep -c EARLY-MARKER B.out)
+nC=$(grep -c EARLY-MARKER C.out)
+eB=$(grep -c '^early-data-bytes: [1-9]' B.out)
+for s in C B; do
+    python3 "$src/tests/fleet/relay.py" replay "${port[$s]}" recorded.bin >replay$s.out
+    echo "replay of the recorded ClientHello to $s: $(cat replay$s.out)"
+done
+sleep 0.3
+[ "$(grep -c EARLY-MARKER B.out)" = "$nB" ] && [ "$(grep -c EARLY-MARKER C.out)" = "$nC" ] &&
+    [ "$(grep -c '^early-data-bytes: [1-9]' B.out)" = "$eB" ] &&
+    ok "replayed early data never reached the application on B or C" ||
+    bad "replayed early data was delivered"
+for s in B C; do
+    r=$(metric $s 'kitls_redis_antireplay_total{result="replay"}')
+    [ "${r:-0}" -ge 1 ] && ok "$s: the store answered 'replay' ($r)" ||
+        bad "$s: no replay counted (${r:-none})"
+done
+# A real client offering the same ticket's 0-RTT again: refused as early
+# data, completes as 1-RTT (the data is then sent after the handshake).
+for s in C B; do
+    client $s again$s.out --sess-in sess0 --early-data early.txt
+    grep -q '^early-data: rejected' again$s.out && grep -q '^resumed: yes' again$s.out &&
+        ok "same ticket's 0-RTT again on $s: rejected, 1-RTT completes" ||
+        bad "0-RTT again on $s: $(cat again$s.out again$s.out.err)"
+done
+
+# ---- 3. rotation: new key everywhere within 2 s, previous key resumes
+ossl_sess A old.sess
+old_id=$(ticket_id old.sess)
+[ "$old_id" = "$gen1_current" ] && ok "A issues tickets under the ring's key $old_id" ||
+    bad "ticket id $old_id, ring current $gen1_current"
+"$SERVER" --rotate-ticket-keys --redis "$URL" --rotate-period 3600 >rotate2.out 2>&1 ||
+    bad "rotation: $(cat rotate2.out)"
+new_id=$(awk '$1 == "current" {print $2}' rotate2.out)
+t0=$(date +%s%N)
+sleep 0.2
+for s in A B C; do
+    id=
+    while [ $(($(date +%s%N) - t0)) -lt 2000000000 ]; do
+        ossl_sess $s new$s.sess
+        id=$(ticket_id new$s.sess)
+        [ "$id" = "$new_id" ] && break
+        sleep 0.1
+    done
+    ms=$((($(date +%s%N) - t0) / 1000000))
+    [ "$id" = "$new_id" ] && ok "$s issues tickets under the new key $new_id ($ms ms after rotation)" ||
+        bad "$s still issues $id after ${ms} ms (new key $new_id)"
+done
+for s in A B C; do
+    echo | timeout 10 openssl s_client -connect "127.0.0.1:${port[$s]}" -tls1_3 -CAfile cert.pem \
+        -servername localhost -sess_in old.sess >oldres$s.log 2>&1
+    grep -q '^Reused, TLSv1.3' oldres$s.log && ok "previous-key ticket resumes on $s" ||
+        bad "previous-key ticket did not resume on $s"
+done
+
+# ---- 4. Redis stopped, then restarted
+client A pre.out --sess-out sessDown || bad "full handshake before the outage"
+client A pre2.out --sess-out sessUp || bad "full handshake before the outage (2)"
+stop_redis
+t0=$(date +%s%N)
+client B down.out --sess-in sessDown --early-data early.txt
+ms=$((($(date +%s%N) - t0) / 1000000))
+grep -q '^early-data: rejected' down.out && grep -q '^resumed: yes' down.out &&
+    ok "Redis down: 0-RTT on B rejected, resumed as 1-RTT ($ms ms)" ||
+    bad "Redis down: $(cat down.out down.out.err)"
+[ "$ms" -lt 3000 ] || bad "the connection took $ms ms with Redis down"
+for i in 1 2 3; do
+    client C downC$i.out --sess-in sessDown --early-data early.txt ||
+        bad "Redis down: connection $i to C failed"
+done
+client A downfull.out && grep -q '^resumed: no' downfull.out &&
+    ok "Redis down: full handshake on A" || bad "Redis down: full handshake failed"
+n=$(grep -c 'until it answers again' C.err)
+[ "$n" = 1 ] && ok "Redis down: C logged the outage once for 3 connections" ||
+    bad "C logged the outage $n times"
+up=$(metric C 'kitls_redis_up ')
+[ "$up" = 0 ] && ok "C: kitls_redis_up 0" || bad "C: kitls_redis_up ${up:-?}"
+start_redis_persistent
+accepted=
+t0=$(date +%s)
+while [ $(($(date +%s) - t0)) -lt 10 ]; do
+    client A again.out --sess-out sessBack
+    client B back.out --sess-in sessBack --early-data early.txt
+    grep -q '^early-data: accepted' back.out && { accepted=1; break; }
+    sleep 0.3
+done
+[ -n "$accepted" ] && ok "Redis back: 0-RTT accepted again without restart" ||
+    bad "Redis back: 0-RTT still refused: $(cat back.out back.out.err)"
+grep -q 'answering again' B.err && ok "B logged the recovery" || bad "B did not log the recovery"
+
+# ---- 5. a broken ring: refused, the old keys stay
+rcli set kitls:ticket-ring "kitls-ticket-ring 1 99
+current zz
+" >/dev/null
+rcli publish kitls:ticket-ring 99 >/dev/null
+sleep 1
+for s in A B C; do
+    grep -q 'malformed.*refused, keeping generation 2' $s.err && ok "$s refused the broken ring" ||
+        bad "$s did not log the broken ring"
+    ossl_sess $s broken$s.sess
+    [ "$(ticket_id broken$s.sess)" = "$new_id" ] && ok "$s keeps sealing with $new_id" ||
+        bad "$s seals with $(ticket_id broken$s.sess) after a broken ring"
+done
+"$SERVER" --rotate-ticket-keys --redis "$URL" >rotate3.out 2>&1 &&
+    bad "rotation of a broken ring succeeded" ||
+    ok "rotation refuses a broken ring: $(tail -n 1 rotate3.out)"
+
+# ---- 6. garbage instead of Redis
+python3 "$src/tests/fleet/fake-redis.py" fake.port &
+pids+=($!)
+for _ in $(seq 100); do [ -s fake.port ] && break; sleep 0.05; done
+URL=redis://127.0.0.1:$(cat fake.port)
+start_server D --ticket-keys file
+client D d1.out --sess-out sessD || bad "full handshake on D"
+client D d2.out --sess-in sessD --early-data early.txt
+grep -q '^early-data: rejected' d2.out && grep -q '^resumed: yes' d2.out &&
+    ok "garbage from Redis: 0-RTT rejected, 1-RTT completes" ||
+    bad "garbage: $(cat d2.out d2.out.err)"
+grep -q 'Protocol error' D.err && ok "D: $(grep 'Protocol error' D.err | head -n 1)" ||
+    bad "D logged no clear error: $(cat D.err)"
+
+echo "status $fail"
+exit $fail
