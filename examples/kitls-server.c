@@ -104,6 +104,9 @@ static void usage(FILE *f)
             "  --ticket-key-file FILE ticket keys, one per line: 72 hex digits (4-byte id,\n"
             "                         32-byte key), first line seals (default: random)\n"
             "  --early-data MAX       accept up to MAX bytes of 0-RTT data (default off)\n"
+            "  --early-data-window MS 0-RTT freshness: largest ticket-age difference\n"
+            "                         accepted (default 10000); with --replay-store redis\n"
+            "                         ids are kept MS + 2000 ms (clock resolution, skew)\n"
             "  --key-update N         send N KeyUpdates after the first data received\n"
             "  --key-update-request   ... with update_requested (N defaults to 1)\n"
             "  --timeout SECS         per-connection socket timeout (default 0 = none)\n"
@@ -183,6 +186,7 @@ enum {
     OPT_TICKETS,
     OPT_TICKET_KEY_FILE,
     OPT_EARLY_DATA,
+    OPT_EARLY_DATA_WINDOW,
     OPT_KEY_UPDATE,
     OPT_KEY_UPDATE_REQUEST,
     OPT_KTLS,
@@ -228,6 +232,7 @@ static const struct option long_opts[] = {
     {"tickets", required_argument, NULL, OPT_TICKETS},
     {"ticket-key-file", required_argument, NULL, OPT_TICKET_KEY_FILE},
     {"early-data", required_argument, NULL, OPT_EARLY_DATA},
+    {"early-data-window", required_argument, NULL, OPT_EARLY_DATA_WINDOW},
     {"key-update", required_argument, NULL, OPT_KEY_UPDATE},
     {"key-update-request", no_argument, NULL, OPT_KEY_UPDATE_REQUEST},
     {"ktls", required_argument, NULL, OPT_KTLS},
@@ -310,6 +315,9 @@ static void parse_args(int argc, char **argv, struct ex_opts *o)
         case OPT_TICKET_KEY_FILE: o->ticket_key_file = optarg; break;
         case OPT_EARLY_DATA:
             o->early_data_max = ex_parse_int(prog, "early-data", optarg, 0, INT32_MAX);
+            break;
+        case OPT_EARLY_DATA_WINDOW:
+            o->early_window_ms = ex_parse_int(prog, "early-data-window", optarg, 1, 600000);
             break;
         case OPT_KEY_UPDATE:
             o->key_update = ex_parse_int(prog, "key-update", optarg, 0, 1000);
@@ -618,6 +626,9 @@ int main(int argc, char **argv)
     if (redis_opts.rotate)
         return ex_redis_rotate(prog, &redis_opts);
 
+    /* The store keeps ids for the freshness window, the core's 1 s clock
+     * resolution and 1 s of clock skew between servers (docs/fleet.md). */
+    redis_opts.window_ms = (o.early_window_ms > 0 ? o.early_window_ms : 10000) + 2000;
     if (ex_redis_start(prog, &redis_opts) != 0)
         return 1;
     if (ex_reload_init(&rl, prog, &o, ocsp_staple, ktls_switch) != 0) {

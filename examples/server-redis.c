@@ -31,6 +31,7 @@ static int new_conn(const char *prog, const struct ex_redis_opts *ro, kitls_redi
     struct kitls_redis_params p = {
         .url = ro->url,
         .timeout_ms = (unsigned)ro->timeout_ms,
+        .window_ms = (uint32_t)ro->window_ms,
         .log = log_line,
         .log_ctx = (void *)prog,
     };

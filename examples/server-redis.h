@@ -19,6 +19,7 @@ struct ex_redis_opts {
     long rotate_period; /* --rotate-period SECS (default 86400) */
     long timeout_ms;    /* --redis-timeout MS (default 5) */
     long refresh_s;     /* --ticket-keys-refresh SECS (default 30) */
+    long window_ms;     /* how long ids are kept (--early-data-window + 2 s) */
 };
 
 /* Check the combination of options; prints why and returns 2 if wrong. */

@@ -251,6 +251,49 @@ static void mark_up(kitls_redis *r)
     }
 }
 
+/*
+ * Under r->mu, on a new connection: which instance is it, since when?
+ * RFC 8446 §8.2: a recording store that started less than a window ago
+ * SHOULD not vouch for 0-RTT, it may have lost ids recorded before (Redis
+ * restarted without its data, or a replica promoted without the last
+ * writes).  So refuse 0-RTT until window_ms after the instance's start,
+ * and for a full window when the instance changed under us (run_id).
+ * 0, or -1 if INFO failed (the connection is then dropped).
+ */
+static int check_instance(kitls_redis *r)
+{
+    redisReply *rep = redisCommand(r->ctx, "INFO server");
+    const char *p;
+    char id[sizeof(r->run_id)] = "";
+    long long uptime = -1;
+    int64_t until = 0, now = kr_now_ms();
+
+    if (rep == NULL || rep->type != REDIS_REPLY_STRING) {
+        if (rep != NULL)
+            freeReplyObject(rep);
+        return -1;
+    }
+    if ((p = strstr(rep->str, "run_id:")) != NULL)
+        sscanf(p + 7, "%47[0-9a-f]", id);
+    if ((p = strstr(rep->str, "uptime_in_seconds:")) != NULL)
+        uptime = strtoll(p + 18, NULL, 10);
+    freeReplyObject(rep);
+    if (uptime >= 0 && uptime * 1000 < (long long)r->window_ms)
+        until = now + (int64_t)r->window_ms - uptime * 1000;
+    if (r->run_id[0] != '\0' && strcmp(id, r->run_id) != 0)
+        until = now + (int64_t)r->window_ms;
+    if (until > r->quarantine_end) {
+        r->quarantine_end = until;
+        kr_log(r,
+               "redis instance %.12s started %lld s ago%s: 0-RTT refused for %lld ms, "
+               "ids recorded before may be lost (RFC 8446 section 8.2)",
+               id, uptime, r->run_id[0] != '\0' && strcmp(id, r->run_id) != 0 ? " (a new one)" : "",
+               (long long)(until - now));
+    }
+    snprintf(r->run_id, sizeof(r->run_id), "%s", id);
+    return 0;
+}
+
 redisReply *kr_command(kitls_redis *r, int *fail, const char *fmt, ...)
 {
     redisReply *rep = NULL;
@@ -265,8 +308,16 @@ redisReply *kr_command(kitls_redis *r, int *fail, const char *fmt, ...)
             goto out;
         }
         r->ctx = kr_connect(r, r->timeout_ms, why, sizeof(why));
-        if (r->ctx == NULL) {
-            *fail = strstr(why, "timed out") != NULL ? KR_TIMEOUT : KR_ERROR;
+        if (r->ctx != NULL && check_instance(r) != 0)
+            snprintf(why, sizeof(why), "INFO server: %s",
+                     r->ctx->err ? r->ctx->errstr : "unexpected reply");
+        else if (r->ctx != NULL)
+            why[0] = '\0';
+        if (r->ctx == NULL || why[0] != '\0') {
+            *fail =
+                strstr(why, "timed out") != NULL || strstr(why, "temporarily unavailable") != NULL
+                    ? KR_TIMEOUT
+                    : KR_ERROR;
             mark_down(r, why);
             goto out;
         }
@@ -338,8 +389,16 @@ int kitls_redis_antireplay(void *ctx, const uint8_t *id, size_t len, int64_t exp
         return KITLS_E_UNAVAILABLE;
     }
     if (rep->type == REDIS_REPLY_STATUS && strcmp(rep->str, "OK") == 0) {
-        rc = 0;
-        count(r, &r->st.fresh);
+        pthread_mutex_lock(&r->mu);
+        if (kr_now_ms() < r->quarantine_end) {
+            rc = KITLS_E_UNAVAILABLE; /* recorded, but the store is too young */
+            r->st.errors++;
+            r->st.quarantined++;
+        } else {
+            rc = 0;
+            r->st.fresh++;
+        }
+        pthread_mutex_unlock(&r->mu);
     } else if (rep->type == REDIS_REPLY_NIL) {
         rc = 1;
         count(r, &r->st.replays);

@@ -24,6 +24,8 @@ struct kitls_redis {
     int64_t retry_at_ms; /* down: no attempt before this (monotonic ms) */
     unsigned backoff_ms; /* 0 while up */
     struct kitls_redis_stats st;
+    char run_id[48];        /* of the instance last connected to, "" none */
+    int64_t quarantine_end; /* monotonic ms: until then 0-RTT is refused */
 
     /* The ring watcher (watch.c). */
     pthread_mutex_t wmu; /* target, ring, have_ring, sealing */

@@ -164,23 +164,31 @@ size_t kitls_redis_ring_keys(const struct kitls_redis_ring *ring, int64_t now,
 
 int kitls_redis_ring_load(kitls_redis *r, struct kitls_redis_ring *out)
 {
+    redisContext *c;
     redisReply *rep;
-    int fail, rc;
+    char why[256];
+    int rc;
 
-    rep = kr_command(r, &fail, "GET %s", r->ring_key);
-    if (rep == NULL)
+    /* Off the data path (start, rotation messages, the schedule): a
+     * connection of its own with a lenient timeout, so a slow moment of
+     * Redis neither fails a start nor counts against the 0-RTT store. */
+    c = kr_connect(r, r->timeout_ms > 1000 ? r->timeout_ms : 1000, why, sizeof(why));
+    if (c == NULL)
         return KITLS_E_UNAVAILABLE;
-    if (rep->type == REDIS_REPLY_NIL)
+    rep = redisCommand(c, "GET %s", r->ring_key);
+    if (rep == NULL)
+        rc = KITLS_E_UNAVAILABLE;
+    else if (rep->type == REDIS_REPLY_NIL)
         rc = KITLS_E_STATE;
     else if (rep->type == REDIS_REPLY_STRING)
         rc = kitls_redis_ring_parse(rep->str, rep->len, out);
-    else {
-        kr_bad_reply(r, rep, "GET of the ring");
+    else
         rc = KITLS_E_UNAVAILABLE;
-    }
-    if (rep->type == REDIS_REPLY_STRING)
+    if (rep != NULL && rep->type == REDIS_REPLY_STRING)
         explicit_bzero(rep->str, rep->len);
-    freeReplyObject(rep);
+    if (rep != NULL)
+        freeReplyObject(rep);
+    redisFree(c);
     return rc;
 }
 

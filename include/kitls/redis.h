@@ -58,6 +58,8 @@ struct kitls_redis_stats {
     uint64_t errors;       /**< store failures: unreachable, timeout, bad reply */
     uint64_t timeouts;     /**< of which: no answer within timeout_ms */
     uint64_t skipped;      /**< of which: not asked, Redis down (backoff) */
+    uint64_t quarantined;  /**< of which: recorded but refused, the Redis
+                                instance younger than the window */
     uint64_t episodes;     /**< times Redis went from up to down */
     uint64_t ring_loads;   /**< ticket-key rings loaded and applied */
     uint64_t ring_refused; /**< rings refused (malformed; the old one stays) */
@@ -80,7 +82,10 @@ KITLS_API void kitls_redis_get_stats(kitls_redis *r, struct kitls_redis_stats *s
  * The anti-replay check (a kitls_antireplay_fn with ctx = the kitls_redis):
  * 0 if `id` was not seen within the window (now recorded), 1 if it was,
  * KITLS_E_UNAVAILABLE if Redis is down, timed out or answered nonsense
- * (0-RTT is then refused; the failure starts an episode logged once).
+ * (0-RTT is then refused; the failure starts an episode logged once), or
+ * if the Redis instance is new to us within the window (RFC 8446 §8.2: a
+ * store that started, or a replica promoted, less than window_ms ago may
+ * have lost ids recorded before; the id is recorded, 0-RTT refused).
  * Blocks for at most about twice timeout_ms (connect plus command).
  */
 KITLS_API int kitls_redis_antireplay(void *ctx, const uint8_t *id, size_t len, int64_t expires);

@@ -110,7 +110,7 @@ static void test_ring_format(void)
 
 static void test_store(const char *url)
 {
-    struct kitls_redis_params p = {.url = url, .window_ms = 300, .log = count_log};
+    struct kitls_redis_params p = {.url = url, .log = count_log};
     struct kitls_redis_stats st;
     kitls_redis *r;
     uint8_t id[16], id2[16];
@@ -121,7 +121,24 @@ static void test_store(const char *url)
     memcpy(id2, id, sizeof(id));
     id2[0] ^= 1;
     p.prefix = "test:ar:";
+    /* A window of an hour: the redis-server of this test started less
+     * than that ago, so it may have lost ids (RFC 8446 §8.2): the id is
+     * recorded, 0-RTT refused. */
+    p.window_ms = 3600 * 1000;
     CHECK(kitls_redis_new(&r, &p) == 0);
+    CHECK(kitls_redis_antireplay(r, id, sizeof(id), exp) == KITLS_E_UNAVAILABLE);
+    CHECK(kitls_redis_antireplay(r, id, sizeof(id), exp) == 1);
+    kitls_redis_get_stats(r, &st);
+    CHECK(st.quarantined == 1 && st.replays == 1 && st.fresh == 0);
+    kitls_redis_free(r);
+    id[2] ^= 1;
+
+    /* 300 ms: past the quarantine after a first check and a pause. */
+    p.window_ms = 300;
+    CHECK(kitls_redis_new(&r, &p) == 0);
+    CHECK(kitls_redis_antireplay(r, id2, sizeof(id2), exp) != 1);
+    id2[3] ^= 1;
+    usleep(350 * 1000);
     CHECK(kitls_redis_antireplay(r, id, sizeof(id), exp) == 0);
     CHECK(kitls_redis_antireplay(r, id, sizeof(id), exp) == 1);
     CHECK(kitls_redis_antireplay(r, id2, sizeof(id2), exp) == 0);
@@ -131,7 +148,7 @@ static void test_store(const char *url)
     id[1] ^= 1;
     CHECK(kitls_redis_antireplay(r, id, sizeof(id), (int64_t)time(NULL)) == 0);
     kitls_redis_get_stats(r, &st);
-    CHECK(st.checks == 5 && st.fresh == 4 && st.replays == 1 && st.errors == 0 && st.up == 1);
+    CHECK(st.checks == 6 && st.fresh >= 4 && st.replays == 1 && st.up == 1);
     kitls_redis_free(r);
 
     CHECK(kitls_redis_new(&r, &(struct kitls_redis_params){.url = "http://x"}) ==
