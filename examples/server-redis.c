@@ -20,6 +20,7 @@
 
 static kitls_redis *rd;
 static const struct ex_redis_opts *ropts;
+static struct kitls_uring *ring_u; /* --uring: the asynchronous check */
 
 static void log_line(void *ctx, const char *line)
 {
@@ -54,6 +55,11 @@ static int hook(void *ctx, kitls_config *cfg)
         fprintf(stderr, "%s: anti-replay store: %s\n", prog, kitls_strerror(rc));
         return -1;
     }
+    if (ropts->replay_redis && ring_u != NULL &&
+        (rc = kitls_redis_attach_antireplay_uring(rd, cfg, ring_u)) != 0) {
+        fprintf(stderr, "%s: asynchronous anti-replay store: %s\n", prog, kitls_strerror(rc));
+        return -1;
+    }
     if (ropts->keys_redis) {
         rc = kitls_redis_ring_watch(rd, cfg, (unsigned)ropts->refresh_s);
         if (rc != 0) {
@@ -79,8 +85,29 @@ int ex_redis_start(const char *prog, const struct ex_redis_opts *ro)
     return 0;
 }
 
+int ex_redis_set_uring(const char *prog, struct kitls_uring *u, kitls_config *cfg)
+{
+    int rc;
+
+    if (rd == NULL || !ropts->replay_redis)
+        return 0;
+    rc = kitls_redis_attach_antireplay_uring(rd, cfg, u);
+    if (rc == KITLS_E_UNAVAILABLE) {
+        fprintf(stderr, "%s: libkitls-redis built without io_uring: 0-RTT checks block the ring\n",
+                prog);
+        return 0;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "%s: asynchronous anti-replay store: %s\n", prog, kitls_strerror(rc));
+        return -1;
+    }
+    ring_u = u;
+    return 0;
+}
+
 void ex_redis_stop(void)
 {
+    ring_u = NULL;
     kitls_redis_free(rd);
     rd = NULL;
 }
@@ -161,6 +188,14 @@ int ex_redis_start(const char *prog, const struct ex_redis_opts *ro)
 {
     (void)prog;
     (void)ro;
+    return 0;
+}
+
+int ex_redis_set_uring(const char *prog, struct kitls_uring *u, kitls_config *cfg)
+{
+    (void)prog;
+    (void)u;
+    (void)cfg;
     return 0;
 }
 

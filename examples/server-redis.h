@@ -31,7 +31,13 @@ int ex_redis_rotate(const char *prog, const struct ex_redis_opts *ro);
  * Redis store and the ring watcher on every config; 0 or -1.  A no-op
  * without --replay-store redis and --ticket-keys redis. */
 int ex_redis_start(const char *prog, const struct ex_redis_opts *ro);
-/* Stop the ring watcher and close; before the last config is freed. */
+/* --uring: answer 0-RTT checks asynchronously on the driver's ring from
+ * now on (cfg: the config in use, not yet serving; later configs get it in
+ * the hook).  0 or -1 with a message.  Call from the ring's thread. */
+struct kitls_uring;
+int ex_redis_set_uring(const char *prog, struct kitls_uring *u, kitls_config *cfg);
+/* Stop the ring watcher and close; before the last config is freed (and
+ * after the io_uring driver is freed). */
 void ex_redis_stop(void);
 /* The Redis counters in the Prometheus text format (for --metrics);
  * returns the bytes written (0 without Redis). */

@@ -137,6 +137,7 @@ void kitls_redis_free(kitls_redis *r)
         close(r->wake[0]);
         close(r->wake[1]);
     }
+    kr_async_free(r->async);
     if (r->ctx != NULL)
         redisFree(r->ctx);
     explicit_bzero(&r->ring, sizeof(r->ring)); /* ticket keys are secrets */
@@ -221,8 +222,6 @@ static const char *where(const kitls_redis *r, char *buf, size_t n)
 /* Under r->mu: Redis failed; drop the connection, back off, log once. */
 static void mark_down(kitls_redis *r, const char *why)
 {
-    char w[300];
-
     if (r->ctx != NULL) {
         redisFree(r->ctx);
         r->ctx = NULL;
@@ -231,6 +230,13 @@ static void mark_down(kitls_redis *r, const char *why)
     if (r->backoff_ms > BACKOFF_MAX_MS)
         r->backoff_ms = BACKOFF_MAX_MS;
     r->retry_at_ms = kr_now_ms() + r->backoff_ms;
+    kr_note_down(r, why);
+}
+
+void kr_note_down(kitls_redis *r, const char *why)
+{
+    char w[300];
+
     if (r->st.up) {
         r->st.up = 0;
         r->st.episodes++;
@@ -242,9 +248,14 @@ static void mark_down(kitls_redis *r, const char *why)
 /* Under r->mu: an exchange worked. */
 static void mark_up(kitls_redis *r)
 {
+    r->backoff_ms = 0;
+    kr_note_up(r);
+}
+
+void kr_note_up(kitls_redis *r)
+{
     char w[300];
 
-    r->backoff_ms = 0;
     if (!r->st.up) {
         r->st.up = 1;
         kr_log(r, "redis %s: answering again; 0-RTT checks resume", where(r, w, sizeof(w)));
@@ -263,21 +274,28 @@ static void mark_up(kitls_redis *r)
 static int check_instance(kitls_redis *r)
 {
     redisReply *rep = redisCommand(r->ctx, "INFO server");
-    const char *p;
-    char id[sizeof(r->run_id)] = "";
-    long long uptime = -1;
-    int64_t until = 0, now = kr_now_ms();
 
     if (rep == NULL || rep->type != REDIS_REPLY_STRING) {
         if (rep != NULL)
             freeReplyObject(rep);
         return -1;
     }
-    if ((p = strstr(rep->str, "run_id:")) != NULL)
-        sscanf(p + 7, "%47[0-9a-f]", id);
-    if ((p = strstr(rep->str, "uptime_in_seconds:")) != NULL)
-        uptime = strtoll(p + 18, NULL, 10);
+    kr_note_instance(r, rep->str);
     freeReplyObject(rep);
+    return 0;
+}
+
+void kr_note_instance(kitls_redis *r, const char *info)
+{
+    const char *p;
+    char id[sizeof(r->run_id)] = "";
+    long long uptime = -1;
+    int64_t until = 0, now = kr_now_ms();
+
+    if ((p = strstr(info, "run_id:")) != NULL)
+        sscanf(p + 7, "%47[0-9a-f]", id);
+    if ((p = strstr(info, "uptime_in_seconds:")) != NULL)
+        uptime = strtoll(p + 18, NULL, 10);
     if (uptime >= 0 && uptime * 1000 < (long long)r->window_ms)
         until = now + (int64_t)r->window_ms - uptime * 1000;
     if (r->run_id[0] != '\0' && strcmp(id, r->run_id) != 0)
@@ -291,7 +309,6 @@ static int check_instance(kitls_redis *r)
                (long long)(until - now));
     }
     snprintf(r->run_id, sizeof(r->run_id), "%s", id);
-    return 0;
 }
 
 redisReply *kr_command(kitls_redis *r, int *fail, const char *fmt, ...)

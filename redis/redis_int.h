@@ -35,7 +35,8 @@ struct kitls_redis {
     unsigned refresh_s;
     pthread_t thr;
     int thr_running;
-    int wake[2]; /* pipe: kitls_redis_free() wakes the watcher */
+    int wake[2];            /* pipe: kitls_redis_free() wakes the watcher */
+    struct kr_async *async; /* kitls_redis_attach_antireplay_uring() */
 };
 
 /* Monotonic milliseconds. */
@@ -55,6 +56,18 @@ redisContext *kr_connect(kitls_redis *r, unsigned tmo_ms, char *why, size_t wn);
  */
 enum { KR_OK = 0, KR_SKIPPED, KR_TIMEOUT, KR_ERROR };
 redisReply *kr_command(kitls_redis *r, int *fail, const char *fmt, ...);
+/* Under r->mu: the episode bookkeeping of the synchronous and the
+ * asynchronous store: count and log the first failure of an outage and
+ * the recovery; note an instance's INFO server text (RFC 8446 §8.2: a
+ * store younger than the window, or another instance, vouches for no
+ * 0-RTT until window_ms has passed). */
+void kr_note_down(kitls_redis *r, const char *why);
+void kr_note_up(kitls_redis *r);
+void kr_note_instance(kitls_redis *r, const char *info);
+/* The asynchronous store on a kitls_uring (async.c), or NULL. */
+struct kr_async;
+void kr_async_free(struct kr_async *a);
+
 /* The reply had the wrong type or an error: drop the connection (it may
  * be out of step) and count the failure like a transport error. */
 void kr_bad_reply(kitls_redis *r, const redisReply *rep, const char *what);

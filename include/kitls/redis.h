@@ -93,6 +93,25 @@ KITLS_API int kitls_redis_antireplay(void *ctx, const uint8_t *id, size_t len, i
  *  servers); returns kitls_config_set_antireplay()'s result. */
 KITLS_API KITLS_WUR int kitls_redis_attach_antireplay(kitls_redis *r, kitls_config *cfg);
 
+/** The io_uring driver (include/kitls/uring.h); declared here so that
+ *  this header does not need liburing's. */
+typedef struct kitls_uring kitls_uring;
+/**
+ * Install the asynchronous check on a server config whose connections
+ * run on the io_uring driver u (kitls_config_set_antireplay_async): the
+ * SET goes out on hiredis's asynchronous client, driven by watches and
+ * timers on u's ring (kitls_uring_watch_fd, kitls_uring_timer), so the
+ * ring never blocks; the handshake waits (KITLS_E_WANT_ASYNC) and goes on
+ * when the answer or the timeout (timeout_ms) comes.  Connections not on u
+ * get the blocking check.  One driver per kitls_redis; call from u's
+ * thread, before cfg is in use, and kitls_redis_free() after
+ * kitls_uring_free() (pending checks are then dropped without an answer).
+ * Returns 0, KITLS_E_NOMEM, KITLS_E_STATE (another driver, or cfg in use),
+ * KITLS_E_UNAVAILABLE (built without liburing).
+ */
+KITLS_API KITLS_WUR int kitls_redis_attach_antireplay_uring(kitls_redis *r, kitls_config *cfg,
+                                                            kitls_uring *u);
+
 /* ---- the ticket-key ring ---- */
 
 /** Format version of the ring (the first line of its text). */
