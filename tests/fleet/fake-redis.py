@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""A fake Redis that answers every command with garbage (issue 19).
+"""A fake Redis that answers every command with garbage, or never (issue 19).
 
-fake-redis.py PORTFILE: listen on a free loopback port (written to
-PORTFILE) and answer whatever arrives with an HTTP error line, as a wrong
-service behind the Redis address would; runs until killed.
+fake-redis.py PORTFILE [silent]: listen on a free loopback port (written
+to PORTFILE) and answer whatever arrives with an HTTP error line, as a
+wrong service behind the Redis address would, or (silent) read and never
+answer, as a hung Redis; runs until killed.
 """
 import os
 import socket
@@ -11,10 +12,14 @@ import sys
 import threading
 
 
+SILENT = len(sys.argv) > 2 and sys.argv[2] == "silent"
+
+
 def serve(c):
     try:
         while c.recv(65536):
-            c.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
+            if not SILENT:
+                c.sendall(b"HTTP/1.1 400 Bad Request\r\n\r\n")
     except OSError:
         pass
     c.close()

@@ -15,7 +15,10 @@
 #      hangs, one log line per outage; Redis restarted: 0-RTT accepted again;
 #   5. a broken ring in Redis: refused with one clear log line, the old
 #      keys stay;
-#   6. a "Redis" answering garbage: a clear error, 0-RTT refused, 1-RTT on.
+#   6. a "Redis" answering garbage: a clear error, 0-RTT refused, 1-RTT on;
+#   7. a Redis that never answers, on the io_uring server: the 0-RTT check
+#      waits for its timeout while other connections on the same ring go on
+#      (the ring is not blocked), then the handshake completes as 1-RTT.
 # 77 (and why) without hiredis in the build, redis-server, python3 or openssl.
 set -u
 src=$(cd "${top_srcdir:-.}" && pwd)
@@ -181,6 +184,11 @@ for s in B C; do
     [ "${r:-0}" -ge 1 ] && ok "$s: the store answered 'replay' ($r)" ||
         bad "$s: no replay counted (${r:-none})"
 done
+# 0-RTT on the io_uring server (the asynchronous check) with a new ticket.
+client A full3.out --sess-out sessC || bad "full handshake on A (for C)"
+client C zC.out --sess-in sessC --early-data early.txt
+grep -q '^early-data: accepted' zC.out && ok "0-RTT to C${uring:+ (--uring, asynchronous check)} accepted" ||
+    bad "0-RTT to C not accepted: $(cat zC.out zC.out.err)"
 # A real client offering the same ticket's 0-RTT again: refused as early
 # data, completes as 1-RTT (the data is then sent after the handshake).
 for s in C B; do
@@ -297,6 +305,31 @@ grep -q '^early-data: rejected' d2.out && grep -q '^resumed: yes' d2.out &&
     bad "garbage: $(cat d2.out d2.out.err)"
 grep -q 'Protocol error' D.err && ok "D: $(grep 'Protocol error' D.err | head -n 1)" ||
     bad "D logged no clear error: $(cat D.err)"
+
+# ---- 7. a Redis that never answers: the io_uring server's ring goes on
+if [ -n "$uring" ]; then
+    python3 "$src/tests/fleet/fake-redis.py" silent.port silent &
+    pids+=($!)
+    for _ in $(seq 100); do [ -s silent.port ] && break; sleep 0.05; done
+    URL=redis://127.0.0.1:$(cat silent.port)
+    start_server E --ticket-keys file --uring --redis-timeout 2000
+    client E e1.out --sess-out sessE || bad "full handshake on E"
+    t0=$(date +%s%N)
+    client E e2.out --sess-in sessE --early-data early.txt &
+    slow=$!
+    sleep 0.3
+    client E e3.out || bad "full handshake on E while a check waits"
+    t1=$((($(date +%s%N) - t0) / 1000000))
+    wait $slow
+    t2=$((($(date +%s%N) - t0) / 1000000))
+    [ "$t1" -lt 1500 ] && ok "silent Redis: a full handshake on E's ring done at $t1 ms while a 0-RTT check waited" ||
+        bad "E's ring blocked: the full handshake took until $t1 ms"
+    grep -q '^early-data: rejected' e2.out && grep -q '^resumed: yes' e2.out && [ "$t2" -ge 1800 ] &&
+        [ "$t2" -lt 5000 ] && ok "silent Redis: the check ended by its 2 s timeout, 1-RTT completed ($t2 ms)" ||
+        bad "silent Redis: $t2 ms: $(cat e2.out e2.out.err)"
+    to=$(metric E 'kitls_redis_failures_total{kind="timeout"}')
+    [ "${to:-0}" -ge 1 ] && ok "E counted the timeout ($to)" || bad "E: no timeout counted"
+fi
 
 echo "status $fail"
 exit $fail
