@@ -110,7 +110,9 @@ static void test_ring_format(void)
 
 static void test_store(const char *url)
 {
-    struct kitls_redis_params p = {.url = url, .log = count_log};
+    /* 500 ms: the machine running the tests may be busy; the 5 ms default
+     * and its timeouts are test_fail_safe()'s. */
+    struct kitls_redis_params p = {.url = url, .log = count_log, .timeout_ms = 500};
     struct kitls_redis_stats st;
     kitls_redis *r;
     uint8_t id[16], id2[16];
