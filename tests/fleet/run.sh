@@ -13,6 +13,7 @@
 #      2 s, and tickets under the previous key still resume;
 #   4. Redis stopped: 0-RTT refused, 1-RTT and resumption go on, nothing
 #      hangs, one log line per outage; Redis restarted: 0-RTT accepted again;
+#   3b. a SIGHUP reload keeps the ring's keys and the Redis store;
 #   5. a broken ring in Redis: refused with one clear log line, the old
 #      keys stay;
 #   6. a "Redis" answering garbage: a clear error, 0-RTT refused, 1-RTT on;
@@ -94,7 +95,7 @@ gen1_current=$(awk '$1 == "current" {print $2}' rotate1.out)
 # A 1 s freshness window: ids kept 3 s, so a Redis younger than 3 s (just
 # started or restarted) vouches for no 0-RTT (RFC 8446 §8.2) only briefly.
 WINDOW=1000
-declare -A port mport
+declare -A port mport spid
 # start_server NAME [extra options]
 # --redis-timeout 300: the machine running the tests may be busy; the 5 ms
 # default and timeouts are covered by tests/redis and step 7 below.
@@ -108,6 +109,7 @@ start_server() {
         --redis-timeout 300 "$@" \
         >"$name.out" 2>"$name.err" </dev/null &
     pids+=($!)
+    spid[$name]=$!
     for _ in $(seq 100); do
         [ -s "$name.port" ] && break
         sleep 0.05
@@ -237,6 +239,21 @@ for s in A B C; do
     grep -q '^Reused, TLSv1.3' oldres$s.log && ok "previous-key ticket resumes on $s" ||
         bad "previous-key ticket did not resume on $s"
 done
+
+# ---- 3b. SIGHUP: the new config gets the ring's keys and the store
+kill -HUP "${spid[A]}"
+for _ in $(seq 50); do grep -q 'reload ok' A.err && break; sleep 0.1; done
+grep -q 'reload ok' A.err && ok "A reloaded on SIGHUP" || bad "A did not reload: $(tail -n 3 A.err)"
+ossl_sess A hup.sess
+[ "$(ticket_id hup.sess)" = "$new_id" ] && ok "after SIGHUP A seals with the ring's key $new_id" ||
+    bad "after SIGHUP A seals with $(ticket_id hup.sess)"
+client A hup0.out --sess-out sessH || bad "full handshake on A after SIGHUP"
+client B hup1.out --sess-in sessH --early-data early.txt
+client A hup2.out --sess-in sessH --early-data early.txt
+grep -q '^early-data: accepted' hup1.out && grep -q '^early-data: rejected' hup2.out &&
+    grep -q '^resumed: yes' hup2.out &&
+    ok "after SIGHUP: A's ticket 0-RTT on B once, refused again on A (store kept)" ||
+    bad "after SIGHUP: $(cat hup1.out hup2.out)"
 
 # ---- 4. Redis stopped, then restarted
 client A pre.out --sess-out sessDown || bad "full handshake before the outage"
