@@ -569,6 +569,46 @@ START_TEST(watch_cancel)
 }
 END_TEST
 
+/* An application ring: the watch's CQE carries the driver's tag and goes
+ * through kitls_uring_handle_cqe(); the application's own CQE does not. */
+START_TEST(watch_on_app_ring)
+{
+    struct io_uring ring;
+    ck_assert_int_eq(io_uring_queue_init(16, &ring, 0), 0);
+    kitls_uring *u;
+    ck_assert_int_eq(kitls_uring_new(&u, &ring, NULL, NULL, NULL), 0);
+    struct wres t = {0};
+    ck_assert_int_gt(kitls_uring_timer(u, 10, on_watch, &t), 0);
+    struct io_uring_sqe *own = io_uring_get_sqe(&ring);
+    ck_assert_ptr_nonnull(own);
+    io_uring_prep_nop(own);
+    io_uring_sqe_set_data64(own, 42); /* the application's tag: top byte 0 */
+    ck_assert_int_ge(io_uring_submit(&ring), 1);
+    int mine = 0;
+    double end = now_s() + 2;
+    while ((t.calls == 0 || !mine) && now_s() < end) {
+        struct io_uring_cqe *cqe;
+        if (io_uring_wait_cqe(&ring, &cqe) < 0)
+            continue;
+        if (kitls_uring_owns(u, cqe)) {
+            ck_assert_int_eq(kitls_uring_handle_cqe(u, cqe), 1);
+        } else {
+            ck_assert_int_eq(kitls_uring_handle_cqe(u, cqe), 0);
+            ck_assert_uint_eq(cqe->user_data, 42);
+            mine = 1;
+        }
+        io_uring_cqe_seen(&ring, cqe);
+    }
+    ck_assert_int_eq(t.calls, 1);
+    ck_assert_int_eq(t.res, 0);
+    ck_assert_int_eq(mine, 1);
+    ck_assert_uint_eq(kitls_uring_inflight(u), 0);
+    kitls_uring_shutdown(u);
+    kitls_uring_free(u);
+    io_uring_queue_exit(&ring);
+}
+END_TEST
+
 START_TEST(from_tls_misuse)
 {
     ck_assert_ptr_null(kitls_uring_conn_from_tls(NULL));
@@ -593,6 +633,7 @@ static Suite *suite(void)
     tcase_add_test(tc, free_while_parked);
     tcase_add_test(tc, watch_fd_pipe);
     tcase_add_test(tc, watch_cancel);
+    tcase_add_test(tc, watch_on_app_ring);
     tcase_add_test(tc, from_tls_misuse);
     suite_add_tcase(s, tc);
     return s;
