@@ -569,6 +569,42 @@ START_TEST(watch_cancel)
 }
 END_TEST
 
+/* Many timers at once, cancelling every other one, twice over (the table
+ * grows and its slots are reused): each callback runs once, with 0 or
+ * -ECANCELED as it should, and live ids are distinct. */
+START_TEST(many_timers)
+{
+    struct server s;
+    server_start(&s, ST_HOLD, 0);
+    enum { N = 100 };
+    for (int round = 0; round < 2; round++) {
+        struct wres w[N];
+        int ids[N];
+        memset(w, 0, sizeof(w));
+        for (int i = 0; i < N; i++) {
+            ids[i] = kitls_uring_timer(s.u, i % 2 ? 5000 : 5, on_watch, &w[i]);
+            ck_assert_int_gt(ids[i], 0);
+            for (int j = 0; j < i; j++)
+                ck_assert_int_ne(ids[i], ids[j]);
+        }
+        for (int i = 1; i < N; i += 2)
+            ck_assert_int_eq(kitls_uring_watch_cancel(s.u, ids[i]), 0);
+        int done = 0;
+        ck_assert(SPIN(&s, no_cli, 3000,
+                       (done = 0, ({
+                            for (int i = 0; i < N; i++)
+                                done += w[i].calls;
+                        }),
+                        done == N)));
+        for (int i = 0; i < N; i++) {
+            ck_assert_int_eq(w[i].calls, 1);
+            ck_assert_int_eq(w[i].res, i % 2 ? -ECANCELED : 0);
+        }
+    }
+    server_stop(&s);
+}
+END_TEST
+
 /* An application ring: the watch's CQE carries the driver's tag and goes
  * through kitls_uring_handle_cqe(); the application's own CQE does not. */
 START_TEST(watch_on_app_ring)
@@ -633,6 +669,7 @@ static Suite *suite(void)
     tcase_add_test(tc, free_while_parked);
     tcase_add_test(tc, watch_fd_pipe);
     tcase_add_test(tc, watch_cancel);
+    tcase_add_test(tc, many_timers);
     tcase_add_test(tc, watch_on_app_ring);
     tcase_add_test(tc, from_tls_misuse);
     suite_add_tcase(s, tc);
