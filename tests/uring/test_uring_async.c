@@ -569,6 +569,14 @@ START_TEST(watch_cancel)
 }
 END_TEST
 
+static int calls_of(const struct wres *w, int n)
+{
+    int done = 0;
+    for (int i = 0; i < n; i++)
+        done += w[i].calls;
+    return done;
+}
+
 /* Many timers at once, cancelling every other one, twice over (the table
  * grows and its slots are reused): each callback runs once, with 0 or
  * -ECANCELED as it should, and live ids are distinct. */
@@ -589,13 +597,7 @@ START_TEST(many_timers)
         }
         for (int i = 1; i < N; i += 2)
             ck_assert_int_eq(kitls_uring_watch_cancel(s.u, ids[i]), 0);
-        int done = 0;
-        ck_assert(SPIN(&s, no_cli, 3000,
-                       (done = 0, ({
-                            for (int i = 0; i < N; i++)
-                                done += w[i].calls;
-                        }),
-                        done == N)));
+        ck_assert(SPIN(&s, no_cli, 3000, calls_of(w, N) == N));
         for (int i = 0; i < N; i++) {
             ck_assert_int_eq(w[i].calls, 1);
             ck_assert_int_eq(w[i].res, i % 2 ? -ECANCELED : 0);
