@@ -407,8 +407,12 @@ static int decide_then_flight(kitls_conn *c, struct ch_info *ch)
 int kitls_hs_recv_client_hello(kitls_conn *c, struct rd *b)
 {
     struct ch_info ch;
-    const struct ch_info *parked = kitls_early_parked(c);
-    if (parked) {
+    if (c->early.parked) {
+        /* Resumed: the parse must be of this very message, whose bytes
+         * stayed where they were. */
+        const struct ch_info *parked = kitls_early_parked(c);
+        if (!parked)
+            return KITLS_E_INTERNAL;
         ch = *parked;
         return decide_then_flight(c, &ch);
     }

@@ -93,6 +93,10 @@ int kitls_uring_conn_resume(kitls_uring_conn *c)
     }
     ar_del(c);
     c->parked = 0;
+    if (CS_DEAD(c->st)) { /* ending: it is freed as any dead connection */
+        uring_conn_pump(c);
+        return -ENOTCONN;
+    }
     c->rx_ready = 1; /* the handshake goes on, then the input kept meanwhile */
     uring_conn_pump(c);
     return 0;

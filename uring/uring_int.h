@@ -206,7 +206,8 @@ struct kitls_uring {
     struct uring_rxb rxb;
     struct uring_watch **watches; /* by slot; NULL: free */
     uint32_t n_watches, n_watch_used;
-    uint16_t watch_gen; /* the last watch's generation */
+    uint32_t watch_hint; /* no free slot below it */
+    uint16_t watch_gen;  /* the last watch's generation */
     uint8_t scratch[URING_SCRATCH];
 };
 

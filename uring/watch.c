@@ -36,7 +36,7 @@ static struct uring_watch *watch_get(kitls_uring *u, int id, uint32_t *slot)
 /* A free slot (the table grows by doubling), or -ENOMEM. */
 static int watch_slot(kitls_uring *u, uint32_t *slot)
 {
-    for (uint32_t i = 0; i < u->n_watches; i++) /* first fit: short in practice */
+    for (uint32_t i = u->watch_hint; i < u->n_watches; i++) /* lowest free slot */
         if (!u->watches[i]) {
             *slot = i;
             return 0;
@@ -91,6 +91,7 @@ static int watch_add(kitls_uring *u, int fd, unsigned mask, unsigned ms, int tim
     }
     io_uring_sqe_set_data64(sqe, KITLS_URING_UD(u->p.tag, KITLS_URING_OP_WATCH, w->gen, slot));
     u->watches[slot] = w;
+    u->watch_hint = slot + 1; /* every slot below it is taken */
     u->n_watch_used++;
     return watch_id(slot, w->gen);
 }
@@ -146,6 +147,8 @@ void uring_watch_cqe(kitls_uring *u, unsigned op, unsigned gen, uint32_t slot, i
         return;
     u->watches[slot] = NULL;
     u->n_watch_used--;
+    if (slot < u->watch_hint)
+        u->watch_hint = slot;
     if (w->timer && res == -ETIME)
         res = 0; /* the time passed */
     kitls_uring_watch_fn cb = w->cb;
@@ -167,5 +170,5 @@ void uring_watch_free(kitls_uring *u)
         kitls_free(u->watches[i]);
     kitls_free(u->watches);
     u->watches = NULL;
-    u->n_watches = u->n_watch_used = 0;
+    u->n_watches = u->n_watch_used = u->watch_hint = 0;
 }
