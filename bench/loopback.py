@@ -74,8 +74,10 @@ def example(a, name):
 
 def example_env(a):
     env = dict(os.environ)
-    # kitls-server also links libkitls-uring when liburing was found.
-    libs = [os.path.join(a.bindir, d) for d in ("lib/.libs", "ktls/.libs", "uring/.libs")]
+    # kitls-server also links libkitls-uring when liburing was found and
+    # libkitls-redis when hiredis was (issue 19).
+    libs = [os.path.join(a.bindir, d)
+            for d in ("lib/.libs", "ktls/.libs", "uring/.libs", "redis/.libs")]
     libs = [d for d in libs if os.path.isdir(d)]
     if libs:
         env["LD_LIBRARY_PATH"] = ":".join(libs) + (":" + env["LD_LIBRARY_PATH"]

@@ -333,6 +333,11 @@ kitls_config *ex_config_build(enum kitls_role role, const struct ex_opts *o)
         if (err < 0 && config_fail(o->prog, "--early-data", err))
             goto fail;
     }
+    if (role == KITLS_ROLE_SERVER && o->early_window_ms > 0) {
+        err = kitls_config_set_early_data_window(cfg, (uint32_t)o->early_window_ms);
+        if (err < 0 && config_fail(o->prog, "--early-data-window", err))
+            goto fail;
+    }
     if (role == KITLS_ROLE_CLIENT && o->early_data_file != NULL) {
         /* Any non-zero value lets the client send 0-RTT; the ticket's
          * max_early_data_size bounds how much. */

@@ -55,6 +55,7 @@ struct ex_opts {
     const char *ticket_key_file; /* server: ticket keys (hex lines) */
     int tickets;                 /* server: tickets per handshake, -1 = default */
     long early_data_max;         /* server: accept 0-RTT up to this, 0 = off */
+    long early_window_ms;        /* server: 0-RTT freshness window, 0 = default */
     int key_update;              /* KeyUpdates to send mid-exchange */
     int key_update_request;      /* ... with update_requested */
     int naccept;                 /* server: connections to serve, 0 = forever */

@@ -35,12 +35,18 @@
  * server-reload.c).
  * --metrics ADDR:PORT serves the library's counters (kitls_stats) and the
  * tool's gauges over HTTP GET /metrics: see server-metrics.c.
+ *
+ * Fleets (issue 19, server-redis.c, docs/fleet.md): --replay-store redis
+ * checks every 0-RTT attempt against a Redis shared by all servers,
+ * --ticket-keys redis follows the ticket-key ring kept there, and
+ * --rotate-ticket-keys --redis URL rotates that ring and exits.
  */
 #define _POSIX_C_SOURCE 200809L
 
 #include "common.h"
 #include "server-reload.h"
 #include "server-metrics.h"
+#include "server-redis.h"
 #ifdef EX_HAVE_URING
 #include "server-uring.h"
 #endif
@@ -62,6 +68,8 @@ static int use_uring;
 static const char *ocsp_staple, *ktls_switch;
 /* --metrics ADDR:PORT */
 static const char *metrics_addr;
+/* --redis, --replay-store, --ticket-keys, --rotate-ticket-keys */
+static struct ex_redis_opts redis_opts = {.rotate_period = 86400, .timeout_ms = 5, .refresh_s = 30};
 
 static void usage(FILE *f)
 {
@@ -96,6 +104,9 @@ static void usage(FILE *f)
             "  --ticket-key-file FILE ticket keys, one per line: 72 hex digits (4-byte id,\n"
             "                         32-byte key), first line seals (default: random)\n"
             "  --early-data MAX       accept up to MAX bytes of 0-RTT data (default off)\n"
+            "  --early-data-window MS 0-RTT freshness: largest ticket-age difference\n"
+            "                         accepted (default 10000); with --replay-store redis\n"
+            "                         ids are kept MS + 2000 ms (clock resolution, skew)\n"
             "  --key-update N         send N KeyUpdates after the first data received\n"
             "  --key-update-request   ... with update_requested (N defaults to 1)\n"
             "  --timeout SECS         per-connection socket timeout (default 0 = none)\n"
@@ -115,6 +126,19 @@ static void usage(FILE *f)
             "                         no extra ticket after --ktls)%s\n"
             "  --metrics ADDR:PORT    serve counters in the Prometheus text format over\n"
             "                         HTTP GET /metrics (port 0: any free one, printed)\n"
+            "  --redis URL            Redis of the fleet: redis://[:password@]host[:port][/db]\n"
+            "                         or unix:/path%s\n"
+            "  --replay-store S       0-RTT anti-replay store: memory (default, this process\n"
+            "                         only) or redis (shared; Redis down or slower than\n"
+            "                         --redis-timeout: 0-RTT refused, 1-RTT goes on)\n"
+            "  --redis-timeout MS     connect and command timeout of Redis (default 5)\n"
+            "  --ticket-keys SRC      file (default: --ticket-key-file or a random key) or\n"
+            "                         redis (the fleet's ring, followed on rotation)\n"
+            "  --ticket-keys-refresh SECS  re-read the ring this often besides on\n"
+            "                         rotation messages (default 30)\n"
+            "  --rotate-ticket-keys   rotate the ring in --redis (next key seals from now,\n"
+            "                         a new next key), print the key ids and exit\n"
+            "  --rotate-period SECS   when the new next key starts sealing (default 86400)\n"
             "  --quiet                less chatter on stderr\n"
             "SIGHUP reloads --cert, --key, --ocsp-staple, --ticket-key-file and\n"
             "--ktls-switch for new connections; established ones keep theirs; a bad\n"
@@ -126,6 +150,12 @@ static void usage(FILE *f)
             ""
 #else
             " [not built: no liburing]"
+#endif
+            ,
+#ifdef EX_HAVE_REDIS
+            ""
+#else
+            " [not built: no hiredis]"
 #endif
     );
 }
@@ -156,6 +186,7 @@ enum {
     OPT_TICKETS,
     OPT_TICKET_KEY_FILE,
     OPT_EARLY_DATA,
+    OPT_EARLY_DATA_WINDOW,
     OPT_KEY_UPDATE,
     OPT_KEY_UPDATE_REQUEST,
     OPT_KTLS,
@@ -165,6 +196,13 @@ enum {
     OPT_OCSP_STAPLE,
     OPT_KTLS_SWITCH,
     OPT_METRICS,
+    OPT_REDIS,
+    OPT_REPLAY_STORE,
+    OPT_REDIS_TIMEOUT,
+    OPT_TICKET_KEYS,
+    OPT_TICKET_KEYS_REFRESH,
+    OPT_ROTATE_TICKET_KEYS,
+    OPT_ROTATE_PERIOD,
     OPT_HELP,
 };
 
@@ -194,6 +232,7 @@ static const struct option long_opts[] = {
     {"tickets", required_argument, NULL, OPT_TICKETS},
     {"ticket-key-file", required_argument, NULL, OPT_TICKET_KEY_FILE},
     {"early-data", required_argument, NULL, OPT_EARLY_DATA},
+    {"early-data-window", required_argument, NULL, OPT_EARLY_DATA_WINDOW},
     {"key-update", required_argument, NULL, OPT_KEY_UPDATE},
     {"key-update-request", no_argument, NULL, OPT_KEY_UPDATE_REQUEST},
     {"ktls", required_argument, NULL, OPT_KTLS},
@@ -203,6 +242,13 @@ static const struct option long_opts[] = {
     {"ocsp-staple", required_argument, NULL, OPT_OCSP_STAPLE},
     {"ktls-switch", required_argument, NULL, OPT_KTLS_SWITCH},
     {"metrics", required_argument, NULL, OPT_METRICS},
+    {"redis", required_argument, NULL, OPT_REDIS},
+    {"replay-store", required_argument, NULL, OPT_REPLAY_STORE},
+    {"redis-timeout", required_argument, NULL, OPT_REDIS_TIMEOUT},
+    {"ticket-keys", required_argument, NULL, OPT_TICKET_KEYS},
+    {"ticket-keys-refresh", required_argument, NULL, OPT_TICKET_KEYS_REFRESH},
+    {"rotate-ticket-keys", no_argument, NULL, OPT_ROTATE_TICKET_KEYS},
+    {"rotate-period", required_argument, NULL, OPT_ROTATE_PERIOD},
     {"help", no_argument, NULL, OPT_HELP},
     {NULL, 0, NULL, 0},
 };
@@ -216,6 +262,17 @@ static int parse_verify(const char *arg)
     if (strcmp(arg, "require") == 0)
         return KITLS_VERIFY_REQUIRE;
     fprintf(stderr, "%s: --verify: expected none, request or require, got '%s'\n", prog, arg);
+    exit(2);
+}
+
+/* --replay-store memory|redis, --ticket-keys file|redis: 1 for redis. */
+static int parse_redis_choice(const char *opt, const char *other, const char *arg)
+{
+    if (strcmp(arg, "redis") == 0)
+        return 1;
+    if (strcmp(arg, other) == 0)
+        return 0;
+    fprintf(stderr, "%s: --%s: expected %s or redis, got '%s'\n", prog, opt, other, arg);
     exit(2);
 }
 
@@ -259,6 +316,9 @@ static void parse_args(int argc, char **argv, struct ex_opts *o)
         case OPT_EARLY_DATA:
             o->early_data_max = ex_parse_int(prog, "early-data", optarg, 0, INT32_MAX);
             break;
+        case OPT_EARLY_DATA_WINDOW:
+            o->early_window_ms = ex_parse_int(prog, "early-data-window", optarg, 1, 600000);
+            break;
         case OPT_KEY_UPDATE:
             o->key_update = ex_parse_int(prog, "key-update", optarg, 0, 1000);
             break;
@@ -270,6 +330,23 @@ static void parse_args(int argc, char **argv, struct ex_opts *o)
         case OPT_OCSP_STAPLE: ocsp_staple = optarg; break;
         case OPT_KTLS_SWITCH: ktls_switch = optarg; break;
         case OPT_METRICS: metrics_addr = optarg; break;
+        case OPT_REDIS: redis_opts.url = optarg; break;
+        case OPT_REPLAY_STORE:
+            redis_opts.replay_redis = parse_redis_choice("replay-store", "memory", optarg);
+            break;
+        case OPT_REDIS_TIMEOUT:
+            redis_opts.timeout_ms = ex_parse_int(prog, "redis-timeout", optarg, 1, 60000);
+            break;
+        case OPT_TICKET_KEYS:
+            redis_opts.keys_redis = parse_redis_choice("ticket-keys", "file", optarg);
+            break;
+        case OPT_TICKET_KEYS_REFRESH:
+            redis_opts.refresh_s = ex_parse_int(prog, "ticket-keys-refresh", optarg, 1, 86400);
+            break;
+        case OPT_ROTATE_TICKET_KEYS: redis_opts.rotate = 1; break;
+        case OPT_ROTATE_PERIOD:
+            redis_opts.rotate_period = ex_parse_int(prog, "rotate-period", optarg, 1, 2592000);
+            break;
         case 'h':
         case OPT_HELP: usage(stdout); exit(0);
         default: usage(stderr); exit(2);
@@ -280,6 +357,10 @@ static void parse_args(int argc, char **argv, struct ex_opts *o)
         usage(stderr);
         exit(2);
     }
+    if (ex_redis_check_opts(prog, &redis_opts, o) != 0)
+        exit(2);
+    if (redis_opts.rotate)
+        return; /* --rotate-ticket-keys needs nothing else */
     if (o->cert == NULL) {
         fprintf(stderr, "%s: --cert is required\n", prog);
         usage(stderr);
@@ -526,6 +607,13 @@ out:
     return rc;
 }
 
+/* The Redis watcher follows rl->cfg: stop it before the config goes. */
+static void finish(struct ex_reload *rl)
+{
+    ex_redis_stop();
+    ex_reload_free(rl);
+}
+
 int main(int argc, char **argv)
 {
     struct ex_opts o;
@@ -535,26 +623,37 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     ex_opts_init(&o, prog);
     parse_args(argc, argv, &o);
+    if (redis_opts.rotate)
+        return ex_redis_rotate(prog, &redis_opts);
 
-    if (ex_reload_init(&rl, prog, &o, ocsp_staple, ktls_switch) != 0)
+    /* The store keeps ids for the freshness window, the core's 1 s clock
+     * resolution and 1 s of clock skew between servers (docs/fleet.md). */
+    redis_opts.window_ms = (o.early_window_ms > 0 ? o.early_window_ms : 10000) + 2000;
+    if (ex_redis_start(prog, &redis_opts) != 0)
         return 1;
+    if (ex_reload_init(&rl, prog, &o, ocsp_staple, ktls_switch) != 0) {
+        ex_redis_stop();
+        return 1;
+    }
     lfd = ex_tcp_listen(prog, o.host, o.port, &port);
     if (lfd < 0) {
-        ex_reload_free(&rl);
+        finish(&rl);
         return 1;
     }
     if (!o.quiet)
         fprintf(stderr, "%s: listening on port %d\n", prog, port);
     if (metrics_addr != NULL && ex_metrics_start(prog, metrics_addr, o.cert, o.quiet) != 0) {
         close(lfd);
-        ex_reload_free(&rl);
+        finish(&rl);
         return 1;
     }
-    if (metrics_addr != NULL)
+    if (metrics_addr != NULL) {
         ex_metrics_set_reload_stats(&rl.st);
+        ex_metrics_set_extra(ex_redis_metrics);
+    }
     if (o.ready_file != NULL && write_ready_file(o.ready_file, port) != 0) {
         close(lfd);
-        ex_reload_free(&rl);
+        finish(&rl);
         return 1;
     }
 
@@ -562,7 +661,7 @@ int main(int argc, char **argv)
     if (use_uring) {
         rc = ex_uring_serve(prog, lfd, &rl, &o, close_after_echo);
         close(lfd);
-        ex_reload_free(&rl);
+        finish(&rl);
         return rc;
     }
 #endif
@@ -586,6 +685,6 @@ int main(int argc, char **argv)
         }
     }
     close(lfd);
-    ex_reload_free(&rl);
+    finish(&rl);
     return rc == 0 ? 0 : 1;
 }

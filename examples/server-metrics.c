@@ -28,6 +28,13 @@ static int64_t conns_active;
 static int64_t cert_not_after = -1; /* -1: unknown (the gauge is left out) */
 static const struct ex_reload_stats *reload_st;
 
+static size_t (*extra_fn)(char *buf, size_t cap);
+
+void ex_metrics_set_extra(size_t (*fn)(char *buf, size_t cap))
+{
+    __atomic_store_n(&extra_fn, fn, __ATOMIC_RELEASE);
+}
+
 void ex_metrics_set_reload_stats(const struct ex_reload_stats *st)
 {
     __atomic_store_n(&reload_st, st, __ATOMIC_RELEASE);
@@ -73,7 +80,7 @@ static char *render(size_t *len)
     int n = kitls_stats_prometheus(&st, NULL, 0);
     if (n < 0)
         return NULL;
-    size_t cap = (size_t)n + 1024;
+    size_t cap = (size_t)n + 4096; /* the gauges and the extra (Redis) metrics */
     char *buf = malloc(cap);
     if (buf == NULL || kitls_stats_prometheus(&st, buf, cap) != n) {
         free(buf);
@@ -108,6 +115,9 @@ static char *render(size_t *len)
                                 "# TYPE kitls_server_cert_not_after_seconds gauge\n"
                                 "kitls_server_cert_not_after_seconds %lld\n",
                                 (long long)na);
+    size_t (*xf)(char *, size_t) = __atomic_load_n(&extra_fn, __ATOMIC_ACQUIRE);
+    if (xf != NULL && off < cap)
+        off += xf(buf + off, cap - off);
     *len = off < cap ? off : cap - 1;
     return buf;
 }

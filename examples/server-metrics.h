@@ -6,6 +6,8 @@
 #ifndef KITLS_EXAMPLES_SERVER_METRICS_H
 #define KITLS_EXAMPLES_SERVER_METRICS_H
 
+#include <stddef.h>
+
 /*
  * Listen on addr ("HOST:PORT", "[V6]:PORT"; port 0 picks a free one,
  * printed to stderr unless quiet) and serve from a detached thread until
@@ -24,5 +26,8 @@ int ex_metrics_set_cert_file(const char *cert_file);
  * new leaf's notAfter for kitls_server_cert_not_after_seconds. */
 struct ex_reload_stats;
 void ex_metrics_set_reload_stats(const struct ex_reload_stats *st);
+/* More metrics appended to each scrape (e.g. the Redis counters): fn
+ * writes at most cap bytes of Prometheus text and returns their length. */
+void ex_metrics_set_extra(size_t (*fn)(char *buf, size_t cap));
 
 #endif

@@ -37,6 +37,15 @@
 #include <openssl/x509.h>
 
 static volatile sig_atomic_t reload_flag;
+/* ex_reload_set_hook(): e.g. the Redis anti-replay store and key ring */
+static int (*build_hook)(void *ctx, kitls_config *cfg);
+static void *build_hook_ctx;
+
+void ex_reload_set_hook(int (*fn)(void *ctx, kitls_config *cfg), void *ctx)
+{
+    build_hook = fn;
+    build_hook_ctx = ctx;
+}
 
 static void on_sighup(int sig)
 {
@@ -216,6 +225,12 @@ static kitls_config *build(struct ex_reload *r, int reload, struct why *w, int64
                     len == 0 ? "empty file" : kitls_strerror(err));
             goto fail;
         }
+    }
+    /* Last: the hook may hand cfg to a thread (the ticket-key ring
+     * watcher), so nothing after it may fail and free cfg. */
+    if (build_hook != NULL && build_hook(build_hook_ctx, cfg) != 0) {
+        why_set(w, "--redis", "%s", "Redis set-up failed (reason on the line above)");
+        goto fail;
     }
     return cfg;
 fail:

@@ -55,6 +55,12 @@ int ex_reload_run(struct ex_reload *r);
  * the next connection (blocking mode).  Returns the fd or -1 with errno.
  */
 int ex_reload_accept(struct ex_reload *r, int lfd);
+/*
+ * Called at the end of every config build (start and each reload), after
+ * everything else succeeded; non-zero refuses the config (the reason is
+ * the hook's to print).  Set before ex_reload_init().
+ */
+void ex_reload_set_hook(int (*fn)(void *ctx, kitls_config *cfg), void *ctx);
 /* Release r->cfg and wipe the default ticket key. */
 void ex_reload_free(struct ex_reload *r);
 

@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 
 #include "server-uring.h"
+#include "server-redis.h"
 #include "server-metrics.h"
 
 #include <errno.h>
@@ -260,6 +261,11 @@ int ex_uring_serve(const char *prog, int lfd, struct ex_reload *rl, const struct
     r = kitls_uring_new(&s.u, NULL, &p, on_event, &s);
     if (r < 0) {
         fprintf(stderr, "%s: io_uring: %s\n", prog, strerror(-r));
+        rc = 1;
+        goto out;
+    }
+    /* --replay-store redis: 0-RTT checks go out on this ring (issue 19). */
+    if (ex_redis_set_uring(prog, s.u, rl->cfg) != 0) {
         rc = 1;
         goto out;
     }

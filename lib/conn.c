@@ -208,7 +208,7 @@ static void send_alert(kitls_conn *c, int desc)
 
 int kitls_conn_fail(kitls_conn *c, int err)
 {
-    if (err >= 0 || err == KITLS_E_WANT_READ || err == KITLS_E_CLOSED)
+    if (err >= 0 || KITLS_ERR_CLASS(err) == KITLS_ERR_CLASS_STATUS) /* not fatal */
         return err;
     if (!c->error) {
         c->error = err;
@@ -444,10 +444,9 @@ int kitls_conn_handshake(kitls_conn *c)
     if (c->state == ST_CLIENT_START)
         ret = kitls_hs_client_start(c);
     while (!ret && !c->established) {
-        if (c->app_len && c->early.app) {
-            ret = KITLS_E_EARLY_DATA; /* read it with kitls_conn_read_early_data() */
+        /* 0-RTT data to read first, or an anti-replay answer awaited. */
+        if ((ret = kitls_early_hold(c)) != 0)
             break;
-        }
         ret = process_record(c);
     }
     if (ret == KITLS_E_WANT_READ && c->eof)

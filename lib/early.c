@@ -143,6 +143,17 @@ int kitls_config_set_antireplay(kitls_config *cfg, kitls_antireplay_fn fn, void 
     return 0;
 }
 
+int kitls_config_set_antireplay_async(kitls_config *cfg, kitls_antireplay_async_fn fn, void *ctx)
+{
+    if (!cfg)
+        return KITLS_E_INVALID_ARG;
+    if (cfg->frozen)
+        return KITLS_E_STATE;
+    cfg->antireplay_async = fn;
+    cfg->antireplay_async_ctx = ctx;
+    return 0;
+}
+
 int kitls_config_set_early_data_callback(kitls_config *cfg, kitls_early_data_fn fn, void *ctx)
 {
     if (!cfg)
@@ -177,6 +188,7 @@ int kitls_conn_early_data_status(const kitls_conn *c)
 void kitls_early_free(kitls_conn *c)
 {
     wr_free(&c->early.out);
+    kitls_early_unpark(c);
 }
 
 void kitls_early_set_offered(kitls_conn *c)
@@ -309,24 +321,55 @@ static void reject(kitls_conn *c)
     c->early.skip = c->cfg->early_max > SKIP_MIN ? c->cfg->early_max : SKIP_MIN;
 }
 
+/* Ask the anti-replay store about this ticket (§8.1): *seen is 0 (first
+ * use), 1 (replay) or negative (store failure).  KITLS_E_WANT_ASYNC when
+ * an asynchronous store answers later (kitls_conn_antireplay_done()). */
+static int replay_check(kitls_conn *c, int *seen)
+{
+    const kitls_config *cfg = c->cfg;
+    const kitls_session *s = c->res.session;
+    uint8_t id[32];
+    if (!EVP_Digest(s->psk, s->psk_len, id, NULL, c->suite->md, NULL))
+        return KITLS_E_CRYPTO;
+    int64_t expires = s->received + (int64_t)s->lifetime;
+    if (cfg->antireplay_async) {
+        /* Pending before the call: the store may answer from inside it. */
+        c->early.async = EARLY_ASYNC_PENDING;
+        int r = cfg->antireplay_async(cfg->antireplay_async_ctx, c, id, REPLAY_ID, expires);
+        if (r == KITLS_ANTIREPLAY_PENDING && c->early.async == EARLY_ASYNC_PENDING)
+            return KITLS_E_WANT_ASYNC;
+        *seen = r == KITLS_ANTIREPLAY_PENDING ? c->early.verdict : r;
+        c->early.async = EARLY_ASYNC_NONE;
+        return 0;
+    }
+    *seen = cfg->antireplay ? cfg->antireplay(cfg->antireplay_ctx, id, REPLAY_ID, expires)
+                            : store_seen(cfg->replay, id, kitls_config_now(cfg), expires);
+    return 0;
+}
+
 int kitls_early_server_decide(kitls_conn *c)
 {
     const kitls_config *cfg = c->cfg;
     const kitls_session *s = c->res.session;
     if (!c->early.offered)
         return 0;
-    int ok = c->res.resumed && !c->did_hrr && cfg->early_max && s->max_early &&
+    int seen = 0, ok;
+    if (c->early.async == EARLY_ASYNC_ANSWERED) {
+        /* Resumed: every other check passed before the store was asked. */
+        ok = 1;
+        seen = c->early.verdict;
+        c->early.async = EARLY_ASYNC_NONE;
+    } else {
+        ok = c->res.resumed && !c->did_hrr && cfg->early_max && s->max_early &&
              s->suite == c->suite->id && !strcmp(s->alpn, conn_alpn(c)) && early_fresh(c);
-    if (ok) {
-        uint8_t id[32];
-        if (!EVP_Digest(s->psk, s->psk_len, id, NULL, c->suite->md, NULL))
-            return KITLS_E_CRYPTO;
-        int64_t expires = s->received + (int64_t)s->lifetime;
-        int seen = cfg->antireplay ? cfg->antireplay(cfg->antireplay_ctx, id, REPLAY_ID, expires)
-                                   : store_seen(cfg->replay, id, kitls_config_now(cfg), expires);
-        ok = seen == 0;
-        if (seen)
-            KITLS_STAT_INC(c->cfg, early_data[KITLS_STATS_EARLY_REPLAYED]);
+        if (ok)
+            GUARD(replay_check(c, &seen));
+    }
+    if (ok && seen) {
+        ok = 0;
+        KITLS_STAT_INC(
+            c->cfg,
+            early_data[seen > 0 ? KITLS_STATS_EARLY_REPLAYED : KITLS_STATS_EARLY_STORE_ERROR]);
     }
     if (ok && cfg->early_cb)
         ok = cfg->early_cb(cfg->early_ctx, c) == 1;
@@ -341,6 +384,54 @@ int kitls_early_server_decide(kitls_conn *c)
     GUARD(kitls_early_derive(c, c->suite, h));
     c->early.status = KITLS_EARLY_ACCEPTED;
     KITLS_STAT_INC(c->cfg, early_data[KITLS_STATS_EARLY_ACCEPTED]);
+    return 0;
+}
+
+int kitls_conn_antireplay_done(kitls_conn *c, int verdict)
+{
+    if (!c || verdict > 1)
+        return KITLS_E_INVALID_ARG;
+    if (c->early.async != EARLY_ASYNC_PENDING)
+        return KITLS_E_STATE;
+    c->early.verdict = verdict;
+    c->early.async = EARLY_ASYNC_ANSWERED;
+    return 0;
+}
+
+int kitls_early_park(kitls_conn *c, const void *parse, size_t len)
+{
+    void *p = kitls_malloc(len);
+    if (!p) {
+        c->early.async = EARLY_ASYNC_NONE;
+        return KITLS_E_NOMEM;
+    }
+    memcpy(p, parse, len);
+    c->early.parked = p;
+    c->early.parked_msg = c->msg;
+    return 0;
+}
+
+void *kitls_early_parked(const kitls_conn *c)
+{
+    return c->early.parked && c->early.parked_msg == c->msg ? c->early.parked : NULL;
+}
+
+void kitls_early_unpark(kitls_conn *c)
+{
+    kitls_free(c->early.parked);
+    c->early.parked = NULL;
+    c->early.parked_msg = NULL;
+}
+
+int kitls_early_hold(kitls_conn *c)
+{
+    if (c->app_len && c->early.app)
+        return KITLS_E_EARLY_DATA; /* read it with kitls_conn_read_early_data() */
+    if (c->early.async == EARLY_ASYNC_PENDING)
+        return KITLS_E_WANT_ASYNC;
+    /* Answered: the parked ClientHello is the next message again. */
+    if (c->early.async == EARLY_ASYNC_ANSWERED && c->early.parked)
+        return kitls_hs_process(c);
     return 0;
 }
 
@@ -394,6 +485,8 @@ int kitls_conn_read_early_data(kitls_conn *c, uint8_t *buf, size_t len)
         return c->error;
     if (!c->server)
         return KITLS_E_STATE;
+    if (c->early.async)
+        return KITLS_E_WANT_ASYNC; /* nothing of it before the store's answer */
     if (!c->app_len || !c->early.app)
         return KITLS_E_WANT_READ;
     return kitls_conn_take_app(c, buf, len);

@@ -19,6 +19,17 @@ struct kitls_early_state {
     uint32_t skip;               /* server: rejected early bytes still skippable */
     uint8_t exp[KITLS_MAX_HASH]; /* early_exporter_master_secret */
     int has_exp;                 /* exp is derived (0-RTT was offered or accepted) */
+    int async;                   /* server: enum kitls_early_async */
+    int verdict;                 /* server: the answer kitls_conn_antireplay_done() posted */
+    void *parked;                /* server: the ClientHello's parse, kept while pending */
+    const uint8_t *parked_msg;   /* server: the ClientHello it was parsed from */
+};
+
+/* Server: the asynchronous anti-replay check (kitls_antireplay_async_fn). */
+enum kitls_early_async {
+    EARLY_ASYNC_NONE = 0,
+    EARLY_ASYNC_PENDING,  /* asked, no answer yet: the handshake is parked */
+    EARLY_ASYNC_ANSWERED, /* answered: the next kitls_conn_handshake() resumes */
 };
 
 /** client_early_traffic_secret from the session PSK and the ClientHello hash. */
@@ -58,6 +69,21 @@ void kitls_early_skip_end(kitls_conn *c);
 int kitls_early_recv(kitls_conn *c, size_t len);
 /** Application data under 1-RTT keys arrived: the pending data is not early. */
 void kitls_early_recv_done(kitls_conn *c);
+
+/** Server: the handshake stops for an asynchronous anti-replay answer:
+ *  keep a copy of the ClientHello's parse (len bytes; its views point into
+ *  c->msg, which stays buffered).  0 or KITLS_E_NOMEM. */
+int kitls_early_park(kitls_conn *c, const void *parse, size_t len);
+/** Server: the parse kept by kitls_early_park() if the handshake resumes
+ *  the ClientHello at c->msg, else NULL. */
+void *kitls_early_parked(const kitls_conn *c);
+/** Server: the resumed ClientHello is done with: free its parse. */
+void kitls_early_unpark(kitls_conn *c);
+/** Before each record of kitls_conn_handshake(): KITLS_E_EARLY_DATA if
+ *  0-RTT data waits to be read, KITLS_E_WANT_ASYNC while an anti-replay
+ *  answer is awaited; once it came, resume the parked ClientHello (its
+ *  result); else 0. */
+int kitls_early_hold(kitls_conn *c);
 
 void kitls_early_store_free(struct kitls_replay_store *st);
 

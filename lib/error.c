@@ -16,6 +16,7 @@ static const struct err_row err_rows[] = {
     {KITLS_E_WANT_READ, "more input needed"},
     {KITLS_E_CLOSED, "peer closed the connection (close_notify)"},
     {KITLS_E_EARLY_DATA, "0-RTT data is waiting (kitls_conn_read_early_data)"},
+    {KITLS_E_WANT_ASYNC, "waiting for the anti-replay store (kitls_conn_antireplay_done)"},
     {KITLS_E_INTERNAL, "internal error"},
     {KITLS_E_NOMEM, "out of memory"},
     {KITLS_E_INVALID_ARG, "invalid argument"},

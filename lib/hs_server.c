@@ -357,35 +357,18 @@ static int send_cr(kitls_conn *c)
     return ret;
 }
 
-int kitls_hs_recv_client_hello(kitls_conn *c, struct rd *b)
+/* The server's flight after the 0-RTT decision: ServerHello to Finished. */
+static int server_flight(kitls_conn *c, struct ch_info *ch)
 {
-    struct ch_info ch;
-    memset(&ch, 0, sizeof(ch));
-    GUARD(parse_client_hello(c, b, &ch));
-    GUARD(negotiate(c, &ch));
-    if (!ch.share.p) {
-        /* The key share we need is missing: ask for it (§4.1.4). */
-        GUARD(send_hrr(c));
-        return HS_CH_HRR;
-    }
-    if (c->did_hrr && ch.n_shares != 1)
-        return KITLS_E_ILLEGAL_PARAMETER;
-    GUARD(kitls_th_set_hash(&c->th, c->suite));
-    /* The binder check may have hashed the ClientHello's first part. */
-    size_t done = c->hs->ch_hashed;
-    c->hs->ch_hashed = 0;
-    GUARD(kitls_th_update(&c->th, c->msg + done, c->msg_len - done));
-    GUARD(kitls_early_server_decide(c));
-
     uint8_t dhe[KITLS_MAX_HASH * 2];
     size_t dhe_len = 0;
-    int ret = send_sh(c, &ch, dhe, &dhe_len);
+    int ret = send_sh(c, ch, dhe, &dhe_len);
     if (!ret)
         ret = kitls_hs_derive_hs_secrets(c, dhe, dhe_len);
     kitls_wipe(dhe, sizeof(dhe));
     if (ret)
         return ret;
-    GUARD(send_ee(c, &ch));
+    GUARD(send_ee(c, ch));
     if (!c->res.resumed) {
         /* PSK handshakes carry no certificates (§4.3.2, §4.4.2). */
         if (c->cfg->verify != KITLS_VERIFY_NONE)
@@ -402,4 +385,51 @@ int kitls_hs_recv_client_hello(kitls_conn *c, struct rd *b)
         return HS_CH_EARLY;
     }
     return c->cert_requested ? HS_CH_CERT : HS_NEXT;
+}
+
+/* The 0-RTT decision, which an asynchronous anti-replay store may leave
+ * pending (kitls_conn_antireplay_done): then the ClientHello is parked,
+ * parsed, negotiated and in the transcript, and stays the next message to
+ * dispatch, so that the answer resumes here without doing any of it twice. */
+static int decide_then_flight(kitls_conn *c, struct ch_info *ch)
+{
+    int ret = kitls_early_server_decide(c);
+    if (ret == KITLS_E_WANT_ASYNC) {
+        if (!kitls_early_parked(c))
+            GUARD(kitls_early_park(c, ch, sizeof(*ch)));
+        c->hs_off = (size_t)(c->msg - c->hs_in.buf); /* not consumed yet */
+        return ret;
+    }
+    kitls_early_unpark(c);
+    return ret ? ret : server_flight(c, ch);
+}
+
+int kitls_hs_recv_client_hello(kitls_conn *c, struct rd *b)
+{
+    struct ch_info ch;
+    if (c->early.parked) {
+        /* Resumed: the parse must be of this very message, whose bytes
+         * stayed where they were. */
+        const struct ch_info *parked = kitls_early_parked(c);
+        if (!parked)
+            return KITLS_E_INTERNAL;
+        ch = *parked;
+        return decide_then_flight(c, &ch);
+    }
+    memset(&ch, 0, sizeof(ch));
+    GUARD(parse_client_hello(c, b, &ch));
+    GUARD(negotiate(c, &ch));
+    if (!ch.share.p) {
+        /* The key share we need is missing: ask for it (§4.1.4). */
+        GUARD(send_hrr(c));
+        return HS_CH_HRR;
+    }
+    if (c->did_hrr && ch.n_shares != 1)
+        return KITLS_E_ILLEGAL_PARAMETER;
+    GUARD(kitls_th_set_hash(&c->th, c->suite));
+    /* The binder check may have hashed the ClientHello's first part. */
+    size_t done = c->hs->ch_hashed;
+    c->hs->ch_hashed = 0;
+    GUARD(kitls_th_update(&c->th, c->msg + done, c->msg_len - done));
+    return decide_then_flight(c, &ch);
 }

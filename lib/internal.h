@@ -441,6 +441,8 @@ struct kitls_config {
     uint32_t early_window_ms;
     kitls_antireplay_fn antireplay;
     void *antireplay_ctx;
+    kitls_antireplay_async_fn antireplay_async; /* wins over antireplay when set */
+    void *antireplay_async_ctx;
     kitls_early_data_fn early_cb;
     void *early_ctx;
     struct kitls_replay_store *replay;   /* built-in single-use store */

@@ -227,7 +227,8 @@ static void put_handshakes(struct out *o, const struct kitls_stats *s)
 
 int kitls_stats_prometheus(const struct kitls_stats *s, char *buf, size_t cap)
 {
-    static const char *const early[] = {"offered", "accepted", "rejected", "replayed"};
+    static const char *const early[] = {"offered", "accepted", "rejected", "replayed",
+                                        "store_error"};
     static const char *const refusals[] = {"expired", "unknown_key", "invalid", "replayed",
                                            "policy"};
     static const char *const dirs[] = {"tx", "rx"};

@@ -14,7 +14,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 pkgs=(build-essential autoconf automake libtool pkg-config libssl-dev check
       openssl gnutls-bin python3 liburing-dev universal-ctags mandoc
       libgnutls28-dev cargo rustc librust-rustls-dev librust-rustls-pemfile-dev
-      curl prometheus debootstrap)
+      curl prometheus debootstrap libhiredis-dev redis-server)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

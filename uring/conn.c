@@ -117,8 +117,10 @@ static void finish(struct kitls_uring_conn *c)
     kitls_free(c->lbuf);
     kitls_free(c->peer);
     kitls_ktls_free(c->ktls);
-    kitls_conn_free(c->tls);
     uring_slot_free(u, c);
+    if (uring_async_zombie(c))
+        return; /* its store's answer frees the rest (async.c) */
+    kitls_conn_free(c->tls);
     kitls_free(c);
 }
 
@@ -205,7 +207,13 @@ static void process_input(struct kitls_uring_conn *c)
     c->rx_ready = 0;
     if (c->st == CS_HANDSHAKE) {
         for (;;) {
+            uring_async_enter(c); /* kitls_uring_conn_from_tls() in a store callback */
             int r = kitls_conn_handshake(c->tls);
+            uring_async_enter(NULL);
+            if (r == KITLS_E_WANT_ASYNC) {
+                uring_async_park(c); /* until kitls_uring_conn_resume() */
+                return;
+            }
             if (r == KITLS_E_EARLY_DATA) {
                 /* 0-RTT (only when the config enables it): delivered
                  * before EV_HANDSHAKE. */
@@ -337,7 +345,9 @@ static void step(struct kitls_uring_conn *c)
             uring_cs_set(c, CS_OPEN);
             emit_handshake(c);
         }
-        if (c->rx_ready && !CS_DEAD(c->st))
+        if (c->parked && c->eof) /* the peer left while we wait for the store */
+            uring_conn_kill(c, KITLS_E_EOF, 0);
+        if (c->rx_ready && !CS_DEAD(c->st) && !c->parked)
             process_input(c);
         if (c->ctrl_pending && CS_LIVE_OPEN(c->st) && !c->paused) {
             uring_ktls_ctrl_step(c);

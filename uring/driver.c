@@ -462,7 +462,9 @@ int kitls_uring_handle_cqe(kitls_uring *u, const struct io_uring_cqe *cqe)
         on_tick(u);
         return 1;
     }
-    if (op == KITLS_URING_OP_ACCEPT) {
+    if (op == KITLS_URING_OP_WATCH || op == KITLS_URING_OP_WATCH_CANCEL) {
+        uring_watch_cqe(u, op, KITLS_URING_UD_GEN(ud), slot, cqe->res); /* watch.c */
+    } else if (op == KITLS_URING_OP_ACCEPT) {
         on_accept(u, slot, cqe->res, cqe->flags);
     } else if (op == KITLS_URING_OP_CANCEL && slot == URING_SLOT_TIMER) {
         u->timer_cancel = 0;
@@ -541,6 +543,7 @@ void kitls_uring_shutdown(kitls_uring *u)
         if (u->lis[i].active)
             (void)kitls_uring_unlisten(u, i);
     u->stopping = 1;
+    uring_watch_cancel_all(u); /* the application's: callbacks get -ECANCELED */
     for (uint32_t i = 0; i < u->p.max_conns; i++) {
         struct kitls_uring_conn *c = u->table[i];
         if (c)
@@ -578,6 +581,8 @@ void kitls_uring_free(kitls_uring *u)
             continue;
         uring_conn_forget(c);
     }
+    uring_async_free_all(u); /* parked connections that died unanswered */
+    uring_watch_free(u);
     uring_rxb_free(u);
     kitls_free(u->table);
     kitls_free(u->gens);

@@ -111,7 +111,13 @@ struct kitls_uring_conn {
         rx_ready : 1, ctrl_pending : 1, again : 1,
         /* the first received byte was seen; it was a letter, not a TLS
          * record (params.plain_reply) */
-        rx_first : 1, not_tls : 1;
+        rx_first : 1, not_tls : 1,
+        /* the handshake waits for an asynchronous anti-replay answer
+         * (async.c): no input processed until kitls_uring_conn_resume();
+         * died while waiting: only the handle and the core connection are
+         * left, freed by that resume (or kitls_uring_free) */
+        parked : 1, zombie : 1;
+    struct kitls_uring_conn *ar_prev, *ar_next; /* async.c: parked or zombie */
     /* provided-buffer receive (rxbuf.c): the recv in flight selects a
      * ring buffer (rx_sel), as a kTLS recvmsg (rx_kmsg) whose record type
      * comes in rx_cb; kTLS data not yet delivered holds its buffer. */
@@ -168,6 +174,15 @@ struct uring_rxb {
     unsigned round, grown;        /* kitls_uring_flush() rounds; the last that grew */
 };
 
+/* The application's fd watches and timers on the ring (watch.c). */
+struct uring_watch {
+    kitls_uring_watch_fn cb;
+    void *arg;
+    struct __kernel_timespec ts; /* timers: read by the kernel at submission */
+    uint16_t gen;
+    uint8_t timer, cancel; /* a timer; its cancel was asked */
+};
+
 struct kitls_uring {
     struct io_uring *ring;
     struct io_uring own_ring;
@@ -189,6 +204,10 @@ struct kitls_uring {
     int have_multishot, have_shutdown, have_splice, have_recvmsg, have_close;
     struct kitls_uring_stats st;
     struct uring_rxb rxb;
+    struct uring_watch **watches; /* by slot; NULL: free */
+    uint32_t n_watches, n_watch_used;
+    uint32_t watch_hint; /* no free slot below it */
+    uint16_t watch_gen;  /* the last watch's generation */
     uint8_t scratch[URING_SCRATCH];
 };
 
@@ -235,6 +254,20 @@ void uring_conn_pump(struct kitls_uring_conn *c);
 void uring_conn_peer_eof(struct kitls_uring_conn *c);
 void uring_conn_deadline(struct kitls_uring_conn *c, int list);
 void uring_conn_forget(struct kitls_uring_conn *c);
+
+/* async.c: connections waiting for an anti-replay answer */
+void uring_async_enter(struct kitls_uring_conn *c);
+void uring_async_park(struct kitls_uring_conn *c);
+/** finish(): 1 if c waits for its answer and stays as a zombie (not freed). */
+int uring_async_zombie(struct kitls_uring_conn *c);
+/** kitls_uring_free(): free u's zombies. */
+void uring_async_free_all(kitls_uring *u);
+
+/* watch.c: the application's watches */
+void uring_watch_cqe(kitls_uring *u, unsigned op, unsigned gen, uint32_t slot, int res);
+/** kitls_uring_shutdown(): cancel every watch (callbacks get -ECANCELED). */
+void uring_watch_cancel_all(kitls_uring *u);
+void uring_watch_free(kitls_uring *u);
 
 /* state.c */
 int uring_cs_legal(unsigned from, unsigned to);

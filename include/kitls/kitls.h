@@ -27,7 +27,8 @@
  *     kernel's MAX_ERRNO range; KITLS_ERR_IS_ERRNO(err));
  *   - anything else is a KITLS_E_* code, err = -(class | n << 8 | alert),
  *     whose magnitude is above 4095 so it never collides with -errno:
- *       KITLS_ERR_CLASS_STATUS      not fatal (WANT_READ, CLOSED, EARLY_DATA);
+ *       KITLS_ERR_CLASS_STATUS      not fatal (WANT_READ, CLOSED, EARLY_DATA,
+ *                                   WANT_ASYNC);
  *       KITLS_ERR_CLASS_SELF_ALERT  fatal, we sent `alert` (the low byte);
  *                                   internal failures carry internal_error;
  *       KITLS_ERR_CLASS_PEER_ALERT  fatal, the peer sent `alert` (low byte):
@@ -98,6 +99,8 @@ KITLS_API const char *kitls_version(void);
  * negative and below -4095.  KITLS_E_WANT_READ is not fatal: it means the
  * connection needs more input before it can make progress.
  * KITLS_E_CLOSED means the peer sent close_notify (orderly end of data).
+ * KITLS_E_EARLY_DATA and KITLS_E_WANT_ASYNC (the STATUS class) are not
+ * fatal either.
  * Every other code is fatal; kitls_error_alert() gives the alert that was
  * (or would be) sent to the peer for it.  The number n of each code is its
  * value before the class encoding (KITLS_E_DECODE was -110).
@@ -110,6 +113,10 @@ enum kitls_error {
     KITLS_E_CLOSED = KITLS_E_STATUS_(2),
     /** Server: 0-RTT data is waiting: kitls_conn_read_early_data() */
     KITLS_E_EARLY_DATA = KITLS_E_STATUS_(3),
+    /** Server: the handshake waits for an asynchronous anti-replay answer
+     *  (kitls_config_set_antireplay_async): post it with
+     *  kitls_conn_antireplay_done(), then call kitls_conn_handshake() again */
+    KITLS_E_WANT_ASYNC = KITLS_E_STATUS_(4),
     /** Internal error (internal_error) */
     KITLS_E_INTERNAL = KITLS_E_SELF_(100, 80),
     /** Allocation failed (internal_error) */
@@ -952,6 +959,49 @@ KITLS_API KITLS_WUR int kitls_config_set_early_data_window(kitls_config *cfg, ui
 typedef int (*kitls_antireplay_fn)(void *ctx, const uint8_t *id, size_t len, int64_t expires);
 KITLS_API KITLS_WUR int kitls_config_set_antireplay(kitls_config *cfg, kitls_antireplay_fn fn,
                                                     void *ctx);
+
+/** Return value of a kitls_antireplay_async_fn: the answer comes later,
+ *  through kitls_conn_antireplay_done(). */
+#define KITLS_ANTIREPLAY_PENDING 2
+/**
+ * Server: an anti-replay check that may answer later (a store over the
+ * network).  Like kitls_antireplay_fn (same id: 16 bytes, unique per
+ * ticket, so a replayed ClientHello has the same one; same `expires`),
+ * plus the connection being decided.  Returns 0 (first time: 0-RTT may be
+ * accepted), 1 (seen before: replay, 0-RTT rejected), a negative value
+ * (store failure: 0-RTT rejected, the handshake goes on as 1-RTT), or
+ * KITLS_ANTIREPLAY_PENDING: kitls_conn_handshake() then returns
+ * KITLS_E_WANT_ASYNC until the application posts the answer with
+ * kitls_conn_antireplay_done() (which it may do from inside the callback).
+ * Called at most once per connection, from kitls_conn_handshake(), only
+ * when every other 0-RTT check passed (so never without an offer).
+ */
+typedef int (*kitls_antireplay_async_fn)(void *ctx, kitls_conn *c, const uint8_t *id, size_t len,
+                                         int64_t expires);
+/**
+ * Server: use fn (with ctx) as the anti-replay check instead of the one of
+ * kitls_config_set_antireplay() or the built-in store; fn NULL goes back
+ * to them.  The store must bound its own wait (a timeout answered with a
+ * negative verdict): the core has no clock of its own.  KITLS_E_INVALID_ARG
+ * for a NULL cfg, KITLS_E_STATE once the config is in use.
+ */
+KITLS_API KITLS_WUR int kitls_config_set_antireplay_async(kitls_config *cfg,
+                                                          kitls_antireplay_async_fn fn, void *ctx);
+/**
+ * Server: post the answer of the pending asynchronous anti-replay check of
+ * c: verdict 0 = first time (0-RTT may be accepted), 1 = replay, negative
+ * (e.g. -ETIMEDOUT, -ECONNREFUSED) = the store failed; both reject 0-RTT
+ * and the handshake goes on as 1-RTT.  Then call kitls_conn_handshake()
+ * again: it resumes where it stopped.  While the check is pending nothing
+ * of c proceeds: kitls_conn_handshake() returns KITLS_E_WANT_ASYNC without
+ * reading input or producing output (input given to kitls_conn_feed()
+ * stays buffered), kitls_conn_read_early_data() returns KITLS_E_WANT_ASYNC,
+ * kitls_conn_read() and kitls_conn_write() KITLS_E_STATE.  Freeing c while
+ * pending is allowed (a late answer must then not be posted).  Returns 0,
+ * KITLS_E_INVALID_ARG (c NULL, or verdict > 1), KITLS_E_STATE if no check
+ * is pending.  Call it from the thread that drives c.
+ */
+KITLS_API KITLS_WUR int kitls_conn_antireplay_done(kitls_conn *c, int verdict);
 /** Server: per-connection policy, called after all other checks passed;
  *  return 1 to accept this connection's early data, 0 to reject it. */
 typedef int (*kitls_early_data_fn)(void *ctx, kitls_conn *c);
@@ -1130,13 +1180,15 @@ enum kitls_stats_side { KITLS_STATS_SENT = 0, KITLS_STATS_RECEIVED = 1 };
  *  local error that sends none). */
 #define KITLS_STATS_NO_ALERT 256
 /** 0-RTT outcomes, counted by servers: every offer ends accepted or
- *  rejected; replayed offers (the anti-replay store had seen the ticket
- *  binder) are also counted as rejected. */
+ *  rejected; replayed offers (the anti-replay store had seen the ticket)
+ *  and offers the store could not judge (it failed or timed out) are also
+ *  counted as rejected. */
 enum kitls_stats_early {
     KITLS_STATS_EARLY_OFFERED,
     KITLS_STATS_EARLY_ACCEPTED,
     KITLS_STATS_EARLY_REJECTED,
     KITLS_STATS_EARLY_REPLAYED,
+    KITLS_STATS_EARLY_STORE_ERROR, /**< the anti-replay store answered an error */
     KITLS_STATS_EARLY_N
 };
 /** Why a server did not resume with a ticket the client offered. */

@@ -88,8 +88,10 @@ enum kitls_uring_op {
     KITLS_URING_OP_SHUTDOWN,
     KITLS_URING_OP_CLOSE,
     KITLS_URING_OP_CANCEL,
-    KITLS_URING_OP_POLL,  /**< readiness wait for a kTLS control step */
-    KITLS_URING_OP_TIMER, /**< the driver's clock tick */
+    KITLS_URING_OP_POLL,         /**< readiness wait for a kTLS control step */
+    KITLS_URING_OP_TIMER,        /**< the driver's clock tick */
+    KITLS_URING_OP_WATCH,        /**< an application fd watch or timer (kitls_uring_watch_fd) */
+    KITLS_URING_OP_WATCH_CANCEL, /**< its cancel (kitls_uring_watch_cancel) */
 };
 
 /* ------------------------------------------------------------------ */
@@ -371,6 +373,77 @@ KITLS_API int kitls_uring_conn_ktls(const kitls_uring_conn *c, enum kitls_dir di
  *  RX; either may be NULL); 0 without kTLS. */
 KITLS_API void kitls_uring_conn_ktls_rekeys(const kitls_uring_conn *c, unsigned *tx, unsigned *rx);
 
+/* ------------------------------------------------------------------ */
+/* Asynchronous anti-replay checks and application watches            */
+/* ------------------------------------------------------------------ */
+/**
+ * A server config with kitls_config_set_antireplay_async() may leave a
+ * handshake waiting for its store (kitls_conn_handshake() returns
+ * KITLS_E_WANT_ASYNC).  The driver then parks the connection: it
+ * processes none of its input and sends nothing for it; the receive
+ * already posted stays posted, so that a peer that closes (EOF, reset)
+ * ends the connection at once if it sent nothing more; bytes that arrive
+ * are kept for later and no further receive is posted.  The handshake
+ * timeout (handshake_timeout_ms) still runs.  The store posts its answer
+ * with kitls_conn_antireplay_done(kitls_uring_conn_tls(c), verdict), then
+ * calls kitls_uring_conn_resume(c): the driver continues the handshake.
+ *
+ * Every KITLS_ANTIREPLAY_PENDING answer must be followed by exactly one
+ * kitls_uring_conn_resume() of its connection, before kitls_uring_free():
+ * a connection that ends while parked (timeout, peer close, abort,
+ * shutdown) keeps its handle and core connection until then (no event:
+ * an accepted connection stays invisible to the event callback until
+ * EV_HANDSHAKE or 0-RTT data), so a late answer is always safe.
+ * kitls_uring_free() frees what is still parked; answers after it are
+ * not allowed.  Call from the ring's thread.  Returns 0 (the handshake
+ * goes on), -ENOTCONN (the connection had ended while parked: the handle
+ * is freed now and invalid), -EINVAL (NULL, or not parked: the call does
+ * nothing).
+ */
+KITLS_API int kitls_uring_conn_resume(kitls_uring_conn *c);
+/**
+ * The driver's connection of the core connection `c`, for a store
+ * callback: valid for the connection whose handshake the driver is
+ * running on this thread (the callback's `c`) and for a parked one; NULL
+ * for any other (a connection not driven by a kitls_uring, NULL).
+ * Thread-safe.
+ */
+KITLS_API kitls_uring_conn *kitls_uring_conn_from_tls(kitls_conn *c);
+/**
+ * Callback of a watch or timer: called once, from kitls_uring_run() or
+ * kitls_uring_handle_cqe() (or kitls_uring_shutdown()/kitls_uring_free()
+ * for a cancel), with res = the poll's revents (> 0) for an fd watch, 0
+ * when a timer's time passed, -ECANCELED after kitls_uring_watch_cancel()
+ * or shutdown, or another -errno.  It may add or cancel watches and call
+ * any kitls_uring_* function.
+ */
+typedef void (*kitls_uring_watch_fn)(void *arg, int res);
+/**
+ * Application file descriptors on the driver's ring, so that an
+ * asynchronous client (a store's network client) runs on the same loop
+ * without blocking it: a one-shot poll of `fd` for poll_mask (POLLIN,
+ * POLLOUT, ...).  Its SQE carries the driver's tag
+ * (KITLS_URING_OP_WATCH): with an application ring, its CQE goes to
+ * kitls_uring_handle_cqe() like the driver's others.  Returns an id (> 0)
+ * for kitls_uring_watch_cancel(), or -EINVAL (NULL u or cb, negative fd),
+ * -ESHUTDOWN (after kitls_uring_shutdown), -ENOMEM, -EBUSY (application
+ * ring: no free SQE; submit and try again).
+ */
+KITLS_API KITLS_WUR int kitls_uring_watch_fd(kitls_uring *u, int fd, unsigned poll_mask,
+                                             kitls_uring_watch_fn cb, void *arg);
+/** A one-shot timer of `ms` milliseconds on the driver's ring (res 0 when
+ *  it expires).  Returns an id (> 0) or the errors of kitls_uring_watch_fd(). */
+KITLS_API KITLS_WUR int kitls_uring_timer(kitls_uring *u, unsigned ms, kitls_uring_watch_fn cb,
+                                          void *arg);
+/**
+ * Cancel a watch or timer: its callback still runs once, with
+ * -ECANCELED (or with its own result if that came first), so its owner
+ * knows when `arg` may be freed.  Returns 0, -ENOENT (no such watch: its
+ * callback already ran), -EALREADY (already cancelled), -EBUSY (no free
+ * SQE on an application ring; try again after a submit), -EINVAL.
+ * kitls_uring_shutdown() cancels every watch.
+ */
+KITLS_API int kitls_uring_watch_cancel(kitls_uring *u, int id);
 #ifdef __cplusplus
 }
 #endif

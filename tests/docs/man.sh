@@ -5,7 +5,7 @@
 # depend on the machine: a reference to a kitls page (.Xr kitls...) must
 # name a page of man/ instead; each link page is one `.so man3/<page>.3`
 # line naming a page that exists; (2) every public function of
-# include/kitls/{kitls,ktls,uring}.h has man3/<name>.3 and is named in the
+# include/kitls/{kitls,ktls,uring,redis}.h has man3/<name>.3 and is named in the
 # NAME section (.Nm) of the page it leads to; (3) the SYNOPSIS
 # prototypes are the headers'.  Exit 77 without mandoc.
 set -u
@@ -81,7 +81,8 @@ for tool in kitls-client kitls-server; do
 done
 
 # Public functions: every KITLS_API declaration's name.
-funcs=$(cat "$src"/include/kitls/kitls.h "$src"/include/kitls/ktls.h "$src"/include/kitls/uring.h |
+funcs=$(cat "$src"/include/kitls/kitls.h "$src"/include/kitls/ktls.h "$src"/include/kitls/uring.h \
+    "$src"/include/kitls/redis.h |
     tr '\n' ' ' | sed 's/;/;\n/g' | grep 'KITLS_API' |
     sed -n 's/.*KITLS_API[^(]*[^a-z0-9_]\(kitls_[a-z0-9_]*\) *(.*/\1/p' | sort -u)
 nfuncs=$(echo "$funcs" | wc -w)
@@ -116,7 +117,8 @@ fi
 # (3) Each SYNOPSIS prototype (.Ft/.Fo/.Fa/.Fc) is the header's, blanks
 # aside: comments and preprocessor lines are dropped from the headers,
 # declarations are cut at ';', and KITLS_API/KITLS_WUR are removed.
-hdr=$(cat "$src"/include/kitls/kitls.h "$src"/include/kitls/ktls.h "$src"/include/kitls/uring.h |
+hdr=$(cat "$src"/include/kitls/kitls.h "$src"/include/kitls/ktls.h "$src"/include/kitls/uring.h \
+    "$src"/include/kitls/redis.h |
     perl -0pe 's{/\*.*?\*/}{ }gs; s{//[^\n]*}{}g; s{^\s*#.*$}{ }mg; s/\s+/ /g; s/;/;\n/g' |
     grep 'KITLS_API' | sed -e 's/.*KITLS_API//' -e 's/KITLS_WUR//' -e 's/;.*//' |
     tr -d ' \t' | sort -u)

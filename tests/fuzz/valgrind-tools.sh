@@ -32,7 +32,7 @@ for tool in kitls-client kitls-server; do
     [ -x "$real" ] || real=$bd/examples/$tool # a static or -no-install build
     cat >"$w/$tool" <<EOF
 #!/bin/sh
-LD_LIBRARY_PATH=$bd/lib/.libs:$bd/ktls/.libs:$bd/uring/.libs\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}
+LD_LIBRARY_PATH=$bd/lib/.libs:$bd/ktls/.libs:$bd/uring/.libs:$bd/redis/.libs\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}
 export LD_LIBRARY_PATH
 exec $vg --tool=memcheck --error-exitcode=99 --leak-check=full \\
     --errors-for-leak-kinds=definite,indirect --log-file=$logs/vg.$tool.%p.log \\

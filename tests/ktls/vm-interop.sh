@@ -29,8 +29,9 @@ CLI=$bd/examples/kitls-client
 if [ -x "$bd/examples/.libs/kitls-server" ] && [ -x "$bd/examples/.libs/kitls-client" ]; then
     SRV=$bd/examples/.libs/kitls-server
     CLI=$bd/examples/.libs/kitls-client
-    # kitls-server also links libkitls-uring when liburing was found.
-    export LD_LIBRARY_PATH=$bd/lib/.libs:$bd/ktls/.libs:$bd/uring/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+    # kitls-server also links libkitls-uring when liburing was found and
+    # libkitls-redis when hiredis was (issue 19).
+    export LD_LIBRARY_PATH=$bd/lib/.libs:$bd/ktls/.libs:$bd/uring/.libs:$bd/redis/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 fi
 HEAP=$bd/tests/ktls/ktls_heap
 T=${TMPDIR:-/tmp}

@@ -20,7 +20,7 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 rekey=${KITLS_EXPECT_REKEY:-1}
 L=$bd/examples/.libs
 [ -x "$L/kitls-server" ] || L=$bd/examples
-export LD_LIBRARY_PATH=$bd/lib/.libs:$bd/ktls/.libs:$bd/uring/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export LD_LIBRARY_PATH=$bd/lib/.libs:$bd/ktls/.libs:$bd/uring/.libs:$bd/redis/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 w=$(mktemp -d "${TMPDIR:-/tmp}/kitls-vm-ops.XXXXXX") || exit 1
 trap 'rm -rf "$w"' EXIT
 passed=0

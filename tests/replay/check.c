@@ -16,7 +16,10 @@
  *
  * Flights accepted the first time are also delivered to two servers that
  * share an anti-replay store (kitls_config_set_antireplay): the second
- * server must reject them.  The server certificate is made at run time:
+ * server must reject them; and to two servers sharing it as an
+ * asynchronous store (kitls_config_set_antireplay_async) that answers
+ * after kitls_conn_handshake() returned KITLS_E_WANT_ASYNC, with the whole
+ * flight (early data records included) waiting in the server meanwhile.  The server certificate is made at run time:
  * the flight does not depend on it.  Public API only.
  *
  * Usage: replay_check [-v] FLIGHT...     exit 0 if every flight passes
@@ -57,14 +60,30 @@ static int shared_seen(void *ctx, const uint8_t *id, size_t len, int64_t expires
     return 0;
 }
 
-static kitls_config *server_config(int64_t *now, struct shared_store *shared)
+/* The same store, answering later: the callback looks the id up, the
+ * answer is posted after the handshake parked (deliver()). */
+static struct {
+    kitls_conn *conn;
+    int verdict;
+} pending;
+
+static int shared_seen_async(void *ctx, kitls_conn *c, const uint8_t *id, size_t len,
+                             int64_t expires)
+{
+    pending.conn = c;
+    pending.verdict = shared_seen(ctx, id, len, expires);
+    return KITLS_ANTIREPLAY_PENDING;
+}
+
+static kitls_config *server_config(int64_t *now, struct shared_store *shared, int async)
 {
     kitls_config *cfg = kitls_config_new(KITLS_ROLE_SERVER);
     if (!cfg || kitls_config_add_cert_pem(cfg, chain, chain_len, key, key_len) ||
         kitls_config_set_ticket_keys(cfg, &rp_ticket_key, 1) ||
         kitls_config_set_early_data(cfg, RP_MAX_EARLY) ||
         kitls_config_set_time(cfg, rp_time, now) ||
-        (shared && kitls_config_set_antireplay(cfg, shared_seen, shared))) {
+        (shared && !async && kitls_config_set_antireplay(cfg, shared_seen, shared)) ||
+        (shared && async && kitls_config_set_antireplay_async(cfg, shared_seen_async, shared))) {
         fprintf(stderr, "server config failed\n");
         exit(99);
     }
@@ -172,6 +191,17 @@ static int deliver(kitls_config *cfg, const struct rp_flight *fl, int want, cons
     r = kitls_conn_feed(s, fl->bytes, fl->len);
     EXPECT(r == 0, "feed: %s\n", kitls_strerror(r));
     r = kitls_conn_handshake(s);
+    if (r == KITLS_E_WANT_ASYNC) {
+        /* An asynchronous store: nothing may come out before its answer. */
+        const uint8_t *o;
+        EXPECT(pending.conn == s, "the store was asked about another connection\n");
+        EXPECT(kitls_conn_out_peek(s, &o) == 0, "output before the store's answer\n");
+        EXPECT(kitls_conn_handshake(s) == KITLS_E_WANT_ASYNC, "not parked on a second call\n");
+        r = kitls_conn_antireplay_done(s, pending.verdict);
+        EXPECT(r == 0, "antireplay_done: %s\n", kitls_strerror(r));
+        pending.conn = NULL;
+        r = kitls_conn_handshake(s);
+    }
     while (r == KITLS_E_EARLY_DATA) {
         early_events++;
         int n = kitls_conn_read_early_data(s, buf + got, cap - got);
@@ -263,25 +293,27 @@ static int check_flight(const char *path)
     }
 
     int64_t now = fl.replay_time;
-    kitls_config *cfg = server_config(&now, NULL);
+    kitls_config *cfg = server_config(&now, NULL, 0);
     ok &= deliver(cfg, &fl, fl.first, "first");
     ok &= deliver(cfg, &fl, fl.second, "second");
     kitls_config_free(cfg);
     const char *cluster = "";
-    if (fl.first == RP_ACCEPT) {
-        /* Two servers sharing one anti-replay store. */
+    for (int async = 0; fl.first == RP_ACCEPT && async < 2; async++) {
+        /* Two servers sharing one anti-replay store (answering at once,
+         * then later). */
         struct shared_store st;
         memset(&st, 0, sizeof(st));
-        kitls_config *a = server_config(&now, &st), *b = server_config(&now, &st);
-        ok &= deliver(a, &fl, RP_ACCEPT, "server A");
-        ok &= deliver(b, &fl, RP_REJECT, "server B (shared store)");
+        kitls_config *a = server_config(&now, &st, async), *b = server_config(&now, &st, async);
+        ok &= deliver(a, &fl, RP_ACCEPT, async ? "server A (async store)" : "server A");
+        ok &= deliver(b, &fl, RP_REJECT,
+                      async ? "server B (shared async store)" : "server B (shared store)");
         if (st.calls != 2) {
             printf("  shared anti-replay store consulted %u times, 2 expected\n", st.calls);
             ok = 0;
         }
         kitls_config_free(a);
         kitls_config_free(b);
-        cluster = " shared-store=reject";
+        cluster = async ? " shared-store=reject async-store=reject" : " shared-store=reject";
     }
     printf("%s %s: %s, %zu early bytes, first=%s second=%s%s\n", ok ? "PASS" : "FAIL", fl.name,
            fl.suite, fl.early_len, rp_verdict_name(fl.first), rp_verdict_name(fl.second), cluster);

@@ -33,6 +33,7 @@ static const struct {
     S(KITLS_E_WANT_READ),
     S(KITLS_E_CLOSED),
     S(KITLS_E_EARLY_DATA),
+    S(KITLS_E_WANT_ASYNC),
     A(KITLS_E_INTERNAL, 80),
     A(KITLS_E_NOMEM, 80),
     L(KITLS_E_INVALID_ARG),

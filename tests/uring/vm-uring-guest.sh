@@ -30,7 +30,7 @@ rekey=${KITLS_EXPECT_REKEY:-1}
 # binaries behind them.
 L=$bd/examples/.libs
 [ -x "$L/uring-echo" ] || L=$bd/examples
-export LD_LIBRARY_PATH=$bd/lib/.libs:$bd/ktls/.libs:$bd/uring/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export LD_LIBRARY_PATH=$bd/lib/.libs:$bd/ktls/.libs:$bd/uring/.libs:$bd/redis/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 TU=$bd/tests/uring/.libs/test_uring
 [ -x "$TU" ] || TU=$bd/tests/uring/test_uring
 
