@@ -2,6 +2,7 @@
 #ifndef KITLS_INTERNAL_H
 #define KITLS_INTERNAL_H
 
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <openssl/x509.h>
@@ -273,6 +274,20 @@ struct kitls_rec_dir {
     int rekey_pending;
     size_t rekey_end;
 };
+
+/* The AEAD tag out of (get) or into (set) the context through the
+ * provider's parameters directly: EVP_CIPHER_CTX_ctrl() builds the same
+ * one-parameter array after clearing four and switching on the control
+ * (about 400 instructions per record sealed and opened, 3.5% of a 1 KiB
+ * record).
+ * The suites' ciphers are provider-fetched (alg.c), so the calls exist. */
+static inline int kitls_aead_tag(EVP_CIPHER_CTX *ctx, int set, uint8_t *tag)
+{
+    OSSL_PARAM p[2] = {{OSSL_CIPHER_PARAM_AEAD_TAG, OSSL_PARAM_OCTET_STRING, tag, KITLS_TAG_LEN,
+                        OSSL_PARAM_UNMODIFIED},
+                       OSSL_PARAM_END};
+    return set ? EVP_CIPHER_CTX_set_params(ctx, p) : EVP_CIPHER_CTX_get_params(ctx, p);
+}
 
 /** Install keys derived from a traffic secret, protected in userspace
  *  (kitls_rec_aead: handshake secrets; offload comes later); resets seq. */
