@@ -80,7 +80,11 @@ struct hmac_key {
 
 static int hmac_key_init(struct hmac_key *k, const EVP_MD *md, const uint8_t *key, size_t key_len)
 {
-    uint8_t pad[128], kh[KITLS_MAX_HASH];
+    /* The padded key in 64-bit words: 8 or 16 XORs per pad instead of a
+     * byte loop over the key and another over the block (some 300
+     * instructions per keying, ~30 keyings per handshake pair). */
+    uint64_t pad[128 / 8];
+    uint8_t kh[KITLS_MAX_HASH];
     int type = EVP_MD_get_type(md);
     k->in.len = 0; /* hmac_key_wipe after a failure wipes everything */
     if (type != NID_sha256 && type != NID_sha384)
@@ -94,12 +98,13 @@ static int hmac_key_init(struct hmac_key *k, const EVP_MD *md, const uint8_t *ke
         key = kh;
         key_len = hl;
     }
-    memset(pad, 0x36, block);
-    for (size_t i = 0; i < key_len; i++)
-        pad[i] ^= key[i];
+    memset(pad, 0, block);
+    memcpy(pad, key, key_len);
+    for (size_t i = 0; i < block / 8; i++)
+        pad[i] ^= 0x3636363636363636ull;
     kitls_hash_update(&k->in, pad, block);
-    for (size_t i = 0; i < block; i++)
-        pad[i] ^= 0x36 ^ 0x5c;
+    for (size_t i = 0; i < block / 8; i++)
+        pad[i] ^= 0x3636363636363636ull ^ 0x5c5c5c5c5c5c5c5cull;
     GUARD(kitls_hash_init(&k->out, md));
     kitls_hash_update(&k->out, pad, block);
     kitls_wipe(pad, block);
