@@ -211,6 +211,13 @@ struct kitls_transcript {
     const EVP_MD *md;         /* NULL: hash not chosen yet */
     size_t hash_len;
     struct wr pending; /* before the hash is chosen */
+    /* Before the hash is chosen, h may already hold spec_md's state after
+     * the first spec_len bytes that pending will start with: a client's
+     * binder hashes its truncated ClientHello (kitls_th_peek), and the
+     * transcript continues from there when the suite's hash is the same
+     * rather than hashing the ClientHello again. */
+    const EVP_MD *spec_md;
+    size_t spec_len;
 };
 int kitls_th_update(struct kitls_transcript *t, const uint8_t *p, size_t n);
 int kitls_th_set_hash(struct kitls_transcript *t, const struct kitls_suite *suite);
@@ -218,9 +225,11 @@ int kitls_th_set_hash(struct kitls_transcript *t, const struct kitls_suite *suit
 int kitls_th_hrr_rewrite(struct kitls_transcript *t);
 int kitls_th_current(struct kitls_transcript *t, uint8_t *out);
 /** Hash of the transcript so far followed by p (n bytes), the transcript
- *  unchanged; with no hash chosen yet, of p alone with suite's hash. */
-int kitls_th_peek(const struct kitls_transcript *t, const struct kitls_suite *suite,
-                  const uint8_t *p, size_t n, uint8_t *out);
+ *  unchanged; with no hash chosen yet and nothing pending, of p alone with
+ *  suite's hash, keeping that state (spec_md) for the next kitls_th_update,
+ *  which must then start with the same n bytes. */
+int kitls_th_peek(struct kitls_transcript *t, const struct kitls_suite *suite, const uint8_t *p,
+                  size_t n, uint8_t *out);
 void kitls_th_free(struct kitls_transcript *t);
 
 /* ---- record protection (record.c) ---- */

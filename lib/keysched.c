@@ -414,6 +414,9 @@ int kitls_ks_finished(const struct kitls_suite *suite, const uint8_t *base, cons
 int kitls_th_update(struct kitls_transcript *t, const uint8_t *p, size_t n)
 {
     if (!t->md) {
+        /* The kept binder state holds the start of the first message. */
+        if (t->spec_md && (t->pending.len || n < t->spec_len))
+            t->spec_md = NULL;
         wr_put(&t->pending, p, n);
         return t->pending.err;
     }
@@ -427,10 +430,15 @@ int kitls_th_set_hash(struct kitls_transcript *t, const struct kitls_suite *suit
         return t->md == suite->md ? 0 : KITLS_E_INTERNAL;
     if (!t->h && !(t->h = t->store ? t->store : kitls_malloc(sizeof(*t->h))))
         return KITLS_E_NOMEM;
-    GUARD(kitls_hash_init(t->h, suite->md));
+    size_t done = 0;
+    if (t->spec_md == suite->md && t->spec_len <= t->pending.len)
+        done = t->spec_len; /* h: the binder's hash of the first bytes */
+    else
+        GUARD(kitls_hash_init(t->h, suite->md));
+    t->spec_md = NULL;
     t->md = suite->md;
     t->hash_len = suite->hash_len;
-    int ret = kitls_th_update(t, t->pending.buf, t->pending.len);
+    int ret = kitls_th_update(t, t->pending.buf + done, t->pending.len - done);
     wr_free(&t->pending);
     return ret;
 }
@@ -444,14 +452,25 @@ int kitls_th_current(struct kitls_transcript *t, uint8_t *out)
     return 0;
 }
 
-int kitls_th_peek(const struct kitls_transcript *t, const struct kitls_suite *suite,
-                  const uint8_t *p, size_t n, uint8_t *out)
+int kitls_th_peek(struct kitls_transcript *t, const struct kitls_suite *suite, const uint8_t *p,
+                  size_t n, uint8_t *out)
 {
     struct kitls_hash h;
-    if (t->md)
+    if (t->md) {
         h = *t->h;
-    else
+    } else {
         GUARD(kitls_hash_init(&h, suite->md));
+        kitls_hash_update(&h, p, n);
+        /* Kept in the transcript's own storage (no allocation): the
+         * ClientHello's first n bytes are then hashed once (§4.2.11.2). */
+        if (t->store && !t->pending.len) {
+            *t->store = h;
+            t->h = t->store;
+            t->spec_md = suite->md;
+            t->spec_len = n;
+        }
+        n = 0;
+    }
     kitls_hash_update(&h, p, n);
     kitls_hash_final(&h, out);
     return 0;
@@ -483,6 +502,6 @@ void kitls_th_free(struct kitls_transcript *t)
         t->h = NULL;
     }
     t->store = NULL;
-    t->md = NULL;
+    t->md = t->spec_md = NULL;
     wr_free(&t->pending);
 }
