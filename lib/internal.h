@@ -200,6 +200,9 @@ int kitls_ks_hs_traffic(struct kitls_keysched *ks, const uint8_t *th, uint8_t *c
 /** Advance handshake (or KS_HS_DERIVED) -> master. */
 int kitls_ks_master(struct kitls_keysched *ks);
 void kitls_ks_wipe(struct kitls_keysched *ks);
+/** verify_data = HMAC(fin_key, th), fin_key already derived from the base key. */
+int kitls_ks_finished_fk(const struct kitls_suite *suite, const uint8_t *fin_key, const uint8_t *th,
+                         uint8_t *out);
 /** verify_data = HMAC(finished_key(base), th) */
 int kitls_ks_finished(const struct kitls_suite *suite, const uint8_t *base, const uint8_t *th,
                       uint8_t *out);
@@ -302,6 +305,10 @@ static inline int kitls_aead_tag(EVP_CIPHER_CTX *ctx, int set, uint8_t *tag)
  *  (kitls_rec_aead: handshake secrets; offload comes later); resets seq. */
 int kitls_rec_set_secret(struct kitls_rec_dir *d, const struct kitls_suite *suite,
                          const uint8_t *secret, int encrypt);
+/** kitls_rec_set_secret, and the secret's Finished key (RFC 8446 §4.4.4,
+ *  Hash.length bytes) into fin_key from the same keyed HMAC. */
+int kitls_rec_set_secret_fin(struct kitls_rec_dir *d, const struct kitls_suite *suite,
+                             const uint8_t *secret, int encrypt, uint8_t *fin_key);
 /** Next-generation secret (KeyUpdate, RFC 8446 §7.2), for the same row. */
 int kitls_rec_update(struct kitls_rec_dir *d, int encrypt);
 /** Derive key and iv from d->secret for suite and hand them to the row. */

@@ -406,9 +406,15 @@ int kitls_ks_finished(const struct kitls_suite *suite, const uint8_t *base, cons
     size_t hl = suite->hash_len;
     int ret = kitls_hkdf_expand_label(suite->md, base, hl, "finished", NULL, 0, fk, hl);
     if (!ret)
-        ret = kitls_hmac(suite->md, fk, hl, th, hl, out);
+        ret = kitls_ks_finished_fk(suite, fk, th, out);
     kitls_wipe(fk, sizeof(fk));
     return ret;
+}
+
+int kitls_ks_finished_fk(const struct kitls_suite *suite, const uint8_t *fin_key, const uint8_t *th,
+                         uint8_t *out)
+{
+    return kitls_hmac(suite->md, fin_key, suite->hash_len, th, suite->hash_len, out);
 }
 
 int kitls_th_update(struct kitls_transcript *t, const uint8_t *p, size_t n)

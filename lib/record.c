@@ -8,25 +8,41 @@
 
 #include "internal.h"
 
-int kitls_rec_install(struct kitls_rec_dir *d, const struct kitls_suite *suite, int encrypt)
+/* Key and iv (RFC 8446 §7.3) under one keyed HMAC of the secret, and with
+ * fin_key the secret's Finished key too (§4.4.4): keying the secret once
+ * more for it costs two hash blocks. */
+static int rec_install(struct kitls_rec_dir *d, const struct kitls_suite *suite, int encrypt,
+                       uint8_t *fin_key)
 {
-    static const char *const labels[2] = {"key", "iv"};
-    uint8_t *const outs[2] = {d->key, d->iv};
-    const size_t lens[2] = {suite->key_len, KITLS_IV_LEN};
-    GUARD(kitls_hkdf_expand_labels(suite->md, d->secret, suite->hash_len, labels, outs, lens, 2));
+    static const char *const labels[3] = {"key", "iv", "finished"};
+    uint8_t *const outs[3] = {d->key, d->iv, fin_key};
+    const size_t lens[3] = {suite->key_len, KITLS_IV_LEN, suite->hash_len};
+    GUARD(kitls_hkdf_expand_labels(suite->md, d->secret, suite->hash_len, labels, outs, lens,
+                                   fin_key ? 3 : 2));
     d->suite = suite;
     d->seq = 0;
     return d->ops->keys(d, encrypt);
 }
 
-int kitls_rec_set_secret(struct kitls_rec_dir *d, const struct kitls_suite *suite,
-                         const uint8_t *secret, int encrypt)
+int kitls_rec_install(struct kitls_rec_dir *d, const struct kitls_suite *suite, int encrypt)
+{
+    return rec_install(d, suite, encrypt, NULL);
+}
+
+int kitls_rec_set_secret_fin(struct kitls_rec_dir *d, const struct kitls_suite *suite,
+                             const uint8_t *secret, int encrypt, uint8_t *fin_key)
 {
     if (secret != d->secret)
         memcpy(d->secret, secret, suite->hash_len);
     /* Only the handshake installs secrets, before any offload. */
     d->ops = &kitls_rec_aead;
-    return kitls_rec_install(d, suite, encrypt);
+    return rec_install(d, suite, encrypt, fin_key);
+}
+
+int kitls_rec_set_secret(struct kitls_rec_dir *d, const struct kitls_suite *suite,
+                         const uint8_t *secret, int encrypt)
+{
+    return kitls_rec_set_secret_fin(d, suite, secret, encrypt, NULL);
 }
 
 static int aead_keys(struct kitls_rec_dir *d, int encrypt)
