@@ -351,7 +351,7 @@ int kitls_hs_recv_certificate_verify(kitls_conn *c, struct rd *b)
     int offered = 0;
     for (size_t i = 0; s && i < c->cfg->n_sigalgs; i++)
         offered |= c->cfg->sigalgs[i] == scheme;
-    if (!offered || !c->peer.key || !kitls_sig_key_matches(s, c->peer.key))
+    if (!offered || !c->peer.key || !kitls_sig_peer_matches(s, c->peer.key, c->peer.leaf))
         return KITLS_E_ILLEGAL_PARAMETER;
     GUARD(kitls_th_current(&c->th, th));
     int ret = (c->peer.key_warm ? kitls_sig_verify_warm : kitls_sig_verify)(

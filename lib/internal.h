@@ -365,6 +365,9 @@ int kitls_sig_verify(const struct kitls_sigalg *s, EVP_PKEY *key, int server, co
 /** 1 if the key can make signatures of scheme s (type, curve, size, and
  *  for an id-RSASSA-PSS key the parameter restrictions of its SPKI). */
 int kitls_sig_key_matches(const struct kitls_sigalg *s, EVP_PKEY *key);
+/** kitls_sig_key_matches for a peer's key decoded from leaf: an EC key's
+ *  curve read from the certificate's named-curve OID when it has one. */
+int kitls_sig_peer_matches(const struct kitls_sigalg *s, EVP_PKEY *key, X509 *leaf);
 /* Bit i set: kitls_sig_key_matches(kitls_sigalg_at(i), key); and the test
  * of one scheme's bit. */
 uint32_t kitls_sig_key_mask(EVP_PKEY *key);
