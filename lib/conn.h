@@ -27,6 +27,10 @@
 struct kitls_hs_tmp {
     struct kitls_hash th_hash;                          /* c->th's hash state (c->th.store) */
     uint8_t c_hs[KITLS_MAX_HASH], s_hs[KITLS_MAX_HASH]; /* handshake traffic secrets */
+    /* Their Finished keys, derived with the record keys (hs.c); fin_ok
+     * bit 0: c_fk, bit 1: s_fk. */
+    uint8_t c_fk[KITLS_MAX_HASH], s_fk[KITLS_MAX_HASH];
+    unsigned fin_ok;
     uint8_t c_ap[KITLS_MAX_HASH], s_ap[KITLS_MAX_HASH]; /* first app traffic secrets */
     uint8_t fin_th[KITLS_MAX_HASH];                     /* transcript hash up to server Finished */
     uint8_t c_e[KITLS_MAX_HASH];                        /* client_early_traffic_secret */

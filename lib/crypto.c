@@ -307,6 +307,36 @@ static int key_is_a(EVP_PKEY *key, const char *type)
     return known ? 0 : EVP_PKEY_is_a(key, type);
 }
 
+/* The named curve of an EC key from its certificate's SubjectPublicKeyInfo
+ * (RFC 5480 §2.1.1): the key manager's group-name query builds a BN_CTX
+ * (3 allocations per handshake); the certificate already names the curve
+ * the key was decoded with.  -1: not a named curve there (ask the key). */
+static int leaf_curve(X509 *leaf, EVP_PKEY *key)
+{
+    X509_ALGOR *alg = NULL;
+    const void *pval = NULL;
+    int ptype = 0;
+    if (!leaf || X509_get0_pubkey(leaf) != key ||
+        !X509_PUBKEY_get0_param(NULL, NULL, NULL, &alg, X509_get_X509_PUBKEY(leaf)) || !alg)
+        return -1;
+    X509_ALGOR_get0(NULL, &ptype, &pval, alg);
+    return ptype == V_ASN1_OBJECT && pval ? OBJ_obj2nid(pval) : -1;
+}
+
+int kitls_sig_peer_matches(const struct kitls_sigalg *s, EVP_PKEY *key, X509 *leaf)
+{
+    int nid, want = !s->curve                    ? NID_undef
+                    : !strcmp(s->curve, "P-256") ? NID_X9_62_prime256v1
+                    : !strcmp(s->curve, "P-384") ? NID_secp384r1
+                                                 : NID_undef;
+    if (want == NID_undef || s->cert_only || !key_is_a(key, s->key_type) ||
+        (nid = leaf_curve(leaf, key)) < 0)
+        return kitls_sig_key_matches(s, key);
+    if (nid != want)
+        return 0;
+    return !s->min_bits || EVP_PKEY_get_bits(key) >= s->min_bits;
+}
+
 int kitls_sig_key_matches(const struct kitls_sigalg *s, EVP_PKEY *key)
 {
     if (s->cert_only || !key_is_a(key, s->key_type))

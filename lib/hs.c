@@ -194,9 +194,22 @@ int kitls_hs_derive_hs_secrets(kitls_conn *c, const uint8_t *dhe, size_t dhe_len
     GUARD(kitls_ks_handshake_from(&c->ks, c->suite, c->res.resumed ? c->hs->psk_derived : NULL, dhe,
                                   dhe_len));
     GUARD(kitls_ks_hs_traffic(&c->ks, th, c->hs->c_hs, c->hs->s_hs));
-    GUARD(kitls_rec_set_secret(&c->tx, c->suite, c->server ? c->hs->s_hs : c->hs->c_hs, 1));
-    GUARD(kitls_rec_set_secret(&c->rx, c->suite, c->server ? c->hs->c_hs : c->hs->s_hs, 0));
+    struct kitls_hs_tmp *h = c->hs;
+    GUARD(kitls_rec_set_secret_fin(&c->tx, c->suite, c->server ? h->s_hs : h->c_hs, 1,
+                                   c->server ? h->s_fk : h->c_fk));
+    GUARD(kitls_rec_set_secret_fin(&c->rx, c->suite, c->server ? h->c_hs : h->s_hs, 0,
+                                   c->server ? h->c_fk : h->s_fk));
+    h->fin_ok = 3;
     return 0;
+}
+
+/* verify_data of the client's (client) or the server's Finished. */
+static int hs_finished(kitls_conn *c, int client, const uint8_t *th, uint8_t *vd)
+{
+    struct kitls_hs_tmp *h = c->hs;
+    if (h->fin_ok & (client ? 1u : 2u))
+        return kitls_ks_finished_fk(c->suite, client ? h->c_fk : h->s_fk, th, vd);
+    return kitls_ks_finished(c->suite, client ? h->c_hs : h->s_hs, th, vd);
 }
 
 int kitls_hs_derive_app_secrets(kitls_conn *c)
@@ -262,7 +275,7 @@ int kitls_hs_send_fin(kitls_conn *c)
 {
     uint8_t th[KITLS_MAX_HASH], vd[KITLS_MAX_HASH];
     GUARD(kitls_th_current(&c->th, th));
-    GUARD(kitls_ks_finished(c->suite, c->server ? c->hs->s_hs : c->hs->c_hs, th, vd));
+    GUARD(hs_finished(c, !c->server, th, vd));
     WR_ON_STACK(w, 256);
     size_t at = kitls_hs_msg_begin(&w, HS_FINISHED);
     wr_put(&w, vd, c->suite->hash_len);
@@ -338,7 +351,7 @@ int kitls_hs_recv_certificate_verify(kitls_conn *c, struct rd *b)
     int offered = 0;
     for (size_t i = 0; s && i < c->cfg->n_sigalgs; i++)
         offered |= c->cfg->sigalgs[i] == scheme;
-    if (!offered || !c->peer.key || !kitls_sig_key_matches(s, c->peer.key))
+    if (!offered || !c->peer.key || !kitls_sig_peer_matches(s, c->peer.key, c->peer.leaf))
         return KITLS_E_ILLEGAL_PARAMETER;
     GUARD(kitls_th_current(&c->th, th));
     int ret = (c->peer.key_warm ? kitls_sig_verify_warm : kitls_sig_verify)(
@@ -383,7 +396,7 @@ int kitls_hs_recv_finished(kitls_conn *c, struct rd *b)
     if (rd_left(b) != hl)
         return KITLS_E_DECODE;
     GUARD(kitls_th_current(&c->th, th));
-    GUARD(kitls_ks_finished(c->suite, c->server ? c->hs->c_hs : c->hs->s_hs, th, vd));
+    GUARD(hs_finished(c, c->server, th, vd));
     int bad = CRYPTO_memcmp(vd, b->p, hl);
     kitls_wipe(vd, sizeof(vd));
     if (bad)

@@ -80,7 +80,11 @@ struct hmac_key {
 
 static int hmac_key_init(struct hmac_key *k, const EVP_MD *md, const uint8_t *key, size_t key_len)
 {
-    uint8_t pad[128], kh[KITLS_MAX_HASH];
+    /* The padded key in 64-bit words: 8 or 16 XORs per pad instead of a
+     * byte loop over the key and another over the block (some 300
+     * instructions per keying, ~30 keyings per handshake pair). */
+    uint64_t pad[128 / 8];
+    uint8_t kh[KITLS_MAX_HASH];
     int type = EVP_MD_get_type(md);
     k->in.len = 0; /* hmac_key_wipe after a failure wipes everything */
     if (type != NID_sha256 && type != NID_sha384)
@@ -94,12 +98,13 @@ static int hmac_key_init(struct hmac_key *k, const EVP_MD *md, const uint8_t *ke
         key = kh;
         key_len = hl;
     }
-    memset(pad, 0x36, block);
-    for (size_t i = 0; i < key_len; i++)
-        pad[i] ^= key[i];
+    memset(pad, 0, block);
+    memcpy(pad, key, key_len);
+    for (size_t i = 0; i < block / 8; i++)
+        pad[i] ^= 0x3636363636363636ull;
     kitls_hash_update(&k->in, pad, block);
-    for (size_t i = 0; i < block; i++)
-        pad[i] ^= 0x36 ^ 0x5c;
+    for (size_t i = 0; i < block / 8; i++)
+        pad[i] ^= 0x3636363636363636ull ^ 0x5c5c5c5c5c5c5c5cull;
     GUARD(kitls_hash_init(&k->out, md));
     kitls_hash_update(&k->out, pad, block);
     kitls_wipe(pad, block);
@@ -401,14 +406,23 @@ int kitls_ks_finished(const struct kitls_suite *suite, const uint8_t *base, cons
     size_t hl = suite->hash_len;
     int ret = kitls_hkdf_expand_label(suite->md, base, hl, "finished", NULL, 0, fk, hl);
     if (!ret)
-        ret = kitls_hmac(suite->md, fk, hl, th, hl, out);
+        ret = kitls_ks_finished_fk(suite, fk, th, out);
     kitls_wipe(fk, sizeof(fk));
     return ret;
+}
+
+int kitls_ks_finished_fk(const struct kitls_suite *suite, const uint8_t *fin_key, const uint8_t *th,
+                         uint8_t *out)
+{
+    return kitls_hmac(suite->md, fin_key, suite->hash_len, th, suite->hash_len, out);
 }
 
 int kitls_th_update(struct kitls_transcript *t, const uint8_t *p, size_t n)
 {
     if (!t->md) {
+        /* The kept binder state holds the start of the first message. */
+        if (t->spec_md && (t->pending.len || n < t->spec_len))
+            t->spec_md = NULL;
         wr_put(&t->pending, p, n);
         return t->pending.err;
     }
@@ -422,10 +436,15 @@ int kitls_th_set_hash(struct kitls_transcript *t, const struct kitls_suite *suit
         return t->md == suite->md ? 0 : KITLS_E_INTERNAL;
     if (!t->h && !(t->h = t->store ? t->store : kitls_malloc(sizeof(*t->h))))
         return KITLS_E_NOMEM;
-    GUARD(kitls_hash_init(t->h, suite->md));
+    size_t done = 0;
+    if (t->spec_md == suite->md && t->spec_len <= t->pending.len)
+        done = t->spec_len; /* h: the binder's hash of the first bytes */
+    else
+        GUARD(kitls_hash_init(t->h, suite->md));
+    t->spec_md = NULL;
     t->md = suite->md;
     t->hash_len = suite->hash_len;
-    int ret = kitls_th_update(t, t->pending.buf, t->pending.len);
+    int ret = kitls_th_update(t, t->pending.buf + done, t->pending.len - done);
     wr_free(&t->pending);
     return ret;
 }
@@ -439,14 +458,25 @@ int kitls_th_current(struct kitls_transcript *t, uint8_t *out)
     return 0;
 }
 
-int kitls_th_peek(const struct kitls_transcript *t, const struct kitls_suite *suite,
-                  const uint8_t *p, size_t n, uint8_t *out)
+int kitls_th_peek(struct kitls_transcript *t, const struct kitls_suite *suite, const uint8_t *p,
+                  size_t n, uint8_t *out)
 {
     struct kitls_hash h;
-    if (t->md)
+    if (t->md) {
         h = *t->h;
-    else
+    } else {
         GUARD(kitls_hash_init(&h, suite->md));
+        kitls_hash_update(&h, p, n);
+        /* Kept in the transcript's own storage (no allocation): the
+         * ClientHello's first n bytes are then hashed once (§4.2.11.2). */
+        if (t->store && !t->pending.len) {
+            *t->store = h;
+            t->h = t->store;
+            t->spec_md = suite->md;
+            t->spec_len = n;
+        }
+        n = 0;
+    }
     kitls_hash_update(&h, p, n);
     kitls_hash_final(&h, out);
     return 0;
@@ -478,6 +508,6 @@ void kitls_th_free(struct kitls_transcript *t)
         t->h = NULL;
     }
     t->store = NULL;
-    t->md = NULL;
+    t->md = t->spec_md = NULL;
     wr_free(&t->pending);
 }

@@ -221,11 +221,11 @@ static int ticket_crypt(const struct kitls_ticket_key *k, int enc, const uint8_t
     int outl, ok = ctx && EVP_CipherInit_ex2(ctx, cipher, k->key, nonce, enc, NULL) &&
                    EVP_CipherUpdate(ctx, NULL, &outl, aad, (int)aad_len);
     if (ok && !enc)
-        ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_SET_TAG, KITLS_TAG_LEN, tag);
+        ok = kitls_aead_tag(ctx, 1, tag);
     ok = ok && EVP_CipherUpdate(ctx, out, &outl, in, (int)in_len) &&
          EVP_CipherFinal_ex(ctx, out + outl, &outl);
     if (ok && enc)
-        ok = EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_AEAD_GET_TAG, KITLS_TAG_LEN, tag);
+        ok = kitls_aead_tag(ctx, 0, tag);
     /* The thread's context keeps no ticket key: re-keyed with zeros, or
      * reset (which frees its key) if that fails. */
     if (ctx && !own && !EVP_CipherInit_ex2(ctx, NULL, zero_key, NULL, 1, NULL))

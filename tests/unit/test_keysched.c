@@ -668,6 +668,66 @@ START_TEST(test_s4_early_traffic)
 }
 END_TEST
 
+/* The client's binder keeps the truncated ClientHello's hash state in the
+ * transcript's storage (kitls_th_peek without a hash chosen): the
+ * transcript must then equal a plain one whichever suite follows, and a
+ * first update that does not start with the peeked bytes must not use it. */
+static void th_plain(const struct kitls_suite *s, const uint8_t *m, size_t n, const uint8_t *m2,
+                     size_t n2, uint8_t *out)
+{
+    struct kitls_hash h;
+    ck_assert_int_eq(kitls_hash_init(&h, s->md), 0);
+    kitls_hash_update(&h, m, n);
+    kitls_hash_update(&h, m2, n2);
+    kitls_hash_final(&h, out);
+}
+
+START_TEST(test_th_binder_kept)
+{
+    const uint16_t ids[2] = {KITLS_AES_128_GCM_SHA256, KITLS_AES_256_GCM_SHA384};
+    uint8_t ch[700], sh[90], want[KITLS_MAX_HASH], got[KITLS_MAX_HASH], bh[KITLS_MAX_HASH];
+    for (size_t i = 0; i < sizeof(ch); i++)
+        ch[i] = (uint8_t)(i * 7 + 3);
+    memset(sh, 0x5a, sizeof(sh));
+    size_t trunc = 613; /* the bytes before the binders (not a block multiple) */
+    for (int psk = 0; psk < 2; psk++) {
+        for (int neg = 0; neg < 2; neg++) {
+            for (int bad = 0; bad < 3; bad++) {
+                const struct kitls_suite *ps = kitls_suite_find(ids[psk]);
+                const struct kitls_suite *ns = kitls_suite_find(ids[neg]);
+                struct kitls_hash store;
+                struct kitls_transcript t = {.store = &store};
+                ck_assert_int_eq(kitls_th_peek(&t, ps, ch, trunc, bh), 0);
+                th_plain(ps, ch, trunc, NULL, 0, want);
+                ck_assert_mem_eq(bh, want, ps->hash_len);
+                uint8_t other[700];
+                memcpy(other, ch, sizeof(ch));
+                other[0] ^= 1;
+                if (bad == 1) /* a shorter first update: the state is dropped */
+                    ck_assert_int_eq(kitls_th_update(&t, other, trunc - 1), 0);
+                else if (bad == 2) /* something pending before: the same */
+                    ck_assert_int_eq(kitls_th_update(&t, other, 4), 0);
+                const uint8_t *m = bad ? other : ch;
+                size_t mlen = bad == 1 ? trunc - 1 : bad == 2 ? 4 : 0;
+                ck_assert_int_eq(kitls_th_update(&t, ch, sizeof(ch)), 0);
+                ck_assert_int_eq(kitls_th_set_hash(&t, ns), 0);
+                ck_assert_int_eq(kitls_th_update(&t, sh, sizeof(sh)), 0);
+                ck_assert_int_eq(kitls_th_current(&t, got), 0);
+                /* plain: [m (mlen)] ch sh */
+                struct kitls_hash h;
+                ck_assert_int_eq(kitls_hash_init(&h, ns->md), 0);
+                kitls_hash_update(&h, m, mlen);
+                kitls_hash_update(&h, ch, sizeof(ch));
+                kitls_hash_update(&h, sh, sizeof(sh));
+                kitls_hash_final(&h, want);
+                ck_assert_mem_eq(got, want, ns->hash_len);
+                kitls_th_free(&t);
+            }
+        }
+    }
+}
+END_TEST
+
 START_TEST(test_s4_full_schedule)
 {
     struct kitls_keysched ks;
@@ -801,6 +861,7 @@ static Suite *keysched_suite(void)
     tcase_add_test(tc, test_s4_early_traffic);
     tcase_add_test(tc, test_s4_full_schedule);
     tcase_add_test(tc, test_s4_without_eoed);
+    tcase_add_test(tc, test_th_binder_kept);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -114,6 +114,25 @@ START_TEST(test_keys_from_secret)
 }
 END_TEST
 
+/* The Finished key derived with the record keys (one keyed HMAC of the
+ * secret) is RFC 8448's, and the key and iv are unchanged. */
+START_TEST(test_keys_and_finished_key)
+{
+    struct kitls_rec_dir d;
+    uint8_t fk[KITLS_MAX_HASH];
+    memset(&d, 0, sizeof(d));
+    ck_assert_int_eq(kitls_rec_set_secret_fin(&d, aes128, s3_shs, 1, fk), 0);
+    ck_assert_mem_eq(d.key, s3_shs_key, 16);
+    ck_assert_mem_eq(d.iv, s3_shs_iv, 12);
+    ck_assert_mem_eq(fk, s3_shs_fin, 32);
+    kitls_rec_wipe(&d);
+    memset(&d, 0, sizeof(d));
+    ck_assert_int_eq(kitls_rec_set_secret_fin(&d, aes128, s3_chs, 0, fk), 0);
+    ck_assert_mem_eq(fk, s3_chs_fin, 32);
+    kitls_rec_wipe(&d);
+}
+END_TEST
+
 START_TEST(test_server_flight_kat)
 {
     size_t n;
@@ -608,6 +627,7 @@ static Suite *record_suite(void)
     TCase *tc = tcase_create("rfc8448");
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, test_keys_from_secret);
+    tcase_add_test(tc, test_keys_and_finished_key);
     tcase_add_test(tc, test_server_flight_kat);
     tcase_add_test(tc, test_client_finished_kat);
     tcase_add_test(tc, test_app_data_kat);

@@ -245,6 +245,37 @@ START_TEST(test_key_mask)
 }
 END_TEST
 
+/* A peer's key decoded from its certificate: the curve read from the
+ * certificate's named-curve OID answers as the key itself does, and a key
+ * that is not the certificate's is asked directly. */
+START_TEST(test_peer_mask)
+{
+    const struct kitls_sigalg *s;
+    X509 *leaf[K_NKEYS];
+    for (int k = 0; k < K_NKEYS; k++) {
+        leaf[k] = X509_new();
+        ck_assert_ptr_nonnull(leaf[k]);
+        ck_assert_int_eq(X509_set_pubkey(leaf[k], pubs[k]), 1);
+    }
+    for (int k = 0; k < K_NKEYS; k++) {
+        EVP_PKEY *pk = X509_get0_pubkey(leaf[k]);
+        ck_assert_ptr_nonnull(pk);
+        for (size_t i = 0; (s = kitls_sigalg_at(i)) != NULL; i++) {
+            int expect = kitls_sig_key_matches(s, pubs[k]);
+            ck_assert_msg(kitls_sig_peer_matches(s, pk, leaf[k]) == expect,
+                          "key %d scheme %s: want %d", k, s->name, expect);
+            /* another certificate (P-384's for P-256 and back): not used */
+            int o = k == K_P256 ? K_P384 : K_P256;
+            ck_assert_msg(kitls_sig_peer_matches(s, pubs[k], leaf[o]) == expect,
+                          "key %d, leaf %d, scheme %s: want %d", k, o, s->name, expect);
+            ck_assert_int_eq(kitls_sig_peer_matches(s, pubs[k], NULL), expect);
+        }
+    }
+    for (int k = 0; k < K_NKEYS; k++)
+        X509_free(leaf[k]);
+}
+END_TEST
+
 /* The thread's signature object for verifying is reused: values of one
  * verification (good, or parsed halfway) never decide the next. */
 START_TEST(test_verify_reuse)
@@ -286,6 +317,7 @@ static Suite *sig_ec_suite(void)
     tcase_add_loop_test(tc, test_altered_refused, 0, 2);
     tcase_add_loop_test(tc, test_der_exact, 0, 2);
     tcase_add_test(tc, test_key_mask);
+    tcase_add_test(tc, test_peer_mask);
     tcase_add_test(tc, test_verify_reuse);
     suite_add_tcase(s, tc);
     return s;
