@@ -982,8 +982,11 @@ typedef int (*kitls_antireplay_async_fn)(void *ctx, kitls_conn *c, const uint8_t
  * Server: use fn (with ctx) as the anti-replay check instead of the one of
  * kitls_config_set_antireplay() or the built-in store; fn NULL goes back
  * to them.  The store must bound its own wait (a timeout answered with a
- * negative verdict): the core has no clock of its own.  KITLS_E_INVALID_ARG
- * for a NULL cfg, KITLS_E_STATE once the config is in use.
+ * negative verdict): the core has no clock of its own.  For event loops
+ * that handle KITLS_E_WANT_ASYNC (kitls_uring, or the application's own):
+ * the blocking kitls_ktls_handshake() does not wait for an answer (it
+ * fails with that code).  KITLS_E_INVALID_ARG for a NULL cfg,
+ * KITLS_E_STATE once the config is in use.
  */
 KITLS_API KITLS_WUR int kitls_config_set_antireplay_async(kitls_config *cfg,
                                                           kitls_antireplay_async_fn fn, void *ctx);
