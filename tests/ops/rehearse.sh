@@ -387,8 +387,74 @@ verdict R7 $r "legitimate handshakes keep succeeding, garbage is refused with an
 stop_server
 
 # ---------------------------------------------------------------------------
+note "## R8: replay-store outage (the shared Redis store of a fleet)"
+if ! command -v redis-server >/dev/null 2>&1 || ! "$SERVER" --help 2>&1 | grep -q -- '--replay-store'; then
+    note "  - not rehearsed: redis-server or a kitls-server built with hiredis is missing"
+    echo "R8: skipped (redis-server or hiredis build missing)"
+else
+    tmp=$W
+    . "$top/tests/fleet/fleet-lib.sh"
+    start_redis || exit 1
+    R8URL=redis://127.0.0.1:$redis_port
+    head -c 120 /dev/urandom | base64 -w 0 >"$W/early.txt"
+    # A 1 s freshness window: a Redis younger than ~2 windows vouches for
+    # no 0-RTT (RFC 8446 §8.2, docs/fleet.md), so the waits stay short.
+    start_server r8 --cert "$W/pki/ok/chain.pem" --key "$W/pki/ok/leaf.key" --early-data 16384 \
+        --early-data-window 1000 --redis "$R8URL" --replay-store redis --redis-timeout 200 || exit 1
+    zclient() { # zclient OUT [options]: kitls-client printing its outcome
+        timeout 10 "$CLIENT" --port "$PORT" --servername "$H" --cafile "$CA" --print --timeout 5 \
+            "${@:2}" >"$W/$1" 2>&1 </dev/null
+    }
+    # zrtt OUT: a fresh ticket, then a 0-RTT resumption with it
+    zrtt() { zclient "$1.t" --sess-out "$W/$1.sess" && zclient "$1" --sess-in "$W/$1.sess" --early-data "$W/early.txt"; }
+    # until_accepted OUT SECONDS: retry until 0-RTT is accepted
+    until_accepted() {
+        local t0=$SECONDS
+        while [ $((SECONDS - t0)) -lt "$2" ]; do
+            zrtt "$1" && grep -q '^early-data: accepted' "$W/$1" && return 0
+            sleep 0.3
+        done
+        return 1
+    }
+    ok_before=1
+    until_accepted r8.pre 15 && ok_before=0
+    metrics "$W/r8.before"
+    note "    before the outage: 0-RTT $(sed -n 's/^early-data: //p' "$W/r8.pre")"
+    cmd "kill redis-server (pid $redis_pid)"
+    stop_redis
+    t0=$(date +%s%N)
+    zrtt r8.down
+    down_ms=$((($(date +%s%N) - t0) / 1000000))
+    zrtt r8.down2
+    zclient r8.full
+    metrics "$W/r8.during"
+    note "    Redis down: 0-RTT $(sed -n 's/^early-data: //p' "$W/r8.down"), resumed $(sed -n 's/^resumed: //p' "$W/r8.down") (ticket + attempt in $down_ms ms); a full handshake: resumed $(sed -n 's/^resumed: //p' "$W/r8.full")"
+    logged=$(grep -c 'until it answers again' "$W/r8.log")
+    note "    log lines for the episode (2 refused attempts): $logged"
+    show "$W/r8.before" "$W/r8.during" '^kitls_redis_up' '^kitls_redis_outages_total' \
+        'kitls_early_data_total.*store_error'
+    cmd "redis-server --port $redis_port (restarted, empty)"
+    start_redis || exit 1
+    back=1
+    t0=$SECONDS
+    until_accepted r8.back 20 && back=0
+    note "    Redis back: 0-RTT accepted again after $((SECONDS - t0)) s without a restart of the server"
+    metrics "$W/r8.after"
+    show "$W/r8.during" "$W/r8.after" '^kitls_redis_up' 'kitls_early_data_total.*accepted'
+    stop_redis
+    r=1
+    [ "$ok_before" = 0 ] && grep -q '^early-data: rejected' "$W/r8.down" && grep -q '^resumed: yes' "$W/r8.down" &&
+        grep -q '^early-data: rejected' "$W/r8.down2" && grep -q '^resumed: no' "$W/r8.full" &&
+        [ "$logged" = 1 ] && [ "$(val "$W/r8.during" '^kitls_redis_up')" = 0 ] &&
+        [ "$(delta "$W/r8.before" "$W/r8.during" '^kitls_redis_outages_total')" = 1 ] &&
+        [ "$(delta "$W/r8.before" "$W/r8.during" 'kitls_early_data_total.*store_error')" -ge 2 ] &&
+        [ "$back" = 0 ] && [ "$(val "$W/r8.after" '^kitls_redis_up')" = 1 ] && r=0
+    verdict R8 $r "Redis down: 0-RTT refused and resumed as 1-RTT, full handshakes go on, one log line and kitls_redis_up 0; Redis back: 0-RTT accepted again without a restart"
+    stop_server
+fi
+
+# ---------------------------------------------------------------------------
 note "## Not rehearsed here"
-note "  - replay-store outage: the shared Redis store (issue 19) is not built; the in-process store cannot fail apart from the process."
 note "  - a bad library upgrade (deploy the previous release, restart): procedure in docs/runbook.md only."
 note "  - CPU exhaustion by valid ClientHellos: R7 rehearses the timeout and the counters; admission control belongs in front of kitls (RA-010)."
 note ""
