@@ -183,11 +183,21 @@ static void fill_ktls(struct kitls_uring_conn *c)
     struct chunk *h;
     while ((h = c->q_head) && h->off == h->len && !c->pipe_len && !c->fbuf_len)
         uring_q_pop(c);
+    if (!h && c->fbuf && !c->fbuf_len && !(c->busy & FILE_OPS)) {
+        kitls_free(c->fbuf); /* idle: an open connection holds no file buffer */
+        c->fbuf = NULL;
+    }
     if (!h || h->file_fd < 0 || (c->busy & FILE_OPS))
         return;
     if (kitls_ktls_io_ctrl_pending(c->ktls))
         return; /* a control record first: send_step flushes it while no file op runs */
-    if (!u->have_splice || (u->p.flags & KITLS_URING_F_NO_SPLICE)) {
+    /* A small file (or a large one's tail) by read + send, not splice:
+     * io_uring reads the page cache and sends on the socket inline, but
+     * runs every splice in an io-wq worker, and two worker hand-offs per
+     * 16 KiB response cost more than copying it once (docs/uring.md
+     * "Against nginx"). */
+    if (!u->have_splice || (u->p.flags & KITLS_URING_F_NO_SPLICE) ||
+        (!c->pipe_len && h->len - h->off <= URING_FBUF)) {
         if (!c->fbuf_len && h->off < h->len)
             file_read(c, h); /* then sent from fbuf by send_step */
         return;

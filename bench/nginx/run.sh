@@ -69,6 +69,7 @@ if [ ! -x /usr/sbin/nginx ]; then
         chmod 755 /usr/sbin/policy-rc.d
         prc=1
     fi
+    apt-get update -q >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y -q nginx-light >/dev/null
     [ -z "$prc" ] || rm -f /usr/sbin/policy-rc.d
 fi
