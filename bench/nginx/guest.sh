@@ -9,7 +9,8 @@
 # connections of one GET, BIG_N (big-file GETs per run), MODES ("ktls
 # user"), CASES ("big ka fresh"), KITLS_ARGS (extra uring-httpd options),
 # BASE (another build directory: its uring-httpd runs too, as server
-# "base", for a before/after in the same boot).  Every case is a fixed
+# "base", for a before/after in the same boot), KITLS_ENV (environment
+# assignments for this build's uring-httpd only, e.g. GLIBC_TUNABLES=...).  Every case is a fixed
 # amount of work run to its end (no time window: under TCG a window's
 # edges, dozens of handshakes in flight, would weigh too much).
 # Appends one line per measurement to RESULTS:
@@ -114,12 +115,12 @@ EOF
     done
     pids="$m $(pgrep -P "$m" | tr '\n' ' ')"
 }
-start_base() { L0=$L L=$BASE/examples/.libs; LD_LIBRARY_PATH=$BASE/lib/.libs:$BASE/ktls/.libs:$BASE/uring/.libs start_kitls "$@"; L=$L0; }
+start_base() { L0=$L L=$BASE/examples/.libs E0=${KITLS_ENV:-} KITLS_ENV=; LD_LIBRARY_PATH=$BASE/lib/.libs:$BASE/ktls/.libs:$BASE/uring/.libs start_kitls "$@"; L=$L0 KITLS_ENV=$E0; }
 start_kitls() { # mode
     local k=
     [ "$1" = ktls ] && k=--ktls
     rm -f "$w/ready"
-    "$L/uring-httpd" -q -c "$w/cert.pem" -k "$w/key.pem" -r "$w/www" -p 0 --no-tickets \
+    env ${KITLS_ENV:-} "$L/uring-httpd" -q -c "$w/cert.pem" -k "$w/key.pem" -r "$w/www" -p 0 --no-tickets \
         --max-conns 4096 --max-handshakes 1024 $k ${KITLS_ARGS:-} --ready-file "$w/ready" \
         2>"$w/kitls.log" &
     for _ in $(seq 200); do [ -s "$w/ready" ] && break; sleep 0.05; done

@@ -9,7 +9,7 @@
 #                      [--kernel new|old] [--modes "ktls user"]
 #                      [--cases "big ka fresh"] [--out FILE]
 #                      [--kitls-args "ARGS"] [--base BUILDDIR]
-#                      [--icount SHIFT|off]
+#                      [--icount SHIFT|off] [--kitls-env "VAR=VALUE ..."]
 #
 # It installs nginx-light from Debian when /usr/sbin/nginx is missing (a
 # policy-rc.d answering 101 keeps its postinst from starting a service on
@@ -37,7 +37,7 @@
 # interleaved in the same boot).
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
-RUNS=6 KA_R=30 FRESH_N=256 BIG_MIB=256 BIG_N=1 KERNEL=new MODES="ktls user" OUT= KITLS_ARGS= CASES="big ka fresh" BASE= ICOUNT=1
+RUNS=6 KA_R=30 FRESH_N=256 BIG_MIB=256 BIG_N=1 KERNEL=new MODES="ktls user" OUT= KITLS_ARGS= CASES="big ka fresh" BASE= ICOUNT=1 KITLS_ENV=
 while [ $# -gt 0 ]; do
     case $1 in
     --runs) RUNS=$2; shift 2 ;;
@@ -52,6 +52,7 @@ while [ $# -gt 0 ]; do
     --cases) CASES=$2; shift 2 ;;
     --base) BASE=$(cd "$2" && pwd); shift 2 ;;
     --icount) ICOUNT=$2; shift 2 ;;
+    --kitls-env) KITLS_ENV=$2; shift 2 ;;
     *) sed -n '2,13p' "$0"; exit 2 ;;
     esac
 done
@@ -111,7 +112,7 @@ qa=
 [ "$ICOUNT" = off ] || qa="-icount shift=$ICOUNT,sleep=on"
 echo "vs-nginx: qemu ${qa:-without -icount}"
 KITLS_VM_QEMU_ARGS=$qa KITLS_VM_TIMEOUT=${KITLS_VM_TIMEOUT:-3000} sh "$top/tests/ktls/vm-run.sh" "$KERNEL" \
-    "RUNS=$RUNS KA_R=$KA_R FRESH_N=$FRESH_N BIG_N=$BIG_N MODES='$MODES' CASES='$CASES' BASE='$BASE' KITLS_ARGS='$KITLS_ARGS' bash $top/bench/nginx/guest.sh $b $tmp $res" \
+    "RUNS=$RUNS KA_R=$KA_R FRESH_N=$FRESH_N BIG_N=$BIG_N MODES='$MODES' CASES='$CASES' BASE='$BASE' KITLS_ENV='$KITLS_ENV' KITLS_ARGS='$KITLS_ARGS' bash $top/bench/nginx/guest.sh $b $tmp $res" \
     >"$tmp/vm.log" 2>&1 || { tr -d '\033\r' <"$tmp/vm.log" | tail -30; echo "vs-nginx: the VM run failed"; exit 1; }
 echo "vs-nginx: VM run took $(( $(date +%s) - t0 )) s; host load average now $(cut -d' ' -f1-3 /proc/loadavg)"
 sed 's/^/  /' "$res"
