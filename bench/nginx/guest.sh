@@ -185,7 +185,7 @@ for run in $(seq "$RUNS"); do
             stop_all
         done
     done
-    echo "# run $run done, load average $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out"
+    echo "# run $run done, guest load average $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out"
 done
 grep -i -e emerg -e alert -e crit "$w/ng/error.log" 2>/dev/null | head -5
 exit 0
