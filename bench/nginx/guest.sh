@@ -56,12 +56,12 @@ tls() { awk -v n="$1" '$1 == n { print $2 }' /proc/net/tls_stat 2>/dev/null || e
 TLSK="TlsCurrTxSw TlsTxSw TlsRxSw TlsTxDevice TlsDecryptError"
 tls_snap() { for k in $TLSK; do printf '%s ' "$(tls $k)"; done; }
 tls_delta() { # before after -> "TlsTxSw=+n TlsRxSw=+n ..."
-    set -- $1 $2
-    local n=$(( $# / 2 )) i=1 s=
+    local -a a b
+    read -r -a a <<<"$1"
+    read -r -a b <<<"$2"
+    local i=0 s='' k
     for k in $TLSK; do
-        [ "$k" = TlsCurrTxSw ] && { i=$((i + 1)); continue; }
-        eval "a=\${$i} b=\${$((i + n))}"
-        s="$s$k=+$((b - a)) "
+        [ "$k" = TlsCurrTxSw ] || s="$s$k=+$((${b[i]:-0} - ${a[i]:-0})) "
         i=$((i + 1))
     done
     echo "${s% }"

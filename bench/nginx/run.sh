@@ -37,7 +37,7 @@
 # interleaved in the same boot).
 set -eu
 top=$(cd "$(dirname "$0")/../.." && pwd)
-RUNS=6 KA_R=30 FRESH_N=256 BIG_MIB=256 BIG_N=1 KERNEL=new MODES="ktls user" OUT= KITLS_ARGS= CASES="big ka fresh" BASE= ICOUNT=1 KITLS_ENV=
+RUNS=6 KA_R=30 FRESH_N=256 BIG_MIB=256 BIG_N=1 KERNEL=new MODES="ktls user" OUT='' KITLS_ARGS='' CASES="big ka fresh" BASE='' ICOUNT=1 KITLS_ENV=''
 while [ $# -gt 0 ]; do
     case $1 in
     --runs) RUNS=$2; shift 2 ;;
@@ -101,7 +101,7 @@ sha256sum "$tmp/big.bin" >"$tmp/big.sha256"
 res=$tmp/results
 : >"$res"
 echo "vs-nginx: host $(uname -r), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg); VM kernel $(cat "$CACHE/kernels/$KERNEL/kver")"
-echo "vs-nginx: $RUNS runs x modes ($MODES) x {nginx, kitls} x cases {big, ka, fresh}; raw lines:"
+echo "vs-nginx: $RUNS runs x modes ($MODES) x servers (nginx kitls${BASE:+ base}) x cases ($CASES); raw lines:"
 echo "  run mode case server unit work server_cpu_s errors tls_stat-deltas softirq-ticks"
 t0=$(date +%s)
 # qemu -icount: the guest clock, and so every CPU time read in the guest,
