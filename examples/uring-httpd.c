@@ -58,6 +58,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -604,6 +605,12 @@ int main(int argc, char **argv)
     int status;
     if (httpd_opts_parse(argc, argv, &o, &status) < 0)
         return status;
+    /* Keep freed heap rather than trimming it at once: connections take
+     * and free 16-68 KiB send chunks all the time, and a trimmed heap top
+     * taken again costs a page fault and a zeroed page per 4 KiB (12% of
+     * the CPU of keep-alive small files over kTLS: docs/uring.md "Against
+     * nginx").  At most 64 MiB of freed heap stays mapped. */
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);
     params = (struct kitls_uring_params){.flags = KITLS_URING_F_NODELAY,
                                          .entries = 1024,
                                          .handshake_timeout_ms = o.handshake_ms,

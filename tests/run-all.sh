@@ -14,7 +14,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 pkgs=(build-essential autoconf automake libtool pkg-config libssl-dev check
       openssl gnutls-bin python3 liburing-dev universal-ctags mandoc
       libgnutls28-dev cargo rustc librust-rustls-dev librust-rustls-pemfile-dev
-      curl prometheus debootstrap libhiredis-dev redis-server)
+      curl prometheus debootstrap libhiredis-dev redis-server nginx-light)
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -23,7 +23,16 @@ if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ]; then
         echo "== installing: ${missing[*]}"
         apt-get update -q
+        # nginx-light (bench/nginx/run.sh, run by hand) must not start a
+        # service on port 80 from its postinst: policy-rc.d says no.
+        prc=
+        if [ ! -e /usr/sbin/policy-rc.d ]; then
+            printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+            chmod 755 /usr/sbin/policy-rc.d
+            prc=1
+        fi
         DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
+        [ -z "$prc" ] || rm -f /usr/sbin/policy-rc.d
     else
         echo "missing packages (run as root to install): ${missing[*]}" >&2
         exit 1

@@ -148,6 +148,33 @@ static ssize_t ktls_room(struct kitls_uring_conn *c, size_t n)
     return r;
 }
 
+/*
+ * The splice pipe of a connection, made on its first file.  Each step is
+ * two io_uring splices (file -> pipe, pipe -> socket) that io_uring always
+ * runs in an io-wq worker, so for a large file the steps are as large as
+ * the pipe can be made (URING_PIPE_BIG): a 64 KiB pipe costs 16 times the
+ * worker hand-offs and completions per byte (docs/uring.md "Against
+ * nginx").  A pipe holds page references, not copies: the larger size
+ * costs its slot array (~10 KiB), and F_SETPIPE_SZ failing (the per-user
+ * pipe page limits, fs.pipe-user-pages-soft) just keeps 64 KiB steps.
+ */
+static int pipe_open(struct kitls_uring_conn *c, size_t left)
+{
+    if (c->pipe_fd[0] < 0) {
+        if (pipe2(c->pipe_fd, O_CLOEXEC) < 0) {
+            uring_conn_fail(c, -errno);
+            return -1;
+        }
+        c->pipe_step = URING_CHUNK;
+    }
+    if (left > URING_CHUNK && !c->pipe_tried && !c->pipe_len) {
+        c->pipe_tried = 1; /* once per connection */
+        if (fcntl(c->pipe_fd[1], F_SETPIPE_SZ, (int)URING_PIPE_BIG) >= (int)URING_PIPE_BIG)
+            c->pipe_step = URING_PIPE_BIG;
+    }
+    return 0;
+}
+
 /* kTLS TX: files through splice (file -> pipe -> socket), data straight
  * from the queue. */
 static void fill_ktls(struct kitls_uring_conn *c)
@@ -156,19 +183,27 @@ static void fill_ktls(struct kitls_uring_conn *c)
     struct chunk *h;
     while ((h = c->q_head) && h->off == h->len && !c->pipe_len && !c->fbuf_len)
         uring_q_pop(c);
+    if (!h && c->fbuf && !c->fbuf_len && !(c->busy & FILE_OPS)) {
+        kitls_free(c->fbuf); /* idle: an open connection holds no file buffer */
+        c->fbuf = NULL;
+    }
     if (!h || h->file_fd < 0 || (c->busy & FILE_OPS))
         return;
     if (kitls_ktls_io_ctrl_pending(c->ktls))
         return; /* a control record first: send_step flushes it while no file op runs */
-    if (!u->have_splice || (u->p.flags & KITLS_URING_F_NO_SPLICE)) {
+    /* A small file (or a large one's tail) by read + send, not splice:
+     * io_uring reads the page cache and sends on the socket inline, but
+     * runs every splice in an io-wq worker, and two worker hand-offs per
+     * 16 KiB response cost more than copying it once (docs/uring.md
+     * "Against nginx"). */
+    if (!u->have_splice || (u->p.flags & KITLS_URING_F_NO_SPLICE) ||
+        (!c->pipe_len && h->len - h->off <= URING_FBUF)) {
         if (!c->fbuf_len && h->off < h->len)
             file_read(c, h); /* then sent from fbuf by send_step */
         return;
     }
-    if (c->pipe_fd[0] < 0 && pipe2(c->pipe_fd, O_CLOEXEC) < 0) {
-        uring_conn_fail(c, -errno);
+    if (pipe_open(c, h->len - h->off) < 0)
         return;
-    }
     struct io_uring_sqe *sqe;
     if (c->pipe_len) {
         if (c->busy & BUSY(KITLS_URING_OP_SEND))
@@ -183,7 +218,7 @@ static void fill_ktls(struct kitls_uring_conn *c)
         io_uring_prep_splice(sqe, c->pipe_fd[0], -1, c->fd, -1, (unsigned)room, 0);
         uring_conn_tag(c, sqe, KITLS_URING_OP_SPLICE_OUT);
     } else if (h->off < h->len) {
-        size_t n = h->len - h->off, max = URING_CHUNK;
+        size_t n = h->len - h->off, max = c->pipe_step;
         /* A peer record_size_limit below 16 KiB (RFC 8449), which the
          * kernel does not know: one record per splice, each at most the
          * limit (a splice ends the kernel's record). */

@@ -29,6 +29,9 @@
 #define URING_FBUF 32768u
 #define URING_SCRATCH 16384u
 #define URING_SBUF (URING_CHUNK + 4096u) /* ciphertext of one chunk, whole records */
+/* kTLS splice of a large file: the pipe grows to this (F_SETPIPE_SZ) and
+ * each splice pair moves this much, not URING_CHUNK (send.c pipe_open). */
+#define URING_PIPE_BIG (1024u * 1024u)
 /* Lingering close (linger.c): after our last bytes and the
  * shutdown of the write side, at most this much input is read and thrown
  * away, for at most this long (and never longer than close_timeout_ms),
@@ -111,7 +114,7 @@ struct kitls_uring_conn {
         rx_ready : 1, ctrl_pending : 1, again : 1,
         /* the first received byte was seen; it was a letter, not a TLS
          * record (params.plain_reply) */
-        rx_first : 1, not_tls : 1,
+        rx_first : 1, not_tls : 1, pipe_tried : 1, /* F_SETPIPE_SZ was tried (send.c pipe_open) */
         /* the handshake waits for an asynchronous anti-replay answer
          * (async.c): no input processed until kitls_uring_conn_resume();
          * died while waiting: only the handle and the core connection are
@@ -146,6 +149,7 @@ struct kitls_uring_conn {
     size_t fbuf_len;               /* bytes read, waiting to be encrypted */
     int pipe_fd[2];                /* kTLS splice pipe, -1 when unused */
     size_t pipe_len;               /* bytes in the pipe */
+    size_t pipe_step;              /* bytes per splice into it (send.c) */
     struct sockaddr_storage *peer; /* client: address while connecting */
     socklen_t peer_len;
     /* deadline list (handshake or close) */

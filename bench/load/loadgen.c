@@ -18,18 +18,28 @@
  * checks every response (status 200, Content-Length, body length) and
  * closes.  Reports handshakes/s, requests/s, bytes/s and errors.
  *
+ * --path may hold one %u (or %03u): request k of the run then asks for the path with
+ * k mod --path-count in it (bench/nginx: /s/f%03u.html over 100 files).
+ * --check-root DIR compares every body byte with the file DIR/<path>
+ * (loaded once; at most 64 MiB each) and counts a mismatch as an error.
+ * --pid may be given up to 8 times (nginx: master and worker): the server
+ * CPU is the sum of their utime + stime (threads included).  --suite HEX
+ * offers that one TLS 1.3 cipher suite only (0x1301: AES-128-GCM).
+ *
  * The client skips certificate verification (the same for every server)
  * so that its own cost per handshake stays low.  Output: "key value" lines.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -42,6 +52,9 @@ struct job {
     char hdr[1024];
     size_t hdr_len;
     long long body_left;
+    const unsigned char *exp; /* --check-root: the expected body, or NULL */
+    long long exp_len, exp_off;
+    unsigned path_idx;
     int in_body, done, failed, hold;
 };
 
@@ -52,7 +65,13 @@ static const char *path = "/index.html";
 static unsigned requests = 1, concurrent = 1000, max_conns = 1000000;
 static unsigned active, started, held;
 static int phase_churn, stop_new, draining;
-static unsigned long long n_hs, n_req, n_bytes, n_err, n_ok;
+static unsigned long long n_hs, n_req, n_bytes, n_err, n_ok, n_checked, n_mismatch;
+static unsigned path_count = 1, path_next;
+static const char *check_root;
+static unsigned char **exp_body; /* per path index */
+static long long *exp_size;
+static int pids[8], n_pids;
+static uint16_t suite;
 
 static double now(void)
 {
@@ -102,6 +121,55 @@ static double cpu_s(int pid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+static double servers_cpu_s(void)
+{
+    double t = 0;
+    for (int i = 0; i < n_pids; i++)
+        t += cpu_s(pids[i]);
+    return t;
+}
+
+static void path_of(unsigned idx, char *buf, size_t n)
+{
+    if (strchr(path, '%'))
+        snprintf(buf, n, path, idx); /* the format is the user's --path */
+    else
+        snprintf(buf, n, "%s", path);
+}
+
+/* --check-root: every path's file in memory, before any connection. */
+static int load_expected(void)
+{
+    exp_body = calloc(path_count, sizeof(*exp_body));
+    exp_size = calloc(path_count, sizeof(*exp_size));
+    if (!exp_body || !exp_size)
+        return -1;
+    for (unsigned i = 0; i < path_count; i++) {
+        char rel[512], full[1024];
+        path_of(i, rel, sizeof(rel));
+        snprintf(full, sizeof(full), "%s%s", check_root, rel);
+        int fd = open(full, O_RDONLY);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) < 0 || st.st_size > (64 << 20)) {
+            fprintf(stderr, "loadgen: --check-root: cannot load %s (or over 64 MiB)\n", full);
+            return -1;
+        }
+        exp_size[i] = st.st_size;
+        exp_body[i] = malloc((size_t)st.st_size + 1);
+        long long got = 0;
+        while (exp_body[i] && got < st.st_size) {
+            ssize_t r = read(fd, exp_body[i] + got, (size_t)(st.st_size - got));
+            if (r <= 0)
+                break;
+            got += r;
+        }
+        close(fd);
+        if (!exp_body[i] || got != st.st_size)
+            return -1;
+    }
+    return 0;
+}
+
 static void job_fail(struct job *j)
 {
     if (!j->failed)
@@ -112,9 +180,11 @@ static void job_fail(struct job *j)
 
 static void send_get(struct job *j)
 {
-    char req[512];
+    char req[1024], target[512];
     int last = phase_churn && j->requests + 1 >= requests;
-    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: localhost\r\n%s\r\n", path,
+    j->path_idx = path_next++ % path_count;
+    path_of(j->path_idx, target, sizeof(target));
+    int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: localhost\r\n%s\r\n", target,
                      last ? "Connection: close\r\n" : "");
     if (kitls_uring_send(j->c, req, (size_t)n) < 0)
         job_fail(j);
@@ -159,16 +229,34 @@ static void on_data(struct job *j, const uint8_t *p, size_t len)
             if (strncmp(j->hdr, "HTTP/1.1 200 ", 13) || !cl)
                 return job_fail(j);
             j->body_left = atoll(cl + 17);
+            if (check_root) {
+                j->exp = exp_body[j->path_idx];
+                j->exp_len = exp_size[j->path_idx];
+                j->exp_off = 0;
+                if (j->body_left != j->exp_len) {
+                    n_mismatch++;
+                    return job_fail(j);
+                }
+            }
             j->in_body = 1;
             j->hdr_len = 0;
         }
         size_t n = (long long)len < j->body_left ? len : (size_t)j->body_left;
+        if (j->exp) {
+            if (memcmp(j->exp + j->exp_off, p, n)) {
+                n_mismatch++;
+                return job_fail(j);
+            }
+            j->exp_off += (long long)n;
+        }
         j->body_left -= (long long)n;
         n_bytes += n;
         p += n;
         len -= n;
         if (!j->body_left) {
             j->in_body = 0;
+            if (j->exp)
+                n_checked++;
             on_response(j);
         }
     }
@@ -262,8 +350,14 @@ int main(int argc, char **argv)
             host = argv[++i];
         else if (!strcmp(a, "-p") && v)
             port = atoi(argv[++i]);
-        else if (!strcmp(a, "--pid") && v)
-            pid = atoi(argv[++i]);
+        else if (!strcmp(a, "--pid") && v && n_pids < 8)
+            pid = pids[n_pids++] = atoi(argv[++i]);
+        else if (!strcmp(a, "--path-count") && v)
+            path_count = (unsigned)atoi(argv[++i]);
+        else if (!strcmp(a, "--check-root") && v)
+            check_root = argv[++i];
+        else if (!strcmp(a, "--suite") && v)
+            suite = (uint16_t)strtoul(argv[++i], NULL, 16);
         else if (!strcmp(a, "-c") && v)
             concurrent = (unsigned)atoi(argv[++i]);
         else if (!strcmp(a, "--duration") && v)
@@ -284,12 +378,13 @@ int main(int argc, char **argv)
             fprintf(stderr,
                     "usage: %s -p port [-a addr] [--pid server_pid] [-c concurrent] "
                     "[--duration s] [--max-conns N] [--requests R] [--path P] "
-                    "[--hold-only|--no-hold] [--hold-wait s]\n",
+                    "[--hold-only|--no-hold] [--hold-wait s] [--path-count N] "
+                    "[--check-root DIR] [--suite HEX]\n",
                     argv[0]);
             return 2;
         }
     }
-    if (!port || !concurrent || !requests) {
+    if (!port || !concurrent || !requests || !path_count) {
         fprintf(stderr, "loadgen: -p is required\n");
         return 2;
     }
@@ -302,6 +397,10 @@ int main(int argc, char **argv)
         return 2;
     cfg = kitls_config_new(KITLS_ROLE_CLIENT);
     if (!cfg || kitls_config_set_verify(cfg, KITLS_VERIFY_NONE) < 0)
+        return 1;
+    if (suite && kitls_config_set_suites(cfg, &suite, 1) < 0)
+        return 1;
+    if (check_root && load_expected() < 0)
         return 1;
     struct kitls_uring_params p = {
         .max_conns = concurrent + 64,
@@ -353,13 +452,13 @@ int main(int argc, char **argv)
     }
     if (churn) {
         phase_churn = 1;
-        double c0 = pid ? cpu_s(pid) : 0, g0 = self_cpu_s();
+        double c0 = pid ? servers_cpu_s() : 0, g0 = self_cpu_s();
         double t0 = now();
         for (unsigned i = 0; i < concurrent && !stop_new; i++)
             start_one();
         run_until(t0 + duration, none_active);
         double el = now() - t0;
-        double cpu = pid ? cpu_s(pid) - c0 : 0, gcpu = self_cpu_s() - g0;
+        double cpu = pid ? servers_cpu_s() - c0 : 0, gcpu = self_cpu_s() - g0;
         stop_new = 1;
         unsigned long long hs = n_hs, rq = n_req, by = n_bytes;
         /* let in-flight connections finish (bounded), then count */
@@ -381,6 +480,8 @@ int main(int argc, char **argv)
     printf("unfinished %u\n", active);
     draining = 1;
     kitls_uring_free(drv);
+    if (check_root)
+        printf("bodies_checked %llu\nbody_mismatches %llu\n", n_checked, n_mismatch);
     printf("errors %llu\n", n_err);
     kitls_config_free(cfg);
     return n_err ? 1 : 0;

@@ -26,7 +26,10 @@ $cmd
 CMD
 echo 255 > "$run/status"
 
-timeout "${KITLS_VM_TIMEOUT:-170}" qemu-system-x86_64 -accel tcg -cpu max -m 1024 -smp 1 \
+# KITLS_VM_QEMU_ARGS: more qemu options (bench/nginx/run.sh: -icount, so
+# that the guest's CPU times count instructions, not the host's load).
+# shellcheck disable=SC2086
+timeout "${KITLS_VM_TIMEOUT:-170}" qemu-system-x86_64 -accel tcg -cpu max -m 1024 -smp 1 ${KITLS_VM_QEMU_ARGS:-} \
     -nographic -no-reboot -monitor none -serial stdio \
     -kernel "$kd/vmlinuz" -initrd "$initrd" \
     -append "console=ttyS0 quiet loglevel=1 panic=-1 rdinit=/init kitls_run=$run/cmd.sh kitls_status=$run/status" \
