@@ -92,7 +92,10 @@ static int listen_on(const struct sockaddr *sa, socklen_t salen, int v6only)
     (void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     if (sa->sa_family == AF_INET6)
         (void)setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, sizeof(v6only));
-    if (bind(fd, sa, salen) == 0 && listen(fd, 16) == 0)
+    /* A full accept queue drops SYNs: the client retries after 1 s, 3 s...
+     * (a burst of 1000 connections, bench/fleet/concurrent.sh); the kernel
+     * caps the backlog at net.core.somaxconn. */
+    if (bind(fd, sa, salen) == 0 && listen(fd, SOMAXCONN) == 0)
         return fd;
     saved = errno;
     close(fd);
