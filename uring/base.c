@@ -53,6 +53,22 @@ void uring_conn_poll(struct kitls_uring_conn *c, unsigned events)
     uring_conn_tag(c, sqe, KITLS_URING_OP_POLL);
 }
 
+/* Wait for input to receive (a receive found no buffer or no data).  Its
+ * own operation, unlike a kTLS step's poll: only the next receive waits
+ * for it, while the pump goes on processing what is buffered and sending
+ * (an asynchronous anti-replay answer resumes a handshake whose receive
+ * waits here for data the peer sends only after our flight). */
+void uring_conn_poll_rx(struct kitls_uring_conn *c)
+{
+    if (c->busy & BUSY(KITLS_URING_OP_POLL_RX))
+        return;
+    struct io_uring_sqe *sqe = uring_conn_sqe(c);
+    if (!sqe)
+        return;
+    io_uring_prep_poll_add(sqe, c->fd, POLLIN);
+    uring_conn_tag(c, sqe, KITLS_URING_OP_POLL_RX);
+}
+
 /* ---- failures ---- */
 
 /* A TLS or local failure: the core's alert (and output before it) goes

@@ -245,7 +245,8 @@ static void process_input(struct kitls_uring_conn *c)
 
 static void recv_step(struct kitls_uring_conn *c)
 {
-    if (c->busy & (BUSY(KITLS_URING_OP_RECV) | BUSY(KITLS_URING_OP_POLL)))
+    if (c->busy &
+        (BUSY(KITLS_URING_OP_RECV) | BUSY(KITLS_URING_OP_POLL) | BUSY(KITLS_URING_OP_POLL_RX)))
         return;
     if (c->st != CS_HANDSHAKE && !CS_LIVE_OPEN(c->st))
         return;
@@ -480,7 +481,7 @@ static void cqe_apply(struct kitls_uring_conn *c, unsigned op, int res, unsigned
                    kitls_ktls_io_recv_done(c->ktls, res) == 1) {
             c->ctrl_pending = 1; /* kTLS RX, plain recv: a non-data record is next */
         } else if (res == -EAGAIN || res == -EINTR || res == -ENOBUFS) {
-            uring_conn_poll(c, POLLIN);
+            uring_conn_poll_rx(c);
         } else {
             uring_conn_kill(c, res, 0);
         }
@@ -519,7 +520,7 @@ static void cqe_apply(struct kitls_uring_conn *c, unsigned op, int res, unsigned
             uring_conn_kill(c, res ? res : -EPIPE, 0);
         break;
     case KITLS_URING_OP_SHUTDOWN: c->wr_shut = 1; break;
-    default: /* POLL, CANCEL: the pump retries what waited */ break;
+    default: /* POLL, POLL_RX, CANCEL: the pump retries what waited */ break;
     }
 }
 

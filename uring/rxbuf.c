@@ -250,7 +250,7 @@ void uring_rxb_cqe(struct kitls_uring_conn *c, int res, unsigned flags)
         u->st.rx_nobufs++;
         if (!c->rx_waitbuf) {
             c->rx_waitbuf = 1;
-            uring_conn_poll(c, POLLIN);
+            uring_conn_poll_rx(c);
             return;
         }
         if (u->rxb.grown != u->rxb.round) {
@@ -282,7 +282,7 @@ void uring_rxb_cqe(struct kitls_uring_conn *c, int res, unsigned flags)
         return;
     }
     if (res == -EAGAIN || res == -EINTR) {
-        uring_conn_poll(c, POLLIN);
+        uring_conn_poll_rx(c);
         return;
     }
     if (c->rx_kmsg && (res == -EIO || res == -EKEYEXPIRED)) {

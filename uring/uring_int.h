@@ -236,6 +236,7 @@ void uring_conn_tag(struct kitls_uring_conn *c, struct io_uring_sqe *sqe, unsign
 /** Cancel each operation of c in the BUSY() mask ops; -1: no free SQE (retry). */
 int uring_conn_cancel_ops(struct kitls_uring_conn *c, unsigned ops);
 void uring_conn_poll(struct kitls_uring_conn *c, unsigned events);
+void uring_conn_poll_rx(struct kitls_uring_conn *c);
 void uring_conn_emit(struct kitls_uring_conn *c, enum kitls_uring_event_type type,
                      const uint8_t *data, size_t len, const struct kitls_uring_info *info);
 void uring_conn_fail(struct kitls_uring_conn *c, int err);

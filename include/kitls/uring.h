@@ -92,6 +92,7 @@ enum kitls_uring_op {
     KITLS_URING_OP_TIMER,        /**< the driver's clock tick */
     KITLS_URING_OP_WATCH,        /**< an application fd watch or timer (kitls_uring_watch_fd) */
     KITLS_URING_OP_WATCH_CANCEL, /**< its cancel (kitls_uring_watch_cancel) */
+    KITLS_URING_OP_POLL_RX,      /**< readiness wait of a receive that found no buffer or data */
 };
 
 /* ------------------------------------------------------------------ */

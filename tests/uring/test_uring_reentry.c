@@ -101,6 +101,7 @@ struct t {
     int ev, act, other, fired, ret;
     int unheld;      /* events emitted while the connection was not held */
     int hold_splice; /* splices into a socket stay in flight */
+    int hold_poll;   /* polls stay in flight (no data comes) */
     int eio_once;    /* the next kTLS plain recv fails with EIO (a control record "next") */
     int lfd;         /* the listener's socket (never listening: the fake ring accepts) */
     uint16_t bhead;  /* the "kernel's" head in the driver's buffer ring */
@@ -219,7 +220,11 @@ static int ring_step(struct t *t)
         struct kitls_uring_conn *c = conn_of(t, o->ud);
         struct side *s = side_of_fd(t, o->fd);
         switch (o->opcode) {
-        case IORING_OP_POLL_ADD: complete(t, o, (int)(o->poll & (POLLIN | POLLOUT))); break;
+        case IORING_OP_POLL_ADD:
+            if (t->hold_poll)
+                continue;
+            complete(t, o, (int)(o->poll & (POLLIN | POLLOUT)));
+            break;
         case IORING_OP_ASYNC_CANCEL:
         case IORING_OP_TIMEOUT_REMOVE: {
             int found = -ENOENT;
@@ -859,6 +864,104 @@ START_TEST(bufring_empty_and_held)
 }
 END_TEST
 
+/* An asynchronous anti-replay store (issue 19) that keeps its answer for
+ * the test to give. */
+struct ar_wait {
+    kitls_conn *tls;
+    kitls_uring_conn *uc;
+    int calls;
+};
+
+static int ar_pending(void *ctx, kitls_conn *c, const uint8_t *id, size_t len, int64_t expires)
+{
+    struct ar_wait *w = ctx;
+    (void)id, (void)len, (void)expires;
+    w->calls++;
+    w->tls = c;
+    w->uc = kitls_uring_conn_from_tls(c);
+    return KITLS_ANTIREPLAY_PENDING;
+}
+
+/* A poll on fd is in flight in the fake ring. */
+static int poll_live(struct t *t, int fd)
+{
+    for (int j = 0; j < t->n_ops; j++)
+        if (t->ops[j].live && t->ops[j].fd == fd && t->ops[j].opcode == IORING_OP_POLL_ADD)
+            return 1;
+    return 0;
+}
+
+/* A handshake parked for the store, whose receive then found the buffer
+ * ring empty (-ENOBUFS: the kernel fails a receive without a buffer, data
+ * or not) and waits in a poll for data that does not come: the client
+ * waits for the server's flight.  The answer must resume the handshake at
+ * once, while that poll is still in flight (a wait for input holds
+ * nothing else back); it used to wait for the poll, and the connection
+ * hung until its handshake timeout (1000 concurrent 0-RTT handshakes,
+ * bench/fleet/concurrent.sh). */
+START_TEST(resume_while_rx_poll)
+{
+    struct t t;
+    struct ar_wait w = {0};
+    t_open(&t, 0);
+    t.ev = -1;
+    ck_assert_int_eq(kitls_config_set_early_data(t.scfg, 16384), 0);
+    ck_assert_int_eq(kitls_config_set_antireplay_async(t.scfg, ar_pending, &w), 0);
+    ck_assert_int_eq(kitls_config_set_early_data(t.ccfg, 16384), 0);
+    /* a ticket, in memory */
+    uint8_t buf[8];
+    kitls_conn *pc = tu_client(t.ccfg, "localhost"), *ps = tu_server(t.scfg);
+    ck_assert_int_eq(tu_handshake(pc, ps, NULL, NULL), 0);
+    tu_move(ps, pc);
+    ck_assert_int_eq(kitls_conn_read(pc, buf, sizeof(buf)), KITLS_E_WANT_READ);
+    kitls_session *sess = kitls_conn_get_session(pc);
+    ck_assert_ptr_nonnull(sess);
+    kitls_conn_free(pc);
+    kitls_conn_free(ps);
+
+    side_open(&t, 0);
+    struct side *s = &t.s[0];
+    ck_assert_int_eq(kitls_conn_set_session(s->peer, sess), 0);
+    kitls_session_free(sess);
+    ck_assert_int_eq(kitls_conn_write_early_data(s->peer, (const uint8_t *)"early!", 6), 6);
+    settle(&t);
+    ck_assert_int_eq(w.calls, 1);
+    ck_assert_ptr_eq(w.uc, s->c);
+    ck_assert(s->c->parked);
+    ck_assert_uint_eq(s->rx_len, 0); /* nothing released while pending */
+
+    /* its receive: no buffer; then a poll that stays in flight */
+    t.hold_poll = 1;
+    struct op *rx = NULL;
+    for (int j = 0; j < t.n_ops; j++)
+        if (t.ops[j].live && t.ops[j].fd == s->fd &&
+            (t.ops[j].opcode == IORING_OP_RECV || t.ops[j].opcode == IORING_OP_RECVMSG))
+            rx = &t.ops[j];
+    ck_assert_ptr_nonnull(rx);
+    complete(&t, rx, -ENOBUFS);
+    settle(&t);
+    ck_assert(poll_live(&t, s->fd));
+
+    ck_assert_int_eq(kitls_conn_antireplay_done(w.tls, 0), 0);
+    ck_assert_int_eq(kitls_uring_conn_resume(w.uc), 0);
+    settle(&t);
+    /* the server's flight went out and the 0-RTT data was delivered */
+    ck_assert_msg(kitls_conn_is_established(s->peer), "the handshake did not go on");
+    ck_assert_int_eq(kitls_conn_early_data_status(s->peer), KITLS_EARLY_ACCEPTED);
+    ck_assert_uint_eq(s->rx_len, 6);
+    ck_assert(memcmp(s->rx, "early!", 6) == 0);
+    ck_assert(poll_live(&t, s->fd)); /* still waiting for input */
+
+    /* the client's Finished comes once the poll says so */
+    t.hold_poll = 0;
+    settle(&t);
+    ck_assert_uint_eq(s->events[KITLS_URING_EV_HANDSHAKE], 1);
+    side_open(&t, 1); /* t_close() wants two connections */
+    settle(&t);
+    t_close(&t);
+}
+END_TEST
+
 /* KITLS_URING_F_NO_BUF_RING (what a kernel before 5.19 gets): no receive
  * selects a buffer; data flows as before. */
 START_TEST(bufring_off)
@@ -944,6 +1047,7 @@ int main(void)
     tcase_add_loop_test(tc, linger_cut_short, 0, 3);
     tcase_add_loop_test(tc, bufring_empty_and_held, 0, 2);
     tcase_add_loop_test(tc, bufring_off, 0, 2);
+    tcase_add_test(tc, resume_while_rx_poll);
     suite_add_tcase(s, tc);
     TCase *real = tcase_create("real-ring");
     tcase_set_timeout(real, 600);
